@@ -4,7 +4,11 @@
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "jslm", version, about = "Japanese StableLM Instruct Gamma 7B, locally")]
+#[command(
+    name = "jslm",
+    version,
+    about = "Japanese StableLM Instruct Gamma 7B, locally"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -1,1 +1,29 @@
-pub fn _placeholder() {}
+//! JSLM engine: runs Japanese StableLM Instruct Gamma 7B (Mistral architecture) the way its
+//! model card does — the card's prompt, `add_special_tokens=False`, `transformers.generate`
+//! sampling — on candle, from Hugging Face safetensors or llama.cpp GGUF files.
+//!
+//! Knows nothing of windows or networks: front ends (the `jslm` CLI, the Tauri shell) pass
+//! paths in and receive [`GenerationEvent`]s.
+
+pub mod engine;
+pub mod error;
+pub mod events;
+pub mod files;
+pub mod model;
+pub mod prompt;
+pub mod quantize;
+pub mod sampling;
+pub mod settings;
+pub mod stream;
+pub mod tokenizer;
+
+pub use candle_core::{DType, Device};
+pub use engine::{Engine, GenerationRequest, LoadOptions, LoadProgress};
+pub use error::{EngineError, Result};
+pub use events::{CancelFlag, GenerationEvent, GenerationOutput, GenerationStats, StopReason};
+pub use files::{ModelFiles, WeightsFormat};
+pub use model::ModelInfo;
+pub use prompt::PromptTemplate;
+pub use quantize::{Quantization, QuantizeProgress, SourceInfo};
+pub use settings::GenerationSettings;
+pub use tokenizer::{JslmTokenizer, BOS_ID, EOS_ID};

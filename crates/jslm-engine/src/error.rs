@@ -1,0 +1,110 @@
+//! The engine's one error type. Every variant has a stable `code()` that front ends translate;
+//! the `Display` text is a complete English sentence naming the field or file at fault.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A generation setting or the instruction is out of range.
+    #[error("`{field}` {message}")]
+    InvalidSetting {
+        field: &'static str,
+        message: String,
+    },
+
+    /// Prompt plus `max_new_tokens` does not fit in the context the engine computes exactly.
+    #[error(
+        "the prompt is {prompt_tokens} tokens and max_new_tokens is {max_new_tokens}: \
+         together {total} tokens, more than the model's context of {context} tokens; \
+         shorten the instruction/input or lower max_new_tokens"
+    )]
+    ContextOverflow {
+        prompt_tokens: usize,
+        max_new_tokens: usize,
+        total: usize,
+        context: usize,
+    },
+
+    /// A file the model needs is not there.
+    #[error("missing model file {path}: {reason}")]
+    MissingFile { path: PathBuf, reason: String },
+
+    /// A weight, config or tokenizer file is truncated, corrupt or of the wrong shape.
+    #[error("invalid model file {path}: {reason}")]
+    InvalidFile { path: PathBuf, reason: String },
+
+    /// The config or GGUF describes a model this engine does not run.
+    #[error("unsupported model in {path}: {reason}")]
+    UnsupportedModel { path: PathBuf, reason: String },
+
+    /// Tokenizer and model disagree (vocabulary size or special token ids).
+    #[error("tokenizer {path} does not match the model: {reason}")]
+    TokenizerMismatch { path: PathBuf, reason: String },
+
+    /// A second generation was requested while one runs on the same engine.
+    #[error("a generation is already running; stop it or wait for it to finish")]
+    Busy,
+
+    /// Reading or writing a file failed (disk full, permissions, ...).
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// An error inside the tensor library while running the model.
+    #[error("model computation failed: {0}")]
+    Compute(String),
+
+    /// The tokenizer library failed on text or ids.
+    #[error("tokenizer failed: {0}")]
+    Tokenizer(String),
+}
+
+impl EngineError {
+    /// A stable, machine-readable code for front ends (translation keys, exit codes).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidSetting { .. } => "invalid_setting",
+            Self::ContextOverflow { .. } => "context_overflow",
+            Self::MissingFile { .. } => "missing_file",
+            Self::InvalidFile { .. } => "invalid_file",
+            Self::UnsupportedModel { .. } => "unsupported_model",
+            Self::TokenizerMismatch { .. } => "tokenizer_mismatch",
+            Self::Busy => "busy",
+            Self::Io { .. } => "io",
+            Self::Compute(_) => "compute",
+            Self::Tokenizer(_) => "tokenizer",
+        }
+    }
+
+    pub(crate) fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Self::InvalidSetting {
+            field,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn invalid_file(path: impl Into<PathBuf>, reason: impl ToString) -> Self {
+        Self::InvalidFile {
+            path: path.into(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+impl From<candle_core::Error> for EngineError {
+    fn from(err: candle_core::Error) -> Self {
+        Self::Compute(err.to_string())
+    }
+}
+
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;

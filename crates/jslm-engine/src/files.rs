@@ -1,0 +1,227 @@
+//! Finding a model's files on disk and telling the weight formats apart.
+
+use crate::error::{EngineError, Result};
+use std::path::{Path, PathBuf};
+
+/// Where the weights are and in which format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WeightsFormat {
+    /// A Hugging Face folder: `config.json` plus one or more safetensors shards.
+    Safetensors {
+        config: PathBuf,
+        shards: Vec<PathBuf>,
+    },
+    /// A llama.cpp GGUF file.
+    Gguf { file: PathBuf },
+}
+
+/// A model's weights and its tokenizer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelFiles {
+    pub weights: WeightsFormat,
+    pub tokenizer: PathBuf,
+}
+
+impl ModelFiles {
+    /// Finds the files for `path`: a folder (safetensors, or a folder holding exactly one
+    /// `.gguf`) or a `.gguf` file. The tokenizer is `tokenizer` when given, else the
+    /// `tokenizer.json` beside the weights.
+    pub fn locate(path: &Path, tokenizer: Option<&Path>) -> Result<Self> {
+        let missing = |p: &Path, reason: &str| EngineError::MissingFile {
+            path: p.to_path_buf(),
+            reason: reason.to_string(),
+        };
+        if !path.exists() {
+            return Err(missing(path, "no such file or folder"));
+        }
+        let (weights, dir) = if path.is_file() {
+            if !is_gguf(path)? {
+                return Err(EngineError::UnsupportedModel {
+                    path: path.to_path_buf(),
+                    reason: "a model file must be a GGUF (starts with the bytes \"GGUF\"); \
+                             for safetensors pass the folder that holds config.json"
+                        .into(),
+                });
+            }
+            let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+            (
+                WeightsFormat::Gguf {
+                    file: path.to_path_buf(),
+                },
+                dir,
+            )
+        } else {
+            (Self::locate_in_dir(path)?, path.to_path_buf())
+        };
+        let tokenizer = match tokenizer {
+            Some(t) => t.to_path_buf(),
+            None => dir.join("tokenizer.json"),
+        };
+        if !tokenizer.is_file() {
+            return Err(missing(
+                &tokenizer,
+                "tokenizer.json not found beside the weights (pass --tokenizer PATH)",
+            ));
+        }
+        Ok(Self { weights, tokenizer })
+    }
+
+    fn locate_in_dir(dir: &Path) -> Result<WeightsFormat> {
+        let index = dir.join("model.safetensors.index.json");
+        let single = dir.join("model.safetensors");
+        let config = dir.join("config.json");
+        if index.is_file() || single.is_file() {
+            if !config.is_file() {
+                return Err(EngineError::MissingFile {
+                    path: config,
+                    reason: "a safetensors model needs its config.json".into(),
+                });
+            }
+            let shards = if index.is_file() {
+                shards_from_index(&index)?
+            } else {
+                vec![single]
+            };
+            return Ok(WeightsFormat::Safetensors { config, shards });
+        }
+        let ggufs: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| EngineError::io(dir, e))?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "gguf"))
+            .collect();
+        match ggufs.as_slice() {
+            [one] => Ok(WeightsFormat::Gguf { file: one.clone() }),
+            [] => Err(EngineError::MissingFile {
+                path: dir.to_path_buf(),
+                reason: "no model.safetensors, model.safetensors.index.json or .gguf file in this folder".into(),
+            }),
+            many => Err(EngineError::UnsupportedModel {
+                path: dir.to_path_buf(),
+                reason: format!(
+                    "{} .gguf files in this folder; pass the one to use: {}",
+                    many.len(),
+                    many.iter()
+                        .filter_map(|p| p.file_name())
+                        .map(|n| n.to_string_lossy())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }),
+        }
+    }
+}
+
+/// Shard files named by `weight_map` in `model.safetensors.index.json`, in first-seen order.
+fn shards_from_index(index: &Path) -> Result<Vec<PathBuf>> {
+    #[derive(serde::Deserialize)]
+    struct Index {
+        weight_map: std::collections::BTreeMap<String, String>,
+    }
+    let text = std::fs::read_to_string(index).map_err(|e| EngineError::io(index, e))?;
+    let parsed: Index = serde_json::from_str(&text)
+        .map_err(|e| EngineError::invalid_file(index, format!("not a safetensors index: {e}")))?;
+    let dir = index.parent().unwrap_or(Path::new("."));
+    let mut shards: Vec<PathBuf> = Vec::new();
+    for file in parsed.weight_map.values() {
+        let p = dir.join(file);
+        if !shards.contains(&p) {
+            shards.push(p);
+        }
+    }
+    shards.sort();
+    if shards.is_empty() {
+        return Err(EngineError::invalid_file(index, "weight_map is empty"));
+    }
+    for shard in &shards {
+        if !shard.is_file() {
+            return Err(EngineError::MissingFile {
+                path: shard.clone(),
+                reason: format!("listed in {} but not on disk", index.display()),
+            });
+        }
+    }
+    Ok(shards)
+}
+
+/// Whether the file starts with the GGUF magic.
+pub fn is_gguf(path: &Path) -> Result<bool> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
+    let mut magic = [0u8; 4];
+    match f.read_exact(&mut magic) {
+        Ok(()) => Ok(&magic == b"GGUF"),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(e) => Err(EngineError::io(path, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sharded_folder_reads_names_from_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("config.json"), "{}").unwrap();
+        std::fs::write(d.join("tokenizer.json"), "{}").unwrap();
+        // Names deliberately unlike the usual "model-0000N-of-0000M" pattern.
+        std::fs::write(d.join("b.safetensors"), "x").unwrap();
+        std::fs::write(d.join("a.safetensors"), "x").unwrap();
+        std::fs::write(
+            d.join("model.safetensors.index.json"),
+            r#"{"metadata":{},"weight_map":{"x":"b.safetensors","y":"a.safetensors","z":"b.safetensors"}}"#,
+        )
+        .unwrap();
+        let files = ModelFiles::locate(d, None).unwrap();
+        assert_eq!(
+            files.weights,
+            WeightsFormat::Safetensors {
+                config: d.join("config.json"),
+                shards: vec![d.join("a.safetensors"), d.join("b.safetensors")]
+            }
+        );
+    }
+
+    #[test]
+    fn missing_shard_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("config.json"), "{}").unwrap();
+        std::fs::write(
+            d.join("model.safetensors.index.json"),
+            r#"{"weight_map":{"x":"gone.safetensors"}}"#,
+        )
+        .unwrap();
+        let err = ModelFiles::locate(d, None).unwrap_err();
+        assert_eq!(err.code(), "missing_file");
+        assert!(err.to_string().contains("gone.safetensors"), "{err}");
+    }
+
+    #[test]
+    fn empty_folder_and_non_gguf_file_are_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = ModelFiles::locate(dir.path(), None).unwrap_err();
+        assert!(err.to_string().contains("no model.safetensors"), "{err}");
+        let f = dir.path().join("weights.bin");
+        std::fs::write(&f, "not a model").unwrap();
+        let err = ModelFiles::locate(&f, None).unwrap_err();
+        assert_eq!(err.code(), "unsupported_model");
+        let err = ModelFiles::locate(&dir.path().join("nope"), None).unwrap_err();
+        assert_eq!(err.code(), "missing_file");
+    }
+
+    #[test]
+    fn gguf_needs_a_tokenizer() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("m.gguf");
+        std::fs::write(&f, b"GGUF\x03\0\0\0").unwrap();
+        let err = ModelFiles::locate(&f, None).unwrap_err();
+        assert!(err.to_string().contains("tokenizer.json"), "{err}");
+        std::fs::write(dir.path().join("tokenizer.json"), "{}").unwrap();
+        let files = ModelFiles::locate(&f, None).unwrap();
+        assert_eq!(files.weights, WeightsFormat::Gguf { file: f.clone() });
+        let files = ModelFiles::locate(dir.path(), None).unwrap();
+        assert_eq!(files.weights, WeightsFormat::Gguf { file: f });
+    }
+}

@@ -1,0 +1,247 @@
+//! The network itself: Mistral safetensors through `candle_transformers::models::mistral`, or a
+//! GGUF through candle's quantized llama (llama.cpp stores Mistral as arch `llama`).
+
+use crate::error::{EngineError, Result};
+use candle_core::quantized::gguf_file;
+use candle_core::{DType, Device, Tensor};
+use candle_transformers::models::{mistral, quantized_llama};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// What was loaded, for display, history and checks.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelInfo {
+    /// The file or folder the weights came from.
+    pub path: PathBuf,
+    /// "safetensors" or "gguf".
+    pub format: &'static str,
+    /// Element type ("f32", "bf16", ...) or the GGUF's quantization ("Q4K", "Q8_0", ...).
+    pub precision: String,
+    pub vocab_size: usize,
+    /// Prompt + generated tokens the engine computes exactly (the sliding window, 4,096 for
+    /// this model; candle's quantized llama also precomputes RoPE for 4,096 positions).
+    pub context_length: usize,
+    pub num_layers: usize,
+    pub hidden_size: usize,
+    /// The device name ("cpu", "cuda:0", "metal:0").
+    pub device: String,
+}
+
+pub(crate) enum Network {
+    Mistral(Box<mistral::Model>),
+    Gguf(Box<quantized_llama::ModelWeights>),
+}
+
+pub(crate) struct LoadedNetwork {
+    pub network: Network,
+    pub info: ModelInfo,
+    pub device: Device,
+}
+
+impl Network {
+    /// Runs `ids` at positions `pos..pos+len` and returns the f32 logits of the last one.
+    pub fn forward(&mut self, ids: &[u32], pos: usize, device: &Device) -> Result<Vec<f32>> {
+        let input = Tensor::new(ids, device)?.unsqueeze(0)?;
+        let logits = match self {
+            Network::Mistral(m) => m.forward(&input, pos)?,
+            Network::Gguf(m) => m.forward(&input, pos)?,
+        };
+        Ok(logits
+            .flatten_all()?
+            .to_dtype(DType::F32)?
+            .to_vec1::<f32>()?)
+    }
+
+    pub fn clear_kv_cache(&mut self) {
+        match self {
+            Network::Mistral(m) => m.clear_kv_cache(),
+            Network::Gguf(m) => m.clear_kv_cache(),
+        }
+    }
+}
+
+fn device_name(device: &Device) -> String {
+    match device.location() {
+        candle_core::DeviceLocation::Cpu => "cpu".into(),
+        candle_core::DeviceLocation::Cuda { gpu_id } => format!("cuda:{gpu_id}"),
+        candle_core::DeviceLocation::Metal { gpu_id } => format!("metal:{gpu_id}"),
+    }
+}
+
+/// Reads and checks a Hugging Face `config.json` of a Mistral model.
+pub fn read_mistral_config(path: &Path) -> Result<mistral::Config> {
+    let text = std::fs::read_to_string(path).map_err(|e| EngineError::io(path, e))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| EngineError::invalid_file(path, format!("not valid JSON: {e}")))?;
+    let model_type = value
+        .get("model_type")
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
+    let archs: Vec<&str> = value
+        .get("architectures")
+        .and_then(|v| v.as_array())
+        .map(|a| a.iter().filter_map(|s| s.as_str()).collect())
+        .unwrap_or_default();
+    if model_type != "mistral" && !archs.contains(&"MistralForCausalLM") {
+        return Err(EngineError::UnsupportedModel {
+            path: path.to_path_buf(),
+            reason: format!(
+                "model_type is {model_type:?} (architectures {archs:?}); this engine runs \
+                 Mistral models (model_type \"mistral\", MistralForCausalLM)"
+            ),
+        });
+    }
+    let config: mistral::Config = serde_json::from_value(value)
+        .map_err(|e| EngineError::invalid_file(path, format!("config field error: {e}")))?;
+    if config.hidden_size == 0
+        || config.num_attention_heads == 0
+        || config.num_key_value_heads == 0
+        || config.num_attention_heads % config.num_key_value_heads != 0
+    {
+        return Err(EngineError::invalid_file(
+            path,
+            format!(
+                "inconsistent heads: hidden_size {}, num_attention_heads {}, num_key_value_heads {}",
+                config.hidden_size, config.num_attention_heads, config.num_key_value_heads
+            ),
+        ));
+    }
+    Ok(config)
+}
+
+/// Checks that a safetensors file is complete: its header parses and the data it describes
+/// matches the file length exactly (a truncated download fails here, by name).
+pub fn check_safetensors(path: &Path) -> Result<()> {
+    let file = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
+    // SAFETY: read-only map of a file we do not modify; a concurrent writer could only make
+    // the parse fail, which is reported as an error.
+    let mmap = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| EngineError::io(path, e))?;
+    safetensors::SafeTensors::deserialize(&mmap).map_err(|e| {
+        let reason = match e {
+            safetensors::SafeTensorError::MetadataIncompleteBuffer => format!(
+                "truncated or corrupt: the header describes more or less data than the file's {} bytes",
+                mmap.len()
+            ),
+            other => format!("not a valid safetensors file: {other}"),
+        };
+        EngineError::invalid_file(path, reason)
+    })?;
+    Ok(())
+}
+
+pub(crate) fn load_safetensors(
+    config_path: &Path,
+    shards: &[PathBuf],
+    dtype: DType,
+    device: &Device,
+) -> Result<LoadedNetwork> {
+    let config = read_mistral_config(config_path)?;
+    for shard in shards {
+        check_safetensors(shard)?;
+    }
+    let root = config_path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    // SAFETY: the shards are memory-mapped read-only and validated above.
+    let vb = unsafe { candle_nn::VarBuilder::from_mmaped_safetensors(shards, dtype, device) }
+        .map_err(|e| EngineError::invalid_file(&root, e))?;
+    let model = mistral::Model::new(&config, vb).map_err(|e| {
+        EngineError::invalid_file(&root, format!("weights do not match config.json: {e}"))
+    })?;
+    let context_length = config
+        .sliding_window
+        .unwrap_or(config.max_position_embeddings)
+        .min(config.max_position_embeddings);
+    Ok(LoadedNetwork {
+        network: Network::Mistral(Box::new(model)),
+        info: ModelInfo {
+            path: root,
+            format: "safetensors",
+            precision: format!("{dtype:?}").to_lowercase(),
+            vocab_size: config.vocab_size,
+            context_length,
+            num_layers: config.num_hidden_layers,
+            hidden_size: config.hidden_size,
+            device: device_name(device),
+        },
+        device: device.clone(),
+    })
+}
+
+/// Reads a GGUF's header and checks it is a complete llama-architecture file.
+pub fn read_gguf_header(path: &Path) -> Result<gguf_file::Content> {
+    let mut file = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
+    let file_len = file.metadata().map_err(|e| EngineError::io(path, e))?.len();
+    let content = gguf_file::Content::read(&mut file)
+        .map_err(|e| EngineError::invalid_file(path, format!("not a readable GGUF: {e}")))?;
+    let arch = content
+        .metadata
+        .get("general.architecture")
+        .and_then(|v| v.to_string().ok())
+        .cloned()
+        .unwrap_or_default();
+    if arch != "llama" {
+        return Err(EngineError::UnsupportedModel {
+            path: path.to_path_buf(),
+            reason: format!(
+                "general.architecture is {arch:?}; Mistral GGUFs from llama.cpp use \"llama\""
+            ),
+        });
+    }
+    for (name, info) in &content.tensor_infos {
+        let elems = info.shape.elem_count();
+        let block = info.ggml_dtype.block_size();
+        let bytes = (elems / block * info.ggml_dtype.type_size()) as u64;
+        let end = content.tensor_data_offset + info.offset + bytes;
+        if end > file_len {
+            return Err(EngineError::invalid_file(
+                path,
+                format!(
+                    "truncated: tensor {name} ends at byte {end} but the file has {file_len} bytes"
+                ),
+            ));
+        }
+    }
+    Ok(content)
+}
+
+pub(crate) fn load_gguf(path: &Path, device: &Device) -> Result<LoadedNetwork> {
+    let content = read_gguf_header(path)?;
+    let get_u32 = |key: &str| -> Result<usize> {
+        content
+            .metadata
+            .get(key)
+            .and_then(|v| v.to_u32().ok())
+            .map(|v| v as usize)
+            .ok_or_else(|| EngineError::invalid_file(path, format!("metadata {key} missing")))
+    };
+    let num_layers = get_u32("llama.block_count")?;
+    let hidden_size = get_u32("llama.embedding_length")?;
+    let context = get_u32("llama.context_length").unwrap_or(quantized_llama::MAX_SEQ_LEN);
+    let embd = content
+        .tensor_infos
+        .get("token_embd.weight")
+        .ok_or_else(|| EngineError::invalid_file(path, "tensor token_embd.weight missing"))?;
+    let vocab_size = embd.shape.dims().first().copied().unwrap_or(0);
+    let precision = content
+        .tensor_infos
+        .get("blk.0.attn_q.weight")
+        .map(|t| format!("{:?}", t.ggml_dtype))
+        .unwrap_or_else(|| "unknown".into());
+    let file = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+    let model = quantized_llama::ModelWeights::from_gguf(content, &mut reader, device)
+        .map_err(|e| EngineError::invalid_file(path, e))?;
+    Ok(LoadedNetwork {
+        network: Network::Gguf(Box::new(model)),
+        info: ModelInfo {
+            path: path.to_path_buf(),
+            format: "gguf",
+            precision,
+            vocab_size,
+            context_length: context.min(quantized_llama::MAX_SEQ_LEN),
+            num_layers,
+            hidden_size,
+            device: device_name(device),
+        },
+        device: device.clone(),
+    })
+}

@@ -1,0 +1,559 @@
+//! In-app quantization: official safetensors → a llama.cpp-compatible GGUF, written once.
+//!
+//! Tensors are read one at a time from the memory-mapped shards (and the mapped pages dropped
+//! after use), converted, permuted and quantized; only the quantized output is held until the
+//! file is written, so peak memory ≈ output size + one f32 tensor. The file is written to a
+//! `.partial` name, synced and renamed: a crash never leaves a file that looks complete.
+//!
+//! Layout follows llama.cpp's `convert_hf_to_gguf.py` for Mistral (arch `llama`): tensor names
+//! `token_embd`, `blk.N.attn_q`, ...; Q and K rows permuted from Hugging Face's rotate-half
+//! RoPE order to GGUF's interleaved order. `Q4_K_M` follows llama.cpp's mix: Q6_K for
+//! `output`, and for `attn_v`/`ffn_down` of the layers `use_more_bits` selects; Q4_K elsewhere.
+
+use crate::error::{EngineError, Result};
+use crate::model::{check_safetensors, read_mistral_config};
+use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
+use candle_core::{DType, Device, Tensor};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// Target format of in-app quantization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub enum Quantization {
+    /// llama.cpp's Q4_K_M mix (~4.4 GB for 7B).
+    #[serde(rename = "q4_k_m")]
+    Q4KM,
+    /// 8-bit, near-lossless (~7.7 GB for 7B).
+    #[serde(rename = "q8_0")]
+    Q8_0,
+}
+
+impl Quantization {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Q4KM => "q4_k_m",
+            Self::Q8_0 => "q8_0",
+        }
+    }
+
+    /// llama.cpp's `general.file_type` code.
+    fn file_type(self) -> u32 {
+        match self {
+            Self::Q4KM => 15,
+            Self::Q8_0 => 7,
+        }
+    }
+}
+
+impl std::str::FromStr for Quantization {
+    type Err = EngineError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "q4_k_m" | "q4_k" | "q4k" | "q4" => Ok(Self::Q4KM),
+            "q8_0" | "q8" => Ok(Self::Q8_0),
+            other => Err(EngineError::invalid(
+                "quantization",
+                format!("must be q4_k_m or q8_0. Given: {other}"),
+            )),
+        }
+    }
+}
+
+/// Progress of a quantization run.
+#[derive(Debug, Clone, Serialize)]
+pub struct QuantizeProgress {
+    pub tensor: String,
+    pub tensors_done: usize,
+    pub tensors_total: usize,
+    /// Source bytes processed so far / in all.
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+}
+
+/// Where the source came from, recorded in the GGUF's metadata.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SourceInfo {
+    /// `org/name` when the files sit in a Hugging Face cache snapshot.
+    pub repo: Option<String>,
+    /// The snapshot's commit hash.
+    pub revision: Option<String>,
+    /// `(file name, sha256)` of every shard.
+    pub files: Vec<(String, String)>,
+}
+
+impl SourceInfo {
+    /// Identifies the source: repo and revision from a HF cache path
+    /// (`models--org--name/snapshots/<commit>/…`), file hashes from the blob names the cache
+    /// uses (a blob's name is its sha256) or by hashing the file.
+    pub fn describe(shards: &[PathBuf]) -> Result<Self> {
+        let mut info = SourceInfo::default();
+        if let Some(first) = shards.first() {
+            let comps: Vec<String> = first
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            if let Some(i) = comps.iter().position(|c| c == "snapshots") {
+                if i >= 1 && i + 1 < comps.len() {
+                    if let Some(repo) = comps[i - 1].strip_prefix("models--") {
+                        info.repo = Some(repo.replacen("--", "/", 1));
+                        info.revision = Some(comps[i + 1].clone());
+                    }
+                }
+            }
+        }
+        for shard in shards {
+            let name = shard
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            info.files.push((name, file_sha256(shard)?));
+        }
+        Ok(info)
+    }
+
+    /// A short key for the cache file name: changes whenever any source file changes.
+    pub fn key(&self) -> String {
+        let mut h = Sha256::new();
+        for (name, sha) in &self.files {
+            h.update(name.as_bytes());
+            h.update([0]);
+            h.update(sha.as_bytes());
+            h.update([0]);
+        }
+        hex(&h.finalize())[..16].to_string()
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// sha256 of a file; for a Hugging Face cache symlink into `blobs/<sha256>`, the blob name.
+pub fn file_sha256(path: &Path) -> Result<String> {
+    if let Ok(target) = std::fs::read_link(path) {
+        if let Some(name) = target.file_name().and_then(|n| n.to_str()) {
+            if name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Ok(name.to_ascii_lowercase());
+            }
+        }
+    }
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).map_err(|e| EngineError::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex(&h.finalize()))
+}
+
+/// The cache file for `source` quantized as `q`, under `cache_dir`.
+pub fn quantized_path(cache_dir: &Path, source: &SourceInfo, q: Quantization) -> PathBuf {
+    let stem = source
+        .repo
+        .as_deref()
+        .map(|r| r.replace('/', "--"))
+        .unwrap_or_else(|| "local".into());
+    cache_dir.join(format!("{stem}-{}-{}.gguf", source.key(), q.name()))
+}
+
+struct SourceTensor {
+    shard: usize,
+    hf_name: String,
+    gguf_name: String,
+    bytes: u64,
+}
+
+/// HF tensor name → GGUF name (llama.cpp's mapping for Mistral/Llama).
+fn gguf_name(hf: &str) -> Option<String> {
+    let fixed = match hf {
+        "model.embed_tokens.weight" => Some("token_embd.weight"),
+        "model.norm.weight" => Some("output_norm.weight"),
+        "lm_head.weight" => Some("output.weight"),
+        _ => None,
+    };
+    if let Some(f) = fixed {
+        return Some(f.to_string());
+    }
+    let rest = hf.strip_prefix("model.layers.")?;
+    let (layer, rest) = rest.split_once('.')?;
+    let layer: usize = layer.parse().ok()?;
+    let part = match rest {
+        "self_attn.q_proj.weight" => "attn_q",
+        "self_attn.k_proj.weight" => "attn_k",
+        "self_attn.v_proj.weight" => "attn_v",
+        "self_attn.o_proj.weight" => "attn_output",
+        "mlp.gate_proj.weight" => "ffn_gate",
+        "mlp.up_proj.weight" => "ffn_up",
+        "mlp.down_proj.weight" => "ffn_down",
+        "input_layernorm.weight" => "attn_norm",
+        "post_attention_layernorm.weight" => "ffn_norm",
+        _ => return None,
+    };
+    Some(format!("blk.{layer}.{part}.weight"))
+}
+
+/// llama.cpp `use_more_bits(i_layer, n_layers)` of the Q4_K_M mix.
+fn use_more_bits(layer: usize, n_layers: usize) -> bool {
+    let eighth = n_layers / 8;
+    layer < eighth || layer >= 7 * n_layers / 8 || (layer - eighth) % 3 == 2
+}
+
+fn layer_of(gguf: &str) -> Option<usize> {
+    gguf.strip_prefix("blk.")?.split('.').next()?.parse().ok()
+}
+
+/// The GGML type for one tensor; falls back when a row is not a multiple of the block size
+/// (only in small test models: all 7B rows are multiples of 256).
+fn target_dtype(gguf: &str, shape: &[usize], q: Quantization, n_layers: usize) -> GgmlDType {
+    if shape.len() < 2 {
+        return GgmlDType::F32;
+    }
+    let row = *shape.last().unwrap_or(&0);
+    let wanted = match q {
+        Quantization::Q8_0 => GgmlDType::Q8_0,
+        Quantization::Q4KM => {
+            if gguf == "output.weight" {
+                GgmlDType::Q6K
+            } else if (gguf.ends_with("attn_v.weight") || gguf.ends_with("ffn_down.weight"))
+                && layer_of(gguf).is_some_and(|l| use_more_bits(l, n_layers))
+            {
+                GgmlDType::Q6K
+            } else {
+                GgmlDType::Q4K
+            }
+        }
+    };
+    if row % wanted.block_size() == 0 {
+        wanted
+    } else if row % GgmlDType::Q8_0.block_size() == 0 {
+        GgmlDType::Q8_0
+    } else {
+        GgmlDType::F16
+    }
+}
+
+/// Hugging Face rotate-half order → GGUF interleaved order for Q/K rows
+/// (`permute` in llama.cpp's converter).
+fn permute_qk(w: &Tensor, n_head: usize) -> candle_core::Result<Tensor> {
+    let (rows, cols) = w.dims2()?;
+    w.reshape((n_head, 2, rows / n_head / 2, cols))?
+        .transpose(1, 2)?
+        .contiguous()?
+        .reshape((rows, cols))
+}
+
+fn to_candle_dtype(d: safetensors::Dtype) -> Option<DType> {
+    match d {
+        safetensors::Dtype::F32 => Some(DType::F32),
+        safetensors::Dtype::F16 => Some(DType::F16),
+        safetensors::Dtype::BF16 => Some(DType::BF16),
+        _ => None,
+    }
+}
+
+/// Quantizes the safetensors model (`config`, `shards`) into `out`. Returns `out`.
+pub fn quantize_safetensors(
+    config_path: &Path,
+    shards: &[PathBuf],
+    source: &SourceInfo,
+    q: Quantization,
+    out: &Path,
+    mut progress: impl FnMut(&QuantizeProgress),
+) -> Result<PathBuf> {
+    let config = read_mistral_config(config_path)?;
+    let head_dim = config
+        .head_dim
+        .unwrap_or(config.hidden_size / config.num_attention_heads);
+    let mut maps = Vec::new();
+    let mut plan: Vec<SourceTensor> = Vec::new();
+    for (i, shard) in shards.iter().enumerate() {
+        check_safetensors(shard)?;
+        let file = std::fs::File::open(shard).map_err(|e| EngineError::io(shard, e))?;
+        // SAFETY: read-only map, validated by check_safetensors.
+        let mmap = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| EngineError::io(shard, e))?;
+        let st = safetensors::SafeTensors::deserialize(&mmap)
+            .map_err(|e| EngineError::invalid_file(shard, e))?;
+        for (name, view) in st.tensors() {
+            let Some(gguf) = gguf_name(&name) else {
+                if name.ends_with("rotary_emb.inv_freq") {
+                    continue;
+                }
+                return Err(EngineError::UnsupportedModel {
+                    path: shard.clone(),
+                    reason: format!("unexpected tensor {name} for a Mistral model"),
+                });
+            };
+            plan.push(SourceTensor {
+                shard: i,
+                hf_name: name,
+                gguf_name: gguf,
+                bytes: view.data().len() as u64,
+            });
+        }
+        maps.push(mmap);
+    }
+    // llama.cpp's order: token_embd, the blocks in layer order, output_norm, output.
+    plan.sort_by_key(|t| {
+        let rank = match t.gguf_name.as_str() {
+            "token_embd.weight" => (0, 0),
+            "output_norm.weight" => (2, 0),
+            "output.weight" => (3, 0),
+            g => (1, layer_of(g).unwrap_or(0)),
+        };
+        (rank, t.gguf_name.clone())
+    });
+    let bytes_total: u64 = plan.iter().map(|t| t.bytes).sum();
+    let mut bytes_done = 0u64;
+    let mut outputs: Vec<(String, QTensor)> = Vec::with_capacity(plan.len());
+    for (done, t) in plan.iter().enumerate() {
+        let mmap = &maps[t.shard];
+        let st = safetensors::SafeTensors::deserialize(mmap)
+            .map_err(|e| EngineError::invalid_file(&shards[t.shard], e))?;
+        let view = st
+            .tensor(&t.hf_name)
+            .map_err(|e| EngineError::invalid_file(&shards[t.shard], e))?;
+        let dtype = to_candle_dtype(view.dtype()).ok_or_else(|| {
+            EngineError::invalid_file(
+                &shards[t.shard],
+                format!(
+                    "tensor {} has unsupported dtype {:?}",
+                    t.hf_name,
+                    view.dtype()
+                ),
+            )
+        })?;
+        let tensor = Tensor::from_raw_buffer(view.data(), dtype, view.shape(), &Device::Cpu)?
+            .to_dtype(DType::F32)?;
+        let tensor = if t.gguf_name.ends_with("attn_q.weight") {
+            permute_qk(&tensor, config.num_attention_heads)?
+        } else if t.gguf_name.ends_with("attn_k.weight") {
+            permute_qk(&tensor, config.num_key_value_heads)?
+        } else {
+            tensor
+        };
+        let target = target_dtype(&t.gguf_name, view.shape(), q, config.num_hidden_layers);
+        let qt = QTensor::quantize(&tensor, target)?;
+        drop(tensor);
+        release_pages(mmap, view.data());
+        outputs.push((t.gguf_name.clone(), qt));
+        bytes_done += t.bytes;
+        progress(&QuantizeProgress {
+            tensor: t.gguf_name.clone(),
+            tensors_done: done + 1,
+            tensors_total: plan.len(),
+            bytes_done,
+            bytes_total,
+        });
+    }
+    use gguf_file::Value as V;
+    let context = config
+        .sliding_window
+        .unwrap_or(config.max_position_embeddings)
+        .min(config.max_position_embeddings) as u32;
+    let files_value = V::Array(
+        source
+            .files
+            .iter()
+            .map(|(n, h)| V::String(format!("{n}:{h}")))
+            .collect(),
+    );
+    let mut metadata: Vec<(&str, V)> = vec![
+        ("general.architecture", V::String("llama".into())),
+        (
+            "general.name",
+            V::String(source.repo.clone().unwrap_or_else(|| "local model".into())),
+        ),
+        ("general.file_type", V::U32(q.file_type())),
+        ("general.quantization_version", V::U32(2)),
+        ("llama.context_length", V::U32(context)),
+        ("llama.embedding_length", V::U32(config.hidden_size as u32)),
+        ("llama.block_count", V::U32(config.num_hidden_layers as u32)),
+        (
+            "llama.feed_forward_length",
+            V::U32(config.intermediate_size as u32),
+        ),
+        ("llama.rope.dimension_count", V::U32(head_dim as u32)),
+        (
+            "llama.attention.head_count",
+            V::U32(config.num_attention_heads as u32),
+        ),
+        (
+            "llama.attention.head_count_kv",
+            V::U32(config.num_key_value_heads as u32),
+        ),
+        (
+            "llama.attention.layer_norm_rms_epsilon",
+            V::F32(config.rms_norm_eps as f32),
+        ),
+        ("llama.rope.freq_base", V::F32(config.rope_theta as f32)),
+        ("llama.vocab_size", V::U32(config.vocab_size as u32)),
+        ("jslm.quantization", V::String(q.name().into())),
+        ("jslm.source.key", V::String(source.key())),
+        ("jslm.source.files", files_value),
+    ];
+    if let Some(repo) = &source.repo {
+        metadata.push(("jslm.source.repo", V::String(repo.clone())));
+    }
+    if let Some(rev) = &source.revision {
+        metadata.push(("jslm.source.revision", V::String(rev.clone())));
+    }
+    if let Some(w) = config.sliding_window {
+        metadata.push(("llama.attention.sliding_window", V::U32(w as u32)));
+    }
+    write_atomically(out, &metadata, &outputs)?;
+    Ok(out.to_path_buf())
+}
+
+fn write_atomically(
+    out: &Path,
+    metadata: &[(&str, gguf_file::Value)],
+    tensors: &[(String, QTensor)],
+) -> Result<()> {
+    use std::io::Write;
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| EngineError::io(dir, e))?;
+    }
+    let partial = out.with_extension("gguf.partial");
+    let result = (|| -> Result<()> {
+        let file = std::fs::File::create(&partial).map_err(|e| EngineError::io(&partial, e))?;
+        let mut w = std::io::BufWriter::with_capacity(4 << 20, file);
+        let md: Vec<(&str, &gguf_file::Value)> = metadata.iter().map(|(k, v)| (*k, v)).collect();
+        let ts: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        gguf_file::write(&mut w, &md, &ts).map_err(|e| match e {
+            candle_core::Error::Io(io) => EngineError::io(&partial, io),
+            other => EngineError::from(other),
+        })?;
+        w.flush().map_err(|e| EngineError::io(&partial, e))?;
+        let file = w
+            .into_inner()
+            .map_err(|e| EngineError::io(&partial, e.into_error()))?;
+        file.sync_all().map_err(|e| EngineError::io(&partial, e))?;
+        std::fs::rename(&partial, out).map_err(|e| EngineError::io(out, e))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    result
+}
+
+/// Tells the kernel the mapped source pages of one tensor are no longer needed, so reading a
+/// 14.5 GB source does not inflate resident memory.
+fn release_pages(mmap: &memmap2::Mmap, data: &[u8]) {
+    #[cfg(unix)]
+    {
+        let base = mmap.as_ptr() as usize;
+        let start = data.as_ptr() as usize - base;
+        let page = 4096;
+        let aligned = start / page * page;
+        let len = data.len() + (start - aligned);
+        // SAFETY: DontNeed on a private read-only file mapping only drops cached pages; later
+        // reads fault them back in from the file. No reference into the range is used after.
+        let _ = unsafe {
+            mmap.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, aligned, len)
+        };
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (mmap, data);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_llama_cpp() {
+        assert_eq!(
+            gguf_name("model.embed_tokens.weight").unwrap(),
+            "token_embd.weight"
+        );
+        assert_eq!(
+            gguf_name("model.layers.31.mlp.down_proj.weight").unwrap(),
+            "blk.31.ffn_down.weight"
+        );
+        assert_eq!(
+            gguf_name("model.layers.0.post_attention_layernorm.weight").unwrap(),
+            "blk.0.ffn_norm.weight"
+        );
+        assert!(gguf_name("model.layers.0.self_attn.rotary_emb.inv_freq").is_none());
+    }
+
+    #[test]
+    fn q4_k_m_mix_matches_llama_cpp_for_32_layers() {
+        // llama.cpp Q4_K_M on a 32-layer model upgrades attn_v/ffn_down in layers
+        // 0-3, 28-31 and every third layer between, starting at 6.
+        let more: Vec<usize> = (0..32).filter(|&l| use_more_bits(l, 32)).collect();
+        assert_eq!(
+            more,
+            vec![0, 1, 2, 3, 6, 9, 12, 15, 18, 21, 24, 27, 28, 29, 30, 31]
+        );
+        assert_eq!(
+            target_dtype("output.weight", &[32000, 4096], Quantization::Q4KM, 32),
+            GgmlDType::Q6K
+        );
+        assert_eq!(
+            target_dtype("blk.5.attn_q.weight", &[4096, 4096], Quantization::Q4KM, 32),
+            GgmlDType::Q4K
+        );
+        assert_eq!(
+            target_dtype("blk.5.attn_norm.weight", &[4096], Quantization::Q4KM, 32),
+            GgmlDType::F32
+        );
+        // Rows of 64 cannot be Q4_K (block 256): Q8_0 instead.
+        assert_eq!(
+            target_dtype("blk.0.attn_q.weight", &[64, 64], Quantization::Q4KM, 2),
+            GgmlDType::Q8_0
+        );
+    }
+
+    #[test]
+    fn permute_matches_llama_cpp_reference() {
+        // rows r = h*hd + half*(hd/2) + i  →  h*hd + i*2 + half
+        let (n_head, hd, cols) = (2usize, 4usize, 1usize);
+        let w = Tensor::arange(0f32, (n_head * hd * cols) as f32, &Device::Cpu)
+            .unwrap()
+            .reshape((n_head * hd, cols))
+            .unwrap();
+        let p: Vec<f32> = permute_qk(&w, n_head)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        assert_eq!(p, vec![0., 2., 1., 3., 4., 6., 5., 7.]);
+    }
+
+    #[test]
+    fn source_info_from_hf_cache_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let sha = "a".repeat(64);
+        let blobs = dir.path().join("models--org--name/blobs");
+        let snap = dir.path().join("models--org--name/snapshots/abc123");
+        std::fs::create_dir_all(&blobs).unwrap();
+        std::fs::create_dir_all(&snap).unwrap();
+        std::fs::write(blobs.join(&sha), b"x").unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(format!("../../blobs/{sha}"), snap.join("model.safetensors"))
+            .unwrap();
+        #[cfg(unix)]
+        {
+            let info = SourceInfo::describe(&[snap.join("model.safetensors")]).unwrap();
+            assert_eq!(info.repo.as_deref(), Some("org/name"));
+            assert_eq!(info.revision.as_deref(), Some("abc123"));
+            assert_eq!(
+                info.files,
+                vec![("model.safetensors".to_string(), sha.clone())]
+            );
+            let p = quantized_path(Path::new("/c"), &info, Quantization::Q8_0);
+            assert!(p.to_string_lossy().starts_with("/c/org--name-"));
+            assert!(p.to_string_lossy().ends_with("-q8_0.gguf"));
+        }
+    }
+}
