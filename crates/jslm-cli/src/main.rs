@@ -3,6 +3,11 @@
 
 use clap::{Parser, Subcommand};
 
+mod cmd_bench;
+mod cmd_generate;
+mod paths;
+mod progress;
+
 #[derive(Parser)]
 #[command(
     name = "jslm",
@@ -15,13 +20,47 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Generate an answer with the model card's prompt and sampling, streamed to stdout.
+    Generate(cmd_generate::GenerateArgs),
+    /// Measure load time, prompt and decode speed, TTFT and peak memory.
+    Bench(cmd_bench::BenchArgs),
+}
 
 fn main() {
     let cli = Cli::parse();
-    let result: anyhow::Result<()> = match cli.command {};
+    // candle's CPU kernels size their rayon pool from RAYON_NUM_THREADS; set it before any use.
+    let threads = match &cli.command {
+        Command::Generate(a) => a.load.threads,
+        Command::Bench(a) => a.threads,
+    };
+    if let Some(n) = threads.filter(|&n| n > 0) {
+        std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+    }
+    let result: anyhow::Result<()> = match cli.command {
+        Command::Generate(args) => cmd_generate::run(args),
+        Command::Bench(args) => cmd_bench::run(args),
+    };
     if let Err(err) = result {
         eprintln!("error: {err:#}");
-        std::process::exit(1);
+        std::process::exit(exit_code(&err));
     }
+}
+
+/// Exit codes by error class, so scripts can tell failures apart (documented in the README).
+fn exit_code(err: &anyhow::Error) -> i32 {
+    if let Some(e) = err.downcast_ref::<jslm_engine::EngineError>() {
+        return match e.code() {
+            "invalid_setting" => 2,
+            "context_overflow" => 3,
+            "missing_file" => 4,
+            "invalid_file" => 5,
+            "unsupported_model" => 6,
+            "tokenizer_mismatch" => 7,
+            "busy" => 8,
+            "io" => 9,
+            _ => 1,
+        };
+    }
+    1
 }

@@ -66,6 +66,28 @@ impl ModelFiles {
         Ok(Self { weights, tokenizer })
     }
 
+    /// The weights at `path` without looking for a tokenizer (benchmarks need none).
+    pub fn locate_weights(path: &Path) -> Result<WeightsFormat> {
+        if !path.exists() {
+            return Err(EngineError::MissingFile {
+                path: path.to_path_buf(),
+                reason: "no such file or folder".into(),
+            });
+        }
+        if path.is_file() {
+            if is_gguf(path)? {
+                return Ok(WeightsFormat::Gguf {
+                    file: path.to_path_buf(),
+                });
+            }
+            return Err(EngineError::UnsupportedModel {
+                path: path.to_path_buf(),
+                reason: "not a GGUF file".into(),
+            });
+        }
+        Self::locate_in_dir(path)
+    }
+
     fn locate_in_dir(dir: &Path) -> Result<WeightsFormat> {
         let index = dir.join("model.safetensors.index.json");
         let single = dir.join("model.safetensors");

@@ -5,6 +5,7 @@
 //! Knows nothing of windows or networks: front ends (the `jslm` CLI, the Tauri shell) pass
 //! paths in and receive [`GenerationEvent`]s.
 
+pub mod bench;
 pub mod engine;
 pub mod error;
 pub mod events;
@@ -15,6 +16,7 @@ pub mod quantize;
 pub mod sampling;
 pub mod settings;
 pub mod stream;
+pub mod synthetic;
 pub mod tokenizer;
 
 pub use candle_core::{DType, Device};

@@ -14,6 +14,7 @@ use crate::error::{EngineError, Result};
 use crate::model::{check_safetensors, read_mistral_config};
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor};
+use candle_transformers::models::mistral;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -267,9 +268,6 @@ pub fn quantize_safetensors(
     mut progress: impl FnMut(&QuantizeProgress),
 ) -> Result<PathBuf> {
     let config = read_mistral_config(config_path)?;
-    let head_dim = config
-        .head_dim
-        .unwrap_or(config.hidden_size / config.num_attention_heads);
     let mut maps = Vec::new();
     let mut plan: Vec<SourceTensor> = Vec::new();
     for (i, shard) in shards.iter().enumerate() {
@@ -330,16 +328,7 @@ pub fn quantize_safetensors(
         })?;
         let tensor = Tensor::from_raw_buffer(view.data(), dtype, view.shape(), &Device::Cpu)?
             .to_dtype(DType::F32)?;
-        let tensor = if t.gguf_name.ends_with("attn_q.weight") {
-            permute_qk(&tensor, config.num_attention_heads)?
-        } else if t.gguf_name.ends_with("attn_k.weight") {
-            permute_qk(&tensor, config.num_key_value_heads)?
-        } else {
-            tensor
-        };
-        let target = target_dtype(&t.gguf_name, view.shape(), q, config.num_hidden_layers);
-        let qt = QTensor::quantize(&tensor, target)?;
-        drop(tensor);
+        let qt = quantize_tensor(&t.gguf_name, tensor, &config, q)?;
         release_pages(mmap, view.data());
         outputs.push((t.gguf_name.clone(), qt));
         bytes_done += t.bytes;
@@ -351,11 +340,46 @@ pub fn quantize_safetensors(
             bytes_total,
         });
     }
+    let metadata = llama_metadata(&config, q, Some(source));
+    write_atomically(out, &metadata, &outputs)?;
+    Ok(out.to_path_buf())
+}
+
+/// Converts one f32 tensor, named as in GGUF, to its quantized form: Q/K permuted to GGUF's
+/// RoPE order, then the type the mix assigns.
+pub fn quantize_tensor(
+    gguf_name: &str,
+    tensor: Tensor,
+    config: &mistral::Config,
+    q: Quantization,
+) -> Result<QTensor> {
+    let tensor = if gguf_name.ends_with("attn_q.weight") {
+        permute_qk(&tensor, config.num_attention_heads)?
+    } else if gguf_name.ends_with("attn_k.weight") {
+        permute_qk(&tensor, config.num_key_value_heads)?
+    } else {
+        tensor
+    };
+    let target = target_dtype(gguf_name, tensor.dims(), q, config.num_hidden_layers);
+    Ok(QTensor::quantize(&tensor, target)?)
+}
+
+/// The GGUF metadata llama.cpp and candle's quantized llama read, plus our provenance keys.
+pub fn llama_metadata(
+    config: &mistral::Config,
+    q: Quantization,
+    source: Option<&SourceInfo>,
+) -> Vec<(&'static str, gguf_file::Value)> {
     use gguf_file::Value as V;
+    let head_dim = config
+        .head_dim
+        .unwrap_or(config.hidden_size / config.num_attention_heads);
     let context = config
         .sliding_window
         .unwrap_or(config.max_position_embeddings)
         .min(config.max_position_embeddings) as u32;
+    let default_source = SourceInfo::default();
+    let source = source.unwrap_or(&default_source);
     let files_value = V::Array(
         source
             .files
@@ -363,7 +387,7 @@ pub fn quantize_safetensors(
             .map(|(n, h)| V::String(format!("{n}:{h}")))
             .collect(),
     );
-    let mut metadata: Vec<(&str, V)> = vec![
+    let mut metadata: Vec<(&'static str, V)> = vec![
         ("general.architecture", V::String("llama".into())),
         (
             "general.name",
@@ -406,11 +430,11 @@ pub fn quantize_safetensors(
     if let Some(w) = config.sliding_window {
         metadata.push(("llama.attention.sliding_window", V::U32(w as u32)));
     }
-    write_atomically(out, &metadata, &outputs)?;
-    Ok(out.to_path_buf())
+    metadata
 }
 
-fn write_atomically(
+/// Writes a GGUF to `out` through a `.partial` file, synced then renamed.
+pub fn write_atomically(
     out: &Path,
     metadata: &[(&str, gguf_file::Value)],
     tensors: &[(String, QTensor)],
