@@ -20,6 +20,7 @@ pub mod synthetic;
 pub mod tokenizer;
 
 pub use candle_core::{DType, Device};
+pub use candle_transformers::models::mistral::Config as MistralConfig;
 pub use engine::{Engine, GenerationRequest, LoadOptions, LoadProgress};
 pub use error::{EngineError, Result};
 pub use events::{CancelFlag, GenerationEvent, GenerationOutput, GenerationStats, StopReason};

@@ -1,0 +1,40 @@
+//! A random-weight GGUF written by the engine loads and benchmarks (shape-generic path that
+//! `jslm bench` uses for the 7B).
+
+use jslm_engine::bench::{run_bench, BenchOptions};
+use jslm_engine::synthetic::write_random_gguf;
+use jslm_engine::{DType, Device, Quantization};
+
+fn small_config() -> jslm_engine::MistralConfig {
+    let mut c = jslm_engine::synthetic::mistral_7b_config();
+    c.vocab_size = 1000;
+    c.hidden_size = 256;
+    c.intermediate_size = 512;
+    c.num_hidden_layers = 2;
+    c.num_attention_heads = 4;
+    c.num_key_value_heads = 2;
+    c
+}
+
+#[test]
+fn random_gguf_loads_and_benchmarks() {
+    let dir = tempfile::tempdir().unwrap();
+    for q in [Quantization::Q4KM, Quantization::Q8_0] {
+        let path = dir.path().join(format!("r-{}.gguf", q.name()));
+        let mut last = 0;
+        write_random_gguf(&path, &small_config(), q, 1, |p| last = p.tensors_done).unwrap();
+        assert_eq!(last, 1 + 2 * 9 + 2);
+        assert!(!dir.path().join(format!("r-{}.gguf.partial", q.name())).exists());
+        let report = run_bench(
+            &path,
+            &BenchOptions { prompt_tokens: 16, decode_tokens: 4, device: Device::Cpu, dtype: DType::F32 },
+        )
+        .unwrap();
+        assert_eq!(report.format, "gguf");
+        assert_eq!(report.prompt_tokens, 16);
+        assert!(report.prompt_tokens_per_s > 0.0 && report.decode_tokens_per_s > 0.0);
+        assert!(report.file_bytes > 0);
+        let expected = if q == Quantization::Q8_0 { "Q8_0" } else { "Q4K" };
+        assert_eq!(report.precision, expected);
+    }
+}
