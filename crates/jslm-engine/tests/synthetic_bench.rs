@@ -24,17 +24,29 @@ fn random_gguf_loads_and_benchmarks() {
         let mut last = 0;
         write_random_gguf(&path, &small_config(), q, 1, |p| last = p.tensors_done).unwrap();
         assert_eq!(last, 1 + 2 * 9 + 2);
-        assert!(!dir.path().join(format!("r-{}.gguf.partial", q.name())).exists());
+        assert!(!dir
+            .path()
+            .join(format!("r-{}.gguf.partial", q.name()))
+            .exists());
         let report = run_bench(
             &path,
-            &BenchOptions { prompt_tokens: 16, decode_tokens: 4, device: Device::Cpu, dtype: DType::F32 },
+            &BenchOptions {
+                prompt_tokens: 16,
+                decode_tokens: 4,
+                device: Device::Cpu,
+                dtype: DType::F32,
+            },
         )
         .unwrap();
         assert_eq!(report.format, "gguf");
         assert_eq!(report.prompt_tokens, 16);
         assert!(report.prompt_tokens_per_s > 0.0 && report.decode_tokens_per_s > 0.0);
         assert!(report.file_bytes > 0);
-        let expected = if q == Quantization::Q8_0 { "Q8_0" } else { "Q4K" };
+        let expected = if q == Quantization::Q8_0 {
+            "Q8_0"
+        } else {
+            "Q4K"
+        };
         assert_eq!(report.precision, expected);
     }
 }
