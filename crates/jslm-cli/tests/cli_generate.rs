@@ -1,0 +1,102 @@
+//! `jslm generate` end to end on the tiny fixture model.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
+}
+
+fn jslm() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_jslm"));
+    let cache = std::env::temp_dir().join(format!("jslm-cli-test-{}", std::process::id()));
+    cmd.env("JSLM_CACHE_DIR", cache);
+    cmd
+}
+
+#[derive(serde::Deserialize)]
+struct Case {
+    instruction: String,
+    input: String,
+    prompt_ids: Vec<u32>,
+    greedy_ids: Vec<u32>,
+    greedy_text: String,
+}
+
+fn first_case() -> Case {
+    let text = std::fs::read_to_string(fixtures().join("tiny-mistral/reference.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    serde_json::from_value(v["cases"][1].clone()).unwrap()
+}
+
+#[test]
+fn json_output_matches_transformers_greedy() {
+    let case = first_case();
+    let out = jslm()
+        .args(["generate", "--greedy", "--json", "--max-new-tokens", "24", "--model"])
+        .arg(fixtures().join("tiny-mistral"))
+        .arg("--instruction")
+        .arg(&case.instruction)
+        .arg("--input")
+        .arg(&case.input)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines[0]["event"], "started");
+    let last = lines.last().unwrap();
+    let ids: Vec<u32> = serde_json::from_value(last["generated_token_ids"].clone()).unwrap();
+    let prompt: Vec<u32> = serde_json::from_value(last["prompt_token_ids"].clone()).unwrap();
+    assert_eq!(ids, case.greedy_ids);
+    assert_eq!(prompt, case.prompt_ids);
+    assert_eq!(last["text"], case.greedy_text.as_str());
+    assert!(last["stop_reason"].is_string());
+    assert!(last["stats"]["decode_tokens_per_s"].is_number());
+    let tokens = lines.iter().filter(|l| l["event"] == "token").count();
+    assert_eq!(tokens, ids.len());
+}
+
+#[test]
+fn text_mode_streams_and_instruction_file_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("instruction.txt");
+    std::fs::write(&f, "俳句を一つ作ってください。").unwrap();
+    let out = jslm()
+        .args(["generate", "--seed", "5", "--max-new-tokens", "8", "--model"])
+        .arg(fixtures().join("tiny-mistral"))
+        .arg("--instruction-file")
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("seed 5"), "{stderr}");
+}
+
+#[test]
+fn bad_settings_exit_with_the_field_named() {
+    let cases: &[(&[&str], i32, &str)] = &[
+        (&["--top-p", "1.5"], 2, "top_p"),
+        (&["--temperature=-1"], 2, "temperature"),
+        (&["--max-new-tokens", "0"], 2, "max_new_tokens"),
+        (&["--instruction", "   "], 2, "instruction"),
+    ];
+    for (extra, code, field) in cases {
+        let mut cmd = jslm();
+        cmd.args(["generate", "--model"]).arg(fixtures().join("tiny-mistral"));
+        if !extra.contains(&"--instruction") {
+            cmd.args(["--instruction", "こんにちは"]);
+        }
+        let out = cmd.args(*extra).output().unwrap();
+        assert_eq!(out.status.code(), Some(*code), "{extra:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.lines().last().unwrap_or("").contains(field), "{stderr}");
+    }
+    let out = jslm()
+        .args(["generate", "--instruction", "x", "--model", "/nonexistent/model"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/model"));
+}
