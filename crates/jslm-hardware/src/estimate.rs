@@ -1,0 +1,224 @@
+//! The memory estimate: weights + KV cache + activations + overhead, in bytes, for one device
+//! and precision. Pure integer arithmetic, so the result is never NaN or negative.
+//!
+//! Sources for each term (candle 0.11.1, `candle-transformers/src/models`):
+//! - `quantized_llama.rs` reads GGUF tensors into owned buffers (no mmap) and dequantizes
+//!   `token_embd.weight` to f32 on top of the quantized copy it keeps for the LM head.
+//! - Both `quantized_llama.rs` and `mistral.rs` keep K and V per layer *before* `repeat_kv`,
+//!   i.e. `num_key_value_heads` wide; GGUF models compute (and cache) in f32.
+//! - Attention is unfused on CPU and CUDA: `q·kᵀ` materialises `heads × chunk × kv_len`
+//!   scores, and the mask/softmax step makes a second tensor of that size before the first is
+//!   dropped; `repeat_kv` copies K and V to all heads.
+
+use crate::device::DeviceKind;
+use crate::model::ModelSpec;
+use crate::precision::Precision;
+use crate::units::MB;
+use serde::{Deserialize, Serialize};
+
+/// Process overhead on CPU, in bytes: runtime, tokenizer (32k vocab), thread stacks and
+/// allocator slack. Initial value, to be calibrated against `jslm bench` peak RSS.
+pub const CPU_OVERHEAD_BYTES: u64 = 300 * MB;
+/// VRAM a CUDA context, cuBLAS handles/workspace and loaded candle kernels take, in bytes.
+/// Typical for CUDA 12 with lazy module loading; to be calibrated on a GPU machine.
+pub const CUDA_OVERHEAD_BYTES: u64 = 600 * MB;
+/// Working-set bytes Metal's kernel library, command buffers and buffer pools take.
+pub const METAL_OVERHEAD_BYTES: u64 = 300 * MB;
+
+/// Estimated peak memory of a loaded model during generation, in bytes, by component.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemoryEstimate {
+    /// Weights as held on the device.
+    pub weights_bytes: u64,
+    /// GGUF only: the f32 copy of the token embedding candle makes at load.
+    pub dequantized_embedding_bytes: u64,
+    /// K and V for every layer at the planned context.
+    pub kv_cache_bytes: u64,
+    /// Peak scratch of one forward pass over a prefill chunk at full context.
+    pub activation_bytes: u64,
+    /// Runtime, context and allocator overhead of the device.
+    pub overhead_bytes: u64,
+    /// Sum of the above.
+    pub total_bytes: u64,
+}
+
+/// KV-cache bytes per token: layers × KV heads × head_dim × 2 (K and V) × bytes per element.
+/// Mistral 7B: 128 KiB in f16/bf16, 256 KiB in f32 (GGUF).
+pub fn kv_cache_bytes_per_token(model: &ModelSpec, precision: Precision) -> u64 {
+    let shape = &model.shape;
+    shape
+        .num_hidden_layers
+        .saturating_mul(shape.num_key_value_heads)
+        .saturating_mul(shape.head_dim)
+        .saturating_mul(2)
+        .saturating_mul(precision.activation_bytes())
+}
+
+/// Estimates peak memory for `model` on `device` at `precision`, holding `context_tokens` of
+/// KV cache and feeding prompts `prefill_chunk_tokens` at a time.
+pub fn estimate_memory(
+    model: &ModelSpec,
+    device: DeviceKind,
+    precision: Precision,
+    context_tokens: u32,
+    prefill_chunk_tokens: u32,
+) -> MemoryEstimate {
+    let shape = &model.shape;
+    let context = u64::from(context_tokens.max(1));
+    let chunk = u64::from(prefill_chunk_tokens.max(1)).min(context);
+    let act = precision.activation_bytes();
+
+    let file_bytes = model.file_size(precision.weight_format());
+    let weights_bytes = precision.weight_bytes(file_bytes);
+    let dequantized_embedding_bytes = if precision.is_quantized() {
+        shape.vocab_size.saturating_mul(shape.hidden_size).saturating_mul(4)
+    } else {
+        0
+    };
+    let kv_cache_bytes = kv_cache_bytes_per_token(model, precision).saturating_mul(context);
+
+    let heads = shape.num_attention_heads;
+    // Two score tensors alive at once (scores, then masked/softmaxed copy).
+    let scores = heads.saturating_mul(chunk).saturating_mul(context).saturating_mul(act).saturating_mul(2);
+    // repeat_kv copies of K and V across all heads at full context.
+    let repeated_kv = heads
+        .saturating_mul(context)
+        .saturating_mul(shape.head_dim)
+        .saturating_mul(act)
+        .saturating_mul(2);
+    let mask = chunk.saturating_mul(context).saturating_mul(act);
+    let attention = scores.saturating_add(repeated_kv).saturating_add(mask);
+    // gate, up, activated gate and their product.
+    let mlp = chunk.saturating_mul(shape.intermediate_size).saturating_mul(act).saturating_mul(4);
+    // Residual stream, normed input, q and attention output.
+    let hidden_states = chunk.saturating_mul(shape.hidden_size).saturating_mul(act).saturating_mul(4);
+    let logits = shape.vocab_size.saturating_mul(4);
+    // On GPUs candle dequantizes a GGUF matrix to f32 for multi-token matmuls; the largest is
+    // the MLP projection.
+    let dequant_scratch = if precision.is_quantized() && device != DeviceKind::Cpu {
+        shape.intermediate_size.saturating_mul(shape.hidden_size).saturating_mul(4)
+    } else {
+        0
+    };
+    let activation_bytes = attention
+        .max(mlp)
+        .saturating_add(hidden_states)
+        .saturating_add(logits)
+        .saturating_add(dequant_scratch);
+
+    let overhead_bytes = match device {
+        DeviceKind::Cpu => CPU_OVERHEAD_BYTES,
+        DeviceKind::Cuda => CUDA_OVERHEAD_BYTES,
+        DeviceKind::Metal => METAL_OVERHEAD_BYTES,
+    };
+    let total_bytes = weights_bytes
+        .saturating_add(dequantized_embedding_bytes)
+        .saturating_add(kv_cache_bytes)
+        .saturating_add(activation_bytes)
+        .saturating_add(overhead_bytes);
+    MemoryEstimate {
+        weights_bytes,
+        dequantized_embedding_bytes,
+        kv_cache_bytes,
+        activation_bytes,
+        overhead_bytes,
+        total_bytes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ModelShape;
+    use crate::units::{GB, KIB};
+
+    fn seven_b() -> ModelSpec {
+        ModelSpec::japanese_stablelm_instruct_gamma_7b()
+    }
+
+    #[test]
+    fn kv_cache_per_token_matches_the_issue() {
+        let cases = [
+            (Precision::Bf16, 128 * KIB),
+            (Precision::F16, 128 * KIB),
+            (Precision::Q4KM, 256 * KIB),
+            (Precision::Q8_0, 256 * KIB),
+            (Precision::F32, 256 * KIB),
+        ];
+        for (precision, want) in cases {
+            assert_eq!(kv_cache_bytes_per_token(&seven_b(), precision), want, "{precision}");
+        }
+    }
+
+    /// Totals for the 7B at 4096 tokens, 512-token chunks, in decimal GB (rounded to 0.1).
+    #[test]
+    fn seven_b_totals_table() {
+        let cases = [
+            // device, precision, weights, embedding, kv, total
+            (DeviceKind::Cpu, Precision::Q4KM, 4_370_000_000, 524_288_000, 1_073_741_824, 7.0),
+            (DeviceKind::Cpu, Precision::Q8_0, 7_700_000_000, 524_288_000, 1_073_741_824, 10.3),
+            (DeviceKind::Cpu, Precision::Bf16, 14_480_000_000, 0, 536_870_912, 15.7),
+            (DeviceKind::Cpu, Precision::F32, 28_960_000_000, 0, 1_073_741_824, 31.0),
+            (DeviceKind::Cuda, Precision::Bf16, 14_480_000_000, 0, 536_870_912, 16.0),
+            (DeviceKind::Cuda, Precision::Q4KM, 4_370_000_000, 524_288_000, 1_073_741_824, 7.5),
+            (DeviceKind::Metal, Precision::F16, 14_480_000_000, 0, 536_870_912, 15.7),
+        ];
+        for (device, precision, weights, embedding, kv, total_gb) in cases {
+            let e = estimate_memory(&seven_b(), device, precision, 4096, 512);
+            assert_eq!(e.weights_bytes, weights, "{device} {precision}");
+            assert_eq!(e.dequantized_embedding_bytes, embedding, "{device} {precision}");
+            assert_eq!(e.kv_cache_bytes, kv, "{device} {precision}");
+            let got = (e.total_bytes as f64 / GB as f64 * 10.0).round() / 10.0;
+            assert_eq!(got, total_gb, "{device} {precision}: {e:?}");
+            assert_eq!(
+                e.total_bytes,
+                e.weights_bytes
+                    + e.dequantized_embedding_bytes
+                    + e.kv_cache_bytes
+                    + e.activation_bytes
+                    + e.overhead_bytes
+            );
+        }
+    }
+
+    #[test]
+    fn chunking_bounds_activations() {
+        let whole = estimate_memory(&seven_b(), DeviceKind::Cpu, Precision::Q4KM, 4096, 4096);
+        let chunked = estimate_memory(&seven_b(), DeviceKind::Cpu, Precision::Q4KM, 4096, 512);
+        // An unchunked 4096-token prompt needs > 4 GB of f32 attention scores.
+        assert!(whole.activation_bytes > 4 * GB, "{whole:?}");
+        assert!(chunked.activation_bytes < GB, "{chunked:?}");
+    }
+
+    #[test]
+    fn degenerate_inputs_are_finite_and_ordered() {
+        let zero_shape = ModelShape {
+            hidden_size: 0,
+            intermediate_size: 0,
+            num_hidden_layers: 0,
+            num_attention_heads: 0,
+            num_key_value_heads: 0,
+            head_dim: 0,
+            vocab_size: 0,
+        };
+        let huge_shape = ModelShape {
+            hidden_size: u64::MAX,
+            intermediate_size: u64::MAX,
+            num_hidden_layers: u64::MAX,
+            num_attention_heads: u64::MAX,
+            num_key_value_heads: u64::MAX,
+            head_dim: u64::MAX,
+            vocab_size: u64::MAX,
+        };
+        for shape in [zero_shape, huge_shape] {
+            let model = ModelSpec::new("x", shape, 0, vec![]);
+            for precision in [Precision::Bf16, Precision::Q4KM, Precision::F32] {
+                for (context, chunk) in [(0, 0), (1, u32::MAX), (u32::MAX, u32::MAX)] {
+                    let e = estimate_memory(&model, DeviceKind::Cuda, precision, context, chunk);
+                    assert!(e.total_bytes >= e.weights_bytes);
+                    assert!(e.total_bytes >= e.overhead_bytes);
+                }
+            }
+        }
+    }
+}
