@@ -373,16 +373,19 @@ impl<'a> Planner<'a> {
                 }
             }
         }
+        // Highest precision that fits comfortably, else the highest that fits at all.
         let ladder = [target.default_precision(), Precision::Q8_0, Precision::Q4KM];
-        let mut last = None;
-        for precision in ladder {
-            let attempt = self.evaluate_fitting(target, precision, true);
-            if attempt.fit.level != FitLevel::WillNotFit {
-                return Some(attempt);
-            }
-            last = Some(attempt);
+        let attempts: Vec<Attempt<'a>> = ladder
+            .into_iter()
+            .map(|precision| self.evaluate_fitting(target, precision, true))
+            .collect();
+        let pick = |level: FitLevel| attempts.iter().position(|a| a.fit.level == level);
+        let chosen = pick(FitLevel::Comfortable).or_else(|| pick(FitLevel::Tight));
+        let mut attempts = attempts;
+        if let Some(index) = chosen {
+            return Some(attempts.swap_remove(index));
         }
-        let mut smallest = last?;
+        let mut smallest = attempts.pop()?;
         let reason = will_not_fit(&smallest);
         if force {
             smallest.warnings.push(PlanWarning::Forced { reason });
@@ -547,4 +550,4 @@ fn will_not_fit(attempt: &Attempt<'_>) -> RefusalReason {
 
 #[cfg(test)]
 #[path = "plan_tests.rs"]
-mod tests;
+pub(crate) mod tests;
