@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::str::FromStr;
 
 /// The kind of device, for overrides and assertions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -19,6 +20,20 @@ impl fmt::Display for DeviceKind {
             Self::Cuda => "cuda",
             Self::Metal => "metal",
         })
+    }
+}
+
+impl FromStr for DeviceKind {
+    type Err = String;
+
+    /// Parses "cpu", "cuda" or "metal" (any case), as typed on the command line.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "cpu" => Ok(Self::Cpu),
+            "cuda" | "gpu" => Ok(Self::Cuda),
+            "metal" | "mps" => Ok(Self::Metal),
+            other => Err(format!("unknown device {other:?}; expected cpu, cuda or metal")),
+        }
     }
 }
 
@@ -53,6 +68,30 @@ impl fmt::Display for ComputeDevice {
             Self::Cpu => f.write_str("cpu"),
             Self::Cuda { ordinal, .. } => write!(f, "cuda:{ordinal}"),
             Self::Metal => f.write_str("metal"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_table() {
+        let cases = [
+            ("cpu", Ok(DeviceKind::Cpu)),
+            (" CUDA ", Ok(DeviceKind::Cuda)),
+            ("gpu", Ok(DeviceKind::Cuda)),
+            ("metal", Ok(DeviceKind::Metal)),
+            ("mps", Ok(DeviceKind::Metal)),
+            ("tpu", Err(())),
+            ("", Err(())),
+        ];
+        for (text, want) in cases {
+            assert_eq!(text.parse::<DeviceKind>().map_err(|_| ()), want, "{text:?}");
+        }
+        for kind in [DeviceKind::Cpu, DeviceKind::Cuda, DeviceKind::Metal] {
+            assert_eq!(kind.to_string().parse::<DeviceKind>(), Ok(kind));
         }
     }
 }

@@ -3,6 +3,7 @@
 use crate::model::WeightFormat;
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::str::FromStr;
 
 /// The in-memory precision of the weights.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -66,6 +67,24 @@ impl fmt::Display for Precision {
     }
 }
 
+impl FromStr for Precision {
+    type Err = String;
+
+    /// Parses "bf16", "f16", "f32", "q4_k_m" (or "q4k", "q4_k"), "q8_0" (or "q8"), any case.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
+            "bf16" => Ok(Self::Bf16),
+            "f16" | "fp16" => Ok(Self::F16),
+            "f32" | "fp32" => Ok(Self::F32),
+            "q4_k_m" | "q4_k" | "q4k" | "q4km" => Ok(Self::Q4KM),
+            "q8_0" | "q8" => Ok(Self::Q8_0),
+            other => Err(format!(
+                "unknown precision {other:?}; expected bf16, f16, f32, q4_k_m or q8_0"
+            )),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,6 +103,12 @@ mod tests {
             assert_eq!(precision.activation_bytes(), activation, "{precision}");
             assert_eq!(precision.weight_bytes(100), weights_of_100, "{precision}");
             assert_eq!(precision.is_quantized(), format.is_gguf());
+            assert_eq!(precision.to_string().parse::<Precision>(), Ok(precision));
         }
+        let aliases = [("Q4_K", Precision::Q4KM), ("q4-k-m", Precision::Q4KM), ("fp16", Precision::F16)];
+        for (text, want) in aliases {
+            assert_eq!(text.parse::<Precision>(), Ok(want), "{text}");
+        }
+        assert!("int4".parse::<Precision>().is_err());
     }
 }
