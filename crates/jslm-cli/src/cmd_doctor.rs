@@ -55,13 +55,27 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
     // spec lists all three weight files (bf16 safetensors, Q4_K_M and Q8_0 GGUF).
     let models = [ModelSpec::japanese_stablelm_instruct_gamma_7b()];
     let report = doctor_report(&profile, &models, &settings);
-    if args.json {
-        let json = serde_json::to_string_pretty(&report).context("serialising the report")?;
-        println!("{json}");
+    let mut output = if args.json {
+        serde_json::to_string_pretty(&report).context("serialising the report")?
     } else {
-        print!("{}", report.render_text());
+        report.render_text()
+    };
+    if !output.ends_with('\n') {
+        output.push('\n');
     }
-    Ok(())
+    write_stdout(&output)
+}
+
+/// Writes to stdout; a closed pipe (`jslm doctor --json | head`) is not an error.
+fn write_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(err).context("writing the report to stdout")
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The Hugging Face hub cache, resolved as `huggingface_hub` (and the jslm-hub crate) do:

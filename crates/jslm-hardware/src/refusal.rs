@@ -100,8 +100,8 @@ impl fmt::Display for RefusalReason {
             Self::MetalUnavailable { message } => write!(f, "Metal did not start: {message}"),
             Self::SlowOnCpu { precision } => write!(
                 f,
-                "{precision} on the CPU decodes at well under 1 token/s (about 0.07 token/s \
-                 for bf16) and needs 15 GB or more; use q8_0 for quality, or force it"
+                "{precision} on the CPU decodes far below 1 token/s (bf16: about 0.07 token/s) \
+                 and needs 15 GB or more; use q8_0 for quality, or force it"
             ),
             Self::NoBf16 { device } => write!(
                 f,

@@ -6,6 +6,7 @@ use crate::model::{ModelSpec, WeightFormat};
 use crate::plan::{plan, DevicePlan};
 use crate::precision::Precision;
 use crate::profile::HardwareProfile;
+use crate::refusal::OverrideSetting;
 use crate::settings::PlanSettings;
 use crate::units::format_gb;
 use serde::{Deserialize, Serialize};
@@ -220,7 +221,13 @@ fn render_model(out: &mut String, model: &ModelPlans) {
     let _ = writeln!(out, "  By weight file:");
     for row in &model.per_format {
         let p = &row.plan;
-        let refused: Vec<String> = p.refused.iter().map(|r| r.reason.to_string()).collect();
+        // Only the precision refusal explains this row; device/thread refusals show above.
+        let refused: Vec<String> = p
+            .refused
+            .iter()
+            .filter(|r| r.setting == OverrideSetting::Precision)
+            .map(|r| r.reason.to_string())
+            .collect();
         if p.format != row.format && !refused.is_empty() {
             let _ = writeln!(out, "    {:<20} refused: {}", row.format.label(), refused.join("; "));
         } else {
