@@ -13,6 +13,7 @@
 pub mod apple;
 pub mod backend;
 pub mod cpu;
+pub mod cuda_libraries;
 pub mod device;
 pub mod disk;
 pub mod error;
@@ -33,6 +34,7 @@ pub mod warning;
 pub use apple::{AppleGpu, WorkingSetSource};
 pub use backend::{BackendStatus, BackendSupport};
 pub use cpu::{CpuFeatures, CpuInfo};
+pub use cuda_libraries::{check_cuda_libraries, CudaLibraryCheck, DEFAULT_CUDA_MAJOR};
 pub use device::{ComputeDevice, DeviceKind};
 pub use disk::DiskSpace;
 pub use error::{DetectionNote, HardwareError};

@@ -50,6 +50,7 @@ pub(crate) mod machines {
             memory: SystemMemory { total_bytes: total, available_bytes: available },
             nvidia_gpus: vec![],
             nvidia_driver: None,
+            cuda_libraries: None,
             apple_gpu: None,
             backends: no_backends(),
             model_cache_disk: None,
@@ -126,6 +127,7 @@ pub(crate) mod machines {
             memory: SystemMemory { total_bytes: total, available_bytes: available },
             nvidia_gpus: vec![],
             nvidia_driver: None,
+            cuda_libraries: None,
             apple_gpu: Some(AppleGpu {
                 name: brand.into(),
                 working_set_bytes: estimated_working_set(total),
@@ -726,6 +728,7 @@ fn empty_machine_never_nan_never_zero_threads() {
         memory: SystemMemory::default(),
         nvidia_gpus: vec![machines::nvidia(0, "broken", 0, 0, (0, 0))],
         nvidia_driver: None,
+        cuda_libraries: None,
         apple_gpu: None,
         backends: BackendSupport { cuda: BackendStatus::Available, metal: BackendStatus::NotBuilt },
         model_cache_disk: None,

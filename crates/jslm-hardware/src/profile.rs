@@ -4,6 +4,7 @@
 use crate::apple::AppleGpu;
 use crate::backend::BackendSupport;
 use crate::cpu::CpuInfo;
+use crate::cuda_libraries::{check_cuda_libraries, CudaLibraryCheck, DEFAULT_CUDA_MAJOR};
 use crate::disk::DiskSpace;
 use crate::error::DetectionNote;
 use crate::memory::SystemMemory;
@@ -22,6 +23,10 @@ pub struct HardwareProfile {
     pub nvidia_gpus: Vec<NvidiaGpu>,
     /// NVIDIA driver version when NVML loaded, e.g. "550.54.14".
     pub nvidia_driver: Option<String>,
+    /// Whether the libraries a `cuda` build needs load here; checked only when an NVIDIA GPU
+    /// is present. The launcher starts the CUDA build only if they all do.
+    #[serde(default)]
+    pub cuda_libraries: Option<CudaLibraryCheck>,
     /// The Apple Silicon GPU, on Apple Silicon Macs.
     pub apple_gpu: Option<AppleGpu>,
     /// Which candle GPU backends this binary has and whether they initialise.
@@ -51,6 +56,8 @@ impl HardwareProfile {
         let memory = SystemMemory::detect();
         let nvidia = crate::nvidia::scan();
         notes.extend(nvidia.problems.iter().map(DetectionNote::from));
+        let cuda_libraries = (!nvidia.gpus.is_empty())
+            .then(|| check_cuda_libraries(DEFAULT_CUDA_MAJOR));
         let apple_gpu = crate::apple::detect(&cpu.brand, memory.total_bytes);
         let (backends, backend_errors) = BackendSupport::detect(options.probe_backends);
         notes.extend(backend_errors.iter().map(DetectionNote::from));
@@ -65,6 +72,7 @@ impl HardwareProfile {
             memory,
             nvidia_gpus: nvidia.gpus,
             nvidia_driver: nvidia.driver_version,
+            cuda_libraries,
             apple_gpu,
             backends,
             model_cache_disk,

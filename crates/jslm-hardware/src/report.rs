@@ -129,6 +129,17 @@ fn render_profile(out: &mut String, p: &HardwareProfile) {
     if let Some(driver) = &p.nvidia_driver {
         let _ = writeln!(out, "  Driver:     NVIDIA {driver}");
     }
+    if let Some(libraries) = &p.cuda_libraries {
+        if libraries.all_present() {
+            let _ = writeln!(out, "  CUDA libs:  CUDA {} runtime found", libraries.cuda_major);
+        } else {
+            let _ = writeln!(
+                out,
+                "  CUDA libs:  missing {} (the CUDA build of JSLM cannot start)",
+                libraries.missing.join(", ")
+            );
+        }
+    }
     match &p.apple_gpu {
         Some(gpu) => {
             let _ = writeln!(
