@@ -75,7 +75,11 @@ mod tests {
     #[test]
     fn working_set_matches_reported_values() {
         // (RAM, value macOS reports), MiB
-        let cases = [(8 * GIB, 5461 * MIB), (16 * GIB, 11453 * MIB), (64 * GIB, 49152 * MIB)];
+        let cases = [
+            (8 * GIB, 5461 * MIB),
+            (16 * GIB, 11453 * MIB),
+            (64 * GIB, 49152 * MIB),
+        ];
         for (ram, reported) in cases {
             let estimate = estimated_working_set(ram);
             let diff = estimate.abs_diff(reported);

@@ -57,8 +57,13 @@ fn probe_cuda(probe: bool, errors: &mut Vec<HardwareError>) -> BackendStatus {
     match candle_core::Device::new_cuda(0) {
         Ok(_) => BackendStatus::Available,
         Err(err) => {
-            let failure = HardwareError::CudaInitFailed { ordinal: 0, message: err.to_string() };
-            let status = BackendStatus::Failed { message: failure.to_string() };
+            let failure = HardwareError::CudaInitFailed {
+                ordinal: 0,
+                message: err.to_string(),
+            };
+            let status = BackendStatus::Failed {
+                message: failure.to_string(),
+            };
             errors.push(failure);
             status
         }
@@ -78,8 +83,12 @@ fn probe_metal(probe: bool, errors: &mut Vec<HardwareError>) -> BackendStatus {
     match candle_core::Device::new_metal(0) {
         Ok(_) => BackendStatus::Available,
         Err(err) => {
-            let failure = HardwareError::MetalInitFailed { message: err.to_string() };
-            let status = BackendStatus::Failed { message: failure.to_string() };
+            let failure = HardwareError::MetalInitFailed {
+                message: err.to_string(),
+            };
+            let status = BackendStatus::Failed {
+                message: failure.to_string(),
+            };
             errors.push(failure);
             status
         }
@@ -101,7 +110,12 @@ mod tests {
             (BackendStatus::NotBuilt, false),
             (BackendStatus::NotProbed, true),
             (BackendStatus::Available, true),
-            (BackendStatus::Failed { message: "x".into() }, false),
+            (
+                BackendStatus::Failed {
+                    message: "x".into(),
+                },
+                false,
+            ),
         ];
         for (status, want) in cases {
             assert_eq!(status.usable(), want, "{status:?}");

@@ -124,10 +124,35 @@ mod tests {
     fn fast_kernels_need_avx2_and_fma_or_neon() {
         let cases = [
             (CpuFeatures::default(), false),
-            (CpuFeatures { avx: true, ..Default::default() }, false),
-            (CpuFeatures { avx2: true, ..Default::default() }, false),
-            (CpuFeatures { avx2: true, fma: true, ..Default::default() }, true),
-            (CpuFeatures { neon: true, ..Default::default() }, true),
+            (
+                CpuFeatures {
+                    avx: true,
+                    ..Default::default()
+                },
+                false,
+            ),
+            (
+                CpuFeatures {
+                    avx2: true,
+                    ..Default::default()
+                },
+                false,
+            ),
+            (
+                CpuFeatures {
+                    avx2: true,
+                    fma: true,
+                    ..Default::default()
+                },
+                true,
+            ),
+            (
+                CpuFeatures {
+                    neon: true,
+                    ..Default::default()
+                },
+                true,
+            ),
         ];
         for (features, want) in cases {
             assert_eq!(features.has_fast_quantized_kernels(), want, "{features:?}");
@@ -136,7 +161,12 @@ mod tests {
 
     #[test]
     fn names_lists_present_features_in_order() {
-        let features = CpuFeatures { avx: true, fma: true, avx512f: true, ..Default::default() };
+        let features = CpuFeatures {
+            avx: true,
+            fma: true,
+            avx512f: true,
+            ..Default::default()
+        };
         assert_eq!(features.names(), vec!["avx", "fma", "avx512f"]);
         assert!(CpuFeatures::default().names().is_empty());
     }

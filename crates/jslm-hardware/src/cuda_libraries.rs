@@ -59,7 +59,11 @@ pub fn cuda_library_names(cuda_major: u32, os: &str) -> Vec<String> {
 /// Tries to load each library the `cuda` build needs, by the same names and search path
 /// (`LD_LIBRARY_PATH`, ld.so cache / `PATH`) the dynamic loader uses at start-up.
 pub fn check_cuda_libraries(cuda_major: u32) -> CudaLibraryCheck {
-    let mut check = CudaLibraryCheck { cuda_major, found: Vec::new(), missing: Vec::new() };
+    let mut check = CudaLibraryCheck {
+        cuda_major,
+        found: Vec::new(),
+        missing: Vec::new(),
+    };
     for name in cuda_library_names(cuda_major, std::env::consts::OS) {
         // SAFETY: loading runs the library's initialisers. These are NVIDIA's own CUDA
         // libraries, which the `cuda` build would load at start-up anyway; they are dropped
@@ -107,7 +111,11 @@ mod tests {
             (12, "macos", &[]),
         ];
         for (major, os, want) in cases {
-            assert_eq!(cuda_library_names(*major, os), want.to_vec(), "{os} {major}");
+            assert_eq!(
+                cuda_library_names(*major, os),
+                want.to_vec(),
+                "{os} {major}"
+            );
         }
     }
 

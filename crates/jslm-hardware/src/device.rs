@@ -32,7 +32,9 @@ impl FromStr for DeviceKind {
             "cpu" => Ok(Self::Cpu),
             "cuda" | "gpu" => Ok(Self::Cuda),
             "metal" | "mps" => Ok(Self::Metal),
-            other => Err(format!("unknown device {other:?}; expected cpu, cuda or metal")),
+            other => Err(format!(
+                "unknown device {other:?}; expected cpu, cuda or metal"
+            )),
         }
     }
 }

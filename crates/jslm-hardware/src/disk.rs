@@ -42,8 +42,13 @@ impl DiskSpace {
             .collect();
         let resolved = resolve_existing_prefix(path);
         Self::from_mounts(&resolved, &mounts)
-            .map(|space| Self { path: path.to_path_buf(), ..space })
-            .ok_or_else(|| HardwareError::DiskNotFound { path: path.to_path_buf() })
+            .map(|space| Self {
+                path: path.to_path_buf(),
+                ..space
+            })
+            .ok_or_else(|| HardwareError::DiskNotFound {
+                path: path.to_path_buf(),
+            })
     }
 
     /// The mount whose mount point is the longest component-wise prefix of `path`

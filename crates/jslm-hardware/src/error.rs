@@ -81,27 +81,39 @@ mod tests {
     fn codes_are_stable_and_messages_carry_details() {
         let cases: Vec<(HardwareError, &str, &str)> = vec![
             (
-                HardwareError::NvmlFailed { message: "NoPermission".into() },
+                HardwareError::NvmlFailed {
+                    message: "NoPermission".into(),
+                },
                 "nvml_failed",
                 "NoPermission",
             ),
             (
-                HardwareError::GpuQueryFailed { index: 1, message: "GpuLost".into() },
+                HardwareError::GpuQueryFailed {
+                    index: 1,
+                    message: "GpuLost".into(),
+                },
                 "gpu_query_failed",
                 "GPU 1",
             ),
             (
-                HardwareError::DiskNotFound { path: PathBuf::from("/models") },
+                HardwareError::DiskNotFound {
+                    path: PathBuf::from("/models"),
+                },
                 "disk_not_found",
                 "/models",
             ),
             (
-                HardwareError::CudaInitFailed { ordinal: 0, message: "no driver".into() },
+                HardwareError::CudaInitFailed {
+                    ordinal: 0,
+                    message: "no driver".into(),
+                },
                 "cuda_init_failed",
                 "no driver",
             ),
             (
-                HardwareError::MetalInitFailed { message: "no device".into() },
+                HardwareError::MetalInitFailed {
+                    message: "no device".into(),
+                },
                 "metal_init_failed",
                 "no device",
             ),

@@ -71,7 +71,10 @@ pub fn estimate_memory(
     let file_bytes = model.file_size(precision.weight_format());
     let weights_bytes = precision.weight_bytes(file_bytes);
     let dequantized_embedding_bytes = if precision.is_quantized() {
-        shape.vocab_size.saturating_mul(shape.hidden_size).saturating_mul(4)
+        shape
+            .vocab_size
+            .saturating_mul(shape.hidden_size)
+            .saturating_mul(4)
     } else {
         0
     };
@@ -79,7 +82,11 @@ pub fn estimate_memory(
 
     let heads = shape.num_attention_heads;
     // Two score tensors alive at once (scores, then masked/softmaxed copy).
-    let scores = heads.saturating_mul(chunk).saturating_mul(context).saturating_mul(act).saturating_mul(2);
+    let scores = heads
+        .saturating_mul(chunk)
+        .saturating_mul(context)
+        .saturating_mul(act)
+        .saturating_mul(2);
     // repeat_kv copies of K and V across all heads at full context.
     let repeated_kv = heads
         .saturating_mul(context)
@@ -89,14 +96,23 @@ pub fn estimate_memory(
     let mask = chunk.saturating_mul(context).saturating_mul(act);
     let attention = scores.saturating_add(repeated_kv).saturating_add(mask);
     // gate, up, activated gate and their product.
-    let mlp = chunk.saturating_mul(shape.intermediate_size).saturating_mul(act).saturating_mul(4);
+    let mlp = chunk
+        .saturating_mul(shape.intermediate_size)
+        .saturating_mul(act)
+        .saturating_mul(4);
     // Residual stream, normed input, q and attention output.
-    let hidden_states = chunk.saturating_mul(shape.hidden_size).saturating_mul(act).saturating_mul(4);
+    let hidden_states = chunk
+        .saturating_mul(shape.hidden_size)
+        .saturating_mul(act)
+        .saturating_mul(4);
     let logits = shape.vocab_size.saturating_mul(4);
     // On GPUs candle dequantizes a GGUF matrix to f32 for multi-token matmuls; the largest is
     // the MLP projection.
     let dequant_scratch = if precision.is_quantized() && device != DeviceKind::Cpu {
-        shape.intermediate_size.saturating_mul(shape.hidden_size).saturating_mul(4)
+        shape
+            .intermediate_size
+            .saturating_mul(shape.hidden_size)
+            .saturating_mul(4)
     } else {
         0
     };
@@ -146,7 +162,11 @@ mod tests {
             (Precision::F32, 256 * KIB),
         ];
         for (precision, want) in cases {
-            assert_eq!(kv_cache_bytes_per_token(&seven_b(), precision), want, "{precision}");
+            assert_eq!(
+                kv_cache_bytes_per_token(&seven_b(), precision),
+                want,
+                "{precision}"
+            );
         }
     }
 
@@ -155,18 +175,70 @@ mod tests {
     fn seven_b_totals_table() {
         let cases = [
             // device, precision, weights, embedding, kv, total
-            (DeviceKind::Cpu, Precision::Q4KM, 4_370_000_000, 524_288_000, 1_073_741_824, 7.0),
-            (DeviceKind::Cpu, Precision::Q8_0, 7_700_000_000, 524_288_000, 1_073_741_824, 10.3),
-            (DeviceKind::Cpu, Precision::Bf16, 14_480_000_000, 0, 536_870_912, 15.7),
-            (DeviceKind::Cpu, Precision::F32, 28_960_000_000, 0, 1_073_741_824, 31.0),
-            (DeviceKind::Cuda, Precision::Bf16, 14_480_000_000, 0, 536_870_912, 16.0),
-            (DeviceKind::Cuda, Precision::Q4KM, 4_370_000_000, 524_288_000, 1_073_741_824, 7.5),
-            (DeviceKind::Metal, Precision::F16, 14_480_000_000, 0, 536_870_912, 15.7),
+            (
+                DeviceKind::Cpu,
+                Precision::Q4KM,
+                4_370_000_000,
+                524_288_000,
+                1_073_741_824,
+                7.0,
+            ),
+            (
+                DeviceKind::Cpu,
+                Precision::Q8_0,
+                7_700_000_000,
+                524_288_000,
+                1_073_741_824,
+                10.3,
+            ),
+            (
+                DeviceKind::Cpu,
+                Precision::Bf16,
+                14_480_000_000,
+                0,
+                536_870_912,
+                15.7,
+            ),
+            (
+                DeviceKind::Cpu,
+                Precision::F32,
+                28_960_000_000,
+                0,
+                1_073_741_824,
+                31.0,
+            ),
+            (
+                DeviceKind::Cuda,
+                Precision::Bf16,
+                14_480_000_000,
+                0,
+                536_870_912,
+                16.0,
+            ),
+            (
+                DeviceKind::Cuda,
+                Precision::Q4KM,
+                4_370_000_000,
+                524_288_000,
+                1_073_741_824,
+                7.5,
+            ),
+            (
+                DeviceKind::Metal,
+                Precision::F16,
+                14_480_000_000,
+                0,
+                536_870_912,
+                15.7,
+            ),
         ];
         for (device, precision, weights, embedding, kv, total_gb) in cases {
             let e = estimate_memory(&seven_b(), device, precision, 4096, 512);
             assert_eq!(e.weights_bytes, weights, "{device} {precision}");
-            assert_eq!(e.dequantized_embedding_bytes, embedding, "{device} {precision}");
+            assert_eq!(
+                e.dequantized_embedding_bytes, embedding,
+                "{device} {precision}"
+            );
             assert_eq!(e.kv_cache_bytes, kv, "{device} {precision}");
             let got = (e.total_bytes as f64 / GB as f64 * 10.0).round() / 10.0;
             assert_eq!(got, total_gb, "{device} {precision}: {e:?}");

@@ -118,7 +118,11 @@ mod tests {
             (u64::MAX, 0, FitLevel::WillNotFit),
         ];
         for (needed, available, want) in cases {
-            assert_eq!(FitLevel::classify(needed, available), want, "{needed} / {available}");
+            assert_eq!(
+                FitLevel::classify(needed, available),
+                want,
+                "{needed} / {available}"
+            );
         }
     }
 
@@ -126,10 +130,16 @@ mod tests {
     fn message_carries_the_numbers() {
         let report = FitReport::new(5_100_000_000, 3_200_000_000, MemoryPool::SystemRam);
         assert_eq!(report.level, FitLevel::WillNotFit);
-        assert_eq!(report.message, "will not fit: needs 5.1 GB, 3.2 GB RAM available");
+        assert_eq!(
+            report.message,
+            "will not fit: needs 5.1 GB, 3.2 GB RAM available"
+        );
         for (needed, available) in [(0, 0), (u64::MAX, 0), (0, u64::MAX)] {
             let message = FitReport::new(needed, available, MemoryPool::GpuVram).message;
-            assert!(!message.contains("NaN") && !message.contains('-'), "{message}");
+            assert!(
+                !message.contains("NaN") && !message.contains('-'),
+                "{message}"
+            );
         }
     }
 }

@@ -72,7 +72,10 @@ mod tests {
             (
                 16 * GIB,
                 10 * GIB,
-                Some(CgroupMemory { limit_bytes: 16 * GIB, anonymous_bytes: GIB }),
+                Some(CgroupMemory {
+                    limit_bytes: 16 * GIB,
+                    anonymous_bytes: GIB,
+                }),
                 16 * GIB,
                 10 * GIB,
             ),
@@ -80,7 +83,10 @@ mod tests {
             (
                 64 * GIB,
                 50 * GIB,
-                Some(CgroupMemory { limit_bytes: 8 * GIB, anonymous_bytes: 2 * GIB }),
+                Some(CgroupMemory {
+                    limit_bytes: 8 * GIB,
+                    anonymous_bytes: 2 * GIB,
+                }),
                 8 * GIB,
                 6 * GIB,
             ),
@@ -88,7 +94,10 @@ mod tests {
             (
                 64 * GIB,
                 50 * GIB,
-                Some(CgroupMemory { limit_bytes: 8 * GIB, anonymous_bytes: 9 * GIB }),
+                Some(CgroupMemory {
+                    limit_bytes: 8 * GIB,
+                    anonymous_bytes: 9 * GIB,
+                }),
                 8 * GIB,
                 0,
             ),

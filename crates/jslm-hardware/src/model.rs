@@ -28,7 +28,9 @@ impl ModelShape {
             .saturating_mul(2)
             .saturating_add(h.saturating_mul(kv).saturating_mul(2));
         let mlp = h.saturating_mul(self.intermediate_size).saturating_mul(3);
-        let per_layer = attention.saturating_add(mlp).saturating_add(h.saturating_mul(2));
+        let per_layer = attention
+            .saturating_add(mlp)
+            .saturating_add(h.saturating_mul(2));
         let embeddings = self.vocab_size.saturating_mul(h).saturating_mul(2);
         per_layer
             .saturating_mul(self.num_hidden_layers)
@@ -132,9 +134,18 @@ impl ModelSpec {
             },
             4096,
             vec![
-                WeightFile { format: WeightFormat::SafetensorsBf16, size_bytes: 14_480_000_000 },
-                WeightFile { format: WeightFormat::GgufQ4KM, size_bytes: 4_370_000_000 },
-                WeightFile { format: WeightFormat::GgufQ8_0, size_bytes: 7_700_000_000 },
+                WeightFile {
+                    format: WeightFormat::SafetensorsBf16,
+                    size_bytes: 14_480_000_000,
+                },
+                WeightFile {
+                    format: WeightFormat::GgufQ4KM,
+                    size_bytes: 4_370_000_000,
+                },
+                WeightFile {
+                    format: WeightFormat::GgufQ8_0,
+                    size_bytes: 7_700_000_000,
+                },
             ],
         )
     }
@@ -147,7 +158,11 @@ impl ModelSpec {
             .find(|file| file.format == format)
             .map(|file| file.size_bytes)
             .unwrap_or_else(|| {
-                crate::units::scale(self.shape.parameter_count(), format.bits_per_weight_x100(), 800)
+                crate::units::scale(
+                    self.shape.parameter_count(),
+                    format.bits_per_weight_x100(),
+                    800,
+                )
             })
     }
 }
@@ -182,7 +197,10 @@ mod tests {
         let bare = ModelSpec::new("bare", spec.shape, 4096, vec![]);
         for (format, size) in listed {
             let estimate = bare.file_size(format);
-            assert!(estimate.abs_diff(size) * 100 < size * 3, "{format:?}: {estimate}");
+            assert!(
+                estimate.abs_diff(size) * 100 < size * 3,
+                "{format:?}: {estimate}"
+            );
         }
     }
 

@@ -67,7 +67,9 @@ pub(crate) fn scan() -> NvidiaScan {
         Ok(nvml) => nvml,
         Err(err) => {
             return NvidiaScan {
-                problems: vec![HardwareError::NvmlFailed { message: err.to_string() }],
+                problems: vec![HardwareError::NvmlFailed {
+                    message: err.to_string(),
+                }],
                 ..NvidiaScan::default()
             }
         }
@@ -79,7 +81,9 @@ pub(crate) fn scan() -> NvidiaScan {
     let count = match nvml.device_count() {
         Ok(count) => count,
         Err(err) => {
-            scan.problems.push(HardwareError::NvmlFailed { message: err.to_string() });
+            scan.problems.push(HardwareError::NvmlFailed {
+                message: err.to_string(),
+            });
             return scan;
         }
     };
@@ -126,7 +130,9 @@ fn read_gpu(nvml: &nvml_wrapper::Nvml, index: u32) -> Result<NvidiaGpu, Hardware
     Ok(NvidiaGpu {
         nvml_index: index,
         cuda_ordinal: None,
-        name: device.name().unwrap_or_else(|_| format!("NVIDIA GPU {index}")),
+        name: device
+            .name()
+            .unwrap_or_else(|_| format!("NVIDIA GPU {index}")),
         uuid: device.uuid().unwrap_or_default(),
         total_vram_bytes: memory.total,
         free_vram_bytes: memory.free.min(memory.total),
@@ -151,12 +157,12 @@ pub(crate) fn assign_cuda_ordinals(gpus: &mut [NvidiaGpu], cuda_visible_devices:
         }
         return;
     };
-    let mut ordinal = 0u32;
-    for entry in list.split(',').map(str::trim) {
+    for (ordinal, entry) in (0u32..).zip(list.split(',').map(str::trim)) {
         let found = if let Ok(index) = entry.parse::<u32>() {
             gpus.iter().position(|gpu| gpu.nvml_index == index)
         } else if entry.starts_with("GPU-") {
-            gpus.iter().position(|gpu| !gpu.uuid.is_empty() && gpu.uuid.starts_with(entry))
+            gpus.iter()
+                .position(|gpu| !gpu.uuid.is_empty() && gpu.uuid.starts_with(entry))
         } else {
             None
         };
@@ -166,7 +172,6 @@ pub(crate) fn assign_cuda_ordinals(gpus: &mut [NvidiaGpu], cuda_visible_devices:
             break;
         }
         gpus[position].cuda_ordinal = Some(ordinal);
-        ordinal += 1;
     }
 }
 
@@ -210,9 +215,17 @@ mod tests {
 
     #[test]
     fn bf16_needs_ampere() {
-        let cases = [(Some((7, 5)), false), (Some((8, 0)), true), (Some((9, 0)), true), (None, false)];
+        let cases = [
+            (Some((7, 5)), false),
+            (Some((8, 0)), true),
+            (Some((9, 0)), true),
+            (None, false),
+        ];
         for (cc, want) in cases {
-            let g = NvidiaGpu { compute_capability: cc, ..gpu(0, "") };
+            let g = NvidiaGpu {
+                compute_capability: cc,
+                ..gpu(0, "")
+            };
             assert_eq!(g.supports_bf16(), want, "{cc:?}");
         }
     }

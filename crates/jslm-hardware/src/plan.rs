@@ -80,15 +80,22 @@ pub fn plan(profile: &HardwareProfile, model: &ModelSpec, settings: &PlanSetting
     let mut notes = Notes::default();
     let threads = resolve_threads(profile, settings, &mut notes);
     let context = resolve_context(model, settings, &mut notes);
-    let planner = Planner { profile, model, settings, context };
+    let planner = Planner {
+        profile,
+        model,
+        settings,
+        context,
+    };
 
-    let requested = settings.device.and_then(|kind| match target_for(profile, kind) {
-        Ok(target) => planner.on_requested(target, &mut notes),
-        Err(reason) => {
-            notes.refuse(OverrideSetting::Device, kind.to_string(), reason);
-            None
-        }
-    });
+    let requested = settings
+        .device
+        .and_then(|kind| match target_for(profile, kind) {
+            Ok(target) => planner.on_requested(target, &mut notes),
+            Err(reason) => {
+                notes.refuse(OverrideSetting::Device, kind.to_string(), reason);
+                None
+            }
+        });
     let attempt = match requested {
         Some(attempt) => attempt,
         None => planner.automatic(&mut notes),
@@ -105,7 +112,11 @@ struct Notes {
 
 impl Notes {
     fn refuse(&mut self, setting: OverrideSetting, requested: String, reason: RefusalReason) {
-        self.refused.push(RefusedOverride { setting, requested, reason });
+        self.refused.push(RefusedOverride {
+            setting,
+            requested,
+            reason,
+        });
     }
 }
 
@@ -172,10 +183,14 @@ impl Target<'_> {
                 Some(RefusalReason::SlowOnCpu { precision })
             }
             (Self::Cuda(gpu), Precision::Bf16) if !gpu.supports_bf16() => {
-                Some(RefusalReason::NoBf16 { device: DeviceKind::Cuda })
+                Some(RefusalReason::NoBf16 {
+                    device: DeviceKind::Cuda,
+                })
             }
             (Self::Metal(gpu), Precision::Bf16) if !gpu.supports_bf16 => {
-                Some(RefusalReason::NoBf16 { device: DeviceKind::Metal })
+                Some(RefusalReason::NoBf16 {
+                    device: DeviceKind::Metal,
+                })
             }
             _ => None,
         }
@@ -206,7 +221,10 @@ fn target_for(profile: &HardwareProfile, kind: DeviceKind) -> Result<Target<'_>,
                 .ok_or(RefusalReason::NoVisibleNvidiaGpu)
         }
         DeviceKind::Metal => {
-            let gpu = profile.apple_gpu.as_ref().ok_or(RefusalReason::NoAppleGpu)?;
+            let gpu = profile
+                .apple_gpu
+                .as_ref()
+                .ok_or(RefusalReason::NoAppleGpu)?;
             backend_refusal(&profile.backends.metal, DeviceKind::Metal)?;
             Ok(Target::Metal(gpu))
         }
@@ -219,17 +237,23 @@ fn backend_refusal(status: &BackendStatus, kind: DeviceKind) -> Result<(), Refus
         (BackendStatus::NotBuilt, DeviceKind::Metal) => Err(RefusalReason::MetalNotBuilt),
         (BackendStatus::NotBuilt, _) => Err(RefusalReason::CudaNotBuilt),
         (BackendStatus::Failed { message }, DeviceKind::Metal) => {
-            Err(RefusalReason::MetalUnavailable { message: message.clone() })
+            Err(RefusalReason::MetalUnavailable {
+                message: message.clone(),
+            })
         }
-        (BackendStatus::Failed { message }, _) => {
-            Err(RefusalReason::CudaUnavailable { message: message.clone() })
-        }
+        (BackendStatus::Failed { message }, _) => Err(RefusalReason::CudaUnavailable {
+            message: message.clone(),
+        }),
     }
 }
 
 fn resolve_threads(profile: &HardwareProfile, settings: &PlanSettings, notes: &mut Notes) -> u32 {
-    let physical = u32::try_from(profile.cpu.physical_cores).unwrap_or(u32::MAX).max(1);
-    let logical = u32::try_from(profile.cpu.logical_cores).unwrap_or(u32::MAX).max(physical);
+    let physical = u32::try_from(profile.cpu.physical_cores)
+        .unwrap_or(u32::MAX)
+        .max(1);
+    let logical = u32::try_from(profile.cpu.logical_cores)
+        .unwrap_or(u32::MAX)
+        .max(physical);
     match settings.threads {
         None => physical,
         Some(0) => {
@@ -237,7 +261,10 @@ fn resolve_threads(profile: &HardwareProfile, settings: &PlanSettings, notes: &m
             physical
         }
         Some(requested) if requested > logical => {
-            let reason = RefusalReason::TooManyThreads { requested, logical_cores: logical };
+            let reason = RefusalReason::TooManyThreads {
+                requested,
+                logical_cores: logical,
+            };
             if settings.force {
                 notes.warnings.push(PlanWarning::Forced { reason });
                 requested
@@ -258,7 +285,11 @@ enum ContextRequest {
     Auto(u32),
 }
 
-fn resolve_context(model: &ModelSpec, settings: &PlanSettings, notes: &mut Notes) -> ContextRequest {
+fn resolve_context(
+    model: &ModelSpec,
+    settings: &PlanSettings,
+    notes: &mut Notes,
+) -> ContextRequest {
     let max = model.max_context_tokens.max(1);
     let auto = ContextRequest::Auto(DEFAULT_CONTEXT_TOKENS.min(max));
     match settings.context_tokens {
@@ -299,7 +330,12 @@ struct Planner<'a> {
 }
 
 impl<'a> Planner<'a> {
-    fn evaluate(&self, target: Target<'a>, precision: Precision, context_tokens: u32) -> Attempt<'a> {
+    fn evaluate(
+        &self,
+        target: Target<'a>,
+        precision: Precision,
+        context_tokens: u32,
+    ) -> Attempt<'a> {
         let memory = estimate_memory(
             self.model,
             target.kind(),
@@ -322,7 +358,12 @@ impl<'a> Planner<'a> {
     /// Evaluates at the planned context; when `shrink` and the context is automatic, halves it
     /// down to [`MIN_AUTO_CONTEXT_TOKENS`] until it fits. If nothing fits, the full context's
     /// numbers are returned, since those are what the user asked about.
-    fn evaluate_fitting(&self, target: Target<'a>, precision: Precision, shrink: bool) -> Attempt<'a> {
+    fn evaluate_fitting(
+        &self,
+        target: Target<'a>,
+        precision: Precision,
+        shrink: bool,
+    ) -> Attempt<'a> {
         let full = match self.context {
             ContextRequest::Exact(tokens) | ContextRequest::Auto(tokens) => tokens,
         };
@@ -435,24 +476,28 @@ impl<'a> Planner<'a> {
         let mut targets = Vec::new();
         if let Some(first) = profile.nvidia_gpus.first() {
             match (&profile.backends.cuda, best_cuda_gpu(profile)) {
-                (BackendStatus::NotBuilt, _) => {
-                    skipped.push(PlanWarning::CudaNotBuilt { gpu: first.name.clone() })
-                }
+                (BackendStatus::NotBuilt, _) => skipped.push(PlanWarning::CudaNotBuilt {
+                    gpu: first.name.clone(),
+                }),
                 (BackendStatus::Failed { message }, _) => {
-                    skipped.push(PlanWarning::CudaUnavailable { message: message.clone() })
+                    skipped.push(PlanWarning::CudaUnavailable {
+                        message: message.clone(),
+                    })
                 }
-                (_, None) => skipped.push(PlanWarning::NvidiaGpuHidden { gpu: first.name.clone() }),
+                (_, None) => skipped.push(PlanWarning::NvidiaGpuHidden {
+                    gpu: first.name.clone(),
+                }),
                 (_, Some(gpu)) => targets.push(Target::Cuda(gpu)),
             }
         }
         if let Some(gpu) = &profile.apple_gpu {
             match &profile.backends.metal {
-                BackendStatus::NotBuilt => {
-                    skipped.push(PlanWarning::MetalNotBuilt { gpu: gpu.name.clone() })
-                }
-                BackendStatus::Failed { message } => {
-                    skipped.push(PlanWarning::MetalUnavailable { message: message.clone() })
-                }
+                BackendStatus::NotBuilt => skipped.push(PlanWarning::MetalNotBuilt {
+                    gpu: gpu.name.clone(),
+                }),
+                BackendStatus::Failed { message } => skipped.push(PlanWarning::MetalUnavailable {
+                    message: message.clone(),
+                }),
                 _ => targets.push(Target::Metal(gpu)),
             }
         }

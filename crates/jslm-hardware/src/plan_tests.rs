@@ -3,7 +3,7 @@
 use super::*;
 use crate::fit::FitLevel::{Comfortable, Tight, WillNotFit};
 use crate::model::WeightFormat::{GgufQ4KM, GgufQ8_0, SafetensorsBf16};
-use crate::precision::Precision::{Bf16, Q4KM, Q8_0, F16};
+use crate::precision::Precision::{Bf16, F16, Q4KM, Q8_0};
 
 /// Synthetic machines. RAM and VRAM in binary units as the OS reports them, "available"
 /// as a typical desktop session leaves it.
@@ -36,18 +36,27 @@ pub(crate) mod machines {
     }
 
     fn no_backends() -> BackendSupport {
-        BackendSupport { cuda: BackendStatus::NotBuilt, metal: BackendStatus::NotBuilt }
+        BackendSupport {
+            cuda: BackendStatus::NotBuilt,
+            metal: BackendStatus::NotBuilt,
+        }
     }
 
     fn cuda_build() -> BackendSupport {
-        BackendSupport { cuda: BackendStatus::Available, metal: BackendStatus::NotBuilt }
+        BackendSupport {
+            cuda: BackendStatus::Available,
+            metal: BackendStatus::NotBuilt,
+        }
     }
 
     fn pc(cpu: CpuInfo, total: u64, available: u64) -> HardwareProfile {
         HardwareProfile {
             os: "linux".into(),
             cpu,
-            memory: SystemMemory { total_bytes: total, available_bytes: available },
+            memory: SystemMemory {
+                total_bytes: total,
+                available_bytes: available,
+            },
             nvidia_gpus: vec![],
             nvidia_driver: None,
             cuda_libraries: None,
@@ -58,7 +67,13 @@ pub(crate) mod machines {
         }
     }
 
-    pub(crate) fn nvidia(index: u32, name: &str, total: u64, free: u64, cc: (u32, u32)) -> NvidiaGpu {
+    pub(crate) fn nvidia(
+        index: u32,
+        name: &str,
+        total: u64,
+        free: u64,
+        cc: (u32, u32),
+    ) -> NvidiaGpu {
         NvidiaGpu {
             nvml_index: index,
             cuda_ordinal: Some(index),
@@ -72,7 +87,11 @@ pub(crate) mod machines {
 
     /// 8 GB laptop, integrated graphics, a browser open.
     pub(crate) fn laptop_8gb() -> HardwareProfile {
-        pc(x86("Intel Core i5-1135G7", 4, 8, X86_AVX2), 8 * GIB, 5_800_000_000)
+        pc(
+            x86("Intel Core i5-1135G7", 4, 8, X86_AVX2),
+            8 * GIB,
+            5_800_000_000,
+        )
     }
 
     /// 16 GB desktop without a GPU.
@@ -82,24 +101,54 @@ pub(crate) mod machines {
 
     /// RTX 4090 (24 GB), 64 GB RAM, CUDA build.
     pub(crate) fn rtx_4090() -> HardwareProfile {
-        let mut p = pc(x86("AMD Ryzen 9 7950X", 16, 32, X86_AVX2), 64 * GIB, 50 * GB);
-        p.nvidia_gpus = vec![nvidia(0, "NVIDIA GeForce RTX 4090", 24 * GIB, 22 * GIB + GIB / 2, (8, 9))];
+        let mut p = pc(
+            x86("AMD Ryzen 9 7950X", 16, 32, X86_AVX2),
+            64 * GIB,
+            50 * GB,
+        );
+        p.nvidia_gpus = vec![nvidia(
+            0,
+            "NVIDIA GeForce RTX 4090",
+            24 * GIB,
+            22 * GIB + GIB / 2,
+            (8, 9),
+        )];
         p.backends = cuda_build();
         p
     }
 
     /// RTX 3070 (8 GB) with 32 GB RAM, CUDA build.
     pub(crate) fn gpu_8gb_ram_32gb() -> HardwareProfile {
-        let mut p = pc(x86("Intel Core i7-12700", 12, 20, X86_AVX2), 32 * GIB, 26 * GB);
-        p.nvidia_gpus = vec![nvidia(0, "NVIDIA GeForce RTX 3070", 8 * GIB, 7_200_000_000, (8, 6))];
+        let mut p = pc(
+            x86("Intel Core i7-12700", 12, 20, X86_AVX2),
+            32 * GIB,
+            26 * GB,
+        );
+        p.nvidia_gpus = vec![nvidia(
+            0,
+            "NVIDIA GeForce RTX 3070",
+            8 * GIB,
+            7_200_000_000,
+            (8, 6),
+        )];
         p.backends = cuda_build();
         p
     }
 
     /// Tesla V100 32 GB: compute capability 7.0, no bf16.
     pub(crate) fn v100_32gb() -> HardwareProfile {
-        let mut p = pc(x86("Intel Xeon Gold 6148", 20, 40, X86_AVX2), 128 * GIB, 100 * GB);
-        p.nvidia_gpus = vec![nvidia(0, "Tesla V100-SXM2-32GB", 32 * GIB, 31 * GIB, (7, 0))];
+        let mut p = pc(
+            x86("Intel Xeon Gold 6148", 20, 40, X86_AVX2),
+            128 * GIB,
+            100 * GB,
+        );
+        p.nvidia_gpus = vec![nvidia(
+            0,
+            "Tesla V100-SXM2-32GB",
+            32 * GIB,
+            31 * GIB,
+            (7, 0),
+        )];
         p.backends = cuda_build();
         p
     }
@@ -122,9 +171,15 @@ pub(crate) mod machines {
                 arch: "aarch64".into(),
                 physical_cores: cores,
                 logical_cores: cores,
-                features: CpuFeatures { neon: true, ..CpuFeatures::default() },
+                features: CpuFeatures {
+                    neon: true,
+                    ..CpuFeatures::default()
+                },
             },
-            memory: SystemMemory { total_bytes: total, available_bytes: available },
+            memory: SystemMemory {
+                total_bytes: total,
+                available_bytes: available,
+            },
             nvidia_gpus: vec![],
             nvidia_driver: None,
             cuda_libraries: None,
@@ -134,7 +189,10 @@ pub(crate) mod machines {
                 working_set_source: WorkingSetSource::EstimatedFromRam,
                 supports_bf16: crate::apple::brand_supports_bf16(brand),
             }),
-            backends: BackendSupport { cuda: BackendStatus::NotBuilt, metal: BackendStatus::Available },
+            backends: BackendSupport {
+                cuda: BackendStatus::NotBuilt,
+                metal: BackendStatus::Available,
+            },
             model_cache_disk: None,
             notes: vec![],
         }
@@ -157,8 +215,15 @@ pub(crate) mod machines {
 
     /// Pentium G4560 (Kaby Lake): no AVX at all, 16 GB.
     pub(crate) fn no_avx2_16gb() -> HardwareProfile {
-        let features = CpuFeatures { f16c: false, ..CpuFeatures::default() };
-        pc(x86("Intel Pentium G4560", 2, 4, features), 16 * GIB, 12 * GB)
+        let features = CpuFeatures {
+            f16c: false,
+            ..CpuFeatures::default()
+        };
+        pc(
+            x86("Intel Pentium G4560", 2, 4, features),
+            16 * GIB,
+            12 * GB,
+        )
     }
 }
 
@@ -171,7 +236,10 @@ fn cpu() -> ComputeDevice {
 }
 
 fn cuda(ordinal: u32) -> ComputeDevice {
-    ComputeDevice::Cuda { ordinal, nvml_index: ordinal }
+    ComputeDevice::Cuda {
+        ordinal,
+        nvml_index: ordinal,
+    }
 }
 
 /// One row: machine, settings, then the expected device, precision, format, fit, context.
@@ -359,7 +427,9 @@ fn gpus_this_build_cannot_use() {
     let mut not_built = rtx_4090();
     not_built.backends.cuda = BackendStatus::NotBuilt;
     let mut failed = rtx_4090();
-    failed.backends.cuda = BackendStatus::Failed { message: "CUDA_ERROR_NO_DEVICE".into() };
+    failed.backends.cuda = BackendStatus::Failed {
+        message: "CUDA_ERROR_NO_DEVICE".into(),
+    };
     let mut hidden = rtx_4090();
     hidden.nvidia_gpus[0].cuda_ordinal = None;
     let mut m2_without_metal = m2_16gb();
@@ -381,8 +451,16 @@ fn gpus_this_build_cannot_use() {
     run(vec![
         cpu_q4("4090, default build", not_built, &["cuda_not_built"]),
         cpu_q4("4090, CUDA fails", failed, &["cuda_unavailable"]),
-        cpu_q4("4090 hidden by CUDA_VISIBLE_DEVICES", hidden, &["nvidia_gpu_hidden"]),
-        cpu_q4("M2, build without Metal", m2_without_metal, &["metal_not_built"]),
+        cpu_q4(
+            "4090 hidden by CUDA_VISIBLE_DEVICES",
+            hidden,
+            &["nvidia_gpu_hidden"],
+        ),
+        cpu_q4(
+            "M2, build without Metal",
+            m2_without_metal,
+            &["metal_not_built"],
+        ),
         Case {
             name: "4090, CUDA build, not probed: planned on the GPU",
             profile: not_probed,
@@ -675,7 +753,11 @@ fn strict_turns_refusals_into_errors() {
         .strict()
         .expect_err("no GPU to honour cuda");
     assert_eq!(err.code(), "override_refused");
-    assert!(err.to_string().contains("device = cuda refused: no NVIDIA GPU"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("device = cuda refused: no NVIDIA GPU"),
+        "{err}"
+    );
     assert!(plan(&rtx_4090(), &seven_b(), &settings).strict().is_ok());
 }
 
@@ -685,8 +767,14 @@ fn refusal_messages_carry_numbers() {
     let settings = with(|s| s.precision = Some(Q8_0));
     let plan = plan(&laptop_8gb(), &seven_b(), &settings);
     let refused = plan.refused.first().expect("Q8_0 refused on 8 GB");
-    assert_eq!(refused.to_string(), "precision = q8_0 refused: needs 10.3 GB, 5.8 GB RAM available");
-    assert_eq!(plan.fit.message, "fits tightly: needs 5.7 GB, 5.8 GB RAM available");
+    assert_eq!(
+        refused.to_string(),
+        "precision = q8_0 refused: needs 10.3 GB, 5.8 GB RAM available"
+    );
+    assert_eq!(
+        plan.fit.message,
+        "fits tightly: needs 5.7 GB, 5.8 GB RAM available"
+    );
 }
 
 #[test]
@@ -707,7 +795,11 @@ fn download_check_uses_the_cache_disk() {
         assert_eq!(download.file_bytes, 4_370_000_000);
         assert_eq!(download.enough_space, enough, "{free}");
     }
-    let plan = plan(&machines::no_gpu_16gb(), &seven_b(), &PlanSettings::default());
+    let plan = plan(
+        &machines::no_gpu_16gb(),
+        &seven_b(),
+        &PlanSettings::default(),
+    );
     assert_eq!(plan.download, None);
 }
 
@@ -730,24 +822,38 @@ fn empty_machine_never_nan_never_zero_threads() {
         nvidia_driver: None,
         cuda_libraries: None,
         apple_gpu: None,
-        backends: BackendSupport { cuda: BackendStatus::Available, metal: BackendStatus::NotBuilt },
+        backends: BackendSupport {
+            cuda: BackendStatus::Available,
+            metal: BackendStatus::NotBuilt,
+        },
         model_cache_disk: None,
         notes: vec![],
     };
-    for settings in [auto(), with(|s| s.prefill_chunk_tokens = 0), with(|s| s.force = true)] {
+    for settings in [
+        auto(),
+        with(|s| s.prefill_chunk_tokens = 0),
+        with(|s| s.force = true),
+    ] {
         let plan = plan(&profile, &seven_b(), &settings);
         assert!(plan.threads >= 1);
         assert!(plan.prefill_chunk_tokens >= 1);
         assert_eq!(plan.fit.level, WillNotFit);
         let json = serde_json::to_string(&plan).expect("serialises");
         let text = format!("{} {json}", plan.fit);
-        assert!(!text.contains("NaN") && !text.contains("inf") && !text.contains(":-"), "{text}");
+        assert!(
+            !text.contains("NaN") && !text.contains("inf") && !text.contains(":-"),
+            "{text}"
+        );
     }
 }
 
 #[test]
 fn profile_round_trips_through_json() {
-    for profile in [machines::rtx_4090(), machines::m3_max_64gb(), machines::laptop_8gb()] {
+    for profile in [
+        machines::rtx_4090(),
+        machines::m3_max_64gb(),
+        machines::laptop_8gb(),
+    ] {
         let json = serde_json::to_string(&profile).expect("serialises");
         let back: HardwareProfile = serde_json::from_str(&json).expect("deserialises");
         assert_eq!(back, profile);

@@ -105,7 +105,11 @@ mod tests {
             assert_eq!(precision.is_quantized(), format.is_gguf());
             assert_eq!(precision.to_string().parse::<Precision>(), Ok(precision));
         }
-        let aliases = [("Q4_K", Precision::Q4KM), ("q4-k-m", Precision::Q4KM), ("fp16", Precision::F16)];
+        let aliases = [
+            ("Q4_K", Precision::Q4KM),
+            ("q4-k-m", Precision::Q4KM),
+            ("fp16", Precision::F16),
+        ];
         for (text, want) in aliases {
             assert_eq!(text.parse::<Precision>(), Ok(want), "{text}");
         }

@@ -56,8 +56,8 @@ impl HardwareProfile {
         let memory = SystemMemory::detect();
         let nvidia = crate::nvidia::scan();
         notes.extend(nvidia.problems.iter().map(DetectionNote::from));
-        let cuda_libraries = (!nvidia.gpus.is_empty())
-            .then(|| check_cuda_libraries(DEFAULT_CUDA_MAJOR));
+        let cuda_libraries =
+            (!nvidia.gpus.is_empty()).then(|| check_cuda_libraries(DEFAULT_CUDA_MAJOR));
         let apple_gpu = crate::apple::detect(&cpu.brand, memory.total_bytes);
         let (backends, backend_errors) = BackendSupport::detect(options.probe_backends);
         notes.extend(backend_errors.iter().map(DetectionNote::from));

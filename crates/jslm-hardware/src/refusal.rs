@@ -91,9 +91,9 @@ impl fmt::Display for RefusalReason {
             Self::NoVisibleNvidiaGpu => {
                 f.write_str("CUDA_VISIBLE_DEVICES hides every NVIDIA GPU from CUDA")
             }
-            Self::CudaNotBuilt => f.write_str(
-                "this build has no CUDA support; install the CUDA build of JSLM",
-            ),
+            Self::CudaNotBuilt => {
+                f.write_str("this build has no CUDA support; install the CUDA build of JSLM")
+            }
             Self::CudaUnavailable { message } => write!(f, "CUDA did not start: {message}"),
             Self::NoAppleGpu => f.write_str("Metal needs an Apple Silicon Mac"),
             Self::MetalNotBuilt => f.write_str("this build has no Metal support"),
@@ -108,7 +108,11 @@ impl fmt::Display for RefusalReason {
                 "this {device} GPU has no bf16 support (needs CUDA compute capability 8.0+ or \
                  Apple M2+); use f16"
             ),
-            Self::WillNotFit { needed_bytes, available_bytes, pool } => write!(
+            Self::WillNotFit {
+                needed_bytes,
+                available_bytes,
+                pool,
+            } => write!(
                 f,
                 "needs {}, {} {}",
                 format_gb(*needed_bytes),
@@ -116,7 +120,10 @@ impl fmt::Display for RefusalReason {
                 pool.label()
             ),
             Self::Zero => f.write_str("must be at least 1"),
-            Self::TooManyThreads { requested, logical_cores } => write!(
+            Self::TooManyThreads {
+                requested,
+                logical_cores,
+            } => write!(
                 f,
                 "{requested} threads on {logical_cores} logical cores only contend; force it \
                  to insist"
@@ -136,7 +143,11 @@ pub struct RefusedOverride {
 
 impl fmt::Display for RefusedOverride {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} = {} refused: {}", self.setting, self.requested, self.reason)
+        write!(
+            f,
+            "{} = {} refused: {}",
+            self.setting, self.requested, self.reason
+        )
     }
 }
 
@@ -150,19 +161,30 @@ mod tests {
             RefusalReason::NoNvidiaGpu,
             RefusalReason::NoVisibleNvidiaGpu,
             RefusalReason::CudaNotBuilt,
-            RefusalReason::CudaUnavailable { message: "m".into() },
+            RefusalReason::CudaUnavailable {
+                message: "m".into(),
+            },
             RefusalReason::NoAppleGpu,
             RefusalReason::MetalNotBuilt,
-            RefusalReason::MetalUnavailable { message: "m".into() },
-            RefusalReason::SlowOnCpu { precision: Precision::Bf16 },
-            RefusalReason::NoBf16 { device: DeviceKind::Cuda },
+            RefusalReason::MetalUnavailable {
+                message: "m".into(),
+            },
+            RefusalReason::SlowOnCpu {
+                precision: Precision::Bf16,
+            },
+            RefusalReason::NoBf16 {
+                device: DeviceKind::Cuda,
+            },
             RefusalReason::WillNotFit {
                 needed_bytes: 5_100_000_000,
                 available_bytes: 3_200_000_000,
                 pool: MemoryPool::SystemRam,
             },
             RefusalReason::Zero,
-            RefusalReason::TooManyThreads { requested: 64, logical_cores: 8 },
+            RefusalReason::TooManyThreads {
+                requested: 64,
+                logical_cores: 8,
+            },
         ];
         for reason in reasons {
             let json = serde_json::to_value(&reason).expect("serialises");
@@ -182,6 +204,9 @@ mod tests {
                 pool: MemoryPool::GpuVram,
             },
         };
-        assert_eq!(refused.to_string(), "device = cuda refused: needs 16.0 GB, 7.5 GB VRAM free");
+        assert_eq!(
+            refused.to_string(),
+            "device = cuda refused: needs 16.0 GB, 7.5 GB VRAM free"
+        );
     }
 }

@@ -56,12 +56,18 @@ pub fn doctor_report(
                         precision: Some(natural_precision(file.format)),
                         ..settings.clone()
                     };
-                    FormatPlan { format: file.format, plan: plan(profile, model, &settings) }
+                    FormatPlan {
+                        format: file.format,
+                        plan: plan(profile, model, &settings),
+                    }
                 })
                 .collect(),
         })
         .collect();
-    DoctorReport { profile: profile.clone(), models }
+    DoctorReport {
+        profile: profile.clone(),
+        models,
+    }
 }
 
 /// The precision a weight file is loaded at when asked for by itself.
@@ -96,7 +102,11 @@ fn render_profile(out: &mut String, p: &HardwareProfile) {
         cpu.brand,
         cpu.physical_cores,
         cpu.logical_cores,
-        if features.is_empty() { "none" } else { &features }
+        if features.is_empty() {
+            "none"
+        } else {
+            &features
+        }
     );
     let _ = writeln!(
         out,
@@ -131,7 +141,11 @@ fn render_profile(out: &mut String, p: &HardwareProfile) {
     }
     if let Some(libraries) = &p.cuda_libraries {
         if libraries.all_present() {
-            let _ = writeln!(out, "  CUDA libs:  CUDA {} runtime found", libraries.cuda_major);
+            let _ = writeln!(
+                out,
+                "  CUDA libs:  CUDA {} runtime found",
+                libraries.cuda_major
+            );
         } else {
             let _ = writeln!(
                 out,
@@ -208,7 +222,10 @@ fn render_model(out: &mut String, model: &ModelPlans) {
     let _ = writeln!(out, "  Memory:     {}", plan.fit);
     let mut parts = vec![format!("weights {}", format_gb(m.weights_bytes))];
     if m.dequantized_embedding_bytes > 0 {
-        parts.push(format!("f32 embedding {}", format_gb(m.dequantized_embedding_bytes)));
+        parts.push(format!(
+            "f32 embedding {}",
+            format_gb(m.dequantized_embedding_bytes)
+        ));
     }
     parts.push(format!("KV cache {}", format_gb(m.kv_cache_bytes)));
     parts.push(format!("activations {}", format_gb(m.activation_bytes)));
@@ -220,7 +237,11 @@ fn render_model(out: &mut String, model: &ModelPlans) {
             "  Download:   {} needed, {} free: {}",
             format_gb(download.file_bytes),
             format_gb(download.available_bytes),
-            if download.enough_space { "enough space" } else { "NOT enough space" }
+            if download.enough_space {
+                "enough space"
+            } else {
+                "NOT enough space"
+            }
         );
     }
     for warning in &plan.warnings {
@@ -240,7 +261,12 @@ fn render_model(out: &mut String, model: &ModelPlans) {
             .map(|r| r.reason.to_string())
             .collect();
         if p.format != row.format && !refused.is_empty() {
-            let _ = writeln!(out, "    {:<20} refused: {}", row.format.label(), refused.join("; "));
+            let _ = writeln!(
+                out,
+                "    {:<20} refused: {}",
+                row.format.label(),
+                refused.join("; ")
+            );
         } else {
             let _ = writeln!(
                 out,
@@ -296,6 +322,9 @@ mod tests {
         assert_eq!(back, report);
         let value: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
         assert_eq!(value["models"][0]["recommended"]["device"]["kind"], "cuda");
-        assert_eq!(value["models"][0]["recommended"]["fit"]["level"], "comfortable");
+        assert_eq!(
+            value["models"][0]["recommended"]["fit"]["level"],
+            "comfortable"
+        );
     }
 }

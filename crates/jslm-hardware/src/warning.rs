@@ -34,7 +34,10 @@ pub enum PlanWarning {
     /// The context was shortened so the model fits.
     ContextReduced { from_tokens: u32, to_tokens: u32 },
     /// The requested context exceeds the model's maximum.
-    ContextCapped { requested_tokens: u32, max_tokens: u32 },
+    ContextCapped {
+        requested_tokens: u32,
+        max_tokens: u32,
+    },
     /// `force` made the plan follow an override it would have refused.
     Forced { reason: RefusalReason },
 }
@@ -73,7 +76,10 @@ impl fmt::Display for PlanWarning {
                 write!(f, "CUDA did not start, using the CPU: {message}")
             }
             Self::NvidiaGpuHidden { gpu } => {
-                write!(f, "{gpu} found, but CUDA_VISIBLE_DEVICES hides it from CUDA")
+                write!(
+                    f,
+                    "{gpu} found, but CUDA_VISIBLE_DEVICES hides it from CUDA"
+                )
             }
             Self::MetalNotBuilt { gpu } => {
                 write!(f, "{gpu} GPU found, but this build has no Metal support")
@@ -81,18 +87,30 @@ impl fmt::Display for PlanWarning {
             Self::MetalUnavailable { message } => {
                 write!(f, "Metal did not start, using the CPU: {message}")
             }
-            Self::GpuTooSmall { gpu, precision, needed_bytes, available_bytes, pool } => write!(
+            Self::GpuTooSmall {
+                gpu,
+                precision,
+                needed_bytes,
+                available_bytes,
+                pool,
+            } => write!(
                 f,
                 "{gpu}: {precision} needs {}, {} {}; using the CPU",
                 format_gb(*needed_bytes),
                 format_gb(*available_bytes),
                 pool.label()
             ),
-            Self::ContextReduced { from_tokens, to_tokens } => write!(
+            Self::ContextReduced {
+                from_tokens,
+                to_tokens,
+            } => write!(
                 f,
                 "context shortened from {from_tokens} to {to_tokens} tokens to fit in memory"
             ),
-            Self::ContextCapped { requested_tokens, max_tokens } => write!(
+            Self::ContextCapped {
+                requested_tokens,
+                max_tokens,
+            } => write!(
                 f,
                 "context of {requested_tokens} tokens capped at the model's {max_tokens}"
             ),
@@ -110,10 +128,16 @@ mod tests {
         let warnings = [
             PlanWarning::NoAvx2,
             PlanWarning::CudaNotBuilt { gpu: "RTX".into() },
-            PlanWarning::CudaUnavailable { message: "m".into() },
+            PlanWarning::CudaUnavailable {
+                message: "m".into(),
+            },
             PlanWarning::NvidiaGpuHidden { gpu: "RTX".into() },
-            PlanWarning::MetalNotBuilt { gpu: "Apple M2".into() },
-            PlanWarning::MetalUnavailable { message: "m".into() },
+            PlanWarning::MetalNotBuilt {
+                gpu: "Apple M2".into(),
+            },
+            PlanWarning::MetalUnavailable {
+                message: "m".into(),
+            },
             PlanWarning::GpuTooSmall {
                 gpu: "RTX".into(),
                 precision: Precision::Bf16,
@@ -121,9 +145,17 @@ mod tests {
                 available_bytes: 0,
                 pool: MemoryPool::GpuVram,
             },
-            PlanWarning::ContextReduced { from_tokens: 4096, to_tokens: 2048 },
-            PlanWarning::ContextCapped { requested_tokens: 8192, max_tokens: 4096 },
-            PlanWarning::Forced { reason: RefusalReason::Zero },
+            PlanWarning::ContextReduced {
+                from_tokens: 4096,
+                to_tokens: 2048,
+            },
+            PlanWarning::ContextCapped {
+                requested_tokens: 8192,
+                max_tokens: 4096,
+            },
+            PlanWarning::Forced {
+                reason: RefusalReason::Zero,
+            },
         ];
         for warning in warnings {
             let json = serde_json::to_value(&warning).expect("serialises");
