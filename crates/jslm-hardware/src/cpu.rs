@@ -9,14 +9,23 @@ use serde::{Deserialize, Serialize};
 
 /// SIMD features of the running CPU. Fields for the other architecture are always `false`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CpuFeatures {
     pub avx: bool,
     pub avx2: bool,
     pub fma: bool,
     pub f16c: bool,
     pub avx512f: bool,
+    /// AVX-512 VNNI: candle's widest repacked int8 kernels.
+    pub avx512vnni: bool,
+    /// AVX-VNNI (256-bit VNNI on Alder Lake and later).
+    pub avxvnni: bool,
+    /// AMX tiles with int8 (Sapphire Rapids and later; CPUID leaf 7, EDX bits 24 and 25).
+    pub amx_int8: bool,
     /// Advanced SIMD on aarch64 (every Apple Silicon and ARMv8 server has it).
     pub neon: bool,
+    /// The aarch64 dot-product extension (all Apple Silicon; ARMv8.2+).
+    pub dotprod: bool,
 }
 
 impl CpuFeatures {
@@ -30,13 +39,18 @@ impl CpuFeatures {
                 fma: std::arch::is_x86_feature_detected!("fma"),
                 f16c: std::arch::is_x86_feature_detected!("f16c"),
                 avx512f: std::arch::is_x86_feature_detected!("avx512f"),
+                avx512vnni: std::arch::is_x86_feature_detected!("avx512vnni"),
+                avxvnni: std::arch::is_x86_feature_detected!("avxvnni"),
+                amx_int8: amx_int8(),
                 neon: false,
+                dotprod: false,
             }
         }
         #[cfg(target_arch = "aarch64")]
         {
             Self {
                 neon: std::arch::is_aarch64_feature_detected!("neon"),
+                dotprod: std::arch::is_aarch64_feature_detected!("dotprod"),
                 ..Self::default()
             }
         }
@@ -61,12 +75,32 @@ impl CpuFeatures {
             (self.fma, "fma"),
             (self.f16c, "f16c"),
             (self.avx512f, "avx512f"),
+            (self.avx512vnni, "avx512vnni"),
+            (self.avxvnni, "avxvnni"),
+            (self.amx_int8, "amx-int8"),
             (self.neon, "neon"),
+            (self.dotprod, "dotprod"),
         ]
         .into_iter()
         .filter_map(|(present, name)| present.then_some(name))
         .collect()
     }
+}
+
+/// AMX-TILE and AMX-INT8, read from CPUID as candle does (`is_x86_feature_detected!("amx-int8")`
+/// is not stable).
+#[cfg(target_arch = "x86_64")]
+fn amx_int8() -> bool {
+    // SAFETY: CPUID leaf 7 exists on every x86_64 CPU that has AVX2, and reading an
+    // unsupported leaf returns zeros rather than faulting.
+    #[allow(unused_unsafe)]
+    let info = unsafe { std::arch::x86_64::__cpuid_count(7, 0) };
+    info.edx & (1 << 24) != 0 && info.edx & (1 << 25) != 0
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn amx_int8() -> bool {
+    false
 }
 
 /// The CPU as the plan needs it.

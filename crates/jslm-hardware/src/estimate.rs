@@ -3,7 +3,10 @@
 //!
 //! Sources for each term (candle 0.11.1, `candle-transformers/src/models`):
 //! - `quantized_llama.rs` reads GGUF tensors into owned buffers (no mmap) and dequantizes
-//!   `token_embd.weight` to f32 on top of the quantized copy it keeps for the LM head.
+//!   `token_embd.weight` to f32; the quantized embedding is dropped when the file has its own
+//!   `output.weight` (Mistral's does).
+//! - On the CPU, candle keeps repacked copies of quantized weights beside the originals; see
+//!   [`crate::repack`].
 //! - Both `quantized_llama.rs` and `mistral.rs` keep K and V per layer *before* `repeat_kv`,
 //!   i.e. `num_key_value_heads` wide; GGUF models compute (and cache) in f32.
 //! - Attention is unfused on CPU and CUDA: `q·kᵀ` materialises `heads × chunk × kv_len`
@@ -13,6 +16,7 @@
 use crate::device::DeviceKind;
 use crate::model::ModelSpec;
 use crate::precision::Precision;
+use crate::repack::WeightRepack;
 use crate::units::MB;
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +34,9 @@ pub const METAL_OVERHEAD_BYTES: u64 = 300 * MB;
 pub struct MemoryEstimate {
     /// Weights as held on the device.
     pub weights_bytes: u64,
+    /// GGUF on the CPU: candle's repacked copies of the weights (see [`crate::repack`]).
+    #[serde(default)]
+    pub repacked_weights_bytes: u64,
     /// GGUF only: the f32 copy of the token embedding candle makes at load.
     pub dequantized_embedding_bytes: u64,
     /// K and V for every layer at the planned context.
@@ -55,21 +62,35 @@ pub fn kv_cache_bytes_per_token(model: &ModelSpec, precision: Precision) -> u64 
 }
 
 /// Estimates peak memory for `model` on `device` at `precision`, holding `context_tokens` of
-/// KV cache and feeding prompts `prefill_chunk_tokens` at a time.
+/// KV cache and feeding prompts `prefill_chunk_tokens` at a time; `repack` is what candle does
+/// with quantized weights on this CPU ([`WeightRepack::for_cpu`]; ignored off the CPU).
 pub fn estimate_memory(
     model: &ModelSpec,
     device: DeviceKind,
     precision: Precision,
     context_tokens: u32,
     prefill_chunk_tokens: u32,
+    repack: WeightRepack,
 ) -> MemoryEstimate {
     let shape = &model.shape;
     let context = u64::from(context_tokens.max(1));
     let chunk = u64::from(prefill_chunk_tokens.max(1)).min(context);
     let act = precision.activation_bytes();
 
-    let file_bytes = model.file_size(precision.weight_format());
-    let weights_bytes = precision.weight_bytes(file_bytes);
+    let format = precision.weight_format();
+    let file_bytes = model.file_size(format);
+    let weights_bytes = precision
+        .weight_bytes(file_bytes)
+        .saturating_sub(shape.gguf_embedding_bytes(format));
+    let repacked_weights_bytes = if device == DeviceKind::Cpu {
+        let mix = shape.gguf_matmul_weights(format);
+        (mix.q4k / 256)
+            .saturating_mul(repack.extra_q4k_per_256(chunk))
+            .saturating_add((mix.q6k / 256).saturating_mul(repack.extra_q6k_per_256(chunk)))
+            .saturating_add((mix.q8_0 / 32).saturating_mul(repack.extra_q8_0_per_32()))
+    } else {
+        0
+    };
     let dequantized_embedding_bytes = if precision.is_quantized() {
         shape
             .vocab_size
@@ -128,12 +149,14 @@ pub fn estimate_memory(
         DeviceKind::Metal => METAL_OVERHEAD_BYTES,
     };
     let total_bytes = weights_bytes
+        .saturating_add(repacked_weights_bytes)
         .saturating_add(dequantized_embedding_bytes)
         .saturating_add(kv_cache_bytes)
         .saturating_add(activation_bytes)
         .saturating_add(overhead_bytes);
     MemoryEstimate {
         weights_bytes,
+        repacked_weights_bytes,
         dequantized_embedding_bytes,
         kv_cache_bytes,
         activation_bytes,
@@ -173,93 +196,107 @@ mod tests {
     /// Totals for the 7B at 4096 tokens, 512-token chunks, in decimal GB (rounded to 0.1).
     #[test]
     fn seven_b_totals_table() {
+        use WeightRepack::*;
         let cases = [
-            // device, precision, weights, embedding, kv, total
-            (
-                DeviceKind::Cpu,
-                Precision::Q4KM,
-                4_370_000_000,
-                524_288_000,
-                1_073_741_824,
-                7.0,
-            ),
-            (
-                DeviceKind::Cpu,
-                Precision::Q8_0,
-                7_700_000_000,
-                524_288_000,
-                1_073_741_824,
-                10.3,
-            ),
-            (
-                DeviceKind::Cpu,
-                Precision::Bf16,
-                14_480_000_000,
-                0,
-                536_870_912,
-                15.7,
-            ),
-            (
-                DeviceKind::Cpu,
-                Precision::F32,
-                28_960_000_000,
-                0,
-                1_073_741_824,
-                31.0,
-            ),
-            (
-                DeviceKind::Cuda,
-                Precision::Bf16,
-                14_480_000_000,
-                0,
-                536_870_912,
-                16.0,
-            ),
-            (
-                DeviceKind::Cuda,
-                Precision::Q4KM,
-                4_370_000_000,
-                524_288_000,
-                1_073_741_824,
-                7.5,
-            ),
-            (
-                DeviceKind::Metal,
-                Precision::F16,
-                14_480_000_000,
-                0,
-                536_870_912,
-                15.7,
-            ),
+            // device, precision, CPU repack, total GB
+            (DeviceKind::Cpu, Precision::Q4KM, None, 6.9),
+            (DeviceKind::Cpu, Precision::Q4KM, X86Avx2, 12.8),
+            (DeviceKind::Cpu, Precision::Q4KM, X86VnniAmx, 20.3),
+            (DeviceKind::Cpu, Precision::Q4KM, ArmDotprod, 11.2),
+            (DeviceKind::Cpu, Precision::Q8_0, None, 10.2),
+            (DeviceKind::Cpu, Precision::Q8_0, X86Avx2, 10.2),
+            (DeviceKind::Cpu, Precision::Q8_0, X86Vnni, 17.7),
+            (DeviceKind::Cpu, Precision::Bf16, X86Avx2, 15.7),
+            (DeviceKind::Cpu, Precision::F32, X86Avx2, 31.0),
+            (DeviceKind::Cuda, Precision::Bf16, X86VnniAmx, 16.0),
+            (DeviceKind::Cuda, Precision::Q4KM, X86VnniAmx, 7.4),
+            (DeviceKind::Metal, Precision::F16, ArmDotprod, 15.7),
+            (DeviceKind::Metal, Precision::Q4KM, ArmDotprod, 7.1),
         ];
-        for (device, precision, weights, embedding, kv, total_gb) in cases {
-            let e = estimate_memory(&seven_b(), device, precision, 4096, 512);
-            assert_eq!(e.weights_bytes, weights, "{device} {precision}");
-            assert_eq!(
-                e.dequantized_embedding_bytes, embedding,
-                "{device} {precision}"
-            );
-            assert_eq!(e.kv_cache_bytes, kv, "{device} {precision}");
+        for (device, precision, repack, total_gb) in cases {
+            let e = estimate_memory(&seven_b(), device, precision, 4096, 512, repack);
             let got = (e.total_bytes as f64 / GB as f64 * 10.0).round() / 10.0;
-            assert_eq!(got, total_gb, "{device} {precision}: {e:?}");
+            assert_eq!(got, total_gb, "{device} {precision} {repack:?}: {e:?}");
             assert_eq!(
                 e.total_bytes,
                 e.weights_bytes
+                    + e.repacked_weights_bytes
                     + e.dequantized_embedding_bytes
                     + e.kv_cache_bytes
                     + e.activation_bytes
                     + e.overhead_bytes
+            );
+            if device != DeviceKind::Cpu || !precision.is_quantized() {
+                assert_eq!(e.repacked_weights_bytes, 0);
+            }
+        }
+    }
+
+    #[test]
+    fn components_of_the_cpu_q4_k_m_estimate() {
+        let e = estimate_memory(
+            &seven_b(),
+            DeviceKind::Cpu,
+            Precision::Q4KM,
+            4096,
+            512,
+            WeightRepack::X86Avx2,
+        );
+        // The file minus the Q4_K embedding candle drops (73.7 MB).
+        assert_eq!(e.weights_bytes, 4_370_000_000 - 73_728_000);
+        assert_eq!(e.dequantized_embedding_bytes, 524_288_000);
+        assert_eq!(e.kv_cache_bytes, 4096 * 256 * KIB);
+        // Q4_K tiles for 5.97 G weights (192 B / 256) + Q6_K tiles for 1.14 G (320 B / 256).
+        assert_eq!(
+            e.repacked_weights_bytes,
+            5_972_688_896 / 256 * 192 + 1_137_704_960 / 256 * 320
+        );
+    }
+
+    /// Peak RSS measured with `jslm bench --threads 2 --json` on the random-weight 7B GGUFs
+    /// (`jslm_engine::synthetic`), on an Intel Xeon (Sapphire Rapids: AVX-512 VNNI + AMX),
+    /// candle 0.11.1. The bench prefills its whole prompt in one forward pass, so the chunk is
+    /// the prompt length.
+    #[test]
+    fn estimate_matches_measured_peak_rss() {
+        // (precision, prompt tokens, decoded tokens, measured peak RSS bytes)
+        let cases = [
+            (Precision::Q4KM, 1, 2, 9_387_356_160u64),
+            (Precision::Q4KM, 512, 4, 18_314_072_064),
+            (Precision::Q8_0, 512, 2, 15_927_037_952),
+        ];
+        for (precision, prompt, decoded, measured) in cases {
+            let e = estimate_memory(
+                &seven_b(),
+                DeviceKind::Cpu,
+                precision,
+                prompt + decoded,
+                prompt,
+                WeightRepack::X86VnniAmx,
+            );
+            let error = e.total_bytes.abs_diff(measured) as f64 / measured as f64;
+            assert!(
+                error < 0.05,
+                "{precision} prompt {prompt}: {e:?} vs {measured}: {error:.3}"
             );
         }
     }
 
     #[test]
     fn chunking_bounds_activations() {
-        let whole = estimate_memory(&seven_b(), DeviceKind::Cpu, Precision::Q4KM, 4096, 4096);
-        let chunked = estimate_memory(&seven_b(), DeviceKind::Cpu, Precision::Q4KM, 4096, 512);
+        let est = |chunk| {
+            estimate_memory(
+                &seven_b(),
+                DeviceKind::Cpu,
+                Precision::Q4KM,
+                4096,
+                chunk,
+                WeightRepack::None,
+            )
+        };
         // An unchunked 4096-token prompt needs > 4 GB of f32 attention scores.
-        assert!(whole.activation_bytes > 4 * GB, "{whole:?}");
-        assert!(chunked.activation_bytes < GB, "{chunked:?}");
+        assert!(est(4096).activation_bytes > 4 * GB);
+        assert!(est(512).activation_bytes < GB);
     }
 
     #[test]
@@ -286,7 +323,14 @@ mod tests {
             let model = ModelSpec::new("x", shape, 0, vec![]);
             for precision in [Precision::Bf16, Precision::Q4KM, Precision::F32] {
                 for (context, chunk) in [(0, 0), (1, u32::MAX), (u32::MAX, u32::MAX)] {
-                    let e = estimate_memory(&model, DeviceKind::Cuda, precision, context, chunk);
+                    let e = estimate_memory(
+                        &model,
+                        DeviceKind::Cpu,
+                        precision,
+                        context,
+                        chunk,
+                        WeightRepack::X86VnniAmx,
+                    );
                     assert!(e.total_bytes >= e.weights_bytes);
                     assert!(e.total_bytes >= e.overhead_bytes);
                 }

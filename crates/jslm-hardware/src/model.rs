@@ -39,6 +39,83 @@ impl ModelShape {
     }
 }
 
+/// Weights of the matrices a GGUF model multiplies with (every 2-D tensor but the token
+/// embedding), counted by ggml type.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatmulWeights {
+    pub q4k: u64,
+    pub q6k: u64,
+    pub q8_0: u64,
+}
+
+/// llama.cpp's `use_more_bits(i_layer, n_layers)`: the layers whose `attn_v` and `ffn_down`
+/// Q4_K_M stores as Q6_K (the first and last eighth, and every third layer between).
+fn use_more_bits(layer: u64, n_layers: u64) -> bool {
+    layer < n_layers / 8
+        || layer >= 7 * n_layers / 8
+        || (layer >= n_layers / 8 && (layer - n_layers / 8) % 3 == 2)
+}
+
+impl ModelShape {
+    /// The matmul weights of a GGUF file in `format`, following llama.cpp's recipes (and the
+    /// engine's own quantizer, which copies them): Q4_K_M is Q4_K except `output` and the
+    /// `use_more_bits` layers' `attn_v`/`ffn_down`, which are Q6_K; Q8_0 is Q8_0 throughout.
+    pub fn gguf_matmul_weights(&self, format: WeightFormat) -> MatmulWeights {
+        let h = self.hidden_size;
+        let q = self.num_attention_heads.saturating_mul(self.head_dim);
+        let kv = self.num_key_value_heads.saturating_mul(self.head_dim);
+        let attn_v = h.saturating_mul(kv);
+        let ffn_down = h.saturating_mul(self.intermediate_size);
+        let per_layer = h
+            .saturating_mul(q)
+            .saturating_mul(2)
+            .saturating_add(attn_v.saturating_mul(2))
+            .saturating_add(ffn_down.saturating_mul(3));
+        let output = self.vocab_size.saturating_mul(h);
+        let total = per_layer
+            .saturating_mul(self.num_hidden_layers)
+            .saturating_add(output);
+        match format {
+            WeightFormat::SafetensorsBf16 => MatmulWeights::default(),
+            WeightFormat::GgufQ8_0 => MatmulWeights {
+                q8_0: total,
+                ..MatmulWeights::default()
+            },
+            WeightFormat::GgufQ4KM => {
+                // Counting layers rather than looping keeps absurd layer counts cheap.
+                let more_bits_layers = if self.num_hidden_layers > 1 << 20 {
+                    self.num_hidden_layers / 2
+                } else {
+                    (0..self.num_hidden_layers)
+                        .filter(|&layer| use_more_bits(layer, self.num_hidden_layers))
+                        .count() as u64
+                };
+                let q6k = attn_v
+                    .saturating_add(ffn_down)
+                    .saturating_mul(more_bits_layers)
+                    .saturating_add(output);
+                MatmulWeights {
+                    q4k: total.saturating_sub(q6k),
+                    q6k,
+                    q8_0: 0,
+                }
+            }
+        }
+    }
+
+    /// Bytes of the quantized token embedding in a GGUF file: Q4_K (144 B per 256 weights) in
+    /// Q4_K_M, Q8_0 (34 B per 32) in Q8_0. candle dequantizes it and drops this copy when the
+    /// file has a separate `output` matrix, as Mistral's does.
+    pub fn gguf_embedding_bytes(&self, format: WeightFormat) -> u64 {
+        let weights = self.vocab_size.saturating_mul(self.hidden_size);
+        match format {
+            WeightFormat::SafetensorsBf16 => 0,
+            WeightFormat::GgufQ4KM => weights / 256 * 144,
+            WeightFormat::GgufQ8_0 => weights / 32 * 34,
+        }
+    }
+}
+
 /// A weight file kind the engine can load.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -202,6 +279,34 @@ mod tests {
                 "{format:?}: {estimate}"
             );
         }
+    }
+
+    #[test]
+    fn q4_k_m_mix_matches_the_file() {
+        let spec = ModelSpec::japanese_stablelm_instruct_gamma_7b();
+        let more: Vec<u64> = (0..32).filter(|&l| use_more_bits(l, 32)).collect();
+        assert_eq!(
+            more,
+            vec![0, 1, 2, 3, 6, 9, 12, 15, 18, 21, 24, 27, 28, 29, 30, 31]
+        );
+        let mix = spec.shape.gguf_matmul_weights(WeightFormat::GgufQ4KM);
+        assert_eq!(mix.q6k, 131_072_000 + 16 * (4_194_304 + 58_720_256));
+        assert_eq!(
+            mix.q4k + mix.q6k + 131_072_000,
+            spec.shape.parameter_count() - 4096 * 65
+        );
+        // Q4_K 144 B and Q6_K 210 B per 256 weights, plus the Q4_K embedding: the 4.37 GB file.
+        let bytes = mix.q4k / 256 * 144
+            + mix.q6k / 256 * 210
+            + spec.shape.gguf_embedding_bytes(WeightFormat::GgufQ4KM);
+        assert!(bytes.abs_diff(4_367_722_144) < 2_000_000, "{bytes}");
+        let q8 = spec.shape.gguf_matmul_weights(WeightFormat::GgufQ8_0);
+        assert_eq!(q8.q8_0, mix.q4k + mix.q6k);
+        assert_eq!(
+            spec.shape
+                .gguf_matmul_weights(WeightFormat::SafetensorsBf16),
+            MatmulWeights::default()
+        );
     }
 
     #[test]

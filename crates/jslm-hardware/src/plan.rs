@@ -3,13 +3,20 @@
 //!
 //! Policy (issue 4):
 //! 1. A device the user asked for is used if this build and machine can run it; on a GPU the
-//!    precision steps down bf16/f16 → Q8_0 → Q4_K_M until it fits.
+//!    precision steps down bf16/f16 → Q8_0 → Q4_K_M to the first that fits comfortably
+//!    (else tightly).
 //! 2. Otherwise: CUDA on the visible NVIDIA GPU with the most free VRAM, bf16 (f16 below
 //!    compute capability 8.0), if it fits; then Metal, bf16 on M2+ (f16 on M1), if it fits
-//!    the working set; then the CPU with GGUF Q4_K_M (Q8_0 when the user prefers quality and
-//!    it fits comfortably), threads = physical cores.
-//! 3. With no context set, the last resort shortens the context 4096 → 2048 → 1024 before
-//!    declaring "will not fit".
+//!    the working set.
+//! 3. Then a GPU with a quantized file (Q4_K_M, or Q8_0 first when the user prefers quality)
+//!    if it fits comfortably. This step is not in the issue's policy: it is added because
+//!    candle 0.11 keeps repacked copies of GGUF weights on the CPU (see `repack`), so on a
+//!    16 GB Mac the CPU needs 10 GB+ where Metal needs 7 GB.
+//! 4. Then the CPU: Q4_K_M, or Q8_0 when the user prefers quality, whichever fits
+//!    comfortably first, else tightly (on AVX2-only x86 Q8_0 can be the smaller one in RAM);
+//!    threads = physical cores.
+//! 5. With no context set, the context may shrink 4096 → 2048 → 1024: to the longest that
+//!    fits comfortably, else the longest that fits tightly, before "will not fit".
 
 use crate::apple::AppleGpu;
 use crate::backend::BackendStatus;
@@ -342,6 +349,7 @@ impl<'a> Planner<'a> {
             precision,
             context_tokens,
             self.settings.prefill_chunk_tokens,
+            self.profile.weight_repack,
         );
         let (available, pool) = target.memory(self.profile);
         Attempt {
@@ -355,34 +363,36 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// Evaluates at the planned context; when `shrink` and the context is automatic, halves it
-    /// down to [`MIN_AUTO_CONTEXT_TOKENS`] until it fits. If nothing fits, the full context's
-    /// numbers are returned, since those are what the user asked about.
+    /// Evaluates at the planned context. When `shrink` and the context is automatic, also
+    /// tries halving it down to [`MIN_AUTO_CONTEXT_TOKENS`] and keeps the longest context that
+    /// fits comfortably, else the longest that fits tightly: on an automatic choice headroom
+    /// beats context, since a tight estimate that is 10 % low crashes the app. If nothing
+    /// fits, the full context's numbers are returned, since those are what the user asked about.
     fn evaluate_fitting(
         &self,
         target: Target<'a>,
         precision: Precision,
         shrink: bool,
     ) -> Attempt<'a> {
-        let full = match self.context {
-            ContextRequest::Exact(tokens) | ContextRequest::Auto(tokens) => tokens,
-        };
+        let full = self.full_context();
         let first = self.evaluate(target, precision, full);
-        if first.fit.level != FitLevel::WillNotFit || !shrink {
+        let shrinkable = shrink && matches!(self.context, ContextRequest::Auto(_));
+        if first.fit.level == FitLevel::Comfortable || !shrinkable {
             return first;
         }
-        if let ContextRequest::Auto(_) = self.context {
-            let mut tokens = full / 2;
-            while tokens >= MIN_AUTO_CONTEXT_TOKENS {
-                let mut attempt = self.evaluate(target, precision, tokens);
-                if attempt.fit.level != FitLevel::WillNotFit {
-                    attempt.reduced_from = Some(full);
-                    return attempt;
-                }
-                tokens /= 2;
+        let mut tight = (first.fit.level == FitLevel::Tight).then_some(first);
+        let mut tokens = full / 2;
+        while tokens >= MIN_AUTO_CONTEXT_TOKENS {
+            let mut attempt = self.evaluate(target, precision, tokens);
+            attempt.reduced_from = Some(full);
+            match attempt.fit.level {
+                FitLevel::Comfortable => return attempt,
+                FitLevel::Tight if tight.is_none() => tight = Some(attempt),
+                _ => {}
             }
+            tokens /= 2;
         }
-        first
+        tight.unwrap_or_else(|| self.evaluate(target, precision, full))
     }
 
     /// The device the user asked for. `None` (with a refusal noted) when nothing fits there
@@ -414,19 +424,11 @@ impl<'a> Planner<'a> {
                 }
             }
         }
-        // Highest precision that fits comfortably, else the highest that fits at all.
         let ladder = [target.default_precision(), Precision::Q8_0, Precision::Q4KM];
-        let attempts: Vec<Attempt<'a>> = ladder
-            .into_iter()
-            .map(|precision| self.evaluate_fitting(target, precision, true))
-            .collect();
-        let pick = |level: FitLevel| attempts.iter().position(|a| a.fit.level == level);
-        let chosen = pick(FitLevel::Comfortable).or_else(|| pick(FitLevel::Tight));
-        let mut attempts = attempts;
-        if let Some(index) = chosen {
-            return Some(attempts.swap_remove(index));
+        if let Some(attempt) = self.choose(target, &ladder) {
+            return Some(attempt);
         }
-        let mut smallest = attempts.pop()?;
+        let mut smallest = self.evaluate(target, Precision::Q4KM, self.full_context());
         let reason = will_not_fit(&smallest);
         if force {
             smallest.warnings.push(PlanWarning::Forced { reason });
@@ -462,12 +464,36 @@ impl<'a> Planner<'a> {
                 pool: attempt.fit.pool,
             });
         }
+        // A GPU too small for bf16/f16 still beats the CPU with a quantized file, if it has
+        // room to spare: candle keeps extra repacked copies of GGUF weights on the CPU, not on
+        // GPUs, and GPU decoding is several times faster.
+        if self.settings.precision.is_none() {
+            for target in self.gpu_targets(&mut Vec::new()) {
+                for precision in self.quantized_ladder() {
+                    let mut attempt = self.evaluate_fitting(target, precision, false);
+                    if attempt.fit.level == FitLevel::Comfortable {
+                        attempt.warnings.extend(skipped);
+                        return attempt;
+                    }
+                }
+            }
+        }
         let mut attempt = match self.settings.precision {
             Some(precision) => self.cpu_with_precision(precision, notes),
             None => self.cpu_automatic(),
         };
         attempt.warnings.extend(skipped);
         attempt
+    }
+
+    /// Quantized precisions in order of preference: Q4_K_M first (smaller download, faster),
+    /// Q8_0 first when the user prefers quality.
+    fn quantized_ladder(&self) -> [Precision; 2] {
+        if self.settings.prefer_quality {
+            [Precision::Q8_0, Precision::Q4KM]
+        } else {
+            [Precision::Q4KM, Precision::Q8_0]
+        }
     }
 
     /// GPUs to try in order, noting in `skipped` those present but unusable by this build.
@@ -532,13 +558,35 @@ impl<'a> Planner<'a> {
     /// CPU, automatic precision: Q8_0 if preferred and comfortable at the full context, else
     /// Q4_K_M (shortening the context if needed).
     fn cpu_automatic(&self) -> Attempt<'a> {
-        if self.settings.prefer_quality {
-            let quality = self.evaluate_fitting(Target::Cpu, Precision::Q8_0, false);
-            if quality.fit.level == FitLevel::Comfortable {
-                return quality;
+        // Both files are tried because which is smaller in memory depends on the CPU: on
+        // AVX2-only x86 candle repacks Q4_K but not Q8_0, so Q8_0 can need less RAM.
+        let ladder = self.quantized_ladder();
+        self.choose(Target::Cpu, &ladder)
+            .unwrap_or_else(|| self.evaluate(Target::Cpu, ladder[0], self.full_context()))
+    }
+
+    /// The first precision of `ladder` that fits comfortably at the full context, else the
+    /// first that does with a shorter automatic context, else the first that fits tightly:
+    /// precision steps down before context does, and headroom before either.
+    fn choose(&self, target: Target<'a>, ladder: &[Precision]) -> Option<Attempt<'a>> {
+        for shrink in [false, true] {
+            for &precision in ladder {
+                let attempt = self.evaluate_fitting(target, precision, shrink);
+                if attempt.fit.level == FitLevel::Comfortable {
+                    return Some(attempt);
+                }
             }
         }
-        self.evaluate_fitting(Target::Cpu, Precision::Q4KM, true)
+        ladder
+            .iter()
+            .map(|&precision| self.evaluate_fitting(target, precision, true))
+            .find(|attempt| attempt.fit.level == FitLevel::Tight)
+    }
+
+    fn full_context(&self) -> u32 {
+        match self.context {
+            ContextRequest::Exact(tokens) | ContextRequest::Auto(tokens) => tokens,
+        }
     }
 
     fn finish(&self, attempt: Attempt<'a>, threads: u32, mut notes: Notes) -> DevicePlan {

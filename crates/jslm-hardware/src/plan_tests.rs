@@ -14,6 +14,7 @@ pub(crate) mod machines {
     use crate::memory::SystemMemory;
     use crate::nvidia::NvidiaGpu;
     use crate::profile::HardwareProfile;
+    use crate::repack::WeightRepack;
     use crate::units::{GB, GIB};
 
     const X86_AVX2: CpuFeatures = CpuFeatures {
@@ -22,7 +23,11 @@ pub(crate) mod machines {
         fma: true,
         f16c: true,
         avx512f: false,
+        avx512vnni: false,
+        avxvnni: false,
+        amx_int8: false,
         neon: false,
+        dotprod: false,
     };
 
     fn x86(brand: &str, physical: usize, logical: usize, features: CpuFeatures) -> CpuInfo {
@@ -52,6 +57,7 @@ pub(crate) mod machines {
     fn pc(cpu: CpuInfo, total: u64, available: u64) -> HardwareProfile {
         HardwareProfile {
             os: "linux".into(),
+            weight_repack: WeightRepack::for_cpu(&cpu, "linux"),
             cpu,
             memory: SystemMemory {
                 total_bytes: total,
@@ -91,6 +97,15 @@ pub(crate) mod machines {
             x86("Intel Core i5-1135G7", 4, 8, X86_AVX2),
             8 * GIB,
             5_800_000_000,
+        )
+    }
+
+    /// 32 GB desktop without a GPU: room for every quantized plan, for override tests.
+    pub(crate) fn no_gpu_32gb() -> HardwareProfile {
+        pc(
+            x86("Intel Core i7-12700", 12, 20, X86_AVX2),
+            32 * GIB,
+            26 * GB,
         )
     }
 
@@ -166,6 +181,7 @@ pub(crate) mod machines {
     fn mac(brand: &str, cores: usize, total: u64, available: u64) -> HardwareProfile {
         HardwareProfile {
             os: "macos".into(),
+            weight_repack: WeightRepack::ArmDotprod,
             cpu: CpuInfo {
                 brand: brand.into(),
                 arch: "aarch64".into(),
@@ -267,19 +283,34 @@ fn with(f: impl FnOnce(&mut PlanSettings)) -> PlanSettings {
 }
 
 fn run(cases: Vec<Case>) {
+    let mut mismatches = Vec::new();
     for case in cases {
         let plan = plan(&case.profile, &seven_b(), &case.settings);
-        let ctx = format!("{}: {:#?}", case.name, plan);
-        assert_eq!(plan.device, case.device, "device, {ctx}");
-        assert_eq!(plan.precision, case.precision, "precision, {ctx}");
-        assert_eq!(plan.format, case.format, "format, {ctx}");
-        assert_eq!(plan.fit.level, case.fit, "fit, {ctx}");
-        assert_eq!(plan.context_tokens, case.context, "context, {ctx}");
         let warnings: Vec<&str> = plan.warnings.iter().map(|w| w.code()).collect();
-        assert_eq!(warnings, case.warnings, "warnings, {ctx}");
         let refused: Vec<&str> = plan.refused.iter().map(|r| r.reason.code()).collect();
-        assert_eq!(refused, case.refused, "refused, {ctx}");
+        let got = (
+            plan.device,
+            plan.precision,
+            plan.format,
+            plan.fit.level,
+            plan.context_tokens,
+        );
+        let want = (
+            case.device,
+            case.precision,
+            case.format,
+            case.fit,
+            case.context,
+        );
+        if got != want || warnings != case.warnings || refused != case.refused {
+            mismatches.push(format!(
+                "{}\n  want {want:?} warnings {:?} refused {:?}\n  got  {got:?} warnings \
+                 {warnings:?} refused {refused:?}\n  {}",
+                case.name, case.warnings, case.refused, plan.fit
+            ));
+        }
     }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }
 
 #[test]
@@ -287,33 +318,33 @@ fn automatic_plans_per_machine() {
     use machines::*;
     run(vec![
         Case {
-            name: "8 GB laptop: Q4_K_M on CPU, context shortened to fit",
+            name: "8 GB laptop: will not fit (candle keeps repacked Q4_K copies: 11.5 GB even at 1024 tokens)",
             profile: laptop_8gb(),
             settings: auto(),
             device: cpu(),
             precision: Q4KM,
             format: GgufQ4KM,
-            fit: Tight,
-            context: 1024,
-            warnings: &["context_reduced"],
-            refused: &[],
-        },
-        Case {
-            name: "16 GB, no GPU",
-            profile: no_gpu_16gb(),
-            settings: auto(),
-            device: cpu(),
-            precision: Q4KM,
-            format: GgufQ4KM,
-            fit: Comfortable,
+            fit: WillNotFit,
             context: 4096,
             warnings: &[],
             refused: &[],
         },
         Case {
-            name: "16 GB, prefers quality: Q8_0 would be tight, so Q4_K_M",
+            name: "16 GB, no GPU, AVX2: Q4_K_M needs 12.8 GB at 4096 tokens, Q8_0 (not repacked on AVX2) fits comfortably at 2048",
             profile: no_gpu_16gb(),
-            settings: with(|s| s.prefer_quality = true),
+            settings: auto(),
+            device: cpu(),
+            precision: Q8_0,
+            format: GgufQ8_0,
+            fit: Comfortable,
+            context: 2048,
+            warnings: &["context_reduced"],
+            refused: &[],
+        },
+        Case {
+            name: "32 GB, no GPU: Q4_K_M",
+            profile: no_gpu_32gb(),
+            settings: auto(),
             device: cpu(),
             precision: Q4KM,
             format: GgufQ4KM,
@@ -383,10 +414,10 @@ fn automatic_plans_per_machine() {
             refused: &[],
         },
         Case {
-            name: "M2 16 GB: bf16 exceeds the working set, Q4_K_M on CPU",
+            name: "M2 16 GB: bf16 exceeds the working set, Q4_K_M on Metal",
             profile: m2_16gb(),
             settings: auto(),
-            device: cpu(),
+            device: ComputeDevice::Metal,
             precision: Q4KM,
             format: GgufQ4KM,
             fit: Comfortable,
@@ -456,11 +487,18 @@ fn gpus_this_build_cannot_use() {
             hidden,
             &["nvidia_gpu_hidden"],
         ),
-        cpu_q4(
-            "M2, build without Metal",
-            m2_without_metal,
-            &["metal_not_built"],
-        ),
+        Case {
+            name: "M2, build without Metal: CPU, 1024 tokens, tight",
+            profile: m2_without_metal,
+            settings: auto(),
+            device: cpu(),
+            precision: Q4KM,
+            format: GgufQ4KM,
+            fit: Tight,
+            context: 1024,
+            warnings: &["context_reduced", "metal_not_built"],
+            refused: &[],
+        },
         Case {
             name: "4090, CUDA build, not probed: planned on the GPU",
             profile: not_probed,
@@ -482,7 +520,7 @@ fn overrides_honoured_or_refused() {
     run(vec![
         Case {
             name: "CUDA requested, no GPU: refused, CPU",
-            profile: no_gpu_16gb(),
+            profile: no_gpu_32gb(),
             settings: with(|s| s.device = Some(DeviceKind::Cuda)),
             device: cpu(),
             precision: Q4KM,
@@ -510,7 +548,7 @@ fn overrides_honoured_or_refused() {
         },
         Case {
             name: "Metal requested on Linux: refused",
-            profile: no_gpu_16gb(),
+            profile: no_gpu_32gb(),
             settings: with(|s| s.device = Some(DeviceKind::Metal)),
             device: cpu(),
             precision: Q4KM,
@@ -522,7 +560,7 @@ fn overrides_honoured_or_refused() {
         },
         Case {
             name: "bf16 on CPU: refused as too slow",
-            profile: no_gpu_16gb(),
+            profile: no_gpu_32gb(),
             settings: with(|s| s.precision = Some(Bf16)),
             device: cpu(),
             precision: Q4KM,
@@ -564,27 +602,27 @@ fn overrides_honoured_or_refused() {
             refused: &[],
         },
         Case {
-            name: "Q8_0 on 16 GB: honoured, tight",
+            name: "Q8_0 on 16 GB: honoured, context shortened to fit comfortably",
             profile: no_gpu_16gb(),
             settings: with(|s| s.precision = Some(Q8_0)),
             device: cpu(),
             precision: Q8_0,
             format: GgufQ8_0,
-            fit: Tight,
-            context: 4096,
-            warnings: &[],
+            fit: Comfortable,
+            context: 2048,
+            warnings: &["context_reduced"],
             refused: &[],
         },
         Case {
-            name: "Q8_0 on the 8 GB laptop: will not fit, refused, Q4_K_M",
+            name: "Q8_0 on the 8 GB laptop: refused (will not fit), and nothing else fits",
             profile: laptop_8gb(),
             settings: with(|s| s.precision = Some(Q8_0)),
             device: cpu(),
             precision: Q4KM,
             format: GgufQ4KM,
-            fit: Tight,
-            context: 1024,
-            warnings: &["context_reduced"],
+            fit: WillNotFit,
+            context: 4096,
+            warnings: &[],
             refused: &["will_not_fit"],
         },
         Case {
@@ -683,7 +721,7 @@ fn overrides_honoured_or_refused() {
         },
         Case {
             name: "context 8192: capped at 4096",
-            profile: no_gpu_16gb(),
+            profile: no_gpu_32gb(),
             settings: with(|s| s.context_tokens = Some(8192)),
             device: cpu(),
             precision: Q4KM,
@@ -707,7 +745,7 @@ fn overrides_honoured_or_refused() {
         },
         Case {
             name: "context 0: refused, automatic",
-            profile: no_gpu_16gb(),
+            profile: no_gpu_32gb(),
             settings: with(|s| s.context_tokens = Some(0)),
             device: cpu(),
             precision: Q4KM,
@@ -724,11 +762,11 @@ fn overrides_honoured_or_refused() {
 fn thread_overrides() {
     use machines::*;
     let cases = [
-        (None, false, 8, &[][..], &[][..]),
+        (None, false, 12, &[][..], &[][..]),
         (Some(4), false, 4, &[], &[]),
-        (Some(16), false, 16, &[], &[]),
-        (Some(0), false, 8, &[], &["zero"]),
-        (Some(64), false, 8, &[], &["too_many_threads"]),
+        (Some(20), false, 20, &[], &[]),
+        (Some(0), false, 12, &[], &["zero"]),
+        (Some(64), false, 12, &[], &["too_many_threads"]),
         (Some(64), true, 64, &["forced"], &[]),
     ];
     for (threads, force, want, warnings, refused) in cases {
@@ -736,7 +774,7 @@ fn thread_overrides() {
             s.threads = threads;
             s.force = force;
         });
-        let plan = plan(&no_gpu_16gb(), &seven_b(), &settings);
+        let plan = plan(&no_gpu_32gb(), &seven_b(), &settings);
         assert_eq!(plan.threads, want, "{threads:?}");
         let got: Vec<&str> = plan.warnings.iter().map(|w| w.code()).collect();
         assert_eq!(got, warnings, "{threads:?}");
@@ -769,11 +807,11 @@ fn refusal_messages_carry_numbers() {
     let refused = plan.refused.first().expect("Q8_0 refused on 8 GB");
     assert_eq!(
         refused.to_string(),
-        "precision = q8_0 refused: needs 10.3 GB, 5.8 GB RAM available"
+        "precision = q8_0 refused: needs 10.2 GB, 5.8 GB RAM available"
     );
     assert_eq!(
         plan.fit.message,
-        "fits tightly: needs 5.7 GB, 5.8 GB RAM available"
+        "will not fit: needs 12.8 GB, 5.8 GB RAM available"
     );
 }
 
@@ -783,7 +821,7 @@ fn download_check_uses_the_cache_disk() {
     use crate::units::GB;
     let cases = [(3 * GB, false), (100 * GB, true)];
     for (free, enough) in cases {
-        let mut profile = machines::no_gpu_16gb();
+        let mut profile = machines::no_gpu_32gb();
         profile.model_cache_disk = Some(DiskSpace {
             path: "/models".into(),
             mount_point: "/".into(),
@@ -810,6 +848,7 @@ fn empty_machine_never_nan_never_zero_threads() {
     use crate::memory::SystemMemory;
     let profile = HardwareProfile {
         os: "linux".into(),
+        weight_repack: crate::repack::WeightRepack::None,
         cpu: CpuInfo {
             brand: String::new(),
             arch: "riscv64".into(),

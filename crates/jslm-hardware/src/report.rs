@@ -108,6 +108,7 @@ fn render_profile(out: &mut String, p: &HardwareProfile) {
             &features
         }
     );
+    let _ = writeln!(out, "  Repacking:  {}", p.weight_repack.label());
     let _ = writeln!(
         out,
         "  RAM:        {} total, {} available",
@@ -221,6 +222,12 @@ fn render_model(out: &mut String, model: &ModelPlans) {
     );
     let _ = writeln!(out, "  Memory:     {}", plan.fit);
     let mut parts = vec![format!("weights {}", format_gb(m.weights_bytes))];
+    if m.repacked_weights_bytes > 0 {
+        parts.push(format!(
+            "repacked copies {}",
+            format_gb(m.repacked_weights_bytes)
+        ));
+    }
     if m.dequantized_embedding_bytes > 0 {
         parts.push(format!(
             "f32 embedding {}",
@@ -287,7 +294,7 @@ mod tests {
 
     #[test]
     fn text_report_has_profile_plan_and_every_format() {
-        let profile = machines::no_gpu_16gb();
+        let profile = machines::no_gpu_32gb();
         let report = doctor_report(
             &profile,
             &[ModelSpec::japanese_stablelm_instruct_gamma_7b()],
@@ -296,11 +303,12 @@ mod tests {
         let text = report.render_text();
         for fragment in [
             "Machine",
-            "RAM:        17.2 GB total",
+            "RAM:        34.4 GB total",
             "NVIDIA GPU: none found",
             "Japanese StableLM Instruct Gamma 7B",
-            "Plan:       cpu, q4_k_m (GGUF Q4_K_M), 8 threads, context 4096 tokens",
-            "fits comfortably: needs 7.0 GB",
+            "Plan:       cpu, q4_k_m (GGUF Q4_K_M), 12 threads, context 4096 tokens",
+            "fits comfortably: needs 12.8 GB",
+            "repacked copies 5.9 GB",
             "safetensors (bf16)   refused: bf16 on the CPU",
             "GGUF Q4_K_M          cpu q4_k_m",
             "GGUF Q8_0            cpu q8_0",
