@@ -51,9 +51,9 @@ pub struct MatmulWeights {
 /// llama.cpp's `use_more_bits(i_layer, n_layers)`: the layers whose `attn_v` and `ffn_down`
 /// Q4_K_M stores as Q6_K (the first and last eighth, and every third layer between).
 fn use_more_bits(layer: u64, n_layers: u64) -> bool {
-    layer < n_layers / 8
-        || layer >= 7 * n_layers / 8
-        || (layer >= n_layers / 8 && (layer - n_layers / 8) % 3 == 2)
+    let eighth = n_layers / 8;
+    // `layer >= eighth` is implied once the first clause is false.
+    layer < eighth || layer >= 7 * n_layers / 8 || (layer - eighth) % 3 == 2
 }
 
 impl ModelShape {
