@@ -45,7 +45,7 @@ pub use memory::SystemMemory;
 pub use model::MatmulWeights;
 pub use model::{ModelShape, ModelSpec, WeightFile, WeightFormat};
 pub use nvidia::NvidiaGpu;
-pub use plan::{plan, DevicePlan, DownloadCheck};
+pub use plan::{plan, CpuKernels, DevicePlan, DownloadCheck};
 pub use precision::Precision;
 pub use profile::{DetectOptions, HardwareProfile};
 pub use refusal::{OverrideSetting, RefusalReason, RefusedOverride};

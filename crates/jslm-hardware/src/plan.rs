@@ -29,6 +29,7 @@ use crate::nvidia::NvidiaGpu;
 use crate::precision::Precision;
 use crate::profile::HardwareProfile;
 use crate::refusal::{OverrideSetting, RefusalReason, RefusedOverride};
+use crate::repack::WeightRepack;
 use crate::settings::{PlanSettings, DEFAULT_CONTEXT_TOKENS, MIN_AUTO_CONTEXT_TOKENS};
 use crate::warning::PlanWarning;
 use serde::{Deserialize, Serialize};
@@ -41,6 +42,19 @@ pub struct DownloadCheck {
     /// Free space on the cache's filesystem, in bytes.
     pub available_bytes: u64,
     pub enough_space: bool,
+}
+
+/// candle's CPU kernel choice the plan relies on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CpuKernels {
+    /// Whatever candle picks for this CPU.
+    #[default]
+    Default,
+    /// The engine sets `MISTRALRS_FORCE_AVX2=1` before its first quantized matmul (candle reads
+    /// it once, in `repack_x86::level()`): slower than VNNI/AMX, but without their extra
+    /// weight copies.
+    ForceAvx2,
 }
 
 /// How to load and run one model on this machine.
@@ -65,6 +79,9 @@ pub struct DevicePlan {
     pub warnings: Vec<PlanWarning>,
     /// Overrides not followed, with reasons; the plan used its own choice for those.
     pub refused: Vec<RefusedOverride>,
+    /// Which candle CPU kernels the estimate assumes; the engine must apply it before loading.
+    #[serde(default)]
+    pub cpu_kernels: CpuKernels,
 }
 
 impl DevicePlan {
@@ -84,6 +101,42 @@ impl DevicePlan {
 
 /// Plans `model` on the machine described by `profile` under `settings`.
 pub fn plan(profile: &HardwareProfile, model: &ModelSpec, settings: &PlanSettings) -> DevicePlan {
+    let native = plan_with_kernels(profile, model, settings, profile.weight_repack);
+    let lean = WeightRepack::X86Avx2;
+    let can_force_avx2 = matches!(
+        profile.weight_repack,
+        WeightRepack::X86Vnni | WeightRepack::X86VnniAmx
+    );
+    if !can_force_avx2
+        || native.device != ComputeDevice::Cpu
+        || !native.precision.is_quantized()
+        || native.fit.level == FitLevel::Comfortable
+    {
+        return native;
+    }
+    // candle's VNNI/AMX kernels keep extra weight copies; its AVX2 kernels keep fewer. When
+    // that turns a tight or failing plan into a better one, trade speed for memory.
+    let mut forced = plan_with_kernels(profile, model, settings, lean);
+    if forced.device != ComputeDevice::Cpu || forced.fit.level >= native.fit.level {
+        return native;
+    }
+    forced.cpu_kernels = CpuKernels::ForceAvx2;
+    forced.warnings.push(PlanWarning::Avx2KernelsToSaveMemory {
+        saved_bytes: native
+            .memory
+            .total_bytes
+            .saturating_sub(forced.memory.total_bytes),
+    });
+    forced
+}
+
+/// The plan with candle's CPU kernels making the `repack` weight copies.
+fn plan_with_kernels(
+    profile: &HardwareProfile,
+    model: &ModelSpec,
+    settings: &PlanSettings,
+    repack: WeightRepack,
+) -> DevicePlan {
     let mut notes = Notes::default();
     let threads = resolve_threads(profile, settings, &mut notes);
     let context = resolve_context(model, settings, &mut notes);
@@ -92,6 +145,7 @@ pub fn plan(profile: &HardwareProfile, model: &ModelSpec, settings: &PlanSetting
         model,
         settings,
         context,
+        repack,
     };
 
     let requested = settings
@@ -334,6 +388,7 @@ struct Planner<'a> {
     model: &'a ModelSpec,
     settings: &'a PlanSettings,
     context: ContextRequest,
+    repack: WeightRepack,
 }
 
 impl<'a> Planner<'a> {
@@ -349,7 +404,7 @@ impl<'a> Planner<'a> {
             precision,
             context_tokens,
             self.settings.prefill_chunk_tokens,
-            self.profile.weight_repack,
+            self.repack,
         );
         let (available, pool) = target.memory(self.profile);
         Attempt {
@@ -629,6 +684,7 @@ impl<'a> Planner<'a> {
             download,
             warnings: notes.warnings,
             refused: notes.refused,
+            cpu_kernels: CpuKernels::Default,
         }
     }
 }

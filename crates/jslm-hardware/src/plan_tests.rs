@@ -229,6 +229,22 @@ pub(crate) mod machines {
         mac("Apple M1", 8, 16 * GIB, 10 * GB)
     }
 
+    /// Xeon (Sapphire Rapids: AVX-512 VNNI + AMX) in a container with 16 GB available.
+    pub(crate) fn amx_server_16gb() -> HardwareProfile {
+        let features = CpuFeatures {
+            avx512f: true,
+            avx512vnni: true,
+            avxvnni: true,
+            amx_int8: true,
+            ..X86_AVX2
+        };
+        pc(
+            x86("Intel Xeon Platinum 8480+", 8, 16, features),
+            18 * GIB,
+            16 * GB,
+        )
+    }
+
     /// Pentium G4560 (Kaby Lake): no AVX at all, 16 GB.
     pub(crate) fn no_avx2_16gb() -> HardwareProfile {
         let features = CpuFeatures {
@@ -435,6 +451,19 @@ fn automatic_plans_per_machine() {
             fit: Comfortable,
             context: 4096,
             warnings: &[],
+            refused: &[],
+        },
+        Case {
+            name: "AMX server, 16 GB free: nothing fits with AMX's weight copies; AVX2 kernels \
+                   make Q8_0 fit comfortably",
+            profile: amx_server_16gb(),
+            settings: auto(),
+            device: cpu(),
+            precision: Q8_0,
+            format: GgufQ8_0,
+            fit: Comfortable,
+            context: 4096,
+            warnings: &["avx2_kernels_to_save_memory"],
             refused: &[],
         },
         Case {
@@ -756,6 +785,24 @@ fn overrides_honoured_or_refused() {
             refused: &["zero"],
         },
     ]);
+}
+
+#[test]
+fn avx2_kernels_only_when_they_help() {
+    use machines::*;
+    let lean = plan(&amx_server_16gb(), &seven_b(), &auto());
+    assert_eq!(lean.cpu_kernels, CpuKernels::ForceAvx2);
+    // With plenty of RAM the fast kernels stay.
+    let mut roomy = amx_server_16gb();
+    roomy.memory.available_bytes = 100 * crate::units::GB;
+    let fast = plan(&roomy, &seven_b(), &auto());
+    assert_eq!(fast.cpu_kernels, CpuKernels::Default);
+    assert_eq!((fast.precision, fast.fit.level), (Q4KM, Comfortable));
+    // AVX2-only machines have nothing to switch to.
+    assert_eq!(
+        plan(&laptop_8gb(), &seven_b(), &auto()).cpu_kernels,
+        CpuKernels::Default
+    );
 }
 
 #[test]
