@@ -277,10 +277,11 @@ fn render_model(out: &mut String, model: &ModelPlans) {
         } else {
             let _ = writeln!(
                 out,
-                "    {:<20} {} {:<7} {}",
+                "    {:<20} {} {:<7} {:>5} tokens  {}",
                 row.format.label(),
                 p.device,
                 p.precision.to_string(),
+                p.context_tokens,
                 p.fit
             );
         }
