@@ -90,6 +90,7 @@ impl LoadArgs {
             quantize,
             quantized_dir: Some(jslm_cache_dir().join("quantized")),
             tokenizer,
+            ..LoadOptions::default()
         })
     }
 }

@@ -35,6 +35,7 @@ fn random_gguf_loads_and_benchmarks() {
                 decode_tokens: 4,
                 device: Device::Cpu,
                 dtype: DType::F32,
+                prefill_chunk_tokens: 5,
             },
         )
         .unwrap();
