@@ -7,6 +7,7 @@ mod cmd_bench;
 mod cmd_doctor;
 mod cmd_generate;
 mod paths;
+mod plan_load;
 mod progress;
 
 #[derive(Parser)]

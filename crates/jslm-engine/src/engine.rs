@@ -32,6 +32,9 @@ pub struct LoadOptions {
     /// Longest prompt piece processed in one forward pass (default 512, as the device plan
     /// budgets activation memory for).
     pub prefill_chunk_tokens: usize,
+    /// Caps the context (prompt + new tokens) below the model's own, e.g. to the KV cache the
+    /// device plan reserved memory for.
+    pub context_tokens: Option<usize>,
 }
 
 /// Default prompt chunk: bounds the attention scratch of a 4,096-token prompt.
@@ -46,6 +49,7 @@ impl Default for LoadOptions {
             quantized_dir: None,
             tokenizer: None,
             prefill_chunk_tokens: DEFAULT_PREFILL_CHUNK,
+            context_tokens: None,
         }
     }
 }
@@ -131,6 +135,10 @@ impl Engine {
             }
         };
         tokenizer.check_matches(loaded.info.vocab_size)?;
+        let mut loaded = loaded;
+        if let Some(cap) = options.context_tokens.filter(|&c| c > 0) {
+            loaded.info.context_length = loaded.info.context_length.min(cap);
+        }
         Ok(Self {
             network: Mutex::new(loaded.network),
             device: loaded.device,
