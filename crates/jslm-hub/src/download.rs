@@ -162,6 +162,8 @@ impl DownloadManager {
         let commit = info.sha.clone();
         let cx = FetchContext { client: &self.client, cache: &self.cache, sink, cancel };
         let mut downloaded = 0;
+        // Files fetched (and verified) before the plan was complete: the safetensors index.
+        let mut fetched_early: Vec<String> = Vec::new();
 
         let names = match &spec.selection {
             Selection::All => info.siblings.iter().map(|s| s.rfilename.clone()).collect(),
@@ -174,6 +176,10 @@ impl DownloadManager {
                     let mut overall = Overall::new(0, task.size);
                     let fetched = fetch_file(&cx, &task, &mut overall).await?;
                     downloaded += overall.downloaded;
+                    if let Some(digest) = fetched.digest.clone() {
+                        sink.emit(DownloadEvent::Verified { file: index.clone(), digest });
+                        fetched_early.push(index.clone());
+                    }
                     self.cache.link_pointer(&spec.repo, &commit, index, &task.etag)?;
                     let json = std::fs::read(&fetched.blob).map_err(|e| HubError::io("read", &fetched.blob, e))?;
                     names.push(index.clone());
@@ -225,6 +231,9 @@ impl DownloadManager {
                 .collect(),
         };
         manifest.save(&self.cache, &spec.repo)?;
+        for name in &fetched_early {
+            manifest.mark_verified(&self.cache, &spec.repo, name)?;
+        }
         sink.emit(DownloadEvent::Resolved {
             repo: spec.repo.to_string(),
             revision: spec.revision.clone(),
@@ -248,6 +257,7 @@ impl DownloadManager {
                 }
                 self.cache.link_pointer(&spec.repo, &commit, &task.name, &task.etag)?;
             }
+            let reused = reused && !fetched_early.contains(&task.name);
             sink.emit(DownloadEvent::FileFinished { file: task.name.clone(), path: pointer.clone(), reused });
             files.push(LocalFile { name: task.name.clone(), path: pointer, size: task.size });
         }
