@@ -251,8 +251,12 @@ impl DownloadManager {
             let reused = pointer.is_file() && std::fs::metadata(&blob).is_ok_and(|m| m.len() == task.size);
             if !reused {
                 let fetched = fetch_file(&cx, task, &mut overall).await?;
+                // Identical files share one blob: checked once is checked for all of them.
+                let same_blob_verified = manifest.files.iter().any(|f| f.etag == task.etag && f.verified);
                 if let Some(digest) = fetched.digest {
                     sink.emit(DownloadEvent::Verified { file: task.name.clone(), digest });
+                    manifest.mark_verified(&self.cache, &spec.repo, &task.name)?;
+                } else if same_blob_verified {
                     manifest.mark_verified(&self.cache, &spec.repo, &task.name)?;
                 }
                 self.cache.link_pointer(&spec.repo, &commit, &task.name, &task.etag)?;
