@@ -29,7 +29,11 @@ pub struct DownloadArgs {
 
 /// Runs `jslm download`.
 pub fn download(args: DownloadArgs) -> anyhow::Result<()> {
-    let request = DownloadRequest { model: args.model, revision: args.revision, files: args.files };
+    let request = DownloadRequest {
+        model: args.model,
+        revision: args.revision,
+        files: args.files,
+    };
     let model = fetch(request)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&model)?);
@@ -43,7 +47,11 @@ pub fn download(args: DownloadArgs) -> anyhow::Result<()> {
 /// progress bars on stderr). For `jslm generate --model <catalog id or repo id>`.
 #[allow(dead_code)] // called by `generate`, which is merged separately
 pub fn ensure_model(model: &str, revision: Option<&str>) -> anyhow::Result<DownloadedModel> {
-    let request = DownloadRequest { model: model.to_string(), revision: revision.map(String::from), files: Vec::new() };
+    let request = DownloadRequest {
+        model: model.to_string(),
+        revision: revision.map(String::from),
+        files: Vec::new(),
+    };
     hub_common::init_logging();
     if let Some(found) = hub_common::manager()?.find_local(&request)? {
         return Ok(found);
@@ -59,7 +67,9 @@ fn fetch(request: DownloadRequest) -> anyhow::Result<DownloadedModel> {
     let runtime = hub_common::runtime()?;
     let result = runtime.block_on(async {
         let cancel = hub_common::cancel_on_ctrl_c();
-        manager.download(request, move |event| for_events.on_event(&event), cancel).await
+        manager
+            .download(request, move |event| for_events.on_event(&event), cancel)
+            .await
     });
     bars.clear();
     Ok(result?)

@@ -21,14 +21,21 @@ pub fn login(args: LoginArgs) -> anyhow::Result<()> {
     hub_common::init_logging();
     let secret = if std::io::stdin().is_terminal() {
         eprintln!("Create a read token at https://huggingface.co/settings/tokens");
-        rpassword::prompt_password("Hugging Face token (input hidden): ").context("reading the token")?
+        rpassword::prompt_password("Hugging Face token (input hidden): ")
+            .context("reading the token")?
     } else {
         let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line).context("reading the token from stdin")?;
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("reading the token from stdin")?;
         line
     };
-    let token = HfToken::new(secret, TokenSource::Explicit)
-        .ok_or_else(|| jslm_hub::HubError::InvalidRequest { message: "no token given".into() })?;
+    let token = HfToken::new(secret, TokenSource::Explicit).ok_or_else(|| {
+        jslm_hub::HubError::InvalidRequest {
+            message: "no token given".into(),
+        }
+    })?;
     let config = hub_common::config();
     if !args.no_check {
         let client = HubClient::new(config.clone(), Some(token.clone()))?;
@@ -37,17 +44,24 @@ pub fn login(args: LoginArgs) -> anyhow::Result<()> {
             "Token {} is valid: account {}{}",
             token.redacted(),
             me.name,
-            me.token_role.map(|r| format!(", role {r}")).unwrap_or_default()
+            me.token_role
+                .map(|r| format!(", role {r}"))
+                .unwrap_or_default()
         );
     }
     let store = hub_common::token_store(&config);
     let place = store.save(&token)?;
     match place {
-        TokenSource::AppFile => eprintln!("Stored in {} (readable only by you; no OS keychain available)", store.app_file().display()),
+        TokenSource::AppFile => eprintln!(
+            "Stored in {} (readable only by you; no OS keychain available)",
+            store.app_file().display()
+        ),
         other => eprintln!("Stored in {other}"),
     }
     if std::env::var_os("HF_TOKEN").is_some() {
-        eprintln!("Note: HF_TOKEN is set in the environment and takes precedence over the stored token");
+        eprintln!(
+            "Note: HF_TOKEN is set in the environment and takes precedence over the stored token"
+        );
     }
     Ok(())
 }

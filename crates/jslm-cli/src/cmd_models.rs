@@ -37,23 +37,49 @@ pub fn models(args: ModelsArgs) -> anyhow::Result<()> {
         println!("No models downloaded yet.");
     }
     for model in &installed {
-        let id = model.catalog_id.as_deref().map(|c| format!(" ({c})")).unwrap_or_default();
-        println!("{}{id}  {} on disk", model.repo, human_bytes(model.disk_bytes));
+        let id = model
+            .catalog_id
+            .as_deref()
+            .map(|c| format!(" ({c})"))
+            .unwrap_or_default();
+        println!(
+            "{}{id}  {} on disk",
+            model.repo,
+            human_bytes(model.disk_bytes)
+        );
         for rev in &model.revisions {
             let status = match &rev.status {
                 InstallStatus::Complete { verified: true } => "complete, verified".to_string(),
                 InstallStatus::Complete { verified: false } => "complete".to_string(),
                 InstallStatus::Partial { percent } => format!("partial {percent:.1} %"),
             };
-            let refs = if rev.refs.is_empty() { String::new() } else { format!(" [{}]", rev.refs.join(", ")) };
-            println!("  {}{refs}  {status}  {} files", rev.commit.get(..10).unwrap_or(&rev.commit), rev.files);
+            let refs = if rev.refs.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", rev.refs.join(", "))
+            };
+            println!(
+                "  {}{refs}  {status}  {} files",
+                rev.commit.get(..10).unwrap_or(&rev.commit),
+                rev.files
+            );
         }
     }
     println!();
     println!("Catalog:");
     for entry in &catalog().models {
-        let gated = if entry.gated { ", gated: accept the terms on huggingface.co and `jslm login`" } else { "" };
-        println!("  {:<20} {} (~{}, {}{gated})", entry.id, entry.repo, human_bytes(entry.approx_size_bytes), entry.engine_format.as_str());
+        let gated = if entry.gated {
+            ", gated: accept the terms on huggingface.co and `jslm login`"
+        } else {
+            ""
+        };
+        println!(
+            "  {:<20} {} (~{}, {}{gated})",
+            entry.id,
+            entry.repo,
+            human_bytes(entry.approx_size_bytes),
+            entry.engine_format.as_str()
+        );
     }
     Ok(())
 }

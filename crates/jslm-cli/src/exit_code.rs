@@ -1,12 +1,13 @@
-//! Exit codes: one per error class, so scripts can react without parsing messages. The table
-//! is documented in the crate README; keep both in sync (a unit test checks the README).
+//! Exit codes of the hub commands: one per error class, so scripts can react without parsing
+//! messages. Hub errors use 10–25 and 130, clear of clap's 2 and the engine's 2–9. The table is
+//! in the crate README; a unit test keeps both in sync.
 
 use jslm_hub::HubError;
 
 /// Exit code for a hub error code (see `HubError::code`).
 pub fn for_hub_code(code: &str) -> i32 {
     match code {
-        "invalid_request" => 3,
+        "invalid_request" => 25,
         "gated_no_token" => 10,
         "token_invalid" => 11,
         "gated_not_accepted" => 12,
@@ -27,12 +28,11 @@ pub fn for_hub_code(code: &str) -> i32 {
     }
 }
 
-/// Exit code for any error: the hub error inside it if there is one, else 1.
-pub fn for_error(err: &anyhow::Error) -> i32 {
+/// Exit code for an error that has a [`HubError`] inside; `None` for other errors.
+pub fn for_hub_error(err: &anyhow::Error) -> Option<i32> {
     err.chain()
         .find_map(|e| e.downcast_ref::<HubError>())
         .map(|e| for_hub_code(e.code()))
-        .unwrap_or(1)
 }
 
 #[cfg(test)]
@@ -42,8 +42,22 @@ mod tests {
     #[test]
     fn codes_are_distinct_and_documented() {
         let codes = [
-            "invalid_request", "gated_no_token", "token_invalid", "gated_not_accepted", "forbidden", "not_found",
-            "disk_full", "checksum", "offline", "network", "server", "protocol", "busy", "token_store", "io", "setup",
+            "invalid_request",
+            "gated_no_token",
+            "token_invalid",
+            "gated_not_accepted",
+            "forbidden",
+            "not_found",
+            "disk_full",
+            "checksum",
+            "offline",
+            "network",
+            "server",
+            "protocol",
+            "busy",
+            "token_store",
+            "io",
+            "setup",
             "cancelled",
         ];
         let mut seen = std::collections::BTreeSet::new();
@@ -51,10 +65,17 @@ mod tests {
         for code in codes {
             let exit = for_hub_code(code);
             assert!(seen.insert(exit), "{code} shares exit code {exit}");
-            assert!(readme.contains(&format!("| {exit} | `{code}`")), "README lacks the row for {code} ({exit})");
+            assert!(
+                readme.contains(&format!("| {exit} | `{code}`")),
+                "README lacks the row for {code} ({exit})"
+            );
         }
         assert_eq!(for_hub_code("something new"), 1);
-        let err = anyhow::Error::new(HubError::Offline { message: "x".into() }).context("downloading");
-        assert_eq!(for_error(&err), 17);
+        let err = anyhow::Error::new(HubError::Offline {
+            message: "x".into(),
+        })
+        .context("downloading");
+        assert_eq!(for_hub_error(&err), Some(17));
+        assert_eq!(for_hub_error(&anyhow::anyhow!("other")), None);
     }
 }

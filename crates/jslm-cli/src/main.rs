@@ -11,7 +11,11 @@ mod progress_bars;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "jslm", version, about = "Japanese StableLM Instruct Gamma 7B, locally")]
+#[command(
+    name = "jslm",
+    version,
+    about = "Japanese StableLM Instruct Gamma 7B, locally"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -43,6 +47,6 @@ fn main() {
     if let Err(err) = result {
         // The last stderr line says what went wrong; the exit code says which class (README).
         eprintln!("error: {err:#}");
-        std::process::exit(exit_code::for_error(&err));
+        std::process::exit(exit_code::for_hub_error(&err).unwrap_or(1));
     }
 }

@@ -18,19 +18,32 @@ pub struct Bars {
 }
 
 fn style(template: &str) -> ProgressStyle {
-    ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> ")
+    ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
 }
 
 impl Bars {
     /// Bars on stderr (hidden when stderr is not a terminal).
     pub fn new() -> Self {
         let terminal = std::io::stderr().is_terminal();
-        let target = if terminal { ProgressDrawTarget::stderr_with_hz(10) } else { ProgressDrawTarget::hidden() };
+        let target = if terminal {
+            ProgressDrawTarget::stderr_with_hz(10)
+        } else {
+            ProgressDrawTarget::hidden()
+        };
         let multi = MultiProgress::with_draw_target(target);
         let overall = multi.add(ProgressBar::new(0));
-        overall.set_style(style("{msg:30!} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}"));
+        overall.set_style(style(
+            "{msg:30!} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
+        ));
         overall.set_message("total");
-        Self { multi, overall, file: Mutex::new(None), terminal }
+        Self {
+            multi,
+            overall,
+            file: Mutex::new(None),
+            terminal,
+        }
     }
 
     fn line(&self, text: String) {
@@ -44,7 +57,14 @@ impl Bars {
     /// Handles one event.
     pub fn on_event(&self, event: &DownloadEvent) {
         match event {
-            DownloadEvent::Resolved { repo, commit, files, total_bytes, present_bytes, .. } => {
+            DownloadEvent::Resolved {
+                repo,
+                commit,
+                files,
+                total_bytes,
+                present_bytes,
+                ..
+            } => {
                 self.overall.set_length(*total_bytes);
                 self.overall.set_position(*present_bytes);
                 self.line(format!(
@@ -55,13 +75,20 @@ impl Bars {
                     human_bytes(*present_bytes)
                 ));
             }
-            DownloadEvent::FileStarted { file, size, resumed_from } => {
+            DownloadEvent::FileStarted {
+                file,
+                size,
+                resumed_from,
+            } => {
                 let bar = self.multi.add(ProgressBar::new(*size));
                 bar.set_style(style("{msg:30!} [{bar:30}] {bytes}/{total_bytes}"));
                 bar.set_message(file.clone());
                 bar.set_position(*resumed_from);
                 if *resumed_from > 0 {
-                    self.line(format!("{file}: resuming at {}", human_bytes(*resumed_from)));
+                    self.line(format!(
+                        "{file}: resuming at {}",
+                        human_bytes(*resumed_from)
+                    ));
                 }
                 if let Ok(mut slot) = self.file.lock() {
                     if let Some(old) = slot.replace(bar) {
@@ -69,7 +96,9 @@ impl Bars {
                     }
                 }
             }
-            DownloadEvent::Progressed { file_done, done, .. } => {
+            DownloadEvent::Progressed {
+                file_done, done, ..
+            } => {
                 self.overall.set_position(*done);
                 if let Ok(slot) = self.file.lock() {
                     if let Some(bar) = slot.as_ref() {
@@ -77,17 +106,35 @@ impl Bars {
                     }
                 }
             }
-            DownloadEvent::LockWaited { file } => self.line(format!("{file}: another download is writing it; waiting")),
-            DownloadEvent::Retried { file, attempt, delay_ms, reason } => {
-                self.line(format!("{file}: {reason}; retry {attempt} in {:.1} s", *delay_ms as f64 / 1000.0))
+            DownloadEvent::LockWaited { file } => {
+                self.line(format!("{file}: another download is writing it; waiting"))
             }
-            DownloadEvent::Restarted { file, reason } => self.line(format!("{file}: {reason}; starting the file over")),
-            DownloadEvent::VerificationFailed { file, will_retry, .. } => self.line(format!(
+            DownloadEvent::Retried {
+                file,
+                attempt,
+                delay_ms,
+                reason,
+            } => self.line(format!(
+                "{file}: {reason}; retry {attempt} in {:.1} s",
+                *delay_ms as f64 / 1000.0
+            )),
+            DownloadEvent::Restarted { file, reason } => {
+                self.line(format!("{file}: {reason}; starting the file over"))
+            }
+            DownloadEvent::VerificationFailed {
+                file, will_retry, ..
+            } => self.line(format!(
                 "{file}: checksum mismatch, file deleted{}",
-                if *will_retry { "; downloading it again" } else { "" }
+                if *will_retry {
+                    "; downloading it again"
+                } else {
+                    ""
+                }
             )),
             DownloadEvent::Verified { .. } => {}
-            DownloadEvent::Skipped { repo, file, code, .. } => self.line(format!("skipped optional {repo}/{file} ({code})")),
+            DownloadEvent::Skipped {
+                repo, file, code, ..
+            } => self.line(format!("skipped optional {repo}/{file} ({code})")),
             DownloadEvent::FileFinished { .. } => {
                 if let Ok(mut slot) = self.file.lock() {
                     if let Some(bar) = slot.take() {
@@ -95,10 +142,17 @@ impl Bars {
                     }
                 }
             }
-            DownloadEvent::UsedCache { repo, reason, .. } => self.line(format!("{repo}: using the cached copy ({reason})")),
-            DownloadEvent::Finished { downloaded_bytes, .. } => {
+            DownloadEvent::UsedCache { repo, reason, .. } => {
+                self.line(format!("{repo}: using the cached copy ({reason})"))
+            }
+            DownloadEvent::Finished {
+                downloaded_bytes, ..
+            } => {
                 self.overall.finish_and_clear();
-                self.line(format!("done: {} downloaded", human_bytes(*downloaded_bytes)));
+                self.line(format!(
+                    "done: {} downloaded",
+                    human_bytes(*downloaded_bytes)
+                ));
             }
         }
     }

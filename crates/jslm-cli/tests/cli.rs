@@ -15,7 +15,9 @@ const BAD: &str = "hf_cliUnknownToken000111222333444555";
 const MIB: usize = 1024 * 1024;
 
 fn bytes(len: usize, seed: u8) -> Vec<u8> {
-    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
 }
 
 async fn hub() -> HubTestServer {
@@ -33,10 +35,19 @@ async fn hub() -> HubTestServer {
         ],
     )
     .gated();
-    let plain = FakeRepo::new("org/plain", vec![("model.safetensors", bytes(4 * MIB, 2)), ("config.json", b"{}".to_vec())]);
+    let plain = FakeRepo::new(
+        "org/plain",
+        vec![
+            ("model.safetensors", bytes(4 * MIB, 2)),
+            ("config.json", b"{}".to_vec()),
+        ],
+    );
     HubTestServer::start(ServerConfig {
         repos: vec![official, plain],
-        tokens: vec![TokenGrant::new(GOOD, "good", &[OFFICIAL]), TokenGrant::new(FRESH, "fresh", &[])],
+        tokens: vec![
+            TokenGrant::new(GOOD, "good", &[OFFICIAL]),
+            TokenGrant::new(FRESH, "fresh", &[]),
+        ],
         port: 0,
         cdn_port: 0,
     })
@@ -51,7 +62,10 @@ struct Env {
 
 impl Env {
     fn new(hub: &HubTestServer) -> Self {
-        Self { dir: tempfile::tempdir().expect("tempdir"), endpoint: hub.endpoint.clone() }
+        Self {
+            dir: tempfile::tempdir().expect("tempdir"),
+            endpoint: hub.endpoint.clone(),
+        }
     }
     fn cache(&self) -> PathBuf {
         self.dir.path().join("hub")
@@ -77,7 +91,11 @@ impl Env {
 }
 
 fn last_stderr_line(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("").to_string()
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .last()
+        .unwrap_or("")
+        .to_string()
 }
 
 /// Runs `jslm` to completion. Waiting happens on a blocking thread so the in-process hub keeps
@@ -87,7 +105,9 @@ async fn run(env: &Env, args: &[&str], extra_env: &[(&str, &str)], stdin: Option
     for (k, v) in extra_env {
         cmd.env(k, v);
     }
-    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let stdin = stdin.map(String::from);
     tokio::task::spawn_blocking(move || {
         let mut child = cmd.spawn().expect("jslm starts");
@@ -103,7 +123,13 @@ async fn run(env: &Env, args: &[&str], extra_env: &[(&str, &str)], stdin: Option
 }
 
 fn partial_len(cache: &Path, sha: &str) -> u64 {
-    std::fs::metadata(cache.join("models--org--plain/blobs").join(format!("{sha}.incomplete"))).map(|m| m.len()).unwrap_or(0)
+    std::fs::metadata(
+        cache
+            .join("models--org--plain/blobs")
+            .join(format!("{sha}.incomplete")),
+    )
+    .map(|m| m.len())
+    .unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -111,14 +137,28 @@ async fn kill_dash_9_mid_file_then_rerun_resumes() {
     let hub = hub().await;
     let env = Env::new(&hub);
     let size = (4 * MIB) as u64;
-    let sha = hub.repo("org/plain").expect("repo").files["model.safetensors"].sha256.clone();
-    hub.add_fault(Fault::new("model.safetensors", FaultKind::Throttle(MIB as u64), u32::MAX));
+    let sha = hub.repo("org/plain").expect("repo").files["model.safetensors"]
+        .sha256
+        .clone();
+    hub.add_fault(Fault::new(
+        "model.safetensors",
+        FaultKind::Throttle(MIB as u64),
+        u32::MAX,
+    ));
 
-    let mut child = env.command(&["download", "org/plain"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn");
+    let mut child = env
+        .command(&["download", "org/plain"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
     let deadline = Instant::now() + Duration::from_secs(60);
     while partial_len(&env.cache(), &sha) < MIB as u64 {
         assert!(Instant::now() < deadline, "no progress");
-        assert!(child.try_wait().expect("poll").is_none(), "jslm exited early");
+        assert!(
+            child.try_wait().expect("poll").is_none(),
+            "jslm exited early"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     child.kill().expect("SIGKILL"); // std's kill is SIGKILL on Unix: no cleanup code runs
@@ -126,18 +166,34 @@ async fn kill_dash_9_mid_file_then_rerun_resumes() {
     assert!(!status.success());
     let kept = partial_len(&env.cache(), &sha);
     assert!(kept >= MIB as u64 && kept < size, "partial kept: {kept}");
-    assert!(!env.cache().join("models--org--plain/blobs").join(&sha).exists(), "not complete");
+    assert!(
+        !env.cache()
+            .join("models--org--plain/blobs")
+            .join(&sha)
+            .exists(),
+        "not complete"
+    );
 
     hub.clear_faults();
     hub.reset_stats();
     let out = run(&env, &["download", "org/plain"], &[], None).await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("resuming at"), "{stderr}");
     let served = hub.bytes_served("model.safetensors");
     println!("kill -9 after {kept} bytes; the rerun fetched {served} of {size} bytes");
-    assert!(served <= size - kept + 64 * 1024, "resumed, not from zero: served {served}, kept {kept}");
-    assert_eq!(hub.stats().range_requests.get("model.safetensors"), Some(&1));
+    assert!(
+        served <= size - kept + 64 * 1024,
+        "resumed, not from zero: served {served}, kept {kept}"
+    );
+    assert_eq!(
+        hub.stats().range_requests.get("model.safetensors"),
+        Some(&1)
+    );
     let snapshot = String::from_utf8_lossy(&out.stdout).trim().to_string();
     let content = std::fs::read(Path::new(&snapshot).join("model.safetensors")).expect("file");
     assert_eq!(jslm_hubtest::sha256_hex(&content), sha);
@@ -147,15 +203,57 @@ async fn kill_dash_9_mid_file_then_rerun_resumes() {
 async fn errors_have_distinct_exit_codes_and_a_clear_last_line() {
     let hub = hub().await;
     let env = Env::new(&hub);
-    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, i32, Vec<String>)> = vec![
-        (vec!["download", "jslm-gamma-7b"], vec![], 10, vec!["jslm login".into(), "HF_TOKEN".into()]),
-        (vec!["download", "jslm-gamma-7b"], vec![("HF_TOKEN", BAD)], 11, vec!["401".into(), "HF_TOKEN".into()]),
-        (vec!["download", OFFICIAL], vec![("HF_TOKEN", FRESH)], 12, vec!["403".into(), format!("{}/{OFFICIAL}", hub.endpoint)]),
-        (vec!["download", "org/missing"], vec![], 14, vec!["org/missing was not found".into()]),
-        (vec!["download", "org/plain", "--file", "nope.bin"], vec![], 14, vec!["nope.bin does not exist".into()]),
-        (vec!["download", "not a repo"], vec![], 3, vec!["not a Hugging Face repo id".into()]),
-        (vec!["download", "org/plain"], vec![("HF_HUB_OFFLINE", "1")], 17, vec!["HF_HUB_OFFLINE".into()]),
-        (vec!["rm", "org/plain"], vec![], 14, vec!["not found".into()]),
+    // (arguments, extra environment, exit code, fragments of the last stderr line)
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, i32, Vec<String>);
+    let cases: Vec<Case> = vec![
+        (
+            vec!["download", "jslm-gamma-7b"],
+            vec![],
+            10,
+            vec!["jslm login".into(), "HF_TOKEN".into()],
+        ),
+        (
+            vec!["download", "jslm-gamma-7b"],
+            vec![("HF_TOKEN", BAD)],
+            11,
+            vec!["401".into(), "HF_TOKEN".into()],
+        ),
+        (
+            vec!["download", OFFICIAL],
+            vec![("HF_TOKEN", FRESH)],
+            12,
+            vec!["403".into(), format!("{}/{OFFICIAL}", hub.endpoint)],
+        ),
+        (
+            vec!["download", "org/missing"],
+            vec![],
+            14,
+            vec!["org/missing was not found".into()],
+        ),
+        (
+            vec!["download", "org/plain", "--file", "nope.bin"],
+            vec![],
+            14,
+            vec!["nope.bin does not exist".into()],
+        ),
+        (
+            vec!["download", "not a repo"],
+            vec![],
+            25,
+            vec!["not a Hugging Face repo id".into()],
+        ),
+        (
+            vec!["download", "org/plain"],
+            vec![("HF_HUB_OFFLINE", "1")],
+            17,
+            vec!["HF_HUB_OFFLINE".into()],
+        ),
+        (
+            vec!["rm", "org/plain"],
+            vec![],
+            14,
+            vec!["not found".into()],
+        ),
     ];
     for (args, extra, code, fragments) in cases {
         let out = run(&env, &args, &extra, None).await;
@@ -180,18 +278,36 @@ async fn login_download_models_rm_logout() {
     assert!(!env.token_file().exists(), "a rejected token is not stored");
 
     let out = run(&env, &["login"], &[], Some(&format!("{GOOD}\n"))).await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(!String::from_utf8_lossy(&out.stderr).contains(GOOD), "token echoed");
-    assert_eq!(std::fs::read_to_string(env.token_file()).expect("stored"), GOOD);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains(GOOD),
+        "token echoed"
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.token_file()).expect("stored"),
+        GOOD
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(env.token_file()).expect("meta").permissions().mode() & 0o777;
+        let mode = std::fs::metadata(env.token_file())
+            .expect("meta")
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600);
     }
 
     let out = run(&env, &["download", "jslm-gamma-7b"], &[], None).await;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let out = run(&env, &["models", "--json"], &[], None).await;
     assert!(out.status.success());
@@ -199,7 +315,10 @@ async fn login_download_models_rm_logout() {
     let installed = json["installed"].as_array().expect("array");
     assert_eq!(installed.len(), 1);
     assert_eq!(installed[0]["repo"], OFFICIAL);
-    assert_eq!(installed[0]["revisions"][0]["status"], serde_json::json!({"state": "complete", "verified": true}));
+    assert_eq!(
+        installed[0]["revisions"][0]["status"],
+        serde_json::json!({"state": "complete", "verified": true})
+    );
     assert_eq!(json["catalog"].as_array().map(|a| a.len()), Some(2));
 
     let out = run(&env, &["models"], &[], None).await;

@@ -39,7 +39,11 @@ impl HfCache {
     }
 
     fn hf_repo(repo: &RepoId, revision: &str) -> Repo {
-        Repo::with_revision(repo.as_str().to_string(), RepoType::Model, revision.to_string())
+        Repo::with_revision(
+            repo.as_str().to_string(),
+            RepoType::Model,
+            revision.to_string(),
+        )
     }
 
     /// `models--org--name`.
@@ -59,17 +63,24 @@ impl HfCache {
 
     /// `<repo>/blobs/<etag>.incomplete`: where a partial download lives.
     pub fn incomplete_path(&self, repo: &RepoId, etag: &str) -> PathBuf {
-        self.repo_dir(repo).join("blobs").join(format!("{etag}.incomplete"))
+        self.repo_dir(repo)
+            .join("blobs")
+            .join(format!("{etag}.incomplete"))
     }
 
     /// `<cache>/.locks/models--org--name/<etag>.lock`.
     pub fn lock_path(&self, repo: &RepoId, etag: &str) -> PathBuf {
-        self.root.join(".locks").join(Self::folder_name(repo)).join(format!("{etag}.lock"))
+        self.root
+            .join(".locks")
+            .join(Self::folder_name(repo))
+            .join(format!("{etag}.lock"))
     }
 
     /// `<repo>/snapshots/<commit>`.
     pub fn snapshot_dir(&self, repo: &RepoId, commit: &str) -> PathBuf {
-        Cache::new(self.root.clone()).repo(Self::hf_repo(repo, commit)).pointer_path(commit)
+        Cache::new(self.root.clone())
+            .repo(Self::hf_repo(repo, commit))
+            .pointer_path(commit)
     }
 
     /// `<repo>/snapshots/<commit>/<file>`.
@@ -100,22 +111,38 @@ impl HfCache {
         }
         validate_revision(revision)?;
         let cache_repo = Cache::new(self.root.clone()).repo(Self::hf_repo(repo, revision));
-        cache_repo
-            .create_ref(commit)
-            .map_err(|e| HubError::io("write ref", self.repo_dir(repo).join("refs").join(revision), e))
+        cache_repo.create_ref(commit).map_err(|e| {
+            HubError::io(
+                "write ref",
+                self.repo_dir(repo).join("refs").join(revision),
+                e,
+            )
+        })
     }
 
     /// Points `snapshots/<commit>/<file>` at `blobs/<etag>` with a relative symlink (as
     /// huggingface_hub does); where symlinks are not allowed, a hard link, else a copy.
-    pub fn link_pointer(&self, repo: &RepoId, commit: &str, file: &str, etag: &str) -> Result<PathBuf, HubError> {
+    pub fn link_pointer(
+        &self,
+        repo: &RepoId,
+        commit: &str,
+        file: &str,
+        etag: &str,
+    ) -> Result<PathBuf, HubError> {
         validate_file_name(file)?;
         let pointer = self.pointer_path(repo, commit, file);
         let blob = self.blob_path(repo, etag);
-        let dir = pointer.parent().map(Path::to_path_buf).unwrap_or_else(|| self.snapshot_dir(repo, commit));
-        std::fs::create_dir_all(&dir).map_err(|e| HubError::io("create snapshot folder", &dir, e))?;
+        let dir = pointer
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| self.snapshot_dir(repo, commit));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| HubError::io("create snapshot folder", &dir, e))?;
         // Replace whatever is there (a stale link from an interrupted run).
         match std::fs::symlink_metadata(&pointer) {
-            Ok(_) => std::fs::remove_file(&pointer).map_err(|e| HubError::io("replace", &pointer, e))?,
+            Ok(_) => {
+                std::fs::remove_file(&pointer).map_err(|e| HubError::io("replace", &pointer, e))?
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(HubError::io("inspect", &pointer, e)),
         }
@@ -133,7 +160,8 @@ impl HfCache {
         if std::fs::hard_link(&blob, &pointer).is_ok() {
             return Ok(pointer);
         }
-        std::fs::copy(&blob, &pointer).map_err(|e| HubError::io("copy into snapshot", &pointer, e))?;
+        std::fs::copy(&blob, &pointer)
+            .map_err(|e| HubError::io("copy into snapshot", &pointer, e))?;
         Ok(pointer)
     }
 
@@ -152,8 +180,12 @@ impl HfCache {
         let mut repos = Vec::new();
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().to_string();
-            let Some(rest) = name.strip_prefix("models--") else { continue };
-            let Some((org, model)) = rest.split_once("--") else { continue };
+            let Some(rest) = name.strip_prefix("models--") else {
+                continue;
+            };
+            let Some((org, model)) = rest.split_once("--") else {
+                continue;
+            };
             if let Ok(repo) = RepoId::parse(&format!("{org}/{model}")) {
                 repos.push(repo);
             }
@@ -175,7 +207,10 @@ fn symlink(target: &Path, link: &Path) -> std::io::Result<()> {
 
 #[cfg(not(any(unix, windows)))]
 fn symlink(_target: &Path, _link: &Path) -> std::io::Result<()> {
-    Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "no symlinks"))
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "no symlinks",
+    ))
 }
 
 #[cfg(test)]
@@ -188,14 +223,32 @@ mod tests {
     fn layout_matches_huggingface_hub() {
         let cache = HfCache::new("/c");
         let repo = RepoId::parse("stabilityai/japanese-stablelm-instruct-gamma-7b").expect("id");
-        assert_eq!(cache.repo_dir(&repo), PathBuf::from("/c/models--stabilityai--japanese-stablelm-instruct-gamma-7b"));
-        assert_eq!(cache.blob_path(&repo, "abc"), cache.repo_dir(&repo).join("blobs/abc"));
-        assert_eq!(cache.incomplete_path(&repo, "abc"), cache.repo_dir(&repo).join("blobs/abc.incomplete"));
+        assert_eq!(
+            cache.repo_dir(&repo),
+            PathBuf::from("/c/models--stabilityai--japanese-stablelm-instruct-gamma-7b")
+        );
+        assert_eq!(
+            cache.blob_path(&repo, "abc"),
+            cache.repo_dir(&repo).join("blobs/abc")
+        );
+        assert_eq!(
+            cache.incomplete_path(&repo, "abc"),
+            cache.repo_dir(&repo).join("blobs/abc.incomplete")
+        );
         assert_eq!(
             cache.lock_path(&repo, "abc"),
-            PathBuf::from("/c/.locks/models--stabilityai--japanese-stablelm-instruct-gamma-7b/abc.lock")
+            PathBuf::from(
+                "/c/.locks/models--stabilityai--japanese-stablelm-instruct-gamma-7b/abc.lock"
+            )
         );
-        assert_eq!(cache.pointer_path(&repo, COMMIT, "a/b.json"), cache.repo_dir(&repo).join("snapshots").join(COMMIT).join("a/b.json"));
+        assert_eq!(
+            cache.pointer_path(&repo, COMMIT, "a/b.json"),
+            cache
+                .repo_dir(&repo)
+                .join("snapshots")
+                .join(COMMIT)
+                .join("a/b.json")
+        );
     }
 
     #[test]
@@ -205,20 +258,32 @@ mod tests {
         let repo = RepoId::parse("a/b").expect("id");
         assert_eq!(cache.resolve_commit(&repo, "main"), None);
         cache.write_ref(&repo, "main", COMMIT).expect("ref");
-        cache.write_ref(&repo, "refs/pr/1", COMMIT).expect("nested ref");
+        cache
+            .write_ref(&repo, "refs/pr/1", COMMIT)
+            .expect("nested ref");
         assert_eq!(cache.resolve_commit(&repo, "main").as_deref(), Some(COMMIT));
-        assert_eq!(cache.resolve_commit(&repo, "refs/pr/1").as_deref(), Some(COMMIT));
+        assert_eq!(
+            cache.resolve_commit(&repo, "refs/pr/1").as_deref(),
+            Some(COMMIT)
+        );
         assert_eq!(cache.resolve_commit(&repo, COMMIT).as_deref(), Some(COMMIT));
 
         let blob = cache.blob_path(&repo, "e1");
         std::fs::create_dir_all(blob.parent().expect("parent")).expect("mkdir");
         std::fs::write(&blob, b"hello").expect("write");
-        let p = cache.link_pointer(&repo, COMMIT, "sub/dir/x.json", "e1").expect("link");
+        let p = cache
+            .link_pointer(&repo, COMMIT, "sub/dir/x.json", "e1")
+            .expect("link");
         assert_eq!(std::fs::read(&p).expect("read through link"), b"hello");
         #[cfg(unix)]
-        assert_eq!(std::fs::read_link(&p).expect("symlink"), PathBuf::from("../../../../blobs/e1"));
+        assert_eq!(
+            std::fs::read_link(&p).expect("symlink"),
+            PathBuf::from("../../../../blobs/e1")
+        );
         // Relinking replaces the old link.
-        cache.link_pointer(&repo, COMMIT, "sub/dir/x.json", "e1").expect("relink");
+        cache
+            .link_pointer(&repo, COMMIT, "sub/dir/x.json", "e1")
+            .expect("relink");
         assert!(cache.has_file(&repo, COMMIT, "sub/dir/x.json"));
         assert!(!cache.has_file(&repo, COMMIT, "missing"));
         assert_eq!(cache.model_repos().expect("list"), vec![repo]);

@@ -113,7 +113,9 @@ impl Catalog {
     /// Finds an entry by catalog id or repo id (repo ids compare case-insensitively, as on the hub).
     pub fn find(&self, id_or_repo: &str) -> Option<&CatalogEntry> {
         let key = id_or_repo.trim();
-        self.models.iter().find(|m| m.id == key || m.repo.eq_ignore_ascii_case(key))
+        self.models
+            .iter()
+            .find(|m| m.id == key || m.repo.eq_ignore_ascii_case(key))
     }
 }
 
@@ -124,7 +126,9 @@ impl CatalogEntry {
             return Ok(None);
         }
         let wanted = choice.or(self.default_variant.as_deref());
-        let Some(wanted) = wanted else { return Ok(self.variants.first()) };
+        let Some(wanted) = wanted else {
+            return Ok(self.variants.first());
+        };
         self.variants
             .iter()
             .find(|v| v.file == wanted || v.quant.eq_ignore_ascii_case(wanted))
@@ -133,7 +137,11 @@ impl CatalogEntry {
                 message: format!(
                     "{} has no file `{wanted}`; choose one of: {}",
                     self.repo,
-                    self.variants.iter().map(|v| v.quant.as_str()).collect::<Vec<_>>().join(", ")
+                    self.variants
+                        .iter()
+                        .map(|v| v.quant.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             })
     }
@@ -147,27 +155,55 @@ mod tests {
     fn catalog_parses_and_has_both_models() {
         let parsed: Catalog = serde_json::from_str(CATALOG_JSON).expect("catalog.json parses");
         assert_eq!(parsed, *catalog());
-        let official = catalog().find("stabilityai/japanese-stablelm-instruct-gamma-7b").expect("official");
+        let official = catalog()
+            .find("stabilityai/japanese-stablelm-instruct-gamma-7b")
+            .expect("official");
         assert!(official.gated);
         assert_eq!(official.engine_format, EngineFormat::Safetensors);
-        assert_eq!(official.shard_index.as_deref(), Some("model.safetensors.index.json"));
-        assert!(official.files.iter().all(|f| !f.contains("-of-")), "shards must come from the index");
-        for f in ["config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"] {
+        assert_eq!(
+            official.shard_index.as_deref(),
+            Some("model.safetensors.index.json")
+        );
+        assert!(
+            official.files.iter().all(|f| !f.contains("-of-")),
+            "shards must come from the index"
+        );
+        for f in [
+            "config.json",
+            "generation_config.json",
+            "tokenizer.json",
+            "tokenizer_config.json",
+            "special_tokens_map.json",
+        ] {
             assert!(official.files.iter().any(|x| x == f), "{f}");
         }
         let gguf = catalog().find("jslm-gamma-7b-gguf").expect("gguf");
         assert!(!gguf.gated);
         assert_eq!(gguf.engine_format, EngineFormat::Gguf);
-        assert_eq!(catalog().find("thebloke/japanese-stablelm-instruct-gamma-7b-gguf").map(|e| &e.id), Some(&gguf.id));
+        assert_eq!(
+            catalog()
+                .find("thebloke/japanese-stablelm-instruct-gamma-7b-gguf")
+                .map(|e| &e.id),
+            Some(&gguf.id)
+        );
     }
 
     #[test]
     fn variants_by_file_or_quant() {
         let gguf = catalog().find("jslm-gamma-7b-gguf").expect("gguf");
         let default = gguf.variant(None).expect("ok").expect("some");
-        assert_eq!(default.file, "japanese-stablelm-instruct-gamma-7b.Q4_K_M.gguf");
-        assert_eq!(gguf.variant(Some("q8_0")).expect("ok").expect("some").file, "japanese-stablelm-instruct-gamma-7b.Q8_0.gguf");
-        assert_eq!(gguf.variant(Some("Q9")).expect_err("no Q9").code(), "invalid_request");
+        assert_eq!(
+            default.file,
+            "japanese-stablelm-instruct-gamma-7b.Q4_K_M.gguf"
+        );
+        assert_eq!(
+            gguf.variant(Some("q8_0")).expect("ok").expect("some").file,
+            "japanese-stablelm-instruct-gamma-7b.Q8_0.gguf"
+        );
+        assert_eq!(
+            gguf.variant(Some("Q9")).expect_err("no Q9").code(),
+            "invalid_request"
+        );
         let official = catalog().find("jslm-gamma-7b").expect("official");
         assert!(official.variant(None).expect("ok").is_none());
     }

@@ -103,7 +103,10 @@ pub struct HubClient {
 
 impl std::fmt::Debug for HubClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HubClient").field("endpoint", &self.config.endpoint).field("token", &self.token).finish()
+        f.debug_struct("HubClient")
+            .field("endpoint", &self.config.endpoint)
+            .field("token", &self.token)
+            .finish()
     }
 }
 
@@ -122,15 +125,23 @@ impl HubClient {
             let pem = std::fs::read(bundle).map_err(|e| HubError::Setup {
                 message: format!("cannot read the CA bundle {}: {e}", bundle.display()),
             })?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| HubError::Setup {
-                message: format!("the CA bundle {} is not PEM: {e}", bundle.display()),
-            })?;
+            let certs =
+                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| HubError::Setup {
+                    message: format!("the CA bundle {} is not PEM: {e}", bundle.display()),
+                })?;
             for cert in certs {
                 builder = builder.add_root_certificate(cert);
             }
         }
-        let http = builder.build().map_err(|e| HubError::Setup { message: e.to_string() })?;
-        Ok(Self { http, config, endpoint, token })
+        let http = builder.build().map_err(|e| HubError::Setup {
+            message: e.to_string(),
+        })?;
+        Ok(Self {
+            http,
+            config,
+            endpoint,
+            token,
+        })
     }
 
     /// The configuration in use.
@@ -150,16 +161,25 @@ impl HubClient {
     }
 
     fn auth_value(&self) -> Result<Option<HeaderValue>, HubError> {
-        let Some(token) = &self.token else { return Ok(None) };
-        let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose_secret())).map_err(|_| {
-            HubError::InvalidRequest { message: "the Hugging Face token contains characters that cannot be sent".into() }
-        })?;
+        let Some(token) = &self.token else {
+            return Ok(None);
+        };
+        let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
+            .map_err(|_| HubError::InvalidRequest {
+                message: "the Hugging Face token contains characters that cannot be sent".into(),
+            })?;
         // Debug-printing (and hyper's tracing) shows "Sensitive" instead of the value.
         value.set_sensitive(true);
         Ok(Some(value))
     }
 
-    fn context(&self, repo: &RepoId, revision: &str, file: Option<&str>, token_sent: bool) -> RequestContext {
+    fn context(
+        &self,
+        repo: &RepoId,
+        revision: &str,
+        file: Option<&str>,
+        token_sent: bool,
+    ) -> RequestContext {
         RequestContext {
             repo: repo.to_string(),
             revision: revision.to_string(),
@@ -172,11 +192,19 @@ impl HubClient {
 
     /// The resolve URL of a file.
     pub fn resolve_url(&self, repo: &RepoId, revision: &str, file: &str) -> String {
-        format!("{}/{}/resolve/{}/{}", self.config.endpoint, repo, encode_segment(revision), encode_path(file))
+        format!(
+            "{}/{}/resolve/{}/{}",
+            self.config.endpoint,
+            repo,
+            encode_segment(revision),
+            encode_path(file)
+        )
     }
 
     fn url(&self, text: &str) -> Result<Url, HubError> {
-        Url::parse(text).map_err(|e| HubError::Setup { message: format!("bad URL {text}: {e}") })
+        Url::parse(text).map_err(|e| HubError::Setup {
+            message: format!("bad URL {text}: {e}"),
+        })
     }
 
     /// Sends one request, following redirects by hand. The token goes only to the hub's origin.
@@ -193,7 +221,10 @@ impl HubClient {
         let mut url = start;
         let mut hops = 0;
         loop {
-            let mut request = self.http.request(method.clone(), url.clone()).headers(extra.clone());
+            let mut request = self
+                .http
+                .request(method.clone(), url.clone())
+                .headers(extra.clone());
             let token_sent = self.same_origin(&url);
             if token_sent {
                 // Safe to unwrap-free: auth_value was validated by the caller.
@@ -233,7 +264,11 @@ impl HubClient {
                 ),
             }
         } else {
-            HubError::Network { what: what.to_string(), attempts: 1, message: err.to_string() }
+            HubError::Network {
+                what: what.to_string(),
+                attempts: 1,
+                message: err.to_string(),
+            }
         }
     }
 
@@ -253,9 +288,19 @@ impl HubClient {
                 Err(HubError::Network { message, .. }) if attempt < policy.max_attempts => {
                     tracing::debug!(what, %message, attempt, "network error; retrying");
                 }
-                Err(HubError::Server { what, status, .. }) => return Err(HubError::Server { what, status, attempts: attempt }),
+                Err(HubError::Server { what, status, .. }) => {
+                    return Err(HubError::Server {
+                        what,
+                        status,
+                        attempts: attempt,
+                    })
+                }
                 Err(HubError::Network { what, message, .. }) => {
-                    return Err(HubError::Network { what, message, attempts: attempt })
+                    return Err(HubError::Network {
+                        what,
+                        message,
+                        attempts: attempt,
+                    })
                 }
                 other => return other,
             }
@@ -265,15 +310,22 @@ impl HubClient {
     }
 
     /// `HEAD` on a file's resolve URL.
-    pub async fn file_metadata(&self, repo: &RepoId, revision: &str, file: &str) -> Result<FileMetadata, HubError> {
+    pub async fn file_metadata(
+        &self,
+        repo: &RepoId,
+        revision: &str,
+        file: &str,
+    ) -> Result<FileMetadata, HubError> {
         self.auth_value()?;
         let url = self.url(&self.resolve_url(repo, revision, file))?;
         let what = format!("{repo}/{file}");
         self.with_retries(&what, || async {
             let mut headers = HeaderMap::new();
             headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
-            let (response, token_sent) =
-                self.send(Method::HEAD, url.clone(), headers, false).await.map_err(|e| self.offline_or_network(&what, e))?;
+            let (response, token_sent) = self
+                .send(Method::HEAD, url.clone(), headers, false)
+                .await
+                .map_err(|e| self.offline_or_network(&what, e))?;
             let status = response.status();
             let ctx = self.context(repo, revision, Some(file), token_sent);
             if !(status.is_success() || status.is_redirection()) {
@@ -285,7 +337,11 @@ impl HubClient {
     }
 
     /// The repo at `revision`, with file sizes and LFS hashes.
-    pub async fn revision_info(&self, repo: &RepoId, revision: &str) -> Result<RevisionInfo, HubError> {
+    pub async fn revision_info(
+        &self,
+        repo: &RepoId,
+        revision: &str,
+    ) -> Result<RevisionInfo, HubError> {
         self.auth_value()?;
         let url = self.url(&format!(
             "{}/api/models/{}/revision/{}?blobs=true",
@@ -295,11 +351,17 @@ impl HubClient {
         ))?;
         let what = format!("{repo} ({revision})");
         self.with_retries(&what, || async {
-            let (response, token_sent) =
-                self.send(Method::GET, url.clone(), HeaderMap::new(), true).await.map_err(|e| self.offline_or_network(&what, e))?;
+            let (response, token_sent) = self
+                .send(Method::GET, url.clone(), HeaderMap::new(), true)
+                .await
+                .map_err(|e| self.offline_or_network(&what, e))?;
             let status = response.status();
             if !status.is_success() {
-                return Err(map_status(status, response.headers(), &self.context(repo, revision, None, token_sent)));
+                return Err(map_status(
+                    status,
+                    response.headers(),
+                    &self.context(repo, revision, None, token_sent),
+                ));
             }
             let wire: RevisionInfoWire = response.json().await.map_err(|e| HubError::Protocol {
                 what: what.clone(),
@@ -310,7 +372,11 @@ impl HubClient {
                 serde_json::Value::String(s) => !s.is_empty() && s != "false",
                 _ => false,
             };
-            Ok(RevisionInfo { sha: wire.sha, siblings: wire.siblings, gated })
+            Ok(RevisionInfo {
+                sha: wire.sha,
+                siblings: wire.siblings,
+                gated,
+            })
         })
         .await
     }
@@ -319,22 +385,32 @@ impl HubClient {
     pub async fn whoami(&self) -> Result<WhoAmI, HubError> {
         self.auth_value()?;
         if self.token.is_none() {
-            return Err(HubError::InvalidRequest { message: "no Hugging Face token to check".into() });
+            return Err(HubError::InvalidRequest {
+                message: "no Hugging Face token to check".into(),
+            });
         }
         let url = self.url(&format!("{}/api/whoami-v2", self.config.endpoint))?;
-        let (response, _) =
-            self.send(Method::GET, url, HeaderMap::new(), true).await.map_err(|e| self.offline_or_network("whoami", e))?;
+        let (response, _) = self
+            .send(Method::GET, url, HeaderMap::new(), true)
+            .await
+            .map_err(|e| self.offline_or_network("whoami", e))?;
         let status = response.status();
         if status == StatusCode::UNAUTHORIZED {
-            return Err(HubError::TokenInvalid { repo: "the hub".into(), source_hint: String::new() });
+            return Err(HubError::TokenInvalid {
+                repo: "the hub".into(),
+                source_hint: String::new(),
+            });
         }
         if !status.is_success() {
-            return Err(HubError::Protocol { what: "whoami-v2".into(), message: format!("HTTP {status}") });
+            return Err(HubError::Protocol {
+                what: "whoami-v2".into(),
+                message: format!("HTTP {status}"),
+            });
         }
-        let value: serde_json::Value = response
-            .json()
-            .await
-            .map_err(|e| HubError::Protocol { what: "whoami-v2".into(), message: e.to_string() })?;
+        let value: serde_json::Value = response.json().await.map_err(|e| HubError::Protocol {
+            what: "whoami-v2".into(),
+            message: e.to_string(),
+        })?;
         let text = |v: &serde_json::Value| v.as_str().map(String::from);
         Ok(WhoAmI {
             name: text(&value["name"]).unwrap_or_default(),
@@ -358,22 +434,32 @@ impl HubClient {
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
         if start > 0 {
-            let range = HeaderValue::from_str(&format!("bytes={start}-"))
-                .map_err(|e| HubError::Setup { message: e.to_string() })?;
+            let range =
+                HeaderValue::from_str(&format!("bytes={start}-")).map_err(|e| HubError::Setup {
+                    message: e.to_string(),
+                })?;
             headers.insert(RANGE, range);
         }
         let what = format!("{repo}/{file}");
-        let (response, token_sent) = self
-            .send(Method::GET, url, headers, true)
-            .await
-            .map_err(|e| HubError::Network { what: what.clone(), attempts: 1, message: error_chain(&e) })?;
+        let (response, token_sent) =
+            self.send(Method::GET, url, headers, true)
+                .await
+                .map_err(|e| HubError::Network {
+                    what: what.clone(),
+                    attempts: 1,
+                    message: error_chain(&e),
+                })?;
         let status = response.status();
         if status.is_success() || status == StatusCode::RANGE_NOT_SATISFIABLE {
             return Ok(response);
         }
         let ctx = self.context(repo, commit, Some(file), token_sent);
         if is_retryable(status) {
-            return Err(HubError::Server { what, status: status.as_u16(), attempts: 1 });
+            return Err(HubError::Server {
+                what,
+                status: status.as_u16(),
+                attempts: 1,
+            });
         }
         Err(map_status(status, response.headers(), &ctx))
     }
@@ -398,11 +484,23 @@ pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
 
 /// Strips `W/` and quotes from an ETag (`W/"abc"` → `abc`), as huggingface_hub does.
 pub(crate) fn normalize_etag(raw: &str) -> String {
-    raw.trim().trim_start_matches("W/").trim_matches('"').to_string()
+    raw.trim()
+        .trim_start_matches("W/")
+        .trim_matches('"')
+        .to_string()
 }
 
-fn parse_file_metadata(status: StatusCode, headers: &HeaderMap, ctx: &RequestContext) -> Result<FileMetadata, HubError> {
-    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+fn parse_file_metadata(
+    status: StatusCode,
+    headers: &HeaderMap,
+    ctx: &RequestContext,
+) -> Result<FileMetadata, HubError> {
+    let get = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
     let commit = get("x-repo-commit").ok_or_else(|| HubError::Protocol {
         what: ctx.what(),
         message: "no X-Repo-Commit header: HF_ENDPOINT does not seem to point to a Hugging Face hub (or a proxy \
@@ -411,15 +509,27 @@ fn parse_file_metadata(status: StatusCode, headers: &HeaderMap, ctx: &RequestCon
     })?;
     let linked = get("x-linked-etag");
     let lfs = linked.is_some();
-    let etag = linked.or_else(|| get("etag")).map(|e| normalize_etag(&e)).filter(|e| !e.is_empty()).ok_or_else(|| {
-        HubError::Protocol { what: ctx.what(), message: "no ETag: the file cannot be verified".into() }
-    })?;
+    let etag = linked
+        .or_else(|| get("etag"))
+        .map(|e| normalize_etag(&e))
+        .filter(|e| !e.is_empty())
+        .ok_or_else(|| HubError::Protocol {
+            what: ctx.what(),
+            message: "no ETag: the file cannot be verified".into(),
+        })?;
     let size = match get("x-linked-size") {
         Some(s) => s.trim().parse().ok(),
-        None if !status.is_redirection() => get("content-length").and_then(|s| s.trim().parse().ok()),
+        None if !status.is_redirection() => {
+            get("content-length").and_then(|s| s.trim().parse().ok())
+        }
         None => None,
     };
-    Ok(FileMetadata { commit: commit.trim().to_string(), etag, size, lfs })
+    Ok(FileMetadata {
+        commit: commit.trim().to_string(),
+        etag,
+        size,
+        lfs,
+    })
 }
 
 #[cfg(test)]
@@ -453,7 +563,15 @@ mod tests {
         h.insert("etag", HeaderValue::from_static("\"other\""));
         h.insert("content-length", HeaderValue::from_static("1351"));
         let m = parse_file_metadata(StatusCode::FOUND, &h, &ctx()).expect("meta");
-        assert_eq!(m, FileMetadata { commit: "c0ffee".into(), etag: "sha256hex".into(), size: Some(4_368_438_976), lfs: true });
+        assert_eq!(
+            m,
+            FileMetadata {
+                commit: "c0ffee".into(),
+                etag: "sha256hex".into(),
+                size: Some(4_368_438_976),
+                lfs: true
+            }
+        );
     }
 
     #[test]
@@ -463,11 +581,19 @@ mod tests {
         h.insert("etag", HeaderValue::from_static("\"gitoid\""));
         h.insert("content-length", HeaderValue::from_static("42"));
         let m = parse_file_metadata(StatusCode::OK, &h, &ctx()).expect("meta");
-        assert_eq!((m.etag.as_str(), m.size, m.lfs), ("gitoid", Some(42), false));
+        assert_eq!(
+            (m.etag.as_str(), m.size, m.lfs),
+            ("gitoid", Some(42), false)
+        );
         // A 302's Content-Length is the redirect body, not the file.
         let m = parse_file_metadata(StatusCode::FOUND, &h, &ctx()).expect("meta");
         assert_eq!(m.size, None);
         h.remove("x-repo-commit");
-        assert_eq!(parse_file_metadata(StatusCode::OK, &h, &ctx()).expect_err("no commit").code(), "protocol");
+        assert_eq!(
+            parse_file_metadata(StatusCode::OK, &h, &ctx())
+                .expect_err("no commit")
+                .code(),
+            "protocol"
+        );
     }
 }

@@ -13,7 +13,12 @@ pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
 
 /// Values huggingface_hub treats as true (`ENV_VARS_TRUE_VALUES`).
 fn is_true(value: Option<String>) -> bool {
-    value.is_some_and(|v| matches!(v.trim().to_ascii_uppercase().as_str(), "1" | "ON" | "YES" | "TRUE"))
+    value.is_some_and(|v| {
+        matches!(
+            v.trim().to_ascii_uppercase().as_str(),
+            "1" | "ON" | "YES" | "TRUE"
+        )
+    })
 }
 
 /// How often and how patiently to retry dropped connections, stalls and 5xx answers.
@@ -30,15 +35,23 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { max_attempts: 6, initial_backoff: Duration::from_secs(1), max_backoff: Duration::from_secs(30) }
+        Self {
+            max_attempts: 6,
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(30),
+        }
     }
 }
 
 impl RetryPolicy {
     /// Delay before retry number `attempt` (1-based): initial × 2^(attempt-1), capped.
     pub fn backoff(&self, attempt: u32) -> Duration {
-        let factor = 1u32.checked_shl(attempt.saturating_sub(1)).unwrap_or(u32::MAX);
-        self.initial_backoff.saturating_mul(factor).min(self.max_backoff)
+        let factor = 1u32
+            .checked_shl(attempt.saturating_sub(1))
+            .unwrap_or(u32::MAX);
+        self.initial_backoff
+            .saturating_mul(factor)
+            .min(self.max_backoff)
     }
 }
 
@@ -77,13 +90,19 @@ impl HubConfig {
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Self {
         let non_empty = |key: &str| var(key).filter(|v| !v.trim().is_empty());
         let home = dirs::home_dir().unwrap_or_else(|| PathBuf::from("."));
-        let xdg_cache = non_empty("XDG_CACHE_HOME").map(PathBuf::from).unwrap_or_else(|| home.join(".cache"));
-        let hf_home = non_empty("HF_HOME").map(PathBuf::from).unwrap_or_else(|| xdg_cache.join("huggingface"));
+        let xdg_cache = non_empty("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| home.join(".cache"));
+        let hf_home = non_empty("HF_HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| xdg_cache.join("huggingface"));
         let cache_dir = non_empty("HF_HUB_CACHE")
             .or_else(|| non_empty("HUGGINGFACE_HUB_CACHE"))
             .map(PathBuf::from)
             .unwrap_or_else(|| hf_home.join("hub"));
-        let hf_token_path = non_empty("HF_TOKEN_PATH").map(PathBuf::from).unwrap_or_else(|| hf_home.join("token"));
+        let hf_token_path = non_empty("HF_TOKEN_PATH")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| hf_home.join("token"));
         let endpoint = non_empty("HF_ENDPOINT").unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
         let ca_bundle = non_empty("JSLM_CA_BUNDLE")
             .or_else(|| non_empty("REQUESTS_CA_BUNDLE"))
@@ -107,7 +126,10 @@ impl HubConfig {
     /// environment except the home directory for unused defaults.
     pub fn with_endpoint_and_cache(endpoint: &str, cache_dir: impl Into<PathBuf>) -> Self {
         let cache_dir = cache_dir.into();
-        let hf_home = cache_dir.parent().map(PathBuf::from).unwrap_or_else(|| cache_dir.clone());
+        let hf_home = cache_dir
+            .parent()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| cache_dir.clone());
         let mut config = Self::from_vars(|_| None);
         config.endpoint = endpoint.trim_end_matches('/').to_string();
         config.hf_token_path = hf_home.join("token");
@@ -129,7 +151,10 @@ mod tests {
     use super::*;
 
     fn config(pairs: &[(&str, &str)]) -> HubConfig {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         HubConfig::from_vars(|k| map.get(k).cloned())
     }
 
@@ -153,11 +178,25 @@ mod tests {
         let c = config(&[]);
         assert_eq!(c.endpoint, DEFAULT_ENDPOINT);
         assert!(!c.offline);
-        let c = config(&[("HF_ENDPOINT", "http://127.0.0.1:9/"), ("HF_HUB_OFFLINE", "yes")]);
+        let c = config(&[
+            ("HF_ENDPOINT", "http://127.0.0.1:9/"),
+            ("HF_HUB_OFFLINE", "yes"),
+        ]);
         assert_eq!(c.endpoint, "http://127.0.0.1:9");
         assert!(c.offline);
-        for (value, offline) in [("1", true), ("ON", true), ("true", true), ("0", false), ("", false), ("no", false)] {
-            assert_eq!(config(&[("HF_HUB_OFFLINE", value)]).offline, offline, "{value}");
+        for (value, offline) in [
+            ("1", true),
+            ("ON", true),
+            ("true", true),
+            ("0", false),
+            ("", false),
+            ("no", false),
+        ] {
+            assert_eq!(
+                config(&[("HF_HUB_OFFLINE", value)]).offline,
+                offline,
+                "{value}"
+            );
         }
         let c = config(&[("SSL_CERT_FILE", "/s.pem"), ("JSLM_CA_BUNDLE", "/j.pem")]);
         assert_eq!(c.ca_bundle, Some(PathBuf::from("/j.pem")));
@@ -165,7 +204,11 @@ mod tests {
 
     #[test]
     fn backoff_doubles_and_caps() {
-        let p = RetryPolicy { max_attempts: 5, initial_backoff: Duration::from_secs(1), max_backoff: Duration::from_secs(5) };
+        let p = RetryPolicy {
+            max_attempts: 5,
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(5),
+        };
         let got: Vec<u64> = (1..=5).map(|a| p.backoff(a).as_secs()).collect();
         assert_eq!(got, vec![1, 2, 4, 5, 5]);
         assert_eq!(p.backoff(100), Duration::from_secs(5));

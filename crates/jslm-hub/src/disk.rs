@@ -50,7 +50,8 @@ pub(crate) fn existing_ancestor(path: &Path) -> PathBuf {
 
 /// The mount point holding `path`, for messages ("9.2 GB free on /home").
 pub fn mount_label(path: &Path) -> PathBuf {
-    let target = std::fs::canonicalize(existing_ancestor(path)).unwrap_or_else(|_| path.to_path_buf());
+    let target =
+        std::fs::canonicalize(existing_ancestor(path)).unwrap_or_else(|_| path.to_path_buf());
     let disks = sysinfo::Disks::new_with_refreshed_list();
     disks
         .list()
@@ -68,9 +69,16 @@ pub fn ensure_free_space(free: &dyn FreeSpace, cache: &Path, needed: u64) -> Res
         return Ok(());
     }
     let probe = existing_ancestor(cache);
-    let available = free.available(&probe).map_err(|e| HubError::io("check free space on", probe.clone(), e))?;
+    let available = free
+        .available(&probe)
+        .map_err(|e| HubError::io("check free space on", probe.clone(), e))?;
     if available < needed {
-        return Err(HubError::DiskFull { needed, free: available, mount: mount_label(&probe), cache: cache.to_path_buf() });
+        return Err(HubError::DiskFull {
+            needed,
+            free: available,
+            mount: mount_label(&probe),
+            cache: cache.to_path_buf(),
+        });
     }
     Ok(())
 }
@@ -85,10 +93,14 @@ mod tests {
         let cache = dir.path().join("not").join("yet");
         ensure_free_space(&FixedFreeSpace(100), &cache, 100).expect("exactly enough");
         ensure_free_space(&FixedFreeSpace(0), &cache, 0).expect("nothing needed");
-        let err = ensure_free_space(&FixedFreeSpace(9_200_000_000), &cache, 14_500_000_000).expect_err("short");
+        let err = ensure_free_space(&FixedFreeSpace(9_200_000_000), &cache, 14_500_000_000)
+            .expect_err("short");
         assert_eq!(err.code(), "disk_full");
         let text = err.to_string();
-        assert!(text.contains("14.5 GB") && text.contains("9.2 GB free on"), "{text}");
+        assert!(
+            text.contains("14.5 GB") && text.contains("9.2 GB free on"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -20,7 +20,10 @@ use crate::local::find_local_spec;
 use crate::manifest::{Manifest, ManifestFile};
 use crate::progress::{DownloadEvent, EventSink, PlannedFile};
 use crate::repo::is_commit_hash;
-use crate::request::{shards_from_index, DownloadRequest, DownloadedModel, LocalFile, ModelSpec, Selection, SkippedFile};
+use crate::request::{
+    shards_from_index, DownloadRequest, DownloadedModel, LocalFile, ModelSpec, Selection,
+    SkippedFile,
+};
 use crate::verify::Check;
 
 /// Downloads models into the Hugging Face cache. Cheap to clone; one manager can run several
@@ -33,13 +36,23 @@ pub struct DownloadManager {
 }
 
 /// Error codes that make an optional (companion) file skippable instead of fatal.
-const SKIPPABLE: [&str; 5] = ["gated_no_token", "gated_not_accepted", "token_invalid", "forbidden", "not_found"];
+const SKIPPABLE: [&str; 5] = [
+    "gated_no_token",
+    "gated_not_accepted",
+    "token_invalid",
+    "forbidden",
+    "not_found",
+];
 
 impl DownloadManager {
     /// A manager using the client's configuration (endpoint, cache, token, timeouts).
     pub fn new(client: HubClient) -> Self {
         let cache = HfCache::new(client.config().cache_dir.clone());
-        Self { client, cache, free_space: Arc::new(SystemFreeSpace) }
+        Self {
+            client,
+            cache,
+            free_space: Arc::new(SystemFreeSpace),
+        }
     }
 
     /// Replaces the free-space source (tests simulate a full disk with [`crate::disk::FixedFreeSpace`]).
@@ -60,7 +73,10 @@ impl DownloadManager {
 
     /// The model as it is in the cache, without any network access; `None` if some file is
     /// missing. Used by `jslm generate --model <id>` and offline mode.
-    pub fn find_local(&self, request: &DownloadRequest) -> Result<Option<DownloadedModel>, HubError> {
+    pub fn find_local(
+        &self,
+        request: &DownloadRequest,
+    ) -> Result<Option<DownloadedModel>, HubError> {
         let spec = ModelSpec::from_request(request)?;
         find_local_spec(&self.cache, &spec)
     }
@@ -116,7 +132,12 @@ impl DownloadManager {
         Ok(model)
     }
 
-    fn use_cache_or(&self, spec: &ModelSpec, sink: &EventSink<'_>, err: HubError) -> Result<DownloadedModel, HubError> {
+    fn use_cache_or(
+        &self,
+        spec: &ModelSpec,
+        sink: &EventSink<'_>,
+        err: HubError,
+    ) -> Result<DownloadedModel, HubError> {
         match find_local_spec(&self.cache, spec)? {
             Some(local) => {
                 tracing::info!(repo = %spec.repo, reason = %err, "using the cached copy");
@@ -145,7 +166,9 @@ impl DownloadManager {
         cancel: &CancellationToken,
     ) -> Result<DownloadedModel, HubError> {
         if self.client.config().offline {
-            let err = HubError::Offline { message: "offline mode (HF_HUB_OFFLINE) is on".into() };
+            let err = HubError::Offline {
+                message: "offline mode (HF_HUB_OFFLINE) is on".into(),
+            };
             return self.use_cache_or(spec, sink, err);
         }
         let info = match self.client.revision_info(&spec.repo, &spec.revision).await {
@@ -160,7 +183,12 @@ impl DownloadManager {
             });
         }
         let commit = info.sha.clone();
-        let cx = FetchContext { client: &self.client, cache: &self.cache, sink, cancel };
+        let cx = FetchContext {
+            client: &self.client,
+            cache: &self.cache,
+            sink,
+            cancel,
+        };
         let mut downloaded = 0;
         // Files fetched (and verified) before the plan was complete: the safetensors index.
         let mut fetched_early: Vec<String> = Vec::new();
@@ -177,11 +205,16 @@ impl DownloadManager {
                     let fetched = fetch_file(&cx, &task, &mut overall).await?;
                     downloaded += overall.downloaded;
                     if let Some(digest) = fetched.digest.clone() {
-                        sink.emit(DownloadEvent::Verified { file: index.clone(), digest });
+                        sink.emit(DownloadEvent::Verified {
+                            file: index.clone(),
+                            digest,
+                        });
                         fetched_early.push(index.clone());
                     }
-                    self.cache.link_pointer(&spec.repo, &commit, index, &task.etag)?;
-                    let json = std::fs::read(&fetched.blob).map_err(|e| HubError::io("read", &fetched.blob, e))?;
+                    self.cache
+                        .link_pointer(&spec.repo, &commit, index, &task.etag)?;
+                    let json = std::fs::read(&fetched.blob)
+                        .map_err(|e| HubError::io("read", &fetched.blob, e))?;
                     names.push(index.clone());
                     names.extend(shards_from_index(index, &json)?);
                 }
@@ -206,7 +239,11 @@ impl DownloadManager {
         }
         let planned: Vec<PlannedFile> = tasks
             .iter()
-            .map(|(t, _)| PlannedFile { name: t.name.clone(), size: t.size, present: self.present_bytes(t) })
+            .map(|(t, _)| PlannedFile {
+                name: t.name.clone(),
+                size: t.size,
+                present: self.present_bytes(t),
+            })
             .collect();
         let total: u64 = planned.iter().map(|p| p.size).sum();
         let present: u64 = planned.iter().map(|p| p.present).sum();
@@ -248,22 +285,38 @@ impl DownloadManager {
         for (task, _) in &tasks {
             let pointer = self.cache.pointer_path(&spec.repo, &commit, &task.name);
             let blob = self.cache.blob_path(&spec.repo, &task.etag);
-            let reused = pointer.is_file() && std::fs::metadata(&blob).is_ok_and(|m| m.len() == task.size);
+            let reused =
+                pointer.is_file() && std::fs::metadata(&blob).is_ok_and(|m| m.len() == task.size);
             if !reused {
                 let fetched = fetch_file(&cx, task, &mut overall).await?;
                 // Identical files share one blob: checked once is checked for all of them.
-                let same_blob_verified = manifest.files.iter().any(|f| f.etag == task.etag && f.verified);
+                let same_blob_verified = manifest
+                    .files
+                    .iter()
+                    .any(|f| f.etag == task.etag && f.verified);
                 if let Some(digest) = fetched.digest {
-                    sink.emit(DownloadEvent::Verified { file: task.name.clone(), digest });
+                    sink.emit(DownloadEvent::Verified {
+                        file: task.name.clone(),
+                        digest,
+                    });
                     manifest.mark_verified(&self.cache, &spec.repo, &task.name)?;
                 } else if same_blob_verified {
                     manifest.mark_verified(&self.cache, &spec.repo, &task.name)?;
                 }
-                self.cache.link_pointer(&spec.repo, &commit, &task.name, &task.etag)?;
+                self.cache
+                    .link_pointer(&spec.repo, &commit, &task.name, &task.etag)?;
             }
             let reused = reused && !fetched_early.contains(&task.name);
-            sink.emit(DownloadEvent::FileFinished { file: task.name.clone(), path: pointer.clone(), reused });
-            files.push(LocalFile { name: task.name.clone(), path: pointer, size: task.size });
+            sink.emit(DownloadEvent::FileFinished {
+                file: task.name.clone(),
+                path: pointer.clone(),
+                reused,
+            });
+            files.push(LocalFile {
+                name: task.name.clone(),
+                path: pointer,
+                size: task.size,
+            });
         }
         downloaded += overall.downloaded;
         Ok(DownloadedModel {
@@ -291,7 +344,13 @@ impl DownloadManager {
     }
 
     /// `HEAD` one file and build its task (and whether it is an LFS file).
-    async fn task(&self, spec: &ModelSpec, info: &RevisionInfo, commit: &str, name: &str) -> Result<(FileTask, bool), HubError> {
+    async fn task(
+        &self,
+        spec: &ModelSpec,
+        info: &RevisionInfo,
+        commit: &str,
+        name: &str,
+    ) -> Result<(FileTask, bool), HubError> {
         let meta: FileMetadata = self.client.file_metadata(&spec.repo, commit, name).await?;
         let sibling = info.siblings.iter().find(|s| s.rfilename == name);
         let size = meta
@@ -306,7 +365,10 @@ impl DownloadManager {
         }
         let check = Check::from_etag(&meta.etag, meta.lfs);
         if meta.etag.contains(['/', '\\']) || meta.etag == "." || meta.etag == ".." {
-            return Err(HubError::Protocol { what: name.to_string(), message: format!("unusable etag `{}`", meta.etag) });
+            return Err(HubError::Protocol {
+                what: name.to_string(),
+                message: format!("unusable etag `{}`", meta.etag),
+            });
         }
         let task = FileTask {
             repo: spec.repo.clone(),

@@ -52,7 +52,12 @@ pub enum HubError {
 
     /// 404 / `RepoNotFound` / `RevisionNotFound` / `EntryNotFound`.
     #[error("{}", not_found_message(*what, repo, revision, file.as_deref()))]
-    NotFound { what: Missing, repo: String, revision: String, file: Option<String> },
+    NotFound {
+        what: Missing,
+        repo: String,
+        revision: String,
+        file: Option<String>,
+    },
 
     /// Not enough free space on the cache's disk, found before the first byte or while writing.
     #[error(
@@ -60,7 +65,12 @@ pub enum HubError {
          space or set HF_HUB_CACHE to a larger disk",
         human_bytes(*needed), human_bytes(*free), mount.display(), cache.display()
     )]
-    DiskFull { needed: u64, free: u64, mount: PathBuf, cache: PathBuf },
+    DiskFull {
+        needed: u64,
+        free: u64,
+        mount: PathBuf,
+        cache: PathBuf,
+    },
 
     /// The disk filled up while writing (another program used the space after the check).
     #[error(
@@ -75,7 +85,11 @@ pub enum HubError {
         "{file} failed verification twice: expected {expected}, got {actual}. The file was \
          deleted; the server or a proxy is corrupting data. Retry later or from another network"
     )]
-    Checksum { file: String, expected: String, actual: String },
+    Checksum {
+        file: String,
+        expected: String,
+        actual: String,
+    },
 
     /// `HF_HUB_OFFLINE` is set, or the hub cannot be reached, and the cache does not hold the files.
     #[error("{message}")]
@@ -83,11 +97,19 @@ pub enum HubError {
 
     /// The connection failed or stalled and retries were exhausted.
     #[error("network error while downloading {what} after {attempts} attempts: {message}")]
-    Network { what: String, attempts: u32, message: String },
+    Network {
+        what: String,
+        attempts: u32,
+        message: String,
+    },
 
     /// The hub answered 5xx/429 and retries were exhausted.
     #[error("the hub answered {status} for {what} after {attempts} attempts")]
-    Server { what: String, status: u16, attempts: u32 },
+    Server {
+        what: String,
+        status: u16,
+        attempts: u32,
+    },
 
     /// The server broke the protocol (missing headers, bad `Content-Range`, wrong size, ...).
     #[error("unexpected answer from the hub for {what}: {message}")]
@@ -162,19 +184,30 @@ impl HubError {
     }
 
     /// Wraps an I/O error, turning "no space left" into [`HubError::DiskFull`].
-    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
         let path = path.into();
         if is_storage_full(&source) {
             let free = fs4::available_space(path.parent().unwrap_or(&path)).unwrap_or(0);
             return HubError::DiskFilled { path, free };
         }
-        HubError::Io { action, path, source }
+        HubError::Io {
+            action,
+            path,
+            source,
+        }
     }
 }
 
 /// True for ENOSPC / EDQUOT style errors.
 pub(crate) fn is_storage_full(err: &std::io::Error) -> bool {
-    matches!(err.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded)
+    matches!(
+        err.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    )
 }
 
 /// Serialises as `{ "code": "...", "message": "..." }` for a UI.
@@ -194,16 +227,59 @@ mod tests {
     #[test]
     fn codes_are_stable_and_serialised() {
         let cases: Vec<(HubError, &str)> = vec![
-            (HubError::GatedNoToken { repo: "a/b".into(), model_url: "u".into() }, "gated_no_token"),
-            (HubError::TokenInvalid { repo: "a/b".into(), source_hint: String::new() }, "token_invalid"),
-            (HubError::GatedNotAccepted { repo: "a/b".into(), model_url: "u".into() }, "gated_not_accepted"),
             (
-                HubError::NotFound { what: Missing::File, repo: "a/b".into(), revision: "main".into(), file: Some("x".into()) },
+                HubError::GatedNoToken {
+                    repo: "a/b".into(),
+                    model_url: "u".into(),
+                },
+                "gated_no_token",
+            ),
+            (
+                HubError::TokenInvalid {
+                    repo: "a/b".into(),
+                    source_hint: String::new(),
+                },
+                "token_invalid",
+            ),
+            (
+                HubError::GatedNotAccepted {
+                    repo: "a/b".into(),
+                    model_url: "u".into(),
+                },
+                "gated_not_accepted",
+            ),
+            (
+                HubError::NotFound {
+                    what: Missing::File,
+                    repo: "a/b".into(),
+                    revision: "main".into(),
+                    file: Some("x".into()),
+                },
                 "not_found",
             ),
-            (HubError::DiskFull { needed: 1, free: 0, mount: "/".into(), cache: "/c".into() }, "disk_full"),
-            (HubError::Checksum { file: "f".into(), expected: "e".into(), actual: "a".into() }, "checksum"),
-            (HubError::Offline { message: "m".into() }, "offline"),
+            (
+                HubError::DiskFull {
+                    needed: 1,
+                    free: 0,
+                    mount: "/".into(),
+                    cache: "/c".into(),
+                },
+                "disk_full",
+            ),
+            (
+                HubError::Checksum {
+                    file: "f".into(),
+                    expected: "e".into(),
+                    actual: "a".into(),
+                },
+                "checksum",
+            ),
+            (
+                HubError::Offline {
+                    message: "m".into(),
+                },
+                "offline",
+            ),
             (HubError::Cancelled { kept_bytes: 3 }, "cancelled"),
         ];
         for (err, code) in cases {
@@ -220,11 +296,21 @@ mod tests {
             repo: "stabilityai/x".into(),
             model_url: "https://huggingface.co/stabilityai/x".into(),
         };
-        assert!(e.to_string().contains("https://huggingface.co/stabilityai/x"));
-        let e = HubError::GatedNoToken { repo: "a/b".into(), model_url: "https://huggingface.co/a/b".into() };
+        assert!(e
+            .to_string()
+            .contains("https://huggingface.co/stabilityai/x"));
+        let e = HubError::GatedNoToken {
+            repo: "a/b".into(),
+            model_url: "https://huggingface.co/a/b".into(),
+        };
         assert!(e.to_string().contains("jslm login"));
         assert!(e.to_string().contains("HF_TOKEN"));
-        let e = HubError::DiskFull { needed: 14_500_000_000, free: 9_200_000_000, mount: "/home".into(), cache: "/home/u/.cache".into() };
+        let e = HubError::DiskFull {
+            needed: 14_500_000_000,
+            free: 9_200_000_000,
+            mount: "/home".into(),
+            cache: "/home/u/.cache".into(),
+        };
         assert!(e.to_string().contains("14.5 GB"), "{e}");
         assert!(e.to_string().contains("9.2 GB free on /home"), "{e}");
     }

@@ -50,7 +50,10 @@ pub(crate) enum Decision {
     Append,
     /// Truncate to zero; if `body_is_whole_file`, the body is the file from byte 0 and can be
     /// written, else a new request is needed.
-    Restart { body_is_whole_file: bool, reason: String },
+    Restart {
+        body_is_whole_file: bool,
+        reason: String,
+    },
     /// The file is already complete (416 at exactly its size).
     Complete,
 }
@@ -70,7 +73,12 @@ pub(crate) fn parse_content_range(value: &str) -> Option<(u64, u64, Option<u64>)
 }
 
 /// Decides what to do with an answer to a request for bytes `start..` of a `size`-byte file.
-pub(crate) fn decide(start: u64, status: StatusCode, content_range: Option<&str>, size: u64) -> Decision {
+pub(crate) fn decide(
+    start: u64,
+    status: StatusCode,
+    content_range: Option<&str>,
+    size: u64,
+) -> Decision {
     match status {
         StatusCode::OK if start == 0 => Decision::Append,
         StatusCode::OK => Decision::Restart {
@@ -107,7 +115,12 @@ pub(crate) struct Overall {
 
 impl Overall {
     pub(crate) fn new(done: u64, total: u64) -> Self {
-        Self { done, total, downloaded: 0, meter: RateMeter::new(Duration::from_secs(5)) }
+        Self {
+            done,
+            total,
+            downloaded: 0,
+            meter: RateMeter::new(Duration::from_secs(5)),
+        }
     }
 }
 
@@ -129,12 +142,18 @@ pub(crate) struct Fetched {
 }
 
 /// Downloads (or reuses) one blob. See the module docs for the state machine.
-pub(crate) async fn fetch_file(cx: &FetchContext<'_>, task: &FileTask, overall: &mut Overall) -> Result<Fetched, HubError> {
+pub(crate) async fn fetch_file(
+    cx: &FetchContext<'_>,
+    task: &FileTask,
+    overall: &mut Overall,
+) -> Result<Fetched, HubError> {
     let blob = cx.cache.blob_path(&task.repo, &task.etag);
     let lock_path = cx.cache.lock_path(&task.repo, &task.etag);
     let _lock = FileLock::acquire(&lock_path, cx.cancel, || {
         tracing::info!(file = %task.name, "another download holds this file; waiting");
-        cx.sink.emit(DownloadEvent::LockWaited { file: task.name.clone() });
+        cx.sink.emit(DownloadEvent::LockWaited {
+            file: task.name.clone(),
+        });
     })
     .await?;
     if let Some(len) = existing_len(&blob) {
@@ -150,13 +169,18 @@ pub(crate) async fn fetch_file(cx: &FetchContext<'_>, task: &FileTask, overall: 
         let verifier = download_to_partial(cx, task, &partial, overall).await?;
         match verifier.finish() {
             Ok(digest) => {
-                std::fs::rename(&partial, &blob).map_err(|e| HubError::io("move into place", &blob, e))?;
+                std::fs::rename(&partial, &blob)
+                    .map_err(|e| HubError::io("move into place", &blob, e))?;
                 sync_parent(&blob);
-                return Ok(Fetched { blob, digest: Some(digest) });
+                return Ok(Fetched {
+                    blob,
+                    digest: Some(digest),
+                });
             }
             Err(mismatch) => {
                 tracing::warn!(file = %task.name, expected = %mismatch.expected, actual = %mismatch.actual, "verification failed");
-                std::fs::remove_file(&partial).map_err(|e| HubError::io("delete corrupt", &partial, e))?;
+                std::fs::remove_file(&partial)
+                    .map_err(|e| HubError::io("delete corrupt", &partial, e))?;
                 overall.done = overall.done.saturating_sub(task.size);
                 cx.sink.emit(DownloadEvent::VerificationFailed {
                     file: task.name.clone(),
@@ -178,7 +202,10 @@ pub(crate) async fn fetch_file(cx: &FetchContext<'_>, task: &FileTask, overall: 
 }
 
 fn existing_len(path: &std::path::Path) -> Option<u64> {
-    std::fs::metadata(path).ok().filter(|m| m.is_file()).map(|m| m.len())
+    std::fs::metadata(path)
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
 }
 
 /// Makes the rename durable (best effort; not available on every platform).
@@ -202,7 +229,9 @@ async fn download_to_partial(
     overall: &mut Overall,
 ) -> Result<Verifier, HubError> {
     if let Some(dir) = partial.parent() {
-        tokio::fs::create_dir_all(dir).await.map_err(|e| HubError::io("create", dir, e))?;
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| HubError::io("create", dir, e))?;
     }
     let mut file = tokio::fs::OpenOptions::new()
         .read(true)
@@ -212,18 +241,30 @@ async fn download_to_partial(
         .open(partial)
         .await
         .map_err(|e| HubError::io("open", partial, e))?;
-    let mut len = file.metadata().await.map_err(|e| HubError::io("inspect", partial, e))?.len();
+    let mut len = file
+        .metadata()
+        .await
+        .map_err(|e| HubError::io("inspect", partial, e))?
+        .len();
     if len > task.size {
         tracing::warn!(file = %task.name, len, size = task.size, "partial file longer than the file; starting over");
-        file.set_len(0).await.map_err(|e| HubError::io("truncate", partial, e))?;
+        file.set_len(0)
+            .await
+            .map_err(|e| HubError::io("truncate", partial, e))?;
         len = 0;
     }
     let mut verifier = Verifier::new(task.check.clone(), task.size);
     if len > 0 {
         verifier.update_from_file(partial, len)?;
     }
-    file.seek(std::io::SeekFrom::Start(len)).await.map_err(|e| HubError::io("seek", partial, e))?;
-    cx.sink.emit(DownloadEvent::FileStarted { file: task.name.clone(), size: task.size, resumed_from: len });
+    file.seek(std::io::SeekFrom::Start(len))
+        .await
+        .map_err(|e| HubError::io("seek", partial, e))?;
+    cx.sink.emit(DownloadEvent::FileStarted {
+        file: task.name.clone(),
+        size: task.size,
+        resumed_from: len,
+    });
     if len > 0 {
         tracing::info!(file = %task.name, resumed_from = len, "resuming partial download");
     }
@@ -242,28 +283,64 @@ async fn download_to_partial(
         let attempt_start = len;
         let outcome = match response {
             Err(HubError::Network { message, .. }) => BodyEnd::Broken(message),
-            Err(HubError::Server { status, .. }) => BodyEnd::Broken(format!("the server answered {status}")),
+            Err(HubError::Server { status, .. }) => {
+                BodyEnd::Broken(format!("the server answered {status}"))
+            }
             Err(other) => return Err(other),
             Ok(response) => {
-                let content_range = response.headers().get(CONTENT_RANGE).and_then(|v| v.to_str().ok()).map(String::from);
+                let content_range = response
+                    .headers()
+                    .get(CONTENT_RANGE)
+                    .and_then(|v| v.to_str().ok())
+                    .map(String::from);
                 match decide(len, response.status(), content_range.as_deref(), task.size) {
                     Decision::Complete => break,
-                    Decision::Restart { body_is_whole_file, reason } => {
+                    Decision::Restart {
+                        body_is_whole_file,
+                        reason,
+                    } => {
                         tracing::warn!(file = %task.name, %reason, "restarting file from zero");
-                        cx.sink.emit(DownloadEvent::Restarted { file: task.name.clone(), reason: reason.clone() });
-                        file.set_len(0).await.map_err(|e| HubError::io("truncate", partial, e))?;
-                        file.seek(std::io::SeekFrom::Start(0)).await.map_err(|e| HubError::io("seek", partial, e))?;
+                        cx.sink.emit(DownloadEvent::Restarted {
+                            file: task.name.clone(),
+                            reason: reason.clone(),
+                        });
+                        file.set_len(0)
+                            .await
+                            .map_err(|e| HubError::io("truncate", partial, e))?;
+                        file.seek(std::io::SeekFrom::Start(0))
+                            .await
+                            .map_err(|e| HubError::io("seek", partial, e))?;
                         overall.done = overall.done.saturating_sub(len);
                         len = 0;
                         verifier.reset();
                         if body_is_whole_file {
-                            stream_body(cx, task, response, &mut file, partial, &mut len, &mut verifier, overall).await?
+                            stream_body(
+                                cx,
+                                task,
+                                response,
+                                &mut file,
+                                partial,
+                                &mut len,
+                                &mut verifier,
+                                overall,
+                            )
+                            .await?
                         } else {
                             BodyEnd::Broken(reason)
                         }
                     }
                     Decision::Append => {
-                        stream_body(cx, task, response, &mut file, partial, &mut len, &mut verifier, overall).await?
+                        stream_body(
+                            cx,
+                            task,
+                            response,
+                            &mut file,
+                            partial,
+                            &mut len,
+                            &mut verifier,
+                            overall,
+                        )
+                        .await?
                     }
                 }
             }
@@ -273,34 +350,68 @@ async fn download_to_partial(
             BodyEnd::Ended => {
                 // The body ended early without an error (e.g. a proxy cut it): resume.
                 let reason = format!("the connection closed after {len} of {} bytes", task.size);
-                retry_or_fail(cx, task, &mut failures, attempt_start, len, reason, policy, &mut file).await?;
+                retry_or_fail(
+                    cx,
+                    task,
+                    &mut failures,
+                    attempt_start,
+                    len,
+                    reason,
+                    policy,
+                    &mut file,
+                )
+                .await?;
             }
             BodyEnd::Oversize => {
-                file.set_len(0).await.map_err(|e| HubError::io("truncate", partial, e))?;
-                file.seek(std::io::SeekFrom::Start(0)).await.map_err(|e| HubError::io("seek", partial, e))?;
+                file.set_len(0)
+                    .await
+                    .map_err(|e| HubError::io("truncate", partial, e))?;
+                file.seek(std::io::SeekFrom::Start(0))
+                    .await
+                    .map_err(|e| HubError::io("seek", partial, e))?;
                 overall.done = overall.done.saturating_sub(len);
                 len = 0;
                 verifier.reset();
                 if !oversize_retry_left {
                     return Err(HubError::Protocol {
                         what: format!("{}/{}", task.repo, task.name),
-                        message: format!("the server sent more than the announced {} bytes, twice", task.size),
+                        message: format!(
+                            "the server sent more than the announced {} bytes, twice",
+                            task.size
+                        ),
                     });
                 }
                 oversize_retry_left = false;
                 cx.sink.emit(DownloadEvent::Restarted {
                     file: task.name.clone(),
-                    reason: format!("the server sent more than the announced {} bytes", task.size),
+                    reason: format!(
+                        "the server sent more than the announced {} bytes",
+                        task.size
+                    ),
                 });
             }
             BodyEnd::Cancelled => return Err(cancelled(&mut file, len).await),
             BodyEnd::Broken(reason) => {
-                retry_or_fail(cx, task, &mut failures, attempt_start, len, reason, policy, &mut file).await?
+                retry_or_fail(
+                    cx,
+                    task,
+                    &mut failures,
+                    attempt_start,
+                    len,
+                    reason,
+                    policy,
+                    &mut file,
+                )
+                .await?
             }
         }
     }
-    file.flush().await.map_err(|e| HubError::io("write", partial, e))?;
-    file.sync_all().await.map_err(|e| HubError::io("sync", partial, e))?;
+    file.flush()
+        .await
+        .map_err(|e| HubError::io("write", partial, e))?;
+    file.sync_all()
+        .await
+        .map_err(|e| HubError::io("sync", partial, e))?;
     Ok(verifier)
 }
 
@@ -336,7 +447,10 @@ async fn retry_or_fail(
         return Err(HubError::Network {
             what: format!("{}/{}", task.repo, task.name),
             attempts: *failures,
-            message: format!("{reason}; {len} of {} bytes are kept and resume on the next run", task.size),
+            message: format!(
+                "{reason}; {len} of {} bytes are kept and resume on the next run",
+                task.size
+            ),
         });
     }
     let delay = policy.backoff(*failures);
@@ -387,7 +501,9 @@ async fn stream_body(
             return Ok(BodyEnd::Oversize);
         }
         // Disk errors are not retried: reported (ENOSPC → disk_full), the partial file is kept.
-        file.write_all(&chunk).await.map_err(|e| HubError::io("write", partial, e))?;
+        file.write_all(&chunk)
+            .await
+            .map_err(|e| HubError::io("write", partial, e))?;
         verifier.update(&chunk);
         *len += chunk.len() as u64;
         let now = Instant::now();
@@ -402,7 +518,9 @@ async fn stream_body(
                 done: overall.done,
                 total: overall.total,
                 bytes_per_sec: overall.meter.bytes_per_sec(),
-                eta_secs: overall.meter.eta_secs(overall.total.saturating_sub(overall.done)),
+                eta_secs: overall
+                    .meter
+                    .eta_secs(overall.total.saturating_sub(overall.done)),
             });
         }
     }
@@ -414,7 +532,10 @@ mod tests {
 
     #[test]
     fn content_range_parsing() {
-        assert_eq!(parse_content_range("bytes 100-199/200"), Some((100, 199, Some(200))));
+        assert_eq!(
+            parse_content_range("bytes 100-199/200"),
+            Some((100, 199, Some(200)))
+        );
         assert_eq!(parse_content_range("bytes 0-0/*"), Some((0, 0, None)));
         assert_eq!(parse_content_range("bytes 5-1/10"), None);
         assert_eq!(parse_content_range("items 1-2/3"), None);
@@ -428,17 +549,48 @@ mod tests {
         let partial = StatusCode::PARTIAL_CONTENT;
         let r416 = StatusCode::RANGE_NOT_SATISFIABLE;
         let restart = |whole: bool| move |d: &Decision| matches!(d, Restart { body_is_whole_file, .. } if *body_is_whole_file == whole);
+        type Check = Box<dyn Fn(&Decision) -> bool>;
         // (start, status, content-range, size, check)
-        let table: Vec<(u64, StatusCode, Option<&str>, u64, Box<dyn Fn(&Decision) -> bool>)> = vec![
+        let table: Vec<(u64, StatusCode, Option<&str>, u64, Check)> = vec![
             (0, ok, None, 10, Box::new(|d| *d == Append)),
-            (4, partial, Some("bytes 4-9/10"), 10, Box::new(|d| *d == Append)),
-            (4, partial, Some("bytes 4-9/*"), 10, Box::new(|d| *d == Append)),
+            (
+                4,
+                partial,
+                Some("bytes 4-9/10"),
+                10,
+                Box::new(|d| *d == Append),
+            ),
+            (
+                4,
+                partial,
+                Some("bytes 4-9/*"),
+                10,
+                Box::new(|d| *d == Append),
+            ),
             // 200 to a range request: restart, body is the whole file.
             (4, ok, None, 10, Box::new(restart(true))),
             // 206 at the wrong offset, for another size, or without Content-Range: restart.
-            (4, partial, Some("bytes 0-9/10"), 10, Box::new(restart(false))),
-            (4, partial, Some("bytes 4-9/12"), 10, Box::new(restart(false))),
-            (4, partial, Some("bytes 4-12/10"), 10, Box::new(restart(false))),
+            (
+                4,
+                partial,
+                Some("bytes 0-9/10"),
+                10,
+                Box::new(restart(false)),
+            ),
+            (
+                4,
+                partial,
+                Some("bytes 4-9/12"),
+                10,
+                Box::new(restart(false)),
+            ),
+            (
+                4,
+                partial,
+                Some("bytes 4-12/10"),
+                10,
+                Box::new(restart(false)),
+            ),
             (4, partial, None, 10, Box::new(restart(false))),
             (10, r416, None, 10, Box::new(|d| *d == Complete)),
             (4, r416, None, 10, Box::new(restart(false))),

@@ -38,11 +38,17 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// True for answers worth retrying: 5xx, 429 Too Many Requests, 408 Request Timeout.
 pub(crate) fn is_retryable(status: StatusCode) -> bool {
-    status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::REQUEST_TIMEOUT
+    status.is_server_error()
+        || status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::REQUEST_TIMEOUT
 }
 
 /// Maps an error status to a [`HubError`] (callers handle 2xx, 3xx and 416 themselves).
-pub(crate) fn map_status(status: StatusCode, headers: &HeaderMap, ctx: &RequestContext) -> HubError {
+pub(crate) fn map_status(
+    status: StatusCode,
+    headers: &HeaderMap,
+    ctx: &RequestContext,
+) -> HubError {
     let code = header(headers, "x-error-code").unwrap_or("");
     let message = header(headers, "x-error-message").unwrap_or("").to_string();
     let not_found = |what: Missing| HubError::NotFound {
@@ -57,10 +63,20 @@ pub(crate) fn map_status(status: StatusCode, headers: &HeaderMap, ctx: &RequestC
         (_, "RepoNotFound") => not_found(Missing::Repo),
         (401, _) if ctx.token_sent => HubError::TokenInvalid {
             repo: ctx.repo.clone(),
-            source_hint: ctx.token_source.as_ref().map(|s| format!(" (the token came from {s})")).unwrap_or_default(),
+            source_hint: ctx
+                .token_source
+                .as_ref()
+                .map(|s| format!(" (the token came from {s})"))
+                .unwrap_or_default(),
         },
-        (401, _) => HubError::GatedNoToken { repo: ctx.repo.clone(), model_url: ctx.model_url.clone() },
-        (403, "GatedRepo") => HubError::GatedNotAccepted { repo: ctx.repo.clone(), model_url: ctx.model_url.clone() },
+        (401, _) => HubError::GatedNoToken {
+            repo: ctx.repo.clone(),
+            model_url: ctx.model_url.clone(),
+        },
+        (403, "GatedRepo") => HubError::GatedNotAccepted {
+            repo: ctx.repo.clone(),
+            model_url: ctx.model_url.clone(),
+        },
         (403, _) => HubError::Forbidden {
             repo: ctx.repo.clone(),
             message: if message.is_empty() {
@@ -71,10 +87,21 @@ pub(crate) fn map_status(status: StatusCode, headers: &HeaderMap, ctx: &RequestC
         },
         (404, _) if ctx.file.is_some() => not_found(Missing::File),
         (404, _) => not_found(Missing::Repo),
-        (s, _) if is_retryable(status) => HubError::Server { what: ctx.what(), status: s, attempts: 1 },
+        (s, _) if is_retryable(status) => HubError::Server {
+            what: ctx.what(),
+            status: s,
+            attempts: 1,
+        },
         (s, _) => HubError::Protocol {
             what: ctx.what(),
-            message: format!("HTTP {s}{}", if message.is_empty() { String::new() } else { format!(": {message}") }),
+            message: format!(
+                "HTTP {s}{}",
+                if message.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {message}")
+                }
+            ),
         },
     }
 }
@@ -99,16 +126,66 @@ mod tests {
     #[test]
     fn status_and_error_code_table() {
         // (status, X-Error-Code, token sent, file, expected code, expected text fragment)
-        let table: &[(u16, &str, bool, Option<&str>, &str, &str)] = &[
-            (401, "GatedRepo", false, Some("f"), "gated_no_token", "jslm login"),
-            (401, "GatedRepo", true, Some("f"), "token_invalid", "rejected"),
+        type Row<'a> = (u16, &'a str, bool, Option<&'a str>, &'a str, &'a str);
+        let table: &[Row] = &[
+            (
+                401,
+                "GatedRepo",
+                false,
+                Some("f"),
+                "gated_no_token",
+                "jslm login",
+            ),
+            (
+                401,
+                "GatedRepo",
+                true,
+                Some("f"),
+                "token_invalid",
+                "rejected",
+            ),
             (401, "", true, None, "token_invalid", "HF_TOKEN"),
-            (403, "GatedRepo", true, Some("f"), "gated_not_accepted", "https://huggingface.co/org/model"),
+            (
+                403,
+                "GatedRepo",
+                true,
+                Some("f"),
+                "gated_not_accepted",
+                "https://huggingface.co/org/model",
+            ),
             (403, "", true, Some("f"), "forbidden", "fine-grained"),
-            (401, "RepoNotFound", false, None, "not_found", "repository org/model"),
-            (404, "RepoNotFound", true, None, "not_found", "repository org/model"),
-            (404, "RevisionNotFound", false, Some("f"), "not_found", "revision main"),
-            (404, "EntryNotFound", false, Some("f"), "not_found", "file f"),
+            (
+                401,
+                "RepoNotFound",
+                false,
+                None,
+                "not_found",
+                "repository org/model",
+            ),
+            (
+                404,
+                "RepoNotFound",
+                true,
+                None,
+                "not_found",
+                "repository org/model",
+            ),
+            (
+                404,
+                "RevisionNotFound",
+                false,
+                Some("f"),
+                "not_found",
+                "revision main",
+            ),
+            (
+                404,
+                "EntryNotFound",
+                false,
+                Some("f"),
+                "not_found",
+                "file f",
+            ),
             (404, "", false, Some("f"), "not_found", "file f"),
             (500, "", false, Some("f"), "server", "500"),
             (429, "", false, Some("f"), "server", "429"),
@@ -119,7 +196,11 @@ mod tests {
             if !code.is_empty() {
                 headers.insert("x-error-code", HeaderValue::from_static(code));
             }
-            let err = map_status(StatusCode::from_u16(status).expect("status"), &headers, &ctx(token_sent, file));
+            let err = map_status(
+                StatusCode::from_u16(status).expect("status"),
+                &headers,
+                &ctx(token_sent, file),
+            );
             assert_eq!(err.code(), want_code, "{status} {code} {token_sent}");
             assert!(err.to_string().contains(fragment), "{status} {code}: {err}");
         }
@@ -127,8 +208,20 @@ mod tests {
 
     #[test]
     fn retryable_statuses() {
-        for (s, want) in [(500, true), (502, true), (503, true), (429, true), (408, true), (404, false), (401, false)] {
-            assert_eq!(is_retryable(StatusCode::from_u16(s).expect("status")), want, "{s}");
+        for (s, want) in [
+            (500, true),
+            (502, true),
+            (503, true),
+            (429, true),
+            (408, true),
+            (404, false),
+            (401, false),
+        ] {
+            assert_eq!(
+                is_retryable(StatusCode::from_u16(s).expect("status")),
+                want,
+                "{s}"
+            );
         }
     }
 }

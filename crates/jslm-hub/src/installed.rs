@@ -71,11 +71,18 @@ pub fn list_installed(cache: &HfCache) -> Result<Vec<InstalledModel>, HubError> 
 pub fn inspect(cache: &HfCache, repo: &RepoId) -> InstalledModel {
     let dir = cache.repo_dir(repo);
     let refs = read_refs(&dir.join("refs"));
-    let manifests: BTreeMap<String, Manifest> =
-        Manifest::load_all(cache, repo).into_iter().map(|m| (m.commit.clone(), m)).collect();
+    let manifests: BTreeMap<String, Manifest> = Manifest::load_all(cache, repo)
+        .into_iter()
+        .map(|m| (m.commit.clone(), m))
+        .collect();
     let mut commits: BTreeSet<String> = manifests.keys().cloned().collect();
     if let Ok(entries) = std::fs::read_dir(dir.join("snapshots")) {
-        commits.extend(entries.flatten().filter(|e| e.path().is_dir()).map(|e| e.file_name().to_string_lossy().to_string()));
+        commits.extend(
+            entries
+                .flatten()
+                .filter(|e| e.path().is_dir())
+                .map(|e| e.file_name().to_string_lossy().to_string()),
+        );
     }
     let revisions = commits
         .into_iter()
@@ -91,14 +98,21 @@ pub fn inspect(cache: &HfCache, repo: &RepoId) -> InstalledModel {
     InstalledModel {
         repo: repo.to_string(),
         catalog_id: entry.map(|e| e.id.clone()),
-        engine_format: entry.map(|e| e.engine_format).or_else(|| manifests.values().find_map(|m| m.engine_format)),
+        engine_format: entry
+            .map(|e| e.engine_format)
+            .or_else(|| manifests.values().find_map(|m| m.engine_format)),
         disk_bytes: dir_size(&dir.join("blobs")),
         path: dir,
         revisions,
     }
 }
 
-fn from_manifest(cache: &HfCache, repo: &RepoId, manifest: &Manifest, refs: Vec<String>) -> InstalledRevision {
+fn from_manifest(
+    cache: &HfCache,
+    repo: &RepoId,
+    manifest: &Manifest,
+    refs: Vec<String>,
+) -> InstalledRevision {
     let mut present = 0;
     let mut complete = true;
     for file in &manifest.files {
@@ -109,15 +123,21 @@ fn from_manifest(cache: &HfCache, repo: &RepoId, manifest: &Manifest, refs: Vec<
         } else {
             complete = false;
             present += blob.filter(|&b| b == file.size).unwrap_or_else(|| {
-                file_len(&cache.incomplete_path(repo, &file.etag)).unwrap_or(0).min(file.size)
+                file_len(&cache.incomplete_path(repo, &file.etag))
+                    .unwrap_or(0)
+                    .min(file.size)
             });
         }
     }
     let expected: u64 = manifest.files.iter().map(|f| f.size).sum();
     let status = if complete {
-        InstallStatus::Complete { verified: manifest.files.iter().all(|f| f.verified) }
+        InstallStatus::Complete {
+            verified: manifest.files.iter().all(|f| f.verified),
+        }
     } else {
-        InstallStatus::Partial { percent: percent(present, expected) }
+        InstallStatus::Partial {
+            percent: percent(present, expected),
+        }
     };
     InstalledRevision {
         commit: manifest.commit.clone(),
@@ -130,7 +150,12 @@ fn from_manifest(cache: &HfCache, repo: &RepoId, manifest: &Manifest, refs: Vec<
     }
 }
 
-fn from_snapshot(cache: &HfCache, repo: &RepoId, commit: &str, refs: Vec<String>) -> InstalledRevision {
+fn from_snapshot(
+    cache: &HfCache,
+    repo: &RepoId,
+    commit: &str,
+    refs: Vec<String>,
+) -> InstalledRevision {
     let snapshot = cache.snapshot_dir(repo, commit);
     let mut names = Vec::new();
     collect_links(&snapshot, &mut names);
@@ -145,7 +170,9 @@ fn from_snapshot(cache: &HfCache, repo: &RepoId, commit: &str, refs: Vec<String>
     let status = if ok == names.len() {
         InstallStatus::Complete { verified: false }
     } else {
-        InstallStatus::Partial { percent: percent(ok as u64, names.len() as u64) }
+        InstallStatus::Partial {
+            percent: percent(ok as u64, names.len() as u64),
+        }
     };
     InstalledRevision {
         commit: commit.to_string(),
@@ -171,7 +198,9 @@ fn file_len(path: &Path) -> Option<u64> {
 }
 
 fn collect_links(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
@@ -184,7 +213,9 @@ fn collect_links(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 fn dir_size(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
     entries
         .flatten()
         .filter_map(|e| e.metadata().ok())
@@ -198,10 +229,16 @@ fn read_refs(refs_dir: &Path) -> BTreeMap<String, Vec<String>> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut stack = vec![(refs_dir.to_path_buf(), String::new())];
     while let Some((dir, prefix)) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().to_string();
-            let rel = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+            let rel = if prefix.is_empty() {
+                name
+            } else {
+                format!("{prefix}/{name}")
+            };
             let path = entry.path();
             if path.is_dir() {
                 stack.push((path, rel));
@@ -237,7 +274,11 @@ pub fn delete_model(cache: &HfCache, repo: &RepoId) -> Result<u64, HubError> {
             if path.extension().is_some_and(|e| e == "lock") {
                 match FileLock::try_acquire(&path)? {
                     Some(lock) => held.push(lock),
-                    None => return Err(HubError::Busy { what: repo.to_string() }),
+                    None => {
+                        return Err(HubError::Busy {
+                            what: repo.to_string(),
+                        })
+                    }
                 }
             }
         }
@@ -273,8 +314,20 @@ mod tests {
             catalog_id: None,
             engine_format: Some(EngineFormat::Gguf),
             files: vec![
-                ManifestFile { name: "a.gguf".into(), size: 100, etag: "ea".into(), lfs: true, verified: false },
-                ManifestFile { name: "b.json".into(), size: 100, etag: "eb".into(), lfs: false, verified: false },
+                ManifestFile {
+                    name: "a.gguf".into(),
+                    size: 100,
+                    etag: "ea".into(),
+                    lfs: true,
+                    verified: false,
+                },
+                ManifestFile {
+                    name: "b.json".into(),
+                    size: 100,
+                    etag: "eb".into(),
+                    lfs: false,
+                    verified: false,
+                },
             ],
         };
         manifest.save(&cache, &repo).expect("save");
@@ -283,30 +336,51 @@ mod tests {
         std::fs::write(blobs.join("ea.incomplete"), vec![0u8; 50]).expect("partial");
         let m = inspect(&cache, &repo);
         assert_eq!(m.revisions.len(), 1);
-        assert_eq!(m.revisions[0].status, InstallStatus::Partial { percent: 25.0 });
+        assert_eq!(
+            m.revisions[0].status,
+            InstallStatus::Partial { percent: 25.0 }
+        );
         assert_eq!(m.revisions[0].refs, vec!["main".to_string()]);
         assert_eq!(m.disk_bytes, 50);
 
         std::fs::remove_file(blobs.join("ea.incomplete")).expect("rm");
         std::fs::write(blobs.join("ea"), vec![0u8; 100]).expect("blob");
         std::fs::write(blobs.join("eb"), vec![0u8; 100]).expect("blob");
-        cache.link_pointer(&repo, COMMIT, "a.gguf", "ea").expect("link");
-        cache.link_pointer(&repo, COMMIT, "b.json", "eb").expect("link");
-        assert_eq!(inspect(&cache, &repo).revisions[0].status, InstallStatus::Complete { verified: false });
+        cache
+            .link_pointer(&repo, COMMIT, "a.gguf", "ea")
+            .expect("link");
+        cache
+            .link_pointer(&repo, COMMIT, "b.json", "eb")
+            .expect("link");
+        assert_eq!(
+            inspect(&cache, &repo).revisions[0].status,
+            InstallStatus::Complete { verified: false }
+        );
         manifest.mark_verified(&cache, &repo, "a.gguf").expect("v");
         manifest.mark_verified(&cache, &repo, "b.json").expect("v");
         let listed = list_installed(&cache).expect("list");
         assert_eq!(listed.len(), 1);
-        assert_eq!(listed[0].revisions[0].status, InstallStatus::Complete { verified: true });
+        assert_eq!(
+            listed[0].revisions[0].status,
+            InstallStatus::Complete { verified: true }
+        );
         assert_eq!(listed[0].disk_bytes, 200);
 
         // A held lock (a running download) blocks deletion.
-        let lock = FileLock::try_acquire(&cache.lock_path(&repo, "ea")).expect("io").expect("free");
-        assert_eq!(delete_model(&cache, &repo).expect_err("busy").code(), "busy");
+        let lock = FileLock::try_acquire(&cache.lock_path(&repo, "ea"))
+            .expect("io")
+            .expect("free");
+        assert_eq!(
+            delete_model(&cache, &repo).expect_err("busy").code(),
+            "busy"
+        );
         drop(lock);
         assert_eq!(delete_model(&cache, &repo).expect("deleted"), 200);
         assert!(list_installed(&cache).expect("list").is_empty());
-        assert_eq!(delete_model(&cache, &repo).expect_err("gone").code(), "not_found");
+        assert_eq!(
+            delete_model(&cache, &repo).expect_err("gone").code(),
+            "not_found"
+        );
     }
 
     #[cfg(unix)]
@@ -318,11 +392,21 @@ mod tests {
         let blobs = cache.repo_dir(&repo).join("blobs");
         std::fs::create_dir_all(&blobs).expect("mkdir");
         std::fs::write(blobs.join("e1"), b"abc").expect("blob");
-        cache.link_pointer(&repo, COMMIT, "x.json", "e1").expect("link");
-        cache.link_pointer(&repo, COMMIT, "gone.json", "missing").expect("dangling link");
+        cache
+            .link_pointer(&repo, COMMIT, "x.json", "e1")
+            .expect("link");
+        cache
+            .link_pointer(&repo, COMMIT, "gone.json", "missing")
+            .expect("dangling link");
         let m = inspect(&cache, &repo);
-        assert_eq!(m.revisions[0].status, InstallStatus::Partial { percent: 50.0 });
+        assert_eq!(
+            m.revisions[0].status,
+            InstallStatus::Partial { percent: 50.0 }
+        );
         std::fs::remove_file(cache.pointer_path(&repo, COMMIT, "gone.json")).expect("rm");
-        assert_eq!(inspect(&cache, &repo).revisions[0].status, InstallStatus::Complete { verified: false });
+        assert_eq!(
+            inspect(&cache, &repo).revisions[0].status,
+            InstallStatus::Complete { verified: false }
+        );
     }
 }

@@ -28,15 +28,17 @@ pub mod units;
 pub mod verify;
 
 pub use cache::HfCache;
-pub use client::{HubClient, WhoAmI};
-pub use download::DownloadManager;
-pub use installed::{delete_model, inspect, list_installed, InstallStatus, InstalledModel, InstalledRevision};
-pub use request::{resolve_model, DownloadRequest, DownloadedModel, LocalFile, SkippedFile};
 pub use catalog::{catalog, Catalog, CatalogEntry, EngineFormat};
+pub use client::{HubClient, WhoAmI};
 pub use config::{HubConfig, RetryPolicy};
+pub use download::DownloadManager;
 pub use error::{HubError, Missing};
+pub use installed::{
+    delete_model, inspect, list_installed, InstallStatus, InstalledModel, InstalledRevision,
+};
 pub use progress::DownloadEvent;
 pub use repo::RepoId;
+pub use request::{resolve_model, DownloadRequest, DownloadedModel, LocalFile, SkippedFile};
 pub use token::{HfToken, TokenSource};
 pub use token_store::TokenStore;
 pub use tokio_util::sync::CancellationToken;

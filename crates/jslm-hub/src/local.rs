@@ -7,12 +7,19 @@ use std::path::Path;
 use crate::cache::HfCache;
 use crate::error::HubError;
 use crate::manifest::Manifest;
-use crate::request::{shards_from_index, DownloadedModel, LocalFile, ModelSpec, Selection, SkippedFile};
+use crate::request::{
+    shards_from_index, DownloadedModel, LocalFile, ModelSpec, Selection, SkippedFile,
+};
 
 /// The model of `spec` if every one of its files is in the cache; companions that are missing
 /// are reported in `skipped` (they are optional).
-pub(crate) fn find_local_spec(cache: &HfCache, spec: &ModelSpec) -> Result<Option<DownloadedModel>, HubError> {
-    let Some(mut model) = find_one(cache, spec)? else { return Ok(None) };
+pub(crate) fn find_local_spec(
+    cache: &HfCache,
+    spec: &ModelSpec,
+) -> Result<Option<DownloadedModel>, HubError> {
+    let Some(mut model) = find_one(cache, spec)? else {
+        return Ok(None);
+    };
     for companion in &spec.companions {
         match find_one(cache, companion)? {
             Some(found) => model.companions.push(found),
@@ -34,7 +41,9 @@ pub(crate) fn find_local_spec(cache: &HfCache, spec: &ModelSpec) -> Result<Optio
 }
 
 fn find_one(cache: &HfCache, spec: &ModelSpec) -> Result<Option<DownloadedModel>, HubError> {
-    let Some(commit) = cache.resolve_commit(&spec.repo, &spec.revision) else { return Ok(None) };
+    let Some(commit) = cache.resolve_commit(&spec.repo, &spec.revision) else {
+        return Ok(None);
+    };
     let snapshot = cache.snapshot_dir(&spec.repo, &commit);
     let manifest = Manifest::load(cache, &spec.repo, &commit);
     let names: Vec<String> = match (&spec.selection, &manifest) {
@@ -44,7 +53,9 @@ fn find_one(cache: &HfCache, spec: &ModelSpec) -> Result<Option<DownloadedModel>
             let mut names = fixed.clone();
             if let Some(index) = shard_index {
                 let path = cache.pointer_path(&spec.repo, &commit, index);
-                let Ok(json) = std::fs::read(&path) else { return Ok(None) };
+                let Ok(json) = std::fs::read(&path) else {
+                    return Ok(None);
+                };
                 names.push(index.clone());
                 names.extend(shards_from_index(index, &json)?);
             }
@@ -64,11 +75,17 @@ fn find_one(cache: &HfCache, spec: &ModelSpec) -> Result<Option<DownloadedModel>
     for name in &names {
         let path = cache.pointer_path(&spec.repo, &commit, name);
         // `metadata` follows the symlink: a dangling link (blob deleted) is "missing".
-        let Ok(meta) = std::fs::metadata(&path) else { return Ok(None) };
+        let Ok(meta) = std::fs::metadata(&path) else {
+            return Ok(None);
+        };
         if !meta.is_file() {
             return Ok(None);
         }
-        files.push(LocalFile { name: name.clone(), path, size: meta.len() });
+        files.push(LocalFile {
+            name: name.clone(),
+            path,
+            size: meta.len(),
+        });
     }
     Ok(Some(DownloadedModel {
         repo: spec.repo.to_string(),
@@ -86,10 +103,16 @@ fn find_one(cache: &HfCache, spec: &ModelSpec) -> Result<Option<DownloadedModel>
 
 /// Repo-relative names of the files under `dir`.
 fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().to_string();
-        let rel = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
+        let rel = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}/{name}")
+        };
         let path = entry.path();
         if path.is_dir() {
             walk(&path, &rel, out);
@@ -110,7 +133,9 @@ mod tests {
         let blob = cache.blob_path(&spec.repo, etag);
         std::fs::create_dir_all(blob.parent().expect("parent")).expect("mkdir");
         std::fs::write(&blob, content).expect("write");
-        cache.link_pointer(&spec.repo, COMMIT, name, etag).expect("link");
+        cache
+            .link_pointer(&spec.repo, COMMIT, name, etag)
+            .expect("link");
     }
 
     #[test]
@@ -120,22 +145,50 @@ mod tests {
         let spec = ModelSpec::from_request(&DownloadRequest::new("jslm-gamma-7b")).expect("spec");
         assert!(find_local_spec(&cache, &spec).expect("ok").is_none());
         cache.write_ref(&spec.repo, "main", COMMIT).expect("ref");
-        for (i, f) in ["config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]
-            .iter()
-            .enumerate()
+        for (i, f) in [
+            "config.json",
+            "generation_config.json",
+            "tokenizer.json",
+            "tokenizer_config.json",
+            "special_tokens_map.json",
+        ]
+        .iter()
+        .enumerate()
         {
             put(&cache, &spec, f, &format!("e{i}"), b"{}");
         }
         // No index yet: incomplete.
         assert!(find_local_spec(&cache, &spec).expect("ok").is_none());
         put(&cache, &spec, "model.safetensors.index.json", "ix", br#"{"weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}"#);
-        put(&cache, &spec, "model-00001-of-00002.safetensors", "s1", b"1");
-        assert!(find_local_spec(&cache, &spec).expect("ok").is_none(), "second shard missing");
-        put(&cache, &spec, "model-00002-of-00002.safetensors", "s2", b"22");
-        let found = find_local_spec(&cache, &spec).expect("ok").expect("complete");
+        put(
+            &cache,
+            &spec,
+            "model-00001-of-00002.safetensors",
+            "s1",
+            b"1",
+        );
+        assert!(
+            find_local_spec(&cache, &spec).expect("ok").is_none(),
+            "second shard missing"
+        );
+        put(
+            &cache,
+            &spec,
+            "model-00002-of-00002.safetensors",
+            "s2",
+            b"22",
+        );
+        let found = find_local_spec(&cache, &spec)
+            .expect("ok")
+            .expect("complete");
         assert_eq!(found.commit, COMMIT);
         assert_eq!(found.files.len(), 8);
-        assert_eq!(found.file("model-00002-of-00002.safetensors").map(|p| std::fs::read(p).expect("read")), Some(b"22".to_vec()));
+        assert_eq!(
+            found
+                .file("model-00002-of-00002.safetensors")
+                .map(|p| std::fs::read(p).expect("read")),
+            Some(b"22".to_vec())
+        );
         // A deleted blob makes the model incomplete again.
         std::fs::remove_file(cache.blob_path(&spec.repo, "s1")).expect("rm");
         assert!(find_local_spec(&cache, &spec).expect("ok").is_none());

@@ -35,14 +35,21 @@ impl FileLock {
             .open(path)
             .map_err(|e| HubError::io("open lock file", path, e))?;
         match FileExt::try_lock_exclusive(&file) {
-            Ok(true) => Ok(Some(Self { file, path: path.to_path_buf() })),
+            Ok(true) => Ok(Some(Self {
+                file,
+                path: path.to_path_buf(),
+            })),
             Ok(false) => Ok(None),
             Err(e) => Err(HubError::io("lock", path, e)),
         }
     }
 
     /// Waits for the lock; calls `on_wait` once if it has to wait. Cancellable.
-    pub async fn acquire(path: &Path, cancel: &CancellationToken, on_wait: impl FnOnce()) -> Result<Self, HubError> {
+    pub async fn acquire(
+        path: &Path,
+        cancel: &CancellationToken,
+        on_wait: impl FnOnce(),
+    ) -> Result<Self, HubError> {
         let mut on_wait = Some(on_wait);
         loop {
             if let Some(lock) = Self::try_acquire(path)? {
@@ -82,7 +89,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join(".locks/models--a--b/etag.lock");
         let first = FileLock::try_acquire(&path).expect("io").expect("free");
-        assert!(FileLock::try_acquire(&path).expect("io").is_none(), "flock excludes a second open file");
+        assert!(
+            FileLock::try_acquire(&path).expect("io").is_none(),
+            "flock excludes a second open file"
+        );
         let cancel = CancellationToken::new();
         let waited = std::sync::atomic::AtomicBool::new(false);
         let path2 = path.clone();
@@ -90,9 +100,11 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(300)).await;
             drop(first);
         });
-        let second = FileLock::acquire(&path2, &cancel, || waited.store(true, std::sync::atomic::Ordering::SeqCst))
-            .await
-            .expect("acquired after release");
+        let second = FileLock::acquire(&path2, &cancel, || {
+            waited.store(true, std::sync::atomic::Ordering::SeqCst)
+        })
+        .await
+        .expect("acquired after release");
         assert!(waited.load(std::sync::atomic::Ordering::SeqCst));
         assert_eq!(second.path(), path.as_path());
         release.await.expect("join");
@@ -105,7 +117,9 @@ mod tests {
         let _held = FileLock::try_acquire(&path).expect("io").expect("free");
         let cancel = CancellationToken::new();
         cancel.cancel();
-        let err = FileLock::acquire(&path, &cancel, || {}).await.expect_err("cancelled");
+        let err = FileLock::acquire(&path, &cancel, || {})
+            .await
+            .expect_err("cancelled");
         assert_eq!(err.code(), "cancelled");
     }
 }

@@ -63,7 +63,9 @@ impl Manifest {
 
     /// All manifests of a repo (one per downloaded commit).
     pub fn load_all(cache: &HfCache, repo: &RepoId) -> Vec<Self> {
-        let Ok(entries) = std::fs::read_dir(dir(cache, repo)) else { return Vec::new() };
+        let Ok(entries) = std::fs::read_dir(dir(cache, repo)) else {
+            return Vec::new();
+        };
         let mut out: Vec<Self> = entries
             .flatten()
             .filter_map(|e| {
@@ -91,19 +93,29 @@ impl Manifest {
         let mut merged = self.clone();
         if let Some(existing) = Self::load(cache, repo, &self.commit) {
             for file in &mut merged.files {
-                file.verified |= existing.files.iter().any(|f| f.name == file.name && f.etag == file.etag && f.verified);
+                file.verified |= existing
+                    .files
+                    .iter()
+                    .any(|f| f.name == file.name && f.etag == file.etag && f.verified);
             }
         }
         let target = path(cache, repo, &self.commit);
         let tmp = folder.join(format!("{}.json.{}.tmp", self.commit, std::process::id()));
-        let text = serde_json::to_string_pretty(&merged)
-            .map_err(|e| HubError::Protocol { what: "manifest".into(), message: e.to_string() })?;
+        let text = serde_json::to_string_pretty(&merged).map_err(|e| HubError::Protocol {
+            what: "manifest".into(),
+            message: e.to_string(),
+        })?;
         std::fs::write(&tmp, text).map_err(|e| HubError::io("write", &tmp, e))?;
         std::fs::rename(&tmp, &target).map_err(|e| HubError::io("replace", &target, e))
     }
 
     /// Marks one file verified and saves.
-    pub fn mark_verified(&mut self, cache: &HfCache, repo: &RepoId, name: &str) -> Result<(), HubError> {
+    pub fn mark_verified(
+        &mut self,
+        cache: &HfCache,
+        repo: &RepoId,
+        name: &str,
+    ) -> Result<(), HubError> {
         for file in &mut self.files {
             if file.name == name {
                 file.verified = true;
@@ -137,8 +149,20 @@ mod tests {
             catalog_id: None,
             engine_format: Some(EngineFormat::Gguf),
             files: vec![
-                ManifestFile { name: "x.gguf".into(), size: 10, etag: "e1".into(), lfs: true, verified: false },
-                ManifestFile { name: "c.json".into(), size: 2, etag: "e2".into(), lfs: false, verified: false },
+                ManifestFile {
+                    name: "x.gguf".into(),
+                    size: 10,
+                    etag: "e1".into(),
+                    lfs: true,
+                    verified: false,
+                },
+                ManifestFile {
+                    name: "c.json".into(),
+                    size: 2,
+                    etag: "e2".into(),
+                    lfs: false,
+                    verified: false,
+                },
             ],
         }
     }

@@ -37,7 +37,11 @@ pub enum DownloadEvent {
     /// Another process (or task) is downloading this file; waiting for it.
     LockWaited { file: String },
     /// A file starts downloading; `resumed_from` > 0 when continuing a partial file.
-    FileStarted { file: String, size: u64, resumed_from: u64 },
+    FileStarted {
+        file: String,
+        size: u64,
+        resumed_from: u64,
+    },
     /// Bytes arrived. Throttled.
     Progressed {
         file: String,
@@ -51,21 +55,49 @@ pub enum DownloadEvent {
         eta_secs: Option<f64>,
     },
     /// A connection dropped, stalled or got a 5xx; retrying after `delay_ms`, resuming with Range.
-    Retried { file: String, attempt: u32, delay_ms: u64, reason: String },
+    Retried {
+        file: String,
+        attempt: u32,
+        delay_ms: u64,
+        reason: String,
+    },
     /// The server ignored a Range request (answered 200): the file starts over from zero.
     Restarted { file: String, reason: String },
     /// The file's sha256 (LFS) or git oid (small files) matched.
     Verified { file: String, digest: String },
     /// The file did not match and was deleted; `will_retry` says whether it is fetched again.
-    VerificationFailed { file: String, expected: String, actual: String, will_retry: bool },
+    VerificationFailed {
+        file: String,
+        expected: String,
+        actual: String,
+        will_retry: bool,
+    },
     /// An optional file was not downloaded (e.g. a companion tokenizer from a gated repo).
-    Skipped { repo: String, file: String, reason: String, code: String },
+    Skipped {
+        repo: String,
+        file: String,
+        reason: String,
+        code: String,
+    },
     /// A file is complete and linked into the snapshot (`reused`: nothing was downloaded).
-    FileFinished { file: String, path: PathBuf, reused: bool },
+    FileFinished {
+        file: String,
+        path: PathBuf,
+        reused: bool,
+    },
     /// The hub could not be reached or offline mode is on; a complete cached copy is used.
-    UsedCache { repo: String, commit: String, reason: String },
+    UsedCache {
+        repo: String,
+        commit: String,
+        reason: String,
+    },
     /// Everything is in place.
-    Finished { repo: String, commit: String, snapshot_dir: PathBuf, downloaded_bytes: u64 },
+    Finished {
+        repo: String,
+        commit: String,
+        snapshot_dir: PathBuf,
+        downloaded_bytes: u64,
+    },
 }
 
 /// Speed over a sliding window and ETA from it.
@@ -79,7 +111,11 @@ pub struct RateMeter {
 impl RateMeter {
     /// A meter averaging over `window` (5 s in downloads).
     pub fn new(window: Duration) -> Self {
-        Self { window, samples: VecDeque::new(), transferred: 0 }
+        Self {
+            window,
+            samples: VecDeque::new(),
+            transferred: 0,
+        }
     }
 
     /// Records `bytes` more transferred at `now`.
@@ -125,8 +161,15 @@ pub(crate) struct EventSink<'a> {
 }
 
 impl<'a> EventSink<'a> {
-    pub(crate) fn new(callback: &'a (dyn Fn(DownloadEvent) + Send + Sync), interval: Duration) -> Self {
-        Self { callback, interval, last_progress: Mutex::new(None) }
+    pub(crate) fn new(
+        callback: &'a (dyn Fn(DownloadEvent) + Send + Sync),
+        interval: Duration,
+    ) -> Self {
+        Self {
+            callback,
+            interval,
+            last_progress: Mutex::new(None),
+        }
     }
 
     /// Delivers a non-progress event.
@@ -136,7 +179,9 @@ impl<'a> EventSink<'a> {
 
     /// True if a `Progressed` event may be sent now (and records that it is being sent).
     pub(crate) fn progress_due(&self, now: Instant) -> bool {
-        let Ok(mut last) = self.last_progress.lock() else { return false };
+        let Ok(mut last) = self.last_progress.lock() else {
+            return false;
+        };
         match *last {
             Some(t) if now.duration_since(t) < self.interval => false,
             _ => {
@@ -155,7 +200,12 @@ mod tests {
 
     #[test]
     fn events_serialise_tagged() {
-        let e = DownloadEvent::Retried { file: "a".into(), attempt: 2, delay_ms: 100, reason: "dropped".into() };
+        let e = DownloadEvent::Retried {
+            file: "a".into(),
+            attempt: 2,
+            delay_ms: 100,
+            reason: "dropped".into(),
+        };
         let json = serde_json::to_value(&e).expect("json");
         assert_eq!(json["event"], "Retried");
         assert_eq!(json["data"]["attempt"], 2);
@@ -175,7 +225,11 @@ mod tests {
         // Old samples leave the window: speed follows the recent rate.
         m.add(t0 + Duration::from_secs(10), 0);
         m.add(t0 + Duration::from_secs(11), 4_000);
-        assert!((m.bytes_per_sec() - 4_000.0).abs() < 1e-6, "{}", m.bytes_per_sec());
+        assert!(
+            (m.bytes_per_sec() - 4_000.0).abs() < 1e-6,
+            "{}",
+            m.bytes_per_sec()
+        );
     }
 
     #[test]

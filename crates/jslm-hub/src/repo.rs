@@ -22,8 +22,13 @@ impl RepoId {
             if part.is_empty() || part.len() > 96 {
                 return Err(invalid("empty or too long part"));
             }
-            if !part.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) {
-                return Err(invalid("only letters, digits, `-`, `_` and `.` are allowed"));
+            if !part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            {
+                return Err(invalid(
+                    "only letters, digits, `-`, `_` and `.` are allowed",
+                ));
             }
             if part.contains("--") || part.contains("..") {
                 return Err(invalid("`--` and `..` are not allowed"));
@@ -52,19 +57,26 @@ impl std::fmt::Display for RepoId {
 pub fn validate_revision(revision: &str) -> Result<(), HubError> {
     let ok = !revision.is_empty()
         && revision.len() <= 256
-        && revision.split('/').all(|part| !part.is_empty() && part != "." && part != "..")
+        && revision
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..")
         && !revision.contains(['\\', '\0', '?', '#', '%'])
         && !revision.starts_with('/');
     if ok {
         Ok(())
     } else {
-        Err(HubError::InvalidRequest { message: format!("`{revision}` is not a valid revision") })
+        Err(HubError::InvalidRequest {
+            message: format!("`{revision}` is not a valid revision"),
+        })
     }
 }
 
 /// True for a full 40-hex-digit commit hash.
 pub fn is_commit_hash(revision: &str) -> bool {
-    revision.len() == 40 && revision.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    revision.len() == 40
+        && revision
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Checks a repo-relative file name (`model-00001-of-00002.safetensors`, `onnx/model.onnx`):
@@ -74,11 +86,15 @@ pub fn validate_file_name(name: &str) -> Result<(), HubError> {
         && name.len() <= 1024
         && !name.starts_with('/')
         && !name.contains(['\\', '\0'])
-        && name.split('/').all(|part| !part.is_empty() && part != "." && part != "..");
+        && name
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..");
     if ok {
         Ok(())
     } else {
-        Err(HubError::InvalidRequest { message: format!("`{name}` is not a valid file name inside a repo") })
+        Err(HubError::InvalidRequest {
+            message: format!("`{name}` is not a valid file name inside a repo"),
+        })
     }
 }
 
@@ -97,7 +113,10 @@ pub(crate) fn encode_segment(segment: &str) -> String {
 
 /// Encodes a repo file path for a URL, keeping `/` between segments.
 pub(crate) fn encode_path(path: &str) -> String {
-    path.split('/').map(encode_segment).collect::<Vec<_>>().join("/")
+    path.split('/')
+        .map(encode_segment)
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 #[cfg(test)]
@@ -106,10 +125,17 @@ mod tests {
 
     #[test]
     fn repo_ids() {
-        for ok in ["stabilityai/japanese-stablelm-instruct-gamma-7b", "TheBloke/japanese-stablelm-instruct-gamma-7B-GGUF", "a/b.c_d"] {
+        for ok in [
+            "stabilityai/japanese-stablelm-instruct-gamma-7b",
+            "TheBloke/japanese-stablelm-instruct-gamma-7B-GGUF",
+            "a/b.c_d",
+        ] {
             assert_eq!(RepoId::parse(ok).expect(ok).as_str(), ok);
         }
-        for bad in ["", "noslash", "a/b/c", "../x", "a/..", "a/b--c", "-a/b", "a/b.", "a/b c", "a/", "/b", "a/b%2F"] {
+        for bad in [
+            "", "noslash", "a/b/c", "../x", "a/..", "a/b--c", "-a/b", "a/b.", "a/b c", "a/", "/b",
+            "a/b%2F",
+        ] {
             let err = RepoId::parse(bad).expect_err(bad);
             assert_eq!(err.code(), "invalid_request", "{bad}");
         }
@@ -117,7 +143,12 @@ mod tests {
 
     #[test]
     fn revisions_and_files() {
-        for ok in ["main", "v1.0", "refs/pr/1", "0123456789abcdef0123456789abcdef01234567"] {
+        for ok in [
+            "main",
+            "v1.0",
+            "refs/pr/1",
+            "0123456789abcdef0123456789abcdef01234567",
+        ] {
             validate_revision(ok).expect(ok);
         }
         for bad in ["", "../main", "a/../b", "/abs", "a\\b", "a?b", "a%2Fb"] {
@@ -126,7 +157,15 @@ mod tests {
         for ok in ["config.json", "onnx/model.onnx", "a b.json"] {
             validate_file_name(ok).expect(ok);
         }
-        for bad in ["", "/etc/passwd", "../x", "a/../../x", "a//b", "./a", "a\\b"] {
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a//b",
+            "./a",
+            "a\\b",
+        ] {
             assert!(validate_file_name(bad).is_err(), "{bad}");
         }
         assert!(is_commit_hash("0123456789abcdef0123456789abcdef01234567"));

@@ -26,7 +26,11 @@ pub struct DownloadRequest {
 impl DownloadRequest {
     /// A request for `model` with defaults.
     pub fn new(model: impl Into<String>) -> Self {
-        Self { model: model.into(), revision: None, files: Vec::new() }
+        Self {
+            model: model.into(),
+            revision: None,
+            files: Vec::new(),
+        }
     }
 }
 
@@ -91,7 +95,10 @@ impl DownloadedModel {
 
     /// The first file whose name ends with `suffix` (e.g. `.gguf`).
     pub fn file_with_suffix(&self, suffix: &str) -> Option<&Path> {
-        self.files.iter().find(|f| f.name.ends_with(suffix)).map(|f| f.path.as_path())
+        self.files
+            .iter()
+            .find(|f| f.name.ends_with(suffix))
+            .map(|f| f.path.as_path())
     }
 }
 
@@ -99,7 +106,10 @@ impl DownloadedModel {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Selection {
     /// Catalog files plus the shards named by a safetensors index.
-    Catalog { fixed: Vec<String>, shard_index: Option<String> },
+    Catalog {
+        fixed: Vec<String>,
+        shard_index: Option<String>,
+    },
     /// Exactly these files.
     Files(Vec<String>),
     /// Everything in the repo.
@@ -141,7 +151,10 @@ impl ModelSpec {
                     files.push(variant.file.clone());
                     Selection::Files(files)
                 }
-                None => Selection::Catalog { fixed: entry.files.clone(), shard_index: entry.shard_index.clone() },
+                None => Selection::Catalog {
+                    fixed: entry.files.clone(),
+                    shard_index: entry.shard_index.clone(),
+                },
             },
             Some(entry) if !entry.variants.is_empty() => {
                 let mut files = Vec::new();
@@ -174,7 +187,13 @@ impl ModelSpec {
                 companions: Vec::new(),
             });
         }
-        Ok(Self { repo, revision, entry, selection, companions })
+        Ok(Self {
+            repo,
+            revision,
+            entry,
+            selection,
+            companions,
+        })
     }
 
     /// The engine path for a set of file names.
@@ -203,15 +222,25 @@ pub(crate) fn shards_from_index(index_name: &str, json: &[u8]) -> Result<Vec<Str
         what: index_name.to_string(),
         message: format!("not a safetensors index: {e}"),
     })?;
-    let folder = index_name.rsplit_once('/').map(|(dir, _)| format!("{dir}/")).unwrap_or_default();
-    let mut shards: Vec<String> = index.weight_map.into_values().map(|f| format!("{folder}{f}")).collect();
+    let folder = index_name
+        .rsplit_once('/')
+        .map(|(dir, _)| format!("{dir}/"))
+        .unwrap_or_default();
+    let mut shards: Vec<String> = index
+        .weight_map
+        .into_values()
+        .map(|f| format!("{folder}{f}"))
+        .collect();
     shards.sort();
     shards.dedup();
     for shard in &shards {
         validate_file_name(shard)?;
     }
     if shards.is_empty() {
-        return Err(HubError::Protocol { what: index_name.to_string(), message: "the index names no shards".into() });
+        return Err(HubError::Protocol {
+            what: index_name.to_string(),
+            message: "the index names no shards".into(),
+        });
     }
     Ok(shards)
 }
@@ -222,22 +251,50 @@ mod tests {
 
     #[test]
     fn catalog_requests_resolve_to_selections() {
-        let official = ModelSpec::from_request(&DownloadRequest::new("jslm-gamma-7b")).expect("spec");
-        assert_eq!(official.repo.as_str(), "stabilityai/japanese-stablelm-instruct-gamma-7b");
+        let official =
+            ModelSpec::from_request(&DownloadRequest::new("jslm-gamma-7b")).expect("spec");
+        assert_eq!(
+            official.repo.as_str(),
+            "stabilityai/japanese-stablelm-instruct-gamma-7b"
+        );
         assert_eq!(official.revision, "main");
-        assert!(matches!(&official.selection, Selection::Catalog { shard_index: Some(i), .. } if i == "model.safetensors.index.json"));
+        assert!(
+            matches!(&official.selection, Selection::Catalog { shard_index: Some(i), .. } if i == "model.safetensors.index.json")
+        );
 
-        let gguf = ModelSpec::from_request(&DownloadRequest::new("TheBloke/japanese-stablelm-instruct-gamma-7B-GGUF")).expect("spec");
-        assert_eq!(gguf.selection, Selection::Files(vec!["japanese-stablelm-instruct-gamma-7b.Q4_K_M.gguf".into()]));
+        let gguf = ModelSpec::from_request(&DownloadRequest::new(
+            "TheBloke/japanese-stablelm-instruct-gamma-7B-GGUF",
+        ))
+        .expect("spec");
+        assert_eq!(
+            gguf.selection,
+            Selection::Files(vec![
+                "japanese-stablelm-instruct-gamma-7b.Q4_K_M.gguf".into()
+            ])
+        );
         assert_eq!(gguf.companions.len(), 1);
 
-        let q8 = DownloadRequest { model: "jslm-gamma-7b-gguf".into(), revision: Some("v1".into()), files: vec!["Q8_0".into()] };
+        let q8 = DownloadRequest {
+            model: "jslm-gamma-7b-gguf".into(),
+            revision: Some("v1".into()),
+            files: vec!["Q8_0".into()],
+        };
         let q8 = ModelSpec::from_request(&q8).expect("spec");
-        assert_eq!(q8.selection, Selection::Files(vec!["japanese-stablelm-instruct-gamma-7b.Q8_0.gguf".into()]));
+        assert_eq!(
+            q8.selection,
+            Selection::Files(vec!["japanese-stablelm-instruct-gamma-7b.Q8_0.gguf".into()])
+        );
         assert_eq!(q8.revision, "v1");
 
-        let bad = DownloadRequest { model: "jslm-gamma-7b-gguf".into(), revision: None, files: vec!["Q9".into()] };
-        assert_eq!(ModelSpec::from_request(&bad).expect_err("no Q9").code(), "invalid_request");
+        let bad = DownloadRequest {
+            model: "jslm-gamma-7b-gguf".into(),
+            revision: None,
+            files: vec!["Q9".into()],
+        };
+        assert_eq!(
+            ModelSpec::from_request(&bad).expect_err("no Q9").code(),
+            "invalid_request"
+        );
     }
 
     #[test]
@@ -245,15 +302,33 @@ mod tests {
         let any = ModelSpec::from_request(&DownloadRequest::new("org/model")).expect("spec");
         assert_eq!(any.selection, Selection::All);
         assert!(any.entry.is_none());
-        let one = DownloadRequest { model: "org/model".into(), revision: None, files: vec!["a.gguf".into()] };
+        let one = DownloadRequest {
+            model: "org/model".into(),
+            revision: None,
+            files: vec!["a.gguf".into()],
+        };
         let one = ModelSpec::from_request(&one).expect("spec");
-        assert_eq!(one.engine_format(&["a.gguf".into()]), Some(EngineFormat::Gguf));
+        assert_eq!(
+            one.engine_format(&["a.gguf".into()]),
+            Some(EngineFormat::Gguf)
+        );
         for bad in [
             DownloadRequest::new("not a repo"),
-            DownloadRequest { model: "org/model".into(), revision: Some("../x".into()), files: vec![] },
-            DownloadRequest { model: "org/model".into(), revision: None, files: vec!["../../etc/passwd".into()] },
+            DownloadRequest {
+                model: "org/model".into(),
+                revision: Some("../x".into()),
+                files: vec![],
+            },
+            DownloadRequest {
+                model: "org/model".into(),
+                revision: None,
+                files: vec!["../../etc/passwd".into()],
+            },
         ] {
-            assert_eq!(ModelSpec::from_request(&bad).expect_err("bad").code(), "invalid_request");
+            assert_eq!(
+                ModelSpec::from_request(&bad).expect_err("bad").code(),
+                "invalid_request"
+            );
         }
     }
 
@@ -264,9 +339,16 @@ mod tests {
             "c": "model-00001-of-00002.safetensors"}}"#;
         assert_eq!(
             shards_from_index("model.safetensors.index.json", json).expect("shards"),
-            vec!["model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"]
+            vec![
+                "model-00001-of-00002.safetensors",
+                "model-00002-of-00002.safetensors"
+            ]
         );
-        assert_eq!(shards_from_index("sub/i.json", br#"{"weight_map": {"a": "x.safetensors"}}"#).expect("s"), vec!["sub/x.safetensors"]);
+        assert_eq!(
+            shards_from_index("sub/i.json", br#"{"weight_map": {"a": "x.safetensors"}}"#)
+                .expect("s"),
+            vec!["sub/x.safetensors"]
+        );
         assert!(shards_from_index("i.json", br#"{"weight_map": {"a": "../x"}}"#).is_err());
         assert!(shards_from_index("i.json", b"{}").is_err());
         assert!(shards_from_index("i.json", br#"{"weight_map": {}}"#).is_err());

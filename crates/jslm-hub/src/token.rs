@@ -49,7 +49,10 @@ impl HfToken {
         if trimmed.is_empty() {
             return None;
         }
-        Some(Self { secret: trimmed.to_string(), source })
+        Some(Self {
+            secret: trimmed.to_string(),
+            source,
+        })
     }
 
     /// The raw token. Only for the `Authorization` header and for storing it; never log it.
@@ -68,7 +71,11 @@ impl HfToken {
         if chars.len() < 12 {
             return "***".to_string();
         }
-        let prefix: String = if self.secret.starts_with("hf_") { "hf_".into() } else { String::new() };
+        let prefix: String = if self.secret.starts_with("hf_") {
+            "hf_".into()
+        } else {
+            String::new()
+        };
         let tail: String = chars[chars.len() - 2..].iter().collect();
         format!("{prefix}***{tail}")
     }
@@ -76,7 +83,10 @@ impl HfToken {
 
 impl fmt::Debug for HfToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HfToken").field("secret", &self.redacted()).field("source", &self.source).finish()
+        f.debug_struct("HfToken")
+            .field("secret", &self.redacted())
+            .field("source", &self.source)
+            .finish()
     }
 }
 
@@ -96,7 +106,12 @@ mod tests {
     fn never_formats_the_secret() {
         let token = HfToken::new(format!("  {SECRET}\n"), TokenSource::Env).expect("token");
         assert_eq!(token.expose_secret(), SECRET);
-        for text in [format!("{token}"), format!("{token:?}"), format!("{token:#?}"), token.redacted()] {
+        for text in [
+            format!("{token}"),
+            format!("{token:?}"),
+            format!("{token:#?}"),
+            token.redacted(),
+        ] {
             assert!(!text.contains("SECRET"), "{text}");
             assert!(!text.contains("abcdefghijklmnop"), "{text}");
         }

@@ -28,20 +28,39 @@ impl TokenStore {
     /// and the keychain unless `JSLM_KEYCHAIN=off` (then only the 0600 file is used; its path is
     /// `JSLM_TOKEN_FILE`, default `<config dir>/jslm/hf_token`).
     pub fn from_env(config: &HubConfig) -> Self {
-        let env_token = std::env::var("HF_TOKEN").ok().and_then(|t| HfToken::new(t, TokenSource::Env));
+        let env_token = std::env::var("HF_TOKEN")
+            .ok()
+            .and_then(|t| HfToken::new(t, TokenSource::Env));
         let use_keychain = !matches!(
-            std::env::var("JSLM_KEYCHAIN").map(|v| v.to_ascii_lowercase()).as_deref(),
+            std::env::var("JSLM_KEYCHAIN")
+                .map(|v| v.to_ascii_lowercase())
+                .as_deref(),
             Ok("off" | "0" | "false" | "no")
         );
         let app_file = std::env::var_os("JSLM_TOKEN_FILE")
             .map(PathBuf::from)
             .unwrap_or_else(|| default_app_file(config));
-        Self::new(env_token, config.hf_token_path.clone(), app_file, use_keychain)
+        Self::new(
+            env_token,
+            config.hf_token_path.clone(),
+            app_file,
+            use_keychain,
+        )
     }
 
     /// A store with explicit locations (tests, embedding).
-    pub fn new(env_token: Option<HfToken>, hf_token_path: PathBuf, app_file: PathBuf, use_keychain: bool) -> Self {
-        Self { env_token, hf_token_path, app_file, use_keychain }
+    pub fn new(
+        env_token: Option<HfToken>,
+        hf_token_path: PathBuf,
+        app_file: PathBuf,
+        use_keychain: bool,
+    ) -> Self {
+        Self {
+            env_token,
+            hf_token_path,
+            app_file,
+            use_keychain,
+        }
     }
 
     /// The first token found, in the documented order; `None` if there is none anywhere.
@@ -105,14 +124,19 @@ impl TokenStore {
 }
 
 fn default_app_file(config: &HubConfig) -> PathBuf {
-    dirs::config_dir().unwrap_or_else(|| config.hf_home.clone()).join("jslm").join("hf_token")
+    dirs::config_dir()
+        .unwrap_or_else(|| config.hf_home.clone())
+        .join("jslm")
+        .join("hf_token")
 }
 
 fn read_token_file(path: &Path, source: TokenSource) -> Result<Option<HfToken>, HubError> {
     match std::fs::read_to_string(path) {
         Ok(text) => Ok(HfToken::new(text, source)),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(err) => Err(HubError::TokenStore { message: format!("cannot read {}: {err}", path.display()) }),
+        Err(err) => Err(HubError::TokenStore {
+            message: format!("cannot read {}: {err}", path.display()),
+        }),
     }
 }
 
@@ -120,7 +144,9 @@ fn remove_file_if_exists(path: &Path) -> Result<bool, HubError> {
     match std::fs::remove_file(path) {
         Ok(()) => Ok(true),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(err) => Err(HubError::TokenStore { message: format!("cannot remove {}: {err}", path.display()) }),
+        Err(err) => Err(HubError::TokenStore {
+            message: format!("cannot remove {}: {err}", path.display()),
+        }),
     }
 }
 
@@ -130,7 +156,9 @@ fn write_private_file(path: &Path, secret: &str) -> Result<(), HubError> {
     let fail = |what: &str, err: std::io::Error| HubError::TokenStore {
         message: format!("cannot {what} {}: {err}", path.display()),
     };
-    let dir = path.parent().ok_or_else(|| HubError::TokenStore { message: format!("bad token path {}", path.display()) })?;
+    let dir = path.parent().ok_or_else(|| HubError::TokenStore {
+        message: format!("bad token path {}", path.display()),
+    })?;
     std::fs::create_dir_all(dir).map_err(|e| fail("create the folder of", e))?;
     let tmp = path.with_extension("tmp-write");
     let mut options = std::fs::OpenOptions::new();
@@ -145,9 +173,12 @@ fn write_private_file(path: &Path, secret: &str) -> Result<(), HubError> {
     {
         use std::os::unix::fs::PermissionsExt;
         // `mode` only applies to new files; an old leftover temp file keeps its mode otherwise.
-        file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(|e| fail("restrict", e))?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| fail("restrict", e))?;
     }
-    file.write_all(secret.as_bytes()).and_then(|()| file.sync_all()).map_err(|e| fail("write", e))?;
+    file.write_all(secret.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| fail("write", e))?;
     drop(file);
     std::fs::rename(&tmp, path).map_err(|e| fail("replace", e))
 }
@@ -175,7 +206,9 @@ fn keychain_get() -> Option<HfToken> {
 }
 
 fn keychain_set(token: &HfToken) -> bool {
-    let Some(entry) = keychain_entry() else { return false };
+    let Some(entry) = keychain_entry() else {
+        return false;
+    };
     match entry.set_password(token.expose_secret()) {
         // Some stores accept writes they cannot read back (no persistence): check.
         Ok(()) => matches!(entry.get_password(), Ok(back) if back == token.expose_secret()),
@@ -187,7 +220,9 @@ fn keychain_set(token: &HfToken) -> bool {
 }
 
 fn keychain_delete() -> bool {
-    let Some(entry) = keychain_entry() else { return false };
+    let Some(entry) = keychain_entry() else {
+        return false;
+    };
     match entry.delete_credential() {
         Ok(()) => true,
         Err(keyring::Error::NoEntry) => false,
@@ -220,12 +255,22 @@ mod tests {
         let app = HfToken::new("hf_app_token_value_1234", TokenSource::Explicit).expect("t");
         assert_eq!(s.save(&app).expect("save"), TokenSource::AppFile);
         let found = s.find().expect("find").expect("some");
-        assert_eq!((found.expose_secret(), found.source()), ("hf_app_token_value_1234", TokenSource::AppFile));
+        assert_eq!(
+            (found.expose_secret(), found.source()),
+            ("hf_app_token_value_1234", TokenSource::AppFile)
+        );
 
         std::fs::create_dir_all(dir.path().join("hf_home")).expect("mkdir");
-        std::fs::write(dir.path().join("hf_home").join("token"), "hf_home_token_value_99\n").expect("write");
+        std::fs::write(
+            dir.path().join("hf_home").join("token"),
+            "hf_home_token_value_99\n",
+        )
+        .expect("write");
         let found = s.find().expect("find").expect("some");
-        assert_eq!((found.expose_secret(), found.source()), ("hf_home_token_value_99", TokenSource::HfHomeFile));
+        assert_eq!(
+            (found.expose_secret(), found.source()),
+            ("hf_home_token_value_99", TokenSource::HfHomeFile)
+        );
 
         let s = store(dir.path(), Some("hf_env_token_value_0000"));
         let found = s.find().expect("find").expect("some");
@@ -240,7 +285,11 @@ mod tests {
         let s = store(dir.path(), Some("hf_env_token_value_0000"));
         let t = HfToken::new("hf_app_token_value_1234", TokenSource::Explicit).expect("t");
         s.save(&t).expect("save");
-        let mode = std::fs::metadata(s.app_file()).expect("meta").permissions().mode() & 0o777;
+        let mode = std::fs::metadata(s.app_file())
+            .expect("meta")
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600);
         let (removed, remaining) = s.delete().expect("delete");
         assert_eq!(removed, vec![TokenSource::AppFile]);

@@ -60,7 +60,12 @@ pub(crate) struct Mismatch {
 impl Verifier {
     pub(crate) fn new(check: Check, size: u64) -> Self {
         let state = Self::fresh(&check, size);
-        Self { check, size, state, seen: 0 }
+        Self {
+            check,
+            size,
+            state,
+            seen: 0,
+        }
     }
 
     fn fresh(check: &Check, size: u64) -> State {
@@ -96,11 +101,14 @@ impl Verifier {
             self.seen += len;
             return Ok(());
         }
-        let file = std::fs::File::open(path).map_err(|e| HubError::io("read partial download", path, e))?;
+        let file = std::fs::File::open(path)
+            .map_err(|e| HubError::io("read partial download", path, e))?;
         let mut reader = std::io::BufReader::with_capacity(1 << 20, file.take(len));
         let mut buf = vec![0u8; 1 << 20];
         loop {
-            let n = reader.read(&mut buf).map_err(|e| HubError::io("read partial download", path, e))?;
+            let n = reader
+                .read(&mut buf)
+                .map_err(|e| HubError::io("read partial download", path, e))?;
             if n == 0 {
                 break;
             }
@@ -109,7 +117,10 @@ impl Verifier {
         if self.seen != len {
             return Err(HubError::Protocol {
                 what: path.display().to_string(),
-                message: format!("partial file shrank while reading ({} of {len} bytes)", self.seen),
+                message: format!(
+                    "partial file shrank while reading ({} of {len} bytes)",
+                    self.seen
+                ),
             });
         }
         Ok(())
@@ -118,7 +129,10 @@ impl Verifier {
     /// The digest, or what did not match.
     pub(crate) fn finish(self) -> Result<String, Mismatch> {
         if self.seen != self.size {
-            return Err(Mismatch { expected: format!("{} bytes", self.size), actual: format!("{} bytes", self.seen) });
+            return Err(Mismatch {
+                expected: format!("{} bytes", self.size),
+                actual: format!("{} bytes", self.seen),
+            });
         }
         let (expected, actual) = match (self.check, self.state) {
             (Check::Sha256(expected), State::Sha256(h)) => (expected, hex::encode(h.finalize())),
@@ -136,7 +150,9 @@ impl Verifier {
 /// Checks a whole file on disk (e.g. `jslm models --verify`, or a blob reused from Python).
 pub fn verify_file(path: &Path, check: &Check, size: u64) -> Result<bool, HubError> {
     let mut v = Verifier::new(check.clone(), size);
-    let actual = std::fs::metadata(path).map_err(|e| HubError::io("inspect", path, e))?.len();
+    let actual = std::fs::metadata(path)
+        .map_err(|e| HubError::io("inspect", path, e))?
+        .len();
     if actual != size {
         return Ok(false);
     }
@@ -154,15 +170,24 @@ mod tests {
 
     #[test]
     fn checks_from_etags() {
-        assert_eq!(Check::from_etag(HELLO_SHA256, true), Check::Sha256(HELLO_SHA256.into()));
-        assert_eq!(Check::from_etag(HELLO_GIT, false), Check::GitOid(HELLO_GIT.into()));
+        assert_eq!(
+            Check::from_etag(HELLO_SHA256, true),
+            Check::Sha256(HELLO_SHA256.into())
+        );
+        assert_eq!(
+            Check::from_etag(HELLO_GIT, false),
+            Check::GitOid(HELLO_GIT.into())
+        );
         assert_eq!(Check::from_etag("abc", false), Check::SizeOnly);
         assert_eq!(Check::from_etag(HELLO_GIT, true), Check::SizeOnly);
     }
 
     #[test]
     fn incremental_digests_match_known_values() {
-        let table = [(Check::Sha256(HELLO_SHA256.into()), HELLO_SHA256), (Check::GitOid(HELLO_GIT.into()), HELLO_GIT)];
+        let table = [
+            (Check::Sha256(HELLO_SHA256.into()), HELLO_SHA256),
+            (Check::GitOid(HELLO_GIT.into()), HELLO_GIT),
+        ];
         for (check, digest) in table {
             let mut v = Verifier::new(check.clone(), 5);
             v.update(b"he");

@@ -33,7 +33,10 @@ fn mount_tmpfs(dir: &Path, size: &str) -> Result<Mount, String> {
     if out.status.success() {
         Ok(Mount(dir.to_path_buf()))
     } else {
-        Err(format!("mount failed (not root / no CAP_SYS_ADMIN?): {}", String::from_utf8_lossy(&out.stderr).trim()))
+        Err(format!(
+            "mount failed (not root / no CAP_SYS_ADMIN?): {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
     }
 }
 
@@ -53,23 +56,55 @@ async fn disk_full_on_a_small_tmpfs() {
 
     // 1. The real free-space check refuses before the first byte (4 MiB needed, < 3 MiB free).
     let m = manager(&hub.endpoint, cache.clone(), None);
-    let err = m.download(DownloadRequest::new("org/plain"), |_| {}, CancellationToken::new()).await.expect_err("too big");
+    let err = m
+        .download(
+            DownloadRequest::new("org/plain"),
+            |_| {},
+            CancellationToken::new(),
+        )
+        .await
+        .expect_err("too big");
     assert_eq!(err.code(), "disk_full");
     assert!(err.to_string().contains("free on"), "{err}");
     assert_eq!(hub.total_bytes_served(), 0);
 
     // 2. The disk fills up during the download (as if another program took the space after the
     //    check, simulated by bypassing the check): a clear error, and nothing marked complete.
-    let m = manager(&hub.endpoint, cache.clone(), None).with_free_space(Arc::new(FixedFreeSpace(u64::MAX)));
-    let err = m.download(DownloadRequest::new("org/plain"), |_| {}, CancellationToken::new()).await.expect_err("fills up");
+    let m = manager(&hub.endpoint, cache.clone(), None)
+        .with_free_space(Arc::new(FixedFreeSpace(u64::MAX)));
+    let err = m
+        .download(
+            DownloadRequest::new("org/plain"),
+            |_| {},
+            CancellationToken::new(),
+        )
+        .await
+        .expect_err("fills up");
     assert_eq!(err.code(), "disk_full", "{err}");
     assert!(err.to_string().contains("filled up"), "{err}");
-    assert!(m.find_local(&DownloadRequest::new("org/plain")).expect("lookup").is_none());
+    assert!(m
+        .find_local(&DownloadRequest::new("org/plain"))
+        .expect("lookup")
+        .is_none());
     let sha = &hub.repo("org/plain").expect("repo").files["model.safetensors"].sha256;
-    assert!(!cache.join("models--org--plain/blobs").join(sha).exists(), "no complete blob");
+    assert!(
+        !cache.join("models--org--plain/blobs").join(sha).exists(),
+        "no complete blob"
+    );
     let snapshot = cache.join("models--org--plain/snapshots");
-    let linked = std::fs::read_dir(&snapshot).map(|d| d.flatten().any(|c| c.path().join("model.safetensors").exists())).unwrap_or(false);
+    let linked = std::fs::read_dir(&snapshot)
+        .map(|d| {
+            d.flatten()
+                .any(|c| c.path().join("model.safetensors").exists())
+        })
+        .unwrap_or(false);
     assert!(!linked, "nothing in the snapshot for the incomplete file");
     let listed = jslm_hub::list_installed(m.cache()).expect("list");
-    assert!(matches!(listed[0].revisions[0].status, jslm_hub::InstallStatus::Partial { .. }), "{listed:?}");
+    assert!(
+        matches!(
+            listed[0].revisions[0].status,
+            jslm_hub::InstallStatus::Partial { .. }
+        ),
+        "{listed:?}"
+    );
 }

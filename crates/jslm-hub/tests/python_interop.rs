@@ -19,18 +19,31 @@ fn python() -> String {
 /// `Ok(version)` when huggingface_hub imports, else why not.
 fn huggingface_hub_version() -> Result<String, String> {
     let out = Command::new(python())
-        .args(["-c", "import huggingface_hub; print(huggingface_hub.__version__)"])
+        .args([
+            "-c",
+            "import huggingface_hub; print(huggingface_hub.__version__)",
+        ])
         .output()
         .map_err(|e| format!("cannot run {}: {e}", python()))?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     } else {
-        Err(format!("`{} -c \"import huggingface_hub\"` failed: {}", python(), String::from_utf8_lossy(&out.stderr).trim()))
+        Err(format!(
+            "`{} -c \"import huggingface_hub\"` failed: {}",
+            python(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
     }
 }
 
 /// Runs a Python snippet with the hub and cache of this test; returns its stdout as JSON.
-async fn run_python(script: &'static str, endpoint: &str, cache: &Path, hf_home: &Path, args: Vec<String>) -> serde_json::Value {
+async fn run_python(
+    script: &'static str,
+    endpoint: &str,
+    cache: &Path,
+    hf_home: &Path,
+    args: Vec<String>,
+) -> serde_json::Value {
     let mut cmd = Command::new(python());
     cmd.arg("-c").arg(script).args(args);
     cmd.env("HF_ENDPOINT", endpoint)
@@ -43,9 +56,16 @@ async fn run_python(script: &'static str, endpoint: &str, cache: &Path, hf_home:
         .env("no_proxy", "127.0.0.1,127.0.0.2,localhost")
         .env_remove("HF_TOKEN")
         .env_remove("HF_HUB_OFFLINE");
-    let out = tokio::task::spawn_blocking(move || cmd.output()).await.expect("join").expect("python runs");
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .expect("join")
+        .expect("python runs");
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success(), "python failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "python failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let last = stdout.lines().last().unwrap_or("");
     serde_json::from_str(last).unwrap_or_else(|e| panic!("python printed no JSON ({e}): {stdout}"))
 }
@@ -84,34 +104,81 @@ async fn python_and_jslm_share_one_cache_both_ways() {
     println!("huggingface_hub {version} via {}", python());
     let py_first = FakeRepo::new(
         "org/py-first",
-        vec![("model.safetensors", bytes(3 * MIB, 11)), ("config.json", b"{\"py\": true}".to_vec()), ("sub/extra.json", b"[]".to_vec())],
+        vec![
+            ("model.safetensors", bytes(3 * MIB, 11)),
+            ("config.json", b"{\"py\": true}".to_vec()),
+            ("sub/extra.json", b"[]".to_vec()),
+        ],
     );
-    let hub = server_with(vec![py_first.clone(), official_repo(), plain_repo("org/rust-first")]).await;
+    let hub = server_with(vec![
+        py_first.clone(),
+        official_repo(),
+        plain_repo("org/rust-first"),
+    ])
+    .await;
     let dir = tempfile::tempdir().expect("tempdir");
     let cache = dir.path().join("hub");
     let hf_home = dir.path().join("hf_home");
 
     // 1. Python downloads; jslm finds it in the cache and re-downloads nothing.
     let files: Vec<String> = py_first.files.keys().cloned().collect();
-    let py_paths = run_python(PY_DOWNLOAD, &hub.endpoint, &cache, &hf_home, vec!["org/py-first".into(), serde_json::to_string(&files).expect("json")]).await;
+    let py_paths = run_python(
+        PY_DOWNLOAD,
+        &hub.endpoint,
+        &cache,
+        &hf_home,
+        vec![
+            "org/py-first".into(),
+            serde_json::to_string(&files).expect("json"),
+        ],
+    )
+    .await;
     assert_eq!(py_paths.as_object().map(|o| o.len()), Some(3), "{py_paths}");
     let m = manager(&hub.endpoint, cache.clone(), None);
-    let local = m.find_local(&DownloadRequest::new("org/py-first")).expect("lookup").expect("found without the network");
+    let local = m
+        .find_local(&DownloadRequest::new("org/py-first"))
+        .expect("lookup")
+        .expect("found without the network");
     assert_eq!(local.commit, py_first.commit);
     assert_eq!(local.files.len(), 3);
     for f in &local.files {
-        assert_eq!(py_paths[&f.name].as_str().map(Path::new), Some(f.path.as_path()), "same snapshot path for {}", f.name);
+        assert_eq!(
+            py_paths[&f.name].as_str().map(Path::new),
+            Some(f.path.as_path()),
+            "same snapshot path for {}",
+            f.name
+        );
     }
     hub.reset_stats();
-    let got = m.download(DownloadRequest::new("org/py-first"), |_| {}, CancellationToken::new()).await.expect("download");
+    let got = m
+        .download(
+            DownloadRequest::new("org/py-first"),
+            |_| {},
+            CancellationToken::new(),
+        )
+        .await
+        .expect("download");
     assert_eq!(got.downloaded_bytes, 0);
     assert_eq!(hub.total_bytes_served(), 0, "not a byte re-downloaded");
 
     // 2. jslm downloads (a gated catalog model and a plain repo); Python sees them offline,
     //    online (without downloading) and in scan_cache_dir().
     let m = manager(&hub.endpoint, cache.clone(), Some(GOOD_TOKEN));
-    let official = m.download(DownloadRequest::new("jslm-gamma-7b"), |_| {}, CancellationToken::new()).await.expect("official");
-    m.download(DownloadRequest::new("org/rust-first"), |_| {}, CancellationToken::new()).await.expect("plain");
+    let official = m
+        .download(
+            DownloadRequest::new("jslm-gamma-7b"),
+            |_| {},
+            CancellationToken::new(),
+        )
+        .await
+        .expect("official");
+    m.download(
+        DownloadRequest::new("org/rust-first"),
+        |_| {},
+        CancellationToken::new(),
+    )
+    .await
+    .expect("plain");
     hub.reset_stats();
     let names: Vec<String> = official.files.iter().map(|f| f.name.clone()).collect();
     let seen = run_python(
@@ -119,23 +186,58 @@ async fn python_and_jslm_share_one_cache_both_ways() {
         &hub.endpoint,
         &cache,
         &hf_home,
-        vec![OFFICIAL.into(), serde_json::to_string(&names).expect("json"), GOOD_TOKEN.into()],
+        vec![
+            OFFICIAL.into(),
+            serde_json::to_string(&names).expect("json"),
+            GOOD_TOKEN.into(),
+        ],
     )
     .await;
     let repo = hub.repo(OFFICIAL).expect("repo");
     for f in &official.files {
-        assert_eq!(seen["paths"][&f.name].as_str().map(Path::new), Some(f.path.as_path()), "{}", f.name);
-        assert_eq!(seen["sha"][&f.name], repo.files[&f.name].sha256, "{}", f.name);
-        assert_eq!(seen["online"][&f.name].as_str().map(Path::new), Some(f.path.as_path()), "{}", f.name);
+        assert_eq!(
+            seen["paths"][&f.name].as_str().map(Path::new),
+            Some(f.path.as_path()),
+            "{}",
+            f.name
+        );
+        assert_eq!(
+            seen["sha"][&f.name], repo.files[&f.name].sha256,
+            "{}",
+            f.name
+        );
+        assert_eq!(
+            seen["online"][&f.name].as_str().map(Path::new),
+            Some(f.path.as_path()),
+            "{}",
+            f.name
+        );
     }
-    assert_eq!(hub.total_bytes_served(), 0, "Python reused jslm's blobs: {:?}", hub.stats().bytes_served);
-    assert_eq!(seen["warnings"], serde_json::json!([]), "scan_cache_dir found no corruption");
+    assert_eq!(
+        hub.total_bytes_served(),
+        0,
+        "Python reused jslm's blobs: {:?}",
+        hub.stats().bytes_served
+    );
+    assert_eq!(
+        seen["warnings"],
+        serde_json::json!([]),
+        "scan_cache_dir found no corruption"
+    );
     let scanned = &seen["repos"][OFFICIAL];
     assert_eq!(scanned["nb_files"], 8, "{scanned}");
     assert_eq!(scanned["revisions"][0]["commit"], repo.commit.as_str());
     assert_eq!(scanned["revisions"][0]["refs"], serde_json::json!(["main"]));
-    let expected_size: usize = official.files.iter().map(|f| repo.files[&f.name].data.len()).sum();
+    let expected_size: usize = official
+        .files
+        .iter()
+        .map(|f| repo.files[&f.name].data.len())
+        .sum();
     assert_eq!(scanned["size_on_disk"], expected_size);
-    assert!(seen["repos"]["org/rust-first"].is_object(), "{}", seen["repos"]);
+    assert!(
+        seen["repos"]["org/rust-first"].is_object(),
+        "{}",
+        seen["repos"]
+    );
     assert!(seen["repos"]["org/py-first"].is_object());
 }

@@ -34,7 +34,11 @@ pub struct Fault {
 impl Fault {
     /// A fault on `file` for `times` requests.
     pub fn new(file: &str, kind: FaultKind, times: u32) -> Self {
-        Self { file: file.to_string(), kind, times }
+        Self {
+            file: file.to_string(),
+            kind,
+            times,
+        }
     }
 
     /// Parses `file:kind[:arg][:times]`, e.g. `model.gguf:drop:1048576:1`, `*:throttle:1000000`.
@@ -42,10 +46,18 @@ impl Fault {
         let parts: Vec<&str> = text.split(':').collect();
         let (file, kind) = match parts.as_slice() {
             [file, kind, ..] => (*file, *kind),
-            _ => return Err(format!("bad fault `{text}`: expected file:kind[:arg][:times]")),
+            _ => {
+                return Err(format!(
+                    "bad fault `{text}`: expected file:kind[:arg][:times]"
+                ))
+            }
         };
         let num = |i: usize| -> Result<i64, String> {
-            parts.get(i).ok_or_else(|| format!("fault `{text}` needs an argument"))?.parse().map_err(|e| format!("{e}"))
+            parts
+                .get(i)
+                .ok_or_else(|| format!("fault `{text}` needs an argument"))?
+                .parse()
+                .map_err(|e| format!("{e}"))
         };
         let (kind, times_at) = match kind {
             "drop" => (FaultKind::DropAfter(num(2)? as u64), 3),
@@ -72,10 +84,22 @@ mod tests {
 
     #[test]
     fn parse_faults() {
-        assert_eq!(Fault::parse("m.gguf:drop:100:2"), Ok(Fault::new("m.gguf", FaultKind::DropAfter(100), 2)));
-        assert_eq!(Fault::parse("*:throttle:1000"), Ok(Fault::new("*", FaultKind::Throttle(1000), u32::MAX)));
-        assert_eq!(Fault::parse("f:ignore-range"), Ok(Fault::new("f", FaultKind::IgnoreRange, 1)));
-        assert_eq!(Fault::parse("f:wrong-size:-5"), Ok(Fault::new("f", FaultKind::WrongSize(-5), 1)));
+        assert_eq!(
+            Fault::parse("m.gguf:drop:100:2"),
+            Ok(Fault::new("m.gguf", FaultKind::DropAfter(100), 2))
+        );
+        assert_eq!(
+            Fault::parse("*:throttle:1000"),
+            Ok(Fault::new("*", FaultKind::Throttle(1000), u32::MAX))
+        );
+        assert_eq!(
+            Fault::parse("f:ignore-range"),
+            Ok(Fault::new("f", FaultKind::IgnoreRange, 1))
+        );
+        assert_eq!(
+            Fault::parse("f:wrong-size:-5"),
+            Ok(Fault::new("f", FaultKind::WrongSize(-5), 1))
+        );
         assert!(Fault::parse("f").is_err());
         assert!(Fault::parse("f:explode").is_err());
     }

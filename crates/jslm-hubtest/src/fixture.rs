@@ -7,7 +7,16 @@ use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
 /// File name suffixes stored in LFS (as in the hub's default `.gitattributes`).
-const LFS_SUFFIXES: [&str; 8] = [".safetensors", ".gguf", ".bin", ".pt", ".pth", ".onnx", ".h5", ".msgpack"];
+const LFS_SUFFIXES: [&str; 8] = [
+    ".safetensors",
+    ".gguf",
+    ".bin",
+    ".pt",
+    ".pth",
+    ".onnx",
+    ".h5",
+    ".msgpack",
+];
 
 /// True when the hub would store `name` in LFS.
 pub fn is_lfs_name(name: &str) -> bool {
@@ -45,7 +54,12 @@ impl FakeFile {
     /// A file; LFS if its name says so.
     pub fn new(name: &str, data: impl Into<Bytes>) -> Self {
         let data = data.into();
-        Self { lfs: is_lfs_name(name), sha256: sha256_hex(&data), oid: git_oid(&data), data }
+        Self {
+            lfs: is_lfs_name(name),
+            sha256: sha256_hex(&data),
+            oid: git_oid(&data),
+            data,
+        }
     }
 }
 
@@ -65,15 +79,22 @@ pub struct FakeRepo {
 impl FakeRepo {
     /// A repo with the given files; the commit is derived from the content.
     pub fn new(id: &str, files: Vec<(&str, Vec<u8>)>) -> Self {
-        let files: BTreeMap<String, FakeFile> =
-            files.into_iter().map(|(n, d)| (n.to_string(), FakeFile::new(n, d))).collect();
+        let files: BTreeMap<String, FakeFile> = files
+            .into_iter()
+            .map(|(n, d)| (n.to_string(), FakeFile::new(n, d)))
+            .collect();
         let mut all = String::from(id);
         for (name, f) in &files {
             all.push_str(name);
             all.push_str(&f.sha256);
         }
         let commit = git_oid(all.as_bytes());
-        Self { id: id.to_string(), commit, gated: false, files }
+        Self {
+            id: id.to_string(),
+            commit,
+            gated: false,
+            files,
+        }
     }
 
     /// Marks the repo gated.
@@ -86,7 +107,8 @@ impl FakeRepo {
     pub fn from_dir(id: &str, dir: &Path) -> std::io::Result<Self> {
         let mut files = Vec::new();
         collect(dir, dir, &mut files)?;
-        let borrowed: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, d)| (n.as_str(), d.clone())).collect();
+        let borrowed: Vec<(&str, Vec<u8>)> =
+            files.iter().map(|(n, d)| (n.as_str(), d.clone())).collect();
         Ok(Self::new(id, borrowed))
     }
 }
@@ -99,7 +121,11 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) -> std::io
             collect(root, &path, out)?;
         } else {
             let rel = path.strip_prefix(root).map_err(std::io::Error::other)?;
-            let name = rel.components().map(|c| c.as_os_str().to_string_lossy().to_string()).collect::<Vec<_>>().join("/");
+            let name = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().to_string())
+                .collect::<Vec<_>>()
+                .join("/");
             out.push((name, std::fs::read(&path)?));
         }
     }
@@ -120,7 +146,11 @@ pub struct TokenGrant {
 impl TokenGrant {
     /// A token for `user` that accepted the terms of `accepted` repos.
     pub fn new(token: &str, user: &str, accepted: &[&str]) -> Self {
-        Self { token: token.into(), user: user.into(), accepted: accepted.iter().map(|s| s.to_string()).collect() }
+        Self {
+            token: token.into(),
+            user: user.into(),
+            accepted: accepted.iter().map(|s| s.to_string()).collect(),
+        }
     }
 }
 
@@ -130,9 +160,19 @@ mod tests {
 
     #[test]
     fn digests() {
-        assert_eq!(git_oid(b"hello"), "b6fc4c620b67d95f953a5c1c1230aaab5db5a1b0");
-        assert_eq!(sha256_hex(b"hello"), "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
-        assert!(is_lfs_name("m.safetensors") && is_lfs_name("x.Q4_K_M.gguf") && !is_lfs_name("config.json"));
+        assert_eq!(
+            git_oid(b"hello"),
+            "b6fc4c620b67d95f953a5c1c1230aaab5db5a1b0"
+        );
+        assert_eq!(
+            sha256_hex(b"hello"),
+            "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        );
+        assert!(
+            is_lfs_name("m.safetensors")
+                && is_lfs_name("x.Q4_K_M.gguf")
+                && !is_lfs_name("config.json")
+        );
         let r = FakeRepo::new("a/b", vec![("config.json", b"{}".to_vec())]);
         assert_eq!(r.commit.len(), 40);
     }

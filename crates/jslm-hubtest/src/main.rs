@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use jslm_hubtest::{Fault, FakeRepo, HubTestServer, ServerConfig, TokenGrant};
+use jslm_hubtest::{FakeRepo, Fault, HubTestServer, ServerConfig, TokenGrant};
 
 #[derive(Parser)]
 #[command(about = "A local Hugging Face hub for tests, with fault injection")]
@@ -38,7 +38,9 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let mut repos = Vec::new();
-    for org in std::fs::read_dir(&args.dir).with_context(|| format!("reading {}", args.dir.display()))? {
+    for org in
+        std::fs::read_dir(&args.dir).with_context(|| format!("reading {}", args.dir.display()))?
+    {
         let org = org?;
         if !org.path().is_dir() {
             continue;
@@ -48,7 +50,11 @@ async fn main() -> anyhow::Result<()> {
             if !name.path().is_dir() {
                 continue;
             }
-            let id = format!("{}/{}", org.file_name().to_string_lossy(), name.file_name().to_string_lossy());
+            let id = format!(
+                "{}/{}",
+                org.file_name().to_string_lossy(),
+                name.file_name().to_string_lossy()
+            );
             let mut repo = FakeRepo::from_dir(&id, &name.path())?;
             repo.gated = args.gated.contains(&id);
             repos.push(repo);
@@ -57,11 +63,22 @@ async fn main() -> anyhow::Result<()> {
     let mut tokens = Vec::new();
     for spec in &args.token {
         let mut parts = spec.splitn(3, ':');
-        let (Some(secret), Some(user)) = (parts.next(), parts.next()) else { bail!("bad --token `{spec}`") };
-        let accepted: Vec<&str> = parts.next().map(|r| r.split(',').filter(|s| !s.is_empty()).collect()).unwrap_or_default();
+        let (Some(secret), Some(user)) = (parts.next(), parts.next()) else {
+            bail!("bad --token `{spec}`")
+        };
+        let accepted: Vec<&str> = parts
+            .next()
+            .map(|r| r.split(',').filter(|s| !s.is_empty()).collect())
+            .unwrap_or_default();
         tokens.push(TokenGrant::new(secret, user, &accepted));
     }
-    let server = HubTestServer::start(ServerConfig { repos, tokens, port: args.port, cdn_port: 0 }).await?;
+    let server = HubTestServer::start(ServerConfig {
+        repos,
+        tokens,
+        port: args.port,
+        cdn_port: 0,
+    })
+    .await?;
     for spec in &args.fault {
         server.add_fault(Fault::parse(spec).map_err(anyhow::Error::msg)?);
     }

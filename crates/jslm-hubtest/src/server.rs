@@ -75,22 +75,33 @@ impl HubTestServer {
             Ok(listener) => (listener, "127.0.0.2"),
             // Where 127.0.0.2 is not a loopback address (macOS), another host *name* still makes
             // a different origin for the token-forwarding rule.
-            Err(_) => (TcpListener::bind(("127.0.0.1", config.cdn_port)).await?, "localhost"),
+            Err(_) => (
+                TcpListener::bind(("127.0.0.1", config.cdn_port)).await?,
+                "localhost",
+            ),
         };
         let hub_addr: SocketAddr = hub.local_addr()?;
         let cdn_addr: SocketAddr = cdn.local_addr()?;
         let endpoint = format!("http://127.0.0.1:{}", hub_addr.port());
         let cdn_url = format!("http://{cdn_host}:{}", cdn_addr.port());
         let shared = Arc::new(Shared {
-            repos: config.repos.into_iter().map(|r| (r.id.clone(), r)).collect(),
+            repos: config
+                .repos
+                .into_iter()
+                .map(|r| (r.id.clone(), r))
+                .collect(),
             tokens: config.tokens,
             faults: Mutex::new(Vec::new()),
             stats: Arc::new(Mutex::new(Stats::default())),
             endpoint: endpoint.clone(),
             cdn: cdn_url.clone(),
         });
-        let hub_router = Router::new().fallback(hub_handler).with_state(shared.clone());
-        let cdn_router = Router::new().fallback(cdn_handler).with_state(shared.clone());
+        let hub_router = Router::new()
+            .fallback(hub_handler)
+            .with_state(shared.clone());
+        let cdn_router = Router::new()
+            .fallback(cdn_handler)
+            .with_state(shared.clone());
         let tasks = vec![
             tokio::spawn(async move {
                 let _ = axum::serve(hub, hub_router).await;
@@ -99,7 +110,12 @@ impl HubTestServer {
                 let _ = axum::serve(cdn, cdn_router).await;
             }),
         ];
-        Ok(Self { endpoint, cdn: cdn_url, shared, tasks })
+        Ok(Self {
+            endpoint,
+            cdn: cdn_url,
+            shared,
+            tasks,
+        })
     }
 
     /// Adds a fault (applies to the next matching content requests).
@@ -118,7 +134,11 @@ impl HubTestServer {
 
     /// A snapshot of the statistics.
     pub fn stats(&self) -> Stats {
-        self.shared.stats.lock().map(|s| s.clone()).unwrap_or_default()
+        self.shared
+            .stats
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default()
     }
 
     /// Content bytes served for `file` so far.
@@ -158,7 +178,10 @@ fn decode(segment: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Some(b) = segment.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok()) {
+            if let Some(b) = segment
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
                 out.push(b);
                 i += 3;
                 continue;
@@ -174,7 +197,10 @@ fn response(status: StatusCode, headers: &[(&str, String)], body: Body) -> Respo
     let mut r = Response::new(body);
     *r.status_mut() = status;
     for (k, v) in headers {
-        if let (Ok(name), Ok(value)) = (axum::http::HeaderName::try_from(*k), HeaderValue::from_str(v)) {
+        if let (Ok(name), Ok(value)) = (
+            axum::http::HeaderName::try_from(*k),
+            HeaderValue::from_str(v),
+        ) {
             r.headers_mut().insert(name, value);
         }
     }
@@ -189,7 +215,11 @@ fn error(status: u16, code: Option<&str>, message: &str, extra: &[(&str, String)
     headers.extend(extra.iter().cloned());
     headers.push(("content-type", "application/json".into()));
     let body = serde_json::json!({ "error": message }).to_string();
-    response(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), &headers, Body::from(body))
+    response(
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        &headers,
+        Body::from(body),
+    )
 }
 
 enum Caller<'a> {
@@ -199,7 +229,9 @@ enum Caller<'a> {
 }
 
 fn caller<'a>(shared: &'a Shared, headers: &HeaderMap) -> Caller<'a> {
-    let Some(value) = headers.get("authorization").and_then(|v| v.to_str().ok()) else { return Caller::Anonymous };
+    let Some(value) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
+        return Caller::Anonymous;
+    };
     let token = value.strip_prefix("Bearer ").unwrap_or(value).trim();
     match shared.tokens.iter().find(|g| g.token == token) {
         Some(grant) => Caller::User(grant),
@@ -213,20 +245,41 @@ fn log(shared: &Shared, line: String) {
     }
 }
 
-async fn hub_handler(AxumState(shared): AxumState<SharedState>, request: Request<Body>) -> Response {
+async fn hub_handler(
+    AxumState(shared): AxumState<SharedState>,
+    request: Request<Body>,
+) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let query = request.uri().query().unwrap_or("").to_string();
     let answer = hub_route(&shared, &method, &path, &query, request.headers());
-    log(&shared, format!("{method} {path} -> {}", answer.status().as_u16()));
+    log(
+        &shared,
+        format!("{method} {path} -> {}", answer.status().as_u16()),
+    );
     answer
 }
 
-fn hub_route(shared: &Shared, method: &Method, path: &str, query: &str, headers: &HeaderMap) -> Response {
-    let segments: Vec<String> = path.trim_start_matches('/').split('/').map(decode).collect();
+fn hub_route(
+    shared: &Shared,
+    method: &Method,
+    path: &str,
+    query: &str,
+    headers: &HeaderMap,
+) -> Response {
+    let segments: Vec<String> = path
+        .trim_start_matches('/')
+        .split('/')
+        .map(decode)
+        .collect();
     let caller = caller(shared, headers);
     if matches!(caller, Caller::BadToken) {
-        return error(401, None, "Invalid credentials in Authorization header", &[]);
+        return error(
+            401,
+            None,
+            "Invalid credentials in Authorization header",
+            &[],
+        );
     }
     let seg: Vec<&str> = segments.iter().map(String::as_str).collect();
     match seg.as_slice() {
@@ -253,20 +306,33 @@ fn hub_route(shared: &Shared, method: &Method, path: &str, query: &str, headers:
     }
 }
 
-fn find_repo<'a>(shared: &'a Shared, id: &str, caller: &Caller<'_>) -> Result<&'a FakeRepo, Response> {
-    shared.repos.get(id).ok_or_else(|| {
-        let status = if matches!(caller, Caller::Anonymous) { 401 } else { 404 };
-        error(status, Some("RepoNotFound"), "Repository Not Found", &[])
-    })
+fn repo_not_found(caller: &Caller<'_>) -> Response {
+    // Like the hub: anonymous callers get 401 (it might be private), others 404.
+    let status = if matches!(caller, Caller::Anonymous) {
+        401
+    } else {
+        404
+    };
+    error(status, Some("RepoNotFound"), "Repository Not Found", &[])
 }
 
-fn revision_api(shared: &Shared, id: &str, rev: &str, query: &str, caller: &Caller<'_>) -> Response {
-    let repo = match find_repo(shared, id, caller) {
-        Ok(r) => r,
-        Err(e) => return e,
+fn revision_api(
+    shared: &Shared,
+    id: &str,
+    rev: &str,
+    query: &str,
+    caller: &Caller<'_>,
+) -> Response {
+    let Some(repo) = shared.repos.get(id) else {
+        return repo_not_found(caller);
     };
     if rev != "main" && rev != repo.commit {
-        return error(404, Some("RevisionNotFound"), &format!("Invalid rev id: {rev}"), &[]);
+        return error(
+            404,
+            Some("RevisionNotFound"),
+            &format!("Invalid rev id: {rev}"),
+            &[],
+        );
     }
     let blobs = query.split('&').any(|p| p == "blobs=true");
     let siblings: Vec<serde_json::Value> = repo
@@ -293,7 +359,11 @@ fn revision_api(shared: &Shared, id: &str, rev: &str, query: &str, caller: &Call
         "gated": if repo.gated { serde_json::json!("manual") } else { serde_json::json!(false) },
         "siblings": siblings,
     });
-    response(StatusCode::OK, &[("content-type", "application/json".into())], Body::from(body.to_string()))
+    response(
+        StatusCode::OK,
+        &[("content-type", "application/json".into())],
+        Body::from(body.to_string()),
+    )
 }
 
 fn resolve(
@@ -305,9 +375,8 @@ fn resolve(
     headers: &HeaderMap,
     caller: &Caller<'_>,
 ) -> Response {
-    let repo = match find_repo(shared, id, caller) {
-        Ok(r) => r,
-        Err(e) => return e,
+    let Some(repo) = shared.repos.get(id) else {
+        return repo_not_found(caller);
     };
     let page = format!("{}/{}", shared.endpoint, repo.id);
     if repo.gated {
@@ -332,14 +401,27 @@ fn resolve(
         }
     }
     if rev != "main" && rev != repo.commit {
-        return error(404, Some("RevisionNotFound"), &format!("Invalid rev id: {rev}"), &[]);
+        return error(
+            404,
+            Some("RevisionNotFound"),
+            &format!("Invalid rev id: {rev}"),
+            &[],
+        );
     }
     let commit = ("x-repo-commit", repo.commit.clone());
     let Some(f) = repo.files.get(file) else {
-        return error(404, Some("EntryNotFound"), &format!("{file} does not exist on \"{rev}\""), &[commit]);
+        return error(
+            404,
+            Some("EntryNotFound"),
+            &format!("{file} does not exist on \"{rev}\""),
+            &[commit],
+        );
     };
     if f.lfs {
-        let location = format!("{}/cdn/{}/{}?X-Amz-Signature=fake", shared.cdn, repo.id, f.sha256);
+        let location = format!(
+            "{}/cdn/{}/{}?X-Amz-Signature=fake",
+            shared.cdn, repo.id, f.sha256
+        );
         let body = format!("Found. Redirecting to {location}");
         return response(
             StatusCode::FOUND,
@@ -351,13 +433,27 @@ fn resolve(
                 commit,
                 ("content-length", body.len().to_string()),
             ],
-            if *method == Method::HEAD { Body::empty() } else { Body::from(body) },
+            if *method == Method::HEAD {
+                Body::empty()
+            } else {
+                Body::from(body)
+            },
         );
     }
-    content(shared, method, file, f, headers, &[commit, ("etag", format!("\"{}\"", f.oid))])
+    content(
+        shared,
+        method,
+        file,
+        f,
+        headers,
+        &[commit, ("etag", format!("\"{}\"", f.oid))],
+    )
 }
 
-async fn cdn_handler(AxumState(shared): AxumState<SharedState>, request: Request<Body>) -> Response {
+async fn cdn_handler(
+    AxumState(shared): AxumState<SharedState>,
+    request: Request<Body>,
+) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     if request.headers().contains_key("authorization") {
@@ -365,25 +461,45 @@ async fn cdn_handler(AxumState(shared): AxumState<SharedState>, request: Request
             stats.auth_on_cdn += 1;
         }
     }
-    let segments: Vec<String> = path.trim_start_matches('/').split('/').map(decode).collect();
+    let segments: Vec<String> = path
+        .trim_start_matches('/')
+        .split('/')
+        .map(decode)
+        .collect();
     let seg: Vec<&str> = segments.iter().map(String::as_str).collect();
     let answer = match seg.as_slice() {
         ["cdn", org, name, sha] => {
             let id = format!("{org}/{name}");
-            match shared.repos.get(&id).and_then(|r| r.files.iter().find(|(_, f)| f.sha256 == *sha)) {
-                Some((file, f)) => content(&shared, &method, file, f, request.headers(), &[("etag", format!("\"{sha}\""))]),
+            match shared
+                .repos
+                .get(&id)
+                .and_then(|r| r.files.iter().find(|(_, f)| f.sha256 == *sha))
+            {
+                Some((file, f)) => content(
+                    &shared,
+                    &method,
+                    file,
+                    f,
+                    request.headers(),
+                    &[("etag", format!("\"{sha}\""))],
+                ),
                 None => error(404, None, "NoSuchKey", &[]),
             }
         }
         _ => error(404, None, "NoSuchKey", &[]),
     };
-    log(&shared, format!("CDN {method} {path} -> {}", answer.status().as_u16()));
+    log(
+        &shared,
+        format!("CDN {method} {path} -> {}", answer.status().as_u16()),
+    );
     answer
 }
 
 fn take_fault(shared: &Shared, file: &str) -> Option<FaultKind> {
     let mut faults = shared.faults.lock().ok()?;
-    let index = faults.iter().position(|f| (f.file == file || f.file == "*") && f.times > 0)?;
+    let index = faults
+        .iter()
+        .position(|f| (f.file == file || f.file == "*") && f.times > 0)?;
     let fault = &mut faults[index];
     let kind = fault.kind;
     if fault.times != u32::MAX {
@@ -401,7 +517,11 @@ fn parse_range(headers: &HeaderMap) -> Option<(u64, Option<u64>)> {
     let spec = value.trim().strip_prefix("bytes=")?;
     let (a, b) = spec.split_once('-')?;
     let a = a.trim().parse().ok()?;
-    let b = if b.trim().is_empty() { None } else { Some(b.trim().parse().ok()?) };
+    let b = if b.trim().is_empty() {
+        None
+    } else {
+        Some(b.trim().parse().ok()?)
+    };
     Some((a, b))
 }
 
@@ -430,9 +550,15 @@ fn content(
     }
     let mut data: Vec<u8> = file.data.to_vec();
     match fault {
-        Some(FaultKind::CorruptByte(offset)) if (offset as usize) < data.len() => data[offset as usize] ^= 0xFF,
-        Some(FaultKind::WrongSize(delta)) if delta > 0 => data.extend(std::iter::repeat_n(0xEE, delta as usize)),
-        Some(FaultKind::WrongSize(delta)) => data.truncate(data.len().saturating_sub(delta.unsigned_abs() as usize)),
+        Some(FaultKind::CorruptByte(offset)) if (offset as usize) < data.len() => {
+            data[offset as usize] ^= 0xFF
+        }
+        Some(FaultKind::WrongSize(delta)) if delta > 0 => {
+            data.extend(std::iter::repeat_n(0xEE, delta as usize))
+        }
+        Some(FaultKind::WrongSize(delta)) => {
+            data.truncate(data.len().saturating_sub(delta.unsigned_abs() as usize))
+        }
         _ => {}
     }
     let len = data.len() as u64;
@@ -455,7 +581,12 @@ fn content(
     if *method == Method::HEAD {
         return response(status, &out, Body::empty());
     }
-    let body = body_stream(shared, name, Bytes::from(data).slice(start as usize..end as usize), fault);
+    let body = body_stream(
+        shared,
+        name,
+        Bytes::from(data).slice(start as usize..end as usize),
+        fault,
+    );
     response(status, &out, body)
 }
 
@@ -475,7 +606,10 @@ fn body_stream(shared: &Shared, name: &str, data: Bytes, fault: Option<FaultKind
             match fault {
                 Some(FaultKind::DropAfter(n)) => {
                     if sent as u64 >= n {
-                        let err = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "injected drop");
+                        let err = std::io::Error::new(
+                            std::io::ErrorKind::ConnectionReset,
+                            "injected drop",
+                        );
                         return Some((Err(err), (sent, data, true)));
                     }
                     size = size.min((n - sent as u64) as usize);
@@ -496,7 +630,10 @@ fn body_stream(shared: &Shared, name: &str, data: Bytes, fault: Option<FaultKind
             if let Ok(mut s) = stats.lock() {
                 *s.bytes_served.entry(name).or_default() += size as u64;
             }
-            Some((Ok::<Bytes, std::io::Error>(chunk), (sent + size, data, false)))
+            Some((
+                Ok::<Bytes, std::io::Error>(chunk),
+                (sent + size, data, false),
+            ))
         }
     });
     Body::from_stream(stream)

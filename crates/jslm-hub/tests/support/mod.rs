@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use jslm_hub::{DownloadEvent, DownloadManager, HfToken, HubClient, HubConfig, RetryPolicy, TokenSource};
+use jslm_hub::{
+    DownloadEvent, DownloadManager, HfToken, HubClient, HubConfig, RetryPolicy, TokenSource,
+};
 use jslm_hubtest::{FakeRepo, HubTestServer, ServerConfig, TokenGrant};
 
 pub const OFFICIAL: &str = "stabilityai/japanese-stablelm-instruct-gamma-7b";
@@ -49,15 +51,27 @@ pub fn official_repo() -> FakeRepo {
     FakeRepo::new(
         OFFICIAL,
         vec![
-            ("config.json", br#"{"architectures": ["MistralForCausalLM"], "vocab_size": 32000}"#.to_vec()),
+            (
+                "config.json",
+                br#"{"architectures": ["MistralForCausalLM"], "vocab_size": 32000}"#.to_vec(),
+            ),
             ("generation_config.json", br#"{"do_sample": true}"#.to_vec()),
-            ("tokenizer.json", br#"{"version": "1.0", "model": {"type": "BPE"}}"#.to_vec()),
+            (
+                "tokenizer.json",
+                br#"{"version": "1.0", "model": {"type": "BPE"}}"#.to_vec(),
+            ),
             ("tokenizer_config.json", br#"{"bos_token": "<s>"}"#.to_vec()),
-            ("special_tokens_map.json", br#"{"bos_token": "<s>", "eos_token": "</s>"}"#.to_vec()),
+            (
+                "special_tokens_map.json",
+                br#"{"bos_token": "<s>", "eos_token": "</s>"}"#.to_vec(),
+            ),
             ("model.safetensors.index.json", index.into_bytes()),
             (SHARD1, bytes(4 * MIB, 1)),
             (SHARD2, bytes(2 * MIB, 2)),
-            ("README.md", b"# Japanese StableLM Instruct Gamma 7B".to_vec()),
+            (
+                "README.md",
+                b"# Japanese StableLM Instruct Gamma 7B".to_vec(),
+            ),
         ],
     )
     .gated()
@@ -77,11 +91,20 @@ pub fn gguf_repo() -> FakeRepo {
 
 /// An ungated repo with one 4 MiB LFS file and one small file.
 pub fn plain_repo(id: &str) -> FakeRepo {
-    FakeRepo::new(id, vec![("model.safetensors", bytes(4 * MIB, 5)), ("config.json", b"{\"a\": 1}".to_vec())])
+    FakeRepo::new(
+        id,
+        vec![
+            ("model.safetensors", bytes(4 * MIB, 5)),
+            ("config.json", b"{\"a\": 1}".to_vec()),
+        ],
+    )
 }
 
 pub fn tokens() -> Vec<TokenGrant> {
-    vec![TokenGrant::new(GOOD_TOKEN, "accepted-user", &[OFFICIAL]), TokenGrant::new(FRESH_TOKEN, "fresh-user", &[])]
+    vec![
+        TokenGrant::new(GOOD_TOKEN, "accepted-user", &[OFFICIAL]),
+        TokenGrant::new(FRESH_TOKEN, "fresh-user", &[]),
+    ]
 }
 
 pub async fn server() -> HubTestServer {
@@ -89,13 +112,24 @@ pub async fn server() -> HubTestServer {
 }
 
 pub async fn server_with(repos: Vec<FakeRepo>) -> HubTestServer {
-    HubTestServer::start(ServerConfig { repos, tokens: tokens(), port: 0, cdn_port: 0 }).await.expect("test hub starts")
+    HubTestServer::start(ServerConfig {
+        repos,
+        tokens: tokens(),
+        port: 0,
+        cdn_port: 0,
+    })
+    .await
+    .expect("test hub starts")
 }
 
 /// A fast-failing configuration for tests: short backoff, 1 s stall detection.
 pub fn config(endpoint: &str, cache: PathBuf) -> HubConfig {
     let mut config = HubConfig::with_endpoint_and_cache(endpoint, cache);
-    config.retry = RetryPolicy { max_attempts: 6, initial_backoff: Duration::from_millis(10), max_backoff: Duration::from_millis(100) };
+    config.retry = RetryPolicy {
+        max_attempts: 6,
+        initial_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(100),
+    };
     config.read_timeout = Duration::from_secs(1);
     config.connect_timeout = Duration::from_secs(2);
     config
@@ -127,7 +161,12 @@ impl Recorder {
     pub fn names(&self) -> Vec<String> {
         self.events()
             .iter()
-            .map(|e| serde_json::to_value(e).expect("json")["event"].as_str().unwrap_or("").to_string())
+            .map(|e| {
+                serde_json::to_value(e).expect("json")["event"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string()
+            })
             .collect()
     }
 
