@@ -657,3 +657,13 @@ async fn progress_events_are_throttled_and_carry_speed_and_eta() {
     );
     assert_eq!(last.2, (4 * MIB) as u64 + 8);
 }
+
+#[test]
+fn the_download_future_is_send_for_ui_runtimes() {
+    // Tauri (and tokio::spawn) need Send futures; this fails to compile otherwise.
+    fn assert_send<T: Send>(_: &T) {}
+    let dir = tempfile::tempdir().expect("tempdir");
+    let m = manager("http://127.0.0.1:9", dir.path().join("hub"), None);
+    let future = m.download(request("org/plain"), |_| {}, CancellationToken::new());
+    assert_send(&future);
+}
