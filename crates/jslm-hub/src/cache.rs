@@ -165,6 +165,21 @@ impl HfCache {
         Ok(pointer)
     }
 
+    /// Writes `CACHEDIR.TAG` at the cache root (as huggingface_hub does) so backup tools skip
+    /// the cache. Best effort.
+    pub fn tag_cache_dir(&self) {
+        let tag = self.root.join("CACHEDIR.TAG");
+        if tag.exists() {
+            return;
+        }
+        let text = "Signature: 8a477f597d28d172789f06886806bc55\n\
+                    # This file is a cache directory tag created by jslm (Hugging Face hub cache).\n\
+                    # For information about cache directory tags see https://bford.info/cachedir/\n";
+        if std::fs::create_dir_all(&self.root).is_ok() {
+            let _ = std::fs::write(tag, text);
+        }
+    }
+
     /// True if `snapshots/<commit>/<file>` exists and leads to a file (not a broken link).
     pub fn has_file(&self, repo: &RepoId, commit: &str, file: &str) -> bool {
         self.pointer_path(repo, commit, file).is_file()

@@ -227,7 +227,8 @@ impl HubClient {
                 .headers(extra.clone());
             let token_sent = self.same_origin(&url);
             if token_sent {
-                // Safe to unwrap-free: auth_value was validated by the caller.
+                // The public entry points call `auth_value()?` first, so an unsendable token was
+                // already reported; here it can only be `Some`.
                 if let Ok(Some(value)) = self.auth_value() {
                     request = request.header(AUTHORIZATION, value);
                 }
@@ -464,7 +465,7 @@ impl HubClient {
         Err(map_status(status, response.headers(), &ctx))
     }
 
-    /// Connect timeout in use (for the stall detector's messages).
+    /// The read (stall) timeout in use.
     pub fn read_timeout(&self) -> Duration {
         self.config.read_timeout
     }

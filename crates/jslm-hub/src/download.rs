@@ -249,6 +249,7 @@ impl DownloadManager {
         let present: u64 = planned.iter().map(|p| p.present).sum();
         ensure_free_space(self.free_space.as_ref(), self.cache.root(), total - present)?;
 
+        self.cache.tag_cache_dir();
         self.cache.write_ref(&spec.repo, &spec.revision, &commit)?;
         let mut manifest = Manifest {
             repo: spec.repo.to_string(),

@@ -72,9 +72,10 @@ async fn run_python(
 
 const PY_DOWNLOAD: &str = r#"
 import json, sys
-from huggingface_hub import hf_hub_download
+from huggingface_hub import hf_hub_download, snapshot_download
 repo, files = sys.argv[1], json.loads(sys.argv[2])
-print(json.dumps({f: hf_hub_download(repo, f) for f in files}))
+snapshot = snapshot_download(repo)
+print(json.dumps({"snapshot": snapshot, "files": {f: hf_hub_download(repo, f) for f in files}}))
 "#;
 
 const PY_LOCAL_AND_SCAN: &str = r#"
@@ -120,7 +121,8 @@ async fn python_and_jslm_share_one_cache_both_ways() {
     let cache = dir.path().join("hub");
     let hf_home = dir.path().join("hf_home");
 
-    // 1. Python downloads; jslm finds it in the cache and re-downloads nothing.
+    // 1. Python downloads (snapshot_download: tree API, nested file); jslm finds it in the cache
+    //    and re-downloads nothing.
     let files: Vec<String> = py_first.files.keys().cloned().collect();
     let py_paths = run_python(
         PY_DOWNLOAD,
@@ -133,7 +135,11 @@ async fn python_and_jslm_share_one_cache_both_ways() {
         ],
     )
     .await;
-    assert_eq!(py_paths.as_object().map(|o| o.len()), Some(3), "{py_paths}");
+    assert_eq!(
+        py_paths["files"].as_object().map(|o| o.len()),
+        Some(3),
+        "{py_paths}"
+    );
     let m = manager(&hub.endpoint, cache.clone(), None);
     let local = m
         .find_local(&DownloadRequest::new("org/py-first"))
@@ -141,9 +147,13 @@ async fn python_and_jslm_share_one_cache_both_ways() {
         .expect("found without the network");
     assert_eq!(local.commit, py_first.commit);
     assert_eq!(local.files.len(), 3);
+    assert_eq!(
+        py_paths["snapshot"].as_str().map(Path::new),
+        Some(local.snapshot_dir.as_path())
+    );
     for f in &local.files {
         assert_eq!(
-            py_paths[&f.name].as_str().map(Path::new),
+            py_paths["files"][&f.name].as_str().map(Path::new),
             Some(f.path.as_path()),
             "same snapshot path for {}",
             f.name

@@ -9,6 +9,8 @@
 //!   terms), `RepoNotFound`, `RevisionNotFound`, `EntryNotFound`; an unknown token gets 401.
 //! - `GET /api/models/{org}/{name}/revision/{rev}[?blobs=true]`: sha, siblings (+ size, blobId,
 //!   lfs.sha256 with blobs).
+//! - `GET /api/models/{org}/{name}/tree/{rev}[/{path}][?recursive=true]`: the tree API
+//!   (what huggingface_hub's `snapshot_download` lists).
 //! - `GET /api/whoami-v2`.
 //!
 //! CDN host (`cdn`, 127.0.0.2 where that loopback address works, else `localhost`):

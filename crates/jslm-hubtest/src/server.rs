@@ -298,6 +298,9 @@ fn hub_route(
             ),
             _ => error(401, None, "Invalid credentials in Authorization header", &[]),
         },
+        ["api", "models", org, name, "tree", rev, rest @ ..] => {
+            tree_api(shared, &format!("{org}/{name}"), rev, &rest.join("/"), query, &caller)
+        }
         ["api", "models", org, name, "revision", rev] => revision_api(shared, &format!("{org}/{name}"), rev, query, &caller),
         [org, name, "resolve", rev, rest @ ..] if !rest.is_empty() => {
             resolve(shared, method, &format!("{org}/{name}"), rev, &rest.join("/"), headers, &caller)
@@ -363,6 +366,70 @@ fn revision_api(
         StatusCode::OK,
         &[("content-type", "application/json".into())],
         Body::from(body.to_string()),
+    )
+}
+
+/// `GET /api/models/{repo}/tree/{rev}[/{path}][?recursive=true]`: the entries under `path`
+/// (files with oid, size and lfs; folders), as huggingface_hub's `list_repo_tree` reads them.
+fn tree_api(
+    shared: &Shared,
+    id: &str,
+    rev: &str,
+    path: &str,
+    query: &str,
+    caller: &Caller<'_>,
+) -> Response {
+    let Some(repo) = shared.repos.get(id) else {
+        return repo_not_found(caller);
+    };
+    if rev != "main" && rev != repo.commit {
+        return error(
+            404,
+            Some("RevisionNotFound"),
+            &format!("Invalid rev id: {rev}"),
+            &[],
+        );
+    }
+    let recursive = query
+        .split('&')
+        .any(|p| p == "recursive=true" || p == "recursive=True");
+    let prefix = if path.is_empty() {
+        String::new()
+    } else {
+        format!("{}/", path.trim_end_matches('/'))
+    };
+    let mut dirs = std::collections::BTreeSet::new();
+    let mut entries = Vec::new();
+    for (name, f) in &repo.files {
+        let Some(rel) = name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let parts: Vec<&str> = rel.split('/').collect();
+        for depth in 1..parts.len() {
+            if recursive || depth == 1 {
+                dirs.insert(format!("{prefix}{}", parts[..depth].join("/")));
+            }
+        }
+        if !recursive && parts.len() > 1 {
+            continue;
+        }
+        let mut v =
+            serde_json::json!({ "type": "file", "oid": f.oid, "size": f.data.len(), "path": name });
+        if f.lfs {
+            v["lfs"] =
+                serde_json::json!({ "oid": f.sha256, "size": f.data.len(), "pointerSize": 134 });
+        }
+        entries.push(v);
+    }
+    let mut all: Vec<serde_json::Value> = dirs
+        .into_iter()
+        .map(|d| serde_json::json!({ "type": "directory", "oid": "0000000000000000000000000000000000000000", "size": 0, "path": d }))
+        .collect();
+    all.extend(entries);
+    response(
+        StatusCode::OK,
+        &[("content-type", "application/json".into())],
+        Body::from(serde_json::Value::Array(all).to_string()),
     )
 }
 
