@@ -448,7 +448,7 @@ impl HubClient {
                 .map_err(|e| HubError::Network {
                     what: what.clone(),
                     attempts: 1,
-                    message: error_chain(&e),
+                    message: error_chain(&e.without_url()),
                 })?;
         let status = response.status();
         if status.is_success() || status == StatusCode::RANGE_NOT_SATISFIABLE {
@@ -472,6 +472,8 @@ impl HubClient {
 }
 
 /// The error with its sources, for messages ("error decoding response body: connection reset").
+/// Callers strip URLs first (`reqwest::Error::without_url`): CDN URLs carry short-lived
+/// signatures that do not belong in logs.
 pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();

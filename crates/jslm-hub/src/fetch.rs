@@ -494,7 +494,7 @@ async fn stream_body(
         };
         let chunk = match next {
             None => return Ok(BodyEnd::Ended),
-            Some(Err(e)) => return Ok(BodyEnd::Broken(error_chain(&e))),
+            Some(Err(e)) => return Ok(BodyEnd::Broken(error_chain(&e.without_url()))),
             Some(Ok(chunk)) => chunk,
         };
         if *len + chunk.len() as u64 > task.size {
