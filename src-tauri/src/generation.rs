@@ -4,7 +4,7 @@
 use crate::error::{AppError, AppResult};
 use crate::history::{HistoryEntry, HistoryStore};
 use crate::host::{GenerationTicket, LoadedModel};
-use jslm_engine::{GenerationEvent, GenerationOutput, GenerationRequest};
+use jslm_engine::{EngineError, GenerationEvent, GenerationOutput, GenerationRequest};
 use serde::Serialize;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -16,6 +16,28 @@ pub struct GenerationResult {
     /// (`save_error` says why; the answer on screen is still complete).
     pub saved: bool,
     pub save_error: Option<AppError>,
+}
+
+/// Largest seed the webview holds exactly: JavaScript numbers are doubles (2^53 − 1). The
+/// engine draws a full 64-bit seed when none is given, which the webview would round, and
+/// "regenerate" would then repeat a different run.
+pub const MAX_SEED: u64 = (1 << 53) - 1;
+
+/// Gives the request a seed the webview can represent: a fresh one when it has none; one
+/// beyond [`MAX_SEED`] is refused (it was rounded before it got here).
+pub fn fix_seed(request: &mut GenerationRequest) -> AppResult<()> {
+    match request.settings.seed {
+        None => request.settings.seed = Some(rand::random::<u64>() & MAX_SEED),
+        Some(seed) if seed > MAX_SEED => {
+            return Err(EngineError::InvalidSetting {
+                field: "seed",
+                message: format!("must be between 0 and {MAX_SEED}. Given: {seed}"),
+            }
+            .into())
+        }
+        Some(_) => {}
+    }
+    Ok(())
 }
 
 /// Runs `request` on the ticket's model. `send` forwards an event and returns false when
@@ -94,6 +116,23 @@ fn now_ms() -> u64 {
 mod tests {
     use super::*;
     use crate::history::tests::entry;
+
+    #[test]
+    fn seeds_fit_in_a_javascript_number() {
+        for _ in 0..64 {
+            let mut r = GenerationRequest::default();
+            fix_seed(&mut r).unwrap();
+            assert!(r.settings.seed.unwrap() <= MAX_SEED);
+        }
+        let mut fixed = GenerationRequest::default();
+        fixed.settings.seed = Some(MAX_SEED);
+        fix_seed(&mut fixed).unwrap();
+        assert_eq!(fixed.settings.seed, Some(MAX_SEED));
+        fixed.settings.seed = Some(MAX_SEED + 1);
+        let err = fix_seed(&mut fixed).unwrap_err();
+        assert_eq!(err.code(), "invalid_setting");
+        assert!(err.to_string().contains("seed"));
+    }
 
     #[test]
     fn empty_runs_are_not_kept_and_save_errors_are_reported() {

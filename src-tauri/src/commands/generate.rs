@@ -16,10 +16,13 @@ pub async fn generate(
     request: GenerationRequest,
     on_event: Channel<GenerationEvent>,
 ) -> AppResult<GenerationResult> {
+    // Remember the settings as the user set them (an empty seed stays "random").
+    let chosen = request.settings.clone();
+    let mut request = request;
+    generation::fix_seed(&mut request)?;
     let ticket = state.host.begin_generation()?;
-    // Remember the settings for the next start; a failure to write must not block the run.
-    let settings = request.settings.clone();
-    if let Err(e) = state.settings.update(|s| s.generation = settings) {
+    // A failure to write the settings must not block the run.
+    if let Err(e) = state.settings.update(|s| s.generation = chosen) {
         eprintln!("jslm-desktop: could not save settings: {e}");
     }
     let history = state.history.clone();
