@@ -43,9 +43,11 @@ fn start_in(dir: tempfile::TempDir, model: Option<PathBuf>) -> TestApp {
         model,
         data_dir: Some(dir.path().join("data")),
     };
-    let app = crate::configure(mock_builder(), launch)
+    let app = crate::configure(mock_builder(), launch.clone())
         .build(crate::context())
         .expect("build the app");
+    // The mock runtime has no event loop to run the setup hook; run what it runs.
+    crate::init(app.handle(), &launch).expect("init");
     let window = app
         .get_webview_window(crate::window::MAIN)
         .expect("setup creates the main window");

@@ -66,13 +66,20 @@ pub fn configure<R: Runtime>(builder: Builder<R>, launch: LaunchOptions) -> Buil
             commands::history::get_history_entry,
             commands::history::delete_history_entry,
         ])
-        .setup(move |app| {
-            let paths = app_paths(app.handle(), &launch)?;
-            app.manage(AppState::open(paths, &launch));
-            window::create_main(app)?;
-            Ok(())
-        })
+        .setup(move |app| init(app.handle(), &launch))
         .on_window_event(window::on_event)
+}
+
+/// What runs once the event loop is up: opens the app's files, manages the state and creates
+/// the main window. Separate from `configure` so command tests can call it on a mock app.
+pub fn init<R: Runtime>(
+    app: &AppHandle<R>,
+    launch: &LaunchOptions,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let paths = app_paths(app, launch)?;
+    app.manage(AppState::open(paths, launch));
+    window::create_main(app)?;
+    Ok(())
 }
 
 fn app_paths<R: Runtime>(app: &AppHandle<R>, launch: &LaunchOptions) -> tauri::Result<AppPaths> {
