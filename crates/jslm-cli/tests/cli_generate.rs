@@ -33,7 +33,14 @@ fn first_case() -> Case {
 fn json_output_matches_transformers_greedy() {
     let case = first_case();
     let out = jslm()
-        .args(["generate", "--greedy", "--json", "--max-new-tokens", "24", "--model"])
+        .args([
+            "generate",
+            "--greedy",
+            "--json",
+            "--max-new-tokens",
+            "24",
+            "--model",
+        ])
         .arg(fixtures().join("tiny-mistral"))
         .arg("--instruction")
         .arg(&case.instruction)
@@ -41,9 +48,16 @@ fn json_output_matches_transformers_greedy() {
         .arg(&case.input)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
-    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines[0]["event"], "started");
     let last = lines.last().unwrap();
     let ids: Vec<u32> = serde_json::from_value(last["generated_token_ids"].clone()).unwrap();
@@ -63,13 +77,24 @@ fn text_mode_streams_and_instruction_file_works() {
     let f = dir.path().join("instruction.txt");
     std::fs::write(&f, "俳句を一つ作ってください。").unwrap();
     let out = jslm()
-        .args(["generate", "--seed", "5", "--max-new-tokens", "8", "--model"])
+        .args([
+            "generate",
+            "--seed",
+            "5",
+            "--max-new-tokens",
+            "8",
+            "--model",
+        ])
         .arg(fixtures().join("tiny-mistral"))
         .arg("--instruction-file")
         .arg(&f)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("seed 5"), "{stderr}");
 }
@@ -84,17 +109,27 @@ fn bad_settings_exit_with_the_field_named() {
     ];
     for (extra, code, field) in cases {
         let mut cmd = jslm();
-        cmd.args(["generate", "--model"]).arg(fixtures().join("tiny-mistral"));
+        cmd.args(["generate", "--model"])
+            .arg(fixtures().join("tiny-mistral"));
         if !extra.contains(&"--instruction") {
             cmd.args(["--instruction", "こんにちは"]);
         }
         let out = cmd.args(*extra).output().unwrap();
         assert_eq!(out.status.code(), Some(*code), "{extra:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.lines().last().unwrap_or("").contains(field), "{stderr}");
+        assert!(
+            stderr.lines().last().unwrap_or("").contains(field),
+            "{stderr}"
+        );
     }
     let out = jslm()
-        .args(["generate", "--instruction", "x", "--model", "/nonexistent/model"])
+        .args([
+            "generate",
+            "--instruction",
+            "x",
+            "--model",
+            "/nonexistent/model",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(4));

@@ -218,3 +218,64 @@ fn llama_cpp_converted_gguf_matches_if_present() {
     }
     assert!(checked > 0, "folder exists but holds no .gguf");
 }
+
+/// Our Q8_0 quantizer writes the same tensor bytes as llama.cpp's `convert_hf_to_gguf.py
+/// --outtype q8_0` on the same model (names, shapes, types, Q/K permutation and blocks).
+#[test]
+fn in_app_q8_0_tensors_equal_llama_cpp_converter() {
+    use candle_core::quantized::gguf_file;
+    let theirs_path = common::fixtures().join("tiny-mistral-llamacpp/model-q8_0.gguf");
+    let cache = tempfile::tempdir().unwrap();
+    let options = LoadOptions {
+        quantize: Some(Quantization::Q8_0),
+        quantized_dir: Some(cache.path().to_path_buf()),
+        ..Default::default()
+    };
+    Engine::load(&tiny_model(), &options, |_| {}).unwrap();
+    let ours_path = std::fs::read_dir(cache.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let read = |p: &std::path::Path| {
+        let mut f = std::fs::File::open(p).unwrap();
+        let content = gguf_file::Content::read(&mut f).unwrap();
+        (content, f)
+    };
+    let (ours, mut ours_file) = read(&ours_path);
+    let (theirs, mut theirs_file) = read(&theirs_path);
+    let mut names: Vec<&String> = theirs.tensor_infos.keys().collect();
+    names.sort();
+    let mut ours_names: Vec<&String> = ours.tensor_infos.keys().collect();
+    ours_names.sort();
+    assert_eq!(ours_names, names);
+    for name in names {
+        let a = ours
+            .tensor(&mut ours_file, name, &candle_core::Device::Cpu)
+            .unwrap();
+        let b = theirs
+            .tensor(&mut theirs_file, name, &candle_core::Device::Cpu)
+            .unwrap();
+        assert_eq!(a.dtype(), b.dtype(), "{name}");
+        assert_eq!(a.shape(), b.shape(), "{name}");
+        assert!(
+            a.data().unwrap() == b.data().unwrap(),
+            "{name}: bytes differ"
+        );
+    }
+    for key in [
+        "llama.block_count",
+        "llama.embedding_length",
+        "llama.attention.head_count",
+        "llama.attention.head_count_kv",
+        "llama.rope.dimension_count",
+        "llama.feed_forward_length",
+    ] {
+        assert_eq!(
+            ours.metadata[key].to_u32().unwrap(),
+            theirs.metadata[key].to_u32().unwrap(),
+            "{key}"
+        );
+    }
+}
