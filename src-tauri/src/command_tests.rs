@@ -15,6 +15,7 @@ use tauri::{Manager, WebviewWindow, WebviewWindowBuilder};
 
 fn tiny_model() -> PathBuf {
     let path = std::env::var_os("JSLM_TINY_MODEL")
+        .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/tiny-mistral")
@@ -294,7 +295,7 @@ fn second_generate_is_refused_and_stop_cancels() {
     .unwrap();
 
     let window = t.window.clone();
-    let long = std::thread::spawn(move || invoke(&window, "generate", greedy("長く書いて", 4000)));
+    let long = std::thread::spawn(move || invoke(&window, "generate", greedy("長く書いて", 3900)));
     let deadline = Instant::now() + Duration::from_secs(30);
     while !invoke(&t.window, "model_status", json!({})).unwrap()["generating"]
         .as_bool()
@@ -321,7 +322,7 @@ fn second_generate_is_refused_and_stop_cancels() {
     );
     let result = long.join().expect("thread").unwrap();
     assert_eq!(result["entry"]["stop_reason"], "cancelled");
-    assert!(result["entry"]["stats"]["generated_tokens"].as_u64().unwrap() < 4000);
+    assert!(result["entry"]["stats"]["generated_tokens"].as_u64().unwrap() < 3900);
     // Free again.
     assert!(invoke(&t.window, "generate", greedy("次", 2)).is_ok());
 }
