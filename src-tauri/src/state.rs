@@ -62,11 +62,14 @@ impl AppState {
 
     /// The model to load: the path the user entered, else `--model`/`JSLM_MODEL`, else the
     /// model loaded last time.
+    /// Made absolute, so that the path remembered for the next start does not depend on the
+    /// folder the app was started from.
     pub fn model_path(&self, requested: Option<&str>) -> AppResult<PathBuf> {
-        if let Some(text) = requested.filter(|t| !t.trim().is_empty()) {
-            return Ok(normalize_path(text));
-        }
-        self.configured_model_path().ok_or(AppError::NoModelPath)
+        let path = match requested.filter(|t| !t.trim().is_empty()) {
+            Some(text) => normalize_path(text),
+            None => self.configured_model_path().ok_or(AppError::NoModelPath)?,
+        };
+        Ok(std::path::absolute(&path).unwrap_or(path))
     }
 
     /// What `load_model` without a path would load.
@@ -112,6 +115,9 @@ mod tests {
             .unwrap();
         assert_eq!(s.model_path(None).unwrap(), PathBuf::from("/saved"));
         assert_eq!(s.model_path(Some(" /typed ")).unwrap(), PathBuf::from("/typed"));
+        let relative = s.model_path(Some("models/tiny")).unwrap();
+        assert!(relative.is_absolute());
+        assert!(relative.ends_with("models/tiny"));
 
         let launched = state(dir.path(), Some("/launch"));
         assert_eq!(launched.model_path(None).unwrap(), PathBuf::from("/launch"));

@@ -98,6 +98,8 @@ function showModel() {
     stateText.textContent = t(state.lang, "model_loading", { path: state.loadingPath ?? "" });
   } else if (state.model) {
     const m = state.model;
+    // A loaded model needs no form in the way; it stays one click away.
+    if (!state.modelFormTouched) $("model-change").open = false;
     pill.dataset.state = "ready";
     pill.textContent = t(state.lang, "model_pill_ready", { name: m.name });
     stateText.textContent = t(state.lang, "model_ready", {
@@ -107,6 +109,7 @@ function showModel() {
       device: m.device,
     });
   } else {
+    $("model-change").open = true;
     pill.dataset.state = "empty";
     pill.textContent = t(state.lang, "model_pill_none");
     stateText.textContent = t(state.lang, "model_none");
@@ -165,6 +168,10 @@ async function loadModel(path) {
     showModel();
   }
 }
+
+$("model-change").addEventListener("toggle", () => {
+  if ($("model-change").open && state.model) state.modelFormTouched = true;
+});
 
 $("model-form").addEventListener("submit", (event) => {
   event.preventDefault();
