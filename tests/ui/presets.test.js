@@ -13,6 +13,7 @@ test("the card preset is the model card's generate() call", () => {
     repetition_penalty: 1.0,
   });
   assert.equal(PRESETS.greedy.do_sample, false);
+  assert.equal("max_new_tokens" in PRESETS.card, false, "presets leave the length alone");
 });
 
 test("matchPreset table", () => {
@@ -22,7 +23,8 @@ test("matchPreset table", () => {
     [{ ...PRESETS.creative }, "creative"],
     [{ ...PRESETS.card, temperature: 0.7 }, "custom"],
     [{ ...PRESETS.card, top_k: null }, "custom"],
-    [{ ...PRESETS.card, max_new_tokens: 512 }, "custom"],
+    [{ ...PRESETS.card, max_new_tokens: 512 }, "card"],
+    [{ ...PRESETS.greedy, temperature: 0.5 }, "custom"],
   ];
   for (const [settings, expected] of cases) assert.equal(matchPreset(settings), expected, JSON.stringify(settings));
 });

@@ -229,6 +229,8 @@ async function generate() {
   $("output-note").textContent = "";
   view.begin(performance.now());
   updateControls();
+  // The answer is where the eyes should go.
+  $("output").scrollIntoView({ block: "nearest", behavior: "smooth" });
   announce(t(state.lang, "announce_started"));
   try {
     const result = await api.generate(request, (message) => view.handle(message));
@@ -355,6 +357,7 @@ async function openHistory(id) {
     });
     $("output-note").textContent = t(state.lang, "viewing_history", { time: formatTime(state.lang, entry.created_at_ms) });
     updateControls();
+    $("output").scrollIntoView({ block: "nearest", behavior: "smooth" });
   } catch (raw) {
     showFormError(raw);
     refreshHistory();

@@ -14,12 +14,17 @@ export const CARD_DEFAULTS = Object.freeze({
   repetition_penalty: 1.0,
 });
 
+/** The sampling fields a preset sets. The length (`max_new_tokens`) is the user's. */
+export const PRESET_FIELDS = ["do_sample", "temperature", "top_p", "top_k", "repetition_penalty"];
+
+const sampling = (values) => Object.freeze(Object.fromEntries(PRESET_FIELDS.map((f) => [f, values[f]])));
+
 export const PRESETS = Object.freeze({
-  card: CARD_DEFAULTS,
+  card: sampling(CARD_DEFAULTS),
   // do_sample=False: always the most likely token; the same text on every run.
-  greedy: Object.freeze({ ...CARD_DEFAULTS, do_sample: false }),
+  greedy: sampling({ ...CARD_DEFAULTS, do_sample: false }),
   // Looser sampling and a light repetition penalty for varied, less repetitive prose.
-  creative: Object.freeze({
+  creative: sampling({
     ...CARD_DEFAULTS,
     temperature: 1.2,
     top_p: 0.98,
@@ -31,12 +36,10 @@ export const PRESETS = Object.freeze({
 /** Largest seed the webview can hold exactly (JavaScript numbers are doubles). */
 export const MAX_SEED = Number.MAX_SAFE_INTEGER;
 
-const FIELDS = ["max_new_tokens", "do_sample", "temperature", "top_p", "top_k", "repetition_penalty"];
-
-/** The preset whose values `settings` has (seed ignored), or "custom". */
+/** The preset whose sampling values `settings` has (length and seed ignored), or "custom". */
 export function matchPreset(settings) {
   for (const [name, preset] of Object.entries(PRESETS)) {
-    const same = FIELDS.every((f) => {
+    const same = PRESET_FIELDS.every((f) => {
       const a = f === "top_k" ? (settings.top_k ?? 0) : settings[f];
       return a === preset[f];
     });

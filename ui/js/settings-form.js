@@ -45,12 +45,14 @@ export class SettingsForm {
     this.syncPreset();
   }
 
+  /** Writes the fields present in `values` (a preset leaves the length alone). */
   writeValues(values) {
     for (const name of NUMBER_FIELDS) {
+      if (!(name in values)) continue;
       const v = name === "top_k" ? (values.top_k ?? 0) : values[name];
       this.inputs[name].value = String(v);
     }
-    this.inputs.do_sample.checked = Boolean(values.do_sample);
+    if ("do_sample" in values) this.inputs.do_sample.checked = Boolean(values.do_sample);
     this.syncPreset();
   }
 

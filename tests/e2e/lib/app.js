@@ -1,7 +1,7 @@
 // Starts the real app under tauri-driver + WebKitWebDriver and gives tests a selenium driver.
 // Needs a display (the suite runs under xvfb-run) and a built `target/debug/jslm-desktop`.
 import { spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync } from "node:fs";
+import { closeSync, mkdtempSync, mkdirSync, openSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import net from "node:net";
@@ -61,10 +61,13 @@ export async function launch(options = {}) {
   const port = await freePort();
   const nativePort = await freePort();
   const driverBin = process.env.TAURI_DRIVER ?? "tauri-driver";
+  // The driver's and the app's output go to a log beside the screenshots, not the TAP stream.
+  const log = openSync(path.join(ARTIFACTS, `app-${path.basename(dataDir)}.log`), "a");
   const tauriDriver = spawn(driverBin, ["--port", String(port), "--native-port", String(nativePort)], {
-    stdio: ["ignore", "inherit", "inherit"],
+    stdio: ["ignore", log, log],
     env: { ...process.env, JSLM_CACHE_DIR: path.join(dataDir, "cache") },
   });
+  closeSync(log);
   await waitForPort(port, 15000);
   const driver = await new Builder()
     .usingServer(`http://127.0.0.1:${port}/`)
@@ -92,8 +95,14 @@ export async function waitReady(driver, ms = 60000) {
 
 export const byId = (id) => By.id(id);
 
+/**
+ * The element's text (`textContent`, trimmed). Not WebDriver's getText: WebKitWebDriver's
+ * visibility heuristics return "" for some visible elements (e.g. with `overflow: hidden`).
+ */
 export async function text(driver, id) {
-  return (await driver.findElement(By.id(id)).getText()).trim();
+  const value = await driver.executeScript("const el = document.getElementById(arguments[0]); return el ? el.textContent : null", id);
+  if (value === null) throw new Error(`no element #${id}`);
+  return value.trim();
 }
 
 /** The answer exactly as the DOM holds it (getText would re-flow whitespace). */
@@ -107,10 +116,14 @@ export async function waitIdle(driver, ms = 120000) {
   await driver.wait(until.elementIsEnabled(button), ms);
 }
 
+/** Replaces a field's value by typing, as a user would. */
 export async function setField(driver, id, value) {
   const el = await driver.findElement(By.id(id));
   await el.clear();
-  await el.sendKeys(String(value));
+  const text = String(value);
+  if (text !== "") await el.sendKeys(text);
+  // clear() fires no input event; make sure the app saw the new value.
+  await driver.executeScript("arguments[0].dispatchEvent(new Event('input', { bubbles: true }))", el);
 }
 
 export async function openSettings(driver) {
