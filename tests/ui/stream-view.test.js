@@ -98,6 +98,21 @@ test("live stats, then the engine's final stats", () => {
   );
 });
 
+test("live stats are redrawn at most every STATS_INTERVAL_MS", () => {
+  const { view, stats, runFrame, tick } = setup();
+  view.begin(0);
+  const before = stats.length;
+  for (let i = 0; i < 20; i++) {
+    tick(16);
+    view.handle(token("x"));
+    runFrame();
+  }
+  // 20 frames over 320 ms: one redraw (at ≥ 250 ms), not twenty.
+  assert.equal(stats.length - before, 1);
+  view.handle({ event: "finished", data: { reason: "eos", stats: { generated_tokens: 20, ttft_ms: 16, decode_tokens_per_s: 60, seed: 1 } } });
+  assert.equal(stats.at(-1).running, false, "the final figures are shown at once");
+});
+
 test("finished flushes immediately; begin clears the previous answer", () => {
   const { output, view } = setup();
   view.begin(0);

@@ -18,6 +18,12 @@ export function emptyStats() {
   };
 }
 
+/**
+ * Live figures are redrawn at most this often (ms): numbers changing every frame cannot be
+ * read anyway, and each redraw costs the frame a style and layout pass.
+ */
+export const STATS_INTERVAL_MS = 250;
+
 export class StreamView {
   /**
    * @param {HTMLElement} output where the answer goes
@@ -41,7 +47,7 @@ export class StreamView {
     this.reset();
     this.startedAt = startedAt;
     this.stats.running = true;
-    this.onStats({ ...this.stats });
+    this.emitStats();
   }
 
   reset() {
@@ -50,7 +56,13 @@ export class StreamView {
     this.leading = true;
     this.startedAt = this.now();
     this.firstTokenAt = null;
+    this.lastStatsAt = -Infinity;
     this.stats = emptyStats();
+  }
+
+  emitStats() {
+    this.lastStatsAt = this.now();
+    this.onStats({ ...this.stats });
   }
 
   /** The channel's `onmessage`: one `GenerationEvent` (`{ event, data }`). */
@@ -97,7 +109,7 @@ export class StreamView {
     this.reset();
     this.output.textContent = text;
     this.stats = { ...emptyStats(), ...stats, running: false };
-    this.onStats({ ...this.stats });
+    this.emitStats();
   }
 
   /** Marks the generation as ended without a `finished` event (an error). */
@@ -136,6 +148,6 @@ export class StreamView {
         if (atBottom) el.scrollTop = el.scrollHeight;
       }
     }
-    this.onStats({ ...this.stats });
+    if (!this.stats.running || this.now() - this.lastStatsAt >= STATS_INTERVAL_MS) this.emitStats();
   }
 }
