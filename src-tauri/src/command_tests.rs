@@ -326,3 +326,29 @@ fn second_generate_is_refused_and_stop_cancels() {
     // Free again.
     assert!(invoke(&t.window, "generate", greedy("次", 2)).is_ok());
 }
+
+#[test]
+fn closing_the_window_cancels_the_generation() {
+    let t = start(Some(tiny_model()));
+    invoke(
+        &t.window,
+        "load_model",
+        json!({"path": null, "onProgress": CHANNEL}),
+    )
+    .unwrap();
+    let window = t.window.clone();
+    let long = std::thread::spawn(move || invoke(&window, "generate", greedy("長く書いて", 3900)));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !invoke(&t.window, "model_status", json!({})).unwrap()["generating"]
+        .as_bool()
+        .unwrap()
+    {
+        assert!(Instant::now() < deadline, "generation did not start");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // The mock runtime has no event loop to deliver window events; hand the app's handler
+    // the event the real runtime sends when the window goes away.
+    crate::window::on_event(&t.window.as_ref().window(), &tauri::WindowEvent::Destroyed);
+    let result = long.join().expect("thread").unwrap();
+    assert_eq!(result["entry"]["stop_reason"], "cancelled");
+}
