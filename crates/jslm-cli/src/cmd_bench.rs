@@ -49,6 +49,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             decode_tokens: args.decode_tokens,
             device: Device::Cpu,
             dtype,
+            prefill_chunk_tokens: jslm_engine::engine::DEFAULT_PREFILL_CHUNK,
         },
     )?;
     if args.json {
@@ -125,12 +126,12 @@ fn gib(bytes: u64) -> f64 {
 
 fn print_table(reports: &[BenchReport]) {
     println!(
-        "| model | format | file GiB | threads | load s | prompt tok/s | decode tok/s | TTFT ms | peak RSS GiB |"
+        "| model | format | file GiB | threads | load s | warm-up s | prompt tok/s | decode tok/s | TTFT ms | peak RSS GiB |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for r in reports {
         println!(
-            "| {} | {} {} | {:.2} | {} | {:.2} | {:.1} | {:.2} | {:.0} | {:.2} |",
+            "| {} | {} {} | {:.2} | {} | {:.2} | {:.2} | {:.1} | {:.2} | {:.0} | {:.2} |",
             r.model
                 .file_name()
                 .map(|n| n.to_string_lossy())
@@ -140,6 +141,7 @@ fn print_table(reports: &[BenchReport]) {
             gib(r.file_bytes),
             r.threads,
             r.load_ms / 1e3,
+            r.warmup_ms / 1e3,
             r.prompt_tokens_per_s,
             r.decode_tokens_per_s,
             r.ttft_ms,

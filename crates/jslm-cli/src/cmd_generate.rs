@@ -1,12 +1,8 @@
 //! `jslm generate`: the model card's generation from the command line, streamed to stdout.
 
-use crate::paths::jslm_cache_dir;
 use crate::progress::LoadBar;
 use anyhow::Context;
-use jslm_engine::{
-    CancelFlag, DType, Device, Engine, GenerationEvent, GenerationRequest, GenerationSettings,
-    LoadOptions, Quantization,
-};
+use jslm_engine::{CancelFlag, Engine, GenerationEvent, GenerationRequest, GenerationSettings};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -66,32 +62,12 @@ pub struct LoadArgs {
     /// Element type for safetensors weights: f32, bf16 or f16 (default f32 on CPU).
     #[arg(long)]
     pub dtype: Option<String>,
-    /// CPU threads (default: all cores).
+    /// CPU threads (default: the plan's, the physical core count).
     #[arg(long)]
     pub threads: Option<usize>,
-}
-
-impl LoadArgs {
-    pub fn options(&self, tokenizer: Option<PathBuf>) -> anyhow::Result<LoadOptions> {
-        let dtype = match self.dtype.as_deref() {
-            None => None,
-            Some("f32") => Some(DType::F32),
-            Some("bf16") => Some(DType::BF16),
-            Some("f16") => Some(DType::F16),
-            Some(other) => anyhow::bail!("--dtype must be f32, bf16 or f16. Given: {other}"),
-        };
-        let quantize = match self.quantize.as_deref() {
-            None => None,
-            Some(q) => Some(q.parse::<Quantization>()?),
-        };
-        Ok(LoadOptions {
-            device: Device::Cpu,
-            dtype,
-            quantize,
-            quantized_dir: Some(jslm_cache_dir().join("quantized")),
-            tokenizer,
-        })
-    }
+    /// Load even where the memory plan says the model will not fit.
+    #[arg(long)]
+    pub force: bool,
 }
 
 fn read_text(inline: Option<String>, file: Option<PathBuf>, what: &str) -> anyhow::Result<String> {
@@ -128,7 +104,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
             message: "must not be empty: pass --instruction TEXT or --instruction-file FILE".into(),
         });
     }
-    let options = args.load.options(args.tokenizer)?;
+    let options = crate::plan_load::planned_load_options(&args.model, &args.load, args.tokenizer)?;
     let mut bar = LoadBar::new();
     let engine = Engine::load(&args.model, &options, |p| bar.update(p))?;
     bar.finish();

@@ -4,8 +4,10 @@
 use clap::{Parser, Subcommand};
 
 mod cmd_bench;
+mod cmd_doctor;
 mod cmd_generate;
 mod paths;
+mod plan_load;
 mod progress;
 
 #[derive(Parser)]
@@ -25,6 +27,8 @@ enum Command {
     Generate(cmd_generate::GenerateArgs),
     /// Measure load time, prompt and decode speed, TTFT and peak memory.
     Bench(cmd_bench::BenchArgs),
+    /// Show this machine's hardware and how each model would run on it.
+    Doctor(cmd_doctor::DoctorArgs),
 }
 
 fn main() {
@@ -33,6 +37,7 @@ fn main() {
     let threads = match &cli.command {
         Command::Generate(a) => a.load.threads,
         Command::Bench(a) => a.threads,
+        Command::Doctor(_) => None,
     };
     if let Some(n) = threads.filter(|&n| n > 0) {
         std::env::set_var("RAYON_NUM_THREADS", n.to_string());
@@ -40,6 +45,7 @@ fn main() {
     let result: anyhow::Result<()> = match cli.command {
         Command::Generate(args) => cmd_generate::run(args),
         Command::Bench(args) => cmd_bench::run(args),
+        Command::Doctor(args) => cmd_doctor::run(args),
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");

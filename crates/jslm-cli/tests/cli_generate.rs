@@ -37,6 +37,8 @@ fn json_output_matches_transformers_greedy() {
             "generate",
             "--greedy",
             "--json",
+            "--dtype",
+            "f32",
             "--max-new-tokens",
             "24",
             "--model",
@@ -134,4 +136,38 @@ fn bad_settings_exit_with_the_field_named() {
         .unwrap();
     assert_eq!(out.status.code(), Some(4));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/model"));
+}
+
+/// Without --dtype the plan decides: on a CPU it quantizes safetensors in the app (cached),
+/// and two processes doing that at once both succeed.
+#[test]
+fn plan_quantizes_on_cpu_and_concurrent_runs_both_succeed() {
+    let cache = tempfile::tempdir().unwrap();
+    let run = || {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_jslm"));
+        cmd.env("JSLM_CACHE_DIR", cache.path())
+            .args([
+                "generate",
+                "--seed",
+                "1",
+                "--max-new-tokens",
+                "4",
+                "--instruction",
+                "こんにちは",
+                "--model",
+            ])
+            .arg(fixtures().join("tiny-mistral"));
+        cmd.spawn().unwrap()
+    };
+    let (a, b) = (run(), run());
+    for child in [a, b] {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+    }
+    let files: Vec<_> = std::fs::read_dir(cache.path().join("quantized"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].ends_with(".gguf"), "{files:?}");
 }

@@ -29,7 +29,16 @@ pub struct LoadOptions {
     pub quantized_dir: Option<PathBuf>,
     /// `tokenizer.json` to use instead of the one beside the weights.
     pub tokenizer: Option<PathBuf>,
+    /// Longest prompt piece processed in one forward pass (default 512, as the device plan
+    /// budgets activation memory for).
+    pub prefill_chunk_tokens: usize,
+    /// Caps the context (prompt + new tokens) below the model's own, e.g. to the KV cache the
+    /// device plan reserved memory for.
+    pub context_tokens: Option<usize>,
 }
+
+/// Default prompt chunk: bounds the attention scratch of a 4,096-token prompt.
+pub const DEFAULT_PREFILL_CHUNK: usize = 512;
 
 impl Default for LoadOptions {
     fn default() -> Self {
@@ -39,6 +48,8 @@ impl Default for LoadOptions {
             quantize: None,
             quantized_dir: None,
             tokenizer: None,
+            prefill_chunk_tokens: DEFAULT_PREFILL_CHUNK,
+            context_tokens: None,
         }
     }
 }
@@ -73,6 +84,7 @@ pub struct Engine {
     device: Device,
     tokenizer: JslmTokenizer,
     info: ModelInfo,
+    prefill_chunk: usize,
 }
 
 impl std::fmt::Debug for Engine {
@@ -123,11 +135,16 @@ impl Engine {
             }
         };
         tokenizer.check_matches(loaded.info.vocab_size)?;
+        let mut loaded = loaded;
+        if let Some(cap) = options.context_tokens.filter(|&c| c > 0) {
+            loaded.info.context_length = loaded.info.context_length.min(cap);
+        }
         Ok(Self {
             network: Mutex::new(loaded.network),
             device: loaded.device,
             tokenizer,
             info: loaded.info,
+            prefill_chunk: options.prefill_chunk_tokens,
         })
     }
 
@@ -199,7 +216,7 @@ impl Engine {
             reason = StopReason::Cancelled;
         } else {
             let prefill_start = Instant::now();
-            let mut logits = network.forward(&prompt_ids, 0, &self.device)?;
+            let mut logits = network.prefill(&prompt_ids, self.prefill_chunk, &self.device)?;
             let prefill = prefill_start.elapsed().as_secs_f64();
             stats.prompt_tokens_per_s = rate(prompt_ids.len(), prefill);
             loop {
@@ -259,7 +276,7 @@ impl Engine {
     pub fn logits(&self, ids: &[u32]) -> Result<Vec<f32>> {
         let mut network = self.network.try_lock().map_err(|_| EngineError::Busy)?;
         network.clear_kv_cache();
-        network.forward(ids, 0, &self.device)
+        network.prefill(ids, self.prefill_chunk, &self.device)
     }
 
     /// Prefills `prompt`, then runs `steps` one forward pass each; returns (prefill seconds,
@@ -268,7 +285,7 @@ impl Engine {
         let mut network = self.network.try_lock().map_err(|_| EngineError::Busy)?;
         network.clear_kv_cache();
         let t0 = Instant::now();
-        network.forward(prompt, 0, &self.device)?;
+        network.prefill(prompt, self.prefill_chunk, &self.device)?;
         let prefill = t0.elapsed().as_secs_f64();
         let t1 = Instant::now();
         for (i, &id) in steps.iter().enumerate() {

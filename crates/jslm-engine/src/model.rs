@@ -52,6 +52,20 @@ impl Network {
             .to_vec1::<f32>()?)
     }
 
+    /// Processes a whole prompt from position 0 in chunks of at most `chunk` tokens (the
+    /// attention scores of one pass grow with chunk × context, so long prompts stay within the
+    /// memory the device plan budgets) and returns the logits of its last token.
+    pub fn prefill(&mut self, ids: &[u32], chunk: usize, device: &Device) -> Result<Vec<f32>> {
+        let chunk = chunk.max(1);
+        let mut logits = Vec::new();
+        let mut pos = 0;
+        for piece in ids.chunks(chunk) {
+            logits = self.forward(piece, pos, device)?;
+            pos += piece.len();
+        }
+        Ok(logits)
+    }
+
     pub fn clear_kv_cache(&mut self) {
         match self {
             Network::Mistral(m) => m.clear_kv_cache(),

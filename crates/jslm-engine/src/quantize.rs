@@ -443,7 +443,10 @@ pub fn write_atomically(
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir).map_err(|e| EngineError::io(dir, e))?;
     }
-    let partial = out.with_extension("gguf.partial");
+    // Unique per writer: two processes quantizing the same source both finish, the last rename
+    // wins and both files are identical.
+    let unique: u64 = rand::random();
+    let partial = out.with_extension(format!("gguf.{}-{unique:016x}.partial", std::process::id()));
     let result = (|| -> Result<()> {
         let file = std::fs::File::create(&partial).map_err(|e| EngineError::io(&partial, e))?;
         let mut w = std::io::BufWriter::with_capacity(4 << 20, file);

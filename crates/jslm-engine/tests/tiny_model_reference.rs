@@ -279,3 +279,25 @@ fn in_app_q8_0_tensors_equal_llama_cpp_converter() {
         );
     }
 }
+
+/// Feeding the prompt in chunks (what generation does past 512 tokens) gives the same logits
+/// and greedy ids as one pass.
+#[test]
+fn chunked_prefill_is_exact() {
+    let case = reference()
+        .cases
+        .into_iter()
+        .max_by_key(|c| c.prompt_ids.len())
+        .unwrap();
+    assert!(case.prompt_ids.len() > 100);
+    let chunked = load(LoadOptions {
+        prefill_chunk_tokens: 7,
+        ..Default::default()
+    });
+    let diff = max_abs_diff(
+        &chunked.logits(&case.prompt_ids).unwrap(),
+        &reference_logits(&case.name),
+    );
+    assert!(diff < 1e-4, "chunked prefill: max |Δlogit| = {diff}");
+    assert_eq!(greedy(&chunked, &case).generated_token_ids, case.greedy_ids);
+}

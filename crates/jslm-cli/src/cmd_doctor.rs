@@ -1,0 +1,105 @@
+//! `jslm doctor`: what this machine has and how each model would run on it, as text or JSON.
+
+use anyhow::Context as _;
+use jslm_hardware::{
+    doctor_report, DetectOptions, DeviceKind, HardwareProfile, ModelSpec, PlanSettings, Precision,
+};
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct DoctorArgs {
+    /// Print JSON (profile and plans) instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Model cache directory whose disk space to check [default: the Hugging Face hub cache].
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Plan as if this device were requested: cpu, cuda or metal.
+    #[arg(long)]
+    device: Option<DeviceKind>,
+    /// Plan as if this precision were requested: bf16, f16, f32, q4_k_m or q8_0.
+    #[arg(long)]
+    precision: Option<Precision>,
+    /// Plan as if this many CPU threads were requested.
+    #[arg(long)]
+    threads: Option<u32>,
+    /// Plan for exactly this many tokens of context.
+    #[arg(long, value_name = "TOKENS")]
+    context: Option<u32>,
+    /// Prefer Q8_0 over Q4_K_M on the CPU when it fits comfortably.
+    #[arg(long)]
+    prefer_quality: bool,
+    /// Plan as if refused overrides were forced.
+    #[arg(long)]
+    force: bool,
+    /// Skip creating a CUDA/Metal device to prove the backend works (cuda/metal builds).
+    #[arg(long)]
+    no_probe: bool,
+}
+
+pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
+    let profile = HardwareProfile::detect(&DetectOptions {
+        model_cache_dir: Some(args.cache_dir.clone().unwrap_or_else(default_cache_dir)),
+        probe_backends: !args.no_probe,
+    });
+    let settings = PlanSettings {
+        device: args.device,
+        precision: args.precision,
+        threads: args.threads,
+        context_tokens: args.context,
+        prefer_quality: args.prefer_quality,
+        force: args.force,
+        ..PlanSettings::default()
+    };
+    // The catalog lives in the hub crate; until it is wired in, doctor plans the 7B, whose
+    // spec lists all three weight files (bf16 safetensors, Q4_K_M and Q8_0 GGUF).
+    let models = [ModelSpec::japanese_stablelm_instruct_gamma_7b()];
+    let report = doctor_report(&profile, &models, &settings);
+    let mut output = if args.json {
+        serde_json::to_string_pretty(&report).context("serialising the report")?
+    } else {
+        report.render_text()
+    };
+    if !output.ends_with('\n') {
+        output.push('\n');
+    }
+    write_stdout(&output)
+}
+
+/// Writes to stdout; a closed pipe (`jslm doctor --json | head`) is not an error.
+fn write_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(err).context("writing the report to stdout")
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The Hugging Face hub cache, resolved as `huggingface_hub` (and the jslm-hub crate) do:
+/// `HF_HUB_CACHE`, `HUGGINGFACE_HUB_CACHE`, `HF_HOME/hub`, `XDG_CACHE_HOME/huggingface/hub`,
+/// then `~/.cache/huggingface/hub`.
+fn default_cache_dir() -> PathBuf {
+    let var = |key: &str| {
+        std::env::var_os(key)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    var("HF_HUB_CACHE")
+        .or_else(|| var("HUGGINGFACE_HUB_CACHE"))
+        .or_else(|| var("HF_HOME").map(|home| home.join("hub")))
+        .unwrap_or_else(|| {
+            let cache = var("XDG_CACHE_HOME").unwrap_or_else(|| {
+                var("HOME")
+                    .or_else(|| var("USERPROFILE"))
+                    .unwrap_or_else(|| PathBuf::from("."))
+                    .join(".cache")
+            });
+            cache.join("huggingface").join("hub")
+        })
+}

@@ -1,0 +1,132 @@
+//! Whether this *build* can use a GPU backend, and whether it really initialises here.
+//!
+//! candle's `cuda_is_available()` / `metal_is_available()` only report how the binary was
+//! compiled. The probes below create the device (`Device::new_cuda` / `Device::new_metal`),
+//! which loads the driver and creates a context: only that proves the backend works.
+
+use crate::error::HardwareError;
+use serde::{Deserialize, Serialize};
+
+/// State of one candle backend in this binary on this machine.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum BackendStatus {
+    /// Compiled without the cargo feature (`cuda` / `metal`).
+    NotBuilt,
+    /// Compiled in, but the probe was not run (detection was asked to be quick).
+    NotProbed,
+    /// A device was created successfully.
+    Available,
+    /// Compiled in, but creating the device failed.
+    Failed { message: String },
+}
+
+impl BackendStatus {
+    /// Whether a plan may put the model on this backend. `NotProbed` counts: the load itself
+    /// will then be the probe, and its error is reported there.
+    pub fn usable(&self) -> bool {
+        matches!(self, Self::Available | Self::NotProbed)
+    }
+}
+
+/// The candle backends of this binary.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackendSupport {
+    pub cuda: BackendStatus,
+    pub metal: BackendStatus,
+}
+
+impl BackendSupport {
+    /// What this build supports, running the device probes when `probe` is true. A failed
+    /// probe also returns the error, for the profile's notes.
+    pub fn detect(probe: bool) -> (Self, Vec<HardwareError>) {
+        let mut errors = Vec::new();
+        let cuda = probe_cuda(probe, &mut errors);
+        let metal = probe_metal(probe, &mut errors);
+        (Self { cuda, metal }, errors)
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn probe_cuda(probe: bool, errors: &mut Vec<HardwareError>) -> BackendStatus {
+    if !probe {
+        return BackendStatus::NotProbed;
+    }
+    // candle builds link libcuda/cudart at start-up (cudarc `dynamic-linking`), so reaching
+    // this line already means the libraries loaded; the device can still be missing or busy.
+    match candle_core::Device::new_cuda(0) {
+        Ok(_) => BackendStatus::Available,
+        Err(err) => {
+            let failure = HardwareError::CudaInitFailed {
+                ordinal: 0,
+                message: err.to_string(),
+            };
+            let status = BackendStatus::Failed {
+                message: failure.to_string(),
+            };
+            errors.push(failure);
+            status
+        }
+    }
+}
+
+#[cfg(not(feature = "cuda"))]
+fn probe_cuda(_probe: bool, _errors: &mut Vec<HardwareError>) -> BackendStatus {
+    BackendStatus::NotBuilt
+}
+
+#[cfg(all(feature = "metal", target_os = "macos"))]
+fn probe_metal(probe: bool, errors: &mut Vec<HardwareError>) -> BackendStatus {
+    if !probe {
+        return BackendStatus::NotProbed;
+    }
+    match candle_core::Device::new_metal(0) {
+        Ok(_) => BackendStatus::Available,
+        Err(err) => {
+            let failure = HardwareError::MetalInitFailed {
+                message: err.to_string(),
+            };
+            let status = BackendStatus::Failed {
+                message: failure.to_string(),
+            };
+            errors.push(failure);
+            status
+        }
+    }
+}
+
+#[cfg(not(all(feature = "metal", target_os = "macos")))]
+fn probe_metal(_probe: bool, _errors: &mut Vec<HardwareError>) -> BackendStatus {
+    BackendStatus::NotBuilt
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usable_table() {
+        let cases = [
+            (BackendStatus::NotBuilt, false),
+            (BackendStatus::NotProbed, true),
+            (BackendStatus::Available, true),
+            (
+                BackendStatus::Failed {
+                    message: "x".into(),
+                },
+                false,
+            ),
+        ];
+        for (status, want) in cases {
+            assert_eq!(status.usable(), want, "{status:?}");
+        }
+    }
+
+    #[cfg(not(feature = "cuda"))]
+    #[test]
+    fn default_build_has_no_gpu_backends() {
+        let (support, errors) = BackendSupport::detect(true);
+        assert_eq!(support.cuda, BackendStatus::NotBuilt);
+        assert!(errors.is_empty());
+    }
+}

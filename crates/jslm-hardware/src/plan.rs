@@ -1,0 +1,702 @@
+//! `DevicePlan`: where and how a model runs, as a pure function of the hardware profile, the
+//! model and the user's settings (table-tested in `plan_tests.rs`).
+//!
+//! Policy (issue 4):
+//! 1. A device the user asked for is used if this build and machine can run it; on a GPU the
+//!    precision steps down bf16/f16 → Q8_0 → Q4_K_M to the first that fits comfortably
+//!    (else tightly).
+//! 2. Otherwise: CUDA on the visible NVIDIA GPU with the most free VRAM, bf16 (f16 below
+//!    compute capability 8.0), if it fits; then Metal, bf16 on M2+ (f16 on M1), if it fits
+//!    the working set.
+//! 3. Then a GPU with a quantized file (Q4_K_M, or Q8_0 first when the user prefers quality)
+//!    if it fits comfortably. This step is not in the issue's policy: it is added because
+//!    candle 0.11 keeps repacked copies of GGUF weights on the CPU (see `repack`), so on a
+//!    16 GB Mac the CPU needs 10 GB+ where Metal needs 7 GB.
+//! 4. Then the CPU: Q4_K_M, or Q8_0 when the user prefers quality, whichever fits
+//!    comfortably first, else tightly (on AVX2-only x86 Q8_0 can be the smaller one in RAM);
+//!    threads = physical cores.
+//! 5. With no context set, the context may shrink 4096 → 2048 → 1024: to the longest that
+//!    fits comfortably, else the longest that fits tightly, before "will not fit".
+
+use crate::apple::AppleGpu;
+use crate::backend::BackendStatus;
+use crate::device::{ComputeDevice, DeviceKind};
+use crate::error::HardwareError;
+use crate::estimate::{estimate_memory, MemoryEstimate};
+use crate::fit::{FitLevel, FitReport, MemoryPool};
+use crate::model::{ModelSpec, WeightFormat};
+use crate::nvidia::NvidiaGpu;
+use crate::precision::Precision;
+use crate::profile::HardwareProfile;
+use crate::refusal::{OverrideSetting, RefusalReason, RefusedOverride};
+use crate::repack::WeightRepack;
+use crate::settings::{PlanSettings, DEFAULT_CONTEXT_TOKENS, MIN_AUTO_CONTEXT_TOKENS};
+use crate::warning::PlanWarning;
+use serde::{Deserialize, Serialize};
+
+/// Whether the weight file fits on the model cache's disk (if it is not downloaded yet).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DownloadCheck {
+    /// Size of the weight file, in bytes.
+    pub file_bytes: u64,
+    /// Free space on the cache's filesystem, in bytes.
+    pub available_bytes: u64,
+    pub enough_space: bool,
+}
+
+/// candle's CPU kernel choice the plan relies on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CpuKernels {
+    /// Whatever candle picks for this CPU.
+    #[default]
+    Default,
+    /// The engine sets `MISTRALRS_FORCE_AVX2=1` before its first quantized matmul (candle reads
+    /// it once, in `repack_x86::level()`): slower than VNNI/AMX, but without their extra
+    /// weight copies.
+    ForceAvx2,
+}
+
+/// How to load and run one model on this machine.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DevicePlan {
+    /// `ModelSpec::name` of the model planned for.
+    pub model: String,
+    pub device: ComputeDevice,
+    pub precision: Precision,
+    /// The weight file to download/load.
+    pub format: WeightFormat,
+    /// CPU threads for candle's thread pool.
+    pub threads: u32,
+    /// KV cache reserved for this many tokens.
+    pub context_tokens: u32,
+    /// Prompt tokens per forward pass; the estimate assumes the engine chunks prefill so.
+    pub prefill_chunk_tokens: u32,
+    pub memory: MemoryEstimate,
+    pub fit: FitReport,
+    /// `None` when the model cache's disk is unknown.
+    pub download: Option<DownloadCheck>,
+    pub warnings: Vec<PlanWarning>,
+    /// Overrides not followed, with reasons; the plan used its own choice for those.
+    pub refused: Vec<RefusedOverride>,
+    /// Which candle CPU kernels the estimate assumes; the engine must apply it before loading.
+    #[serde(default)]
+    pub cpu_kernels: CpuKernels,
+}
+
+impl DevicePlan {
+    /// The plan if every override was honoured, else the first refusal as an error: for
+    /// callers such as `jslm run --device cuda` that must not silently fall back.
+    pub fn strict(self) -> Result<Self, HardwareError> {
+        match self.refused.first() {
+            None => Ok(self),
+            Some(refusal) => Err(HardwareError::OverrideRefused {
+                setting: refusal.setting.to_string(),
+                requested: refusal.requested.clone(),
+                reason: refusal.reason.to_string(),
+            }),
+        }
+    }
+}
+
+/// Plans `model` on the machine described by `profile` under `settings`.
+pub fn plan(profile: &HardwareProfile, model: &ModelSpec, settings: &PlanSettings) -> DevicePlan {
+    let native = plan_with_kernels(profile, model, settings, profile.weight_repack);
+    let lean = WeightRepack::X86Avx2;
+    let can_force_avx2 = matches!(
+        profile.weight_repack,
+        WeightRepack::X86Vnni | WeightRepack::X86VnniAmx
+    );
+    if !can_force_avx2
+        || native.device != ComputeDevice::Cpu
+        || !native.precision.is_quantized()
+        || native.fit.level == FitLevel::Comfortable
+    {
+        return native;
+    }
+    // candle's VNNI/AMX kernels keep extra weight copies; its AVX2 kernels keep fewer. When
+    // that turns a tight or failing plan into a better one, trade speed for memory.
+    let mut forced = plan_with_kernels(profile, model, settings, lean);
+    if forced.device != ComputeDevice::Cpu || forced.fit.level >= native.fit.level {
+        return native;
+    }
+    forced.cpu_kernels = CpuKernels::ForceAvx2;
+    forced.warnings.push(PlanWarning::Avx2KernelsToSaveMemory {
+        saved_bytes: native
+            .memory
+            .total_bytes
+            .saturating_sub(forced.memory.total_bytes),
+    });
+    forced
+}
+
+/// The plan with candle's CPU kernels making the `repack` weight copies.
+fn plan_with_kernels(
+    profile: &HardwareProfile,
+    model: &ModelSpec,
+    settings: &PlanSettings,
+    repack: WeightRepack,
+) -> DevicePlan {
+    let mut notes = Notes::default();
+    let threads = resolve_threads(profile, settings, &mut notes);
+    let context = resolve_context(model, settings, &mut notes);
+    let planner = Planner {
+        profile,
+        model,
+        settings,
+        context,
+        repack,
+    };
+
+    let requested = settings
+        .device
+        .and_then(|kind| match target_for(profile, kind) {
+            Ok(target) => planner.on_requested(target, &mut notes),
+            Err(reason) => {
+                notes.refuse(OverrideSetting::Device, kind.to_string(), reason);
+                None
+            }
+        });
+    let attempt = match requested {
+        Some(attempt) => attempt,
+        None => planner.automatic(&mut notes),
+    };
+    planner.finish(attempt, threads, notes)
+}
+
+/// Warnings and refusals gathered while planning.
+#[derive(Default)]
+struct Notes {
+    warnings: Vec<PlanWarning>,
+    refused: Vec<RefusedOverride>,
+}
+
+impl Notes {
+    fn refuse(&mut self, setting: OverrideSetting, requested: String, reason: RefusalReason) {
+        self.refused.push(RefusedOverride {
+            setting,
+            requested,
+            reason,
+        });
+    }
+}
+
+/// A device the model could go on, with the memory it has.
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    Cpu,
+    Cuda(&'a NvidiaGpu),
+    Metal(&'a AppleGpu),
+}
+
+impl Target<'_> {
+    fn kind(&self) -> DeviceKind {
+        match self {
+            Self::Cpu => DeviceKind::Cpu,
+            Self::Cuda(_) => DeviceKind::Cuda,
+            Self::Metal(_) => DeviceKind::Metal,
+        }
+    }
+
+    fn device(&self) -> ComputeDevice {
+        match self {
+            Self::Cpu => ComputeDevice::Cpu,
+            Self::Cuda(gpu) => ComputeDevice::Cuda {
+                ordinal: gpu.cuda_ordinal.unwrap_or(0),
+                nvml_index: gpu.nvml_index,
+            },
+            Self::Metal(_) => ComputeDevice::Metal,
+        }
+    }
+
+    fn memory(&self, profile: &HardwareProfile) -> (u64, MemoryPool) {
+        match self {
+            Self::Cpu => (profile.memory.available_bytes, MemoryPool::SystemRam),
+            Self::Cuda(gpu) => (gpu.free_vram_bytes, MemoryPool::GpuVram),
+            Self::Metal(gpu) => (gpu.working_set_bytes, MemoryPool::UnifiedWorkingSet),
+        }
+    }
+
+    fn name(&self, profile: &HardwareProfile) -> String {
+        match self {
+            Self::Cpu => profile.cpu.brand.clone(),
+            Self::Cuda(gpu) => gpu.name.clone(),
+            Self::Metal(gpu) => gpu.name.clone(),
+        }
+    }
+
+    /// The unquantized precision this device runs best: bf16 where supported, else f16.
+    /// For the CPU, the quantized default.
+    fn default_precision(&self) -> Precision {
+        match self {
+            Self::Cpu => Precision::Q4KM,
+            Self::Cuda(gpu) if gpu.supports_bf16() => Precision::Bf16,
+            Self::Metal(gpu) if gpu.supports_bf16 => Precision::Bf16,
+            Self::Cuda(_) | Self::Metal(_) => Precision::F16,
+        }
+    }
+
+    /// Why `precision` cannot run here, if it cannot. `force` overrides slowness, not
+    /// missing kernels.
+    fn precision_refusal(&self, precision: Precision, force: bool) -> Option<RefusalReason> {
+        match (self, precision) {
+            (Self::Cpu, Precision::Bf16 | Precision::F16 | Precision::F32) if !force => {
+                Some(RefusalReason::SlowOnCpu { precision })
+            }
+            (Self::Cuda(gpu), Precision::Bf16) if !gpu.supports_bf16() => {
+                Some(RefusalReason::NoBf16 {
+                    device: DeviceKind::Cuda,
+                })
+            }
+            (Self::Metal(gpu), Precision::Bf16) if !gpu.supports_bf16 => {
+                Some(RefusalReason::NoBf16 {
+                    device: DeviceKind::Metal,
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The CUDA GPU to use: the visible one with the most free VRAM (not simply GPU 0, which is
+/// often the small display card).
+fn best_cuda_gpu(profile: &HardwareProfile) -> Option<&NvidiaGpu> {
+    profile
+        .nvidia_gpus
+        .iter()
+        .filter(|gpu| gpu.cuda_ordinal.is_some())
+        .max_by_key(|gpu| (gpu.free_vram_bytes, std::cmp::Reverse(gpu.cuda_ordinal)))
+}
+
+/// The target for an explicitly requested device, or why it cannot be used.
+fn target_for(profile: &HardwareProfile, kind: DeviceKind) -> Result<Target<'_>, RefusalReason> {
+    match kind {
+        DeviceKind::Cpu => Ok(Target::Cpu),
+        DeviceKind::Cuda => {
+            if profile.nvidia_gpus.is_empty() {
+                return Err(RefusalReason::NoNvidiaGpu);
+            }
+            backend_refusal(&profile.backends.cuda, DeviceKind::Cuda)?;
+            best_cuda_gpu(profile)
+                .map(Target::Cuda)
+                .ok_or(RefusalReason::NoVisibleNvidiaGpu)
+        }
+        DeviceKind::Metal => {
+            let gpu = profile
+                .apple_gpu
+                .as_ref()
+                .ok_or(RefusalReason::NoAppleGpu)?;
+            backend_refusal(&profile.backends.metal, DeviceKind::Metal)?;
+            Ok(Target::Metal(gpu))
+        }
+    }
+}
+
+fn backend_refusal(status: &BackendStatus, kind: DeviceKind) -> Result<(), RefusalReason> {
+    match (status, kind) {
+        (BackendStatus::Available | BackendStatus::NotProbed, _) => Ok(()),
+        (BackendStatus::NotBuilt, DeviceKind::Metal) => Err(RefusalReason::MetalNotBuilt),
+        (BackendStatus::NotBuilt, _) => Err(RefusalReason::CudaNotBuilt),
+        (BackendStatus::Failed { message }, DeviceKind::Metal) => {
+            Err(RefusalReason::MetalUnavailable {
+                message: message.clone(),
+            })
+        }
+        (BackendStatus::Failed { message }, _) => Err(RefusalReason::CudaUnavailable {
+            message: message.clone(),
+        }),
+    }
+}
+
+fn resolve_threads(profile: &HardwareProfile, settings: &PlanSettings, notes: &mut Notes) -> u32 {
+    let physical = u32::try_from(profile.cpu.physical_cores)
+        .unwrap_or(u32::MAX)
+        .max(1);
+    let logical = u32::try_from(profile.cpu.logical_cores)
+        .unwrap_or(u32::MAX)
+        .max(physical);
+    match settings.threads {
+        None => physical,
+        Some(0) => {
+            notes.refuse(OverrideSetting::Threads, "0".into(), RefusalReason::Zero);
+            physical
+        }
+        Some(requested) if requested > logical => {
+            let reason = RefusalReason::TooManyThreads {
+                requested,
+                logical_cores: logical,
+            };
+            if settings.force {
+                notes.warnings.push(PlanWarning::Forced { reason });
+                requested
+            } else {
+                notes.refuse(OverrideSetting::Threads, requested.to_string(), reason);
+                physical
+            }
+        }
+        Some(requested) => requested,
+    }
+}
+
+/// The context to plan for: exactly what the user set (capped at the model's maximum), or
+/// automatic (the default, shrinkable).
+#[derive(Clone, Copy, Debug)]
+enum ContextRequest {
+    Exact(u32),
+    Auto(u32),
+}
+
+fn resolve_context(
+    model: &ModelSpec,
+    settings: &PlanSettings,
+    notes: &mut Notes,
+) -> ContextRequest {
+    let max = model.max_context_tokens.max(1);
+    let auto = ContextRequest::Auto(DEFAULT_CONTEXT_TOKENS.min(max));
+    match settings.context_tokens {
+        None => auto,
+        Some(0) => {
+            notes.refuse(OverrideSetting::Context, "0".into(), RefusalReason::Zero);
+            auto
+        }
+        Some(requested) if requested > max => {
+            notes.warnings.push(PlanWarning::ContextCapped {
+                requested_tokens: requested,
+                max_tokens: max,
+            });
+            ContextRequest::Exact(max)
+        }
+        Some(requested) => ContextRequest::Exact(requested),
+    }
+}
+
+/// One evaluated (device, precision, context).
+struct Attempt<'a> {
+    target: Target<'a>,
+    precision: Precision,
+    context_tokens: u32,
+    /// The automatic context it was shortened from.
+    reduced_from: Option<u32>,
+    memory: MemoryEstimate,
+    fit: FitReport,
+    /// Warnings that apply only if this attempt is chosen.
+    warnings: Vec<PlanWarning>,
+}
+
+struct Planner<'a> {
+    profile: &'a HardwareProfile,
+    model: &'a ModelSpec,
+    settings: &'a PlanSettings,
+    context: ContextRequest,
+    repack: WeightRepack,
+}
+
+impl<'a> Planner<'a> {
+    fn evaluate(
+        &self,
+        target: Target<'a>,
+        precision: Precision,
+        context_tokens: u32,
+    ) -> Attempt<'a> {
+        let memory = estimate_memory(
+            self.model,
+            target.kind(),
+            precision,
+            context_tokens,
+            self.settings.prefill_chunk_tokens,
+            self.repack,
+        );
+        let (available, pool) = target.memory(self.profile);
+        Attempt {
+            target,
+            precision,
+            context_tokens,
+            reduced_from: None,
+            memory,
+            fit: FitReport::new(memory.total_bytes, available, pool),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Evaluates at the planned context. When `shrink` and the context is automatic, also
+    /// tries halving it down to [`MIN_AUTO_CONTEXT_TOKENS`] and keeps the longest context that
+    /// fits comfortably, else the longest that fits tightly: on an automatic choice headroom
+    /// beats context, since a tight estimate that is 10 % low crashes the app. If nothing
+    /// fits, the full context's numbers are returned, since those are what the user asked about.
+    fn evaluate_fitting(
+        &self,
+        target: Target<'a>,
+        precision: Precision,
+        shrink: bool,
+    ) -> Attempt<'a> {
+        let full = self.full_context();
+        let first = self.evaluate(target, precision, full);
+        let shrinkable = shrink && matches!(self.context, ContextRequest::Auto(_));
+        if first.fit.level == FitLevel::Comfortable || !shrinkable {
+            return first;
+        }
+        let mut tight = (first.fit.level == FitLevel::Tight).then_some(first);
+        let mut tokens = full / 2;
+        while tokens >= MIN_AUTO_CONTEXT_TOKENS {
+            let mut attempt = self.evaluate(target, precision, tokens);
+            attempt.reduced_from = Some(full);
+            match attempt.fit.level {
+                FitLevel::Comfortable => return attempt,
+                FitLevel::Tight if tight.is_none() => tight = Some(attempt),
+                _ => {}
+            }
+            tokens /= 2;
+        }
+        tight.unwrap_or_else(|| self.evaluate(target, precision, full))
+    }
+
+    /// The device the user asked for. `None` (with a refusal noted) when nothing fits there
+    /// and `force` is off.
+    fn on_requested(&self, target: Target<'a>, notes: &mut Notes) -> Option<Attempt<'a>> {
+        if let Target::Cpu = target {
+            return Some(match self.settings.precision {
+                Some(precision) => self.cpu_with_precision(precision, notes),
+                None => self.cpu_automatic(),
+            });
+        }
+        let force = self.settings.force;
+        if let Some(precision) = self.settings.precision {
+            match target.precision_refusal(precision, force) {
+                Some(reason) => {
+                    notes.refuse(OverrideSetting::Precision, precision.to_string(), reason)
+                }
+                None => {
+                    let mut attempt = self.evaluate_fitting(target, precision, true);
+                    if attempt.fit.level != FitLevel::WillNotFit {
+                        return Some(attempt);
+                    }
+                    let reason = will_not_fit(&attempt);
+                    if force {
+                        attempt.warnings.push(PlanWarning::Forced { reason });
+                        return Some(attempt);
+                    }
+                    notes.refuse(OverrideSetting::Precision, precision.to_string(), reason);
+                }
+            }
+        }
+        let ladder = [target.default_precision(), Precision::Q8_0, Precision::Q4KM];
+        if let Some(attempt) = self.choose(target, &ladder) {
+            return Some(attempt);
+        }
+        let mut smallest = self.evaluate(target, Precision::Q4KM, self.full_context());
+        let reason = will_not_fit(&smallest);
+        if force {
+            smallest.warnings.push(PlanWarning::Forced { reason });
+            return Some(smallest);
+        }
+        notes.refuse(OverrideSetting::Device, target.kind().to_string(), reason);
+        None
+    }
+
+    /// No usable device override: CUDA, then Metal, then the CPU.
+    fn automatic(&self, notes: &mut Notes) -> Attempt<'a> {
+        let mut skipped = Vec::new();
+        for target in self.gpu_targets(&mut skipped) {
+            let requested = self.settings.precision;
+            let refusal = requested.and_then(|p| target.precision_refusal(p, self.settings.force));
+            let precision = match (requested, &refusal) {
+                (Some(p), None) => p,
+                _ => target.default_precision(),
+            };
+            let mut attempt = self.evaluate_fitting(target, precision, false);
+            if attempt.fit.level != FitLevel::WillNotFit {
+                if let (Some(p), Some(reason)) = (requested, refusal) {
+                    notes.refuse(OverrideSetting::Precision, p.to_string(), reason);
+                }
+                attempt.warnings.extend(skipped);
+                return attempt;
+            }
+            skipped.push(PlanWarning::GpuTooSmall {
+                gpu: target.name(self.profile),
+                precision,
+                needed_bytes: attempt.fit.needed_bytes,
+                available_bytes: attempt.fit.available_bytes,
+                pool: attempt.fit.pool,
+            });
+        }
+        // A GPU too small for bf16/f16 still beats the CPU with a quantized file, if it has
+        // room to spare: candle keeps extra repacked copies of GGUF weights on the CPU, not on
+        // GPUs, and GPU decoding is several times faster.
+        if self.settings.precision.is_none() {
+            for target in self.gpu_targets(&mut Vec::new()) {
+                for precision in self.quantized_ladder() {
+                    let mut attempt = self.evaluate_fitting(target, precision, false);
+                    if attempt.fit.level == FitLevel::Comfortable {
+                        attempt.warnings.extend(skipped);
+                        return attempt;
+                    }
+                }
+            }
+        }
+        let mut attempt = match self.settings.precision {
+            Some(precision) => self.cpu_with_precision(precision, notes),
+            None => self.cpu_automatic(),
+        };
+        attempt.warnings.extend(skipped);
+        attempt
+    }
+
+    /// Quantized precisions in order of preference: Q4_K_M first (smaller download, faster),
+    /// Q8_0 first when the user prefers quality.
+    fn quantized_ladder(&self) -> [Precision; 2] {
+        if self.settings.prefer_quality {
+            [Precision::Q8_0, Precision::Q4KM]
+        } else {
+            [Precision::Q4KM, Precision::Q8_0]
+        }
+    }
+
+    /// GPUs to try in order, noting in `skipped` those present but unusable by this build.
+    fn gpu_targets(&self, skipped: &mut Vec<PlanWarning>) -> Vec<Target<'a>> {
+        let profile = self.profile;
+        let mut targets = Vec::new();
+        if let Some(first) = profile.nvidia_gpus.first() {
+            match (&profile.backends.cuda, best_cuda_gpu(profile)) {
+                (BackendStatus::NotBuilt, _) => skipped.push(PlanWarning::CudaNotBuilt {
+                    gpu: first.name.clone(),
+                }),
+                (BackendStatus::Failed { message }, _) => {
+                    skipped.push(PlanWarning::CudaUnavailable {
+                        message: message.clone(),
+                    })
+                }
+                (_, None) => skipped.push(PlanWarning::NvidiaGpuHidden {
+                    gpu: first.name.clone(),
+                }),
+                (_, Some(gpu)) => targets.push(Target::Cuda(gpu)),
+            }
+        }
+        if let Some(gpu) = &profile.apple_gpu {
+            match &profile.backends.metal {
+                BackendStatus::NotBuilt => skipped.push(PlanWarning::MetalNotBuilt {
+                    gpu: gpu.name.clone(),
+                }),
+                BackendStatus::Failed { message } => skipped.push(PlanWarning::MetalUnavailable {
+                    message: message.clone(),
+                }),
+                _ => targets.push(Target::Metal(gpu)),
+            }
+        }
+        targets
+    }
+
+    /// CPU with a user-chosen precision, refused (falling back to automatic) when too slow or
+    /// too big and not forced.
+    fn cpu_with_precision(&self, precision: Precision, notes: &mut Notes) -> Attempt<'a> {
+        let force = self.settings.force;
+        if let Some(reason) = Target::Cpu.precision_refusal(precision, force) {
+            notes.refuse(OverrideSetting::Precision, precision.to_string(), reason);
+            return self.cpu_automatic();
+        }
+        let mut attempt = self.evaluate_fitting(Target::Cpu, precision, true);
+        if let Some(reason) = Target::Cpu.precision_refusal(precision, false) {
+            // Allowed only because of `force`: say so.
+            attempt.warnings.push(PlanWarning::Forced { reason });
+        }
+        if attempt.fit.level == FitLevel::WillNotFit {
+            let reason = will_not_fit(&attempt);
+            if force {
+                attempt.warnings.push(PlanWarning::Forced { reason });
+            } else {
+                notes.refuse(OverrideSetting::Precision, precision.to_string(), reason);
+                return self.cpu_automatic();
+            }
+        }
+        attempt
+    }
+
+    /// CPU, automatic precision: Q8_0 if preferred and comfortable at the full context, else
+    /// Q4_K_M (shortening the context if needed).
+    fn cpu_automatic(&self) -> Attempt<'a> {
+        // Both files are tried because which is smaller in memory depends on the CPU: on
+        // AVX2-only x86 candle repacks Q4_K but not Q8_0, so Q8_0 can need less RAM.
+        let ladder = self.quantized_ladder();
+        self.choose(Target::Cpu, &ladder)
+            .unwrap_or_else(|| self.evaluate(Target::Cpu, ladder[0], self.full_context()))
+    }
+
+    /// The first precision of `ladder` that fits comfortably at the full context, else the
+    /// first that does with a shorter automatic context, else the first that fits tightly:
+    /// precision steps down before context does, and headroom before either.
+    fn choose(&self, target: Target<'a>, ladder: &[Precision]) -> Option<Attempt<'a>> {
+        for shrink in [false, true] {
+            for &precision in ladder {
+                let attempt = self.evaluate_fitting(target, precision, shrink);
+                if attempt.fit.level == FitLevel::Comfortable {
+                    return Some(attempt);
+                }
+            }
+        }
+        ladder
+            .iter()
+            .map(|&precision| self.evaluate_fitting(target, precision, true))
+            .find(|attempt| attempt.fit.level == FitLevel::Tight)
+    }
+
+    fn full_context(&self) -> u32 {
+        match self.context {
+            ContextRequest::Exact(tokens) | ContextRequest::Auto(tokens) => tokens,
+        }
+    }
+
+    fn finish(&self, attempt: Attempt<'a>, threads: u32, mut notes: Notes) -> DevicePlan {
+        let profile = self.profile;
+        if attempt.target.kind() == DeviceKind::Cpu
+            && matches!(profile.cpu.arch.as_str(), "x86" | "x86_64")
+            && !profile.cpu.features.has_fast_quantized_kernels()
+        {
+            notes.warnings.push(PlanWarning::NoAvx2);
+        }
+        if let Some(from_tokens) = attempt.reduced_from {
+            notes.warnings.push(PlanWarning::ContextReduced {
+                from_tokens,
+                to_tokens: attempt.context_tokens,
+            });
+        }
+        notes.warnings.extend(attempt.warnings);
+        let format = attempt.precision.weight_format();
+        let download = profile.model_cache_disk.as_ref().map(|disk| {
+            let file_bytes = self.model.file_size(format);
+            DownloadCheck {
+                file_bytes,
+                available_bytes: disk.available_bytes,
+                enough_space: file_bytes <= disk.available_bytes,
+            }
+        });
+        DevicePlan {
+            model: self.model.name.clone(),
+            device: attempt.target.device(),
+            precision: attempt.precision,
+            format,
+            threads,
+            context_tokens: attempt.context_tokens,
+            prefill_chunk_tokens: self
+                .settings
+                .prefill_chunk_tokens
+                .clamp(1, attempt.context_tokens.max(1)),
+            memory: attempt.memory,
+            fit: attempt.fit,
+            download,
+            warnings: notes.warnings,
+            refused: notes.refused,
+            cpu_kernels: CpuKernels::Default,
+        }
+    }
+}
+
+fn will_not_fit(attempt: &Attempt<'_>) -> RefusalReason {
+    RefusalReason::WillNotFit {
+        needed_bytes: attempt.fit.needed_bytes,
+        available_bytes: attempt.fit.available_bytes,
+        pool: attempt.fit.pool,
+    }
+}
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+pub(crate) mod tests;

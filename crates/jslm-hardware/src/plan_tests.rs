@@ -1,0 +1,947 @@
+//! Table tests of the plan policy over synthetic machines.
+
+use super::*;
+use crate::fit::FitLevel::{Comfortable, Tight, WillNotFit};
+use crate::model::WeightFormat::{GgufQ4KM, GgufQ8_0, SafetensorsBf16};
+use crate::precision::Precision::{Bf16, F16, Q4KM, Q8_0};
+
+/// Synthetic machines. RAM and VRAM in binary units as the OS reports them, "available"
+/// as a typical desktop session leaves it.
+pub(crate) mod machines {
+    use crate::apple::{estimated_working_set, AppleGpu, WorkingSetSource};
+    use crate::backend::{BackendStatus, BackendSupport};
+    use crate::cpu::{CpuFeatures, CpuInfo};
+    use crate::memory::SystemMemory;
+    use crate::nvidia::NvidiaGpu;
+    use crate::profile::HardwareProfile;
+    use crate::repack::WeightRepack;
+    use crate::units::{GB, GIB};
+
+    const X86_AVX2: CpuFeatures = CpuFeatures {
+        avx: true,
+        avx2: true,
+        fma: true,
+        f16c: true,
+        avx512f: false,
+        avx512vnni: false,
+        avxvnni: false,
+        amx_int8: false,
+        neon: false,
+        dotprod: false,
+    };
+
+    fn x86(brand: &str, physical: usize, logical: usize, features: CpuFeatures) -> CpuInfo {
+        CpuInfo {
+            brand: brand.into(),
+            arch: "x86_64".into(),
+            physical_cores: physical,
+            logical_cores: logical,
+            features,
+        }
+    }
+
+    fn no_backends() -> BackendSupport {
+        BackendSupport {
+            cuda: BackendStatus::NotBuilt,
+            metal: BackendStatus::NotBuilt,
+        }
+    }
+
+    fn cuda_build() -> BackendSupport {
+        BackendSupport {
+            cuda: BackendStatus::Available,
+            metal: BackendStatus::NotBuilt,
+        }
+    }
+
+    fn pc(cpu: CpuInfo, total: u64, available: u64) -> HardwareProfile {
+        HardwareProfile {
+            os: "linux".into(),
+            weight_repack: WeightRepack::for_cpu(&cpu, "linux"),
+            cpu,
+            memory: SystemMemory {
+                total_bytes: total,
+                available_bytes: available,
+            },
+            nvidia_gpus: vec![],
+            nvidia_driver: None,
+            cuda_libraries: None,
+            apple_gpu: None,
+            backends: no_backends(),
+            model_cache_disk: None,
+            notes: vec![],
+        }
+    }
+
+    pub(crate) fn nvidia(
+        index: u32,
+        name: &str,
+        total: u64,
+        free: u64,
+        cc: (u32, u32),
+    ) -> NvidiaGpu {
+        NvidiaGpu {
+            nvml_index: index,
+            cuda_ordinal: Some(index),
+            name: name.into(),
+            uuid: format!("GPU-{index:08x}"),
+            total_vram_bytes: total,
+            free_vram_bytes: free,
+            compute_capability: Some(cc),
+        }
+    }
+
+    /// 8 GB laptop, integrated graphics, a browser open.
+    pub(crate) fn laptop_8gb() -> HardwareProfile {
+        pc(
+            x86("Intel Core i5-1135G7", 4, 8, X86_AVX2),
+            8 * GIB,
+            5_800_000_000,
+        )
+    }
+
+    /// 32 GB desktop without a GPU: room for every quantized plan, for override tests.
+    pub(crate) fn no_gpu_32gb() -> HardwareProfile {
+        pc(
+            x86("Intel Core i7-12700", 12, 20, X86_AVX2),
+            32 * GIB,
+            26 * GB,
+        )
+    }
+
+    /// 16 GB desktop without a GPU.
+    pub(crate) fn no_gpu_16gb() -> HardwareProfile {
+        pc(x86("AMD Ryzen 7 5700G", 8, 16, X86_AVX2), 16 * GIB, 12 * GB)
+    }
+
+    /// RTX 4090 (24 GB), 64 GB RAM, CUDA build.
+    pub(crate) fn rtx_4090() -> HardwareProfile {
+        let mut p = pc(
+            x86("AMD Ryzen 9 7950X", 16, 32, X86_AVX2),
+            64 * GIB,
+            50 * GB,
+        );
+        p.nvidia_gpus = vec![nvidia(
+            0,
+            "NVIDIA GeForce RTX 4090",
+            24 * GIB,
+            22 * GIB + GIB / 2,
+            (8, 9),
+        )];
+        p.backends = cuda_build();
+        p
+    }
+
+    /// RTX 3070 (8 GB) with 32 GB RAM, CUDA build.
+    pub(crate) fn gpu_8gb_ram_32gb() -> HardwareProfile {
+        let mut p = pc(
+            x86("Intel Core i7-12700", 12, 20, X86_AVX2),
+            32 * GIB,
+            26 * GB,
+        );
+        p.nvidia_gpus = vec![nvidia(
+            0,
+            "NVIDIA GeForce RTX 3070",
+            8 * GIB,
+            7_200_000_000,
+            (8, 6),
+        )];
+        p.backends = cuda_build();
+        p
+    }
+
+    /// Tesla V100 32 GB: compute capability 7.0, no bf16.
+    pub(crate) fn v100_32gb() -> HardwareProfile {
+        let mut p = pc(
+            x86("Intel Xeon Gold 6148", 20, 40, X86_AVX2),
+            128 * GIB,
+            100 * GB,
+        );
+        p.nvidia_gpus = vec![nvidia(
+            0,
+            "Tesla V100-SXM2-32GB",
+            32 * GIB,
+            31 * GIB,
+            (7, 0),
+        )];
+        p.backends = cuda_build();
+        p
+    }
+
+    /// A 4 GB GTX 1650 on the first PCI slot and an RTX 4090 on the second.
+    pub(crate) fn two_gpus() -> HardwareProfile {
+        let mut p = rtx_4090();
+        p.nvidia_gpus = vec![
+            nvidia(0, "NVIDIA GeForce GTX 1650", 4 * GIB, 3 * GIB, (7, 5)),
+            nvidia(1, "NVIDIA GeForce RTX 4090", 24 * GIB, 22 * GIB, (8, 9)),
+        ];
+        p
+    }
+
+    fn mac(brand: &str, cores: usize, total: u64, available: u64) -> HardwareProfile {
+        HardwareProfile {
+            os: "macos".into(),
+            weight_repack: WeightRepack::ArmDotprod,
+            cpu: CpuInfo {
+                brand: brand.into(),
+                arch: "aarch64".into(),
+                physical_cores: cores,
+                logical_cores: cores,
+                features: CpuFeatures {
+                    neon: true,
+                    ..CpuFeatures::default()
+                },
+            },
+            memory: SystemMemory {
+                total_bytes: total,
+                available_bytes: available,
+            },
+            nvidia_gpus: vec![],
+            nvidia_driver: None,
+            cuda_libraries: None,
+            apple_gpu: Some(AppleGpu {
+                name: brand.into(),
+                working_set_bytes: estimated_working_set(total),
+                working_set_source: WorkingSetSource::EstimatedFromRam,
+                supports_bf16: crate::apple::brand_supports_bf16(brand),
+            }),
+            backends: BackendSupport {
+                cuda: BackendStatus::NotBuilt,
+                metal: BackendStatus::Available,
+            },
+            model_cache_disk: None,
+            notes: vec![],
+        }
+    }
+
+    /// MacBook Air M2, 16 GB, Metal build.
+    pub(crate) fn m2_16gb() -> HardwareProfile {
+        mac("Apple M2", 8, 16 * GIB, 10 * GB)
+    }
+
+    /// MacBook Pro M3 Max, 64 GB, Metal build.
+    pub(crate) fn m3_max_64gb() -> HardwareProfile {
+        mac("Apple M3 Max", 16, 64 * GIB, 40 * GB)
+    }
+
+    /// MacBook Air M1, 16 GB: no bf16.
+    pub(crate) fn m1_16gb() -> HardwareProfile {
+        mac("Apple M1", 8, 16 * GIB, 10 * GB)
+    }
+
+    /// Xeon (Sapphire Rapids: AVX-512 VNNI + AMX) in a container with 16 GB available.
+    pub(crate) fn amx_server_16gb() -> HardwareProfile {
+        let features = CpuFeatures {
+            avx512f: true,
+            avx512vnni: true,
+            avxvnni: true,
+            amx_int8: true,
+            ..X86_AVX2
+        };
+        pc(
+            x86("Intel Xeon Platinum 8480+", 8, 16, features),
+            18 * GIB,
+            16 * GB,
+        )
+    }
+
+    /// Pentium G4560 (Kaby Lake): no AVX at all, 16 GB.
+    pub(crate) fn no_avx2_16gb() -> HardwareProfile {
+        let features = CpuFeatures {
+            f16c: false,
+            ..CpuFeatures::default()
+        };
+        pc(
+            x86("Intel Pentium G4560", 2, 4, features),
+            16 * GIB,
+            12 * GB,
+        )
+    }
+}
+
+fn seven_b() -> ModelSpec {
+    ModelSpec::japanese_stablelm_instruct_gamma_7b()
+}
+
+fn cpu() -> ComputeDevice {
+    ComputeDevice::Cpu
+}
+
+fn cuda(ordinal: u32) -> ComputeDevice {
+    ComputeDevice::Cuda {
+        ordinal,
+        nvml_index: ordinal,
+    }
+}
+
+/// One row: machine, settings, then the expected device, precision, format, fit, context.
+struct Case {
+    name: &'static str,
+    profile: HardwareProfile,
+    settings: PlanSettings,
+    device: ComputeDevice,
+    precision: Precision,
+    format: WeightFormat,
+    fit: FitLevel,
+    context: u32,
+    warnings: &'static [&'static str],
+    refused: &'static [&'static str],
+}
+
+fn auto() -> PlanSettings {
+    PlanSettings::default()
+}
+
+fn with(f: impl FnOnce(&mut PlanSettings)) -> PlanSettings {
+    let mut settings = PlanSettings::default();
+    f(&mut settings);
+    settings
+}
+
+fn run(cases: Vec<Case>) {
+    let mut mismatches = Vec::new();
+    for case in cases {
+        let plan = plan(&case.profile, &seven_b(), &case.settings);
+        let warnings: Vec<&str> = plan.warnings.iter().map(|w| w.code()).collect();
+        let refused: Vec<&str> = plan.refused.iter().map(|r| r.reason.code()).collect();
+        let got = (
+            plan.device,
+            plan.precision,
+            plan.format,
+            plan.fit.level,
+            plan.context_tokens,
+        );
+        let want = (
+            case.device,
+            case.precision,
+            case.format,
+            case.fit,
+            case.context,
+        );
+        if got != want || warnings != case.warnings || refused != case.refused {
+            mismatches.push(format!(
+                "{}\n  want {want:?} warnings {:?} refused {:?}\n  got  {got:?} warnings \
+                 {warnings:?} refused {refused:?}\n  {}",
+                case.name, case.warnings, case.refused, plan.fit
+            ));
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+#[test]
+fn automatic_plans_per_machine() {
+    use machines::*;
+    run(vec![
+        Case {
+            name: "8 GB laptop: will not fit (candle keeps repacked Q4_K copies: 11.5 GB even at 1024 tokens)",
+            profile: laptop_8gb(),
+            settings: auto(),
+            device: cpu(),
+            precision: Q4KM,
+            format: GgufQ4KM,
+            fit: WillNotFit,
+            context: 4096,
+            warnings: &[],
+            refused: &[],
+        },
+        Case {
+            name: "16 GB, no GPU, AVX2: Q4_K_M needs 12.8 GB at 4096 tokens, Q8_0 (not repacked on AVX2) fits comfortably at 2048",
+            profile: no_gpu_16gb(),
+            settings: auto(),
+            device: cpu(),
+            precision: Q8_0,
+            format: GgufQ8_0,
+            fit: Comfortable,
+            context: 2048,
+            warnings: &["context_reduced"],
+            refused: &[],
+        },
+        Case {
+            name: "32 GB, no GPU: Q4_K_M",
+            profile: no_gpu_32gb(),
+            settings: auto(),
+            device: cpu(),
+            precision: Q4KM,
+            format: GgufQ4KM,
+            fit: Comfortable,
+            context: 4096,
+            warnings: &[],
+            refused: &[],
+        },
+        Case {
+            name: "RTX 4090: bf16 safetensors on the GPU",
+            profile: rtx_4090(),
+            settings: auto(),
+            device: cuda(0),
+            precision: Bf16,
+            format: SafetensorsBf16,
+            fit: Comfortable,
+            context: 4096,
+            warnings: &[],
+            refused: &[],
+        },
+        Case {
+            name: "8 GB GPU + 32 GB RAM: GPU too small, Q4_K_M on CPU",
+            profile: gpu_8gb_ram_32gb(),
+            settings: auto(),
+            device: cpu(),
+            precision: Q4KM,
+            format: GgufQ4KM,
+            fit: Comfortable,
+            context: 4096,
+            warnings: &["gpu_too_small"],
+            refused: &[],
+        },
+        Case {
+            name: "8 GB GPU + 32 GB RAM, prefers quality: Q8_0 on CPU",
+            profile: gpu_8gb_ram_32gb(),
+            settings: with(|s| s.prefer_quality = true),
+            device: cpu(),
+            precision: Q8_0,
+            format: GgufQ8_0,
+            fit: Comfortable,
+            context: 4096,
+            warnings: &["gpu_too_small"],
+            refused: &[],
+        },
+        Case {
+            name: "V100 (compute 7.0): f16",
+            profile: v100_32gb(),
+            settings: auto(),
+            device: cuda(0),
+            precision: F16,
+            format: SafetensorsBf16,
+            fit: Comfortable,
+            context: 4096,
+            warnings: &[],
+            refused: &[],
+        },
+        Case {
+            name: "GTX 1650 on slot 0, RTX 4090 on slot 1: the 4090",
+            profile: two_gpus(),
+            settings: auto(),
+            device: cuda(1),
+            precision: Bf16,
+            format: SafetensorsBf16,
+            fit: Comfortable,
+            context: 4096,
+            warnings: &[],
+            refused: &[],
+        },
+        Case {
+            name: "M2 16 GB: bf16 exceeds the working set, Q4_K_M on Metal",
+            profile: m2_16gb(),
+            settings: auto(),
+            device: ComputeDevice::Metal,
+            precision: Q4KM,
+            format: GgufQ4KM,
+            fit: Comfortable,
+            context: 4096,
+            warnings: &["gpu_too_small"],
+            refused: &[],
+        },
+        Case {
+            name: "M3 Max 64 GB: bf16 on Metal",
+            profile: m3_max_64gb(),
+            settings: auto(),
+            device: ComputeDevice::Metal,
+            precision: Bf16,
+            format: SafetensorsBf16,
+            fit: Comfortable,
+            context: 4096,
+            warnings: &[],
+            refused: &[],
+        },
+        Case {
+            name: "AMX server, 16 GB free: nothing fits with AMX's weight copies; AVX2 kernels \
+                   make Q8_0 fit comfortably",
+            profile: amx_server_16gb(),
+            settings: auto(),
+            device: cpu(),
+            precision: Q8_0,
+            format: GgufQ8_0,
+            fit: Comfortable,
+            context: 4096,
+            warnings: &["avx2_kernels_to_save_memory"],
+            refused: &[],
+        },
+        Case {
+            name: "CPU without AVX2: still a CPU plan, with a warning",
+            profile: no_avx2_16gb(),
+            settings: auto(),
+            device: cpu(),
+            precision: Q4KM,
+            format: GgufQ4KM,
+            fit: Comfortable,
+            context: 4096,
+            warnings: &["no_avx2"],
+            refused: &[],
+        },
+    ]);
+}
+
+#[test]
+fn gpus_this_build_cannot_use() {
+    use machines::*;
+    let mut not_built = rtx_4090();
+    not_built.backends.cuda = BackendStatus::NotBuilt;
+    let mut failed = rtx_4090();
+    failed.backends.cuda = BackendStatus::Failed {
+        message: "CUDA_ERROR_NO_DEVICE".into(),
+    };
+    let mut hidden = rtx_4090();
+    hidden.nvidia_gpus[0].cuda_ordinal = None;
+    let mut m2_without_metal = m2_16gb();
+    m2_without_metal.backends.metal = BackendStatus::NotBuilt;
+    let mut not_probed = rtx_4090();
+    not_probed.backends.cuda = BackendStatus::NotProbed;
+    let cpu_q4 = |name, profile, warning| Case {
+        name,
+        profile,
+        settings: auto(),
+        device: cpu(),
+        precision: Q4KM,
+        format: GgufQ4KM,
+        fit: Comfortable,
+        context: 4096,
+        warnings: warning,
+        refused: &[],
+    };
+    run(vec![
+        cpu_q4("4090, default build", not_built, &["cuda_not_built"]),
+        cpu_q4("4090, CUDA fails", failed, &["cuda_unavailable"]),
+        cpu_q4(
+            "4090 hidden by CUDA_VISIBLE_DEVICES",
+            hidden,
+            &["nvidia_gpu_hidden"],
+        ),
+        Case {
+            name: "M2, build without Metal: CPU, 1024 tokens, tight",
+            profile: m2_without_metal,
+            settings: auto(),
+            device: cpu(),
+            precision: Q4KM,
+            format: GgufQ4KM,
+            fit: Tight,
+            context: 1024,
+            warnings: &["context_reduced", "metal_not_built"],
+            refused: &[],
+        },
+        Case {
+            name: "4090, CUDA build, not probed: planned on the GPU",
+            profile: not_probed,
+            settings: auto(),
+            device: cuda(0),
+            precision: Bf16,
+            format: SafetensorsBf16,
+            fit: Comfortable,
+            context: 4096,
+            warnings: &[],
+            refused: &[],
+        },
+    ]);
+}
+
+#[test]
+fn overrides_honoured_or_refused() {
+    use machines::*;
+    run(vec![
+        Case {
+            name: "CUDA requested, no GPU: refused, CPU",
+            profile: no_gpu_32gb(),
+            settings: with(|s| s.device = Some(DeviceKind::Cuda)),
+            device: cpu(),
+            precision: Q4KM,
+            format: GgufQ4KM,
+            fit: Comfortable,
+            context: 4096,
+            warnings: &[],
+            refused: &["no_nvidia_gpu"],
+        },
+        Case {
+            name: "CUDA requested, default build: refused",
+            profile: {
+                let mut p = rtx_4090();
+                p.backends.cuda = BackendStatus::NotBuilt;
+                p
+            },
+            settings: with(|s| s.device = Some(DeviceKind::Cuda)),
+            device: cpu(),
+            precision: Q4KM,
+            format: GgufQ4KM,
+            fit: Comfortable,
+            context: 4096,
+            warnings: &["cuda_not_built"],
+            refused: &["cuda_not_built"],
+        },
+        Case {
+            name: "Metal requested on Linux: refused",
+            profile: no_gpu_32gb(),
+            settings: with(|s| s.device = Some(DeviceKind::Metal)),
+            device: cpu(),
+            precision: Q4KM,
+            format: GgufQ4KM,
+            fit: Comfortable,
+            context: 4096,
+            warnings: &[],
+            refused: &["no_apple_gpu"],
+        },
+        Case {
+            name: "bf16 on CPU: refused as too slow",
+            profile: no_gpu_32gb(),
+            settings: with(|s| s.precision = Some(Bf16)),
+            device: cpu(),
+            precision: Q4KM,
+            format: GgufQ4KM,
+            fit: Comfortable,
+            context: 4096,
+            warnings: &[],
+            refused: &["slow_on_cpu"],
+        },
+        Case {
+            name: "bf16 on CPU, forced, fits in 32 GB",
+            profile: gpu_8gb_ram_32gb(),
+            settings: with(|s| {
+                s.device = Some(DeviceKind::Cpu);
+                s.precision = Some(Bf16);
+                s.force = true;
+            }),
+            device: cpu(),
+            precision: Bf16,
+            format: SafetensorsBf16,
+            fit: Comfortable,
+            context: 4096,
+            warnings: &["forced"],
+            refused: &[],
+        },
+        Case {
+            name: "bf16 on CPU, forced, does not fit in 16 GB: followed, says so",
+            profile: no_gpu_16gb(),
+            settings: with(|s| {
+                s.precision = Some(Bf16);
+                s.force = true;
+            }),
+            device: cpu(),
+            precision: Bf16,
+            format: SafetensorsBf16,
+            fit: WillNotFit,
+            context: 4096,
+            warnings: &["forced", "forced"],
+            refused: &[],
+        },
+        Case {
+            name: "Q8_0 on 16 GB: honoured, context shortened to fit comfortably",
+            profile: no_gpu_16gb(),
+            settings: with(|s| s.precision = Some(Q8_0)),
+            device: cpu(),
+            precision: Q8_0,
+            format: GgufQ8_0,
+            fit: Comfortable,
+            context: 2048,
+            warnings: &["context_reduced"],
+            refused: &[],
+        },
+        Case {
+            name: "Q8_0 on the 8 GB laptop: refused (will not fit), and nothing else fits",
+            profile: laptop_8gb(),
+            settings: with(|s| s.precision = Some(Q8_0)),
+            device: cpu(),
+            precision: Q4KM,
+            format: GgufQ4KM,
+            fit: WillNotFit,
+            context: 4096,
+            warnings: &[],
+            refused: &["will_not_fit"],
+        },
+        Case {
+            name: "CPU requested on the 4090 machine: honoured, no GPU warnings",
+            profile: rtx_4090(),
+            settings: with(|s| s.device = Some(DeviceKind::Cpu)),
+            device: cpu(),
+            precision: Q4KM,
+            format: GgufQ4KM,
+            fit: Comfortable,
+            context: 4096,
+            warnings: &[],
+            refused: &[],
+        },
+        Case {
+            name: "Q4_K_M on the 4090: GGUF on the GPU",
+            profile: rtx_4090(),
+            settings: with(|s| s.precision = Some(Q4KM)),
+            device: cuda(0),
+            precision: Q4KM,
+            format: GgufQ4KM,
+            fit: Comfortable,
+            context: 4096,
+            warnings: &[],
+            refused: &[],
+        },
+        Case {
+            name: "bf16 on a V100: refused (no bf16 kernels), f16",
+            profile: v100_32gb(),
+            settings: with(|s| s.precision = Some(Bf16)),
+            device: cuda(0),
+            precision: F16,
+            format: SafetensorsBf16,
+            fit: Comfortable,
+            context: 4096,
+            warnings: &[],
+            refused: &["no_bf16"],
+        },
+        Case {
+            name: "CUDA requested on the 8 GB GPU: steps down to Q4_K_M, shorter context",
+            profile: gpu_8gb_ram_32gb(),
+            settings: with(|s| s.device = Some(DeviceKind::Cuda)),
+            device: cuda(0),
+            precision: Q4KM,
+            format: GgufQ4KM,
+            fit: Tight,
+            context: 2048,
+            warnings: &["context_reduced"],
+            refused: &[],
+        },
+        Case {
+            name: "CUDA + bf16 requested on the 8 GB GPU: precision refused, Q4_K_M on GPU",
+            profile: gpu_8gb_ram_32gb(),
+            settings: with(|s| {
+                s.device = Some(DeviceKind::Cuda);
+                s.precision = Some(Bf16);
+            }),
+            device: cuda(0),
+            precision: Q4KM,
+            format: GgufQ4KM,
+            fit: Tight,
+            context: 2048,
+            warnings: &["context_reduced"],
+            refused: &["will_not_fit"],
+        },
+        Case {
+            name: "Metal requested on the M2: Q4_K_M on the GPU (comfortable beats tight Q8_0)",
+            profile: m2_16gb(),
+            settings: with(|s| s.device = Some(DeviceKind::Metal)),
+            device: ComputeDevice::Metal,
+            precision: Q4KM,
+            format: GgufQ4KM,
+            fit: Comfortable,
+            context: 4096,
+            warnings: &[],
+            refused: &[],
+        },
+        Case {
+            name: "M1: f16 on Metal when it fits (bf16 missing)",
+            profile: {
+                let mut p = m1_16gb();
+                p.memory.total_bytes = 64 * crate::units::GIB;
+                if let Some(gpu) = p.apple_gpu.as_mut() {
+                    gpu.working_set_bytes = 48 * crate::units::GIB;
+                }
+                p
+            },
+            settings: with(|s| s.precision = Some(Bf16)),
+            device: ComputeDevice::Metal,
+            precision: F16,
+            format: SafetensorsBf16,
+            fit: Comfortable,
+            context: 4096,
+            warnings: &[],
+            refused: &["no_bf16"],
+        },
+        Case {
+            name: "context 8192: capped at 4096",
+            profile: no_gpu_32gb(),
+            settings: with(|s| s.context_tokens = Some(8192)),
+            device: cpu(),
+            precision: Q4KM,
+            format: GgufQ4KM,
+            fit: Comfortable,
+            context: 4096,
+            warnings: &["context_capped"],
+            refused: &[],
+        },
+        Case {
+            name: "exact context 2048 on the 8 GB laptop: not shortened, will not fit",
+            profile: laptop_8gb(),
+            settings: with(|s| s.context_tokens = Some(2048)),
+            device: cpu(),
+            precision: Q4KM,
+            format: GgufQ4KM,
+            fit: WillNotFit,
+            context: 2048,
+            warnings: &[],
+            refused: &[],
+        },
+        Case {
+            name: "context 0: refused, automatic",
+            profile: no_gpu_32gb(),
+            settings: with(|s| s.context_tokens = Some(0)),
+            device: cpu(),
+            precision: Q4KM,
+            format: GgufQ4KM,
+            fit: Comfortable,
+            context: 4096,
+            warnings: &[],
+            refused: &["zero"],
+        },
+    ]);
+}
+
+#[test]
+fn avx2_kernels_only_when_they_help() {
+    use machines::*;
+    let lean = plan(&amx_server_16gb(), &seven_b(), &auto());
+    assert_eq!(lean.cpu_kernels, CpuKernels::ForceAvx2);
+    // With plenty of RAM the fast kernels stay.
+    let mut roomy = amx_server_16gb();
+    roomy.memory.available_bytes = 100 * crate::units::GB;
+    let fast = plan(&roomy, &seven_b(), &auto());
+    assert_eq!(fast.cpu_kernels, CpuKernels::Default);
+    assert_eq!((fast.precision, fast.fit.level), (Q4KM, Comfortable));
+    // AVX2-only machines have nothing to switch to.
+    assert_eq!(
+        plan(&laptop_8gb(), &seven_b(), &auto()).cpu_kernels,
+        CpuKernels::Default
+    );
+}
+
+#[test]
+fn thread_overrides() {
+    use machines::*;
+    let cases = [
+        (None, false, 12, &[][..], &[][..]),
+        (Some(4), false, 4, &[], &[]),
+        (Some(20), false, 20, &[], &[]),
+        (Some(0), false, 12, &[], &["zero"]),
+        (Some(64), false, 12, &[], &["too_many_threads"]),
+        (Some(64), true, 64, &["forced"], &[]),
+    ];
+    for (threads, force, want, warnings, refused) in cases {
+        let settings = with(|s| {
+            s.threads = threads;
+            s.force = force;
+        });
+        let plan = plan(&no_gpu_32gb(), &seven_b(), &settings);
+        assert_eq!(plan.threads, want, "{threads:?}");
+        let got: Vec<&str> = plan.warnings.iter().map(|w| w.code()).collect();
+        assert_eq!(got, warnings, "{threads:?}");
+        let got: Vec<&str> = plan.refused.iter().map(|r| r.reason.code()).collect();
+        assert_eq!(got, refused, "{threads:?}");
+    }
+}
+
+#[test]
+fn strict_turns_refusals_into_errors() {
+    use machines::*;
+    let settings = with(|s| s.device = Some(DeviceKind::Cuda));
+    let err = plan(&no_gpu_16gb(), &seven_b(), &settings)
+        .strict()
+        .expect_err("no GPU to honour cuda");
+    assert_eq!(err.code(), "override_refused");
+    assert!(
+        err.to_string()
+            .contains("device = cuda refused: no NVIDIA GPU"),
+        "{err}"
+    );
+    assert!(plan(&rtx_4090(), &seven_b(), &settings).strict().is_ok());
+}
+
+#[test]
+fn refusal_messages_carry_numbers() {
+    use machines::*;
+    let settings = with(|s| s.precision = Some(Q8_0));
+    let plan = plan(&laptop_8gb(), &seven_b(), &settings);
+    let refused = plan.refused.first().expect("Q8_0 refused on 8 GB");
+    assert_eq!(
+        refused.to_string(),
+        "precision = q8_0 refused: needs 10.2 GB, 5.8 GB RAM available"
+    );
+    assert_eq!(
+        plan.fit.message,
+        "will not fit: needs 12.8 GB, 5.8 GB RAM available"
+    );
+}
+
+#[test]
+fn download_check_uses_the_cache_disk() {
+    use crate::disk::DiskSpace;
+    use crate::units::GB;
+    let cases = [(3 * GB, false), (100 * GB, true)];
+    for (free, enough) in cases {
+        let mut profile = machines::no_gpu_32gb();
+        profile.model_cache_disk = Some(DiskSpace {
+            path: "/models".into(),
+            mount_point: "/".into(),
+            available_bytes: free,
+            total_bytes: 500 * GB,
+        });
+        let plan = plan(&profile, &seven_b(), &PlanSettings::default());
+        let download = plan.download.expect("disk known");
+        assert_eq!(download.file_bytes, 4_370_000_000);
+        assert_eq!(download.enough_space, enough, "{free}");
+    }
+    let plan = plan(
+        &machines::no_gpu_16gb(),
+        &seven_b(),
+        &PlanSettings::default(),
+    );
+    assert_eq!(plan.download, None);
+}
+
+#[test]
+fn empty_machine_never_nan_never_zero_threads() {
+    use crate::backend::BackendSupport;
+    use crate::cpu::{CpuFeatures, CpuInfo};
+    use crate::memory::SystemMemory;
+    let profile = HardwareProfile {
+        os: "linux".into(),
+        weight_repack: crate::repack::WeightRepack::None,
+        cpu: CpuInfo {
+            brand: String::new(),
+            arch: "riscv64".into(),
+            physical_cores: 0,
+            logical_cores: 0,
+            features: CpuFeatures::default(),
+        },
+        memory: SystemMemory::default(),
+        nvidia_gpus: vec![machines::nvidia(0, "broken", 0, 0, (0, 0))],
+        nvidia_driver: None,
+        cuda_libraries: None,
+        apple_gpu: None,
+        backends: BackendSupport {
+            cuda: BackendStatus::Available,
+            metal: BackendStatus::NotBuilt,
+        },
+        model_cache_disk: None,
+        notes: vec![],
+    };
+    for settings in [
+        auto(),
+        with(|s| s.prefill_chunk_tokens = 0),
+        with(|s| s.force = true),
+    ] {
+        let plan = plan(&profile, &seven_b(), &settings);
+        assert!(plan.threads >= 1);
+        assert!(plan.prefill_chunk_tokens >= 1);
+        assert_eq!(plan.fit.level, WillNotFit);
+        let json = serde_json::to_string(&plan).expect("serialises");
+        let text = format!("{} {json}", plan.fit);
+        assert!(
+            !text.contains("NaN") && !text.contains("inf") && !text.contains(":-"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn profile_round_trips_through_json() {
+    for profile in [
+        machines::rtx_4090(),
+        machines::m3_max_64gb(),
+        machines::laptop_8gb(),
+    ] {
+        let json = serde_json::to_string(&profile).expect("serialises");
+        let back: HardwareProfile = serde_json::from_str(&json).expect("deserialises");
+        assert_eq!(back, profile);
+    }
+}

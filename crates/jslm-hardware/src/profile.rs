@@ -1,0 +1,88 @@
+//! `HardwareProfile`: everything the plan needs to know about this machine, in one
+//! serialisable value, so tests can build synthetic machines and the UI can show the real one.
+
+use crate::apple::AppleGpu;
+use crate::backend::BackendSupport;
+use crate::cpu::CpuInfo;
+use crate::cuda_libraries::{check_cuda_libraries, CudaLibraryCheck, DEFAULT_CUDA_MAJOR};
+use crate::disk::DiskSpace;
+use crate::error::DetectionNote;
+use crate::memory::SystemMemory;
+use crate::nvidia::NvidiaGpu;
+use crate::repack::WeightRepack;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// This machine, as detected at run time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HardwareProfile {
+    /// `std::env::consts::OS`: "linux", "macos", "windows".
+    pub os: String,
+    pub cpu: CpuInfo,
+    /// The repacked weight copies candle makes on this CPU (memory of GGUF models).
+    #[serde(default)]
+    pub weight_repack: WeightRepack,
+    pub memory: SystemMemory,
+    /// NVIDIA GPUs in NVML order; empty without an NVIDIA driver.
+    pub nvidia_gpus: Vec<NvidiaGpu>,
+    /// NVIDIA driver version when NVML loaded, e.g. "550.54.14".
+    pub nvidia_driver: Option<String>,
+    /// Whether the libraries a `cuda` build needs load here; checked only when an NVIDIA GPU
+    /// is present. The launcher starts the CUDA build only if they all do.
+    #[serde(default)]
+    pub cuda_libraries: Option<CudaLibraryCheck>,
+    /// The Apple Silicon GPU, on Apple Silicon Macs.
+    pub apple_gpu: Option<AppleGpu>,
+    /// Which candle GPU backends this binary has and whether they initialise.
+    pub backends: BackendSupport,
+    /// Free space where models are stored; `None` when no directory was given or no
+    /// filesystem was found (then a note says why).
+    pub model_cache_disk: Option<DiskSpace>,
+    /// Parts of detection that failed; the rest of the profile is still valid.
+    pub notes: Vec<DetectionNote>,
+}
+
+/// What [`HardwareProfile::detect`] should look at.
+#[derive(Clone, Debug, Default)]
+pub struct DetectOptions {
+    /// Directory models are downloaded to; its filesystem's free space is read.
+    pub model_cache_dir: Option<PathBuf>,
+    /// Create a candle CUDA/Metal device to prove the backend works (about a second and a
+    /// few hundred MB of VRAM while it lasts). Only has an effect in `cuda`/`metal` builds.
+    pub probe_backends: bool,
+}
+
+impl HardwareProfile {
+    /// Detects this machine. Never fails: an unreadable part becomes a note.
+    pub fn detect(options: &DetectOptions) -> Self {
+        let mut notes = Vec::new();
+        let cpu = CpuInfo::detect();
+        let weight_repack = WeightRepack::detect(&cpu, std::env::consts::OS);
+        let memory = SystemMemory::detect();
+        let nvidia = crate::nvidia::scan();
+        notes.extend(nvidia.problems.iter().map(DetectionNote::from));
+        let cuda_libraries =
+            (!nvidia.gpus.is_empty()).then(|| check_cuda_libraries(DEFAULT_CUDA_MAJOR));
+        let apple_gpu = crate::apple::detect(&cpu.brand, memory.total_bytes);
+        let (backends, backend_errors) = BackendSupport::detect(options.probe_backends);
+        notes.extend(backend_errors.iter().map(DetectionNote::from));
+        let model_cache_disk = options.model_cache_dir.as_deref().and_then(|dir| {
+            DiskSpace::detect(dir)
+                .map_err(|err| notes.push(DetectionNote::from(&err)))
+                .ok()
+        });
+        Self {
+            os: std::env::consts::OS.to_owned(),
+            cpu,
+            weight_repack,
+            memory,
+            nvidia_gpus: nvidia.gpus,
+            nvidia_driver: nvidia.driver_version,
+            cuda_libraries,
+            apple_gpu,
+            backends,
+            model_cache_disk,
+            notes,
+        }
+    }
+}
