@@ -8,6 +8,7 @@ const COMMANDS: &[&str] = &[
     "stop_generation",
     "load_model",
     "model_status",
+    "hardware_report",
     "get_settings",
     "save_settings",
     "list_history",

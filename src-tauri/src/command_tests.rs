@@ -43,6 +43,7 @@ fn start_in(dir: tempfile::TempDir, model: Option<PathBuf>) -> TestApp {
     let launch = LaunchOptions {
         model,
         data_dir: Some(dir.path().join("data")),
+        cache_dir: Some(dir.path().join("cache")),
     };
     let app = crate::configure(mock_builder(), launch.clone())
         .build(crate::context())
@@ -201,7 +202,9 @@ fn load_generate_history_regenerate_delete() {
         json!({"path": null, "onProgress": CHANNEL}),
     )
     .unwrap();
-    assert_eq!(summary["format"], "safetensors");
+    // The device plan quantizes safetensors on the CPU (the CLI does the same).
+    assert_eq!(summary["format"], "gguf");
+    assert_eq!(summary["quantization"], "q4_k_m");
     assert_eq!(summary["name"], "tiny-mistral");
     let sha = summary["files"][0]["sha256"].as_str().unwrap();
     assert_eq!(sha.len(), 64);

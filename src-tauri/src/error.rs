@@ -29,6 +29,15 @@ pub enum AppError {
     #[error("no model path is configured: enter the folder or GGUF file of the model")]
     NoModelPath,
 
+    /// The device plan estimates that the model needs more memory than there is; the user
+    /// can load it anyway (`force`).
+    #[error("the model will not fit in memory: {message}")]
+    WillNotFit {
+        message: String,
+        needed_bytes: u64,
+        available_bytes: u64,
+    },
+
     /// A history entry id that is not (or no longer) in the history.
     #[error("history entry {0} does not exist (it may have been deleted)")]
     HistoryNotFound(String),
@@ -55,6 +64,7 @@ impl AppError {
             Self::ModelLoading => "model_loading",
             Self::Busy => "busy",
             Self::NoModelPath => "no_model_path",
+            Self::WillNotFit { .. } => "will_not_fit",
             Self::HistoryNotFound(_) => "history_not_found",
             Self::Storage { .. } => "storage",
             Self::Internal(_) => "internal",
@@ -93,6 +103,20 @@ impl serde::Serialize for AppError {
                         "max_new_tokens": max_new_tokens,
                         "total": total,
                         "context": context,
+                    }),
+                )?;
+            }
+            // The UI shows both numbers in its own words and a "load anyway" button.
+            Self::WillNotFit {
+                needed_bytes,
+                available_bytes,
+                ..
+            } => {
+                map.serialize_entry(
+                    "numbers",
+                    &serde_json::json!({
+                        "needed_bytes": needed_bytes,
+                        "available_bytes": available_bytes,
                     }),
                 )?;
             }

@@ -1,5 +1,6 @@
-//! How the app was started: the model to load (`--model PATH` or `JSLM_MODEL`) and where to
-//! keep its data (`--data-dir DIR` or `JSLM_DATA_DIR`; tests use a fresh folder per run).
+//! How the app was started: the model to load (`--model PATH` or `JSLM_MODEL`), where to keep
+//! its data (`--data-dir DIR` or `JSLM_DATA_DIR`) and its caches (`--cache-dir DIR` or
+//! `JSLM_CACHE_DIR`, shared with the CLI). Tests use fresh folders per run.
 
 use std::path::PathBuf;
 
@@ -9,6 +10,8 @@ pub struct LaunchOptions {
     pub model: Option<PathBuf>,
     /// Overrides the platform's app data dir (settings, history, hashes).
     pub data_dir: Option<PathBuf>,
+    /// Overrides `<cache dir>/jslm` (in-app quantized models).
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl LaunchOptions {
@@ -26,6 +29,7 @@ impl LaunchOptions {
         let mut options = Self {
             model: non_empty(env("JSLM_MODEL")),
             data_dir: non_empty(env("JSLM_DATA_DIR")),
+            cache_dir: non_empty(env("JSLM_CACHE_DIR")),
         };
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
@@ -36,6 +40,7 @@ impl LaunchOptions {
             let slot = match name.as_str() {
                 "--model" => &mut options.model,
                 "--data-dir" => &mut options.data_dir,
+                "--cache-dir" => &mut options.cache_dir,
                 _ => {
                     eprintln!("jslm-desktop: ignoring unknown argument {arg:?}");
                     continue;
@@ -79,23 +84,25 @@ mod tests {
                 &[],
                 LaunchOptions {
                     model: p("/m"),
-                    data_dir: None,
+                    ..Default::default()
                 },
             ),
             (
-                &["--model=/a", "--data-dir=/d"],
-                &[("JSLM_MODEL", "/env")],
+                &["--model=/a", "--data-dir=/d", "--cache-dir", "/c"],
+                &[("JSLM_MODEL", "/env"), ("JSLM_CACHE_DIR", "/envc")],
                 LaunchOptions {
                     model: p("/a"),
                     data_dir: p("/d"),
+                    cache_dir: p("/c"),
                 },
             ),
             (
                 &[],
-                &[("JSLM_MODEL", "/env"), ("JSLM_DATA_DIR", "")],
+                &[("JSLM_MODEL", "/env"), ("JSLM_DATA_DIR", ""), ("JSLM_CACHE_DIR", "/envc")],
                 LaunchOptions {
                     model: p("/env"),
                     data_dir: None,
+                    cache_dir: p("/envc"),
                 },
             ),
             (

@@ -6,6 +6,7 @@
 //! codes the UI translates.
 
 pub mod commands;
+pub mod cpu_env;
 pub mod error;
 pub mod fingerprint;
 pub mod generation;
@@ -15,6 +16,7 @@ pub mod json_file;
 pub mod launch;
 pub mod loading;
 pub mod model_summary;
+pub mod plan;
 pub mod settings;
 pub mod state;
 pub mod window;
@@ -24,7 +26,6 @@ mod command_tests;
 
 use launch::LaunchOptions;
 use state::{AppPaths, AppState};
-use std::path::PathBuf;
 use tauri::{AppHandle, Builder, Manager, Runtime};
 
 /// Starts the app (the binary's `main`).
@@ -60,6 +61,7 @@ pub fn configure<R: Runtime>(builder: Builder<R>, launch: LaunchOptions) -> Buil
             commands::generate::stop_generation,
             commands::model::load_model,
             commands::model::model_status,
+            commands::model::hardware_report,
             commands::settings::get_settings,
             commands::settings::save_settings,
             commands::history::list_history,
@@ -88,8 +90,8 @@ fn app_paths<R: Runtime>(app: &AppHandle<R>, launch: &LaunchOptions) -> tauri::R
         None => app.path().app_data_dir()?,
     };
     // The CLI's cache (`JSLM_CACHE_DIR` or `<cache>/jslm`), so quantized models are shared.
-    let cache = match std::env::var_os("JSLM_CACHE_DIR").filter(|v| !v.is_empty()) {
-        Some(dir) => PathBuf::from(dir),
+    let cache = match &launch.cache_dir {
+        Some(dir) => dir.clone(),
         None => app.path().cache_dir()?.join("jslm"),
     };
     Ok(AppPaths {

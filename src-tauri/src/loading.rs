@@ -1,5 +1,5 @@
-//! Loading a model for the app: find its files, record their hashes, pick how to load it
-//! (in-app quantization for big safetensors on the CPU), load, and report progress.
+//! Loading a model for the app: plan it for this machine (precision, threads, context, fit),
+//! record its files' hashes, load it as planned, and report progress.
 //!
 //! Runs on a blocking thread; knows nothing of Tauri (the command forwards [`LoadEvent`]s to
 //! a channel).
@@ -8,25 +8,26 @@ use crate::error::AppResult;
 use crate::fingerprint::FingerprintCache;
 use crate::host::LoadedModel;
 use crate::model_summary::ModelSummary;
-use crate::settings::QuantizationChoice;
-use jslm_engine::{
-    Device, Engine, LoadOptions, LoadProgress, ModelFiles, Quantization, WeightsFormat,
-};
+use crate::plan::{self, PrecisionChoice};
+use jslm_engine::{DType, Device, Engine, LoadOptions, LoadProgress, ModelFiles, WeightsFormat};
+use jslm_hardware::{FitReport, HardwareProfile, Precision};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
-/// Safetensors larger than this are quantized to Q4_K_M under `QuantizationChoice::Auto`:
-/// the 7B model is 14.5 GB in bf16 and would need 29 GB as f32 on the CPU. 4 GiB keeps small
-/// test models unquantized.
-pub const AUTO_QUANTIZE_ABOVE_BYTES: u64 = 4 << 30;
-
-/// Streamed to the UI while a model loads, in order: `started`, zero or more `hashing`,
-/// zero or more `quantizing` or one `cache_hit`, then `loading_weights`.
+/// Streamed to the UI while a model loads, in order: `started`, `planned`, zero or more
+/// `hashing`, zero or more `quantizing` or one `cache_hit`, then `loading_weights`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", content = "data", rename_all = "snake_case")]
 pub enum LoadEvent {
     Started {
         path: PathBuf,
+    },
+    /// What the device plan chose for this model on this machine.
+    Planned {
+        precision: Precision,
+        threads: u32,
+        context_tokens: u32,
+        fit: FitReport,
     },
     /// Computing the sha256 of a weights file for the history (once per file).
     Hashing {
@@ -55,29 +56,6 @@ pub fn normalize_path(text: &str) -> PathBuf {
     PathBuf::from(text)
 }
 
-/// The in-app quantization for `weights` under `choice`; GGUFs load as they are.
-pub fn choose_quantization(
-    choice: QuantizationChoice,
-    weights: &WeightsFormat,
-) -> Option<Quantization> {
-    let WeightsFormat::Safetensors { shards, .. } = weights else {
-        return None;
-    };
-    match choice {
-        QuantizationChoice::None => None,
-        QuantizationChoice::Q4KM => Some(Quantization::Q4KM),
-        QuantizationChoice::Q80 => Some(Quantization::Q8_0),
-        QuantizationChoice::Auto => {
-            let bytes: u64 = shards
-                .iter()
-                .filter_map(|s| std::fs::metadata(s).ok())
-                .map(|m| m.len())
-                .sum();
-            (bytes > AUTO_QUANTIZE_ABOVE_BYTES).then_some(Quantization::Q4KM)
-        }
-    }
-}
-
 /// Where loading keeps its files.
 #[derive(Debug, Clone)]
 pub struct LoadPlaces {
@@ -86,47 +64,79 @@ pub struct LoadPlaces {
     pub fingerprints: PathBuf,
 }
 
-/// Loads `path` on the CPU, calling `progress` as it goes.
+/// What to load and how.
+#[derive(Debug, Clone)]
+pub struct LoadRequest {
+    pub path: PathBuf,
+    pub choice: PrecisionChoice,
+    /// Load even when the plan estimates that the model will not fit.
+    pub force: bool,
+}
+
+/// Element type for safetensors weights the plan asks for; `None` leaves the engine's default
+/// (f32 on the CPU) and is what a quantized plan uses.
+fn dtype(precision: Precision) -> Option<DType> {
+    match precision {
+        Precision::F32 => Some(DType::F32),
+        Precision::Bf16 => Some(DType::BF16),
+        Precision::F16 => Some(DType::F16),
+        Precision::Q4KM | Precision::Q8_0 => None,
+    }
+}
+
+/// Plans and loads a model on the CPU, calling `progress` as it goes. Refused with
+/// `will_not_fit` before anything is read when the plan's estimate exceeds the memory, unless
+/// forced.
 pub fn load(
-    path: &Path,
-    choice: QuantizationChoice,
+    request: &LoadRequest,
+    profile: &HardwareProfile,
     places: &LoadPlaces,
     mut progress: impl FnMut(LoadEvent),
 ) -> AppResult<LoadedModel> {
+    let path = request.path.as_path();
     progress(LoadEvent::Started {
         path: path.to_path_buf(),
     });
+    let spec = plan::model_spec(path)?;
+    let device_plan = plan::plan_model(profile, &spec, request.choice, request.force);
+    plan::check_fit(&device_plan, request.force)?;
+    progress(LoadEvent::Planned {
+        precision: device_plan.precision,
+        threads: device_plan.threads,
+        context_tokens: device_plan.context_tokens,
+        fit: device_plan.fit.clone(),
+    });
     let files = ModelFiles::locate(path, None)?;
-    let shards = match &files.weights {
-        WeightsFormat::Safetensors { shards, .. } => shards.clone(),
-        WeightsFormat::Gguf { file } => vec![file.clone()],
+    let (shards, quantize, dtype) = match &files.weights {
+        WeightsFormat::Safetensors { shards, .. } => (
+            shards.clone(),
+            plan::quantization(&device_plan),
+            dtype(device_plan.precision),
+        ),
+        WeightsFormat::Gguf { file } => (vec![file.clone()], None, None),
     };
-    let provenance =
-        FingerprintCache::new(places.fingerprints.clone()).provenance(&shards, |file| {
-            progress(LoadEvent::Hashing {
-                file: file
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-            })
-        })?;
-    let quantize = choose_quantization(choice, &files.weights);
+    let file_name = |p: &Path| {
+        p.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let provenance = FingerprintCache::new(places.fingerprints.clone())
+        .provenance(&shards, |file| progress(LoadEvent::Hashing { file: file_name(file) }))?;
     let options = LoadOptions {
         device: Device::Cpu,
-        dtype: None,
+        dtype,
         quantize,
         quantized_dir: Some(places.quantized_dir.clone()),
         tokenizer: None,
+        prefill_chunk_tokens: device_plan.prefill_chunk_tokens.max(1) as usize,
+        context_tokens: Some(device_plan.context_tokens as usize),
     };
+    let first = shards.first().map(|s| file_name(s)).unwrap_or_default();
     let engine = Engine::load(path, &options, |p| match p {
         // The engine hashes the source again to name its quantized cache file. Reported as
-        // hashing the first file, so that a long wait is explained rather than frozen.
+        // hashing, so that a long wait is explained rather than frozen.
         LoadProgress::Hashing => progress(LoadEvent::Hashing {
-            file: shards
-                .first()
-                .and_then(|s| s.file_name())
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
+            file: first.clone(),
         }),
         LoadProgress::Quantizing(q) => progress(LoadEvent::Quantizing {
             tensors_done: q.tensors_done,
@@ -145,33 +155,24 @@ pub fn load(
 mod tests {
     use super::*;
 
+    fn places(dir: &Path) -> LoadPlaces {
+        LoadPlaces {
+            quantized_dir: dir.join("q"),
+            fingerprints: dir.join("h.json"),
+        }
+    }
+
     #[test]
-    fn quantization_choice_table() {
-        let dir = tempfile::tempdir().unwrap();
-        let small = dir.path().join("model.safetensors");
-        std::fs::write(&small, b"0123").unwrap();
-        let st = WeightsFormat::Safetensors {
-            config: dir.path().join("config.json"),
-            shards: vec![small],
-        };
-        let gguf = WeightsFormat::Gguf {
-            file: dir.path().join("m.gguf"),
-        };
-        use QuantizationChoice as C;
+    fn dtype_table() {
         let cases = [
-            (C::Auto, &st, None),
-            (C::None, &st, None),
-            (C::Q4KM, &st, Some(Quantization::Q4KM)),
-            (C::Q80, &st, Some(Quantization::Q8_0)),
-            (C::Auto, &gguf, None),
-            (C::Q4KM, &gguf, None),
+            (Precision::F32, Some(DType::F32)),
+            (Precision::Bf16, Some(DType::BF16)),
+            (Precision::F16, Some(DType::F16)),
+            (Precision::Q4KM, None),
+            (Precision::Q8_0, None),
         ];
-        for (choice, weights, expected) in cases {
-            assert_eq!(
-                choose_quantization(choice, weights),
-                expected,
-                "{choice:?}"
-            );
+        for (precision, expected) in cases {
+            assert_eq!(dtype(precision), expected, "{precision:?}");
         }
     }
 
@@ -186,19 +187,44 @@ mod tests {
     #[test]
     fn missing_model_is_reported_with_its_code() {
         let dir = tempfile::tempdir().unwrap();
-        let places = LoadPlaces {
-            quantized_dir: dir.path().join("q"),
-            fingerprints: dir.path().join("h.json"),
-        };
         let mut events = vec![];
-        let err = load(
-            &dir.path().join("nope"),
-            QuantizationChoice::Auto,
-            &places,
-            |e| events.push(e),
-        )
-        .unwrap_err();
+        let request = LoadRequest {
+            path: dir.path().join("nope"),
+            choice: PrecisionChoice::Auto,
+            force: false,
+        };
+        let profile = HardwareProfile::detect(&Default::default());
+        let err = load(&request, &profile, &places(dir.path()), |e| events.push(e)).unwrap_err();
         assert_eq!(err.code(), "missing_file");
         assert!(matches!(events[..], [LoadEvent::Started { .. }]));
+    }
+
+    #[test]
+    fn tiny_model_loads_as_planned_with_events_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let tiny = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/tiny-mistral");
+        let profile = HardwareProfile::detect(&Default::default());
+        let request = LoadRequest {
+            path: tiny,
+            choice: PrecisionChoice::F32,
+            force: false,
+        };
+        let mut events = vec![];
+        let model = load(&request, &profile, &places(dir.path()), |e| events.push(e)).unwrap();
+        assert_eq!(model.summary.precision, "f32");
+        assert_eq!(model.summary.quantization, None);
+        assert_eq!(model.summary.files[0].sha256.len(), 64);
+        let names: Vec<&str> = events
+            .iter()
+            .map(|e| match e {
+                LoadEvent::Started { .. } => "started",
+                LoadEvent::Planned { .. } => "planned",
+                LoadEvent::Hashing { .. } => "hashing",
+                LoadEvent::Quantizing { .. } => "quantizing",
+                LoadEvent::CacheHit => "cache_hit",
+                LoadEvent::LoadingWeights => "loading_weights",
+            })
+            .collect();
+        assert_eq!(names, ["started", "planned", "hashing", "loading_weights"]);
     }
 }

@@ -2,5 +2,7 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 fn main() {
+    // Before any thread exists: see `cpu_env`.
+    jslm_desktop::cpu_env::apply();
     jslm_desktop::run();
 }

@@ -3,6 +3,7 @@
 
 use crate::error::AppResult;
 use crate::json_file::{self, ReadError};
+use crate::plan::PrecisionChoice;
 use jslm_engine::GenerationSettings;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -30,21 +31,6 @@ pub enum Preset {
     Custom,
 }
 
-/// How to load safetensors weights.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum QuantizationChoice {
-    /// Quantize to Q4_K_M when the weights are too large to run unquantized on the CPU
-    /// (see `loading::AUTO_QUANTIZE_ABOVE_BYTES`); small models run as they are.
-    #[default]
-    Auto,
-    None,
-    #[serde(rename = "q4_k_m")]
-    Q4KM,
-    #[serde(rename = "q8_0")]
-    Q80,
-}
-
 /// Window size in logical pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct WindowSize {
@@ -61,7 +47,8 @@ pub struct AppSettings {
     pub preset: Preset,
     /// The model loaded last; loaded again at start.
     pub model_path: Option<PathBuf>,
-    pub quantization: QuantizationChoice,
+    /// How to load safetensors weights (the device plan decides under `auto`).
+    pub precision: PrecisionChoice,
     pub window: Option<WindowSize>,
 }
 
@@ -72,7 +59,7 @@ pub struct SettingsPatch {
     pub language: Option<Language>,
     pub generation: Option<GenerationSettings>,
     pub preset: Option<Preset>,
-    pub quantization: Option<QuantizationChoice>,
+    pub precision: Option<PrecisionChoice>,
 }
 
 /// The settings in memory and on disk.
@@ -144,8 +131,8 @@ impl SettingsStore {
             if let Some(v) = patch.preset {
                 s.preset = v;
             }
-            if let Some(v) = patch.quantization {
-                s.quantization = v;
+            if let Some(v) = patch.precision {
+                s.precision = v;
             }
         })
     }
@@ -166,7 +153,7 @@ mod tests {
         assert_eq!(s.language, Language::Ja);
         assert_eq!(s.generation, GenerationSettings::default());
         assert_eq!(s.preset, Preset::Card);
-        assert_eq!(s.quantization, QuantizationChoice::Auto);
+        assert_eq!(s.precision, PrecisionChoice::Auto);
     }
 
     #[test]
@@ -183,7 +170,7 @@ mod tests {
                 language: Some(Language::En),
                 generation: Some(generation.clone()),
                 preset: Some(Preset::Greedy),
-                quantization: None,
+                precision: None,
             })
             .unwrap();
         let reopened = SettingsStore::open(&path).get();
@@ -225,7 +212,7 @@ mod tests {
     fn unknown_fields_in_a_patch_are_rejected() {
         let r: Result<SettingsPatch, _> = serde_json::from_str(r#"{"model_path": "/etc"}"#);
         assert!(r.is_err(), "the webview must not set the model path through settings");
-        let q: SettingsPatch = serde_json::from_str(r#"{"quantization": "q4_k_m"}"#).unwrap();
-        assert_eq!(q.quantization, Some(QuantizationChoice::Q4KM));
+        let q: SettingsPatch = serde_json::from_str(r#"{"precision": "q4_k_m"}"#).unwrap();
+        assert_eq!(q.precision, Some(PrecisionChoice::Q4KM));
     }
 }

@@ -79,6 +79,11 @@ impl AppState {
             .or_else(|| self.settings.get().model_path)
     }
 
+    /// What hardware detection looks at: free disk space where models are cached.
+    pub fn detect_options(&self) -> jslm_hardware::DetectOptions {
+        crate::commands::model::detect_options(self.paths.quantized_dir.clone())
+    }
+
     pub fn load_places(&self) -> LoadPlaces {
         LoadPlaces {
             quantized_dir: self.paths.quantized_dir.clone(),
@@ -99,7 +104,7 @@ mod tests {
             },
             &LaunchOptions {
                 model: model.map(PathBuf::from),
-                data_dir: None,
+                ..Default::default()
             },
         )
     }

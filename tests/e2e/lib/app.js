@@ -55,7 +55,7 @@ export function freshDataDir() {
  */
 export async function launch(options = {}) {
   const dataDir = options.dataDir ?? freshDataDir();
-  const args = ["--data-dir", dataDir];
+  const args = ["--data-dir", dataDir, "--cache-dir", path.join(dataDir, "cache")];
   const model = options.model === undefined ? TINY_MODEL : options.model;
   if (model) args.push("--model", model);
   const port = await freePort();
@@ -65,7 +65,6 @@ export async function launch(options = {}) {
   const log = openSync(path.join(ARTIFACTS, `app-${path.basename(dataDir)}.log`), "a");
   const tauriDriver = spawn(driverBin, ["--port", String(port), "--native-port", String(nativePort)], {
     stdio: ["ignore", log, log],
-    env: { ...process.env, JSLM_CACHE_DIR: path.join(dataDir, "cache") },
   });
   closeSync(log);
   await waitForPort(port, 15000);
