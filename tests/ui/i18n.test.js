@@ -30,7 +30,7 @@ test("every error code the backend can send has a message", () => {
     "invalid_setting", "context_overflow", "missing_file", "invalid_file", "unsupported_model",
     "tokenizer_mismatch", "busy", "io", "compute", "tokenizer",
     // jslm-desktop AppError::code()
-    "no_model", "model_loading", "no_model_path", "history_not_found", "storage", "internal",
+    "no_model", "model_loading", "no_model_path", "will_not_fit", "history_not_found", "storage", "internal",
   ];
   for (const code of codes) {
     for (const lang of ["ja", "en"]) assert.ok(`error.${code}` in DICTIONARIES[lang], `${lang} ${code}`);

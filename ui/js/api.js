@@ -27,9 +27,16 @@ export const api = {
   stopGeneration() {
     return call("stop_generation");
   },
-  /** `path` null loads the configured model. Resolves with the model summary. */
-  loadModel(path, onProgress) {
-    return call("load_model", { path, onProgress: channel(onProgress) });
+  /**
+   * `path` null loads the configured model; `force` loads even when the plan says it will not
+   * fit. Resolves with the model summary.
+   */
+  loadModel(path, force, onProgress) {
+    return call("load_model", { path, force, onProgress: channel(onProgress) });
+  },
+  /** `{ profile, plan, plan_error }` for `path` (or the configured model). */
+  hardwareReport(path) {
+    return call("hardware_report", { path });
   },
   modelStatus() {
     return call("model_status");

@@ -2,6 +2,7 @@
 // UI language. The backend's English `message` is kept as a detail line. Pure.
 
 import { t } from "./i18n.js";
+import { formatBytes } from "./hardware-view.js";
 
 /** Normalises whatever a rejected `invoke` gave into `{ code, message, field?, numbers? }`. */
 export function normalizeError(raw) {
@@ -23,6 +24,8 @@ export function describeError(lang, raw) {
   const err = normalizeError(raw);
   const key = `error.${err.code}`;
   const params = { ...(err.numbers ?? {}) };
+  // Byte counts are shown as GB.
+  for (const [k, v] of Object.entries(params)) if (k.endsWith("_bytes")) params[k] = formatBytes(v);
   if (err.field) params.field = fieldName(lang, err.field);
   let title = t(lang, key, params);
   if (title === key) title = t(lang, "error.unknown");

@@ -7,6 +7,7 @@ import { isGenerateShortcut, isStopShortcut } from "./keys.js";
 import { StreamView } from "./stream-view.js";
 import { SettingsForm } from "./settings-form.js";
 import { HistoryView, formatTime } from "./history-view.js";
+import { planLine, renderHardware } from "./hardware-view.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -40,6 +41,7 @@ function setLanguage(lang) {
   showStats(view.stats);
   showPresetName();
   refreshHistory();
+  if ($("hardware").open) refreshHardware();
 }
 
 $("lang-toggle").addEventListener("click", () => {
@@ -126,6 +128,9 @@ function onLoadEvent(message) {
       bar.removeAttribute("value");
       text.textContent = t(state.lang, "load_started");
       break;
+    case "planned":
+      text.textContent = t(state.lang, "load_planned", { line: planLine(state.lang, d) });
+      break;
     case "hashing":
       bar.removeAttribute("value");
       text.textContent = t(state.lang, "load_hashing", { file: d.file });
@@ -147,27 +152,53 @@ function onLoadEvent(message) {
   }
 }
 
-async function loadModel(path) {
+async function loadModel(path, force = false) {
   if (state.loading || state.generating) return;
   state.loading = true;
   state.loadingPath = path ?? $("model-path").value;
+  state.lastLoad = { path, force };
   $("model-error").hidden = true;
   $("load-progress").hidden = false;
   showModel();
   try {
-    state.model = await api.loadModel(path, onLoadEvent);
+    state.model = await api.loadModel(path, force, onLoadEvent);
     $("model-path").value = state.model.path;
   } catch (raw) {
     state.model = null;
     const { title, detail } = describeError(state.lang, raw);
-    $("model-error").textContent = detail ? `${title} ${detail}` : title;
+    $("model-error-text").textContent = detail ? `${title} ${detail}` : title;
+    // Only a memory estimate can be overridden; a missing or broken file cannot.
+    $("load-anyway").hidden = raw?.code !== "will_not_fit";
     $("model-error").hidden = false;
   } finally {
     state.loading = false;
     $("load-progress").hidden = true;
     showModel();
+    if ($("hardware").open) refreshHardware();
   }
 }
+
+$("load-anyway").addEventListener("click", () => {
+  loadModel(state.lastLoad?.path ?? null, true);
+});
+
+// ---- hardware -------------------------------------------------------------------------------
+
+async function refreshHardware() {
+  const path = $("model-path").value.trim() || null;
+  try {
+    const report = await api.hardwareReport(path);
+    renderHardware($("hardware-body"), state.lang, report, describeError);
+  } catch (raw) {
+    const { title } = describeError(state.lang, raw);
+    $("hardware-body").textContent = title;
+  }
+}
+
+$("hardware").addEventListener("toggle", () => {
+  if ($("hardware").open) refreshHardware();
+});
+$("hardware-refresh").addEventListener("click", refreshHardware);
 
 $("model-change").addEventListener("toggle", () => {
   if ($("model-change").open && state.model) state.modelFormTouched = true;
@@ -178,8 +209,9 @@ $("model-form").addEventListener("submit", (event) => {
   loadModel($("model-path").value);
 });
 
-$("quantization").addEventListener("change", () => {
-  api.saveSettings({ quantization: $("quantization").value }).catch(showFormError);
+$("precision").addEventListener("change", () => {
+  api.saveSettings({ precision: $("precision").value }).catch(showFormError);
+  if ($("hardware").open) refreshHardware();
 });
 
 // ---- generation ---------------------------------------------------------------------------
@@ -393,7 +425,7 @@ async function start() {
   try {
     const settings = await api.getSettings();
     settingsForm.set(settings.generation);
-    $("quantization").value = settings.quantization;
+    $("precision").value = settings.precision;
     setLanguage(settings.language);
   } catch (raw) {
     setLanguage("ja");
