@@ -40,6 +40,7 @@ function setLanguage(lang) {
   showModel();
   showStats(view.stats);
   showPresetName();
+  retranslateFormError();
   refreshHistory();
   if ($("hardware").open) refreshHardware();
 }
@@ -64,6 +65,7 @@ function announce(text) {
 // ---- errors ---------------------------------------------------------------------------------
 
 function showFormError(raw) {
+  state.formError = { raw };
   const { title, detail, field } = describeError(state.lang, raw);
   $("form-error-title").textContent = title;
   $("form-error-detail").textContent = detail;
@@ -72,13 +74,28 @@ function showFormError(raw) {
   else if (field) settingsForm.markInvalid(field);
 }
 
-function showFormMessage(key) {
-  $("form-error-title").textContent = t(state.lang, key);
+function showFormMessage(key, params = {}) {
+  state.formError = { key, params };
+  $("form-error-title").textContent = t(state.lang, key, params);
   $("form-error-detail").textContent = "";
   $("form-error").hidden = false;
 }
 
+/** Shows the current error again in the current language. */
+function retranslateFormError() {
+  const current = state.formError;
+  if (!current || $("form-error").hidden) return;
+  if (current.raw !== undefined) {
+    const { title, detail } = describeError(state.lang, current.raw);
+    $("form-error-title").textContent = title;
+    $("form-error-detail").textContent = detail;
+  } else {
+    $("form-error-title").textContent = t(state.lang, current.key, current.params);
+  }
+}
+
 function clearFormError() {
+  state.formError = null;
   $("form-error").hidden = true;
   $("instruction").removeAttribute("aria-invalid");
   settingsForm.clearInvalid();
@@ -268,8 +285,7 @@ async function generate() {
     const result = await api.generate(request, (message) => view.handle(message));
     if (result.save_error) {
       const { title } = describeError(state.lang, result.save_error);
-      showFormMessage("history_save_failed");
-      $("form-error-title").textContent = t(state.lang, "history_save_failed", { detail: title });
+      showFormMessage("history_save_failed", { detail: title });
     }
     announce(
       t(state.lang, "announce_finished", {
