@@ -6,7 +6,10 @@
 #      debug build with the tiny fixture model; screenshots and UI timings go to
 #      target/e2e-artifacts/.
 # Installs what it needs (apt, tauri-driver, npm packages) and is safe to re-run.
+# `--skip-cargo-test`: step 1 already ran (scripts/test.sh runs the whole workspace's tests).
 set -euo pipefail
+skip_cargo_test=0
+[ "${1:-}" = "--skip-cargo-test" ] && skip_cargo_test=1
 cd "$(dirname "$0")/.."
 source scripts/lib/setup.sh
 
@@ -22,8 +25,10 @@ if [ ! -f "$JSLM_TINY_MODEL/model.safetensors" ]; then
 fi
 
 # One feature set for the tests and the E2E binary, so Tauri compiles once.
-step "cargo test -p jslm-desktop --features test"
-cargo test -p jslm-desktop --features test --locked 2>&1 | tee target/test-desktop.log
+if [ "$skip_cargo_test" = 0 ]; then
+  step "cargo test -p jslm-desktop --features test"
+  cargo test -p jslm-desktop --features test --locked 2>&1 | tee target/test-desktop.log
+fi
 
 step "cargo build (app for E2E, jslm CLI as the reference)"
 cargo build -p jslm-desktop --features test -p jslm-cli --locked
