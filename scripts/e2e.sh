@@ -25,12 +25,13 @@ if [ ! -f "$JSLM_TINY_MODEL/model.safetensors" ]; then
 fi
 
 # One feature set for the tests and the E2E binary, so Tauri compiles once.
-# The workspace with `jslm-desktop/test`, exactly as scripts/test.sh tests it: the same feature
-# unification, so the test run and this build share every compiled dependency.
 if [ "$skip_cargo_test" = 0 ]; then
   step "cargo test -p jslm-desktop --features test"
-  cargo test --workspace --features jslm-desktop/test --locked -p jslm-desktop 2>&1 | tee target/test-desktop.log
+  cargo test -p jslm-desktop --features test --locked 2>&1 | tee target/test-desktop.log
 fi
+
+# The workspace with `jslm-desktop/test`, as scripts/test.sh tests it: the same feature
+# unification, so that run and this build share every compiled dependency.
 
 step "cargo build (the app for E2E, the jslm CLI as the reference)"
 cargo build --workspace --features jslm-desktop/test --locked --bins
