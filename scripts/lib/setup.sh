@@ -44,3 +44,32 @@ ensure_python_venv() {
   fi
   export JSLM_TEST_PYTHON="$PY_VENV/bin/python"
 }
+
+# What the desktop app needs to build (Tauri 2 on Linux: WebKitGTK 4.1, GTK 3, ...) and to be
+# tested headless (Xvfb, WebKitWebDriver, CJK fonts for screenshots, ImageMagick's `import`).
+DESKTOP_BUILD_PACKAGES=(libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev
+  libsoup-3.0-dev libjavascriptcoregtk-4.1-dev libssl-dev file)
+DESKTOP_TEST_PACKAGES=(xvfb xauth webkit2gtk-driver fonts-noto-cjk imagemagick)
+
+ensure_node() {
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    ensure_apt_packages nodejs npm
+  fi
+  local major
+  major="$(node -p 'process.versions.node.split(".")[0]')"
+  if [ "$major" -lt 20 ]; then
+    echo "Node.js 20 or newer is needed for the UI tests (selenium-webdriver 4; found $(node --version))" >&2
+    return 1
+  fi
+  if [ ! -d node_modules/selenium-webdriver ] || [ ! -d node_modules/@tauri-apps/cli ]; then
+    step "npm ci (Tauri CLI, selenium-webdriver)"
+    npm ci --no-audit --no-fund --loglevel=error
+  fi
+}
+
+ensure_tauri_driver() {
+  if ! command -v tauri-driver >/dev/null 2>&1; then
+    step "cargo install tauri-driver"
+    cargo install tauri-driver --locked
+  fi
+}

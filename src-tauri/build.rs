@@ -1,0 +1,26 @@
+//! Compiles the Tauri config, capabilities and icons into the binary. Declaring the app's
+//! commands here makes Tauri generate one `allow-<command>` permission per command, so that
+//! `capabilities/main.json` grants the window exactly these and nothing else.
+
+/// Every `#[tauri::command]` of `src/commands/` (the names the webview invokes).
+const COMMANDS: &[&str] = &[
+    "generate",
+    "stop_generation",
+    "load_model",
+    "model_status",
+    "hardware_report",
+    "get_settings",
+    "save_settings",
+    "list_history",
+    "get_history_entry",
+    "delete_history_entry",
+];
+
+fn main() {
+    let attributes = tauri_build::Attributes::new()
+        .app_manifest(tauri_build::AppManifest::new().commands(COMMANDS));
+    if let Err(e) = tauri_build::try_build(attributes) {
+        // A build script reports by failing the build, with the reason.
+        panic!("tauri-build failed: {e:#}");
+    }
+}

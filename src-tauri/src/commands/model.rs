@@ -1,0 +1,110 @@
+//! `load_model`, `model_status` and `hardware_report`.
+
+use super::join_error;
+use crate::error::AppResult;
+use crate::host::ModelStatus;
+use crate::loading::{self, LoadEvent, LoadRequest};
+use crate::model_summary::ModelSummary;
+use crate::plan;
+use crate::state::AppState;
+use jslm_hardware::{DetectOptions, DevicePlan, HardwareProfile};
+use serde::Serialize;
+use std::path::PathBuf;
+use tauri::ipc::Channel;
+use tauri::State;
+
+#[derive(Debug, Serialize)]
+pub struct ModelStatusReply {
+    #[serde(flatten)]
+    pub status: ModelStatus,
+    /// What `load_model` without a path would load (`--model`, `JSLM_MODEL` or the last one).
+    pub configured_path: Option<PathBuf>,
+    pub generating: bool,
+}
+
+#[tauri::command]
+pub fn model_status(state: State<'_, AppState>) -> ModelStatusReply {
+    ModelStatusReply {
+        status: state.host.status(),
+        configured_path: state.configured_model_path(),
+        generating: state.host.is_generating(),
+    }
+}
+
+/// Plans and loads `path` (or the configured model when absent), reporting progress through
+/// `on_progress`. Refused with `will_not_fit` when the plan's estimate exceeds the memory,
+/// unless `force`. The model loaded is remembered for the next start.
+#[tauri::command]
+pub async fn load_model(
+    state: State<'_, AppState>,
+    path: Option<String>,
+    force: Option<bool>,
+    on_progress: Channel<LoadEvent>,
+) -> AppResult<ModelSummary> {
+    let path = state.model_path(path.as_deref())?;
+    let ticket = state.host.begin_load(path.clone())?;
+    let request = LoadRequest {
+        path: path.clone(),
+        choice: state.settings.get().precision,
+        force: force.unwrap_or(false),
+    };
+    let places = state.load_places();
+    let detect = state.detect_options();
+    let result = tauri::async_runtime::spawn_blocking(move || {
+        let profile = HardwareProfile::detect(&detect);
+        loading::load(&request, &profile, &places, |event| {
+            // Progress is informational: a closed window must not fail the load.
+            let _ = on_progress.send(event);
+        })
+    })
+    .await
+    .unwrap_or_else(|e| Err(join_error("loading the model", e)));
+    let summary = ticket.finish(result)?;
+    if let Err(e) = state.settings.update(|s| s.model_path = Some(path)) {
+        eprintln!("jslm-desktop: could not remember the model: {e}");
+    }
+    Ok(summary)
+}
+
+/// This machine, and the plan for the configured (or given) model on it.
+#[derive(Debug, Serialize)]
+pub struct HardwareReport {
+    pub profile: HardwareProfile,
+    /// `None` when no model is configured yet.
+    pub plan: Option<DevicePlan>,
+    /// Why there is no plan for a configured model (e.g. its files are missing).
+    pub plan_error: Option<crate::error::AppError>,
+}
+
+#[tauri::command]
+pub async fn hardware_report(
+    state: State<'_, AppState>,
+    path: Option<String>,
+) -> AppResult<HardwareReport> {
+    let path = state.model_path(path.as_deref()).ok();
+    let choice = state.settings.get().precision;
+    let detect = state.detect_options();
+    tauri::async_runtime::spawn_blocking(move || {
+        let profile = HardwareProfile::detect(&detect);
+        let (plan, plan_error) = match path.map(|p| plan::model_spec(&p)) {
+            None => (None, None),
+            Some(Ok(spec)) => (Some(plan::plan_model(&profile, &spec, choice, false)), None),
+            Some(Err(e)) => (None, Some(e)),
+        };
+        Ok(HardwareReport {
+            profile,
+            plan,
+            plan_error,
+        })
+    })
+    .await
+    .map_err(|e| join_error("reading the hardware", e))?
+}
+
+/// Detection options without probing GPU backends (a CPU build has none to probe).
+pub(crate) fn detect_options(model_cache_dir: PathBuf) -> DetectOptions {
+    DetectOptions {
+        model_cache_dir: Some(model_cache_dir),
+        ..DetectOptions::default()
+    }
+}

@@ -1,0 +1,101 @@
+//! JSLM Desktop: a thin Tauri 2 shell over `jslm-engine`.
+//!
+//! The webview (`ui/`, plain HTML/CSS/JS) calls the commands in [`commands`]; generation and
+//! loading run on blocking threads and stream typed events through one `tauri::ipc::Channel`
+//! per call. State lives in [`state::AppState`]; errors are [`error::AppError`] with stable
+//! codes the UI translates.
+
+pub mod commands;
+pub mod cpu_env;
+pub mod error;
+pub mod fingerprint;
+pub mod generation;
+pub mod history;
+pub mod host;
+pub mod json_file;
+pub mod launch;
+pub mod loading;
+pub mod model_summary;
+pub mod plan;
+pub mod settings;
+pub mod state;
+pub mod window;
+
+#[cfg(all(test, feature = "test"))]
+mod command_tests;
+
+use launch::LaunchOptions;
+use state::{AppPaths, AppState};
+use tauri::{AppHandle, Builder, Manager, Runtime};
+
+/// Starts the app (the binary's `main`).
+pub fn run() {
+    let launch = LaunchOptions::from_process();
+    let app = match configure(Builder::default(), launch).build(context()) {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("jslm-desktop: cannot start: {e}");
+            std::process::exit(1);
+        }
+    };
+    app.run(|handle, event| {
+        if let tauri::RunEvent::ExitRequested { .. } = event {
+            if let Some(state) = handle.try_state::<AppState>() {
+                state.host.stop();
+            }
+        }
+    });
+}
+
+/// The compiled `tauri.conf.json`, capabilities and `ui/` assets, for any runtime (the real
+/// one, or the mock runtime in command tests).
+pub fn context<R: Runtime>() -> tauri::Context<R> {
+    tauri::generate_context!()
+}
+
+/// Registers the commands, the state and the window handling on `builder`.
+pub fn configure<R: Runtime>(builder: Builder<R>, launch: LaunchOptions) -> Builder<R> {
+    builder
+        .invoke_handler(tauri::generate_handler![
+            commands::generate::generate,
+            commands::generate::stop_generation,
+            commands::model::load_model,
+            commands::model::model_status,
+            commands::model::hardware_report,
+            commands::settings::get_settings,
+            commands::settings::save_settings,
+            commands::history::list_history,
+            commands::history::get_history_entry,
+            commands::history::delete_history_entry,
+        ])
+        .setup(move |app| init(app.handle(), &launch))
+        .on_window_event(window::on_event)
+}
+
+/// What runs once the event loop is up: opens the app's files, manages the state and creates
+/// the main window. Separate from `configure` so command tests can call it on a mock app.
+pub fn init<R: Runtime>(
+    app: &AppHandle<R>,
+    launch: &LaunchOptions,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let paths = app_paths(app, launch)?;
+    app.manage(AppState::open(paths, launch));
+    window::create_main(app)?;
+    Ok(())
+}
+
+fn app_paths<R: Runtime>(app: &AppHandle<R>, launch: &LaunchOptions) -> tauri::Result<AppPaths> {
+    let data_dir = match &launch.data_dir {
+        Some(dir) => dir.clone(),
+        None => app.path().app_data_dir()?,
+    };
+    // The CLI's cache (`JSLM_CACHE_DIR` or `<cache>/jslm`), so quantized models are shared.
+    let cache = match &launch.cache_dir {
+        Some(dir) => dir.clone(),
+        None => app.path().cache_dir()?.join("jslm"),
+    };
+    Ok(AppPaths {
+        data_dir,
+        quantized_dir: cache.join("quantized"),
+    })
+}

@@ -1,0 +1,218 @@
+//! The app's remembered settings: language, the last generation settings and preset, the last
+//! model, how to load it, and the window size. Stored as `settings.json` in the app data dir.
+
+use crate::error::AppResult;
+use crate::json_file::{self, ReadError};
+use crate::plan::PrecisionChoice;
+use jslm_engine::GenerationSettings;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// UI language. Japanese first: the default for a fresh install.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Language {
+    #[default]
+    Ja,
+    En,
+}
+
+/// Which preset the settings came from; `Custom` once the user edits a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Preset {
+    /// The model card: sampling, temperature 1.0, top_p 0.95 (top_k 50 from transformers).
+    #[default]
+    Card,
+    /// `do_sample=False`.
+    Greedy,
+    Creative,
+    Custom,
+}
+
+/// Window size in logical pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct WindowSize {
+    pub width: f64,
+    pub height: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AppSettings {
+    pub language: Language,
+    /// The settings of the last generation (seed included when the user fixed one).
+    pub generation: GenerationSettings,
+    pub preset: Preset,
+    /// The model loaded last; loaded again at start.
+    pub model_path: Option<PathBuf>,
+    /// How to load safetensors weights (the device plan decides under `auto`).
+    pub precision: PrecisionChoice,
+    pub window: Option<WindowSize>,
+}
+
+/// What the UI may change in one `save_settings` call; absent fields stay as they are.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SettingsPatch {
+    pub language: Option<Language>,
+    pub generation: Option<GenerationSettings>,
+    pub preset: Option<Preset>,
+    pub precision: Option<PrecisionChoice>,
+}
+
+/// The settings in memory and on disk.
+#[derive(Debug)]
+pub struct SettingsStore {
+    path: PathBuf,
+    current: Mutex<AppSettings>,
+}
+
+impl SettingsStore {
+    /// Loads `path`. A missing file gives the defaults; a damaged one is set aside as
+    /// `settings.json.bad` and the defaults are used, so a bad file never stops the app.
+    pub fn open(path: &Path) -> Self {
+        let current = match json_file::read::<AppSettings>(path) {
+            Ok(Some(s)) => s,
+            Ok(None) => AppSettings::default(),
+            Err(ReadError::Corrupt(reason)) => {
+                let bad = json_file::set_aside(path);
+                eprintln!(
+                    "jslm-desktop: {} is damaged ({reason}); kept as {} and using defaults",
+                    path.display(),
+                    bad.display()
+                );
+                AppSettings::default()
+            }
+            Err(ReadError::Io(e)) => {
+                eprintln!(
+                    "jslm-desktop: cannot read {} ({e}); using defaults",
+                    path.display()
+                );
+                AppSettings::default()
+            }
+        };
+        Self {
+            path: path.to_path_buf(),
+            current: Mutex::new(current),
+        }
+    }
+
+    pub fn get(&self) -> AppSettings {
+        self.lock().clone()
+    }
+
+    /// Applies `change` and writes the file; on a write error the memory copy is still
+    /// updated (the app keeps working) and the error is returned for the UI to show.
+    pub fn update(&self, change: impl FnOnce(&mut AppSettings)) -> AppResult<AppSettings> {
+        let snapshot = {
+            let mut current = self.lock();
+            change(&mut current);
+            current.clone()
+        };
+        json_file::write_atomic(&self.path, &snapshot)?;
+        Ok(snapshot)
+    }
+
+    /// Checks a patch from the UI (generation settings are validated by the engine's rules)
+    /// and saves it.
+    pub fn apply(&self, patch: SettingsPatch) -> AppResult<AppSettings> {
+        if let Some(g) = &patch.generation {
+            g.validate()?;
+        }
+        self.update(|s| {
+            if let Some(v) = patch.language {
+                s.language = v;
+            }
+            if let Some(v) = patch.generation {
+                s.generation = v;
+            }
+            if let Some(v) = patch.preset {
+                s.preset = v;
+            }
+            if let Some(v) = patch.precision {
+                s.precision = v;
+            }
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, AppSettings> {
+        // Settings are plain data: a panic elsewhere cannot leave them half-written.
+        self.current.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_japanese_and_the_model_card() {
+        let s = AppSettings::default();
+        assert_eq!(s.language, Language::Ja);
+        assert_eq!(s.generation, GenerationSettings::default());
+        assert_eq!(s.preset, Preset::Card);
+        assert_eq!(s.precision, PrecisionChoice::Auto);
+    }
+
+    #[test]
+    fn patch_saves_and_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.json");
+        let store = SettingsStore::open(&path);
+        let generation = GenerationSettings {
+            seed: Some(7),
+            ..GenerationSettings::greedy(32)
+        };
+        store
+            .apply(SettingsPatch {
+                language: Some(Language::En),
+                generation: Some(generation.clone()),
+                preset: Some(Preset::Greedy),
+                precision: None,
+            })
+            .unwrap();
+        let reopened = SettingsStore::open(&path).get();
+        assert_eq!(reopened.language, Language::En);
+        assert_eq!(reopened.generation, generation);
+        assert_eq!(reopened.preset, Preset::Greedy);
+    }
+
+    #[test]
+    fn invalid_generation_settings_are_refused_and_not_saved() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.json");
+        let store = SettingsStore::open(&path);
+        let err = store
+            .apply(SettingsPatch {
+                generation: Some(GenerationSettings {
+                    top_p: 1.5,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .unwrap_err();
+        assert_eq!(err.code(), "invalid_setting");
+        assert_eq!(store.get(), AppSettings::default());
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn damaged_file_is_set_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.json");
+        std::fs::write(&path, "{ not json").unwrap();
+        let store = SettingsStore::open(&path);
+        assert_eq!(store.get(), AppSettings::default());
+        assert!(dir.path().join("settings.json.bad").is_file());
+    }
+
+    #[test]
+    fn unknown_fields_in_a_patch_are_rejected() {
+        let r: Result<SettingsPatch, _> = serde_json::from_str(r#"{"model_path": "/etc"}"#);
+        assert!(r.is_err(), "the webview must not set the model path through settings");
+        let q: SettingsPatch = serde_json::from_str(r#"{"precision": "q4_k_m"}"#).unwrap();
+        assert_eq!(q.precision, Some(PrecisionChoice::Q4KM));
+    }
+}

@@ -1,0 +1,138 @@
+//! Everything the commands share: where files live, the remembered settings, the history and
+//! the model host. Managed by Tauri as one value.
+
+use crate::error::{AppError, AppResult};
+use crate::history::HistoryStore;
+use crate::host::ModelHost;
+use crate::launch::LaunchOptions;
+use crate::loading::{normalize_path, LoadPlaces};
+use crate::settings::SettingsStore;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The app's files.
+#[derive(Debug, Clone)]
+pub struct AppPaths {
+    pub data_dir: PathBuf,
+    /// In-app quantized models: `JSLM_CACHE_DIR/quantized` or `<cache dir>/jslm/quantized`,
+    /// the same place the `jslm` CLI uses, so a model quantized by one is reused by the other.
+    pub quantized_dir: PathBuf,
+}
+
+impl AppPaths {
+    pub fn settings(&self) -> PathBuf {
+        self.data_dir.join("settings.json")
+    }
+    pub fn history(&self) -> PathBuf {
+        self.data_dir.join("history.jsonl")
+    }
+    pub fn fingerprints(&self) -> PathBuf {
+        self.data_dir.join("file-hashes.json")
+    }
+}
+
+#[derive(Debug)]
+pub struct AppState {
+    pub paths: AppPaths,
+    launch_model: Option<PathBuf>,
+    pub settings: SettingsStore,
+    pub history: Arc<HistoryStore>,
+    pub host: ModelHost,
+}
+
+impl AppState {
+    pub fn open(paths: AppPaths, launch: &LaunchOptions) -> Self {
+        let history = match HistoryStore::open(&paths.history()) {
+            Ok(h) => h,
+            Err(e) => {
+                // Better a window without past runs than no window; saving a run will
+                // report the same problem to the user.
+                eprintln!("jslm-desktop: history unavailable: {e}");
+                HistoryStore::empty(&paths.history())
+            }
+        };
+        Self {
+            settings: SettingsStore::open(&paths.settings()),
+            history: Arc::new(history),
+            host: ModelHost::new(),
+            launch_model: launch.model.clone(),
+            paths,
+        }
+    }
+
+    /// The model to load: the path the user entered, else `--model`/`JSLM_MODEL`, else the
+    /// model loaded last time.
+    /// Made absolute, so that the path remembered for the next start does not depend on the
+    /// folder the app was started from.
+    pub fn model_path(&self, requested: Option<&str>) -> AppResult<PathBuf> {
+        let path = match requested.filter(|t| !t.trim().is_empty()) {
+            Some(text) => normalize_path(text),
+            None => self.configured_model_path().ok_or(AppError::NoModelPath)?,
+        };
+        Ok(std::path::absolute(&path).unwrap_or(path))
+    }
+
+    /// What `load_model` without a path would load.
+    pub fn configured_model_path(&self) -> Option<PathBuf> {
+        self.launch_model
+            .clone()
+            .or_else(|| self.settings.get().model_path)
+    }
+
+    /// What hardware detection looks at: free disk space where models are cached.
+    pub fn detect_options(&self) -> jslm_hardware::DetectOptions {
+        crate::commands::model::detect_options(self.paths.quantized_dir.clone())
+    }
+
+    pub fn load_places(&self) -> LoadPlaces {
+        LoadPlaces {
+            quantized_dir: self.paths.quantized_dir.clone(),
+            fingerprints: self.paths.fingerprints(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(dir: &std::path::Path, model: Option<&str>) -> AppState {
+        AppState::open(
+            AppPaths {
+                data_dir: dir.to_path_buf(),
+                quantized_dir: dir.join("q"),
+            },
+            &LaunchOptions {
+                model: model.map(PathBuf::from),
+                ..Default::default()
+            },
+        )
+    }
+
+    #[test]
+    fn model_path_precedence() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = state(dir.path(), None);
+        assert_eq!(s.model_path(None).unwrap_err().code(), "no_model_path");
+        assert_eq!(s.model_path(Some("  ")).unwrap_err().code(), "no_model_path");
+        s.settings
+            .update(|x| x.model_path = Some("/saved".into()))
+            .unwrap();
+        assert_eq!(s.model_path(None).unwrap(), PathBuf::from("/saved"));
+        assert_eq!(s.model_path(Some(" /typed ")).unwrap(), PathBuf::from("/typed"));
+        let relative = s.model_path(Some("models/tiny")).unwrap();
+        assert!(relative.is_absolute());
+        assert!(relative.ends_with("models/tiny"));
+
+        let launched = state(dir.path(), Some("/launch"));
+        assert_eq!(launched.model_path(None).unwrap(), PathBuf::from("/launch"));
+    }
+
+    #[test]
+    fn unreadable_history_still_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("history.jsonl")).unwrap();
+        let s = state(dir.path(), None);
+        assert!(s.history.list().is_empty());
+    }
+}

@@ -1,0 +1,95 @@
+// Stop mid-way, a second generation refused by the backend, and translated errors.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { launch, byId, text, outputText, waitIdle, setField, choosePreset, until } from "./lib/app.js";
+import { screenshot } from "./lib/artifacts.js";
+
+let app;
+
+/** Waits until the form's error box is shown with `title` (not a stale hidden one). */
+async function errorShown(driver, title) {
+  await driver.wait(async () => {
+    const shown = await driver.executeScript("return !document.getElementById('form-error').hidden");
+    return shown && (await text(driver, "form-error-title")) === title;
+  }, 10000);
+}
+before(async () => {
+  app = await launch();
+});
+after(async () => {
+  await app?.quit();
+});
+
+test("an empty instruction is refused in the UI", async () => {
+  const { driver } = app;
+  await driver.findElement(byId("generate-button")).click();
+  assert.equal(await text(driver, "form-error-title"), "指示を入力してください。");
+  assert.equal(await driver.findElement(byId("instruction")).getAttribute("aria-invalid"), "true");
+});
+
+test("too long for the context: the backend's numbers, in Japanese", async () => {
+  const { driver } = app;
+  await driver.findElement(byId("instruction")).sendKeys("長い文章を書いてください。");
+  await choosePreset(driver, "greedy");
+  await setField(driver, "max_new_tokens", 4096);
+  await driver.findElement(byId("generate-button")).click();
+  await driver.wait(until.elementIsVisible(await driver.findElement(byId("form-error"))), 10000);
+  const message = await text(driver, "form-error-title");
+  assert.match(message, /^長すぎます: プロンプト \d+ トークン \+ 最大生成 4096 トークン = \d+ トークンで、モデルのコンテキスト 4096 トークンを超えます。/);
+  await screenshot("05-context-overflow");
+});
+
+test("a setting out of range is named and marked", async () => {
+  const { driver } = app;
+  await setField(driver, "max_new_tokens", 64);
+  await setField(driver, "top_p", 1.5);
+  await driver.findElement(byId("generate-button")).click();
+  await errorShown(driver, "設定が正しくありません（top_p）。");
+  assert.match(await text(driver, "form-error-detail"), /Given: 1\.5/);
+  assert.equal(await driver.findElement(byId("top_p")).getAttribute("aria-invalid"), "true");
+  await setField(driver, "top_p", 0.95);
+});
+
+test("Stop ends a long generation; a second one is refused meanwhile", async () => {
+  const { driver } = app;
+  await setField(driver, "max_new_tokens", 3900);
+  await driver.findElement(byId("generate-button")).click();
+  // Some tokens arrive.
+  await driver.wait(async () => (await outputText(driver)).length > 20, 30000);
+  // The UI makes a second Generate impossible...
+  assert.equal(await driver.findElement(byId("generate-button")).isEnabled(), false);
+  assert.equal(await driver.findElement(byId("stop-button")).isEnabled(), true);
+  assert.equal(await driver.findElement(byId("output")).getAttribute("aria-busy"), "true");
+  // ...and the backend refuses one sent behind its back, with the busy code.
+  const refused = await driver.executeAsyncScript(`
+    const done = arguments[arguments.length - 1];
+    const { invoke, Channel } = window.__TAURI__.core;
+    invoke("generate", { request: { instruction: "別の指示", input: "", settings: {} }, onEvent: new Channel() })
+      .then(() => done({ ok: true }), (e) => done(e));
+  `);
+  assert.equal(refused.code, "busy");
+  await screenshot("06-streaming");
+  await driver.findElement(byId("stop-button")).click();
+  await waitIdle(driver, 10000);
+  assert.equal(await text(driver, "stat-stop"), "停止しました");
+  const tokens = Number((await text(driver, "stat-tokens")).replace(/,/g, ""));
+  assert.ok(tokens > 0 && tokens < 3900, `stopped after ${tokens} tokens`);
+  // Escape also stops.
+  await driver.findElement(byId("generate-button")).click();
+  await driver.wait(async () => (await outputText(driver)).length > 20, 30000);
+  await driver.findElement(byId("instruction")).sendKeys("\uE00C");
+  await waitIdle(driver, 10000);
+  assert.equal(await text(driver, "stat-stop"), "停止しました");
+});
+
+test("errors switch language with the UI", async () => {
+  const { driver } = app;
+  await setField(driver, "top_p", 0);
+  await driver.findElement(byId("generate-button")).click();
+  await errorShown(driver, "設定が正しくありません（top_p）。");
+  // The error on screen follows the language switch.
+  await driver.findElement(byId("lang-toggle")).click();
+  assert.equal(await text(driver, "form-error-title"), "A setting is out of range (top_p).");
+  await driver.findElement(byId("lang-toggle")).click();
+  assert.equal(await text(driver, "form-error-title"), "設定が正しくありません（top_p）。");
+});

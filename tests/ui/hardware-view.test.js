@@ -1,0 +1,34 @@
+// Byte formatting and the one-line plan description.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { formatBytes, planLine, precisionLabel } from "../../ui/js/hardware-view.js";
+import { describeError } from "../../ui/js/errors.js";
+
+test("formatBytes table", () => {
+  const cases = [
+    [0, "0 MB"],
+    [524_288_000, "524 MB"],
+    [4_370_000_000, "4.4 GB"],
+    [12_800_000_000, "12.8 GB"],
+    [NaN, "—"],
+    [-1, "—"],
+  ];
+  for (const [bytes, expected] of cases) assert.equal(formatBytes(bytes), expected, String(bytes));
+});
+
+test("plan line in both languages", () => {
+  const plan = {
+    precision: "q4_k_m",
+    threads: 8,
+    context_tokens: 4096,
+    fit: { level: "tight", needed_bytes: 12_800_000_000, available_bytes: 14_000_000_000 },
+  };
+  assert.equal(planLine("ja", plan), "Q4_K_M・8 スレッド・コンテキスト 4096 トークン・必要 12.8 GB / 利用可能 14.0 GB（ぎりぎり）");
+  assert.equal(planLine("en", plan), "Q4_K_M · 8 threads · context 4096 tokens · needs 12.8 GB of 14.0 GB available (fits tightly)");
+  assert.equal(precisionLabel("q8_0"), "Q8_0");
+});
+
+test("will_not_fit shows the numbers as GB", () => {
+  const e = describeError("ja", { code: "will_not_fit", message: "x", numbers: { needed_bytes: 20_300_000_000, available_bytes: 9_000_000_000 } });
+  assert.match(e.title, /必要 20\.3 GB、利用可能 9\.0 GB/);
+});

@@ -1,0 +1,59 @@
+// The backend's commands (src-tauri/src/commands/), through Tauri's global API
+// (`withGlobalTauri`). Every function returns a promise that rejects with the command's
+// `{ code, message }` error.
+
+function core() {
+  const api = window.__TAURI__?.core;
+  if (!api) throw { code: "internal", message: "the Tauri API is not available" };
+  return api;
+}
+
+function call(command, args) {
+  return core().invoke(command, args);
+}
+
+/** A new channel whose messages go to `onMessage`; one per generation or load. */
+function channel(onMessage) {
+  const ch = new (core().Channel)();
+  ch.onmessage = onMessage;
+  return ch;
+}
+
+export const api = {
+  /** Resolves with `{ entry, saved, save_error }` once the generation has ended. */
+  generate(request, onEvent) {
+    return call("generate", { request, onEvent: channel(onEvent) });
+  },
+  stopGeneration() {
+    return call("stop_generation");
+  },
+  /**
+   * `path` null loads the configured model; `force` loads even when the plan says it will not
+   * fit. Resolves with the model summary.
+   */
+  loadModel(path, force, onProgress) {
+    return call("load_model", { path, force, onProgress: channel(onProgress) });
+  },
+  /** `{ profile, plan, plan_error }` for `path` (or the configured model). */
+  hardwareReport(path) {
+    return call("hardware_report", { path });
+  },
+  modelStatus() {
+    return call("model_status");
+  },
+  getSettings() {
+    return call("get_settings");
+  },
+  saveSettings(patch) {
+    return call("save_settings", { patch });
+  },
+  listHistory() {
+    return call("list_history");
+  },
+  getHistoryEntry(id) {
+    return call("get_history_entry", { id });
+  },
+  deleteHistoryEntry(id) {
+    return call("delete_history_entry", { id });
+  },
+};

@@ -1,0 +1,129 @@
+// The "this computer" view: CPU, memory, GPUs, and the device plan for the model with its
+// memory fit as a bar. Builds DOM with textContent only. `formatBytes` and `planLine` are pure.
+
+import { t } from "./i18n.js";
+
+/** Bytes as decimal GB with one decimal ("5.1 GB"), the unit the plan's messages use. */
+export function formatBytes(bytes) {
+  if (!Number.isFinite(bytes) || bytes < 0) return "—";
+  if (bytes < 1e9) return `${Math.round(bytes / 1e6)} MB`;
+  return `${(bytes / 1e9).toFixed(1)} GB`;
+}
+
+/** "Q4_K_M" for the plan's `q4_k_m`. */
+export function precisionLabel(precision) {
+  const labels = { q4_k_m: "Q4_K_M", q8_0: "Q8_0", bf16: "bf16", f16: "f16", f32: "f32" };
+  return labels[precision] ?? String(precision);
+}
+
+/** One line describing a plan's fit, e.g. for the load progress. */
+export function planLine(lang, { precision, threads, context_tokens: context, fit }) {
+  return t(lang, "plan_line", {
+    precision: precisionLabel(precision),
+    threads,
+    context,
+    needed: formatBytes(fit.needed_bytes),
+    available: formatBytes(fit.available_bytes),
+    fit: t(lang, `fit_${fit.level}`),
+  });
+}
+
+const CPU_FEATURES = [
+  ["avx2", "AVX2"],
+  ["fma", "FMA"],
+  ["f16c", "F16C"],
+  ["avx512f", "AVX-512"],
+  ["avx512vnni", "AVX-512 VNNI"],
+  ["avxvnni", "AVX-VNNI"],
+  ["amx_int8", "AMX"],
+  ["neon", "NEON"],
+  ["dotprod", "DotProd"],
+];
+
+function deviceName(device) {
+  if (typeof device === "string") return device;
+  if (device?.kind === "cuda") return `CUDA ${device.ordinal}`;
+  return device?.kind ?? "—";
+}
+
+/** Fills `root` with the report (`{ profile, plan, plan_error }`). */
+export function renderHardware(root, lang, report, describeError) {
+  const doc = root.ownerDocument;
+  const { profile, plan } = report;
+  const rows = [];
+  const cpu = profile.cpu;
+  const features = CPU_FEATURES.filter(([key]) => cpu.features?.[key]).map(([, label]) => label);
+  rows.push([t(lang, "hw_cpu"), `${cpu.brand} (${cpu.arch})`]);
+  rows.push([t(lang, "hw_cores"), t(lang, "hw_cores_value", { physical: cpu.physical_cores, logical: cpu.logical_cores })]);
+  rows.push([t(lang, "hw_features"), features.length ? features.join(" · ") : t(lang, "hw_none")]);
+  rows.push([t(lang, "hw_memory"), t(lang, "hw_memory_value", { available: formatBytes(profile.memory.available_bytes), total: formatBytes(profile.memory.total_bytes) })]);
+  const gpus = profile.nvidia_gpus.map((g) => `${g.name} (${formatBytes(g.free_vram_bytes)} / ${formatBytes(g.total_vram_bytes)})`);
+  if (profile.apple_gpu) gpus.push(profile.apple_gpu.name ?? "Apple GPU");
+  rows.push([t(lang, "hw_gpu"), gpus.length ? gpus.join(", ") : t(lang, "hw_none")]);
+
+  const dl = doc.createElement("dl");
+  dl.className = "facts";
+  for (const [k, v] of rows) {
+    const div = doc.createElement("div");
+    const dt = doc.createElement("dt");
+    dt.textContent = k;
+    const dd = doc.createElement("dd");
+    dd.textContent = v;
+    div.append(dt, dd);
+    dl.append(div);
+  }
+  const parts = [dl];
+
+  const heading = doc.createElement("h3");
+  heading.textContent = t(lang, "hw_plan_heading");
+  parts.push(heading);
+  if (plan) {
+    const summary = doc.createElement("p");
+    summary.textContent = t(lang, "hw_plan_value", {
+      model: plan.model,
+      device: deviceName(plan.device),
+      precision: precisionLabel(plan.precision),
+      threads: plan.threads,
+      context: plan.context_tokens,
+    });
+    const fit = doc.createElement("div");
+    fit.className = "fit";
+    const badge = doc.createElement("span");
+    badge.className = "badge";
+    badge.dataset.level = plan.fit.level;
+    badge.textContent = t(lang, `fit_${plan.fit.level}`);
+    const meter = doc.createElement("meter");
+    meter.min = 0;
+    meter.max = Math.max(1, plan.fit.available_bytes);
+    meter.value = Math.min(plan.fit.needed_bytes, meter.max);
+    meter.low = meter.max * 0.8;
+    meter.high = meter.max * 0.999;
+    meter.optimum = 0;
+    const numbers = doc.createElement("span");
+    numbers.textContent = t(lang, "hw_fit_numbers", {
+      needed: formatBytes(plan.fit.needed_bytes),
+      available: formatBytes(plan.fit.available_bytes),
+    });
+    meter.setAttribute("aria-label", `${badge.textContent}: ${numbers.textContent}`);
+    fit.append(badge, meter, numbers);
+    parts.push(summary, fit);
+    if (plan.warnings.length) {
+      const ul = doc.createElement("ul");
+      ul.className = "warnings";
+      for (const w of plan.warnings) {
+        const li = doc.createElement("li");
+        const key = `warning_${w.code}`;
+        const text = t(lang, key, w);
+        li.textContent = text === key ? w.code : text;
+        ul.append(li);
+      }
+      parts.push(ul);
+    }
+  } else {
+    const p = doc.createElement("p");
+    p.className = "hint";
+    p.textContent = report.plan_error ? describeError(lang, report.plan_error).title : t(lang, "hw_no_model");
+    parts.push(p);
+  }
+  root.replaceChildren(...parts);
+}

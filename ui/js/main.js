@@ -1,0 +1,470 @@
+// Wires the page to the backend: language, model loading, the form, streaming, history.
+
+import { api } from "./api.js";
+import { applyTranslations, t } from "./i18n.js";
+import { describeError } from "./errors.js";
+import { isGenerateShortcut, isStopShortcut } from "./keys.js";
+import { StreamView } from "./stream-view.js";
+import { SettingsForm } from "./settings-form.js";
+import { HistoryView, formatTime } from "./history-view.js";
+import { planLine, renderHardware } from "./hardware-view.js";
+
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  lang: "ja",
+  generating: false,
+  loading: false,
+  model: null,
+  saveTimer: null,
+};
+
+/** The stream view the generation channel feeds; exported so tests can drive the real one. */
+export const view = new StreamView($("output"), { onStats: showStats });
+
+const settingsForm = new SettingsForm($("settings-fields"), { onChange: scheduleSettingsSave });
+
+const history = new HistoryView($("history-list"), $("history-empty"), {
+  open: (id) => openHistory(id),
+  regenerate: (id) => regenerate(id),
+  remove: (id) => removeHistory(id),
+});
+
+// ---- language -------------------------------------------------------------------------
+
+function setLanguage(lang) {
+  state.lang = lang;
+  applyTranslations(document.body, lang);
+  // The toggle names the *other* language, in that language.
+  $("lang-toggle").setAttribute("lang", lang === "ja" ? "en" : "ja");
+  showModel();
+  showStats(view.stats);
+  showPresetName();
+  retranslateFormError();
+  refreshHistory();
+  if ($("hardware").open) refreshHardware();
+}
+
+$("lang-toggle").addEventListener("click", () => {
+  const next = state.lang === "ja" ? "en" : "ja";
+  setLanguage(next);
+  api.saveSettings({ language: next }).catch(showFormError);
+});
+
+// ---- announcements (start and finish only) -------------------------------------------------
+
+function announce(text) {
+  const el = $("announcer");
+  // Re-setting the same text would not be read again.
+  el.textContent = "";
+  requestAnimationFrame(() => {
+    el.textContent = text;
+  });
+}
+
+// ---- errors ---------------------------------------------------------------------------------
+
+function showFormError(raw) {
+  state.formError = { raw };
+  const { title, detail, field } = describeError(state.lang, raw);
+  $("form-error-title").textContent = title;
+  $("form-error-detail").textContent = detail;
+  $("form-error").hidden = false;
+  if (field === "instruction") markInstructionInvalid();
+  else if (field) settingsForm.markInvalid(field);
+}
+
+function showFormMessage(key, params = {}) {
+  state.formError = { key, params };
+  $("form-error-title").textContent = t(state.lang, key, params);
+  $("form-error-detail").textContent = "";
+  $("form-error").hidden = false;
+}
+
+/** Shows the current error again in the current language. */
+function retranslateFormError() {
+  const current = state.formError;
+  if (!current || $("form-error").hidden) return;
+  if (current.raw !== undefined) {
+    const { title, detail } = describeError(state.lang, current.raw);
+    $("form-error-title").textContent = title;
+    $("form-error-detail").textContent = detail;
+  } else {
+    $("form-error-title").textContent = t(state.lang, current.key, current.params);
+  }
+}
+
+function clearFormError() {
+  state.formError = null;
+  $("form-error").hidden = true;
+  $("instruction").removeAttribute("aria-invalid");
+  settingsForm.clearInvalid();
+}
+
+function markInstructionInvalid() {
+  $("instruction").setAttribute("aria-invalid", "true");
+  $("instruction").focus();
+}
+
+// ---- model -----------------------------------------------------------------------------------
+
+function showModel() {
+  const pill = $("model-pill");
+  const stateText = $("model-state");
+  if (state.loading) {
+    pill.dataset.state = "loading";
+    pill.textContent = t(state.lang, "model_pill_loading");
+    stateText.textContent = t(state.lang, "model_loading", { path: state.loadingPath ?? "" });
+  } else if (state.model) {
+    const m = state.model;
+    // A loaded model needs no form in the way; it stays one click away.
+    if (!state.modelFormTouched) $("model-change").open = false;
+    pill.dataset.state = "ready";
+    pill.textContent = t(state.lang, "model_pill_ready", { name: m.name });
+    stateText.textContent = t(state.lang, "model_ready", {
+      name: m.name,
+      format: m.quantization ? `${m.format} ${m.quantization}` : m.format,
+      precision: m.precision,
+      device: m.device,
+    });
+  } else {
+    $("model-change").open = true;
+    pill.dataset.state = "empty";
+    pill.textContent = t(state.lang, "model_pill_none");
+    stateText.textContent = t(state.lang, "model_none");
+  }
+  updateControls();
+}
+
+function onLoadEvent(message) {
+  const bar = $("load-bar");
+  const text = $("load-text");
+  const d = message.data ?? {};
+  switch (message.event) {
+    case "started":
+      bar.removeAttribute("value");
+      text.textContent = t(state.lang, "load_started");
+      break;
+    case "planned":
+      text.textContent = t(state.lang, "load_planned", { line: planLine(state.lang, d) });
+      break;
+    case "hashing":
+      bar.removeAttribute("value");
+      text.textContent = t(state.lang, "load_hashing", { file: d.file });
+      break;
+    case "quantizing":
+      bar.max = Math.max(1, d.bytes_total);
+      bar.value = d.bytes_done;
+      text.textContent = t(state.lang, "load_quantizing", { done: d.tensors_done, total: d.tensors_total });
+      break;
+    case "cache_hit":
+      text.textContent = t(state.lang, "load_cache_hit");
+      break;
+    case "loading_weights":
+      bar.removeAttribute("value");
+      text.textContent = t(state.lang, "load_weights");
+      break;
+    default:
+      break;
+  }
+}
+
+async function loadModel(path, force = false) {
+  if (state.loading || state.generating) return;
+  state.loading = true;
+  state.loadingPath = path ?? $("model-path").value;
+  state.lastLoad = { path, force };
+  $("model-error").hidden = true;
+  $("load-progress").hidden = false;
+  showModel();
+  try {
+    state.model = await api.loadModel(path, force, onLoadEvent);
+    $("model-path").value = state.model.path;
+  } catch (raw) {
+    state.model = null;
+    const { title, detail } = describeError(state.lang, raw);
+    $("model-error-text").textContent = detail ? `${title} ${detail}` : title;
+    // Only a memory estimate can be overridden; a missing or broken file cannot.
+    $("load-anyway").hidden = raw?.code !== "will_not_fit";
+    $("model-error").hidden = false;
+  } finally {
+    state.loading = false;
+    $("load-progress").hidden = true;
+    showModel();
+    if ($("hardware").open) refreshHardware();
+  }
+}
+
+$("load-anyway").addEventListener("click", () => {
+  loadModel(state.lastLoad?.path ?? null, true);
+});
+
+// ---- hardware -------------------------------------------------------------------------------
+
+async function refreshHardware() {
+  const path = $("model-path").value.trim() || null;
+  try {
+    const report = await api.hardwareReport(path);
+    renderHardware($("hardware-body"), state.lang, report, describeError);
+  } catch (raw) {
+    const { title } = describeError(state.lang, raw);
+    $("hardware-body").textContent = title;
+  }
+}
+
+$("hardware").addEventListener("toggle", () => {
+  if ($("hardware").open) refreshHardware();
+});
+$("hardware-refresh").addEventListener("click", refreshHardware);
+
+$("model-change").addEventListener("toggle", () => {
+  if ($("model-change").open && state.model) state.modelFormTouched = true;
+});
+
+$("model-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  loadModel($("model-path").value);
+});
+
+$("precision").addEventListener("change", () => {
+  api.saveSettings({ precision: $("precision").value }).catch(showFormError);
+  if ($("hardware").open) refreshHardware();
+});
+
+// ---- generation ---------------------------------------------------------------------------
+
+function updateControls() {
+  const busy = state.generating || state.loading;
+  $("generate-button").disabled = busy;
+  $("stop-button").disabled = !state.generating;
+  $("load-button").disabled = busy;
+  $("copy-button").disabled = state.generating || view.text() === "";
+  $("output").setAttribute("aria-busy", String(state.generating));
+  history.setBusy(busy);
+}
+
+function formatNumber(value, digits) {
+  const locale = state.lang === "ja" ? "ja-JP" : "en-US";
+  return value.toLocaleString(locale, { maximumFractionDigits: digits, minimumFractionDigits: digits });
+}
+
+function showStats(stats) {
+  const lang = state.lang;
+  $("stat-ttft").textContent = stats.ttftMs === null ? "—" : t(lang, "stat_ms", { value: formatNumber(stats.ttftMs, 0) });
+  $("stat-speed").textContent = stats.tokensPerS === null ? "—" : t(lang, "stat_tps", { value: formatNumber(stats.tokensPerS, 1) });
+  $("stat-tokens").textContent = stats.running || stats.tokens ? formatNumber(stats.tokens, 0) : "—";
+  $("stat-stop").textContent = stats.running ? t(lang, "stop_running") : stats.stopReason ? t(lang, `stop_${stats.stopReason}`) : "—";
+  $("stat-seed").textContent = stats.seed === null || stats.seed === undefined ? "—" : String(stats.seed);
+}
+
+/** Generates from the form. One at a time: the button is disabled and this returns early. */
+async function generate() {
+  if (state.generating || state.loading) return;
+  clearFormError();
+  const instruction = $("instruction").value;
+  if (instruction.trim() === "") {
+    showFormMessage("error.instruction_empty");
+    markInstructionInvalid();
+    return;
+  }
+  const read = settingsForm.read();
+  if (read.error) {
+    showFormMessage(read.error.key);
+    settingsForm.markInvalid(read.error.field);
+    return;
+  }
+  const request = { instruction, input: $("input").value, settings: read.settings };
+  state.generating = true;
+  $("output-note").textContent = "";
+  view.begin(performance.now());
+  updateControls();
+  // The answer is where the eyes should go.
+  $("output").scrollIntoView({ block: "nearest", behavior: "smooth" });
+  announce(t(state.lang, "announce_started"));
+  try {
+    const result = await api.generate(request, (message) => view.handle(message));
+    if (result.save_error) {
+      const { title } = describeError(state.lang, result.save_error);
+      showFormMessage("history_save_failed", { detail: title });
+    }
+    announce(
+      t(state.lang, "announce_finished", {
+        tokens: result.entry.stats.generated_tokens,
+        reason: t(state.lang, `stop_${result.entry.stop_reason}`),
+      }),
+    );
+    await refreshHistory();
+  } catch (raw) {
+    view.abort();
+    showFormError(raw);
+    announce(t(state.lang, "announce_failed"));
+  } finally {
+    state.generating = false;
+    updateControls();
+  }
+}
+
+async function stop() {
+  if (!state.generating) return;
+  try {
+    await api.stopGeneration();
+  } catch (raw) {
+    showFormError(raw);
+  }
+}
+
+$("generate-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  generate();
+});
+$("stop-button").addEventListener("click", stop);
+
+document.addEventListener("keydown", (event) => {
+  if (isGenerateShortcut(event)) {
+    event.preventDefault();
+    generate();
+  } else if (isStopShortcut(event) && state.generating) {
+    event.preventDefault();
+    stop();
+  }
+});
+
+$("instruction").addEventListener("input", () => $("instruction").removeAttribute("aria-invalid"));
+
+// ---- copy ---------------------------------------------------------------------------------
+
+$("copy-button").addEventListener("click", async () => {
+  const text = view.text();
+  let ok = false;
+  try {
+    await navigator.clipboard.writeText(text);
+    ok = true;
+  } catch {
+    // WebKitGTK may refuse the async clipboard; fall back to copying a selection.
+    const range = document.createRange();
+    range.selectNodeContents($("output"));
+    const selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+    ok = document.execCommand("copy");
+  }
+  $("copy-status").textContent = t(state.lang, ok ? "copied" : "copy_failed");
+  setTimeout(() => {
+    $("copy-status").textContent = "";
+  }, 2500);
+});
+
+// ---- settings -----------------------------------------------------------------------------
+
+function showPresetName() {
+  const preset = settingsForm.preset();
+  $("preset-name").textContent = `— ${t(state.lang, `preset_${preset}`)}`;
+}
+
+/** Remembers the settings shortly after the user stops editing them. */
+function scheduleSettingsSave() {
+  showPresetName();
+  clearTimeout(state.saveTimer);
+  state.saveTimer = setTimeout(() => {
+    const read = settingsForm.read();
+    if (read.error) return;
+    api.saveSettings({ generation: read.settings, preset: settingsForm.preset() }).catch(() => {
+      // Invalid ranges are reported when generating; nothing to say while typing.
+    });
+  }, 400);
+}
+
+// ---- history ------------------------------------------------------------------------------
+
+async function refreshHistory() {
+  try {
+    history.render(await api.listHistory(), state.lang);
+  } catch (raw) {
+    showFormError(raw);
+  }
+}
+
+function fillForm(entry) {
+  $("instruction").value = entry.instruction;
+  $("input").value = entry.input;
+  settingsForm.set(entry.settings);
+  showPresetName();
+}
+
+async function openHistory(id) {
+  if (state.generating) return;
+  try {
+    const entry = await api.getHistoryEntry(id);
+    fillForm(entry);
+    view.showStatic(entry.output, {
+      tokens: entry.stats.generated_tokens,
+      ttftMs: entry.stats.ttft_ms,
+      tokensPerS: entry.stats.decode_tokens_per_s,
+      stopReason: entry.stop_reason,
+      seed: entry.stats.seed,
+    });
+    $("output-note").textContent = t(state.lang, "viewing_history", { time: formatTime(state.lang, entry.created_at_ms) });
+    updateControls();
+    $("output").scrollIntoView({ block: "nearest", behavior: "smooth" });
+  } catch (raw) {
+    showFormError(raw);
+    refreshHistory();
+  }
+}
+
+/** Repeats a past run: same instruction, input and settings with its seed → the same text. */
+async function regenerate(id) {
+  if (state.generating || state.loading) return;
+  try {
+    fillForm(await api.getHistoryEntry(id));
+  } catch (raw) {
+    showFormError(raw);
+    refreshHistory();
+    return;
+  }
+  await generate();
+}
+
+async function removeHistory(id) {
+  try {
+    await api.deleteHistoryEntry(id);
+  } catch (raw) {
+    showFormError(raw);
+  }
+  await refreshHistory();
+  $("history-heading").focus?.();
+}
+
+// ---- start --------------------------------------------------------------------------------
+
+async function start() {
+  try {
+    const settings = await api.getSettings();
+    settingsForm.set(settings.generation);
+    $("precision").value = settings.precision;
+    setLanguage(settings.language);
+  } catch (raw) {
+    setLanguage("ja");
+    showFormError(raw);
+  }
+  $("instruction").focus();
+  try {
+    const status = await api.modelStatus();
+    if (status.state === "ready") {
+      state.model = status.model;
+      $("model-path").value = status.model.path;
+      showModel();
+    } else if (status.state === "empty" && status.configured_path) {
+      $("model-path").value = status.configured_path;
+      await loadModel(null);
+    }
+  } catch (raw) {
+    showFormError(raw);
+  }
+}
+
+document.documentElement.dataset.ready = "false";
+start().finally(() => {
+  // Tests wait for this before typing.
+  document.documentElement.dataset.ready = "true";
+});

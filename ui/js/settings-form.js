@@ -1,0 +1,120 @@
+// The generation settings fields and preset radios: reading, writing, and marking a field the
+// backend rejected.
+
+import { PRESETS, matchPreset, parseSeed } from "./presets.js";
+
+const NUMBER_FIELDS = ["max_new_tokens", "temperature", "top_p", "top_k", "repetition_penalty"];
+const INTEGER_FIELDS = new Set(["max_new_tokens", "top_k"]);
+
+export class SettingsForm {
+  /**
+   * @param {HTMLElement} root holds inputs named like the settings fields, a `seed` input and
+   *   `preset` radios
+   * @param {{ onChange: () => void }} hooks called after the user changes anything
+   */
+  constructor(root, hooks) {
+    this.root = root;
+    this.hooks = hooks;
+    this.inputs = {};
+    for (const name of [...NUMBER_FIELDS, "do_sample", "seed"]) {
+      this.inputs[name] = root.querySelector(`[name="${name}"]`);
+    }
+    this.presetRadios = [...root.querySelectorAll('input[name="preset"]')];
+    for (const radio of this.presetRadios) {
+      radio.addEventListener("change", () => {
+        if (radio.checked && PRESETS[radio.value]) {
+          this.writeValues(PRESETS[radio.value]);
+          this.clearInvalid();
+          this.hooks.onChange();
+        }
+      });
+    }
+    for (const input of Object.values(this.inputs)) {
+      input.addEventListener("input", () => {
+        input.removeAttribute("aria-invalid");
+        this.syncPreset();
+        this.hooks.onChange();
+      });
+    }
+  }
+
+  /** Shows `settings` (a `GenerationSettings`). */
+  set(settings) {
+    this.writeValues(settings);
+    this.inputs.seed.value = settings.seed === null || settings.seed === undefined ? "" : String(settings.seed);
+    this.syncPreset();
+  }
+
+  /** Writes the fields present in `values` (a preset leaves the length alone). */
+  writeValues(values) {
+    for (const name of NUMBER_FIELDS) {
+      if (!(name in values)) continue;
+      const v = name === "top_k" ? (values.top_k ?? 0) : values[name];
+      this.inputs[name].value = String(v);
+    }
+    if ("do_sample" in values) this.inputs.do_sample.checked = Boolean(values.do_sample);
+    this.syncPreset();
+  }
+
+  /** The preset the fields match now ("card", "greedy", "creative" or "custom"). */
+  preset() {
+    return this.presetRadios.find((r) => r.checked)?.value ?? "custom";
+  }
+
+  syncPreset() {
+    const current = this.readLoose();
+    const name = current ? matchPreset(current) : "custom";
+    for (const radio of this.presetRadios) radio.checked = radio.value === name;
+  }
+
+  /** The fields as numbers, or null when one is not a number. */
+  readLoose() {
+    const out = { do_sample: this.inputs.do_sample.checked };
+    for (const name of NUMBER_FIELDS) {
+      const n = Number(this.inputs[name].value.trim());
+      if (this.inputs[name].value.trim() === "" || !Number.isFinite(n)) return null;
+      out[name] = n;
+    }
+    return out;
+  }
+
+  /**
+   * `{ settings }` ready for the backend, or `{ error: { field, key } }` for a field the
+   * webview itself cannot represent (ranges are checked by the backend, one set of rules).
+   */
+  read() {
+    const settings = { do_sample: this.inputs.do_sample.checked };
+    for (const name of NUMBER_FIELDS) {
+      const text = this.inputs[name].value.trim();
+      const n = Number(text);
+      if (text === "" || !Number.isFinite(n) || (INTEGER_FIELDS.has(name) && !Number.isInteger(n)) || (INTEGER_FIELDS.has(name) && n < 0)) {
+        return { error: { field: name, key: "error.invalid_setting" } };
+      }
+      settings[name] = n;
+    }
+    if (settings.top_k === 0) settings.top_k = null;
+    const seed = parseSeed(this.inputs.seed.value);
+    if (seed === undefined) return { error: { field: "seed", key: "error.seed_range" } };
+    settings.seed = seed;
+    return { settings };
+  }
+
+  /** Marks `field` invalid, opens the settings and focuses it. */
+  markInvalid(field) {
+    const input = this.inputs[field];
+    if (!input) return false;
+    input.setAttribute("aria-invalid", "true");
+    const details = this.root.closest("details") ?? this.root;
+    if ("open" in details) details.open = true;
+    input.focus();
+    return true;
+  }
+
+  clearInvalid() {
+    for (const input of Object.values(this.inputs)) input.removeAttribute("aria-invalid");
+  }
+
+  setDisabled(disabled) {
+    for (const el of this.root.querySelectorAll("input, select")) el.disabled = disabled;
+  }
+}

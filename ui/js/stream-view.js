@@ -1,0 +1,153 @@
+// Renders a streamed answer. Tokens arrive one channel message each; the DOM is touched at
+// most once per animation frame (one appended Text node holding every token since the last
+// frame), so a 4,096-token answer never stalls the window.
+//
+// Model output is text, never markup: it only ever enters the DOM as Text nodes
+// (`document.createTextNode` / `textContent`), so `<script>` or `<img onerror>` in an answer
+// shows as those characters.
+
+/** Live figures of one generation, as shown under the output. */
+export function emptyStats() {
+  return {
+    running: false,
+    tokens: 0,
+    ttftMs: null,
+    tokensPerS: null,
+    stopReason: null,
+    seed: null,
+  };
+}
+
+/**
+ * Live figures are redrawn at most this often (ms): numbers changing every frame cannot be
+ * read anyway, and each redraw costs the frame a style and layout pass.
+ */
+export const STATS_INTERVAL_MS = 250;
+
+export class StreamView {
+  /**
+   * @param {HTMLElement} output where the answer goes
+   * @param {object} options
+   * @param {(stats: object) => void} [options.onStats] called at most once per frame
+   * @param {(cb: FrameRequestCallback) => number} [options.requestFrame]
+   * @param {() => number} [options.now]
+   */
+  constructor(output, options = {}) {
+    this.output = output;
+    this.onStats = options.onStats ?? (() => {});
+    this.requestFrame = options.requestFrame ?? ((cb) => requestAnimationFrame(cb));
+    this.now = options.now ?? (() => performance.now());
+    this.pending = [];
+    this.framePending = false;
+    this.reset();
+  }
+
+  /** Clears the output for a new generation that was requested at `startedAt` (ms). */
+  begin(startedAt = this.now()) {
+    this.reset();
+    this.startedAt = startedAt;
+    this.stats.running = true;
+    this.emitStats();
+  }
+
+  reset() {
+    this.output.textContent = "";
+    this.pending.length = 0;
+    this.leading = true;
+    this.startedAt = this.now();
+    this.firstTokenAt = null;
+    this.lastStatsAt = -Infinity;
+    this.stats = emptyStats();
+  }
+
+  emitStats() {
+    this.lastStatsAt = this.now();
+    this.onStats({ ...this.stats });
+  }
+
+  /** The channel's `onmessage`: one `GenerationEvent` (`{ event, data }`). */
+  handle(message) {
+    switch (message?.event) {
+      case "started":
+        this.stats.seed = message.data.seed;
+        this.schedule();
+        break;
+      case "token": {
+        const now = this.now();
+        if (this.firstTokenAt === null) {
+          this.firstTokenAt = now;
+          this.stats.ttftMs = now - this.startedAt;
+        }
+        this.stats.tokens += 1;
+        if (this.stats.tokens > 1) {
+          this.stats.tokensPerS = ((this.stats.tokens - 1) * 1000) / Math.max(1, now - this.firstTokenAt);
+        }
+        const text = message.data.text;
+        if (text) this.pending.push(text);
+        this.schedule();
+        break;
+      }
+      case "finished": {
+        const s = message.data.stats;
+        this.stats.running = false;
+        this.stats.stopReason = message.data.reason;
+        this.stats.tokens = s.generated_tokens;
+        this.stats.ttftMs = s.ttft_ms;
+        this.stats.tokensPerS = s.decode_tokens_per_s;
+        this.stats.seed = s.seed;
+        // The last tokens are shown now, not a frame later.
+        this.flush();
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  /** Shows a finished answer (a history entry) with its stats. */
+  showStatic(text, stats) {
+    this.reset();
+    this.output.textContent = text;
+    this.stats = { ...emptyStats(), ...stats, running: false };
+    this.emitStats();
+  }
+
+  /** Marks the generation as ended without a `finished` event (an error). */
+  abort() {
+    this.stats.running = false;
+    this.flush();
+  }
+
+  /** The answer as shown. */
+  text() {
+    return this.output.textContent;
+  }
+
+  schedule() {
+    if (this.framePending) return;
+    this.framePending = true;
+    this.requestFrame(() => {
+      this.framePending = false;
+      this.flush();
+    });
+  }
+
+  flush() {
+    if (this.pending.length > 0) {
+      let chunk = this.pending.join("");
+      this.pending.length = 0;
+      if (this.leading) {
+        // The card prints `out.strip()`: leading whitespace of the answer is not shown.
+        chunk = chunk.replace(/^\s+/, "");
+        if (chunk) this.leading = false;
+      }
+      if (chunk) {
+        const el = this.output;
+        const atBottom = el.scrollHeight - el.scrollTop - el.clientHeight < 48;
+        el.appendChild(el.ownerDocument.createTextNode(chunk));
+        if (atBottom) el.scrollTop = el.scrollHeight;
+      }
+    }
+    if (!this.stats.running || this.now() - this.lastStatsAt >= STATS_INTERVAL_MS) this.emitStats();
+  }
+}
