@@ -7,7 +7,7 @@ import { isGenerateShortcut, isStopShortcut } from "./keys.js";
 import { StreamView } from "./stream-view.js";
 import { SettingsForm } from "./settings-form.js";
 import { HistoryView, formatTime } from "./history-view.js";
-import { planLine, renderHardware } from "./hardware-view.js";
+import { planLine, precisionLabel, renderHardware } from "./hardware-view.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -123,7 +123,7 @@ function showModel() {
     pill.textContent = t(state.lang, "model_pill_ready", { name: m.name });
     stateText.textContent = t(state.lang, "model_ready", {
       name: m.name,
-      format: m.quantization ? `${m.format} ${m.quantization}` : m.format,
+      format: m.quantization ? t(state.lang, "model_quantized", { precision: precisionLabel(m.quantization) }) : m.format,
       precision: m.precision,
       device: m.device,
     });
