@@ -8,9 +8,13 @@ use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct GenerateArgs {
-    /// Model: a Hugging Face folder (config.json + safetensors) or a .gguf file.
+    /// Model: a Hugging Face folder (config.json + safetensors), a .gguf file, or a catalog
+    /// id / Hugging Face repo id (`org/name`), taken from the cache or downloaded on demand.
     #[arg(long)]
     pub model: PathBuf,
+    /// Revision for a repo id (branch, tag or commit; default main).
+    #[arg(long)]
+    pub revision: Option<String>,
     /// tokenizer.json to use (default: the one beside the weights).
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
@@ -104,9 +108,10 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
             message: "must not be empty: pass --instruction TEXT or --instruction-file FILE".into(),
         });
     }
-    let options = crate::plan_load::planned_load_options(&args.model, &args.load, args.tokenizer)?;
+    let (model, tokenizer) = resolve_model(&args.model, args.revision.as_deref(), args.tokenizer)?;
+    let options = crate::plan_load::planned_load_options(&model, &args.load, tokenizer)?;
     let mut bar = LoadBar::new();
-    let engine = Engine::load(&args.model, &options, |p| bar.update(p))?;
+    let engine = Engine::load(&model, &options, |p| bar.update(p))?;
     bar.finish();
 
     let stdout = std::io::stdout();
@@ -166,4 +171,37 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// A path is used as it is; anything else that looks like a model id (`org/name` or a catalog
+/// id) comes from the Hugging Face cache, downloaded first when missing. For a GGUF repo the
+/// tokenizer comes from the companion download (the official repo).
+fn resolve_model(
+    model: &std::path::Path,
+    revision: Option<&str>,
+    tokenizer: Option<PathBuf>,
+) -> anyhow::Result<(PathBuf, Option<PathBuf>)> {
+    let text = model.to_string_lossy();
+    let looks_like_id = !model.exists()
+        && !text.starts_with('/')
+        && !text.starts_with('.')
+        && !text.ends_with(".gguf")
+        && text.split('/').count() <= 2;
+    if !looks_like_id {
+        return Ok((model.to_path_buf(), tokenizer));
+    }
+    let downloaded = crate::cmd_download::ensure_model(&text, revision)?;
+    let gguf = downloaded
+        .files
+        .iter()
+        .map(|f| downloaded.snapshot_dir.join(&f.path))
+        .find(|p| p.extension().is_some_and(|e| e == "gguf"));
+    let weights = gguf.unwrap_or_else(|| downloaded.snapshot_dir.clone());
+    let tokenizer = tokenizer.or_else(|| {
+        std::iter::once(&downloaded.snapshot_dir)
+            .chain(downloaded.companions.iter().map(|c| &c.snapshot_dir))
+            .map(|d| d.join("tokenizer.json"))
+            .find(|p| p.is_file())
+    });
+    Ok((weights, tokenizer))
 }

@@ -1,6 +1,13 @@
 //! `jslm`: the JSLM engine from the command line. One module per subcommand; this file only
 //! parses arguments and maps errors to exit codes.
 
+mod cmd_download;
+mod cmd_login;
+mod cmd_models;
+mod hub_common;
+mod hub_exit_code;
+mod progress_bars;
+
 use clap::{Parser, Subcommand};
 
 mod cmd_bench;
@@ -29,6 +36,16 @@ enum Command {
     Bench(cmd_bench::BenchArgs),
     /// Show this machine's hardware and how each model would run on it.
     Doctor(cmd_doctor::DoctorArgs),
+    /// Store a Hugging Face token (read from stdin without echo) after checking it with the hub.
+    Login(cmd_login::LoginArgs),
+    /// Remove the token stored by `jslm login`.
+    Logout,
+    /// Download a model (catalog id or repo id) into the Hugging Face cache.
+    Download(cmd_download::DownloadArgs),
+    /// List downloaded models (status, size) and the catalog.
+    Models(cmd_models::ModelsArgs),
+    /// Delete a downloaded model from the cache.
+    Rm(cmd_models::RmArgs),
 }
 
 fn main() {
@@ -37,7 +54,7 @@ fn main() {
     let threads = match &cli.command {
         Command::Generate(a) => a.load.threads,
         Command::Bench(a) => a.threads,
-        Command::Doctor(_) => None,
+        _ => None,
     };
     if let Some(n) = threads.filter(|&n| n > 0) {
         std::env::set_var("RAYON_NUM_THREADS", n.to_string());
@@ -46,8 +63,14 @@ fn main() {
         Command::Generate(args) => cmd_generate::run(args),
         Command::Bench(args) => cmd_bench::run(args),
         Command::Doctor(args) => cmd_doctor::run(args),
+        Command::Login(args) => cmd_login::login(args),
+        Command::Logout => cmd_login::logout(),
+        Command::Download(args) => cmd_download::download(args),
+        Command::Models(args) => cmd_models::models(args),
+        Command::Rm(args) => cmd_models::rm(args),
     };
     if let Err(err) = result {
+        // The last stderr line says what went wrong; the exit code says which class (README).
         eprintln!("error: {err:#}");
         std::process::exit(exit_code(&err));
     }
@@ -55,6 +78,9 @@ fn main() {
 
 /// Exit codes by error class, so scripts can tell failures apart (documented in the README).
 fn exit_code(err: &anyhow::Error) -> i32 {
+    if let Some(code) = hub_exit_code::for_hub_error(err) {
+        return code;
+    }
     if let Some(e) = err.downcast_ref::<jslm_engine::EngineError>() {
         return match e.code() {
             "invalid_setting" => 2,

@@ -1,0 +1,306 @@
+//! The standard Hugging Face cache layout, shared with Python `huggingface_hub`:
+//!
+//! ```text
+//! <cache>/models--org--name/blobs/<etag>                 complete, verified file contents
+//! <cache>/models--org--name/blobs/<etag>.incomplete      a partial download (resumable)
+//! <cache>/models--org--name/snapshots/<commit>/<file>    relative symlink to ../../blobs/<etag>
+//! <cache>/models--org--name/refs/<revision>              the commit a branch/tag resolved to
+//! <cache>/.locks/models--org--name/<etag>.lock           per-blob lock
+//! ```
+//!
+//! `<etag>` is the sha256 of an LFS file, or the git blob id of a small file, exactly as
+//! huggingface_hub names them, so a file downloaded by either tool is found by the other.
+//! Folder names and snapshot/ref paths come from the `hf-hub` crate (`Repo::folder_name`,
+//! `CacheRepo::pointer_path`, `CacheRepo::create_ref`); blob, partial and lock paths, reading
+//! refs and linking are added here (hf-hub has no API for them without its HTTP client).
+
+use std::path::{Path, PathBuf};
+
+use hf_hub::{Cache, Repo, RepoType};
+
+use crate::error::HubError;
+use crate::repo::{is_commit_hash, validate_file_name, validate_revision, RepoId};
+
+/// A Hugging Face hub cache directory.
+#[derive(Debug, Clone)]
+pub struct HfCache {
+    root: PathBuf,
+}
+
+impl HfCache {
+    /// The cache rooted at `root` (`HF_HUB_CACHE`).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The cache root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn hf_repo(repo: &RepoId, revision: &str) -> Repo {
+        Repo::with_revision(
+            repo.as_str().to_string(),
+            RepoType::Model,
+            revision.to_string(),
+        )
+    }
+
+    /// `models--org--name`.
+    pub fn folder_name(repo: &RepoId) -> String {
+        Self::hf_repo(repo, "main").folder_name()
+    }
+
+    /// `<cache>/models--org--name`.
+    pub fn repo_dir(&self, repo: &RepoId) -> PathBuf {
+        self.root.join(Self::folder_name(repo))
+    }
+
+    /// `<repo>/blobs/<etag>`.
+    pub fn blob_path(&self, repo: &RepoId, etag: &str) -> PathBuf {
+        self.repo_dir(repo).join("blobs").join(etag)
+    }
+
+    /// `<repo>/blobs/<etag>.incomplete`: where a partial download lives.
+    pub fn incomplete_path(&self, repo: &RepoId, etag: &str) -> PathBuf {
+        self.repo_dir(repo)
+            .join("blobs")
+            .join(format!("{etag}.incomplete"))
+    }
+
+    /// `<cache>/.locks/models--org--name/<etag>.lock`.
+    pub fn lock_path(&self, repo: &RepoId, etag: &str) -> PathBuf {
+        self.root
+            .join(".locks")
+            .join(Self::folder_name(repo))
+            .join(format!("{etag}.lock"))
+    }
+
+    /// `<repo>/snapshots/<commit>`.
+    pub fn snapshot_dir(&self, repo: &RepoId, commit: &str) -> PathBuf {
+        Cache::new(self.root.clone())
+            .repo(Self::hf_repo(repo, commit))
+            .pointer_path(commit)
+    }
+
+    /// `<repo>/snapshots/<commit>/<file>`.
+    pub fn pointer_path(&self, repo: &RepoId, commit: &str, file: &str) -> PathBuf {
+        let mut path = self.snapshot_dir(repo, commit);
+        for part in file.split('/') {
+            path.push(part);
+        }
+        path
+    }
+
+    /// The commit `revision` points to locally: the revision itself if it is a commit hash,
+    /// else the content of `refs/<revision>`.
+    pub fn resolve_commit(&self, repo: &RepoId, revision: &str) -> Option<String> {
+        if is_commit_hash(revision) {
+            return Some(revision.to_string());
+        }
+        validate_revision(revision).ok()?;
+        let text = std::fs::read_to_string(self.repo_dir(repo).join("refs").join(revision)).ok()?;
+        let commit = text.trim();
+        is_commit_hash(commit).then(|| commit.to_string())
+    }
+
+    /// Records that `revision` resolved to `commit` (`refs/<revision>`). No-op for commit hashes.
+    pub fn write_ref(&self, repo: &RepoId, revision: &str, commit: &str) -> Result<(), HubError> {
+        if revision == commit {
+            return Ok(());
+        }
+        validate_revision(revision)?;
+        let cache_repo = Cache::new(self.root.clone()).repo(Self::hf_repo(repo, revision));
+        cache_repo.create_ref(commit).map_err(|e| {
+            HubError::io(
+                "write ref",
+                self.repo_dir(repo).join("refs").join(revision),
+                e,
+            )
+        })
+    }
+
+    /// Points `snapshots/<commit>/<file>` at `blobs/<etag>` with a relative symlink (as
+    /// huggingface_hub does); where symlinks are not allowed, a hard link, else a copy.
+    pub fn link_pointer(
+        &self,
+        repo: &RepoId,
+        commit: &str,
+        file: &str,
+        etag: &str,
+    ) -> Result<PathBuf, HubError> {
+        validate_file_name(file)?;
+        let pointer = self.pointer_path(repo, commit, file);
+        let blob = self.blob_path(repo, etag);
+        let dir = pointer
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| self.snapshot_dir(repo, commit));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| HubError::io("create snapshot folder", &dir, e))?;
+        // Replace whatever is there (a stale link from an interrupted run).
+        match std::fs::symlink_metadata(&pointer) {
+            Ok(_) => {
+                std::fs::remove_file(&pointer).map_err(|e| HubError::io("replace", &pointer, e))?
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(HubError::io("inspect", &pointer, e)),
+        }
+        // snapshots/<commit>/<a>/<b> → ../../../blobs/<etag>: one `..` per folder below the repo.
+        let depth = 2 + file.matches('/').count();
+        let mut relative = PathBuf::new();
+        for _ in 0..depth {
+            relative.push("..");
+        }
+        relative.push("blobs");
+        relative.push(etag);
+        if symlink(&relative, &pointer).is_ok() {
+            return Ok(pointer);
+        }
+        if std::fs::hard_link(&blob, &pointer).is_ok() {
+            return Ok(pointer);
+        }
+        std::fs::copy(&blob, &pointer)
+            .map_err(|e| HubError::io("copy into snapshot", &pointer, e))?;
+        Ok(pointer)
+    }
+
+    /// Writes `CACHEDIR.TAG` at the cache root (as huggingface_hub does) so backup tools skip
+    /// the cache. Best effort.
+    pub fn tag_cache_dir(&self) {
+        let tag = self.root.join("CACHEDIR.TAG");
+        if tag.exists() {
+            return;
+        }
+        let text = "Signature: 8a477f597d28d172789f06886806bc55\n\
+                    # This file is a cache directory tag created by jslm (Hugging Face hub cache).\n\
+                    # For information about cache directory tags see https://bford.info/cachedir/\n";
+        if std::fs::create_dir_all(&self.root).is_ok() {
+            let _ = std::fs::write(tag, text);
+        }
+    }
+
+    /// True if `snapshots/<commit>/<file>` exists and leads to a file (not a broken link).
+    pub fn has_file(&self, repo: &RepoId, commit: &str, file: &str) -> bool {
+        self.pointer_path(repo, commit, file).is_file()
+    }
+
+    /// Repo ids of every model in the cache (`models--*` folders).
+    pub fn model_repos(&self) -> Result<Vec<RepoId>, HubError> {
+        let entries = match std::fs::read_dir(&self.root) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(HubError::io("list", &self.root, e)),
+        };
+        let mut repos = Vec::new();
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            let Some(rest) = name.strip_prefix("models--") else {
+                continue;
+            };
+            let Some((org, model)) = rest.split_once("--") else {
+                continue;
+            };
+            if let Ok(repo) = RepoId::parse(&format!("{org}/{model}")) {
+                repos.push(repo);
+            }
+        }
+        repos.sort();
+        Ok(repos)
+    }
+}
+
+#[cfg(unix)]
+fn symlink(target: &Path, link: &Path) -> std::io::Result<()> {
+    std::os::unix::fs::symlink(target, link)
+}
+
+#[cfg(windows)]
+fn symlink(target: &Path, link: &Path) -> std::io::Result<()> {
+    std::os::windows::fs::symlink_file(target, link)
+}
+
+#[cfg(not(any(unix, windows)))]
+fn symlink(_target: &Path, _link: &Path) -> std::io::Result<()> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "no symlinks",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
+
+    #[test]
+    fn layout_matches_huggingface_hub() {
+        let cache = HfCache::new("/c");
+        let repo = RepoId::parse("stabilityai/japanese-stablelm-instruct-gamma-7b").expect("id");
+        assert_eq!(
+            cache.repo_dir(&repo),
+            PathBuf::from("/c/models--stabilityai--japanese-stablelm-instruct-gamma-7b")
+        );
+        assert_eq!(
+            cache.blob_path(&repo, "abc"),
+            cache.repo_dir(&repo).join("blobs/abc")
+        );
+        assert_eq!(
+            cache.incomplete_path(&repo, "abc"),
+            cache.repo_dir(&repo).join("blobs/abc.incomplete")
+        );
+        assert_eq!(
+            cache.lock_path(&repo, "abc"),
+            PathBuf::from(
+                "/c/.locks/models--stabilityai--japanese-stablelm-instruct-gamma-7b/abc.lock"
+            )
+        );
+        assert_eq!(
+            cache.pointer_path(&repo, COMMIT, "a/b.json"),
+            cache
+                .repo_dir(&repo)
+                .join("snapshots")
+                .join(COMMIT)
+                .join("a/b.json")
+        );
+    }
+
+    #[test]
+    fn refs_and_relative_links() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = HfCache::new(dir.path());
+        let repo = RepoId::parse("a/b").expect("id");
+        assert_eq!(cache.resolve_commit(&repo, "main"), None);
+        cache.write_ref(&repo, "main", COMMIT).expect("ref");
+        cache
+            .write_ref(&repo, "refs/pr/1", COMMIT)
+            .expect("nested ref");
+        assert_eq!(cache.resolve_commit(&repo, "main").as_deref(), Some(COMMIT));
+        assert_eq!(
+            cache.resolve_commit(&repo, "refs/pr/1").as_deref(),
+            Some(COMMIT)
+        );
+        assert_eq!(cache.resolve_commit(&repo, COMMIT).as_deref(), Some(COMMIT));
+
+        let blob = cache.blob_path(&repo, "e1");
+        std::fs::create_dir_all(blob.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&blob, b"hello").expect("write");
+        let p = cache
+            .link_pointer(&repo, COMMIT, "sub/dir/x.json", "e1")
+            .expect("link");
+        assert_eq!(std::fs::read(&p).expect("read through link"), b"hello");
+        #[cfg(unix)]
+        assert_eq!(
+            std::fs::read_link(&p).expect("symlink"),
+            PathBuf::from("../../../../blobs/e1")
+        );
+        // Relinking replaces the old link.
+        cache
+            .link_pointer(&repo, COMMIT, "sub/dir/x.json", "e1")
+            .expect("relink");
+        assert!(cache.has_file(&repo, COMMIT, "sub/dir/x.json"));
+        assert!(!cache.has_file(&repo, COMMIT, "missing"));
+        assert_eq!(cache.model_repos().expect("list"), vec![repo]);
+    }
+}

@@ -1,0 +1,210 @@
+//! The built-in model catalog (`data/catalog.json`, data not code): which repos the app offers,
+//! which files make a usable model, and which engine path loads them.
+
+use std::sync::OnceLock;
+
+use crate::error::HubError;
+
+/// Which engine path loads a model's files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineFormat {
+    /// Hugging Face safetensors shards + `config.json` + `tokenizer.json`.
+    Safetensors,
+    /// One llama.cpp GGUF file.
+    Gguf,
+}
+
+impl EngineFormat {
+    /// `"safetensors"` / `"gguf"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EngineFormat::Safetensors => "safetensors",
+            EngineFormat::Gguf => "gguf",
+        }
+    }
+}
+
+/// One selectable file of a multi-variant repo (a GGUF quantisation).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Variant {
+    /// File name in the repo.
+    pub file: String,
+    /// Quantisation label (`Q4_K_M`).
+    pub quant: String,
+    /// Size as published, in bytes (approximate; the hub's answer is authoritative).
+    pub approx_size_bytes: u64,
+}
+
+/// Files fetched from another repo alongside the model (e.g. the tokenizer of a GGUF build).
+/// Optional: if that repo refuses access, the download goes on and reports them as skipped.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Companion {
+    /// Repo id.
+    pub repo: String,
+    /// Branch or tag to resolve.
+    pub revision: String,
+    /// File names.
+    pub files: Vec<String>,
+    /// Why they are needed (shown to users).
+    pub why: String,
+}
+
+/// One catalog model.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CatalogEntry {
+    /// Short id (`jslm-gamma-7b`), accepted wherever a repo id is.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Hugging Face repo id.
+    pub repo: String,
+    /// Revision policy: the branch resolved at download time; the resolved commit is then pinned
+    /// in `refs/` and the download manifest.
+    pub revision: String,
+    /// Whether the repo asks users to accept terms (needs a token).
+    pub gated: bool,
+    /// SPDX licence id.
+    pub license: String,
+    /// Engine path.
+    pub engine_format: EngineFormat,
+    /// Approximate total download size in bytes (for the UI before resolving).
+    pub approx_size_bytes: u64,
+    /// Files always downloaded.
+    #[serde(default)]
+    pub files: Vec<String>,
+    /// A safetensors index whose `weight_map` names the shards (never hard-coded).
+    #[serde(default)]
+    pub shard_index: Option<String>,
+    /// Selectable single files (GGUF quantisations); one is downloaded.
+    #[serde(default)]
+    pub variants: Vec<Variant>,
+    /// The variant downloaded when none is chosen.
+    #[serde(default)]
+    pub default_variant: Option<String>,
+    /// Files from other repos.
+    #[serde(default)]
+    pub companions: Vec<Companion>,
+}
+
+/// The parsed catalog.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Catalog {
+    /// Entries in display order.
+    pub models: Vec<CatalogEntry>,
+}
+
+const CATALOG_JSON: &str = include_str!("../data/catalog.json");
+
+/// The built-in catalog. The JSON is compiled in and checked by a unit test, so parsing cannot
+/// fail at run time; if it ever did, the catalog is empty and an error is logged.
+pub fn catalog() -> &'static Catalog {
+    static CATALOG: OnceLock<Catalog> = OnceLock::new();
+    CATALOG.get_or_init(|| match serde_json::from_str(CATALOG_JSON) {
+        Ok(catalog) => catalog,
+        Err(err) => {
+            tracing::error!(error = %err, "built-in catalog does not parse");
+            Catalog { models: Vec::new() }
+        }
+    })
+}
+
+impl Catalog {
+    /// Finds an entry by catalog id or repo id (repo ids compare case-insensitively, as on the hub).
+    pub fn find(&self, id_or_repo: &str) -> Option<&CatalogEntry> {
+        let key = id_or_repo.trim();
+        self.models
+            .iter()
+            .find(|m| m.id == key || m.repo.eq_ignore_ascii_case(key))
+    }
+}
+
+impl CatalogEntry {
+    /// The variant for `file` (a file name or a quant label such as `Q8_0`), or the default one.
+    pub fn variant(&self, choice: Option<&str>) -> Result<Option<&Variant>, HubError> {
+        if self.variants.is_empty() {
+            return Ok(None);
+        }
+        let wanted = choice.or(self.default_variant.as_deref());
+        let Some(wanted) = wanted else {
+            return Ok(self.variants.first());
+        };
+        self.variants
+            .iter()
+            .find(|v| v.file == wanted || v.quant.eq_ignore_ascii_case(wanted))
+            .map(Some)
+            .ok_or_else(|| HubError::InvalidRequest {
+                message: format!(
+                    "{} has no file `{wanted}`; choose one of: {}",
+                    self.repo,
+                    self.variants
+                        .iter()
+                        .map(|v| v.quant.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalog_parses_and_has_both_models() {
+        let parsed: Catalog = serde_json::from_str(CATALOG_JSON).expect("catalog.json parses");
+        assert_eq!(parsed, *catalog());
+        let official = catalog()
+            .find("stabilityai/japanese-stablelm-instruct-gamma-7b")
+            .expect("official");
+        assert!(official.gated);
+        assert_eq!(official.engine_format, EngineFormat::Safetensors);
+        assert_eq!(
+            official.shard_index.as_deref(),
+            Some("model.safetensors.index.json")
+        );
+        assert!(
+            official.files.iter().all(|f| !f.contains("-of-")),
+            "shards must come from the index"
+        );
+        for f in [
+            "config.json",
+            "generation_config.json",
+            "tokenizer.json",
+            "tokenizer_config.json",
+            "special_tokens_map.json",
+        ] {
+            assert!(official.files.iter().any(|x| x == f), "{f}");
+        }
+        let gguf = catalog().find("jslm-gamma-7b-gguf").expect("gguf");
+        assert!(!gguf.gated);
+        assert_eq!(gguf.engine_format, EngineFormat::Gguf);
+        assert_eq!(
+            catalog()
+                .find("thebloke/japanese-stablelm-instruct-gamma-7b-gguf")
+                .map(|e| &e.id),
+            Some(&gguf.id)
+        );
+    }
+
+    #[test]
+    fn variants_by_file_or_quant() {
+        let gguf = catalog().find("jslm-gamma-7b-gguf").expect("gguf");
+        let default = gguf.variant(None).expect("ok").expect("some");
+        assert_eq!(
+            default.file,
+            "japanese-stablelm-instruct-gamma-7b.Q4_K_M.gguf"
+        );
+        assert_eq!(
+            gguf.variant(Some("q8_0")).expect("ok").expect("some").file,
+            "japanese-stablelm-instruct-gamma-7b.Q8_0.gguf"
+        );
+        assert_eq!(
+            gguf.variant(Some("Q9")).expect_err("no Q9").code(),
+            "invalid_request"
+        );
+        let official = catalog().find("jslm-gamma-7b").expect("official");
+        assert!(official.variant(None).expect("ok").is_none());
+    }
+}

@@ -1,0 +1,602 @@
+//! [`HubClient`]: the hub's HTTP protocol on reqwest (rustls; system roots + webpki roots + an
+//! optional CA bundle; proxies from `HTTPS_PROXY`/`NO_PROXY`). Redirects are followed by hand so
+//! the token is sent only to the hub's own host: a 302 to a CDN host drops `Authorization`.
+//!
+//! - `HEAD {endpoint}/{repo}/resolve/{rev}/{file}` → [`FileMetadata`] from `X-Repo-Commit`,
+//!   `X-Linked-Etag` (sha256 of LFS files) or `ETag`, `X-Linked-Size` or `Content-Length`.
+//! - `GET /api/models/{repo}/revision/{rev}?blobs=true` → [`RevisionInfo`] (commit, files,
+//!   sizes, LFS sha256).
+//! - `GET /api/whoami-v2` → [`WhoAmI`].
+//! - `GET .../resolve/{commit}/{file}` with `Range` → the raw response for the download loop.
+
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT_ENCODING, AUTHORIZATION, LOCATION, RANGE};
+use reqwest::{Method, Response, StatusCode, Url};
+
+use crate::config::HubConfig;
+use crate::error::HubError;
+use crate::http_error::{is_retryable, map_status, RequestContext};
+use crate::repo::{encode_path, encode_segment, RepoId};
+use crate::token::HfToken;
+
+/// Most redirects followed for one request.
+const MAX_REDIRECTS: usize = 10;
+
+/// Metadata of one file at one commit, from a `HEAD` on its resolve URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileMetadata {
+    /// The commit the revision resolved to (`X-Repo-Commit`).
+    pub commit: String,
+    /// Blob name: `X-Linked-Etag` (LFS sha256) or `ETag` (git blob id), unquoted.
+    pub etag: String,
+    /// Size in bytes (`X-Linked-Size`, or `Content-Length` of a non-redirect answer).
+    pub size: Option<u64>,
+    /// True when the file is stored in LFS (`etag` is its sha256).
+    pub lfs: bool,
+}
+
+/// LFS details of a file in [`RevisionInfo`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub struct LfsInfo {
+    /// sha256 of the content.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// One file in [`RevisionInfo`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub struct Sibling {
+    /// Repo-relative name.
+    pub rfilename: String,
+    /// Size in bytes (with `?blobs=true`).
+    #[serde(default)]
+    pub size: Option<u64>,
+    /// Git blob id (with `?blobs=true`).
+    #[serde(default, rename = "blobId")]
+    pub blob_id: Option<String>,
+    /// LFS pointer details (with `?blobs=true`).
+    #[serde(default)]
+    pub lfs: Option<LfsInfo>,
+}
+
+/// A repo at one revision.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RevisionInfo {
+    /// Commit hash the revision resolved to.
+    pub sha: String,
+    /// All files.
+    pub siblings: Vec<Sibling>,
+    /// Whether the repo is gated (`"auto"`/`"manual"` on the hub).
+    pub gated: bool,
+}
+
+#[derive(serde::Deserialize)]
+struct RevisionInfoWire {
+    sha: String,
+    #[serde(default)]
+    siblings: Vec<Sibling>,
+    #[serde(default)]
+    gated: serde_json::Value,
+}
+
+/// The account behind a token.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct WhoAmI {
+    /// User or organisation name.
+    pub name: String,
+    /// The token's display name, if the hub reports it.
+    pub token_name: Option<String>,
+    /// The token's role (`read`, `write`, `fineGrained`), if reported.
+    pub token_role: Option<String>,
+}
+
+/// The hub client. Cheap to clone.
+#[derive(Clone)]
+pub struct HubClient {
+    http: reqwest::Client,
+    config: HubConfig,
+    endpoint: Url,
+    token: Option<HfToken>,
+}
+
+impl std::fmt::Debug for HubClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HubClient")
+            .field("endpoint", &self.config.endpoint)
+            .field("token", &self.token)
+            .finish()
+    }
+}
+
+impl HubClient {
+    /// Builds a client for `config`, sending `token` to the hub's host only.
+    pub fn new(config: HubConfig, token: Option<HfToken>) -> Result<Self, HubError> {
+        let endpoint = Url::parse(&config.endpoint).map_err(|e| HubError::Setup {
+            message: format!("HF_ENDPOINT `{}` is not a URL: {e}", config.endpoint),
+        })?;
+        let mut builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(config.connect_timeout)
+            .read_timeout(config.read_timeout)
+            .user_agent(concat!("jslm/", env!("CARGO_PKG_VERSION"), "; hf_hub/rust"));
+        if let Some(bundle) = &config.ca_bundle {
+            let pem = std::fs::read(bundle).map_err(|e| HubError::Setup {
+                message: format!("cannot read the CA bundle {}: {e}", bundle.display()),
+            })?;
+            let certs =
+                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| HubError::Setup {
+                    message: format!("the CA bundle {} is not PEM: {e}", bundle.display()),
+                })?;
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let http = builder.build().map_err(|e| HubError::Setup {
+            message: e.to_string(),
+        })?;
+        Ok(Self {
+            http,
+            config,
+            endpoint,
+            token,
+        })
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &HubConfig {
+        &self.config
+    }
+
+    /// The token in use, if any.
+    pub fn token(&self) -> Option<&HfToken> {
+        self.token.as_ref()
+    }
+
+    fn same_origin(&self, url: &Url) -> bool {
+        url.scheme() == self.endpoint.scheme()
+            && url.host_str() == self.endpoint.host_str()
+            && url.port_or_known_default() == self.endpoint.port_or_known_default()
+    }
+
+    fn auth_value(&self) -> Result<Option<HeaderValue>, HubError> {
+        let Some(token) = &self.token else {
+            return Ok(None);
+        };
+        let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
+            .map_err(|_| HubError::InvalidRequest {
+                message: "the Hugging Face token contains characters that cannot be sent".into(),
+            })?;
+        // Debug-printing (and hyper's tracing) shows "Sensitive" instead of the value.
+        value.set_sensitive(true);
+        Ok(Some(value))
+    }
+
+    fn context(
+        &self,
+        repo: &RepoId,
+        revision: &str,
+        file: Option<&str>,
+        token_sent: bool,
+    ) -> RequestContext {
+        RequestContext {
+            repo: repo.to_string(),
+            revision: revision.to_string(),
+            file: file.map(String::from),
+            token_sent,
+            model_url: self.config.model_url(repo.as_str()),
+            token_source: self.token.as_ref().map(|t| t.source().to_string()),
+        }
+    }
+
+    /// The resolve URL of a file.
+    pub fn resolve_url(&self, repo: &RepoId, revision: &str, file: &str) -> String {
+        format!(
+            "{}/{}/resolve/{}/{}",
+            self.config.endpoint,
+            repo,
+            encode_segment(revision),
+            encode_path(file)
+        )
+    }
+
+    fn url(&self, text: &str) -> Result<Url, HubError> {
+        Url::parse(text).map_err(|e| HubError::Setup {
+            message: format!("bad URL {text}: {e}"),
+        })
+    }
+
+    /// Sends one request, following redirects by hand. The token goes only to the hub's origin.
+    /// With `follow_cross_origin = false`, a redirect to another origin is returned as is (a
+    /// `HEAD` then reads the `X-Linked-*` headers of the 302). Returns the response and whether
+    /// the token was sent on the request that produced it.
+    async fn send(
+        &self,
+        method: Method,
+        start: Url,
+        extra: HeaderMap,
+        follow_cross_origin: bool,
+    ) -> Result<(Response, bool), reqwest::Error> {
+        let mut url = start;
+        let mut hops = 0;
+        loop {
+            let mut request = self
+                .http
+                .request(method.clone(), url.clone())
+                .headers(extra.clone());
+            let token_sent = self.same_origin(&url);
+            if token_sent {
+                // The public entry points call `auth_value()?` first, so an unsendable token was
+                // already reported; here it can only be `Some`.
+                if let Ok(Some(value)) = self.auth_value() {
+                    request = request.header(AUTHORIZATION, value);
+                }
+            }
+            let response = request.send().await?;
+            let token_sent = token_sent && self.token.is_some();
+            if !response.status().is_redirection() || hops >= MAX_REDIRECTS {
+                return Ok((response, token_sent));
+            }
+            let Some(next) = response
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|loc| url.join(loc).ok())
+            else {
+                return Ok((response, token_sent));
+            };
+            if !follow_cross_origin && !self.same_origin(&next) {
+                return Ok((response, token_sent));
+            }
+            tracing::debug!(from = %url, to = %next, "following redirect");
+            url = next;
+            hops += 1;
+        }
+    }
+
+    fn offline_or_network(&self, what: &str, err: reqwest::Error) -> HubError {
+        if err.is_connect() {
+            HubError::Offline {
+                message: format!(
+                    "cannot reach {} ({err}). Check the network or the proxy settings (HTTPS_PROXY, \
+                     NO_PROXY); set HF_HUB_OFFLINE=1 to use only downloaded models",
+                    self.config.endpoint
+                ),
+            }
+        } else {
+            HubError::Network {
+                what: what.to_string(),
+                attempts: 1,
+                message: err.to_string(),
+            }
+        }
+    }
+
+    /// Retries a metadata call on 5xx/429 and timeouts with the configured backoff.
+    async fn with_retries<T, F, Fut>(&self, what: &str, mut call: F) -> Result<T, HubError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, HubError>>,
+    {
+        let policy = &self.config.retry;
+        let mut attempt = 1;
+        loop {
+            match call().await {
+                Err(HubError::Server { status, .. }) if attempt < policy.max_attempts => {
+                    tracing::debug!(what, status, attempt, "hub answered an error; retrying");
+                }
+                Err(HubError::Network { message, .. }) if attempt < policy.max_attempts => {
+                    tracing::debug!(what, %message, attempt, "network error; retrying");
+                }
+                Err(HubError::Server { what, status, .. }) => {
+                    return Err(HubError::Server {
+                        what,
+                        status,
+                        attempts: attempt,
+                    })
+                }
+                Err(HubError::Network { what, message, .. }) => {
+                    return Err(HubError::Network {
+                        what,
+                        message,
+                        attempts: attempt,
+                    })
+                }
+                other => return other,
+            }
+            tokio::time::sleep(policy.backoff(attempt)).await;
+            attempt += 1;
+        }
+    }
+
+    /// `HEAD` on a file's resolve URL.
+    pub async fn file_metadata(
+        &self,
+        repo: &RepoId,
+        revision: &str,
+        file: &str,
+    ) -> Result<FileMetadata, HubError> {
+        self.auth_value()?;
+        let url = self.url(&self.resolve_url(repo, revision, file))?;
+        let what = format!("{repo}/{file}");
+        self.with_retries(&what, || async {
+            let mut headers = HeaderMap::new();
+            headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+            let (response, token_sent) = self
+                .send(Method::HEAD, url.clone(), headers, false)
+                .await
+                .map_err(|e| self.offline_or_network(&what, e))?;
+            let status = response.status();
+            let ctx = self.context(repo, revision, Some(file), token_sent);
+            if !(status.is_success() || status.is_redirection()) {
+                return Err(map_status(status, response.headers(), &ctx));
+            }
+            parse_file_metadata(status, response.headers(), &ctx)
+        })
+        .await
+    }
+
+    /// The repo at `revision`, with file sizes and LFS hashes.
+    pub async fn revision_info(
+        &self,
+        repo: &RepoId,
+        revision: &str,
+    ) -> Result<RevisionInfo, HubError> {
+        self.auth_value()?;
+        let url = self.url(&format!(
+            "{}/api/models/{}/revision/{}?blobs=true",
+            self.config.endpoint,
+            repo,
+            encode_segment(revision)
+        ))?;
+        let what = format!("{repo} ({revision})");
+        self.with_retries(&what, || async {
+            let (response, token_sent) = self
+                .send(Method::GET, url.clone(), HeaderMap::new(), true)
+                .await
+                .map_err(|e| self.offline_or_network(&what, e))?;
+            let status = response.status();
+            if !status.is_success() {
+                return Err(map_status(
+                    status,
+                    response.headers(),
+                    &self.context(repo, revision, None, token_sent),
+                ));
+            }
+            let wire: RevisionInfoWire = response.json().await.map_err(|e| HubError::Protocol {
+                what: what.clone(),
+                message: format!("revision API answer is not the expected JSON: {e}"),
+            })?;
+            let gated = match wire.gated {
+                serde_json::Value::Bool(b) => b,
+                serde_json::Value::String(s) => !s.is_empty() && s != "false",
+                _ => false,
+            };
+            Ok(RevisionInfo {
+                sha: wire.sha,
+                siblings: wire.siblings,
+                gated,
+            })
+        })
+        .await
+    }
+
+    /// Checks the token: who it belongs to. Errors with `token_invalid` if the hub rejects it.
+    pub async fn whoami(&self) -> Result<WhoAmI, HubError> {
+        self.auth_value()?;
+        if self.token.is_none() {
+            return Err(HubError::InvalidRequest {
+                message: "no Hugging Face token to check".into(),
+            });
+        }
+        let url = self.url(&format!("{}/api/whoami-v2", self.config.endpoint))?;
+        let (response, _) = self
+            .send(Method::GET, url, HeaderMap::new(), true)
+            .await
+            .map_err(|e| self.offline_or_network("whoami", e))?;
+        let status = response.status();
+        if status == StatusCode::UNAUTHORIZED {
+            return Err(HubError::TokenInvalid {
+                repo: "the hub".into(),
+                source_hint: String::new(),
+            });
+        }
+        if !status.is_success() {
+            return Err(HubError::Protocol {
+                what: "whoami-v2".into(),
+                message: format!("HTTP {status}"),
+            });
+        }
+        let value: serde_json::Value = response.json().await.map_err(|e| HubError::Protocol {
+            what: "whoami-v2".into(),
+            message: e.to_string(),
+        })?;
+        let text = |v: &serde_json::Value| v.as_str().map(String::from);
+        Ok(WhoAmI {
+            name: text(&value["name"]).unwrap_or_default(),
+            token_name: text(&value["auth"]["accessToken"]["displayName"]),
+            token_role: text(&value["auth"]["accessToken"]["role"]),
+        })
+    }
+
+    /// `GET` a file's content from byte `start` (a `Range` request when > 0), following the
+    /// CDN redirect. Error statuses are mapped; 200, 206 and 416 are returned for the caller to
+    /// validate. Network errors are returned as `Network` (the caller retries).
+    pub(crate) async fn get_file(
+        &self,
+        repo: &RepoId,
+        commit: &str,
+        file: &str,
+        start: u64,
+    ) -> Result<Response, HubError> {
+        self.auth_value()?;
+        let url = self.url(&self.resolve_url(repo, commit, file))?;
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+        if start > 0 {
+            let range =
+                HeaderValue::from_str(&format!("bytes={start}-")).map_err(|e| HubError::Setup {
+                    message: e.to_string(),
+                })?;
+            headers.insert(RANGE, range);
+        }
+        let what = format!("{repo}/{file}");
+        let (response, token_sent) =
+            self.send(Method::GET, url, headers, true)
+                .await
+                .map_err(|e| HubError::Network {
+                    what: what.clone(),
+                    attempts: 1,
+                    message: error_chain(&e.without_url()),
+                })?;
+        let status = response.status();
+        if status.is_success() || status == StatusCode::RANGE_NOT_SATISFIABLE {
+            return Ok(response);
+        }
+        let ctx = self.context(repo, commit, Some(file), token_sent);
+        if is_retryable(status) {
+            return Err(HubError::Server {
+                what,
+                status: status.as_u16(),
+                attempts: 1,
+            });
+        }
+        Err(map_status(status, response.headers(), &ctx))
+    }
+
+    /// The read (stall) timeout in use.
+    pub fn read_timeout(&self) -> Duration {
+        self.config.read_timeout
+    }
+}
+
+/// The error with its sources, for messages ("error decoding response body: connection reset").
+/// Callers strip URLs first (`reqwest::Error::without_url`): CDN URLs carry short-lived
+/// signatures that do not belong in logs.
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// Strips `W/` and quotes from an ETag (`W/"abc"` → `abc`), as huggingface_hub does.
+pub(crate) fn normalize_etag(raw: &str) -> String {
+    raw.trim()
+        .trim_start_matches("W/")
+        .trim_matches('"')
+        .to_string()
+}
+
+fn parse_file_metadata(
+    status: StatusCode,
+    headers: &HeaderMap,
+    ctx: &RequestContext,
+) -> Result<FileMetadata, HubError> {
+    let get = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let commit = get("x-repo-commit").ok_or_else(|| HubError::Protocol {
+        what: ctx.what(),
+        message: "no X-Repo-Commit header: HF_ENDPOINT does not seem to point to a Hugging Face hub (or a proxy \
+                  rewrote the answer)"
+            .into(),
+    })?;
+    let linked = get("x-linked-etag");
+    let lfs = linked.is_some();
+    let etag = linked
+        .or_else(|| get("etag"))
+        .map(|e| normalize_etag(&e))
+        .filter(|e| !e.is_empty())
+        .ok_or_else(|| HubError::Protocol {
+            what: ctx.what(),
+            message: "no ETag: the file cannot be verified".into(),
+        })?;
+    let size = match get("x-linked-size") {
+        Some(s) => s.trim().parse().ok(),
+        None if !status.is_redirection() => {
+            get("content-length").and_then(|s| s.trim().parse().ok())
+        }
+        None => None,
+    };
+    Ok(FileMetadata {
+        commit: commit.trim().to_string(),
+        etag,
+        size,
+        lfs,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> RequestContext {
+        RequestContext {
+            repo: "a/b".into(),
+            revision: "main".into(),
+            file: Some("f".into()),
+            token_sent: false,
+            model_url: String::new(),
+            token_source: None,
+        }
+    }
+
+    #[test]
+    fn etags_are_normalised() {
+        assert_eq!(normalize_etag("W/\"abc\""), "abc");
+        assert_eq!(normalize_etag("\"abc\""), "abc");
+        assert_eq!(normalize_etag("abc"), "abc");
+    }
+
+    #[test]
+    fn metadata_from_a_cdn_redirect_uses_linked_headers() {
+        let mut h = HeaderMap::new();
+        h.insert("x-repo-commit", HeaderValue::from_static("c0ffee"));
+        h.insert("x-linked-etag", HeaderValue::from_static("\"sha256hex\""));
+        h.insert("x-linked-size", HeaderValue::from_static("4368438976"));
+        h.insert("etag", HeaderValue::from_static("\"other\""));
+        h.insert("content-length", HeaderValue::from_static("1351"));
+        let m = parse_file_metadata(StatusCode::FOUND, &h, &ctx()).expect("meta");
+        assert_eq!(
+            m,
+            FileMetadata {
+                commit: "c0ffee".into(),
+                etag: "sha256hex".into(),
+                size: Some(4_368_438_976),
+                lfs: true
+            }
+        );
+    }
+
+    #[test]
+    fn metadata_of_a_small_file_and_missing_headers() {
+        let mut h = HeaderMap::new();
+        h.insert("x-repo-commit", HeaderValue::from_static("c0ffee"));
+        h.insert("etag", HeaderValue::from_static("\"gitoid\""));
+        h.insert("content-length", HeaderValue::from_static("42"));
+        let m = parse_file_metadata(StatusCode::OK, &h, &ctx()).expect("meta");
+        assert_eq!(
+            (m.etag.as_str(), m.size, m.lfs),
+            ("gitoid", Some(42), false)
+        );
+        // A 302's Content-Length is the redirect body, not the file.
+        let m = parse_file_metadata(StatusCode::FOUND, &h, &ctx()).expect("meta");
+        assert_eq!(m.size, None);
+        h.remove("x-repo-commit");
+        assert_eq!(
+            parse_file_metadata(StatusCode::OK, &h, &ctx())
+                .expect_err("no commit")
+                .code(),
+            "protocol"
+        );
+    }
+}

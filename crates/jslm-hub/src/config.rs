@@ -1,0 +1,216 @@
+//! [`HubConfig`]: where the hub is, where the cache is, and how patient to be. Read from the
+//! same environment variables as Python `huggingface_hub` (`constants.py`), so both tools agree
+//! on one cache: `HF_ENDPOINT`, `HF_HOME`, `HF_HUB_CACHE` (or the older `HUGGINGFACE_HUB_CACHE`),
+//! `HF_HUB_OFFLINE` (or `TRANSFORMERS_OFFLINE`), `HF_TOKEN_PATH`. Proxies come from
+//! `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`/`NO_PROXY` (read by reqwest); a custom CA bundle from
+//! `JSLM_CA_BUNDLE`, else `REQUESTS_CA_BUNDLE`, else `SSL_CERT_FILE`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The public hub.
+pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
+
+/// Values huggingface_hub treats as true (`ENV_VARS_TRUE_VALUES`).
+fn is_true(value: Option<String>) -> bool {
+    value.is_some_and(|v| {
+        matches!(
+            v.trim().to_ascii_uppercase().as_str(),
+            "1" | "ON" | "YES" | "TRUE"
+        )
+    })
+}
+
+/// How often and how patiently to retry dropped connections, stalls and 5xx answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts per file without progress before giving up (an attempt that moved bytes resets
+    /// the count). Default 6.
+    pub max_attempts: u32,
+    /// First backoff delay, doubled per attempt. Default 1 s.
+    pub initial_backoff: Duration,
+    /// Backoff ceiling. Default 30 s.
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 6,
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Delay before retry number `attempt` (1-based): initial × 2^(attempt-1), capped.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 1u32
+            .checked_shl(attempt.saturating_sub(1))
+            .unwrap_or(u32::MAX);
+        self.initial_backoff
+            .saturating_mul(factor)
+            .min(self.max_backoff)
+    }
+}
+
+/// Everything the hub client and the download manager need to know about the environment.
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// Hub base URL without trailing slash. `HF_ENDPOINT`, default `https://huggingface.co`.
+    pub endpoint: String,
+    /// `HF_HOME`, default `$XDG_CACHE_HOME/huggingface` or `~/.cache/huggingface`.
+    pub hf_home: PathBuf,
+    /// The hub cache: `HF_HUB_CACHE`, default `$HF_HOME/hub`.
+    pub cache_dir: PathBuf,
+    /// The huggingface_hub token file: `HF_TOKEN_PATH`, default `$HF_HOME/token`.
+    pub hf_token_path: PathBuf,
+    /// `HF_HUB_OFFLINE`: never touch the network, use the cache only.
+    pub offline: bool,
+    /// Extra PEM root certificates (e.g. a corporate TLS-inspection CA), added to the system ones.
+    pub ca_bundle: Option<PathBuf>,
+    /// TCP/TLS connect timeout. Default 10 s.
+    pub connect_timeout: Duration,
+    /// Longest silence while reading a response before the attempt counts as stalled. Default 30 s.
+    pub read_timeout: Duration,
+    /// Retry and backoff policy.
+    pub retry: RetryPolicy,
+    /// Minimum interval between `Progressed` events. Default 100 ms (≤ 10 events/s).
+    pub progress_interval: Duration,
+}
+
+impl HubConfig {
+    /// Reads the process environment.
+    pub fn from_env() -> Self {
+        Self::from_vars(|key| std::env::var(key).ok())
+    }
+
+    /// Reads configuration through `var` (the environment, or a map in tests).
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Self {
+        let non_empty = |key: &str| var(key).filter(|v| !v.trim().is_empty());
+        let home = dirs::home_dir().unwrap_or_else(|| PathBuf::from("."));
+        let xdg_cache = non_empty("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| home.join(".cache"));
+        let hf_home = non_empty("HF_HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| xdg_cache.join("huggingface"));
+        let cache_dir = non_empty("HF_HUB_CACHE")
+            .or_else(|| non_empty("HUGGINGFACE_HUB_CACHE"))
+            .map(PathBuf::from)
+            .unwrap_or_else(|| hf_home.join("hub"));
+        let hf_token_path = non_empty("HF_TOKEN_PATH")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| hf_home.join("token"));
+        let endpoint = non_empty("HF_ENDPOINT").unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
+        let ca_bundle = non_empty("JSLM_CA_BUNDLE")
+            .or_else(|| non_empty("REQUESTS_CA_BUNDLE"))
+            .or_else(|| non_empty("SSL_CERT_FILE"))
+            .map(PathBuf::from);
+        Self {
+            endpoint: endpoint.trim().trim_end_matches('/').to_string(),
+            hf_home,
+            cache_dir,
+            hf_token_path,
+            offline: is_true(var("HF_HUB_OFFLINE")) || is_true(var("TRANSFORMERS_OFFLINE")),
+            ca_bundle,
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(30),
+            retry: RetryPolicy::default(),
+            progress_interval: Duration::from_millis(100),
+        }
+    }
+
+    /// A configuration for tests and embedding: given endpoint and cache, nothing from the
+    /// environment except the home directory for unused defaults.
+    pub fn with_endpoint_and_cache(endpoint: &str, cache_dir: impl Into<PathBuf>) -> Self {
+        let cache_dir = cache_dir.into();
+        let hf_home = cache_dir
+            .parent()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| cache_dir.clone());
+        let mut config = Self::from_vars(|_| None);
+        config.endpoint = endpoint.trim_end_matches('/').to_string();
+        config.hf_token_path = hf_home.join("token");
+        config.hf_home = hf_home;
+        config.cache_dir = cache_dir;
+        config
+    }
+
+    /// The model page users open to accept a gated model's terms.
+    pub fn model_url(&self, repo: &str) -> String {
+        format!("{}/{}", self.endpoint, repo)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> HubConfig {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        HubConfig::from_vars(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn follows_huggingface_hub_precedence() {
+        let c = config(&[("HF_HOME", "/h")]);
+        assert_eq!(c.cache_dir, PathBuf::from("/h/hub"));
+        assert_eq!(c.hf_token_path, PathBuf::from("/h/token"));
+        let c = config(&[("HF_HOME", "/h"), ("HF_HUB_CACHE", "/c")]);
+        assert_eq!(c.cache_dir, PathBuf::from("/c"));
+        let c = config(&[("HF_HOME", "/h"), ("HUGGINGFACE_HUB_CACHE", "/old")]);
+        assert_eq!(c.cache_dir, PathBuf::from("/old"));
+        let c = config(&[("XDG_CACHE_HOME", "/x")]);
+        assert_eq!(c.hf_home, PathBuf::from("/x/huggingface"));
+        let c = config(&[("HF_TOKEN_PATH", "/t/tok")]);
+        assert_eq!(c.hf_token_path, PathBuf::from("/t/tok"));
+    }
+
+    #[test]
+    fn endpoint_offline_and_ca() {
+        let c = config(&[]);
+        assert_eq!(c.endpoint, DEFAULT_ENDPOINT);
+        assert!(!c.offline);
+        let c = config(&[
+            ("HF_ENDPOINT", "http://127.0.0.1:9/"),
+            ("HF_HUB_OFFLINE", "yes"),
+        ]);
+        assert_eq!(c.endpoint, "http://127.0.0.1:9");
+        assert!(c.offline);
+        for (value, offline) in [
+            ("1", true),
+            ("ON", true),
+            ("true", true),
+            ("0", false),
+            ("", false),
+            ("no", false),
+        ] {
+            assert_eq!(
+                config(&[("HF_HUB_OFFLINE", value)]).offline,
+                offline,
+                "{value}"
+            );
+        }
+        let c = config(&[("SSL_CERT_FILE", "/s.pem"), ("JSLM_CA_BUNDLE", "/j.pem")]);
+        assert_eq!(c.ca_bundle, Some(PathBuf::from("/j.pem")));
+    }
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let p = RetryPolicy {
+            max_attempts: 5,
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(5),
+        };
+        let got: Vec<u64> = (1..=5).map(|a| p.backoff(a).as_secs()).collect();
+        assert_eq!(got, vec![1, 2, 4, 5, 5]);
+        assert_eq!(p.backoff(100), Duration::from_secs(5));
+    }
+}

@@ -1,0 +1,325 @@
+//! The one error type of the hub crate. Every variant has a stable string [`HubError::code`]
+//! for UIs and scripts, and a message that says what to do next. No variant carries the
+//! Hugging Face token (the request headers are never copied into an error).
+
+use std::path::PathBuf;
+
+use serde::ser::SerializeStruct;
+
+use crate::units::human_bytes;
+
+/// What a "not found" refers to (from the hub's `X-Error-Code`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Missing {
+    /// `RepoNotFound`: no such repository, or a private one this token cannot see.
+    Repo,
+    /// `RevisionNotFound`: no such branch, tag or commit.
+    Revision,
+    /// `EntryNotFound`: no such file at that revision.
+    File,
+}
+
+/// Everything that can go wrong while resolving, downloading, verifying or managing models.
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    /// 401 `GatedRepo` and no token was sent.
+    #[error(
+        "{repo} is a gated model and no Hugging Face token is set. Create a read token at \
+         https://huggingface.co/settings/tokens, then run `jslm login` (or set HF_TOKEN), \
+         and accept the terms at {model_url}"
+    )]
+    GatedNoToken { repo: String, model_url: String },
+
+    /// 401 with a token: the hub rejected the token itself.
+    #[error(
+        "the Hugging Face token was rejected (401 Unauthorized) while accessing {repo}: it is \
+         invalid, expired or revoked. Create a new one at https://huggingface.co/settings/tokens \
+         and run `jslm login`{source_hint}"
+    )]
+    TokenInvalid { repo: String, source_hint: String },
+
+    /// 403 `GatedRepo`: the token is valid but its account has not accepted the model's terms.
+    #[error(
+        "access to {repo} is restricted (403): your Hugging Face account has not accepted its \
+         terms yet. Open {model_url} while logged in, accept the conditions, then retry"
+    )]
+    GatedNotAccepted { repo: String, model_url: String },
+
+    /// Any other 403 (e.g. a fine-grained token without access to gated repos).
+    #[error("access to {repo} was refused (403): {message}")]
+    Forbidden { repo: String, message: String },
+
+    /// 404 / `RepoNotFound` / `RevisionNotFound` / `EntryNotFound`.
+    #[error("{}", not_found_message(*what, repo, revision, file.as_deref()))]
+    NotFound {
+        what: Missing,
+        repo: String,
+        revision: String,
+        file: Option<String>,
+    },
+
+    /// Not enough free space on the cache's disk, found before the first byte or while writing.
+    #[error(
+        "not enough disk space: the download needs {} more, {} free on {} (cache: {}). Free some \
+         space or set HF_HUB_CACHE to a larger disk",
+        human_bytes(*needed), human_bytes(*free), mount.display(), cache.display()
+    )]
+    DiskFull {
+        needed: u64,
+        free: u64,
+        mount: PathBuf,
+        cache: PathBuf,
+    },
+
+    /// The disk filled up while writing (another program used the space after the check).
+    #[error(
+        "the disk holding {} filled up while downloading ({} free); the partial download is kept: \
+         free some space and run the download again to resume it",
+        path.display(), human_bytes(*free)
+    )]
+    DiskFilled { path: PathBuf, free: u64 },
+
+    /// A file did not match its sha256 (or git oid) twice in a row.
+    #[error(
+        "{file} failed verification twice: expected {expected}, got {actual}. The file was \
+         deleted; the server or a proxy is corrupting data. Retry later or from another network"
+    )]
+    Checksum {
+        file: String,
+        expected: String,
+        actual: String,
+    },
+
+    /// `HF_HUB_OFFLINE` is set, or the hub cannot be reached, and the cache does not hold the files.
+    #[error("{message}")]
+    Offline { message: String },
+
+    /// The connection failed or stalled and retries were exhausted.
+    #[error("network error while downloading {what} after {attempts} attempts: {message}")]
+    Network {
+        what: String,
+        attempts: u32,
+        message: String,
+    },
+
+    /// The hub answered 5xx/429 and retries were exhausted.
+    #[error("the hub answered {status} for {what} after {attempts} attempts")]
+    Server {
+        what: String,
+        status: u16,
+        attempts: u32,
+    },
+
+    /// The server broke the protocol (missing headers, bad `Content-Range`, wrong size, ...).
+    #[error("unexpected answer from the hub for {what}: {message}")]
+    Protocol { what: String, message: String },
+
+    /// The caller cancelled; partial files are kept and the next run resumes them.
+    #[error("download cancelled; {kept} downloaded so far is kept and will be resumed", kept = human_bytes(*kept_bytes))]
+    Cancelled { kept_bytes: u64 },
+
+    /// Another process holds a download lock on the model (e.g. `rm` during a download).
+    #[error("{what} is in use by another download; retry when it has finished")]
+    Busy { what: String },
+
+    /// The request itself is malformed (bad repo id, unknown catalog file, ...).
+    #[error("{message}")]
+    InvalidRequest { message: String },
+
+    /// Reading or writing the token store failed.
+    #[error("token store: {message}")]
+    TokenStore { message: String },
+
+    /// A local file operation failed.
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The HTTP client could not be built (bad CA bundle, bad proxy URL, ...).
+    #[error("HTTP client setup: {message}")]
+    Setup { message: String },
+}
+
+fn not_found_message(what: Missing, repo: &str, revision: &str, file: Option<&str>) -> String {
+    match what {
+        Missing::Repo => format!(
+            "repository {repo} was not found on the hub (check the name; if it is private, \
+             run `jslm login` with a token that can read it)"
+        ),
+        Missing::Revision => format!("revision {revision} does not exist in {repo}"),
+        Missing::File => format!(
+            "file {} does not exist in {repo} at revision {revision}",
+            file.unwrap_or("?")
+        ),
+    }
+}
+
+impl HubError {
+    /// Stable machine-readable code; UIs map it to localized messages, the CLI to exit codes.
+    pub fn code(&self) -> &'static str {
+        match self {
+            HubError::GatedNoToken { .. } => "gated_no_token",
+            HubError::TokenInvalid { .. } => "token_invalid",
+            HubError::GatedNotAccepted { .. } => "gated_not_accepted",
+            HubError::Forbidden { .. } => "forbidden",
+            HubError::NotFound { .. } => "not_found",
+            HubError::DiskFull { .. } | HubError::DiskFilled { .. } => "disk_full",
+            HubError::Checksum { .. } => "checksum",
+            HubError::Offline { .. } => "offline",
+            HubError::Network { .. } => "network",
+            HubError::Server { .. } => "server",
+            HubError::Protocol { .. } => "protocol",
+            HubError::Cancelled { .. } => "cancelled",
+            HubError::Busy { .. } => "busy",
+            HubError::InvalidRequest { .. } => "invalid_request",
+            HubError::TokenStore { .. } => "token_store",
+            HubError::Io { .. } => "io",
+            HubError::Setup { .. } => "setup",
+        }
+    }
+
+    /// Wraps an I/O error, turning "no space left" into [`HubError::DiskFull`].
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
+        let path = path.into();
+        if is_storage_full(&source) {
+            let free = fs4::available_space(path.parent().unwrap_or(&path)).unwrap_or(0);
+            return HubError::DiskFilled { path, free };
+        }
+        HubError::Io {
+            action,
+            path,
+            source,
+        }
+    }
+}
+
+/// True for ENOSPC / EDQUOT style errors.
+pub(crate) fn is_storage_full(err: &std::io::Error) -> bool {
+    matches!(
+        err.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    )
+}
+
+/// Serialises as `{ "code": "...", "message": "..." }` for a UI.
+impl serde::Serialize for HubError {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("HubError", 2)?;
+        s.serialize_field("code", self.code())?;
+        s.serialize_field("message", &self.to_string())?;
+        s.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_stable_and_serialised() {
+        let cases: Vec<(HubError, &str)> = vec![
+            (
+                HubError::GatedNoToken {
+                    repo: "a/b".into(),
+                    model_url: "u".into(),
+                },
+                "gated_no_token",
+            ),
+            (
+                HubError::TokenInvalid {
+                    repo: "a/b".into(),
+                    source_hint: String::new(),
+                },
+                "token_invalid",
+            ),
+            (
+                HubError::GatedNotAccepted {
+                    repo: "a/b".into(),
+                    model_url: "u".into(),
+                },
+                "gated_not_accepted",
+            ),
+            (
+                HubError::NotFound {
+                    what: Missing::File,
+                    repo: "a/b".into(),
+                    revision: "main".into(),
+                    file: Some("x".into()),
+                },
+                "not_found",
+            ),
+            (
+                HubError::DiskFull {
+                    needed: 1,
+                    free: 0,
+                    mount: "/".into(),
+                    cache: "/c".into(),
+                },
+                "disk_full",
+            ),
+            (
+                HubError::Checksum {
+                    file: "f".into(),
+                    expected: "e".into(),
+                    actual: "a".into(),
+                },
+                "checksum",
+            ),
+            (
+                HubError::Offline {
+                    message: "m".into(),
+                },
+                "offline",
+            ),
+            (HubError::Cancelled { kept_bytes: 3 }, "cancelled"),
+        ];
+        for (err, code) in cases {
+            assert_eq!(err.code(), code);
+            let json = serde_json::to_value(&err).expect("serialise");
+            assert_eq!(json["code"], code);
+            assert_eq!(json["message"], err.to_string());
+        }
+    }
+
+    #[test]
+    fn messages_are_actionable() {
+        let e = HubError::GatedNotAccepted {
+            repo: "stabilityai/x".into(),
+            model_url: "https://huggingface.co/stabilityai/x".into(),
+        };
+        assert!(e
+            .to_string()
+            .contains("https://huggingface.co/stabilityai/x"));
+        let e = HubError::GatedNoToken {
+            repo: "a/b".into(),
+            model_url: "https://huggingface.co/a/b".into(),
+        };
+        assert!(e.to_string().contains("jslm login"));
+        assert!(e.to_string().contains("HF_TOKEN"));
+        let e = HubError::DiskFull {
+            needed: 14_500_000_000,
+            free: 9_200_000_000,
+            mount: "/home".into(),
+            cache: "/home/u/.cache".into(),
+        };
+        assert!(e.to_string().contains("14.5 GB"), "{e}");
+        assert!(e.to_string().contains("9.2 GB free on /home"), "{e}");
+    }
+
+    #[test]
+    fn enospc_becomes_disk_full() {
+        let err = std::io::Error::from_raw_os_error(28); // ENOSPC on Linux and macOS
+        if is_storage_full(&err) {
+            assert_eq!(HubError::io("write", "/tmp/x", err).code(), "disk_full");
+        }
+    }
+}

@@ -1,0 +1,603 @@
+//! Downloading one file into the cache: the resume/verify state machine.
+//!
+//! 1. Take the blob's lock (waiting if another process or task holds it); if the blob appeared
+//!    meanwhile, reuse it.
+//! 2. Open `blobs/<etag>.incomplete`, keep the bytes already there, hash them.
+//! 3. `GET` with `Range: bytes=<len>-`. Append only if the answer is 206 with a `Content-Range`
+//!    starting exactly at `<len>` for this file's size; a 200 means the server ignored the range:
+//!    the partial file is truncated and the 200 body written from byte 0 (never appended).
+//! 4. A dropped connection, a stall (read timeout) or a 5xx → back off and resume (step 3).
+//!    The attempt counter resets whenever an attempt moved bytes.
+//! 5. At the end, the digest must match (sha256 / git oid / size); a mismatch deletes the
+//!    partial file and downloads it once more, then fails with `checksum`.
+//! 6. fsync, then rename into `blobs/<etag>` (atomic on one file system): a blob exists only
+//!    when complete and verified.
+//!
+//! Cancelling keeps the partial file. Killing the process keeps it too; the next run resumes.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use reqwest::header::CONTENT_RANGE;
+use reqwest::StatusCode;
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+use crate::cache::HfCache;
+use crate::client::{error_chain, HubClient};
+use crate::error::HubError;
+use crate::lock::FileLock;
+use crate::progress::{DownloadEvent, EventSink, RateMeter};
+use crate::repo::RepoId;
+use crate::verify::{Check, Verifier};
+
+/// One file to fetch.
+#[derive(Debug, Clone)]
+pub(crate) struct FileTask {
+    pub repo: RepoId,
+    pub commit: String,
+    pub name: String,
+    pub etag: String,
+    pub size: u64,
+    pub check: Check,
+}
+
+/// What the server's answer to a (range) request allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Decision {
+    /// Append the body at the current length.
+    Append,
+    /// Truncate to zero; if `body_is_whole_file`, the body is the file from byte 0 and can be
+    /// written, else a new request is needed.
+    Restart {
+        body_is_whole_file: bool,
+        reason: String,
+    },
+    /// The file is already complete (416 at exactly its size).
+    Complete,
+}
+
+/// Parses `bytes <first>-<last>/<total or *>`.
+pub(crate) fn parse_content_range(value: &str) -> Option<(u64, u64, Option<u64>)> {
+    let rest = value.trim().strip_prefix("bytes")?.trim_start();
+    let (span, total) = rest.split_once('/')?;
+    let (first, last) = span.split_once('-')?;
+    let first = first.trim().parse().ok()?;
+    let last = last.trim().parse().ok()?;
+    let total = match total.trim() {
+        "*" => None,
+        t => Some(t.parse().ok()?),
+    };
+    (first <= last).then_some((first, last, total))
+}
+
+/// Decides what to do with an answer to a request for bytes `start..` of a `size`-byte file.
+pub(crate) fn decide(
+    start: u64,
+    status: StatusCode,
+    content_range: Option<&str>,
+    size: u64,
+) -> Decision {
+    match status {
+        StatusCode::OK if start == 0 => Decision::Append,
+        StatusCode::OK => Decision::Restart {
+            body_is_whole_file: true,
+            reason: format!("the server ignored the request to resume at byte {start} (200 instead of 206)"),
+        },
+        StatusCode::PARTIAL_CONTENT => match content_range.and_then(parse_content_range) {
+            Some((first, last, total)) if first == start && last < size && total.is_none_or(|t| t == size) => {
+                Decision::Append
+            }
+            _ => Decision::Restart {
+                body_is_whole_file: false,
+                reason: format!(
+                    "the server answered 206 with Content-Range `{}` to a request for bytes {start}- of {size}",
+                    content_range.unwrap_or("(none)")
+                ),
+            },
+        },
+        StatusCode::RANGE_NOT_SATISFIABLE if start == size => Decision::Complete,
+        _ => Decision::Restart {
+            body_is_whole_file: false,
+            reason: format!("unexpected HTTP {} to a request for bytes {start}-", status.as_u16()),
+        },
+    }
+}
+
+/// Byte accounting across all files of one download.
+pub(crate) struct Overall {
+    pub done: u64,
+    pub total: u64,
+    pub downloaded: u64,
+    pub meter: RateMeter,
+}
+
+impl Overall {
+    pub(crate) fn new(done: u64, total: u64) -> Self {
+        Self {
+            done,
+            total,
+            downloaded: 0,
+            meter: RateMeter::new(Duration::from_secs(5)),
+        }
+    }
+}
+
+/// Everything a file fetch needs from the download manager.
+pub(crate) struct FetchContext<'a> {
+    pub client: &'a HubClient,
+    pub cache: &'a HfCache,
+    pub sink: &'a EventSink<'a>,
+    pub cancel: &'a CancellationToken,
+}
+
+/// How a file fetch ended.
+#[derive(Debug)]
+pub(crate) struct Fetched {
+    /// The blob path.
+    pub blob: PathBuf,
+    /// The digest that was checked (`None` when the blob was reused, not re-hashed).
+    pub digest: Option<String>,
+}
+
+/// Downloads (or reuses) one blob. See the module docs for the state machine.
+pub(crate) async fn fetch_file(
+    cx: &FetchContext<'_>,
+    task: &FileTask,
+    overall: &mut Overall,
+) -> Result<Fetched, HubError> {
+    let blob = cx.cache.blob_path(&task.repo, &task.etag);
+    let lock_path = cx.cache.lock_path(&task.repo, &task.etag);
+    let _lock = FileLock::acquire(&lock_path, cx.cancel, || {
+        tracing::info!(file = %task.name, "another download holds this file; waiting");
+        cx.sink.emit(DownloadEvent::LockWaited {
+            file: task.name.clone(),
+        });
+    })
+    .await?;
+    if let Some(len) = existing_len(&blob) {
+        if len == task.size {
+            return Ok(Fetched { blob, digest: None });
+        }
+        tracing::warn!(file = %task.name, len, size = task.size, "cached blob has the wrong size; downloading again");
+        std::fs::remove_file(&blob).map_err(|e| HubError::io("remove", &blob, e))?;
+    }
+    let partial = cx.cache.incomplete_path(&task.repo, &task.etag);
+    let mut integrity_retry_left = true;
+    loop {
+        let verifier = download_to_partial(cx, task, &partial, overall).await?;
+        match verifier.finish() {
+            Ok(digest) => {
+                std::fs::rename(&partial, &blob)
+                    .map_err(|e| HubError::io("move into place", &blob, e))?;
+                sync_parent(&blob);
+                return Ok(Fetched {
+                    blob,
+                    digest: Some(digest),
+                });
+            }
+            Err(mismatch) => {
+                tracing::warn!(file = %task.name, expected = %mismatch.expected, actual = %mismatch.actual, "verification failed");
+                std::fs::remove_file(&partial)
+                    .map_err(|e| HubError::io("delete corrupt", &partial, e))?;
+                overall.done = overall.done.saturating_sub(task.size);
+                cx.sink.emit(DownloadEvent::VerificationFailed {
+                    file: task.name.clone(),
+                    expected: mismatch.expected.clone(),
+                    actual: mismatch.actual.clone(),
+                    will_retry: integrity_retry_left,
+                });
+                if !integrity_retry_left {
+                    return Err(HubError::Checksum {
+                        file: task.name.clone(),
+                        expected: mismatch.expected,
+                        actual: mismatch.actual,
+                    });
+                }
+                integrity_retry_left = false;
+            }
+        }
+    }
+}
+
+fn existing_len(path: &std::path::Path) -> Option<u64> {
+    std::fs::metadata(path)
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+}
+
+/// Makes the rename durable (best effort; not available on every platform).
+fn sync_parent(path: &std::path::Path) {
+    #[cfg(unix)]
+    if let Some(dir) = path.parent() {
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
+/// Brings the partial file to `task.size` bytes, resuming, retrying and restarting as needed.
+/// Returns the verifier that has seen every byte (the prefix on disk, then the stream).
+async fn download_to_partial(
+    cx: &FetchContext<'_>,
+    task: &FileTask,
+    partial: &std::path::Path,
+    overall: &mut Overall,
+) -> Result<Verifier, HubError> {
+    if let Some(dir) = partial.parent() {
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| HubError::io("create", dir, e))?;
+    }
+    let mut file = tokio::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(partial)
+        .await
+        .map_err(|e| HubError::io("open", partial, e))?;
+    let mut len = file
+        .metadata()
+        .await
+        .map_err(|e| HubError::io("inspect", partial, e))?
+        .len();
+    if len > task.size {
+        tracing::warn!(file = %task.name, len, size = task.size, "partial file longer than the file; starting over");
+        file.set_len(0)
+            .await
+            .map_err(|e| HubError::io("truncate", partial, e))?;
+        len = 0;
+    }
+    let mut verifier = Verifier::new(task.check.clone(), task.size);
+    if len > 0 {
+        verifier.update_from_file(partial, len)?;
+    }
+    file.seek(std::io::SeekFrom::Start(len))
+        .await
+        .map_err(|e| HubError::io("seek", partial, e))?;
+    cx.sink.emit(DownloadEvent::FileStarted {
+        file: task.name.clone(),
+        size: task.size,
+        resumed_from: len,
+    });
+    if len > 0 {
+        tracing::info!(file = %task.name, resumed_from = len, "resuming partial download");
+    }
+
+    let policy = &cx.client.config().retry;
+    let mut failures: u32 = 0;
+    let mut oversize_retry_left = true;
+    while len < task.size {
+        if cx.cancel.is_cancelled() {
+            return Err(cancelled(&mut file, len).await);
+        }
+        let response = tokio::select! {
+            _ = cx.cancel.cancelled() => return Err(cancelled(&mut file, len).await),
+            r = cx.client.get_file(&task.repo, &task.commit, &task.name, len) => r,
+        };
+        let attempt_start = len;
+        let outcome = match response {
+            Err(HubError::Network { message, .. }) => BodyEnd::Broken(message),
+            Err(HubError::Server { status, .. }) => {
+                BodyEnd::Broken(format!("the server answered {status}"))
+            }
+            Err(other) => return Err(other),
+            Ok(response) => {
+                let content_range = response
+                    .headers()
+                    .get(CONTENT_RANGE)
+                    .and_then(|v| v.to_str().ok())
+                    .map(String::from);
+                match decide(len, response.status(), content_range.as_deref(), task.size) {
+                    Decision::Complete => break,
+                    Decision::Restart {
+                        body_is_whole_file,
+                        reason,
+                    } => {
+                        tracing::warn!(file = %task.name, %reason, "restarting file from zero");
+                        cx.sink.emit(DownloadEvent::Restarted {
+                            file: task.name.clone(),
+                            reason: reason.clone(),
+                        });
+                        file.set_len(0)
+                            .await
+                            .map_err(|e| HubError::io("truncate", partial, e))?;
+                        file.seek(std::io::SeekFrom::Start(0))
+                            .await
+                            .map_err(|e| HubError::io("seek", partial, e))?;
+                        overall.done = overall.done.saturating_sub(len);
+                        len = 0;
+                        verifier.reset();
+                        if body_is_whole_file {
+                            stream_body(
+                                cx,
+                                task,
+                                response,
+                                &mut file,
+                                partial,
+                                &mut len,
+                                &mut verifier,
+                                overall,
+                            )
+                            .await?
+                        } else {
+                            BodyEnd::Broken(reason)
+                        }
+                    }
+                    Decision::Append => {
+                        stream_body(
+                            cx,
+                            task,
+                            response,
+                            &mut file,
+                            partial,
+                            &mut len,
+                            &mut verifier,
+                            overall,
+                        )
+                        .await?
+                    }
+                }
+            }
+        };
+        match outcome {
+            BodyEnd::Ended if len == task.size => break,
+            BodyEnd::Ended => {
+                // The body ended early without an error (e.g. a proxy cut it): resume.
+                let reason = format!("the connection closed after {len} of {} bytes", task.size);
+                retry_or_fail(
+                    cx,
+                    task,
+                    &mut failures,
+                    attempt_start,
+                    len,
+                    reason,
+                    policy,
+                    &mut file,
+                )
+                .await?;
+            }
+            BodyEnd::Oversize => {
+                file.set_len(0)
+                    .await
+                    .map_err(|e| HubError::io("truncate", partial, e))?;
+                file.seek(std::io::SeekFrom::Start(0))
+                    .await
+                    .map_err(|e| HubError::io("seek", partial, e))?;
+                overall.done = overall.done.saturating_sub(len);
+                len = 0;
+                verifier.reset();
+                if !oversize_retry_left {
+                    return Err(HubError::Protocol {
+                        what: format!("{}/{}", task.repo, task.name),
+                        message: format!(
+                            "the server sent more than the announced {} bytes, twice",
+                            task.size
+                        ),
+                    });
+                }
+                oversize_retry_left = false;
+                cx.sink.emit(DownloadEvent::Restarted {
+                    file: task.name.clone(),
+                    reason: format!(
+                        "the server sent more than the announced {} bytes",
+                        task.size
+                    ),
+                });
+            }
+            BodyEnd::Cancelled => return Err(cancelled(&mut file, len).await),
+            BodyEnd::Broken(reason) => {
+                retry_or_fail(
+                    cx,
+                    task,
+                    &mut failures,
+                    attempt_start,
+                    len,
+                    reason,
+                    policy,
+                    &mut file,
+                )
+                .await?
+            }
+        }
+    }
+    file.flush()
+        .await
+        .map_err(|e| HubError::io("write", partial, e))?;
+    file.sync_all()
+        .await
+        .map_err(|e| HubError::io("sync", partial, e))?;
+    Ok(verifier)
+}
+
+/// How one response body ended.
+enum BodyEnd {
+    /// The stream ended without error (complete, or cut short cleanly).
+    Ended,
+    /// The connection broke or stalled; the reason is shown in `Retried`.
+    Broken(String),
+    /// More bytes than the file's size arrived.
+    Oversize,
+    /// The caller cancelled.
+    Cancelled,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn retry_or_fail(
+    cx: &FetchContext<'_>,
+    task: &FileTask,
+    failures: &mut u32,
+    attempt_start: u64,
+    len: u64,
+    reason: String,
+    policy: &crate::config::RetryPolicy,
+    file: &mut tokio::fs::File,
+) -> Result<(), HubError> {
+    if len > attempt_start {
+        *failures = 0; // progress was made: this is a new run of bad luck
+    }
+    *failures += 1;
+    if *failures >= policy.max_attempts {
+        let _ = file.flush().await;
+        return Err(HubError::Network {
+            what: format!("{}/{}", task.repo, task.name),
+            attempts: *failures,
+            message: format!(
+                "{reason}; {len} of {} bytes are kept and resume on the next run",
+                task.size
+            ),
+        });
+    }
+    let delay = policy.backoff(*failures);
+    tracing::info!(file = %task.name, attempt = *failures, delay_ms = delay.as_millis() as u64, %reason, "retrying");
+    cx.sink.emit(DownloadEvent::Retried {
+        file: task.name.clone(),
+        attempt: *failures,
+        delay_ms: delay.as_millis() as u64,
+        reason,
+    });
+    tokio::select! {
+        _ = cx.cancel.cancelled() => Err(cancelled(file, len).await),
+        _ = tokio::time::sleep(delay) => Ok(()),
+    }
+}
+
+async fn cancelled(file: &mut tokio::fs::File, len: u64) -> HubError {
+    let _ = file.flush().await;
+    let _ = file.sync_data().await;
+    HubError::Cancelled { kept_bytes: len }
+}
+
+/// Appends a response body to the partial file. Disk errors are fatal (`Err`); network
+/// trouble is reported as a [`BodyEnd`] for the retry loop.
+#[allow(clippy::too_many_arguments)]
+async fn stream_body(
+    cx: &FetchContext<'_>,
+    task: &FileTask,
+    response: reqwest::Response,
+    file: &mut tokio::fs::File,
+    partial: &std::path::Path,
+    len: &mut u64,
+    verifier: &mut Verifier,
+    overall: &mut Overall,
+) -> Result<BodyEnd, HubError> {
+    let mut stream = response.bytes_stream();
+    loop {
+        let next = tokio::select! {
+            _ = cx.cancel.cancelled() => return Ok(BodyEnd::Cancelled),
+            next = stream.next() => next,
+        };
+        let chunk = match next {
+            None => return Ok(BodyEnd::Ended),
+            Some(Err(e)) => return Ok(BodyEnd::Broken(error_chain(&e.without_url()))),
+            Some(Ok(chunk)) => chunk,
+        };
+        if *len + chunk.len() as u64 > task.size {
+            return Ok(BodyEnd::Oversize);
+        }
+        // Disk errors are not retried: reported (ENOSPC → disk_full), the partial file is kept.
+        file.write_all(&chunk)
+            .await
+            .map_err(|e| HubError::io("write", partial, e))?;
+        verifier.update(&chunk);
+        *len += chunk.len() as u64;
+        let now = Instant::now();
+        overall.done += chunk.len() as u64;
+        overall.downloaded += chunk.len() as u64;
+        overall.meter.add(now, chunk.len() as u64);
+        if cx.sink.progress_due(now) {
+            cx.sink.emit(DownloadEvent::Progressed {
+                file: task.name.clone(),
+                file_done: *len,
+                file_total: task.size,
+                done: overall.done,
+                total: overall.total,
+                bytes_per_sec: overall.meter.bytes_per_sec(),
+                eta_secs: overall
+                    .meter
+                    .eta_secs(overall.total.saturating_sub(overall.done)),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_range_parsing() {
+        assert_eq!(
+            parse_content_range("bytes 100-199/200"),
+            Some((100, 199, Some(200)))
+        );
+        assert_eq!(parse_content_range("bytes 0-0/*"), Some((0, 0, None)));
+        assert_eq!(parse_content_range("bytes 5-1/10"), None);
+        assert_eq!(parse_content_range("items 1-2/3"), None);
+        assert_eq!(parse_content_range("bytes */200"), None);
+    }
+
+    #[test]
+    fn range_answer_table() {
+        use Decision::*;
+        let ok = StatusCode::OK;
+        let partial = StatusCode::PARTIAL_CONTENT;
+        let r416 = StatusCode::RANGE_NOT_SATISFIABLE;
+        let restart = |whole: bool| move |d: &Decision| matches!(d, Restart { body_is_whole_file, .. } if *body_is_whole_file == whole);
+        type Check = Box<dyn Fn(&Decision) -> bool>;
+        // (start, status, content-range, size, check)
+        let table: Vec<(u64, StatusCode, Option<&str>, u64, Check)> = vec![
+            (0, ok, None, 10, Box::new(|d| *d == Append)),
+            (
+                4,
+                partial,
+                Some("bytes 4-9/10"),
+                10,
+                Box::new(|d| *d == Append),
+            ),
+            (
+                4,
+                partial,
+                Some("bytes 4-9/*"),
+                10,
+                Box::new(|d| *d == Append),
+            ),
+            // 200 to a range request: restart, body is the whole file.
+            (4, ok, None, 10, Box::new(restart(true))),
+            // 206 at the wrong offset, for another size, or without Content-Range: restart.
+            (
+                4,
+                partial,
+                Some("bytes 0-9/10"),
+                10,
+                Box::new(restart(false)),
+            ),
+            (
+                4,
+                partial,
+                Some("bytes 4-9/12"),
+                10,
+                Box::new(restart(false)),
+            ),
+            (
+                4,
+                partial,
+                Some("bytes 4-12/10"),
+                10,
+                Box::new(restart(false)),
+            ),
+            (4, partial, None, 10, Box::new(restart(false))),
+            (10, r416, None, 10, Box::new(|d| *d == Complete)),
+            (4, r416, None, 10, Box::new(restart(false))),
+        ];
+        for (start, status, cr, size, check) in table {
+            let d = decide(start, status, cr, size);
+            assert!(check(&d), "start {start} status {status} cr {cr:?}: {d:?}");
+        }
+    }
+}
