@@ -186,7 +186,10 @@ fn only_the_main_window_may_call_commands() {
         .expect("second window");
     assert!(invoke(&t.window, "list_history", json!({})).is_ok());
     let denied = invoke(&other, "list_history", json!({}));
-    assert!(denied.is_err(), "capabilities grant the commands to `main` only");
+    assert!(
+        denied.is_err(),
+        "capabilities grant the commands to `main` only"
+    );
 }
 
 #[test]
@@ -256,7 +259,11 @@ fn load_generate_history_regenerate_delete() {
 
     invoke(&t.window, "delete_history_entry", json!({"id": first_id})).unwrap();
     assert_eq!(
-        code(invoke(&t.window, "get_history_entry", json!({"id": first_id}))),
+        code(invoke(
+            &t.window,
+            "get_history_entry",
+            json!({"id": first_id})
+        )),
         "history_not_found"
     );
     assert_eq!(
@@ -325,7 +332,12 @@ fn second_generate_is_refused_and_stop_cancels() {
     );
     let result = long.join().expect("thread").unwrap();
     assert_eq!(result["entry"]["stop_reason"], "cancelled");
-    assert!(result["entry"]["stats"]["generated_tokens"].as_u64().unwrap() < 3900);
+    assert!(
+        result["entry"]["stats"]["generated_tokens"]
+            .as_u64()
+            .unwrap()
+            < 3900
+    );
     // Free again.
     assert!(invoke(&t.window, "generate", greedy("次", 2)).is_ok());
 }

@@ -5,7 +5,7 @@
 use crate::hub::HubState;
 use crate::launch::LaunchOptions;
 use jslm_hub::{HubConfig, TokenStore};
-use jslm_hubtest::{Fault, FaultKind, FakeRepo, HubTestServer, ServerConfig, TokenGrant};
+use jslm_hubtest::{FakeRepo, Fault, FaultKind, HubTestServer, ServerConfig, TokenGrant};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -31,8 +31,10 @@ fn shard_index(safetensors: &[u8]) -> Vec<u8> {
         .filter(|k| *k != "__metadata__")
         .map(|k| (k.clone(), json!("model.safetensors")))
         .collect();
-    serde_json::to_vec(&json!({"metadata": {"total_size": safetensors.len()}, "weight_map": weight_map}))
-        .expect("index json")
+    serde_json::to_vec(
+        &json!({"metadata": {"total_size": safetensors.len()}, "weight_map": weight_map}),
+    )
+    .expect("index json")
 }
 
 /// The tiny model as the official (gated) repo, as the catalog expects its files.
@@ -174,7 +176,10 @@ fn gated_download_token_use_and_delete() {
     assert_eq!(e["code"], "gated_no_token");
     assert_eq!(e["repo"], OFFICIAL);
     // A token the hub does not know is refused and not stored.
-    assert_eq!(err(invoke(w, "set_token", json!({"token": "hf_wrong"})))["code"], "token_invalid");
+    assert_eq!(
+        err(invoke(w, "set_token", json!({"token": "hf_wrong"})))["code"],
+        "token_invalid"
+    );
     assert_eq!(invoke(w, "token_status", json!({})).unwrap()["set"], false);
     // 403: a valid token whose account has not accepted the terms.
     let s = invoke(w, "set_token", json!({"token": "hf_no_terms"})).unwrap();
@@ -183,7 +188,10 @@ fn gated_download_token_use_and_delete() {
 
     // Accepted: the download completes and the model is ready, then used and generated with.
     let s = invoke(w, "set_token", json!({"token": "hf_accepted"})).unwrap();
-    assert_eq!(s, json!({"set": true, "source": "app_file", "account": "tester"}));
+    assert_eq!(
+        s,
+        json!({"set": true, "source": "app_file", "account": "tester"})
+    );
     let checked = invoke(w, "check_token", json!({})).unwrap();
     assert_eq!(checked["account"], "tester");
     no_token_text_in(app.dir.path(), &[s, checked]);
@@ -211,12 +219,21 @@ fn gated_download_token_use_and_delete() {
     assert!(g["entry"]["model"]["revision"].as_str().is_some());
 
     // Delete frees the cache.
-    assert!(invoke(w, "delete_model", json!({"id": "jslm-gamma-7b"})).unwrap().as_u64().unwrap() > 0);
+    assert!(
+        invoke(w, "delete_model", json!({"id": "jslm-gamma-7b"}))
+            .unwrap()
+            .as_u64()
+            .unwrap()
+            > 0
+    );
     assert_eq!(row(w, "jslm-gamma-7b")["status"]["state"], "not_downloaded");
 
     let cleared = invoke(w, "clear_token", json!({})).unwrap();
     assert_eq!(cleared["set"], false);
-    assert_eq!(err(invoke(w, "delete_model", json!({"id": "nope"})))["code"], "unknown_model");
+    assert_eq!(
+        err(invoke(w, "delete_model", json!({"id": "nope"})))["code"],
+        "unknown_model"
+    );
     drop(hub.runtime);
 }
 
@@ -227,8 +244,11 @@ fn pause_keeps_the_partial_download_and_resume_continues_it() {
     let w = app.window.clone();
     invoke(&w, "set_token", json!({"token": "hf_accepted"})).unwrap();
     // 1 MB/s: the 8 MB weights take seconds, long enough to pause mid-file.
-    hub.server
-        .add_fault(Fault::new("model.safetensors", FaultKind::Throttle(1_000_000), 1));
+    hub.server.add_fault(Fault::new(
+        "model.safetensors",
+        FaultKind::Throttle(1_000_000),
+        1,
+    ));
 
     let background = w.clone();
     let first = std::thread::spawn(move || download(&background));
@@ -238,8 +258,15 @@ fn pause_keeps_the_partial_download_and_resume_continues_it() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(row(&w, "jslm-gamma-7b")["status"]["state"], "downloading");
-    assert_eq!(err(download(&w))["code"], "downloading", "one download per model");
-    assert_eq!(invoke(&w, "pause_download", json!({"id": "jslm-gamma-7b"})).unwrap(), true);
+    assert_eq!(
+        err(download(&w))["code"],
+        "downloading",
+        "one download per model"
+    );
+    assert_eq!(
+        invoke(&w, "pause_download", json!({"id": "jslm-gamma-7b"})).unwrap(),
+        true
+    );
     let paused = first.join().expect("thread");
     assert_eq!(err(paused)["code"], "download_cancelled");
     let partial = row(&w, "jslm-gamma-7b");
@@ -248,7 +275,9 @@ fn pause_keeps_the_partial_download_and_resume_continues_it() {
 
     // Resume: only the rest is fetched.
     let done = download(&w).expect("resumed download");
-    let weights_len = std::fs::metadata(fixture().join("model.safetensors")).unwrap().len();
+    let weights_len = std::fs::metadata(fixture().join("model.safetensors"))
+        .unwrap()
+        .len();
     assert!(
         done["downloaded_bytes"].as_u64().unwrap() < weights_len,
         "resume fetched {} of {weights_len} bytes again",
@@ -265,8 +294,11 @@ fn cancel_deletes_the_partial_download() {
     let app = start_app(&hub, tempfile::tempdir().expect("tempdir"));
     let w = app.window.clone();
     invoke(&w, "set_token", json!({"token": "hf_accepted"})).unwrap();
-    hub.server
-        .add_fault(Fault::new("model.safetensors", FaultKind::Throttle(1_000_000), 1));
+    hub.server.add_fault(Fault::new(
+        "model.safetensors",
+        FaultKind::Throttle(1_000_000),
+        1,
+    ));
     let background = w.clone();
     let first = std::thread::spawn(move || download(&background));
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -274,8 +306,17 @@ fn cancel_deletes_the_partial_download() {
         assert!(Instant::now() < deadline, "the download did not progress");
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(invoke(&w, "cancel_download", json!({"id": "jslm-gamma-7b"})).unwrap(), true);
-    assert_eq!(err(first.join().expect("thread"))["code"], "download_cancelled");
-    assert_eq!(row(&w, "jslm-gamma-7b")["status"]["state"], "not_downloaded");
+    assert_eq!(
+        invoke(&w, "cancel_download", json!({"id": "jslm-gamma-7b"})).unwrap(),
+        true
+    );
+    assert_eq!(
+        err(first.join().expect("thread"))["code"],
+        "download_cancelled"
+    );
+    assert_eq!(
+        row(&w, "jslm-gamma-7b")["status"]["state"],
+        "not_downloaded"
+    );
     drop(hub.runtime);
 }

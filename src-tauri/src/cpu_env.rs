@@ -6,7 +6,9 @@
 //! Japanese StableLM Instruct Gamma 7B, the model this app is for; the thread count depends on
 //! the CPU only. A value the user set is kept.
 
-use jslm_hardware::{plan, CpuKernels, DetectOptions, DevicePlan, HardwareProfile, ModelSpec, PlanSettings};
+use jslm_hardware::{
+    plan, CpuKernels, DetectOptions, DevicePlan, HardwareProfile, ModelSpec, PlanSettings,
+};
 
 /// The variables to set for `plan`, leaving out those `is_set` says exist already.
 pub fn variables(plan: &DevicePlan, is_set: impl Fn(&str) -> bool) -> Vec<(&'static str, String)> {

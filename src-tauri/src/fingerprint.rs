@@ -165,6 +165,10 @@ mod tests {
         let err = cache
             .provenance(&[dir.path().join("nope")], |_| {})
             .unwrap_err();
-        assert!(["io", "missing_file"].contains(&err.code()), "{}", err.code());
+        assert!(
+            ["io", "missing_file"].contains(&err.code()),
+            "{}",
+            err.code()
+        );
     }
 }

@@ -228,7 +228,10 @@ pub(crate) mod tests {
 
         reopened.delete(&a.id).unwrap();
         assert_eq!(reopened.get(&a.id).unwrap_err().code(), "history_not_found");
-        assert_eq!(reopened.delete(&a.id).unwrap_err().code(), "history_not_found");
+        assert_eq!(
+            reopened.delete(&a.id).unwrap_err().code(),
+            "history_not_found"
+        );
         let again = HistoryStore::open(&path).unwrap();
         assert_eq!(again.list().len(), 1);
         assert_eq!(again.list()[0].id, b.id);

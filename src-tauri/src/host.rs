@@ -245,7 +245,10 @@ mod tests {
         assert!(!host.is_generating());
         assert!(!host.stop());
         let again = host.begin_generation().unwrap();
-        assert!(!again.cancel.is_cancelled(), "each generation has its own flag");
+        assert!(
+            !again.cancel.is_cancelled(),
+            "each generation has its own flag"
+        );
     }
 
     #[test]

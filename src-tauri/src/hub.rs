@@ -55,9 +55,7 @@ impl Drop for DownloadTicket {
 impl DownloadTicket {
     /// Whether the download was cancelled to discard its files (not paused).
     pub fn discard(&self) -> bool {
-        lock(&self.running)
-            .get(&self.id)
-            .is_some_and(|r| r.discard)
+        lock(&self.running).get(&self.id).is_some_and(|r| r.discard)
     }
 }
 
@@ -292,8 +290,16 @@ mod tests {
 
     #[test]
     fn catalog_lookup() {
-        assert_eq!(entry("jslm-gamma-7b").unwrap().repo, "stabilityai/japanese-stablelm-instruct-gamma-7b");
-        assert_eq!(entry("stabilityai/japanese-stablelm-instruct-gamma-7b").unwrap().id, "jslm-gamma-7b");
+        assert_eq!(
+            entry("jslm-gamma-7b").unwrap().repo,
+            "stabilityai/japanese-stablelm-instruct-gamma-7b"
+        );
+        assert_eq!(
+            entry("stabilityai/japanese-stablelm-instruct-gamma-7b")
+                .unwrap()
+                .id,
+            "jslm-gamma-7b"
+        );
         assert_eq!(entry("nope").unwrap_err().code(), "unknown_model");
         let r = request(entry("jslm-gamma-7b-gguf").unwrap(), Some("Q8_0"));
         assert_eq!(r.files, vec!["Q8_0".to_string()]);

@@ -92,7 +92,10 @@ mod tests {
         assert_eq!(names.len(), 1);
 
         std::fs::write(&path, b"[1, 2,").unwrap();
-        assert!(matches!(read::<Vec<u32>>(&path), Err(ReadError::Corrupt(_))));
+        assert!(matches!(
+            read::<Vec<u32>>(&path),
+            Err(ReadError::Corrupt(_))
+        ));
         let bad = set_aside(&path);
         assert!(bad.is_file());
         assert!(!path.exists());

@@ -98,18 +98,18 @@ mod tests {
             ),
             (
                 &[],
-                &[("JSLM_MODEL", "/env"), ("JSLM_DATA_DIR", ""), ("JSLM_CACHE_DIR", "/envc")],
+                &[
+                    ("JSLM_MODEL", "/env"),
+                    ("JSLM_DATA_DIR", ""),
+                    ("JSLM_CACHE_DIR", "/envc"),
+                ],
                 LaunchOptions {
                     model: p("/env"),
                     data_dir: None,
                     cache_dir: p("/envc"),
                 },
             ),
-            (
-                &["--unknown", "--model"],
-                &[],
-                LaunchOptions::default(),
-            ),
+            (&["--unknown", "--model"], &[], LaunchOptions::default()),
         ];
         for (args, env, expected) in cases {
             assert_eq!(parse(args, env), expected, "{args:?} {env:?}");

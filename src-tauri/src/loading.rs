@@ -122,8 +122,12 @@ pub fn load(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default()
     };
-    let provenance = FingerprintCache::new(places.fingerprints.clone())
-        .provenance(&shards, |file| progress(LoadEvent::Hashing { file: file_name(file) }))?;
+    let provenance =
+        FingerprintCache::new(places.fingerprints.clone()).provenance(&shards, |file| {
+            progress(LoadEvent::Hashing {
+                file: file_name(file),
+            })
+        })?;
     let options = LoadOptions {
         device: Device::Cpu,
         dtype,

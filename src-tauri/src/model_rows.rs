@@ -3,9 +3,7 @@
 //! that model's format).
 
 use crate::plan::PrecisionChoice;
-use jslm_hardware::{
-    plan, FitLevel, HardwareProfile, ModelSpec, PlanSettings, Precision,
-};
+use jslm_hardware::{plan, FitLevel, HardwareProfile, ModelSpec, PlanSettings, Precision};
 use jslm_hub::installed::InstalledModel;
 use jslm_hub::{catalog, CatalogEntry, EngineFormat, InstallStatus};
 use serde::Serialize;
@@ -17,11 +15,15 @@ use std::path::{Path, PathBuf};
 pub enum RowStatus {
     NotDownloaded,
     /// Some bytes are there (a paused or interrupted download); resuming continues from them.
-    Partial { percent: f64 },
+    Partial {
+        percent: f64,
+    },
     /// A download runs now.
     Downloading,
     /// Every file is in the cache; `verified`: each file's hash was checked.
-    Ready { verified: bool },
+    Ready {
+        verified: bool,
+    },
 }
 
 /// The plan's verdict for this model on this machine.
@@ -184,14 +186,24 @@ mod tests {
         use InstallStatus::*;
         let cases = [
             (installed(vec![], 0), false, RowStatus::NotDownloaded),
-            (installed(vec![], 10), false, RowStatus::Partial { percent: 0.0 }),
             (
-                installed(vec![Partial { percent: 10.0 }, Partial { percent: 40.0 }], 1),
+                installed(vec![], 10),
+                false,
+                RowStatus::Partial { percent: 0.0 },
+            ),
+            (
+                installed(
+                    vec![Partial { percent: 10.0 }, Partial { percent: 40.0 }],
+                    1,
+                ),
                 false,
                 RowStatus::Partial { percent: 40.0 },
             ),
             (
-                installed(vec![Partial { percent: 10.0 }, Complete { verified: true }], 1),
+                installed(
+                    vec![Partial { percent: 10.0 }, Complete { verified: true }],
+                    1,
+                ),
                 false,
                 RowStatus::Ready { verified: true },
             ),
@@ -220,9 +232,15 @@ mod tests {
         assert_eq!(rows.len(), catalog().models.len());
         assert_eq!(rows[0].status, RowStatus::NotDownloaded);
         assert_eq!(rows[1].status, RowStatus::Downloading);
-        let gguf = rows.iter().find(|r| r.entry.id == "jslm-gamma-7b-gguf").unwrap();
+        let gguf = rows
+            .iter()
+            .find(|r| r.entry.id == "jslm-gamma-7b-gguf")
+            .unwrap();
         assert_eq!(gguf.fit.precision, Precision::Q4KM);
-        assert!(gguf.fit.needed_bytes > 4_000_000_000, "a 7B model needs GBs");
+        assert!(
+            gguf.fit.needed_bytes > 4_000_000_000,
+            "a 7B model needs GBs"
+        );
         let json = serde_json::to_value(gguf).unwrap();
         assert_eq!(json["id"], "jslm-gamma-7b-gguf");
         assert_eq!(json["status"]["state"], "downloading");

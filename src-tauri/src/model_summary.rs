@@ -130,7 +130,9 @@ mod tests {
     #[test]
     fn snapshots() {
         assert_eq!(
-            hf_snapshot(Path::new("/c/models--org--a--b/snapshots/c0ffee/model.safetensors")),
+            hf_snapshot(Path::new(
+                "/c/models--org--a--b/snapshots/c0ffee/model.safetensors"
+            )),
             Some(("org/a--b".to_string(), "c0ffee".to_string()))
         );
         assert_eq!(hf_snapshot(Path::new("/c/snapshots/x")), None);

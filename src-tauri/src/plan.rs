@@ -9,8 +9,8 @@ use crate::error::{AppError, AppResult};
 use jslm_engine::model::{read_gguf_header, read_mistral_config};
 use jslm_engine::{ModelFiles, Quantization, WeightsFormat};
 use jslm_hardware::{
-    plan, DevicePlan, HardwareProfile, ModelShape, ModelSpec, PlanSettings, Precision,
-    WeightFile, WeightFormat,
+    plan, DevicePlan, HardwareProfile, ModelShape, ModelSpec, PlanSettings, Precision, WeightFile,
+    WeightFormat,
 };
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -77,8 +77,7 @@ pub fn model_spec(path: &Path) -> AppResult<ModelSpec> {
         }
         WeightsFormat::Gguf { file } => {
             let h = read_gguf_header(file)?;
-            let get =
-                |k: &str| h.metadata.get(k).and_then(|v| v.to_u32().ok()).unwrap_or(0) as u64;
+            let get = |k: &str| h.metadata.get(k).and_then(|v| v.to_u32().ok()).unwrap_or(0) as u64;
             let heads = get("llama.attention.head_count").max(1);
             let hidden = get("llama.embedding_length");
             let vocab = h
@@ -120,12 +119,7 @@ pub fn model_spec(path: &Path) -> AppResult<ModelSpec> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    Ok(ModelSpec::new(
-        name,
-        shape,
-        context.min(4096) as u32,
-        files,
-    ))
+    Ok(ModelSpec::new(name, shape, context.min(4096) as u32, files))
 }
 
 /// The plan for `spec` on `profile` with the user's choice. A GGUF's precision is its own.

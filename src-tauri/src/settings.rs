@@ -213,7 +213,10 @@ mod tests {
     #[test]
     fn unknown_fields_in_a_patch_are_rejected() {
         let r: Result<SettingsPatch, _> = serde_json::from_str(r#"{"model_path": "/etc"}"#);
-        assert!(r.is_err(), "the webview must not set the model path through settings");
+        assert!(
+            r.is_err(),
+            "the webview must not set the model path through settings"
+        );
         let q: SettingsPatch = serde_json::from_str(r#"{"precision": "q4_k_m"}"#).unwrap();
         assert_eq!(q.precision, Some(PrecisionChoice::Q4KM));
     }

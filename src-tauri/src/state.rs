@@ -3,8 +3,8 @@
 
 use crate::error::{AppError, AppResult};
 use crate::history::HistoryStore;
-use crate::hub::HubState;
 use crate::host::ModelHost;
+use crate::hub::HubState;
 use crate::launch::LaunchOptions;
 use crate::loading::{normalize_path, LoadPlaces};
 use crate::settings::SettingsStore;
@@ -132,12 +132,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = state(dir.path(), None);
         assert_eq!(s.model_path(None).unwrap_err().code(), "no_model_path");
-        assert_eq!(s.model_path(Some("  ")).unwrap_err().code(), "no_model_path");
+        assert_eq!(
+            s.model_path(Some("  ")).unwrap_err().code(),
+            "no_model_path"
+        );
         s.settings
             .update(|x| x.model_path = Some("/saved".into()))
             .unwrap();
         assert_eq!(s.model_path(None).unwrap(), PathBuf::from("/saved"));
-        assert_eq!(s.model_path(Some(" /typed ")).unwrap(), PathBuf::from("/typed"));
+        assert_eq!(
+            s.model_path(Some(" /typed ")).unwrap(),
+            PathBuf::from("/typed")
+        );
         let relative = s.model_path(Some("models/tiny")).unwrap();
         assert!(relative.is_absolute());
         assert!(relative.ends_with("models/tiny"));

@@ -3,8 +3,8 @@
 
 use super::join_error;
 use crate::error::{AppError, AppResult};
-use crate::hub::{self, TokenStatus};
 use crate::host::ModelStatus;
+use crate::hub::{self, TokenStatus};
 use crate::model_rows::{self, ModelRow};
 use crate::model_summary::ModelSummary;
 use crate::state::AppState;
@@ -158,7 +158,14 @@ pub async fn use_model(
         return Err(AppError::NotDownloaded(entry.id.clone()));
     };
     let (weights, tokenizer) = hub::weights_and_tokenizer(&model);
-    super::model::load(&state, weights, tokenizer, force.unwrap_or(false), on_progress).await
+    super::model::load(
+        &state,
+        weights,
+        tokenizer,
+        force.unwrap_or(false),
+        on_progress,
+    )
+    .await
 }
 
 #[tauri::command]

@@ -13,6 +13,9 @@ pub fn get_settings(state: State<'_, AppState>) -> AppSettings {
 /// Applies the fields present in `patch` (validated like a generation request) and saves.
 /// Async so that writing the file never runs on the UI thread.
 #[tauri::command]
-pub async fn save_settings(state: State<'_, AppState>, patch: SettingsPatch) -> AppResult<AppSettings> {
+pub async fn save_settings(
+    state: State<'_, AppState>,
+    patch: SettingsPatch,
+) -> AppResult<AppSettings> {
     state.settings.apply(patch)
 }
