@@ -14,6 +14,17 @@ const COMMANDS: &[&str] = &[
     "list_history",
     "get_history_entry",
     "delete_history_entry",
+    "list_models",
+    "start_download",
+    "pause_download",
+    "cancel_download",
+    "delete_model",
+    "use_model",
+    "token_status",
+    "check_token",
+    "set_token",
+    "clear_token",
+    "open_model_page",
 ];
 
 fn main() {

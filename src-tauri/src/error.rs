@@ -4,6 +4,7 @@
 //! and for details the UI shows under the translated text.
 
 use jslm_engine::EngineError;
+use jslm_hub::HubError;
 use serde::ser::SerializeMap;
 use std::path::PathBuf;
 
@@ -12,6 +13,23 @@ pub enum AppError {
     /// Anything the engine reports: invalid settings, context overflow, bad model files, ...
     #[error(transparent)]
     Engine(#[from] EngineError),
+
+    /// The hub, the download manager or the token store: gated repos, bad tokens, network,
+    /// disk full, checksum mismatches, ...
+    #[error(transparent)]
+    Hub(#[from] HubError),
+
+    /// A model id that is not in the catalog.
+    #[error("{0} is not a model of the catalog")]
+    UnknownModel(String),
+
+    /// The model is downloading: it cannot be downloaded twice, deleted or used meanwhile.
+    #[error("{0} is being downloaded; pause or cancel that first")]
+    Downloading(String),
+
+    /// The model's files are not (all) in the cache yet.
+    #[error("{0} is not downloaded yet")]
+    NotDownloaded(String),
 
     /// Generate was asked for before a model was loaded.
     #[error("no model is loaded: choose a model folder or GGUF file first")]
@@ -60,6 +78,13 @@ impl AppError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Engine(e) => e.code(),
+            // Two hub codes would read like the engine's: keep them apart.
+            Self::Hub(HubError::Busy { .. }) => "download_busy",
+            Self::Hub(HubError::Cancelled { .. }) => "download_cancelled",
+            Self::Hub(e) => e.code(),
+            Self::UnknownModel(_) => "unknown_model",
+            Self::Downloading(_) => "downloading",
+            Self::NotDownloaded(_) => "not_downloaded",
             Self::NoModel => "no_model",
             Self::ModelLoading => "model_loading",
             Self::Busy => "busy",
@@ -104,6 +129,19 @@ impl serde::Serialize for AppError {
                         "total": total,
                         "context": context,
                     }),
+                )?;
+            }
+            // Gated repos: the UI offers to open the model page (through the backend).
+            Self::Hub(HubError::GatedNoToken { repo, .. })
+            | Self::Hub(HubError::GatedNotAccepted { repo, .. })
+            | Self::Hub(HubError::TokenInvalid { repo, .. })
+            | Self::Hub(HubError::Forbidden { repo, .. }) => {
+                map.serialize_entry("repo", repo)?;
+            }
+            Self::Hub(HubError::DiskFull { needed, free, .. }) => {
+                map.serialize_entry(
+                    "numbers",
+                    &serde_json::json!({ "needed_bytes": needed, "available_bytes": free }),
                 )?;
             }
             // The UI shows both numbers in its own words and a "load anyway" button.
@@ -172,6 +210,25 @@ mod tests {
         let v = serde_json::to_value(&overflow).unwrap();
         assert_eq!(v["code"], "context_overflow");
         assert_eq!(v["numbers"]["total"], 4196);
+    }
+
+    #[test]
+    fn hub_errors_keep_their_codes_and_name_the_repo() {
+        let gated = AppError::from(HubError::GatedNotAccepted {
+            repo: "org/m".into(),
+            model_url: "https://huggingface.co/org/m".into(),
+        });
+        let v = serde_json::to_value(&gated).unwrap();
+        assert_eq!(v["code"], "gated_not_accepted");
+        assert_eq!(v["repo"], "org/m");
+        assert_eq!(
+            AppError::from(HubError::Cancelled { kept_bytes: 5 }).code(),
+            "download_cancelled"
+        );
+        assert_eq!(
+            AppError::from(HubError::Busy { what: "x".into() }).code(),
+            "download_busy"
+        );
     }
 
     #[test]

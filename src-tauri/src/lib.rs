@@ -12,9 +12,11 @@ pub mod fingerprint;
 pub mod generation;
 pub mod history;
 pub mod host;
+pub mod hub;
 pub mod json_file;
 pub mod launch;
 pub mod loading;
+pub mod model_rows;
 pub mod model_summary;
 pub mod plan;
 pub mod settings;
@@ -23,7 +25,10 @@ pub mod window;
 
 #[cfg(all(test, feature = "test"))]
 mod command_tests;
+#[cfg(all(test, feature = "test"))]
+mod command_tests_hub;
 
+use hub::HubState;
 use launch::LaunchOptions;
 use state::{AppPaths, AppState};
 use tauri::{AppHandle, Builder, Manager, Runtime};
@@ -42,6 +47,8 @@ pub fn run() {
         if let tauri::RunEvent::ExitRequested { .. } = event {
             if let Some(state) = handle.try_state::<AppState>() {
                 state.host.stop();
+                // Partial files stay; the next start resumes from them.
+                state.hub.stop_all();
             }
         }
     });
@@ -56,6 +63,8 @@ pub fn context<R: Runtime>() -> tauri::Context<R> {
 /// Registers the commands, the state and the window handling on `builder`.
 pub fn configure<R: Runtime>(builder: Builder<R>, launch: LaunchOptions) -> Builder<R> {
     builder
+        // Used from Rust only (`open_model_page`); the webview is granted none of its commands.
+        .plugin(tauri_plugin_opener::init())
         .invoke_handler(tauri::generate_handler![
             commands::generate::generate,
             commands::generate::stop_generation,
@@ -67,6 +76,17 @@ pub fn configure<R: Runtime>(builder: Builder<R>, launch: LaunchOptions) -> Buil
             commands::history::list_history,
             commands::history::get_history_entry,
             commands::history::delete_history_entry,
+            commands::models::list_models,
+            commands::models::start_download,
+            commands::models::pause_download,
+            commands::models::cancel_download,
+            commands::models::delete_model,
+            commands::models::use_model,
+            commands::models::token_status,
+            commands::models::check_token,
+            commands::models::set_token,
+            commands::models::clear_token,
+            commands::models::open_model_page,
         ])
         .setup(move |app| init(app.handle(), &launch))
         .on_window_event(window::on_event)
@@ -78,8 +98,17 @@ pub fn init<R: Runtime>(
     app: &AppHandle<R>,
     launch: &LaunchOptions,
 ) -> Result<(), Box<dyn std::error::Error>> {
+    init_with(app, launch, HubState::from_env())
+}
+
+/// `init` with a given hub configuration (tests point it at a local test hub).
+pub fn init_with<R: Runtime>(
+    app: &AppHandle<R>,
+    launch: &LaunchOptions,
+    hub: HubState,
+) -> Result<(), Box<dyn std::error::Error>> {
     let paths = app_paths(app, launch)?;
-    app.manage(AppState::open(paths, launch));
+    app.manage(AppState::open(paths, launch, hub));
     window::create_main(app)?;
     Ok(())
 }

@@ -68,6 +68,8 @@ pub struct LoadPlaces {
 #[derive(Debug, Clone)]
 pub struct LoadRequest {
     pub path: PathBuf,
+    /// `tokenizer.json` when it is not beside the weights (a GGUF from the catalog).
+    pub tokenizer: Option<PathBuf>,
     pub choice: PrecisionChoice,
     /// Load even when the plan estimates that the model will not fit.
     pub force: bool,
@@ -106,7 +108,7 @@ pub fn load(
         context_tokens: device_plan.context_tokens,
         fit: device_plan.fit.clone(),
     });
-    let files = ModelFiles::locate(path, None)?;
+    let files = ModelFiles::locate(path, request.tokenizer.as_deref())?;
     let (shards, quantize, dtype) = match &files.weights {
         WeightsFormat::Safetensors { shards, .. } => (
             shards.clone(),
@@ -131,7 +133,7 @@ pub fn load(
         dtype,
         quantize,
         quantized_dir: Some(places.quantized_dir.clone()),
-        tokenizer: None,
+        tokenizer: request.tokenizer.clone(),
         prefill_chunk_tokens: device_plan.prefill_chunk_tokens.max(1) as usize,
         context_tokens: Some(device_plan.context_tokens as usize),
     };
@@ -194,6 +196,7 @@ mod tests {
         let mut events = vec![];
         let request = LoadRequest {
             path: dir.path().join("nope"),
+            tokenizer: None,
             choice: PrecisionChoice::Auto,
             force: false,
         };
@@ -210,6 +213,7 @@ mod tests {
         let profile = HardwareProfile::detect(&Default::default());
         let request = LoadRequest {
             path: tiny,
+            tokenizer: None,
             choice: PrecisionChoice::F32,
             force: false,
         };

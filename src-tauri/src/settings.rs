@@ -47,6 +47,8 @@ pub struct AppSettings {
     pub preset: Preset,
     /// The model loaded last; loaded again at start.
     pub model_path: Option<PathBuf>,
+    /// Its tokenizer, when not beside the weights (a GGUF from the catalog).
+    pub model_tokenizer: Option<PathBuf>,
     /// How to load safetensors weights (the device plan decides under `auto`).
     pub precision: PrecisionChoice,
     pub window: Option<WindowSize>,

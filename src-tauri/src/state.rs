@@ -4,6 +4,7 @@
 use crate::error::{AppError, AppResult};
 use crate::history::HistoryStore;
 use crate::host::ModelHost;
+use crate::hub::HubState;
 use crate::launch::LaunchOptions;
 use crate::loading::{normalize_path, LoadPlaces};
 use crate::settings::SettingsStore;
@@ -38,10 +39,11 @@ pub struct AppState {
     pub settings: SettingsStore,
     pub history: Arc<HistoryStore>,
     pub host: ModelHost,
+    pub hub: HubState,
 }
 
 impl AppState {
-    pub fn open(paths: AppPaths, launch: &LaunchOptions) -> Self {
+    pub fn open(paths: AppPaths, launch: &LaunchOptions, hub: HubState) -> Self {
         let history = match HistoryStore::open(&paths.history()) {
             Ok(h) => h,
             Err(e) => {
@@ -55,6 +57,7 @@ impl AppState {
             settings: SettingsStore::open(&paths.settings()),
             history: Arc::new(history),
             host: ModelHost::new(),
+            hub,
             launch_model: launch.model.clone(),
             paths,
         }
@@ -84,6 +87,16 @@ impl AppState {
         crate::commands::model::detect_options(self.paths.quantized_dir.clone())
     }
 
+    /// The tokenizer to use with `path`: the one remembered with it, if it is the remembered
+    /// model (a catalog GGUF keeps its tokenizer in the companion repo's snapshot).
+    pub fn tokenizer_for(&self, path: &std::path::Path) -> Option<PathBuf> {
+        let s = self.settings.get();
+        match (&s.model_path, s.model_tokenizer) {
+            (Some(p), Some(t)) if p == path => Some(t),
+            _ => None,
+        }
+    }
+
     pub fn load_places(&self) -> LoadPlaces {
         LoadPlaces {
             quantized_dir: self.paths.quantized_dir.clone(),
@@ -97,6 +110,10 @@ mod tests {
     use super::*;
 
     fn state(dir: &std::path::Path, model: Option<&str>) -> AppState {
+        let hub = HubState::new(
+            jslm_hub::HubConfig::with_endpoint_and_cache("http://127.0.0.1:9", dir.join("hub")),
+            jslm_hub::TokenStore::new(None, dir.join("t1"), dir.join("t2"), false),
+        );
         AppState::open(
             AppPaths {
                 data_dir: dir.to_path_buf(),
@@ -106,6 +123,7 @@ mod tests {
                 model: model.map(PathBuf::from),
                 ..Default::default()
             },
+            hub,
         )
     }
 

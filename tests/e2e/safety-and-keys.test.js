@@ -100,3 +100,18 @@ test("every control has a label and the focus is visible", async () => {
   const announced = await driver.executeScript("return document.getElementById('announcer').textContent");
   assert.match(announced, /^生成が終わりました。\d+ トークン、/);
 });
+
+test("the CSP blocks inline scripts and remote requests", async () => {
+  const { driver } = app;
+  const result = await driver.executeAsyncScript(`
+    const done = arguments[arguments.length - 1];
+    const s = document.createElement("script");
+    s.textContent = "window.__inline = 1";
+    document.body.appendChild(s);
+    let evalBlocked = false;
+    try { (0, eval)("1"); } catch { evalBlocked = true; }
+    fetch("https://example.com/").then(() => done({ inline: window.__inline ?? null, evalBlocked, remote: "allowed" }),
+      () => done({ inline: window.__inline ?? null, evalBlocked, remote: "blocked" }));
+  `);
+  assert.deepEqual(result, { inline: null, evalBlocked: true, remote: "blocked" });
+});

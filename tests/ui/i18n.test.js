@@ -31,6 +31,11 @@ test("every error code the backend can send has a message", () => {
     "tokenizer_mismatch", "busy", "io", "compute", "tokenizer",
     // jslm-desktop AppError::code()
     "no_model", "model_loading", "no_model_path", "will_not_fit", "history_not_found", "storage", "internal",
+    "unknown_model", "downloading", "not_downloaded",
+    // jslm-hub HubError::code() (busy and cancelled renamed download_*)
+    "gated_no_token", "token_invalid", "gated_not_accepted", "forbidden", "not_found", "disk_full",
+    "checksum", "offline", "network", "server", "protocol", "download_cancelled", "download_busy",
+    "invalid_request", "token_store", "setup",
   ];
   for (const code of codes) {
     for (const lang of ["ja", "en"]) assert.ok(`error.${code}` in DICTIONARIES[lang], `${lang} ${code}`);

@@ -34,6 +34,37 @@ export const api = {
   loadModel(path, force, onProgress) {
     return call("load_model", { path, force, onProgress: channel(onProgress) });
   },
+  listModels() {
+    return call("list_models");
+  },
+  /** Resolves when the download is complete; a pause or cancel rejects with `download_cancelled`. */
+  startDownload(id, variant, onEvent) {
+    return call("start_download", { id, variant, onEvent: channel(onEvent) });
+  },
+  pauseDownload(id) {
+    return call("pause_download", { id });
+  },
+  cancelDownload(id) {
+    return call("cancel_download", { id });
+  },
+  deleteModel(id) {
+    return call("delete_model", { id });
+  },
+  useModel(id, force, onProgress) {
+    return call("use_model", { id, force, onProgress: channel(onProgress) });
+  },
+  tokenStatus() {
+    return call("token_status");
+  },
+  setToken(token) {
+    return call("set_token", { token });
+  },
+  clearToken() {
+    return call("clear_token");
+  },
+  openModelPage(id) {
+    return call("open_model_page", { id });
+  },
   /** `{ profile, plan, plan_error }` for `path` (or the configured model). */
   hardwareReport(path) {
     return call("hardware_report", { path });

@@ -7,7 +7,8 @@ import { isGenerateShortcut, isStopShortcut } from "./keys.js";
 import { StreamView } from "./stream-view.js";
 import { SettingsForm } from "./settings-form.js";
 import { HistoryView, formatTime } from "./history-view.js";
-import { planLine, renderHardware } from "./hardware-view.js";
+import { planLine, precisionLabel, renderHardware } from "./hardware-view.js";
+import { ModelManager } from "./model-manager.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -23,6 +24,18 @@ const state = {
 export const view = new StreamView($("output"), { onStats: showStats });
 
 const settingsForm = new SettingsForm($("settings-fields"), { onChange: scheduleSettingsSave });
+
+const manager = new ModelManager($("model-manager"), {
+  api,
+  lang: () => state.lang,
+  describeError,
+  busy: () => state.loading || state.generating,
+  // "Use this model": load it like a path, with the same progress and errors.
+  onUse: (row) => {
+    state.loadingPath = row.name;
+    return loadWith((force) => api.useModel(row.id, force, onLoadEvent));
+  },
+});
 
 const history = new HistoryView($("history-list"), $("history-empty"), {
   open: (id) => openHistory(id),
@@ -42,6 +55,7 @@ function setLanguage(lang) {
   showPresetName();
   retranslateFormError();
   refreshHistory();
+  if ($("model-manager").open) manager.refresh();
   if ($("hardware").open) refreshHardware();
 }
 
@@ -123,12 +137,17 @@ function showModel() {
     pill.textContent = t(state.lang, "model_pill_ready", { name: m.name });
     stateText.textContent = t(state.lang, "model_ready", {
       name: m.name,
-      format: m.quantization ? `${m.format} ${m.quantization}` : m.format,
+      format: m.quantization ? t(state.lang, "model_quantized", { precision: precisionLabel(m.quantization) }) : m.format,
       precision: m.precision,
       device: m.device,
     });
   } else {
     $("model-change").open = true;
+    // No model yet: the catalog is the easiest way to get one.
+    if (!state.managerShown) {
+      state.managerShown = true;
+      $("model-manager").open = true;
+    }
     pill.dataset.state = "empty";
     pill.textContent = t(state.lang, "model_pill_none");
     stateText.textContent = t(state.lang, "model_none");
@@ -169,16 +188,21 @@ function onLoadEvent(message) {
   }
 }
 
-async function loadModel(path, force = false) {
+function loadModel(path, force = false) {
+  state.loadingPath = path ?? $("model-path").value;
+  return loadWith((f) => api.loadModel(path, f, onLoadEvent), { force });
+}
+
+/** Runs a load (`load(force)` → model summary) with the progress, errors and "load anyway". */
+async function loadWith(load, { force = false } = {}) {
   if (state.loading || state.generating) return;
   state.loading = true;
-  state.loadingPath = path ?? $("model-path").value;
-  state.lastLoad = { path, force };
+  state.lastLoad = load;
   $("model-error").hidden = true;
   $("load-progress").hidden = false;
   showModel();
   try {
-    state.model = await api.loadModel(path, force, onLoadEvent);
+    state.model = await load(force);
     $("model-path").value = state.model.path;
   } catch (raw) {
     state.model = null;
@@ -192,11 +216,16 @@ async function loadModel(path, force = false) {
     $("load-progress").hidden = true;
     showModel();
     if ($("hardware").open) refreshHardware();
+    if ($("model-manager").open) manager.refresh();
   }
 }
 
 $("load-anyway").addEventListener("click", () => {
-  loadModel(state.lastLoad?.path ?? null, true);
+  if (state.lastLoad) loadWith(state.lastLoad, { force: true });
+});
+
+$("model-manager").addEventListener("toggle", () => {
+  if ($("model-manager").open) manager.refresh();
 });
 
 // ---- hardware -------------------------------------------------------------------------------

@@ -5,6 +5,7 @@
 pub mod generate;
 pub mod history;
 pub mod model;
+pub mod models;
 pub mod settings;
 
 use crate::error::AppError;

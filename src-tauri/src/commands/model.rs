@@ -42,11 +42,24 @@ pub async fn load_model(
     on_progress: Channel<LoadEvent>,
 ) -> AppResult<ModelSummary> {
     let path = state.model_path(path.as_deref())?;
+    let tokenizer = state.tokenizer_for(&path);
+    load(&state, path, tokenizer, force.unwrap_or(false), on_progress).await
+}
+
+/// Plans and loads `path` (with `tokenizer` when not beside it) and remembers both.
+pub(crate) async fn load(
+    state: &AppState,
+    path: PathBuf,
+    tokenizer: Option<PathBuf>,
+    force: bool,
+    on_progress: Channel<LoadEvent>,
+) -> AppResult<ModelSummary> {
     let ticket = state.host.begin_load(path.clone())?;
     let request = LoadRequest {
         path: path.clone(),
+        tokenizer: tokenizer.clone(),
         choice: state.settings.get().precision,
-        force: force.unwrap_or(false),
+        force,
     };
     let places = state.load_places();
     let detect = state.detect_options();
@@ -60,7 +73,10 @@ pub async fn load_model(
     .await
     .unwrap_or_else(|e| Err(join_error("loading the model", e)));
     let summary = ticket.finish(result)?;
-    if let Err(e) = state.settings.update(|s| s.model_path = Some(path)) {
+    if let Err(e) = state.settings.update(|s| {
+        s.model_path = Some(path);
+        s.model_tokenizer = tokenizer;
+    }) {
         eprintln!("jslm-desktop: could not remember the model: {e}");
     }
     Ok(summary)

@@ -50,8 +50,10 @@ export function freshDataDir() {
 }
 
 /**
- * Launches the app. `options.model` (default: the tiny fixture) and `options.dataDir` become
- * `--model` / `--data-dir`. Returns `{ driver, dataDir, quit }`.
+ * Launches the app. `options.model` (default: the tiny fixture; `null`: none) and
+ * `options.dataDir` become `--model` / `--data-dir`; `options.env` is added to the app's
+ * environment (through tauri-driver, whose children inherit it). Returns
+ * `{ driver, dataDir, quit }`.
  */
 export async function launch(options = {}) {
   const dataDir = options.dataDir ?? freshDataDir();
@@ -65,6 +67,7 @@ export async function launch(options = {}) {
   const log = openSync(path.join(ARTIFACTS, `app-${path.basename(dataDir)}.log`), "a");
   const tauriDriver = spawn(driverBin, ["--port", String(port), "--native-port", String(nativePort)], {
     stdio: ["ignore", log, log],
+    env: { ...process.env, ...(options.env ?? {}) },
   });
   closeSync(log);
   await waitForPort(port, 15000);

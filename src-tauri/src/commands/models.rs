@@ -1,0 +1,207 @@
+//! The model manager: catalog rows, downloads (start, pause, cancel), delete, use, the
+//! Hugging Face token, and opening a model's page in the system browser.
+
+use super::join_error;
+use crate::error::{AppError, AppResult};
+use crate::host::ModelStatus;
+use crate::hub::{self, TokenStatus};
+use crate::model_rows::{self, ModelRow};
+use crate::model_summary::ModelSummary;
+use crate::state::AppState;
+use jslm_hardware::HardwareProfile;
+use jslm_hub::{delete_model as delete_cached, inspect, DownloadEvent, RepoId};
+use serde::Serialize;
+use std::path::PathBuf;
+use tauri::ipc::Channel;
+use tauri::{AppHandle, Runtime, State};
+use tauri_plugin_opener::OpenerExt;
+
+/// Every catalog model with its download state and fit on this machine.
+#[tauri::command]
+pub async fn list_models(state: State<'_, AppState>) -> AppResult<Vec<ModelRow>> {
+    let choice = state.settings.get().precision;
+    let detect = state.detect_options();
+    let active = match state.host.status() {
+        ModelStatus::Ready { model } => Some(model.path),
+        _ => None,
+    };
+    let cache = state.hub.cache();
+    let cache_root = state.hub.cache_dir();
+    let downloading: Vec<String> = jslm_hub::catalog()
+        .models
+        .iter()
+        .filter(|e| state.hub.is_downloading(&e.id))
+        .map(|e| e.id.clone())
+        .collect();
+    tauri::async_runtime::spawn_blocking(move || {
+        let profile = HardwareProfile::detect(&detect);
+        Ok(model_rows::rows(
+            &profile,
+            choice,
+            |entry| match RepoId::parse(&entry.repo) {
+                Ok(repo) => inspect(&cache, &repo),
+                Err(_) => model_rows::absent(entry, &cache_root),
+            },
+            |id| downloading.iter().any(|d| d == id),
+            active.as_deref(),
+        ))
+    })
+    .await
+    .map_err(|e| join_error("reading the models", e))?
+}
+
+/// What a finished download reports.
+#[derive(Debug, Serialize)]
+pub struct DownloadResult {
+    pub id: String,
+    pub snapshot_dir: PathBuf,
+    pub downloaded_bytes: u64,
+    /// Optional files that could not be fetched (e.g. a gated companion tokenizer).
+    pub skipped: Vec<String>,
+}
+
+/// Downloads (or resumes) a catalog model, streaming `DownloadEvent`s through `on_event`.
+/// Resolves when complete; a pause resolves with `download_cancelled` and keeps the partial
+/// files, a cancel also deletes them. The free-space check happens before any byte is written.
+#[tauri::command]
+pub async fn start_download(
+    state: State<'_, AppState>,
+    id: String,
+    variant: Option<String>,
+    on_event: Channel<DownloadEvent>,
+) -> AppResult<DownloadResult> {
+    let entry = hub::entry(&id)?;
+    let manager = state.hub.manager()?;
+    let ticket = state.hub.begin_download(&entry.id)?;
+    let request = hub::request(entry, variant.as_deref());
+    let cancel = ticket.cancel.clone();
+    let result = manager
+        .download(
+            request,
+            move |event| {
+                // Progress is informational: a closed window must not fail the download.
+                let _ = on_event.send(event);
+            },
+            cancel,
+        )
+        .await;
+    match result {
+        Ok(model) => Ok(DownloadResult {
+            id: entry.id.clone(),
+            snapshot_dir: model.snapshot_dir.clone(),
+            downloaded_bytes: model.downloaded_bytes,
+            skipped: model.skipped.iter().map(|s| s.file.clone()).collect(),
+        }),
+        Err(err) => {
+            if ticket.discard() {
+                drop(ticket);
+                let repo = RepoId::parse(&entry.repo)?;
+                let cache = state.hub.cache();
+                tauri::async_runtime::spawn_blocking(move || delete_cached(&cache, &repo))
+                    .await
+                    .map_err(|e| join_error("deleting the partial download", e))??;
+            }
+            Err(err.into())
+        }
+    }
+}
+
+/// Pauses a download: stops it and keeps its files, so that starting it again resumes.
+#[tauri::command]
+pub fn pause_download(state: State<'_, AppState>, id: String) -> AppResult<bool> {
+    let entry = hub::entry(&id)?;
+    Ok(state.hub.stop_download(&entry.id, false))
+}
+
+/// Cancels a download and deletes what it had fetched.
+#[tauri::command]
+pub fn cancel_download(state: State<'_, AppState>, id: String) -> AppResult<bool> {
+    let entry = hub::entry(&id)?;
+    Ok(state.hub.stop_download(&entry.id, true))
+}
+
+/// Deletes a downloaded (or partial) model from the cache; returns the bytes freed.
+#[tauri::command]
+pub async fn delete_model(state: State<'_, AppState>, id: String) -> AppResult<u64> {
+    let entry = hub::entry(&id)?;
+    if state.hub.is_downloading(&entry.id) {
+        return Err(AppError::Downloading(entry.id.clone()));
+    }
+    let repo = RepoId::parse(&entry.repo)?;
+    let cache = state.hub.cache();
+    tauri::async_runtime::spawn_blocking(move || delete_cached(&cache, &repo))
+        .await
+        .map_err(|e| join_error("deleting the model", e))?
+        .map_err(AppError::from)
+}
+
+/// Makes a downloaded catalog model the active one: finds its files in the cache (no network)
+/// and loads them like `load_model`.
+#[tauri::command]
+pub async fn use_model(
+    state: State<'_, AppState>,
+    id: String,
+    variant: Option<String>,
+    force: Option<bool>,
+    on_progress: Channel<crate::loading::LoadEvent>,
+) -> AppResult<ModelSummary> {
+    let entry = hub::entry(&id)?;
+    if state.hub.is_downloading(&entry.id) {
+        return Err(AppError::Downloading(entry.id.clone()));
+    }
+    let manager = state.hub.manager()?;
+    let request = hub::request(entry, variant.as_deref());
+    let found = tauri::async_runtime::spawn_blocking(move || manager.find_local(&request))
+        .await
+        .map_err(|e| join_error("looking up the model", e))??;
+    let Some(model) = found else {
+        return Err(AppError::NotDownloaded(entry.id.clone()));
+    };
+    let (weights, tokenizer) = hub::weights_and_tokenizer(&model);
+    super::model::load(
+        &state,
+        weights,
+        tokenizer,
+        force.unwrap_or(false),
+        on_progress,
+    )
+    .await
+}
+
+#[tauri::command]
+pub fn token_status(state: State<'_, AppState>) -> AppResult<TokenStatus> {
+    state.hub.token_status()
+}
+
+/// Asks the hub whose token is stored (the account name), `token_invalid` if rejected.
+#[tauri::command]
+pub async fn check_token(state: State<'_, AppState>) -> AppResult<TokenStatus> {
+    state.hub.check_token().await
+}
+
+/// Checks a token against the hub and stores it (keychain, else a 0600 file) when accepted.
+/// The webview gets the account name back, never the token.
+#[tauri::command]
+pub async fn set_token(state: State<'_, AppState>, token: String) -> AppResult<TokenStatus> {
+    state.hub.set_token(&token).await
+}
+
+#[tauri::command]
+pub async fn clear_token(state: State<'_, AppState>) -> AppResult<TokenStatus> {
+    state.hub.clear_token()
+}
+
+/// Opens a catalog model's page (to accept its terms) in the system browser. Only catalog
+/// models: the webview cannot open arbitrary URLs.
+#[tauri::command]
+pub fn open_model_page<R: Runtime>(
+    app: AppHandle<R>,
+    state: State<'_, AppState>,
+    id: String,
+) -> AppResult<()> {
+    let entry = hub::entry(&id)?;
+    let url = state.hub.model_page(entry);
+    app.opener()
+        .open_url(url, None::<&str>)
+        .map_err(|e| AppError::Internal(format!("opening the browser: {e}")))
+}

@@ -1,0 +1,249 @@
+//! The model manager's rows: each catalog model with its download state in the cache and how
+//! it would fit on this machine (the device plan for Japanese StableLM Instruct Gamma 7B in
+//! that model's format).
+
+use crate::plan::PrecisionChoice;
+use jslm_hardware::{plan, FitLevel, HardwareProfile, ModelSpec, PlanSettings, Precision};
+use jslm_hub::installed::InstalledModel;
+use jslm_hub::{catalog, CatalogEntry, EngineFormat, InstallStatus};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// Where a model stands.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum RowStatus {
+    NotDownloaded,
+    /// Some bytes are there (a paused or interrupted download); resuming continues from them.
+    Partial {
+        percent: f64,
+    },
+    /// A download runs now.
+    Downloading,
+    /// Every file is in the cache; `verified`: each file's hash was checked.
+    Ready {
+        verified: bool,
+    },
+}
+
+/// The plan's verdict for this model on this machine.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FitRow {
+    pub precision: Precision,
+    pub level: FitLevel,
+    pub needed_bytes: u64,
+    pub available_bytes: u64,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelRow {
+    #[serde(flatten)]
+    pub entry: CatalogEntry,
+    pub status: RowStatus,
+    /// Bytes in the cache (complete and partial files).
+    pub disk_bytes: u64,
+    pub fit: FitRow,
+    /// The loaded model comes from this repo.
+    pub active: bool,
+}
+
+/// The state of `installed`, or `Downloading` while `downloading`.
+pub fn status(installed: &InstalledModel, downloading: bool) -> RowStatus {
+    if downloading {
+        return RowStatus::Downloading;
+    }
+    let mut best = RowStatus::NotDownloaded;
+    for revision in &installed.revisions {
+        match revision.status {
+            InstallStatus::Complete { verified } => return RowStatus::Ready { verified },
+            InstallStatus::Partial { percent } => {
+                let better = match best {
+                    RowStatus::Partial { percent: p } => percent > p,
+                    _ => true,
+                };
+                if better {
+                    best = RowStatus::Partial { percent };
+                }
+            }
+        }
+    }
+    if best == RowStatus::NotDownloaded && installed.disk_bytes > 0 {
+        // Partial files without a manifest yet: the download had just begun.
+        return RowStatus::Partial { percent: 0.0 };
+    }
+    best
+}
+
+/// The precision a catalog model runs at: a GGUF's own (its default variant), or the user's
+/// choice for safetensors (`None`: the plan decides).
+fn precision(entry: &CatalogEntry, choice: PrecisionChoice) -> Option<Precision> {
+    match entry.engine_format {
+        EngineFormat::Gguf => Some(
+            match entry.variant(None).ok().flatten().map(|v| v.quant.as_str()) {
+                Some("Q8_0") => Precision::Q8_0,
+                _ => Precision::Q4KM,
+            },
+        ),
+        EngineFormat::Safetensors => match choice {
+            PrecisionChoice::Auto => None,
+            PrecisionChoice::F32 => Some(Precision::F32),
+            PrecisionChoice::Bf16 => Some(Precision::Bf16),
+            PrecisionChoice::Q80 => Some(Precision::Q8_0),
+            PrecisionChoice::Q4KM => Some(Precision::Q4KM),
+        },
+    }
+}
+
+/// How `entry` would fit on `profile`.
+pub fn fit(profile: &HardwareProfile, entry: &CatalogEntry, choice: PrecisionChoice) -> FitRow {
+    let precision = precision(entry, choice);
+    let settings = PlanSettings {
+        precision,
+        force: precision.is_some(),
+        ..PlanSettings::default()
+    };
+    let p = plan(
+        profile,
+        &ModelSpec::japanese_stablelm_instruct_gamma_7b(),
+        &settings,
+    );
+    FitRow {
+        precision: p.precision,
+        level: p.fit.level,
+        needed_bytes: p.fit.needed_bytes,
+        available_bytes: p.fit.available_bytes,
+        message: p.fit.message,
+    }
+}
+
+/// Every catalog model as a row. `installed(repo)` inspects the cache, `downloading(id)` tells
+/// running downloads, `active_path` is the loaded model's path.
+pub fn rows(
+    profile: &HardwareProfile,
+    choice: PrecisionChoice,
+    installed: impl Fn(&CatalogEntry) -> InstalledModel,
+    downloading: impl Fn(&str) -> bool,
+    active_path: Option<&Path>,
+) -> Vec<ModelRow> {
+    catalog()
+        .models
+        .iter()
+        .map(|entry| {
+            let found = installed(entry);
+            ModelRow {
+                status: status(&found, downloading(&entry.id)),
+                disk_bytes: found.disk_bytes,
+                fit: fit(profile, entry, choice),
+                active: active_path.is_some_and(|p| p.starts_with(&found.path)),
+                entry: entry.clone(),
+            }
+        })
+        .collect()
+}
+
+/// An absent model, for a repo id the cache cannot parse (not expected for catalog repos).
+pub fn absent(entry: &CatalogEntry, cache_root: &Path) -> InstalledModel {
+    InstalledModel {
+        repo: entry.repo.clone(),
+        catalog_id: Some(entry.id.clone()),
+        engine_format: Some(entry.engine_format),
+        path: PathBuf::from(cache_root),
+        disk_bytes: 0,
+        revisions: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jslm_hub::installed::InstalledRevision;
+
+    fn installed(revisions: Vec<InstallStatus>, disk_bytes: u64) -> InstalledModel {
+        InstalledModel {
+            repo: "org/m".into(),
+            catalog_id: None,
+            engine_format: None,
+            path: "/c/models--org--m".into(),
+            disk_bytes,
+            revisions: revisions
+                .into_iter()
+                .map(|status| InstalledRevision {
+                    commit: "c".into(),
+                    refs: vec![],
+                    status,
+                    files: 1,
+                    present_bytes: 0,
+                    expected_bytes: None,
+                    snapshot_dir: "/c/s".into(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn status_table() {
+        use InstallStatus::*;
+        let cases = [
+            (installed(vec![], 0), false, RowStatus::NotDownloaded),
+            (
+                installed(vec![], 10),
+                false,
+                RowStatus::Partial { percent: 0.0 },
+            ),
+            (
+                installed(
+                    vec![Partial { percent: 10.0 }, Partial { percent: 40.0 }],
+                    1,
+                ),
+                false,
+                RowStatus::Partial { percent: 40.0 },
+            ),
+            (
+                installed(
+                    vec![Partial { percent: 10.0 }, Complete { verified: true }],
+                    1,
+                ),
+                false,
+                RowStatus::Ready { verified: true },
+            ),
+            (
+                installed(vec![Complete { verified: false }], 1),
+                true,
+                RowStatus::Downloading,
+            ),
+        ];
+        for (model, downloading, expected) in cases {
+            assert_eq!(status(&model, downloading), expected);
+        }
+    }
+
+    #[test]
+    fn every_catalog_model_gets_a_row_with_a_fit() {
+        let profile = HardwareProfile::detect(&Default::default());
+        let dir = tempfile::tempdir().unwrap();
+        let rows = rows(
+            &profile,
+            PrecisionChoice::Auto,
+            |e| absent(e, dir.path()),
+            |id| id == "jslm-gamma-7b-gguf",
+            None,
+        );
+        assert_eq!(rows.len(), catalog().models.len());
+        assert_eq!(rows[0].status, RowStatus::NotDownloaded);
+        assert_eq!(rows[1].status, RowStatus::Downloading);
+        let gguf = rows
+            .iter()
+            .find(|r| r.entry.id == "jslm-gamma-7b-gguf")
+            .unwrap();
+        assert_eq!(gguf.fit.precision, Precision::Q4KM);
+        assert!(
+            gguf.fit.needed_bytes > 4_000_000_000,
+            "a 7B model needs GBs"
+        );
+        let json = serde_json::to_value(gguf).unwrap();
+        assert_eq!(json["id"], "jslm-gamma-7b-gguf");
+        assert_eq!(json["status"]["state"], "downloading");
+        assert!(json["fit"]["level"].is_string());
+    }
+}
