@@ -136,6 +136,7 @@ pub fn load(
         tokenizer: request.tokenizer.clone(),
         prefill_chunk_tokens: device_plan.prefill_chunk_tokens.max(1) as usize,
         context_tokens: Some(device_plan.context_tokens as usize),
+        gguf_runner: jslm_engine::GgufRunner::from_env(),
     };
     let first = shards.first().map(|s| file_name(s)).unwrap_or_default();
     let engine = Engine::load(path, &options, |p| match p {

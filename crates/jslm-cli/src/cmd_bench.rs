@@ -5,7 +5,7 @@ use crate::paths::jslm_cache_dir;
 use anyhow::Context;
 use jslm_engine::bench::{run_bench, BenchOptions, BenchReport};
 use jslm_engine::synthetic::{mistral_7b_config, write_random_gguf};
-use jslm_engine::{DType, Device, Quantization};
+use jslm_engine::{DType, Device, GgufRunner, Quantization};
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -27,6 +27,10 @@ pub struct BenchArgs {
     /// Where the random 7B models are written (default: the jslm cache's `bench` folder).
     #[arg(long)]
     pub work_dir: Option<PathBuf>,
+    /// CPU runner for GGUF files: `mapped` (ours, default) or `candle` (candle's quantized
+    /// llama, for comparison). Without `--model`, `both` benchmarks each file with both.
+    #[arg(long, default_value = "mapped")]
+    pub runner: String,
     /// Print one JSON object per model instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -50,6 +54,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
             device: Device::Cpu,
             dtype,
             prefill_chunk_tokens: jslm_engine::engine::DEFAULT_PREFILL_CHUNK,
+            gguf_runner: parse_runner(&args.runner)?,
         },
     )?;
     if args.json {
@@ -58,6 +63,14 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         print_table(&[report]);
     }
     Ok(())
+}
+
+fn parse_runner(name: &str) -> anyhow::Result<GgufRunner> {
+    match name {
+        "mapped" => Ok(GgufRunner::Mapped),
+        "candle" => Ok(GgufRunner::Candle),
+        other => anyhow::bail!("--runner must be mapped or candle. Given: {other}"),
+    }
 }
 
 /// Writes the random 7B models once, then benchmarks each in its own process so that every
@@ -85,34 +98,44 @@ fn run_synthetic(args: &BenchArgs) -> anyhow::Result<()> {
             })?;
             bar.finish_and_clear();
         }
-        let mut cmd = Command::new(&exe);
-        cmd.arg("bench")
-            .arg("--model")
-            .arg(&path)
-            .arg("--json")
-            .arg("--prompt-tokens")
-            .arg(args.prompt_tokens.to_string())
-            .arg("--decode-tokens")
-            .arg(args.decode_tokens.to_string());
-        if let Some(t) = args.threads {
-            cmd.arg("--threads").arg(t.to_string());
+        let runners: Vec<&str> = if args.runner == "both" {
+            vec!["mapped", "candle"]
+        } else {
+            parse_runner(&args.runner)?;
+            vec![args.runner.as_str()]
+        };
+        for runner in &runners {
+            let mut cmd = Command::new(&exe);
+            cmd.arg("bench")
+                .arg("--runner")
+                .arg(runner)
+                .arg("--model")
+                .arg(&path)
+                .arg("--json")
+                .arg("--prompt-tokens")
+                .arg(args.prompt_tokens.to_string())
+                .arg("--decode-tokens")
+                .arg(args.decode_tokens.to_string());
+            if let Some(t) = args.threads {
+                cmd.arg("--threads").arg(t.to_string());
+            }
+            let out = cmd
+                .output()
+                .context("running the benchmark child process")?;
+            if !out.status.success() {
+                anyhow::bail!(
+                    "benchmark of {} failed: {}",
+                    path.display(),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            let report: BenchReport = serde_json::from_slice(&out.stdout)
+                .with_context(|| format!("parsing the report for {}", path.display()))?;
+            if args.json {
+                println!("{}", serde_json::to_string(&report)?);
+            }
+            reports.push(report);
         }
-        let out = cmd
-            .output()
-            .context("running the benchmark child process")?;
-        if !out.status.success() {
-            anyhow::bail!(
-                "benchmark of {} failed: {}",
-                path.display(),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        let report: BenchReport = serde_json::from_slice(&out.stdout)
-            .with_context(|| format!("parsing the report for {}", path.display()))?;
-        if args.json {
-            println!("{}", serde_json::to_string(&report)?);
-        }
-        reports.push(report);
     }
     if !args.json {
         print_table(&reports);
@@ -126,16 +149,17 @@ fn gib(bytes: u64) -> f64 {
 
 fn print_table(reports: &[BenchReport]) {
     println!(
-        "| model | format | file GiB | threads | load s | warm-up s | prompt tok/s | decode tok/s | TTFT ms | peak RSS GiB |"
+        "| model | runner | format | file GiB | threads | load s | warm-up s | prompt tok/s | decode tok/s | TTFT ms | peak RSS GiB |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for r in reports {
         println!(
-            "| {} | {} {} | {:.2} | {} | {:.2} | {:.2} | {:.1} | {:.2} | {:.0} | {:.2} |",
+            "| {} | {} | {} {} | {:.2} | {} | {:.2} | {:.2} | {:.1} | {:.2} | {:.0} | {:.2} |",
             r.model
                 .file_name()
                 .map(|n| n.to_string_lossy())
                 .unwrap_or_default(),
+            r.runner,
             r.format,
             r.precision,
             gib(r.file_bytes),

@@ -176,5 +176,6 @@ pub fn planned_load_options(
         tokenizer,
         prefill_chunk_tokens: plan.prefill_chunk_tokens.max(1) as usize,
         context_tokens: Some(plan.context_tokens as usize),
+        gguf_runner: jslm_engine::GgufRunner::from_env(),
     })
 }

@@ -20,6 +20,8 @@ pub struct BenchOptions {
     pub dtype: DType,
     /// Prompt chunk per forward pass (as in generation).
     pub prefill_chunk_tokens: usize,
+    /// Which CPU implementation runs a GGUF.
+    pub gguf_runner: crate::engine::GgufRunner,
 }
 
 /// One benchmark run. Rates in tokens/s, times in ms, memory in bytes.
@@ -28,6 +30,9 @@ pub struct BenchReport {
     pub model: PathBuf,
     pub format: String,
     pub precision: String,
+    /// "mapped" (ours), "candle" (candle's quantized llama) or "candle-safetensors".
+    #[serde(default)]
+    pub runner: String,
     pub file_bytes: u64,
     pub threads: usize,
     /// Reading the weights.
@@ -51,7 +56,10 @@ pub fn run_bench(path: &Path, options: &BenchOptions) -> Result<BenchReport> {
     let weights = ModelFiles::locate_weights(path)?;
     let t0 = Instant::now();
     let (mut loaded, file_bytes) = match &weights {
-        WeightsFormat::Gguf { file } => (load_gguf(file, &options.device)?, file_len(file)),
+        WeightsFormat::Gguf { file } => (
+            load_gguf(file, &options.device, options.gguf_runner)?,
+            file_len(file),
+        ),
         WeightsFormat::Safetensors { config, shards } => (
             load_safetensors(config, shards, options.dtype, &options.device)?,
             shards.iter().map(|s| file_len(s)).sum(),
@@ -88,8 +96,9 @@ pub fn run_bench(path: &Path, options: &BenchOptions) -> Result<BenchReport> {
         model: path.to_path_buf(),
         format: loaded.info.format.to_string(),
         precision: loaded.info.precision.clone(),
+        runner: runner_name(&loaded.network).into(),
         file_bytes,
-        threads: candle_core::utils::get_num_threads(),
+        threads: rayon::current_num_threads(),
         load_ms,
         warmup_ms,
         prompt_tokens: options.prompt_tokens,
@@ -103,6 +112,14 @@ pub fn run_bench(path: &Path, options: &BenchOptions) -> Result<BenchReport> {
         ttft_ms,
         peak_rss_bytes: peak_rss_bytes(),
     })
+}
+
+fn runner_name(network: &crate::model::Network) -> &'static str {
+    match network {
+        crate::model::Network::GgufCpu(_) => "mapped",
+        crate::model::Network::Gguf(_) => "candle",
+        crate::model::Network::Mistral(_) => "candle-safetensors",
+    }
 }
 
 fn file_len(p: &Path) -> u64 {

@@ -35,6 +35,28 @@ pub struct LoadOptions {
     /// Caps the context (prompt + new tokens) below the model's own, e.g. to the KV cache the
     /// device plan reserved memory for.
     pub context_tokens: Option<usize>,
+    /// Which implementation runs a GGUF on the CPU (GPUs always use candle's).
+    pub gguf_runner: GgufRunner,
+}
+
+/// The CPU implementations of a GGUF network.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum GgufRunner {
+    /// Ours: weights read in place from a memory map (file-sized memory, instant load).
+    #[default]
+    Mapped,
+    /// candle's `quantized_llama`: copies and repacks the weights; kept for comparison.
+    Candle,
+}
+
+impl GgufRunner {
+    /// `JSLM_GGUF_RUNNER=candle` selects candle's runner (used by the benchmark's A/B rows).
+    pub fn from_env() -> Self {
+        match std::env::var("JSLM_GGUF_RUNNER").as_deref() {
+            Ok("candle") => GgufRunner::Candle,
+            _ => GgufRunner::Mapped,
+        }
+    }
 }
 
 /// Default prompt chunk: bounds the attention scratch of a 4,096-token prompt.
@@ -50,6 +72,7 @@ impl Default for LoadOptions {
             tokenizer: None,
             prefill_chunk_tokens: DEFAULT_PREFILL_CHUNK,
             context_tokens: None,
+            gguf_runner: GgufRunner::from_env(),
         }
     }
 }
@@ -105,7 +128,7 @@ impl Engine {
         let loaded: LoadedNetwork = match (&files.weights, options.quantize) {
             (WeightsFormat::Gguf { file }, _) => {
                 progress(LoadProgress::LoadingWeights);
-                load_gguf(file, &options.device)?
+                load_gguf(file, &options.device, options.gguf_runner)?
             }
             (WeightsFormat::Safetensors { config, shards }, Some(q)) => {
                 let dir = options.quantized_dir.clone().ok_or_else(|| {
@@ -122,7 +145,7 @@ impl Engine {
                     })?;
                 }
                 progress(LoadProgress::LoadingWeights);
-                load_gguf(&out, &options.device)?
+                load_gguf(&out, &options.device, options.gguf_runner)?
             }
             (WeightsFormat::Safetensors { config, shards }, None) => {
                 let dtype = options.dtype.unwrap_or(if options.device.is_cpu() {

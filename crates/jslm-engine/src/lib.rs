@@ -10,6 +10,7 @@ pub mod engine;
 pub mod error;
 pub mod events;
 pub mod files;
+mod gguf_cpu;
 pub mod model;
 pub mod prompt;
 pub mod quantize;
@@ -21,7 +22,7 @@ pub mod tokenizer;
 
 pub use candle_core::{DType, Device};
 pub use candle_transformers::models::mistral::Config as MistralConfig;
-pub use engine::{Engine, GenerationRequest, LoadOptions, LoadProgress};
+pub use engine::{Engine, GenerationRequest, GgufRunner, LoadOptions, LoadProgress};
 pub use error::{EngineError, Result};
 pub use events::{CancelFlag, GenerationEvent, GenerationOutput, GenerationStats, StopReason};
 pub use files::{ModelFiles, WeightsFormat};

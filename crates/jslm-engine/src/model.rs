@@ -1,7 +1,10 @@
 //! The network itself: Mistral safetensors through `candle_transformers::models::mistral`, or a
-//! GGUF through candle's quantized llama (llama.cpp stores Mistral as arch `llama`).
+//! GGUF (llama.cpp stores Mistral as arch `llama`) through our memory-mapped CPU runner
+//! (`gguf_cpu`) or, on a GPU, candle's quantized llama.
 
+use crate::engine::GgufRunner;
 use crate::error::{EngineError, Result};
+use crate::gguf_cpu::GgufCpuModel;
 use candle_core::quantized::gguf_file;
 use candle_core::{DType, Device, Tensor};
 use candle_transformers::models::{mistral, quantized_llama};
@@ -29,6 +32,9 @@ pub struct ModelInfo {
 
 pub(crate) enum Network {
     Mistral(Box<mistral::Model>),
+    /// A GGUF on the CPU: our memory-mapped runner (`gguf_cpu`).
+    GgufCpu(Box<GgufCpuModel>),
+    /// A GGUF on a GPU: candle's quantized llama.
     Gguf(Box<quantized_llama::ModelWeights>),
 }
 
@@ -41,10 +47,14 @@ pub(crate) struct LoadedNetwork {
 impl Network {
     /// Runs `ids` at positions `pos..pos+len` and returns the f32 logits of the last one.
     pub fn forward(&mut self, ids: &[u32], pos: usize, device: &Device) -> Result<Vec<f32>> {
+        if let Network::GgufCpu(m) = self {
+            return m.forward(ids, pos);
+        }
         let input = Tensor::new(ids, device)?.unsqueeze(0)?;
         let logits = match self {
             Network::Mistral(m) => m.forward(&input, pos)?,
             Network::Gguf(m) => m.forward(&input, pos)?,
+            Network::GgufCpu(_) => unreachable!("handled above"),
         };
         Ok(logits
             .flatten_all()?
@@ -70,6 +80,7 @@ impl Network {
         match self {
             Network::Mistral(m) => m.clear_kv_cache(),
             Network::Gguf(m) => m.clear_kv_cache(),
+            Network::GgufCpu(m) => m.clear_kv_cache(),
         }
     }
 }
@@ -217,7 +228,7 @@ pub fn read_gguf_header(path: &Path) -> Result<gguf_file::Content> {
     Ok(content)
 }
 
-pub(crate) fn load_gguf(path: &Path, device: &Device) -> Result<LoadedNetwork> {
+pub(crate) fn load_gguf(path: &Path, device: &Device, runner: GgufRunner) -> Result<LoadedNetwork> {
     let content = read_gguf_header(path)?;
     let get_u32 = |key: &str| -> Result<usize> {
         content
@@ -240,18 +251,24 @@ pub(crate) fn load_gguf(path: &Path, device: &Device) -> Result<LoadedNetwork> {
         .get("blk.0.attn_q.weight")
         .map(|t| format!("{:?}", t.ggml_dtype))
         .unwrap_or_else(|| "unknown".into());
-    let file = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
-    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
-    let model = quantized_llama::ModelWeights::from_gguf(content, &mut reader, device)
-        .map_err(|e| EngineError::invalid_file(path, e))?;
+    let context = context.min(quantized_llama::MAX_SEQ_LEN);
+    let network = if device.is_cpu() && runner == GgufRunner::Mapped {
+        Network::GgufCpu(Box::new(GgufCpuModel::load(path, &content, context)?))
+    } else {
+        let file = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
+        let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+        let model = quantized_llama::ModelWeights::from_gguf(content, &mut reader, device)
+            .map_err(|e| EngineError::invalid_file(path, e))?;
+        Network::Gguf(Box::new(model))
+    };
     Ok(LoadedNetwork {
-        network: Network::Gguf(Box::new(model)),
+        network,
         info: ModelInfo {
             path: path.to_path_buf(),
             format: "gguf",
             precision,
             vocab_size,
-            context_length: context.min(quantized_llama::MAX_SEQ_LEN),
+            context_length: context,
             num_layers,
             hidden_size,
             device: device_name(device),

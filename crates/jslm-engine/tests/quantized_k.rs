@@ -3,7 +3,7 @@
 mod common;
 
 use candle_core::{DType, Device, Tensor};
-use jslm_engine::{Engine, LoadOptions, Quantization};
+use jslm_engine::{Engine, GgufRunner, LoadOptions, Quantization};
 use std::collections::HashMap;
 
 fn write_model(dir: &std::path::Path) {
@@ -84,6 +84,8 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
 
 #[test]
 fn q4_k_m_and_q8_0_track_f32() {
+    // Before any load, and this binary's only test: candle reads it once.
+    std::env::set_var("MISTRALRS_FORCE_AVX2", "1");
     let model = tempfile::tempdir().unwrap();
     write_model(model.path());
     let f32_engine = Engine::load(model.path(), &LoadOptions::default(), |_| {}).unwrap();
@@ -114,5 +116,69 @@ fn q4_k_m_and_q8_0_track_f32() {
         let c = cosine(&logits, &reference);
         eprintln!("{}: cosine to f32 logits {c:.5}", q.name());
         assert!(c > min_cos, "{}: cosine {c}", q.name());
+
+        // The same file through candle's quantized llama with its AVX2 kernels (the ones the
+        // mapped runner calls; the test sets MISTRALRS_FORCE_AVX2 so that candle does not pick
+        // its VNNI path, which quantizes activations differently): the two must agree to
+        // rounding, far more closely than either agrees with f32.
+        let candle = Engine::load(
+            model.path(),
+            &LoadOptions {
+                quantize: Some(q),
+                quantized_dir: Some(cache.path().into()),
+                gguf_runner: GgufRunner::Candle,
+                ..Default::default()
+            },
+            |_| {},
+        )
+        .unwrap();
+        let theirs = candle.logits(&ids).unwrap();
+        let scale = theirs.iter().fold(0f32, |a, v| a.max(v.abs()));
+        let worst = logits
+            .iter()
+            .zip(&theirs)
+            .fold(0f32, |a, (x, y)| a.max((x - y).abs()));
+        let rel = |a: &[f32]| {
+            a.iter()
+                .zip(&reference)
+                .fold(0f32, |m, (x, y)| m.max((x - y).abs()))
+                / scale
+        };
+        eprintln!(
+            "{}: max |Δ| / max |logit|: mapped-candle {:.2e}, mapped-f32 {:.2e}, candle-f32 {:.2e}",
+            q.name(),
+            worst / scale,
+            rel(&logits),
+            rel(&theirs)
+        );
+        assert!(
+            worst / scale < 1e-5,
+            "{}: runners differ by {worst}",
+            q.name()
+        );
+
+        // Token-by-token (the decode path, one position per pass) equals the whole prompt.
+        let stepwise = Engine::load(
+            model.path(),
+            &LoadOptions {
+                quantize: Some(q),
+                quantized_dir: Some(cache.path().into()),
+                prefill_chunk_tokens: 1,
+                ..Default::default()
+            },
+            |_| {},
+        )
+        .unwrap()
+        .logits(&ids)
+        .unwrap();
+        let worst = logits
+            .iter()
+            .zip(&stepwise)
+            .fold(0f32, |a, (x, y)| a.max((x - y).abs()));
+        assert!(
+            worst / scale < 1e-4,
+            "{}: stepwise differs by {worst}",
+            q.name()
+        );
     }
 }

@@ -43,10 +43,12 @@ fn random_gguf_loads_and_benchmarks() {
                 device: Device::Cpu,
                 dtype: DType::F32,
                 prefill_chunk_tokens: 5,
+                gguf_runner: Default::default(),
             },
         )
         .unwrap();
         assert_eq!(report.format, "gguf");
+        assert_eq!(report.runner, "mapped");
         assert_eq!(report.prompt_tokens, 16);
         assert!(report.prompt_tokens_per_s > 0.0 && report.decode_tokens_per_s > 0.0);
         assert!(report.file_bytes > 0);

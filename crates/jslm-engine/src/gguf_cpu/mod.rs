@@ -1,0 +1,249 @@
+//! A llama-architecture GGUF (how llama.cpp stores Mistral) run on the CPU straight from a
+//! memory map: no copy of the weights at load, no repacked second copy at first use.
+//!
+//! Written here rather than taken from candle's `quantized_llama` for memory and load time
+//! (see `matrix.rs`); the quantized dot products themselves are candle's kernels.
+
+mod attention;
+mod matrix;
+mod ops;
+
+use crate::error::{EngineError, Result};
+use attention::KvCache;
+use candle_core::quantized::gguf_file;
+use matrix::QMatrix;
+use ops::{rms_norm, silu_mul, Rope};
+use std::path::Path;
+use std::sync::Arc;
+
+/// The shape of the network, from the GGUF's `llama.*` metadata.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LlamaShape {
+    pub hidden: usize,
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+    pub rms_eps: f32,
+    pub vocab: usize,
+}
+
+struct Block {
+    attn_norm: Vec<f32>,
+    wq: QMatrix,
+    wk: QMatrix,
+    wv: QMatrix,
+    wo: QMatrix,
+    ffn_norm: Vec<f32>,
+    gate: QMatrix,
+    up: QMatrix,
+    down: QMatrix,
+}
+
+pub(crate) struct GgufCpuModel {
+    shape: LlamaShape,
+    embedding: QMatrix,
+    blocks: Vec<Block>,
+    output_norm: Vec<f32>,
+    output: QMatrix,
+    rope: Rope,
+    cache: KvCache,
+}
+
+impl GgufCpuModel {
+    /// Maps `path` (whose header `content` was read and checked) and views its tensors in
+    /// place. `context` is the number of positions the KV cache and RoPE table cover.
+    pub fn load(path: &Path, content: &gguf_file::Content, context: usize) -> Result<Self> {
+        let file = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
+        // SAFETY: the map is read-only. Model files are written to a temporary name and renamed
+        // into place, never modified in place; a file truncated under us would fault, which is
+        // the same contract every mmap-based loader (llama.cpp, safetensors) has.
+        let mut options = memmap2::MmapOptions::new();
+        #[cfg(target_os = "linux")]
+        options.populate();
+        let map = Arc::new(unsafe { options.map(&file) }.map_err(|e| EngineError::io(path, e))?);
+        let bad = |reason: String| EngineError::invalid_file(path, reason);
+        let meta_u32 = |key: &str| content.metadata.get(key).and_then(|v| v.to_u32().ok());
+        let meta_f32 = |key: &str| content.metadata.get(key).and_then(|v| v.to_f32().ok());
+        let need = |key: &str| {
+            meta_u32(key)
+                .map(|v| v as usize)
+                .ok_or_else(|| bad(format!("metadata {key} missing")))
+        };
+        let layers = need("llama.block_count")?;
+        let hidden = need("llama.embedding_length")?;
+        let heads = need("llama.attention.head_count")?;
+        let kv_heads = meta_u32("llama.attention.head_count_kv").map_or(heads, |v| v as usize);
+        if heads == 0 || kv_heads == 0 || heads % kv_heads != 0 || hidden % heads != 0 {
+            return Err(bad(format!(
+                "inconsistent heads: embedding {hidden}, heads {heads}, KV heads {kv_heads}"
+            )));
+        }
+        let head_dim = hidden / heads;
+        let rope_dims = meta_u32("llama.rope.dimension_count").map_or(head_dim, |v| v as usize);
+        if rope_dims != head_dim {
+            return Err(bad(format!(
+                "partial rotary embedding ({rope_dims} of {head_dim} dimensions) is not supported"
+            )));
+        }
+        let rms_eps = meta_f32("llama.attention.layer_norm_rms_epsilon").unwrap_or(1e-5);
+        let rope_base = meta_f32("llama.rope.freq_base").unwrap_or(10_000.0);
+
+        let data_start = content.tensor_data_offset as usize;
+        let tensor = |name: &str| -> Result<QMatrix> {
+            let info = content
+                .tensor_infos
+                .get(name)
+                .ok_or_else(|| bad(format!("tensor {name} missing")))?;
+            let dims = info.shape.dims();
+            let (rows, cols) = match dims {
+                [n] => (1, *n),
+                [r, c] => (*r, *c),
+                other => return Err(bad(format!("tensor {name} has shape {other:?}"))),
+            };
+            QMatrix::new(
+                map.clone(),
+                data_start + info.offset as usize,
+                rows,
+                cols,
+                info.ggml_dtype,
+            )
+            .map_err(|e| bad(format!("tensor {name}: {}", e.0)))
+        };
+        let matrix = |name: &str, rows: usize, cols: usize| -> Result<QMatrix> {
+            let m = tensor(name)?;
+            if (m.rows, m.cols) != (rows, cols) {
+                return Err(bad(format!(
+                    "tensor {name} is {}×{}, expected {rows}×{cols}",
+                    m.rows, m.cols
+                )));
+            }
+            Ok(m)
+        };
+        let vector = |name: &str, len: usize| -> Result<Vec<f32>> {
+            let m = matrix(name, 1, len)?;
+            let mut out = vec![0f32; len];
+            m.dequantize_row(0, &mut out);
+            Ok(out)
+        };
+
+        let embedding = tensor("token_embd.weight")?;
+        if embedding.cols != hidden {
+            return Err(bad(format!(
+                "token_embd.weight has rows of {}, expected {hidden}",
+                embedding.cols
+            )));
+        }
+        let vocab = embedding.rows;
+        let kv_dim = kv_heads * head_dim;
+        let ffn = tensor("blk.0.ffn_gate.weight")?.rows;
+        let blocks = (0..layers)
+            .map(|i| {
+                let n = |s: &str| format!("blk.{i}.{s}.weight");
+                Ok(Block {
+                    attn_norm: vector(&n("attn_norm"), hidden)?,
+                    wq: matrix(&n("attn_q"), hidden, hidden)?,
+                    wk: matrix(&n("attn_k"), kv_dim, hidden)?,
+                    wv: matrix(&n("attn_v"), kv_dim, hidden)?,
+                    wo: matrix(&n("attn_output"), hidden, hidden)?,
+                    ffn_norm: vector(&n("ffn_norm"), hidden)?,
+                    gate: matrix(&n("ffn_gate"), ffn, hidden)?,
+                    up: matrix(&n("ffn_up"), ffn, hidden)?,
+                    down: matrix(&n("ffn_down"), hidden, ffn)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let output = if content.tensor_infos.contains_key("output.weight") {
+            matrix("output.weight", vocab, hidden)?
+        } else {
+            // Tied embeddings: the output head is the embedding matrix.
+            tensor("token_embd.weight")?
+        };
+        Ok(Self {
+            shape: LlamaShape {
+                hidden,
+                heads,
+                kv_heads,
+                head_dim,
+                rms_eps,
+                vocab,
+            },
+            embedding,
+            blocks,
+            output_norm: vector("output_norm.weight", hidden)?,
+            output,
+            rope: Rope::new(head_dim, rope_base, context),
+            cache: KvCache::new(layers, kv_heads, head_dim, context),
+        })
+    }
+
+    pub fn clear_kv_cache(&mut self) {
+        // Positions are overwritten before they are read, so forgetting is free.
+    }
+
+    /// Runs `ids` at positions `pos..pos+len` and returns the logits of the last one.
+    pub fn forward(&mut self, ids: &[u32], pos: usize) -> Result<Vec<f32>> {
+        let s = self.shape;
+        let m = ids.len();
+        if m == 0 {
+            return Err(EngineError::Compute("forward called with no tokens".into()));
+        }
+        let end = pos + m;
+        if end > self.cache.capacity() || end > self.rope.positions() {
+            return Err(EngineError::Compute(format!(
+                "positions up to {end} exceed the {} the model was loaded for",
+                self.cache.capacity()
+            )));
+        }
+        let (d, kvd) = (s.hidden, s.kv_heads * s.head_dim);
+        let ffn = self.blocks.first().map_or(0, |b| b.gate.rows);
+        let mut x = vec![0f32; m * d];
+        for (row, &id) in x.chunks_exact_mut(d).zip(ids) {
+            if id as usize >= s.vocab {
+                return Err(EngineError::Compute(format!(
+                    "token id {id} is outside the vocabulary of {}",
+                    s.vocab
+                )));
+            }
+            self.embedding.dequantize_row(id as usize, row);
+        }
+        let mut h = vec![0f32; m * d];
+        let mut q = vec![0f32; m * d];
+        let mut k = vec![0f32; m * kvd];
+        let mut v = vec![0f32; m * kvd];
+        let mut att = vec![0f32; m * d];
+        let mut o = vec![0f32; m * d];
+        let mut gate = vec![0f32; m * ffn];
+        let mut up = vec![0f32; m * ffn];
+        for (layer, b) in self.blocks.iter().enumerate() {
+            rms_norm(&x, &b.attn_norm, s.rms_eps, &mut h);
+            b.wq.matmul(&h, &mut q);
+            b.wk.matmul(&h, &mut k);
+            b.wv.matmul(&h, &mut v);
+            for t in 0..m {
+                self.rope.apply(&mut q[t * d..(t + 1) * d], pos + t);
+                self.rope.apply(&mut k[t * kvd..(t + 1) * kvd], pos + t);
+            }
+            self.cache.store(layer, pos, &k, &v);
+            self.cache.attend(layer, &q, pos, s.heads, &mut att);
+            b.wo.matmul(&att, &mut o);
+            add(&mut x, &o);
+            rms_norm(&x, &b.ffn_norm, s.rms_eps, &mut h);
+            b.gate.matmul(&h, &mut gate);
+            b.up.matmul(&h, &mut up);
+            silu_mul(&mut gate, &up);
+            b.down.matmul(&gate, &mut o);
+            add(&mut x, &o);
+        }
+        let mut last = vec![0f32; d];
+        rms_norm(&x[(m - 1) * d..], &self.output_norm, s.rms_eps, &mut last);
+        let mut logits = vec![0f32; s.vocab];
+        self.output.matmul(&last, &mut logits);
+        Ok(logits)
+    }
+}
+
+fn add(x: &mut [f32], y: &[f32]) {
+    for (a, b) in x.iter_mut().zip(y) {
+        *a += b;
+    }
+}
