@@ -1,23 +1,18 @@
-//! CPU settings candle reads from the environment: the thread count (`RAYON_NUM_THREADS`, read
-//! when its pool starts) and `MISTRALRS_FORCE_AVX2` (read at the first quantized matmul).
+//! The CPU thread count the engine's thread pool (rayon's, shared with candle) reads from the
+//! environment when it starts: `RAYON_NUM_THREADS`.
 //!
 //! They are set from the device plan in `main`, before Tauri starts any thread: changing the
 //! environment later would race with GTK and WebKit threads reading it. The plan is made for
 //! Japanese StableLM Instruct Gamma 7B, the model this app is for; the thread count depends on
 //! the CPU only. A value the user set is kept.
 
-use jslm_hardware::{
-    plan, CpuKernels, DetectOptions, DevicePlan, HardwareProfile, ModelSpec, PlanSettings,
-};
+use jslm_hardware::{plan, DetectOptions, DevicePlan, HardwareProfile, ModelSpec, PlanSettings};
 
 /// The variables to set for `plan`, leaving out those `is_set` says exist already.
 pub fn variables(plan: &DevicePlan, is_set: impl Fn(&str) -> bool) -> Vec<(&'static str, String)> {
     let mut vars = Vec::new();
     if !is_set("RAYON_NUM_THREADS") {
         vars.push(("RAYON_NUM_THREADS", plan.threads.max(1).to_string()));
-    }
-    if plan.cpu_kernels == CpuKernels::ForceAvx2 && !is_set("MISTRALRS_FORCE_AVX2") {
-        vars.push(("MISTRALRS_FORCE_AVX2", "1".to_string()));
     }
     vars
 }
@@ -41,7 +36,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn threads_and_kernels_follow_the_plan_unless_set() {
+    fn threads_follow_the_plan_unless_set() {
         let profile = HardwareProfile::detect(&DetectOptions::default());
         let mut p = plan(
             &profile,
@@ -49,16 +44,11 @@ mod tests {
             &PlanSettings::default(),
         );
         p.threads = 6;
-        p.cpu_kernels = CpuKernels::ForceAvx2;
         assert_eq!(
             variables(&p, |_| false),
-            vec![
-                ("RAYON_NUM_THREADS", "6".to_string()),
-                ("MISTRALRS_FORCE_AVX2", "1".to_string())
-            ]
+            vec![("RAYON_NUM_THREADS", "6".to_string())]
         );
         assert_eq!(variables(&p, |_| true), vec![]);
-        p.cpu_kernels = CpuKernels::default();
         p.threads = 0;
         assert_eq!(
             variables(&p, |_| false),

@@ -31,6 +31,13 @@ pub struct BenchArgs {
     /// llama, for comparison). Without `--model`, `both` benchmarks each file with both.
     #[arg(long, default_value = "mapped")]
     pub runner: String,
+    /// Without `--model`: which random 7B files to write and run, comma-separated.
+    #[arg(long, default_value = "q4_k_m,q8_0")]
+    pub quantize: String,
+    /// Without `--model`: write the random 7B files, then stop (for the llama.cpp comparison,
+    /// which makes its own files from ours).
+    #[arg(long)]
+    pub prepare_only: bool,
     /// Print one JSON object per model instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -83,7 +90,12 @@ fn run_synthetic(args: &BenchArgs) -> anyhow::Result<()> {
     let config = mistral_7b_config();
     let exe = std::env::current_exe().context("finding the jslm executable")?;
     let mut reports = Vec::new();
-    for q in [Quantization::Q4KM, Quantization::Q8_0] {
+    let quantizations = args
+        .quantize
+        .split(',')
+        .map(|q| q.trim().parse::<Quantization>())
+        .collect::<Result<Vec<_>, _>>()?;
+    for q in quantizations {
         let path = dir.join(format!("random-7b-{}.gguf", q.name()));
         if !path.is_file() {
             eprintln!(
@@ -97,6 +109,10 @@ fn run_synthetic(args: &BenchArgs) -> anyhow::Result<()> {
                 bar.set_position(p.bytes_done);
             })?;
             bar.finish_and_clear();
+        }
+        if args.prepare_only {
+            println!("{}", path.display());
+            continue;
         }
         let runners: Vec<&str> = if args.runner == "both" {
             vec!["mapped", "candle"]
@@ -137,7 +153,7 @@ fn run_synthetic(args: &BenchArgs) -> anyhow::Result<()> {
             reports.push(report);
         }
     }
-    if !args.json {
+    if !args.json && !args.prepare_only {
         print_table(&reports);
     }
     Ok(())

@@ -7,7 +7,7 @@ use crate::paths::jslm_cache_dir;
 use jslm_engine::model::{read_gguf_header, read_mistral_config};
 use jslm_engine::{DType, Device, LoadOptions, ModelFiles, Quantization, WeightsFormat};
 use jslm_hardware::{
-    plan, CpuKernels, DetectOptions, DevicePlan, FitLevel, HardwareProfile, ModelShape, ModelSpec,
+    plan, DetectOptions, DevicePlan, FitLevel, HardwareProfile, ModelShape, ModelSpec,
     PlanSettings, Precision, WeightFile, WeightFormat,
 };
 use std::path::{Path, PathBuf};
@@ -147,10 +147,6 @@ pub fn planned_load_options(
     }
     if args.threads.is_none() {
         std::env::set_var("RAYON_NUM_THREADS", plan.threads.to_string());
-    }
-    if plan.cpu_kernels == CpuKernels::ForceAvx2 {
-        // candle reads this once, at its first quantized matmul.
-        std::env::set_var("MISTRALRS_FORCE_AVX2", "1");
     }
     let dtype = match args.dtype.as_deref() {
         None => None,

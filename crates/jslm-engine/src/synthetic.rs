@@ -5,6 +5,7 @@ use crate::error::Result;
 use crate::quantize::{
     llama_metadata, quantize_tensor, write_atomically, Quantization, QuantizeProgress,
 };
+use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor};
 use candle_transformers::models::mistral;
 use rand::{Rng, SeedableRng};
@@ -80,6 +81,47 @@ pub fn write_random_gguf(
             bytes_total,
         });
     }
-    let metadata = llama_metadata(config, q, None);
+    let mut metadata = llama_metadata(config, q, None);
+    metadata.extend(placeholder_vocabulary(v));
     write_atomically(out, &metadata, &outputs)
+}
+
+/// A llama-style (sentencepiece) vocabulary of `size` entries with Mistral's special and byte
+/// tokens at their real ids and placeholder pieces elsewhere: enough for llama.cpp to load the
+/// file, so that both engines of the benchmark read the same bytes. (Our engine always takes
+/// its tokenizer from `tokenizer.json`.)
+fn placeholder_vocabulary(size: usize) -> Vec<(&'static str, gguf_file::Value)> {
+    use gguf_file::Value as V;
+    let piece = |id: usize| match id {
+        0 => "<unk>".to_string(),
+        1 => "<s>".to_string(),
+        2 => "</s>".to_string(),
+        3..=258 => format!("<0x{:02X}>", id - 3),
+        _ => format!("▁t{id}"),
+    };
+    // llama.cpp's token types: 1 normal, 2 unknown, 3 control, 6 byte.
+    let kind = |id: usize| match id {
+        0 => 2,
+        1 | 2 => 3,
+        3..=258 => 6,
+        _ => 1,
+    };
+    vec![
+        ("tokenizer.ggml.model", V::String("llama".into())),
+        (
+            "tokenizer.ggml.tokens",
+            V::Array((0..size).map(|i| V::String(piece(i))).collect()),
+        ),
+        (
+            "tokenizer.ggml.scores",
+            V::Array((0..size).map(|i| V::F32(-(i as f32))).collect()),
+        ),
+        (
+            "tokenizer.ggml.token_type",
+            V::Array((0..size).map(|i| V::I32(kind(i))).collect()),
+        ),
+        ("tokenizer.ggml.bos_token_id", V::U32(1)),
+        ("tokenizer.ggml.eos_token_id", V::U32(2)),
+        ("tokenizer.ggml.unknown_token_id", V::U32(0)),
+    ]
 }

@@ -16,7 +16,7 @@ pub struct CpuFeatures {
     pub fma: bool,
     pub f16c: bool,
     pub avx512f: bool,
-    /// AVX-512 VNNI: candle's widest repacked int8 kernels.
+    /// AVX-512 VNNI (512-bit int8 dot products).
     pub avx512vnni: bool,
     /// AVX-VNNI (256-bit VNNI on Alder Lake and later).
     pub avxvnni: bool,

@@ -1,22 +1,22 @@
 //! The memory estimate: weights + KV cache + activations + overhead, in bytes, for one device
 //! and precision. Pure integer arithmetic, so the result is never NaN or negative.
 //!
-//! Sources for each term (candle 0.11.1, `candle-transformers/src/models`):
-//! - `quantized_llama.rs` reads GGUF tensors into owned buffers (no mmap) and dequantizes
-//!   `token_embd.weight` to f32; the quantized embedding is dropped when the file has its own
-//!   `output.weight` (Mistral's does).
-//! - On the CPU, candle keeps repacked copies of quantized weights beside the originals; see
-//!   [`crate::repack`].
-//! - Both `quantized_llama.rs` and `mistral.rs` keep K and V per layer *before* `repeat_kv`,
-//!   i.e. `num_key_value_heads` wide; GGUF models compute (and cache) in f32.
-//! - Attention is unfused on CPU and CUDA: `q·kᵀ` materialises `heads × chunk × kv_len`
-//!   scores, and the mask/softmax step makes a second tensor of that size before the first is
-//!   dropped; `repeat_kv` copies K and V to all heads.
+//! Sources for each term:
+//! - A GGUF on the CPU runs in `jslm_engine`'s `gguf_cpu`: the whole file is memory-mapped
+//!   and read in place (resident as it is touched, i.e. all of it after the first token), the
+//!   KV cache is f32 and `num_key_value_heads` wide, and attention is computed per head with
+//!   one score row per worker thread, so its scratch is the MLP's and the hidden states'.
+//! - Everything else is candle 0.11.1 (`candle-transformers/src/models`): `quantized_llama.rs`
+//!   (GGUF on GPUs) reads tensors into owned buffers and dequantizes `token_embd.weight` to
+//!   f32, dropping the quantized embedding when the file has its own `output.weight`
+//!   (Mistral's does); `mistral.rs` (safetensors) keeps K and V per layer before `repeat_kv`.
+//!   Their attention is unfused: `q·kᵀ` materialises `heads × chunk × kv_len` scores, and the
+//!   mask/softmax step makes a second tensor of that size before the first is dropped;
+//!   `repeat_kv` copies K and V to all heads.
 
 use crate::device::DeviceKind;
 use crate::model::ModelSpec;
 use crate::precision::Precision;
-use crate::repack::WeightRepack;
 use crate::units::MB;
 use serde::{Deserialize, Serialize};
 
@@ -34,10 +34,7 @@ pub const METAL_OVERHEAD_BYTES: u64 = 300 * MB;
 pub struct MemoryEstimate {
     /// Weights as held on the device.
     pub weights_bytes: u64,
-    /// GGUF on the CPU: candle's repacked copies of the weights (see [`crate::repack`]).
-    #[serde(default)]
-    pub repacked_weights_bytes: u64,
-    /// GGUF only: the f32 copy of the token embedding candle makes at load.
+    /// GGUF on a GPU: the f32 copy of the token embedding candle makes at load.
     pub dequantized_embedding_bytes: u64,
     /// K and V for every layer at the planned context.
     pub kv_cache_bytes: u64,
@@ -62,15 +59,13 @@ pub fn kv_cache_bytes_per_token(model: &ModelSpec, precision: Precision) -> u64 
 }
 
 /// Estimates peak memory for `model` on `device` at `precision`, holding `context_tokens` of
-/// KV cache and feeding prompts `prefill_chunk_tokens` at a time; `repack` is what candle does
-/// with quantized weights on this CPU ([`WeightRepack::for_cpu`]; ignored off the CPU).
+/// KV cache and feeding prompts `prefill_chunk_tokens` at a time.
 pub fn estimate_memory(
     model: &ModelSpec,
     device: DeviceKind,
     precision: Precision,
     context_tokens: u32,
     prefill_chunk_tokens: u32,
-    repack: WeightRepack,
 ) -> MemoryEstimate {
     let shape = &model.shape;
     let context = u64::from(context_tokens.max(1));
@@ -79,19 +74,17 @@ pub fn estimate_memory(
 
     let format = precision.weight_format();
     let file_bytes = model.file_size(format);
-    let weights_bytes = precision
-        .weight_bytes(file_bytes)
-        .saturating_sub(shape.gguf_embedding_bytes(format));
-    let repacked_weights_bytes = if device == DeviceKind::Cpu {
-        let mix = shape.gguf_matmul_weights(format);
-        (mix.q4k / 256)
-            .saturating_mul(repack.extra_q4k_per_256(chunk))
-            .saturating_add((mix.q6k / 256).saturating_mul(repack.extra_q6k_per_256(chunk)))
-            .saturating_add((mix.q8_0 / 32).saturating_mul(repack.extra_q8_0_per_32()))
+    // The memory-mapped CPU runner holds exactly the file; candle drops the quantized
+    // embedding but keeps an f32 copy of it.
+    let mapped = device == DeviceKind::Cpu && precision.is_quantized();
+    let weights_bytes = if mapped {
+        file_bytes
     } else {
-        0
+        precision
+            .weight_bytes(file_bytes)
+            .saturating_sub(shape.gguf_embedding_bytes(format))
     };
-    let dequantized_embedding_bytes = if precision.is_quantized() {
+    let dequantized_embedding_bytes = if precision.is_quantized() && !mapped {
         shape
             .vocab_size
             .saturating_mul(shape.hidden_size)
@@ -101,47 +94,52 @@ pub fn estimate_memory(
     };
     let kv_cache_bytes = kv_cache_bytes_per_token(model, precision).saturating_mul(context);
 
-    let heads = shape.num_attention_heads;
-    // Two score tensors alive at once (scores, then masked/softmaxed copy).
-    let scores = heads
-        .saturating_mul(chunk)
-        .saturating_mul(context)
-        .saturating_mul(act)
-        .saturating_mul(2);
-    // repeat_kv copies of K and V across all heads at full context.
-    let repeated_kv = heads
-        .saturating_mul(context)
-        .saturating_mul(shape.head_dim)
-        .saturating_mul(act)
-        .saturating_mul(2);
-    let mask = chunk.saturating_mul(context).saturating_mul(act);
-    let attention = scores.saturating_add(repeated_kv).saturating_add(mask);
-    // gate, up, activated gate and their product.
+    // gate, up, activated gate and their product (candle); gate and up (mapped).
     let mlp = chunk
         .saturating_mul(shape.intermediate_size)
         .saturating_mul(act)
-        .saturating_mul(4);
-    // Residual stream, normed input, q and attention output.
+        .saturating_mul(if mapped { 2 } else { 4 });
+    // Residual stream, normed input, q and attention output (+ projection output, mapped).
     let hidden_states = chunk
         .saturating_mul(shape.hidden_size)
         .saturating_mul(act)
-        .saturating_mul(4);
+        .saturating_mul(if mapped { 5 } else { 4 });
     let logits = shape.vocab_size.saturating_mul(4);
-    // On GPUs candle dequantizes a GGUF matrix to f32 for multi-token matmuls; the largest is
-    // the MLP projection.
-    let dequant_scratch = if precision.is_quantized() && device != DeviceKind::Cpu {
-        shape
-            .intermediate_size
-            .saturating_mul(shape.hidden_size)
-            .saturating_mul(4)
+    let activation_bytes = if mapped {
+        // Attention needs one score row per worker thread: kilobytes, below the rounding.
+        mlp.saturating_add(hidden_states).saturating_add(logits)
     } else {
-        0
+        let heads = shape.num_attention_heads;
+        // Two score tensors alive at once (scores, then masked/softmaxed copy).
+        let scores = heads
+            .saturating_mul(chunk)
+            .saturating_mul(context)
+            .saturating_mul(act)
+            .saturating_mul(2);
+        // repeat_kv copies of K and V across all heads at full context.
+        let repeated_kv = heads
+            .saturating_mul(context)
+            .saturating_mul(shape.head_dim)
+            .saturating_mul(act)
+            .saturating_mul(2);
+        let mask = chunk.saturating_mul(context).saturating_mul(act);
+        let attention = scores.saturating_add(repeated_kv).saturating_add(mask);
+        // On GPUs candle dequantizes a GGUF matrix to f32 for multi-token matmuls; the largest
+        // is the MLP projection.
+        let dequant_scratch = if precision.is_quantized() && device != DeviceKind::Cpu {
+            shape
+                .intermediate_size
+                .saturating_mul(shape.hidden_size)
+                .saturating_mul(4)
+        } else {
+            0
+        };
+        attention
+            .max(mlp)
+            .saturating_add(hidden_states)
+            .saturating_add(logits)
+            .saturating_add(dequant_scratch)
     };
-    let activation_bytes = attention
-        .max(mlp)
-        .saturating_add(hidden_states)
-        .saturating_add(logits)
-        .saturating_add(dequant_scratch);
 
     let overhead_bytes = match device {
         DeviceKind::Cpu => CPU_OVERHEAD_BYTES,
@@ -149,14 +147,12 @@ pub fn estimate_memory(
         DeviceKind::Metal => METAL_OVERHEAD_BYTES,
     };
     let total_bytes = weights_bytes
-        .saturating_add(repacked_weights_bytes)
         .saturating_add(dequantized_embedding_bytes)
         .saturating_add(kv_cache_bytes)
         .saturating_add(activation_bytes)
         .saturating_add(overhead_bytes);
     MemoryEstimate {
         weights_bytes,
-        repacked_weights_bytes,
         dequantized_embedding_bytes,
         kv_cache_bytes,
         activation_bytes,
@@ -196,110 +192,79 @@ mod tests {
     /// Totals for the 7B at 4096 tokens, 512-token chunks, in decimal GB (rounded to 0.1).
     #[test]
     fn seven_b_totals_table() {
-        use WeightRepack::*;
         let cases = [
-            // device, precision, CPU repack, total GB
-            (DeviceKind::Cpu, Precision::Q4KM, None, 6.9),
-            (DeviceKind::Cpu, Precision::Q4KM, X86Avx2, 12.8),
-            (DeviceKind::Cpu, Precision::Q4KM, X86VnniAmx, 20.3),
-            (DeviceKind::Cpu, Precision::Q4KM, ArmDotprod, 11.2),
-            (DeviceKind::Cpu, Precision::Q8_0, None, 10.2),
-            (DeviceKind::Cpu, Precision::Q8_0, X86Avx2, 10.2),
-            (DeviceKind::Cpu, Precision::Q8_0, X86Vnni, 17.7),
-            (DeviceKind::Cpu, Precision::Bf16, X86Avx2, 15.7),
-            (DeviceKind::Cpu, Precision::F32, X86Avx2, 31.0),
-            (DeviceKind::Cuda, Precision::Bf16, X86VnniAmx, 16.0),
-            (DeviceKind::Cuda, Precision::Q4KM, X86VnniAmx, 7.4),
-            (DeviceKind::Metal, Precision::F16, ArmDotprod, 15.7),
-            (DeviceKind::Metal, Precision::Q4KM, ArmDotprod, 7.1),
+            // device, precision, total GB
+            (DeviceKind::Cpu, Precision::Q4KM, 5.8),
+            (DeviceKind::Cpu, Precision::Q8_0, 9.2),
+            (DeviceKind::Cpu, Precision::Bf16, 15.7),
+            (DeviceKind::Cpu, Precision::F32, 31.0),
+            (DeviceKind::Cuda, Precision::Bf16, 16.0),
+            (DeviceKind::Cuda, Precision::Q4KM, 7.4),
+            (DeviceKind::Metal, Precision::F16, 15.7),
+            (DeviceKind::Metal, Precision::Q4KM, 7.1),
         ];
-        for (device, precision, repack, total_gb) in cases {
-            let e = estimate_memory(&seven_b(), device, precision, 4096, 512, repack);
+        for (device, precision, total_gb) in cases {
+            let e = estimate_memory(&seven_b(), device, precision, 4096, 512);
             let got = (e.total_bytes as f64 / GB as f64 * 10.0).round() / 10.0;
-            assert_eq!(got, total_gb, "{device} {precision} {repack:?}: {e:?}");
+            assert_eq!(got, total_gb, "{device} {precision}: {e:?}");
             assert_eq!(
                 e.total_bytes,
                 e.weights_bytes
-                    + e.repacked_weights_bytes
                     + e.dequantized_embedding_bytes
                     + e.kv_cache_bytes
                     + e.activation_bytes
                     + e.overhead_bytes
             );
-            if device != DeviceKind::Cpu || !precision.is_quantized() {
-                assert_eq!(e.repacked_weights_bytes, 0);
-            }
         }
     }
 
     #[test]
     fn components_of_the_cpu_q4_k_m_estimate() {
-        let e = estimate_memory(
-            &seven_b(),
-            DeviceKind::Cpu,
-            Precision::Q4KM,
-            4096,
-            512,
-            WeightRepack::X86Avx2,
-        );
-        // The file minus the Q4_K embedding candle drops (73.7 MB).
-        assert_eq!(e.weights_bytes, 4_370_000_000 - 73_728_000);
-        assert_eq!(e.dequantized_embedding_bytes, 524_288_000);
+        let e = estimate_memory(&seven_b(), DeviceKind::Cpu, Precision::Q4KM, 4096, 512);
+        // The whole file, memory-mapped; no dequantized copy of anything.
+        assert_eq!(e.weights_bytes, 4_370_000_000);
+        assert_eq!(e.dequantized_embedding_bytes, 0);
         assert_eq!(e.kv_cache_bytes, 4096 * 256 * KIB);
-        // Q4_K tiles for 5.97 G weights (192 B / 256) + Q6_K tiles for 1.14 G (320 B / 256).
+        // A 512-token chunk: gate and up (2 × 512 × 14336 × 4 B), five hidden-sized rows
+        // per token and the logits.
         assert_eq!(
-            e.repacked_weights_bytes,
-            5_972_688_896 / 256 * 192 + 1_137_704_960 / 256 * 320
+            e.activation_bytes,
+            2 * 512 * 14336 * 4 + 5 * 512 * 4096 * 4 + 32000 * 4
         );
     }
 
-    /// Peak RSS measured with `jslm bench --threads 2 --json` on the random-weight 7B GGUFs
-    /// (`jslm_engine::synthetic`), on an Intel Xeon (Sapphire Rapids: AVX-512 VNNI + AMX),
-    /// candle 0.11.1. The bench prefills its whole prompt in one forward pass, so the chunk is
-    /// the prompt length.
+    /// Peak RSS measured with `jslm bench --threads 2 --json` on random-weight 7B GGUFs
+    /// (`bench/compare_llama_cpp.sh`). The bench prefills its whole prompt in one forward
+    /// pass, so the chunk is the prompt length.
     #[test]
     fn estimate_matches_measured_peak_rss() {
-        use WeightRepack::{X86Avx2, X86VnniAmx};
-        // (precision, kernels, prompt tokens, decoded tokens, measured peak RSS bytes);
-        // X86Avx2 rows ran with MISTRALRS_FORCE_AVX2=1 on the same machine.
-        let cases = [
-            (Precision::Q4KM, X86VnniAmx, 1, 2, 9_387_356_160u64),
-            (Precision::Q4KM, X86VnniAmx, 512, 4, 18_314_072_064),
-            (Precision::Q8_0, X86VnniAmx, 512, 2, 15_927_037_952),
-            (Precision::Q4KM, X86Avx2, 512, 4, 10_971_594_752),
-        ];
-        for (precision, repack, prompt, decoded, measured) in cases {
+        // (precision, prompt tokens, decoded tokens, measured peak RSS bytes)
+        let cases: [(Precision, u32, u32, u64); 0] = [];
+        for (precision, prompt, decoded, measured) in cases {
             let e = estimate_memory(
                 &seven_b(),
                 DeviceKind::Cpu,
                 precision,
                 prompt + decoded,
                 prompt,
-                repack,
             );
             let error = e.total_bytes.abs_diff(measured) as f64 / measured as f64;
             assert!(
                 error < 0.05,
-                "{precision} {repack:?} prompt {prompt}: {e:?} vs {measured}: {error:.3}"
+                "{precision} prompt {prompt}: {e:?} vs {measured}: {error:.3}"
             );
         }
     }
 
     #[test]
     fn chunking_bounds_activations() {
-        let est = |chunk| {
-            estimate_memory(
-                &seven_b(),
-                DeviceKind::Cpu,
-                Precision::Q4KM,
-                4096,
-                chunk,
-                WeightRepack::None,
-            )
-        };
-        // An unchunked 4096-token prompt needs > 4 GB of f32 attention scores.
-        assert!(est(4096).activation_bytes > 4 * GB);
-        assert!(est(512).activation_bytes < GB);
+        let est =
+            |device, precision, chunk| estimate_memory(&seven_b(), device, precision, 4096, chunk);
+        // candle's unchunked 4096-token prompt needs > 4 GB of f32 attention scores; the
+        // mapped runner's scratch still grows with the chunk (MLP rows), chunking bounds it.
+        assert!(est(DeviceKind::Cpu, Precision::F32, 4096).activation_bytes > 4 * GB);
+        assert!(est(DeviceKind::Cpu, Precision::Q4KM, 4096).activation_bytes > GB / 2);
+        assert!(est(DeviceKind::Cpu, Precision::Q4KM, 512).activation_bytes < GB / 4);
     }
 
     #[test]
@@ -326,14 +291,7 @@ mod tests {
             let model = ModelSpec::new("x", shape, 0, vec![]);
             for precision in [Precision::Bf16, Precision::Q4KM, Precision::F32] {
                 for (context, chunk) in [(0, 0), (1, u32::MAX), (u32::MAX, u32::MAX)] {
-                    let e = estimate_memory(
-                        &model,
-                        DeviceKind::Cpu,
-                        precision,
-                        context,
-                        chunk,
-                        WeightRepack::X86VnniAmx,
-                    );
+                    let e = estimate_memory(&model, DeviceKind::Cpu, precision, context, chunk);
                     assert!(e.total_bytes >= e.weights_bytes);
                     assert!(e.total_bytes >= e.overhead_bytes);
                 }

@@ -9,12 +9,11 @@
 //!    compute capability 8.0), if it fits; then Metal, bf16 on M2+ (f16 on M1), if it fits
 //!    the working set.
 //! 3. Then a GPU with a quantized file (Q4_K_M, or Q8_0 first when the user prefers quality)
-//!    if it fits comfortably. This step is not in the policy: it is added because
-//!    candle 0.11 keeps repacked copies of GGUF weights on the CPU (see `repack`), so on a
-//!    16 GB Mac the CPU needs 10 GB+ where Metal needs 7 GB.
+//!    if it fits comfortably. This step is not in the policy: GPU decoding is several
+//!    times faster than the CPU's, so a GPU with room for the quantized file beats the CPU.
 //! 4. Then the CPU: Q4_K_M, or Q8_0 when the user prefers quality, whichever fits
-//!    comfortably first, else tightly (on AVX2-only x86 Q8_0 can be the smaller one in RAM);
-//!    threads = physical cores.
+//!    comfortably first, else tightly; threads = physical cores. The engine runs CPU GGUFs
+//!    from a memory map (`jslm_engine`'s `gguf_cpu`), so the weights cost the file's size.
 //! 5. With no context set, the context may shrink 4096 → 2048 → 1024: to the longest that
 //!    fits comfortably, else the longest that fits tightly, before "will not fit".
 
@@ -29,7 +28,6 @@ use crate::nvidia::NvidiaGpu;
 use crate::precision::Precision;
 use crate::profile::HardwareProfile;
 use crate::refusal::{OverrideSetting, RefusalReason, RefusedOverride};
-use crate::repack::WeightRepack;
 use crate::settings::{PlanSettings, DEFAULT_CONTEXT_TOKENS, MIN_AUTO_CONTEXT_TOKENS};
 use crate::warning::PlanWarning;
 use serde::{Deserialize, Serialize};
@@ -42,19 +40,6 @@ pub struct DownloadCheck {
     /// Free space on the cache's filesystem, in bytes.
     pub available_bytes: u64,
     pub enough_space: bool,
-}
-
-/// candle's CPU kernel choice the plan relies on.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CpuKernels {
-    /// Whatever candle picks for this CPU.
-    #[default]
-    Default,
-    /// The engine sets `MISTRALRS_FORCE_AVX2=1` before its first quantized matmul (candle reads
-    /// it once, in `repack_x86::level()`): slower than VNNI/AMX, but without their extra
-    /// weight copies.
-    ForceAvx2,
 }
 
 /// How to load and run one model on this machine.
@@ -79,9 +64,6 @@ pub struct DevicePlan {
     pub warnings: Vec<PlanWarning>,
     /// Overrides not followed, with reasons; the plan used its own choice for those.
     pub refused: Vec<RefusedOverride>,
-    /// Which candle CPU kernels the estimate assumes; the engine must apply it before loading.
-    #[serde(default)]
-    pub cpu_kernels: CpuKernels,
 }
 
 impl DevicePlan {
@@ -101,42 +83,6 @@ impl DevicePlan {
 
 /// Plans `model` on the machine described by `profile` under `settings`.
 pub fn plan(profile: &HardwareProfile, model: &ModelSpec, settings: &PlanSettings) -> DevicePlan {
-    let native = plan_with_kernels(profile, model, settings, profile.weight_repack);
-    let lean = WeightRepack::X86Avx2;
-    let can_force_avx2 = matches!(
-        profile.weight_repack,
-        WeightRepack::X86Vnni | WeightRepack::X86VnniAmx
-    );
-    if !can_force_avx2
-        || native.device != ComputeDevice::Cpu
-        || !native.precision.is_quantized()
-        || native.fit.level == FitLevel::Comfortable
-    {
-        return native;
-    }
-    // candle's VNNI/AMX kernels keep extra weight copies; its AVX2 kernels keep fewer. When
-    // that turns a tight or failing plan into a better one, trade speed for memory.
-    let mut forced = plan_with_kernels(profile, model, settings, lean);
-    if forced.device != ComputeDevice::Cpu || forced.fit.level >= native.fit.level {
-        return native;
-    }
-    forced.cpu_kernels = CpuKernels::ForceAvx2;
-    forced.warnings.push(PlanWarning::Avx2KernelsToSaveMemory {
-        saved_bytes: native
-            .memory
-            .total_bytes
-            .saturating_sub(forced.memory.total_bytes),
-    });
-    forced
-}
-
-/// The plan with candle's CPU kernels making the `repack` weight copies.
-fn plan_with_kernels(
-    profile: &HardwareProfile,
-    model: &ModelSpec,
-    settings: &PlanSettings,
-    repack: WeightRepack,
-) -> DevicePlan {
     let mut notes = Notes::default();
     let threads = resolve_threads(profile, settings, &mut notes);
     let context = resolve_context(model, settings, &mut notes);
@@ -145,7 +91,6 @@ fn plan_with_kernels(
         model,
         settings,
         context,
-        repack,
     };
 
     let requested = settings
@@ -388,7 +333,6 @@ struct Planner<'a> {
     model: &'a ModelSpec,
     settings: &'a PlanSettings,
     context: ContextRequest,
-    repack: WeightRepack,
 }
 
 impl<'a> Planner<'a> {
@@ -404,7 +348,6 @@ impl<'a> Planner<'a> {
             precision,
             context_tokens,
             self.settings.prefill_chunk_tokens,
-            self.repack,
         );
         let (available, pool) = target.memory(self.profile);
         Attempt {
@@ -520,8 +463,7 @@ impl<'a> Planner<'a> {
             });
         }
         // A GPU too small for bf16/f16 still beats the CPU with a quantized file, if it has
-        // room to spare: candle keeps extra repacked copies of GGUF weights on the CPU, not on
-        // GPUs, and GPU decoding is several times faster.
+        // room to spare: GPU decoding is several times faster.
         if self.settings.precision.is_none() {
             for target in self.gpu_targets(&mut Vec::new()) {
                 for precision in self.quantized_ladder() {
@@ -613,8 +555,6 @@ impl<'a> Planner<'a> {
     /// CPU, automatic precision: Q8_0 if preferred and comfortable at the full context, else
     /// Q4_K_M (shortening the context if needed).
     fn cpu_automatic(&self) -> Attempt<'a> {
-        // Both files are tried because which is smaller in memory depends on the CPU: on
-        // AVX2-only x86 candle repacks Q4_K but not Q8_0, so Q8_0 can need less RAM.
         let ladder = self.quantized_ladder();
         self.choose(Target::Cpu, &ladder)
             .unwrap_or_else(|| self.evaluate(Target::Cpu, ladder[0], self.full_context()))
@@ -684,7 +624,6 @@ impl<'a> Planner<'a> {
             download,
             warnings: notes.warnings,
             refused: notes.refused,
-            cpu_kernels: CpuKernels::Default,
         }
     }
 }

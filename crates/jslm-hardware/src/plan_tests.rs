@@ -14,7 +14,6 @@ pub(crate) mod machines {
     use crate::memory::SystemMemory;
     use crate::nvidia::NvidiaGpu;
     use crate::profile::HardwareProfile;
-    use crate::repack::WeightRepack;
     use crate::units::{GB, GIB};
 
     const X86_AVX2: CpuFeatures = CpuFeatures {
@@ -57,7 +56,6 @@ pub(crate) mod machines {
     fn pc(cpu: CpuInfo, total: u64, available: u64) -> HardwareProfile {
         HardwareProfile {
             os: "linux".into(),
-            weight_repack: WeightRepack::for_cpu(&cpu, "linux"),
             cpu,
             memory: SystemMemory {
                 total_bytes: total,
@@ -181,7 +179,6 @@ pub(crate) mod machines {
     fn mac(brand: &str, cores: usize, total: u64, available: u64) -> HardwareProfile {
         HardwareProfile {
             os: "macos".into(),
-            weight_repack: WeightRepack::ArmDotprod,
             cpu: CpuInfo {
                 brand: brand.into(),
                 arch: "aarch64".into(),
@@ -334,27 +331,27 @@ fn automatic_plans_per_machine() {
     use machines::*;
     run(vec![
         Case {
-            name: "8 GB laptop: will not fit (candle keeps repacked Q4_K copies: 11.5 GB even at 1024 tokens)",
+            name: "8 GB laptop: Q4_K_M fits tightly at 2048 tokens (the 4.4 GB file is memory-mapped, plus KV)",
             profile: laptop_8gb(),
             settings: auto(),
             device: cpu(),
             precision: Q4KM,
             format: GgufQ4KM,
-            fit: WillNotFit,
-            context: 4096,
-            warnings: &[],
+            fit: Tight,
+            context: 2048,
+            warnings: &["context_reduced"],
             refused: &[],
         },
         Case {
-            name: "16 GB, no GPU, AVX2: Q4_K_M needs 12.8 GB at 4096 tokens, Q8_0 (not repacked on AVX2) fits comfortably at 2048",
+            name: "16 GB, no GPU, AVX2: Q4_K_M fits comfortably (5.8 GB)",
             profile: no_gpu_16gb(),
             settings: auto(),
             device: cpu(),
-            precision: Q8_0,
-            format: GgufQ8_0,
+            precision: Q4KM,
+            format: GgufQ4KM,
             fit: Comfortable,
-            context: 2048,
-            warnings: &["context_reduced"],
+            context: 4096,
+            warnings: &[],
             refused: &[],
         },
         Case {
@@ -454,16 +451,15 @@ fn automatic_plans_per_machine() {
             refused: &[],
         },
         Case {
-            name: "AMX server, 16 GB free: nothing fits with AMX's weight copies; AVX2 kernels \
-                   make Q8_0 fit comfortably",
+            name: "AMX server, 16 GB free: Q4_K_M fits comfortably",
             profile: amx_server_16gb(),
             settings: auto(),
             device: cpu(),
-            precision: Q8_0,
-            format: GgufQ8_0,
+            precision: Q4KM,
+            format: GgufQ4KM,
             fit: Comfortable,
             context: 4096,
-            warnings: &["avx2_kernels_to_save_memory"],
+            warnings: &[],
             refused: &[],
         },
         Case {
@@ -517,15 +513,15 @@ fn gpus_this_build_cannot_use() {
             &["nvidia_gpu_hidden"],
         ),
         Case {
-            name: "M2, build without Metal: CPU, 1024 tokens, tight",
+            name: "M2, build without Metal: CPU, fits comfortably",
             profile: m2_without_metal,
             settings: auto(),
             device: cpu(),
             precision: Q4KM,
             format: GgufQ4KM,
-            fit: Tight,
-            context: 1024,
-            warnings: &["context_reduced", "metal_not_built"],
+            fit: Comfortable,
+            context: 4096,
+            warnings: &["metal_not_built"],
             refused: &[],
         },
         Case {
@@ -631,27 +627,27 @@ fn overrides_honoured_or_refused() {
             refused: &[],
         },
         Case {
-            name: "Q8_0 on 16 GB: honoured, context shortened to fit comfortably",
+            name: "Q8_0 on 16 GB: honoured at the full context (9.2 GB)",
             profile: no_gpu_16gb(),
             settings: with(|s| s.precision = Some(Q8_0)),
             device: cpu(),
             precision: Q8_0,
             format: GgufQ8_0,
             fit: Comfortable,
-            context: 2048,
-            warnings: &["context_reduced"],
+            context: 4096,
+            warnings: &[],
             refused: &[],
         },
         Case {
-            name: "Q8_0 on the 8 GB laptop: refused (will not fit), and nothing else fits",
+            name: "Q8_0 on the 8 GB laptop: refused (will not fit); Q4_K_M fits tightly at 2048",
             profile: laptop_8gb(),
             settings: with(|s| s.precision = Some(Q8_0)),
             device: cpu(),
             precision: Q4KM,
             format: GgufQ4KM,
-            fit: WillNotFit,
-            context: 4096,
-            warnings: &[],
+            fit: Tight,
+            context: 2048,
+            warnings: &["context_reduced"],
             refused: &["will_not_fit"],
         },
         Case {
@@ -761,13 +757,13 @@ fn overrides_honoured_or_refused() {
             refused: &[],
         },
         Case {
-            name: "exact context 2048 on the 8 GB laptop: not shortened, will not fit",
+            name: "exact context 2048 on the 8 GB laptop: not shortened, fits tightly",
             profile: laptop_8gb(),
             settings: with(|s| s.context_tokens = Some(2048)),
             device: cpu(),
             precision: Q4KM,
             format: GgufQ4KM,
-            fit: WillNotFit,
+            fit: Tight,
             context: 2048,
             warnings: &[],
             refused: &[],
@@ -785,24 +781,6 @@ fn overrides_honoured_or_refused() {
             refused: &["zero"],
         },
     ]);
-}
-
-#[test]
-fn avx2_kernels_only_when_they_help() {
-    use machines::*;
-    let lean = plan(&amx_server_16gb(), &seven_b(), &auto());
-    assert_eq!(lean.cpu_kernels, CpuKernels::ForceAvx2);
-    // With plenty of RAM the fast kernels stay.
-    let mut roomy = amx_server_16gb();
-    roomy.memory.available_bytes = 100 * crate::units::GB;
-    let fast = plan(&roomy, &seven_b(), &auto());
-    assert_eq!(fast.cpu_kernels, CpuKernels::Default);
-    assert_eq!((fast.precision, fast.fit.level), (Q4KM, Comfortable));
-    // AVX2-only machines have nothing to switch to.
-    assert_eq!(
-        plan(&laptop_8gb(), &seven_b(), &auto()).cpu_kernels,
-        CpuKernels::Default
-    );
 }
 
 #[test]
@@ -854,11 +832,11 @@ fn refusal_messages_carry_numbers() {
     let refused = plan.refused.first().expect("Q8_0 refused on 8 GB");
     assert_eq!(
         refused.to_string(),
-        "precision = q8_0 refused: needs 10.2 GB, 5.8 GB RAM available"
+        "precision = q8_0 refused: needs 9.2 GB, 5.8 GB RAM available"
     );
     assert_eq!(
         plan.fit.message,
-        "will not fit: needs 12.8 GB, 5.8 GB RAM available"
+        "fits tightly: needs 5.3 GB, 5.8 GB RAM available"
     );
 }
 
@@ -895,7 +873,6 @@ fn empty_machine_never_nan_never_zero_threads() {
     use crate::memory::SystemMemory;
     let profile = HardwareProfile {
         os: "linux".into(),
-        weight_repack: crate::repack::WeightRepack::None,
         cpu: CpuInfo {
             brand: String::new(),
             arch: "riscv64".into(),

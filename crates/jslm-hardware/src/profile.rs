@@ -9,7 +9,6 @@ use crate::disk::DiskSpace;
 use crate::error::DetectionNote;
 use crate::memory::SystemMemory;
 use crate::nvidia::NvidiaGpu;
-use crate::repack::WeightRepack;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -19,9 +18,6 @@ pub struct HardwareProfile {
     /// `std::env::consts::OS`: "linux", "macos", "windows".
     pub os: String,
     pub cpu: CpuInfo,
-    /// The repacked weight copies candle makes on this CPU (memory of GGUF models).
-    #[serde(default)]
-    pub weight_repack: WeightRepack,
     pub memory: SystemMemory,
     /// NVIDIA GPUs in NVML order; empty without an NVIDIA driver.
     pub nvidia_gpus: Vec<NvidiaGpu>,
@@ -57,7 +53,6 @@ impl HardwareProfile {
     pub fn detect(options: &DetectOptions) -> Self {
         let mut notes = Vec::new();
         let cpu = CpuInfo::detect();
-        let weight_repack = WeightRepack::detect(&cpu, std::env::consts::OS);
         let memory = SystemMemory::detect();
         let nvidia = crate::nvidia::scan();
         notes.extend(nvidia.problems.iter().map(DetectionNote::from));
@@ -74,7 +69,6 @@ impl HardwareProfile {
         Self {
             os: std::env::consts::OS.to_owned(),
             cpu,
-            weight_repack,
             memory,
             nvidia_gpus: nvidia.gpus,
             nvidia_driver: nvidia.driver_version,

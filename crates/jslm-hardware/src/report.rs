@@ -108,7 +108,6 @@ fn render_profile(out: &mut String, p: &HardwareProfile) {
             &features
         }
     );
-    let _ = writeln!(out, "  Repacking:  {}", p.weight_repack.label());
     let _ = writeln!(
         out,
         "  RAM:        {} total, {} available",
@@ -222,12 +221,6 @@ fn render_model(out: &mut String, model: &ModelPlans) {
     );
     let _ = writeln!(out, "  Memory:     {}", plan.fit);
     let mut parts = vec![format!("weights {}", format_gb(m.weights_bytes))];
-    if m.repacked_weights_bytes > 0 {
-        parts.push(format!(
-            "repacked copies {}",
-            format_gb(m.repacked_weights_bytes)
-        ));
-    }
     if m.dequantized_embedding_bytes > 0 {
         parts.push(format!(
             "f32 embedding {}",
@@ -308,8 +301,8 @@ mod tests {
             "NVIDIA GPU: none found",
             "Japanese StableLM Instruct Gamma 7B",
             "Plan:       cpu, q4_k_m (GGUF Q4_K_M), 12 threads, context 4096 tokens",
-            "fits comfortably: needs 12.8 GB",
-            "repacked copies 5.9 GB",
+            "fits comfortably: needs 5.8 GB",
+            "weights 4.4 GB + KV cache 1.1 GB",
             "safetensors (bf16)   refused: bf16 on the CPU",
             "GGUF Q4_K_M          cpu q4_k_m",
             "GGUF Q8_0            cpu q8_0",

@@ -40,8 +40,6 @@ pub enum PlanWarning {
     },
     /// `force` made the plan follow an override it would have refused.
     Forced { reason: RefusalReason },
-    /// The plan uses candle's AVX2 kernels instead of VNNI/AMX to avoid their weight copies.
-    Avx2KernelsToSaveMemory { saved_bytes: u64 },
 }
 
 impl PlanWarning {
@@ -58,7 +56,6 @@ impl PlanWarning {
             Self::ContextReduced { .. } => "context_reduced",
             Self::ContextCapped { .. } => "context_capped",
             Self::Forced { .. } => "forced",
-            Self::Avx2KernelsToSaveMemory { .. } => "avx2_kernels_to_save_memory",
         }
     }
 }
@@ -118,12 +115,6 @@ impl fmt::Display for PlanWarning {
                 "context of {requested_tokens} tokens capped at the model's {max_tokens}"
             ),
             Self::Forced { reason } => write!(f, "forced despite: {reason}"),
-            Self::Avx2KernelsToSaveMemory { saved_bytes } => write!(
-                f,
-                "using candle's AVX2 kernels (MISTRALRS_FORCE_AVX2=1) instead of VNNI/AMX: \
-                 slower prompts, {} less memory",
-                format_gb(*saved_bytes)
-            ),
         }
     }
 }
@@ -165,7 +156,6 @@ mod tests {
             PlanWarning::Forced {
                 reason: RefusalReason::Zero,
             },
-            PlanWarning::Avx2KernelsToSaveMemory { saved_bytes: 1 },
         ];
         for warning in warnings {
             let json = serde_json::to_value(&warning).expect("serialises");

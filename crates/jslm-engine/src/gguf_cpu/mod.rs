@@ -7,6 +7,7 @@
 mod attention;
 mod matrix;
 mod ops;
+mod q4k_avx512;
 
 use crate::error::{EngineError, Result};
 use attention::KvCache;
@@ -53,14 +54,7 @@ impl GgufCpuModel {
     /// Maps `path` (whose header `content` was read and checked) and views its tensors in
     /// place. `context` is the number of positions the KV cache and RoPE table cover.
     pub fn load(path: &Path, content: &gguf_file::Content, context: usize) -> Result<Self> {
-        let file = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
-        // SAFETY: the map is read-only. Model files are written to a temporary name and renamed
-        // into place, never modified in place; a file truncated under us would fault, which is
-        // the same contract every mmap-based loader (llama.cpp, safetensors) has.
-        let mut options = memmap2::MmapOptions::new();
-        #[cfg(target_os = "linux")]
-        options.populate();
-        let map = Arc::new(unsafe { options.map(&file) }.map_err(|e| EngineError::io(path, e))?);
+        let map = Arc::new(map_weights(path)?);
         let bad = |reason: String| EngineError::invalid_file(path, reason);
         let meta_u32 = |key: &str| content.metadata.get(key).and_then(|v| v.to_u32().ok());
         let meta_f32 = |key: &str| content.metadata.get(key).and_then(|v| v.to_f32().ok());
@@ -240,6 +234,20 @@ impl GgufCpuModel {
         self.output.matmul(&last, &mut logits);
         Ok(logits)
     }
+}
+
+/// Maps the file read-only, pages populated up front (from the page cache: a fraction of a
+/// second for 4 GB). Reading it into anonymous huge-page memory instead was measured: decode
+/// 11 % faster, but loading took 12 s instead of 0.1 s and the page cache held a second copy.
+fn map_weights(path: &Path) -> Result<memmap2::Mmap> {
+    let file = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
+    let mut options = memmap2::MmapOptions::new();
+    #[cfg(target_os = "linux")]
+    options.populate();
+    // SAFETY: the map is read-only. Model files are written to a temporary name and renamed
+    // into place, never modified in place; a file truncated under us would fault, which is
+    // the same contract every mmap-based loader (llama.cpp, safetensors) has.
+    unsafe { options.map(&file) }.map_err(|e| EngineError::io(path, e))
 }
 
 fn add(x: &mut [f32], y: &[f32]) {

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# jslm against llama.cpp on the same random-weight 7B GGUF files, same threads, one table.
+#
+#   bench/compare_llama_cpp.sh            # THREADS=$(nproc) REPS=3 PROMPT=128 DECODE=64
+#
+# - llama.cpp is built from a registry package: the source distribution of PyPI's
+#   llama-cpp-python 0.3.36 vendors llama.cpp (commit 0c1e570); we build its llama-bench and
+#   llama-quantize with cmake (native CPU flags, its default).
+# - The files: `jslm bench --prepare-only` writes a random 7B Q8_0 GGUF with our writer (its
+#   tensors are byte-identical to llama.cpp's converter, see the engine tests) plus a
+#   placeholder vocabulary; llama.cpp's own `llama-quantize` makes the Q4_K_M from it. Both
+#   engines then read exactly the same bytes.
+# - Runs alternate llama.cpp / jslm (A B A B ...) under /usr/bin/time -v; the table reports
+#   medians, each run's CPU share (compare only rows that got the same share on a shared
+#   machine) and peak RSS.
+# Needs ~12 GB of disk in $WORK (default target/bench) and ~9 GB of RAM.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+WORK="${WORK:-$ROOT/target/bench}"
+THREADS="${THREADS:-$(nproc)}"
+REPS="${REPS:-3}"
+PROMPT="${PROMPT:-128}"
+DECODE="${DECODE:-64}"
+LLAMA_CPP_PYTHON="${LLAMA_CPP_PYTHON:-0.3.36}"
+mkdir -p "$WORK/models" "$WORK/runs"
+
+need_apt=()
+command -v cmake >/dev/null || need_apt+=(cmake)
+command -v g++ >/dev/null || need_apt+=(g++)
+[ -x /usr/bin/time ] || need_apt+=(time)
+command -v curl >/dev/null || need_apt+=(curl)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${need_apt[@]}"
+fi
+
+# 1. llama.cpp from the PyPI source distribution.
+LLAMA="$WORK/llama.cpp"
+if [ ! -x "$LLAMA/build/bin/llama-bench" ]; then
+  echo "building llama.cpp from llama-cpp-python $LLAMA_CPP_PYTHON (sdist)" >&2
+  rm -rf "$WORK/sdist" && mkdir -p "$WORK/sdist"
+  # The archive from PyPI's simple index, checked against the index's sha256 (pip download
+  # would try to build the Python package just to read its metadata).
+  href="$(curl -fsSL "https://pypi.org/simple/llama-cpp-python/" |
+    grep -o "https://[^\"]*/llama_cpp_python-$LLAMA_CPP_PYTHON.tar.gz#sha256=[0-9a-f]*" | head -1)"
+  [ -n "$href" ] || { echo "llama-cpp-python $LLAMA_CPP_PYTHON not found on PyPI" >&2; exit 1; }
+  curl -fsSL -o "$WORK/sdist/llama_cpp_python-$LLAMA_CPP_PYTHON.tar.gz" "${href%%#*}"
+  echo "${href##*=}  $WORK/sdist/llama_cpp_python-$LLAMA_CPP_PYTHON.tar.gz" | sha256sum -c - >&2
+  archive="$(ls "$WORK"/sdist/llama_cpp_python-*.tar.gz)"
+  tar -xzf "$archive" -C "$WORK/sdist"
+  rm -rf "$LLAMA" && mv "$WORK"/sdist/llama_cpp_python-*/vendor/llama.cpp "$LLAMA"
+fi
+if [ ! -x "$LLAMA/build/bin/llama-bench" ] || [ ! -f "$LLAMA/build/.jslm-flags" ]; then
+  # Every x86 SIMD extension this CPU has except AMX: a native build (-march=native) also
+  # compiles ggml's AMX kernels, which crash with SIGSEGV in ggml_backend_amx_mul_mat on this
+  # VM at this commit. Other CPUs get -march=native.
+  flags=(-DGGML_NATIVE=ON)
+  if grep -qw amx_int8 /proc/cpuinfo; then
+    flags=(-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+      -DGGML_BMI2=ON)
+    for f in avx512f:GGML_AVX512 avx512_vnni:GGML_AVX512_VNNI avx512vbmi:GGML_AVX512_VBMI \
+      avx512_bf16:GGML_AVX512_BF16 avx_vnni:GGML_AVX_VNNI; do
+      grep -qw "${f%%:*}" /proc/cpuinfo && flags+=("-D${f##*:}=ON")
+    done
+  fi
+  cmake -S "$LLAMA" -B "$LLAMA/build" -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF \
+    -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF "${flags[@]}" >/dev/null
+  cmake --build "$LLAMA/build" -j"$(nproc)" --target llama-bench llama-quantize >/dev/null
+  echo "${flags[*]}" >"$LLAMA/build/.jslm-flags"
+fi
+
+# 2. jslm, and the files.
+(cd "$ROOT" && cargo build --release --locked -p jslm-cli >&2)
+JSLM="$ROOT/target/release/jslm"
+Q8="$WORK/models/random-7b-q8_0.gguf"
+Q4="$WORK/models/random-7b-q4_k_m-llama-quantize.gguf"
+if [ ! -f "$Q8" ]; then
+  "$JSLM" bench --prepare-only --quantize q8_0 --work-dir "$WORK/models" >&2
+fi
+if [ ! -f "$Q4" ]; then
+  "$LLAMA/build/bin/llama-quantize" --allow-requantize "$Q8" "$Q4.partial" Q4_K_M >/dev/null 2>&1
+  mv "$Q4.partial" "$Q4"
+fi
+
+# 3. Alternating runs. The page cache is warmed once per file so neither engine pays disk reads.
+for f in "$Q4" "$Q8"; do cat "$f" >/dev/null; done
+rm -f "$WORK"/runs/*
+for rep in $(seq 1 "$REPS"); do
+  for f in "$Q4" "$Q8"; do
+    name="$(basename "$f" .gguf)"
+    echo "rep $rep: $name llama.cpp" >&2
+    /usr/bin/time -v -o "$WORK/runs/llama-$name-$rep.time" \
+      "$LLAMA/build/bin/llama-bench" -m "$f" -t "$THREADS" -p "$PROMPT" -n "$DECODE" -r 1 -o json \
+      >"$WORK/runs/llama-$name-$rep.json" 2>"$WORK/runs/llama-$name-$rep.log"
+    echo "rep $rep: $name jslm" >&2
+    /usr/bin/time -v -o "$WORK/runs/jslm-$name-$rep.time" \
+      "$JSLM" bench --model "$f" --threads "$THREADS" --prompt-tokens "$PROMPT" \
+      --decode-tokens "$DECODE" --json >"$WORK/runs/jslm-$name-$rep.json"
+  done
+done
+
+echo "llama.cpp build flags: $(cat "$LLAMA/build/.jslm-flags")"
+python3 "$ROOT/bench/summarize.py" "$WORK/runs" "$THREADS" "$PROMPT" "$DECODE"
