@@ -111,7 +111,16 @@ impl QMatrix {
     pub fn matmul(&self, xs: &[f32], out: &mut [f32]) {
         if self.dtype == GgmlDType::Q4K {
             let w = self.blocks::<BlockQ4K>();
-            return matmul_typed(w, self.rows, self.cols, xs, out, super::q4k_avx512::dot);
+            let dot4 = super::q4k_avx512::dot4_kernel();
+            return matmul_typed(
+                w,
+                self.rows,
+                self.cols,
+                xs,
+                out,
+                super::q4k_avx512::dot,
+                dot4,
+            );
         }
         macro_rules! go {
             ($t:ty) => {
@@ -122,6 +131,7 @@ impl QMatrix {
                     xs,
                     out,
                     <$t>::vec_dot,
+                    None,
                 )
             };
         }
@@ -187,6 +197,8 @@ unsafe impl Sync for SharedOut {}
 
 /// The kernel: `dot(n, weights, activations)` over `n` values.
 type Dot<T> = fn(usize, &[T], &[<T as GgmlType>::VecDotType]) -> f32;
+/// The same for four activation rows at once.
+type Dot4<T> = fn(usize, &[T], [&[<T as GgmlType>::VecDotType]; 4]) -> [f32; 4];
 
 fn matmul_typed<T: GgmlType>(
     w: &[T],
@@ -195,6 +207,7 @@ fn matmul_typed<T: GgmlType>(
     xs: &[f32],
     out: &mut [f32],
     dot: Dot<T>,
+    dot4: Option<Dot4<T>>,
 ) {
     let m = xs.len() / cols;
     assert_eq!(xs.len(), m * cols, "activations are not whole rows");
@@ -224,8 +237,20 @@ fn matmul_typed<T: GgmlType>(
                 if T::DTYPE != GgmlDType::Q4K && t0 == 0 && ahead < rows {
                     prefetch_bytes(&w[ahead * w_per_row..(ahead + 1) * w_per_row]);
                 }
-                for t in t0..t1 {
-                    let v = dot(cols, wr, &q[t * x_per_row..(t + 1) * x_per_row]);
+                let act = |t: usize| &q[t * x_per_row..(t + 1) * x_per_row];
+                let mut t = t0;
+                if let Some(dot4) = dot4 {
+                    while t + 4 <= t1 {
+                        let v = dot4(cols, wr, [act(t), act(t + 1), act(t + 2), act(t + 3)]);
+                        for (i, v) in v.into_iter().enumerate() {
+                            // SAFETY: as below.
+                            unsafe { *dst.0.add((t + i) * rows + r) = v };
+                        }
+                        t += 4;
+                    }
+                }
+                for t in t..t1 {
+                    let v = dot(cols, wr, act(t));
                     // SAFETY: (t, r) is written by exactly this task; in bounds by the asserts.
                     unsafe { *dst.0.add(t * rows + r) = v };
                 }
