@@ -239,7 +239,10 @@ mod tests {
     #[test]
     fn estimate_matches_measured_peak_rss() {
         // (precision, prompt tokens, decoded tokens, measured peak RSS bytes)
-        let cases: [(Precision, u32, u32, u64); 0] = [];
+        let cases = [
+            (Precision::Q4KM, 128u32, 64u32, 4_443_926_528u64),
+            (Precision::Q8_0, 128, 64, 7_771_029_504),
+        ];
         for (precision, prompt, decoded, measured) in cases {
             let e = estimate_memory(
                 &seven_b(),
@@ -248,10 +251,12 @@ mod tests {
                 prompt + decoded,
                 prompt,
             );
-            let error = e.total_bytes.abs_diff(measured) as f64 / measured as f64;
+            // An upper bound (the 300 MB overhead covers the app's runtime and tokenizer, which
+            // the bench does not load), and not a loose one.
+            let over = e.total_bytes as f64 / measured as f64 - 1.0;
             assert!(
-                error < 0.05,
-                "{precision} prompt {prompt}: {e:?} vs {measured}: {error:.3}"
+                (0.0..0.08).contains(&over),
+                "{precision} prompt {prompt}: {e:?} vs {measured}: {over:+.3}"
             );
         }
     }
