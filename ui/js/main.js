@@ -255,8 +255,14 @@ $("model-form").addEventListener("submit", (event) => {
   loadModel($("model-path").value);
 });
 
-$("precision").addEventListener("change", () => {
-  api.saveSettings({ precision: $("precision").value }).catch(showFormError);
+$("precision").addEventListener("change", async () => {
+  // The plan is read from the saved settings: refresh only once they are saved.
+  try {
+    await api.saveSettings({ precision: $("precision").value });
+  } catch (error) {
+    showFormError(error);
+    return;
+  }
   if ($("hardware").open) refreshHardware();
 });
 
