@@ -1,0 +1,206 @@
+//! Q8_0 × Q8_0 dot products with AVX-512 BW + VNNI, chosen at run time; other CPUs use
+//! candle's kernel (AVX2/FMA, NEON or scalar).
+//!
+//! Written here for the same reasons as the Q4_K kernel: candle's is 256-bit and cannot
+//! prefetch. Two 32-value blocks fill a 512-bit register; `vpdpbusd` needs an unsigned
+//! operand, so the weights enter as |x| and their signs move onto the activations (the
+//! activations are at most 127 in magnitude, so the negation cannot overflow).
+
+use candle_core::quantized::k_quants::{BlockQ8_0, GgmlType};
+use half::f16;
+use std::sync::OnceLock;
+
+/// ggml's `block_q8_0` (candle's fields are crate-private).
+#[repr(C)]
+struct Q8 {
+    d: f16,
+    qs: [i8; 32],
+}
+
+const _: () = assert!(std::mem::size_of::<Q8>() == std::mem::size_of::<BlockQ8_0>());
+const _: () = assert!(std::mem::align_of::<Q8>() == std::mem::align_of::<BlockQ8_0>());
+
+/// Bytes ahead of the block being multiplied that the kernel asks for (see the Q4_K kernel).
+const PREFETCH_BYTES: usize = 2048;
+
+fn available() -> bool {
+    static HAS: OnceLock<bool> = OnceLock::new();
+    *HAS.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            std::env::var("JSLM_NO_AVX512").is_err()
+                && is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512bw")
+                && is_x86_feature_detected!("avx512vnni")
+                && is_x86_feature_detected!("avx2")
+                && is_x86_feature_detected!("fma")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    })
+}
+
+fn view(blocks: &[BlockQ8_0], n: usize) -> &[Q8] {
+    let count = n / 32;
+    assert!(blocks.len() >= count);
+    // SAFETY: same size and alignment (asserted above), both `repr(C)` in ggml's field order.
+    unsafe { std::slice::from_raw_parts(blocks.as_ptr() as *const Q8, count) }
+}
+
+/// `Σ dequant(xs) · dequant(ys)` over `n` values.
+pub(crate) fn dot(n: usize, xs: &[BlockQ8_0], ys: &[BlockQ8_0]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if available() {
+        // SAFETY: the feature check above guards the target features.
+        return unsafe { avx512::dot::<1>(view(xs, n), [view(ys, n)])[0] };
+    }
+    BlockQ8_0::vec_dot(n, xs, ys)
+}
+
+/// One weight row against four activation rows (prompts). `None` where only the one-row
+/// kernel exists.
+pub(crate) fn dot4_kernel() -> Option<fn(usize, &[BlockQ8_0], [&[BlockQ8_0]; 4]) -> [f32; 4]> {
+    #[cfg(target_arch = "x86_64")]
+    if available() {
+        return Some(dot4);
+    }
+    None
+}
+
+#[cfg(target_arch = "x86_64")]
+fn dot4(n: usize, xs: &[BlockQ8_0], ys: [&[BlockQ8_0]; 4]) -> [f32; 4] {
+    assert!(available());
+    // SAFETY: checked just above.
+    unsafe { avx512::dot::<4>(view(xs, n), ys.map(|y| view(y, n))) }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::{PREFETCH_BYTES, Q8};
+    use std::arch::x86_64::*;
+
+    /// One f16 to f32 with F16C, inline (`half`'s conversion is a call with its own check).
+    #[inline]
+    #[target_feature(enable = "f16c")]
+    fn half_to_f32(bits: u16) -> f32 {
+        _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32)))
+    }
+
+    /// `T` activation rows against one weight row; the weight pair's magnitudes and signs are
+    /// computed once for all of them.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma,f16c")]
+    pub(super) unsafe fn dot<const T: usize>(xs: &[Q8], ys: [&[Q8]; T]) -> [f32; T] {
+        let zero = _mm512_setzero_si512();
+        let mut acc = [_mm512_setzero_ps(); T];
+        let pairs = xs.len() / 2;
+        macro_rules! pair256 {
+            ($blocks:expr, $b:expr) => {
+                _mm512_inserti64x4::<1>(
+                    _mm512_castsi256_si512(_mm256_loadu_si256(
+                        $blocks[$b].qs.as_ptr() as *const __m256i
+                    )),
+                    _mm256_loadu_si256($blocks[$b + 1].qs.as_ptr() as *const __m256i),
+                )
+            };
+        }
+        macro_rules! halves {
+            ($a:expr, $b:expr) => {
+                _mm512_castpd_ps(_mm512_insertf64x4::<1>(
+                    _mm512_castps_pd(_mm512_castps256_ps512(_mm256_set1_ps($a))),
+                    _mm256_castps_pd(_mm256_set1_ps($b)),
+                ))
+            };
+        }
+        for p in 0..pairs {
+            let b = 2 * p;
+            let ahead = (xs.as_ptr().add(b) as *const i8).wrapping_add(PREFETCH_BYTES);
+            _mm_prefetch::<_MM_HINT_T0>(ahead);
+            _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64));
+            let x = pair256!(xs, b);
+            let ax = _mm512_abs_epi8(x);
+            let negative = _mm512_movepi8_mask(x);
+            let dx = halves!(
+                half_to_f32(xs[b].d.to_bits()),
+                half_to_f32(xs[b + 1].d.to_bits())
+            );
+            for t in 0..T {
+                let y = pair256!(ys[t], b);
+                let sy = _mm512_mask_sub_epi8(y, negative, zero, y);
+                let s = _mm512_dpbusd_epi32(zero, ax, sy);
+                let dy = halves!(
+                    half_to_f32(ys[t][b].d.to_bits()),
+                    half_to_f32(ys[t][b + 1].d.to_bits())
+                );
+                acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(dx, dy), _mm512_cvtepi32_ps(s), acc[t]);
+            }
+        }
+        let mut out = [0f32; T];
+        for t in 0..T {
+            out[t] = _mm512_reduce_add_ps(acc[t]);
+            if xs.len() % 2 == 1 {
+                let b = xs.len() - 1;
+                let (x, y) = (&xs[b], &ys[t][b]);
+                let s: i32 =
+                    x.qs.iter()
+                        .zip(&y.qs)
+                        .map(|(&a, &c)| a as i32 * c as i32)
+                        .sum();
+                out[t] += s as f32 * half_to_f32(x.d.to_bits()) * half_to_f32(y.d.to_bits());
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(n: usize, seed: u64) -> Vec<BlockQ8_0> {
+        let mut s = seed;
+        let v: Vec<f32> = (0..n)
+            .map(|i| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                match i % 53 {
+                    0 => 40.0,
+                    1 => -40.0,
+                    _ => ((s >> 33) as f32 / (1u64 << 31) as f32) * 2.0 - 1.0,
+                }
+            })
+            .collect();
+        let mut blocks = vec![BlockQ8_0::zeros(); n / 32];
+        BlockQ8_0::from_float(&v, &mut blocks);
+        blocks
+    }
+
+    #[test]
+    fn matches_the_scalar_reference_for_one_and_four_rows() {
+        // 4,096 and 14,336 are the model's; 96 leaves an odd block.
+        for (n, seed) in [(96, 1), (4096, 2), (14336, 3)] {
+            let xs = row(n, seed);
+            let ys: Vec<Vec<BlockQ8_0>> = (0..4).map(|i| row(n, 10 + seed + i)).collect();
+            let want: Vec<f32> = ys
+                .iter()
+                .map(|y| BlockQ8_0::vec_dot_unopt(n, &xs, y))
+                .collect();
+            let close = |got: f32, want: f32| (got - want).abs() <= 1e-4 * want.abs().max(1.0);
+            for t in 0..4 {
+                let got = dot(n, &xs, &ys[t]);
+                assert!(close(got, want[t]), "n={n} t={t}: {got} vs {}", want[t]);
+            }
+            if let Some(dot4) = dot4_kernel() {
+                let got = dot4(n, &xs, [&ys[0], &ys[1], &ys[2], &ys[3]]);
+                for t in 0..4 {
+                    assert!(
+                        close(got[t], want[t]),
+                        "dot4 n={n} t={t}: {got:?} vs {want:?}"
+                    );
+                }
+            }
+        }
+    }
+}
