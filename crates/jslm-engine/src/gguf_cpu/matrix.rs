@@ -123,6 +123,19 @@ impl QMatrix {
                 dot4,
             );
         }
+        if self.dtype == GgmlDType::Q6K {
+            let w = self.blocks::<BlockQ6K>();
+            let dot4 = super::q6k_avx512::dot4_kernel();
+            return matmul_typed(
+                w,
+                self.rows,
+                self.cols,
+                xs,
+                out,
+                super::q6k_avx512::dot,
+                dot4,
+            );
+        }
         if self.dtype == GgmlDType::Q8_0 {
             let w = self.blocks::<BlockQ8_0>();
             let dot4 = super::q8_0_avx512::dot4_kernel();

@@ -8,6 +8,7 @@ mod attention;
 mod matrix;
 mod ops;
 mod q4k_avx512;
+mod q6k_avx512;
 mod q8_0_avx512;
 
 use crate::error::{EngineError, Result};

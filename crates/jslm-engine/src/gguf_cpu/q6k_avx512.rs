@@ -1,0 +1,249 @@
+//! Q6_K × Q8_K dot products with AVX-512 BW, chosen at run time; other CPUs use candle's
+//! kernel. Q4_K_M files keep `output.weight` and some `ffn_down`/`attn_v` matrices in Q6_K
+//! (about a fifth of the work).
+//!
+//! ggml's arithmetic: value = d · scale_j · (q − 32) for 16-value group j, so a block's dot is
+//! `d · dy · (Σ_j scale_j Σ q·y − 32 Σ_j scale_j · bsum_j)`, with the 6-bit q (0–63) as the
+//! unsigned operand of `maddubs` (63 · 128 · 2 cannot saturate i16).
+
+use candle_core::quantized::k_quants::{BlockQ6K, BlockQ8K, GgmlType};
+use half::f16;
+use std::sync::OnceLock;
+
+/// ggml's `block_q6_K` (candle's fields are crate-private).
+#[repr(C)]
+struct Q6K {
+    ql: [u8; 128],
+    qh: [u8; 64],
+    scales: [i8; 16],
+    d: f16,
+}
+
+/// ggml's `block_q8_K`.
+#[repr(C)]
+struct Q8K {
+    d: f32,
+    qs: [i8; 256],
+    bsums: [i16; 16],
+}
+
+const _: () = assert!(std::mem::size_of::<Q6K>() == std::mem::size_of::<BlockQ6K>());
+const _: () = assert!(std::mem::align_of::<Q6K>() == std::mem::align_of::<BlockQ6K>());
+const _: () = assert!(std::mem::size_of::<Q8K>() == std::mem::size_of::<BlockQ8K>());
+const _: () = assert!(std::mem::align_of::<Q8K>() == std::mem::align_of::<BlockQ8K>());
+
+/// Bytes ahead of the block being multiplied that the kernel asks for (see the Q4_K kernel).
+const PREFETCH_BYTES: usize = 2048;
+
+fn available() -> bool {
+    static HAS: OnceLock<bool> = OnceLock::new();
+    *HAS.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            std::env::var("JSLM_NO_AVX512").is_err()
+                && is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512bw")
+                && is_x86_feature_detected!("avx2")
+                && is_x86_feature_detected!("fma")
+                && is_x86_feature_detected!("f16c")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    })
+}
+
+fn weights(blocks: &[BlockQ6K], n: usize) -> &[Q6K] {
+    assert!(blocks.len() >= n / 256);
+    // SAFETY: same size and alignment (asserted above), both `repr(C)` in ggml's field order.
+    unsafe { std::slice::from_raw_parts(blocks.as_ptr() as *const Q6K, n / 256) }
+}
+
+fn activations(blocks: &[BlockQ8K], n: usize) -> &[Q8K] {
+    assert!(blocks.len() >= n / 256);
+    // SAFETY: as above.
+    unsafe { std::slice::from_raw_parts(blocks.as_ptr() as *const Q8K, n / 256) }
+}
+
+/// `Σ dequant(xs) · dequant(ys)` over `n` values.
+pub(crate) fn dot(n: usize, xs: &[BlockQ6K], ys: &[BlockQ8K]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if available() {
+        // SAFETY: the feature check above guards the target features.
+        return unsafe { avx512::dot::<1>(weights(xs, n), [activations(ys, n)])[0] };
+    }
+    BlockQ6K::vec_dot(n, xs, ys)
+}
+
+/// One weight row against four activation rows (prompts). `None` where only the one-row
+/// kernel exists.
+pub(crate) fn dot4_kernel() -> Option<fn(usize, &[BlockQ6K], [&[BlockQ8K]; 4]) -> [f32; 4]> {
+    #[cfg(target_arch = "x86_64")]
+    if available() {
+        return Some(dot4);
+    }
+    None
+}
+
+#[cfg(target_arch = "x86_64")]
+fn dot4(n: usize, xs: &[BlockQ6K], ys: [&[BlockQ8K]; 4]) -> [f32; 4] {
+    assert!(available());
+    // SAFETY: checked just above.
+    unsafe { avx512::dot::<4>(weights(xs, n), ys.map(|y| activations(y, n))) }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::{PREFETCH_BYTES, Q6K, Q8K};
+    use std::arch::x86_64::*;
+
+    /// One f16 to f32 with F16C, inline.
+    #[inline]
+    #[target_feature(enable = "f16c")]
+    fn half_to_f32(bits: u16) -> f32 {
+        _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32)))
+    }
+
+    /// i16 lane p of the scale vector for the 64 values `v` of half `h`, part `part` (0: the
+    /// low nibbles, y[128h..128h+64]; 1: the high ones, y[128h+64..128h+128]) takes group
+    /// `8h + 4·part + p/8`.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    fn order(h: usize, part: usize) -> __m512i {
+        let mut idx = [0i16; 32];
+        for (p, v) in idx.iter_mut().enumerate() {
+            *v = (8 * h + 4 * part + p / 8) as i16;
+        }
+        // SAFETY: reads 64 bytes from a 64-byte array.
+        unsafe { _mm512_loadu_si512(idx.as_ptr() as *const _) }
+    }
+
+    /// `T` activation rows against one weight row; the 6-bit values are assembled once.
+    #[target_feature(enable = "avx512f,avx512bw,avx2,fma,f16c")]
+    pub(super) unsafe fn dot<const T: usize>(xs: &[Q6K], ys: [&[Q8K]; T]) -> [f32; T] {
+        let m4 = _mm512_set1_epi8(0x0F);
+        let m2 = _mm512_set1_epi8(0x03);
+        let orders = [[order(0, 0), order(0, 1)], [order(1, 0), order(1, 1)]];
+        let mut acc = [_mm512_setzero_ps(); T];
+        let mut acc_min = [0f32; T];
+        for (b, x) in xs.iter().enumerate() {
+            let ahead = (x as *const Q6K as *const i8).wrapping_add(PREFETCH_BYTES);
+            for line in 0..4 {
+                _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64 * line));
+            }
+            let d = half_to_f32(x.d.to_bits());
+            let sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(x.scales.as_ptr() as *const __m128i));
+            let scales = _mm512_castsi256_si512(sc16);
+            // For each half: the 128 values as two vectors of 64 (y[0..64], y[64..128]).
+            let mut values = [[_mm512_setzero_si512(); 2]; 2];
+            let mut svec = [[_mm512_setzero_si512(); 2]; 2];
+            for h in 0..2 {
+                let ql = _mm512_loadu_si512(x.ql.as_ptr().add(64 * h) as *const _);
+                let qh = _mm256_loadu_si256(x.qh.as_ptr().add(32 * h) as *const __m256i);
+                // High bits: bytes 0–31 of the first vector take qh >> 0, bytes 32–63 qh >> 2;
+                // of the second, qh >> 4 and qh >> 6.
+                let h01 =
+                    _mm512_inserti64x4::<1>(_mm512_castsi256_si512(qh), _mm256_srli_epi16::<2>(qh));
+                let h23 = _mm512_inserti64x4::<1>(
+                    _mm512_castsi256_si512(_mm256_srli_epi16::<4>(qh)),
+                    _mm256_srli_epi16::<6>(qh),
+                );
+                let hi01 = _mm512_slli_epi16::<4>(_mm512_and_si512(h01, m2));
+                let hi23 = _mm512_slli_epi16::<4>(_mm512_and_si512(h23, m2));
+                values[h][0] = _mm512_or_si512(_mm512_and_si512(ql, m4), hi01);
+                values[h][1] =
+                    _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16::<4>(ql), m4), hi23);
+                svec[h][0] = _mm512_permutexvar_epi16(orders[h][0], scales);
+                svec[h][1] = _mm512_permutexvar_epi16(orders[h][1], scales);
+            }
+            for t in 0..T {
+                let y = &ys[t][b];
+                let mut sumi = _mm512_setzero_si512();
+                for h in 0..2 {
+                    for part in 0..2 {
+                        let yv =
+                            _mm512_loadu_si512(y.qs.as_ptr().add(128 * h + 64 * part) as *const _);
+                        let p = _mm512_maddubs_epi16(values[h][part], yv);
+                        sumi = _mm512_add_epi32(sumi, _mm512_madd_epi16(p, svec[h][part]));
+                    }
+                }
+                let dy = d * y.d;
+                acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(dy), _mm512_cvtepi32_ps(sumi), acc[t]);
+                // 32 · Σ_j scale_j · bsum_j: the offset of the stored 6-bit values.
+                let bsums = _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i);
+                let m = _mm256_madd_epi16(sc16, bsums);
+                let m = _mm_add_epi32(_mm256_castsi256_si128(m), _mm256_extracti128_si256::<1>(m));
+                let m = _mm_add_epi32(m, _mm_unpackhi_epi64(m, m));
+                let m = _mm_add_epi32(m, _mm_shuffle_epi32::<1>(m));
+                acc_min[t] += dy * 32.0 * _mm_cvtsi128_si32(m) as f32;
+            }
+        }
+        let mut out = [0f32; T];
+        for t in 0..T {
+            out[t] = _mm512_reduce_add_ps(acc[t]) - acc_min[t];
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Random 6-bit values, every scale sign, extreme activations.
+    fn blocks(n: usize, seed: u64) -> (Vec<BlockQ6K>, Vec<BlockQ8K>) {
+        let mut s = seed;
+        let mut next = move || {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (s >> 33) as u32
+        };
+        let mut xs = vec![BlockQ6K::zeros(); n / 256];
+        // SAFETY: plain old data; the f16 `d` (last two bytes) is fixed below to a normal value.
+        let bytes =
+            unsafe { std::slice::from_raw_parts_mut(xs.as_mut_ptr() as *mut u8, xs.len() * 210) };
+        for b in bytes.iter_mut() {
+            *b = next() as u8;
+        }
+        for block in bytes.chunks_mut(210) {
+            block[209] = 0x1c | (block[209] & 0x03);
+        }
+        let acts: Vec<f32> = (0..n)
+            .map(|i| match i % 89 {
+                0 => 1e3,
+                1 => -1e3,
+                _ => (next() as f32 / u32::MAX as f32) * 2.0 - 1.0,
+            })
+            .collect();
+        let mut ys = vec![BlockQ8K::zeros(); n / 256];
+        BlockQ8K::from_float(&acts, &mut ys);
+        (xs, ys)
+    }
+
+    #[test]
+    fn matches_the_scalar_reference_for_one_and_four_rows() {
+        for (n, seed) in [(256, 1), (4096, 2), (14336, 3)] {
+            let (xs, _) = blocks(n, seed);
+            let ys: Vec<Vec<BlockQ8K>> = (0..4).map(|i| blocks(n, 10 + seed + i).1).collect();
+            let want: Vec<f32> = ys
+                .iter()
+                .map(|y| BlockQ6K::vec_dot_unopt(n, &xs, y))
+                .collect();
+            let close = |got: f32, want: f32| (got - want).abs() <= 1e-4 * want.abs().max(1.0);
+            for t in 0..4 {
+                let got = dot(n, &xs, &ys[t]);
+                assert!(close(got, want[t]), "n={n} t={t}: {got} vs {}", want[t]);
+            }
+            if let Some(dot4) = dot4_kernel() {
+                let got = dot4(n, &xs, [&ys[0], &ys[1], &ys[2], &ys[3]]);
+                for t in 0..4 {
+                    assert!(
+                        close(got[t], want[t]),
+                        "dot4 n={n} t={t}: {got:?} vs {want:?}"
+                    );
+                }
+            }
+        }
+    }
+}
