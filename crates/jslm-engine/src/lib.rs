@@ -1,6 +1,7 @@
 //! JSLM engine: runs Japanese StableLM Instruct Gamma 7B (Mistral architecture) the way its
 //! model card does — the card's prompt, `add_special_tokens=False`, `transformers.generate`
-//! sampling — on candle, from Hugging Face safetensors or llama.cpp GGUF files.
+//! sampling — from Hugging Face safetensors (candle's Mistral) or llama.cpp GGUF files (our
+//! memory-mapped CPU runner, `gguf_cpu`; candle's quantized llama on GPUs).
 //!
 //! Knows nothing of windows or networks: front ends (the `jslm` CLI, the Tauri shell) pass
 //! paths in and receive [`GenerationEvent`]s.
