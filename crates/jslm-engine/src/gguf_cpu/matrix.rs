@@ -18,8 +18,11 @@ use rayon::prelude::*;
 use std::sync::Arc;
 
 /// Rows handed to one task: small enough to balance 2–64 threads, large enough that task
-/// overhead stays far below the dot products (a Q4_K row of 4,096 is 2.3 KB).
+/// overhead stays far below the dot products (a Q4_K row of 4,096 is 2.3 KB)...
 const ROWS_PER_TASK: usize = 16;
+/// ...and at least this many weights per task, so that small models (the test fixtures: rows
+/// of 64) do not drown in task overhead: their 32,000-row output head made 2,000 tasks.
+const MIN_WEIGHTS_PER_TASK: usize = 1 << 16;
 /// Tokens whose quantized activations are reused against one weight row while it is in L1.
 const TOKENS_PER_TILE: usize = 32;
 
@@ -252,11 +255,12 @@ fn matmul_typed<T: GgmlType>(
     }
     let q = &q;
     let dst = SharedOut(out.as_mut_ptr());
-    let tasks = rows.div_ceil(ROWS_PER_TASK);
+    let rows_per_task = ROWS_PER_TASK.max(MIN_WEIGHTS_PER_TASK / cols.max(1));
+    let tasks = rows.div_ceil(rows_per_task);
     (0..tasks).into_par_iter().for_each(move |task| {
         let dst = dst;
-        let r0 = task * ROWS_PER_TASK;
-        let r1 = (r0 + ROWS_PER_TASK).min(rows);
+        let r0 = task * rows_per_task;
+        let r1 = (r0 + rows_per_task).min(rows);
         for t0 in (0..m).step_by(TOKENS_PER_TILE) {
             let t1 = (t0 + TOKENS_PER_TILE).min(m);
             for r in r0..r1 {
