@@ -13,6 +13,7 @@ pub mod events;
 pub mod files;
 mod gguf_cpu;
 pub mod model;
+pub mod planner_spec;
 pub mod prompt;
 pub mod quantize;
 pub mod sampling;
