@@ -10,6 +10,7 @@ mod ops;
 mod q4k_avx512;
 mod q6k_avx512;
 mod q8_0_avx512;
+mod simd;
 
 use crate::error::{EngineError, Result};
 use attention::KvCache;

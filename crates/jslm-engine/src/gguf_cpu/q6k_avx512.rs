@@ -6,9 +6,10 @@
 //! `d · dy · (Σ_j scale_j Σ q·y − 32 Σ_j scale_j · bsum_j)`, with the 6-bit q (0–63) as the
 //! unsigned operand of `maddubs` (63 · 128 · 2 cannot saturate i16).
 
+use super::q4k_avx512::Q8K;
+use super::simd::{features, view};
 use candle_core::quantized::k_quants::{BlockQ6K, BlockQ8K, GgmlType};
 use half::f16;
-use std::sync::OnceLock;
 
 /// ggml's `block_q6_K` (candle's fields are crate-private).
 #[repr(C)]
@@ -19,59 +20,14 @@ struct Q6K {
     d: f16,
 }
 
-/// ggml's `block_q8_K`.
-#[repr(C)]
-struct Q8K {
-    d: f32,
-    qs: [i8; 256],
-    bsums: [i16; 16],
-}
-
 const _: () = assert!(std::mem::size_of::<Q6K>() == std::mem::size_of::<BlockQ6K>());
 const _: () = assert!(std::mem::align_of::<Q6K>() == std::mem::align_of::<BlockQ6K>());
-const _: () = assert!(std::mem::size_of::<Q8K>() == std::mem::size_of::<BlockQ8K>());
-const _: () = assert!(std::mem::align_of::<Q8K>() == std::mem::align_of::<BlockQ8K>());
-
-/// Bytes ahead of the block being multiplied that the kernel asks for (see the Q4_K kernel).
-const PREFETCH_BYTES: usize = 2048;
-
-fn available() -> bool {
-    static HAS: OnceLock<bool> = OnceLock::new();
-    *HAS.get_or_init(|| {
-        #[cfg(target_arch = "x86_64")]
-        {
-            std::env::var("JSLM_NO_AVX512").is_err()
-                && is_x86_feature_detected!("avx512f")
-                && is_x86_feature_detected!("avx512bw")
-                && is_x86_feature_detected!("avx2")
-                && is_x86_feature_detected!("fma")
-                && is_x86_feature_detected!("f16c")
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            false
-        }
-    })
-}
-
-fn weights(blocks: &[BlockQ6K], n: usize) -> &[Q6K] {
-    assert!(blocks.len() >= n / 256);
-    // SAFETY: same size and alignment (asserted above), both `repr(C)` in ggml's field order.
-    unsafe { std::slice::from_raw_parts(blocks.as_ptr() as *const Q6K, n / 256) }
-}
-
-fn activations(blocks: &[BlockQ8K], n: usize) -> &[Q8K] {
-    assert!(blocks.len() >= n / 256);
-    // SAFETY: as above.
-    unsafe { std::slice::from_raw_parts(blocks.as_ptr() as *const Q8K, n / 256) }
-}
 
 /// `Σ dequant(xs) · dequant(ys)` over `n` values.
 pub(crate) fn dot(n: usize, xs: &[BlockQ6K], ys: &[BlockQ8K]) -> f32 {
     #[cfg(target_arch = "x86_64")]
-    if available() {
-        // SAFETY: the feature check above guards the target features.
-        return unsafe { avx512::dot::<1>(weights(xs, n), [activations(ys, n)])[0] };
+    if features().avx512 {
+        return rows::<1>(n, xs, [ys])[0];
     }
     BlockQ6K::vec_dot(n, xs, ys)
 }
@@ -80,30 +36,26 @@ pub(crate) fn dot(n: usize, xs: &[BlockQ6K], ys: &[BlockQ8K]) -> f32 {
 /// kernel exists.
 pub(crate) fn dot4_kernel() -> Option<fn(usize, &[BlockQ6K], [&[BlockQ8K]; 4]) -> [f32; 4]> {
     #[cfg(target_arch = "x86_64")]
-    if available() {
-        return Some(dot4);
+    if features().avx512 {
+        return Some(rows::<4>);
     }
     None
 }
 
+/// One weight row against `T` activation rows.
 #[cfg(target_arch = "x86_64")]
-fn dot4(n: usize, xs: &[BlockQ6K], ys: [&[BlockQ8K]; 4]) -> [f32; 4] {
-    assert!(available());
-    // SAFETY: checked just above.
-    unsafe { avx512::dot::<4>(weights(xs, n), ys.map(|y| activations(y, n))) }
+fn rows<const T: usize>(n: usize, xs: &[BlockQ6K], ys: [&[BlockQ8K]; T]) -> [f32; T] {
+    assert!(features().avx512);
+    // SAFETY: `Q6K`/`Q8K` have candle's sizes and alignments (asserted) and ggml's field
+    // order; the feature check guards the target features.
+    unsafe { avx512::dot::<T>(view(xs, n / 256), ys.map(|y| view(y, n / 256))) }
 }
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{PREFETCH_BYTES, Q6K, Q8K};
+    use super::super::simd::{half_to_f32, prefetch_ahead};
+    use super::{Q6K, Q8K};
     use std::arch::x86_64::*;
-
-    /// One f16 to f32 with F16C, inline.
-    #[inline]
-    #[target_feature(enable = "f16c")]
-    fn half_to_f32(bits: u16) -> f32 {
-        _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32)))
-    }
 
     /// i16 lane p of the scale vector for the 64 values `v` of half `h`, part `part` (0: the
     /// low nibbles, y[128h..128h+64]; 1: the high ones, y[128h+64..128h+128]) takes group
@@ -127,10 +79,7 @@ mod avx512 {
         let mut acc = [_mm512_setzero_ps(); T];
         let mut acc_min = [0f32; T];
         for (b, x) in xs.iter().enumerate() {
-            let ahead = (x as *const Q6K as *const i8).wrapping_add(PREFETCH_BYTES);
-            for line in 0..4 {
-                _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64 * line));
-            }
+            prefetch_ahead(x, 4);
             let d = half_to_f32(x.d.to_bits());
             let sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(x.scales.as_ptr() as *const __m128i));
             let scales = _mm512_castsi256_si512(sc16);

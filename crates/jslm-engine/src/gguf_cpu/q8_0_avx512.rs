@@ -6,9 +6,9 @@
 //! operand, so the weights enter as |x| and their signs move onto the activations (the
 //! activations are at most 127 in magnitude, so the negation cannot overflow).
 
+use super::simd::{features, view};
 use candle_core::quantized::k_quants::{BlockQ8_0, GgmlType};
 use half::f16;
-use std::sync::OnceLock;
 
 /// ggml's `block_q8_0` (candle's fields are crate-private).
 #[repr(C)]
@@ -20,41 +20,11 @@ struct Q8 {
 const _: () = assert!(std::mem::size_of::<Q8>() == std::mem::size_of::<BlockQ8_0>());
 const _: () = assert!(std::mem::align_of::<Q8>() == std::mem::align_of::<BlockQ8_0>());
 
-/// Bytes ahead of the block being multiplied that the kernel asks for (see the Q4_K kernel).
-const PREFETCH_BYTES: usize = 2048;
-
-fn available() -> bool {
-    static HAS: OnceLock<bool> = OnceLock::new();
-    *HAS.get_or_init(|| {
-        #[cfg(target_arch = "x86_64")]
-        {
-            std::env::var("JSLM_NO_AVX512").is_err()
-                && is_x86_feature_detected!("avx512f")
-                && is_x86_feature_detected!("avx512bw")
-                && is_x86_feature_detected!("avx512vnni")
-                && is_x86_feature_detected!("avx2")
-                && is_x86_feature_detected!("fma")
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            false
-        }
-    })
-}
-
-fn view(blocks: &[BlockQ8_0], n: usize) -> &[Q8] {
-    let count = n / 32;
-    assert!(blocks.len() >= count);
-    // SAFETY: same size and alignment (asserted above), both `repr(C)` in ggml's field order.
-    unsafe { std::slice::from_raw_parts(blocks.as_ptr() as *const Q8, count) }
-}
-
 /// `Σ dequant(xs) · dequant(ys)` over `n` values.
 pub(crate) fn dot(n: usize, xs: &[BlockQ8_0], ys: &[BlockQ8_0]) -> f32 {
     #[cfg(target_arch = "x86_64")]
-    if available() {
-        // SAFETY: the feature check above guards the target features.
-        return unsafe { avx512::dot::<1>(view(xs, n), [view(ys, n)])[0] };
+    if features().vnni {
+        return rows::<1>(n, xs, [ys])[0];
     }
     BlockQ8_0::vec_dot(n, xs, ys)
 }
@@ -63,30 +33,26 @@ pub(crate) fn dot(n: usize, xs: &[BlockQ8_0], ys: &[BlockQ8_0]) -> f32 {
 /// kernel exists.
 pub(crate) fn dot4_kernel() -> Option<fn(usize, &[BlockQ8_0], [&[BlockQ8_0]; 4]) -> [f32; 4]> {
     #[cfg(target_arch = "x86_64")]
-    if available() {
-        return Some(dot4);
+    if features().vnni {
+        return Some(rows::<4>);
     }
     None
 }
 
+/// One weight row against `T` activation rows.
 #[cfg(target_arch = "x86_64")]
-fn dot4(n: usize, xs: &[BlockQ8_0], ys: [&[BlockQ8_0]; 4]) -> [f32; 4] {
-    assert!(available());
-    // SAFETY: checked just above.
-    unsafe { avx512::dot::<4>(view(xs, n), ys.map(|y| view(y, n))) }
+fn rows<const T: usize>(n: usize, xs: &[BlockQ8_0], ys: [&[BlockQ8_0]; T]) -> [f32; T] {
+    assert!(features().vnni);
+    // SAFETY: `Q8` has candle's size and alignment (asserted) and ggml's field order; the
+    // feature check guards the target features (VNNI implies the rest).
+    unsafe { avx512::dot::<T>(view(xs, n / 32), ys.map(|y| view(y, n / 32))) }
 }
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{PREFETCH_BYTES, Q8};
+    use super::super::simd::{half_to_f32, prefetch_ahead};
+    use super::Q8;
     use std::arch::x86_64::*;
-
-    /// One f16 to f32 with F16C, inline (`half`'s conversion is a call with its own check).
-    #[inline]
-    #[target_feature(enable = "f16c")]
-    fn half_to_f32(bits: u16) -> f32 {
-        _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32)))
-    }
 
     /// `T` activation rows against one weight row; the weight pair's magnitudes and signs are
     /// computed once for all of them.
@@ -115,9 +81,7 @@ mod avx512 {
         }
         for p in 0..pairs {
             let b = 2 * p;
-            let ahead = (xs.as_ptr().add(b) as *const i8).wrapping_add(PREFETCH_BYTES);
-            _mm_prefetch::<_MM_HINT_T0>(ahead);
-            _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64));
+            prefetch_ahead(&xs[b], 2);
             let x = pair256!(xs, b);
             let ax = _mm512_abs_epi8(x);
             let negative = _mm512_movepi8_mask(x);
