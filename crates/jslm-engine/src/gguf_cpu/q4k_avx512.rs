@@ -216,39 +216,14 @@ mod avx512 {
 mod tests {
     use super::*;
 
-    /// Blocks with every bit pattern a file can hold: random nibbles, all 6-bit scales and
-    /// mins, extreme activations (±127 after quantization).
+    use crate::gguf_cpu::simd::test_data::{activations, random_blocks, Lcg};
+
+    /// Random nibbles, all 6-bit scales and mins (d and dmin kept normal), extreme
+    /// activations (±127 after quantization).
     fn blocks(n: usize, seed: u64) -> (Vec<BlockQ4K>, Vec<BlockQ8K>) {
-        let mut s = seed;
-        let mut next = move || {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (s >> 33) as u32
-        };
-        let mut xs = vec![BlockQ4K::zeros(); n / 256];
-        // SAFETY: plain old data; every byte pattern is a valid block (f16 scales included,
-        // except NaN/inf, which we avoid by fixing the exponent bits below).
-        let bytes =
-            unsafe { std::slice::from_raw_parts_mut(xs.as_mut_ptr() as *mut u8, xs.len() * 144) };
-        for b in bytes.iter_mut() {
-            *b = next() as u8;
-        }
-        for block in bytes.chunks_mut(144) {
-            // d and dmin: small positive normal halves.
-            block[1] = 0x1c | (block[1] & 0x03);
-            block[3] = 0x1c | (block[3] & 0x03);
-        }
-        let acts: Vec<f32> = (0..n)
-            .map(|i| match i % 97 {
-                0 => 1e3,
-                1 => -1e3,
-                _ => (next() as f32 / u32::MAX as f32) * 2.0 - 1.0,
-            })
-            .collect();
-        let mut ys = vec![BlockQ8K::zeros(); n / 256];
-        BlockQ8K::from_float(&acts, &mut ys);
-        (xs, ys)
+        let mut rng = Lcg::new(seed);
+        let xs = random_blocks(n / 256, 144, &[1, 3], &mut rng);
+        (xs, activations(n, 97, 1e3, &mut rng))
     }
 
     #[test]

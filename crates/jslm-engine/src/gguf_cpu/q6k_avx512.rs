@@ -139,35 +139,14 @@ mod avx512 {
 mod tests {
     use super::*;
 
-    /// Random 6-bit values, every scale sign, extreme activations.
+    use crate::gguf_cpu::simd::test_data::{activations, random_blocks, Lcg};
+
+    /// Random 6-bit values, every scale sign (d, the last two bytes, kept normal), extreme
+    /// activations.
     fn blocks(n: usize, seed: u64) -> (Vec<BlockQ6K>, Vec<BlockQ8K>) {
-        let mut s = seed;
-        let mut next = move || {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (s >> 33) as u32
-        };
-        let mut xs = vec![BlockQ6K::zeros(); n / 256];
-        // SAFETY: plain old data; the f16 `d` (last two bytes) is fixed below to a normal value.
-        let bytes =
-            unsafe { std::slice::from_raw_parts_mut(xs.as_mut_ptr() as *mut u8, xs.len() * 210) };
-        for b in bytes.iter_mut() {
-            *b = next() as u8;
-        }
-        for block in bytes.chunks_mut(210) {
-            block[209] = 0x1c | (block[209] & 0x03);
-        }
-        let acts: Vec<f32> = (0..n)
-            .map(|i| match i % 89 {
-                0 => 1e3,
-                1 => -1e3,
-                _ => (next() as f32 / u32::MAX as f32) * 2.0 - 1.0,
-            })
-            .collect();
-        let mut ys = vec![BlockQ8K::zeros(); n / 256];
-        BlockQ8K::from_float(&acts, &mut ys);
-        (xs, ys)
+        let mut rng = Lcg::new(seed);
+        let xs = random_blocks(n / 256, 210, &[209], &mut rng);
+        (xs, activations(n, 89, 1e3, &mut rng))
     }
 
     #[test]

@@ -122,23 +122,11 @@ mod avx512 {
 mod tests {
     use super::*;
 
+    use crate::gguf_cpu::simd::test_data::{activations, Lcg};
+
+    /// A quantized activation-like row with ±40 every 53 values.
     fn row(n: usize, seed: u64) -> Vec<BlockQ8_0> {
-        let mut s = seed;
-        let v: Vec<f32> = (0..n)
-            .map(|i| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                match i % 53 {
-                    0 => 40.0,
-                    1 => -40.0,
-                    _ => ((s >> 33) as f32 / (1u64 << 31) as f32) * 2.0 - 1.0,
-                }
-            })
-            .collect();
-        let mut blocks = vec![BlockQ8_0::zeros(); n / 32];
-        BlockQ8_0::from_float(&v, &mut blocks);
-        blocks
+        activations(n, 53, 40.0, &mut Lcg::new(seed))
     }
 
     #[test]

@@ -81,3 +81,70 @@ pub(super) fn prefetch_ahead<T>(block: &T, lines: usize) {
         unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(64 * line)) };
     }
 }
+
+/// Random inputs for the kernels' tests: blocks with every bit pattern a file can hold and
+/// activations with extremes.
+#[cfg(test)]
+pub(super) mod test_data {
+    use candle_core::quantized::k_quants::GgmlType;
+
+    /// A small LCG: deterministic data without a dependency.
+    pub struct Lcg(u64);
+
+    impl Lcg {
+        pub fn new(seed: u64) -> Self {
+            Self(seed)
+        }
+
+        pub fn next_u32(&mut self) -> u32 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (self.0 >> 33) as u32
+        }
+    }
+
+    /// `count` blocks of `size` random bytes each, except that the high byte of every f16
+    /// scale (offsets `f16_high_bytes`) is fixed to a small positive normal (no NaN or inf).
+    pub fn random_blocks<T: GgmlType>(
+        count: usize,
+        size: usize,
+        f16_high_bytes: &[usize],
+        rng: &mut Lcg,
+    ) -> Vec<T> {
+        assert_eq!(std::mem::size_of::<T>(), size);
+        let mut blocks = vec![T::zeros(); count];
+        // SAFETY: block types are plain old data of `size` bytes.
+        let bytes =
+            unsafe { std::slice::from_raw_parts_mut(blocks.as_mut_ptr() as *mut u8, count * size) };
+        for b in bytes.iter_mut() {
+            *b = rng.next_u32() as u8;
+        }
+        for block in bytes.chunks_mut(size) {
+            for &i in f16_high_bytes {
+                block[i] = 0x1c | (block[i] & 0x03);
+            }
+        }
+        blocks
+    }
+
+    /// `n` activations in [-1, 1) with ±`extreme` every `period` values, quantized to `U`.
+    pub fn activations<U: GgmlType>(
+        n: usize,
+        period: usize,
+        extreme: f32,
+        rng: &mut Lcg,
+    ) -> Vec<U> {
+        let values: Vec<f32> = (0..n)
+            .map(|i| match i % period {
+                0 => extreme,
+                1 => -extreme,
+                _ => (rng.next_u32() as f32 / u32::MAX as f32) * 2.0 - 1.0,
+            })
+            .collect();
+        let mut blocks = vec![U::zeros(); n / U::BLCK_SIZE];
+        U::from_float(&values, &mut blocks);
+        blocks
+    }
+}
