@@ -113,44 +113,18 @@ impl QMatrix {
     /// rayon's threads.
     pub fn matmul(&self, xs: &[f32], out: &mut [f32]) {
         // Our kernels where they exist (they prefetch for themselves), candle's elsewhere.
-        if self.dtype == GgmlDType::Q4K {
-            let w = self.blocks::<BlockQ4K>();
-            let dot4 = super::q4k_avx512::dot4_kernel();
-            return matmul_typed(
-                w,
-                self.rows,
-                self.cols,
-                xs,
-                out,
-                super::q4k_avx512::dot,
-                dot4,
-            );
-        }
-        if self.dtype == GgmlDType::Q6K {
-            let w = self.blocks::<BlockQ6K>();
-            let dot4 = super::q6k_avx512::dot4_kernel();
-            return matmul_typed(
-                w,
-                self.rows,
-                self.cols,
-                xs,
-                out,
-                super::q6k_avx512::dot,
-                dot4,
-            );
-        }
-        if self.dtype == GgmlDType::Q8_0 {
-            let w = self.blocks::<BlockQ8_0>();
-            let dot4 = super::q8_0_avx512::dot4_kernel();
-            return matmul_typed(
-                w,
-                self.rows,
-                self.cols,
-                xs,
-                out,
-                super::q8_0_avx512::dot,
-                dot4,
-            );
+        macro_rules! ours {
+            ($t:ty, $kernel:ident) => {
+                matmul_typed::<$t>(
+                    self.blocks::<$t>(),
+                    self.rows,
+                    self.cols,
+                    xs,
+                    out,
+                    super::$kernel::dot,
+                    super::$kernel::dot4_kernel(),
+                )
+            };
         }
         macro_rules! go {
             ($t:ty) => {
@@ -165,7 +139,12 @@ impl QMatrix {
                 )
             };
         }
-        dispatch!(self.dtype, go)
+        match self.dtype {
+            GgmlDType::Q4K => ours!(BlockQ4K, q4k_avx512),
+            GgmlDType::Q6K => ours!(BlockQ6K, q6k_avx512),
+            GgmlDType::Q8_0 => ours!(BlockQ8_0, q8_0_avx512),
+            _ => dispatch!(self.dtype, go),
+        }
     }
 }
 
