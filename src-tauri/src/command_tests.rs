@@ -60,7 +60,12 @@ fn start_in(dir: tempfile::TempDir, model: Option<PathBuf>) -> TestApp {
     }
 }
 
-fn invoke(window: &WebviewWindow<MockRuntime>, cmd: &str, args: Value) -> Result<Value, Value> {
+/// Calls a command the way the webview does (shared with `command_tests_hub`).
+pub(crate) fn invoke(
+    window: &WebviewWindow<MockRuntime>,
+    cmd: &str,
+    args: Value,
+) -> Result<Value, Value> {
     get_ipc_response(
         window,
         InvokeRequest {

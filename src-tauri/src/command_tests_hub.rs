@@ -2,6 +2,7 @@
 //! (`jslm-hubtest`) serving the tiny model as the catalog's gated official repo: 401/403,
 //! token handling, download, pause and resume, use, delete.
 
+use crate::command_tests::invoke;
 use crate::hub::HubState;
 use crate::launch::LaunchOptions;
 use jslm_hub::{HubConfig, TokenStore};
@@ -9,9 +10,7 @@ use jslm_hubtest::{FakeRepo, Fault, FaultKind, HubTestServer, ServerConfig, Toke
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use tauri::ipc::{CallbackFn, InvokeBody};
-use tauri::test::{get_ipc_response, mock_builder, MockRuntime, INVOKE_KEY};
-use tauri::webview::InvokeRequest;
+use tauri::test::{mock_builder, MockRuntime};
 use tauri::{Manager, WebviewWindow};
 
 const OFFICIAL: &str = "stabilityai/japanese-stablelm-instruct-gamma-7b";
@@ -110,22 +109,6 @@ fn start_app(hub: &Hub, dir: tempfile::TempDir) -> App {
         window,
         _dir: dir,
     }
-}
-
-fn invoke(window: &WebviewWindow<MockRuntime>, cmd: &str, args: Value) -> Result<Value, Value> {
-    get_ipc_response(
-        window,
-        InvokeRequest {
-            cmd: cmd.into(),
-            callback: CallbackFn(0),
-            error: CallbackFn(1),
-            url: "tauri://localhost".parse().expect("url"),
-            body: InvokeBody::Json(args),
-            headers: Default::default(),
-            invoke_key: INVOKE_KEY.to_string(),
-        },
-    )
-    .map(|body| body.deserialize::<Value>().expect("json reply"))
 }
 
 fn err(reply: Result<Value, Value>) -> Value {
