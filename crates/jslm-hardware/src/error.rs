@@ -3,6 +3,7 @@
 //! still show everything else. The plan returns its refusals as data; `DevicePlan::strict`
 //! turns them into [`HardwareError::OverrideRefused`] for callers that must not fall back.
 
+use jslm_core::ErrorCode;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -43,14 +44,14 @@ pub enum HardwareError {
 
 impl HardwareError {
     /// Stable machine-readable code; never changes once released.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::NvmlFailed { .. } => "nvml_failed",
-            Self::GpuQueryFailed { .. } => "gpu_query_failed",
-            Self::DiskNotFound { .. } => "disk_not_found",
-            Self::CudaInitFailed { .. } => "cuda_init_failed",
-            Self::MetalInitFailed { .. } => "metal_init_failed",
-            Self::OverrideRefused { .. } => "override_refused",
+            Self::NvmlFailed { .. } => ErrorCode::NvmlFailed,
+            Self::GpuQueryFailed { .. } => ErrorCode::GpuQueryFailed,
+            Self::DiskNotFound { .. } => ErrorCode::DiskNotFound,
+            Self::CudaInitFailed { .. } => ErrorCode::CudaInitFailed,
+            Self::MetalInitFailed { .. } => ErrorCode::MetalInitFailed,
+            Self::OverrideRefused { .. } => ErrorCode::OverrideRefused,
         }
     }
 }
@@ -59,7 +60,7 @@ impl HardwareError {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DetectionNote {
     /// [`HardwareError::code`] of the underlying error.
-    pub code: String,
+    pub code: ErrorCode,
     /// Human-readable English text with the details.
     pub message: String,
 }
@@ -67,7 +68,7 @@ pub struct DetectionNote {
 impl From<&HardwareError> for DetectionNote {
     fn from(err: &HardwareError) -> Self {
         Self {
-            code: err.code().to_owned(),
+            code: err.code(),
             message: err.to_string(),
         }
     }
@@ -128,10 +129,10 @@ mod tests {
             ),
         ];
         for (err, code, fragment) in cases {
-            assert_eq!(err.code(), code);
+            assert_eq!(err.code().as_str(), code);
             assert!(err.to_string().contains(fragment), "{err}");
             let note = DetectionNote::from(&err);
-            assert_eq!(note.code, code);
+            assert_eq!(note.code.as_str(), code);
         }
     }
 }

@@ -16,8 +16,8 @@
 
 use crate::device::DeviceKind;
 use crate::model::ModelSpec;
-use crate::precision::Precision;
 use crate::units::MB;
+use jslm_core::Precision;
 use serde::{Deserialize, Serialize};
 
 /// Process overhead on CPU, in bytes: runtime, tokenizer (32k vocab), thread stacks and
@@ -55,7 +55,16 @@ pub fn kv_cache_bytes_per_token(model: &ModelSpec, precision: Precision) -> u64 
         .saturating_mul(shape.num_key_value_heads)
         .saturating_mul(shape.head_dim)
         .saturating_mul(2)
-        .saturating_mul(precision.activation_bytes())
+        .saturating_mul(activation_bytes(precision))
+}
+
+/// Bytes per element of activations and KV cache. candle's `quantized_llama` and the
+/// mapped CPU runner compute in f32, so quantized and f32 plans keep an f32 KV cache.
+pub fn activation_bytes(precision: Precision) -> u64 {
+    match precision {
+        Precision::Bf16 | Precision::F16 => 2,
+        _ => 4,
+    }
 }
 
 /// Estimates peak memory for `model` on `device` at `precision`, holding `context_tokens` of
@@ -70,19 +79,16 @@ pub fn estimate_memory(
     let shape = &model.shape;
     let context = u64::from(context_tokens.max(1));
     let chunk = u64::from(prefill_chunk_tokens.max(1)).min(context);
-    let act = precision.activation_bytes();
+    let act = activation_bytes(precision);
 
-    let format = precision.weight_format();
-    let file_bytes = model.file_size(format);
+    let file_bytes = model.weight_bytes(precision);
     // The memory-mapped CPU runner holds exactly the file; candle drops the quantized
     // embedding but keeps an f32 copy of it.
     let mapped = device == DeviceKind::Cpu && precision.is_quantized();
     let weights_bytes = if mapped {
         file_bytes
     } else {
-        precision
-            .weight_bytes(file_bytes)
-            .saturating_sub(shape.gguf_embedding_bytes(format))
+        file_bytes.saturating_sub(model.embedding_bytes(precision))
     };
     let dequantized_embedding_bytes = if precision.is_quantized() && !mapped {
         shape
@@ -164,12 +170,9 @@ pub fn estimate_memory(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::ModelShape;
+    use crate::model::tests::seven_b;
     use crate::units::{GB, KIB};
-
-    fn seven_b() -> ModelSpec {
-        ModelSpec::japanese_stablelm_instruct_gamma_7b()
-    }
+    use jslm_core::ModelShape;
 
     #[test]
     fn kv_cache_per_token_matches_the_issue() {

@@ -14,8 +14,14 @@
 //! 4. Then the CPU: Q4_K_M, or Q8_0 when the user prefers quality, whichever fits
 //!    comfortably first, else tightly; threads = physical cores. The engine runs CPU GGUFs
 //!    from a memory map (`jslm_engine`'s `gguf_cpu`), so the weights cost the file's size.
+//!    A small model (f32 weights up to [`SMALL_MODEL_BYTES`]) runs in f32 instead: quantizing
+//!    it would save little memory and cost accuracy.
 //! 5. With no context set, the context may shrink 4096 → 2048 → 1024: to the longest that
 //!    fits comfortably, else the longest that fits tightly, before "will not fit".
+//! 6. Only precisions the model's files can give are planned ([`ModelSpec::source_for`]): a
+//!    GGUF runs at its own precision; safetensors load as floats or are quantized in the app.
+//!
+//! Every plan says why it chose its precision ([`PlanReason`]).
 
 use crate::apple::AppleGpu;
 use crate::backend::BackendStatus;
@@ -23,14 +29,58 @@ use crate::device::{ComputeDevice, DeviceKind};
 use crate::error::HardwareError;
 use crate::estimate::{estimate_memory, MemoryEstimate};
 use crate::fit::{FitLevel, FitReport, MemoryPool};
-use crate::model::{ModelSpec, WeightFormat};
+use crate::model::{ModelSpec, WeightFile};
 use crate::nvidia::NvidiaGpu;
-use crate::precision::Precision;
 use crate::profile::HardwareProfile;
 use crate::refusal::{OverrideSetting, RefusalReason, RefusedOverride};
 use crate::settings::{PlanSettings, DEFAULT_CONTEXT_TOKENS, MIN_AUTO_CONTEXT_TOKENS};
 use crate::warning::PlanWarning;
+use jslm_core::Precision;
 use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Models whose f32 weights are at most this big (about 250 M parameters) run unquantized on
+/// the CPU: quantizing them would save under a gigabyte and cost accuracy.
+pub const SMALL_MODEL_BYTES: u64 = crate::units::GB;
+
+/// Why the plan runs the precision it does.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PlanReason {
+    /// The user asked for this precision.
+    Requested,
+    /// The model's file is stored at this precision and nothing else can be made from it (a
+    /// GGUF runs as it is).
+    AsStored,
+    /// A small model: unquantized, since quantizing would save little and cost accuracy.
+    SmallModel { weight_bytes: u64 },
+    /// The device's first choice: bf16/f16 on a GPU; Q4_K_M on a CPU (fast, close to Q8_0).
+    DeviceDefault,
+    /// Q8_0 because the user prefers quality and it fits comfortably.
+    QualityPreferred,
+    /// A wider precision (`preferred`) does not fit comfortably, this one does.
+    SmallerToFit { preferred: Precision },
+}
+
+impl fmt::Display for PlanReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Requested => f.write_str("the precision you chose"),
+            Self::AsStored => f.write_str("the precision the model file is stored in"),
+            Self::SmallModel { weight_bytes } => write!(
+                f,
+                "a small model ({} in f32): quantizing would save little and cost accuracy",
+                crate::units::format_gb(*weight_bytes)
+            ),
+            Self::DeviceDefault => f.write_str("the best precision for this device"),
+            Self::QualityPreferred => f.write_str("quality preferred, and it fits comfortably"),
+            Self::SmallerToFit { preferred } => write!(
+                f,
+                "{preferred} does not fit comfortably, this smaller precision does"
+            ),
+        }
+    }
+}
 
 /// Whether the weight file fits on the model cache's disk (if it is not downloaded yet).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,9 +98,12 @@ pub struct DevicePlan {
     /// `ModelSpec::name` of the model planned for.
     pub model: String,
     pub device: ComputeDevice,
+    /// The precision the weights run at.
     pub precision: Precision,
-    /// The weight file to download/load.
-    pub format: WeightFormat,
+    /// Why this precision.
+    pub reason: PlanReason,
+    /// The weight file to download/load (and convert or quantize, when its precision differs).
+    pub source: WeightFile,
     /// CPU threads for candle's thread pool.
     pub threads: u32,
     /// KV cache reserved for this many tokens.
@@ -326,6 +379,7 @@ struct Attempt<'a> {
     fit: FitReport,
     /// Warnings that apply only if this attempt is chosen.
     warnings: Vec<PlanWarning>,
+    reason: PlanReason,
 }
 
 struct Planner<'a> {
@@ -358,6 +412,45 @@ impl<'a> Planner<'a> {
             memory,
             fit: FitReport::new(memory.total_bytes, available, pool),
             warnings: Vec::new(),
+            reason: PlanReason::DeviceDefault,
+        }
+    }
+
+    /// Why `precision` cannot run on `target`, if it cannot: no file gives it, no kernels for
+    /// it, or (unless forced or the model is small) far too slow on the CPU.
+    fn refusal(
+        &self,
+        target: Target<'a>,
+        precision: Precision,
+        force: bool,
+    ) -> Option<RefusalReason> {
+        if self.model.source_for(precision).is_none() {
+            return Some(RefusalReason::NotAvailable { precision });
+        }
+        if matches!(target, Target::Cpu) && self.is_small(precision) {
+            return None;
+        }
+        target.precision_refusal(precision, force)
+    }
+
+    /// Whether the model is small enough to run unquantized on the CPU.
+    fn is_small(&self, precision: Precision) -> bool {
+        !precision.is_quantized()
+            && self.model.weight_bytes(Precision::F32) <= SMALL_MODEL_BYTES
+    }
+
+    /// `preferred` limited to what the model's files can give; when none of them can be, the
+    /// precisions there are (a GGUF's own), marked [`PlanReason::AsStored`].
+    fn ladder(&self, preferred: &[Precision]) -> (Vec<Precision>, bool) {
+        let possible: Vec<Precision> = preferred
+            .iter()
+            .copied()
+            .filter(|&p| self.model.source_for(p).is_some())
+            .collect();
+        if possible.is_empty() {
+            (self.model.available_precisions(), true)
+        } else {
+            (possible, false)
         }
     }
 
@@ -404,12 +497,13 @@ impl<'a> Planner<'a> {
         }
         let force = self.settings.force;
         if let Some(precision) = self.settings.precision {
-            match target.precision_refusal(precision, force) {
+            match self.refusal(target, precision, force) {
                 Some(reason) => {
-                    notes.refuse(OverrideSetting::Precision, precision.to_string(), reason)
+                    notes.refuse(OverrideSetting::Precision, precision.as_str().into(), reason)
                 }
                 None => {
                     let mut attempt = self.evaluate_fitting(target, precision, true);
+                    attempt.reason = PlanReason::Requested;
                     if attempt.fit.level != FitLevel::WillNotFit {
                         return Some(attempt);
                     }
@@ -418,15 +512,17 @@ impl<'a> Planner<'a> {
                         attempt.warnings.push(PlanWarning::Forced { reason });
                         return Some(attempt);
                     }
-                    notes.refuse(OverrideSetting::Precision, precision.to_string(), reason);
+                    notes.refuse(OverrideSetting::Precision, precision.as_str().into(), reason);
                 }
             }
         }
-        let ladder = [target.default_precision(), Precision::Q8_0, Precision::Q4KM];
-        if let Some(attempt) = self.choose(target, &ladder) {
+        let (ladder, as_stored) =
+            self.ladder(&[target.default_precision(), Precision::Q8_0, Precision::Q4KM]);
+        if let Some(attempt) = self.choose(target, &ladder, as_stored) {
             return Some(attempt);
         }
-        let mut smallest = self.evaluate(target, Precision::Q4KM, self.full_context());
+        let smallest_precision = ladder.last().copied().unwrap_or(Precision::Q4KM);
+        let mut smallest = self.evaluate(target, smallest_precision, self.full_context());
         let reason = will_not_fit(&smallest);
         if force {
             smallest.warnings.push(PlanWarning::Forced { reason });
@@ -441,15 +537,23 @@ impl<'a> Planner<'a> {
         let mut skipped = Vec::new();
         for target in self.gpu_targets(&mut skipped) {
             let requested = self.settings.precision;
-            let refusal = requested.and_then(|p| target.precision_refusal(p, self.settings.force));
-            let precision = match (requested, &refusal) {
-                (Some(p), None) => p,
-                _ => target.default_precision(),
+            let refusal = requested.and_then(|p| self.refusal(target, p, self.settings.force));
+            let (precision, reason) = match (requested, &refusal) {
+                (Some(p), None) => (p, PlanReason::Requested),
+                _ => {
+                    let (ladder, as_stored) = self.ladder(&[target.default_precision()]);
+                    match ladder.first() {
+                        Some(&p) if as_stored => (p, PlanReason::AsStored),
+                        Some(&p) => (p, PlanReason::DeviceDefault),
+                        None => continue,
+                    }
+                }
             };
             let mut attempt = self.evaluate_fitting(target, precision, false);
+            attempt.reason = reason;
             if attempt.fit.level != FitLevel::WillNotFit {
                 if let (Some(p), Some(reason)) = (requested, refusal) {
-                    notes.refuse(OverrideSetting::Precision, p.to_string(), reason);
+                    notes.refuse(OverrideSetting::Precision, p.as_str().into(), reason);
                 }
                 attempt.warnings.extend(skipped);
                 return attempt;
@@ -466,9 +570,13 @@ impl<'a> Planner<'a> {
         // room to spare: GPU decoding is several times faster.
         if self.settings.precision.is_none() {
             for target in self.gpu_targets(&mut Vec::new()) {
-                for precision in self.quantized_ladder() {
+                let (ladder, _) = self.ladder(&self.quantized_ladder());
+                for precision in ladder {
                     let mut attempt = self.evaluate_fitting(target, precision, false);
                     if attempt.fit.level == FitLevel::Comfortable {
+                        attempt.reason = PlanReason::SmallerToFit {
+                            preferred: target.default_precision(),
+                        };
                         attempt.warnings.extend(skipped);
                         return attempt;
                     }
@@ -531,12 +639,13 @@ impl<'a> Planner<'a> {
     /// too big and not forced.
     fn cpu_with_precision(&self, precision: Precision, notes: &mut Notes) -> Attempt<'a> {
         let force = self.settings.force;
-        if let Some(reason) = Target::Cpu.precision_refusal(precision, force) {
-            notes.refuse(OverrideSetting::Precision, precision.to_string(), reason);
+        if let Some(reason) = self.refusal(Target::Cpu, precision, force) {
+            notes.refuse(OverrideSetting::Precision, precision.as_str().into(), reason);
             return self.cpu_automatic();
         }
         let mut attempt = self.evaluate_fitting(Target::Cpu, precision, true);
-        if let Some(reason) = Target::Cpu.precision_refusal(precision, false) {
+        attempt.reason = PlanReason::Requested;
+        if let Some(reason) = self.refusal(Target::Cpu, precision, false) {
             // Allowed only because of `force`: say so.
             attempt.warnings.push(PlanWarning::Forced { reason });
         }
@@ -545,30 +654,63 @@ impl<'a> Planner<'a> {
             if force {
                 attempt.warnings.push(PlanWarning::Forced { reason });
             } else {
-                notes.refuse(OverrideSetting::Precision, precision.to_string(), reason);
+                notes.refuse(OverrideSetting::Precision, precision.as_str().into(), reason);
                 return self.cpu_automatic();
             }
         }
         attempt
     }
 
-    /// CPU, automatic precision: Q8_0 if preferred and comfortable at the full context, else
-    /// Q4_K_M (shortening the context if needed).
+    /// CPU, automatic precision: f32 for a small model; else Q8_0 if preferred and
+    /// comfortable at the full context, else Q4_K_M (shortening the context if needed); a
+    /// GGUF at its own precision.
     fn cpu_automatic(&self) -> Attempt<'a> {
-        let ladder = self.quantized_ladder();
-        self.choose(Target::Cpu, &ladder)
-            .unwrap_or_else(|| self.evaluate(Target::Cpu, ladder[0], self.full_context()))
+        if self.model.source_for(Precision::F32).is_some() && self.is_small(Precision::F32) {
+            let mut attempt = self.evaluate_fitting(Target::Cpu, Precision::F32, true);
+            if attempt.fit.level != FitLevel::WillNotFit {
+                attempt.reason = PlanReason::SmallModel {
+                    weight_bytes: self.model.weight_bytes(Precision::F32),
+                };
+                return attempt;
+            }
+        }
+        let (ladder, as_stored) = self.ladder(&self.quantized_ladder());
+        let first = ladder.first().copied().unwrap_or(Precision::Q4KM);
+        self.choose(Target::Cpu, &ladder, as_stored)
+            .unwrap_or_else(|| self.evaluate(Target::Cpu, first, self.full_context()))
     }
 
     /// The first precision of `ladder` that fits comfortably at the full context, else the
     /// first that does with a shorter automatic context, else the first that fits tightly:
-    /// precision steps down before context does, and headroom before either.
-    fn choose(&self, target: Target<'a>, ladder: &[Precision]) -> Option<Attempt<'a>> {
+    /// precision steps down before context does, and headroom before either. The reason says
+    /// whether the first choice was taken.
+    fn choose(
+        &self,
+        target: Target<'a>,
+        ladder: &[Precision],
+        as_stored: bool,
+    ) -> Option<Attempt<'a>> {
+        let reason = |precision: Precision| {
+            let preferred = ladder.first().copied().unwrap_or(precision);
+            if as_stored {
+                PlanReason::AsStored
+            } else if precision != preferred {
+                PlanReason::SmallerToFit { preferred }
+            } else if self.settings.prefer_quality && precision == Precision::Q8_0 {
+                PlanReason::QualityPreferred
+            } else {
+                PlanReason::DeviceDefault
+            }
+        };
+        let with_reason = |mut attempt: Attempt<'a>| {
+            attempt.reason = reason(attempt.precision);
+            attempt
+        };
         for shrink in [false, true] {
             for &precision in ladder {
                 let attempt = self.evaluate_fitting(target, precision, shrink);
                 if attempt.fit.level == FitLevel::Comfortable {
-                    return Some(attempt);
+                    return Some(with_reason(attempt));
                 }
             }
         }
@@ -576,6 +718,7 @@ impl<'a> Planner<'a> {
             .iter()
             .map(|&precision| self.evaluate_fitting(target, precision, true))
             .find(|attempt| attempt.fit.level == FitLevel::Tight)
+            .map(with_reason)
     }
 
     fn full_context(&self) -> u32 {
@@ -599,9 +742,13 @@ impl<'a> Planner<'a> {
             });
         }
         notes.warnings.extend(attempt.warnings);
-        let format = attempt.precision.weight_format();
+        let source = self.model.source_for(attempt.precision).unwrap_or(WeightFile {
+            container: crate::model::Container::Gguf,
+            precision: attempt.precision,
+            size_bytes: self.model.weight_bytes(attempt.precision),
+        });
         let download = profile.model_cache_disk.as_ref().map(|disk| {
-            let file_bytes = self.model.file_size(format);
+            let file_bytes = source.size_bytes;
             DownloadCheck {
                 file_bytes,
                 available_bytes: disk.available_bytes,
@@ -612,7 +759,8 @@ impl<'a> Planner<'a> {
             model: self.model.name.clone(),
             device: attempt.target.device(),
             precision: attempt.precision,
-            format,
+            reason: attempt.reason,
+            source,
             threads,
             context_tokens: attempt.context_tokens,
             prefill_chunk_tokens: self

@@ -2,8 +2,18 @@
 
 use super::*;
 use crate::fit::FitLevel::{Comfortable, Tight, WillNotFit};
-use crate::model::WeightFormat::{GgufQ4KM, GgufQ8_0, SafetensorsBf16};
-use crate::precision::Precision::{Bf16, F16, Q4KM, Q8_0};
+use crate::model::tests::seven_b;
+use crate::model::{Container, WeightFile};
+use jslm_core::Precision::{self, Bf16, F16, Q4KM, Q8_0};
+
+/// The weight file a plan loads, as (container, stored precision).
+type Source = (Container, Precision);
+#[allow(non_upper_case_globals)]
+const SafetensorsBf16: Source = (Container::Safetensors, Bf16);
+#[allow(non_upper_case_globals)]
+const GgufQ4KM: Source = (Container::Gguf, Q4KM);
+#[allow(non_upper_case_globals)]
+const GgufQ8_0: Source = (Container::Gguf, Q8_0);
 
 /// Synthetic machines. RAM and VRAM in binary units as the OS reports them, "available"
 /// as a typical desktop session leaves it.
@@ -256,10 +266,6 @@ pub(crate) mod machines {
     }
 }
 
-fn seven_b() -> ModelSpec {
-    ModelSpec::japanese_stablelm_instruct_gamma_7b()
-}
-
 fn cpu() -> ComputeDevice {
     ComputeDevice::Cpu
 }
@@ -278,7 +284,7 @@ struct Case {
     settings: PlanSettings,
     device: ComputeDevice,
     precision: Precision,
-    format: WeightFormat,
+    format: Source,
     fit: FitLevel,
     context: u32,
     warnings: &'static [&'static str],
@@ -304,7 +310,7 @@ fn run(cases: Vec<Case>) {
         let got = (
             plan.device,
             plan.precision,
-            plan.format,
+            (plan.source.container, plan.source.precision),
             plan.fit.level,
             plan.context_tokens,
         );
@@ -815,7 +821,7 @@ fn strict_turns_refusals_into_errors() {
     let err = plan(&no_gpu_16gb(), &seven_b(), &settings)
         .strict()
         .expect_err("no GPU to honour cuda");
-    assert_eq!(err.code(), "override_refused");
+    assert_eq!(err.code().as_str(), "override_refused");
     assert!(
         err.to_string()
             .contains("device = cuda refused: no NVIDIA GPU"),
@@ -921,4 +927,77 @@ fn profile_round_trips_through_json() {
         let back: HardwareProfile = serde_json::from_str(&json).expect("deserialises");
         assert_eq!(back, profile);
     }
+}
+
+#[test]
+fn reasons_small_models_and_files_that_run_as_stored() {
+    use machines::*;
+    let base = seven_b();
+    // The 7B on a CPU: Q4_K_M, the device default; Q8_0 when quality is preferred.
+    let p = plan(&no_gpu_32gb(), &base, &auto());
+    assert_eq!((p.precision, &p.reason), (Q4KM, &PlanReason::DeviceDefault));
+    let p = plan(&no_gpu_32gb(), &base, &with(|s| s.prefer_quality = true));
+    assert_eq!((p.precision, &p.reason), (Q8_0, &PlanReason::QualityPreferred));
+    let p = plan(&no_gpu_32gb(), &base, &with(|s| s.precision = Some(Q8_0)));
+    assert_eq!(p.reason, PlanReason::Requested);
+    // A GPU: bf16 by default; a small card steps down.
+    let p = plan(&rtx_4090(), &base, &auto());
+    assert_eq!((p.precision, &p.reason), (Bf16, &PlanReason::DeviceDefault));
+
+    // A tiny safetensors model keeps f32 on the CPU.
+    let tiny = ModelSpec::new(
+        "tiny",
+        jslm_core::ModelShape {
+            hidden_size: 64,
+            intermediate_size: 128,
+            num_hidden_layers: 2,
+            num_attention_heads: 4,
+            num_key_value_heads: 2,
+            head_dim: 16,
+            vocab_size: 32000,
+        },
+        4096,
+        vec![WeightFile {
+            container: Container::Safetensors,
+            precision: Precision::F32,
+            size_bytes: 8_500_000,
+        }],
+    );
+    let p = plan(&laptop_8gb(), &tiny, &auto());
+    assert_eq!(p.precision, Precision::F32);
+    assert_eq!(
+        p.reason,
+        PlanReason::SmallModel {
+            weight_bytes: 8_500_000
+        }
+    );
+    assert!(p.refused.is_empty() && p.warnings.is_empty(), "{p:?}");
+    // ...and may still be quantized on request.
+    let p = plan(&laptop_8gb(), &tiny, &with(|s| s.precision = Some(Q4KM)));
+    assert_eq!((p.precision, &p.reason), (Q4KM, &PlanReason::Requested));
+
+    // A GGUF runs as stored, on the CPU and on a GPU; asking for another precision is refused.
+    let q5 = ModelSpec::new(
+        "q5",
+        base.shape,
+        4096,
+        vec![WeightFile {
+            container: Container::Gguf,
+            precision: Precision::Q5KM,
+            size_bytes: 5_130_000_000,
+        }],
+    );
+    for profile in [no_gpu_32gb(), rtx_4090()] {
+        let p = plan(&profile, &q5, &auto());
+        assert_eq!(p.precision, Precision::Q5KM);
+        assert_eq!(p.reason, PlanReason::AsStored);
+        assert_eq!(p.source.size_bytes, 5_130_000_000);
+    }
+    let p = plan(&no_gpu_32gb(), &q5, &with(|s| s.precision = Some(Bf16)));
+    assert_eq!(p.precision, Precision::Q5KM);
+    let refused: Vec<&str> = p.refused.iter().map(|r| r.reason.code()).collect();
+    assert_eq!(refused, ["not_available"]);
+    assert!(PlanReason::SmallerToFit { preferred: Bf16 }
+        .to_string()
+        .contains("BF16 does not fit"));
 }

@@ -3,8 +3,8 @@
 
 use crate::device::DeviceKind;
 use crate::fit::MemoryPool;
-use crate::precision::Precision;
 use crate::units::format_gb;
+use jslm_core::Precision;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -58,6 +58,9 @@ pub enum RefusalReason {
         available_bytes: u64,
         pool: MemoryPool,
     },
+    /// No file of the model gives this precision (a GGUF runs only as stored; the app
+    /// quantizes safetensors to Q4_K_M and Q8_0 only).
+    NotAvailable { precision: Precision },
     /// Zero threads or zero context tokens.
     Zero,
     /// More threads than logical cores: they only contend.
@@ -78,6 +81,7 @@ impl RefusalReason {
             Self::SlowOnCpu { .. } => "slow_on_cpu",
             Self::NoBf16 { .. } => "no_bf16",
             Self::WillNotFit { .. } => "will_not_fit",
+            Self::NotAvailable { .. } => "not_available",
             Self::Zero => "zero",
             Self::TooManyThreads { .. } => "too_many_threads",
         }
@@ -118,6 +122,11 @@ impl fmt::Display for RefusalReason {
                 format_gb(*needed_bytes),
                 format_gb(*available_bytes),
                 pool.label()
+            ),
+            Self::NotAvailable { precision } => write!(
+                f,
+                "no file of this model is or can be made {precision} (a GGUF runs as stored; \
+                 safetensors can be quantized to Q4_K_M or Q8_0)"
             ),
             Self::Zero => f.write_str("must be at least 1"),
             Self::TooManyThreads {

@@ -2,9 +2,8 @@
 //! per weight file, as text for people or (through serde) JSON for tools and the UI.
 
 use crate::backend::BackendStatus;
-use crate::model::{ModelSpec, WeightFormat};
+use crate::model::{ModelSpec, WeightFile};
 use crate::plan::{plan, DevicePlan};
-use crate::precision::Precision;
 use crate::profile::HardwareProfile;
 use crate::refusal::OverrideSetting;
 use crate::settings::PlanSettings;
@@ -25,15 +24,15 @@ pub struct ModelPlans {
     pub model: String,
     /// What the app would do with the user's settings.
     pub recommended: DevicePlan,
-    /// One plan per known weight file, with the precision that file implies requested (so a
+    /// One plan per known weight file, with the precision stored in that file requested (so a
     /// row shows why a file is refused here, e.g. bf16 on a CPU).
-    pub per_format: Vec<FormatPlan>,
+    pub per_file: Vec<FilePlan>,
 }
 
-/// A plan with one weight file requested.
+/// A plan with one weight file's precision requested.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FormatPlan {
-    pub format: WeightFormat,
+pub struct FilePlan {
+    pub file: WeightFile,
     pub plan: DevicePlan,
 }
 
@@ -48,16 +47,16 @@ pub fn doctor_report(
         .map(|model| ModelPlans {
             model: model.name.clone(),
             recommended: plan(profile, model, settings),
-            per_format: model
+            per_file: model
                 .files
                 .iter()
                 .map(|file| {
                     let settings = PlanSettings {
-                        precision: Some(natural_precision(file.format)),
+                        precision: Some(file.precision),
                         ..settings.clone()
                     };
-                    FormatPlan {
-                        format: file.format,
+                    FilePlan {
+                        file: *file,
                         plan: plan(profile, model, &settings),
                     }
                 })
@@ -67,15 +66,6 @@ pub fn doctor_report(
     DoctorReport {
         profile: profile.clone(),
         models,
-    }
-}
-
-/// The precision a weight file is loaded at when asked for by itself.
-fn natural_precision(format: WeightFormat) -> Precision {
-    match format {
-        WeightFormat::SafetensorsBf16 => Precision::Bf16,
-        WeightFormat::GgufQ4KM => Precision::Q4KM,
-        WeightFormat::GgufQ8_0 => Precision::Q8_0,
     }
 }
 
@@ -211,14 +201,15 @@ fn render_model(out: &mut String, model: &ModelPlans) {
     let _ = writeln!(out, "{}", model.model);
     let _ = writeln!(
         out,
-        "  Plan:       {}, {} ({}), {} threads, context {} tokens, prefill {} tokens/pass",
+        "  Plan:       {}, {} (from {}), {} threads, context {} tokens, prefill {} tokens/pass",
         plan.device,
         plan.precision,
-        plan.format.label(),
+        plan.source.label(),
         plan.threads,
         plan.context_tokens,
         plan.prefill_chunk_tokens
     );
+    let _ = writeln!(out, "  Why:        {}", plan.reason);
     let _ = writeln!(out, "  Memory:     {}", plan.fit);
     let mut parts = vec![format!("weights {}", format_gb(m.weights_bytes))];
     if m.dequantized_embedding_bytes > 0 {
@@ -251,7 +242,7 @@ fn render_model(out: &mut String, model: &ModelPlans) {
         let _ = writeln!(out, "  Refused:    [{}] {}", refused.reason.code(), refused);
     }
     let _ = writeln!(out, "  By weight file:");
-    for row in &model.per_format {
+    for row in &model.per_file {
         let p = &row.plan;
         // Only the precision refusal explains this row; device/thread refusals show above.
         let refused: Vec<String> = p
@@ -260,18 +251,18 @@ fn render_model(out: &mut String, model: &ModelPlans) {
             .filter(|r| r.setting == OverrideSetting::Precision)
             .map(|r| r.reason.to_string())
             .collect();
-        if p.format != row.format && !refused.is_empty() {
+        if p.precision != row.file.precision && !refused.is_empty() {
             let _ = writeln!(
                 out,
                 "    {:<20} refused: {}",
-                row.format.label(),
+                row.file.label(),
                 refused.join("; ")
             );
         } else {
             let _ = writeln!(
                 out,
                 "    {:<20} {} {:<7} {:>5} tokens  {}",
-                row.format.label(),
+                row.file.label(),
                 p.device,
                 p.precision.to_string(),
                 p.context_tokens,
@@ -284,6 +275,7 @@ fn render_model(out: &mut String, model: &ModelPlans) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::tests::seven_b;
     use crate::plan::tests::machines;
 
     #[test]
@@ -291,7 +283,7 @@ mod tests {
         let profile = machines::no_gpu_32gb();
         let report = doctor_report(
             &profile,
-            &[ModelSpec::japanese_stablelm_instruct_gamma_7b()],
+            &[seven_b()],
             &PlanSettings::default(),
         );
         let text = report.render_text();
@@ -300,12 +292,13 @@ mod tests {
             "RAM:        34.4 GB total",
             "NVIDIA GPU: none found",
             "Japanese StableLM Instruct Gamma 7B",
-            "Plan:       cpu, q4_k_m (GGUF Q4_K_M), 12 threads, context 4096 tokens",
+            "Plan:       cpu, Q4_K_M (from GGUF Q4_K_M), 12 threads, context 4096 tokens",
+            "Why:        the best precision for this device",
             "fits comfortably: needs 5.8 GB",
             "weights 4.4 GB + KV cache 1.1 GB",
-            "safetensors (bf16)   refused: bf16 on the CPU",
-            "GGUF Q4_K_M          cpu q4_k_m",
-            "GGUF Q8_0            cpu q8_0",
+            "safetensors (BF16)   refused: BF16 on the CPU",
+            "GGUF Q4_K_M          cpu Q4_K_M",
+            "GGUF Q8_0            cpu Q8_0",
         ] {
             assert!(text.contains(fragment), "missing {fragment:?} in:\n{text}");
         }
@@ -316,7 +309,7 @@ mod tests {
     fn json_round_trips() {
         let report = doctor_report(
             &machines::rtx_4090(),
-            &[ModelSpec::japanese_stablelm_instruct_gamma_7b()],
+            &[seven_b()],
             &PlanSettings::default(),
         );
         let json = serde_json::to_string(&report).expect("serialises");

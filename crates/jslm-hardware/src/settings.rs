@@ -2,7 +2,7 @@
 //! plan would choose, so `PlanSettings::default()` means "decide for me".
 
 use crate::device::DeviceKind;
-use crate::precision::Precision;
+use jslm_core::Precision;
 use serde::{Deserialize, Serialize};
 
 /// Context length the plan aims for when the user sets none, in tokens.

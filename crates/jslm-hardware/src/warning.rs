@@ -2,9 +2,9 @@
 //! could not be used and why, a shortened context. Stable `code` (serde tag) plus English text.
 
 use crate::fit::MemoryPool;
-use crate::precision::Precision;
 use crate::refusal::RefusalReason;
 use crate::units::format_gb;
+use jslm_core::Precision;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 

@@ -1,0 +1,16 @@
+//! The vocabulary every JSLM crate shares, so that engine, hub, hardware planner, runtime and
+//! front ends name the same things the same way:
+//! - [`ErrorCode`]: the one list of stable error codes (the CLI maps it to exit codes, the
+//!   window to Japanese/English messages, each in one table);
+//! - [`Precision`]: how weights are stored or run (`F32` … `Q2_K`), from the catalog to the UI;
+//! - [`ModelShape`]: a Mistral/Llama decoder's dimensions.
+//!
+//! A leaf crate (serde only), so the hub can use it without the engine or the planner.
+
+mod error_code;
+mod precision;
+mod shape;
+
+pub use error_code::ErrorCode;
+pub use precision::{Precision, UnknownPrecision};
+pub use shape::ModelShape;
