@@ -75,7 +75,7 @@ JSLM="$ROOT/target/release/jslm"
 Q8="$WORK/models/random-7b-q8_0.gguf"
 Q4="$WORK/models/random-7b-q4_k_m-llama-quantize.gguf"
 if [ ! -f "$Q8" ]; then
-  "$JSLM" bench --prepare-only --quantize q8_0 --work-dir "$WORK/models" >&2
+  "$JSLM" bench --prepare-only --files q8_0 --work-dir "$WORK/models" >&2
 fi
 if [ ! -f "$Q4" ]; then
   "$LLAMA/build/bin/llama-quantize" --allow-requantize "$Q8" "$Q4.partial" Q4_K_M >/dev/null 2>&1

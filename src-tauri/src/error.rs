@@ -1,16 +1,19 @@
 //! The one error type of the desktop shell. Every command returns it; it reaches the webview as
-//! `{ code, message, field?, numbers? }`. `code` is stable and is what the UI translates into
-//! Japanese or English (`ui/js/errors.js`); `message` is a complete English sentence for logs
-//! and for details the UI shows under the translated text.
+//! `{ code, message, field?, numbers?, repo? }`. `code` is one of `jslm_core::ErrorCode`,
+//! which the UI translates into Japanese or English (`ui/js/i18n.js`, `error.<code>`; a test
+//! below fails when a code has no message there); `message` is the libraries' English
+//! sentence, shown as a detail under the translated text.
 
+use jslm_core::ErrorCode;
 use jslm_engine::EngineError;
 use jslm_hub::HubError;
+use jslm_runtime::RuntimeError;
 use serde::ser::SerializeMap;
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
-    /// Anything the engine reports: invalid settings, context overflow, bad model files, ...
+    /// Anything the engine reports while generating: invalid settings, context overflow, ...
     #[error(transparent)]
     Engine(#[from] EngineError),
 
@@ -19,17 +22,14 @@ pub enum AppError {
     #[error(transparent)]
     Hub(#[from] HubError),
 
-    /// A model id that is not in the catalog.
-    #[error("{0} is not a model of the catalog")]
-    UnknownModel(String),
+    /// Finding, planning and loading a model: bad files, will not fit, unknown or not yet
+    /// downloaded catalog models, refused precisions.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
 
     /// The model is downloading: it cannot be downloaded twice, deleted or used meanwhile.
     #[error("{0} is being downloaded; pause or cancel that first")]
     Downloading(String),
-
-    /// The model's files are not (all) in the cache yet.
-    #[error("{0} is not downloaded yet")]
-    NotDownloaded(String),
 
     /// Generate was asked for before a model was loaded.
     #[error("no model is loaded: choose a model folder or GGUF file first")]
@@ -46,15 +46,6 @@ pub enum AppError {
     /// No model path was given and none is configured (setting, `--model`, `JSLM_MODEL`).
     #[error("no model path is configured: enter the folder or GGUF file of the model")]
     NoModelPath,
-
-    /// The device plan estimates that the model needs more memory than there is; the user
-    /// can load it anyway (`force`).
-    #[error("the model will not fit in memory: {message}")]
-    WillNotFit {
-        message: String,
-        needed_bytes: u64,
-        available_bytes: u64,
-    },
 
     /// A history entry id that is not (or no longer) in the history.
     #[error("history entry {0} does not exist (it may have been deleted)")]
@@ -74,25 +65,20 @@ pub enum AppError {
 }
 
 impl AppError {
-    /// The stable code the UI translates. Engine errors keep the engine's own codes.
-    pub fn code(&self) -> &'static str {
+    /// The stable code the UI translates.
+    pub fn code(&self) -> ErrorCode {
         match self {
             Self::Engine(e) => e.code(),
-            // Two hub codes would read like the engine's: keep them apart.
-            Self::Hub(HubError::Busy { .. }) => "download_busy",
-            Self::Hub(HubError::Cancelled { .. }) => "download_cancelled",
             Self::Hub(e) => e.code(),
-            Self::UnknownModel(_) => "unknown_model",
-            Self::Downloading(_) => "downloading",
-            Self::NotDownloaded(_) => "not_downloaded",
-            Self::NoModel => "no_model",
-            Self::ModelLoading => "model_loading",
-            Self::Busy => "busy",
-            Self::NoModelPath => "no_model_path",
-            Self::WillNotFit { .. } => "will_not_fit",
-            Self::HistoryNotFound(_) => "history_not_found",
-            Self::Storage { .. } => "storage",
-            Self::Internal(_) => "internal",
+            Self::Runtime(e) => e.code(),
+            Self::Downloading(_) => ErrorCode::Downloading,
+            Self::NoModel => ErrorCode::NoModel,
+            Self::ModelLoading => ErrorCode::ModelLoading,
+            Self::Busy => ErrorCode::Busy,
+            Self::NoModelPath => ErrorCode::NoModelPath,
+            Self::HistoryNotFound(_) => ErrorCode::HistoryNotFound,
+            Self::Storage { .. } => ErrorCode::Storage,
+            Self::Internal(_) => ErrorCode::Internal,
         }
     }
 
@@ -102,20 +88,35 @@ impl AppError {
             source,
         }
     }
+
+    /// The engine's or hub's error inside, wherever it came from.
+    fn engine(&self) -> Option<&EngineError> {
+        match self {
+            Self::Engine(e) | Self::Runtime(RuntimeError::Engine(e)) => Some(e),
+            _ => None,
+        }
+    }
+
+    fn hub(&self) -> Option<&HubError> {
+        match self {
+            Self::Hub(e) | Self::Runtime(RuntimeError::Hub(e)) => Some(e),
+            _ => None,
+        }
+    }
 }
 
 impl serde::Serialize for AppError {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
-        map.serialize_entry("code", self.code())?;
+        map.serialize_entry("code", &self.code())?;
         map.serialize_entry("message", &self.to_string())?;
-        match self {
+        match self.engine() {
             // The UI highlights the field and names it in the user's language.
-            Self::Engine(EngineError::InvalidSetting { field, .. }) => {
+            Some(EngineError::InvalidSetting { field, .. }) => {
                 map.serialize_entry("field", field)?;
             }
             // The numbers let the UI say how much to shorten, in Japanese too.
-            Self::Engine(EngineError::ContextOverflow {
+            Some(EngineError::ContextOverflow {
                 prompt_tokens,
                 max_new_tokens,
                 total,
@@ -131,34 +132,38 @@ impl serde::Serialize for AppError {
                     }),
                 )?;
             }
+            _ => {}
+        }
+        match self.hub() {
             // Gated repos: the UI offers to open the model page (through the backend).
-            Self::Hub(HubError::GatedNoToken { repo, .. })
-            | Self::Hub(HubError::GatedNotAccepted { repo, .. })
-            | Self::Hub(HubError::TokenInvalid { repo, .. })
-            | Self::Hub(HubError::Forbidden { repo, .. }) => {
+            Some(HubError::GatedNoToken { repo, .. })
+            | Some(HubError::GatedNotAccepted { repo, .. })
+            | Some(HubError::TokenInvalid { repo, .. })
+            | Some(HubError::Forbidden { repo, .. }) => {
                 map.serialize_entry("repo", repo)?;
             }
-            Self::Hub(HubError::DiskFull { needed, free, .. }) => {
+            Some(HubError::DiskFull { needed, free, .. }) => {
                 map.serialize_entry(
                     "numbers",
                     &serde_json::json!({ "needed_bytes": needed, "available_bytes": free }),
                 )?;
             }
-            // The UI shows both numbers in its own words and a "load anyway" button.
-            Self::WillNotFit {
-                needed_bytes,
-                available_bytes,
-                ..
-            } => {
-                map.serialize_entry(
-                    "numbers",
-                    &serde_json::json!({
-                        "needed_bytes": needed_bytes,
-                        "available_bytes": available_bytes,
-                    }),
-                )?;
-            }
             _ => {}
+        }
+        // The UI shows both numbers in its own words and a "load anyway" button.
+        if let Self::Runtime(RuntimeError::WillNotFit {
+            needed_bytes,
+            available_bytes,
+            ..
+        }) = self
+        {
+            map.serialize_entry(
+                "numbers",
+                &serde_json::json!({
+                    "needed_bytes": needed_bytes,
+                    "available_bytes": available_bytes,
+                }),
+            )?;
         }
         map.end()
     }
@@ -210,6 +215,21 @@ mod tests {
         let v = serde_json::to_value(&overflow).unwrap();
         assert_eq!(v["code"], "context_overflow");
         assert_eq!(v["numbers"]["total"], 4196);
+
+        let fit = AppError::from(RuntimeError::WillNotFit {
+            message: "m".into(),
+            needed_bytes: 9,
+            available_bytes: 3,
+        });
+        let v = serde_json::to_value(&fit).unwrap();
+        assert_eq!(v["code"], "will_not_fit");
+        assert_eq!(v["numbers"]["needed_bytes"], 9);
+        // Engine errors keep their details when they come through the runtime.
+        let through = AppError::from(RuntimeError::Engine(EngineError::InvalidSetting {
+            field: "precision",
+            message: "x".into(),
+        }));
+        assert_eq!(serde_json::to_value(&through).unwrap()["field"], "precision");
     }
 
     #[test]
@@ -223,19 +243,30 @@ mod tests {
         assert_eq!(v["repo"], "org/m");
         assert_eq!(
             AppError::from(HubError::Cancelled { kept_bytes: 5 }).code(),
-            "download_cancelled"
+            ErrorCode::DownloadCancelled
         );
         assert_eq!(
             AppError::from(HubError::Busy { what: "x".into() }).code(),
-            "download_busy"
+            ErrorCode::DownloadBusy
         );
     }
 
+    /// The window's one table over the codes: every code has a Japanese and an English
+    /// message in `ui/js/i18n.js` (`"error.<code>"` in both dictionaries).
     #[test]
-    fn engine_codes_pass_through() {
-        assert_eq!(AppError::from(EngineError::Busy).code(), "busy");
-        let io = AppError::storage("/x", std::io::Error::other("disk full"));
-        assert_eq!(io.code(), "storage");
-        assert!(io.to_string().contains("disk full"));
+    fn every_error_code_has_a_message_in_both_languages() {
+        let i18n = include_str!("../../ui/js/i18n.js");
+        let en_start = i18n.find("\nconst en = {").expect("the English dictionary");
+        let (ja, en) = i18n.split_at(en_start);
+        let mut missing = Vec::new();
+        for &code in ErrorCode::ALL {
+            let key = format!("\"error.{code}\":");
+            for (lang, text) in [("ja", ja), ("en", en)] {
+                if !text.contains(&key) {
+                    missing.push(format!("{lang} {code}"));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "no message for: {missing:?}");
     }
 }

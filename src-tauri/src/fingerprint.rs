@@ -6,7 +6,8 @@
 //! engine's `file_sha256` reads the blob name).
 
 use crate::json_file::{self, ReadError};
-use crate::model_summary::{hf_snapshot, FileDigest, Provenance};
+use crate::model_summary::{FileDigest, Provenance};
+use jslm_engine::description::hf_snapshot;
 use jslm_engine::quantize::file_sha256;
 use jslm_engine::EngineError;
 use serde::{Deserialize, Serialize};

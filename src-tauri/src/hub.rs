@@ -6,8 +6,8 @@
 
 use crate::error::{AppError, AppResult};
 use jslm_hub::{
-    catalog, CancellationToken, CatalogEntry, DownloadManager, DownloadRequest, DownloadedModel,
-    HfCache, HfToken, HubClient, HubConfig, TokenSource, TokenStore,
+    CancellationToken, CatalogEntry, DownloadManager, DownloadRequest, HfCache, HfToken,
+    HubClient, HubConfig, TokenSource, TokenStore,
 };
 use serde::Serialize;
 use std::collections::HashMap;
@@ -202,9 +202,7 @@ impl HubState {
 
 /// The catalog entry `id` (a catalog id or its repo id).
 pub fn entry(id: &str) -> AppResult<&'static CatalogEntry> {
-    catalog()
-        .find(id)
-        .ok_or_else(|| AppError::UnknownModel(id.to_string()))
+    Ok(jslm_runtime::catalog::entry(id)?)
 }
 
 /// The request for a catalog model, with a GGUF variant when given.
@@ -214,22 +212,6 @@ pub fn request(entry: &CatalogEntry, variant: Option<&str>) -> DownloadRequest {
         revision: None,
         files: variant.map(|v| vec![v.to_string()]).unwrap_or_default(),
     }
-}
-
-/// What the engine loads from a downloaded model: the folder (safetensors) or the GGUF file,
-/// and the tokenizer (beside it, or from the companion repo).
-pub fn weights_and_tokenizer(model: &DownloadedModel) -> (PathBuf, Option<PathBuf>) {
-    let gguf = model
-        .files
-        .iter()
-        .map(|f| model.snapshot_dir.join(&f.path))
-        .find(|p| p.extension().is_some_and(|e| e == "gguf"));
-    let weights = gguf.unwrap_or_else(|| model.snapshot_dir.clone());
-    let tokenizer = std::iter::once(&model.snapshot_dir)
-        .chain(model.companions.iter().map(|c| &c.snapshot_dir))
-        .map(|d| d.join("tokenizer.json"))
-        .find(|p| p.is_file());
-    (weights, tokenizer)
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

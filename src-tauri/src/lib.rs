@@ -6,7 +6,6 @@
 //! codes the UI translates.
 
 pub mod commands;
-pub mod cpu_env;
 pub mod error;
 pub mod fingerprint;
 pub mod generation;
@@ -18,7 +17,6 @@ pub mod launch;
 pub mod loading;
 pub mod model_rows;
 pub mod model_summary;
-pub mod plan;
 pub mod settings;
 pub mod state;
 pub mod window;
@@ -73,6 +71,7 @@ pub fn configure<R: Runtime>(builder: Builder<R>, launch: LaunchOptions) -> Buil
             commands::model::hardware_report,
             commands::settings::get_settings,
             commands::settings::save_settings,
+            commands::settings::generation_schema,
             commands::history::list_history,
             commands::history::get_history_entry,
             commands::history::delete_history_entry,

@@ -1,11 +1,12 @@
 //! The model manager's rows: each catalog model with its download state in the cache and how
-//! it would fit on this machine (the device plan for Japanese StableLM Instruct Gamma 7B in
-//! that model's format).
+//! it would fit on this machine (the runtime's plan for the catalog's shape and file, as a
+//! downloaded copy would be planned).
 
-use crate::plan::PrecisionChoice;
-use jslm_hardware::{plan, FitLevel, HardwareProfile, ModelSpec, PlanSettings, Precision};
+use jslm_core::Precision;
+use jslm_hardware::{FitLevel, HardwareProfile, PlanReason};
 use jslm_hub::installed::InstalledModel;
-use jslm_hub::{catalog, CatalogEntry, EngineFormat, InstallStatus};
+use jslm_hub::{catalog, CatalogEntry, InstallStatus};
+use jslm_runtime::RunChoices;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -30,6 +31,7 @@ pub enum RowStatus {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FitRow {
     pub precision: Precision,
+    pub reason: PlanReason,
     pub level: FitLevel,
     pub needed_bytes: u64,
     pub available_bytes: u64,
@@ -75,41 +77,17 @@ pub fn status(installed: &InstalledModel, downloading: bool) -> RowStatus {
     best
 }
 
-/// The precision a catalog model runs at: a GGUF's own (its default variant), or the user's
-/// choice for safetensors (`None`: the plan decides).
-fn precision(entry: &CatalogEntry, choice: PrecisionChoice) -> Option<Precision> {
-    match entry.engine_format {
-        EngineFormat::Gguf => Some(
-            match entry.variant(None).ok().flatten().map(|v| v.quant.as_str()) {
-                Some("Q8_0") => Precision::Q8_0,
-                _ => Precision::Q4KM,
-            },
-        ),
-        EngineFormat::Safetensors => match choice {
-            PrecisionChoice::Auto => None,
-            PrecisionChoice::F32 => Some(Precision::F32),
-            PrecisionChoice::Bf16 => Some(Precision::Bf16),
-            PrecisionChoice::Q80 => Some(Precision::Q8_0),
-            PrecisionChoice::Q4KM => Some(Precision::Q4KM),
-        },
-    }
-}
-
-/// How `entry` would fit on `profile`.
-pub fn fit(profile: &HardwareProfile, entry: &CatalogEntry, choice: PrecisionChoice) -> FitRow {
-    let precision = precision(entry, choice);
-    let settings = PlanSettings {
-        precision,
-        force: precision.is_some(),
-        ..PlanSettings::default()
-    };
-    let p = plan(
-        profile,
-        &ModelSpec::japanese_stablelm_instruct_gamma_7b(),
-        &settings,
-    );
+/// How `entry` (its default file) would fit on `profile` with `choices`. A choice this model
+/// cannot follow (a precision none of its files gives) is left to the plan here: the row
+/// shows what would run.
+pub fn fit(profile: &HardwareProfile, entry: &CatalogEntry, choices: &RunChoices) -> FitRow {
+    let spec = jslm_runtime::catalog::spec(entry, None).unwrap_or_else(|_| {
+        jslm_hardware::ModelSpec::new(entry.name.clone(), entry.shape, entry.context_tokens, vec![])
+    });
+    let p = jslm_hardware::plan(profile, &spec, &choices.plan_settings());
     FitRow {
         precision: p.precision,
+        reason: p.reason,
         level: p.fit.level,
         needed_bytes: p.fit.needed_bytes,
         available_bytes: p.fit.available_bytes,
@@ -121,7 +99,7 @@ pub fn fit(profile: &HardwareProfile, entry: &CatalogEntry, choice: PrecisionCho
 /// running downloads, `active_path` is the loaded model's path.
 pub fn rows(
     profile: &HardwareProfile,
-    choice: PrecisionChoice,
+    choices: &RunChoices,
     installed: impl Fn(&CatalogEntry) -> InstalledModel,
     downloading: impl Fn(&str) -> bool,
     active_path: Option<&Path>,
@@ -134,7 +112,7 @@ pub fn rows(
             ModelRow {
                 status: status(&found, downloading(&entry.id)),
                 disk_bytes: found.disk_bytes,
-                fit: fit(profile, entry, choice),
+                fit: fit(profile, entry, choices),
                 active: active_path.is_some_and(|p| p.starts_with(&found.path)),
                 entry: entry.clone(),
             }
@@ -147,7 +125,7 @@ pub fn absent(entry: &CatalogEntry, cache_root: &Path) -> InstalledModel {
     InstalledModel {
         repo: entry.repo.clone(),
         catalog_id: Some(entry.id.clone()),
-        engine_format: Some(entry.engine_format),
+        container: Some(entry.container),
         path: PathBuf::from(cache_root),
         disk_bytes: 0,
         revisions: Vec::new(),
@@ -163,7 +141,7 @@ mod tests {
         InstalledModel {
             repo: "org/m".into(),
             catalog_id: None,
-            engine_format: None,
+            container: None,
             path: "/c/models--org--m".into(),
             disk_bytes,
             revisions: revisions
@@ -224,7 +202,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let rows = rows(
             &profile,
-            PrecisionChoice::Auto,
+            &RunChoices::default(),
             |e| absent(e, dir.path()),
             |id| id == "jslm-gamma-7b-gguf",
             None,

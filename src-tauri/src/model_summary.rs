@@ -1,7 +1,8 @@
 //! What the UI and every history entry record about a model: where it came from (path, Hugging
-//! Face repo and revision when known), the sha256 of each weights file, and how it runs.
+//! Face repo and revision when known), the sha256 of each weights file, and what runs (the
+//! runtime's report: device, precision and why, threads, context).
 
-use jslm_engine::ModelInfo;
+use jslm_runtime::RunReport;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -16,7 +17,7 @@ pub struct FileDigest {
 pub struct ModelSummary {
     /// The folder or GGUF file the user chose.
     pub path: PathBuf,
-    /// Its last path component, for display.
+    /// Its name for display (a Hugging Face snapshot: the repo's name).
     pub name: String,
     /// `org/name` when the files sit in a Hugging Face cache snapshot.
     pub repo: Option<String>,
@@ -24,16 +25,9 @@ pub struct ModelSummary {
     pub revision: Option<String>,
     /// The chosen weights files (before any in-app quantization) and their hashes.
     pub files: Vec<FileDigest>,
-    /// Format of what runs: "safetensors" or "gguf".
-    pub format: String,
-    /// Element type or GGUF quantization of what runs ("f32", "Q4K", ...).
-    pub precision: String,
-    /// In-app quantization applied at load ("q4_k_m", "q8_0"), if any.
-    pub quantization: Option<String>,
-    /// Tokens of prompt + output the model computes exactly.
-    pub context_length: usize,
-    /// "cpu", "cuda:0", ...
-    pub device: String,
+    /// What runs. `None` only in history entries written before it was recorded.
+    #[serde(default)]
+    pub run: Option<RunReport>,
 }
 
 /// Where a model came from, gathered before or while loading.
@@ -45,23 +39,14 @@ pub struct Provenance {
 }
 
 impl ModelSummary {
-    pub fn new(
-        path: &Path,
-        provenance: Provenance,
-        info: &ModelInfo,
-        quantization: Option<&str>,
-    ) -> Self {
+    pub fn new(path: &Path, name: String, provenance: Provenance, run: RunReport) -> Self {
         Self {
             path: path.to_path_buf(),
-            name: display_name(path),
+            name,
             repo: provenance.repo,
             revision: provenance.revision,
             files: provenance.files,
-            format: info.format.to_string(),
-            precision: info.precision.clone(),
-            quantization: quantization.map(str::to_string),
-            context_length: info.context_length,
-            device: info.device.clone(),
+            run: Some(run),
         }
     }
 
@@ -69,42 +54,22 @@ impl ModelSummary {
     pub fn for_tests(path: &str) -> Self {
         Self {
             path: path.into(),
-            name: display_name(Path::new(path)),
+            name: path.rsplit('/').next().unwrap_or(path).into(),
             repo: None,
             revision: None,
             files: vec![],
-            format: "safetensors".into(),
-            precision: "f32".into(),
-            quantization: None,
-            context_length: 4096,
-            device: "cpu".into(),
+            run: Some(RunReport {
+                device: jslm_hardware::ComputeDevice::Cpu,
+                device_name: "test CPU".into(),
+                precision: jslm_core::Precision::F32,
+                reason: jslm_hardware::PlanReason::Requested,
+                container: jslm_core::Container::Safetensors,
+                converted_from: None,
+                threads: 2,
+                context_tokens: 4096,
+            }),
         }
     }
-}
-
-/// `(org/name, commit)` when `path` lies in a Hugging Face cache snapshot
-/// (`…/models--org--name/snapshots/<commit>/…`), the layout `huggingface_hub` writes.
-pub fn hf_snapshot(path: &Path) -> Option<(String, String)> {
-    let parts: Vec<String> = path
-        .components()
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-        .collect();
-    let i = parts.iter().rposition(|c| c == "snapshots")?;
-    let repo = parts.get(i.checked_sub(1)?)?.strip_prefix("models--")?;
-    let commit = parts.get(i + 1)?;
-    Some((repo.replacen("--", "/", 1), commit.clone()))
-}
-
-/// The last component of `path`; for a Hugging Face snapshot folder (named by its commit) the
-/// repo's name is more telling.
-fn display_name(path: &Path) -> String {
-    if let Some((repo, _)) = hf_snapshot(path) {
-        return repo;
-    }
-    path.components()
-        .next_back()
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -112,31 +77,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn display_names() {
-        let cases = [
-            ("/models/tiny-mistral", "tiny-mistral"),
-            ("/m/model-q4.gguf", "model-q4.gguf"),
-            (
-                "/c/models--stabilityai--japanese-stablelm-instruct-gamma-7b/snapshots/0123abc",
-                "stabilityai/japanese-stablelm-instruct-gamma-7b",
-            ),
-            ("/", "/"),
-        ];
-        for (path, name) in cases {
-            assert_eq!(display_name(Path::new(path)), name, "{path}");
-        }
-    }
-
-    #[test]
-    fn snapshots() {
-        assert_eq!(
-            hf_snapshot(Path::new(
-                "/c/models--org--a--b/snapshots/c0ffee/model.safetensors"
-            )),
-            Some(("org/a--b".to_string(), "c0ffee".to_string()))
-        );
-        assert_eq!(hf_snapshot(Path::new("/c/snapshots/x")), None);
-        assert_eq!(hf_snapshot(Path::new("/c/models--o--n/snapshots")), None);
-        assert_eq!(hf_snapshot(Path::new("/plain/folder")), None);
+    fn entries_from_before_the_run_report_still_read() {
+        let old = r#"{"path":"/m/tiny","name":"tiny","repo":null,"revision":null,"files":[],
+            "format":"safetensors","precision":"f32","quantization":null,"context_length":4096,
+            "device":"cpu"}"#;
+        let summary: ModelSummary = serde_json::from_str(old).unwrap();
+        assert_eq!(summary.name, "tiny");
+        assert_eq!(summary.run, None);
+        let new = ModelSummary::for_tests("/m/tiny");
+        let json = serde_json::to_value(&new).unwrap();
+        assert_eq!(json["run"]["precision"], "f32");
+        assert_eq!(json["run"]["device"]["kind"], "cpu");
+        assert_eq!(json["run"]["threads"], 2);
     }
 }

@@ -3,7 +3,8 @@
 
 use crate::error::AppResult;
 use crate::json_file::{self, ReadError};
-use crate::plan::PrecisionChoice;
+use jslm_core::Precision;
+use jslm_engine::settings::Preset;
 use jslm_engine::GenerationSettings;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -16,19 +17,6 @@ pub enum Language {
     #[default]
     Ja,
     En,
-}
-
-/// Which preset the settings came from; `Custom` once the user edits a field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Preset {
-    /// The model card: sampling, temperature 1.0, top_p 0.95 (top_k 50 from transformers).
-    #[default]
-    Card,
-    /// `do_sample=False`.
-    Greedy,
-    Creative,
-    Custom,
 }
 
 /// Window size in logical pixels.
@@ -49,8 +37,9 @@ pub struct AppSettings {
     pub model_path: Option<PathBuf>,
     /// Its tokenizer, when not beside the weights (a GGUF from the catalog).
     pub model_tokenizer: Option<PathBuf>,
-    /// How to load safetensors weights (the device plan decides under `auto`).
-    pub precision: PrecisionChoice,
+    /// The precision to run models at; `None` ("auto"): the device plan decides.
+    #[serde(with = "jslm_runtime::choices::auto_precision")]
+    pub precision: Option<Precision>,
     pub window: Option<WindowSize>,
 }
 
@@ -61,7 +50,21 @@ pub struct SettingsPatch {
     pub language: Option<Language>,
     pub generation: Option<GenerationSettings>,
     pub preset: Option<Preset>,
-    pub precision: Option<PrecisionChoice>,
+    /// "auto" or a precision.
+    #[serde(default, with = "patch_precision")]
+    pub precision: Option<Option<Precision>>,
+}
+
+/// A patch's precision: absent (leave it), "auto" (the plan decides) or a precision.
+mod patch_precision {
+    use super::*;
+    use serde::Deserializer;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Option<Precision>>, D::Error> {
+        jslm_runtime::choices::auto_precision::deserialize(d).map(Some)
+    }
 }
 
 /// The settings in memory and on disk.
@@ -155,7 +158,9 @@ mod tests {
         assert_eq!(s.language, Language::Ja);
         assert_eq!(s.generation, GenerationSettings::default());
         assert_eq!(s.preset, Preset::Card);
-        assert_eq!(s.precision, PrecisionChoice::Auto);
+        assert_eq!(s.precision, None);
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["precision"], "auto");
     }
 
     #[test]
@@ -218,6 +223,13 @@ mod tests {
             "the webview must not set the model path through settings"
         );
         let q: SettingsPatch = serde_json::from_str(r#"{"precision": "q4_k_m"}"#).unwrap();
-        assert_eq!(q.precision, Some(PrecisionChoice::Q4KM));
+        assert_eq!(q.precision, Some(Some(Precision::Q4KM)));
+        let auto: SettingsPatch = serde_json::from_str(r#"{"precision": "auto"}"#).unwrap();
+        assert_eq!(auto.precision, Some(None));
+        let none: SettingsPatch = serde_json::from_str(r#"{"language": "en"}"#).unwrap();
+        assert_eq!(none.precision, None);
+        // Settings saved before this version keep their precision.
+        let old: AppSettings = serde_json::from_str(r#"{"precision": "q8_0"}"#).unwrap();
+        assert_eq!(old.precision, Some(Precision::Q8_0));
     }
 }

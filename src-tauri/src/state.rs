@@ -6,7 +6,8 @@ use crate::history::HistoryStore;
 use crate::host::ModelHost;
 use crate::hub::HubState;
 use crate::launch::LaunchOptions;
-use crate::loading::{normalize_path, LoadPlaces};
+use crate::loading::AppLoadPlaces;
+use jslm_runtime::{expand_home, LoadPlaces, RunChoices};
 use crate::settings::SettingsStore;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -69,7 +70,7 @@ impl AppState {
     /// folder the app was started from.
     pub fn model_path(&self, requested: Option<&str>) -> AppResult<PathBuf> {
         let path = match requested.filter(|t| !t.trim().is_empty()) {
-            Some(text) => normalize_path(text),
+            Some(text) => expand_home(text),
             None => self.configured_model_path().ok_or(AppError::NoModelPath)?,
         };
         Ok(std::path::absolute(&path).unwrap_or(path))
@@ -97,10 +98,22 @@ impl AppState {
         }
     }
 
-    pub fn load_places(&self) -> LoadPlaces {
-        LoadPlaces {
-            quantized_dir: self.paths.quantized_dir.clone(),
+    pub fn load_places(&self) -> AppLoadPlaces {
+        AppLoadPlaces {
+            runtime: LoadPlaces {
+                quantized_dir: self.paths.quantized_dir.clone(),
+            },
             fingerprints: self.paths.fingerprints(),
+        }
+    }
+
+    /// How the user wants models to run (the window's precision setting; the rest is the
+    /// plan's), plus `force` for "load anyway".
+    pub fn run_choices(&self, force: bool) -> RunChoices {
+        RunChoices {
+            precision: self.settings.get().precision,
+            force,
+            ..RunChoices::default()
         }
     }
 }

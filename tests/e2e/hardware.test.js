@@ -25,7 +25,9 @@ test("shows the machine and the plan with a fit bar", async () => {
   assert.match(body, /CPU/);
   assert.match(body, /物理 \d+・論理 \d+/);
   assert.match(body, /利用可能 [\d.]+ [GM]B \/ 全体 [\d.]+ [GM]B/);
-  assert.match(body, /tiny-mistral: cpu・Q4_K_M・\d+ スレッド・コンテキスト 4096 トークン/);
+  // The tiny model is small: the plan keeps it unquantized, and says why.
+  assert.match(body, /tiny-mistral: cpu・F32・\d+ スレッド・コンテキスト 4096 トークン/);
+  assert.match(body, /選んだ理由: 小さいモデル（f32 で [\d.]+ MB）なので量子化しません/);
   assert.equal(await text(driver, "hardware-body").then(() => driver.findElement(By.css("#hardware-body .badge")).getAttribute("data-level")), "comfortable");
   const meter = await driver.findElement(By.css("#hardware-body meter"));
   assert.ok(Number(await meter.getAttribute("value")) > 0);
@@ -38,5 +40,5 @@ test("the precision override changes the plan", async () => {
   await driver.findElement(By.css('#precision option[value="q8_0"]')).click();
   await driver.wait(async () => /・Q8_0・/.test(await text(driver, "hardware-body")), 10000);
   await driver.findElement(By.css('#precision option[value="auto"]')).click();
-  await driver.wait(async () => /・Q4_K_M・/.test(await text(driver, "hardware-body")), 10000);
+  await driver.wait(async () => /・F32・/.test(await text(driver, "hardware-body")), 10000);
 });

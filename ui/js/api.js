@@ -75,6 +75,10 @@ export const api = {
   getSettings() {
     return call("get_settings");
   },
+  /** The model card's defaults, each setting's bounds and the presets (from the engine). */
+  generationSchema() {
+    return call("generation_schema");
+  },
   saveSettings(patch) {
     return call("save_settings", { patch });
   },

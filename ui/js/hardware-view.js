@@ -10,16 +10,28 @@ export function formatBytes(bytes) {
   return `${(bytes / 1e9).toFixed(1)} GB`;
 }
 
-/** "Q4_K_M" for the plan's `q4_k_m`. */
+/**
+ * "Q4_K_M" for the backend's `q4_k_m`: a precision's label is its name in capitals, as
+ * `Precision::label` says (crates/jslm-core), so no table of precisions lives here.
+ */
 export function precisionLabel(precision) {
-  const labels = { q4_k_m: "Q4_K_M", q8_0: "Q8_0", bf16: "bf16", f16: "f16", f32: "f32" };
-  return labels[precision] ?? String(precision);
+  return String(precision ?? "").toUpperCase();
+}
+
+/** Why the plan chose its precision (`PlanReason`), in the UI language. */
+export function reasonText(lang, reason) {
+  if (!reason) return "";
+  return t(lang, `reason_${reason.kind}`, {
+    size: formatBytes(reason.weight_bytes),
+    preferred: precisionLabel(reason.preferred),
+  });
 }
 
 /** One line describing a plan's fit, e.g. for the load progress. */
-export function planLine(lang, { precision, threads, context_tokens: context, fit }) {
+export function planLine(lang, { precision, reason, threads, context_tokens: context, fit }) {
   return t(lang, "plan_line", {
     precision: precisionLabel(precision),
+    reason: reasonText(lang, reason),
     threads,
     context,
     needed: formatBytes(fit.needed_bytes),
@@ -86,6 +98,9 @@ export function renderHardware(root, lang, report, describeError) {
       threads: plan.threads,
       context: plan.context_tokens,
     });
+    const why = doc.createElement("p");
+    why.className = "plan-reason";
+    why.textContent = t(lang, "hw_plan_reason", { reason: reasonText(lang, plan.reason) });
     const fit = doc.createElement("div");
     fit.className = "fit";
     const badge = doc.createElement("span");
@@ -106,7 +121,7 @@ export function renderHardware(root, lang, report, describeError) {
     });
     meter.setAttribute("aria-label", `${badge.textContent}: ${numbers.textContent}`);
     fit.append(badge, meter, numbers);
-    parts.push(summary, fit);
+    parts.push(summary, why, fit);
     if (plan.warnings.length) {
       const ul = doc.createElement("ul");
       ul.className = "warnings";

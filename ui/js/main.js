@@ -7,7 +7,7 @@ import { isGenerateShortcut, isStopShortcut } from "./keys.js";
 import { StreamView } from "./stream-view.js";
 import { SettingsForm } from "./settings-form.js";
 import { HistoryView, formatTime } from "./history-view.js";
-import { planLine, precisionLabel, renderHardware } from "./hardware-view.js";
+import { planLine, precisionLabel, reasonText, renderHardware } from "./hardware-view.js";
 import { ModelManager } from "./model-manager.js";
 
 const $ = (id) => document.getElementById(id);
@@ -135,12 +135,7 @@ function showModel() {
     if (!state.modelFormTouched) $("model-change").open = false;
     pill.dataset.state = "ready";
     pill.textContent = t(state.lang, "model_pill_ready", { name: m.name });
-    stateText.textContent = t(state.lang, "model_ready", {
-      name: m.name,
-      format: m.quantization ? t(state.lang, "model_quantized", { precision: precisionLabel(m.quantization) }) : m.format,
-      precision: m.precision,
-      device: m.device,
-    });
+    stateText.textContent = runText(state.lang, m);
   } else {
     $("model-change").open = true;
     // No model yet: the catalog is the easiest way to get one.
@@ -153,6 +148,22 @@ function showModel() {
     stateText.textContent = t(state.lang, "model_none");
   }
   updateControls();
+}
+
+/** What runs, from the model summary's run report (older history entries have none). */
+function runText(lang, m) {
+  const run = m.run;
+  if (!run) return t(lang, "model_ready_unknown", { name: m.name });
+  const precision = precisionLabel(run.precision);
+  return t(lang, "model_ready", {
+    name: m.name,
+    precision: run.converted_from
+      ? t(lang, "model_converted", { precision, from: precisionLabel(run.converted_from) })
+      : precision,
+    device: `${run.device_name || run.device.kind}`,
+    threads: run.threads,
+    reason: reasonText(lang, run.reason),
+  });
 }
 
 function onLoadEvent(message) {
@@ -474,6 +485,7 @@ async function removeHistory(id) {
 
 async function start() {
   try {
+    settingsForm.setSchema(await api.generationSchema());
     const settings = await api.getSettings();
     settingsForm.set(settings.generation);
     $("precision").value = settings.precision;

@@ -1,44 +1,28 @@
-// Generation presets and the settings shape the backend expects (`GenerationSettings` in
-// crates/jslm-engine/src/settings.rs). Pure.
+// Preset matching and seed parsing for the settings form. The values themselves — the model
+// card's defaults, each setting's bounds and the presets — are defined once in the engine
+// (crates/jslm-engine/src/settings.rs) and come from the backend (`generation_schema`). Pure.
 
-/**
- * The model card: `model.generate(max_new_tokens=256, temperature=1, top_p=0.95,
- * do_sample=True)`, with transformers' default top_k 50 (see settings.rs).
- */
-export const CARD_DEFAULTS = Object.freeze({
-  max_new_tokens: 256,
-  do_sample: true,
-  temperature: 1.0,
-  top_p: 0.95,
-  top_k: 50,
-  repetition_penalty: 1.0,
-});
-
-/** The sampling fields a preset sets. The length (`max_new_tokens`) is the user's. */
+/** The sampling fields a preset sets. The length (`max_new_tokens`) and the seed are the user's. */
 export const PRESET_FIELDS = ["do_sample", "temperature", "top_p", "top_k", "repetition_penalty"];
 
-const sampling = (values) => Object.freeze(Object.fromEntries(PRESET_FIELDS.map((f) => [f, values[f]])));
-
-export const PRESETS = Object.freeze({
-  card: sampling(CARD_DEFAULTS),
-  // do_sample=False: always the most likely token; the same text on every run.
-  greedy: sampling({ ...CARD_DEFAULTS, do_sample: false }),
-  // Looser sampling and a light repetition penalty for varied, less repetitive prose.
-  creative: sampling({
-    ...CARD_DEFAULTS,
-    temperature: 1.2,
-    top_p: 0.98,
-    top_k: 100,
-    repetition_penalty: 1.1,
-  }),
-});
+/** `{ card: {...}, greedy: {...}, ... }`: each preset's sampling fields, from the schema. */
+export function presetsFrom(schema) {
+  return Object.freeze(
+    Object.fromEntries(
+      schema.presets.map(([name, settings]) => [
+        name,
+        Object.freeze(Object.fromEntries(PRESET_FIELDS.map((f) => [f, settings[f]]))),
+      ]),
+    ),
+  );
+}
 
 /** Largest seed the webview can hold exactly (JavaScript numbers are doubles). */
 export const MAX_SEED = Number.MAX_SAFE_INTEGER;
 
-/** The preset whose sampling values `settings` has (length and seed ignored), or "custom". */
-export function matchPreset(settings) {
-  for (const [name, preset] of Object.entries(PRESETS)) {
+/** The preset of `presets` whose sampling values `settings` has (length and seed ignored), or "custom". */
+export function matchPreset(settings, presets) {
+  for (const [name, preset] of Object.entries(presets)) {
     const same = PRESET_FIELDS.every((f) => {
       const a = f === "top_k" ? (settings.top_k ?? 0) : settings[f];
       return a === preset[f];
@@ -46,6 +30,15 @@ export function matchPreset(settings) {
     if (same) return name;
   }
   return "custom";
+}
+
+/**
+ * The input attributes for one bound: `min` (nudged up one step's hundredth when the bound
+ * itself is excluded, e.g. top_p > 0), `max` and `step`.
+ */
+export function inputRange(bound) {
+  const min = bound.min_exclusive ? bound.min + bound.step / 100 : bound.min;
+  return { min: String(min), max: String(bound.max), step: String(bound.step) };
 }
 
 /**

@@ -1,7 +1,7 @@
 // The generation settings fields and preset radios: reading, writing, and marking a field the
 // backend rejected.
 
-import { PRESETS, matchPreset, parseSeed } from "./presets.js";
+import { inputRange, matchPreset, parseSeed, presetsFrom } from "./presets.js";
 
 const NUMBER_FIELDS = ["max_new_tokens", "temperature", "top_p", "top_k", "repetition_penalty"];
 const INTEGER_FIELDS = new Set(["max_new_tokens", "top_k"]);
@@ -20,10 +20,11 @@ export class SettingsForm {
       this.inputs[name] = root.querySelector(`[name="${name}"]`);
     }
     this.presetRadios = [...root.querySelectorAll('input[name="preset"]')];
+    this.presets = {};
     for (const radio of this.presetRadios) {
       radio.addEventListener("change", () => {
-        if (radio.checked && PRESETS[radio.value]) {
-          this.writeValues(PRESETS[radio.value]);
+        if (radio.checked && this.presets[radio.value]) {
+          this.writeValues(this.presets[radio.value]);
           this.clearInvalid();
           this.hooks.onChange();
         }
@@ -35,6 +36,19 @@ export class SettingsForm {
         this.syncPreset();
         this.hooks.onChange();
       });
+    }
+  }
+
+  /**
+   * Takes the backend's `generation_schema` (defaults, bounds, presets): the inputs' ranges
+   * and the presets' values come from there, never from copies here.
+   */
+  setSchema(schema) {
+    this.presets = presetsFrom(schema);
+    this.defaults = schema.defaults;
+    for (const name of NUMBER_FIELDS) {
+      const range = inputRange(schema.bounds[name]);
+      for (const [attr, value] of Object.entries(range)) this.inputs[name].setAttribute(attr, value);
     }
   }
 
@@ -63,7 +77,7 @@ export class SettingsForm {
 
   syncPreset() {
     const current = this.readLoose();
-    const name = current ? matchPreset(current) : "custom";
+    const name = current ? matchPreset(current, this.presets) : "custom";
     for (const radio of this.presetRadios) radio.checked = radio.value === name;
   }
 
@@ -92,7 +106,6 @@ export class SettingsForm {
       }
       settings[name] = n;
     }
-    if (settings.top_k === 0) settings.top_k = null;
     const seed = parseSeed(this.inputs.seed.value);
     if (seed === undefined) return { error: { field: "seed", key: "error.seed_range" } };
     settings.seed = seed;

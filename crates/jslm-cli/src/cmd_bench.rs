@@ -1,29 +1,29 @@
 //! `jslm bench`: speed of any model file the engine loads; without `--model`, of random-weight
 //! models of the exact 7B shape written locally as Q4_K_M and Q8_0 GGUF.
 
+use crate::load::LoadArgs;
 use crate::paths::jslm_cache_dir;
 use anyhow::Context;
-use jslm_engine::bench::{run_bench, BenchOptions, BenchReport};
+use jslm_core::Precision;
+use jslm_engine::bench::{run_bench, BenchReport};
 use jslm_engine::synthetic::{mistral_7b_config, write_random_gguf};
-use jslm_engine::{DType, Device, GgufRunner, Quantization};
+use jslm_engine::GgufRunner;
+use jslm_runtime::LoadPlaces;
 use std::path::PathBuf;
 use std::process::Command;
 
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
     /// A GGUF file or safetensors folder; default: random 7B-shaped Q4_K_M and Q8_0 GGUFs.
+    /// Loaded as the plan says (device, precision, threads), like `generate`.
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// CPU threads (default: all cores).
-    #[arg(long)]
-    pub threads: Option<usize>,
     #[arg(long, default_value_t = 128)]
     pub prompt_tokens: usize,
     #[arg(long, default_value_t = 64)]
     pub decode_tokens: usize,
-    /// Element type for safetensors folders: f32, bf16 or f16.
-    #[arg(long, default_value = "f32")]
-    pub dtype: String,
+    #[command(flatten)]
+    pub load: LoadArgs,
     /// Where the random 7B models are written (default: the jslm cache's `bench` folder).
     #[arg(long)]
     pub work_dir: Option<PathBuf>,
@@ -32,8 +32,8 @@ pub struct BenchArgs {
     #[arg(long, default_value = "mapped")]
     pub runner: String,
     /// Without `--model`: which random 7B files to write and run, comma-separated.
-    #[arg(long, default_value = "q4_k_m,q8_0")]
-    pub quantize: String,
+    #[arg(long, default_value = "q4_k_m,q8_0", value_delimiter = ',')]
+    pub files: Vec<Precision>,
     /// Without `--model`: write the random 7B files, then stop (for the llama.cpp comparison,
     /// which makes its own files from ours).
     #[arg(long)]
@@ -47,22 +47,20 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let Some(model) = args.model.clone() else {
         return run_synthetic(&args);
     };
-    let dtype = match args.dtype.as_str() {
-        "f32" => DType::F32,
-        "bf16" => DType::BF16,
-        "f16" => DType::F16,
-        other => anyhow::bail!("--dtype must be f32, bf16 or f16. Given: {other}"),
+    let source = jslm_runtime::ModelSource::from_path(&model, None);
+    let planned = crate::load::plan(source, &args.load)?;
+    let places = LoadPlaces {
+        quantized_dir: jslm_cache_dir().join("quantized"),
     };
+    let mut options = planned.load_options(&places);
+    options.gguf_runner = parse_runner(&args.runner)?;
+    // The whole prompt in one pass, as llama-bench measures it.
+    options.prefill_chunk_tokens = options.prefill_chunk_tokens.max(args.prompt_tokens);
     let report = run_bench(
-        &model,
-        &BenchOptions {
-            prompt_tokens: args.prompt_tokens,
-            decode_tokens: args.decode_tokens,
-            device: Device::Cpu,
-            dtype,
-            prefill_chunk_tokens: jslm_engine::engine::DEFAULT_PREFILL_CHUNK,
-            gguf_runner: parse_runner(&args.runner)?,
-        },
+        &planned.description,
+        &options,
+        args.prompt_tokens,
+        args.decode_tokens,
     )?;
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
@@ -73,11 +71,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
 }
 
 fn parse_runner(name: &str) -> anyhow::Result<GgufRunner> {
-    match name {
-        "mapped" => Ok(GgufRunner::Mapped),
-        "candle" => Ok(GgufRunner::Candle),
-        other => anyhow::bail!("--runner must be mapped or candle. Given: {other}"),
-    }
+    Ok(name.parse()?)
 }
 
 /// Writes the random 7B models once, then benchmarks each in its own process so that every
@@ -90,17 +84,11 @@ fn run_synthetic(args: &BenchArgs) -> anyhow::Result<()> {
     let config = mistral_7b_config();
     let exe = std::env::current_exe().context("finding the jslm executable")?;
     let mut reports = Vec::new();
-    let quantizations = args
-        .quantize
-        .split(',')
-        .map(|q| q.trim().parse::<Quantization>())
-        .collect::<Result<Vec<_>, _>>()?;
-    for q in quantizations {
-        let path = dir.join(format!("random-7b-{}.gguf", q.name()));
+    for &q in &args.files {
+        let path = dir.join(format!("random-7b-{}.gguf", q.as_str()));
         if !path.is_file() {
             eprintln!(
-                "writing a random-weight 7B model as {} to {}",
-                q.name(),
+                "writing a random-weight 7B model as {q} to {}",
                 path.display()
             );
             let bar = indicatif::ProgressBar::new(0);
@@ -132,7 +120,7 @@ fn run_synthetic(args: &BenchArgs) -> anyhow::Result<()> {
                 .arg(args.prompt_tokens.to_string())
                 .arg("--decode-tokens")
                 .arg(args.decode_tokens.to_string());
-            if let Some(t) = args.threads {
+            if let Some(t) = args.load.threads {
                 cmd.arg("--threads").arg(t.to_string());
             }
             let out = cmd
@@ -165,18 +153,19 @@ fn gib(bytes: u64) -> f64 {
 
 fn print_table(reports: &[BenchReport]) {
     println!(
-        "| model | runner | format | file GiB | threads | load s | warm-up s | prompt tok/s | decode tok/s | TTFT ms | peak RSS GiB |"
+        "| model | device | runner | format | file GiB | threads | load s | warm-up s | prompt tok/s | decode tok/s | TTFT ms | peak RSS GiB |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in reports {
         println!(
-            "| {} | {} | {} {} | {:.2} | {} | {:.2} | {:.2} | {:.1} | {:.2} | {:.0} | {:.2} |",
+            "| {} | {} | {} | {} {} | {:.2} | {} | {:.2} | {:.2} | {:.1} | {:.2} | {:.0} | {:.2} |",
             r.model
                 .file_name()
                 .map(|n| n.to_string_lossy())
                 .unwrap_or_default(),
+            r.device,
             r.runner,
-            r.format,
+            r.container,
             r.precision,
             gib(r.file_bytes),
             r.threads,

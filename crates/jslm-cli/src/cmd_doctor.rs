@@ -1,9 +1,8 @@
 //! `jslm doctor`: what this machine has and how each model would run on it, as text or JSON.
 
 use anyhow::Context as _;
-use jslm_hardware::{
-    doctor_report, DetectOptions, DeviceKind, HardwareProfile, ModelSpec, PlanSettings, Precision,
-};
+use jslm_hardware::{doctor_report, DetectOptions, DeviceKind, HardwareProfile, Precision};
+use jslm_runtime::RunChoices;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -17,7 +16,7 @@ pub struct DoctorArgs {
     /// Plan as if this device were requested: cpu, cuda or metal.
     #[arg(long)]
     device: Option<DeviceKind>,
-    /// Plan as if this precision were requested: bf16, f16, f32, q4_k_m or q8_0.
+    /// Plan as if this precision were requested (f32, bf16, f16, q8_0, q4_k_m, ...).
     #[arg(long)]
     precision: Option<Precision>,
     /// Plan as if this many CPU threads were requested.
@@ -42,19 +41,21 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
         model_cache_dir: Some(args.cache_dir.clone().unwrap_or_else(default_cache_dir)),
         probe_backends: !args.no_probe,
     });
-    let settings = PlanSettings {
+    let choices = RunChoices {
         device: args.device,
         precision: args.precision,
         threads: args.threads,
         context_tokens: args.context,
         prefer_quality: args.prefer_quality,
         force: args.force,
-        ..PlanSettings::default()
     };
-    // The catalog lives in the hub crate; until it is wired in, doctor plans the 7B, whose
-    // spec lists all three weight files (bf16 safetensors, Q4_K_M and Q8_0 GGUF).
-    let models = [ModelSpec::japanese_stablelm_instruct_gamma_7b()];
-    let report = doctor_report(&profile, &models, &settings);
+    // Every catalog model with every file it offers, planned as `generate` would plan it.
+    let models = jslm_hub::catalog()
+        .models
+        .iter()
+        .map(|entry| jslm_runtime::catalog::spec(entry, Some("*")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let report = doctor_report(&profile, &models, &choices.plan_settings());
     let mut output = if args.json {
         serde_json::to_string_pretty(&report).context("serialising the report")?
     } else {

@@ -1,7 +1,6 @@
 //! `jslm download MODEL [--file F]... [--revision R]`: download a catalog model or any repo into
-//! the Hugging Face cache with progress bars; prints the snapshot folder on stdout.
-//! [`ensure_model`] is the same for other commands (`generate --model`): cache first, download
-//! on demand.
+//! the Hugging Face cache with progress bars; prints the snapshot folder on stdout. (Other
+//! commands download on demand through the runtime: `crate::load::resolve`.)
 
 use std::sync::Arc;
 
@@ -41,21 +40,6 @@ pub fn download(args: DownloadArgs) -> anyhow::Result<()> {
         println!("{}", model.snapshot_dir.display());
     }
     Ok(())
-}
-
-/// The model's files in the cache: found locally without the network, else downloaded (with
-/// progress bars on stderr). For `jslm generate --model <catalog id or repo id>`.
-pub fn ensure_model(model: &str, revision: Option<&str>) -> anyhow::Result<DownloadedModel> {
-    let request = DownloadRequest {
-        model: model.to_string(),
-        revision: revision.map(String::from),
-        files: Vec::new(),
-    };
-    hub_common::init_logging();
-    if let Some(found) = hub_common::manager()?.find_local(&request)? {
-        return Ok(found);
-    }
-    fetch(request)
 }
 
 fn fetch(request: DownloadRequest) -> anyhow::Result<DownloadedModel> {

@@ -1,8 +1,9 @@
 //! `jslm generate`: the model card's generation from the command line, streamed to stdout.
 
-use crate::progress::LoadBar;
+use crate::load::LoadArgs;
 use anyhow::Context;
-use jslm_engine::{CancelFlag, Engine, GenerationEvent, GenerationRequest, GenerationSettings};
+use jslm_engine::settings::CARD_DEFAULTS;
+use jslm_engine::{CancelFlag, GenerationEvent, GenerationRequest, GenerationSettings};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -11,7 +12,7 @@ pub struct GenerateArgs {
     /// Model: a Hugging Face folder (config.json + safetensors), a .gguf file, or a catalog
     /// id / Hugging Face repo id (`org/name`), taken from the cache or downloaded on demand.
     #[arg(long)]
-    pub model: PathBuf,
+    pub model: String,
     /// Revision for a repo id (branch, tag or commit; default main).
     #[arg(long)]
     pub revision: Option<String>,
@@ -30,20 +31,20 @@ pub struct GenerateArgs {
     /// Read the input from a file (UTF-8).
     #[arg(long)]
     pub input_file: Option<PathBuf>,
-    /// Maximum number of new tokens (model card: 256).
-    #[arg(long, default_value_t = 256)]
+    /// Maximum number of new tokens (the model card's default).
+    #[arg(long, default_value_t = CARD_DEFAULTS.max_new_tokens)]
     pub max_new_tokens: usize,
-    /// Sampling temperature (model card: 1.0).
-    #[arg(long, default_value_t = 1.0)]
+    /// Sampling temperature (the model card's default; 0 = greedy).
+    #[arg(long, default_value_t = CARD_DEFAULTS.temperature)]
     pub temperature: f64,
-    /// Nucleus sampling mass (model card: 0.95).
-    #[arg(long, default_value_t = 0.95)]
+    /// Nucleus sampling mass (the model card's default).
+    #[arg(long, default_value_t = CARD_DEFAULTS.top_p)]
     pub top_p: f64,
-    /// Top-k filter (transformers' default 50; 0 disables).
-    #[arg(long, default_value_t = 50)]
+    /// Top-k filter (transformers' default; 0 disables).
+    #[arg(long, default_value_t = CARD_DEFAULTS.top_k)]
     pub top_k: usize,
     /// Repetition penalty (1.0 = off).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = CARD_DEFAULTS.repetition_penalty)]
     pub repetition_penalty: f64,
     /// Seed for reproducible sampling.
     #[arg(long)]
@@ -51,27 +52,11 @@ pub struct GenerateArgs {
     /// Greedy decoding (do_sample=False).
     #[arg(long)]
     pub greedy: bool,
-    /// One JSON object per line: token events, then the result.
+    /// One JSON object per line: token events, then the result with what ran (`run`).
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
     pub load: LoadArgs,
-}
-
-#[derive(clap::Args, Debug)]
-pub struct LoadArgs {
-    /// Quantize safetensors weights in the app first (q4_k_m or q8_0); the GGUF is cached.
-    #[arg(long)]
-    pub quantize: Option<String>,
-    /// Element type for safetensors weights: f32, bf16 or f16 (default f32 on CPU).
-    #[arg(long)]
-    pub dtype: Option<String>,
-    /// CPU threads (default: the plan's, the physical core count).
-    #[arg(long)]
-    pub threads: Option<usize>,
-    /// Load even where the memory plan says the model will not fit.
-    #[arg(long)]
-    pub force: bool,
 }
 
 fn read_text(inline: Option<String>, file: Option<PathBuf>, what: &str) -> anyhow::Result<String> {
@@ -91,7 +76,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         do_sample: !args.greedy,
         temperature: args.temperature,
         top_p: args.top_p,
-        top_k: Some(args.top_k),
+        top_k: args.top_k,
         repetition_penalty: args.repetition_penalty,
         seed: args.seed,
     };
@@ -108,11 +93,9 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
             message: "must not be empty: pass --instruction TEXT or --instruction-file FILE".into(),
         });
     }
-    let (model, tokenizer) = resolve_model(&args.model, args.revision.as_deref(), args.tokenizer)?;
-    let options = crate::plan_load::planned_load_options(&model, &args.load, tokenizer)?;
-    let mut bar = LoadBar::new();
-    let engine = Engine::load(&model, &options, |p| bar.update(p))?;
-    bar.finish();
+    let source = crate::load::resolve(&args.model, args.revision, args.tokenizer)?;
+    let loaded = crate::load::load(crate::load::plan(source, &args.load)?)?;
+    let engine = &loaded.engine;
 
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -159,6 +142,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
             "text": result.text,
             "stop_reason": result.stop_reason,
             "stats": result.stats,
+            "run": loaded.report,
             "model": engine.info(),
         });
         writeln!(out, "{last}")?;
@@ -171,37 +155,4 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// A path is used as it is; anything else that looks like a model id (`org/name` or a catalog
-/// id) comes from the Hugging Face cache, downloaded first when missing. For a GGUF repo the
-/// tokenizer comes from the companion download (the official repo).
-fn resolve_model(
-    model: &std::path::Path,
-    revision: Option<&str>,
-    tokenizer: Option<PathBuf>,
-) -> anyhow::Result<(PathBuf, Option<PathBuf>)> {
-    let text = model.to_string_lossy();
-    let looks_like_id = !model.exists()
-        && !text.starts_with('/')
-        && !text.starts_with('.')
-        && !text.ends_with(".gguf")
-        && text.split('/').count() <= 2;
-    if !looks_like_id {
-        return Ok((model.to_path_buf(), tokenizer));
-    }
-    let downloaded = crate::cmd_download::ensure_model(&text, revision)?;
-    let gguf = downloaded
-        .files
-        .iter()
-        .map(|f| downloaded.snapshot_dir.join(&f.path))
-        .find(|p| p.extension().is_some_and(|e| e == "gguf"));
-    let weights = gguf.unwrap_or_else(|| downloaded.snapshot_dir.clone());
-    let tokenizer = tokenizer.or_else(|| {
-        std::iter::once(&downloaded.snapshot_dir)
-            .chain(downloaded.companions.iter().map(|c| &c.snapshot_dir))
-            .map(|d| d.join("tokenizer.json"))
-            .find(|p| p.is_file())
-    });
-    Ok((weights, tokenizer))
 }

@@ -78,7 +78,7 @@ pub fn models(args: ModelsArgs) -> anyhow::Result<()> {
             entry.id,
             entry.repo,
             human_bytes(entry.approx_size_bytes),
-            entry.engine_format.as_str()
+            entry.container.as_str()
         );
     }
     Ok(())

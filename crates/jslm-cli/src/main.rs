@@ -4,8 +4,9 @@
 mod cmd_download;
 mod cmd_login;
 mod cmd_models;
+mod exit_code;
 mod hub_common;
-mod hub_exit_code;
+mod load;
 mod progress_bars;
 
 use clap::{Parser, Subcommand};
@@ -14,7 +15,6 @@ mod cmd_bench;
 mod cmd_doctor;
 mod cmd_generate;
 mod paths;
-mod plan_load;
 mod progress;
 
 #[derive(Parser)]
@@ -50,15 +50,6 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
-    // candle's CPU kernels size their rayon pool from RAYON_NUM_THREADS; set it before any use.
-    let threads = match &cli.command {
-        Command::Generate(a) => a.load.threads,
-        Command::Bench(a) => a.threads,
-        _ => None,
-    };
-    if let Some(n) = threads.filter(|&n| n > 0) {
-        std::env::set_var("RAYON_NUM_THREADS", n.to_string());
-    }
     let result: anyhow::Result<()> = match cli.command {
         Command::Generate(args) => cmd_generate::run(args),
         Command::Bench(args) => cmd_bench::run(args),
@@ -70,29 +61,13 @@ fn main() {
         Command::Rm(args) => cmd_models::rm(args),
     };
     if let Err(err) = result {
-        // The last stderr line says what went wrong; the exit code says which class (README).
+        // The last stderr line says what went wrong (after a hint of what to do, where there
+        // is one); the exit code says which class (README).
+        let code = exit_code::error_code(&err);
+        if let Some(advice) = code.and_then(exit_code::advice) {
+            eprintln!("hint: {advice}");
+        }
         eprintln!("error: {err:#}");
-        std::process::exit(exit_code(&err));
+        std::process::exit(code.map_or(1, exit_code::exit_code));
     }
-}
-
-/// Exit codes by error class, so scripts can tell failures apart (documented in the README).
-fn exit_code(err: &anyhow::Error) -> i32 {
-    if let Some(code) = hub_exit_code::for_hub_error(err) {
-        return code;
-    }
-    if let Some(e) = err.downcast_ref::<jslm_engine::EngineError>() {
-        return match e.code() {
-            "invalid_setting" => 2,
-            "context_overflow" => 3,
-            "missing_file" => 4,
-            "invalid_file" => 5,
-            "unsupported_model" => 6,
-            "tokenizer_mismatch" => 7,
-            "busy" => 8,
-            "io" => 9,
-            _ => 1,
-        };
-    }
-    1
 }

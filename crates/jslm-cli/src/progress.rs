@@ -1,9 +1,9 @@
 //! Progress bars on stderr for loading and quantizing.
 
 use indicatif::{ProgressBar, ProgressStyle};
-use jslm_engine::LoadProgress;
+use jslm_runtime::LoadEvent;
 
-/// Turns engine load events into an indicatif bar (hidden when stderr is not a terminal).
+/// Turns load events into an indicatif bar (hidden when stderr is not a terminal).
 pub struct LoadBar {
     bar: Option<ProgressBar>,
 }
@@ -13,20 +13,26 @@ impl LoadBar {
         Self { bar: None }
     }
 
-    pub fn update(&mut self, event: LoadProgress) {
+    pub fn update(&mut self, event: LoadEvent) {
         match event {
-            LoadProgress::Hashing => {
+            LoadEvent::Started { .. } | LoadEvent::Planned { .. } => {}
+            LoadEvent::Hashing { .. } => {
                 let bar = ProgressBar::new_spinner().with_message("hashing source files");
                 bar.enable_steady_tick(std::time::Duration::from_millis(120));
                 self.replace(bar);
             }
-            LoadProgress::Quantizing(p) => {
+            LoadEvent::Quantizing {
+                bytes_done,
+                bytes_total,
+                tensors_done,
+                tensors_total,
+            } => {
                 if self
                     .bar
                     .as_ref()
-                    .is_none_or(|b| b.length() != Some(p.bytes_total))
+                    .is_none_or(|b| b.length() != Some(bytes_total))
                 {
-                    let bar = ProgressBar::new(p.bytes_total).with_style(
+                    let bar = ProgressBar::new(bytes_total).with_style(
                         ProgressStyle::with_template(
                             "quantizing {bar:30} {binary_bytes}/{binary_total_bytes} {eta} {msg}",
                         )
@@ -35,15 +41,15 @@ impl LoadBar {
                     self.replace(bar);
                 }
                 if let Some(bar) = &self.bar {
-                    bar.set_position(p.bytes_done);
-                    bar.set_message(p.tensor);
+                    bar.set_position(bytes_done);
+                    bar.set_message(format!("tensor {tensors_done}/{tensors_total}"));
                 }
             }
-            LoadProgress::QuantizedCacheHit(path) => {
+            LoadEvent::CacheHit => {
                 self.finish();
-                eprintln!("using quantized model {}", path.display());
+                eprintln!("using the quantized copy made earlier");
             }
-            LoadProgress::LoadingWeights => {
+            LoadEvent::LoadingWeights => {
                 let bar = ProgressBar::new_spinner().with_message("loading weights");
                 bar.enable_steady_tick(std::time::Duration::from_millis(120));
                 self.replace(bar);

@@ -210,7 +210,7 @@ async fn errors_have_distinct_exit_codes_and_a_clear_last_line() {
             vec!["download", "jslm-gamma-7b"],
             vec![],
             10,
-            vec!["jslm login".into(), "HF_TOKEN".into()],
+            vec!["no Hugging Face token is set".into()],
         ),
         (
             vec!["download", "jslm-gamma-7b"],
@@ -265,6 +265,13 @@ async fn errors_have_distinct_exit_codes_and_a_clear_last_line() {
         }
         let all = String::from_utf8_lossy(&out.stderr);
         assert!(!all.contains(BAD) && !all.contains(FRESH), "token printed");
+        if code == 10 {
+            // The CLI's own advice, on the line before the error.
+            assert!(
+                all.contains("hint: create a read token") && all.contains("`jslm login`"),
+                "{all}"
+            );
+        }
     }
 }
 
@@ -366,7 +373,7 @@ async fn generate_with_a_repo_id_downloads_then_generates() {
         "generate",
         "--model",
         "org/tiny-mistral",
-        "--dtype",
+        "--precision",
         "f32",
         "--greedy",
         "--json",

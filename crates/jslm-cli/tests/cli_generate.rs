@@ -37,7 +37,7 @@ fn json_output_matches_transformers_greedy() {
             "generate",
             "--greedy",
             "--json",
-            "--dtype",
+            "--precision",
             "f32",
             "--max-new-tokens",
             "24",
@@ -138,10 +138,10 @@ fn bad_settings_exit_with_the_field_named() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/model"));
 }
 
-/// Without --dtype the plan decides: on a CPU it quantizes safetensors in the app (cached),
-/// and two processes doing that at once both succeed.
+/// Asked for Q4_K_M, the CLI quantizes safetensors in the app (cached), and two processes
+/// doing that at once both succeed.
 #[test]
-fn plan_quantizes_on_cpu_and_concurrent_runs_both_succeed() {
+fn quantizing_in_the_app_is_cached_and_concurrent_runs_both_succeed() {
     let cache = tempfile::tempdir().unwrap();
     let run = || {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_jslm"));
@@ -152,6 +152,8 @@ fn plan_quantizes_on_cpu_and_concurrent_runs_both_succeed() {
                 "1",
                 "--max-new-tokens",
                 "4",
+                "--precision",
+                "q4_k_m",
                 "--instruction",
                 "こんにちは",
                 "--model",
@@ -170,4 +172,54 @@ fn plan_quantizes_on_cpu_and_concurrent_runs_both_succeed() {
         .collect();
     assert_eq!(files.len(), 1, "{files:?}");
     assert!(files[0].ends_with(".gguf"), "{files:?}");
+}
+
+/// Without a precision the plan decides, and `--json` reports what actually ran — equal to
+/// the plan: the tiny model is small, so it runs unquantized (f32, converted from its f16
+/// file) on the CPU, with the plan's thread count, and nothing is quantized.
+#[test]
+fn json_reports_what_ran_and_it_is_the_plan() {
+    let cache = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_jslm"))
+        .env("JSLM_CACHE_DIR", cache.path())
+        .args(["generate", "--greedy", "--json", "--max-new-tokens", "3"])
+        .args(["--threads", "1", "--instruction", "こんにちは", "--model"])
+        .arg(fixtures().join("tiny-mistral"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("plan: cpu") && stderr.contains("F32 (a small model"),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let run = &last["run"];
+    assert_eq!(run["device"]["kind"], "cpu");
+    assert_eq!(run["precision"], "f32");
+    assert_eq!(run["converted_from"], "f16");
+    assert_eq!(run["reason"]["kind"], "small_model");
+    assert_eq!(run["threads"], 1);
+    assert_eq!(run["context_tokens"], 4096);
+    assert_eq!(last["model"]["precision"], "f32");
+    assert_eq!(last["model"]["threads"], 1);
+    assert!(
+        !cache.path().join("quantized").exists(),
+        "a small model is not quantized"
+    );
+}
+
+/// A precision the model's files cannot give is refused with its own exit code, not
+/// silently replaced.
+#[test]
+fn an_impossible_precision_is_refused() {
+    let out = jslm()
+        .args(["generate", "--instruction", "x", "--precision", "bf16", "--model"])
+        .arg(fixtures().join("tiny-mistral-llamacpp/model-q8_0.gguf"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(32), "{stderr}");
+    assert!(stderr.contains("precision = bf16 refused"), "{stderr}");
 }

@@ -138,7 +138,18 @@ impl std::str::FromStr for ErrorCode {
     type Err = ();
 
     fn from_str(s: &str) -> Result<Self, ()> {
-        Self::ALL.iter().copied().find(|c| c.as_str() == s).ok_or(())
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|c| c.as_str() == s)
+            .ok_or(())
+    }
+}
+
+/// Lets tests and tables compare a code with its string form.
+impl PartialEq<&str> for ErrorCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
     }
 }
 

@@ -3,14 +3,17 @@
 //! - [`ErrorCode`]: the one list of stable error codes (the CLI maps it to exit codes, the
 //!   window to Japanese/English messages, each in one table);
 //! - [`Precision`]: how weights are stored or run (`F32` … `Q2_K`), from the catalog to the UI;
-//! - [`ModelShape`]: a Mistral/Llama decoder's dimensions.
+//! - [`ModelShape`]: a Mistral/Llama decoder's dimensions;
+//! - [`Container`]: safetensors or GGUF.
 //!
 //! A leaf crate (serde only), so the hub can use it without the engine or the planner.
 
+mod container;
 mod error_code;
 mod precision;
 mod shape;
 
+pub use container::Container;
 pub use error_code::ErrorCode;
 pub use precision::{Precision, UnknownPrecision};
 pub use shape::ModelShape;

@@ -1,35 +1,25 @@
 //! Speed measurement of the network alone: load time, prompt processing and decoding rates,
 //! time to first token and peak memory, for any model file the engine loads.
 
+use crate::description::ModelDescription;
+use crate::engine::{LoadOptions, Runner};
 use crate::error::Result;
-use crate::files::{ModelFiles, WeightsFormat};
-use crate::model::{load_gguf, load_safetensors};
 use crate::sampling::argmax;
-use candle_core::{DType, Device};
+use jslm_core::{Container, Precision};
+use jslm_hardware::ComputeDevice;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
-
-#[derive(Debug, Clone)]
-pub struct BenchOptions {
-    pub prompt_tokens: usize,
-    pub decode_tokens: usize,
-    pub device: Device,
-    /// Element type for safetensors folders.
-    pub dtype: DType,
-    /// Prompt chunk per forward pass (as in generation).
-    pub prefill_chunk_tokens: usize,
-    /// Which CPU implementation runs a GGUF.
-    pub gguf_runner: crate::engine::GgufRunner,
-}
 
 /// One benchmark run. Rates in tokens/s, times in ms, memory in bytes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BenchReport {
     pub model: PathBuf,
-    pub format: String,
-    pub precision: String,
+    pub container: Container,
+    /// What ran.
+    pub precision: Precision,
+    pub device: ComputeDevice,
     /// "mapped" (ours), "candle" (candle's quantized llama) or "candle-safetensors".
     #[serde(default)]
     pub runner: String,
@@ -37,8 +27,8 @@ pub struct BenchReport {
     pub threads: usize,
     /// Reading the weights.
     pub load_ms: f64,
-    /// The first forward pass after loading (a 1-token prefill plus one step): candle repacks
-    /// quantized weights for its kernels on first use, a one-time cost per load.
+    /// The first forward pass after loading (a prefill of the same length plus one step):
+    /// candle repacks quantized weights for its kernels on first use, a one-time cost per load.
     pub warmup_ms: f64,
     pub prompt_tokens: usize,
     pub decode_tokens: usize,
@@ -50,62 +40,63 @@ pub struct BenchReport {
     pub peak_rss_bytes: u64,
 }
 
-/// Loads `path` (GGUF file or safetensors folder) and times a prefill of `prompt_tokens`
-/// random ids followed by `decode_tokens` single-token steps.
-pub fn run_bench(path: &Path, options: &BenchOptions) -> Result<BenchReport> {
-    let weights = ModelFiles::locate_weights(path)?;
+/// Loads the described model with `options` (device, precision, threads and runner as for a
+/// generation; no tokenizer is needed) and times a prefill of `prompt_tokens` random ids
+/// followed by `decode_tokens` single-token steps.
+pub fn run_bench(
+    description: &ModelDescription,
+    options: &LoadOptions,
+    prompt_tokens: usize,
+    decode_tokens: usize,
+) -> Result<BenchReport> {
     let t0 = Instant::now();
-    let (mut loaded, file_bytes) = match &weights {
-        WeightsFormat::Gguf { file } => (
-            load_gguf(file, &options.device, options.gguf_runner)?,
-            file_len(file),
-        ),
-        WeightsFormat::Safetensors { config, shards } => (
-            load_safetensors(config, shards, options.dtype, &options.device)?,
-            shards.iter().map(|s| file_len(s)).sum(),
-        ),
-    };
+    let engine = Runner::load(description, options, |_| {})?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
-    let vocab = loaded.info.vocab_size as u32;
+    let info = engine.info.clone();
+    let vocab = info.vocab_size as u32;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-    let prompt: Vec<u32> = (0..options.prompt_tokens)
-        .map(|_| rng.random_range(3..vocab))
+    let prompt: Vec<u32> = (0..prompt_tokens.max(1))
+        .map(|_| rng.random_range(3..vocab.max(4)))
         .collect();
-    let network = &mut loaded.network;
+    let mut network = engine
+        .network
+        .try_lock()
+        .map_err(|_| crate::error::EngineError::Busy)?;
     // Warm-up with a prompt of the same length, so every one-time repack (some kernels pack
     // only for multi-token inputs) happens before the timed runs.
     let tw = Instant::now();
     network.clear_kv_cache();
-    network.prefill(&prompt, options.prefill_chunk_tokens, &loaded.device)?;
-    network.forward(&prompt[..1], prompt.len(), &loaded.device)?;
+    engine.prefill(&mut network, &prompt)?;
+    engine.forward(&mut network, &prompt[..1], prompt.len())?;
     let warmup_ms = tw.elapsed().as_secs_f64() * 1e3;
     network.clear_kv_cache();
     let t1 = Instant::now();
-    let logits = network.prefill(&prompt, options.prefill_chunk_tokens, &loaded.device)?;
+    let logits = engine.prefill(&mut network, &prompt)?;
     let prefill = t1.elapsed().as_secs_f64();
     let mut next = argmax(&logits);
     let ttft_ms = t1.elapsed().as_secs_f64() * 1e3;
     let t2 = Instant::now();
-    for step in 0..options.decode_tokens {
-        let logits = network.forward(&[next], prompt.len() + step, &loaded.device)?;
+    for step in 0..decode_tokens {
+        let logits = engine.forward(&mut network, &[next], prompt.len() + step)?;
         // The argmax of random weights may repeat one id; any valid id times the same.
-        next = argmax(&logits).min(vocab - 1);
+        next = argmax(&logits).min(vocab.saturating_sub(1));
     }
     let decode = t2.elapsed().as_secs_f64();
     Ok(BenchReport {
-        model: path.to_path_buf(),
-        format: loaded.info.format.to_string(),
-        precision: loaded.info.precision.clone(),
-        runner: runner_name(&loaded.network).into(),
-        file_bytes,
-        threads: rayon::current_num_threads(),
+        model: info.path.clone(),
+        container: info.container,
+        precision: info.precision,
+        device: info.device,
+        runner: runner_name(&network).into(),
+        file_bytes: description.size_bytes,
+        threads: info.threads,
         load_ms,
         warmup_ms,
-        prompt_tokens: options.prompt_tokens,
-        decode_tokens: options.decode_tokens,
-        prompt_tokens_per_s: options.prompt_tokens as f64 / prefill,
+        prompt_tokens: prompt.len(),
+        decode_tokens,
+        prompt_tokens_per_s: prompt.len() as f64 / prefill,
         decode_tokens_per_s: if decode > 0.0 {
-            options.decode_tokens as f64 / decode
+            decode_tokens as f64 / decode
         } else {
             0.0
         },
@@ -120,10 +111,6 @@ fn runner_name(network: &crate::model::Network) -> &'static str {
         crate::model::Network::Gguf(_) => "candle",
         crate::model::Network::Mistral(_) => "candle-safetensors",
     }
-}
-
-fn file_len(p: &Path) -> u64 {
-    std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
 }
 
 /// Peak resident set size of this process (Linux); 0 elsewhere.

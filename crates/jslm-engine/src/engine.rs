@@ -1,30 +1,35 @@
-//! The engine: a loaded model and tokenizer, and the generation loop over them.
+//! The engine: a loaded model and tokenizer, and the generation loop over them. The network
+//! runs on the device and at the precision it was loaded with, its CPU work in the engine's
+//! own thread pool (the thread count is a load option, not an environment variable).
 
+use crate::description::ModelDescription;
 use crate::error::{EngineError, Result};
 use crate::events::{CancelFlag, GenerationEvent, GenerationOutput, GenerationStats, StopReason};
-use crate::files::{ModelFiles, WeightsFormat};
+use crate::files::{tokenizer_beside, WeightsFormat};
 use crate::model::{load_gguf, load_safetensors, LoadedNetwork, ModelInfo, Network};
 use crate::prompt::PromptTemplate;
-use crate::quantize::{
-    quantize_safetensors, quantized_path, Quantization, QuantizeProgress, SourceInfo,
-};
+use crate::quantize::{quantize_safetensors, quantized_path, QuantizeProgress, SourceInfo};
 use crate::sampling::Sampler;
 use crate::settings::GenerationSettings;
 use crate::stream::{python_strip, StreamDecoder};
 use crate::tokenizer::{JslmTokenizer, EOS_ID};
-use candle_core::{DType, Device};
+use candle_core::Device;
+use jslm_core::{Container, Precision};
+use jslm_hardware::ComputeDevice;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
 
-/// How to load a model.
+/// How to load a model. The runtime fills this from the device plan.
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
-    pub device: Device,
-    /// Element type for safetensors weights (default: f32 on CPU, bf16 on GPUs).
-    pub dtype: Option<DType>,
-    /// Quantize safetensors weights to a GGUF in `quantized_dir` first (written once, reused).
-    pub quantize: Option<Quantization>,
+    pub device: ComputeDevice,
+    /// The precision to run at: a GGUF's own; for safetensors a float (converted at load) or
+    /// an in-app quantization (Q4_K_M, Q8_0; written once to `quantized_dir`, then reused).
+    /// `None`: as stored for a GGUF; f32 on the CPU and bf16 on GPUs for safetensors.
+    pub precision: Option<Precision>,
+    /// Threads of the engine's CPU pool; `None`: one per logical core.
+    pub threads: Option<usize>,
     /// Where in-app quantized GGUFs are kept.
     pub quantized_dir: Option<PathBuf>,
     /// `tokenizer.json` to use instead of the one beside the weights.
@@ -49,12 +54,26 @@ pub enum GgufRunner {
     Candle,
 }
 
+impl std::str::FromStr for GgufRunner {
+    type Err = EngineError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "mapped" => Ok(Self::Mapped),
+            "candle" => Ok(Self::Candle),
+            other => Err(EngineError::invalid(
+                "runner",
+                format!("must be mapped or candle. Given: {other}"),
+            )),
+        }
+    }
+}
+
 impl GgufRunner {
-    /// `JSLM_GGUF_RUNNER=candle` selects candle's runner (used by the benchmark's A/B rows).
-    pub fn from_env() -> Self {
-        match std::env::var("JSLM_GGUF_RUNNER").as_deref() {
-            Ok("candle") => GgufRunner::Candle,
-            _ => GgufRunner::Mapped,
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Mapped => "mapped",
+            Self::Candle => "candle",
         }
     }
 }
@@ -65,14 +84,14 @@ pub const DEFAULT_PREFILL_CHUNK: usize = 512;
 impl Default for LoadOptions {
     fn default() -> Self {
         Self {
-            device: Device::Cpu,
-            dtype: None,
-            quantize: None,
+            device: ComputeDevice::Cpu,
+            precision: None,
+            threads: None,
             quantized_dir: None,
             tokenizer: None,
             prefill_chunk_tokens: DEFAULT_PREFILL_CHUNK,
             context_tokens: None,
-            gguf_runner: GgufRunner::from_env(),
+            gguf_runner: GgufRunner::Mapped,
         }
     }
 }
@@ -103,78 +122,156 @@ pub struct GenerationRequest {
 /// A loaded model, ready to generate. One generation at a time; a second concurrent call gets
 /// [`EngineError::Busy`].
 pub struct Engine {
-    network: Mutex<Network>,
-    device: Device,
+    runner: Runner,
     tokenizer: JslmTokenizer,
-    info: ModelInfo,
+}
+
+/// The loaded network, where it runs and its thread pool: an engine without a tokenizer (the
+/// benchmark needs none).
+pub(crate) struct Runner {
+    pub(crate) network: Mutex<Network>,
+    device: Device,
+    /// Every forward pass runs in this pool, so the thread count is the load option's.
+    pool: rayon::ThreadPool,
+    pub(crate) info: ModelInfo,
     prefill_chunk: usize,
 }
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("info", &self.info).finish()
+        f.debug_struct("Engine")
+            .field("info", &self.runner.info)
+            .finish()
     }
 }
 
 impl Engine {
-    /// Loads a Hugging Face folder (safetensors) or a GGUF, optionally quantizing safetensors.
+    /// Reads the model at `path` (a Hugging Face folder or a GGUF) and loads it.
     pub fn load(
         path: &Path,
         options: &LoadOptions,
+        progress: impl FnMut(LoadProgress),
+    ) -> Result<Self> {
+        Self::load_described(&ModelDescription::read(path)?, options, progress)
+    }
+
+    /// Loads a described model on `options.device` at `options.precision`, quantizing
+    /// safetensors in the app when asked to.
+    pub fn load_described(
+        description: &ModelDescription,
+        options: &LoadOptions,
+        progress: impl FnMut(LoadProgress),
+    ) -> Result<Self> {
+        let tokenizer_path = tokenizer_beside(&description.weights, options.tokenizer.as_deref())?;
+        let tokenizer = JslmTokenizer::from_file(&tokenizer_path)?;
+        let runner = Runner::load(description, options, progress)?;
+        tokenizer.check_matches(runner.info.vocab_size)?;
+        Ok(Self { runner, tokenizer })
+    }
+
+    pub fn info(&self) -> &ModelInfo {
+        &self.runner.info
+    }
+}
+
+impl Runner {
+    /// The network of `description` on `options.device` at `options.precision`, with its pool.
+    pub(crate) fn load(
+        description: &ModelDescription,
+        options: &LoadOptions,
         mut progress: impl FnMut(LoadProgress),
     ) -> Result<Self> {
-        let files = ModelFiles::locate(path, options.tokenizer.as_deref())?;
-        let tokenizer = JslmTokenizer::from_file(&files.tokenizer)?;
-        let loaded: LoadedNetwork = match (&files.weights, options.quantize) {
-            (WeightsFormat::Gguf { file }, _) => {
-                progress(LoadProgress::LoadingWeights);
-                load_gguf(file, &options.device, options.gguf_runner)?
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(options.threads.unwrap_or(0))
+            .thread_name(|i| format!("jslm-engine-{i}"))
+            .build()
+            .map_err(|e| EngineError::Compute(format!("starting the thread pool: {e}")))?;
+        let precision = options.precision.unwrap_or(match description.container {
+            Container::Gguf => description.stored,
+            Container::Safetensors if options.device == ComputeDevice::Cpu => Precision::F32,
+            Container::Safetensors => Precision::Bf16,
+        });
+        let context = options
+            .context_tokens
+            .filter(|&c| c > 0)
+            .unwrap_or(usize::MAX)
+            .min(description.context_tokens as usize);
+        let loaded: LoadedNetwork = match (&description.weights, precision.is_quantized()) {
+            (WeightsFormat::Gguf { .. }, _) if precision != description.stored => {
+                return Err(EngineError::invalid(
+                    "precision",
+                    format!(
+                        "a GGUF runs at its own precision ({}). Given: {precision}",
+                        description.stored
+                    ),
+                ))
             }
-            (WeightsFormat::Safetensors { config, shards }, Some(q)) => {
+            (WeightsFormat::Gguf { .. }, _) => {
+                progress(LoadProgress::LoadingWeights);
+                load_gguf(description, options.device, options.gguf_runner, context)?
+            }
+            (WeightsFormat::Safetensors { config, shards }, true) => {
                 let dir = options.quantized_dir.clone().ok_or_else(|| {
                     EngineError::invalid("quantized_dir", "is needed to quantize in the app")
                 })?;
                 progress(LoadProgress::Hashing);
                 let source = SourceInfo::describe(shards)?;
-                let out = quantized_path(&dir, &source, q);
-                if out.is_file() && crate::model::read_gguf_header(&out).is_ok() {
-                    progress(LoadProgress::QuantizedCacheHit(out.clone()));
-                } else {
-                    quantize_safetensors(config, shards, &source, q, &out, |p| {
-                        progress(LoadProgress::Quantizing(p.clone()))
-                    })?;
-                }
+                let out = quantized_path(&dir, &source, precision);
+                let cached = out
+                    .is_file()
+                    .then(|| ModelDescription::read(&out).ok())
+                    .flatten();
+                let quantized = match cached {
+                    Some(found) => {
+                        progress(LoadProgress::QuantizedCacheHit(out.clone()));
+                        found
+                    }
+                    None => {
+                        quantize_safetensors(config, shards, &source, precision, &out, |p| {
+                            progress(LoadProgress::Quantizing(p.clone()))
+                        })?;
+                        ModelDescription::read(&out)?
+                    }
+                };
                 progress(LoadProgress::LoadingWeights);
-                load_gguf(&out, &options.device, options.gguf_runner)?
+                load_gguf(&quantized, options.device, options.gguf_runner, context)?
             }
-            (WeightsFormat::Safetensors { config, shards }, None) => {
-                let dtype = options.dtype.unwrap_or(if options.device.is_cpu() {
-                    DType::F32
-                } else {
-                    DType::BF16
-                });
+            (WeightsFormat::Safetensors { .. }, false) => {
                 progress(LoadProgress::LoadingWeights);
-                load_safetensors(config, shards, dtype, &options.device)?
+                load_safetensors(description, precision, options.device)?
             }
         };
-        tokenizer.check_matches(loaded.info.vocab_size)?;
-        let mut loaded = loaded;
-        if let Some(cap) = options.context_tokens.filter(|&c| c > 0) {
-            loaded.info.context_length = loaded.info.context_length.min(cap);
-        }
+        let mut info = loaded.info;
+        info.context_length = info.context_length.min(context);
+        info.threads = pool.current_num_threads();
         Ok(Self {
             network: Mutex::new(loaded.network),
             device: loaded.device,
-            tokenizer,
-            info: loaded.info,
-            prefill_chunk: options.prefill_chunk_tokens,
+            pool,
+            info,
+            prefill_chunk: options.prefill_chunk_tokens.max(1),
         })
     }
 
-    pub fn info(&self) -> &ModelInfo {
-        &self.info
+    /// The whole prompt from position 0, in the engine's pool.
+    pub(crate) fn prefill(&self, network: &mut Network, ids: &[u32]) -> Result<Vec<f32>> {
+        let (chunk, device) = (self.prefill_chunk, &self.device);
+        self.pool.install(|| network.prefill(ids, chunk, device))
     }
 
+    /// One forward pass at `pos`, in the engine's pool.
+    pub(crate) fn forward(
+        &self,
+        network: &mut Network,
+        ids: &[u32],
+        pos: usize,
+    ) -> Result<Vec<f32>> {
+        let device = &self.device;
+        self.pool.install(|| network.forward(ids, pos, device))
+    }
+}
+
+impl Engine {
     pub fn tokenizer(&self) -> &JslmTokenizer {
         &self.tokenizer
     }
@@ -191,12 +288,12 @@ impl Engine {
         let prompt = PromptTemplate.build(&request.instruction, &request.input);
         let ids = self.tokenizer.encode(&prompt)?;
         let total = ids.len() + request.settings.max_new_tokens;
-        if total > self.info.context_length {
+        if total > self.runner.info.context_length {
             return Err(EngineError::ContextOverflow {
                 prompt_tokens: ids.len(),
                 max_new_tokens: request.settings.max_new_tokens,
                 total,
-                context: self.info.context_length,
+                context: self.runner.info.context_length,
             });
         }
         Ok((prompt, ids))
@@ -209,7 +306,7 @@ impl Engine {
         cancel: &CancelFlag,
         mut on_event: impl FnMut(&GenerationEvent),
     ) -> Result<GenerationOutput> {
-        let mut network = match self.network.try_lock() {
+        let mut network = match self.runner.network.try_lock() {
             Ok(guard) => guard,
             Err(std::sync::TryLockError::WouldBlock) => return Err(EngineError::Busy),
             // A panic during an earlier generation poisoned the lock; the cache is cleared below.
@@ -239,7 +336,7 @@ impl Engine {
             reason = StopReason::Cancelled;
         } else {
             let prefill_start = Instant::now();
-            let mut logits = network.prefill(&prompt_ids, self.prefill_chunk, &self.device)?;
+            let mut logits = self.runner.prefill(&mut network, &prompt_ids)?;
             let prefill = prefill_start.elapsed().as_secs_f64();
             stats.prompt_tokens_per_s = rate(prompt_ids.len(), prefill);
             loop {
@@ -264,7 +361,7 @@ impl Engine {
                     break;
                 }
                 let pos = context.len() - 1;
-                logits = network.forward(&[id], pos, &self.device)?;
+                logits = self.runner.forward(&mut network, &[id], pos)?;
             }
         }
         let tail = decoder.finish();
@@ -297,22 +394,22 @@ impl Engine {
 
     /// Logits at the last position of `ids` from a fresh cache (for reference tests and bench).
     pub fn logits(&self, ids: &[u32]) -> Result<Vec<f32>> {
-        let mut network = self.network.try_lock().map_err(|_| EngineError::Busy)?;
+        let mut network = self.runner.network.try_lock().map_err(|_| EngineError::Busy)?;
         network.clear_kv_cache();
-        network.prefill(ids, self.prefill_chunk, &self.device)
+        self.runner.prefill(&mut network, ids)
     }
 
     /// Prefills `prompt`, then runs `steps` one forward pass each; returns (prefill seconds,
     /// decode seconds). Used by the benchmark to time the network without sampling.
     pub fn decode_steps(&self, prompt: &[u32], steps: &[u32]) -> Result<(f64, f64)> {
-        let mut network = self.network.try_lock().map_err(|_| EngineError::Busy)?;
+        let mut network = self.runner.network.try_lock().map_err(|_| EngineError::Busy)?;
         network.clear_kv_cache();
         let t0 = Instant::now();
-        network.prefill(prompt, self.prefill_chunk, &self.device)?;
+        self.runner.prefill(&mut network, prompt)?;
         let prefill = t0.elapsed().as_secs_f64();
         let t1 = Instant::now();
         for (i, &id) in steps.iter().enumerate() {
-            network.forward(&[id], prompt.len() + i, &self.device)?;
+            self.runner.forward(&mut network, &[id], prompt.len() + i)?;
         }
         Ok((prefill, t1.elapsed().as_secs_f64()))
     }

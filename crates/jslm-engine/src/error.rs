@@ -1,6 +1,7 @@
 //! The engine's one error type. Every variant has a stable `code()` that front ends translate;
 //! the `Display` text is a complete English sentence naming the field or file at fault.
 
+use jslm_core::ErrorCode;
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +54,11 @@ pub enum EngineError {
         source: std::io::Error,
     },
 
+    /// The device the plan chose could not be opened (a GPU without a working driver, a
+    /// build without that backend, out of memory).
+    #[error("the device {device} is not available: {message}")]
+    DeviceUnavailable { device: String, message: String },
+
     /// An error inside the tensor library while running the model.
     #[error("model computation failed: {0}")]
     Compute(String),
@@ -64,18 +70,19 @@ pub enum EngineError {
 
 impl EngineError {
     /// A stable, machine-readable code for front ends (translation keys, exit codes).
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::InvalidSetting { .. } => "invalid_setting",
-            Self::ContextOverflow { .. } => "context_overflow",
-            Self::MissingFile { .. } => "missing_file",
-            Self::InvalidFile { .. } => "invalid_file",
-            Self::UnsupportedModel { .. } => "unsupported_model",
-            Self::TokenizerMismatch { .. } => "tokenizer_mismatch",
-            Self::Busy => "busy",
-            Self::Io { .. } => "io",
-            Self::Compute(_) => "compute",
-            Self::Tokenizer(_) => "tokenizer",
+            Self::InvalidSetting { .. } => ErrorCode::InvalidSetting,
+            Self::ContextOverflow { .. } => ErrorCode::ContextOverflow,
+            Self::MissingFile { .. } => ErrorCode::MissingFile,
+            Self::InvalidFile { .. } => ErrorCode::InvalidFile,
+            Self::UnsupportedModel { .. } => ErrorCode::UnsupportedModel,
+            Self::TokenizerMismatch { .. } => ErrorCode::TokenizerMismatch,
+            Self::Busy => ErrorCode::Busy,
+            Self::Io { .. } => ErrorCode::Io,
+            Self::DeviceUnavailable { .. } => ErrorCode::DeviceUnavailable,
+            Self::Compute(_) => ErrorCode::Compute,
+            Self::Tokenizer(_) => ErrorCode::Tokenizer,
         }
     }
 

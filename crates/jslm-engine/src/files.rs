@@ -27,42 +27,8 @@ impl ModelFiles {
     /// `.gguf`) or a `.gguf` file. The tokenizer is `tokenizer` when given, else the
     /// `tokenizer.json` beside the weights.
     pub fn locate(path: &Path, tokenizer: Option<&Path>) -> Result<Self> {
-        let missing = |p: &Path, reason: &str| EngineError::MissingFile {
-            path: p.to_path_buf(),
-            reason: reason.to_string(),
-        };
-        if !path.exists() {
-            return Err(missing(path, "no such file or folder"));
-        }
-        let (weights, dir) = if path.is_file() {
-            if !is_gguf(path)? {
-                return Err(EngineError::UnsupportedModel {
-                    path: path.to_path_buf(),
-                    reason: "a model file must be a GGUF (starts with the bytes \"GGUF\"); \
-                             for safetensors pass the folder that holds config.json"
-                        .into(),
-                });
-            }
-            let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-            (
-                WeightsFormat::Gguf {
-                    file: path.to_path_buf(),
-                },
-                dir,
-            )
-        } else {
-            (Self::locate_in_dir(path)?, path.to_path_buf())
-        };
-        let tokenizer = match tokenizer {
-            Some(t) => t.to_path_buf(),
-            None => dir.join("tokenizer.json"),
-        };
-        if !tokenizer.is_file() {
-            return Err(missing(
-                &tokenizer,
-                "tokenizer.json not found beside the weights (pass --tokenizer PATH)",
-            ));
-        }
+        let weights = Self::locate_weights(path)?;
+        let tokenizer = tokenizer_beside(&weights, tokenizer)?;
         Ok(Self { weights, tokenizer })
     }
 
@@ -82,7 +48,9 @@ impl ModelFiles {
             }
             return Err(EngineError::UnsupportedModel {
                 path: path.to_path_buf(),
-                reason: "not a GGUF file".into(),
+                reason: "a model file must be a GGUF (starts with the bytes \"GGUF\"); \
+                         for safetensors choose the folder that holds config.json"
+                    .into(),
             });
         }
         Self::locate_in_dir(path)
@@ -131,6 +99,22 @@ impl ModelFiles {
             }),
         }
     }
+}
+
+/// The tokenizer for `weights`: `given`, else the `tokenizer.json` beside them.
+pub fn tokenizer_beside(weights: &WeightsFormat, given: Option<&Path>) -> Result<PathBuf> {
+    let tokenizer = match (given, weights) {
+        (Some(t), _) => t.to_path_buf(),
+        (None, WeightsFormat::Safetensors { config, .. }) => config.with_file_name("tokenizer.json"),
+        (None, WeightsFormat::Gguf { file }) => file.with_file_name("tokenizer.json"),
+    };
+    if !tokenizer.is_file() {
+        return Err(EngineError::MissingFile {
+            path: tokenizer,
+            reason: "tokenizer.json not found beside the weights".into(),
+        });
+    }
+    Ok(tokenizer)
 }
 
 /// Shard files named by `weight_map` in `model.safetensors.index.json`, in first-seen order.

@@ -7,13 +7,13 @@
 //! paths in and receive [`GenerationEvent`]s.
 
 pub mod bench;
+pub mod description;
 pub mod engine;
 pub mod error;
 pub mod events;
 pub mod files;
 mod gguf_cpu;
 pub mod model;
-pub mod planner_spec;
 pub mod prompt;
 pub mod quantize;
 pub mod sampling;
@@ -22,14 +22,14 @@ pub mod stream;
 pub mod synthetic;
 pub mod tokenizer;
 
-pub use candle_core::{DType, Device};
 pub use candle_transformers::models::mistral::Config as MistralConfig;
+pub use description::ModelDescription;
 pub use engine::{Engine, GenerationRequest, GgufRunner, LoadOptions, LoadProgress};
 pub use error::{EngineError, Result};
 pub use events::{CancelFlag, GenerationEvent, GenerationOutput, GenerationStats, StopReason};
 pub use files::{ModelFiles, WeightsFormat};
 pub use model::ModelInfo;
 pub use prompt::PromptTemplate;
-pub use quantize::{Quantization, QuantizeProgress, SourceInfo};
+pub use quantize::{QuantizeProgress, SourceInfo};
 pub use settings::GenerationSettings;
 pub use tokenizer::{JslmTokenizer, BOS_ID, EOS_ID};

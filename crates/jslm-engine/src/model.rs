@@ -1,33 +1,38 @@
 //! The network itself: Mistral safetensors through `candle_transformers::models::mistral`, or a
 //! GGUF (llama.cpp stores Mistral as arch `llama`) through our memory-mapped CPU runner
-//! (`gguf_cpu`) or, on a GPU, candle's quantized llama.
+//! (`gguf_cpu`) or, on a GPU, candle's quantized llama. Each loader takes the model's
+//! [`ModelDescription`] and the device and precision to run at.
 
+use crate::description::{ModelDescription, NetworkDescription};
 use crate::engine::GgufRunner;
 use crate::error::{EngineError, Result};
 use crate::gguf_cpu::GgufCpuModel;
 use candle_core::quantized::gguf_file;
 use candle_core::{DType, Device, Tensor};
 use candle_transformers::models::{mistral, quantized_llama};
+use jslm_core::{Container, Precision};
+use jslm_hardware::ComputeDevice;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
-/// What was loaded, for display, history and checks.
+/// What runs, for display, history and checks: the truth, not the request.
 #[derive(Debug, Clone, Serialize)]
 pub struct ModelInfo {
-    /// The file or folder the weights came from.
+    /// The file or folder the weights came from (an in-app quantized GGUF: that file).
     pub path: PathBuf,
-    /// "safetensors" or "gguf".
-    pub format: &'static str,
-    /// Element type ("f32", "bf16", ...) or the GGUF's quantization ("Q4K", "Q8_0", ...).
-    pub precision: String,
+    pub container: Container,
+    /// The precision the weights run at.
+    pub precision: Precision,
     pub vocab_size: usize,
     /// Prompt + generated tokens the engine computes exactly (the sliding window, 4,096 for
-    /// this model; candle's quantized llama also precomputes RoPE for 4,096 positions).
+    /// this model).
     pub context_length: usize,
     pub num_layers: usize,
     pub hidden_size: usize,
-    /// The device name ("cpu", "cuda:0", "metal:0").
-    pub device: String,
+    /// The device the network runs on.
+    pub device: ComputeDevice,
+    /// CPU threads of the engine's own pool.
+    pub threads: usize,
 }
 
 pub(crate) enum Network {
@@ -85,11 +90,19 @@ impl Network {
     }
 }
 
-fn device_name(device: &Device) -> String {
-    match device.location() {
-        candle_core::DeviceLocation::Cpu => "cpu".into(),
-        candle_core::DeviceLocation::Cuda { gpu_id } => format!("cuda:{gpu_id}"),
-        candle_core::DeviceLocation::Metal { gpu_id } => format!("metal:{gpu_id}"),
+/// Opens the candle device for `device`; a GPU that does not start (no driver, a CPU-only
+/// build, out of memory) is `device_unavailable`.
+pub(crate) fn open_device(device: ComputeDevice) -> Result<Device> {
+    let unavailable = |e: candle_core::Error| EngineError::DeviceUnavailable {
+        device: device.to_string(),
+        message: e.to_string(),
+    };
+    match device {
+        ComputeDevice::Cpu => Ok(Device::Cpu),
+        ComputeDevice::Cuda { ordinal, .. } => {
+            Device::new_cuda(ordinal as usize).map_err(unavailable)
+        }
+        ComputeDevice::Metal => Device::new_metal(0).map_err(unavailable),
     }
 }
 
@@ -134,14 +147,15 @@ pub fn read_mistral_config(path: &Path) -> Result<mistral::Config> {
     Ok(config)
 }
 
-/// Checks that a safetensors file is complete: its header parses and the data it describes
-/// matches the file length exactly (a truncated download fails here, by name).
-pub fn check_safetensors(path: &Path) -> Result<()> {
+/// Checks that a safetensors file is complete (its header parses and the data it describes
+/// matches the file length exactly: a truncated download fails here, by name) and counts its
+/// elements per float precision. Returns (file bytes, elements per precision).
+pub fn inspect_safetensors(path: &Path) -> Result<(u64, Vec<(Precision, u64)>)> {
     let file = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
     // SAFETY: read-only map of a file we do not modify; a concurrent writer could only make
     // the parse fail, which is reported as an error.
     let mmap = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| EngineError::io(path, e))?;
-    safetensors::SafeTensors::deserialize(&mmap).map_err(|e| {
+    let tensors = safetensors::SafeTensors::deserialize(&mmap).map_err(|e| {
         let reason = match e {
             safetensors::SafeTensorError::MetadataIncompleteBuffer => format!(
                 "truncated or corrupt: the header describes more or less data than the file's {} bytes",
@@ -151,44 +165,84 @@ pub fn check_safetensors(path: &Path) -> Result<()> {
         };
         EngineError::invalid_file(path, reason)
     })?;
-    Ok(())
+    let mut counts: Vec<(Precision, u64)> = Vec::new();
+    for (name, view) in tensors.tensors() {
+        let precision = match view.dtype() {
+            safetensors::Dtype::F32 => Precision::F32,
+            safetensors::Dtype::BF16 => Precision::Bf16,
+            safetensors::Dtype::F16 => Precision::F16,
+            other => {
+                return Err(EngineError::UnsupportedModel {
+                    path: path.to_path_buf(),
+                    reason: format!("tensor {name} is {other:?}; expected F32, BF16 or F16"),
+                })
+            }
+        };
+        let elements = view.shape().iter().map(|&d| d as u64).product::<u64>();
+        match counts.iter_mut().find(|(p, _)| *p == precision) {
+            Some((_, n)) => *n += elements,
+            None => counts.push((precision, elements)),
+        }
+    }
+    Ok((mmap.len() as u64, counts))
 }
 
+/// Loads safetensors at a float `precision` on `device`.
 pub(crate) fn load_safetensors(
-    config_path: &Path,
-    shards: &[PathBuf],
-    dtype: DType,
-    device: &Device,
+    description: &ModelDescription,
+    precision: Precision,
+    device: ComputeDevice,
 ) -> Result<LoadedNetwork> {
-    let config = read_mistral_config(config_path)?;
-    for shard in shards {
-        check_safetensors(shard)?;
-    }
-    let root = config_path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let (NetworkDescription::Mistral(config), crate::files::WeightsFormat::Safetensors { shards, .. }) =
+        (&description.network, &description.weights)
+    else {
+        return Err(EngineError::invalid_file(
+            &description.path,
+            "not a safetensors model",
+        ));
+    };
+    let dtype = match precision {
+        Precision::F32 => DType::F32,
+        Precision::Bf16 => DType::BF16,
+        Precision::F16 => DType::F16,
+        other => {
+            return Err(EngineError::invalid(
+                "precision",
+                format!("{other} is made by quantizing, not by loading safetensors"),
+            ))
+        }
+    };
+    let candle_device = open_device(device)?;
+    let root = description.path.clone();
     // SAFETY: the shards are memory-mapped read-only and validated above.
-    let vb = unsafe { candle_nn::VarBuilder::from_mmaped_safetensors(shards, dtype, device) }
-        .map_err(|e| EngineError::invalid_file(&root, e))?;
-    let model = mistral::Model::new(&config, vb).map_err(|e| {
+    let vb = unsafe {
+        candle_nn::VarBuilder::from_mmaped_safetensors(shards, dtype, &candle_device)
+    }
+    .map_err(|e| EngineError::invalid_file(&root, e))?;
+    let model = mistral::Model::new(config, vb).map_err(|e| {
         EngineError::invalid_file(&root, format!("weights do not match config.json: {e}"))
     })?;
-    let context_length = config
-        .sliding_window
-        .unwrap_or(config.max_position_embeddings)
-        .min(config.max_position_embeddings);
     Ok(LoadedNetwork {
         network: Network::Mistral(Box::new(model)),
-        info: ModelInfo {
-            path: root,
-            format: "safetensors",
-            precision: format!("{dtype:?}").to_lowercase(),
-            vocab_size: config.vocab_size,
-            context_length,
-            num_layers: config.num_hidden_layers,
-            hidden_size: config.hidden_size,
-            device: device_name(device),
-        },
-        device: device.clone(),
+        info: info(description, precision, device),
+        device: candle_device,
     })
+}
+
+/// What runs, before the thread count is known.
+fn info(description: &ModelDescription, precision: Precision, device: ComputeDevice) -> ModelInfo {
+    let shape = &description.shape;
+    ModelInfo {
+        path: description.path.clone(),
+        container: description.container,
+        precision,
+        vocab_size: shape.vocab_size as usize,
+        context_length: description.context_tokens as usize,
+        num_layers: shape.num_hidden_layers as usize,
+        hidden_size: shape.hidden_size as usize,
+        device,
+        threads: 0,
+    }
 }
 
 /// Reads a GGUF's header and checks it is a complete llama-architecture file.
@@ -228,51 +282,44 @@ pub fn read_gguf_header(path: &Path) -> Result<gguf_file::Content> {
     Ok(content)
 }
 
-pub(crate) fn load_gguf(path: &Path, device: &Device, runner: GgufRunner) -> Result<LoadedNetwork> {
-    let content = read_gguf_header(path)?;
-    let get_u32 = |key: &str| -> Result<usize> {
-        content
-            .metadata
-            .get(key)
-            .and_then(|v| v.to_u32().ok())
-            .map(|v| v as usize)
-            .ok_or_else(|| EngineError::invalid_file(path, format!("metadata {key} missing")))
+/// Loads a GGUF on `device`: the CPU runs our memory-mapped runner (or candle's, for
+/// comparison), GPUs candle's quantized llama. `context` caps the positions the KV cache and
+/// RoPE table cover.
+pub(crate) fn load_gguf(
+    description: &ModelDescription,
+    device: ComputeDevice,
+    runner: GgufRunner,
+    context: usize,
+) -> Result<LoadedNetwork> {
+    let (NetworkDescription::Llama(llama), crate::files::WeightsFormat::Gguf { file }) =
+        (&description.network, &description.weights)
+    else {
+        return Err(EngineError::invalid_file(&description.path, "not a GGUF model"));
     };
-    let num_layers = get_u32("llama.block_count")?;
-    let hidden_size = get_u32("llama.embedding_length")?;
-    let context = get_u32("llama.context_length").unwrap_or(quantized_llama::MAX_SEQ_LEN);
-    let embd = content
-        .tensor_infos
-        .get("token_embd.weight")
-        .ok_or_else(|| EngineError::invalid_file(path, "tensor token_embd.weight missing"))?;
-    let vocab_size = embd.shape.dims().first().copied().unwrap_or(0);
-    let precision = content
-        .tensor_infos
-        .get("blk.0.attn_q.weight")
-        .map(|t| format!("{:?}", t.ggml_dtype))
-        .unwrap_or_else(|| "unknown".into());
-    let context = context.min(quantized_llama::MAX_SEQ_LEN);
-    let network = if device.is_cpu() && runner == GgufRunner::Mapped {
-        Network::GgufCpu(Box::new(GgufCpuModel::load(path, &content, context)?))
+    // candle's quantized llama precomputes RoPE for MAX_SEQ_LEN positions only.
+    let context = context.min(description.context_tokens as usize);
+    let candle_device = open_device(device)?;
+    let network = if device == ComputeDevice::Cpu && runner == GgufRunner::Mapped {
+        Network::GgufCpu(Box::new(GgufCpuModel::load(file, llama, context)?))
     } else {
-        let file = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
-        let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
-        let model = quantized_llama::ModelWeights::from_gguf(content, &mut reader, device)
-            .map_err(|e| EngineError::invalid_file(path, e))?;
-        Network::Gguf(Box::new(model))
+        Network::Gguf(Box::new(load_candle_llama(file, &candle_device)?))
     };
+    let mut info = info(description, description.stored, device);
+    info.path = file.clone();
+    info.context_length = context.min(quantized_llama::MAX_SEQ_LEN);
     Ok(LoadedNetwork {
         network,
-        info: ModelInfo {
-            path: path.to_path_buf(),
-            format: "gguf",
-            precision,
-            vocab_size,
-            context_length: context,
-            num_layers,
-            hidden_size,
-            device: device_name(device),
-        },
-        device: device.clone(),
+        info,
+        device: candle_device,
     })
+}
+
+/// candle's quantized llama reads the header itself (it takes it by value), from a file the
+/// description has already checked.
+fn load_candle_llama(file: &Path, device: &Device) -> Result<quantized_llama::ModelWeights> {
+    let content = read_gguf_header(file)?;
+    let reader = std::fs::File::open(file).map_err(|e| EngineError::io(file, e))?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, reader);
+    quantized_llama::ModelWeights::from_gguf(content, &mut reader, device)
+        .map_err(|e| EngineError::invalid_file(file, e))
 }

@@ -11,51 +11,37 @@
 //! `output`, and for `attn_v`/`ffn_down` of the layers `use_more_bits` selects; Q4_K elsewhere.
 
 use crate::error::{EngineError, Result};
-use crate::model::{check_safetensors, read_mistral_config};
+use crate::model::{inspect_safetensors, read_mistral_config};
 use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor};
 use candle_transformers::models::mistral;
+use jslm_core::Precision;
+use jslm_hardware::IN_APP_QUANTIZATIONS;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
-/// Target format of in-app quantization.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub enum Quantization {
+/// The quantizer's recipes: the one mapping from a precision to how tensors are quantized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Recipe {
     /// llama.cpp's Q4_K_M mix (~4.4 GB for 7B).
-    #[serde(rename = "q4_k_m")]
     Q4KM,
     /// 8-bit, near-lossless (~7.7 GB for 7B).
-    #[serde(rename = "q8_0")]
     Q8_0,
 }
 
-impl Quantization {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Q4KM => "q4_k_m",
-            Self::Q8_0 => "q8_0",
-        }
-    }
-
-    /// llama.cpp's `general.file_type` code.
-    fn file_type(self) -> u32 {
-        match self {
-            Self::Q4KM => 15,
-            Self::Q8_0 => 7,
-        }
-    }
-}
-
-impl std::str::FromStr for Quantization {
-    type Err = EngineError;
-    fn from_str(s: &str) -> Result<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "q4_k_m" | "q4_k" | "q4k" | "q4" => Ok(Self::Q4KM),
-            "q8_0" | "q8" => Ok(Self::Q8_0),
+impl Recipe {
+    /// The recipe for `precision`; the planner offers only [`IN_APP_QUANTIZATIONS`].
+    fn for_precision(precision: Precision) -> Result<Self> {
+        match precision {
+            Precision::Q4KM => Ok(Self::Q4KM),
+            Precision::Q8_0 => Ok(Self::Q8_0),
             other => Err(EngineError::invalid(
-                "quantization",
-                format!("must be q4_k_m or q8_0. Given: {other}"),
+                "precision",
+                format!(
+                    "the app quantizes to {} only. Given: {other}",
+                    IN_APP_QUANTIZATIONS.map(|p| p.label()).join(" or ")
+                ),
             )),
         }
     }
@@ -154,13 +140,13 @@ pub fn file_sha256(path: &Path) -> Result<String> {
 }
 
 /// The cache file for `source` quantized as `q`, under `cache_dir`.
-pub fn quantized_path(cache_dir: &Path, source: &SourceInfo, q: Quantization) -> PathBuf {
+pub fn quantized_path(cache_dir: &Path, source: &SourceInfo, q: Precision) -> PathBuf {
     let stem = source
         .repo
         .as_deref()
         .map(|r| r.replace('/', "--"))
         .unwrap_or_else(|| "local".into());
-    cache_dir.join(format!("{stem}-{}-{}.gguf", source.key(), q.name()))
+    cache_dir.join(format!("{stem}-{}-{}.gguf", source.key(), q.as_str()))
 }
 
 struct SourceTensor {
@@ -211,14 +197,14 @@ fn layer_of(gguf: &str) -> Option<usize> {
 
 /// The GGML type for one tensor; falls back when a row is not a multiple of the block size
 /// (only in small test models: all 7B rows are multiples of 256).
-fn target_dtype(gguf: &str, shape: &[usize], q: Quantization, n_layers: usize) -> GgmlDType {
+fn target_dtype(gguf: &str, shape: &[usize], q: Recipe, n_layers: usize) -> GgmlDType {
     if shape.len() < 2 {
         return GgmlDType::F32;
     }
     let row = *shape.last().unwrap_or(&0);
     let wanted = match q {
-        Quantization::Q8_0 => GgmlDType::Q8_0,
-        Quantization::Q4KM => {
+        Recipe::Q8_0 => GgmlDType::Q8_0,
+        Recipe::Q4KM => {
             if gguf == "output.weight" {
                 GgmlDType::Q6K
             } else if (gguf.ends_with("attn_v.weight") || gguf.ends_with("ffn_down.weight"))
@@ -263,17 +249,18 @@ pub fn quantize_safetensors(
     config_path: &Path,
     shards: &[PathBuf],
     source: &SourceInfo,
-    q: Quantization,
+    q: Precision,
     out: &Path,
     mut progress: impl FnMut(&QuantizeProgress),
 ) -> Result<PathBuf> {
+    Recipe::for_precision(q)?;
     let config = read_mistral_config(config_path)?;
     let mut maps = Vec::new();
     let mut plan: Vec<SourceTensor> = Vec::new();
     for (i, shard) in shards.iter().enumerate() {
-        check_safetensors(shard)?;
+        inspect_safetensors(shard)?;
         let file = std::fs::File::open(shard).map_err(|e| EngineError::io(shard, e))?;
-        // SAFETY: read-only map, validated by check_safetensors.
+        // SAFETY: read-only map, validated by inspect_safetensors.
         let mmap = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| EngineError::io(shard, e))?;
         let st = safetensors::SafeTensors::deserialize(&mmap)
             .map_err(|e| EngineError::invalid_file(shard, e))?;
@@ -351,8 +338,9 @@ pub fn quantize_tensor(
     gguf_name: &str,
     tensor: Tensor,
     config: &mistral::Config,
-    q: Quantization,
+    q: Precision,
 ) -> Result<QTensor> {
+    let recipe = Recipe::for_precision(q)?;
     let tensor = if gguf_name.ends_with("attn_q.weight") {
         permute_qk(&tensor, config.num_attention_heads)?
     } else if gguf_name.ends_with("attn_k.weight") {
@@ -360,14 +348,14 @@ pub fn quantize_tensor(
     } else {
         tensor
     };
-    let target = target_dtype(gguf_name, tensor.dims(), q, config.num_hidden_layers);
+    let target = target_dtype(gguf_name, tensor.dims(), recipe, config.num_hidden_layers);
     Ok(QTensor::quantize(&tensor, target)?)
 }
 
 /// The GGUF metadata llama.cpp and candle's quantized llama read, plus our provenance keys.
 pub fn llama_metadata(
     config: &mistral::Config,
-    q: Quantization,
+    q: Precision,
     source: Option<&SourceInfo>,
 ) -> Vec<(&'static str, gguf_file::Value)> {
     use gguf_file::Value as V;
@@ -393,7 +381,7 @@ pub fn llama_metadata(
             "general.name",
             V::String(source.repo.clone().unwrap_or_else(|| "local model".into())),
         ),
-        ("general.file_type", V::U32(q.file_type())),
+        ("general.file_type", V::U32(q.gguf_file_type())),
         ("general.quantization_version", V::U32(2)),
         ("llama.context_length", V::U32(context)),
         ("llama.embedding_length", V::U32(config.hidden_size as u32)),
@@ -417,7 +405,7 @@ pub fn llama_metadata(
         ),
         ("llama.rope.freq_base", V::F32(config.rope_theta as f32)),
         ("llama.vocab_size", V::U32(config.vocab_size as u32)),
-        ("jslm.quantization", V::String(q.name().into())),
+        ("jslm.quantization", V::String(q.as_str().into())),
         ("jslm.source.key", V::String(source.key())),
         ("jslm.source.files", files_value),
     ];
@@ -522,20 +510,20 @@ mod tests {
             vec![0, 1, 2, 3, 6, 9, 12, 15, 18, 21, 24, 27, 28, 29, 30, 31]
         );
         assert_eq!(
-            target_dtype("output.weight", &[32000, 4096], Quantization::Q4KM, 32),
+            target_dtype("output.weight", &[32000, 4096], Recipe::Q4KM, 32),
             GgmlDType::Q6K
         );
         assert_eq!(
-            target_dtype("blk.5.attn_q.weight", &[4096, 4096], Quantization::Q4KM, 32),
+            target_dtype("blk.5.attn_q.weight", &[4096, 4096], Recipe::Q4KM, 32),
             GgmlDType::Q4K
         );
         assert_eq!(
-            target_dtype("blk.5.attn_norm.weight", &[4096], Quantization::Q4KM, 32),
+            target_dtype("blk.5.attn_norm.weight", &[4096], Recipe::Q4KM, 32),
             GgmlDType::F32
         );
         // Rows of 64 cannot be Q4_K (block 256): Q8_0 instead.
         assert_eq!(
-            target_dtype("blk.0.attn_q.weight", &[64, 64], Quantization::Q4KM, 2),
+            target_dtype("blk.0.attn_q.weight", &[64, 64], Recipe::Q4KM, 2),
             GgmlDType::Q8_0
         );
     }
@@ -578,7 +566,7 @@ mod tests {
                 info.files,
                 vec![("model.safetensors".to_string(), sha.clone())]
             );
-            let p = quantized_path(Path::new("/c"), &info, Quantization::Q8_0);
+            let p = quantized_path(Path::new("/c"), &info, Precision::Q8_0);
             assert!(p.to_string_lossy().starts_with("/c/org--name-"));
             assert!(p.to_string_lossy().ends_with("-q8_0.gguf"));
         }

@@ -47,8 +47,8 @@ impl Sampler {
                 *x /= t;
             }
         }
-        if let Some(k) = s.top_k.filter(|&k| k != 0) {
-            apply_top_k(scores, k);
+        if s.top_k != 0 {
+            apply_top_k(scores, s.top_k);
         }
         if s.top_p < 1.0 {
             apply_top_p(scores, s.top_p, &mut self.order);
@@ -177,7 +177,7 @@ mod tests {
     ) -> GenerationSettings {
         GenerationSettings {
             temperature,
-            top_k,
+            top_k: top_k.unwrap_or(0),
             top_p,
             repetition_penalty: penalty,
             ..Default::default()

@@ -4,12 +4,160 @@
 //! do_sample=True)`. `transformers` also applies its `GenerationConfig` default `top_k = 50`
 //! whenever sampling (the model's generation_config.json does not override it), so the card's
 //! effective sampler is temperature 1.0 → top-k 50 → top-p 0.95. We mirror that.
+//!
+//! The defaults ([`CARD_DEFAULTS`]), the bounds ([`BOUNDS`]) and the presets ([`Preset`]) are
+//! defined here only: the CLI's flags default to them, the window receives them from the
+//! backend ([`SettingsSchema`]) and sets its inputs' ranges from them.
 
+use crate::description::MISTRAL_SLIDING_WINDOW;
 use crate::error::{EngineError, Result};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// The model card's generation settings (plus transformers' default top_k 50).
+pub const CARD_DEFAULTS: GenerationSettings = GenerationSettings {
+    max_new_tokens: 256,
+    do_sample: true,
+    temperature: 1.0,
+    top_p: 0.95,
+    top_k: 50,
+    repetition_penalty: 1.0,
+    seed: None,
+};
+
+/// The accepted range of one numeric setting.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Bound {
+    pub min: f64,
+    pub max: f64,
+    /// `min` itself is not accepted (top_p and repetition_penalty must be > 0).
+    pub min_exclusive: bool,
+    /// The step the window's input uses.
+    pub step: f64,
+}
+
+/// The accepted range of every numeric setting.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SettingsBounds {
+    /// Up to the whole context the engine computes exactly; the engine also checks prompt +
+    /// max_new_tokens against the loaded model's context.
+    pub max_new_tokens: Bound,
+    /// 0 means greedy.
+    pub temperature: Bound,
+    pub top_p: Bound,
+    /// 0 disables top-k; at most the vocabulary.
+    pub top_k: Bound,
+    /// 1.0 disables it.
+    pub repetition_penalty: Bound,
+}
+
+/// The bounds [`GenerationSettings::validate`] enforces.
+pub const BOUNDS: SettingsBounds = SettingsBounds {
+    max_new_tokens: Bound {
+        min: 1.0,
+        max: MISTRAL_SLIDING_WINDOW as f64,
+        min_exclusive: false,
+        step: 1.0,
+    },
+    temperature: Bound {
+        min: 0.0,
+        max: 100.0,
+        min_exclusive: false,
+        step: 0.05,
+    },
+    top_p: Bound {
+        min: 0.0,
+        max: 1.0,
+        min_exclusive: true,
+        step: 0.01,
+    },
+    top_k: Bound {
+        min: 0.0,
+        max: 32_000.0,
+        min_exclusive: false,
+        step: 1.0,
+    },
+    repetition_penalty: Bound {
+        min: 0.0,
+        max: 10.0,
+        min_exclusive: true,
+        step: 0.05,
+    },
+};
 
 /// Largest accepted `max_new_tokens`: the model's whole context.
-pub const MAX_NEW_TOKENS_LIMIT: usize = 4096;
+pub const MAX_NEW_TOKENS_LIMIT: usize = MISTRAL_SLIDING_WINDOW as usize;
+
+/// Named sampling settings. A preset sets the sampling fields and leaves the length and the
+/// seed as they are; `Custom` is what the settings are once the user edits a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Preset {
+    /// The model card: sampling, temperature 1.0, top_p 0.95 (top_k 50 from transformers).
+    #[default]
+    Card,
+    /// `do_sample=False`: always the most likely token; the same text on every run.
+    Greedy,
+    /// Looser sampling and a light repetition penalty for varied, less repetitive prose.
+    Creative,
+    Custom,
+}
+
+impl Preset {
+    /// The presets that set values, in the order the window shows them.
+    pub const NAMED: [Preset; 3] = [Preset::Card, Preset::Greedy, Preset::Creative];
+
+    /// `base` with this preset's sampling fields; `Custom` leaves it as it is.
+    pub fn apply(self, base: &GenerationSettings) -> GenerationSettings {
+        let sampling = match self {
+            Self::Card => CARD_DEFAULTS,
+            Self::Greedy => GenerationSettings {
+                do_sample: false,
+                ..CARD_DEFAULTS
+            },
+            Self::Creative => GenerationSettings {
+                temperature: 1.2,
+                top_p: 0.98,
+                top_k: 100,
+                repetition_penalty: 1.1,
+                ..CARD_DEFAULTS
+            },
+            Self::Custom => return base.clone(),
+        };
+        GenerationSettings {
+            max_new_tokens: base.max_new_tokens,
+            seed: base.seed,
+            ..sampling
+        }
+    }
+}
+
+/// What the window needs to build its settings form: defaults, bounds and presets.
+#[derive(Debug, Clone, Serialize)]
+pub struct SettingsSchema {
+    pub defaults: GenerationSettings,
+    pub bounds: SettingsBounds,
+    /// Each named preset applied to the defaults.
+    pub presets: Vec<(Preset, GenerationSettings)>,
+}
+
+impl SettingsSchema {
+    pub fn new() -> Self {
+        Self {
+            defaults: CARD_DEFAULTS,
+            bounds: BOUNDS,
+            presets: Preset::NAMED
+                .iter()
+                .map(|p| (*p, p.apply(&CARD_DEFAULTS)))
+                .collect(),
+        }
+    }
+}
+
+impl Default for SettingsSchema {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -22,8 +170,10 @@ pub struct GenerationSettings {
     pub temperature: f64,
     /// Nucleus sampling mass (card: 0.95), in (0, 1]. 1.0 disables it.
     pub top_p: f64,
-    /// Keep only the k most likely tokens (transformers' default 50); `None` or 0 disables it.
-    pub top_k: Option<usize>,
+    /// Keep only the k most likely tokens (transformers' default 50); 0 disables it (`null`
+    /// in older saved settings reads as 0).
+    #[serde(deserialize_with = "zero_if_null")]
+    pub top_k: usize,
     /// `transformers`' repetition penalty (1.0 = off), > 0. Applied to every token of the
     /// prompt and of the output so far: logits > 0 are divided by it, logits < 0 multiplied.
     pub repetition_penalty: f64,
@@ -34,16 +184,32 @@ pub struct GenerationSettings {
 
 impl Default for GenerationSettings {
     fn default() -> Self {
-        Self {
-            max_new_tokens: 256,
-            do_sample: true,
-            temperature: 1.0,
-            top_p: 0.95,
-            top_k: Some(50),
-            repetition_penalty: 1.0,
-            seed: None,
-        }
+        CARD_DEFAULTS
     }
+}
+
+fn zero_if_null<'de, D: Deserializer<'de>>(deserializer: D) -> std::result::Result<usize, D::Error> {
+    Ok(Option::<usize>::deserialize(deserializer)?.unwrap_or(0))
+}
+
+/// Checks `value` against `bound`; the error names the field, the bound and the value.
+fn check(field: &'static str, value: f64, bound: Bound, note: &str) -> Result<()> {
+    let low_ok = if bound.min_exclusive {
+        value > bound.min
+    } else {
+        value >= bound.min
+    };
+    if value.is_finite() && low_ok && value <= bound.max {
+        return Ok(());
+    }
+    let op = if bound.min_exclusive { ">" } else { ">=" };
+    Err(EngineError::invalid(
+        field,
+        format!(
+            "must be {op} {} and <= {}{note}. Given: {value}",
+            bound.min, bound.max
+        ),
+    ))
 }
 
 impl GenerationSettings {
@@ -63,49 +229,22 @@ impl GenerationSettings {
 
     /// Checks every field; the error names the field, its bound and the given value.
     pub fn validate(&self) -> Result<()> {
-        if self.max_new_tokens == 0 || self.max_new_tokens > MAX_NEW_TOKENS_LIMIT {
-            return Err(EngineError::invalid(
-                "max_new_tokens",
-                format!(
-                    "must be between 1 and {MAX_NEW_TOKENS_LIMIT}. Given: {}",
-                    self.max_new_tokens
-                ),
-            ));
-        }
-        if !self.temperature.is_finite() || self.temperature < 0.0 {
-            return Err(EngineError::invalid(
-                "temperature",
-                format!("must be >= 0.0 (0 = greedy). Given: {}", self.temperature),
-            ));
-        }
-        if self.temperature > 100.0 {
-            return Err(EngineError::invalid(
-                "temperature",
-                format!("must be <= 100.0. Given: {}", self.temperature),
-            ));
-        }
-        if !self.top_p.is_finite() || self.top_p <= 0.0 || self.top_p > 1.0 {
-            return Err(EngineError::invalid(
-                "top_p",
-                format!("must be > 0.0 and <= 1.0. Given: {}", self.top_p),
-            ));
-        }
-        if !self.repetition_penalty.is_finite() || self.repetition_penalty <= 0.0 {
-            return Err(EngineError::invalid(
-                "repetition_penalty",
-                format!(
-                    "must be > 0.0 (1.0 = off). Given: {}",
-                    self.repetition_penalty
-                ),
-            ));
-        }
-        if self.repetition_penalty > 10.0 {
-            return Err(EngineError::invalid(
-                "repetition_penalty",
-                format!("must be <= 10.0. Given: {}", self.repetition_penalty),
-            ));
-        }
-        Ok(())
+        let b = BOUNDS;
+        check(
+            "max_new_tokens",
+            self.max_new_tokens as f64,
+            b.max_new_tokens,
+            "",
+        )?;
+        check("temperature", self.temperature, b.temperature, " (0 = greedy)")?;
+        check("top_p", self.top_p, b.top_p, "")?;
+        check("top_k", self.top_k as f64, b.top_k, " (0 = off)")?;
+        check(
+            "repetition_penalty",
+            self.repetition_penalty,
+            b.repetition_penalty,
+            " (1.0 = off)",
+        )
     }
 }
 
@@ -120,7 +259,7 @@ mod tests {
         assert!(s.do_sample);
         assert_eq!(s.temperature, 1.0);
         assert_eq!(s.top_p, 0.95);
-        assert_eq!(s.top_k, Some(50));
+        assert_eq!(s.top_k, 50);
         assert_eq!(s.repetition_penalty, 1.0);
         s.validate().unwrap();
     }
@@ -227,7 +366,7 @@ mod tests {
                 ..base.clone()
             },
             GenerationSettings {
-                top_k: Some(0),
+                top_k: 0,
                 ..base.clone()
             },
             GenerationSettings::greedy(24),
@@ -246,5 +385,63 @@ mod tests {
         assert!(!s.samples());
         assert!(!GenerationSettings::greedy(3).samples());
         assert!(GenerationSettings::default().samples());
+    }
+}
+
+#[cfg(test)]
+mod schema_tests {
+    use super::*;
+
+    #[test]
+    fn presets_keep_length_and_seed_and_null_top_k_reads_as_off() {
+        let base = GenerationSettings {
+            max_new_tokens: 77,
+            seed: Some(5),
+            temperature: 0.3,
+            ..CARD_DEFAULTS
+        };
+        let greedy = Preset::Greedy.apply(&base);
+        assert!(!greedy.do_sample);
+        assert_eq!((greedy.max_new_tokens, greedy.seed), (77, Some(5)));
+        assert_eq!(greedy.temperature, 1.0);
+        assert_eq!(Preset::Custom.apply(&base), base);
+        assert_eq!(Preset::Card.apply(&base).temperature, 1.0);
+        for (preset, settings) in SettingsSchema::new().presets {
+            settings.validate().unwrap_or_else(|e| panic!("{preset:?}: {e}"));
+        }
+        let old: GenerationSettings = serde_json::from_str(r#"{"top_k": null}"#).unwrap();
+        assert_eq!(old.top_k, 0);
+        let json = serde_json::to_value(SettingsSchema::new()).unwrap();
+        assert_eq!(json["defaults"]["top_k"], 50);
+        assert_eq!(json["bounds"]["top_p"]["min_exclusive"], true);
+        assert_eq!(json["bounds"]["max_new_tokens"]["max"], 4096.0);
+        assert_eq!(json["presets"][1][0], "greedy");
+    }
+
+    /// The window's unit tests read the schema from `tests/fixtures/generation_schema.json`;
+    /// this keeps that file equal to what the backend sends (`JSLM_BLESS=1` rewrites it).
+    #[test]
+    fn the_ui_fixture_is_the_schema() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/generation_schema.json");
+        let ours = serde_json::to_string_pretty(&SettingsSchema::new()).unwrap() + "\n";
+        if std::env::var_os("JSLM_BLESS").is_some() {
+            std::fs::write(&path, &ours).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert_eq!(
+            committed, ours,
+            "{} is stale: run `JSLM_BLESS=1 cargo test -p jslm-engine the_ui_fixture`",
+            path.display()
+        );
+    }
+
+    #[test]
+    fn top_k_is_bounded_by_the_vocabulary() {
+        let s = GenerationSettings {
+            top_k: 40_000,
+            ..CARD_DEFAULTS
+        };
+        assert!(s.validate().unwrap_err().to_string().contains("top_k"));
     }
 }

@@ -2,9 +2,8 @@
 //! the speed of the real model, so benchmarks need no download.
 
 use crate::error::Result;
-use crate::quantize::{
-    llama_metadata, quantize_tensor, write_atomically, Quantization, QuantizeProgress,
-};
+use crate::quantize::{llama_metadata, quantize_tensor, write_atomically, QuantizeProgress};
+use jslm_core::Precision;
 use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor};
 use candle_transformers::models::mistral;
@@ -21,7 +20,7 @@ pub fn mistral_7b_config() -> mistral::Config {
 pub fn write_random_gguf(
     out: &Path,
     config: &mistral::Config,
-    q: Quantization,
+    q: Precision,
     seed: u64,
     mut progress: impl FnMut(&QuantizeProgress),
 ) -> Result<()> {

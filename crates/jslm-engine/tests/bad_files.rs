@@ -1,7 +1,8 @@
 //! Damaged and foreign model files give clear errors that name the file — never a panic.
 mod common;
 
-use jslm_engine::{Engine, LoadOptions, Quantization};
+use jslm_core::Precision;
+use jslm_engine::{Engine, LoadOptions};
 use std::path::Path;
 
 fn load_err(path: &Path) -> jslm_engine::EngineError {
@@ -108,7 +109,7 @@ fn tokenizer_of_another_vocabulary_is_refused() {
 fn truncated_gguf_is_named() {
     let cache = tempfile::tempdir().unwrap();
     let options = LoadOptions {
-        quantize: Some(Quantization::Q8_0),
+        precision: Some(Precision::Q8_0),
         quantized_dir: Some(cache.path().to_path_buf()),
         ..Default::default()
     };

@@ -3,7 +3,8 @@
 mod common;
 
 use candle_core::{DType, Device, Tensor};
-use jslm_engine::{Engine, GgufRunner, LoadOptions, Quantization};
+use jslm_core::Precision;
+use jslm_engine::{Engine, GgufRunner, LoadOptions};
 use std::collections::HashMap;
 
 fn write_model(dir: &std::path::Path) {
@@ -94,28 +95,23 @@ fn q4_k_m_and_q8_0_track_f32() {
         .encode("日本語の文章を要約してください。東京は日本の首都です。")
         .unwrap();
     let reference = f32_engine.logits(&ids).unwrap();
-    for (q, min_cos) in [(Quantization::Q8_0, 0.9999), (Quantization::Q4KM, 0.998)] {
+    for (q, min_cos) in [(Precision::Q8_0, 0.9999), (Precision::Q4KM, 0.998)] {
         let cache = tempfile::tempdir().unwrap();
         let engine = Engine::load(
             model.path(),
             &LoadOptions {
-                quantize: Some(q),
+                precision: Some(q),
                 quantized_dir: Some(cache.path().into()),
                 ..Default::default()
             },
             |_| {},
         )
         .unwrap();
-        let expected_precision = if q == Quantization::Q8_0 {
-            "Q8_0"
-        } else {
-            "Q4K"
-        };
-        assert_eq!(engine.info().precision, expected_precision);
+        assert_eq!(engine.info().precision, q);
         let logits = engine.logits(&ids).unwrap();
         let c = cosine(&logits, &reference);
-        eprintln!("{}: cosine to f32 logits {c:.5}", q.name());
-        assert!(c > min_cos, "{}: cosine {c}", q.name());
+        eprintln!("{}: cosine to f32 logits {c:.5}", q.as_str());
+        assert!(c > min_cos, "{}: cosine {c}", q.as_str());
 
         // The same file through candle's quantized llama with its AVX2 kernels (the ones the
         // mapped runner calls; the test sets MISTRALRS_FORCE_AVX2 so that candle does not pick
@@ -124,7 +120,7 @@ fn q4_k_m_and_q8_0_track_f32() {
         let candle = Engine::load(
             model.path(),
             &LoadOptions {
-                quantize: Some(q),
+                precision: Some(q),
                 quantized_dir: Some(cache.path().into()),
                 gguf_runner: GgufRunner::Candle,
                 ..Default::default()
@@ -146,7 +142,7 @@ fn q4_k_m_and_q8_0_track_f32() {
         };
         eprintln!(
             "{}: max |Δ| / max |logit|: mapped-candle {:.2e}, mapped-f32 {:.2e}, candle-f32 {:.2e}",
-            q.name(),
+            q.as_str(),
             worst / scale,
             rel(&logits),
             rel(&theirs)
@@ -154,14 +150,14 @@ fn q4_k_m_and_q8_0_track_f32() {
         assert!(
             worst / scale < 1e-5,
             "{}: runners differ by {worst}",
-            q.name()
+            q.as_str()
         );
 
         // Token-by-token (the decode path, one position per pass) equals the whole prompt.
         let stepwise = Engine::load(
             model.path(),
             &LoadOptions {
-                quantize: Some(q),
+                precision: Some(q),
                 quantized_dir: Some(cache.path().into()),
                 prefill_chunk_tokens: 1,
                 ..Default::default()
@@ -178,7 +174,7 @@ fn q4_k_m_and_q8_0_track_f32() {
         assert!(
             worst / scale < 1e-4,
             "{}: stepwise differs by {worst}",
-            q.name()
+            q.as_str()
         );
     }
 }

@@ -50,7 +50,7 @@ fn processed_scores_and_probabilities_match_transformers() {
         let settings = GenerationSettings {
             do_sample: true,
             temperature: p.temperature,
-            top_k: Some(p.top_k),
+            top_k: p.top_k,
             top_p: p.top_p,
             repetition_penalty: p.repetition_penalty,
             ..Default::default()

@@ -1,9 +1,10 @@
 //! A random-weight GGUF written by the engine loads and benchmarks (shape-generic path that
 //! `jslm bench` uses for the 7B).
 
-use jslm_engine::bench::{run_bench, BenchOptions};
+use jslm_engine::bench::run_bench;
 use jslm_engine::synthetic::write_random_gguf;
-use jslm_engine::{DType, Device, Quantization};
+use jslm_core::{Container, Precision};
+use jslm_engine::{LoadOptions, ModelDescription};
 
 fn small_config() -> jslm_engine::MistralConfig {
     let mut c = jslm_engine::synthetic::mistral_7b_config();
@@ -19,8 +20,8 @@ fn small_config() -> jslm_engine::MistralConfig {
 #[test]
 fn random_gguf_loads_and_benchmarks() {
     let dir = tempfile::tempdir().unwrap();
-    for q in [Quantization::Q4KM, Quantization::Q8_0] {
-        let path = dir.path().join(format!("r-{}.gguf", q.name()));
+    for q in [Precision::Q4KM, Precision::Q8_0] {
+        let path = dir.path().join(format!("r-{}.gguf", q.as_str()));
         let mut last = 0;
         write_random_gguf(&path, &small_config(), q, 1, |p| last = p.tensors_done).unwrap();
         assert_eq!(last, 1 + 2 * 9 + 2);
@@ -35,28 +36,19 @@ fn random_gguf_loads_and_benchmarks() {
             })
             .count();
         assert_eq!(leftovers, 0, "no partial file left behind");
-        let report = run_bench(
-            &path,
-            &BenchOptions {
-                prompt_tokens: 16,
-                decode_tokens: 4,
-                device: Device::Cpu,
-                dtype: DType::F32,
-                prefill_chunk_tokens: 5,
-                gguf_runner: Default::default(),
-            },
-        )
-        .unwrap();
-        assert_eq!(report.format, "gguf");
+        let description = ModelDescription::read(&path).unwrap();
+        let options = LoadOptions {
+            threads: Some(2),
+            prefill_chunk_tokens: 5,
+            ..Default::default()
+        };
+        let report = run_bench(&description, &options, 16, 4).unwrap();
+        assert_eq!(report.container, Container::Gguf);
+        assert_eq!(report.threads, 2);
         assert_eq!(report.runner, "mapped");
         assert_eq!(report.prompt_tokens, 16);
         assert!(report.prompt_tokens_per_s > 0.0 && report.decode_tokens_per_s > 0.0);
         assert!(report.file_bytes > 0);
-        let expected = if q == Quantization::Q8_0 {
-            "Q8_0"
-        } else {
-            "Q4K"
-        };
-        assert_eq!(report.precision, expected);
+        assert_eq!(report.precision, q);
     }
 }

@@ -3,9 +3,9 @@
 mod common;
 
 use common::{max_abs_diff, reference, reference_logits, tiny_model};
+use jslm_core::Precision;
 use jslm_engine::{
-    CancelFlag, DType, Engine, GenerationRequest, GenerationSettings, LoadOptions, PromptTemplate,
-    Quantization,
+    CancelFlag, Engine, GenerationRequest, GenerationSettings, LoadOptions, PromptTemplate,
 };
 
 fn load(options: LoadOptions) -> Engine {
@@ -44,7 +44,7 @@ fn prompts_and_prompt_ids_match_the_model_card() {
 #[test]
 fn f32_logits_within_1e4_and_greedy_ids_identical() {
     let engine = load(LoadOptions {
-        dtype: Some(DType::F32),
+        precision: Some(Precision::F32),
         ..Default::default()
     });
     for case in &reference().cases {
@@ -97,7 +97,7 @@ fn check_close(engine: &Engine, label: &str, rel_tol: f32, min_same_prefix: f64)
 fn bf16_and_f16_are_close() {
     check_close(
         &load(LoadOptions {
-            dtype: Some(DType::BF16),
+            precision: Some(Precision::Bf16),
             ..Default::default()
         }),
         "bf16",
@@ -106,7 +106,7 @@ fn bf16_and_f16_are_close() {
     );
     check_close(
         &load(LoadOptions {
-            dtype: Some(DType::F16),
+            precision: Some(Precision::F16),
             ..Default::default()
         }),
         "f16",
@@ -119,7 +119,7 @@ fn bf16_and_f16_are_close() {
 fn in_app_q8_0_is_close_and_cached() {
     let cache = tempfile::tempdir().unwrap();
     let options = LoadOptions {
-        quantize: Some(Quantization::Q8_0),
+        precision: Some(Precision::Q8_0),
         quantized_dir: Some(cache.path().to_path_buf()),
         ..Default::default()
     };
@@ -131,7 +131,7 @@ fn in_app_q8_0_is_close_and_cached() {
     })
     .unwrap();
     assert!(quantizing_events > 0, "progress is reported");
-    assert_eq!(engine.info().format, "gguf");
+    assert_eq!(engine.info().container, jslm_core::Container::Gguf);
     check_close(&engine, "q8_0", 0.04, 0.55);
 
     // The GGUF records where it came from, and a second load reuses it.
@@ -161,7 +161,7 @@ fn in_app_q8_0_is_close_and_cached() {
 fn gguf_file_loads_with_tokenizer_beside_or_given() {
     let cache = tempfile::tempdir().unwrap();
     let options = LoadOptions {
-        quantize: Some(Quantization::Q8_0),
+        precision: Some(Precision::Q8_0),
         quantized_dir: Some(cache.path().to_path_buf()),
         ..Default::default()
     };
@@ -227,7 +227,7 @@ fn in_app_q8_0_tensors_equal_llama_cpp_converter() {
     let theirs_path = common::fixtures().join("tiny-mistral-llamacpp/model-q8_0.gguf");
     let cache = tempfile::tempdir().unwrap();
     let options = LoadOptions {
-        quantize: Some(Quantization::Q8_0),
+        precision: Some(Precision::Q8_0),
         quantized_dir: Some(cache.path().to_path_buf()),
         ..Default::default()
     };

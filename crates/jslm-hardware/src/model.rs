@@ -2,19 +2,8 @@
 //! all the memory estimate needs. Built by the runtime from the engine's validated model
 //! description (a folder or GGUF on disk) or from a catalog entry (before download).
 
-use jslm_core::{ModelShape, Precision};
+use jslm_core::{Container, ModelShape, Precision};
 use serde::{Deserialize, Serialize};
-
-/// How a weight file is stored.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Container {
-    /// Hugging Face safetensors shards with `config.json`: loadable as F32/BF16/F16 and
-    /// quantizable in the app.
-    Safetensors,
-    /// A llama.cpp GGUF: runs at its own precision.
-    Gguf,
-}
 
 /// A weight file (all shards together) of a model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -743,7 +743,7 @@ impl<'a> Planner<'a> {
         }
         notes.warnings.extend(attempt.warnings);
         let source = self.model.source_for(attempt.precision).unwrap_or(WeightFile {
-            container: crate::model::Container::Gguf,
+            container: jslm_core::Container::Gguf,
             precision: attempt.precision,
             size_bytes: self.model.weight_bytes(attempt.precision),
         });

@@ -3,7 +3,8 @@
 use super::*;
 use crate::fit::FitLevel::{Comfortable, Tight, WillNotFit};
 use crate::model::tests::seven_b;
-use crate::model::{Container, WeightFile};
+use crate::model::WeightFile;
+use jslm_core::Container;
 use jslm_core::Precision::{self, Bf16, F16, Q4KM, Q8_0};
 
 /// The weight file a plan loads, as (container, stored precision).

@@ -1,37 +1,20 @@
 //! The built-in model catalog (`data/catalog.json`, data not code): which repos the app offers,
-//! which files make a usable model, and which engine path loads them.
+//! which files make a usable model, how each is stored, and the model's shape (so that a model
+//! can be planned before it is downloaded).
 
 use std::sync::OnceLock;
 
+use jslm_core::{Container, ModelShape, Precision};
+
 use crate::error::HubError;
-
-/// Which engine path loads a model's files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EngineFormat {
-    /// Hugging Face safetensors shards + `config.json` + `tokenizer.json`.
-    Safetensors,
-    /// One llama.cpp GGUF file.
-    Gguf,
-}
-
-impl EngineFormat {
-    /// `"safetensors"` / `"gguf"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EngineFormat::Safetensors => "safetensors",
-            EngineFormat::Gguf => "gguf",
-        }
-    }
-}
 
 /// One selectable file of a multi-variant repo (a GGUF quantisation).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Variant {
     /// File name in the repo.
     pub file: String,
-    /// Quantisation label (`Q4_K_M`).
-    pub quant: String,
+    /// The precision stored in the file (its `general.file_type`).
+    pub precision: Precision,
     /// Size as published, in bytes (approximate; the hub's answer is authoritative).
     pub approx_size_bytes: u64,
 }
@@ -66,8 +49,16 @@ pub struct CatalogEntry {
     pub gated: bool,
     /// SPDX licence id.
     pub license: String,
-    /// Engine path.
-    pub engine_format: EngineFormat,
+    /// How the weights are stored.
+    pub container: Container,
+    /// The precision of a single-file repo's weights (safetensors); GGUF repos give one per
+    /// variant.
+    #[serde(default)]
+    pub precision: Option<Precision>,
+    /// The model's dimensions (its `config.json`), for planning before download.
+    pub shape: ModelShape,
+    /// Tokens of context the engine computes exactly (Mistral's sliding window).
+    pub context_tokens: u32,
     /// Approximate total download size in bytes (for the UI before resolving).
     pub approx_size_bytes: u64,
     /// Files always downloaded.
@@ -131,7 +122,7 @@ impl CatalogEntry {
         };
         self.variants
             .iter()
-            .find(|v| v.file == wanted || v.quant.eq_ignore_ascii_case(wanted))
+            .find(|v| v.file == wanted || wanted.parse::<Precision>() == Ok(v.precision))
             .map(Some)
             .ok_or_else(|| HubError::InvalidRequest {
                 message: format!(
@@ -139,7 +130,7 @@ impl CatalogEntry {
                     self.repo,
                     self.variants
                         .iter()
-                        .map(|v| v.quant.as_str())
+                        .map(|v| v.precision.label())
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
@@ -159,7 +150,10 @@ mod tests {
             .find("stabilityai/japanese-stablelm-instruct-gamma-7b")
             .expect("official");
         assert!(official.gated);
-        assert_eq!(official.engine_format, EngineFormat::Safetensors);
+        assert_eq!(official.container, Container::Safetensors);
+        assert_eq!(official.precision, Some(Precision::Bf16));
+        assert_eq!(official.shape.parameter_count(), 7_241_732_096);
+        assert_eq!(official.context_tokens, 4096);
         assert_eq!(
             official.shard_index.as_deref(),
             Some("model.safetensors.index.json")
@@ -179,7 +173,14 @@ mod tests {
         }
         let gguf = catalog().find("jslm-gamma-7b-gguf").expect("gguf");
         assert!(!gguf.gated);
-        assert_eq!(gguf.engine_format, EngineFormat::Gguf);
+        assert_eq!(gguf.container, Container::Gguf);
+        assert_eq!(gguf.shape, official.shape);
+        for v in &gguf.variants {
+            assert!(
+                v.file.ends_with(&format!(".{}.gguf", v.precision.label())),
+                "{v:?}"
+            );
+        }
         assert_eq!(
             catalog()
                 .find("thebloke/japanese-stablelm-instruct-gamma-7b-gguf")
@@ -202,7 +203,7 @@ mod tests {
         );
         assert_eq!(
             gguf.variant(Some("Q9")).expect_err("no Q9").code(),
-            "invalid_request"
+            jslm_core::ErrorCode::InvalidRequest
         );
         let official = catalog().find("jslm-gamma-7b").expect("official");
         assert!(official.variant(None).expect("ok").is_none());

@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use jslm_core::ErrorCode;
 use tokio_util::sync::CancellationToken;
 
 use crate::cache::HfCache;
@@ -36,12 +37,12 @@ pub struct DownloadManager {
 }
 
 /// Error codes that make an optional (companion) file skippable instead of fatal.
-const SKIPPABLE: [&str; 5] = [
-    "gated_no_token",
-    "gated_not_accepted",
-    "token_invalid",
-    "forbidden",
-    "not_found",
+const SKIPPABLE: [ErrorCode; 5] = [
+    ErrorCode::GatedNoToken,
+    ErrorCode::GatedNotAccepted,
+    ErrorCode::TokenInvalid,
+    ErrorCode::Forbidden,
+    ErrorCode::NotFound,
 ];
 
 impl DownloadManager {
@@ -100,7 +101,7 @@ impl DownloadManager {
                     model.companions.push(done);
                 }
                 Err(err) if SKIPPABLE.contains(&err.code()) => {
-                    tracing::warn!(repo = %companion.repo, code = err.code(), "optional companion files skipped");
+                    tracing::warn!(repo = %companion.repo, code = %err.code(), "optional companion files skipped");
                     let files = match &companion.selection {
                         Selection::Files(files) => files.clone(),
                         _ => Vec::new(),
@@ -110,12 +111,12 @@ impl DownloadManager {
                             repo: companion.repo.to_string(),
                             file: file.clone(),
                             reason: err.to_string(),
-                            code: err.code().to_string(),
+                            code: err.code(),
                         });
                         model.skipped.push(SkippedFile {
                             repo: companion.repo.to_string(),
                             file,
-                            code: err.code().to_string(),
+                            code: err.code(),
                             reason: err.to_string(),
                         });
                     }
@@ -256,7 +257,7 @@ impl DownloadManager {
             revision: spec.revision.clone(),
             commit: commit.clone(),
             catalog_id: spec.entry.map(|e| e.id.clone()),
-            engine_format: spec.engine_format(&names),
+            container: spec.container(&names),
             files: tasks
                 .iter()
                 .map(|(t, lfs)| ManifestFile {
@@ -326,7 +327,7 @@ impl DownloadManager {
             commit: commit.clone(),
             snapshot_dir: self.cache.snapshot_dir(&spec.repo, &commit),
             files,
-            engine_format: manifest.engine_format,
+            container: manifest.container,
             catalog_id: manifest.catalog_id,
             downloaded_bytes: downloaded,
             companions: Vec::new(),

@@ -1,9 +1,11 @@
-//! The one error type of the hub crate. Every variant has a stable string [`HubError::code`]
-//! for UIs and scripts, and a message that says what to do next. No variant carries the
-//! Hugging Face token (the request headers are never copied into an error).
+//! The one error type of the hub crate. Every variant has a stable [`ErrorCode`] for UIs and
+//! scripts, and a message that says what happened; advice that depends on the front end ("run
+//! `jslm login`", "paste a token in the window") is added by that front end. No variant carries
+//! the Hugging Face token (the request headers are never copied into an error).
 
 use std::path::PathBuf;
 
+use jslm_core::ErrorCode;
 use serde::ser::SerializeStruct;
 
 use crate::units::human_bytes;
@@ -25,17 +27,15 @@ pub enum Missing {
 pub enum HubError {
     /// 401 `GatedRepo` and no token was sent.
     #[error(
-        "{repo} is a gated model and no Hugging Face token is set. Create a read token at \
-         https://huggingface.co/settings/tokens, then run `jslm login` (or set HF_TOKEN), \
-         and accept the terms at {model_url}"
+        "{repo} is a gated model and no Hugging Face token is set; its terms are accepted at \
+         {model_url}"
     )]
     GatedNoToken { repo: String, model_url: String },
 
     /// 401 with a token: the hub rejected the token itself.
     #[error(
         "the Hugging Face token was rejected (401 Unauthorized) while accessing {repo}: it is \
-         invalid, expired or revoked. Create a new one at https://huggingface.co/settings/tokens \
-         and run `jslm login`{source_hint}"
+         invalid, expired or revoked{source_hint}"
     )]
     TokenInvalid { repo: String, source_hint: String },
 
@@ -148,8 +148,8 @@ pub enum HubError {
 fn not_found_message(what: Missing, repo: &str, revision: &str, file: Option<&str>) -> String {
     match what {
         Missing::Repo => format!(
-            "repository {repo} was not found on the hub (check the name; if it is private, \
-             run `jslm login` with a token that can read it)"
+            "repository {repo} was not found on the hub (or it is private and the token cannot \
+             read it)"
         ),
         Missing::Revision => format!("revision {revision} does not exist in {repo}"),
         Missing::File => format!(
@@ -161,25 +161,25 @@ fn not_found_message(what: Missing, repo: &str, revision: &str, file: Option<&st
 
 impl HubError {
     /// Stable machine-readable code; UIs map it to localized messages, the CLI to exit codes.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            HubError::GatedNoToken { .. } => "gated_no_token",
-            HubError::TokenInvalid { .. } => "token_invalid",
-            HubError::GatedNotAccepted { .. } => "gated_not_accepted",
-            HubError::Forbidden { .. } => "forbidden",
-            HubError::NotFound { .. } => "not_found",
-            HubError::DiskFull { .. } | HubError::DiskFilled { .. } => "disk_full",
-            HubError::Checksum { .. } => "checksum",
-            HubError::Offline { .. } => "offline",
-            HubError::Network { .. } => "network",
-            HubError::Server { .. } => "server",
-            HubError::Protocol { .. } => "protocol",
-            HubError::Cancelled { .. } => "cancelled",
-            HubError::Busy { .. } => "busy",
-            HubError::InvalidRequest { .. } => "invalid_request",
-            HubError::TokenStore { .. } => "token_store",
-            HubError::Io { .. } => "io",
-            HubError::Setup { .. } => "setup",
+            HubError::GatedNoToken { .. } => ErrorCode::GatedNoToken,
+            HubError::TokenInvalid { .. } => ErrorCode::TokenInvalid,
+            HubError::GatedNotAccepted { .. } => ErrorCode::GatedNotAccepted,
+            HubError::Forbidden { .. } => ErrorCode::Forbidden,
+            HubError::NotFound { .. } => ErrorCode::NotFound,
+            HubError::DiskFull { .. } | HubError::DiskFilled { .. } => ErrorCode::DiskFull,
+            HubError::Checksum { .. } => ErrorCode::Checksum,
+            HubError::Offline { .. } => ErrorCode::Offline,
+            HubError::Network { .. } => ErrorCode::Network,
+            HubError::Server { .. } => ErrorCode::Server,
+            HubError::Protocol { .. } => ErrorCode::Protocol,
+            HubError::Cancelled { .. } => ErrorCode::DownloadCancelled,
+            HubError::Busy { .. } => ErrorCode::DownloadBusy,
+            HubError::InvalidRequest { .. } => ErrorCode::InvalidRequest,
+            HubError::TokenStore { .. } => ErrorCode::TokenStore,
+            HubError::Io { .. } => ErrorCode::Io,
+            HubError::Setup { .. } => ErrorCode::Setup,
         }
     }
 
@@ -214,7 +214,7 @@ pub(crate) fn is_storage_full(err: &std::io::Error) -> bool {
 impl serde::Serialize for HubError {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut s = serializer.serialize_struct("HubError", 2)?;
-        s.serialize_field("code", self.code())?;
+        s.serialize_field("code", &self.code())?;
         s.serialize_field("message", &self.to_string())?;
         s.end()
     }
@@ -280,10 +280,10 @@ mod tests {
                 },
                 "offline",
             ),
-            (HubError::Cancelled { kept_bytes: 3 }, "cancelled"),
+            (HubError::Cancelled { kept_bytes: 3 }, "download_cancelled"),
         ];
         for (err, code) in cases {
-            assert_eq!(err.code(), code);
+            assert_eq!(err.code().as_str(), code);
             let json = serde_json::to_value(&err).expect("serialise");
             assert_eq!(json["code"], code);
             assert_eq!(json["message"], err.to_string());
@@ -303,8 +303,11 @@ mod tests {
             repo: "a/b".into(),
             model_url: "https://huggingface.co/a/b".into(),
         };
-        assert!(e.to_string().contains("jslm login"));
-        assert!(e.to_string().contains("HF_TOKEN"));
+        assert!(e.to_string().contains("https://huggingface.co/a/b"));
+        assert!(
+            !e.to_string().contains("jslm"),
+            "advice for one front end is added by that front end: {e}"
+        );
         let e = HubError::DiskFull {
             needed: 14_500_000_000,
             free: 9_200_000_000,
@@ -319,7 +322,10 @@ mod tests {
     fn enospc_becomes_disk_full() {
         let err = std::io::Error::from_raw_os_error(28); // ENOSPC on Linux and macOS
         if is_storage_full(&err) {
-            assert_eq!(HubError::io("write", "/tmp/x", err).code(), "disk_full");
+            assert_eq!(
+                HubError::io("write", "/tmp/x", err).code(),
+                ErrorCode::DiskFull
+            );
         }
     }
 }

@@ -134,7 +134,7 @@ mod tests {
                 false,
                 Some("f"),
                 "gated_no_token",
-                "jslm login",
+                "no Hugging Face token is set",
             ),
             (
                 401,

@@ -6,11 +6,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use crate::cache::HfCache;
-use crate::catalog::{catalog, EngineFormat};
+use crate::catalog::catalog;
 use crate::error::HubError;
 use crate::lock::FileLock;
 use crate::manifest::Manifest;
 use crate::repo::RepoId;
+use jslm_core::Container;
 
 /// State of one downloaded revision.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -49,7 +50,7 @@ pub struct InstalledModel {
     /// Catalog id, if the repo is in the catalog.
     pub catalog_id: Option<String>,
     /// Engine path, if known.
-    pub engine_format: Option<EngineFormat>,
+    pub container: Option<Container>,
     /// `<cache>/models--org--name`.
     pub path: PathBuf,
     /// Bytes used on disk by blobs and partial downloads.
@@ -98,9 +99,9 @@ pub fn inspect(cache: &HfCache, repo: &RepoId) -> InstalledModel {
     InstalledModel {
         repo: repo.to_string(),
         catalog_id: entry.map(|e| e.id.clone()),
-        engine_format: entry
-            .map(|e| e.engine_format)
-            .or_else(|| manifests.values().find_map(|m| m.engine_format)),
+        container: entry
+            .map(|e| e.container)
+            .or_else(|| manifests.values().find_map(|m| m.container)),
         disk_bytes: dir_size(&dir.join("blobs")),
         path: dir,
         revisions,
@@ -312,7 +313,7 @@ mod tests {
             revision: "main".into(),
             commit: COMMIT.into(),
             catalog_id: None,
-            engine_format: Some(EngineFormat::Gguf),
+            container: Some(Container::Gguf),
             files: vec![
                 ManifestFile {
                     name: "a.gguf".into(),
@@ -372,7 +373,7 @@ mod tests {
             .expect("free");
         assert_eq!(
             delete_model(&cache, &repo).expect_err("busy").code(),
-            "busy"
+            "download_busy"
         );
         drop(lock);
         assert_eq!(delete_model(&cache, &repo).expect("deleted"), 200);

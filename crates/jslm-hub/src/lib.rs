@@ -28,7 +28,7 @@ pub mod units;
 pub mod verify;
 
 pub use cache::HfCache;
-pub use catalog::{catalog, Catalog, CatalogEntry, EngineFormat};
+pub use catalog::{catalog, Catalog, CatalogEntry, Variant};
 pub use client::{HubClient, WhoAmI};
 pub use config::{HubConfig, RetryPolicy};
 pub use download::DownloadManager;
@@ -36,6 +36,7 @@ pub use error::{HubError, Missing};
 pub use installed::{
     delete_model, inspect, list_installed, InstallStatus, InstalledModel, InstalledRevision,
 };
+pub use jslm_core::Container;
 pub use progress::DownloadEvent;
 pub use repo::RepoId;
 pub use request::{resolve_model, DownloadRequest, DownloadedModel, LocalFile, SkippedFile};

@@ -29,7 +29,7 @@ pub(crate) fn find_local_spec(
                         model.skipped.push(SkippedFile {
                             repo: companion.repo.to_string(),
                             file: file.clone(),
-                            code: "not_found".into(),
+                            code: jslm_core::ErrorCode::NotFound,
                             reason: "not in the cache".into(),
                         });
                     }
@@ -92,7 +92,7 @@ fn find_one(cache: &HfCache, spec: &ModelSpec) -> Result<Option<DownloadedModel>
         revision: spec.revision.clone(),
         commit,
         snapshot_dir: snapshot,
-        engine_format: spec.engine_format(&names),
+        container: spec.container(&names),
         catalog_id: spec.entry.map(|e| e.id.clone()),
         files,
         downloaded_bytes: 0,

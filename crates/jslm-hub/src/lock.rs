@@ -120,6 +120,6 @@ mod tests {
         let err = FileLock::acquire(&path, &cancel, || {})
             .await
             .expect_err("cancelled");
-        assert_eq!(err.code(), "cancelled");
+        assert_eq!(err.code(), "download_cancelled");
     }
 }

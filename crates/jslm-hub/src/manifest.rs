@@ -7,10 +7,10 @@
 use std::path::PathBuf;
 
 use crate::cache::HfCache;
-use crate::catalog::EngineFormat;
 use crate::error::HubError;
 use crate::lock::FileLock;
 use crate::repo::RepoId;
+use jslm_core::Container;
 
 /// One file of a pinned download.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -39,9 +39,10 @@ pub struct Manifest {
     /// Catalog id, if the model came from the catalog.
     #[serde(default)]
     pub catalog_id: Option<String>,
-    /// Engine path for these files, if known.
-    #[serde(default)]
-    pub engine_format: Option<EngineFormat>,
+    /// How the weights are stored, if known (`engine_format` in manifests written before
+    /// the rename).
+    #[serde(default, alias = "engine_format")]
+    pub container: Option<Container>,
     /// The files.
     pub files: Vec<ManifestFile>,
 }
@@ -147,7 +148,7 @@ mod tests {
             revision: "main".into(),
             commit: COMMIT.into(),
             catalog_id: None,
-            engine_format: Some(EngineFormat::Gguf),
+            container: Some(Container::Gguf),
             files: vec![
                 ManifestFile {
                     name: "x.gguf".into(),

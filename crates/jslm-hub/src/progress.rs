@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use jslm_core::ErrorCode;
+
 /// One file of a resolved download plan.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct PlannedFile {
@@ -77,7 +79,7 @@ pub enum DownloadEvent {
         repo: String,
         file: String,
         reason: String,
-        code: String,
+        code: ErrorCode,
     },
     /// A file is complete and linked into the snapshot (`reused`: nothing was downloaded).
     FileFinished {

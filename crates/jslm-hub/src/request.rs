@@ -4,9 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::catalog::{catalog, CatalogEntry, EngineFormat};
+use crate::catalog::{catalog, CatalogEntry};
 use crate::error::HubError;
 use crate::repo::{validate_file_name, validate_revision, RepoId};
+use jslm_core::{Container, ErrorCode};
 
 /// A download (or cache lookup) request.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -53,7 +54,7 @@ pub struct SkippedFile {
     /// File name.
     pub file: String,
     /// The error code that caused the skip (`gated_no_token`, ...).
-    pub code: String,
+    pub code: ErrorCode,
     /// The error message.
     pub reason: String,
 }
@@ -72,7 +73,7 @@ pub struct DownloadedModel {
     /// The files.
     pub files: Vec<LocalFile>,
     /// Engine path, from the catalog or guessed from file extensions.
-    pub engine_format: Option<EngineFormat>,
+    pub container: Option<Container>,
     /// Catalog id, if any.
     pub catalog_id: Option<String>,
     /// Bytes transferred by this call (0 when everything was cached).
@@ -197,14 +198,14 @@ impl ModelSpec {
     }
 
     /// The engine path for a set of file names.
-    pub(crate) fn engine_format(&self, names: &[String]) -> Option<EngineFormat> {
+    pub(crate) fn container(&self, names: &[String]) -> Option<Container> {
         if let Some(entry) = self.entry {
-            return Some(entry.engine_format);
+            return Some(entry.container);
         }
         if names.iter().any(|n| n.ends_with(".gguf")) {
-            Some(EngineFormat::Gguf)
+            Some(Container::Gguf)
         } else if names.iter().any(|n| n.ends_with(".safetensors")) {
-            Some(EngineFormat::Safetensors)
+            Some(Container::Safetensors)
         } else {
             None
         }
@@ -308,10 +309,7 @@ mod tests {
             files: vec!["a.gguf".into()],
         };
         let one = ModelSpec::from_request(&one).expect("spec");
-        assert_eq!(
-            one.engine_format(&["a.gguf".into()]),
-            Some(EngineFormat::Gguf)
-        );
+        assert_eq!(one.container(&["a.gguf".into()]), Some(Container::Gguf));
         for bad in [
             DownloadRequest::new("not a repo"),
             DownloadRequest {

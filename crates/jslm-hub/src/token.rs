@@ -26,8 +26,8 @@ impl fmt::Display for TokenSource {
         f.write_str(match self {
             TokenSource::Env => "the HF_TOKEN environment variable",
             TokenSource::HfHomeFile => "the huggingface_hub token file ($HF_HOME/token)",
-            TokenSource::Keychain => "the OS keychain (jslm login)",
-            TokenSource::AppFile => "jslm's token file (jslm login)",
+            TokenSource::Keychain => "the OS keychain",
+            TokenSource::AppFile => "JSLM's token file",
             TokenSource::Explicit => "the given token",
         })
     }

@@ -366,7 +366,7 @@ async fn cancel_keeps_the_partial_file_and_the_next_run_resumes_it() {
     }
     cancel.cancel();
     let err = task.await.expect("join").expect_err("cancelled");
-    assert_eq!(err.code(), "cancelled");
+    assert_eq!(err.code(), "download_cancelled");
     let kept = std::fs::metadata(&partial).expect("partial kept").len();
     assert!(kept >= MIB as u64, "{kept}");
 
@@ -536,7 +536,7 @@ async fn gguf_downloads_one_variant_and_skips_the_gated_tokenizer_without_a_toke
             .collect::<Vec<_>>(),
         vec![Q4]
     );
-    assert_eq!(model.engine_format, Some(jslm_hub::EngineFormat::Gguf));
+    assert_eq!(model.container, Some(jslm_hub::Container::Gguf));
     assert_eq!(hub.bytes_served(Q8), 0, "only the chosen quantisation");
     assert_eq!(model.skipped.len(), 3);
     assert!(

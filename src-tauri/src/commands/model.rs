@@ -3,11 +3,12 @@
 use super::join_error;
 use crate::error::AppResult;
 use crate::host::ModelStatus;
-use crate::loading::{self, LoadEvent, LoadRequest};
+use crate::loading;
 use crate::model_summary::ModelSummary;
-use crate::plan;
 use crate::state::AppState;
+use jslm_engine::ModelDescription;
 use jslm_hardware::{DetectOptions, DevicePlan, HardwareProfile};
+use jslm_runtime::{LoadEvent, ModelSource};
 use serde::Serialize;
 use std::path::PathBuf;
 use tauri::ipc::Channel;
@@ -43,29 +44,26 @@ pub async fn load_model(
 ) -> AppResult<ModelSummary> {
     let path = state.model_path(path.as_deref())?;
     let tokenizer = state.tokenizer_for(&path);
-    load(&state, path, tokenizer, force.unwrap_or(false), on_progress).await
+    let source = ModelSource::from_path(&path, tokenizer);
+    load(&state, source, force.unwrap_or(false), on_progress).await
 }
 
-/// Plans and loads `path` (with `tokenizer` when not beside it) and remembers both.
+/// Plans and loads `source` and remembers it for the next start.
 pub(crate) async fn load(
     state: &AppState,
-    path: PathBuf,
-    tokenizer: Option<PathBuf>,
+    source: ModelSource,
     force: bool,
     on_progress: Channel<LoadEvent>,
 ) -> AppResult<ModelSummary> {
+    let path = source.weights.clone();
+    let tokenizer = source.tokenizer.clone();
     let ticket = state.host.begin_load(path.clone())?;
-    let request = LoadRequest {
-        path: path.clone(),
-        tokenizer: tokenizer.clone(),
-        choice: state.settings.get().precision,
-        force,
-    };
+    let choices = state.run_choices(force);
     let places = state.load_places();
     let detect = state.detect_options();
     let result = tauri::async_runtime::spawn_blocking(move || {
         let profile = HardwareProfile::detect(&detect);
-        loading::load(&request, &profile, &places, |event| {
+        loading::load(source, &choices, &profile, &places, |event| {
             // Progress is informational: a closed window must not fail the load.
             let _ = on_progress.send(event);
         })
@@ -98,14 +96,18 @@ pub async fn hardware_report(
     path: Option<String>,
 ) -> AppResult<HardwareReport> {
     let path = state.model_path(path.as_deref()).ok();
-    let choice = state.settings.get().precision;
+    let choices = state.run_choices(false);
     let detect = state.detect_options();
     tauri::async_runtime::spawn_blocking(move || {
         let profile = HardwareProfile::detect(&detect);
-        let (plan, plan_error) = match path.map(|p| plan::model_spec(&p)) {
+        let planned = path.map(|p| {
+            let description = ModelDescription::read(&p).map_err(jslm_runtime::RuntimeError::from)?;
+            jslm_runtime::plan_spec(&profile, &description.spec(), &choices)
+        });
+        let (plan, plan_error) = match planned {
             None => (None, None),
-            Some(Ok(spec)) => (Some(plan::plan_model(&profile, &spec, choice, false)), None),
-            Some(Err(e)) => (None, Some(e)),
+            Some(Ok(plan)) => (Some(plan), None),
+            Some(Err(e)) => (None, Some(e.into())),
         };
         Ok(HardwareReport {
             profile,

@@ -19,7 +19,7 @@ use tauri_plugin_opener::OpenerExt;
 /// Every catalog model with its download state and fit on this machine.
 #[tauri::command]
 pub async fn list_models(state: State<'_, AppState>) -> AppResult<Vec<ModelRow>> {
-    let choice = state.settings.get().precision;
+    let choices = state.run_choices(false);
     let detect = state.detect_options();
     let active = match state.host.status() {
         ModelStatus::Ready { model } => Some(model.path),
@@ -37,7 +37,7 @@ pub async fn list_models(state: State<'_, AppState>) -> AppResult<Vec<ModelRow>>
         let profile = HardwareProfile::detect(&detect);
         Ok(model_rows::rows(
             &profile,
-            choice,
+            &choices,
             |entry| match RepoId::parse(&entry.repo) {
                 Ok(repo) => inspect(&cache, &repo),
                 Err(_) => model_rows::absent(entry, &cache_root),
@@ -143,29 +143,23 @@ pub async fn use_model(
     id: String,
     variant: Option<String>,
     force: Option<bool>,
-    on_progress: Channel<crate::loading::LoadEvent>,
+    on_progress: Channel<jslm_runtime::LoadEvent>,
 ) -> AppResult<ModelSummary> {
     let entry = hub::entry(&id)?;
     if state.hub.is_downloading(&entry.id) {
         return Err(AppError::Downloading(entry.id.clone()));
     }
     let manager = state.hub.manager()?;
-    let request = hub::request(entry, variant.as_deref());
-    let found = tauri::async_runtime::spawn_blocking(move || manager.find_local(&request))
-        .await
-        .map_err(|e| join_error("looking up the model", e))??;
-    let Some(model) = found else {
-        return Err(AppError::NotDownloaded(entry.id.clone()));
+    let model = jslm_runtime::ModelRef::Hub {
+        id: entry.id.clone(),
+        revision: None,
+        variant,
     };
-    let (weights, tokenizer) = hub::weights_and_tokenizer(&model);
-    super::model::load(
-        &state,
-        weights,
-        tokenizer,
-        force.unwrap_or(false),
-        on_progress,
-    )
-    .await
+    let source =
+        tauri::async_runtime::spawn_blocking(move || jslm_runtime::resolve_local(&manager, &model))
+            .await
+            .map_err(|e| join_error("looking up the model", e))??;
+    super::model::load(&state, source, force.unwrap_or(false), on_progress).await
 }
 
 #[tauri::command]

@@ -1,4 +1,4 @@
-//! `get_settings` and `save_settings`.
+//! `get_settings`, `save_settings` and `generation_schema`.
 
 use crate::error::AppResult;
 use crate::settings::{AppSettings, SettingsPatch};
@@ -18,4 +18,11 @@ pub async fn save_settings(
     patch: SettingsPatch,
 ) -> AppResult<AppSettings> {
     state.settings.apply(patch)
+}
+
+/// The model card's defaults, the bounds of every setting and the presets, defined once in
+/// the engine: the form takes its defaults, ranges and preset values from here.
+#[tauri::command]
+pub fn generation_schema() -> jslm_engine::settings::SettingsSchema {
+    jslm_engine::settings::SettingsSchema::new()
 }

@@ -12,9 +12,9 @@ mod q6k_avx512;
 mod q8_0_avx512;
 mod simd;
 
+use crate::description::LlamaGguf;
 use crate::error::{EngineError, Result};
 use attention::KvCache;
-use candle_core::quantized::gguf_file;
 use matrix::QMatrix;
 use ops::{rms_norm, silu_mul, Rope};
 use std::path::Path;
@@ -54,57 +54,30 @@ pub(crate) struct GgufCpuModel {
 }
 
 impl GgufCpuModel {
-    /// Maps `path` (whose header `content` was read and checked) and views its tensors in
-    /// place. `context` is the number of positions the KV cache and RoPE table cover.
-    pub fn load(path: &Path, content: &gguf_file::Content, context: usize) -> Result<Self> {
+    /// Maps `path` (described and checked as `gguf`) and views its tensors in place.
+    /// `context` is the number of positions the KV cache and RoPE table cover.
+    pub fn load(path: &Path, gguf: &LlamaGguf, context: usize) -> Result<Self> {
         let map = Arc::new(map_weights(path)?);
         let bad = |reason: String| EngineError::invalid_file(path, reason);
-        let meta_u32 = |key: &str| content.metadata.get(key).and_then(|v| v.to_u32().ok());
-        let meta_f32 = |key: &str| content.metadata.get(key).and_then(|v| v.to_f32().ok());
-        let need = |key: &str| {
-            meta_u32(key)
-                .map(|v| v as usize)
-                .ok_or_else(|| bad(format!("metadata {key} missing")))
-        };
-        let layers = need("llama.block_count")?;
-        let hidden = need("llama.embedding_length")?;
-        let heads = need("llama.attention.head_count")?;
-        let kv_heads = meta_u32("llama.attention.head_count_kv").map_or(heads, |v| v as usize);
-        if heads == 0 || kv_heads == 0 || heads % kv_heads != 0 || hidden % heads != 0 {
-            return Err(bad(format!(
-                "inconsistent heads: embedding {hidden}, heads {heads}, KV heads {kv_heads}"
-            )));
-        }
-        let head_dim = hidden / heads;
-        let rope_dims = meta_u32("llama.rope.dimension_count").map_or(head_dim, |v| v as usize);
-        if rope_dims != head_dim {
-            return Err(bad(format!(
-                "partial rotary embedding ({rope_dims} of {head_dim} dimensions) is not supported"
-            )));
-        }
-        let rms_eps = meta_f32("llama.attention.layer_norm_rms_epsilon").unwrap_or(1e-5);
-        let rope_base = meta_f32("llama.rope.freq_base").unwrap_or(10_000.0);
+        let p = gguf.params;
+        let (layers, hidden, heads, kv_heads, head_dim) =
+            (p.layers, p.hidden, p.heads, p.kv_heads, p.head_dim);
+        let (rms_eps, rope_base) = (p.rms_eps, p.rope_base);
 
-        let data_start = content.tensor_data_offset as usize;
         let tensor = |name: &str| -> Result<QMatrix> {
-            let info = content
-                .tensor_infos
+            let info = gguf
+                .tensors
                 .get(name)
                 .ok_or_else(|| bad(format!("tensor {name} missing")))?;
-            let dims = info.shape.dims();
-            let (rows, cols) = match dims {
+            let (rows, cols) = match info.dims.as_slice() {
                 [n] => (1, *n),
                 [r, c] => (*r, *c),
                 other => return Err(bad(format!("tensor {name} has shape {other:?}"))),
             };
-            QMatrix::new(
-                map.clone(),
-                data_start + info.offset as usize,
-                rows,
-                cols,
-                info.ggml_dtype,
-            )
-            .map_err(|e| bad(format!("tensor {name}: {}", e.0)))
+            let offset = usize::try_from(info.offset)
+                .map_err(|_| bad(format!("tensor {name} lies beyond the address space")))?;
+            QMatrix::new(map.clone(), offset, rows, cols, info.dtype)
+                .map_err(|e| bad(format!("tensor {name}: {}", e.0)))
         };
         let matrix = |name: &str, rows: usize, cols: usize| -> Result<QMatrix> {
             let m = tensor(name)?;
@@ -132,7 +105,7 @@ impl GgufCpuModel {
         }
         let vocab = embedding.rows;
         let kv_dim = kv_heads * head_dim;
-        let ffn = tensor("blk.0.ffn_gate.weight")?.rows;
+        let ffn = p.ffn;
         let blocks = (0..layers)
             .map(|i| {
                 let n = |s: &str| format!("blk.{i}.{s}.weight");
@@ -149,7 +122,7 @@ impl GgufCpuModel {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let output = if content.tensor_infos.contains_key("output.weight") {
+        let output = if gguf.tensors.contains_key("output.weight") {
             matrix("output.weight", vocab, hidden)?
         } else {
             // Tied embeddings: the output head is the embedding matrix.

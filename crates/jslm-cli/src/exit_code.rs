@@ -1,0 +1,133 @@
+//! The CLI's one table over [`ErrorCode`]: the exit code of each error class (so scripts can
+//! tell failures apart without parsing messages) and the advice that fits a command-line user
+//! (the libraries' messages say what happened, not what to type). The README lists the same
+//! table; a test keeps the two in sync, and the `match` keeps every code covered.
+
+use jslm_core::ErrorCode;
+
+/// The exit code for `code`.
+pub fn exit_code(code: ErrorCode) -> i32 {
+    use ErrorCode::*;
+    match code {
+        InvalidSetting => 2,
+        ContextOverflow => 3,
+        MissingFile => 4,
+        InvalidFile => 5,
+        UnsupportedModel => 6,
+        TokenizerMismatch => 7,
+        Busy => 8,
+        Io => 9,
+        GatedNoToken => 10,
+        TokenInvalid => 11,
+        GatedNotAccepted => 12,
+        Forbidden => 13,
+        NotFound => 14,
+        DiskFull => 15,
+        Checksum => 16,
+        Offline => 17,
+        Network => 18,
+        Server => 19,
+        Protocol => 20,
+        DownloadBusy => 21,
+        TokenStore => 22,
+        Setup => 24,
+        InvalidRequest => 25,
+        WillNotFit => 26,
+        Compute => 27,
+        Tokenizer => 28,
+        UnknownModel => 29,
+        NotDownloaded => 30,
+        DeviceUnavailable => 31,
+        OverrideRefused => 32,
+        NvmlFailed => 33,
+        GpuQueryFailed => 34,
+        DiskNotFound => 35,
+        CudaInitFailed => 36,
+        MetalInitFailed => 37,
+        // The window's own codes; the CLI does not produce them.
+        NoModel => 40,
+        ModelLoading => 41,
+        NoModelPath => 42,
+        Downloading => 43,
+        HistoryNotFound => 44,
+        Storage => 45,
+        Internal => 1,
+        DownloadCancelled => 130,
+    }
+}
+
+/// What a command-line user can do about `code`, when there is something to say.
+pub fn advice(code: ErrorCode) -> Option<&'static str> {
+    use ErrorCode::*;
+    Some(match code {
+        GatedNoToken => {
+            "create a read token at https://huggingface.co/settings/tokens, run `jslm login` \
+             (or set HF_TOKEN), and accept the terms on the model page"
+        }
+        TokenInvalid => {
+            "create a new token at https://huggingface.co/settings/tokens and run `jslm login`"
+        }
+        GatedNotAccepted => "open the model page while logged in, accept its terms, then retry",
+        NotFound => "check the name; for a private repo run `jslm login` with a token that can read it",
+        DiskFull => "free some space, or set HF_HUB_CACHE to a larger disk",
+        WillNotFit => "pass --force to try anyway, or choose a smaller --precision",
+        OverrideRefused => "leave out --precision/--device to let the plan choose (see `jslm doctor`)",
+        MissingFile => "pass the folder with config.json and safetensors, or a .gguf file (--tokenizer PATH for a tokenizer.json elsewhere)",
+        NotDownloaded => "run `jslm download MODEL` first",
+        DownloadBusy => "wait for the other download to finish",
+        Offline => "connect to the network, or unset HF_HUB_OFFLINE",
+        _ => return None,
+    })
+}
+
+/// The code of the first error in `err`'s chain that has one.
+pub fn error_code(err: &anyhow::Error) -> Option<ErrorCode> {
+    err.chain().find_map(|e| {
+        if let Some(e) = e.downcast_ref::<jslm_runtime::RuntimeError>() {
+            return Some(e.code());
+        }
+        if let Some(e) = e.downcast_ref::<jslm_engine::EngineError>() {
+            return Some(e.code());
+        }
+        if let Some(e) = e.downcast_ref::<jslm_hub::HubError>() {
+            return Some(e.code());
+        }
+        e.downcast_ref::<jslm_hardware::HardwareError>()
+            .map(|e| e.code())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_has_a_distinct_documented_exit_code() {
+        let readme = include_str!("../README.md");
+        let mut seen = std::collections::BTreeMap::new();
+        for &code in ErrorCode::ALL {
+            let exit = exit_code(code);
+            if let Some(other) = seen.insert(exit, code) {
+                panic!("{code} and {other} share exit code {exit}");
+            }
+            assert!(
+                readme.contains(&format!("| {exit} | `{code}` |")),
+                "the README lacks the row `| {exit} | `{code}` |`"
+            );
+        }
+    }
+
+    #[test]
+    fn codes_are_found_through_context() {
+        let err = anyhow::Error::new(jslm_hub::HubError::Offline {
+            message: "x".into(),
+        })
+        .context("downloading");
+        assert_eq!(error_code(&err), Some(ErrorCode::Offline));
+        assert_eq!(exit_code(ErrorCode::Offline), 17);
+        assert_eq!(error_code(&anyhow::anyhow!("other")), None);
+        assert!(advice(ErrorCode::GatedNoToken)
+            .unwrap()
+            .contains("jslm login"));
+    }
+}

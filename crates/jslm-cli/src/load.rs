@@ -1,0 +1,109 @@
+//! How every command that runs the model gets it: the model and load flags (`LoadArgs`),
+//! turned into the runtime's `ModelRef` and `RunChoices`, resolved (downloaded on demand with
+//! progress bars), planned (the plan printed to stderr) and loaded — all decisions the
+//! runtime's, none the CLI's.
+
+use crate::progress::LoadBar;
+use jslm_core::Precision;
+use jslm_hardware::{DetectOptions, DeviceKind, HardwareProfile};
+use jslm_runtime::{LoadPlaces, LoadedModel, ModelRef, Planned, RunChoices};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The model and how to run it; shared by `generate` and `bench`.
+#[derive(clap::Args, Debug)]
+pub struct LoadArgs {
+    /// Precision to run at (f32, bf16, f16, q8_0, q4_k_m, ...; a GGUF runs at its own).
+    /// Default: the plan's (`jslm doctor`).
+    #[arg(long, alias = "dtype", alias = "quantize")]
+    pub precision: Option<Precision>,
+    /// Device: cpu, cuda or metal (default: the plan's).
+    #[arg(long)]
+    pub device: Option<DeviceKind>,
+    /// CPU threads (default: the plan's, the physical core count).
+    #[arg(long)]
+    pub threads: Option<u32>,
+    /// Tokens of context to reserve memory for (default: as much as fits, up to 4,096).
+    #[arg(long, value_name = "TOKENS")]
+    pub context: Option<u32>,
+    /// On the CPU, prefer Q8_0 over Q4_K_M when it fits comfortably.
+    #[arg(long)]
+    pub prefer_quality: bool,
+    /// Load even where the memory plan says the model will not fit.
+    #[arg(long)]
+    pub force: bool,
+}
+
+impl LoadArgs {
+    pub fn choices(&self) -> RunChoices {
+        RunChoices {
+            device: self.device,
+            precision: self.precision,
+            threads: self.threads,
+            context_tokens: self.context,
+            prefer_quality: self.prefer_quality,
+            force: self.force,
+        }
+    }
+}
+
+/// The files of `model` (a path, catalog id or repo id), downloaded when missing.
+pub fn resolve(
+    model: &str,
+    revision: Option<String>,
+    tokenizer: Option<PathBuf>,
+) -> anyhow::Result<jslm_runtime::ModelSource> {
+    let model_ref = ModelRef::parse(model).with_revision(revision);
+    let mut source = if let ModelRef::Path(path) = &model_ref {
+        jslm_runtime::ModelSource::from_path(path, None)
+    } else {
+        crate::hub_common::init_logging();
+        let manager = crate::hub_common::manager()?;
+        let bars = Arc::new(crate::progress_bars::Bars::new());
+        let for_events = bars.clone();
+        let runtime = crate::hub_common::runtime()?;
+        let result = runtime.block_on(async {
+            let cancel = crate::hub_common::cancel_on_ctrl_c();
+            jslm_runtime::resolve(&manager, &model_ref, move |e| for_events.on_event(&e), cancel)
+                .await
+        });
+        bars.clear();
+        result?
+    };
+    if tokenizer.is_some() {
+        source.tokenizer = tokenizer;
+    }
+    Ok(source)
+}
+
+/// Plans the model on this machine and prints the plan to stderr.
+pub fn plan(source: jslm_runtime::ModelSource, args: &LoadArgs) -> anyhow::Result<Planned> {
+    let profile = HardwareProfile::detect(&DetectOptions::default());
+    let planned = jslm_runtime::plan(&profile, source, &args.choices())?;
+    let p = &planned.plan;
+    eprintln!(
+        "plan: {} ({}), {} ({}), {} threads, context {} tokens — {}",
+        p.device,
+        planned.device_name,
+        p.precision,
+        p.reason,
+        p.threads,
+        p.context_tokens,
+        p.fit.message
+    );
+    for w in &p.warnings {
+        eprintln!("note: {w}");
+    }
+    Ok(planned)
+}
+
+/// Loads a planned model with a progress bar on stderr.
+pub fn load(planned: Planned) -> anyhow::Result<LoadedModel> {
+    let places = LoadPlaces {
+        quantized_dir: crate::paths::jslm_cache_dir().join("quantized"),
+    };
+    let mut bar = LoadBar::new();
+    let loaded = planned.load(&places, |e| bar.update(e))?;
+    bar.finish();
+    Ok(loaded)
+}

@@ -1,0 +1,165 @@
+//! Loading a planned model: the engine's options come from the plan (device, precision,
+//! threads, context, prefill chunk), never from a front end, and the report says what runs.
+
+use crate::error::Result;
+use crate::planning::Planned;
+use jslm_core::{Container, Precision};
+use jslm_engine::{Engine, GgufRunner, LoadOptions, LoadProgress, ModelInfo};
+use jslm_hardware::{ComputeDevice, FitReport, PlanReason};
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// Where loading keeps its files.
+#[derive(Debug, Clone)]
+pub struct LoadPlaces {
+    /// In-app quantized GGUFs, shared by the CLI and the window (`<cache>/jslm/quantized`).
+    pub quantized_dir: PathBuf,
+}
+
+/// Reported while a model loads, in order: `started` (from the front end, before planning),
+/// `planned`, zero or more `hashing`, zero or more `quantizing` or one `cache_hit`, then
+/// `loading_weights`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", content = "data", rename_all = "snake_case")]
+pub enum LoadEvent {
+    Started {
+        path: PathBuf,
+    },
+    /// What the device plan chose for this model on this machine, and why.
+    Planned {
+        device: ComputeDevice,
+        device_name: String,
+        precision: Precision,
+        reason: PlanReason,
+        threads: u32,
+        context_tokens: u32,
+        fit: FitReport,
+    },
+    /// Computing the sha256 of a weights file (to name the in-app quantized copy, or for the
+    /// window's history).
+    Hashing {
+        file: String,
+    },
+    /// In-app quantization; bytes are of the source weights.
+    Quantizing {
+        tensors_done: usize,
+        tensors_total: usize,
+        bytes_done: u64,
+        bytes_total: u64,
+    },
+    /// A quantized copy made earlier is reused.
+    CacheHit,
+    LoadingWeights,
+}
+
+/// What runs, as the CLI's `--json`, the window's model panel and each history entry say it.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct RunReport {
+    pub device: ComputeDevice,
+    /// The CPU's brand or the GPU's name.
+    pub device_name: String,
+    /// The precision the weights run at (the loaded files', not the request's).
+    pub precision: Precision,
+    /// Why the plan chose it.
+    pub reason: PlanReason,
+    pub container: Container,
+    /// Set when the app converted or quantized the model's files (e.g. BF16 safetensors run
+    /// as Q4_K_M): their stored precision.
+    pub converted_from: Option<Precision>,
+    pub threads: usize,
+    /// Prompt + generated tokens the engine computes exactly.
+    pub context_tokens: usize,
+}
+
+/// A model on its device, and what runs.
+#[derive(Debug)]
+pub struct LoadedModel {
+    pub engine: Engine,
+    pub report: RunReport,
+    pub planned: Planned,
+}
+
+impl Planned {
+    /// The engine's options: everything from the plan.
+    pub fn load_options(&self, places: &LoadPlaces) -> LoadOptions {
+        let plan = &self.plan;
+        LoadOptions {
+            device: plan.device,
+            precision: Some(plan.precision),
+            threads: Some(plan.threads.max(1) as usize),
+            quantized_dir: Some(places.quantized_dir.clone()),
+            tokenizer: self.source.tokenizer.clone(),
+            prefill_chunk_tokens: plan.prefill_chunk_tokens.max(1) as usize,
+            context_tokens: Some(plan.context_tokens as usize),
+            gguf_runner: GgufRunner::Mapped,
+        }
+    }
+
+    /// The `planned` event for this plan (front ends show it before loading starts).
+    pub fn event(&self) -> LoadEvent {
+        let plan = &self.plan;
+        LoadEvent::Planned {
+            device: plan.device,
+            device_name: self.device_name.clone(),
+            precision: plan.precision,
+            reason: plan.reason.clone(),
+            threads: plan.threads,
+            context_tokens: plan.context_tokens,
+            fit: plan.fit.clone(),
+        }
+    }
+
+    /// Loads the model as planned, reporting progress (from `hashing` on).
+    pub fn load(self, places: &LoadPlaces, mut progress: impl FnMut(LoadEvent)) -> Result<LoadedModel> {
+        let first_file = first_file_name(&self);
+        let engine = Engine::load_described(&self.description, &self.load_options(places), |p| {
+            progress(match p {
+                // The engine hashes the source to name its quantized cache file.
+                LoadProgress::Hashing => LoadEvent::Hashing {
+                    file: first_file.clone(),
+                },
+                LoadProgress::Quantizing(q) => LoadEvent::Quantizing {
+                    tensors_done: q.tensors_done,
+                    tensors_total: q.tensors_total,
+                    bytes_done: q.bytes_done,
+                    bytes_total: q.bytes_total,
+                },
+                LoadProgress::QuantizedCacheHit(_) => LoadEvent::CacheHit,
+                LoadProgress::LoadingWeights => LoadEvent::LoadingWeights,
+            })
+        })?;
+        let report = RunReport::new(&self, engine.info());
+        Ok(LoadedModel {
+            engine,
+            report,
+            planned: self,
+        })
+    }
+}
+
+impl RunReport {
+    fn new(planned: &Planned, info: &ModelInfo) -> Self {
+        let stored = planned.description.stored;
+        Self {
+            device: info.device,
+            device_name: planned.device_name.clone(),
+            precision: info.precision,
+            reason: planned.plan.reason.clone(),
+            container: info.container,
+            converted_from: (info.precision != stored
+                || info.container != planned.description.container)
+                .then_some(stored),
+            threads: info.threads,
+            context_tokens: info.context_length,
+        }
+    }
+}
+
+fn first_file_name(planned: &Planned) -> String {
+    let path = match &planned.description.weights {
+        jslm_engine::WeightsFormat::Safetensors { shards, .. } => shards.first().cloned(),
+        jslm_engine::WeightsFormat::Gguf { file } => Some(file.clone()),
+    };
+    path.and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_default()
+}
