@@ -11,6 +11,7 @@ const COMMANDS: &[&str] = &[
     "hardware_report",
     "get_settings",
     "save_settings",
+    "generation_schema",
     "list_history",
     "get_history_entry",
     "delete_history_entry",

@@ -184,6 +184,17 @@ fn without_a_model() {
 }
 
 #[test]
+fn the_schema_is_the_engines() {
+    let t = start(None);
+    let schema = invoke(&t.window, "generation_schema", json!({})).unwrap();
+    assert_eq!(
+        schema,
+        serde_json::to_value(jslm_engine::settings::SettingsSchema::new()).unwrap()
+    );
+    assert_eq!(schema["defaults"]["max_new_tokens"], 256);
+}
+
+#[test]
 fn only_the_main_window_may_call_commands() {
     let t = start(None);
     let other = WebviewWindowBuilder::new(&t.window, "other", Default::default())
@@ -210,9 +221,14 @@ fn load_generate_history_regenerate_delete() {
         json!({"path": null, "onProgress": CHANNEL}),
     )
     .unwrap();
-    // The device plan quantizes safetensors on the CPU (the CLI does the same).
-    assert_eq!(summary["format"], "gguf");
-    assert_eq!(summary["quantization"], "q4_k_m");
+    // The runtime's plan (the CLI's too): the tiny model is small, so it runs unquantized,
+    // converted from its f16 file to f32, and the report says so and why.
+    let run = &summary["run"];
+    assert_eq!(run["precision"], "f32");
+    assert_eq!(run["converted_from"], "f16");
+    assert_eq!(run["reason"]["kind"], "small_model");
+    assert_eq!(run["device"]["kind"], "cpu");
+    assert!(run["threads"].as_u64().unwrap() >= 1);
     assert_eq!(summary["name"], "tiny-mistral");
     let sha = summary["files"][0]["sha256"].as_str().unwrap();
     assert_eq!(sha.len(), 64);
@@ -232,6 +248,8 @@ fn load_generate_history_regenerate_delete() {
     assert_eq!(entry["stats"]["generated_tokens"], 12);
     assert_eq!(entry["stop_reason"], "max_tokens");
     assert_eq!(entry["model"]["files"][0]["sha256"], sha);
+    // Each history entry records what ran.
+    assert_eq!(entry["model"]["run"], *run);
     let seed = entry["settings"]["seed"].as_u64().unwrap();
     assert!(seed <= crate::generation::MAX_SEED, "seed fits a JS number");
     assert_eq!(entry["stats"]["seed"], seed);

@@ -167,7 +167,7 @@ mod tests {
             .provenance(&[dir.path().join("nope")], |_| {})
             .unwrap_err();
         assert!(
-            ["io", "missing_file"].contains(&err.code()),
+            ["io", "missing_file"].contains(&err.code().as_str()),
             "{}",
             err.code()
         );
