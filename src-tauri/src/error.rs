@@ -229,7 +229,10 @@ mod tests {
             field: "precision",
             message: "x".into(),
         }));
-        assert_eq!(serde_json::to_value(&through).unwrap()["field"], "precision");
+        assert_eq!(
+            serde_json::to_value(&through).unwrap()["field"],
+            "precision"
+        );
     }
 
     #[test]

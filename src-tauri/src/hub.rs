@@ -6,8 +6,8 @@
 
 use crate::error::{AppError, AppResult};
 use jslm_hub::{
-    CancellationToken, CatalogEntry, DownloadManager, DownloadRequest, HfCache, HfToken,
-    HubClient, HubConfig, TokenSource, TokenStore,
+    CancellationToken, CatalogEntry, DownloadManager, DownloadRequest, HfCache, HfToken, HubClient,
+    HubConfig, TokenSource, TokenStore,
 };
 use serde::Serialize;
 use std::collections::HashMap;

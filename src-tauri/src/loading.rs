@@ -110,11 +110,11 @@ mod tests {
         .unwrap();
         let run = model.summary.run.clone().unwrap();
         // Small: the plan keeps it unquantized (f32 on the CPU), and that is what runs.
-        assert_eq!(run.precision, Precision::F32);
+        assert_eq!(run.model.precision, Precision::F32);
         assert_eq!(run.converted_from, Some(Precision::F16));
-        assert_eq!(run.threads, profile.cpu.physical_cores.max(1));
+        assert_eq!(run.model.threads, profile.cpu.physical_cores.max(1));
         assert_eq!(model.summary.files[0].sha256.len(), 64);
-        assert_eq!(model.engine.info().precision, run.precision);
+        assert_eq!(*model.engine.info(), run.model);
         let names: Vec<&str> = events
             .iter()
             .map(|e| match e {

@@ -82,7 +82,12 @@ pub fn status(installed: &InstalledModel, downloading: bool) -> RowStatus {
 /// shows what would run.
 pub fn fit(profile: &HardwareProfile, entry: &CatalogEntry, choices: &RunChoices) -> FitRow {
     let spec = jslm_runtime::catalog::spec(entry, None).unwrap_or_else(|_| {
-        jslm_hardware::ModelSpec::new(entry.name.clone(), entry.shape, entry.context_tokens, vec![])
+        jslm_hardware::ModelSpec::new(
+            entry.name.clone(),
+            entry.shape,
+            entry.context_tokens,
+            vec![],
+        )
     });
     let p = jslm_hardware::plan(profile, &spec, &choices.plan_settings());
     FitRow {

@@ -59,14 +59,20 @@ impl ModelSummary {
             revision: None,
             files: vec![],
             run: Some(RunReport {
-                device: jslm_hardware::ComputeDevice::Cpu,
+                model: jslm_engine::ModelInfo {
+                    path: path.into(),
+                    container: jslm_core::Container::Safetensors,
+                    precision: jslm_core::Precision::F32,
+                    vocab_size: 32000,
+                    context_length: 4096,
+                    num_layers: 2,
+                    hidden_size: 64,
+                    device: jslm_hardware::ComputeDevice::Cpu,
+                    threads: 2,
+                },
                 device_name: "test CPU".into(),
-                precision: jslm_core::Precision::F32,
                 reason: jslm_hardware::PlanReason::Requested,
-                container: jslm_core::Container::Safetensors,
                 converted_from: None,
-                threads: 2,
-                context_tokens: 4096,
             }),
         }
     }

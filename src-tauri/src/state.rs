@@ -7,8 +7,8 @@ use crate::host::ModelHost;
 use crate::hub::HubState;
 use crate::launch::LaunchOptions;
 use crate::loading::AppLoadPlaces;
-use jslm_runtime::{expand_home, LoadPlaces, RunChoices};
 use crate::settings::SettingsStore;
+use jslm_runtime::{expand_home, LoadPlaces, RunChoices};
 use std::path::PathBuf;
 use std::sync::Arc;
 

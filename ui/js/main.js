@@ -53,10 +53,24 @@ function setLanguage(lang) {
   showModel();
   showStats(view.stats);
   showPresetName();
+  showSettingsHint();
   retranslateFormError();
   refreshHistory();
   if ($("model-manager").open) manager.refresh();
   if ($("hardware").open) refreshHardware();
+}
+
+/** The card's defaults, as the backend's schema has them. */
+function showSettingsHint() {
+  const d = settingsForm.defaults;
+  $("settings-hint").textContent = d
+    ? t(state.lang, "settings_hint", {
+        max_new_tokens: d.max_new_tokens,
+        temperature: d.temperature.toFixed(1),
+        top_p: d.top_p,
+        top_k: d.top_k,
+      })
+    : "";
 }
 
 $("lang-toggle").addEventListener("click", () => {

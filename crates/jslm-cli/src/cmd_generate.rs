@@ -143,7 +143,6 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
             "stop_reason": result.stop_reason,
             "stats": result.stats,
             "run": loaded.report,
-            "model": engine.info(),
         });
         writeln!(out, "{last}")?;
     } else {

@@ -64,8 +64,13 @@ pub fn resolve(
         let runtime = crate::hub_common::runtime()?;
         let result = runtime.block_on(async {
             let cancel = crate::hub_common::cancel_on_ctrl_c();
-            jslm_runtime::resolve(&manager, &model_ref, move |e| for_events.on_event(&e), cancel)
-                .await
+            jslm_runtime::resolve(
+                &manager,
+                &model_ref,
+                move |e| for_events.on_event(&e),
+                cancel,
+            )
+            .await
         });
         bars.clear();
         result?

@@ -201,9 +201,8 @@ fn json_reports_what_ran_and_it_is_the_plan() {
     assert_eq!(run["converted_from"], "f16");
     assert_eq!(run["reason"]["kind"], "small_model");
     assert_eq!(run["threads"], 1);
-    assert_eq!(run["context_tokens"], 4096);
-    assert_eq!(last["model"]["precision"], "f32");
-    assert_eq!(last["model"]["threads"], 1);
+    assert_eq!(run["context_length"], 4096);
+    assert_eq!(run["container"], "safetensors");
     assert!(
         !cache.path().join("quantized").exists(),
         "a small model is not quantized"
@@ -215,7 +214,14 @@ fn json_reports_what_ran_and_it_is_the_plan() {
 #[test]
 fn an_impossible_precision_is_refused() {
     let out = jslm()
-        .args(["generate", "--instruction", "x", "--precision", "bf16", "--model"])
+        .args([
+            "generate",
+            "--instruction",
+            "x",
+            "--precision",
+            "bf16",
+            "--model",
+        ])
         .arg(fixtures().join("tiny-mistral-llamacpp/model-q8_0.gguf"))
         .output()
         .unwrap();

@@ -4,7 +4,7 @@
 //! loaders and the reports all use this one reading, so they cannot disagree about a model.
 
 use crate::error::{EngineError, Result};
-use crate::files::{ModelFiles, WeightsFormat};
+use crate::files::WeightsFormat;
 use crate::model::{read_gguf_header, read_mistral_config};
 use candle_core::quantized::{gguf_file, GgmlDType};
 use candle_transformers::models::mistral;
@@ -77,7 +77,7 @@ pub(crate) struct GgufTensor {
 impl ModelDescription {
     /// Reads the model at `path`: a folder (safetensors, or one `.gguf`) or a `.gguf` file.
     pub fn read(path: &Path) -> Result<Self> {
-        let weights = ModelFiles::locate_weights(path)?;
+        let weights = WeightsFormat::locate(path)?;
         match &weights {
             WeightsFormat::Safetensors { config, shards } => {
                 Self::read_safetensors(path, config, shards, weights.clone())
@@ -286,103 +286,58 @@ fn llama_params(path: &Path, content: &gguf_file::Content) -> Result<LlamaParams
     })
 }
 
-/// The precision of a GGUF: its `general.file_type` when some weight matrix has that type's
-/// blocks, else what most of the layers' weights are. A file that says Q4_K_M but holds only
-/// Q8_0 tensors (a tiny model whose rows are too short for k-quants) is reported as Q8_0: the
-/// label is what runs. (Mixes keep `output.weight` wider, so it does not vote.)
+/// The precision of a GGUF: its `general.file_type` (llama.cpp's name for the mix, which
+/// our quantizer also writes truthfully), else the type most of the layers' weights have.
 fn gguf_precision(
     path: &Path,
     content: &gguf_file::Content,
     tensors: &BTreeMap<String, GgufTensor>,
 ) -> Result<Precision> {
-    let mut weights: BTreeMap<&'static str, u64> = BTreeMap::new();
-    let mut present = std::collections::BTreeSet::new();
-    let mut has_q6k = false;
-    for (name, t) in tensors {
-        if t.dims.len() != 2 || name == "token_embd.weight" {
-            continue;
-        }
-        present.insert(family(t.dtype));
-        has_q6k |= t.dtype == GgmlDType::Q6K;
-        if name == "output.weight" {
-            continue;
-        }
-        let count = t.dims.iter().map(|&d| d as u64).product::<u64>();
-        *weights.entry(family(t.dtype)).or_default() += count;
-    }
-    let dominant = weights
-        .iter()
-        .max_by_key(|(_, &count)| count)
-        .map(|(&family, _)| family)
-        .ok_or_else(|| EngineError::invalid_file(path, "the GGUF holds no weight matrices"))?;
     let declared = content
         .metadata
         .get("general.file_type")
         .and_then(|v| v.to_u32().ok())
         .and_then(Precision::from_gguf_file_type);
-    if let Some(p) = declared.filter(|p| present.contains(precision_family(*p))) {
+    if let Some(p) = declared {
         return Ok(p);
     }
-    let from_tensors = match dominant {
-        "f32" => Precision::F32,
-        "f16" => Precision::F16,
-        "bf16" => Precision::Bf16,
-        "q8_0" => Precision::Q8_0,
-        "q6_k" => Precision::Q6K,
-        "q5_k" if has_q6k => Precision::Q5KM,
-        "q5_k" => Precision::Q5KS,
-        "q5_0" => Precision::Q5_0,
-        "q4_k" if has_q6k => Precision::Q4KM,
-        "q4_k" => Precision::Q4KS,
-        "q4_0" => Precision::Q4_0,
-        "q3_k" => Precision::Q3KM,
-        "q2_k" => Precision::Q2K,
-        other => {
-            return Err(EngineError::UnsupportedModel {
+    let mut weights: BTreeMap<Precision, u64> = BTreeMap::new();
+    for (name, t) in tensors {
+        if t.dims.len() == 2 && name != "token_embd.weight" && name != "output.weight" {
+            let precision = precision_of(t.dtype).ok_or_else(|| EngineError::UnsupportedModel {
                 path: path.to_path_buf(),
-                reason: format!("its weights are {other}, a type this engine does not run"),
-            })
+                reason: format!(
+                    "tensor {name} is {:?}, a type this engine does not run",
+                    t.dtype
+                ),
+            })?;
+            *weights.entry(precision).or_default() +=
+                t.dims.iter().map(|&d| d as u64).product::<u64>();
         }
-    };
-    Ok(from_tensors)
+    }
+    weights
+        .into_iter()
+        .max_by_key(|&(_, count)| count)
+        .map(|(p, _)| p)
+        .ok_or_else(|| EngineError::invalid_file(path, "the GGUF holds no weight matrices"))
 }
 
-/// The block type family of a tensor type.
-fn family(dtype: GgmlDType) -> &'static str {
-    match dtype {
-        GgmlDType::F32 => "f32",
-        GgmlDType::F16 => "f16",
-        GgmlDType::BF16 => "bf16",
-        GgmlDType::Q8_0 => "q8_0",
-        GgmlDType::Q6K => "q6_k",
-        GgmlDType::Q5K => "q5_k",
-        GgmlDType::Q5_0 => "q5_0",
-        GgmlDType::Q4K => "q4_k",
-        GgmlDType::Q4_0 => "q4_0",
-        GgmlDType::Q3K => "q3_k",
-        GgmlDType::Q2K => "q2_k",
-        GgmlDType::Q4_1 => "q4_1",
-        GgmlDType::Q5_1 => "q5_1",
-        GgmlDType::Q8_1 => "q8_1",
-        GgmlDType::Q8K => "q8_k",
-    }
-}
-
-/// The block type family most of a precision's weights have.
-fn precision_family(precision: Precision) -> &'static str {
-    match precision {
-        Precision::F32 => "f32",
-        Precision::F16 => "f16",
-        Precision::Bf16 => "bf16",
-        Precision::Q8_0 => "q8_0",
-        Precision::Q6K => "q6_k",
-        Precision::Q5KM | Precision::Q5KS => "q5_k",
-        Precision::Q5_0 => "q5_0",
-        Precision::Q4KM | Precision::Q4KS => "q4_k",
-        Precision::Q4_0 => "q4_0",
-        Precision::Q3KL | Precision::Q3KM | Precision::Q3KS => "q3_k",
-        Precision::Q2K => "q2_k",
-    }
+/// The precision a file of mostly `dtype` weights is known by.
+fn precision_of(dtype: GgmlDType) -> Option<Precision> {
+    Some(match dtype {
+        GgmlDType::F32 => Precision::F32,
+        GgmlDType::F16 => Precision::F16,
+        GgmlDType::BF16 => Precision::Bf16,
+        GgmlDType::Q8_0 => Precision::Q8_0,
+        GgmlDType::Q6K => Precision::Q6K,
+        GgmlDType::Q5K => Precision::Q5KM,
+        GgmlDType::Q5_0 => Precision::Q5_0,
+        GgmlDType::Q4K => Precision::Q4KM,
+        GgmlDType::Q4_0 => Precision::Q4_0,
+        GgmlDType::Q3K => Precision::Q3KM,
+        GgmlDType::Q2K => Precision::Q2K,
+        GgmlDType::Q4_1 | GgmlDType::Q5_1 | GgmlDType::Q8_1 | GgmlDType::Q8K => return None,
+    })
 }
 
 #[cfg(test)]
@@ -438,9 +393,8 @@ mod tests {
     }
 
     #[test]
-    fn precision_families_cover_every_precision() {
-        for &p in Precision::ALL {
-            assert!(!precision_family(p).is_empty());
-        }
+    fn a_gguf_without_a_file_type_is_known_by_its_weights() {
+        assert_eq!(precision_of(GgmlDType::Q4K), Some(Precision::Q4KM));
+        assert_eq!(precision_of(GgmlDType::Q8K), None);
     }
 }

@@ -69,15 +69,6 @@ impl std::str::FromStr for GgufRunner {
     }
 }
 
-impl GgufRunner {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Mapped => "mapped",
-            Self::Candle => "candle",
-        }
-    }
-}
-
 /// Default prompt chunk: bounds the attention scratch of a 4,096-token prompt.
 pub const DEFAULT_PREFILL_CHUNK: usize = 512;
 
@@ -394,7 +385,11 @@ impl Engine {
 
     /// Logits at the last position of `ids` from a fresh cache (for reference tests and bench).
     pub fn logits(&self, ids: &[u32]) -> Result<Vec<f32>> {
-        let mut network = self.runner.network.try_lock().map_err(|_| EngineError::Busy)?;
+        let mut network = self
+            .runner
+            .network
+            .try_lock()
+            .map_err(|_| EngineError::Busy)?;
         network.clear_kv_cache();
         self.runner.prefill(&mut network, ids)
     }
@@ -402,7 +397,11 @@ impl Engine {
     /// Prefills `prompt`, then runs `steps` one forward pass each; returns (prefill seconds,
     /// decode seconds). Used by the benchmark to time the network without sampling.
     pub fn decode_steps(&self, prompt: &[u32], steps: &[u32]) -> Result<(f64, f64)> {
-        let mut network = self.runner.network.try_lock().map_err(|_| EngineError::Busy)?;
+        let mut network = self
+            .runner
+            .network
+            .try_lock()
+            .map_err(|_| EngineError::Busy)?;
         network.clear_kv_cache();
         let t0 = Instant::now();
         self.runner.prefill(&mut network, prompt)?;

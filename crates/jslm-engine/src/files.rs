@@ -15,25 +15,10 @@ pub enum WeightsFormat {
     Gguf { file: PathBuf },
 }
 
-/// A model's weights and its tokenizer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ModelFiles {
-    pub weights: WeightsFormat,
-    pub tokenizer: PathBuf,
-}
-
-impl ModelFiles {
-    /// Finds the files for `path`: a folder (safetensors, or a folder holding exactly one
-    /// `.gguf`) or a `.gguf` file. The tokenizer is `tokenizer` when given, else the
-    /// `tokenizer.json` beside the weights.
-    pub fn locate(path: &Path, tokenizer: Option<&Path>) -> Result<Self> {
-        let weights = Self::locate_weights(path)?;
-        let tokenizer = tokenizer_beside(&weights, tokenizer)?;
-        Ok(Self { weights, tokenizer })
-    }
-
-    /// The weights at `path` without looking for a tokenizer (benchmarks need none).
-    pub fn locate_weights(path: &Path) -> Result<WeightsFormat> {
+impl WeightsFormat {
+    /// The weights at `path`: a folder (safetensors, or a folder holding exactly one `.gguf`)
+    /// or a `.gguf` file.
+    pub fn locate(path: &Path) -> Result<Self> {
         if !path.exists() {
             return Err(EngineError::MissingFile {
                 path: path.to_path_buf(),
@@ -53,51 +38,53 @@ impl ModelFiles {
                     .into(),
             });
         }
-        Self::locate_in_dir(path)
+        locate_in_dir(path)
     }
+}
 
-    fn locate_in_dir(dir: &Path) -> Result<WeightsFormat> {
-        let index = dir.join("model.safetensors.index.json");
-        let single = dir.join("model.safetensors");
-        let config = dir.join("config.json");
-        if index.is_file() || single.is_file() {
-            if !config.is_file() {
-                return Err(EngineError::MissingFile {
-                    path: config,
-                    reason: "a safetensors model needs its config.json".into(),
-                });
-            }
-            let shards = if index.is_file() {
-                shards_from_index(&index)?
-            } else {
-                vec![single]
-            };
-            return Ok(WeightsFormat::Safetensors { config, shards });
+fn locate_in_dir(dir: &Path) -> Result<WeightsFormat> {
+    let index = dir.join("model.safetensors.index.json");
+    let single = dir.join("model.safetensors");
+    let config = dir.join("config.json");
+    if index.is_file() || single.is_file() {
+        if !config.is_file() {
+            return Err(EngineError::MissingFile {
+                path: config,
+                reason: "a safetensors model needs its config.json".into(),
+            });
         }
-        let ggufs: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(|e| EngineError::io(dir, e))?
-            .filter_map(|entry| entry.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "gguf"))
-            .collect();
-        match ggufs.as_slice() {
-            [one] => Ok(WeightsFormat::Gguf { file: one.clone() }),
-            [] => Err(EngineError::MissingFile {
-                path: dir.to_path_buf(),
-                reason: "no model.safetensors, model.safetensors.index.json or .gguf file in this folder".into(),
-            }),
-            many => Err(EngineError::UnsupportedModel {
-                path: dir.to_path_buf(),
-                reason: format!(
-                    "{} .gguf files in this folder; pass the one to use: {}",
-                    many.len(),
-                    many.iter()
-                        .filter_map(|p| p.file_name())
-                        .map(|n| n.to_string_lossy())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            }),
-        }
+        let shards = if index.is_file() {
+            shards_from_index(&index)?
+        } else {
+            vec![single]
+        };
+        return Ok(WeightsFormat::Safetensors { config, shards });
+    }
+    let ggufs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| EngineError::io(dir, e))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "gguf"))
+        .collect();
+    match ggufs.as_slice() {
+        [one] => Ok(WeightsFormat::Gguf { file: one.clone() }),
+        [] => Err(EngineError::MissingFile {
+            path: dir.to_path_buf(),
+            reason:
+                "no model.safetensors, model.safetensors.index.json or .gguf file in this folder"
+                    .into(),
+        }),
+        many => Err(EngineError::UnsupportedModel {
+            path: dir.to_path_buf(),
+            reason: format!(
+                "{} .gguf files in this folder; pass the one to use: {}",
+                many.len(),
+                many.iter()
+                    .filter_map(|p| p.file_name())
+                    .map(|n| n.to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }),
     }
 }
 
@@ -105,7 +92,9 @@ impl ModelFiles {
 pub fn tokenizer_beside(weights: &WeightsFormat, given: Option<&Path>) -> Result<PathBuf> {
     let tokenizer = match (given, weights) {
         (Some(t), _) => t.to_path_buf(),
-        (None, WeightsFormat::Safetensors { config, .. }) => config.with_file_name("tokenizer.json"),
+        (None, WeightsFormat::Safetensors { config, .. }) => {
+            config.with_file_name("tokenizer.json")
+        }
         (None, WeightsFormat::Gguf { file }) => file.with_file_name("tokenizer.json"),
     };
     if !tokenizer.is_file() {
@@ -179,9 +168,8 @@ mod tests {
             r#"{"metadata":{},"weight_map":{"x":"b.safetensors","y":"a.safetensors","z":"b.safetensors"}}"#,
         )
         .unwrap();
-        let files = ModelFiles::locate(d, None).unwrap();
         assert_eq!(
-            files.weights,
+            WeightsFormat::locate(d).unwrap(),
             WeightsFormat::Safetensors {
                 config: d.join("config.json"),
                 shards: vec![d.join("a.safetensors"), d.join("b.safetensors")]
@@ -199,7 +187,7 @@ mod tests {
             r#"{"weight_map":{"x":"gone.safetensors"}}"#,
         )
         .unwrap();
-        let err = ModelFiles::locate(d, None).unwrap_err();
+        let err = WeightsFormat::locate(d).unwrap_err();
         assert_eq!(err.code(), "missing_file");
         assert!(err.to_string().contains("gone.safetensors"), "{err}");
     }
@@ -207,13 +195,13 @@ mod tests {
     #[test]
     fn empty_folder_and_non_gguf_file_are_clear_errors() {
         let dir = tempfile::tempdir().unwrap();
-        let err = ModelFiles::locate(dir.path(), None).unwrap_err();
+        let err = WeightsFormat::locate(dir.path()).unwrap_err();
         assert!(err.to_string().contains("no model.safetensors"), "{err}");
         let f = dir.path().join("weights.bin");
         std::fs::write(&f, "not a model").unwrap();
-        let err = ModelFiles::locate(&f, None).unwrap_err();
+        let err = WeightsFormat::locate(&f).unwrap_err();
         assert_eq!(err.code(), "unsupported_model");
-        let err = ModelFiles::locate(&dir.path().join("nope"), None).unwrap_err();
+        let err = WeightsFormat::locate(&dir.path().join("nope")).unwrap_err();
         assert_eq!(err.code(), "missing_file");
     }
 
@@ -222,12 +210,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("m.gguf");
         std::fs::write(&f, b"GGUF\x03\0\0\0").unwrap();
-        let err = ModelFiles::locate(&f, None).unwrap_err();
+        let weights = WeightsFormat::locate(&f).unwrap();
+        assert_eq!(weights, WeightsFormat::Gguf { file: f.clone() });
+        assert_eq!(WeightsFormat::locate(dir.path()).unwrap(), weights);
+        let err = tokenizer_beside(&weights, None).unwrap_err();
         assert!(err.to_string().contains("tokenizer.json"), "{err}");
         std::fs::write(dir.path().join("tokenizer.json"), "{}").unwrap();
-        let files = ModelFiles::locate(&f, None).unwrap();
-        assert_eq!(files.weights, WeightsFormat::Gguf { file: f.clone() });
-        let files = ModelFiles::locate(dir.path(), None).unwrap();
-        assert_eq!(files.weights, WeightsFormat::Gguf { file: f });
+        assert_eq!(
+            tokenizer_beside(&weights, None).unwrap(),
+            dir.path().join("tokenizer.json")
+        );
     }
 }

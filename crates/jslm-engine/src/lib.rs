@@ -27,7 +27,7 @@ pub use description::ModelDescription;
 pub use engine::{Engine, GenerationRequest, GgufRunner, LoadOptions, LoadProgress};
 pub use error::{EngineError, Result};
 pub use events::{CancelFlag, GenerationEvent, GenerationOutput, GenerationStats, StopReason};
-pub use files::{ModelFiles, WeightsFormat};
+pub use files::WeightsFormat;
 pub use model::ModelInfo;
 pub use prompt::PromptTemplate;
 pub use quantize::{QuantizeProgress, SourceInfo};

@@ -12,11 +12,11 @@ use candle_core::{DType, Device, Tensor};
 use candle_transformers::models::{mistral, quantized_llama};
 use jslm_core::{Container, Precision};
 use jslm_hardware::ComputeDevice;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// What runs, for display, history and checks: the truth, not the request.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelInfo {
     /// The file or folder the weights came from (an in-app quantized GGUF: that file).
     pub path: PathBuf,
@@ -193,8 +193,10 @@ pub(crate) fn load_safetensors(
     precision: Precision,
     device: ComputeDevice,
 ) -> Result<LoadedNetwork> {
-    let (NetworkDescription::Mistral(config), crate::files::WeightsFormat::Safetensors { shards, .. }) =
-        (&description.network, &description.weights)
+    let (
+        NetworkDescription::Mistral(config),
+        crate::files::WeightsFormat::Safetensors { shards, .. },
+    ) = (&description.network, &description.weights)
     else {
         return Err(EngineError::invalid_file(
             &description.path,
@@ -215,10 +217,9 @@ pub(crate) fn load_safetensors(
     let candle_device = open_device(device)?;
     let root = description.path.clone();
     // SAFETY: the shards are memory-mapped read-only and validated above.
-    let vb = unsafe {
-        candle_nn::VarBuilder::from_mmaped_safetensors(shards, dtype, &candle_device)
-    }
-    .map_err(|e| EngineError::invalid_file(&root, e))?;
+    let vb =
+        unsafe { candle_nn::VarBuilder::from_mmaped_safetensors(shards, dtype, &candle_device) }
+            .map_err(|e| EngineError::invalid_file(&root, e))?;
     let model = mistral::Model::new(config, vb).map_err(|e| {
         EngineError::invalid_file(&root, format!("weights do not match config.json: {e}"))
     })?;
@@ -294,7 +295,10 @@ pub(crate) fn load_gguf(
     let (NetworkDescription::Llama(llama), crate::files::WeightsFormat::Gguf { file }) =
         (&description.network, &description.weights)
     else {
-        return Err(EngineError::invalid_file(&description.path, "not a GGUF model"));
+        return Err(EngineError::invalid_file(
+            &description.path,
+            "not a GGUF model",
+        ));
     };
     // candle's quantized llama precomputes RoPE for MAX_SEQ_LEN positions only.
     let context = context.min(description.context_tokens as usize);

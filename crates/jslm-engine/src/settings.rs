@@ -188,7 +188,9 @@ impl Default for GenerationSettings {
     }
 }
 
-fn zero_if_null<'de, D: Deserializer<'de>>(deserializer: D) -> std::result::Result<usize, D::Error> {
+fn zero_if_null<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<usize, D::Error> {
     Ok(Option::<usize>::deserialize(deserializer)?.unwrap_or(0))
 }
 
@@ -236,7 +238,12 @@ impl GenerationSettings {
             b.max_new_tokens,
             "",
         )?;
-        check("temperature", self.temperature, b.temperature, " (0 = greedy)")?;
+        check(
+            "temperature",
+            self.temperature,
+            b.temperature,
+            " (0 = greedy)",
+        )?;
         check("top_p", self.top_p, b.top_p, "")?;
         check("top_k", self.top_k as f64, b.top_k, " (0 = off)")?;
         check(
@@ -407,7 +414,9 @@ mod schema_tests {
         assert_eq!(Preset::Custom.apply(&base), base);
         assert_eq!(Preset::Card.apply(&base).temperature, 1.0);
         for (preset, settings) in SettingsSchema::new().presets {
-            settings.validate().unwrap_or_else(|e| panic!("{preset:?}: {e}"));
+            settings
+                .validate()
+                .unwrap_or_else(|e| panic!("{preset:?}: {e}"));
         }
         let old: GenerationSettings = serde_json::from_str(r#"{"top_k": null}"#).unwrap();
         assert_eq!(old.top_k, 0);
@@ -430,7 +439,8 @@ mod schema_tests {
         }
         let committed = std::fs::read_to_string(&path).unwrap_or_default();
         assert_eq!(
-            committed, ours,
+            committed,
+            ours,
             "{} is stale: run `JSLM_BLESS=1 cargo test -p jslm-engine the_ui_fixture`",
             path.display()
         );

@@ -3,10 +3,10 @@
 
 use crate::error::Result;
 use crate::quantize::{llama_metadata, quantize_tensor, write_atomically, QuantizeProgress};
-use jslm_core::Precision;
 use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor};
 use candle_transformers::models::mistral;
+use jslm_core::Precision;
 use rand::{Rng, SeedableRng};
 use std::path::Path;
 

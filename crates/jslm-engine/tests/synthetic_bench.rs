@@ -1,9 +1,9 @@
 //! A random-weight GGUF written by the engine loads and benchmarks (shape-generic path that
 //! `jslm bench` uses for the 7B).
 
+use jslm_core::{Container, Precision};
 use jslm_engine::bench::run_bench;
 use jslm_engine::synthetic::write_random_gguf;
-use jslm_core::{Container, Precision};
 use jslm_engine::{LoadOptions, ModelDescription};
 
 fn small_config() -> jslm_engine::MistralConfig {

@@ -85,7 +85,10 @@ impl ModelSpec {
         if let Some(file) = self.files.iter().find(|f| f.precision == precision) {
             return file.size_bytes;
         }
-        match self.source_for(precision).or_else(|| self.files.first().copied()) {
+        match self
+            .source_for(precision)
+            .or_else(|| self.files.first().copied())
+        {
             Some(source) => crate::units::scale(
                 source.size_bytes,
                 precision.bits_per_weight_x100(),

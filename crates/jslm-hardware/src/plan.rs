@@ -120,10 +120,18 @@ pub struct DevicePlan {
 }
 
 impl DevicePlan {
-    /// The plan if every override was honoured, else the first refusal as an error: for
-    /// callers such as `jslm run --device cuda` that must not silently fall back.
+    /// The plan if the device and precision the user asked for were honoured, else the first
+    /// such refusal as an error: for callers such as `jslm generate --device cuda` that must
+    /// not silently run something else. (A thread count or context the plan adjusted stays a
+    /// refusal note in the plan.)
     pub fn strict(self) -> Result<Self, HardwareError> {
-        match self.refused.first() {
+        let choice = |r: &&RefusedOverride| {
+            matches!(
+                r.setting,
+                OverrideSetting::Device | OverrideSetting::Precision
+            )
+        };
+        match self.refused.iter().find(choice) {
             None => Ok(self),
             Some(refusal) => Err(HardwareError::OverrideRefused {
                 setting: refusal.setting.to_string(),
@@ -435,8 +443,7 @@ impl<'a> Planner<'a> {
 
     /// Whether the model is small enough to run unquantized on the CPU.
     fn is_small(&self, precision: Precision) -> bool {
-        !precision.is_quantized()
-            && self.model.weight_bytes(Precision::F32) <= SMALL_MODEL_BYTES
+        !precision.is_quantized() && self.model.weight_bytes(Precision::F32) <= SMALL_MODEL_BYTES
     }
 
     /// `preferred` limited to what the model's files can give; when none of them can be, the
@@ -498,9 +505,11 @@ impl<'a> Planner<'a> {
         let force = self.settings.force;
         if let Some(precision) = self.settings.precision {
             match self.refusal(target, precision, force) {
-                Some(reason) => {
-                    notes.refuse(OverrideSetting::Precision, precision.as_str().into(), reason)
-                }
+                Some(reason) => notes.refuse(
+                    OverrideSetting::Precision,
+                    precision.as_str().into(),
+                    reason,
+                ),
                 None => {
                     let mut attempt = self.evaluate_fitting(target, precision, true);
                     attempt.reason = PlanReason::Requested;
@@ -512,7 +521,11 @@ impl<'a> Planner<'a> {
                         attempt.warnings.push(PlanWarning::Forced { reason });
                         return Some(attempt);
                     }
-                    notes.refuse(OverrideSetting::Precision, precision.as_str().into(), reason);
+                    notes.refuse(
+                        OverrideSetting::Precision,
+                        precision.as_str().into(),
+                        reason,
+                    );
                 }
             }
         }
@@ -640,7 +653,11 @@ impl<'a> Planner<'a> {
     fn cpu_with_precision(&self, precision: Precision, notes: &mut Notes) -> Attempt<'a> {
         let force = self.settings.force;
         if let Some(reason) = self.refusal(Target::Cpu, precision, force) {
-            notes.refuse(OverrideSetting::Precision, precision.as_str().into(), reason);
+            notes.refuse(
+                OverrideSetting::Precision,
+                precision.as_str().into(),
+                reason,
+            );
             return self.cpu_automatic();
         }
         let mut attempt = self.evaluate_fitting(Target::Cpu, precision, true);
@@ -654,7 +671,11 @@ impl<'a> Planner<'a> {
             if force {
                 attempt.warnings.push(PlanWarning::Forced { reason });
             } else {
-                notes.refuse(OverrideSetting::Precision, precision.as_str().into(), reason);
+                notes.refuse(
+                    OverrideSetting::Precision,
+                    precision.as_str().into(),
+                    reason,
+                );
                 return self.cpu_automatic();
             }
         }
@@ -742,11 +763,14 @@ impl<'a> Planner<'a> {
             });
         }
         notes.warnings.extend(attempt.warnings);
-        let source = self.model.source_for(attempt.precision).unwrap_or(WeightFile {
-            container: jslm_core::Container::Gguf,
-            precision: attempt.precision,
-            size_bytes: self.model.weight_bytes(attempt.precision),
-        });
+        let source = self
+            .model
+            .source_for(attempt.precision)
+            .unwrap_or(WeightFile {
+                container: jslm_core::Container::Gguf,
+                precision: attempt.precision,
+                size_bytes: self.model.weight_bytes(attempt.precision),
+            });
         let download = profile.model_cache_disk.as_ref().map(|disk| {
             let file_bytes = source.size_bytes;
             DownloadCheck {

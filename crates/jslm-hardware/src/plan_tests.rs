@@ -829,6 +829,11 @@ fn strict_turns_refusals_into_errors() {
         "{err}"
     );
     assert!(plan(&rtx_4090(), &seven_b(), &settings).strict().is_ok());
+    // An adjusted thread count is a note, not a refusal of the plan.
+    let zero_threads = with(|s| s.threads = Some(0));
+    let p = plan(&no_gpu_16gb(), &seven_b(), &zero_threads);
+    assert_eq!(p.refused.len(), 1);
+    assert!(p.strict().is_ok());
 }
 
 #[test]
@@ -938,7 +943,10 @@ fn reasons_small_models_and_files_that_run_as_stored() {
     let p = plan(&no_gpu_32gb(), &base, &auto());
     assert_eq!((p.precision, &p.reason), (Q4KM, &PlanReason::DeviceDefault));
     let p = plan(&no_gpu_32gb(), &base, &with(|s| s.prefer_quality = true));
-    assert_eq!((p.precision, &p.reason), (Q8_0, &PlanReason::QualityPreferred));
+    assert_eq!(
+        (p.precision, &p.reason),
+        (Q8_0, &PlanReason::QualityPreferred)
+    );
     let p = plan(&no_gpu_32gb(), &base, &with(|s| s.precision = Some(Q8_0)));
     assert_eq!(p.reason, PlanReason::Requested);
     // A GPU: bf16 by default; a small card steps down.

@@ -281,11 +281,7 @@ mod tests {
     #[test]
     fn text_report_has_profile_plan_and_every_format() {
         let profile = machines::no_gpu_32gb();
-        let report = doctor_report(
-            &profile,
-            &[seven_b()],
-            &PlanSettings::default(),
-        );
+        let report = doctor_report(&profile, &[seven_b()], &PlanSettings::default());
         let text = report.render_text();
         for fragment in [
             "Machine",

@@ -42,10 +42,7 @@ async fn a_wrong_token_is_reported_as_rejected_401() {
     let (err, served, _) = try_official(Some(BAD_TOKEN)).await;
     assert_eq!(err.code(), "token_invalid");
     let text = err.to_string();
-    assert!(
-        text.contains("401") && text.contains("rejected"),
-        "{text}"
-    );
+    assert!(text.contains("401") && text.contains("rejected"), "{text}");
     assert!(!text.contains(BAD_TOKEN));
     assert_eq!(served, 0);
 }

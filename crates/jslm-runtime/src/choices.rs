@@ -74,7 +74,10 @@ mod tests {
         assert!(!auto.plan_settings().force);
         let q8: RunChoices = serde_json::from_str(r#"{"precision": "q8_0"}"#).unwrap();
         assert_eq!(q8.precision, Some(Precision::Q8_0));
-        assert!(q8.plan_settings().force, "an explicit precision is followed");
+        assert!(
+            q8.plan_settings().force,
+            "an explicit precision is followed"
+        );
         assert_eq!(
             serde_json::to_value(&auto).unwrap()["precision"],
             serde_json::json!("auto")

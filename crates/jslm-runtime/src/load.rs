@@ -3,7 +3,7 @@
 
 use crate::error::Result;
 use crate::planning::Planned;
-use jslm_core::{Container, Precision};
+use jslm_core::Precision;
 use jslm_engine::{Engine, GgufRunner, LoadOptions, LoadProgress, ModelInfo};
 use jslm_hardware::{ComputeDevice, FitReport, PlanReason};
 use serde::Serialize;
@@ -52,23 +52,21 @@ pub enum LoadEvent {
     LoadingWeights,
 }
 
-/// What runs, as the CLI's `--json`, the window's model panel and each history entry say it.
+/// What runs, as the CLI's `--json`, the window's model panel and each history entry say it:
+/// the engine's own account (device, precision, threads, context: the loaded truth, not the
+/// request), the device's name, why the plan chose this precision, and what it was converted
+/// from.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct RunReport {
-    pub device: ComputeDevice,
+    #[serde(flatten)]
+    pub model: ModelInfo,
     /// The CPU's brand or the GPU's name.
     pub device_name: String,
-    /// The precision the weights run at (the loaded files', not the request's).
-    pub precision: Precision,
-    /// Why the plan chose it.
+    /// Why the plan chose this precision.
     pub reason: PlanReason,
-    pub container: Container,
     /// Set when the app converted or quantized the model's files (e.g. BF16 safetensors run
     /// as Q4_K_M): their stored precision.
     pub converted_from: Option<Precision>,
-    pub threads: usize,
-    /// Prompt + generated tokens the engine computes exactly.
-    pub context_tokens: usize,
 }
 
 /// A model on its device, and what runs.
@@ -110,7 +108,11 @@ impl Planned {
     }
 
     /// Loads the model as planned, reporting progress (from `hashing` on).
-    pub fn load(self, places: &LoadPlaces, mut progress: impl FnMut(LoadEvent)) -> Result<LoadedModel> {
+    pub fn load(
+        self,
+        places: &LoadPlaces,
+        mut progress: impl FnMut(LoadEvent),
+    ) -> Result<LoadedModel> {
         let first_file = first_file_name(&self);
         let engine = Engine::load_described(&self.description, &self.load_options(places), |p| {
             progress(match p {
@@ -141,16 +143,12 @@ impl RunReport {
     fn new(planned: &Planned, info: &ModelInfo) -> Self {
         let stored = planned.description.stored;
         Self {
-            device: info.device,
+            model: info.clone(),
             device_name: planned.device_name.clone(),
-            precision: info.precision,
             reason: planned.plan.reason.clone(),
-            container: info.container,
             converted_from: (info.precision != stored
                 || info.container != planned.description.container)
                 .then_some(stored),
-            threads: info.threads,
-            context_tokens: info.context_length,
         }
     }
 }

@@ -6,9 +6,7 @@ use crate::choices::RunChoices;
 use crate::error::{Result, RuntimeError};
 use crate::model_ref::ModelSource;
 use jslm_engine::ModelDescription;
-use jslm_hardware::{
-    ComputeDevice, DevicePlan, FitLevel, HardwareProfile, ModelSpec, OverrideSetting,
-};
+use jslm_hardware::{ComputeDevice, DevicePlan, FitLevel, HardwareProfile, ModelSpec};
 
 /// A model read and planned, ready to load.
 #[derive(Debug, Clone)]
@@ -25,7 +23,11 @@ pub struct Planned {
 /// Refused: a precision or device the user asked for and the plan cannot give
 /// (`override_refused`: e.g. BF16 for a Q4_K_M GGUF) — never silently something else; a plan
 /// whose estimate exceeds the memory, unless `choices.force` (`will_not_fit`).
-pub fn plan(profile: &HardwareProfile, source: ModelSource, choices: &RunChoices) -> Result<Planned> {
+pub fn plan(
+    profile: &HardwareProfile,
+    source: ModelSource,
+    choices: &RunChoices,
+) -> Result<Planned> {
     let description = ModelDescription::read(&source.weights)?;
     let plan = plan_spec(profile, &description.spec(), choices)?;
     if plan.fit.level == FitLevel::WillNotFit && !choices.force {
@@ -43,29 +45,14 @@ pub fn plan(profile: &HardwareProfile, source: ModelSource, choices: &RunChoices
     })
 }
 
-/// Plans `spec` with `choices`, refusing explicit device and precision choices the plan did
-/// not follow. Thread and context overrides it adjusted stay warnings in the plan.
+/// Plans `spec` with `choices`, refusing an explicit device or precision the plan did not
+/// follow (`DevicePlan::strict`); thread and context overrides it adjusted stay notes.
 pub fn plan_spec(
     profile: &HardwareProfile,
     spec: &ModelSpec,
     choices: &RunChoices,
 ) -> Result<DevicePlan> {
-    let plan = jslm_hardware::plan(profile, spec, &choices.plan_settings());
-    let explicit = |setting: OverrideSetting| match setting {
-        OverrideSetting::Device => choices.device.is_some(),
-        OverrideSetting::Precision => choices.precision.is_some(),
-        OverrideSetting::Threads | OverrideSetting::Context => false,
-    };
-    if let Some(refused) = plan.refused.iter().find(|r| explicit(r.setting)) {
-        return Err(RuntimeError::Refused(
-            jslm_hardware::HardwareError::OverrideRefused {
-                setting: refused.setting.to_string(),
-                requested: refused.requested.clone(),
-                reason: refused.reason.to_string(),
-            },
-        ));
-    }
-    Ok(plan)
+    Ok(jslm_hardware::plan(profile, spec, &choices.plan_settings()).strict()?)
 }
 
 /// The name people know a device by.

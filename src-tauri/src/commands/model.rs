@@ -101,7 +101,8 @@ pub async fn hardware_report(
     tauri::async_runtime::spawn_blocking(move || {
         let profile = HardwareProfile::detect(&detect);
         let planned = path.map(|p| {
-            let description = ModelDescription::read(&p).map_err(jslm_runtime::RuntimeError::from)?;
+            let description =
+                ModelDescription::read(&p).map_err(jslm_runtime::RuntimeError::from)?;
             jslm_runtime::plan_spec(&profile, &description.spec(), &choices)
         });
         let (plan, plan_error) = match planned {
