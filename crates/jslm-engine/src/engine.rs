@@ -393,25 +393,6 @@ impl Engine {
         network.clear_kv_cache();
         self.runner.prefill(&mut network, ids)
     }
-
-    /// Prefills `prompt`, then runs `steps` one forward pass each; returns (prefill seconds,
-    /// decode seconds). Used by the benchmark to time the network without sampling.
-    pub fn decode_steps(&self, prompt: &[u32], steps: &[u32]) -> Result<(f64, f64)> {
-        let mut network = self
-            .runner
-            .network
-            .try_lock()
-            .map_err(|_| EngineError::Busy)?;
-        network.clear_kv_cache();
-        let t0 = Instant::now();
-        self.runner.prefill(&mut network, prompt)?;
-        let prefill = t0.elapsed().as_secs_f64();
-        let t1 = Instant::now();
-        for (i, &id) in steps.iter().enumerate() {
-            self.runner.forward(&mut network, &[id], prompt.len() + i)?;
-        }
-        Ok((prefill, t1.elapsed().as_secs_f64()))
-    }
 }
 
 fn rate(tokens: usize, seconds: f64) -> f64 {

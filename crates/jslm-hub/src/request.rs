@@ -93,14 +93,6 @@ impl DownloadedModel {
             .map(|f| f.path.as_path())
             .or_else(|| self.companions.iter().find_map(|c| c.file(name)))
     }
-
-    /// The first file whose name ends with `suffix` (e.g. `.gguf`).
-    pub fn file_with_suffix(&self, suffix: &str) -> Option<&Path> {
-        self.files
-            .iter()
-            .find(|f| f.name.ends_with(suffix))
-            .map(|f| f.path.as_path())
-    }
 }
 
 /// Which files of a repo a request means.
