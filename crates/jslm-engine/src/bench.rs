@@ -66,7 +66,24 @@ pub fn run_bench(path: &Path, options: &BenchOptions) -> Result<BenchReport> {
         ),
     };
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
-    let vocab = loaded.info.vocab_size as u32;
+    // Random prompt ids are drawn from 3..vocab (above the special tokens), and one token is
+    // reused for the warm-up: both need something to draw from.
+    let vocab = u32::try_from(loaded.info.vocab_size)
+        .ok()
+        .filter(|&v| v > 3)
+        .ok_or_else(|| crate::error::EngineError::UnsupportedModel {
+            path: path.to_path_buf(),
+            reason: format!(
+                "a vocabulary of {} tokens is too small to benchmark",
+                loaded.info.vocab_size
+            ),
+        })?;
+    if options.prompt_tokens == 0 {
+        return Err(crate::error::EngineError::invalid(
+            "prompt_tokens",
+            "must be at least 1",
+        ));
+    }
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
     let prompt: Vec<u32> = (0..options.prompt_tokens)
         .map(|_| rng.random_range(3..vocab))

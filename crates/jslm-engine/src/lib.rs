@@ -11,6 +11,7 @@ pub mod engine;
 pub mod error;
 pub mod events;
 pub mod files;
+pub mod gguf_header;
 mod gguf_cpu;
 pub mod model;
 pub mod planner_spec;

@@ -4,7 +4,7 @@
 
 use crate::error::Result;
 use crate::files::{ModelFiles, WeightsFormat};
-use crate::model::{read_gguf_header, read_mistral_config};
+use crate::model::read_mistral_config;
 use jslm_hardware::{ModelShape, ModelSpec, WeightFile, WeightFormat};
 use std::path::Path;
 
@@ -27,10 +27,15 @@ pub fn model_spec(path: &Path) -> Result<ModelSpec> {
                 head_dim: head_dim as u64,
                 vocab_size: c.vocab_size as u64,
             };
-            let size = shards
-                .iter()
-                .map(|s| std::fs::metadata(s).map(|m| m.len()).unwrap_or(0))
-                .sum();
+            let mut size = 0u64;
+            for shard in shards {
+                let len = std::fs::metadata(shard)
+                    .map_err(|e| crate::error::EngineError::io(shard, e))?
+                    .len();
+                size = size.checked_add(len).ok_or_else(|| {
+                    crate::error::EngineError::invalid_file(shard, "shard sizes overflow")
+                })?;
+            }
             let files = vec![WeightFile {
                 format: WeightFormat::SafetensorsBf16,
                 size_bytes: size,
@@ -42,40 +47,30 @@ pub fn model_spec(path: &Path) -> Result<ModelSpec> {
             (shape, files, context)
         }
         WeightsFormat::Gguf { file } => {
-            let h = read_gguf_header(file)?;
-            let get = |k: &str| h.metadata.get(k).and_then(|v| v.to_u32().ok()).unwrap_or(0) as u64;
-            let heads = get("llama.attention.head_count").max(1);
-            let hidden = get("llama.embedding_length");
-            let vocab = h
-                .tensor_infos
-                .get("token_embd.weight")
-                .and_then(|t| t.shape.dims().first().copied())
-                .unwrap_or(0) as u64;
+            // The same validated description the loader checks: a file whose metadata lies
+            // about its shape is refused here, before the memory check, not planned as zeros.
+            let h = crate::gguf_header::read_gguf(file)?;
+            let d = crate::gguf_header::check_llama_shapes(&h)?;
             let shape = ModelShape {
-                hidden_size: hidden,
-                intermediate_size: get("llama.feed_forward_length"),
-                num_hidden_layers: get("llama.block_count"),
-                num_attention_heads: heads,
-                num_key_value_heads: get("llama.attention.head_count_kv").max(1),
-                head_dim: hidden / heads,
-                vocab_size: vocab,
+                hidden_size: d.hidden as u64,
+                intermediate_size: d.ffn as u64,
+                num_hidden_layers: d.layers as u64,
+                num_attention_heads: d.heads as u64,
+                num_key_value_heads: d.kv_heads as u64,
+                head_dim: d.head_dim as u64,
+                vocab_size: d.vocab as u64,
             };
-            let q8 = h
-                .tensor_infos
-                .get("blk.0.attn_q.weight")
-                .is_some_and(|t| format!("{:?}", t.ggml_dtype) == "Q8_0");
-            let format = if q8 {
+            let format = if d.weight_dtype == candle_core::quantized::GgmlDType::Q8_0 {
                 WeightFormat::GgufQ8_0
             } else {
                 WeightFormat::GgufQ4KM
             };
-            let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
-            let context = (get("llama.context_length") as usize).clamp(1, 4096);
+            let context = d.context.unwrap_or(4096).clamp(1, 4096);
             (
                 shape,
                 vec![WeightFile {
                     format,
-                    size_bytes: size,
+                    size_bytes: h.file_len,
                 }],
                 context,
             )

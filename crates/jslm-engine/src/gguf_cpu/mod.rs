@@ -85,7 +85,6 @@ impl GgufCpuModel {
         let rms_eps = meta_f32("llama.attention.layer_norm_rms_epsilon").unwrap_or(1e-5);
         let rope_base = meta_f32("llama.rope.freq_base").unwrap_or(10_000.0);
 
-        let data_start = content.tensor_data_offset as usize;
         let tensor = |name: &str| -> Result<QMatrix> {
             let info = content
                 .tensor_infos
@@ -97,14 +96,14 @@ impl GgufCpuModel {
                 [r, c] => (*r, *c),
                 other => return Err(bad(format!("tensor {name} has shape {other:?}"))),
             };
-            QMatrix::new(
-                map.clone(),
-                data_start + info.offset as usize,
-                rows,
-                cols,
-                info.ggml_dtype,
-            )
-            .map_err(|e| bad(format!("tensor {name}: {}", e.0)))
+            // Checked again here (read_gguf_header proved it) because the map is sliced with it.
+            let offset = content
+                .tensor_data_offset
+                .checked_add(info.offset)
+                .and_then(|o| usize::try_from(o).ok())
+                .ok_or_else(|| bad(format!("tensor {name} has an offset beyond the file")))?;
+            QMatrix::new(map.clone(), offset, rows, cols, info.ggml_dtype)
+                .map_err(|e| bad(format!("tensor {name}: {}", e.0)))
         };
         let matrix = |name: &str, rows: usize, cols: usize| -> Result<QMatrix> {
             let m = tensor(name)?;
