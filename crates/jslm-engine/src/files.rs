@@ -178,10 +178,7 @@ fn shards_from_index(index: &Path) -> Result<Vec<PathBuf>> {
 /// prefixes and alternate data streams) or NUL. `Path::join` with anything else could leave
 /// the folder (`../x`, `/etc/x`, `C:\x`).
 fn is_plain_file_name(name: &str) -> bool {
-    !name.is_empty()
-        && name != "."
-        && name != ".."
-        && !name.contains(['/', '\\', ':', '\0'])
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', ':', '\0'])
 }
 
 /// Whether the file starts with the GGUF magic.

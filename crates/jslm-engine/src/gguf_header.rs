@@ -188,7 +188,9 @@ pub fn read_gguf(path: &Path) -> Result<GgufHeader> {
     };
     let magic = r.bytes(4, || "the magic".into())?;
     if magic != b"GGUF" {
-        return Err(r.bad(format!("not a GGUF file (starts with {magic:02x?}, not \"GGUF\")")));
+        return Err(r.bad(format!(
+            "not a GGUF file (starts with {magic:02x?}, not \"GGUF\")"
+        )));
     }
     let version = r.u32("the version")?;
     if !(2..=3).contains(&version) {
@@ -243,7 +245,8 @@ pub fn read_gguf(path: &Path) -> Result<GgufHeader> {
         let relative = r.u64(&format!("the offset of tensor `{name}`"))?;
         let dtype = ggml_dtype(type_id)
             .ok_or_else(|| r.bad(format!("tensor `{name}` has unknown type {type_id}")))?;
-        let byte_size = byte_size(&dims, dtype).map_err(|why| r.bad(format!("tensor `{name}` {why}")))?;
+        let byte_size =
+            byte_size(&dims, dtype).map_err(|why| r.bad(format!("tensor `{name}` {why}")))?;
         dims.reverse();
         tensors.push(GgufTensor {
             name,
@@ -268,7 +271,9 @@ pub fn read_gguf(path: &Path) -> Result<GgufHeader> {
             | GgufValue::I16(_)
             | GgufValue::I32(_)),
         ) => v.as_u64().ok_or_else(|| {
-            r.bad(format!("metadata key `general.alignment` is negative ({v:?})"))
+            r.bad(format!(
+                "metadata key `general.alignment` is negative ({v:?})"
+            ))
         })?,
         Some(v) => {
             return Err(r.bad(format!(
@@ -405,7 +410,11 @@ impl<R: Read> Reader<'_, R> {
         }
         // `n <= remaining <= file length`, which fits in memory's address space on any target
         // where the file could be mapped; try_from guards 32-bit targets.
-        let mut buf = vec![0u8; usize::try_from(n).map_err(|_| self.bad(format!("{} is too large", what())))?];
+        let mut buf = vec![
+            0u8;
+            usize::try_from(n)
+                .map_err(|_| self.bad(format!("{} is too large", what())))?
+        ];
         self.inner.read_exact(&mut buf).map_err(|e| {
             if e.kind() == std::io::ErrorKind::UnexpectedEof {
                 self.bad("truncated: the file shrank while it was read".into())
@@ -564,9 +573,9 @@ impl<R: Read> Reader<'_, R> {
                     .map(|&b| match b {
                         0 => Ok(false),
                         1 => Ok(true),
-                        b => Err(self.bad(format!(
-                            "metadata key `{key}` holds a bool of value {b}"
-                        ))),
+                        b => {
+                            Err(self.bad(format!("metadata key `{key}` holds a bool of value {b}")))
+                        }
                     })
                     .collect::<Result<_>>()?,
             ),
@@ -704,6 +713,16 @@ pub fn runner_supports(dtype: GgmlDType) -> bool {
     !matches!(dtype, GgmlDType::Q8_1 | GgmlDType::Q8K)
 }
 
+/// Elements a row of `dtype` must be a multiple of for the runner's dot products: the block
+/// size, and two blocks for Q4_1, Q5_0 and Q5_1 (candle's kernels take those blocks in pairs
+/// and assert it in debug builds).
+pub fn runner_row_multiple(dtype: GgmlDType) -> usize {
+    match dtype {
+        GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1 => 2 * dtype.block_size(),
+        _ => dtype.block_size(),
+    }
+}
+
 /// Checks that `h` is a llama-architecture file (how llama.cpp stores Mistral) whose tensors
 /// are exactly the ones its metadata implies: every layer's nine tensors and the three global
 /// ones, with the shapes the hidden size, feed-forward length, head counts, vocabulary and
@@ -741,17 +760,7 @@ pub fn check_llama_shapes(h: &GgufHeader) -> Result<LlamaDims> {
         )));
     }
     let head_dim = hidden / heads;
-    if let Some(rope) = h.opt_u32("llama.rope.dimension_count")? {
-        if rope as usize != head_dim {
-            return Err(EngineError::UnsupportedModel {
-                path: h.path.clone(),
-                reason: format!(
-                    "`llama.rope.dimension_count` is {rope} of {head_dim} head dimensions: \
-                     partial rotary embedding is not supported"
-                ),
-            });
-        }
-    }
+    let rope_dims = h.opt_u32("llama.rope.dimension_count")?;
     let context = match h.opt_u32("llama.context_length")? {
         Some(0) => return Err(h.bad("metadata key `llama.context_length` is 0".into())),
         other => other.map(|v| v as usize),
@@ -853,6 +862,15 @@ pub fn check_llama_shapes(h: &GgufHeader) -> Result<LlamaDims> {
                 t.name, t.dtype
             )));
         }
+        let row = t.dims.last().copied().unwrap_or(0);
+        let multiple = runner_row_multiple(t.dtype) as u64;
+        if row % multiple != 0 {
+            return Err(h.bad(format!(
+                "tensor `{}` has rows of {row} {:?} elements; the engine needs multiples of \
+                 {multiple}",
+                t.name, t.dtype
+            )));
+        }
     }
     // Every expected tensor is present: the file's tensors are a subset of `expected` with
     // unique names, so equal counts mean equal sets.
@@ -863,6 +881,17 @@ pub fn check_llama_shapes(h: &GgufHeader) -> Result<LlamaDims> {
             .cloned()
             .unwrap_or_default();
         return Err(h.bad(format!("tensor `{missing}` is missing")));
+    }
+    // A valid file this engine cannot run (checked last: a file whose sizes lie is invalid,
+    // not unsupported).
+    if let Some(rope) = rope_dims.filter(|&r| r as usize != head_dim) {
+        return Err(EngineError::UnsupportedModel {
+            path: h.path.clone(),
+            reason: format!(
+                "`llama.rope.dimension_count` is {rope} of {head_dim} head dimensions: \
+                 partial rotary embedding is not supported"
+            ),
+        });
     }
     let weight_dtype = h
         .tensor("blk.0.attn_q.weight")
@@ -907,7 +936,12 @@ pub fn check_candle_agrees(h: &GgufHeader, content: &gguf_file::Content) -> Resu
             return Err(disagree(format!("tensor `{}`", t.name)));
         };
         let same = info.ggml_dtype == t.dtype
-            && info.shape.dims().iter().map(|&d| d as u64).eq(t.dims.iter().copied())
+            && info
+                .shape
+                .dims()
+                .iter()
+                .map(|&d| d as u64)
+                .eq(t.dims.iter().copied())
             && h.data_offset.checked_add(info.offset) == Some(t.offset);
         if !same {
             return Err(disagree(format!("tensor `{}`", t.name)));
@@ -922,7 +956,7 @@ mod gguf_builder;
 
 #[cfg(test)]
 mod tests {
-    use super::gguf_builder::{tiny_llama, Gguf, Meta, F32, Q8K, Q8_0, TINY};
+    use super::gguf_builder::{tiny_llama, Gguf, Meta, Q8K, TINY};
     use super::*;
 
     fn read(g: &Gguf) -> Result<GgufHeader> {
@@ -950,10 +984,20 @@ mod tests {
         assert_eq!(h.get_str("general.architecture").unwrap(), "llama");
         let dims = check_llama_shapes(&h).unwrap();
         assert_eq!(
-            (dims.layers, dims.hidden, dims.ffn, dims.heads, dims.kv_heads, dims.head_dim),
+            (
+                dims.layers,
+                dims.hidden,
+                dims.ffn,
+                dims.heads,
+                dims.kv_heads,
+                dims.head_dim
+            ),
             (2, 32, 64, 4, 2, 8)
         );
-        assert_eq!((dims.vocab, dims.context, dims.tied_output), (64, Some(256), false));
+        assert_eq!(
+            (dims.vocab, dims.context, dims.tied_output),
+            (64, Some(256), false)
+        );
         assert_eq!(dims.weight_dtype, GgmlDType::Q8_0);
     }
 
@@ -1037,10 +1081,7 @@ mod tests {
             ),
             (
                 "duplicate key",
-                Box::new(|g| {
-                    g.metadata
-                        .push(("llama.block_count".into(), Meta::U32(1)))
-                }),
+                Box::new(|g| g.metadata.push(("llama.block_count".into(), Meta::U32(1)))),
                 "llama.block_count",
             ),
             (
@@ -1050,7 +1091,12 @@ mod tests {
             ),
             (
                 "huge string",
-                Box::new(|g| g.set_meta("general.name", Meta::Raw(8, (1u64 << 62).to_le_bytes().to_vec()))),
+                Box::new(|g| {
+                    g.set_meta(
+                        "general.name",
+                        Meta::Raw(8, (1u64 << 62).to_le_bytes().to_vec()),
+                    )
+                }),
                 "general.name",
             ),
             (
@@ -1071,11 +1117,7 @@ mod tests {
                 }),
                 "x.nested",
             ),
-            (
-                "version 1",
-                Box::new(|g| g.version = 1),
-                "version 1",
-            ),
+            ("version 1", Box::new(|g| g.version = 1), "version 1"),
         ];
         for (name, damage, needle) in cases {
             let mut g = tiny_llama(TINY);
@@ -1083,7 +1125,10 @@ mod tests {
             let err = read(&g).expect_err(name);
             assert_eq!(err.code(), "invalid_file", "{name}: {err}");
             let text = err.to_string();
-            assert!(text.contains("m.gguf") && text.contains(needle), "{name}: {text}");
+            assert!(
+                text.contains("m.gguf") && text.contains(needle),
+                "{name}: {text}"
+            );
         }
     }
 
@@ -1155,7 +1200,12 @@ mod tests {
             ),
             (
                 "NaN epsilon",
-                Box::new(|g| g.set_meta("llama.attention.layer_norm_rms_epsilon", Meta::F32(f32::NAN))),
+                Box::new(|g| {
+                    g.set_meta(
+                        "llama.attention.layer_norm_rms_epsilon",
+                        Meta::F32(f32::NAN),
+                    )
+                }),
                 "layer_norm_rms_epsilon",
             ),
             (
@@ -1193,6 +1243,11 @@ mod tests {
                 "rope_freqs.weight",
             ),
             (
+                "Q4_1 rows of an odd number of blocks",
+                Box::new(|g| g.tensor_mut("blk.0.attn_q.weight").type_id = 3),
+                "multiples of 64",
+            ),
+            (
                 "a type the runner cannot multiply",
                 Box::new(|g| {
                     let t = g.tensor_mut("blk.0.ffn_down.weight");
@@ -1212,7 +1267,10 @@ mod tests {
             let err = read_checked(&g).expect_err(name);
             assert_eq!(err.code(), "invalid_file", "{name}: {err}");
             let text = err.to_string();
-            assert!(text.contains("m.gguf") && text.contains(needle), "{name}: {text}");
+            assert!(
+                text.contains("m.gguf") && text.contains(needle),
+                "{name}: {text}"
+            );
         }
         // Another architecture is a different error: unsupported, not invalid.
         let mut g = tiny_llama(TINY);
@@ -1261,12 +1319,15 @@ mod tests {
             let err = h.get_u32(key).unwrap_err();
             assert!(err.to_string().contains(key), "{err}");
         }
-        assert!(h.get_u32("x.none").unwrap_err().to_string().contains("x.none"));
+        assert!(h
+            .get_u32("x.none")
+            .unwrap_err()
+            .to_string()
+            .contains("x.none"));
         assert!(h.get_f32("general.name").is_err());
         assert!(h.get_str("llama.block_count").is_err());
         assert!(h.get_array("general.name").is_err());
         assert_eq!(h.opt_str("x.none").unwrap(), None);
-        assert_eq!(F32 + Q8_0, 8);
     }
 
     /// The committed llama.cpp fixture passes both readers and agrees with candle's.

@@ -144,9 +144,7 @@ pub const CONFIG_BOUNDS: [(&str, usize); 8] = [
 fn check_config_bounds(config: &mistral::Config) -> std::result::Result<(), String> {
     let head_dim = match config.head_dim {
         Some(d) => d,
-        None if config.num_attention_heads > 0 => {
-            config.hidden_size / config.num_attention_heads
-        }
+        None if config.num_attention_heads > 0 => config.hidden_size / config.num_attention_heads,
         None => 0,
     };
     let values = [
@@ -161,7 +159,9 @@ fn check_config_bounds(config: &mistral::Config) -> std::result::Result<(), Stri
     ];
     for ((field, max), value) in CONFIG_BOUNDS.iter().zip(values) {
         if value == 0 || value > *max {
-            return Err(format!("`{field}` must be between 1 and {max}. Given: {value}"));
+            return Err(format!(
+                "`{field}` must be between 1 and {max}. Given: {value}"
+            ));
         }
     }
     if config.num_attention_heads % config.num_key_value_heads != 0
@@ -188,7 +188,9 @@ fn check_config_bounds(config: &mistral::Config) -> std::result::Result<(), Stri
         ("rope_theta", config.rope_theta),
     ] {
         if !(value.is_finite() && value > 0.0) {
-            return Err(format!("`{field}` must be a finite number > 0. Given: {value}"));
+            return Err(format!(
+                "`{field}` must be a finite number > 0. Given: {value}"
+            ));
         }
     }
     Ok(())

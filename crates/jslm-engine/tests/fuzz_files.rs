@@ -132,7 +132,12 @@ fn exercise(path: &Path, gguf: bool) -> (usize, usize) {
 
 /// Applies one random mutation to `bytes` (whose structure ends at `header_end`), returning a
 /// name for it.
-fn mutate(rng: &mut ChaCha8Rng, bytes: &mut Vec<u8>, header_end: usize, fields: &[usize]) -> String {
+fn mutate(
+    rng: &mut ChaCha8Rng,
+    bytes: &mut Vec<u8>,
+    header_end: usize,
+    fields: &[usize],
+) -> String {
     let in_header = |rng: &mut ChaCha8Rng, len: usize| {
         if rng.random_bool(0.8) {
             rng.random_range(0..header_end.min(len).max(1))
@@ -239,7 +244,10 @@ fn mutated_gguf_files_never_crash_or_hang() {
         }
     }
     // Truncation at every 7th byte of the header and a few points in the data.
-    for at in (0..header_end).step_by(7).chain([header_end + 1, base.len() / 2, base.len() - 1]) {
+    for at in (0..header_end)
+        .step_by(7)
+        .chain([header_end + 1, base.len() / 2, base.len() - 1])
+    {
         run(format!("truncate at {at}"), &base[..at], &mut failures);
     }
 
@@ -252,7 +260,11 @@ fn mutated_gguf_files_never_crash_or_hang() {
         for _ in 0..rng.random_range(1..=3) {
             names.push(mutate(&mut rng, &mut bytes, header_end, &field_offsets));
         }
-        run(format!("random #{i}: {}", names.join("; ")), &bytes, &mut failures);
+        run(
+            format!("random #{i}: {}", names.join("; ")),
+            &bytes,
+            &mut failures,
+        );
         i += 1;
     }
     let exhaustive = cases - i as usize;
@@ -292,19 +304,17 @@ fn write_tiny_safetensors(dir: &Path) {
         .enumerate()
         .map(|(n, (name, shape))| {
             let count: usize = shape.iter().product();
-            let bytes = common::gguf_builder::fill(count * 4, common::gguf_builder::F32, n as u64 + 1);
+            let bytes =
+                common::gguf_builder::fill(count * 4, common::gguf_builder::F32, n as u64 + 1);
             (name, shape, bytes)
         })
         .collect();
     let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = data
         .iter()
         .map(|(name, shape, bytes)| {
-            let view = safetensors::tensor::TensorView::new(
-                safetensors::Dtype::F32,
-                shape.clone(),
-                bytes,
-            )
-            .unwrap();
+            let view =
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes)
+                    .unwrap();
             (name.clone(), view)
         })
         .collect();
@@ -334,10 +344,9 @@ fn mutated_safetensors_folders_never_crash_or_hang() {
     let base_dir = tempfile::tempdir().unwrap();
     write_tiny_safetensors(base_dir.path());
     let base_weights = std::fs::read(base_dir.path().join("model.safetensors")).unwrap();
-    let base_config: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(base_dir.path().join("config.json")).unwrap(),
-    )
-    .unwrap();
+    let base_config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(base_dir.path().join("config.json")).unwrap())
+            .unwrap();
     let header_len = u64::from_le_bytes(base_weights[..8].try_into().unwrap()) as usize;
     let header: serde_json::Value =
         serde_json::from_slice(&base_weights[8..8 + header_len]).unwrap();
@@ -370,14 +379,24 @@ fn mutated_safetensors_folders_never_crash_or_hang() {
         all_ok
     };
     assert!(
-        run("untouched".into(), &base_weights, &base_config, None, &mut failures),
+        run(
+            "untouched".into(),
+            &base_weights,
+            &base_config,
+            None,
+            &mut failures
+        ),
         "the untouched folder runs: {failures:?}"
     );
 
     let json_values: Vec<serde_json::Value> = WIDE
         .iter()
         .map(|&v| serde_json::json!(v))
-        .chain([serde_json::json!(-1), serde_json::json!(1e308), serde_json::json!("1")])
+        .chain([
+            serde_json::json!(-1),
+            serde_json::json!(1e308),
+            serde_json::json!("1"),
+        ])
         .collect();
     // Every config field, every value.
     let keys: Vec<String> = base_config
@@ -391,7 +410,13 @@ fn mutated_safetensors_folders_never_crash_or_hang() {
         for v in &json_values {
             let mut config = base_config.clone();
             config[key.as_str()] = v.clone();
-            run(format!("config {key} = {v}"), &base_weights, &config, None, &mut failures);
+            run(
+                format!("config {key} = {v}"),
+                &base_weights,
+                &config,
+                None,
+                &mut failures,
+            );
         }
     }
     // Every tensor's shape and offsets, every value; the header's length prefix.
@@ -426,13 +451,25 @@ fn mutated_safetensors_folders_never_crash_or_hang() {
         for dtype in ["F16", "BF16", "I64", "U8", "F8_E4M3", "BOOL", "XX"] {
             let mut h = header.clone();
             h[name.as_str()]["dtype"] = serde_json::json!(dtype);
-            run(format!("{name}.dtype = {dtype}"), &rewrite(&h), &base_config, None, &mut failures);
+            run(
+                format!("{name}.dtype = {dtype}"),
+                &rewrite(&h),
+                &base_config,
+                None,
+                &mut failures,
+            );
         }
     }
     for v in WIDE {
         let mut weights = base_weights.clone();
         put(&mut weights, 0, v, 8);
-        run(format!("header length = {v:#x}"), &weights, &base_config, None, &mut failures);
+        run(
+            format!("header length = {v:#x}"),
+            &weights,
+            &base_config,
+            None,
+            &mut failures,
+        );
     }
     // Index files naming shards inside and outside the folder.
     for shard in [
@@ -446,7 +483,13 @@ fn mutated_safetensors_folders_never_crash_or_hang() {
         "sub/model.safetensors",
     ] {
         let index = serde_json::json!({ "weight_map": { "model.norm.weight": shard } });
-        run(format!("index -> {shard:?}"), &base_weights, &base_config, Some(&index), &mut failures);
+        run(
+            format!("index -> {shard:?}"),
+            &base_weights,
+            &base_config,
+            Some(&index),
+            &mut failures,
+        );
     }
 
     let mut rng = ChaCha8Rng::seed_from_u64(SEED);
@@ -458,7 +501,13 @@ fn mutated_safetensors_folders_never_crash_or_hang() {
         for _ in 0..rng.random_range(1..=3) {
             names.push(mutate(&mut rng, &mut weights, header_end, &[0]));
         }
-        run(format!("random #{i}: {}", names.join("; ")), &weights, &base_config, None, &mut failures);
+        run(
+            format!("random #{i}: {}", names.join("; ")),
+            &weights,
+            &base_config,
+            None,
+            &mut failures,
+        );
         i += 1;
     }
     let exhaustive = cases - i as usize;

@@ -54,12 +54,14 @@ impl QMatrix {
             )));
         }
         if rows == 0 || cols == 0 {
-            return Err(MatrixError(format!("a {rows}×{cols} matrix has no elements")));
-        }
-        if cols % dtype.block_size() != 0 {
             return Err(MatrixError(format!(
-                "row length {cols} is not a multiple of the {dtype:?} block size {}",
-                dtype.block_size()
+                "a {rows}×{cols} matrix has no elements"
+            )));
+        }
+        let multiple = crate::gguf_header::runner_row_multiple(dtype);
+        if cols % multiple != 0 {
+            return Err(MatrixError(format!(
+                "row length {cols} is not a multiple of {multiple}, as {dtype:?} rows must be"
             )));
         }
         // Checked: a size that wraps would pass the bounds check below and slice past the map.
@@ -67,7 +69,9 @@ impl QMatrix {
             .checked_mul(cols / dtype.block_size())
             .and_then(|blocks| blocks.checked_mul(dtype.type_size()))
             .ok_or_else(|| {
-                MatrixError(format!("a {rows}×{cols} {dtype:?} matrix has no addressable size"))
+                MatrixError(format!(
+                    "a {rows}×{cols} {dtype:?} matrix has no addressable size"
+                ))
             })?;
         if offset.checked_add(bytes).is_none_or(|end| end > map.len()) {
             return Err(MatrixError(format!(

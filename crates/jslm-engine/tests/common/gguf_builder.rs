@@ -7,6 +7,7 @@
 
 /// ggml type ids used here.
 pub const F32: u32 = 0;
+pub const Q4_1: u32 = 3;
 pub const Q8_0: u32 = 8;
 pub const Q8K: u32 = 15;
 
@@ -57,6 +58,7 @@ pub struct Gguf {
 pub fn natural_size(dims: &[u64], type_id: u32) -> Option<u64> {
     let (block, bytes) = match type_id {
         F32 => (1, 4),
+        Q4_1 => (32, 20),
         Q8_0 => (32, 34),
         Q8K => (256, 292),
         _ => return None,
@@ -194,10 +196,22 @@ impl Gguf {
                 format!("dimension count of {}", t.name),
             );
             for (i, d) in t.dims.iter().enumerate() {
-                field(&mut b, &d.to_le_bytes(), format!("dimension {i} of {}", t.name));
+                field(
+                    &mut b,
+                    &d.to_le_bytes(),
+                    format!("dimension {i} of {}", t.name),
+                );
             }
-            field(&mut b, &t.type_id.to_le_bytes(), format!("type of {}", t.name));
-            field(&mut b, &offset.to_le_bytes(), format!("offset of {}", t.name));
+            field(
+                &mut b,
+                &t.type_id.to_le_bytes(),
+                format!("type of {}", t.name),
+            );
+            field(
+                &mut b,
+                &offset.to_le_bytes(),
+                format!("offset of {}", t.name),
+            );
         }
         let data_start = (b.len() as u64).div_ceil(align) * align;
         if data_start > b.len() as u64 + (1 << 20) {
@@ -222,10 +236,7 @@ impl Gguf {
     /// Where the data section starts in [`Self::to_bytes`]'s output.
     pub fn data_start(&self) -> u64 {
         let (_, fields) = self.to_bytes();
-        let header_end = fields
-            .last()
-            .map(|f| (f.at + f.width) as u64)
-            .unwrap_or(0);
+        let header_end = fields.last().map(|f| (f.at + f.width) as u64).unwrap_or(0);
         let align = self.layout_alignment.max(1);
         header_end.div_ceil(align) * align
     }
@@ -281,16 +292,37 @@ pub fn tiny_llama(s: Shape) -> Gguf {
     let head_dim = s.hidden / s.heads;
     let kv = s.kv_heads * head_dim;
     let metadata = vec![
-        ("general.architecture".to_string(), Meta::Str("llama".into())),
+        (
+            "general.architecture".to_string(),
+            Meta::Str("llama".into()),
+        ),
         ("general.name".to_string(), Meta::Str("tiny".into())),
         ("llama.context_length".to_string(), Meta::U32(256)),
-        ("llama.embedding_length".to_string(), Meta::U32(s.hidden as u32)),
+        (
+            "llama.embedding_length".to_string(),
+            Meta::U32(s.hidden as u32),
+        ),
         ("llama.block_count".to_string(), Meta::U32(s.layers as u32)),
-        ("llama.feed_forward_length".to_string(), Meta::U32(s.ffn as u32)),
-        ("llama.rope.dimension_count".to_string(), Meta::U32(head_dim as u32)),
-        ("llama.attention.head_count".to_string(), Meta::U32(s.heads as u32)),
-        ("llama.attention.head_count_kv".to_string(), Meta::U32(s.kv_heads as u32)),
-        ("llama.attention.layer_norm_rms_epsilon".to_string(), Meta::F32(1e-5)),
+        (
+            "llama.feed_forward_length".to_string(),
+            Meta::U32(s.ffn as u32),
+        ),
+        (
+            "llama.rope.dimension_count".to_string(),
+            Meta::U32(head_dim as u32),
+        ),
+        (
+            "llama.attention.head_count".to_string(),
+            Meta::U32(s.heads as u32),
+        ),
+        (
+            "llama.attention.head_count_kv".to_string(),
+            Meta::U32(s.kv_heads as u32),
+        ),
+        (
+            "llama.attention.layer_norm_rms_epsilon".to_string(),
+            Meta::F32(1e-5),
+        ),
         ("llama.rope.freq_base".to_string(), Meta::F32(10_000.0)),
         ("general.alignment".to_string(), Meta::U32(32)),
     ];
