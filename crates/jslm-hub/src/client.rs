@@ -36,7 +36,10 @@ const MAX_API_BODY: u64 = 64 << 20;
 enum SendError {
     Http(reqwest::Error),
     /// The redirects went in a circle or on for too long; `from` is the redacted start URL.
-    RedirectLoop { from: String, hops: usize },
+    RedirectLoop {
+        from: String,
+        hops: usize,
+    },
 }
 
 impl SendError {
@@ -527,16 +530,16 @@ impl HubClient {
             headers.insert(RANGE, range);
         }
         let what = format!("{repo}/{file}");
-        let (response, token_sent) = self
-            .send(Method::GET, url, headers, true)
-            .await
-            .map_err(|e| {
-                e.into_hub_error(&what, |e| HubError::Network {
-                    what: what.clone(),
-                    attempts: 1,
-                    message: error_chain(&e.without_url()),
-                })
-            })?;
+        let (response, token_sent) =
+            self.send(Method::GET, url, headers, true)
+                .await
+                .map_err(|e| {
+                    e.into_hub_error(&what, |e| HubError::Network {
+                        what: what.clone(),
+                        attempts: 1,
+                        message: error_chain(&e.without_url()),
+                    })
+                })?;
         let status = response.status();
         if status.is_success() || status == StatusCode::RANGE_NOT_SATISFIABLE {
             return Ok(response);
@@ -717,7 +720,10 @@ mod tests {
     fn metadata_of_a_small_file_and_missing_headers() {
         let mut h = HeaderMap::new();
         h.insert("x-repo-commit", HeaderValue::from_static("c0ffee"));
-        h.insert("etag", HeaderValue::from_str(&format!("\"{OID}\"")).unwrap());
+        h.insert(
+            "etag",
+            HeaderValue::from_str(&format!("\"{OID}\"")).unwrap(),
+        );
         h.insert("content-length", HeaderValue::from_static("42"));
         let m = parse_file_metadata(StatusCode::OK, &h, &ctx()).expect("meta");
         assert_eq!((m.etag.as_str(), m.size, m.lfs), (OID, Some(42), false));
@@ -751,7 +757,10 @@ mod tests {
             for header in ["etag", "x-linked-etag"] {
                 let mut h = HeaderMap::new();
                 h.insert("x-repo-commit", HeaderValue::from_static("c0ffee"));
-                h.insert(header, HeaderValue::from_str(&format!("\"{bad}\"")).unwrap());
+                h.insert(
+                    header,
+                    HeaderValue::from_str(&format!("\"{bad}\"")).unwrap(),
+                );
                 let err = parse_file_metadata(StatusCode::OK, &h, &ctx()).expect_err(bad);
                 assert_eq!(err.code(), "protocol", "{header}: {bad}");
             }

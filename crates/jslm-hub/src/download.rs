@@ -256,14 +256,12 @@ impl DownloadManager {
             .collect();
         // Sizes come from the hub: summed with checks, so that sizes near 2^64 cannot wrap
         // into a small total that passes the free-space check.
-        let sum = |values: &mut dyn Iterator<Item = u64>| {
-            values.try_fold(0u64, u64::checked_add).ok_or_else(|| HubError::Protocol {
-                what: spec.repo.to_string(),
-                message: "the file sizes the hub gave add up to more than 2^64 bytes".into(),
-            })
+        let overflow = || HubError::Protocol {
+            what: spec.repo.to_string(),
+            message: "the file sizes the hub gave add up to more than 2^64 bytes".into(),
         };
-        let total = sum(&mut planned.iter().map(|p| p.size))?;
-        let present = sum(&mut planned.iter().map(|p| p.present))?;
+        let total = checked_sum(planned.iter().map(|p| p.size)).ok_or_else(overflow)?;
+        let present = checked_sum(planned.iter().map(|p| p.present)).ok_or_else(overflow)?;
         // `present <= total`: each file's present bytes are capped at its size.
         ensure_free_space(
             self.free_space.as_ref(),
@@ -402,4 +400,9 @@ impl DownloadManager {
         };
         Ok((task, meta.lfs))
     }
+}
+
+/// The sum of `values`, or `None` when it overflows `u64`.
+fn checked_sum(mut values: impl Iterator<Item = u64>) -> Option<u64> {
+    values.try_fold(0u64, u64::checked_add)
 }

@@ -182,7 +182,13 @@ mod tests {
             Check::from_etag(&HELLO_GIT.to_ascii_uppercase()),
             Some(Check::GitOid(HELLO_GIT.into()))
         );
-        for bad in ["abc", "", "../x", &HELLO_SHA256[1..], &format!("{HELLO_GIT}z")] {
+        for bad in [
+            "abc",
+            "",
+            "../x",
+            &HELLO_SHA256[1..],
+            &format!("{HELLO_GIT}z"),
+        ] {
             assert_eq!(Check::from_etag(bad), None, "{bad}");
         }
     }

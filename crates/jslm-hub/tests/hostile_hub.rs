@@ -174,11 +174,7 @@ async fn an_etag_that_is_not_a_digest_is_refused_before_downloading() {
         .await;
         let dir = tempfile::tempdir().expect("tempdir");
         let err = manager(&hub.endpoint, dir.path())
-            .download(
-                DownloadRequest::new(REPO),
-                |_| {},
-                CancellationToken::new(),
-            )
+            .download(DownloadRequest::new(REPO), |_| {}, CancellationToken::new())
             .await
             .expect_err("an etag that is not a digest");
         assert_eq!(err.code(), "protocol", "{etag}: {err}");
@@ -227,11 +223,7 @@ async fn hostile_file_names_from_the_hub_are_refused_before_any_byte() {
         let dir = tempfile::tempdir().expect("tempdir");
         let cache = dir.path().join("hub");
         let err = manager(&hub.endpoint, &cache)
-            .download(
-                DownloadRequest::new(REPO),
-                |_| {},
-                CancellationToken::new(),
-            )
+            .download(DownloadRequest::new(REPO), |_| {}, CancellationToken::new())
             .await
             .expect_err(name);
         assert_eq!(err.code(), "protocol", "{name}: {err}");
@@ -269,11 +261,7 @@ async fn sizes_that_overflow_when_summed_are_a_protocol_error() {
     .await;
     let dir = tempfile::tempdir().expect("tempdir");
     let err = manager(&hub.endpoint, dir.path())
-        .download(
-            DownloadRequest::new(REPO),
-            |_| {},
-            CancellationToken::new(),
-        )
+        .download(DownloadRequest::new(REPO), |_| {}, CancellationToken::new())
         .await
         .expect_err("sizes overflow");
     assert_eq!(err.code(), "protocol", "{err}");
@@ -311,11 +299,7 @@ async fn a_redirect_loop_ends_with_an_error() {
     let dir = tempfile::tempdir().expect("tempdir");
     let started = Instant::now();
     let err = manager(&hub.endpoint, dir.path())
-        .download(
-            DownloadRequest::new(REPO),
-            |_| {},
-            CancellationToken::new(),
-        )
+        .download(DownloadRequest::new(REPO), |_| {}, CancellationToken::new())
         .await
         .expect_err("loop");
     assert_eq!(err.code(), "protocol", "{err}");
@@ -341,8 +325,7 @@ async fn the_token_is_never_sent_over_plain_http_to_another_host() {
     // TEST-NET-1 (RFC 5737): never routed, so nothing can answer.
     let mut config = support::config("http://192.0.2.1:9", dir.path().to_path_buf());
     config.connect_timeout = Duration::from_millis(300);
-    let client =
-        HubClient::new(config, Some(support::token(support::GOOD_TOKEN))).expect("client");
+    let client = HubClient::new(config, Some(support::token(support::GOOD_TOKEN))).expect("client");
     let repo = RepoId::parse(REPO).expect("repo");
     let started = Instant::now();
     let err = client
@@ -352,7 +335,10 @@ async fn the_token_is_never_sent_over_plain_http_to_another_host() {
     assert_eq!(err.code(), "setup", "{err}");
     assert!(err.to_string().contains("https://"), "{err}");
     assert!(!err.to_string().contains(support::GOOD_TOKEN));
-    assert!(started.elapsed() < Duration::from_millis(250), "no connection was tried");
+    assert!(
+        started.elapsed() < Duration::from_millis(250),
+        "no connection was tried"
+    );
     for call in ["revision", "whoami"] {
         let err = match call {
             "revision" => client.revision_info(&repo, "main").await.map(|_| ()),
