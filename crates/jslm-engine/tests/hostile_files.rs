@@ -18,20 +18,25 @@ const WITH_VOCAB: Shape = Shape {
     ..TINY
 };
 
-fn bench_options() -> BenchOptions {
+/// `jslm bench` with a prompt of `prompt_tokens`, processed in one forward pass.
+fn bench_options(prompt_tokens: usize) -> BenchOptions {
     BenchOptions {
-        prompt_tokens: 2,
+        prompt_tokens,
         decode_tokens: 1,
         device: Device::Cpu,
         dtype: DType::F32,
-        prefill_chunk_tokens: 2,
+        prefill_chunk_tokens: prompt_tokens,
         gguf_runner: GgufRunner::Mapped,
     }
 }
 
 /// Runs every entry point on `path` and returns their results, in order: the header read,
-/// the planner, load + forward (`jslm bench`), and `Engine::load` + a generation.
-fn every_entry_point(path: &Path) -> Vec<(&'static str, Result<(), EngineError>)> {
+/// the planner, load + forward (`jslm bench` with a prompt of `prompt_tokens`), and
+/// `Engine::load` + a generation.
+fn every_entry_point(
+    path: &Path,
+    prompt_tokens: usize,
+) -> Vec<(&'static str, Result<(), EngineError>)> {
     let engine = || -> Result<(), EngineError> {
         let options = LoadOptions {
             tokenizer: Some(common::tokenizer_json()),
@@ -57,7 +62,10 @@ fn every_entry_point(path: &Path) -> Vec<(&'static str, Result<(), EngineError>)
             "model_spec",
             jslm_engine::planner_spec::model_spec(path).map(|_| ()),
         ),
-        ("run_bench", run_bench(path, &bench_options()).map(|_| ())),
+        (
+            "run_bench",
+            run_bench(path, &bench_options(prompt_tokens)).map(|_| ()),
+        ),
         ("Engine::load", engine()),
     ]
 }
@@ -65,10 +73,14 @@ fn every_entry_point(path: &Path) -> Vec<(&'static str, Result<(), EngineError>)
 /// Writes `g` and checks that every entry point refuses it as `invalid_file`, naming the
 /// file and `needle`.
 fn assert_refused(name: &str, g: &Gguf, needle: &str) {
+    assert_refused_with_prompt(name, g, needle, 2)
+}
+
+fn assert_refused_with_prompt(name: &str, g: &Gguf, needle: &str, prompt_tokens: usize) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("crafted.gguf");
     g.write(&path);
-    for (entry, result) in every_entry_point(&path) {
+    for (entry, result) in every_entry_point(&path, prompt_tokens) {
         let err = match result {
             Ok(()) => panic!("{name}: {entry} accepted the file"),
             Err(e) => e,
@@ -87,14 +99,36 @@ fn the_untouched_tiny_gguf_runs_everywhere() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("crafted.gguf");
     tiny_llama(WITH_VOCAB).write(&path);
-    for (entry, result) in every_entry_point(&path) {
+    for (entry, result) in every_entry_point(&path, 2) {
         result.unwrap_or_else(|e| panic!("{entry}: {e}"));
     }
 }
 
-/// Before: the byte count `rows × 32 × 4` wrapped to the size of the real data, so both bounds
-/// checks passed; `jslm bench` then read embedding rows 2^57 rows past the map: SIGSEGV in
-/// release, an overflow panic in debug.
+/// Before: feed-forward matrices of 2^57 + 64 rows of 32 f32 are 2^64 + 8 KiB bytes, which
+/// wrapped to the 8 KiB really in the file, so both bounds checks passed. A 128-token prompt
+/// then sized its activations `128 × (2^57 + 64)`, which wraps to 8192 floats, and the matrix
+/// product wrote 2^57 rows into them: SIGSEGV in release builds (an overflow panic in debug).
+#[test]
+fn a_feed_forward_size_that_wraps() {
+    let rows = (1u64 << 57) + 64;
+    let mut g = tiny_llama(WITH_VOCAB);
+    for t in &mut g.tensors {
+        let gguf_dims = if t.name.contains("ffn_gate") || t.name.contains("ffn_up") {
+            vec![32, rows]
+        } else if t.name.contains("ffn_down") {
+            vec![rows, 32]
+        } else {
+            continue;
+        };
+        t.dims = gguf_dims;
+        t.type_id = F32;
+        t.data = Some(common::gguf_builder::fill(64 * 32 * 4, F32, 9));
+    }
+    assert_refused_with_prompt("wrapping feed-forward size", &g, "ffn_gate", 128);
+}
+
+/// Before: the same wrap in the embedding (2^57 + 32,000 rows): loaded, then the output head's
+/// logits were sized 2^57 floats: an allocation failure (abort) in release builds.
 #[test]
 fn a_tensor_whose_byte_size_wraps() {
     let mut g = tiny_llama(WITH_VOCAB);
@@ -201,7 +235,7 @@ fn assert_folder_refused(name: &str, dir: &Path, needle: &str) {
             "model_spec",
             jslm_engine::planner_spec::model_spec(dir).map(|_| ()),
         ),
-        ("run_bench", run_bench(dir, &bench_options()).map(|_| ())),
+        ("run_bench", run_bench(dir, &bench_options(2)).map(|_| ())),
         (
             "Engine::load",
             Engine::load(dir, &LoadOptions::default(), |_| {}).map(|_| ()),
