@@ -10,7 +10,8 @@
 //! with the engine built without overflow checks or debug assertions, as release builds are:
 //! see scripts/test.sh). A case that runs longer than [`CASE_LIMIT`] aborts the process,
 //! naming it. `JSLM_FUZZ_VERBOSE=1` prints every case before it runs (to find one that dies
-//! by a signal).
+//! by a signal); `JSLM_FUZZ_SEED=n` explores other random mutations. Both tests run in
+//! parallel, each for half the budget.
 mod common;
 
 use common::gguf_builder::{tiny_llama, TINY};
@@ -29,6 +30,14 @@ const CASE_LIMIT: Duration = Duration::from_secs(60);
 /// The values every numeric field is set to.
 const WIDE: [u64; 6] = [0, 1, 1 << 32, 1 << 57, 1 << 63, u64::MAX];
 const NARROW: [u32; 5] = [0, 1, 1 << 31, u32::MAX, 3];
+
+/// `JSLM_FUZZ_SEED` explores other random mutations (the exhaustive pass stays the same).
+fn seed() -> u64 {
+    std::env::var("JSLM_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(SEED)
+}
 
 fn budget() -> Duration {
     let secs = std::env::var("JSLM_FUZZ_SECONDS")
@@ -252,7 +261,7 @@ fn mutated_gguf_files_never_crash_or_hang() {
     }
 
     let field_offsets: Vec<usize> = fields.iter().map(|f| f.at).collect();
-    let mut rng = ChaCha8Rng::seed_from_u64(SEED);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed());
     let mut i = 0u64;
     while Instant::now() < deadline && failures.len() < 20 {
         let mut bytes = base.clone();
@@ -269,8 +278,9 @@ fn mutated_gguf_files_never_crash_or_hang() {
     }
     let exhaustive = cases - i as usize;
     eprintln!(
-        "fuzz gguf: {cases} cases ({exhaustive} exhaustive, {i} random, seed {SEED:#x}), \
+        "fuzz gguf: {cases} cases ({exhaustive} exhaustive, {i} random, seed {:#x}), \
          {loaded} ran to the end; overflow checks {}",
+        seed(),
         if cfg!(debug_assertions) { "on" } else { "off" }
     );
     assert!(failures.is_empty(), "{failures:#?}");
@@ -492,7 +502,7 @@ fn mutated_safetensors_folders_never_crash_or_hang() {
         );
     }
 
-    let mut rng = ChaCha8Rng::seed_from_u64(SEED);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed());
     let header_end = 8 + header_len;
     let mut i = 0u64;
     while Instant::now() < deadline && failures.len() < 20 {
@@ -512,8 +522,9 @@ fn mutated_safetensors_folders_never_crash_or_hang() {
     }
     let exhaustive = cases - i as usize;
     eprintln!(
-        "fuzz safetensors: {cases} cases ({exhaustive} exhaustive, {i} random, seed {SEED:#x}), \
+        "fuzz safetensors: {cases} cases ({exhaustive} exhaustive, {i} random, seed {:#x}), \
          {loaded} ran to the end; overflow checks {}",
+        seed(),
         if cfg!(debug_assertions) { "on" } else { "off" }
     );
     assert!(failures.is_empty(), "{failures:#?}");
