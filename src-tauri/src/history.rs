@@ -116,16 +116,15 @@ impl HistoryStore {
     pub fn list(&self) -> Vec<HistoryItem> {
         let inner = self.lock();
         let lines = inner.lines.as_deref().unwrap_or_default();
-        Self::runs(lines).rev().map(HistoryEntry::item).collect()
+        let items = Self::runs(lines).rev().map(HistoryEntry::item).collect();
+        items
     }
 
     pub fn get(&self, id: &str) -> AppResult<HistoryEntry> {
         let inner = self.lock();
         let lines = inner.lines.as_deref().unwrap_or_default();
-        Self::runs(lines)
-            .find(|e| e.id == id)
-            .cloned()
-            .ok_or_else(|| AppError::HistoryNotFound(id.to_string()))
+        let found = Self::runs(lines).find(|e| e.id == id).cloned();
+        found.ok_or_else(|| AppError::HistoryNotFound(id.to_string()))
     }
 
     /// The lines, read now if they could not be read before.
