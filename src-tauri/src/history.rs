@@ -320,7 +320,11 @@ pub(crate) mod tests {
         std::fs::write(&path, &before).unwrap();
         let store = HistoryStore::open(&path).unwrap();
         assert_eq!(store.list().len(), 1);
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), before, "opening writes nothing");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            before,
+            "opening writes nothing"
+        );
         // The next append lands on its own line, after the cut-off one.
         let next = store.append(entry("next", 6)).unwrap();
         let reopened = HistoryStore::open(&path).unwrap();
@@ -330,7 +334,10 @@ pub(crate) mod tests {
         assert_eq!(text.lines().count(), 4);
         // Deleting a run keeps the lines this version cannot read.
         reopened.delete(&next.id).unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{before}\n"));
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("{before}\n")
+        );
     }
 
     /// Regression (issue 14): a run appended after another writer cut a line short fused with

@@ -241,8 +241,7 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
-        let on_disk: AppSettings =
-            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let on_disk: AppSettings = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         assert_eq!(on_disk, store.get(), "the file ends as the memory copy");
         let names: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()

@@ -65,9 +65,13 @@ pub fn is_app_url(url: &Url) -> bool {
     }
 }
 
-/// `scheme://host` of a URL, for logs (no path or query: those may carry anything).
+/// `scheme://host` of a URL (`scheme:` without a host), for logs: no path or query, those may
+/// carry anything.
 fn origin_of(url: &Url) -> String {
-    format!("{}://{}", url.scheme(), url.host_str().unwrap_or(""))
+    match url.host_str() {
+        Some(host) => format!("{}://{host}", url.scheme()),
+        None => format!("{}:", url.scheme()),
+    }
 }
 
 /// A saved size that is sane, raised to the window's minimum.
