@@ -292,7 +292,7 @@ pub fn read_gguf(path: &Path) -> Result<GgufHeader> {
     })?;
     for t in &mut tensors {
         let relative = t.offset;
-        if relative % alignment != 0 {
+        if !relative.is_multiple_of(alignment) {
             return Err(r.bad(format!(
                 "tensor `{}` has offset {relative}, not a multiple of the alignment {alignment}",
                 t.name
@@ -340,7 +340,7 @@ fn byte_size(dims: &[u64], dtype: GgmlDType) -> std::result::Result<u64, String>
         return Err(format!("has a zero-sized dimension ({i} of {dims:?})"));
     }
     let block = dtype.block_size() as u64;
-    if dims[0] % block != 0 {
+    if !dims[0].is_multiple_of(block) {
         return Err(format!(
             "has rows of {} elements, not a multiple of the {dtype:?} block size {block}",
             dims[0]
@@ -752,7 +752,10 @@ pub fn check_llama_shapes(h: &GgufHeader) -> Result<LlamaDims> {
         Some(0) => return Err(h.bad("metadata key `llama.attention.head_count_kv` is 0".into())),
         Some(v) => v as usize,
     };
-    if heads % kv_heads != 0 || hidden % heads != 0 || (hidden / heads) % 2 != 0 {
+    if !heads.is_multiple_of(kv_heads)
+        || !hidden.is_multiple_of(heads)
+        || !(hidden / heads).is_multiple_of(2)
+    {
         return Err(h.bad(format!(
             "inconsistent heads: `llama.embedding_length` {hidden}, \
              `llama.attention.head_count` {heads}, `llama.attention.head_count_kv` {kv_heads} \
@@ -864,7 +867,7 @@ pub fn check_llama_shapes(h: &GgufHeader) -> Result<LlamaDims> {
         }
         let row = t.dims.last().copied().unwrap_or(0);
         let multiple = runner_row_multiple(t.dtype) as u64;
-        if row % multiple != 0 {
+        if !row.is_multiple_of(multiple) {
             return Err(h.bad(format!(
                 "tensor `{}` has rows of {row} {:?} elements; the engine needs multiples of \
                  {multiple}",

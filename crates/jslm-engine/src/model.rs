@@ -164,9 +164,14 @@ fn check_config_bounds(config: &mistral::Config) -> std::result::Result<(), Stri
             ));
         }
     }
-    if config.num_attention_heads % config.num_key_value_heads != 0
-        || (config.head_dim.is_none() && config.hidden_size % config.num_attention_heads != 0)
-        || head_dim % 2 != 0
+    if !config
+        .num_attention_heads
+        .is_multiple_of(config.num_key_value_heads)
+        || (config.head_dim.is_none()
+            && !config
+                .hidden_size
+                .is_multiple_of(config.num_attention_heads))
+        || !head_dim.is_multiple_of(2)
     {
         return Err(format!(
             "inconsistent heads: hidden_size {}, num_attention_heads {}, num_key_value_heads {}, \

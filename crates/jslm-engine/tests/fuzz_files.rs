@@ -204,10 +204,9 @@ fn mutate(
 }
 
 fn put(bytes: &mut [u8], at: usize, v: u64, width: usize) {
-    let le = v.to_le_bytes();
-    for i in 0..width {
+    for (i, byte) in v.to_le_bytes().into_iter().take(width).enumerate() {
         if let Some(b) = bytes.get_mut(at + i) {
-            *b = le[i];
+            *b = byte;
         }
     }
 }

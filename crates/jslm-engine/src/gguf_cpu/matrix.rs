@@ -59,7 +59,7 @@ impl QMatrix {
             )));
         }
         let multiple = crate::gguf_header::runner_row_multiple(dtype);
-        if cols % multiple != 0 {
+        if !cols.is_multiple_of(multiple) {
             return Err(MatrixError(format!(
                 "row length {cols} is not a multiple of {multiple}, as {dtype:?} rows must be"
             )));
