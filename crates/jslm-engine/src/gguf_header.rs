@@ -38,6 +38,9 @@ const MAX_TENSOR_NAME_BYTES: u64 = 256;
 /// Most tensors and metadata entries (a 7B llama has 291 tensors and ~25 keys).
 const MAX_TENSORS: u64 = 1 << 16;
 const MAX_METADATA: u64 = 1 << 16;
+/// Most elements in one metadata array (Gemma's vocabulary, the largest in use, has 256,000):
+/// each string element costs 24 bytes of memory besides its text, however short it is.
+const MAX_ARRAY_ELEMENTS: u64 = 1 << 24;
 /// ggml's `GGML_MAX_DIMS`.
 const MAX_DIMS: u32 = 4;
 
@@ -535,12 +538,18 @@ impl<R: Read> Reader<'_, R> {
                 self.remaining()
             ))
         };
+        if count > MAX_ARRAY_ELEMENTS {
+            return Err(self.bad(format!(
+                "metadata key `{key}` declares {count} elements (at most {MAX_ARRAY_ELEMENTS})"
+            )));
+        }
         let total = count.checked_mul(elem_bytes).ok_or_else(too_long)?;
         if total > self.remaining() {
             return Err(too_long());
         }
         if elem_type == 8 {
-            let mut out = Vec::with_capacity(count as usize);
+            // Grown as strings are read, so memory follows the bytes really in the file.
+            let mut out = Vec::with_capacity(count.min(1 << 16) as usize);
             for _ in 0..count {
                 out.push(self.string(key)?);
             }
