@@ -3,7 +3,7 @@
 //! flips, and every numeric header field set to 0, 1, 2^32, 2^57, 2^63 and 2^64−1 — and fed
 //! to every entry point a front end uses: our GGUF reader and shape check, the header read the
 //! loaders use, the planner's model description, and load plus two forward passes
-//! (`run_bench`). Each must return (`Ok` or a typed error): no signal, no panic, no hang.
+//! (`run_bench`, with our memory-mapped runner and, for files it ran, candle's). Each must return (`Ok` or a typed error): no signal, no panic, no hang.
 //!
 //! Deterministic: a fixed seed, the exhaustive field × value pass first, then random
 //! mutations until the time budget (`JSLM_FUZZ_SECONDS`, default 10; CI runs it for longer
@@ -104,14 +104,14 @@ impl Watchdog {
     }
 }
 
-fn bench_options() -> BenchOptions {
+fn bench_options(gguf_runner: GgufRunner) -> BenchOptions {
     BenchOptions {
         prompt_tokens: 2,
         decode_tokens: 1,
         device: Device::Cpu,
         dtype: DType::F32,
         prefill_chunk_tokens: 2,
-        gguf_runner: GgufRunner::Mapped,
+        gguf_runner,
     }
 }
 
@@ -135,7 +135,13 @@ fn exercise(path: &Path, gguf: bool) -> (usize, usize) {
         count(jslm_engine::model::read_gguf_header(path).map(|_| ()));
     }
     count(jslm_engine::planner_spec::model_spec(path).map(|_| ()));
-    count(run_bench(path, &bench_options()).map(|_| ()));
+    let mapped = run_bench(path, &bench_options(GgufRunner::Mapped)).map(|_| ());
+    let ran = mapped.is_ok();
+    count(mapped);
+    if gguf && ran {
+        // candle's quantized llama (GPUs, `JSLM_GGUF_RUNNER=candle`) on the same accepted file.
+        count(run_bench(path, &bench_options(GgufRunner::Candle)).map(|_| ()));
+    }
     (ok, refused)
 }
 
@@ -227,7 +233,7 @@ fn mutated_gguf_files_never_crash_or_hang() {
         std::fs::write(&path, bytes).unwrap();
         cases += 1;
         let mut all_ok = false;
-        match watchdog.run(&name, || all_ok = exercise(&path, true).0 == 4) {
+        match watchdog.run(&name, || all_ok = exercise(&path, true).0 == 5) {
             Ok(()) => loaded += usize::from(all_ok),
             Err(e) => failures.push(e),
         }
