@@ -16,5 +16,20 @@ step "cargo test (engine, CLI, hub, hardware, desktop commands)"
 # uses the same features, so Tauri compiles once.
 cargo test --workspace --locked --features jslm-desktop/test 2>&1 | tee target/test-rust.log
 
+step "fuzz the model file readers as release builds run them"
+# The workspace run above already ran fuzz_files briefly, with overflow checks on (a size that
+# wraps is a panic there). Release builds have no overflow checks and no debug assertions: a
+# wrap there is a silent small number, then a segfault or garbage. So the fuzz test runs again
+# for longer with the engine built that way. Only jslm-engine's settings change (a package
+# override in the test profile), so this rebuilds the engine and the test binary, not the
+# dependencies (~1-2 min on 2 cores) - unlike `--release`, which would compile candle, tokenizers
+# and the rest a second time. The workspace and features are the same as above for the same
+# reason.
+JSLM_FUZZ_SECONDS="${JSLM_FUZZ_SECONDS:-90}" cargo test --workspace --locked \
+  --features jslm-desktop/test --test fuzz_files \
+  --config 'profile.test.package.jslm-engine.overflow-checks=false' \
+  --config 'profile.test.package.jslm-engine.debug-assertions=false' \
+  -- --nocapture 2>&1 | tee target/test-fuzz.log
+
 step "desktop app: UI unit tests and end-to-end tests in the real window"
 bash scripts/e2e.sh --skip-cargo-test

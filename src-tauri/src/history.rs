@@ -1,16 +1,23 @@
 //! Past runs: everything needed to read one again or to repeat it (instruction, input, the
 //! settings with the seed actually used, the model with its hashes, output, stats).
 //!
-//! Stored as JSON Lines (`history.jsonl`, one run per line) in the app data dir: a new run is
-//! one appended line, so a crash while writing can cost at most that line. Unreadable lines
-//! are skipped at start and the file is rewritten without them.
+//! Stored as JSON Lines (`history.jsonl`, one run per line) in the app data dir. The file is
+//! the user's data, so the store never loses a line of it:
+//! - a new run is one appended line; before it, a last line left without its newline (a crash
+//!   mid-write) is terminated, so the new line never fuses with it; if the append itself fails
+//!   (disk full), the file is cut back to its previous length;
+//! - lines this version cannot read (damaged, or written by a newer version) are kept byte for
+//!   byte, only not listed; deleting a run rewrites the file with every other line as it was,
+//!   through a temporary file and a rename, so a failed rewrite keeps the previous file;
+//! - if the file cannot be read at start, the store holds nothing and writes nothing until a
+//!   later read succeeds: it never rewrites the file from an empty list.
 
 use crate::error::{AppError, AppResult};
 use crate::json_file;
 use crate::model_summary::ModelSummary;
 use jslm_engine::{GenerationSettings, GenerationStats, StopReason};
 use serde::{Deserialize, Serialize};
-use std::io::Write;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
@@ -61,123 +68,186 @@ impl HistoryEntry {
     }
 }
 
+/// One line of the file, kept as it was read (without its newline).
+#[derive(Debug, Clone)]
+struct Line {
+    raw: Vec<u8>,
+    /// `None` for a line this version cannot read.
+    run: Option<HistoryEntry>,
+}
+
+#[derive(Debug)]
+struct Lines {
+    /// `None` until the file has been read (it could not be at start).
+    lines: Option<Vec<Line>>,
+}
+
 #[derive(Debug)]
 pub struct HistoryStore {
     path: PathBuf,
-    entries: Mutex<Vec<HistoryEntry>>,
+    inner: Mutex<Lines>,
 }
 
 impl HistoryStore {
-    /// Reads `path` (a missing file is an empty history). Damaged lines are dropped and the
-    /// file rewritten, so that the next append starts on a clean line.
+    /// Reads `path` (a missing file is an empty history). Lines that do not parse are kept
+    /// (see the module docs); nothing is written.
     pub fn open(path: &Path) -> AppResult<Self> {
-        let text = match std::fs::read(path) {
-            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(AppError::storage(path, e)),
-        };
-        let mut entries = Vec::new();
-        let mut damaged = 0usize;
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            match serde_json::from_str::<HistoryEntry>(line) {
-                Ok(e) => entries.push(e),
-                Err(_) => damaged += 1,
-            }
-        }
-        let store = Self {
+        let lines = read_lines(path)?;
+        Ok(Self {
             path: path.to_path_buf(),
-            entries: Mutex::new(entries),
-        };
-        let unterminated = !text.is_empty() && !text.ends_with('\n');
-        if damaged > 0 || unterminated {
-            eprintln!(
-                "jslm-desktop: {} had {damaged} unreadable line(s); rewriting it without them",
-                path.display()
-            );
-            store.rewrite(&store.lock())?;
-        }
-        Ok(store)
+            inner: Mutex::new(Lines { lines: Some(lines) }),
+        })
     }
 
-    /// An empty history that will write to `path` (used when `path` cannot be read).
-    pub fn empty(path: &Path) -> Self {
+    /// The store for a `path` that could not be read at start: it lists nothing, and each
+    /// write first tries to read the file again, failing (and writing nothing) while it cannot.
+    pub fn unreadable(path: &Path) -> Self {
         Self {
             path: path.to_path_buf(),
-            entries: Mutex::new(Vec::new()),
+            inner: Mutex::new(Lines { lines: None }),
         }
+    }
+
+    fn runs(lines: &[Line]) -> impl DoubleEndedIterator<Item = &HistoryEntry> + Clone {
+        lines.iter().filter_map(|l| l.run.as_ref())
     }
 
     /// Newest first.
     pub fn list(&self) -> Vec<HistoryItem> {
-        self.lock().iter().rev().map(HistoryEntry::item).collect()
+        let inner = self.lock();
+        let lines = inner.lines.as_deref().unwrap_or_default();
+        let items = Self::runs(lines).rev().map(HistoryEntry::item).collect();
+        items
     }
 
     pub fn get(&self, id: &str) -> AppResult<HistoryEntry> {
-        self.lock()
-            .iter()
-            .find(|e| e.id == id)
-            .cloned()
-            .ok_or_else(|| AppError::HistoryNotFound(id.to_string()))
+        let inner = self.lock();
+        let lines = inner.lines.as_deref().unwrap_or_default();
+        let found = Self::runs(lines).find(|e| e.id == id).cloned();
+        found.ok_or_else(|| AppError::HistoryNotFound(id.to_string()))
+    }
+
+    /// The lines, read now if they could not be read before.
+    fn loaded<'a>(&self, inner: &'a mut Lines) -> AppResult<&'a mut Vec<Line>> {
+        if inner.lines.is_none() {
+            inner.lines = Some(read_lines(&self.path)?);
+        }
+        Ok(inner.lines.get_or_insert_with(Vec::new))
     }
 
     /// Adds a run; its `id` is replaced by a fresh unique one, which is returned in the entry.
     pub fn append(&self, mut entry: HistoryEntry) -> AppResult<HistoryEntry> {
-        let mut entries = self.lock();
-        entry.id = unique_id(&entries, entry.created_at_ms, entry.stats.seed);
-        let mut line = serde_json::to_string(&entry)
+        let mut inner = self.lock();
+        let lines = self.loaded(&mut inner)?;
+        entry.id = unique_id(Self::runs(lines), entry.created_at_ms, entry.stats.seed);
+        let line = serde_json::to_vec(&entry)
             .map_err(|e| AppError::Internal(format!("serialising a history entry: {e}")))?;
-        line.push('\n');
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| AppError::storage(dir, e))?;
         }
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .and_then(|mut f| {
-                f.write_all(line.as_bytes())?;
-                f.sync_data()
-            })
-            .map_err(|e| AppError::storage(&self.path, e))?;
-        entries.push(entry.clone());
+        append_line(&self.path, &line).map_err(|e| AppError::storage(&self.path, e))?;
+        lines.push(Line {
+            raw: line,
+            run: Some(entry.clone()),
+        });
         Ok(entry)
     }
 
     pub fn delete(&self, id: &str) -> AppResult<()> {
-        let mut entries = self.lock();
-        let Some(pos) = entries.iter().position(|e| e.id == id) else {
+        let mut inner = self.lock();
+        let lines = self.loaded(&mut inner)?;
+        let Some(pos) = lines
+            .iter()
+            .position(|l| l.run.as_ref().is_some_and(|e| e.id == id))
+        else {
             return Err(AppError::HistoryNotFound(id.to_string()));
         };
-        let mut kept = entries.clone();
-        kept.remove(pos);
+        let mut text = Vec::new();
+        for (i, line) in lines.iter().enumerate() {
+            if i != pos {
+                text.extend_from_slice(&line.raw);
+                text.push(b'\n');
+            }
+        }
         // The file first: if it cannot be written, memory still matches the disk.
-        self.rewrite(&kept)?;
-        *entries = kept;
+        json_file::write_bytes_atomic(&self.path, &text)?;
+        lines.remove(pos);
         Ok(())
     }
 
-    fn rewrite(&self, entries: &[HistoryEntry]) -> AppResult<()> {
-        let mut text = String::new();
-        for e in entries {
-            let line = serde_json::to_string(e)
-                .map_err(|err| AppError::Internal(format!("serialising history: {err}")))?;
-            text.push_str(&line);
-            text.push('\n');
-        }
-        json_file::write_bytes_atomic(&self.path, text.as_bytes())
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Vec<HistoryEntry>> {
-        // Entries change by whole-element operations only; a panic cannot leave half of one.
-        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Lines> {
+        // Lines change by whole-element operations only; a panic cannot leave half of one.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
-fn unique_id(entries: &[HistoryEntry], created_at_ms: u64, seed: u64) -> String {
+/// The lines of `path`, each parsed if it can be (a missing file has none).
+fn read_lines(path: &Path) -> AppResult<Vec<Line>> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(AppError::storage(path, e)),
+    };
+    let mut lines = Vec::new();
+    let mut unreadable = 0usize;
+    for raw in bytes.split(|&b| b == b'\n') {
+        if raw.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let run = serde_json::from_slice::<HistoryEntry>(raw).ok();
+        unreadable += usize::from(run.is_none());
+        lines.push(Line {
+            raw: raw.to_vec(),
+            run,
+        });
+    }
+    if unreadable > 0 {
+        eprintln!(
+            "jslm-desktop: {} has {unreadable} line(s) this version cannot read; they are kept",
+            path.display()
+        );
+    }
+    Ok(lines)
+}
+
+/// Appends `line` and a newline to `path`, first terminating a last line that lacks its
+/// newline; on failure the file is cut back to the length it had.
+fn append_line(path: &Path, line: &[u8]) -> std::io::Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(path)?;
+    let len = file.metadata()?.len();
+    let mut bytes = Vec::with_capacity(line.len() + 2);
+    if len > 0 {
+        let mut last = [0u8; 1];
+        file.seek(SeekFrom::End(-1))?;
+        file.read_exact(&mut last)?;
+        if last[0] != b'\n' {
+            bytes.push(b'\n');
+        }
+    }
+    bytes.extend_from_slice(line);
+    bytes.push(b'\n');
+    if let Err(e) = file.write_all(&bytes).and_then(|()| file.sync_data()) {
+        // Best effort: the error that matters is `e`; a half-written line would otherwise
+        // swallow the next one.
+        let _ = file.set_len(len).and_then(|()| file.sync_data());
+        return Err(e);
+    }
+    Ok(())
+}
+
+fn unique_id<'a>(
+    entries: impl Iterator<Item = &'a HistoryEntry> + Clone,
+    created_at_ms: u64,
+    seed: u64,
+) -> String {
     let base = format!("{created_at_ms:x}-{:08x}", seed as u32);
     let mut id = base.clone();
     let mut n = 1;
-    while entries.iter().any(|e| e.id == id) {
+    while entries.clone().any(|e| e.id == id) {
         n += 1;
         id = format!("{base}-{n}");
     }
@@ -238,7 +308,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn damaged_and_truncated_lines_are_dropped() {
+    fn damaged_and_truncated_lines_are_kept_but_not_listed() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("history.jsonl");
         let good = serde_json::to_string(&HistoryEntry {
@@ -246,15 +316,119 @@ pub(crate) mod tests {
             ..entry("ok", 5)
         })
         .unwrap();
-        std::fs::write(&path, format!("{good}\nnot json\n{}", &good[..20])).unwrap();
+        let before = format!("{good}\nnot json\n{}", &good[..20]);
+        std::fs::write(&path, &before).unwrap();
         let store = HistoryStore::open(&path).unwrap();
         assert_eq!(store.list().len(), 1);
-        // The next append lands on its own line.
-        store.append(entry("next", 6)).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            before,
+            "opening writes nothing"
+        );
+        // The next append lands on its own line, after the cut-off one.
+        let next = store.append(entry("next", 6)).unwrap();
         let reopened = HistoryStore::open(&path).unwrap();
         assert_eq!(reopened.list().len(), 2);
         let text = std::fs::read_to_string(&path).unwrap();
-        assert_eq!(text.lines().count(), 2);
+        assert!(text.starts_with(&before), "no byte of the old file changed");
+        assert_eq!(text.lines().count(), 4);
+        // Deleting a run keeps the lines this version cannot read.
+        reopened.delete(&next.id).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("{before}\n")
+        );
+    }
+
+    /// Regression (issue 14): a run appended after another writer cut a line short fused with
+    /// it and was lost at the next start. Now the short line is terminated first.
+    #[test]
+    fn a_partial_last_line_is_repaired_before_the_next_append() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.jsonl");
+        let store = HistoryStore::open(&path).unwrap();
+        store.append(entry("一つ目", 1)).unwrap();
+        // A crash in the middle of an append (this or another instance of the app).
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        f.write_all(br#"{"id":"cut","created_at_ms":17"#).unwrap();
+        drop(f);
+        let b = store.append(entry("二つ目", 2)).unwrap();
+        let reopened = HistoryStore::open(&path).unwrap();
+        let ids: Vec<String> = reopened.list().into_iter().map(|i| i.id).collect();
+        assert_eq!(ids.len(), 2, "{ids:?}");
+        assert_eq!(ids[0], b.id);
+    }
+
+    /// Regression (issue 14): when the file could not be read at start, the app used an empty
+    /// store, and deleting a run rewrote the file from that empty list: every earlier run was
+    /// gone. Now writes read the file first and keep what is there.
+    #[test]
+    fn a_store_that_could_not_read_never_rewrites_from_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.jsonl");
+        let old = HistoryStore::open(&path).unwrap();
+        old.append(entry("昔の一つ目", 1)).unwrap();
+        old.append(entry("昔の二つ目", 2)).unwrap();
+        let before = std::fs::read(&path).unwrap();
+        // What the app does when the read fails at start (a transient I/O error).
+        let store = HistoryStore::unreadable(&path);
+        assert!(store.list().is_empty());
+        let new = store.append(entry("新しい", 3)).unwrap();
+        store.delete(&new.id).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        assert_eq!(HistoryStore::open(&path).unwrap().list().len(), 2);
+
+        // While the file stays unreadable, nothing is written and the error says so.
+        let blocked = dir.path().join("blocked.jsonl");
+        std::fs::create_dir(&blocked).unwrap();
+        let store = HistoryStore::unreadable(&blocked);
+        assert_eq!(store.append(entry("x", 4)).unwrap_err().code(), "storage");
+        assert!(blocked.is_dir());
+    }
+
+    /// Regression (issue 14): an append that fails half-way (disk full) left half a line, and
+    /// the next run fused with it. Needs a small tmpfs (root); skipped otherwise.
+    #[test]
+    fn a_failed_append_keeps_the_previous_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mount = dir.path().join("small");
+        std::fs::create_dir(&mount).unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+            .arg(&mount)
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !mounted {
+            eprintln!("skipped: cannot mount a tmpfs (needs root)");
+            return;
+        }
+        struct Unmount(PathBuf);
+        impl Drop for Unmount {
+            fn drop(&mut self) {
+                let _ = std::process::Command::new("umount")
+                    .arg("-l")
+                    .arg(&self.0)
+                    .status();
+            }
+        }
+        let _unmount = Unmount(mount.clone());
+        let path = mount.join("history.jsonl");
+        let store = HistoryStore::open(&path).unwrap();
+        store.append(entry("小さい", 1)).unwrap();
+        let before = std::fs::read(&path).unwrap();
+        // Fill the file system, leaving less room than the next line needs.
+        let filler = mount.join("filler");
+        let _ = std::fs::write(&filler, vec![b'x'; 64 * 1024]);
+        let mut huge = entry("大きい", 2);
+        huge.output = "あ".repeat(20_000);
+        assert_eq!(store.append(huge).unwrap_err().code(), "storage");
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        std::fs::remove_file(&filler).unwrap();
+        store.append(entry("次", 3)).unwrap();
+        assert_eq!(HistoryStore::open(&path).unwrap().list().len(), 2);
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! Reading and atomically replacing the app's small JSON files (settings, history, hashes).
 //!
 //! A write goes to a temporary file beside the target, is flushed to disk, then renamed over
-//! the target: a crash or a full disk leaves the old file, never half a file.
+//! the target: a crash or a full disk leaves the old file, never half a file. Each write has
+//! its own temporary name (process id and a per-process counter, created with `create_new`),
+//! so two writers never share one; callers that need the last write to win hold their own lock
+//! across the call (`SettingsStore` does).
 
 use crate::error::{AppError, AppResult};
 use serde::de::DeserializeOwned;
@@ -36,7 +39,10 @@ pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> AppResult<()> {
     std::fs::create_dir_all(dir).map_err(|e| AppError::storage(dir, e))?;
     let tmp = tmp_path(path);
     let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         std::fs::rename(&tmp, path)
@@ -67,9 +73,12 @@ pub fn set_aside(path: &Path) -> PathBuf {
     bad
 }
 
+/// `name.json.<pid>-<n>.tmp`, unique within this process and, by the pid, among processes.
 fn tmp_path(path: &Path) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut name = path.as_os_str().to_owned();
-    name.push(format!(".{}.tmp", std::process::id()));
+    name.push(format!(".{}-{n}.tmp", std::process::id()));
     PathBuf::from(name)
 }
 

@@ -110,12 +110,13 @@ impl SettingsStore {
 
     /// Applies `change` and writes the file; on a write error the memory copy is still
     /// updated (the app keeps working) and the error is returned for the UI to show.
+    ///
+    /// The lock is held across the write: concurrent saves are written one after the other,
+    /// in the order they changed the settings, so the file always ends as the memory copy.
     pub fn update(&self, change: impl FnOnce(&mut AppSettings)) -> AppResult<AppSettings> {
-        let snapshot = {
-            let mut current = self.lock();
-            change(&mut current);
-            current.clone()
-        };
+        let mut current = self.lock();
+        change(&mut current);
+        let snapshot = current.clone();
         json_file::write_atomic(&self.path, &snapshot)?;
         Ok(snapshot)
     }
@@ -213,6 +214,45 @@ mod tests {
         let store = SettingsStore::open(&path);
         assert_eq!(store.get(), AppSettings::default());
         assert!(dir.path().join("settings.json.bad").is_file());
+    }
+
+    /// Regression (issue 14): saves released the lock before writing and shared one
+    /// temporary name per process, so concurrent saves failed (`rename` of a temporary file
+    /// another save had already moved), left an older state on disk than in memory, or left
+    /// temporary files behind.
+    #[test]
+    fn concurrent_saves_never_corrupt_or_leave_temporary_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.json");
+        let store = std::sync::Arc::new(SettingsStore::open(&path));
+        let threads: Vec<_> = (0..8u64)
+            .map(|t| {
+                let store = store.clone();
+                std::thread::spawn(move || {
+                    for i in 0..100u64 {
+                        store
+                            .update(|s| {
+                                s.generation.seed = Some(t * 1000 + i);
+                                s.window = Some(WindowSize {
+                                    width: (t * 1000 + i) as f64,
+                                    height: 600.0,
+                                });
+                            })
+                            .expect("every save succeeds");
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let on_disk: AppSettings = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(on_disk, store.get(), "the file ends as the memory copy");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, vec!["settings.json".to_string()]);
     }
 
     #[test]

@@ -51,7 +51,7 @@ impl AppState {
                 // Better a window without past runs than no window; saving a run will
                 // report the same problem to the user.
                 eprintln!("jslm-desktop: history unavailable: {e}");
-                HistoryStore::empty(&paths.history())
+                HistoryStore::unreadable(&paths.history())
             }
         };
         Self {

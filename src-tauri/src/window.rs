@@ -1,9 +1,13 @@
 //! The main window: created at start with the remembered size; closing it cancels a running
-//! generation and remembers the size.
+//! generation and remembers the size. It shows the app's own pages and nothing else: any
+//! navigation away from the app's origin and every `window.open` is refused here (the CSP
+//! cannot stop a top-level navigation); the only way out to the web is a backend command with
+//! its own allow-list (`open_model_page`, catalog models only).
 
 use crate::settings::WindowSize;
 use crate::state::AppState;
-use tauri::{Manager, Runtime, WebviewWindowBuilder, Window, WindowEvent};
+use tauri::webview::NewWindowResponse;
+use tauri::{Manager, Runtime, Url, WebviewWindowBuilder, Window, WindowEvent};
 
 /// The label of the main window (capabilities grant the app's commands to it only).
 pub const MAIN: &str = "main";
@@ -29,8 +33,45 @@ pub fn create_main<R: Runtime, M: Manager<R>>(manager: &M) -> tauri::Result<()> 
     if let Some(size) = saved.and_then(|s| restorable(s, config.min_width, config.min_height)) {
         builder = builder.inner_size(size.width, size.height);
     }
-    builder.build()?;
+    builder
+        .on_navigation(|url| {
+            let allowed = is_app_url(url);
+            if !allowed {
+                eprintln!(
+                    "jslm-desktop: refused to navigate the window to {}",
+                    origin_of(url)
+                );
+            }
+            allowed
+        })
+        .on_new_window(|url, _features| {
+            eprintln!(
+                "jslm-desktop: refused to open a window for {}",
+                origin_of(&url)
+            );
+            NewWindowResponse::Deny
+        })
+        .build()?;
     Ok(())
+}
+
+/// Whether `url` is one of the app's own pages: the origin Tauri serves `ui/` from,
+/// `tauri://localhost` (Linux, macOS) or `http(s)://tauri.localhost` (Windows, Android).
+pub fn is_app_url(url: &Url) -> bool {
+    match url.scheme() {
+        "tauri" => url.host_str() == Some("localhost") && url.port().is_none(),
+        "http" | "https" => url.host_str() == Some("tauri.localhost") && url.port().is_none(),
+        _ => false,
+    }
+}
+
+/// `scheme://host` of a URL (`scheme:` without a host), for logs: no path or query, those may
+/// carry anything.
+fn origin_of(url: &Url) -> String {
+    match url.host_str() {
+        Some(host) => format!("{}://{host}", url.scheme()),
+        None => format!("{}:", url.scheme()),
+    }
 }
 
 /// A saved size that is sane, raised to the window's minimum.
@@ -80,6 +121,33 @@ fn logical_size<R: Runtime>(window: &Window<R>) -> Option<WindowSize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_apps_own_origin_is_shown() {
+        for ok in [
+            "tauri://localhost/",
+            "tauri://localhost/index.html#instruction",
+            "http://tauri.localhost/index.html",
+            "https://tauri.localhost/js/main.js",
+        ] {
+            assert!(is_app_url(&Url::parse(ok).unwrap()), "{ok}");
+        }
+        for bad in [
+            "https://huggingface.co/",
+            "http://127.0.0.1:8080/",
+            "about:blank",
+            "data:text/html,<script>1</script>",
+            "file:///etc/passwd",
+            "javascript:alert(1)",
+            "tauri://evil.example/",
+            "tauri://localhost:8080/",
+            "http://tauri.localhost.evil.example/",
+            "https://tauri.localhost:444/",
+            "ipc://localhost/generate",
+        ] {
+            assert!(!is_app_url(&Url::parse(bad).unwrap()), "{bad}");
+        }
+    }
 
     #[test]
     fn restorable_sizes() {

@@ -115,3 +115,18 @@ test("the CSP blocks inline scripts and remote requests", async () => {
   `);
   assert.deepEqual(result, { inline: null, evalBlocked: true, remote: "blocked" });
 });
+
+// Last in this file: before issue 14 it left the window on a blank page.
+test("the window never leaves the app's own pages", async () => {
+  const { driver } = app;
+  const home = await driver.getCurrentUrl();
+  // A navigation started from the page (as injected script or a stray link would), and a popup.
+  await driver.executeScript(`
+    setTimeout(() => { window.location.href = "about:blank"; }, 0);
+    setTimeout(() => { window.open("about:blank", "_blank"); }, 10);
+  `);
+  await driver.sleep(1500);
+  assert.equal(await driver.getCurrentUrl(), home);
+  assert.equal((await driver.getAllWindowHandles()).length, 1);
+  assert.ok(await driver.findElement(byId("instruction")).isDisplayed());
+});

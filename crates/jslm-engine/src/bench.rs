@@ -53,10 +53,27 @@ pub fn run_bench(
     let engine = Runner::load(description, options, |_| {})?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
     let info = engine.info.clone();
-    let vocab = info.vocab_size as u32;
+    // Random prompt ids are drawn from 3..vocab (above the special tokens), and one token is
+    // reused for the warm-up: both need something to draw from.
+    let vocab = u32::try_from(info.vocab_size)
+        .ok()
+        .filter(|&v| v > 3)
+        .ok_or_else(|| crate::error::EngineError::UnsupportedModel {
+            path: description.path.clone(),
+            reason: format!(
+                "a vocabulary of {} tokens is too small to benchmark",
+                info.vocab_size
+            ),
+        })?;
+    if prompt_tokens == 0 {
+        return Err(crate::error::EngineError::invalid(
+            "prompt_tokens",
+            "must be at least 1",
+        ));
+    }
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-    let prompt: Vec<u32> = (0..prompt_tokens.max(1))
-        .map(|_| rng.random_range(3..vocab.max(4)))
+    let prompt: Vec<u32> = (0..prompt_tokens)
+        .map(|_| rng.random_range(3..vocab))
         .collect();
     let mut network = engine
         .network

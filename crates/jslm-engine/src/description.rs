@@ -5,8 +5,9 @@
 
 use crate::error::{EngineError, Result};
 use crate::files::WeightsFormat;
-use crate::model::{read_gguf_header, read_mistral_config};
-use candle_core::quantized::{gguf_file, GgmlDType};
+use crate::gguf_header::{check_llama_shapes, read_gguf, GgufHeader, GgufTensor, LlamaDims};
+use crate::model::read_mistral_config;
+use candle_core::quantized::GgmlDType;
 use candle_transformers::models::mistral;
 use jslm_core::{Container, ModelShape, Precision};
 use jslm_hardware::{ModelSpec, WeightFile};
@@ -44,34 +45,12 @@ pub(crate) enum NetworkDescription {
     Llama(LlamaGguf),
 }
 
-/// A llama-architecture GGUF: the `llama.*` metadata and where each tensor lies.
+/// A llama-architecture GGUF as our bounded reader proved it (`gguf_header`): the network's
+/// dimensions, checked against every tensor, and where each tensor lies in the file.
 #[derive(Debug, Clone)]
 pub(crate) struct LlamaGguf {
-    pub params: LlamaParams,
+    pub dims: LlamaDims,
     pub tensors: BTreeMap<String, GgufTensor>,
-}
-
-/// The `llama.*` numbers, checked for consistency.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct LlamaParams {
-    pub layers: usize,
-    pub hidden: usize,
-    pub heads: usize,
-    pub kv_heads: usize,
-    pub head_dim: usize,
-    pub ffn: usize,
-    pub vocab: usize,
-    pub rms_eps: f32,
-    pub rope_base: f32,
-}
-
-/// One tensor of a GGUF: its dimensions outermost first, as candle orders them (a matrix is
-/// `[rows, columns]`, rows contiguous), its type, and its absolute byte offset in the file.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct GgufTensor {
-    pub dims: Vec<usize>,
-    pub dtype: GgmlDType,
-    pub offset: u64,
 }
 
 impl ModelDescription {
@@ -97,7 +76,9 @@ impl ModelDescription {
         let mut elements: BTreeMap<Precision, u64> = BTreeMap::new();
         for shard in shards {
             let (bytes, per_dtype) = crate::model::inspect_safetensors(shard)?;
-            size_bytes = size_bytes.saturating_add(bytes);
+            size_bytes = size_bytes
+                .checked_add(bytes)
+                .ok_or_else(|| EngineError::invalid_file(shard, "shard sizes overflow"))?;
             for (precision, count) in per_dtype {
                 *elements.entry(precision).or_default() += count;
             }
@@ -136,48 +117,38 @@ impl ModelDescription {
     }
 
     fn read_gguf(path: &Path, file: &Path, weights: WeightsFormat) -> Result<Self> {
-        let content = read_gguf_header(file)?;
-        let size_bytes = std::fs::metadata(file)
-            .map_err(|e| EngineError::io(file, e))?
-            .len();
-        let params = llama_params(file, &content)?;
-        let tensors: BTreeMap<String, GgufTensor> = content
-            .tensor_infos
-            .iter()
-            .map(|(name, info)| {
-                let tensor = GgufTensor {
-                    dims: info.shape.dims().to_vec(),
-                    dtype: info.ggml_dtype,
-                    offset: content.tensor_data_offset.saturating_add(info.offset),
-                };
-                (name.clone(), tensor)
+        let header = read_gguf(file)?;
+        let dims = check_llama_shapes(&header)?;
+        let stored = gguf_precision(&header)?;
+        let context = dims
+            .context
+            .map_or(MISTRAL_SLIDING_WINDOW, |c| {
+                u32::try_from(c).unwrap_or(u32::MAX)
             })
-            .collect();
-        let stored = gguf_precision(file, &content, &tensors)?;
-        let context = content
-            .metadata
-            .get("llama.context_length")
-            .and_then(|v| v.to_u32().ok())
-            .unwrap_or(MISTRAL_SLIDING_WINDOW)
             .clamp(1, MISTRAL_SLIDING_WINDOW);
         let shape = ModelShape {
-            hidden_size: params.hidden as u64,
-            intermediate_size: params.ffn as u64,
-            num_hidden_layers: params.layers as u64,
-            num_attention_heads: params.heads as u64,
-            num_key_value_heads: params.kv_heads as u64,
-            head_dim: params.head_dim as u64,
-            vocab_size: params.vocab as u64,
+            hidden_size: dims.hidden as u64,
+            intermediate_size: dims.ffn as u64,
+            num_hidden_layers: dims.layers as u64,
+            num_attention_heads: dims.heads as u64,
+            num_key_value_heads: dims.kv_heads as u64,
+            head_dim: dims.head_dim as u64,
+            vocab_size: dims.vocab as u64,
         };
+        let tensors = header
+            .tensors
+            .iter()
+            .map(|t| (t.name.clone(), t.clone()))
+            .collect();
         Ok(Self {
             path: path.to_path_buf(),
             weights,
             container: Container::Gguf,
             stored,
-            size_bytes,
+            size_bytes: header.file_len,
             shape,
             context_tokens: context,
-            network: NetworkDescription::Llama(LlamaGguf { params, tensors }),
+            network: NetworkDescription::Llama(LlamaGguf { dims, tensors }),
         })
     }
 
@@ -224,102 +195,36 @@ pub fn hf_snapshot(path: &Path) -> Option<(String, String)> {
     Some((repo.replacen("--", "/", 1), commit.clone()))
 }
 
-/// The `llama.*` metadata of a GGUF, checked: a required key that is missing or a head count
-/// that does not divide is an `invalid_file` naming the key.
-fn llama_params(path: &Path, content: &gguf_file::Content) -> Result<LlamaParams> {
-    let bad = |reason: String| EngineError::invalid_file(path, reason);
-    let get = |key: &str| content.metadata.get(key);
-    let need = |key: &str| -> Result<usize> {
-        get(key)
-            .and_then(|v| v.to_u32().ok())
-            .map(|v| v as usize)
-            .filter(|&v| v > 0)
-            .ok_or_else(|| bad(format!("metadata {key} is missing or zero")))
-    };
-    let layers = need("llama.block_count")?;
-    let hidden = need("llama.embedding_length")?;
-    let heads = need("llama.attention.head_count")?;
-    let kv_heads = match get("llama.attention.head_count_kv") {
-        None => heads,
-        Some(_) => need("llama.attention.head_count_kv")?,
-    };
-    if heads % kv_heads != 0 || hidden % heads != 0 {
-        return Err(bad(format!(
-            "inconsistent heads: embedding {hidden}, heads {heads}, KV heads {kv_heads}"
-        )));
-    }
-    let head_dim = hidden / heads;
-    let rope_dims = get("llama.rope.dimension_count")
-        .and_then(|v| v.to_u32().ok())
-        .map_or(head_dim, |v| v as usize);
-    if rope_dims != head_dim {
-        return Err(bad(format!(
-            "partial rotary embedding ({rope_dims} of {head_dim} dimensions) is not supported"
-        )));
-    }
-    let ffn = need("llama.feed_forward_length")?;
-    let vocab = content
-        .tensor_infos
-        .get("token_embd.weight")
-        .and_then(|t| match t.shape.dims() {
-            [rows, _] => Some(*rows),
-            _ => None,
-        })
-        .filter(|&v| v > 0)
-        .ok_or_else(|| bad("tensor token_embd.weight is missing or not 2-D".into()))?;
-    let float = |key: &str, default: f32| {
-        get(key)
-            .and_then(|v| v.to_f32().ok())
-            .filter(|v| v.is_finite() && *v > 0.0)
-            .unwrap_or(default)
-    };
-    Ok(LlamaParams {
-        layers,
-        hidden,
-        heads,
-        kv_heads,
-        head_dim,
-        ffn,
-        vocab,
-        rms_eps: float("llama.attention.layer_norm_rms_epsilon", 1e-5),
-        rope_base: float("llama.rope.freq_base", 10_000.0),
-    })
-}
-
 /// The precision of a GGUF: its `general.file_type` (llama.cpp's name for the mix, which
 /// our quantizer also writes truthfully), else the type most of the layers' weights have.
-fn gguf_precision(
-    path: &Path,
-    content: &gguf_file::Content,
-    tensors: &BTreeMap<String, GgufTensor>,
-) -> Result<Precision> {
-    let declared = content
-        .metadata
-        .get("general.file_type")
-        .and_then(|v| v.to_u32().ok())
+fn gguf_precision(header: &GgufHeader) -> Result<Precision> {
+    let declared = header
+        .opt_u32("general.file_type")?
         .and_then(Precision::from_gguf_file_type);
     if let Some(p) = declared {
         return Ok(p);
     }
     let mut weights: BTreeMap<Precision, u64> = BTreeMap::new();
-    for (name, t) in tensors {
+    for t in &header.tensors {
+        let name = t.name.as_str();
         if t.dims.len() == 2 && name != "token_embd.weight" && name != "output.weight" {
             let precision = precision_of(t.dtype).ok_or_else(|| EngineError::UnsupportedModel {
-                path: path.to_path_buf(),
+                path: header.path.clone(),
                 reason: format!(
                     "tensor {name} is {:?}, a type this engine does not run",
                     t.dtype
                 ),
             })?;
-            *weights.entry(precision).or_default() +=
-                t.dims.iter().map(|&d| d as u64).product::<u64>();
+            // Each count was proven not to overflow when the header was read.
+            let count = weights.entry(precision).or_default();
+            *count = count.saturating_add(t.elem_count());
         }
     }
     weights
         .into_iter()
         .max_by_key(|&(_, count)| count)
         .map(|(p, _)| p)
-        .ok_or_else(|| EngineError::invalid_file(path, "the GGUF holds no weight matrices"))
+        .ok_or_else(|| EngineError::invalid_file(&header.path, "the GGUF holds no weight matrices"))
 }
 
 /// The precision a file of mostly `dtype` weights is known by.

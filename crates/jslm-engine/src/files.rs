@@ -118,6 +118,15 @@ fn shards_from_index(index: &Path) -> Result<Vec<PathBuf>> {
     let dir = index.parent().unwrap_or(Path::new("."));
     let mut shards: Vec<PathBuf> = Vec::new();
     for file in parsed.weight_map.values() {
+        if !is_plain_file_name(file) {
+            return Err(EngineError::invalid_file(
+                index,
+                format!(
+                    "weight_map names {file:?}; shards must be plain file names inside the \
+                     model's folder (no folders, `..` or absolute paths)"
+                ),
+            ));
+        }
         let p = dir.join(file);
         if !shards.contains(&p) {
             shards.push(p);
@@ -136,6 +145,13 @@ fn shards_from_index(index: &Path) -> Result<Vec<PathBuf>> {
         }
     }
     Ok(shards)
+}
+
+/// A file name with no path in it: not empty, not `.`/`..`, no `/`, `\`, `:` (Windows drive
+/// prefixes and alternate data streams) or NUL. `Path::join` with anything else could leave
+/// the folder (`../x`, `/etc/x`, `C:\x`).
+fn is_plain_file_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', ':', '\0'])
 }
 
 /// Whether the file starts with the GGUF magic.
@@ -175,6 +191,32 @@ mod tests {
                 shards: vec![d.join("a.safetensors"), d.join("b.safetensors")]
             }
         );
+    }
+
+    #[test]
+    fn index_entries_must_stay_in_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().join("model");
+        std::fs::create_dir(&d).unwrap();
+        std::fs::write(d.join("config.json"), "{}").unwrap();
+        // A real file outside the folder: today's join would happily use it.
+        std::fs::write(dir.path().join("outside.safetensors"), "x").unwrap();
+        for bad in [
+            "../outside.safetensors",
+            "/etc/passwd",
+            "sub/../../outside.safetensors",
+            "..",
+            "",
+            "C:x.safetensors",
+            "a.safetensors:stream",
+            "a\\b.safetensors",
+        ] {
+            let json = serde_json::json!({ "weight_map": { "w": bad } }).to_string();
+            std::fs::write(d.join("model.safetensors.index.json"), json).unwrap();
+            let err = WeightsFormat::locate(&d).unwrap_err();
+            assert_eq!(err.code(), "invalid_file", "{bad}: {err}");
+            assert!(err.to_string().contains("weight_map"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod error;
 pub mod events;
 pub mod files;
 mod gguf_cpu;
+pub mod gguf_header;
 pub mod model;
 pub mod prompt;
 pub mod quantize;

@@ -131,20 +131,87 @@ pub fn read_mistral_config(path: &Path) -> Result<mistral::Config> {
     }
     let config: mistral::Config = serde_json::from_value(value)
         .map_err(|e| EngineError::invalid_file(path, format!("config field error: {e}")))?;
-    if config.hidden_size == 0
-        || config.num_attention_heads == 0
-        || config.num_key_value_heads == 0
-        || config.num_attention_heads % config.num_key_value_heads != 0
+    check_config_bounds(&config).map_err(|reason| EngineError::invalid_file(path, reason))?;
+    Ok(config)
+}
+
+/// Largest values accepted from a `config.json`, checked before anything is allocated from
+/// them (candle's Mistral builds a RoPE table of `max_position_embeddings × head_dim` at load:
+/// 2^40 positions would be an allocation failure, 2^32 a silent wrap of its `as u32`). Each is
+/// far above the Mistral 7B family (hidden 4,096, 32 layers, 32 heads, vocabulary 32,000,
+/// 32,768 positions) and far below sizes that overflow: the planner multiplies them.
+pub const CONFIG_BOUNDS: [(&str, usize); 8] = [
+    ("hidden_size", 1 << 16),
+    ("intermediate_size", 1 << 20),
+    ("num_hidden_layers", 1 << 10),
+    ("num_attention_heads", 1 << 10),
+    ("num_key_value_heads", 1 << 10),
+    ("head_dim", 1 << 12),
+    ("vocab_size", 1 << 22),
+    // 128 Ki positions: a 64 MiB RoPE table at head size 128.
+    ("max_position_embeddings", 1 << 17),
+];
+
+/// Checks every size of `config` against [`CONFIG_BOUNDS`] and against each other; the message
+/// names the field and the bound.
+fn check_config_bounds(config: &mistral::Config) -> std::result::Result<(), String> {
+    let head_dim = match config.head_dim {
+        Some(d) => d,
+        None if config.num_attention_heads > 0 => config.hidden_size / config.num_attention_heads,
+        None => 0,
+    };
+    let values = [
+        config.hidden_size,
+        config.intermediate_size,
+        config.num_hidden_layers,
+        config.num_attention_heads,
+        config.num_key_value_heads,
+        head_dim,
+        config.vocab_size,
+        config.max_position_embeddings,
+    ];
+    for ((field, max), value) in CONFIG_BOUNDS.iter().zip(values) {
+        if value == 0 || value > *max {
+            return Err(format!(
+                "`{field}` must be between 1 and {max}. Given: {value}"
+            ));
+        }
+    }
+    if !config
+        .num_attention_heads
+        .is_multiple_of(config.num_key_value_heads)
+        || (config.head_dim.is_none()
+            && !config
+                .hidden_size
+                .is_multiple_of(config.num_attention_heads))
+        || !head_dim.is_multiple_of(2)
     {
-        return Err(EngineError::invalid_file(
-            path,
-            format!(
-                "inconsistent heads: hidden_size {}, num_attention_heads {}, num_key_value_heads {}",
-                config.hidden_size, config.num_attention_heads, config.num_key_value_heads
-            ),
+        return Err(format!(
+            "inconsistent heads: hidden_size {}, num_attention_heads {}, num_key_value_heads {}, \
+             head_dim {head_dim} (heads must divide hidden_size into an even head size, KV \
+             heads the heads)",
+            config.hidden_size, config.num_attention_heads, config.num_key_value_heads
         ));
     }
-    Ok(config)
+    if let Some(w) = config.sliding_window {
+        if w == 0 || w > 1 << 20 {
+            return Err(format!(
+                "`sliding_window` must be between 1 and {}. Given: {w}",
+                1 << 20
+            ));
+        }
+    }
+    for (field, value) in [
+        ("rms_norm_eps", config.rms_norm_eps),
+        ("rope_theta", config.rope_theta),
+    ] {
+        if !(value.is_finite() && value > 0.0) {
+            return Err(format!(
+                "`{field}` must be a finite number > 0. Given: {value}"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Checks that a safetensors file is complete (its header parses and the data it describes
@@ -246,40 +313,16 @@ fn info(description: &ModelDescription, precision: Precision, device: ComputeDev
     }
 }
 
-/// Reads a GGUF's header and checks it is a complete llama-architecture file.
+/// Reads a GGUF's header and checks it is a complete llama-architecture file. Our bounded
+/// reader (`gguf_header`) proves every size, offset and shape first, so candle's reader, whose
+/// `Content` the loaders take, only ever sees a validated file; the two must then agree.
 pub fn read_gguf_header(path: &Path) -> Result<gguf_file::Content> {
+    let header = crate::gguf_header::read_gguf(path)?;
+    crate::gguf_header::check_llama_shapes(&header)?;
     let mut file = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
-    let file_len = file.metadata().map_err(|e| EngineError::io(path, e))?.len();
     let content = gguf_file::Content::read(&mut file)
         .map_err(|e| EngineError::invalid_file(path, format!("not a readable GGUF: {e}")))?;
-    let arch = content
-        .metadata
-        .get("general.architecture")
-        .and_then(|v| v.to_string().ok())
-        .cloned()
-        .unwrap_or_default();
-    if arch != "llama" {
-        return Err(EngineError::UnsupportedModel {
-            path: path.to_path_buf(),
-            reason: format!(
-                "general.architecture is {arch:?}; Mistral GGUFs from llama.cpp use \"llama\""
-            ),
-        });
-    }
-    for (name, info) in &content.tensor_infos {
-        let elems = info.shape.elem_count();
-        let block = info.ggml_dtype.block_size();
-        let bytes = (elems / block * info.ggml_dtype.type_size()) as u64;
-        let end = content.tensor_data_offset + info.offset + bytes;
-        if end > file_len {
-            return Err(EngineError::invalid_file(
-                path,
-                format!(
-                    "truncated: tensor {name} ends at byte {end} but the file has {file_len} bytes"
-                ),
-            ));
-        }
-    }
+    crate::gguf_header::check_candle_agrees(&header, &content)?;
     Ok(content)
 }
 

@@ -1,6 +1,11 @@
 //! [`HubClient`]: the hub's HTTP protocol on reqwest (rustls; system roots + webpki roots + an
 //! optional CA bundle; proxies from `HTTPS_PROXY`/`NO_PROXY`). Redirects are followed by hand so
 //! the token is sent only to the hub's own host: a 302 to a CDN host drops `Authorization`.
+//! The token never travels over plain `http://` except to a loopback address (a local test hub
+//! or mirror): with an `http://` endpoint elsewhere, requests are refused while a token is set.
+//! A redirect loop (a URL seen twice, or more than [`MAX_REDIRECTS`] hops) is a `protocol`
+//! error, not retried. Logs show URLs without their query: CDN URLs carry short-lived
+//! signatures.
 //!
 //! - `HEAD {endpoint}/{repo}/resolve/{rev}/{file}` → [`FileMetadata`] from `X-Repo-Commit`,
 //!   `X-Linked-Etag` (sha256 of LFS files) or `ETag`, `X-Linked-Size` or `Content-Length`.
@@ -21,7 +26,73 @@ use crate::repo::{encode_path, encode_segment, RepoId};
 use crate::token::HfToken;
 
 /// Most redirects followed for one request.
-const MAX_REDIRECTS: usize = 10;
+pub const MAX_REDIRECTS: usize = 10;
+
+/// Largest JSON answer read from the hub's API (the revision info of a 7B repo is ~10 KB; a
+/// repo with 100,000 files ~20 MB).
+const MAX_API_BODY: u64 = 64 << 20;
+
+/// Why [`HubClient::send`] got no final answer.
+enum SendError {
+    Http(reqwest::Error),
+    /// The redirects went in a circle or on for too long; `from` is the redacted start URL.
+    RedirectLoop {
+        from: String,
+        hops: usize,
+    },
+}
+
+impl SendError {
+    fn into_hub_error(self, what: &str, http: impl FnOnce(reqwest::Error) -> HubError) -> HubError {
+        match self {
+            SendError::Http(e) => http(e),
+            SendError::RedirectLoop { from, hops } => HubError::Protocol {
+                what: what.to_string(),
+                message: format!(
+                    "the server redirected {from} in a loop ({hops} redirects); giving up"
+                ),
+            },
+        }
+    }
+}
+
+/// `scheme://host[:port]/path` of a URL: no user info, query or fragment (signed CDN URLs
+/// carry their signature in the query), for logs and messages.
+pub fn redact_url(url: &Url) -> String {
+    let mut out = format!("{}://{}", url.scheme(), url.host_str().unwrap_or(""));
+    if let Some(port) = url.port() {
+        out.push_str(&format!(":{port}"));
+    }
+    out.push_str(url.path());
+    if url.query().is_some() {
+        out.push_str("?…");
+    }
+    out
+}
+
+/// Whether a bearer token may be sent to `url`: over HTTPS, or to a loopback address (where
+/// nothing crosses a network).
+pub fn token_transport_ok(url: &Url) -> bool {
+    match url.scheme() {
+        "https" => return true,
+        "http" => {}
+        _ => return false,
+    }
+    let Some(host) = url.host_str() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return ip.is_loopback();
+    }
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    host == "localhost" || host.ends_with(".localhost")
+}
+
+/// True for a blob name the hub gives: a git blob id (40 hex digits) or a sha256 (64).
+pub fn is_hex_digest(etag: &str) -> bool {
+    matches!(etag.len(), 40 | 64) && etag.bytes().all(|b| b.is_ascii_hexdigit())
+}
 
 /// Metadata of one file at one commit, from a `HEAD` on its resolve URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,6 +235,17 @@ impl HubClient {
         let Some(token) = &self.token else {
             return Ok(None);
         };
+        if !token_transport_ok(&self.endpoint) {
+            return Err(HubError::Setup {
+                message: format!(
+                    "HF_ENDPOINT {} is plain http:// to another computer: the Hugging Face token \
+                     would cross the network unencrypted, so it is not sent. Use an https:// \
+                     endpoint, or remove the token (`jslm logout`, unset HF_TOKEN) to download \
+                     public models",
+                    redact_url(&self.endpoint)
+                ),
+            });
+        }
         let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
             .map_err(|_| HubError::InvalidRequest {
                 message: "the Hugging Face token contains characters that cannot be sent".into(),
@@ -217,15 +299,15 @@ impl HubClient {
         start: Url,
         extra: HeaderMap,
         follow_cross_origin: bool,
-    ) -> Result<(Response, bool), reqwest::Error> {
+    ) -> Result<(Response, bool), SendError> {
         let mut url = start;
-        let mut hops = 0;
+        let mut seen: Vec<Url> = Vec::new();
         loop {
             let mut request = self
                 .http
                 .request(method.clone(), url.clone())
                 .headers(extra.clone());
-            let token_sent = self.same_origin(&url);
+            let token_sent = self.same_origin(&url) && token_transport_ok(&url);
             if token_sent {
                 // The public entry points call `auth_value()?` first, so an unsendable token was
                 // already reported; here it can only be `Some`.
@@ -233,9 +315,9 @@ impl HubClient {
                     request = request.header(AUTHORIZATION, value);
                 }
             }
-            let response = request.send().await?;
+            let response = request.send().await.map_err(SendError::Http)?;
             let token_sent = token_sent && self.token.is_some();
-            if !response.status().is_redirection() || hops >= MAX_REDIRECTS {
+            if !response.status().is_redirection() {
                 return Ok((response, token_sent));
             }
             let Some(next) = response
@@ -249,13 +331,25 @@ impl HubClient {
             if !follow_cross_origin && !self.same_origin(&next) {
                 return Ok((response, token_sent));
             }
-            tracing::debug!(from = %url, to = %next, "following redirect");
+            seen.push(url);
+            if seen.len() > MAX_REDIRECTS || seen.contains(&next) {
+                return Err(SendError::RedirectLoop {
+                    from: redact_url(&seen[0]),
+                    hops: seen.len(),
+                });
+            }
+            tracing::debug!(
+                from = %redact_url(seen.last().unwrap_or(&next)),
+                to = %redact_url(&next),
+                "following redirect"
+            );
             url = next;
-            hops += 1;
         }
     }
 
     fn offline_or_network(&self, what: &str, err: reqwest::Error) -> HubError {
+        // Messages and logs never carry a URL: after a redirect it may be a signed CDN URL.
+        let err = err.without_url();
         if err.is_connect() {
             HubError::Offline {
                 message: format!(
@@ -326,7 +420,7 @@ impl HubClient {
             let (response, token_sent) = self
                 .send(Method::HEAD, url.clone(), headers, false)
                 .await
-                .map_err(|e| self.offline_or_network(&what, e))?;
+                .map_err(|e| e.into_hub_error(&what, |e| self.offline_or_network(&what, e)))?;
             let status = response.status();
             let ctx = self.context(repo, revision, Some(file), token_sent);
             if !(status.is_success() || status.is_redirection()) {
@@ -355,7 +449,7 @@ impl HubClient {
             let (response, token_sent) = self
                 .send(Method::GET, url.clone(), HeaderMap::new(), true)
                 .await
-                .map_err(|e| self.offline_or_network(&what, e))?;
+                .map_err(|e| e.into_hub_error(&what, |e| self.offline_or_network(&what, e)))?;
             let status = response.status();
             if !status.is_success() {
                 return Err(map_status(
@@ -364,10 +458,7 @@ impl HubClient {
                     &self.context(repo, revision, None, token_sent),
                 ));
             }
-            let wire: RevisionInfoWire = response.json().await.map_err(|e| HubError::Protocol {
-                what: what.clone(),
-                message: format!("revision API answer is not the expected JSON: {e}"),
-            })?;
+            let wire: RevisionInfoWire = read_json(response, &what).await?;
             let gated = match wire.gated {
                 serde_json::Value::Bool(b) => b,
                 serde_json::Value::String(s) => !s.is_empty() && s != "false",
@@ -394,7 +485,7 @@ impl HubClient {
         let (response, _) = self
             .send(Method::GET, url, HeaderMap::new(), true)
             .await
-            .map_err(|e| self.offline_or_network("whoami", e))?;
+            .map_err(|e| e.into_hub_error("whoami", |e| self.offline_or_network("whoami", e)))?;
         let status = response.status();
         if status == StatusCode::UNAUTHORIZED {
             return Err(HubError::TokenInvalid {
@@ -408,10 +499,7 @@ impl HubClient {
                 message: format!("HTTP {status}"),
             });
         }
-        let value: serde_json::Value = response.json().await.map_err(|e| HubError::Protocol {
-            what: "whoami-v2".into(),
-            message: e.to_string(),
-        })?;
+        let value: serde_json::Value = read_json(response, "whoami-v2").await?;
         let text = |v: &serde_json::Value| v.as_str().map(String::from);
         Ok(WhoAmI {
             name: text(&value["name"]).unwrap_or_default(),
@@ -445,10 +533,12 @@ impl HubClient {
         let (response, token_sent) =
             self.send(Method::GET, url, headers, true)
                 .await
-                .map_err(|e| HubError::Network {
-                    what: what.clone(),
-                    attempts: 1,
-                    message: error_chain(&e.without_url()),
+                .map_err(|e| {
+                    e.into_hub_error(&what, |e| HubError::Network {
+                        what: what.clone(),
+                        attempts: 1,
+                        message: error_chain(&e.without_url()),
+                    })
                 })?;
         let status = response.status();
         if status.is_success() || status == StatusCode::RANGE_NOT_SATISFIABLE {
@@ -483,6 +573,37 @@ pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
+}
+
+/// Reads a JSON answer of at most [`MAX_API_BODY`] bytes.
+async fn read_json<T: serde::de::DeserializeOwned>(
+    response: Response,
+    what: &str,
+) -> Result<T, HubError> {
+    use futures_util::StreamExt;
+    let protocol = |message: String| HubError::Protocol {
+        what: what.to_string(),
+        message,
+    };
+    let too_long = || protocol(format!("the answer is longer than {MAX_API_BODY} bytes"));
+    if response.content_length().is_some_and(|n| n > MAX_API_BODY) {
+        return Err(too_long());
+    }
+    let mut body = Vec::new();
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| HubError::Network {
+            what: what.to_string(),
+            attempts: 1,
+            message: error_chain(&e.without_url()),
+        })?;
+        if body.len() as u64 + chunk.len() as u64 > MAX_API_BODY {
+            return Err(too_long());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    serde_json::from_slice(&body)
+        .map_err(|e| protocol(format!("the answer is not the expected JSON: {e}")))
 }
 
 /// Strips `W/` and quotes from an ETag (`W/"abc"` → `abc`), as huggingface_hub does.
@@ -520,6 +641,18 @@ fn parse_file_metadata(
             what: ctx.what(),
             message: "no ETag: the file cannot be verified".into(),
         })?;
+    // The etag is what the file is checked against and the blob's name in the cache: anything
+    // but a git blob id or a sha256 would leave the file unverified or name a path.
+    if !is_hex_digest(&etag) {
+        let shown: String = etag.chars().take(80).collect();
+        return Err(HubError::Protocol {
+            what: ctx.what(),
+            message: format!(
+                "the {} `{shown}` is not a 40- or 64-digit hex digest: the file cannot be verified",
+                if lfs { "X-Linked-Etag" } else { "ETag" }
+            ),
+        });
+    }
     let size = match get("x-linked-size") {
         Some(s) => s.trim().parse().ok(),
         None if !status.is_redirection() => {
@@ -557,11 +690,17 @@ mod tests {
         assert_eq!(normalize_etag("abc"), "abc");
     }
 
+    const SHA: &str = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+    const OID: &str = "b6fc4c620b67d95f953a5c1c1230aaab5db5a1b0";
+
     #[test]
     fn metadata_from_a_cdn_redirect_uses_linked_headers() {
         let mut h = HeaderMap::new();
         h.insert("x-repo-commit", HeaderValue::from_static("c0ffee"));
-        h.insert("x-linked-etag", HeaderValue::from_static("\"sha256hex\""));
+        h.insert(
+            "x-linked-etag",
+            HeaderValue::from_str(&format!("\"{SHA}\"")).unwrap(),
+        );
         h.insert("x-linked-size", HeaderValue::from_static("4368438976"));
         h.insert("etag", HeaderValue::from_static("\"other\""));
         h.insert("content-length", HeaderValue::from_static("1351"));
@@ -570,7 +709,7 @@ mod tests {
             m,
             FileMetadata {
                 commit: "c0ffee".into(),
-                etag: "sha256hex".into(),
+                etag: SHA.into(),
                 size: Some(4_368_438_976),
                 lfs: true
             }
@@ -581,13 +720,13 @@ mod tests {
     fn metadata_of_a_small_file_and_missing_headers() {
         let mut h = HeaderMap::new();
         h.insert("x-repo-commit", HeaderValue::from_static("c0ffee"));
-        h.insert("etag", HeaderValue::from_static("\"gitoid\""));
+        h.insert(
+            "etag",
+            HeaderValue::from_str(&format!("\"{OID}\"")).unwrap(),
+        );
         h.insert("content-length", HeaderValue::from_static("42"));
         let m = parse_file_metadata(StatusCode::OK, &h, &ctx()).expect("meta");
-        assert_eq!(
-            (m.etag.as_str(), m.size, m.lfs),
-            ("gitoid", Some(42), false)
-        );
+        assert_eq!((m.etag.as_str(), m.size, m.lfs), (OID, Some(42), false));
         // A 302's Content-Length is the redirect body, not the file.
         let m = parse_file_metadata(StatusCode::FOUND, &h, &ctx()).expect("meta");
         assert_eq!(m.size, None);
@@ -598,5 +737,71 @@ mod tests {
                 .code(),
             "protocol"
         );
+    }
+
+    /// Regression (issue 14): an etag that is not a digest was accepted, and the file was
+    /// downloaded checked by its size only (or, with `/` in it, named a path).
+    #[test]
+    fn etags_must_be_hex_digests() {
+        for bad in [
+            "abc",
+            "sha256hex",
+            "../../../../tmp/x",
+            "..",
+            "",
+            &"a".repeat(63),
+            &"a".repeat(41),
+            &"g".repeat(64),
+            &format!("{OID} "),
+        ] {
+            for header in ["etag", "x-linked-etag"] {
+                let mut h = HeaderMap::new();
+                h.insert("x-repo-commit", HeaderValue::from_static("c0ffee"));
+                h.insert(
+                    header,
+                    HeaderValue::from_str(&format!("\"{bad}\"")).unwrap(),
+                );
+                let err = parse_file_metadata(StatusCode::OK, &h, &ctx()).expect_err(bad);
+                assert_eq!(err.code(), "protocol", "{header}: {bad}");
+            }
+        }
+        assert!(is_hex_digest(SHA) && is_hex_digest(OID));
+        assert!(is_hex_digest(&SHA.to_ascii_uppercase()));
+    }
+
+    #[test]
+    fn the_token_travels_only_encrypted_or_to_this_computer() {
+        for ok in [
+            "https://huggingface.co/",
+            "https://hf-mirror.example:8443/x",
+            "http://127.0.0.1:8080/",
+            "http://127.5.0.1/",
+            "http://[::1]:9000/",
+            "http://localhost:3000/",
+            "http://hub.localhost/",
+        ] {
+            assert!(token_transport_ok(&Url::parse(ok).unwrap()), "{ok}");
+        }
+        for bad in [
+            "http://huggingface.co/",
+            "http://192.168.1.10:8080/",
+            "http://[::2]/",
+            "http://localhost.evil.example/",
+            "http://127.0.0.1.nip.io/",
+            "ftp://127.0.0.1/",
+        ] {
+            assert!(!token_transport_ok(&Url::parse(bad).unwrap()), "{bad}");
+        }
+    }
+
+    #[test]
+    fn urls_in_logs_lose_their_query() {
+        let url = Url::parse(
+            "https://user:pw@cdn-lfs.example.co:8443/repos/ab/cd?X-Amz-Signature=secret&Expires=1#f",
+        )
+        .unwrap();
+        let shown = redact_url(&url);
+        assert_eq!(shown, "https://cdn-lfs.example.co:8443/repos/ab/cd?…");
+        assert!(!shown.contains("secret") && !shown.contains("pw"));
     }
 }

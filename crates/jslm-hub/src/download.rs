@@ -20,7 +20,7 @@ use crate::fetch::{fetch_file, FetchContext, FileTask, Overall};
 use crate::local::find_local_spec;
 use crate::manifest::{Manifest, ManifestFile};
 use crate::progress::{DownloadEvent, EventSink, PlannedFile};
-use crate::repo::is_commit_hash;
+use crate::repo::{is_commit_hash, validate_file_name};
 use crate::request::{
     shards_from_index, DownloadRequest, DownloadedModel, LocalFile, ModelSpec, Selection,
     SkippedFile,
@@ -223,6 +223,15 @@ impl DownloadManager {
             }
         };
         for name in &names {
+            // Names from the hub's file list are checked like a user's, before any of them is
+            // fetched: one that could leave the cache stops the whole download.
+            validate_file_name(name).map_err(|_| HubError::Protocol {
+                what: spec.repo.to_string(),
+                message: format!(
+                    "the hub lists a file named `{}`, which is not a safe file name",
+                    name.chars().take(200).collect::<String>()
+                ),
+            })?;
             if !info.siblings.iter().any(|s| &s.rfilename == name) {
                 return Err(HubError::NotFound {
                     what: crate::error::Missing::File,
@@ -246,9 +255,20 @@ impl DownloadManager {
                 present: self.present_bytes(t),
             })
             .collect();
-        let total: u64 = planned.iter().map(|p| p.size).sum();
-        let present: u64 = planned.iter().map(|p| p.present).sum();
-        ensure_free_space(self.free_space.as_ref(), self.cache.root(), total - present)?;
+        // Sizes come from the hub: summed with checks, so that sizes near 2^64 cannot wrap
+        // into a small total that passes the free-space check.
+        let overflow = || HubError::Protocol {
+            what: spec.repo.to_string(),
+            message: "the file sizes the hub gave add up to more than 2^64 bytes".into(),
+        };
+        let total = checked_sum(planned.iter().map(|p| p.size)).ok_or_else(overflow)?;
+        let present = checked_sum(planned.iter().map(|p| p.present)).ok_or_else(overflow)?;
+        // `present <= total`: each file's present bytes are capped at its size.
+        ensure_free_space(
+            self.free_space.as_ref(),
+            self.cache.root(),
+            total.saturating_sub(present),
+        )?;
 
         self.cache.tag_cache_dir();
         self.cache.write_ref(&spec.repo, &spec.revision, &commit)?;
@@ -365,13 +385,12 @@ impl DownloadManager {
         if meta.commit != commit {
             tracing::warn!(file = name, pinned = commit, answered = %meta.commit, "hub answered for another commit");
         }
-        let check = Check::from_etag(&meta.etag, meta.lfs);
-        if meta.etag.contains(['/', '\\']) || meta.etag == "." || meta.etag == ".." {
-            return Err(HubError::Protocol {
-                what: name.to_string(),
-                message: format!("unusable etag `{}`", meta.etag),
-            });
-        }
+        // `file_metadata` refuses any etag that is not a hex digest; checked again here because
+        // the etag names the blob's path.
+        let check = Check::from_etag(&meta.etag).ok_or_else(|| HubError::Protocol {
+            what: name.to_string(),
+            message: "the hub gave no usable etag for this file".into(),
+        })?;
         let task = FileTask {
             repo: spec.repo.clone(),
             commit: commit.to_string(),
@@ -382,4 +401,9 @@ impl DownloadManager {
         };
         Ok((task, meta.lfs))
     }
+}
+
+/// The sum of `values`, or `None` when it overflows `u64`.
+fn checked_sum(mut values: impl Iterator<Item = u64>) -> Option<u64> {
+    values.try_fold(0u64, u64::checked_add)
 }

@@ -497,7 +497,10 @@ async fn stream_body(
             Some(Err(e)) => return Ok(BodyEnd::Broken(error_chain(&e.without_url()))),
             Some(Ok(chunk)) => chunk,
         };
-        if *len + chunk.len() as u64 > task.size {
+        if len
+            .checked_add(chunk.len() as u64)
+            .is_none_or(|end| end > task.size)
+        {
             return Ok(BodyEnd::Oversize);
         }
         // Disk errors are not retried: reported (ENOSPC → disk_full), the partial file is kept.
@@ -507,8 +510,8 @@ async fn stream_body(
         verifier.update(&chunk);
         *len += chunk.len() as u64;
         let now = Instant::now();
-        overall.done += chunk.len() as u64;
-        overall.downloaded += chunk.len() as u64;
+        overall.done = overall.done.saturating_add(chunk.len() as u64);
+        overall.downloaded = overall.downloaded.saturating_add(chunk.len() as u64);
         overall.meter.add(now, chunk.len() as u64);
         if cx.sink.progress_due(now) {
             cx.sink.emit(DownloadEvent::Progressed {

@@ -79,23 +79,62 @@ pub fn is_commit_hash(revision: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-/// Checks a repo-relative file name (`model-00001-of-00002.safetensors`, `onnx/model.onnx`):
-/// relative, `/`-separated, no `.`/`..` parts, no backslashes or NULs.
+/// Checks a repo-relative file name (`model-00001-of-00002.safetensors`, `onnx/model.onnx`)
+/// before it becomes a URL and a path in the cache, whoever sent it (user, catalog, or the
+/// hub's file list): relative, `/`-separated, at most 1,024 bytes; no empty, `.` or `..`
+/// parts; no backslash, NUL or control character; and nothing Windows would read as a path
+/// of its own: no `:` (drive prefixes `C:x`, alternate streams `x:y`), none of `<>"|?*`, no
+/// part ending in `.` or space (Windows strips them), no reserved device name (`CON`, `NUL`,
+/// `COM1`, `LPT1.txt`, ...).
 pub fn validate_file_name(name: &str) -> Result<(), HubError> {
     let ok = !name.is_empty()
         && name.len() <= 1024
         && !name.starts_with('/')
-        && !name.contains(['\\', '\0'])
-        && name
-            .split('/')
-            .all(|part| !part.is_empty() && part != "." && part != "..");
+        && !name
+            .chars()
+            .any(|c| c.is_control() || matches!(c, '\\' | ':' | '<' | '>' | '"' | '|' | '?' | '*'))
+        && name.split('/').all(|part| {
+            !part.is_empty()
+                && part != "."
+                && part != ".."
+                && !part.ends_with(['.', ' '])
+                && !is_windows_device_name(part)
+        });
     if ok {
         Ok(())
     } else {
         Err(HubError::InvalidRequest {
-            message: format!("`{name}` is not a valid file name inside a repo"),
+            message: format!(
+                "`{}` is not a valid file name inside a repo",
+                name.chars().take(200).collect::<String>()
+            ),
         })
     }
+}
+
+/// `CON`, `PRN`, `AUX`, `NUL`, `COM0`–`COM9`, `LPT0`–`LPT9` (also with superscript digits),
+/// `CONIN$`, `CONOUT$`: with any extension, in any case, Windows opens the device instead.
+fn is_windows_device_name(part: &str) -> bool {
+    let stem = part
+        .split('.')
+        .next()
+        .unwrap_or(part)
+        .trim_end()
+        .to_ascii_uppercase();
+    if matches!(
+        stem.as_str(),
+        "CON" | "PRN" | "AUX" | "NUL" | "CONIN$" | "CONOUT$"
+    ) {
+        return true;
+    }
+    let mut chars = stem.chars();
+    let prefix: String = chars.by_ref().take(3).collect();
+    let rest: String = chars.collect();
+    (prefix == "COM" || prefix == "LPT")
+        && rest.chars().count() == 1
+        && rest
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '¹' | '²' | '³'))
 }
 
 /// Percent-encodes one URL path segment (RFC 3986 unreserved characters stay as they are).
@@ -154,7 +193,16 @@ mod tests {
         for bad in ["", "../main", "a/../b", "/abs", "a\\b", "a?b", "a%2Fb"] {
             assert!(validate_revision(bad).is_err(), "{bad}");
         }
-        for ok in ["config.json", "onnx/model.onnx", "a b.json"] {
+        for ok in [
+            "config.json",
+            "onnx/model.onnx",
+            "a b.json",
+            "CONFIG.json",
+            "console.log",
+            "com10.txt",
+            "model-00001-of-00002.safetensors",
+            ".gitattributes",
+        ] {
             validate_file_name(ok).expect(ok);
         }
         for bad in [
@@ -165,8 +213,25 @@ mod tests {
             "a//b",
             "./a",
             "a\\b",
+            // Regression (issue 14): accepted before, but paths of their own on Windows.
+            "C:x",
+            "C:\\Windows\\x",
+            "model.gguf:hidden",
+            "CON",
+            "nul.txt",
+            "sub/Com1.json",
+            "LPT9",
+            "com¹.txt",
+            "CONOUT$",
+            "trailing.",
+            "trailing ",
+            "a?b",
+            "a*b",
+            "a|b",
+            "a\u{1b}b",
+            "a\nb",
         ] {
-            assert!(validate_file_name(bad).is_err(), "{bad}");
+            assert!(validate_file_name(bad).is_err(), "{bad:?}");
         }
         assert!(is_commit_hash("0123456789abcdef0123456789abcdef01234567"));
         assert!(!is_commit_hash("main"));

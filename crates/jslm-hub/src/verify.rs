@@ -1,6 +1,7 @@
 //! Content verification while bytes stream in (no second pass over a 5 GB file): sha256 for LFS
 //! files (the hub's `X-Linked-Etag`), the git blob id (`sha1("blob <size>\0" + content)`, the
-//! hub's `ETag`) for small files, size only when the server gave neither.
+//! hub's `ETag`) for small files. A file whose etag is neither is refused before download
+//! (`Check::SizeOnly` is for files already on disk whose digest is unknown).
 
 use std::io::Read;
 use std::path::Path;
@@ -22,16 +23,15 @@ pub enum Check {
 }
 
 impl Check {
-    /// The check an etag allows: 64 hex digits of an LFS file → sha256, 40 hex digits of a
-    /// regular file → git blob id, anything else → size only.
-    pub fn from_etag(etag: &str, lfs: bool) -> Self {
-        let hex = |n: usize| etag.len() == n && etag.bytes().all(|b| b.is_ascii_hexdigit());
-        if lfs && hex(64) {
-            Check::Sha256(etag.to_ascii_lowercase())
-        } else if !lfs && hex(40) {
-            Check::GitOid(etag.to_ascii_lowercase())
-        } else {
-            Check::SizeOnly
+    /// The check an etag allows: 64 hex digits → sha256 (an LFS file's `X-Linked-Etag`, or the
+    /// `ETag` of one served directly), 40 → git blob id (a regular file's `ETag`). Anything
+    /// else allows no check, and such a file is not downloaded at all (`protocol` error).
+    pub fn from_etag(etag: &str) -> Option<Self> {
+        let hex = etag.bytes().all(|b| b.is_ascii_hexdigit());
+        match etag.len() {
+            64 if hex => Some(Check::Sha256(etag.to_ascii_lowercase())),
+            40 if hex => Some(Check::GitOid(etag.to_ascii_lowercase())),
+            _ => None,
         }
     }
 }
@@ -171,15 +171,26 @@ mod tests {
     #[test]
     fn checks_from_etags() {
         assert_eq!(
-            Check::from_etag(HELLO_SHA256, true),
-            Check::Sha256(HELLO_SHA256.into())
+            Check::from_etag(HELLO_SHA256),
+            Some(Check::Sha256(HELLO_SHA256.into()))
         );
         assert_eq!(
-            Check::from_etag(HELLO_GIT, false),
-            Check::GitOid(HELLO_GIT.into())
+            Check::from_etag(HELLO_GIT),
+            Some(Check::GitOid(HELLO_GIT.into()))
         );
-        assert_eq!(Check::from_etag("abc", false), Check::SizeOnly);
-        assert_eq!(Check::from_etag(HELLO_GIT, true), Check::SizeOnly);
+        assert_eq!(
+            Check::from_etag(&HELLO_GIT.to_ascii_uppercase()),
+            Some(Check::GitOid(HELLO_GIT.into()))
+        );
+        for bad in [
+            "abc",
+            "",
+            "../x",
+            &HELLO_SHA256[1..],
+            &format!("{HELLO_GIT}z"),
+        ] {
+            assert_eq!(Check::from_etag(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -53,13 +53,26 @@ impl QMatrix {
                 "tensor type {dtype:?} is not supported"
             )));
         }
-        if cols % dtype.block_size() != 0 {
+        if rows == 0 || cols == 0 {
             return Err(MatrixError(format!(
-                "row length {cols} is not a multiple of the {dtype:?} block size {}",
-                dtype.block_size()
+                "a {rows}×{cols} matrix has no elements"
             )));
         }
-        let bytes = rows * cols / dtype.block_size() * dtype.type_size();
+        let multiple = crate::gguf_header::runner_row_multiple(dtype);
+        if !cols.is_multiple_of(multiple) {
+            return Err(MatrixError(format!(
+                "row length {cols} is not a multiple of {multiple}, as {dtype:?} rows must be"
+            )));
+        }
+        // Checked: a size that wraps would pass the bounds check below and slice past the map.
+        let bytes = rows
+            .checked_mul(cols / dtype.block_size())
+            .and_then(|blocks| blocks.checked_mul(dtype.type_size()))
+            .ok_or_else(|| {
+                MatrixError(format!(
+                    "a {rows}×{cols} {dtype:?} matrix has no addressable size"
+                ))
+            })?;
         if offset.checked_add(bytes).is_none_or(|end| end > map.len()) {
             return Err(MatrixError(format!(
                 "tensor data [{offset}, {offset}+{bytes}) lies beyond the file's {} bytes",
@@ -387,6 +400,14 @@ mod tests {
             .err()
             .unwrap();
         assert!(err.0.contains("multiple"), "{}", err.0);
+        // Sizes that wrap (2^59 rows of 32 f32 = 2^66 bytes) or are empty.
+        let err = QMatrix::new(map.clone(), 32, 1 << 59, 32, GgmlDType::F32)
+            .err()
+            .unwrap();
+        assert!(err.0.contains("no addressable size"), "{}", err.0);
+        for (rows, cols) in [(0, 32), (1, 0)] {
+            assert!(QMatrix::new(map.clone(), 32, rows, cols, GgmlDType::Q8_0).is_err());
+        }
         assert!(QMatrix::new(map, 0, 1, 256, BlockQ8K::DTYPE).is_err());
     }
 }

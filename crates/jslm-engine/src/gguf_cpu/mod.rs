@@ -59,10 +59,14 @@ impl GgufCpuModel {
     pub fn load(path: &Path, gguf: &LlamaGguf, context: usize) -> Result<Self> {
         let map = Arc::new(map_weights(path)?);
         let bad = |reason: String| EngineError::invalid_file(path, reason);
-        let p = gguf.params;
+        let p = gguf.dims;
         let (layers, hidden, heads, kv_heads, head_dim) =
             (p.layers, p.hidden, p.heads, p.kv_heads, p.head_dim);
         let (rms_eps, rope_base) = (p.rms_eps, p.rope_base);
+        let usize_of = |v: u64, name: &str| {
+            usize::try_from(v)
+                .map_err(|_| bad(format!("tensor {name} is beyond the address space")))
+        };
 
         let tensor = |name: &str| -> Result<QMatrix> {
             let info = gguf
@@ -70,14 +74,18 @@ impl GgufCpuModel {
                 .get(name)
                 .ok_or_else(|| bad(format!("tensor {name} missing")))?;
             let (rows, cols) = match info.dims.as_slice() {
-                [n] => (1, *n),
-                [r, c] => (*r, *c),
+                [n] => (1, usize_of(*n, name)?),
+                [r, c] => (usize_of(*r, name)?, usize_of(*c, name)?),
                 other => return Err(bad(format!("tensor {name} has shape {other:?}"))),
             };
-            let offset = usize::try_from(info.offset)
-                .map_err(|_| bad(format!("tensor {name} lies beyond the address space")))?;
-            QMatrix::new(map.clone(), offset, rows, cols, info.dtype)
-                .map_err(|e| bad(format!("tensor {name}: {}", e.0)))
+            QMatrix::new(
+                map.clone(),
+                usize_of(info.offset, name)?,
+                rows,
+                cols,
+                info.dtype,
+            )
+            .map_err(|e| bad(format!("tensor {name}: {}", e.0)))
         };
         let matrix = |name: &str, rows: usize, cols: usize| -> Result<QMatrix> {
             let m = tensor(name)?;
