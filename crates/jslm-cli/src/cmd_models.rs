@@ -6,7 +6,9 @@ use jslm_hub::units::human_bytes;
 use jslm_hub::{catalog, delete_model, list_installed, resolve_model, InstallStatus};
 
 use crate::hub_common;
-use jslm_runtime::discover::{self, hashes::HashStore, Discovery, ScanFolder, Source, Verification};
+use jslm_runtime::discover::{
+    self, hashes::HashStore, Discovery, ScanFolder, Source, Verification,
+};
 use std::path::PathBuf;
 
 /// `jslm models` options.
@@ -33,7 +35,11 @@ fn scan_folders(args: &ModelsArgs, hf_cache: &std::path::Path) -> Vec<ScanFolder
     let mut folders = if args.no_default_folders {
         Vec::new()
     } else {
-        let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let env = |k: &str| {
+            std::env::var_os(k)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
         discover::default_folders(&env, dirs::home_dir().as_deref(), hf_cache)
     };
     let from_env = std::env::var_os("JSLM_MODEL_DIRS")

@@ -38,7 +38,10 @@ fn write_7b_gguf(path: &Path) -> u64 {
     }
     let metadata: Vec<(&str, Result<u32, &str>)> = vec![
         ("general.architecture", Err("llama")),
-        ("general.name", Err("stabilityai_japanese-stablelm-instruct-gamma-7b")),
+        (
+            "general.name",
+            Err("stabilityai_japanese-stablelm-instruct-gamma-7b"),
+        ),
         ("general.file_type", Ok(7)),
         ("llama.block_count", Ok(layers)),
         ("llama.embedding_length", Ok(hidden as u32)),
@@ -75,7 +78,11 @@ fn write_7b_gguf(path: &Path) -> u64 {
         out.extend_from_slice(&t.to_le_bytes());
         out.extend_from_slice(&offset.to_le_bytes());
         let elems: u64 = dims.iter().product();
-        let bytes = if *t == Q8_0 { elems / 32 * 34 } else { elems * 4 };
+        let bytes = if *t == Q8_0 {
+            elems / 32 * 34
+        } else {
+            elems * 4
+        };
         offset = (offset + bytes).next_multiple_of(32);
     }
     let data_start = (out.len() as u64).next_multiple_of(32);
@@ -158,7 +165,9 @@ fn models_lists_the_copies_other_apps_keep_and_nothing_outside() {
     let manifest = serde_json::json!({"schemaVersion": 2, "layers": [
         {"mediaType": "application/vnd.ollama.image.model", "digest": format!("sha256:{digest}"),
          "size": len}]});
-    let m = home.path("home/.ollama/models/manifests/hf.co/mmnga/japanese-stablelm-instruct-gamma-7b-gguf/Q8_0");
+    let m = home.path(
+        "home/.ollama/models/manifests/hf.co/mmnga/japanese-stablelm-instruct-gamma-7b-gguf/Q8_0",
+    );
     std::fs::create_dir_all(m.parent().unwrap()).unwrap();
     std::fs::write(&m, manifest.to_string()).unwrap();
     // A folder the user names, and a copy nobody named.

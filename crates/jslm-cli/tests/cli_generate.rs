@@ -231,9 +231,20 @@ fn an_impossible_precision_is_refused() {
 }
 
 /// `jslm generate --json` on the model's GGUF, once with its output as JSON lines parsed.
-fn generate_json(model: &std::path::Path, extra: &[&std::ffi::OsStr], case: &Case) -> serde_json::Value {
+fn generate_json(
+    model: &std::path::Path,
+    extra: &[&std::ffi::OsStr],
+    case: &Case,
+) -> serde_json::Value {
     let out = jslm()
-        .args(["generate", "--greedy", "--json", "--max-new-tokens", "24", "--model"])
+        .args([
+            "generate",
+            "--greedy",
+            "--json",
+            "--max-new-tokens",
+            "24",
+            "--model",
+        ])
         .arg(model)
         .args(extra)
         .arg("--instruction")
@@ -298,5 +309,8 @@ fn a_gguf_with_another_vocabulary_is_refused() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(38), "{stderr}");
-    assert!(stderr.contains("bos_token_id") && stderr.contains("hint:"), "{stderr}");
+    assert!(
+        stderr.contains("bos_token_id") && stderr.contains("hint:"),
+        "{stderr}"
+    );
 }

@@ -142,14 +142,19 @@ impl GgufVocab {
         if let Some(i) = scores.iter().position(|s| !s.is_finite()) {
             return Err(EngineError::invalid_file(
                 &h.path,
-                format!("metadata key `tokenizer.ggml.scores` has {} at {i}", scores[i]),
+                format!(
+                    "metadata key `tokenizer.ggml.scores` has {} at {i}",
+                    scores[i]
+                ),
             ));
         }
         let vocab = Self {
             path: h.path.clone(),
             add_bos: h.opt_bool("tokenizer.ggml.add_bos_token")?.unwrap_or(true),
             add_eos: h.opt_bool("tokenizer.ggml.add_eos_token")?.unwrap_or(false),
-            add_space_prefix: h.opt_bool("tokenizer.ggml.add_space_prefix")?.unwrap_or(true),
+            add_space_prefix: h
+                .opt_bool("tokenizer.ggml.add_space_prefix")?
+                .unwrap_or(true),
             pieces,
             scores,
             types,
@@ -280,8 +285,7 @@ impl GgufVocab {
         tokenizer.with_post_processor(Some(template));
         tokenizer
             .add_special_tokens(
-                ["<unk>", "<s>", "</s>"]
-                    .map(|t| AddedToken::from(t, true).normalized(false)),
+                ["<unk>", "<s>", "</s>"].map(|t| AddedToken::from(t, true).normalized(false)),
             )
             .map_err(|e| fail("special tokens", e.to_string()))?;
         Ok(tokenizer)
@@ -372,7 +376,10 @@ mod tests {
     fn the_tokenizer_built_from_a_gguf_is_the_models_tokenizer_json() {
         let text = std::fs::read_to_string(fixture("tokenizer/tokenizer.json")).unwrap();
         let official: serde_json::Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(official["model"]["merges"].as_array().unwrap().len(), 58_980);
+        assert_eq!(
+            official["model"]["merges"].as_array().unwrap().len(),
+            58_980
+        );
         for h in headers() {
             let vocab = GgufVocab::read(&h, VOCAB_SIZE).unwrap().unwrap();
             let built = vocab.to_tokenizer().unwrap().to_string(false).unwrap();
@@ -385,7 +392,11 @@ mod tests {
                 "decoder",
                 "model",
             ] {
-                assert!(built[key] == official[key], "{}: `{key}` differs", h.path.display());
+                assert!(
+                    built[key] == official[key],
+                    "{}: `{key}` differs",
+                    h.path.display()
+                );
             }
         }
     }
@@ -438,7 +449,11 @@ mod tests {
             ),
             (
                 "one token more",
-                Box::new(|h| edit(h, "tokenizer.ggml.tokens", |v: &mut Vec<String>| v.push("x".into()))),
+                Box::new(|h| {
+                    edit(h, "tokenizer.ggml.tokens", |v: &mut Vec<String>| {
+                        v.push("x".into())
+                    })
+                }),
                 "foreign_vocabulary",
                 "32001 tokens",
             ),
@@ -456,7 +471,11 @@ mod tests {
             ),
             (
                 "</s> renamed",
-                Box::new(|h| edit(h, "tokenizer.ggml.tokens", |v: &mut Vec<String>| v[2] = "<|end|>".into())),
+                Box::new(|h| {
+                    edit(h, "tokenizer.ggml.tokens", |v: &mut Vec<String>| {
+                        v[2] = "<|end|>".into()
+                    })
+                }),
                 "foreign_vocabulary",
                 "</s>",
             ),
@@ -468,45 +487,73 @@ mod tests {
             ),
             (
                 "one piece different",
-                Box::new(|h| edit(h, "tokenizer.ggml.tokens", |v: &mut Vec<String>| v[261] = "▁T".into())),
+                Box::new(|h| {
+                    edit(h, "tokenizer.ggml.tokens", |v: &mut Vec<String>| {
+                        v[261] = "▁T".into()
+                    })
+                }),
                 "foreign_vocabulary",
                 "pieces",
             ),
             (
                 "two pieces swapped",
-                Box::new(|h| edit(h, "tokenizer.ggml.tokens", |v: &mut Vec<String>| v.swap(300, 301))),
+                Box::new(|h| {
+                    edit(h, "tokenizer.ggml.tokens", |v: &mut Vec<String>| {
+                        v.swap(300, 301)
+                    })
+                }),
                 "foreign_vocabulary",
                 "pieces",
             ),
             (
                 "scores all equal (a converter without tokenizer.model)",
-                Box::new(|h| edit(h, "tokenizer.ggml.scores", |v: &mut Vec<f32>| v.fill(-1000.0))),
+                Box::new(|h| {
+                    edit(h, "tokenizer.ggml.scores", |v: &mut Vec<f32>| {
+                        v.fill(-1000.0)
+                    })
+                }),
                 "foreign_vocabulary",
                 "scores",
             ),
             (
                 "a piece typed user-defined",
-                Box::new(|h| edit(h, "tokenizer.ggml.token_type", |v: &mut Vec<i32>| v[500] = 4)),
+                Box::new(|h| {
+                    edit(h, "tokenizer.ggml.token_type", |v: &mut Vec<i32>| {
+                        v[500] = 4
+                    })
+                }),
                 "foreign_vocabulary",
                 "types",
             ),
             (
                 "NaN score",
-                Box::new(|h| edit(h, "tokenizer.ggml.scores", |v: &mut Vec<f32>| v[9] = f32::NAN)),
+                Box::new(|h| {
+                    edit(h, "tokenizer.ggml.scores", |v: &mut Vec<f32>| {
+                        v[9] = f32::NAN
+                    })
+                }),
                 "invalid_file",
                 "tokenizer.ggml.scores",
             ),
             (
                 "scores of another type",
                 Box::new(|h| {
-                    set(h, "tokenizer.ggml.scores", GgufValue::Array(GgufArray::U8(vec![0; 32000])))
+                    set(
+                        h,
+                        "tokenizer.ggml.scores",
+                        GgufValue::Array(GgufArray::U8(vec![0; 32000])),
+                    )
                 }),
                 "invalid_file",
                 "tokenizer.ggml.scores",
             ),
             (
                 "too few types",
-                Box::new(|h| edit(h, "tokenizer.ggml.token_type", |v: &mut Vec<i32>| v.truncate(10))),
+                Box::new(|h| {
+                    edit(h, "tokenizer.ggml.token_type", |v: &mut Vec<i32>| {
+                        v.truncate(10)
+                    })
+                }),
                 "invalid_file",
                 "tokenizer.ggml.token_type",
             ),

@@ -49,7 +49,12 @@ fn the_gguf_vocabulary_encodes_decodes_and_streams_like_tokenizer_json() {
             let mut stream = tok.stream_decoder();
             let mut streamed: String = with_eos.iter().map(|&id| stream.push(id)).collect();
             streamed.push_str(&stream.finish());
-            assert_eq!(streamed, official.decode(&with_eos).unwrap(), "{:?}", c.text);
+            assert_eq!(
+                streamed,
+                official.decode(&with_eos).unwrap(),
+                "{:?}",
+                c.text
+            );
         }
         // The model card's prompts, with and without 入力.
         let reference = reference();
@@ -57,7 +62,12 @@ fn the_gguf_vocabulary_encodes_decodes_and_streams_like_tokenizer_json() {
         assert!(reference.cases.iter().any(|c| !c.input.is_empty()));
         for case in &reference.cases {
             let prompt = PromptTemplate.build(&case.instruction, &case.input);
-            assert_eq!(tok.encode(&prompt).unwrap(), case.prompt_ids, "{}", case.name);
+            assert_eq!(
+                tok.encode(&prompt).unwrap(),
+                case.prompt_ids,
+                "{}",
+                case.name
+            );
         }
     }
 }
@@ -96,7 +106,11 @@ fn a_gguf_alone_generates_what_it_does_with_the_official_tokenizer() {
             let a = greedy(&alone, case);
             let b = greedy(&with_json, case);
             assert_eq!(a.prompt_token_ids, case.prompt_ids, "{}", case.name);
-            assert_eq!(a.generated_token_ids, b.generated_token_ids, "{}", case.name);
+            assert_eq!(
+                a.generated_token_ids, b.generated_token_ids,
+                "{}",
+                case.name
+            );
             assert_eq!(a.text, b.text, "{}", case.name);
             if f16 {
                 let logits = alone.logits(&case.prompt_ids).unwrap();

@@ -154,7 +154,10 @@ fn write_gguf(dir: &Path, file: Precision) -> (PathBuf, PathBuf) {
         ("llama.embedding_length", V::U32(HIDDEN as u32)),
         ("llama.block_count", V::U32(LAYERS as u32)),
         ("llama.feed_forward_length", V::U32(FFN as u32)),
-        ("llama.rope.dimension_count", V::U32((HIDDEN / HEADS) as u32)),
+        (
+            "llama.rope.dimension_count",
+            V::U32((HIDDEN / HEADS) as u32),
+        ),
         ("llama.attention.head_count", V::U32(HEADS as u32)),
         ("llama.attention.head_count_kv", V::U32(KV_HEADS as u32)),
         ("llama.attention.layer_norm_rms_epsilon", V::F32(1e-5)),
@@ -287,11 +290,17 @@ fn every_community_quantization_loads_runs_and_matches_candle() {
         assert!(!out.generated_token_ids.is_empty(), "{}", file.label());
         std::fs::remove_file(&path).unwrap();
     }
-    assert!(far.is_empty(), "farther from the reference than candle: {far:?}");
+    assert!(
+        far.is_empty(),
+        "farther from the reference than candle: {far:?}"
+    );
     let expected = [
         "Q2K", "Q3K", "Q4_0", "Q4K", "Q5_0", "Q5K", "Q6K", "Q8_0", "F16", "BF16", "F32",
     ];
     for t in expected {
-        assert!(types_seen.contains(t), "no tensor of type {t}: {types_seen:?}");
+        assert!(
+            types_seen.contains(t),
+            "no tensor of type {t}: {types_seen:?}"
+        );
     }
 }

@@ -64,7 +64,10 @@ pub enum Verification {
     /// A hash is known; not computed yet (`verify` was not asked for).
     NotChecked { expected_sha256: String },
     /// Computed (now or remembered from an earlier scan of the same file).
-    Checked { expected_sha256: String, matches: bool },
+    Checked {
+        expected_sha256: String,
+        matches: bool,
+    },
 }
 
 /// One copy of this model on disk.

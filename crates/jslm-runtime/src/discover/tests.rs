@@ -119,7 +119,11 @@ fn each_apps_layout_is_found_and_nothing_outside() {
     let dir = tempfile::tempdir().unwrap();
     let folders = lay_out(dir.path());
     let d = discover(&folders, &tiny(), &mut HashStore::in_memory(), false);
-    let names: Vec<(Source, &str)> = d.found.iter().map(|f| (f.source, f.name.as_str())).collect();
+    let names: Vec<(Source, &str)> = d
+        .found
+        .iter()
+        .map(|f| (f.source, f.name.as_str()))
+        .collect();
     assert_eq!(
         names,
         [
@@ -173,8 +177,7 @@ fn each_apps_layout_is_found_and_nothing_outside() {
         ]
     );
     // The found files load and run as they are, the Ollama blob included.
-    let engine =
-        jslm_engine::Engine::load(&d.found[2].path, &Default::default(), |_| {}).unwrap();
+    let engine = jslm_engine::Engine::load(&d.found[2].path, &Default::default(), |_| {}).unwrap();
     assert_eq!(engine.tokenizer().path(), d.found[2].path);
 }
 
@@ -195,7 +198,10 @@ fn a_file_named_for_another_model_is_not_this_one() {
     bigger.shape.num_hidden_layers = 32;
     let d = discover(&folders, &bigger, &mut HashStore::in_memory(), false);
     assert!(d.found.is_empty());
-    assert!(d.skipped.iter().any(|s| s.reason.contains("another network")));
+    assert!(d
+        .skipped
+        .iter()
+        .any(|s| s.reason.contains("another network")));
 }
 
 #[cfg(unix)]
@@ -274,8 +280,7 @@ fn default_folders_are_each_apps_own_and_only_those_that_exist() {
     }
     let none = |_: &str| None;
     let folders = default_folders(&none, Some(h), &hf);
-    let mut got: Vec<(Source, PathBuf)> =
-        folders.into_iter().map(|f| (f.source, f.path)).collect();
+    let mut got: Vec<(Source, PathBuf)> = folders.into_iter().map(|f| (f.source, f.path)).collect();
     // The system-wide Ollama folder exists only where Ollama's Linux service is installed.
     got.retain(|(_, p)| p.starts_with(h));
     let mut want = vec![
@@ -302,9 +307,7 @@ fn default_folders_are_each_apps_own_and_only_those_that_exist() {
     assert!(folders
         .iter()
         .any(|f| f.source == Source::Ollama && f.path == ollama));
-    assert!(!folders
-        .iter()
-        .any(|f| f.path == h.join(".ollama/models")));
+    assert!(!folders.iter().any(|f| f.path == h.join(".ollama/models")));
     assert!(folders
         .iter()
         .any(|f| f.source == Source::LlamaCpp && f.path == llama));
