@@ -37,7 +37,13 @@ fn the_gguf_vocabulary_encodes_decodes_and_streams_like_tokenizer_json() {
     assert_eq!(cases.len(), 75);
     for path in ggufs() {
         assert!(!path.with_file_name("tokenizer.json").exists());
+        let start = std::time::Instant::now();
         let tok = JslmTokenizer::load(&TokenizerSource::Gguf(path.clone()), 32000).unwrap();
+        eprintln!(
+            "{}: tokenizer built from the metadata in {:?}",
+            path.display(),
+            start.elapsed()
+        );
         assert_eq!(tok.path(), path);
         assert_eq!(tok.pieces(), official.pieces());
         for c in &cases {
