@@ -1,17 +1,116 @@
-//! `jslm models [--json]` (what is downloaded: status, size, path, plus the catalog) and
-//! `jslm rm MODEL` (delete a model from the cache).
+//! `jslm models [--json]` (what is downloaded: status, size, path, plus the catalog; and the
+//! copies of this model other apps keep, found by `jslm_runtime::discover`) and `jslm rm MODEL`
+//! (delete a model from the cache).
 
 use jslm_hub::units::human_bytes;
 use jslm_hub::{catalog, delete_model, list_installed, resolve_model, InstallStatus};
 
 use crate::hub_common;
+use jslm_runtime::discover::{
+    self, hashes::HashStore, Discovery, ScanFolder, Source, Verification,
+};
+use std::path::PathBuf;
 
 /// `jslm models` options.
 #[derive(clap::Args, Debug)]
 pub struct ModelsArgs {
-    /// Print JSON (`{"installed": [...], "catalog": [...]}`) instead of a table.
+    /// Print JSON (`{"installed": [...], "catalog": [...], "scanned": [...], "found": [...]}`)
+    /// instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Also look for copies of the model in this folder (repeatable; `JSLM_MODEL_DIRS` adds
+    /// more, separated like PATH).
+    #[arg(long = "scan", value_name = "DIR")]
+    pub scan: Vec<PathBuf>,
+    /// Look only in the folders given with --scan / JSLM_MODEL_DIRS, not in the apps' own.
+    #[arg(long)]
+    pub no_default_folders: bool,
+    /// Check the sha256 of found files whose store names one (slow once per file: remembered).
+    #[arg(long)]
+    pub verify: bool,
+}
+
+/// The folders to scan: the apps' own (unless told not to) and the user's.
+fn scan_folders(args: &ModelsArgs, hf_cache: &std::path::Path) -> Vec<ScanFolder> {
+    let mut folders = if args.no_default_folders {
+        Vec::new()
+    } else {
+        let env = |k: &str| {
+            std::env::var_os(k)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        discover::default_folders(&env, dirs::home_dir().as_deref(), hf_cache)
+    };
+    let from_env = std::env::var_os("JSLM_MODEL_DIRS")
+        .map(|v| std::env::split_paths(&v).collect::<Vec<_>>())
+        .unwrap_or_default();
+    for path in args.scan.iter().cloned().chain(from_env) {
+        let path = jslm_runtime::expand_home(&path.to_string_lossy());
+        if !folders.iter().any(|f| f.path == path) {
+            folders.push(ScanFolder {
+                source: Source::Folder,
+                path,
+            });
+        }
+    }
+    folders
+}
+
+/// Scans `folders`, remembering hashes in the CLI's cache folder.
+fn find_on_disk(folders: &[ScanFolder], verify: bool) -> Discovery {
+    let mut hashes = HashStore::open(&crate::paths::jslm_cache_dir().join("found-hashes.json"));
+    let found = discover::discover(
+        folders,
+        &discover::Expected::this_model(),
+        &mut hashes,
+        verify,
+    );
+    if let Err(e) = hashes.save() {
+        eprintln!("warning: could not remember file hashes: {e}");
+    }
+    found
+}
+
+fn print_found(folders: &[ScanFolder], discovery: &Discovery) {
+    println!();
+    println!("Found on disk (use in place: `jslm generate --model PATH`):");
+    if discovery.found.is_empty() {
+        println!("  none");
+    }
+    for f in &discovery.found {
+        let check = match &f.verification {
+            Verification::NoHashKnown => "",
+            Verification::NotChecked { .. } => ", sha256 not checked (--verify)",
+            Verification::Checked { matches: true, .. } => ", sha256 verified",
+            Verification::Checked { matches: false, .. } => {
+                ", SHA256 MISMATCH: the file is damaged"
+            }
+        };
+        let tokenizer = if f.tokenizer_json.is_some() {
+            "tokenizer.json beside it"
+        } else if f.has_vocabulary {
+            "its own vocabulary"
+        } else {
+            "no tokenizer (pass --tokenizer)"
+        };
+        println!(
+            "  {:<7} {:>9}  {}: {}  ({tokenizer}{check})",
+            f.precision.label(),
+            human_bytes(f.size_bytes),
+            f.source.label(),
+            f.name
+        );
+        println!("          {}", f.path.display());
+    }
+    println!(
+        "Looked in: {}",
+        folders
+            .iter()
+            .map(|f| format!("{} ({})", f.path.display(), f.source.label()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
 }
 
 /// `jslm rm` options.
@@ -27,8 +126,17 @@ pub fn models(args: ModelsArgs) -> anyhow::Result<()> {
     let config = hub_common::config();
     let cache = jslm_hub::HfCache::new(config.cache_dir.clone());
     let installed = list_installed(&cache)?;
+    let folders = scan_folders(&args, cache.root());
+    let discovery = find_on_disk(&folders, args.verify);
     if args.json {
-        let value = serde_json::json!({ "cache": cache.root(), "installed": installed, "catalog": catalog().models });
+        let value = serde_json::json!({
+            "cache": cache.root(),
+            "installed": installed,
+            "catalog": catalog().models,
+            "scanned": folders,
+            "found": discovery.found,
+            "skipped": discovery.skipped,
+        });
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
@@ -81,6 +189,7 @@ pub fn models(args: ModelsArgs) -> anyhow::Result<()> {
             entry.container.as_str()
         );
     }
+    print_found(&folders, &discovery);
     Ok(())
 }
 

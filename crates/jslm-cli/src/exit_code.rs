@@ -44,6 +44,7 @@ pub fn exit_code(code: ErrorCode) -> i32 {
         DiskNotFound => 35,
         CudaInitFailed => 36,
         MetalInitFailed => 37,
+        ForeignVocabulary => 38,
         // The window's own codes; the CLI does not produce them.
         NoModel => 40,
         ModelLoading => 41,
@@ -74,6 +75,7 @@ pub fn advice(code: ErrorCode) -> Option<&'static str> {
         OverrideRefused => "leave out --precision/--device to let the plan choose (see `jslm doctor`)",
         MissingFile => "pass the folder with config.json and safetensors, or a .gguf file (--tokenizer PATH for a tokenizer.json elsewhere)",
         NotDownloaded => "run `jslm download MODEL` first",
+        ForeignVocabulary => "use a GGUF of Japanese StableLM Instruct Gamma 7B, or pass --tokenizer PATH to its tokenizer.json",
         DownloadBusy => "wait for the other download to finish",
         Offline => "connect to the network, or unset HF_HUB_OFFLINE",
         _ => return None,

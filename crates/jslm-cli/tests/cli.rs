@@ -326,7 +326,7 @@ async fn login_download_models_rm_logout() {
         installed[0]["revisions"][0]["status"],
         serde_json::json!({"state": "complete", "verified": true})
     );
-    assert_eq!(json["catalog"].as_array().map(|a| a.len()), Some(2));
+    assert_eq!(json["catalog"].as_array().map(|a| a.len()), Some(3));
 
     let out = run(&env, &["models"], &[], None).await;
     assert!(String::from_utf8_lossy(&out.stdout).contains("complete, verified"));

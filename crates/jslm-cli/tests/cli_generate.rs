@@ -229,3 +229,88 @@ fn an_impossible_precision_is_refused() {
     assert_eq!(out.status.code(), Some(32), "{stderr}");
     assert!(stderr.contains("precision = bf16 refused"), "{stderr}");
 }
+
+/// `jslm generate --json` on the model's GGUF, once with its output as JSON lines parsed.
+fn generate_json(
+    model: &std::path::Path,
+    extra: &[&std::ffi::OsStr],
+    case: &Case,
+) -> serde_json::Value {
+    let out = jslm()
+        .args([
+            "generate",
+            "--greedy",
+            "--json",
+            "--max-new-tokens",
+            "24",
+            "--model",
+        ])
+        .arg(model)
+        .args(extra)
+        .arg("--instruction")
+        .arg(&case.instruction)
+        .arg("--input")
+        .arg(&case.input)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+}
+
+/// A user with only a `.gguf` (its vocabulary in the metadata, no tokenizer.json) gets the
+/// same tokens as with the official tokenizer — and, for the F16 file, transformers' tokens.
+#[test]
+fn a_gguf_alone_gives_the_tokens_of_the_official_tokenizer() {
+    let case = first_case();
+    let gguf = fixtures().join("tiny-mistral-gguf/model-f16.gguf");
+    assert!(!gguf.with_file_name("tokenizer.json").exists());
+    let alone = generate_json(&gguf, &[], &case);
+    let tokenizer = fixtures().join("tokenizer/tokenizer.json");
+    let with_json = generate_json(
+        &gguf,
+        &["--tokenizer".as_ref(), tokenizer.as_os_str()],
+        &case,
+    );
+    for key in ["prompt_token_ids", "generated_token_ids", "text"] {
+        assert_eq!(alone[key], with_json[key], "{key}");
+    }
+    let ids: Vec<u32> = serde_json::from_value(alone["generated_token_ids"].clone()).unwrap();
+    let prompt: Vec<u32> = serde_json::from_value(alone["prompt_token_ids"].clone()).unwrap();
+    assert_eq!(prompt, case.prompt_ids);
+    assert_eq!(ids, case.greedy_ids);
+    assert_eq!(alone["text"], case.greedy_text.as_str());
+}
+
+/// A GGUF whose vocabulary is not this model's is refused with its own exit code.
+#[test]
+fn a_gguf_with_another_vocabulary_is_refused() {
+    let mut bytes = std::fs::read(fixtures().join("tiny-mistral-gguf/model-f16.gguf")).unwrap();
+    let key = b"tokenizer.ggml.bos_token_id";
+    let at = bytes
+        .windows(key.len())
+        .position(|w| w == key)
+        .expect("bos key")
+        + key.len();
+    // The value type (u32 = 4), then the value.
+    assert_eq!(&bytes[at..at + 4], &4u32.to_le_bytes());
+    bytes[at + 4..at + 8].copy_from_slice(&5u32.to_le_bytes());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("other.gguf");
+    std::fs::write(&path, bytes).unwrap();
+    let out = jslm()
+        .args(["generate", "--instruction", "x", "--model"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(38), "{stderr}");
+    assert!(
+        stderr.contains("bos_token_id") && stderr.contains("hint:"),
+        "{stderr}"
+    );
+}

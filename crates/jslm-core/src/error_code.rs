@@ -44,6 +44,8 @@ error_codes! {
     UnsupportedModel = "unsupported_model",
     /// Tokenizer and model disagree.
     TokenizerMismatch = "tokenizer_mismatch",
+    /// A GGUF's own vocabulary is not this model's (tokenizer type, size, special ids, pieces).
+    ForeignVocabulary = "foreign_vocabulary",
     /// A generation is already running on this model.
     Busy = "busy",
     /// Reading or writing a file failed.

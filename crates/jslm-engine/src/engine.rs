@@ -11,7 +11,7 @@ use crate::prompt::PromptTemplate;
 use crate::quantize::{quantize_safetensors, quantized_path, QuantizeProgress, SourceInfo};
 use crate::sampling::Sampler;
 use crate::settings::GenerationSettings;
-use crate::stream::{python_strip, StreamDecoder};
+use crate::stream::python_strip;
 use crate::tokenizer::{JslmTokenizer, EOS_ID};
 use candle_core::Device;
 use jslm_core::{Container, Precision};
@@ -153,8 +153,8 @@ impl Engine {
         options: &LoadOptions,
         progress: impl FnMut(LoadProgress),
     ) -> Result<Self> {
-        let tokenizer_path = tokenizer_beside(&description.weights, options.tokenizer.as_deref())?;
-        let tokenizer = JslmTokenizer::from_file(&tokenizer_path)?;
+        let source = tokenizer_beside(&description.weights, options.tokenizer.as_deref())?;
+        let tokenizer = JslmTokenizer::load(&source, description.shape.vocab_size as usize)?;
         let runner = Runner::load(description, options, progress)?;
         tokenizer.check_matches(runner.info.vocab_size)?;
         Ok(Self { runner, tokenizer })
@@ -312,7 +312,7 @@ impl Engine {
             seed,
         });
         let mut sampler = Sampler::new(settings, seed);
-        let mut decoder = StreamDecoder::new(self.tokenizer.pieces());
+        let mut decoder = self.tokenizer.stream_decoder();
         let mut context: Vec<u32> = prompt_ids.clone();
         let mut generated: Vec<u32> = Vec::with_capacity(settings.max_new_tokens);
         let mut stats = GenerationStats {

@@ -42,6 +42,11 @@ pub enum EngineError {
     #[error("tokenizer {path} does not match the model: {reason}")]
     TokenizerMismatch { path: PathBuf, reason: String },
 
+    /// A GGUF's own vocabulary (its tokenizer metadata) is not this model's: another tokenizer
+    /// type, size, special ids, pieces or scores.
+    #[error("the vocabulary in {path} is not this model's: {reason}")]
+    ForeignVocabulary { path: PathBuf, reason: String },
+
     /// A second generation was requested while one runs on the same engine.
     #[error("a generation is already running; stop it or wait for it to finish")]
     Busy,
@@ -78,6 +83,7 @@ impl EngineError {
             Self::InvalidFile { .. } => ErrorCode::InvalidFile,
             Self::UnsupportedModel { .. } => ErrorCode::UnsupportedModel,
             Self::TokenizerMismatch { .. } => ErrorCode::TokenizerMismatch,
+            Self::ForeignVocabulary { .. } => ErrorCode::ForeignVocabulary,
             Self::Busy => ErrorCode::Busy,
             Self::Io { .. } => ErrorCode::Io,
             Self::DeviceUnavailable { .. } => ErrorCode::DeviceUnavailable,

@@ -1,6 +1,7 @@
 //! Finding a model's files on disk and telling the weight formats apart.
 
 use crate::error::{EngineError, Result};
+use crate::tokenizer::TokenizerSource;
 use std::path::{Path, PathBuf};
 
 /// Where the weights are and in which format.
@@ -88,14 +89,21 @@ fn locate_in_dir(dir: &Path) -> Result<WeightsFormat> {
     }
 }
 
-/// The tokenizer for `weights`: `given`, else the `tokenizer.json` beside them.
-pub fn tokenizer_beside(weights: &WeightsFormat, given: Option<&Path>) -> Result<PathBuf> {
+/// The tokenizer for `weights`: `given`, else the `tokenizer.json` beside them; for a GGUF
+/// without one, the vocabulary in its own metadata.
+pub fn tokenizer_beside(weights: &WeightsFormat, given: Option<&Path>) -> Result<TokenizerSource> {
     let tokenizer = match (given, weights) {
         (Some(t), _) => t.to_path_buf(),
         (None, WeightsFormat::Safetensors { config, .. }) => {
             config.with_file_name("tokenizer.json")
         }
-        (None, WeightsFormat::Gguf { file }) => file.with_file_name("tokenizer.json"),
+        (None, WeightsFormat::Gguf { file }) => {
+            let beside = file.with_file_name("tokenizer.json");
+            if !beside.is_file() {
+                return Ok(TokenizerSource::Gguf(file.clone()));
+            }
+            beside
+        }
     };
     if !tokenizer.is_file() {
         return Err(EngineError::MissingFile {
@@ -103,7 +111,7 @@ pub fn tokenizer_beside(weights: &WeightsFormat, given: Option<&Path>) -> Result
             reason: "tokenizer.json not found beside the weights".into(),
         });
     }
-    Ok(tokenizer)
+    Ok(TokenizerSource::Json(tokenizer))
 }
 
 /// Shard files named by `weight_map` in `model.safetensors.index.json`, in first-seen order.
@@ -248,19 +256,36 @@ mod tests {
     }
 
     #[test]
-    fn gguf_needs_a_tokenizer() {
+    fn a_gguf_uses_the_tokenizer_json_beside_it_else_its_own_vocabulary() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("m.gguf");
         std::fs::write(&f, b"GGUF\x03\0\0\0").unwrap();
         let weights = WeightsFormat::locate(&f).unwrap();
         assert_eq!(weights, WeightsFormat::Gguf { file: f.clone() });
         assert_eq!(WeightsFormat::locate(dir.path()).unwrap(), weights);
-        let err = tokenizer_beside(&weights, None).unwrap_err();
-        assert!(err.to_string().contains("tokenizer.json"), "{err}");
+        assert_eq!(
+            tokenizer_beside(&weights, None).unwrap(),
+            TokenizerSource::Gguf(f.clone())
+        );
+        // A given tokenizer must exist.
+        let given = dir.path().join("elsewhere.json");
+        let err = tokenizer_beside(&weights, Some(&given)).unwrap_err();
+        assert!(err.to_string().contains("elsewhere.json"), "{err}");
         std::fs::write(dir.path().join("tokenizer.json"), "{}").unwrap();
         assert_eq!(
             tokenizer_beside(&weights, None).unwrap(),
-            dir.path().join("tokenizer.json")
+            TokenizerSource::Json(dir.path().join("tokenizer.json"))
         );
+    }
+
+    #[test]
+    fn safetensors_need_their_tokenizer_json() {
+        let weights = WeightsFormat::Safetensors {
+            config: PathBuf::from("/no/such/config.json"),
+            shards: vec![],
+        };
+        let err = tokenizer_beside(&weights, None).unwrap_err();
+        assert_eq!(err.code(), "missing_file");
+        assert!(err.to_string().contains("tokenizer.json"), "{err}");
     }
 }

@@ -650,6 +650,18 @@ impl GgufHeader {
         }
     }
 
+    /// An optional boolean key.
+    pub fn opt_bool(&self, key: &str) -> Result<Option<bool>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(GgufValue::Bool(b)) => Ok(Some(*b)),
+            Some(v) => Err(self.bad(format!(
+                "metadata key `{key}` is a {}, expected a bool",
+                v.type_name()
+            ))),
+        }
+    }
+
     /// A string key that must be present.
     pub fn get_str(&self, key: &str) -> Result<&str> {
         self.opt_str(key)?

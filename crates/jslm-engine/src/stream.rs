@@ -70,6 +70,12 @@ impl<'a> StreamDecoder<'a> {
         }
     }
 
+    /// For a vocabulary without `add_space_prefix`: nothing is stripped at the start.
+    pub fn keeping_leading_space(mut self) -> Self {
+        self.at_start = false;
+        self
+    }
+
     /// Feeds one id; returns the text it completes (possibly empty).
     pub fn push(&mut self, id: u32) -> String {
         let mut out = String::new();

@@ -1,11 +1,22 @@
-//! The model's tokenizer: Hugging Face `tokenizer.json` through the `tokenizers` crate.
+//! The model's tokenizer: Hugging Face `tokenizer.json` through the `tokenizers` crate, or
+//! the vocabulary in a GGUF's metadata built into the same kind of tokenizer (`gguf_vocab`).
 //!
 //! The card encodes with `add_special_tokens=False` (no `<s>`). The Llama/Mistral normalizer
 //! still prepends `▁`, so every prompt starts with `▁` (id 28705 before a non-ASCII letter).
 
 use crate::error::{EngineError, Result};
-use crate::stream::Piece;
+use crate::gguf_vocab::GgufVocab;
+use crate::stream::{Piece, StreamDecoder};
 use std::path::{Path, PathBuf};
+
+/// Where the tokenizer comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenizerSource {
+    /// A Hugging Face `tokenizer.json`.
+    Json(PathBuf),
+    /// The vocabulary in this GGUF's metadata.
+    Gguf(PathBuf),
+}
 
 /// `</s>`, where generation stops.
 pub const EOS_ID: u32 = 2;
@@ -16,6 +27,9 @@ pub struct JslmTokenizer {
     inner: tokenizers::Tokenizer,
     path: PathBuf,
     pieces: Vec<Piece>,
+    /// The decoder strips one leading space (`add_space_prefix`; always for `tokenizer.json`,
+    /// whose Llama layout has `Strip(" ", 1, 0)`).
+    strips_leading_space: bool,
 }
 
 impl std::fmt::Debug for JslmTokenizer {
@@ -27,6 +41,39 @@ impl std::fmt::Debug for JslmTokenizer {
 }
 
 impl JslmTokenizer {
+    /// The tokenizer of `source`; `model_vocab` is the network's vocabulary size.
+    pub fn load(source: &TokenizerSource, model_vocab: usize) -> Result<Self> {
+        match source {
+            TokenizerSource::Json(path) => Self::from_file(path),
+            TokenizerSource::Gguf(path) => {
+                let header = crate::gguf_header::read_gguf(path)?;
+                match GgufVocab::read(&header, model_vocab)? {
+                    Some(vocab) => Self::from_gguf_vocab(&vocab),
+                    None => Err(EngineError::MissingFile {
+                        path: path.with_file_name("tokenizer.json"),
+                        reason: format!(
+                            "{} has no vocabulary in its metadata and there is no \
+                             tokenizer.json beside it (or pass --tokenizer)",
+                            path.display()
+                        ),
+                    }),
+                }
+            }
+        }
+    }
+
+    /// The tokenizer of a GGUF's own vocabulary (already proven to be this model's).
+    pub fn from_gguf_vocab(vocab: &GgufVocab) -> Result<Self> {
+        let inner = vocab.to_tokenizer()?;
+        let pieces = Piece::table(&inner);
+        Ok(Self {
+            inner,
+            path: vocab.path().to_path_buf(),
+            pieces,
+            strips_leading_space: vocab.add_space_prefix,
+        })
+    }
+
     /// Loads `tokenizer.json` and checks it is a Llama/Mistral-style vocabulary
     /// (`<s>` = 1, `</s>` = 2, byte-fallback pieces).
     pub fn from_file(path: &Path) -> Result<Self> {
@@ -57,9 +104,11 @@ impl JslmTokenizer {
             inner,
             path: path.to_path_buf(),
             pieces,
+            strips_leading_space: true,
         })
     }
 
+    /// The `tokenizer.json`, or the GGUF whose metadata holds the vocabulary.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -102,5 +151,20 @@ impl JslmTokenizer {
     /// The decoding role of each id, for the streaming decoder.
     pub fn pieces(&self) -> &[Piece] {
         &self.pieces
+    }
+
+    /// A streaming decoder whose output equals [`Self::decode`]'s.
+    pub fn stream_decoder(&self) -> StreamDecoder<'_> {
+        let decoder = StreamDecoder::new(&self.pieces);
+        if self.strips_leading_space {
+            decoder
+        } else {
+            decoder.keeping_leading_space()
+        }
+    }
+
+    /// The underlying `tokenizers` tokenizer.
+    pub fn inner(&self) -> &tokenizers::Tokenizer {
+        &self.inner
     }
 }

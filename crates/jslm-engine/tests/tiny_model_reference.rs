@@ -172,10 +172,15 @@ fn gguf_file_loads_with_tokenizer_beside_or_given() {
         .unwrap()
         .unwrap()
         .path();
-    // No tokenizer beside it: a clear error, then fine with an explicit one.
+    // The app's quantizer writes no vocabulary; no tokenizer beside it either: a clear error,
+    // then fine with an explicit one.
     let err = Engine::load(&gguf, &LoadOptions::default(), |_| {}).unwrap_err();
     assert_eq!(err.code(), "missing_file");
-    assert!(err.to_string().contains("tokenizer.json"));
+    let text = err.to_string();
+    assert!(
+        text.contains("tokenizer.json") && text.contains("no vocabulary"),
+        "{text}"
+    );
     let engine = Engine::load(
         &gguf,
         &LoadOptions {

@@ -189,6 +189,41 @@ mod tests {
         );
     }
 
+    /// The community conversions: every file TheBloke's repo has (Q2_K to Q8_0, the K-quant
+    /// mixes included) and mmnga's, named as each names them.
+    #[test]
+    fn community_ggufs_list_their_files() {
+        let bloke = catalog().find("jslm-gamma-7b-gguf").expect("TheBloke");
+        let labels: Vec<&str> = bloke.variants.iter().map(|v| v.precision.label()).collect();
+        assert_eq!(
+            labels,
+            [
+                "Q2_K", "Q3_K_S", "Q3_K_M", "Q3_K_L", "Q4_0", "Q4_K_S", "Q4_K_M", "Q5_0", "Q5_K_S",
+                "Q5_K_M", "Q6_K", "Q8_0"
+            ]
+        );
+        let sizes: Vec<u64> = bloke.variants.iter().map(|v| v.approx_size_bytes).collect();
+        assert!(sizes.windows(2).all(|w| w[0] <= w[1]), "{sizes:?}");
+        let mmnga = catalog()
+            .find("mmnga/japanese-stablelm-instruct-gamma-7b-gguf")
+            .expect("mmnga");
+        assert_eq!(mmnga.id, "jslm-gamma-7b-gguf-mmnga");
+        assert_eq!(mmnga.shape, bloke.shape);
+        for v in &mmnga.variants {
+            let label = v.precision.label();
+            let lower_q = format!("q{}", &label[1..]);
+            assert!(v.file.ends_with(&format!("-{lower_q}.gguf")), "{v:?}");
+        }
+        assert_eq!(
+            mmnga.variant(Some("q8_0")).unwrap().unwrap().file,
+            "japanese-stablelm-instruct-gamma-7b-q8_0.gguf"
+        );
+        assert_eq!(
+            mmnga.variant(None).unwrap().unwrap().precision,
+            Precision::Q4KM
+        );
+    }
+
     #[test]
     fn variants_by_file_or_quant() {
         let gguf = catalog().find("jslm-gamma-7b-gguf").expect("gguf");

@@ -13,6 +13,7 @@
 
 pub mod catalog;
 pub mod choices;
+pub mod discover;
 pub mod error;
 pub mod load;
 pub mod model_ref;
