@@ -6,6 +6,7 @@ export const LANGUAGES = ["ja", "en"];
 const ja = {
   app_title: "JSLM Desktop",
   app_subtitle: "Japanese StableLM Instruct Gamma 7B をこのコンピューターで",
+  about: "バージョン {version}（コミット {commit}）",
   skip_to_form: "指示の入力へ移動",
   lang_toggle: "English",
   lang_toggle_label: "表示言語を英語に切り替える",
@@ -214,6 +215,7 @@ const ja = {
 const en = {
   app_title: "JSLM Desktop",
   app_subtitle: "Japanese StableLM Instruct Gamma 7B on this computer",
+  about: "Version {version} (commit {commit})",
   skip_to_form: "Skip to the instruction",
   lang_toggle: "日本語",
   lang_toggle_label: "Switch the display language to Japanese",
