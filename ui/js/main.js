@@ -192,7 +192,7 @@ function runText(lang, m) {
   const run = m.run;
   if (!run) return t(lang, "model_ready_unknown", { name: m.name });
   const precision = precisionLabel(run.precision);
-  return t(lang, "model_ready", {
+  const ready = t(lang, "model_ready", {
     name: m.name,
     precision: run.converted_from
       ? t(lang, "model_converted", { precision, from: precisionLabel(run.converted_from) })
@@ -201,6 +201,9 @@ function runText(lang, m) {
     threads: run.threads,
     reason: reasonText(lang, run.reason),
   });
+  // A planned GPU that did not start: say so, with its own words.
+  const f = run.fallback;
+  return f ? `${ready} ${t(lang, "model_fallback", { gpu: f.device_name, message: f.message })}` : ready;
 }
 
 function onLoadEvent(message) {
