@@ -1,7 +1,8 @@
-//! The commit a binary was built from, for `jslm --version` and the window's About line.
-//! Included (not depended on) by the build scripts of `jslm-cli` and `src-tauri`, so that both
-//! programs of one package report the same commit and a new commit rebuilds only those two
-//! crates — a build-dependency crate in `jslm-core` would rebuild the whole workspace.
+// (Plain comments, not `//!`: this file is `include!`d into build scripts.)
+// The commit a binary was built from, for `jslm --version` and the window's About line.
+// Included (not depended on) by the build scripts of `jslm-cli` and `src-tauri`, so that both
+// programs of one package report the same commit and a new commit rebuilds only those two
+// crates — a build-dependency crate in `jslm-core` would rebuild the whole workspace.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -456,7 +456,7 @@ fn automatic_plans_per_machine() {
             format: GgufQ4KM,
             fit: Comfortable,
             context: 4096,
-            warnings: &["gpu_too_small"],
+            warnings: &[], // the reason says it: smaller to fit
             refused: &[],
         },
         Case {
@@ -1027,7 +1027,7 @@ fn reasons_small_models_and_files_that_run_as_stored() {
 
 /// Issue 11's ladder over cards of 6…141 GB with what a desktop leaves free (about 0.5 GiB
 /// less, 1 GiB on data-centre cards): bf16 when it fits comfortably, else Q8_0, else
-/// Q4_K_M (full context before a shorter one, comfortable before tight), else the CPU.
+/// Q4_K_M (at the full context before a shorter one; comfortably before tightly), else the CPU.
 #[test]
 fn vram_ladder() {
     use crate::units::GIB;
@@ -1058,7 +1058,12 @@ fn vram_ladder() {
     };
     run(vec![
         cpu_q4("6 GB: not even Q4_K_M fits the card, CPU", card(6, 5 * GIB + GIB / 2)),
-        gpu("8 GB: Q4_K_M, tightly", card(8, 7 * GIB + GIB / 2), Q4KM, GgufQ4KM, Tight),
+        Case {
+            name: "8 GB: Q4_K_M at a shorter context rather than tightly at the full one",
+            context: 1024,
+            warnings: &["context_reduced"],
+            ..gpu("", card(8, 7 * GIB + GIB / 2), Q4KM, GgufQ4KM, Comfortable)
+        },
         gpu(
             "12 GB: Q4_K_M at the full context (Q8_0 only at a shorter one)",
             card(12, 11 * GIB + GIB / 2),
