@@ -13,3 +13,12 @@ convert -size 1024x1024 xc:none -fill '#2F4A7A' -draw "roundrectangle 64,64 960,
 node_modules/.bin/tauri icon "$src" --output src-tauri/icons
 # Desktop only: no mobile targets.
 rm -rf src-tauri/icons/android src-tauri/icons/ios
+# At 32 px the scaled glyph's 2-px strokes smear into grey: the 32 px icon (menus, taskbars) is
+# drawn on the pixel grid instead, the same strokes as the large glyph, each exactly 2 px.
+convert -size 32x32 xc:none -fill '#2F4A7A' -draw "roundrectangle 1,1 30,30 6,6" \
+  +antialias -fill '#F7F4EC' \
+  -draw "rectangle 13,6 18,7" -draw "rectangle 7,10 24,11" \
+  -draw "rectangle 10,14 21,15" -draw "rectangle 10,18 21,19" \
+  -draw "rectangle 10,22 21,23" -draw "rectangle 10,26 21,27" \
+  -draw "rectangle 10,22 11,27" -draw "rectangle 20,22 21,27" \
+  -antialias -fill '#E8B04B' -draw "circle 25,6 25,8" src-tauri/icons/32x32.png

@@ -1,6 +1,9 @@
 //! Compiles the Tauri config, capabilities and icons into the binary. Declaring the app's
 //! commands here makes Tauri generate one `allow-<command>` permission per command, so that
-//! `capabilities/main.json` grants the window exactly these and nothing else.
+//! `capabilities/main.json` grants the window exactly these and nothing else. Also records the
+//! commit the About line shows, the same way as `jslm --version` (`build_info.rs`).
+
+include!("../crates/jslm-cli/build_info.rs");
 
 /// Every `#[tauri::command]` of `src/commands/` (the names the webview invokes).
 const COMMANDS: &[&str] = &[
@@ -26,9 +29,11 @@ const COMMANDS: &[&str] = &[
     "set_token",
     "clear_token",
     "open_model_page",
+    "app_info",
 ];
 
 fn main() {
+    record_commit();
     let attributes = tauri_build::Attributes::new()
         .app_manifest(tauri_build::AppManifest::new().commands(COMMANDS));
     if let Err(e) = tauri_build::try_build(attributes) {

@@ -86,6 +86,7 @@ pub fn configure<R: Runtime>(builder: Builder<R>, launch: LaunchOptions) -> Buil
             commands::models::set_token,
             commands::models::clear_token,
             commands::models::open_model_page,
+            commands::about::app_info,
         ])
         .setup(move |app| init(app.handle(), &launch))
         .on_window_event(window::on_event)

@@ -73,6 +73,7 @@ impl ModelSummary {
                 device_name: "test CPU".into(),
                 reason: jslm_hardware::PlanReason::Requested,
                 converted_from: None,
+                fallback: None,
             }),
         }
     }

@@ -20,6 +20,10 @@ function channel(onMessage) {
 }
 
 export const api = {
+  /** `{ name, version, commit }` of this build. */
+  appInfo() {
+    return call("app_info");
+  },
   /** Resolves with `{ entry, saved, save_error }` once the generation has ended. */
   generate(request, onEvent) {
     return call("generate", { request, onEvent: channel(onEvent) });

@@ -6,6 +6,7 @@ export const LANGUAGES = ["ja", "en"];
 const ja = {
   app_title: "JSLM Desktop",
   app_subtitle: "Japanese StableLM Instruct Gamma 7B をこのコンピューターで",
+  about: "バージョン {version}（コミット {commit}）",
   skip_to_form: "指示の入力へ移動",
   lang_toggle: "English",
   lang_toggle_label: "表示言語を英語に切り替える",
@@ -14,6 +15,7 @@ const ja = {
   model_none: "モデルが読み込まれていません。フォルダーまたは GGUF ファイルを指定してください。",
   model_loading: "読み込み中: {path}",
   model_ready: "{name}（{precision}・{device}・{threads} スレッド）— {reason}",
+  model_fallback: "{gpu} を起動できなかったため CPU で動かしています（{message}）。",
   model_ready_unknown: "{name}",
   model_converted: "{from} から {precision} に変換",
   reason_requested: "選んだ精度",
@@ -215,6 +217,7 @@ const ja = {
 const en = {
   app_title: "JSLM Desktop",
   app_subtitle: "Japanese StableLM Instruct Gamma 7B on this computer",
+  about: "Version {version} (commit {commit})",
   skip_to_form: "Skip to the instruction",
   lang_toggle: "日本語",
   lang_toggle_label: "Switch the display language to Japanese",
@@ -223,6 +226,7 @@ const en = {
   model_none: "No model is loaded. Enter a model folder or GGUF file.",
   model_loading: "Loading: {path}",
   model_ready: "{name} ({precision}, {device}, {threads} threads) — {reason}",
+  model_fallback: "Running on the CPU because {gpu} did not start ({message}).",
   model_ready_unknown: "{name}",
   model_converted: "{precision}, converted from {from}",
   reason_requested: "the precision you chose",

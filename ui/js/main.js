@@ -18,6 +18,7 @@ const state = {
   loading: false,
   model: null,
   saveTimer: null,
+  about: null,
 };
 
 /** The stream view the generation channel feeds; exported so tests can drive the real one. */
@@ -54,10 +55,32 @@ function setLanguage(lang) {
   showStats(view.stats);
   showPresetName();
   showSettingsHint();
+  showAbout();
   retranslateFormError();
   refreshHistory();
   if ($("model-manager").open) manager.refresh();
   if ($("hardware").open) refreshHardware();
+}
+
+/** "Version 0.1.0 (commit abc…)": the same pair as `jslm --version`. */
+function showAbout() {
+  const a = state.about;
+  $("about").textContent = a ? t(state.lang, "about", { version: a.version, commit: a.commit }) : "";
+}
+
+/**
+ * Focus goes to the first thing to do — 指示 when a model is loaded or loading; otherwise the
+ * token field or the model list — without scrolling the header and the model panel away.
+ */
+async function focusFirstStep() {
+  let target = $("instruction");
+  if (!state.model && !state.loading) {
+    $("model-manager").open = true;
+    await manager.refresh();
+    target = manager.firstStep();
+  }
+  target.focus({ preventScroll: true });
+  window.scrollTo(0, 0);
 }
 
 /** The card's defaults, as the backend's schema has them. */
@@ -169,7 +192,7 @@ function runText(lang, m) {
   const run = m.run;
   if (!run) return t(lang, "model_ready_unknown", { name: m.name });
   const precision = precisionLabel(run.precision);
-  return t(lang, "model_ready", {
+  const ready = t(lang, "model_ready", {
     name: m.name,
     precision: run.converted_from
       ? t(lang, "model_converted", { precision, from: precisionLabel(run.converted_from) })
@@ -178,6 +201,9 @@ function runText(lang, m) {
     threads: run.threads,
     reason: reasonText(lang, run.reason),
   });
+  // A planned GPU that did not start: say so, with its own words.
+  const f = run.fallback;
+  return f ? `${ready} ${t(lang, "model_fallback", { gpu: f.device_name, message: f.message })}` : ready;
 }
 
 function onLoadEvent(message) {
@@ -508,7 +534,11 @@ async function start() {
     setLanguage("ja");
     showFormError(raw);
   }
-  $("instruction").focus();
+  api.appInfo().then((info) => {
+    state.about = info;
+    showAbout();
+  }, () => {});
+  let load = null;
   try {
     const status = await api.modelStatus();
     if (status.state === "ready") {
@@ -517,11 +547,13 @@ async function start() {
       showModel();
     } else if (status.state === "empty" && status.configured_path) {
       $("model-path").value = status.configured_path;
-      await loadModel(null);
+      load = loadModel(null);
     }
   } catch (raw) {
     showFormError(raw);
   }
+  await focusFirstStep();
+  await load;
 }
 
 document.documentElement.dataset.ready = "false";

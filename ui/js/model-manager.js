@@ -79,6 +79,7 @@ export class ModelManager {
     this.root = root;
     this.deps = deps;
     this.rows = [];
+    this.tokenSet = false;
     this.progress = new Map(); // id → progress
     this.errors = new Map(); // id → raw error
     this.list = root.querySelector("#model-list");
@@ -115,7 +116,21 @@ export class ModelManager {
     }
   }
 
+  /**
+   * Where a user without a loaded model starts: the token field while a gated model still has
+   * to be downloaded and no token is stored; else the first row's main action (use, resume,
+   * download).
+   */
+  firstStep() {
+    const needsToken = !this.tokenSet && this.rows.some((r) => r.gated && r.status.state !== "ready");
+    if (needsToken) return this.tokenInput;
+    return this.list.querySelector('button[data-action="use"]')
+      ?? this.list.querySelector("button.primary")
+      ?? this.tokenInput;
+  }
+
   showToken(status) {
+    this.tokenSet = Boolean(status.set);
     const lang = this.lang();
     if (!status.set) this.tokenText.textContent = t(lang, "token_none");
     else if (status.account) this.tokenText.textContent = t(lang, "token_set_account", { account: status.account });

@@ -110,5 +110,11 @@ pub fn load(planned: Planned) -> anyhow::Result<LoadedModel> {
     let mut bar = LoadBar::new();
     let loaded = planned.load(&places, |e| bar.update(e))?;
     bar.finish();
+    if let Some(f) = &loaded.report.fallback {
+        eprintln!(
+            "note: running on the CPU: {} ({}) did not start: {}",
+            f.device_name, f.device, f.message
+        );
+    }
     Ok(loaded)
 }

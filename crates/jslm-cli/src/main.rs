@@ -20,7 +20,7 @@ mod progress;
 #[derive(Parser)]
 #[command(
     name = "jslm",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("JSLM_COMMIT"), ")"),
     about = "Japanese StableLM Instruct Gamma 7B, locally"
 )]
 struct Cli {

@@ -43,7 +43,9 @@ pub use jslm_core::{Container, ModelShape, Precision};
 pub use memory::SystemMemory;
 pub use model::{ModelSpec, WeightFile, IN_APP_QUANTIZATIONS};
 pub use nvidia::NvidiaGpu;
-pub use plan::{plan, DevicePlan, DownloadCheck, PlanReason, SMALL_MODEL_BYTES};
+pub use plan::{
+    plan, DevicePlan, DownloadCheck, PlanReason, GPU_QUANTIZED_LADDER, SMALL_MODEL_BYTES,
+};
 pub use profile::{DetectOptions, HardwareProfile};
 pub use refusal::{OverrideSetting, RefusalReason, RefusedOverride};
 pub use report::{doctor_report, DoctorReport, ModelPlans};

@@ -6,11 +6,11 @@
 //!    precision steps down bf16/f16 → Q8_0 → Q4_K_M to the first that fits comfortably
 //!    (else tightly).
 //! 2. Otherwise: CUDA on the visible NVIDIA GPU with the most free VRAM, bf16 (f16 below
-//!    compute capability 8.0), if it fits; then Metal, bf16 on M2+ (f16 on M1), if it fits
-//!    the working set.
-//! 3. Then a GPU with a quantized file (Q4_K_M, or Q8_0 first when the user prefers quality)
-//!    if it fits comfortably. This step is not in the issue's policy: GPU decoding is several
-//!    times faster than the CPU's, so a GPU with room for the quantized file beats the CPU.
+//!    compute capability 8.0); then Metal, bf16 on M2+ (f16 on M1), in its working set.
+//! 3. On a GPU the precision steps down bf16/f16 → Q8_0 → Q4_K_M (issue 11) to the first that
+//!    fits comfortably at the full context, else at a shorter automatic context, else the
+//!    first that fits tightly ([`GPU_QUANTIZED_LADDER`]): GPU decoding is several times
+//!    faster than the CPU's, so a GPU with room for a quantized file beats the CPU.
 //! 4. Then the CPU: Q4_K_M, or Q8_0 when the user prefers quality, whichever fits
 //!    comfortably first, else tightly; threads = physical cores. The engine runs CPU GGUFs
 //!    from a memory map (`jslm_engine`'s `gguf_cpu`), so the weights cost the file's size.
@@ -42,6 +42,9 @@ use std::fmt;
 /// Models whose f32 weights are at most this big (about 250 M parameters) run unquantized on
 /// the CPU: quantizing them would save under a gigabyte and cost accuracy.
 pub const SMALL_MODEL_BYTES: u64 = crate::units::GB;
+
+/// Quantized precisions a GPU too small for bf16/f16 tries, best quality first.
+pub const GPU_QUANTIZED_LADDER: [Precision; 2] = [Precision::Q8_0, Precision::Q4KM];
 
 /// Why the plan runs the precision it does.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -548,55 +551,42 @@ impl<'a> Planner<'a> {
     /// No usable device override: CUDA, then Metal, then the CPU.
     fn automatic(&self, notes: &mut Notes) -> Attempt<'a> {
         let mut skipped = Vec::new();
+        let requested = self.settings.precision;
         for target in self.gpu_targets(&mut skipped) {
-            let requested = self.settings.precision;
             let refusal = requested.and_then(|p| self.refusal(target, p, self.settings.force));
-            let (precision, reason) = match (requested, &refusal) {
-                (Some(p), None) => (p, PlanReason::Requested),
-                _ => {
-                    let (ladder, as_stored) = self.ladder(&[target.default_precision()]);
-                    match ladder.first() {
-                        Some(&p) if as_stored => (p, PlanReason::AsStored),
-                        Some(&p) => (p, PlanReason::DeviceDefault),
-                        None => continue,
+            let outcome = match (requested, &refusal) {
+                (Some(p), None) => {
+                    let mut attempt = self.evaluate_fitting(target, p, false);
+                    attempt.reason = PlanReason::Requested;
+                    if attempt.fit.level == FitLevel::WillNotFit {
+                        Err(attempt)
+                    } else {
+                        Ok(attempt)
                     }
                 }
+                _ => match self.gpu_automatic(target) {
+                    Some(outcome) => outcome,
+                    None => continue,
+                },
             };
-            let mut attempt = self.evaluate_fitting(target, precision, false);
-            attempt.reason = reason;
-            if attempt.fit.level != FitLevel::WillNotFit {
-                if let (Some(p), Some(reason)) = (requested, refusal) {
-                    notes.refuse(OverrideSetting::Precision, p.as_str().into(), reason);
-                }
-                attempt.warnings.extend(skipped);
-                return attempt;
-            }
-            skipped.push(PlanWarning::GpuTooSmall {
-                gpu: target.name(self.profile),
-                precision,
-                needed_bytes: attempt.fit.needed_bytes,
-                available_bytes: attempt.fit.available_bytes,
-                pool: attempt.fit.pool,
-            });
-        }
-        // A GPU too small for bf16/f16 still beats the CPU with a quantized file, if it has
-        // room to spare: GPU decoding is several times faster.
-        if self.settings.precision.is_none() {
-            for target in self.gpu_targets(&mut Vec::new()) {
-                let (ladder, _) = self.ladder(&self.quantized_ladder());
-                for precision in ladder {
-                    let mut attempt = self.evaluate_fitting(target, precision, false);
-                    if attempt.fit.level == FitLevel::Comfortable {
-                        attempt.reason = PlanReason::SmallerToFit {
-                            preferred: target.default_precision(),
-                        };
-                        attempt.warnings.extend(skipped);
-                        return attempt;
+            match outcome {
+                Ok(mut attempt) => {
+                    if let (Some(p), Some(reason)) = (requested, refusal) {
+                        notes.refuse(OverrideSetting::Precision, p.as_str().into(), reason);
                     }
+                    attempt.warnings.extend(skipped);
+                    return attempt;
                 }
+                Err(attempt) => skipped.push(PlanWarning::GpuTooSmall {
+                    gpu: target.name(self.profile),
+                    precision: attempt.precision,
+                    needed_bytes: attempt.fit.needed_bytes,
+                    available_bytes: attempt.fit.available_bytes,
+                    pool: attempt.fit.pool,
+                }),
             }
         }
-        let mut attempt = match self.settings.precision {
+        let mut attempt = match requested {
             Some(precision) => self.cpu_with_precision(precision, notes),
             None => self.cpu_automatic(),
         };
@@ -604,8 +594,60 @@ impl<'a> Planner<'a> {
         attempt
     }
 
-    /// Quantized precisions in order of preference: Q4_K_M first (smaller download, faster),
-    /// Q8_0 first when the user prefers quality.
+    /// Automatic precision on one GPU: its default (bf16, f16 without bf16, or the file's own
+    /// precision), then [`GPU_QUANTIZED_LADDER`] (issue 11: "bf16 when it fits, else Q8_0, else
+    /// Q4_K_M, else the CPU"). The first that fits comfortably at the full context, else the
+    /// first comfortable at a shorter automatic context, else the first that fits tightly:
+    /// VRAM does not swap, so headroom comes before precision, and a GPU that fits only
+    /// tightly still decodes several times faster than the CPU. `None` when the model's files
+    /// give no precision; `Err` with the default's numbers when nothing fits.
+    fn gpu_automatic(&self, target: Target<'a>) -> Option<Result<Attempt<'a>, Attempt<'a>>> {
+        let preferred = target.default_precision();
+        let (mut ladder, as_stored) = self.ladder(&[preferred]);
+        if !as_stored {
+            for p in GPU_QUANTIZED_LADDER {
+                if self.model.source_for(p).is_some() && !ladder.contains(&p) {
+                    ladder.push(p);
+                }
+            }
+        }
+        let reason = |precision: Precision| {
+            if as_stored {
+                PlanReason::AsStored
+            } else if precision == preferred {
+                PlanReason::DeviceDefault
+            } else {
+                PlanReason::SmallerToFit { preferred }
+            }
+        };
+        let with_reason = |mut attempt: Attempt<'a>| {
+            attempt.reason = reason(attempt.precision);
+            attempt
+        };
+        let mut full: Vec<Attempt<'a>> = ladder
+            .iter()
+            .map(|&p| self.evaluate(target, p, self.full_context()))
+            .collect();
+        if full.is_empty() {
+            return None;
+        }
+        if let Some(i) = full.iter().position(|a| a.fit.level == FitLevel::Comfortable) {
+            return Some(Ok(with_reason(full.swap_remove(i))));
+        }
+        for &precision in &ladder {
+            let attempt = self.evaluate_fitting(target, precision, true);
+            if attempt.fit.level == FitLevel::Comfortable {
+                return Some(Ok(with_reason(attempt)));
+            }
+        }
+        if let Some(i) = full.iter().position(|a| a.fit.level == FitLevel::Tight) {
+            return Some(Ok(with_reason(full.swap_remove(i))));
+        }
+        Some(Err(with_reason(full.swap_remove(0))))
+    }
+
+    /// The CPU's quantized precisions in order of preference: Q4_K_M first (smaller download,
+    /// faster), Q8_0 first when the user prefers quality.
     fn quantized_ladder(&self) -> [Precision; 2] {
         if self.settings.prefer_quality {
             [Precision::Q8_0, Precision::Q4KM]

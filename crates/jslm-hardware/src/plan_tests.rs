@@ -177,6 +177,20 @@ pub(crate) mod machines {
         p
     }
 
+    /// One NVIDIA card of `total_gib` with `free` bytes free (compute 8.9, bf16), 64 GB RAM,
+    /// CUDA build: the VRAM ladder's machines.
+    pub(crate) fn card(total_gib: u64, free: u64) -> HardwareProfile {
+        let mut p = rtx_4090();
+        p.nvidia_gpus = vec![nvidia(
+            0,
+            &format!("NVIDIA {total_gib} GB"),
+            total_gib * GIB,
+            free,
+            (8, 9),
+        )];
+        p
+    }
+
     /// A 4 GB GTX 1650 on the first PCI slot and an RTX 4090 on the second.
     pub(crate) fn two_gpus() -> HardwareProfile {
         let mut p = rtx_4090();
@@ -442,7 +456,7 @@ fn automatic_plans_per_machine() {
             format: GgufQ4KM,
             fit: Comfortable,
             context: 4096,
-            warnings: &["gpu_too_small"],
+            warnings: &[], // the reason says it: smaller to fit
             refused: &[],
         },
         Case {
@@ -1009,4 +1023,79 @@ fn reasons_small_models_and_files_that_run_as_stored() {
     assert!(PlanReason::SmallerToFit { preferred: Bf16 }
         .to_string()
         .contains("BF16 does not fit"));
+}
+
+/// Issue 11's ladder over cards of 6…141 GB with what a desktop leaves free (about 0.5 GiB
+/// less, 1 GiB on data-centre cards): bf16 when it fits comfortably, else Q8_0, else
+/// Q4_K_M (at the full context before a shorter one; comfortably before tightly), else the CPU.
+#[test]
+fn vram_ladder() {
+    use crate::units::GIB;
+    use machines::*;
+    let gpu = |name, profile, precision, format, fit| Case {
+        name,
+        profile,
+        settings: auto(),
+        device: cuda(0),
+        precision,
+        format,
+        fit,
+        context: 4096,
+        warnings: &[],
+        refused: &[],
+    };
+    let cpu_q4 = |name, profile| Case {
+        name,
+        profile,
+        settings: auto(),
+        device: cpu(),
+        precision: Q4KM,
+        format: GgufQ4KM,
+        fit: Comfortable,
+        context: 4096,
+        warnings: &["gpu_too_small"],
+        refused: &[],
+    };
+    run(vec![
+        cpu_q4("6 GB: not even Q4_K_M fits the card, CPU", card(6, 5 * GIB + GIB / 2)),
+        Case {
+            name: "8 GB: Q4_K_M at a shorter context rather than tightly at the full one",
+            context: 1024,
+            warnings: &["context_reduced"],
+            ..gpu("", card(8, 7 * GIB + GIB / 2), Q4KM, GgufQ4KM, Comfortable)
+        },
+        gpu(
+            "12 GB: Q4_K_M at the full context (Q8_0 only at a shorter one)",
+            card(12, 11 * GIB + GIB / 2),
+            Q4KM,
+            GgufQ4KM,
+            Comfortable,
+        ),
+        gpu("16 GB: Q8_0", card(16, 15 * GIB + GIB / 2), Q8_0, GgufQ8_0, Comfortable),
+        gpu("24 GB: bf16", card(24, 23 * GIB + GIB / 2), Bf16, SafetensorsBf16, Comfortable),
+        gpu("80 GB: bf16", card(80, 79 * GIB), Bf16, SafetensorsBf16, Comfortable),
+        gpu("141 GB: bf16", card(141, 140 * GIB), Bf16, SafetensorsBf16, Comfortable),
+        cpu_q4("24 GB already 90 % used by another program: CPU", card(24, 24 * GIB / 10)),
+    ]);
+    // Each GPU plan says why it stepped down from bf16.
+    let p = plan(&card(16, 15 * GIB + GIB / 2), &seven_b(), &auto());
+    assert_eq!(p.reason, PlanReason::SmallerToFit { preferred: Bf16 });
+}
+
+/// A GPU whose driver library is missing or too old: CUDA fails at probe time, the plan is the
+/// CPU's with the reason as a warning, never an error.
+#[test]
+fn gpu_without_a_working_driver() {
+    use machines::*;
+    let mut no_library = rtx_4090();
+    no_library.backends.cuda = BackendStatus::Failed {
+        message: "libcuda.so.1: cannot open shared object file: No such file or directory".into(),
+    };
+    let p = plan(&no_library, &seven_b(), &auto());
+    assert_eq!(p.device, cpu());
+    assert_eq!(p.precision, Q4KM);
+    assert_eq!(p.fit.level, Comfortable);
+    let codes: Vec<&str> = p.warnings.iter().map(|w| w.code()).collect();
+    assert_eq!(codes, ["cuda_unavailable"]);
+    assert!(p.warnings[0].to_string().contains("libcuda.so.1"), "{}", p.warnings[0]);
 }

@@ -22,7 +22,7 @@ pub mod resolve;
 
 pub use choices::RunChoices;
 pub use error::{Result, RuntimeError};
-pub use load::{LoadEvent, LoadPlaces, LoadedModel, RunReport};
+pub use load::{DeviceFallback, LoadEvent, LoadPlaces, LoadedModel, RunReport};
 pub use model_ref::{expand_home, ModelRef, ModelSource};
 pub use planning::{plan, plan_spec, Planned};
 pub use resolve::{resolve, resolve_local};

@@ -2,10 +2,10 @@
 //! threads, context, prefill chunk), never from a front end, and the report says what runs.
 
 use crate::error::Result;
-use crate::planning::Planned;
-use jslm_core::Precision;
+use crate::planning::{plan, Planned};
+use jslm_core::{ErrorCode, Precision};
 use jslm_engine::{Engine, GgufRunner, LoadOptions, LoadProgress, ModelInfo};
-use jslm_hardware::{ComputeDevice, FitReport, PlanReason};
+use jslm_hardware::{BackendStatus, ComputeDevice, FitReport, HardwareProfile, PlanReason};
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -67,6 +67,18 @@ pub struct RunReport {
     /// Set when the app converted or quantized the model's files (e.g. BF16 safetensors run
     /// as Q4_K_M): their stored precision.
     pub converted_from: Option<Precision>,
+    /// Set when the planned GPU failed to start and the model runs on the CPU instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<DeviceFallback>,
+}
+
+/// A planned GPU that did not start (driver missing or too old, out of memory, a build
+/// without its backend): the device, and the reason its start-up gave.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct DeviceFallback {
+    pub device: ComputeDevice,
+    pub device_name: String,
+    pub message: String,
 }
 
 /// A model on its device, and what runs.
@@ -107,8 +119,38 @@ impl Planned {
         }
     }
 
-    /// Loads the model as planned, reporting progress (from `hashing` on).
+    /// Loads the model as planned, reporting progress (from `hashing` on). When the plan chose
+    /// a GPU by itself and that GPU does not start, the model is planned again without it and
+    /// loaded there (a `planned` event says so, the report's `fallback` says why): one install
+    /// works with or without a working driver. A device the user asked for fails instead.
     pub fn load(
+        self,
+        places: &LoadPlaces,
+        mut progress: impl FnMut(LoadEvent),
+    ) -> Result<LoadedModel> {
+        let device = self.plan.device;
+        let may_fall_back = device != ComputeDevice::Cpu && self.choices.device.is_none();
+        let retry = may_fall_back.then(|| (self.profile.clone(), self.source.clone(), self.choices.clone()));
+        let device_name = self.device_name.clone();
+        match self.load_on_planned_device(places, &mut progress) {
+            Err(e) if e.code() == ErrorCode::DeviceUnavailable && retry.is_some() => {
+                let (profile, source, choices) = retry.expect("checked above");
+                let message = e.to_string();
+                let replanned = plan(&without_device(profile, device, &message), source, &choices)?;
+                progress(replanned.event());
+                let mut loaded = replanned.load_on_planned_device(places, &mut progress)?;
+                loaded.report.fallback = Some(DeviceFallback {
+                    device,
+                    device_name,
+                    message,
+                });
+                Ok(loaded)
+            }
+            other => other,
+        }
+    }
+
+    fn load_on_planned_device(
         self,
         places: &LoadPlaces,
         mut progress: impl FnMut(LoadEvent),
@@ -149,8 +191,23 @@ impl RunReport {
             converted_from: (info.precision != stored
                 || info.container != planned.description.container)
                 .then_some(stored),
+            fallback: None,
         }
     }
+}
+
+/// `profile` with the backend of `device` marked as failed with `message`, so that planning
+/// again skips it (with a `cuda_unavailable`/`metal_unavailable` warning).
+fn without_device(mut profile: HardwareProfile, device: ComputeDevice, message: &str) -> HardwareProfile {
+    let failed = BackendStatus::Failed {
+        message: message.to_owned(),
+    };
+    match device {
+        ComputeDevice::Cuda { .. } => profile.backends.cuda = failed,
+        ComputeDevice::Metal => profile.backends.metal = failed,
+        ComputeDevice::Cpu => {}
+    }
+    profile
 }
 
 fn first_file_name(planned: &Planned) -> String {

@@ -16,6 +16,9 @@ pub struct Planned {
     pub plan: DevicePlan,
     /// The planned device as people know it: the CPU's brand or the GPU's name.
     pub device_name: String,
+    /// What it was planned on and with: a GPU that fails to start is planned again without it.
+    pub profile: HardwareProfile,
+    pub choices: RunChoices,
 }
 
 /// Reads the model at `source` and plans it on `profile`.
@@ -42,6 +45,8 @@ pub fn plan(
         source,
         description,
         plan,
+        profile: profile.clone(),
+        choices: choices.clone(),
     })
 }
 

@@ -2,6 +2,7 @@
 //! `Result<T, AppError>`, which reaches the webview as the value or as `{ code, message }`.
 //! Work that takes time runs on a blocking thread, never on the UI or async threads.
 
+pub mod about;
 pub mod generate;
 pub mod history;
 pub mod model;
