@@ -44,6 +44,14 @@ pub fn exit_code(code: ErrorCode) -> i32 {
         DiskNotFound => 35,
         CudaInitFailed => 36,
         MetalInitFailed => 37,
+        ApiKeyRequired => 46,
+        BindFailed => 47,
+        QueueFull => 48,
+        Unauthorized => 49,
+        ModelNotServed => 50,
+        RemoteUnreachable => 51,
+        Tls => 52,
+        RemoteFailed => 53,
         // The window's own codes; the CLI does not produce them.
         NoModel => 40,
         ModelLoading => 41,
@@ -76,6 +84,10 @@ pub fn advice(code: ErrorCode) -> Option<&'static str> {
         NotDownloaded => "run `jslm download MODEL` first",
         DownloadBusy => "wait for the other download to finish",
         Offline => "connect to the network, or unset HF_HUB_OFFLINE",
+        ApiKeyRequired => "pass --api-key KEY (or set JSLM_API_KEY), or leave out --host to listen on 127.0.0.1 only",
+        BindFailed => "choose another --port, or stop the program that listens there",
+        Unauthorized => "set JSLM_REMOTE_API_KEY to the server's API key",
+        Tls => "check the server's certificate; a company proxy's CA must be in the system's trust store",
         _ => return None,
     })
 }
