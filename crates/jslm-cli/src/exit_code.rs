@@ -101,6 +101,9 @@ pub fn error_code(err: &anyhow::Error) -> Option<ErrorCode> {
         if let Some(e) = e.downcast_ref::<jslm_engine::EngineError>() {
             return Some(e.code());
         }
+        if let Some(e) = e.downcast_ref::<jslm_remote::RemoteError>() {
+            return Some(e.code());
+        }
         if let Some(e) = e.downcast_ref::<jslm_server::ServerError>() {
             return Some(e.code());
         }

@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand};
 mod cmd_bench;
 mod cmd_doctor;
 mod cmd_generate;
+mod cmd_generate_remote;
 mod cmd_serve;
 mod paths;
 mod progress;

@@ -149,3 +149,35 @@ fn a_non_loopback_address_needs_a_key_before_anything_loads() {
     assert!(stderr.contains("--api-key"), "{stderr}");
 }
 
+#[test]
+fn generate_remote_gives_the_local_answer_through_jslm_serve() {
+    let server = serve(&["--api-key", "sk-cli-test"]);
+    let reference = std::fs::read_to_string(fixtures().join("tiny-mistral/reference.json")).unwrap();
+    let reference: serde_json::Value = serde_json::from_str(&reference).unwrap();
+    let case = &reference["cases"][0];
+    let generate = |key: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_jslm"));
+        cmd.args(["generate", "--greedy", "--json", "--max-new-tokens", "24", "--remote"])
+            .arg(&server.url)
+            .arg("--instruction")
+            .arg(case["instruction"].as_str().unwrap())
+            .arg("--input")
+            .arg(case["input"].as_str().unwrap())
+            .env_remove("JSLM_REMOTE_API_KEY");
+        if let Some(k) = key {
+            cmd.env("JSLM_REMOTE_API_KEY", k);
+        }
+        cmd.output().unwrap()
+    };
+    let out = generate(Some("sk-cli-test"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(last["text"], case["greedy_text"]);
+    assert_eq!(last["remote"]["model"], "tiny-mistral");
+    assert_eq!(last["stats"]["generated_tokens"], case["greedy_ids"].as_array().unwrap().len());
+    let refused = generate(None);
+    assert_eq!(refused.status.code(), Some(49), "{}", String::from_utf8_lossy(&refused.stderr));
+    assert!(!String::from_utf8_lossy(&refused.stderr).contains("sk-cli-test"));
+}
