@@ -72,7 +72,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     // Refuse an unsafe address before a possibly long load.
     config.check()?;
-    let name = args.served_name.clone().unwrap_or_else(|| served_name(&args.model));
+    let name = args
+        .served_name
+        .clone()
+        .unwrap_or_else(|| served_name(&args.model));
     let source = crate::load::resolve(&args.model, args.revision, args.tokenizer)?;
     let loaded = crate::load::load(crate::load::plan(source, &args.load)?)?;
     crate::hub_common::init_logging();
@@ -112,7 +115,10 @@ mod tests {
     fn served_names_are_ids_or_file_names_never_paths() {
         assert_eq!(served_name("jslm-gamma-7b"), "jslm-gamma-7b");
         assert_eq!(served_name("org/name"), "org/name");
-        assert_eq!(served_name("/models/gamma/model-q4_k_m.gguf"), "model-q4_k_m");
+        assert_eq!(
+            served_name("/models/gamma/model-q4_k_m.gguf"),
+            "model-q4_k_m"
+        );
         assert_eq!(served_name("./tests/fixtures/tiny-mistral"), "tiny-mistral");
         assert_eq!(served_name("/"), "local");
     }

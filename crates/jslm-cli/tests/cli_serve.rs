@@ -75,16 +75,26 @@ fn curl_streams_and_answers_whole() {
     let server = serve(&[]);
     let chat = format!("{}/chat/completions", server.url);
     let body = r#"{"messages":[{"role":"user","content":"日本の首都は？"}],"max_tokens":8,"temperature":0,"stream":true}"#;
-    let Some((text, code)) = curl(&[&chat, "-N", "-H", "Content-Type: application/json", "-d", body])
-    else {
+    let Some((text, code)) = curl(&[
+        &chat,
+        "-N",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        body,
+    ]) else {
         eprintln!("SKIPPED: no curl");
         return;
     };
     assert_eq!(code, "200", "{text}");
     assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
-    assert!(text.contains(r#""object":"chat.completion.chunk""#), "{text}");
+    assert!(
+        text.contains(r#""object":"chat.completion.chunk""#),
+        "{text}"
+    );
     let whole = body.replace(r#","stream":true"#, "");
-    let (text, code) = curl(&[&chat, "-H", "Content-Type: application/json", "-d", &whole]).unwrap();
+    let (text, code) =
+        curl(&[&chat, "-H", "Content-Type: application/json", "-d", &whole]).unwrap();
     assert_eq!(code, "200", "{text}");
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["usage"]["completion_tokens"].as_u64().unwrap() <= 8, true);
@@ -118,7 +128,8 @@ fn openai_python_client() {
         }
     }
     let server = serve(&["--max-waiting", "0"]);
-    let reference = std::fs::read_to_string(fixtures().join("tiny-mistral/reference.json")).unwrap();
+    let reference =
+        std::fs::read_to_string(fixtures().join("tiny-mistral/reference.json")).unwrap();
     let reference: serde_json::Value = serde_json::from_str(&reference).unwrap();
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/serve_openai_client.py");
     let out = Command::new(python())
@@ -141,7 +152,13 @@ fn openai_python_client() {
 fn a_non_loopback_address_needs_a_key_before_anything_loads() {
     let out = Command::new(env!("CARGO_BIN_EXE_jslm"))
         .env_remove("JSLM_API_KEY")
-        .args(["serve", "--host", "0.0.0.0", "--model", "/nonexistent/model.gguf"])
+        .args([
+            "serve",
+            "--host",
+            "0.0.0.0",
+            "--model",
+            "/nonexistent/model.gguf",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(46));
@@ -152,18 +169,26 @@ fn a_non_loopback_address_needs_a_key_before_anything_loads() {
 #[test]
 fn generate_remote_gives_the_local_answer_through_jslm_serve() {
     let server = serve(&["--api-key", "sk-cli-test"]);
-    let reference = std::fs::read_to_string(fixtures().join("tiny-mistral/reference.json")).unwrap();
+    let reference =
+        std::fs::read_to_string(fixtures().join("tiny-mistral/reference.json")).unwrap();
     let reference: serde_json::Value = serde_json::from_str(&reference).unwrap();
     let case = &reference["cases"][0];
     let generate = |key: Option<&str>| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_jslm"));
-        cmd.args(["generate", "--greedy", "--json", "--max-new-tokens", "24", "--remote"])
-            .arg(&server.url)
-            .arg("--instruction")
-            .arg(case["instruction"].as_str().unwrap())
-            .arg("--input")
-            .arg(case["input"].as_str().unwrap())
-            .env_remove("JSLM_REMOTE_API_KEY");
+        cmd.args([
+            "generate",
+            "--greedy",
+            "--json",
+            "--max-new-tokens",
+            "24",
+            "--remote",
+        ])
+        .arg(&server.url)
+        .arg("--instruction")
+        .arg(case["instruction"].as_str().unwrap())
+        .arg("--input")
+        .arg(case["input"].as_str().unwrap())
+        .env_remove("JSLM_REMOTE_API_KEY");
         if let Some(k) = key {
             cmd.env("JSLM_REMOTE_API_KEY", k);
         }
@@ -176,8 +201,16 @@ fn generate_remote_gives_the_local_answer_through_jslm_serve() {
     let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     assert_eq!(last["text"], case["greedy_text"]);
     assert_eq!(last["remote"]["model"], "tiny-mistral");
-    assert_eq!(last["stats"]["generated_tokens"], case["greedy_ids"].as_array().unwrap().len());
+    assert_eq!(
+        last["stats"]["generated_tokens"],
+        case["greedy_ids"].as_array().unwrap().len()
+    );
     let refused = generate(None);
-    assert_eq!(refused.status.code(), Some(49), "{}", String::from_utf8_lossy(&refused.stderr));
+    assert_eq!(
+        refused.status.code(),
+        Some(49),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
     assert!(!String::from_utf8_lossy(&refused.stderr).contains("sk-cli-test"));
 }

@@ -37,8 +37,7 @@ impl PromptTemplate {
     /// `sys_msg`; everything after it is unchanged). The local server's chat route uses it
     /// for a `system` message.
     pub fn build_with_system(&self, system: &str, instruction: &str, input: &str) -> String {
-        let mut prompt =
-            String::with_capacity(system.len() + instruction.len() + input.len() + 64);
+        let mut prompt = String::with_capacity(system.len() + instruction.len() + input.len() + 64);
         prompt.push_str(system);
         prompt.push_str(SEPARATOR);
         prompt.push_str("指示: \n");

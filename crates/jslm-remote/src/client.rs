@@ -168,7 +168,10 @@ impl Remote {
                     break 'read;
                 }
                 let event: Value = serde_json::from_str(&data).map_err(|e| {
-                    fail(format!("a streamed event is not JSON ({e}): {data:.200}"), &raw)
+                    fail(
+                        format!("a streamed event is not JSON ({e}): {data:.200}"),
+                        &raw,
+                    )
                 })?;
                 if let Some(error) = event.get("error") {
                     let message = error["message"].as_str().unwrap_or("an error event");
@@ -262,9 +265,7 @@ impl Remote {
                 status: status.as_u16(),
                 message,
             },
-            404 if !model.is_empty()
-                && (code == "model_not_found" || lower.contains("model")) =>
-            {
+            404 if !model.is_empty() && (code == "model_not_found" || lower.contains("model")) => {
                 RemoteError::UnknownModel {
                     endpoint,
                     model: model.to_string(),
@@ -327,9 +328,15 @@ mod tests {
     fn base_urls() {
         for (given, expected) in [
             ("http://127.0.0.1:8642/v1", Some("http://127.0.0.1:8642/v1")),
-            ("http://127.0.0.1:8642/v1/", Some("http://127.0.0.1:8642/v1")),
+            (
+                "http://127.0.0.1:8642/v1/",
+                Some("http://127.0.0.1:8642/v1"),
+            ),
             ("http://gpu-box:8000", Some("http://gpu-box:8000/v1")),
-            ("https://example.org/proxy/v1", Some("https://example.org/proxy/v1")),
+            (
+                "https://example.org/proxy/v1",
+                Some("https://example.org/proxy/v1"),
+            ),
             ("gpu-box:8000", None),
             ("ftp://x", None),
             ("http://", None),

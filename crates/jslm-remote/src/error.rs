@@ -116,7 +116,10 @@ fn find_tls<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls
         if let Some(tls) = e.downcast_ref::<rustls::Error>() {
             return Some(tls);
         }
-        current = match e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+        current = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
             Some(inner) => Some(inner),
             None => e.source(),
         };
@@ -152,7 +155,10 @@ mod tests {
         };
         assert_eq!(failed.code(), ErrorCode::RemoteFailed);
         assert_eq!(failed.partial(), Some("途中まで"));
-        assert!(failed.to_string().contains("after 4 characters"), "{failed}");
+        assert!(
+            failed.to_string().contains("after 4 characters"),
+            "{failed}"
+        );
         let busy = RemoteError::Busy {
             endpoint: "e".into(),
             retry_after: Some(3),

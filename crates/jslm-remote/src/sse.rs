@@ -41,7 +41,8 @@ mod tests {
 
     #[test]
     fn events_split_anywhere() {
-        let stream = "data: {\"a\":\"あ\"}\n\n: keep-alive\n\ndata: x\r\ndata: y\r\n\r\ndata:[DONE]\n\n";
+        let stream =
+            "data: {\"a\":\"あ\"}\n\n: keep-alive\n\ndata: x\r\ndata: y\r\n\r\ndata:[DONE]\n\n";
         let bytes = stream.as_bytes();
         for cut in 0..bytes.len() {
             let mut r = SseReader::default();

@@ -73,7 +73,10 @@ async fn a_remote_greedy_answer_is_the_local_one() {
     assert_eq!(out.stop_reason, local.stop_reason);
     assert_eq!(out.stats.prompt_tokens, local.prompt_token_ids.len());
     assert_eq!(out.stats.generated_tokens, local.generated_token_ids.len());
-    assert_eq!((out.endpoint.as_str(), out.model.as_str()), (url.as_str(), "tiny"));
+    assert_eq!(
+        (out.endpoint.as_str(), out.model.as_str()),
+        (url.as_str(), "tiny")
+    );
     // A base URL without /v1 works too.
     let bare = connect(url.trim_end_matches("/v1"), Some("tiny"), Some("sk-r"))
         .await
@@ -140,14 +143,14 @@ async fn each_failure_is_its_own_error() {
 async fn server_errors_and_broken_streams_keep_the_partial_answer() {
     use axum::routing::post;
     let app = axum::Router::new().route(
-            "/v1/completions",
-            post(|| async {
-                // Two pieces of text, then the connection ends without [DONE].
-                let body = "data: {\"choices\":[{\"text\":\"東京\",\"finish_reason\":null}]}\n\n\
+        "/v1/completions",
+        post(|| async {
+            // Two pieces of text, then the connection ends without [DONE].
+            let body = "data: {\"choices\":[{\"text\":\"東京\",\"finish_reason\":null}]}\n\n\
                             data: {\"choices\":[{\"text\":\"です\",\"finish_reason\":null}]}\n\n";
-                ([("content-type", "text/event-stream")], body)
-            }),
-        );
+            ([("content-type", "text/event-stream")], body)
+        }),
+    );
     let url = fake(app).await;
     let remote = connect(&url, Some("m"), None).await.unwrap();
     let mut seen = String::new();
@@ -180,7 +183,12 @@ async fn server_errors_and_broken_streams_keep_the_partial_answer() {
 
     let failing = axum::Router::new().route(
         "/v1/completions",
-        post(|| async { (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "{\"error\":{\"message\":\"boom\"}}") }),
+        post(|| async {
+            (
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "{\"error\":{\"message\":\"boom\"}}",
+            )
+        }),
     );
     let url = fake(failing).await;
     let e = connect(&url, Some("m"), None)

@@ -16,7 +16,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-const PROMPT: &str = "以下は、タスクを説明する指示です。\n\n### 指示: \n日本の首都は？\n\n### 応答: \n";
+const PROMPT: &str =
+    "以下は、タスクを説明する指示です。\n\n### 指示: \n日本の首都は？\n\n### 応答: \n";
 
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
@@ -37,7 +38,11 @@ fn rss_mib() -> f64 {
 }
 
 /// (TTFT ms, decode tokens/s) of one streamed request, measured by the client.
-async fn streamed(client: &reqwest::Client, url: &str, body: serde_json::Value) -> (f64, f64, String) {
+async fn streamed(
+    client: &reqwest::Client,
+    url: &str,
+    body: serde_json::Value,
+) -> (f64, f64, String) {
     let start = Instant::now();
     let mut resp = client.post(url).json(&body).send().await.unwrap();
     assert_eq!(resp.status(), 200);
@@ -54,7 +59,9 @@ async fn streamed(client: &reqwest::Client, url: &str, body: serde_json::Value) 
     let end = Instant::now();
     let mut answer = String::new();
     for event in raw.split("\n\n") {
-        let Some(data) = event.strip_prefix("data: ") else { continue };
+        let Some(data) = event.strip_prefix("data: ") else {
+            continue;
+        };
         if data == "[DONE]" {
             continue;
         }
@@ -95,7 +102,10 @@ async fn main() {
         let engine = engine.clone();
         async move {
             let model = ServedModel::new(engine, "tiny", Gate::new(max_waiting));
-            let config = ServerConfig { port: 0, ..Default::default() };
+            let config = ServerConfig {
+                port: 0,
+                ..Default::default()
+            };
             let server = Server::bind(model.clone(), &config).await.unwrap();
             let url = format!("{}/completions", server.base_url());
             tokio::spawn(server.run(std::future::pending()));
@@ -126,8 +136,14 @@ async fn main() {
     let short = 32;
     let expected: Vec<String> = (0..clients as u64)
         .map(|seed| {
-            let settings = GenerationSettings { max_new_tokens: short, seed: Some(seed), ..Default::default() };
-            let out = engine.generate_raw(PROMPT, &settings, &CancelFlag::new(), |_| {}).unwrap();
+            let settings = GenerationSettings {
+                max_new_tokens: short,
+                seed: Some(seed),
+                ..Default::default()
+            };
+            let out = engine
+                .generate_raw(PROMPT, &settings, &CancelFlag::new(), |_| {})
+                .unwrap();
             engine.tokenizer().decode(&out.generated_token_ids).unwrap()
         })
         .collect();
@@ -148,7 +164,9 @@ async fn main() {
                     let raw = resp.text().await.unwrap();
                     let mut answer = String::new();
                     for event in raw.split("\n\n") {
-                        let Some(data) = event.strip_prefix("data: ") else { continue };
+                        let Some(data) = event.strip_prefix("data: ") else {
+                            continue;
+                        };
                         if data == "[DONE]" {
                             continue;
                         }
@@ -187,6 +205,12 @@ async fn main() {
             marks.push((i, rss_mib()));
         }
     }
-    let marks: Vec<String> = marks.iter().map(|(i, m)| format!("{m:.1} MiB after {i}")).collect();
-    println!("resident memory (process: server + client + engine): {}", marks.join(", "));
+    let marks: Vec<String> = marks
+        .iter()
+        .map(|(i, m)| format!("{m:.1} MiB after {i}"))
+        .collect();
+    println!(
+        "resident memory (process: server + client + engine): {}",
+        marks.join(", ")
+    );
 }

@@ -116,7 +116,10 @@ mod tests {
     #[test]
     fn a_system_message_replaces_the_system_sentence() {
         let prompt = render(
-            &[msg("system", "あなたは俳人です。"), msg("user", "春の句を。")],
+            &[
+                msg("system", "あなたは俳人です。"),
+                msg("user", "春の句を。"),
+            ],
             Some("桜"),
         )
         .unwrap();
@@ -142,10 +145,16 @@ mod tests {
                 "messages[1].role",
             ),
             (vec![msg("user", "a"), msg("user", "c")], "messages[0].role"),
-            (vec![msg("user", "a"), msg("system", "s")], "messages[1].role"),
+            (
+                vec![msg("user", "a"), msg("system", "s")],
+                "messages[1].role",
+            ),
             (vec![msg("narrator", "a")], "messages[0].role"),
             (vec![msg("user", " \n")], "messages[0].content"),
-            (vec![msg("system", ""), msg("user", "x")], "messages[0].content"),
+            (
+                vec![msg("system", ""), msg("user", "x")],
+                "messages[0].content",
+            ),
             (
                 vec![Message {
                     role: "user".into(),
@@ -157,10 +166,18 @@ mod tests {
         for (messages, param) in cases {
             let e = render(&messages, None).unwrap_err();
             assert_eq!(e.status, 400);
-            assert_eq!(e.param.as_deref(), Some(param), "{messages:?}: {}", e.message);
+            assert_eq!(
+                e.param.as_deref(),
+                Some(param),
+                "{messages:?}: {}",
+                e.message
+            );
         }
-        let e = render(&[msg("user", "a"), msg("assistant", "b"), msg("user", "c")], None)
-            .unwrap_err();
+        let e = render(
+            &[msg("user", "a"), msg("assistant", "b"), msg("user", "c")],
+            None,
+        )
+        .unwrap_err();
         assert!(e.message.contains("one turn"), "{}", e.message);
     }
 }

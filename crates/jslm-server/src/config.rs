@@ -23,9 +23,7 @@ impl ApiKey {
     pub fn new(key: impl Into<String>) -> Result<Self, ServerError> {
         let key = key.into();
         if key.is_empty() {
-            return Err(ServerError::InvalidApiKey {
-                reason: "is empty",
-            });
+            return Err(ServerError::InvalidApiKey { reason: "is empty" });
         }
         if !key.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(ServerError::InvalidApiKey {

@@ -196,7 +196,8 @@ impl ApiError {
                     StatusCode::BAD_REQUEST,
                     "invalid_request_error",
                     "context_length_exceeded",
-                    err.to_string().replace("max_new_tokens", &rename("max_new_tokens")),
+                    err.to_string()
+                        .replace("max_new_tokens", &rename("max_new_tokens")),
                 )
             },
             other => {
@@ -248,7 +249,10 @@ mod tests {
         let e = ApiError::from_engine(&bad, rename);
         assert_eq!(e.status, StatusCode::BAD_REQUEST);
         assert_eq!(e.param.as_deref(), Some("top_p"));
-        assert_eq!(e.body()["error"]["message"], "`top_p` must be > 0 and <= 1. Given: 1.5");
+        assert_eq!(
+            e.body()["error"]["message"],
+            "`top_p` must be > 0 and <= 1. Given: 1.5"
+        );
         let overflow = EngineError::ContextOverflow {
             prompt_tokens: 10,
             max_new_tokens: 5000,

@@ -136,7 +136,10 @@ pub fn parse(body: &[u8]) -> Result<OpenAiRequest, ApiError> {
     }
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        ApiError::invalid(path, format!("is not valid: {}", without_position(e.inner())))
+        ApiError::invalid(
+            path,
+            format!("is not valid: {}", without_position(e.inner())),
+        )
     })
 }
 
@@ -211,10 +214,7 @@ impl OpenAiRequest {
             ));
         }
         if let Some(i) = stops.iter().position(|s| s.is_empty()) {
-            return Err(ApiError::invalid(
-                format!("stop[{i}]"),
-                "must not be empty",
-            ));
+            return Err(ApiError::invalid(format!("stop[{i}]"), "must not be empty"));
         }
         Ok(Sampling {
             settings,
@@ -270,8 +270,8 @@ mod tests {
 
     #[test]
     fn defaults_are_the_model_card_and_unknown_fields_are_ignored() {
-        let s = sampling(r#"{"model": "x", "logit_bias": {}, "user": "u", "top_p": null}"#)
-            .unwrap();
+        let s =
+            sampling(r#"{"model": "x", "logit_bias": {}, "user": "u", "top_p": null}"#).unwrap();
         assert_eq!(s.settings, CARD_DEFAULTS);
         assert!(!s.stream && s.stops.is_empty());
         let greedy = sampling(r#"{"temperature": 0, "max_tokens": 7, "seed": 3}"#).unwrap();
@@ -283,7 +283,10 @@ mod tests {
                 "stream_options": {"include_usage": true}, "n": 1, "presence_penalty": 0}"#,
         )
         .unwrap();
-        assert_eq!((ext.settings.top_k, ext.settings.repetition_penalty), (0, 1.1));
+        assert_eq!(
+            (ext.settings.top_k, ext.settings.repetition_penalty),
+            (0, 1.1)
+        );
         assert_eq!(ext.stops, ["。"]);
         assert!(ext.stream && ext.include_usage);
         let newer = sampling(r#"{"max_completion_tokens": 9, "max_tokens": 3}"#).unwrap();
@@ -303,7 +306,10 @@ mod tests {
             (r#"{"max_tokens": 0}"#, "max_tokens"),
             (r#"{"max_tokens": -5}"#, "max_tokens"),
             (r#"{"max_tokens": 1e9}"#, "max_tokens"),
-            (r#"{"max_completion_tokens": 100000}"#, "max_completion_tokens"),
+            (
+                r#"{"max_completion_tokens": 100000}"#,
+                "max_completion_tokens",
+            ),
             (r#"{"repetition_penalty": 0}"#, "repetition_penalty"),
             (r#"{"seed": "s"}"#, "seed"),
             (r#"{"stream": "yes"}"#, "stream"),
@@ -312,9 +318,15 @@ mod tests {
             (r#"{"stop": ["a", ""]}"#, "stop[1]"),
             (r#"{"n": 2}"#, "n"),
             (r#"{"frequency_penalty": 0.5}"#, "frequency_penalty"),
-            (r#"{"messages": [{"role": "user", "content": 1}]}"#, "messages[0].content"),
+            (
+                r#"{"messages": [{"role": "user", "content": 1}]}"#,
+                "messages[0].content",
+            ),
             (r#"{"messages": [{"content": "x"}]}"#, "messages[0]"),
-            (r#"{"stream_options": {"include_usage": 1}}"#, "stream_options.include_usage"),
+            (
+                r#"{"stream_options": {"include_usage": 1}}"#,
+                "stream_options.include_usage",
+            ),
         ];
         for (body, field) in cases {
             assert_eq!(param(sampling(body)), field, "{body}");
@@ -343,7 +355,10 @@ mod tests {
         let one = |body: &str| parse(body.as_bytes()).unwrap().raw_prompt();
         assert_eq!(one(r#"{"prompt": "a"}"#).unwrap(), "a");
         assert_eq!(one(r#"{"prompt": ["b"]}"#).unwrap(), "b");
-        assert_eq!(one(r#"{"prompt": ["b", "c"]}"#).unwrap_err().param.unwrap(), "prompt");
+        assert_eq!(
+            one(r#"{"prompt": ["b", "c"]}"#).unwrap_err().param.unwrap(),
+            "prompt"
+        );
         assert_eq!(one(r#"{}"#).unwrap_err().param.unwrap(), "prompt");
         let e = parse(br#"{"prompt": [1, 2]}"#).unwrap_err();
         assert_eq!(e.param.as_deref(), Some("prompt"));
@@ -351,7 +366,10 @@ mod tests {
             br#"{"messages": [{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}]}"#,
         )
         .unwrap();
-        assert_eq!(parts.messages.unwrap()[0].content, Some(Content("ab".into())));
+        assert_eq!(
+            parts.messages.unwrap()[0].content,
+            Some(Content("ab".into()))
+        );
         let image = parse(
             br#"{"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]}"#,
         )

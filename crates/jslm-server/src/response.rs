@@ -151,7 +151,10 @@ mod tests {
         assert_eq!(whole["choices"][0]["finish_reason"], "length");
         assert_eq!(whole["usage"]["total_tokens"], 7);
         assert!(chat.id.starts_with("chatcmpl-"));
-        assert_eq!(chat.opening().unwrap()["choices"][0]["delta"]["role"], "assistant");
+        assert_eq!(
+            chat.opening().unwrap()["choices"][0]["delta"]["role"],
+            "assistant"
+        );
         assert_eq!(chat.text_chunk("x")["choices"][0]["delta"]["content"], "x");
         assert_eq!(chat.closing(&outcome)["choices"][0]["delta"], json!({}));
         assert_eq!(chat.usage_chunk(&outcome)["choices"], json!([]));
@@ -159,7 +162,10 @@ mod tests {
         assert!(raw.opening().is_none());
         assert_eq!(raw.whole("t", &outcome)["choices"][0]["text"], "t");
         assert_eq!(raw.text_chunk("t")["object"], "text_completion");
-        assert_eq!(raw.closing(&outcome)["choices"][0]["finish_reason"], "length");
+        assert_eq!(
+            raw.closing(&outcome)["choices"][0]["finish_reason"],
+            "length"
+        );
         assert_ne!(Header::new(Route::Chat, "m").id, chat.id);
     }
 }

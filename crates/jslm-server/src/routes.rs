@@ -172,10 +172,13 @@ async fn answer(
     if let Some(asked) = request.model.as_deref().filter(|m| *m != model.id()) {
         return Err(ApiError::model_not_served(asked, model.id()));
     }
-    let place = model.gate().try_place().map_err(|QueueFull { retry_after_s }| {
-        model.counters().refused();
-        ApiError::queue_full(retry_after_s)
-    })?;
+    let place = model
+        .gate()
+        .try_place()
+        .map_err(|QueueFull { retry_after_s }| {
+            model.counters().refused();
+            ApiError::queue_full(retry_after_s)
+        })?;
     let header = Header::new(route, model.id());
     let job = Job {
         prompt,

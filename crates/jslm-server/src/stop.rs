@@ -143,7 +143,12 @@ mod tests {
             // Split over pieces: the start is held until it is known.
             (&["###"], &["答え #", "#", "# 次"], &["答え ", "", ""], true),
             // Not a stop after all: the held text comes out with the next piece.
-            (&["###"], &["a #", "#b", "c"], &["a ", "##b", "c", ""], false),
+            (
+                &["###"],
+                &["a #", "#b", "c"],
+                &["a ", "##b", "c", ""],
+                false,
+            ),
             // The earliest of several stop strings wins.
             (&["B", "AB"], &["xAB"], &["x"], true),
             // Held at the end of the generation: sent by finish.

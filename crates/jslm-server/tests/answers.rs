@@ -76,7 +76,10 @@ async fn greedy_chat_is_the_engines_own_answer_and_transformers() {
     let eos = own.generated_token_ids.last() == Some(&2);
     assert_eq!(choice["finish_reason"], if eos { "stop" } else { "length" });
     assert_eq!(answer["usage"]["prompt_tokens"], own.prompt_token_ids.len());
-    assert_eq!(answer["usage"]["completion_tokens"], own.generated_token_ids.len());
+    assert_eq!(
+        answer["usage"]["completion_tokens"],
+        own.generated_token_ids.len()
+    );
     assert_eq!(answer["model"], "tiny-mistral");
     assert_eq!(answer["object"], "chat.completion");
 
@@ -88,12 +91,17 @@ async fn greedy_chat_is_the_engines_own_answer_and_transformers() {
     assert_eq!(joined, own.text);
     assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
     let closing = &chunks[chunks.len() - 2];
-    assert_eq!(closing["choices"][0]["finish_reason"], choice["finish_reason"]);
+    assert_eq!(
+        closing["choices"][0]["finish_reason"],
+        choice["finish_reason"]
+    );
     let usage = chunks.last().unwrap();
     assert_eq!(usage["choices"], json!([]));
     assert_eq!(usage["usage"], answer["usage"]);
     assert!(chunks.iter().all(|c| c["id"] == chunks[0]["id"]));
-    assert!(chunks.iter().all(|c| c["object"] == "chat.completion.chunk"));
+    assert!(chunks
+        .iter()
+        .all(|c| c["object"] == "chat.completion.chunk"));
     assert_eq!(server.model.stats().finished, 2);
 }
 
@@ -144,7 +152,12 @@ async fn a_seed_repeats_a_sampled_answer() {
                "seed": seed, "max_tokens": 16, "top_k": 0, "top_p": 1.0,
                "repetition_penalty": 1.2})
     };
-    let text = |v: Value| v["choices"][0]["message"]["content"].as_str().unwrap().to_string();
+    let text = |v: Value| {
+        v["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
     let a = text(post_json(&server.url, "/chat/completions", body(7)).await);
     let b = text(post_json(&server.url, "/chat/completions", body(7)).await);
     let c = text(post_json(&server.url, "/chat/completions", body(8)).await);
@@ -191,7 +204,10 @@ async fn a_system_message_replaces_the_cards_sentence() {
                "temperature": 0, "max_tokens": 12}),
     )
     .await;
-    assert_eq!(answer["choices"][0]["message"]["content"], own.text.as_str());
+    assert_eq!(
+        answer["choices"][0]["message"]["content"],
+        own.text.as_str()
+    );
     assert_eq!(answer["usage"]["prompt_tokens"], own.prompt_token_ids.len());
 }
 
@@ -207,16 +223,35 @@ async fn stop_strings_end_the_answer_before_them() {
     let chars: Vec<char> = case.greedy_text.chars().collect();
     let stop: String = chars[10..13].iter().collect();
     let before = &case.greedy_text[..case.greedy_text.find(&stop).unwrap()];
-    let answer = post_json(&server.url, "/chat/completions", body(json!([stop, "never"]), false)).await;
-    assert_eq!(answer["choices"][0]["message"]["content"], before.trim_end());
+    let answer = post_json(
+        &server.url,
+        "/chat/completions",
+        body(json!([stop, "never"]), false),
+    )
+    .await;
+    assert_eq!(
+        answer["choices"][0]["message"]["content"],
+        before.trim_end()
+    );
     assert_eq!(answer["choices"][0]["finish_reason"], "stop");
     assert!(answer["usage"]["completion_tokens"].as_u64().unwrap() < 24);
     let (joined, chunks) = stream(&server.url, "/chat/completions", body(json!(stop), true)).await;
     assert_eq!(joined, before.trim_end());
-    assert_eq!(chunks.last().unwrap()["choices"][0]["finish_reason"], "stop");
+    assert_eq!(
+        chunks.last().unwrap()["choices"][0]["finish_reason"],
+        "stop"
+    );
     // A stop string that never comes changes nothing.
-    let answer = post_json(&server.url, "/chat/completions", body(json!("絶対に出ない"), false)).await;
-    assert_eq!(answer["choices"][0]["message"]["content"], case.greedy_text.as_str());
+    let answer = post_json(
+        &server.url,
+        "/chat/completions",
+        body(json!("絶対に出ない"), false),
+    )
+    .await;
+    assert_eq!(
+        answer["choices"][0]["message"]["content"],
+        case.greedy_text.as_str()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

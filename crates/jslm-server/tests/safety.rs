@@ -24,26 +24,68 @@ async fn bad_requests_get_openai_errors_naming_the_field() {
     let server = serve(ServerConfig::default(), 4).await;
     let url = format!("{}/chat/completions", server.url);
     let cases = [
-        (json!({"messages": [{"role": "user", "content": "x"}], "temperature": "hot"}), 400, "temperature"),
-        (json!({"messages": [{"role": "user", "content": "x"}], "top_p": 1.5}), 400, "top_p"),
-        (json!({"messages": [{"role": "user", "content": "x"}], "max_tokens": 0}), 400, "max_tokens"),
-        (json!({"messages": [{"role": "user", "content": "x"}], "top_k": -1}), 400, "top_k"),
-        (json!({"messages": [{"role": "user", "content": "x"}], "repetition_penalty": 0}), 400, "repetition_penalty"),
+        (
+            json!({"messages": [{"role": "user", "content": "x"}], "temperature": "hot"}),
+            400,
+            "temperature",
+        ),
+        (
+            json!({"messages": [{"role": "user", "content": "x"}], "top_p": 1.5}),
+            400,
+            "top_p",
+        ),
+        (
+            json!({"messages": [{"role": "user", "content": "x"}], "max_tokens": 0}),
+            400,
+            "max_tokens",
+        ),
+        (
+            json!({"messages": [{"role": "user", "content": "x"}], "top_k": -1}),
+            400,
+            "top_k",
+        ),
+        (
+            json!({"messages": [{"role": "user", "content": "x"}], "repetition_penalty": 0}),
+            400,
+            "repetition_penalty",
+        ),
         (json!({"messages": "x"}), 400, "messages"),
         (json!({"prompt": "x"}), 400, "messages"),
-        (json!({"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
-                             {"role": "user", "content": "c"}]}), 400, "messages[0].role"),
-        (json!({"messages": [{"role": "user", "content": "  "}]}), 400, "messages[0].content"),
-        (json!({"messages": [{"role": "user", "content": "x"}], "max_tokens": 4096}), 400, "max_tokens"),
-        (json!({"messages": [{"role": "user", "content": "x"}], "model": "gpt-4o"}), 404, "model"),
+        (
+            json!({"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
+                             {"role": "user", "content": "c"}]}),
+            400,
+            "messages[0].role",
+        ),
+        (
+            json!({"messages": [{"role": "user", "content": "  "}]}),
+            400,
+            "messages[0].content",
+        ),
+        (
+            json!({"messages": [{"role": "user", "content": "x"}], "max_tokens": 4096}),
+            400,
+            "max_tokens",
+        ),
+        (
+            json!({"messages": [{"role": "user", "content": "x"}], "model": "gpt-4o"}),
+            404,
+            "model",
+        ),
     ];
     for (body, status, param) in cases {
         let resp = client().post(&url).json(&body).send().await.unwrap();
         let (got, error) = error_of(resp).await;
         assert_eq!(got, status, "{body}: {error}");
         assert_eq!(error["param"], param, "{body}: {error}");
-        assert!(error["message"].as_str().unwrap().contains(param.split('[').next().unwrap()));
-        assert!(error["type"].is_string() && error["code"].is_string(), "{error}");
+        assert!(error["message"]
+            .as_str()
+            .unwrap()
+            .contains(param.split('[').next().unwrap()));
+        assert!(
+            error["type"].is_string() && error["code"].is_string(),
+            "{error}"
+        );
     }
     // The context check comes from the engine and says so in OpenAI's code.
     let resp = client()
@@ -62,7 +104,11 @@ async fn bad_requests_get_openai_errors_naming_the_field() {
     ] {
         let resp = client().post(&raw).json(&body).send().await.unwrap();
         let (status, error) = error_of(resp).await;
-        assert_eq!((status, error["param"].as_str()), (400, Some(param)), "{body}");
+        assert_eq!(
+            (status, error["param"].as_str()),
+            (400, Some(param)),
+            "{body}"
+        );
     }
     // Not JSON, not an object, the wrong content type, too large, no such route.
     let resp = client()
@@ -90,7 +136,11 @@ async fn bad_requests_get_openai_errors_naming_the_field() {
         .await
         .unwrap();
     assert_eq!(error_of(resp).await.0, 404);
-    assert_eq!(server.model.stats().finished, 0, "nothing above ran the model");
+    assert_eq!(
+        server.model.stats().finished,
+        0,
+        "nothing above ran the model"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -101,7 +151,12 @@ async fn the_api_key_is_required_when_set() {
     };
     let server = serve(config, 4).await;
     let models = format!("{}/models", server.url);
-    for auth in [None, Some("Bearer sk-test-2"), Some("sk-test-1"), Some("Bearer ")] {
+    for auth in [
+        None,
+        Some("Bearer sk-test-2"),
+        Some("sk-test-1"),
+        Some("Bearer "),
+    ] {
         let mut req = client().get(&models);
         if let Some(a) = auth {
             req = req.header("authorization", a);
@@ -141,13 +196,19 @@ async fn foreign_host_names_are_refused_and_cors_is_off_unless_asked() {
     assert_eq!(resp.status(), 200);
     assert!(resp.headers().get("access-control-allow-origin").is_none());
     let preflight = client()
-        .request(reqwest::Method::OPTIONS, format!("{}/chat/completions", server.url))
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/chat/completions", server.url),
+        )
         .header("origin", "http://localhost:3000")
         .header("access-control-request-method", "POST")
         .send()
         .await
         .unwrap();
-    assert!(preflight.headers().get("access-control-allow-origin").is_none());
+    assert!(preflight
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
 
     let config = ServerConfig {
         cors_origins: vec!["http://localhost:3000".into()],
@@ -184,9 +245,18 @@ async fn a_full_queue_answers_429_with_retry_after() {
     // The streamed answer starts (headers) once the request has its place.
     let first = client().post(&url).json(&body).send().await.unwrap();
     assert_eq!(first.status(), 200);
-    let refused = client().post(&url).json(&chat("二つ目")).send().await.unwrap();
+    let refused = client()
+        .post(&url)
+        .json(&chat("二つ目"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(refused.status(), 429);
-    let retry: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(retry >= 1);
     let (_, error) = error_of(refused).await;
     assert_eq!(error["code"], "rate_limit_exceeded");
@@ -195,7 +265,12 @@ async fn a_full_queue_answers_429_with_retry_after() {
     drop(window);
     let text = first.text().await.unwrap();
     assert_eq!(sse_data(&text).last().unwrap(), "[DONE]");
-    let after = client().post(&url).json(&chat("三つ目")).send().await.unwrap();
+    let after = client()
+        .post(&url)
+        .json(&chat("三つ目"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(after.status(), 200);
 }
 
@@ -211,7 +286,8 @@ async fn eventually(mut done: impl FnMut() -> bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_streaming_client_that_goes_away_cancels_its_generation() {
     let server = serve(ServerConfig::default(), 4).await;
-    let body = json!({"prompt": "むかしむかし", "max_tokens": 4000, "temperature": 0, "stream": true});
+    let body =
+        json!({"prompt": "むかしむかし", "max_tokens": 4000, "temperature": 0, "stream": true});
     let mut resp = client()
         .post(format!("{}/completions", server.url))
         .json(&body)
@@ -226,7 +302,10 @@ async fn a_streaming_client_that_goes_away_cancels_its_generation() {
     let stats = model.stats();
     assert!(stats.completion_tokens < 4000, "{stats:?}");
     assert_eq!(stats.finished, 0);
-    eprintln!("generated {} tokens before the cancel", stats.completion_tokens);
+    eprintln!(
+        "generated {} tokens before the cancel",
+        stats.completion_tokens
+    );
     // The engine is free for the next request at once.
     let next = client()
         .post(format!("{}/completions", server.url))
