@@ -38,7 +38,7 @@ ensure_python_venv() {
     step "creating Python venv $PY_VENV"
     python3 -m venv "$PY_VENV"
   fi
-  if ! "$PY_VENV/bin/python" -c "import huggingface_hub" 2>/dev/null; then
+  if ! "$PY_VENV/bin/python" -c "import huggingface_hub, openai" 2>/dev/null; then
     step "pip install test requirements"
     "$PY_VENV/bin/pip" install -q -r scripts/requirements-test.txt
   fi

@@ -11,8 +11,15 @@ use std::path::PathBuf;
 pub struct GenerateArgs {
     /// Model: a Hugging Face folder (config.json + safetensors), a .gguf file, or a catalog
     /// id / Hugging Face repo id (`org/name`), taken from the cache or downloaded on demand.
-    #[arg(long)]
-    pub model: String,
+    #[arg(long, required_unless_present = "remote")]
+    pub model: Option<String>,
+    /// Send the card's prompt to a remote OpenAI-compatible server (its base URL, e.g.
+    /// http://gpu-box:8000/v1) instead of loading the model here. API key: $JSLM_REMOTE_API_KEY.
+    #[arg(long, value_name = "URL", conflicts_with = "model")]
+    pub remote: Option<String>,
+    /// The model name to ask the remote server for (default: the first it lists).
+    #[arg(long, value_name = "NAME", requires = "remote")]
+    pub remote_model: Option<String>,
     /// Revision for a repo id (branch, tag or commit; default main).
     #[arg(long)]
     pub revision: Option<String>,
@@ -93,7 +100,15 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
             message: "must not be empty: pass --instruction TEXT or --instruction-file FILE".into(),
         });
     }
-    let source = crate::load::resolve(&args.model, args.revision, args.tokenizer)?;
+    let Some(model) = args.model else {
+        let remote = crate::cmd_generate_remote::RemoteArgs {
+            url: args.remote.unwrap_or_default(),
+            model: args.remote_model,
+            json: args.json,
+        };
+        return crate::cmd_generate_remote::run(remote, &request);
+    };
+    let source = crate::load::resolve(&model, args.revision, args.tokenizer)?;
     let loaded = crate::load::load(crate::load::plan(source, &args.load)?)?;
     let engine = &loaded.engine;
 

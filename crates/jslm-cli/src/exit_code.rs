@@ -45,6 +45,14 @@ pub fn exit_code(code: ErrorCode) -> i32 {
         CudaInitFailed => 36,
         MetalInitFailed => 37,
         ForeignVocabulary => 38,
+        ApiKeyRequired => 46,
+        BindFailed => 47,
+        QueueFull => 48,
+        Unauthorized => 49,
+        ModelNotServed => 50,
+        RemoteUnreachable => 51,
+        Tls => 52,
+        RemoteFailed => 53,
         // The window's own codes; the CLI does not produce them.
         NoModel => 40,
         ModelLoading => 41,
@@ -78,6 +86,10 @@ pub fn advice(code: ErrorCode) -> Option<&'static str> {
         ForeignVocabulary => "use a GGUF of Japanese StableLM Instruct Gamma 7B, or pass --tokenizer PATH to its tokenizer.json",
         DownloadBusy => "wait for the other download to finish",
         Offline => "connect to the network, or unset HF_HUB_OFFLINE",
+        ApiKeyRequired => "pass --api-key KEY (or set JSLM_API_KEY), or leave out --host to listen on 127.0.0.1 only",
+        BindFailed => "choose another --port, or stop the program that listens there",
+        Unauthorized => "set JSLM_REMOTE_API_KEY to the server's API key",
+        Tls => "check the server's certificate; a company proxy's CA must be in the system's trust store",
         _ => return None,
     })
 }
@@ -89,6 +101,12 @@ pub fn error_code(err: &anyhow::Error) -> Option<ErrorCode> {
             return Some(e.code());
         }
         if let Some(e) = e.downcast_ref::<jslm_engine::EngineError>() {
+            return Some(e.code());
+        }
+        if let Some(e) = e.downcast_ref::<jslm_remote::RemoteError>() {
+            return Some(e.code());
+        }
+        if let Some(e) = e.downcast_ref::<jslm_server::ServerError>() {
             return Some(e.code());
         }
         if let Some(e) = e.downcast_ref::<jslm_hub::HubError>() {

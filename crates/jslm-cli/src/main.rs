@@ -14,6 +14,8 @@ use clap::{Parser, Subcommand};
 mod cmd_bench;
 mod cmd_doctor;
 mod cmd_generate;
+mod cmd_generate_remote;
+mod cmd_serve;
 mod paths;
 mod progress;
 
@@ -32,6 +34,8 @@ struct Cli {
 enum Command {
     /// Generate an answer with the model card's prompt and sampling, streamed to stdout.
     Generate(cmd_generate::GenerateArgs),
+    /// Serve the model over an OpenAI-compatible HTTP API (loopback only unless --api-key).
+    Serve(cmd_serve::ServeArgs),
     /// Measure load time, prompt and decode speed, TTFT and peak memory.
     Bench(cmd_bench::BenchArgs),
     /// Show this machine's hardware and how each model would run on it.
@@ -52,6 +56,7 @@ fn main() {
     let cli = Cli::parse();
     let result: anyhow::Result<()> = match cli.command {
         Command::Generate(args) => cmd_generate::run(args),
+        Command::Serve(args) => cmd_serve::run(args),
         Command::Bench(args) => cmd_bench::run(args),
         Command::Doctor(args) => cmd_doctor::run(args),
         Command::Login(args) => cmd_login::login(args),

@@ -113,6 +113,26 @@ error_codes! {
     /// A user override could not be honoured.
     OverrideRefused = "override_refused",
 
+    // The local OpenAI-compatible server (`jslm serve`).
+    /// Binding to an address other than loopback was asked for without an API key.
+    ApiKeyRequired = "api_key_required",
+    /// The server could not listen on the address (in use, not this machine's, no permission).
+    BindFailed = "bind_failed",
+    /// Every place in the generation queue is taken (HTTP 429); retry later.
+    QueueFull = "queue_full",
+    /// A missing or wrong API key (HTTP 401).
+    Unauthorized = "unauthorized",
+    /// The request names a model the server does not serve (HTTP 404).
+    ModelNotServed = "model_not_served",
+
+    // Remote backends (`jslm generate --remote`).
+    /// The remote server could not be reached (refused, no route, DNS, timeout).
+    RemoteUnreachable = "remote_unreachable",
+    /// The TLS handshake with the remote server failed (certificate, proxy).
+    Tls = "tls",
+    /// The remote server failed (5xx, a broken or malformed stream); a partial answer is kept.
+    RemoteFailed = "remote_failed",
+
     // The desktop shell.
     /// Generate was asked for before a model was loaded.
     NoModel = "no_model",

@@ -128,6 +128,14 @@ pub(crate) struct Runner {
     prefill_chunk: usize,
 }
 
+/// Lets front ends that keep the engine inside their own loaded-model type (the runtime's
+/// `LoadedModel`, the window's) hand it to the local server as `Arc<dyn AsRef<Engine>>`.
+impl AsRef<Engine> for Engine {
+    fn as_ref(&self) -> &Engine {
+        self
+    }
+}
+
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
@@ -275,25 +283,73 @@ impl Engine {
                 "must not be empty: write what the model should do (指示を入力してください)",
             ));
         }
-        request.settings.validate()?;
         let prompt = PromptTemplate.build(&request.instruction, &request.input);
-        let ids = self.tokenizer.encode(&prompt)?;
-        let total = ids.len() + request.settings.max_new_tokens;
+        let ids = self.prepare_raw(&prompt, &request.settings)?;
+        Ok((prompt, ids))
+    }
+
+    /// The token ids of `prompt` taken as it is (no template; like the card's encode, without
+    /// BOS), after checking the settings and that prompt + `max_new_tokens` fit the context.
+    pub fn prepare_raw(&self, prompt: &str, settings: &GenerationSettings) -> Result<Vec<u32>> {
+        settings.validate()?;
+        let ids = self.tokenizer.encode(prompt)?;
+        if ids.is_empty() {
+            return Err(EngineError::invalid(
+                "prompt",
+                "must not be empty: it has no tokens",
+            ));
+        }
+        let total = ids.len() + settings.max_new_tokens;
         if total > self.runner.info.context_length {
             return Err(EngineError::ContextOverflow {
                 prompt_tokens: ids.len(),
-                max_new_tokens: request.settings.max_new_tokens,
+                max_new_tokens: settings.max_new_tokens,
                 total,
                 context: self.runner.info.context_length,
             });
         }
-        Ok((prompt, ids))
+        Ok(ids)
     }
 
     /// Runs one generation, calling `on_event` for each event from this thread.
     pub fn generate(
         &self,
         request: &GenerationRequest,
+        cancel: &CancelFlag,
+        on_event: impl FnMut(&GenerationEvent),
+    ) -> Result<GenerationOutput> {
+        self.run(
+            |engine| engine.prepare_prompt(request),
+            &request.settings,
+            cancel,
+            on_event,
+        )
+    }
+
+    /// Runs one generation from `prompt` exactly as given, without the card's template: for
+    /// front ends that build the card's prompt themselves (the local server's chat route with
+    /// a replaced system sentence) or take it from a client (its raw completions route).
+    pub fn generate_raw(
+        &self,
+        prompt: &str,
+        settings: &GenerationSettings,
+        cancel: &CancelFlag,
+        on_event: impl FnMut(&GenerationEvent),
+    ) -> Result<GenerationOutput> {
+        self.run(
+            |engine| Ok((prompt.to_string(), engine.prepare_raw(prompt, settings)?)),
+            settings,
+            cancel,
+            on_event,
+        )
+    }
+
+    /// The generation loop: takes the network (or [`EngineError::Busy`]), prepares the prompt
+    /// while holding it, prefills, then samples token by token.
+    fn run(
+        &self,
+        prepare: impl FnOnce(&Self) -> Result<(String, Vec<u32>)>,
+        settings: &GenerationSettings,
         cancel: &CancelFlag,
         mut on_event: impl FnMut(&GenerationEvent),
     ) -> Result<GenerationOutput> {
@@ -304,8 +360,7 @@ impl Engine {
             Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
         };
         let start = Instant::now();
-        let (prompt, prompt_ids) = self.prepare_prompt(request)?;
-        let settings = &request.settings;
+        let (prompt, prompt_ids) = prepare(self)?;
         let seed = settings.seed.unwrap_or_else(rand::random);
         on_event(&GenerationEvent::Started {
             prompt_tokens: prompt_ids.len(),

@@ -30,9 +30,15 @@ pub struct PromptTemplate;
 impl PromptTemplate {
     /// `instruction` is 指示; `input` is 入力, omitted from the prompt when empty.
     pub fn build(&self, instruction: &str, input: &str) -> String {
-        let mut prompt =
-            String::with_capacity(SYSTEM_MESSAGE.len() + instruction.len() + input.len() + 64);
-        prompt.push_str(SYSTEM_MESSAGE);
+        self.build_with_system(SYSTEM_MESSAGE, instruction, input)
+    }
+
+    /// The card's prompt with `system` in place of its system sentence (the card's
+    /// `sys_msg`; everything after it is unchanged). The local server's chat route uses it
+    /// for a `system` message.
+    pub fn build_with_system(&self, system: &str, instruction: &str, input: &str) -> String {
+        let mut prompt = String::with_capacity(system.len() + instruction.len() + input.len() + 64);
+        prompt.push_str(system);
         prompt.push_str(SEPARATOR);
         prompt.push_str("指示: \n");
         prompt.push_str(instruction);
@@ -89,6 +95,18 @@ mod tests {
                 "{instruction:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_replaced_system_sentence_changes_only_the_first_line() {
+        assert_eq!(
+            PromptTemplate.build_with_system(SYSTEM_MESSAGE, "問", "文"),
+            PromptTemplate.build("問", "文")
+        );
+        assert_eq!(
+            PromptTemplate.build_with_system("あなたは詩人です。", "日本の首都は？", ""),
+            "あなたは詩人です。\n\n### 指示: \n日本の首都は？\n\n### 応答: \n"
+        );
     }
 
     #[test]

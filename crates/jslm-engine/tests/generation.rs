@@ -276,3 +276,40 @@ fn bad_requests_are_clear_errors() {
         "{text}"
     );
 }
+
+#[test]
+fn a_raw_prompt_is_run_as_given() {
+    let engine = engine();
+    let settings = GenerationSettings::greedy(12);
+    let card = engine
+        .generate(&request(settings.clone()), &CancelFlag::new(), |_| {})
+        .unwrap();
+    // The card's prompt sent raw runs exactly like the request it came from.
+    let raw = engine
+        .generate_raw(&card.prompt, &settings, &CancelFlag::new(), |_| {})
+        .unwrap();
+    assert_eq!(raw.prompt_token_ids, card.prompt_token_ids);
+    assert_eq!(raw.generated_token_ids, card.generated_token_ids);
+    // Any other text is not wrapped in the template.
+    let other = engine
+        .generate_raw("昔々あるところに", &settings, &CancelFlag::new(), |_| {})
+        .unwrap();
+    assert_eq!(other.prompt, "昔々あるところに");
+    assert_eq!(
+        other.prompt_token_ids,
+        engine.tokenizer().encode("昔々あるところに").unwrap()
+    );
+    let empty = engine
+        .generate_raw("", &settings, &CancelFlag::new(), |_| {})
+        .unwrap_err();
+    assert_eq!(empty.code(), "invalid_setting");
+    assert!(empty.to_string().contains("`prompt`"), "{empty}");
+    let bad = GenerationSettings {
+        top_p: 2.0,
+        ..settings
+    };
+    let err = engine
+        .generate_raw("x", &bad, &CancelFlag::new(), |_| {})
+        .unwrap_err();
+    assert!(err.to_string().contains("top_p"), "{err}");
+}

@@ -89,6 +89,13 @@ pub struct LoadedModel {
     pub planned: Planned,
 }
 
+/// The local server serves a loaded model through `Arc<dyn AsRef<Engine>>`.
+impl AsRef<Engine> for LoadedModel {
+    fn as_ref(&self) -> &Engine {
+        &self.engine
+    }
+}
+
 impl Planned {
     /// The engine's options: everything from the plan.
     pub fn load_options(&self, places: &LoadPlaces) -> LoadOptions {

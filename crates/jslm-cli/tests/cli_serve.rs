@@ -1,0 +1,216 @@
+//! `jslm serve` as users run it: the binary on the tiny model, called with `curl` and with the
+//! official `openai` Python client (`serve_openai_client.py`). The Python part is skipped, with
+//! the reason printed, only when `import openai` fails (`scripts/test.sh` installs it;
+//! `JSLM_TEST_PYTHON` picks the interpreter); the `curl` part when there is no curl.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
+}
+
+fn python() -> String {
+    std::env::var("JSLM_TEST_PYTHON").unwrap_or_else(|_| "python3".to_string())
+}
+
+/// A running `jslm serve`, killed when dropped.
+struct Serve {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(extra: &[&str]) -> Serve {
+    let cache = std::env::temp_dir().join(format!("jslm-cli-serve-{}", std::process::id()));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jslm"))
+        .env("JSLM_CACHE_DIR", cache)
+        .env_remove("JSLM_API_KEY")
+        .args(["serve", "--precision", "f32", "--port", "0", "--model"])
+        .arg(fixtures().join("tiny-mistral"))
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let mut seen = Vec::new();
+    let url = loop {
+        let Some(Ok(line)) = lines.next() else {
+            let _ = child.kill();
+            panic!("jslm serve ended before serving: {seen:#?}");
+        };
+        if let Some(at) = line.find(" at http://") {
+            let rest = &line[at + 4..];
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+        seen.push(line);
+    };
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Serve { child, url }
+}
+
+fn curl(args: &[&str]) -> Option<(String, String)> {
+    let out = Command::new("curl")
+        .args(["-sS", "--noproxy", "*", "-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .ok()?;
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    Some((body.to_string(), code.to_string()))
+}
+
+#[test]
+fn curl_streams_and_answers_whole() {
+    let server = serve(&[]);
+    let chat = format!("{}/chat/completions", server.url);
+    let body = r#"{"messages":[{"role":"user","content":"日本の首都は？"}],"max_tokens":8,"temperature":0,"stream":true}"#;
+    let Some((text, code)) = curl(&[
+        &chat,
+        "-N",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        body,
+    ]) else {
+        eprintln!("SKIPPED: no curl");
+        return;
+    };
+    assert_eq!(code, "200", "{text}");
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+    assert!(
+        text.contains(r#""object":"chat.completion.chunk""#),
+        "{text}"
+    );
+    let whole = body.replace(r#","stream":true"#, "");
+    let (text, code) =
+        curl(&[&chat, "-H", "Content-Type: application/json", "-d", &whole]).unwrap();
+    assert_eq!(code, "200", "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["usage"]["completion_tokens"].as_u64().unwrap() <= 8, true);
+    // curl's default form content type is refused: browsers cannot send JSON cross-origin
+    // without a preflight.
+    let (text, code) = curl(&[&chat, "-d", &whole]).unwrap();
+    assert_eq!(code, "415", "{text}");
+    let (text, code) = curl(&[&format!("{}/models", server.url)]).unwrap();
+    assert_eq!(code, "200", "{text}");
+    assert!(text.contains(r#""id":"tiny-mistral""#), "{text}");
+}
+
+#[test]
+fn openai_python_client() {
+    let check = Command::new(python())
+        .args(["-c", "import openai; print(openai.__version__)"])
+        .output();
+    match check {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => {
+            eprintln!(
+                "SKIPPED: `{} -c \"import openai\"` failed: {}",
+                python(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            return;
+        }
+        Err(e) => {
+            eprintln!("SKIPPED: cannot run {}: {e}", python());
+            return;
+        }
+    }
+    let server = serve(&["--max-waiting", "0"]);
+    let reference =
+        std::fs::read_to_string(fixtures().join("tiny-mistral/reference.json")).unwrap();
+    let reference: serde_json::Value = serde_json::from_str(&reference).unwrap();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/serve_openai_client.py");
+    let out = Command::new(python())
+        .arg(script)
+        .arg(&server.url)
+        .arg(reference["cases"][1].to_string())
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env("no_proxy", "127.0.0.1,localhost")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "ok",
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_non_loopback_address_needs_a_key_before_anything_loads() {
+    let out = Command::new(env!("CARGO_BIN_EXE_jslm"))
+        .env_remove("JSLM_API_KEY")
+        .args([
+            "serve",
+            "--host",
+            "0.0.0.0",
+            "--model",
+            "/nonexistent/model.gguf",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(46));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--api-key"), "{stderr}");
+}
+
+#[test]
+fn generate_remote_gives_the_local_answer_through_jslm_serve() {
+    let server = serve(&["--api-key", "sk-cli-test"]);
+    let reference =
+        std::fs::read_to_string(fixtures().join("tiny-mistral/reference.json")).unwrap();
+    let reference: serde_json::Value = serde_json::from_str(&reference).unwrap();
+    let case = &reference["cases"][0];
+    let generate = |key: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_jslm"));
+        cmd.args([
+            "generate",
+            "--greedy",
+            "--json",
+            "--max-new-tokens",
+            "24",
+            "--remote",
+        ])
+        .arg(&server.url)
+        .arg("--instruction")
+        .arg(case["instruction"].as_str().unwrap())
+        .arg("--input")
+        .arg(case["input"].as_str().unwrap())
+        .env_remove("JSLM_REMOTE_API_KEY");
+        if let Some(k) = key {
+            cmd.env("JSLM_REMOTE_API_KEY", k);
+        }
+        cmd.output().unwrap()
+    };
+    let out = generate(Some("sk-cli-test"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(last["text"], case["greedy_text"]);
+    assert_eq!(last["remote"]["model"], "tiny-mistral");
+    assert_eq!(
+        last["stats"]["generated_tokens"],
+        case["greedy_ids"].as_array().unwrap().len()
+    );
+    let refused = generate(None);
+    assert_eq!(
+        refused.status.code(),
+        Some(49),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&refused.stderr).contains("sk-cli-test"));
+}

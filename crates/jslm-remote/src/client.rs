@@ -1,0 +1,358 @@
+//! A remote OpenAI-compatible server as a generation backend: the model card's prompt, built by
+//! the engine's own `PromptTemplate`, goes to `/v1/completions` as the raw `prompt` (not to
+//! the chat route, whose template is the server's and may differ from the card), streamed; the
+//! text comes back piece by piece, with the server's usage and finish reason.
+//!
+//! The settings map one to one: `max_tokens`, `temperature` (0 for greedy), `top_p`, `top_k`
+//! and `repetition_penalty` (vLLM's and llama.cpp's extensions), `seed`.
+
+use crate::error::RemoteError;
+use crate::sse::SseReader;
+use futures_util::StreamExt;
+use jslm_engine::stream::python_strip;
+use jslm_engine::{CancelFlag, GenerationRequest, GenerationStats, PromptTemplate, StopReason};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+/// Where the remote server is and what to ask it for.
+#[derive(Clone, Default)]
+pub struct RemoteConfig {
+    /// Base URL: `http://host:8642/v1` (`/v1` is added when missing).
+    pub url: String,
+    /// The model name to request; `None`: the first the server lists.
+    pub model: Option<String>,
+    /// Sent as `Authorization: Bearer KEY`.
+    pub api_key: Option<String>,
+}
+
+impl std::fmt::Debug for RemoteConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteConfig")
+            .field("url", &self.url)
+            .field("model", &self.model)
+            .field("api_key", &self.api_key.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+/// A connected remote backend.
+pub struct Remote {
+    http: reqwest::Client,
+    base: String,
+    model: String,
+    api_key: Option<String>,
+}
+
+/// One remote generation's result, shaped like the engine's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteOutput {
+    pub prompt: String,
+    /// The answer as received (not stripped).
+    pub raw: String,
+    /// `raw.strip()`, the card's `out`.
+    pub text: String,
+    pub stop_reason: StopReason,
+    /// Token counts from the server's `usage` (0 when it sent none); times measured here.
+    pub stats: GenerationStats,
+    /// The endpoint and model that answered (for history).
+    pub endpoint: String,
+    pub model: String,
+}
+
+impl Remote {
+    /// Checks the URL and, without a model name, asks `/v1/models` for one.
+    pub async fn connect(config: RemoteConfig) -> Result<Self, RemoteError> {
+        let base = base_url(&config.url)?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| RemoteError::transport(&base, &e, ""))?;
+        let mut remote = Self {
+            http,
+            base,
+            model: config.model.unwrap_or_default(),
+            api_key: config.api_key,
+        };
+        if remote.model.is_empty() {
+            remote.model = remote.first_model().await?;
+        }
+        Ok(remote)
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.base
+    }
+
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    fn authorized(&self, builder: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.api_key {
+            Some(key) => builder.bearer_auth(key),
+            None => builder,
+        }
+    }
+
+    async fn first_model(&self) -> Result<String, RemoteError> {
+        let url = format!("{}/models", self.base);
+        let resp = self
+            .authorized(self.http.get(&url))
+            .send()
+            .await
+            .map_err(|e| RemoteError::transport(&self.base, &e, ""))?;
+        let resp = self.check_status(resp, "").await?;
+        let body: Value = resp
+            .json()
+            .await
+            .map_err(|e| RemoteError::transport(&self.base, &e, ""))?;
+        body["data"][0]["id"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| RemoteError::Failed {
+                endpoint: self.base.clone(),
+                message: "GET /models listed no model; pass --remote-model NAME".into(),
+                partial: String::new(),
+            })
+    }
+
+    /// Sends the card's prompt for `request` and streams the answer into `on_text`.
+    /// `cancel` stops it (and disconnects, which cancels it on a `jslm serve`).
+    pub async fn generate(
+        &self,
+        request: &GenerationRequest,
+        cancel: &CancelFlag,
+        mut on_text: impl FnMut(&str),
+    ) -> Result<RemoteOutput, RemoteError> {
+        let prompt = PromptTemplate.build(&request.instruction, &request.input);
+        let s = &request.settings;
+        let mut body = json!({
+            "model": self.model,
+            "prompt": prompt,
+            "max_tokens": s.max_new_tokens,
+            "temperature": if s.samples() { s.temperature } else { 0.0 },
+            "top_p": s.top_p,
+            "top_k": s.top_k,
+            "repetition_penalty": s.repetition_penalty,
+            "stream": true,
+            "stream_options": {"include_usage": true},
+        });
+        if let Some(seed) = s.seed {
+            body["seed"] = json!(seed);
+        }
+        let start = Instant::now();
+        let resp = self
+            .authorized(self.http.post(format!("{}/completions", self.base)))
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| RemoteError::transport(&self.base, &e, ""))?;
+        let resp = self.check_status(resp, &self.model).await?;
+        let mut reader = SseReader::default();
+        let mut bytes = resp.bytes_stream();
+        let mut raw = String::new();
+        let mut finish: Option<String> = None;
+        let mut usage = Value::Null;
+        let mut first_at: Option<Instant> = None;
+        let mut done = false;
+        let fail = |message: String, partial: &str| RemoteError::Failed {
+            endpoint: self.base.clone(),
+            message,
+            partial: partial.to_string(),
+        };
+        'read: while let Some(chunk) = bytes.next().await {
+            let chunk = chunk.map_err(|e| RemoteError::transport(&self.base, &e, &raw))?;
+            for data in reader.push(&chunk) {
+                if data == "[DONE]" {
+                    done = true;
+                    break 'read;
+                }
+                let event: Value = serde_json::from_str(&data).map_err(|e| {
+                    fail(
+                        format!("a streamed event is not JSON ({e}): {data:.200}"),
+                        &raw,
+                    )
+                })?;
+                if let Some(error) = event.get("error") {
+                    let message = error["message"].as_str().unwrap_or("an error event");
+                    return Err(fail(message.to_string(), &raw));
+                }
+                if !event["usage"].is_null() {
+                    usage = event["usage"].clone();
+                }
+                let choice = &event["choices"][0];
+                if let Some(text) = choice["text"].as_str().filter(|t| !t.is_empty()) {
+                    first_at.get_or_insert_with(Instant::now);
+                    raw.push_str(text);
+                    on_text(text);
+                }
+                if let Some(reason) = choice["finish_reason"].as_str() {
+                    finish = Some(reason.to_string());
+                }
+            }
+            if cancel.is_cancelled() {
+                break;
+            }
+        }
+        let stop_reason = if cancel.is_cancelled() && !done {
+            StopReason::Cancelled
+        } else if !done && finish.is_none() {
+            return Err(fail("the stream ended before `data: [DONE]`".into(), &raw));
+        } else if finish.as_deref() == Some("length") {
+            StopReason::MaxTokens
+        } else {
+            StopReason::Eos
+        };
+        let end = Instant::now();
+        let count = |key: &str| usage[key].as_u64().unwrap_or(0) as usize;
+        let generated = count("completion_tokens");
+        let mut stats = GenerationStats {
+            prompt_tokens: count("prompt_tokens"),
+            generated_tokens: generated,
+            total_ms: (end - start).as_secs_f64() * 1e3,
+            seed: s.seed.unwrap_or(0),
+            ..Default::default()
+        };
+        if let Some(t0) = first_at {
+            stats.ttft_ms = (t0 - start).as_secs_f64() * 1e3;
+            let decode = (end - t0).as_secs_f64();
+            if generated > 1 && decode > 0.0 {
+                stats.decode_tokens_per_s = (generated - 1) as f64 / decode;
+            }
+        }
+        Ok(RemoteOutput {
+            prompt,
+            text: python_strip(&raw).to_string(),
+            raw,
+            stop_reason,
+            stats,
+            endpoint: self.base.clone(),
+            model: self.model.clone(),
+        })
+    }
+
+    /// A non-2xx answer as the error it means.
+    async fn check_status(
+        &self,
+        resp: reqwest::Response,
+        model: &str,
+    ) -> Result<reqwest::Response, RemoteError> {
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok());
+        let text = resp.text().await.unwrap_or_default();
+        let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let error = &body["error"];
+        // OpenAI's shape, or vLLM's/llama.cpp's variants; else the start of the body.
+        let message = error["message"]
+            .as_str()
+            .or(error.as_str())
+            .or(body["message"].as_str())
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("{:.300}", text.trim()));
+        let code = error["code"].as_str().unwrap_or("");
+        let endpoint = self.base.clone();
+        let lower = message.to_lowercase();
+        Err(match status.as_u16() {
+            401 | 403 => RemoteError::Unauthorized {
+                endpoint,
+                status: status.as_u16(),
+                message,
+            },
+            404 if !model.is_empty() && (code == "model_not_found" || lower.contains("model")) => {
+                RemoteError::UnknownModel {
+                    endpoint,
+                    model: model.to_string(),
+                    message,
+                }
+            }
+            400 | 413 if code == "context_length_exceeded" || lower.contains("context") => {
+                RemoteError::ContextTooLong { endpoint, message }
+            }
+            429 => RemoteError::Busy {
+                endpoint,
+                retry_after,
+                message,
+            },
+            s if (400..500).contains(&s) => RemoteError::Refused {
+                endpoint,
+                status: s,
+                message,
+            },
+            s => RemoteError::Failed {
+                endpoint,
+                message: format!("HTTP {s}: {message}"),
+                partial: String::new(),
+            },
+        })
+    }
+}
+
+/// `url` as a base ending in `/v1`, without a trailing slash.
+fn base_url(url: &str) -> Result<String, RemoteError> {
+    let trimmed = url.trim().trim_end_matches('/');
+    let invalid = |reason| RemoteError::InvalidUrl {
+        url: url.to_string(),
+        reason,
+    };
+    let rest = trimmed
+        .strip_prefix("http://")
+        .or_else(|| trimmed.strip_prefix("https://"))
+        .ok_or_else(|| invalid("must start with http:// or https://"))?;
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err(invalid("has no host"));
+    }
+    if rest.contains('@') {
+        return Err(invalid(
+            "must not carry credentials; set JSLM_REMOTE_API_KEY instead",
+        ));
+    }
+    if trimmed.ends_with("/v1") {
+        Ok(trimmed.to_string())
+    } else {
+        Ok(format!("{trimmed}/v1"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls() {
+        for (given, expected) in [
+            ("http://127.0.0.1:8642/v1", Some("http://127.0.0.1:8642/v1")),
+            (
+                "http://127.0.0.1:8642/v1/",
+                Some("http://127.0.0.1:8642/v1"),
+            ),
+            ("http://gpu-box:8000", Some("http://gpu-box:8000/v1")),
+            (
+                "https://example.org/proxy/v1",
+                Some("https://example.org/proxy/v1"),
+            ),
+            ("gpu-box:8000", None),
+            ("ftp://x", None),
+            ("http://", None),
+            ("http://user:pw@host/v1", None),
+        ] {
+            assert_eq!(base_url(given).ok().as_deref(), expected, "{given}");
+        }
+    }
+
+    #[test]
+    fn the_key_is_not_in_debug() {
+        let config = RemoteConfig {
+            url: "http://h".into(),
+            model: None,
+            api_key: Some("sk-secret".into()),
+        };
+        assert!(!format!("{config:?}").contains("sk-secret"));
+    }
+}

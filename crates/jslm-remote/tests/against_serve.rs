@@ -1,0 +1,203 @@
+//! The remote backend against our own server (`jslm-server` over the tiny model, in process):
+//! greedy answers equal the local engine's; each failure is its own error — unreachable, TLS,
+//! 401, unknown model, context too long, 5xx, and a stream that breaks off (partial kept).
+
+use jslm_engine::{CancelFlag, Engine, GenerationRequest, GenerationSettings, LoadOptions};
+use jslm_remote::{Remote, RemoteConfig, RemoteError};
+use jslm_server::{ApiKey, Gate, ServedModel, Server, ServerConfig};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+fn engine() -> Arc<Engine> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tiny-mistral");
+    Arc::new(Engine::load(&path, &LoadOptions::default(), |_| {}).unwrap())
+}
+
+/// Serves `engine` on a free loopback port; returns the base URL.
+async fn serve(engine: Arc<Engine>, api_key: Option<&str>) -> String {
+    let config = ServerConfig {
+        port: 0,
+        api_key: api_key.map(|k| ApiKey::new(k).unwrap()),
+        ..Default::default()
+    };
+    let model = ServedModel::new(engine, "tiny", Gate::new(4));
+    let server = Server::bind(model, &config).await.unwrap();
+    let url = server.base_url();
+    tokio::spawn(server.run(std::future::pending()));
+    url
+}
+
+/// A plain axum app on a free port (for failures our server never makes).
+async fn fake(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/v1")
+}
+
+fn request(max_new_tokens: usize) -> GenerationRequest {
+    GenerationRequest {
+        instruction: "日本の首都はどこですか？".into(),
+        input: String::new(),
+        settings: GenerationSettings::greedy(max_new_tokens),
+    }
+}
+
+async fn connect(url: &str, model: Option<&str>, key: Option<&str>) -> Result<Remote, RemoteError> {
+    Remote::connect(RemoteConfig {
+        url: url.to_string(),
+        model: model.map(str::to_string),
+        api_key: key.map(str::to_string),
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_greedy_answer_is_the_local_one() {
+    let engine = engine();
+    let local = engine
+        .generate(&request(24), &CancelFlag::new(), |_| {})
+        .unwrap();
+    let url = serve(engine, Some("sk-r")).await;
+    // Without a model name, the server's first (only) one.
+    let remote = connect(&url, None, Some("sk-r")).await.unwrap();
+    assert_eq!(remote.model(), "tiny");
+    let mut streamed = String::new();
+    let out = remote
+        .generate(&request(24), &CancelFlag::new(), |t| streamed.push_str(t))
+        .await
+        .unwrap();
+    assert_eq!(out.prompt, local.prompt);
+    assert_eq!(out.text, local.text);
+    assert_eq!(streamed, out.raw);
+    assert_eq!(out.stop_reason, local.stop_reason);
+    assert_eq!(out.stats.prompt_tokens, local.prompt_token_ids.len());
+    assert_eq!(out.stats.generated_tokens, local.generated_token_ids.len());
+    assert_eq!(
+        (out.endpoint.as_str(), out.model.as_str()),
+        (url.as_str(), "tiny")
+    );
+    // A base URL without /v1 works too.
+    let bare = connect(url.trim_end_matches("/v1"), Some("tiny"), Some("sk-r"))
+        .await
+        .unwrap();
+    let again = bare
+        .generate(&request(24), &CancelFlag::new(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(again.text, local.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_failure_is_its_own_error() {
+    let url = serve(engine(), Some("sk-r")).await;
+    let code = |e: RemoteError| e.code().as_str();
+    // 401: no key, wrong key; the key never appears in the message.
+    let e = connect(&url, None, None).await.err().unwrap();
+    assert_eq!(code(e), "unauthorized");
+    let e = connect(&url, Some("tiny"), Some("sk-wrong"))
+        .await
+        .unwrap()
+        .generate(&request(4), &CancelFlag::new(), |_| {})
+        .await
+        .unwrap_err();
+    assert!(!e.to_string().contains("sk-wrong"), "{e}");
+    assert_eq!(code(e), "unauthorized");
+    // Unknown model.
+    let e = connect(&url, Some("gpt-4o"), Some("sk-r"))
+        .await
+        .unwrap()
+        .generate(&request(4), &CancelFlag::new(), |_| {})
+        .await
+        .unwrap_err();
+    assert!(matches!(e, RemoteError::UnknownModel { .. }), "{e}");
+    // Prompt + max tokens over the server's context.
+    let e = connect(&url, Some("tiny"), Some("sk-r"))
+        .await
+        .unwrap()
+        .generate(&request(4096), &CancelFlag::new(), |_| {})
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), "context_overflow");
+    // Nobody listens.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let e = connect(&format!("http://{closed}/v1"), Some("m"), None)
+        .await
+        .unwrap()
+        .generate(&request(4), &CancelFlag::new(), |_| {})
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), "remote_unreachable");
+    // TLS to a server that speaks plain HTTP: the handshake fails, as TLS.
+    let https = url.replacen("http://", "https://", 1);
+    let e = connect(&https, None, Some("sk-r")).await.err().unwrap();
+    assert_eq!(code(e), "tls");
+    let e = connect("gpu-box:8000", None, None).await.err().unwrap();
+    assert_eq!(code(e), "invalid_request");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_errors_and_broken_streams_keep_the_partial_answer() {
+    use axum::routing::post;
+    let app = axum::Router::new().route(
+        "/v1/completions",
+        post(|| async {
+            // Two pieces of text, then the connection ends without [DONE].
+            let body = "data: {\"choices\":[{\"text\":\"東京\",\"finish_reason\":null}]}\n\n\
+                            data: {\"choices\":[{\"text\":\"です\",\"finish_reason\":null}]}\n\n";
+            ([("content-type", "text/event-stream")], body)
+        }),
+    );
+    let url = fake(app).await;
+    let remote = connect(&url, Some("m"), None).await.unwrap();
+    let mut seen = String::new();
+    let e = remote
+        .generate(&request(8), &CancelFlag::new(), |t| seen.push_str(t))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code().as_str(), "remote_failed");
+    assert_eq!(e.partial(), Some("東京です"));
+    assert_eq!(seen, "東京です");
+    assert!(e.to_string().contains("kept"), "{e}");
+
+    let error_event = axum::Router::new().route(
+        "/v1/completions",
+        post(|| async {
+            let body = "data: {\"choices\":[{\"text\":\"途中\"}]}\n\n\
+                        data: {\"error\":{\"message\":\"CUDA out of memory\"}}\n\n";
+            ([("content-type", "text/event-stream")], body)
+        }),
+    );
+    let url = fake(error_event).await;
+    let e = connect(&url, Some("m"), None)
+        .await
+        .unwrap()
+        .generate(&request(8), &CancelFlag::new(), |_| {})
+        .await
+        .unwrap_err();
+    assert_eq!(e.partial(), Some("途中"));
+    assert!(e.to_string().contains("CUDA out of memory"), "{e}");
+
+    let failing = axum::Router::new().route(
+        "/v1/completions",
+        post(|| async {
+            (
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "{\"error\":{\"message\":\"boom\"}}",
+            )
+        }),
+    );
+    let url = fake(failing).await;
+    let e = connect(&url, Some("m"), None)
+        .await
+        .unwrap()
+        .generate(&request(8), &CancelFlag::new(), |_| {})
+        .await
+        .unwrap_err();
+    assert_eq!(e.code().as_str(), "remote_failed");
+    assert!(e.to_string().contains("HTTP 500: boom"), "{e}");
+    assert_eq!(e.partial(), None);
+}

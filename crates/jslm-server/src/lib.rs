@@ -1,0 +1,84 @@
+//! An OpenAI-compatible HTTP server over one loaded JSLM engine (`jslm serve`; the window's
+//! "serve the loaded model" switch can share its engine and queue).
+//!
+//! ```text
+//! client ──HTTP──▶ routes (guard: host, key, JSON, size; fields → 400; model → 404)
+//!                   └─▶ gate (one engine, FIFO, bounded: 429 + Retry-After)
+//!                        └─▶ generation (blocking thread: engine.generate_raw, stop strings,
+//!                             cancel on disconnect) ──pieces──▶ whole JSON or SSE chunks
+//! ```
+//!
+//! `/v1/completions` sends its `prompt` to the engine as it is; `/v1/chat/completions` builds
+//! the model card's prompt from the messages by one documented rule ([`chat`]). Settings are
+//! the engine's own, checked against its bounds ([`request`]). Safe by default ([`config`]):
+//! loopback only, a key for anything else, no CORS, 1 MiB bodies.
+
+pub mod chat;
+pub mod config;
+pub mod error;
+pub mod gate;
+pub mod generation;
+pub mod model;
+pub mod request;
+pub mod response;
+pub mod routes;
+pub mod stop;
+
+pub use config::{ApiKey, ServerConfig, DEFAULT_PORT};
+pub use error::{ApiError, ServerError};
+pub use gate::{Gate, DEFAULT_MAX_WAITING};
+pub use model::{ServedModel, Stats};
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+/// A server bound to its address, not yet answering.
+pub struct Server {
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    addr: SocketAddr,
+}
+
+impl Server {
+    /// Checks `config` (an API key for a non-loopback address) and binds its address.
+    pub async fn bind(model: ServedModel, config: &ServerConfig) -> Result<Self, ServerError> {
+        config.check()?;
+        let requested = config.addr();
+        let listener = tokio::net::TcpListener::bind(requested)
+            .await
+            .map_err(|source| ServerError::Bind {
+                addr: requested,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| ServerError::Bind {
+            addr: requested,
+            source,
+        })?;
+        Ok(Self {
+            listener,
+            router: routes::router(model, config),
+            addr,
+        })
+    }
+
+    /// The address it listens on (the real port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The base URL clients use (`http://127.0.0.1:8642/v1`).
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    /// Answers requests until `shutdown` completes, then finishes those in flight.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(ServerError::Serve)
+    }
+}

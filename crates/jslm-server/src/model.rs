@@ -1,0 +1,125 @@
+//! The one model a server serves: the engine (shared, e.g. with the window that loaded it),
+//! the name clients call it by, its queue ([`Gate`]) and counters of what it did.
+
+use crate::gate::Gate;
+use jslm_engine::Engine;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// A loaded engine under a name, behind a queue.
+#[derive(Clone)]
+pub struct ServedModel {
+    engine: Arc<dyn AsRef<Engine> + Send + Sync>,
+    id: String,
+    gate: Arc<Gate>,
+    stats: Arc<Counters>,
+    /// Unix seconds when serving began (`/v1/models`' `created`).
+    created: u64,
+}
+
+impl std::fmt::Debug for ServedModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServedModel").field("id", &self.id).finish()
+    }
+}
+
+/// What the server did, since it started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Generations that ran to their end (EOS, a stop string or max_tokens).
+    pub finished: u64,
+    /// Generations stopped because their client went away.
+    pub cancelled: u64,
+    /// Generations the engine failed.
+    pub failed: u64,
+    /// Requests answered 429.
+    pub refused: u64,
+    /// Tokens generated, by every generation.
+    pub completion_tokens: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    finished: AtomicU64,
+    cancelled: AtomicU64,
+    failed: AtomicU64,
+    refused: AtomicU64,
+    completion_tokens: AtomicU64,
+}
+
+/// How one generation ended, for the counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ended {
+    Finished,
+    Cancelled,
+    Failed,
+}
+
+impl Counters {
+    pub(crate) fn record(&self, ended: Ended, tokens: usize) {
+        let counter = match ended {
+            Ended::Finished => &self.finished,
+            Ended::Cancelled => &self.cancelled,
+            Ended::Failed => &self.failed,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        self.completion_tokens
+            .fetch_add(tokens as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn refused(&self) {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl ServedModel {
+    /// Serves `engine` as `id` (what `/v1/models` lists and requests' `model` must name, if
+    /// they name one) behind `gate`.
+    pub fn new(
+        engine: Arc<dyn AsRef<Engine> + Send + Sync>,
+        id: impl Into<String>,
+        gate: Arc<Gate>,
+    ) -> Self {
+        let created = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        Self {
+            engine,
+            id: id.into(),
+            gate,
+            stats: Arc::default(),
+            created,
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn engine(&self) -> &Engine {
+        (*self.engine).as_ref()
+    }
+
+    pub fn gate(&self) -> &Arc<Gate> {
+        &self.gate
+    }
+
+    pub fn created(&self) -> u64 {
+        self.created
+    }
+
+    pub(crate) fn counters(&self) -> &Arc<Counters> {
+        &self.stats
+    }
+
+    pub fn stats(&self) -> Stats {
+        let s = &self.stats;
+        Stats {
+            finished: s.finished.load(Ordering::Relaxed),
+            cancelled: s.cancelled.load(Ordering::Relaxed),
+            failed: s.failed.load(Ordering::Relaxed),
+            refused: s.refused.load(Ordering::Relaxed),
+            completion_tokens: s.completion_tokens.load(Ordering::Relaxed),
+        }
+    }
+}

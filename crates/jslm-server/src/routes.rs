@@ -1,0 +1,311 @@
+//! The HTTP surface: `GET /v1/models`, `POST /v1/completions`, `POST /v1/chat/completions`,
+//! and the guard every request passes first.
+//!
+//! Order of checks, so a request learns the first thing wrong with it: Host header (on a
+//! loopback bind only `localhost`, `127.0.0.1` or `[::1]`: a web page that rebinds its own
+//! name to 127.0.0.1 cannot reach the server) → API key (401) → JSON content type (415: a
+//! browser cannot send one cross-origin without a CORS preflight, which is refused unless
+//! origins were named) → body size (413) → fields (400) → model name (404) → a place in the
+//! queue (429 with `Retry-After`). Only then does the request wait for the engine.
+
+use crate::chat;
+use crate::config::ServerConfig;
+use crate::error::ApiError;
+use crate::gate::QueueFull;
+use crate::generation::{self, Job, Piece, Running};
+use crate::model::ServedModel;
+use crate::request::{self, rename_field, OpenAiRequest};
+use crate::response::{Header, Route};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use jslm_core::ErrorCode;
+use std::convert::Infallible;
+use std::sync::Arc;
+
+#[derive(Clone)]
+struct AppState {
+    model: ServedModel,
+    config: Arc<ServerConfig>,
+}
+
+/// The server's routes over `model`, guarded as `config` says.
+pub fn router(model: ServedModel, config: &ServerConfig) -> Router {
+    let state = AppState {
+        model,
+        config: Arc::new(config.clone()),
+    };
+    let router = Router::new()
+        .route("/v1/models", get(models))
+        .route("/v1/completions", post(completions))
+        .route("/v1/chat/completions", post(chat_completions))
+        .fallback(fallback)
+        .layer(middleware::from_fn_with_state(state.clone(), guard))
+        .layer(DefaultBodyLimit::max(config.body_limit))
+        .with_state(state);
+    if config.cors_origins.is_empty() {
+        return router;
+    }
+    let origins: Vec<header::HeaderValue> = config
+        .cors_origins
+        .iter()
+        .filter_map(|o| header::HeaderValue::from_str(o).ok())
+        .collect();
+    router.layer(
+        tower_http::cors::CorsLayer::new()
+            .allow_origin(origins)
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]),
+    )
+}
+
+async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let config = &state.config;
+    if config.host.is_loopback() && !loopback_host(request.headers()) {
+        return ApiError::forbidden_host().into_response();
+    }
+    if let Some(key) = &config.api_key {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !key.matches(given.trim()) {
+            return ApiError::unauthorized().into_response();
+        }
+    }
+    if request.method() == Method::POST && !is_json(request.headers()) {
+        return ApiError::unsupported_media_type().into_response();
+    }
+    next.run(request).await
+}
+
+/// Whether the Host header names this machine's loopback (any port); a request without one
+/// (HTTP/1.0) is not from a browser.
+fn loopback_host(headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST) else {
+        return true;
+    };
+    let Ok(host) = host.to_str() else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().map(|h| format!("[{h}]")),
+        None => host.split(':').next().map(str::to_string),
+    };
+    matches!(
+        name.as_deref().map(str::to_ascii_lowercase).as_deref(),
+        Some("localhost" | "127.0.0.1" | "[::1]")
+    )
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
+}
+
+async fn fallback(request: Request) -> ApiError {
+    ApiError::not_found(request.uri().path())
+}
+
+async fn models(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let model = &state.model;
+    Json(serde_json::json!({
+        "object": "list",
+        "data": [{
+            "id": model.id(),
+            "object": "model",
+            "created": model.created(),
+            "owned_by": "jslm",
+            "max_model_len": model.engine().info().context_length,
+        }],
+    }))
+}
+
+async fn completions(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    answer(&state, body, Route::Completions)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn chat_completions(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    answer(&state, body, Route::Chat)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn answer(
+    state: &AppState,
+    body: Result<Bytes, BytesRejection>,
+    route: Route,
+) -> Result<Response, ApiError> {
+    let body = body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::too_large(state.config.body_limit),
+        _ => ApiError::malformed(rejection.body_text()),
+    })?;
+    let request = request::parse(&body)?;
+    let sampling = request.sampling()?;
+    let prompt = prompt_of(&request, route)?;
+    let model = &state.model;
+    let field = sampling.max_tokens_field;
+    // Empty prompts and prompts too long for the context are refused before queueing.
+    model
+        .engine()
+        .prepare_raw(&prompt, &sampling.settings)
+        .map_err(|e| ApiError::from_engine(&e, |f| rename_field(f, field)))?;
+    if let Some(asked) = request.model.as_deref().filter(|m| *m != model.id()) {
+        return Err(ApiError::model_not_served(asked, model.id()));
+    }
+    let place = model
+        .gate()
+        .try_place()
+        .map_err(|QueueFull { retry_after_s }| {
+            model.counters().refused();
+            ApiError::queue_full(retry_after_s)
+        })?;
+    let header = Header::new(route, model.id());
+    let job = Job {
+        prompt,
+        settings: sampling.settings,
+        stops: sampling.stops,
+        trim: route == Route::Chat,
+        max_tokens_field: field,
+    };
+    let running = generation::start(model, place, job);
+    if sampling.stream {
+        Ok(stream(header, running, sampling.include_usage).into_response())
+    } else {
+        whole(header, running).await
+    }
+}
+
+fn prompt_of(request: &OpenAiRequest, route: Route) -> Result<String, ApiError> {
+    match route {
+        Route::Completions => request.raw_prompt(),
+        Route::Chat => {
+            let messages = request
+                .messages
+                .as_deref()
+                .ok_or_else(|| ApiError::invalid("messages", "is required"))?;
+            chat::render(messages, request.input.as_deref())
+        }
+    }
+}
+
+async fn whole(header: Header, mut running: Running) -> Result<Response, ApiError> {
+    let mut text = String::new();
+    while let Some(piece) = running.pieces.recv().await {
+        match piece {
+            Piece::Text(t) => text.push_str(&t),
+            Piece::End(outcome) => return Ok(Json(header.whole(&text, &outcome)).into_response()),
+            Piece::Failed(e) => return Err(e),
+        }
+    }
+    Err(ApiError::internal(ErrorCode::Internal))
+}
+
+/// Where a stream is.
+enum Phase {
+    Opening,
+    Text,
+    Usage(crate::generation::Outcome),
+    Done,
+    Over,
+}
+
+fn stream(header: Header, running: Running, include_usage: bool) -> impl IntoResponse {
+    let events = futures_util::stream::unfold(
+        (running, header, Phase::Opening),
+        move |(mut running, header, phase)| async move {
+            let (event, next) = match phase {
+                Phase::Over => return None,
+                Phase::Done => (Event::default().data("[DONE]"), Phase::Over),
+                Phase::Usage(outcome) => (json_event(&header.usage_chunk(&outcome)), Phase::Done),
+                Phase::Opening if header.route == Route::Chat => {
+                    let opening = header.opening().unwrap_or_default();
+                    (json_event(&opening), Phase::Text)
+                }
+                Phase::Opening | Phase::Text => match running.pieces.recv().await {
+                    Some(Piece::Text(t)) => (json_event(&header.text_chunk(&t)), Phase::Text),
+                    Some(Piece::End(outcome)) => {
+                        let next = if include_usage {
+                            Phase::Usage(outcome)
+                        } else {
+                            Phase::Done
+                        };
+                        (json_event(&header.closing(&outcome)), next)
+                    }
+                    // An error after the stream began: OpenAI's error object, then the end.
+                    Some(Piece::Failed(e)) => (json_event(&e.body()), Phase::Over),
+                    None => (
+                        json_event(&ApiError::internal(ErrorCode::Internal).body()),
+                        Phase::Over,
+                    ),
+                },
+            };
+            Some((Ok::<_, Infallible>(event), (running, header, next)))
+        },
+    );
+    Sse::new(events).keep_alive(KeepAlive::default())
+}
+
+fn json_event(value: &serde_json::Value) -> Event {
+    Event::default().data(value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_host_names_pass() {
+        for (host, ok) in [
+            ("localhost:8642", true),
+            ("127.0.0.1:8642", true),
+            ("127.0.0.1", true),
+            ("[::1]:8642", true),
+            ("LOCALHOST", true),
+            ("evil.example:8642", false),
+            ("localhost.evil.example", false),
+            ("127.0.0.1.nip.io", false),
+            ("[::2]:1", false),
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::HOST, host.parse().unwrap());
+            assert_eq!(loopback_host(&headers), ok, "{host}");
+        }
+        assert!(loopback_host(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn json_content_types() {
+        for (value, ok) in [
+            ("application/json", true),
+            ("application/json; charset=utf-8", true),
+            ("Application/JSON", true),
+            ("text/plain", false),
+            ("application/x-www-form-urlencoded", false),
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::CONTENT_TYPE, value.parse().unwrap());
+            assert_eq!(is_json(&headers), ok, "{value}");
+        }
+        assert!(!is_json(&HeaderMap::new()));
+    }
+}

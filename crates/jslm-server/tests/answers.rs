@@ -1,0 +1,273 @@
+//! The server's answers on the tiny model, over real HTTP: whole and streamed, chat and raw,
+//! equal to the engine's own generation (and so to transformers' reference), usage and
+//! finish reasons, seeds and stop strings.
+
+mod common;
+
+use common::*;
+use jslm_engine::{CancelFlag, GenerationRequest, GenerationSettings};
+use jslm_server::ServerConfig;
+use serde_json::{json, Value};
+
+async fn post(url: &str, path: &str, body: Value) -> (u16, String) {
+    let resp = client()
+        .post(format!("{url}{path}"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+async fn post_json(url: &str, path: &str, body: Value) -> Value {
+    let (status, text) = post(url, path, body).await;
+    assert_eq!(status, 200, "{text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The streamed text, the chunks' JSON and whether the stream ended with `[DONE]`.
+async fn stream(url: &str, path: &str, body: Value) -> (String, Vec<Value>) {
+    let (status, text) = post(url, path, body).await;
+    assert_eq!(status, 200, "{text}");
+    let data = sse_data(&text);
+    assert_eq!(data.last().map(String::as_str), Some("[DONE]"), "{text}");
+    let chunks: Vec<Value> = data[..data.len() - 1]
+        .iter()
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let mut joined = String::new();
+    for c in &chunks {
+        let choice = &c["choices"][0];
+        let piece = choice["delta"]["content"]
+            .as_str()
+            .or(choice["text"].as_str())
+            .unwrap_or("");
+        joined.push_str(piece);
+    }
+    (joined, chunks)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn greedy_chat_is_the_engines_own_answer_and_transformers() {
+    let server = serve(ServerConfig::default(), 4).await;
+    let case = case(1);
+    let request = GenerationRequest {
+        instruction: case.instruction.clone(),
+        input: case.input.clone(),
+        settings: GenerationSettings::greedy(24),
+    };
+    let own = server
+        .engine
+        .generate(&request, &CancelFlag::new(), |_| {})
+        .unwrap();
+    assert_eq!(own.generated_token_ids, case.greedy_ids);
+    let body = json!({
+        "model": "tiny-mistral",
+        "messages": [{"role": "user", "content": case.instruction}],
+        "input": case.input,
+        "temperature": 0,
+        "max_tokens": 24,
+    });
+    let answer = post_json(&server.url, "/chat/completions", body.clone()).await;
+    let choice = &answer["choices"][0];
+    assert_eq!(choice["message"]["role"], "assistant");
+    assert_eq!(choice["message"]["content"], own.text.as_str());
+    assert_eq!(choice["message"]["content"], case.greedy_text.as_str());
+    let eos = own.generated_token_ids.last() == Some(&2);
+    assert_eq!(choice["finish_reason"], if eos { "stop" } else { "length" });
+    assert_eq!(answer["usage"]["prompt_tokens"], own.prompt_token_ids.len());
+    assert_eq!(
+        answer["usage"]["completion_tokens"],
+        own.generated_token_ids.len()
+    );
+    assert_eq!(answer["model"], "tiny-mistral");
+    assert_eq!(answer["object"], "chat.completion");
+
+    // Streamed: the chunks add up to the same answer; role first, finish reason last.
+    let mut streamed = body;
+    streamed["stream"] = json!(true);
+    streamed["stream_options"] = json!({"include_usage": true});
+    let (joined, chunks) = stream(&server.url, "/chat/completions", streamed).await;
+    assert_eq!(joined, own.text);
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    let closing = &chunks[chunks.len() - 2];
+    assert_eq!(
+        closing["choices"][0]["finish_reason"],
+        choice["finish_reason"]
+    );
+    let usage = chunks.last().unwrap();
+    assert_eq!(usage["choices"], json!([]));
+    assert_eq!(usage["usage"], answer["usage"]);
+    assert!(chunks.iter().all(|c| c["id"] == chunks[0]["id"]));
+    assert!(chunks
+        .iter()
+        .all(|c| c["object"] == "chat.completion.chunk"));
+    assert_eq!(server.model.stats().finished, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_completions_run_the_prompt_as_given() {
+    let server = serve(ServerConfig::default(), 4).await;
+    let settings = GenerationSettings::greedy(20);
+    let prompt = "昔々あるところに";
+    let own = server
+        .engine
+        .generate_raw(prompt, &settings, &CancelFlag::new(), |_| {})
+        .unwrap();
+    // A raw completion is not stripped: it is the decoded tokens.
+    let decoded = server
+        .engine
+        .tokenizer()
+        .decode(&own.generated_token_ids)
+        .unwrap();
+    let body = json!({"prompt": prompt, "temperature": 0, "max_tokens": 20});
+    let answer = post_json(&server.url, "/completions", body.clone()).await;
+    assert_eq!(answer["object"], "text_completion");
+    assert_eq!(answer["choices"][0]["text"], decoded.as_str());
+    assert_eq!(answer["usage"]["prompt_tokens"], own.prompt_token_ids.len());
+    let mut streamed = body;
+    streamed["stream"] = json!(true);
+    let (joined, chunks) = stream(&server.url, "/completions", streamed).await;
+    assert_eq!(joined, decoded);
+    assert!(chunks.iter().all(|c| c["object"] == "text_completion"));
+    assert!(chunks.last().unwrap()["choices"][0]["finish_reason"].is_string());
+    // The card's prompt sent raw gives the chat answer's tokens.
+    let case = case(2);
+    let card = jslm_engine::PromptTemplate.build(&case.instruction, &case.input);
+    let raw = post_json(
+        &server.url,
+        "/completions",
+        json!({"prompt": [card], "temperature": 0, "max_tokens": 24}),
+    )
+    .await;
+    let text = raw["choices"][0]["text"].as_str().unwrap();
+    assert_eq!(jslm_engine::stream::python_strip(text), case.greedy_text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seed_repeats_a_sampled_answer() {
+    let server = serve(ServerConfig::default(), 4).await;
+    let body = |seed: u64| {
+        json!({"messages": [{"role": "user", "content": "春の俳句を。"}],
+               "seed": seed, "max_tokens": 16, "top_k": 0, "top_p": 1.0,
+               "repetition_penalty": 1.2})
+    };
+    let text = |v: Value| {
+        v["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let a = text(post_json(&server.url, "/chat/completions", body(7)).await);
+    let b = text(post_json(&server.url, "/chat/completions", body(7)).await);
+    let c = text(post_json(&server.url, "/chat/completions", body(8)).await);
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+    // The same settings through the engine directly give the same text.
+    let own = server
+        .engine
+        .generate(
+            &GenerationRequest {
+                instruction: "春の俳句を。".into(),
+                input: String::new(),
+                settings: GenerationSettings {
+                    max_new_tokens: 16,
+                    top_k: 0,
+                    top_p: 1.0,
+                    repetition_penalty: 1.2,
+                    seed: Some(7),
+                    ..Default::default()
+                },
+            },
+            &CancelFlag::new(),
+            |_| {},
+        )
+        .unwrap();
+    assert_eq!(a, own.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_system_message_replaces_the_cards_sentence() {
+    let server = serve(ServerConfig::default(), 4).await;
+    let system = "あなたは親切な先生です。";
+    let settings = GenerationSettings::greedy(12);
+    let prompt = jslm_engine::PromptTemplate.build_with_system(system, "日本の首都は？", "");
+    let own = server
+        .engine
+        .generate_raw(&prompt, &settings, &CancelFlag::new(), |_| {})
+        .unwrap();
+    let answer = post_json(
+        &server.url,
+        "/chat/completions",
+        json!({"messages": [{"role": "system", "content": system},
+                            {"role": "user", "content": "日本の首都は？"}],
+               "temperature": 0, "max_tokens": 12}),
+    )
+    .await;
+    assert_eq!(
+        answer["choices"][0]["message"]["content"],
+        own.text.as_str()
+    );
+    assert_eq!(answer["usage"]["prompt_tokens"], own.prompt_token_ids.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_strings_end_the_answer_before_them() {
+    let server = serve(ServerConfig::default(), 4).await;
+    let case = case(1);
+    let body = |stop: Value, stream: bool| {
+        json!({"messages": [{"role": "user", "content": case.instruction}], "input": case.input,
+               "temperature": 0, "max_tokens": 24, "stop": stop, "stream": stream})
+    };
+    // A piece from the middle of the known greedy answer.
+    let chars: Vec<char> = case.greedy_text.chars().collect();
+    let stop: String = chars[10..13].iter().collect();
+    let before = &case.greedy_text[..case.greedy_text.find(&stop).unwrap()];
+    let answer = post_json(
+        &server.url,
+        "/chat/completions",
+        body(json!([stop, "never"]), false),
+    )
+    .await;
+    assert_eq!(
+        answer["choices"][0]["message"]["content"],
+        before.trim_end()
+    );
+    assert_eq!(answer["choices"][0]["finish_reason"], "stop");
+    assert!(answer["usage"]["completion_tokens"].as_u64().unwrap() < 24);
+    let (joined, chunks) = stream(&server.url, "/chat/completions", body(json!(stop), true)).await;
+    assert_eq!(joined, before.trim_end());
+    assert_eq!(
+        chunks.last().unwrap()["choices"][0]["finish_reason"],
+        "stop"
+    );
+    // A stop string that never comes changes nothing.
+    let answer = post_json(
+        &server.url,
+        "/chat/completions",
+        body(json!("絶対に出ない"), false),
+    )
+    .await;
+    assert_eq!(
+        answer["choices"][0]["message"]["content"],
+        case.greedy_text.as_str()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn models_lists_the_one_model_without_paths() {
+    let server = serve(ServerConfig::default(), 4).await;
+    let resp = client()
+        .get(format!("{}/models", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["object"], "list");
+    assert_eq!(body["data"][0]["id"], "tiny-mistral");
+    assert_eq!(body["data"][0]["object"], "model");
+    assert_eq!(body["data"][0]["max_model_len"], 4096);
+    let text = body.to_string();
+    assert!(!text.contains("fixtures") && !text.contains('/'), "{text}");
+}
