@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # jslm against llama.cpp on the same random-weight 7B GGUF files, same threads, one table.
 #
-#   bench/compare_llama_cpp.sh            # THREADS=$(nproc) REPS=3 PROMPT=128 DECODE=64
+#   bench/compare_llama_cpp.sh   # THREADS=$(nproc) REPS=3 PROMPTS="128 512 2048" DECODE=64
+#                                # FILES="q4 q8" ISA=native
 #
+# - ISA=native: jslm's default kernels against llama.cpp built for this CPU. ISA=avx2: jslm
+#   forced to its AVX2 kernels (`--isa avx2`) against llama.cpp built with AVX2/FMA/F16C only
+#   (GGML_NATIVE=OFF), what an AVX2-only machine runs.
+# - Each prompt length is one llama-bench test (`-p`), and one jslm run (prefill, then
+#   DECODE tokens only after the first, shortest prompt: decode is measured once).
 # - llama.cpp is built from a registry package: the source distribution of PyPI's
 #   llama-cpp-python 0.3.36 vendors llama.cpp (commit 0c1e570); we build its llama-bench and
 #   llama-quantize with cmake (native CPU flags, its default).
@@ -19,8 +25,10 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 WORK="${WORK:-$ROOT/target/bench}"
 THREADS="${THREADS:-$(nproc)}"
 REPS="${REPS:-3}"
-PROMPT="${PROMPT:-128}"
+PROMPTS="${PROMPTS:-${PROMPT:-128 512 2048}}"
 DECODE="${DECODE:-64}"
+FILES="${FILES:-q4 q8}"
+ISA="${ISA:-native}"
 LLAMA_CPP_PYTHON="${LLAMA_CPP_PYTHON:-0.3.36}"
 mkdir -p "$WORK/models" "$WORK/runs"
 
@@ -49,6 +57,20 @@ if [ ! -x "$LLAMA/build/bin/llama-bench" ]; then
   archive="$(ls "$WORK"/sdist/llama_cpp_python-*.tar.gz)"
   tar -xzf "$archive" -C "$WORK/sdist"
   rm -rf "$LLAMA" && mv "$WORK"/sdist/llama_cpp_python-*/vendor/llama.cpp "$LLAMA"
+fi
+if [ "$ISA" = avx2 ]; then
+  BUILD="$LLAMA/build-avx2"
+  flags=(-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON)
+  if [ ! -x "$BUILD/bin/llama-bench" ] || [ ! -f "$BUILD/.jslm-flags" ]; then
+    cmake -S "$LLAMA" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF \
+      -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF "${flags[@]}" >/dev/null
+    cmake --build "$BUILD" -j"$(nproc)" --target llama-bench >/dev/null
+    echo "${flags[*]}" >"$BUILD/.jslm-flags"
+  fi
+  JSLM_ISA_ARGS=(--isa avx2)
+else
+  BUILD="$LLAMA/build"
+  JSLM_ISA_ARGS=()
 fi
 if [ ! -x "$LLAMA/build/bin/llama-bench" ] || [ ! -f "$LLAMA/build/.jslm-flags" ]; then
   # Every x86 SIMD extension this CPU has except AMX: a native build (-march=native) also
@@ -83,21 +105,32 @@ if [ ! -f "$Q4" ]; then
 fi
 
 # 3. Alternating runs. The page cache is warmed once per file so neither engine pays disk reads.
-for f in "$Q4" "$Q8"; do cat "$f" >/dev/null; done
-rm -f "$WORK"/runs/*
+paths=()
+for f in $FILES; do
+  case "$f" in q4) paths+=("$Q4") ;; q8) paths+=("$Q8") ;; *) echo "FILES: q4 or q8" >&2; exit 1 ;; esac
+done
+for f in "${paths[@]}"; do cat "$f" >/dev/null; done
+RUNS="$WORK/runs-$ISA"
+mkdir -p "$RUNS" && rm -f "$RUNS"/*
+echo "load before: $(uptime)" | tee "$RUNS/load.txt" >&2
 for rep in $(seq 1 "$REPS"); do
-  for f in "$Q4" "$Q8"; do
+  for f in "${paths[@]}"; do
     name="$(basename "$f" .gguf)"
     echo "rep $rep: $name llama.cpp" >&2
-    /usr/bin/time -v -o "$WORK/runs/llama-$name-$rep.time" \
-      "$LLAMA/build/bin/llama-bench" -m "$f" -t "$THREADS" -p "$PROMPT" -n "$DECODE" -r 1 -o json \
-      >"$WORK/runs/llama-$name-$rep.json" 2>"$WORK/runs/llama-$name-$rep.log"
-    echo "rep $rep: $name jslm" >&2
-    /usr/bin/time -v -o "$WORK/runs/jslm-$name-$rep.time" \
-      "$JSLM" bench --model "$f" --threads "$THREADS" --prompt-tokens "$PROMPT" \
-      --decode-tokens "$DECODE" --json >"$WORK/runs/jslm-$name-$rep.json"
+    /usr/bin/time -v -o "$RUNS/llama-$name-$rep.time" \
+      "$BUILD/bin/llama-bench" -m "$f" -t "$THREADS" -p "$(echo $PROMPTS | tr ' ' ,)" \
+      -n "$DECODE" -r 1 -o json >"$RUNS/llama-$name-$rep.json" 2>"$RUNS/llama-$name-$rep.log"
+    decode="$DECODE"
+    for p in $PROMPTS; do
+      echo "rep $rep: $name jslm ${JSLM_ISA_ARGS[*]} prompt $p" >&2
+      /usr/bin/time -v -o "$RUNS/jslm-$name-p$p-$rep.time" \
+        "$JSLM" bench --model "$f" --threads "$THREADS" --prompt-tokens "$p" \
+        --decode-tokens "$decode" "${JSLM_ISA_ARGS[@]}" --json >"$RUNS/jslm-$name-p$p-$rep.json"
+      decode=0
+    done
   done
 done
+echo "load after: $(uptime)" | tee -a "$RUNS/load.txt" >&2
 
-echo "llama.cpp build flags: $(cat "$LLAMA/build/.jslm-flags")"
-python3 "$ROOT/bench/summarize.py" "$WORK/runs" "$THREADS" "$PROMPT" "$DECODE"
+echo "llama.cpp build flags: $(cat "$BUILD/.jslm-flags")"
+python3 "$ROOT/bench/summarize.py" "$RUNS" "$THREADS"

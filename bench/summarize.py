@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Summarizes bench/compare_llama_cpp.sh runs into one Markdown table (medians over reps).
+"""Summarizes bench/compare_llama_cpp.sh runs into two Markdown tables (medians over reps):
+prompt processing per prompt length, then decode, peak memory and CPU share per file.
 
-usage: summarize.py RUNS_DIR THREADS PROMPT DECODE
+usage: summarize.py RUNS_DIR THREADS
 """
 import json
 import pathlib
@@ -18,63 +19,70 @@ def time_v(path):
     return rss_kb / 2**20, cpu
 
 
-def llama_run(json_path):
-    """llama-bench -o json: one entry for the prompt test, one for generation."""
-    pp = tg = None
-    for entry in json.loads(json_path.read_text()):
-        if entry["n_prompt"] > 0 and entry["n_gen"] == 0:
-            pp = entry["avg_ts"]
-        elif entry["n_gen"] > 0 and entry["n_prompt"] == 0:
-            tg = entry["avg_ts"]
-    return pp, tg
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
 
 
 def main():
-    runs, threads, prompt = pathlib.Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-    rows = {}
+    runs, threads = pathlib.Path(sys.argv[1]), sys.argv[2]
+    # (file, engine) -> {"pp": {prompt: [tok/s]}, "ttft": {prompt: [ms]}, "tg": [], "rss": [], "cpu": []}
+    data = {}
+    isa = ""
     for f in sorted(runs.glob("*.json")):
-        engine, rest = f.stem.split("-", 1)
-        name, _rep = rest.rsplit("-", 1)
+        m = re.match(r"(llama|jslm)-(.+?)(?:-p(\d+))?-(\d+)$", f.stem)
+        engine, name = m.group(1), m.group(2)
+        d = data.setdefault((name, engine), {"pp": {}, "ttft": {}, "tg": [], "rss": [], "cpu": []})
         rss, cpu = time_v(f.with_suffix(".time"))
+        d["rss"].append(rss)
+        d["cpu"].append(cpu)
         if engine == "llama":
-            pp, tg = llama_run(f)
-            # llama-bench has no TTFT; its prompt time is the equivalent (no sampling).
-            ttft = 1000.0 * prompt / pp
-            load = None
+            for entry in json.loads(f.read_text()):
+                if entry["n_prompt"] > 0 and entry["n_gen"] == 0:
+                    p = entry["n_prompt"]
+                    d["pp"].setdefault(p, []).append(entry["avg_ts"])
+                    # llama-bench has no TTFT; its prompt time is the equivalent (no sampling).
+                    d["ttft"].setdefault(p, []).append(1000.0 * p / entry["avg_ts"])
+                elif entry["n_gen"] > 0 and entry["n_prompt"] == 0:
+                    d["tg"].append(entry["avg_ts"])
         else:
             r = json.loads(f.read_text().strip().splitlines()[-1])
-            pp, tg, ttft, load = (
-                r["prompt_tokens_per_s"],
-                r["decode_tokens_per_s"],
-                r["ttft_ms"],
-                r["load_ms"] / 1000.0,
-            )
-        rows.setdefault((name, engine), []).append((pp, tg, ttft, rss, cpu, load))
+            p = r["prompt_tokens"]
+            d["pp"].setdefault(p, []).append(r["prompt_tokens_per_s"])
+            d["ttft"].setdefault(p, []).append(r["ttft_ms"])
+            if r["decode_tokens"] > 0:
+                d["tg"].append(r["decode_tokens_per_s"])
+            isa = r.get("isa", "") or isa
 
-    med = lambda xs: statistics.median(xs) if xs and xs[0] is not None else None
-    print(
-        "| file | engine | threads | prompt tok/s | decode tok/s | TTFT ms | load s "
-        "| peak RSS GiB | CPU % (each run) | prompt × llama.cpp | decode × llama.cpp |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for name in sorted({n for n, _ in rows}):
-        ref = rows.get((name, "llama"))
-        ref_pp = med([r[0] for r in ref]) if ref else None
-        ref_tg = med([r[1] for r in ref]) if ref else None
-        for engine, label in (("llama", "llama.cpp 0c1e570"), ("jslm", "jslm (mapped)")):
-            rs = rows.get((name, engine))
-            if not rs:
-                continue
-            pp, tg, ttft = med([r[0] for r in rs]), med([r[1] for r in rs]), med([r[2] for r in rs])
-            rss, load = max(r[3] for r in rs), med([r[5] for r in rs])
-            cpus = "/".join(str(r[4]) for r in rs)
-            ratio_pp = f"{pp / ref_pp:.2f}×" if ref_pp else ""
-            ratio_tg = f"{tg / ref_tg:.2f}×" if ref_tg else ""
-            load_s = f"{load:.2f}" if load is not None else "–"
-            print(
-                f"| {name} | {label} | {threads} | {pp:.1f} | {tg:.2f} | {ttft:.0f} | {load_s} "
-                f"| {rss:.2f} | {cpus} | {ratio_pp} | {ratio_tg} |"
-            )
+    names = sorted({n for n, _ in data})
+    print(f"jslm kernels: {isa or 'default'}; {threads} threads; medians of each run's rate\n")
+    print("| file | prompt tokens | llama.cpp tok/s | jslm tok/s | jslm × llama.cpp "
+          "| llama.cpp TTFT ms | jslm TTFT ms |")
+    print("|---|---|---|---|---|---|---|")
+    for name in names:
+        ref, ours = data.get((name, "llama")), data.get((name, "jslm"))
+        for p in sorted(set((ref or {}).get("pp", {})) | set((ours or {}).get("pp", {}))):
+            a = med(ref["pp"].get(p, [])) if ref else None
+            b = med(ours["pp"].get(p, [])) if ours else None
+            ta = med(ref["ttft"].get(p, [])) if ref else None
+            tb = med(ours["ttft"].get(p, [])) if ours else None
+            fmt = lambda x, f: f.format(x) if x is not None else "–"
+            ratio = f"{b / a:.2f}×" if a and b else "–"
+            print(f"| {name} | {p} | {fmt(a, '{:.1f}')} | {fmt(b, '{:.1f}')} | {ratio} "
+                  f"| {fmt(ta, '{:.0f}')} | {fmt(tb, '{:.0f}')} |")
+    print()
+    print("| file | llama.cpp decode tok/s | jslm decode tok/s | jslm × llama.cpp "
+          "| llama.cpp peak RSS GiB | jslm peak RSS GiB | CPU % llama.cpp | CPU % jslm |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name in names:
+        ref, ours = data.get((name, "llama")), data.get((name, "jslm"))
+        a = med(ref["tg"]) if ref else None
+        b = med(ours["tg"]) if ours else None
+        ratio = f"{b / a:.2f}×" if a and b else "–"
+        rss = lambda d: f"{max(d['rss']):.2f}" if d else "–"
+        cpu = lambda d: "/".join(str(c) for c in d["cpu"]) if d else "–"
+        print(f"| {name} | {a or 0:.2f} | {b or 0:.2f} | {ratio} | {rss(ref)} | {rss(ours)} "
+              f"| {cpu(ref)} | {cpu(ours)} |")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ use anyhow::Context;
 use jslm_core::Precision;
 use jslm_engine::bench::{run_bench, BenchReport};
 use jslm_engine::synthetic::{mistral_7b_config, write_random_gguf};
-use jslm_engine::GgufRunner;
+use jslm_engine::{GgufRunner, Isa};
 use jslm_runtime::LoadPlaces;
 use std::path::PathBuf;
 use std::process::Command;
@@ -31,6 +31,10 @@ pub struct BenchArgs {
     /// llama, for comparison). Without `--model`, `both` benchmarks each file with both.
     #[arg(long, default_value = "mapped")]
     pub runner: String,
+    /// Kernels of the mapped runner: avx512, avx2 or generic (default: the best this CPU has),
+    /// e.g. to measure an AVX2-only machine's speed on an AVX-512 one.
+    #[arg(long)]
+    pub isa: Option<Isa>,
     /// Without `--model`: which random 7B files to write and run, comma-separated.
     #[arg(long, default_value = "q4_k_m,q8_0", value_delimiter = ',')]
     pub files: Vec<Precision>,
@@ -54,6 +58,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     };
     let mut options = planned.load_options(&places);
     options.gguf_runner = parse_runner(&args.runner)?;
+    options.isa = args.isa;
     // The whole prompt in one pass, as llama-bench measures it.
     options.prefill_chunk_tokens = options.prefill_chunk_tokens.max(args.prompt_tokens);
     let report = run_bench(
@@ -123,6 +128,9 @@ fn run_synthetic(args: &BenchArgs) -> anyhow::Result<()> {
             if let Some(t) = args.load.threads {
                 cmd.arg("--threads").arg(t.to_string());
             }
+            if let Some(isa) = args.isa {
+                cmd.arg("--isa").arg(isa.as_str());
+            }
             let out = cmd
                 .output()
                 .context("running the benchmark child process")?;
@@ -153,18 +161,19 @@ fn gib(bytes: u64) -> f64 {
 
 fn print_table(reports: &[BenchReport]) {
     println!(
-        "| model | device | runner | format | file GiB | threads | load s | warm-up s | prompt tok/s | decode tok/s | TTFT ms | peak RSS GiB |"
+        "| model | device | runner | kernels | format | file GiB | threads | load s | warm-up s | prompt tok/s | decode tok/s | TTFT ms | peak RSS GiB |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in reports {
         println!(
-            "| {} | {} | {} | {} {} | {:.2} | {} | {:.2} | {:.2} | {:.1} | {:.2} | {:.0} | {:.2} |",
+            "| {} | {} | {} | {} | {} {} | {:.2} | {} | {:.2} | {:.2} | {:.1} | {:.2} | {:.0} | {:.2} |",
             r.model
                 .file_name()
                 .map(|n| n.to_string_lossy())
                 .unwrap_or_default(),
             r.device,
             r.runner,
+            if r.isa.is_empty() { "–" } else { &r.isa },
             r.container,
             r.precision,
             gib(r.file_bytes),

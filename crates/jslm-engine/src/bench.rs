@@ -23,6 +23,9 @@ pub struct BenchReport {
     /// "mapped" (ours), "candle" (candle's quantized llama) or "candle-safetensors".
     #[serde(default)]
     pub runner: String,
+    /// The mapped runner's kernels ("avx512", "avx2", "generic"); empty for candle's runners.
+    #[serde(default)]
+    pub isa: String,
     pub file_bytes: u64,
     pub threads: usize,
     /// Reading the weights.
@@ -105,6 +108,10 @@ pub fn run_bench(
         precision: info.precision,
         device: info.device,
         runner: runner_name(&network).into(),
+        isa: match &*network {
+            crate::model::Network::GgufCpu(_) => crate::isa::Isa::resolve(options.isa)?.to_string(),
+            _ => String::new(),
+        },
         file_bytes: description.size_bytes,
         threads: info.threads,
         load_ms,

@@ -42,6 +42,11 @@ pub struct LoadOptions {
     pub context_tokens: Option<usize>,
     /// Which implementation runs a GGUF on the CPU (GPUs always use candle's).
     pub gguf_runner: GgufRunner,
+    /// The instruction set of the mapped runner's kernels; `None`: `JSLM_ISA` if set, else the
+    /// best this CPU has. Forcing one the CPU lacks is an `InvalidSetting` error.
+    pub isa: Option<crate::isa::Isa>,
+    /// How the mapped runner's KV cache stores keys and values (f16 by default, as llama.cpp).
+    pub kv_cache: crate::gguf_cpu::KvCacheType,
 }
 
 /// The CPU implementations of a GGUF network.
@@ -83,6 +88,8 @@ impl Default for LoadOptions {
             prefill_chunk_tokens: DEFAULT_PREFILL_CHUNK,
             context_tokens: None,
             gguf_runner: GgufRunner::Mapped,
+            isa: None,
+            kv_cache: Default::default(),
         }
     }
 }
@@ -207,7 +214,7 @@ impl Runner {
             }
             (WeightsFormat::Gguf { .. }, _) => {
                 progress(LoadProgress::LoadingWeights);
-                load_gguf(description, options.device, options.gguf_runner, context)?
+                load_gguf(description, options, context)?
             }
             (WeightsFormat::Safetensors { config, shards }, true) => {
                 let dir = options.quantized_dir.clone().ok_or_else(|| {
@@ -233,7 +240,7 @@ impl Runner {
                     }
                 };
                 progress(LoadProgress::LoadingWeights);
-                load_gguf(&quantized, options.device, options.gguf_runner, context)?
+                load_gguf(&quantized, options, context)?
             }
             (WeightsFormat::Safetensors { .. }, false) => {
                 progress(LoadProgress::LoadingWeights);

@@ -331,10 +331,10 @@ pub fn read_gguf_header(path: &Path) -> Result<gguf_file::Content> {
 /// RoPE table cover.
 pub(crate) fn load_gguf(
     description: &ModelDescription,
-    device: ComputeDevice,
-    runner: GgufRunner,
+    options: &crate::engine::LoadOptions,
     context: usize,
 ) -> Result<LoadedNetwork> {
+    let (device, runner) = (options.device, options.gguf_runner);
     let (NetworkDescription::Llama(llama), crate::files::WeightsFormat::Gguf { file }) =
         (&description.network, &description.weights)
     else {
@@ -347,7 +347,16 @@ pub(crate) fn load_gguf(
     let context = context.min(description.context_tokens as usize);
     let candle_device = open_device(device)?;
     let network = if device == ComputeDevice::Cpu && runner == GgufRunner::Mapped {
-        Network::GgufCpu(Box::new(GgufCpuModel::load(file, llama, context)?))
+        {
+            let isa = crate::isa::Isa::resolve(options.isa)?;
+            Network::GgufCpu(Box::new(GgufCpuModel::load(
+                file,
+                llama,
+                context,
+                isa,
+                options.kv_cache,
+            )?))
+        }
     } else {
         Network::Gguf(Box::new(load_candle_llama(file, &candle_device)?))
     };

@@ -109,6 +109,8 @@ impl Planned {
             prefill_chunk_tokens: plan.prefill_chunk_tokens.max(1) as usize,
             context_tokens: Some(plan.context_tokens as usize),
             gguf_runner: GgufRunner::Mapped,
+            isa: None,
+            kv_cache: Default::default(),
         }
     }
 

@@ -1,29 +1,126 @@
-//! Causal grouped-query attention over a per-layer KV cache.
+//! Causal grouped-query attention over a per-layer KV cache, blocked (flash-style): keys and
+//! values are read in blocks of `KV_BLOCK` positions, each block once for all the query heads
+//! of a KV head and up to `Q_CHUNK` tokens, with an online softmax, so no score row of the
+//! whole context is ever held and a long prompt reads its cache once per chunk, not per head.
 //!
-//! The cache is laid out `[kv_head][position][head_dim]` so one head's keys are contiguous
-//! for the score loop. It is allocated zeroed for the whole context at once: the kernel maps
-//! those pages lazily, so resident memory grows with the tokens actually used.
+//! The cache is laid out `[kv_head][position][head_dim]` in f16 (llama.cpp's default: 128 KiB
+//! per token for the 7B instead of 256 KiB) or f32. It is allocated zeroed for the whole
+//! context at once: the kernel maps those pages lazily, so resident memory grows with the
+//! tokens actually used.
 
-use super::ops::{axpy, dot, softmax};
+use super::ops::{axpy, dot};
+use half::f16;
+use half::slice::HalfFloatSliceExt;
 use rayon::prelude::*;
+
+/// Positions of keys and values converted and used together.
+const KV_BLOCK: usize = 64;
+/// Query tokens that share one pass over the cache.
+const Q_CHUNK: usize = 16;
+
+/// How keys and values are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KvCacheType {
+    /// Half the memory; logits within the engine's fidelity tolerances (tests).
+    #[default]
+    F16,
+    /// Exact: what candle's runner keeps, for comparing kernels.
+    F32,
+}
+
+impl std::str::FromStr for KvCacheType {
+    type Err = crate::error::EngineError;
+
+    fn from_str(s: &str) -> crate::error::Result<Self> {
+        match s {
+            "f16" => Ok(Self::F16),
+            "f32" => Ok(Self::F32),
+            other => Err(crate::error::EngineError::invalid(
+                "kv_cache",
+                format!("must be f16 or f32. Given: {other}"),
+            )),
+        }
+    }
+}
+
+/// One layer's keys or values.
+enum Store {
+    F16(Vec<f16>),
+    F32(Vec<f32>),
+}
+
+impl Store {
+    fn new(kind: KvCacheType, len: usize) -> Self {
+        match kind {
+            KvCacheType::F16 => Self::F16(vec![f16::ZERO; len]),
+            KvCacheType::F32 => Self::F32(vec![0.0; len]),
+        }
+    }
+
+    fn write(&mut self, at: usize, src: &[f32]) {
+        match self {
+            Self::F16(v) => v[at..at + src.len()].convert_from_f32_slice(src),
+            Self::F32(v) => v[at..at + src.len()].copy_from_slice(src),
+        }
+    }
+
+    fn read(&self, at: usize, dst: &mut [f32]) {
+        match self {
+            Self::F16(v) => v[at..at + dst.len()].convert_to_f32_slice(dst),
+            Self::F32(v) => dst.copy_from_slice(&v[at..at + dst.len()]),
+        }
+    }
+}
 
 pub(crate) struct KvCache {
     kv_heads: usize,
     head_dim: usize,
     capacity: usize,
-    keys: Vec<Vec<f32>>,
-    values: Vec<Vec<f32>>,
+    keys: Vec<Store>,
+    values: Vec<Store>,
+}
+
+/// One task's working memory: the converted block and each query's running state.
+#[derive(Default)]
+struct Scratch {
+    k: Vec<f32>,
+    v: Vec<f32>,
+    scores: Vec<f32>,
+    max: Vec<f32>,
+    sum: Vec<f32>,
+    acc: Vec<f32>,
+}
+
+/// A pointer that rayon tasks may share because each writes disjoint elements.
+#[derive(Clone, Copy)]
+struct SharedOut(*mut f32);
+// SAFETY: tasks write disjoint (token, head) rows of the output; the owner waits for all.
+unsafe impl Send for SharedOut {}
+unsafe impl Sync for SharedOut {}
+
+impl SharedOut {
+    /// Element `i` (a method, so that closures capture the whole `Send` wrapper).
+    fn at(self, i: usize) -> *mut f32 {
+        self.0.wrapping_add(i)
+    }
 }
 
 impl KvCache {
-    pub fn new(layers: usize, kv_heads: usize, head_dim: usize, capacity: usize) -> Self {
+    pub fn new(
+        layers: usize,
+        kv_heads: usize,
+        head_dim: usize,
+        capacity: usize,
+        kind: KvCacheType,
+    ) -> Self {
         let per_layer = kv_heads * capacity * head_dim;
         Self {
             kv_heads,
             head_dim,
             capacity,
-            keys: (0..layers).map(|_| vec![0f32; per_layer]).collect(),
-            values: (0..layers).map(|_| vec![0f32; per_layer]).collect(),
+            keys: (0..layers).map(|_| Store::new(kind, per_layer)).collect(),
+            values: (0..layers).map(|_| Store::new(kind, per_layer)).collect(),
         }
     }
 
@@ -40,8 +137,8 @@ impl KvCache {
             for h in 0..kvh {
                 let src = (t * kvh + h) * hd;
                 let dst = (h * cap + pos + t) * hd;
-                self.keys[layer][dst..dst + hd].copy_from_slice(&k[src..src + hd]);
-                self.values[layer][dst..dst + hd].copy_from_slice(&v[src..src + hd]);
+                self.keys[layer].write(dst, &k[src..src + hd]);
+                self.values[layer].write(dst, &v[src..src + hd]);
             }
         }
     }
@@ -49,25 +146,79 @@ impl KvCache {
     /// For `m` query tokens at positions `pos..pos+m` (`q` is `m × heads × head_dim`), writes
     /// softmax(q·kᵀ/√d)·v over positions `0..=pos+t` into `out` (same shape as `q`).
     pub fn attend(&self, layer: usize, q: &[f32], pos: usize, heads: usize, out: &mut [f32]) {
-        let hd = self.head_dim;
-        let group = heads / self.kv_heads;
+        let (hd, kvh, cap) = (self.head_dim, self.kv_heads, self.capacity);
+        let group = heads / kvh;
+        let m = q.len() / (heads * hd);
+        assert_eq!(out.len(), q.len());
         let scale = 1.0 / (hd as f32).sqrt();
-        let (keys, values, cap) = (&self.keys[layer], &self.values[layer], self.capacity);
-        out.par_chunks_mut(hd)
-            .zip(q.par_chunks(hd))
-            .enumerate()
-            .for_each(|(i, (o, qh))| {
-                let (t, h) = (i / heads, i % heads);
-                let kv = h / group;
-                let len = pos + t + 1;
+        let (keys, values) = (&self.keys[layer], &self.values[layer]);
+        let chunks = m.div_ceil(Q_CHUNK);
+        let dst = SharedOut(out.as_mut_ptr());
+        (0..kvh * chunks)
+            .into_par_iter()
+            .for_each_init(Scratch::default, |s, unit| {
+                let (kv, t0) = (unit / chunks, (unit % chunks) * Q_CHUNK);
+                let t1 = (t0 + Q_CHUNK).min(m);
+                // Query i: token t0 + i / group, head kv · group + i % group.
+                let nq = (t1 - t0) * group;
+                let query = |i: usize| {
+                    let (t, h) = (t0 + i / group, kv * group + i % group);
+                    (t, (t * heads + h) * hd)
+                };
+                s.max.clear();
+                s.max.resize(nq, f32::NEG_INFINITY);
+                s.sum.clear();
+                s.sum.resize(nq, 0.0);
+                s.acc.clear();
+                s.acc.resize(nq * hd, 0.0);
+                s.k.resize(KV_BLOCK * hd, 0.0);
+                s.v.resize(KV_BLOCK * hd, 0.0);
+                s.scores.resize(KV_BLOCK, 0.0);
+                let end = pos + t1;
                 let base = kv * cap * hd;
-                let mut scores: Vec<f32> = (0..len)
-                    .map(|p| dot(qh, &keys[base + p * hd..base + (p + 1) * hd]) * scale)
-                    .collect();
-                softmax(&mut scores);
-                o.fill(0.0);
-                for (p, &w) in scores.iter().enumerate() {
-                    axpy(w, &values[base + p * hd..base + (p + 1) * hd], o);
+                for p0 in (0..end).step_by(KV_BLOCK) {
+                    let p1 = (p0 + KV_BLOCK).min(end);
+                    let n = p1 - p0;
+                    keys.read(base + p0 * hd, &mut s.k[..n * hd]);
+                    values.read(base + p0 * hd, &mut s.v[..n * hd]);
+                    for i in 0..nq {
+                        let (t, at) = query(i);
+                        // Causal: token t sees positions 0..=pos + t.
+                        let len = (pos + t + 1).min(p1);
+                        if len <= p0 {
+                            continue;
+                        }
+                        let qi = &q[at..at + hd];
+                        let seen = len - p0;
+                        let mut block_max = f32::NEG_INFINITY;
+                        for (p, score) in s.scores[..seen].iter_mut().enumerate() {
+                            *score = dot(qi, &s.k[p * hd..(p + 1) * hd]) * scale;
+                            block_max = block_max.max(*score);
+                        }
+                        let new_max = s.max[i].max(block_max);
+                        let correction = (s.max[i] - new_max).exp();
+                        let acc = &mut s.acc[i * hd..(i + 1) * hd];
+                        if correction != 1.0 {
+                            acc.iter_mut().for_each(|a| *a *= correction);
+                        }
+                        let mut sum = s.sum[i] * correction;
+                        for (p, &score) in s.scores[..seen].iter().enumerate() {
+                            let e = (score - new_max).exp();
+                            sum += e;
+                            axpy(e, &s.v[p * hd..(p + 1) * hd], acc);
+                        }
+                        s.sum[i] = sum;
+                        s.max[i] = new_max;
+                    }
+                }
+                for i in 0..nq {
+                    let (_, at) = query(i);
+                    let inv = 1.0 / s.sum[i];
+                    for (j, &a) in s.acc[i * hd..(i + 1) * hd].iter().enumerate() {
+                        // SAFETY: (token, head) row `at` belongs to this unit alone, and
+                        // `at + j < out.len()` (same shape as `q`).
+                        unsafe { *dst.at(at + j) = a * inv };
+                    }
                 }
             });
     }
@@ -96,34 +247,62 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn grouped_causal_attention_matches_the_naive_formula() {
-        let (heads, kv_heads, hd, m) = (4, 2, 8, 3);
+    /// Two calls (`first` tokens, then `m − first`), every query checked against the naive
+    /// formula over the cache's own (rounded) keys and values.
+    fn check(kind: KvCacheType, first: usize, m: usize, tolerance: f32) {
+        let (heads, kv_heads, hd) = (4, 2, 8);
         let val = |i: usize| ((i * 37 % 23) as f32 - 11.0) / 7.0;
-        let mut cache = KvCache::new(1, kv_heads, hd, 16);
-        // Two tokens first, then three more: the second call must see all five.
-        let k: Vec<f32> = (0..5 * kv_heads * hd).map(val).collect();
-        let v: Vec<f32> = (0..5 * kv_heads * hd).map(|i| val(i + 5)).collect();
-        let split = 2 * kv_heads * hd;
+        let mut cache = KvCache::new(1, kv_heads, hd, m + 3, kind);
+        let k: Vec<f32> = (0..m * kv_heads * hd).map(val).collect();
+        let v: Vec<f32> = (0..m * kv_heads * hd).map(|i| val(i + 5)).collect();
+        let split = first * kv_heads * hd;
         cache.store(0, 0, &k[..split], &v[..split]);
-        cache.store(0, 2, &k[split..], &v[split..]);
-        let q: Vec<f32> = (0..m * heads * hd).map(|i| val(i + 11)).collect();
-        let mut out = vec![0f32; q.len()];
-        cache.attend(0, &q, 2, heads, &mut out);
-        for t in 0..m {
+        cache.store(0, first, &k[split..], &v[split..]);
+        let rest = m - first;
+        let q: Vec<f32> = (0..rest * heads * hd).map(|i| val(i + 11)).collect();
+        let mut out = vec![f32::NAN; q.len()];
+        cache.attend(0, &q, first, heads, &mut out);
+        let round = |x: &[f32]| -> Vec<f32> {
+            match kind {
+                KvCacheType::F16 => x.iter().map(|&v| f16::from_f32(v).to_f32()).collect(),
+                KvCacheType::F32 => x.to_vec(),
+            }
+        };
+        for t in 0..rest {
             for h in 0..heads {
                 let kv = h / (heads / kv_heads);
                 let at = |src: &[f32], p: usize| {
-                    src[(p * kv_heads + kv) * hd..(p * kv_heads + kv + 1) * hd].to_vec()
+                    round(&src[(p * kv_heads + kv) * hd..(p * kv_heads + kv + 1) * hd])
                 };
-                let ks: Vec<Vec<f32>> = (0..=2 + t).map(|p| at(&k, p)).collect();
-                let vs: Vec<Vec<f32>> = (0..=2 + t).map(|p| at(&v, p)).collect();
+                let ks: Vec<Vec<f32>> = (0..=first + t).map(|p| at(&k, p)).collect();
+                let vs: Vec<Vec<f32>> = (0..=first + t).map(|p| at(&v, p)).collect();
                 let off = (t * heads + h) * hd;
                 let want = naive(&q[off..off + hd], &ks, &vs);
                 for i in 0..hd {
-                    assert!((out[off + i] - want[i]).abs() < 1e-5, "t{t} h{h} i{i}");
+                    assert!(
+                        (out[off + i] - want[i]).abs() < tolerance,
+                        "{kind:?} first={first} m={m} t{t} h{h} i{i}: {} vs {}",
+                        out[off + i],
+                        want[i]
+                    );
                 }
             }
         }
+    }
+
+    #[test]
+    fn grouped_causal_attention_matches_the_naive_formula() {
+        for kind in [KvCacheType::F32, KvCacheType::F16] {
+            check(kind, 2, 5, 1e-5);
+            // Across KV blocks and query chunks: a long cache, then a chunk and a tail.
+            check(kind, 70, 70 + Q_CHUNK + 3, 1e-5);
+            check(kind, 1, 2 * KV_BLOCK + 1, 1e-5);
+        }
+    }
+
+    #[test]
+    fn f16_halves_the_cache() {
+        let f16 = KvCache::new(1, 1, 8, 4, KvCacheType::F16);
+        assert!(matches!(&f16.keys[0], Store::F16(v) if v.len() == 32));
     }
 }

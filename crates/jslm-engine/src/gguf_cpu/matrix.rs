@@ -1,12 +1,15 @@
-//! A weight matrix that stays in the memory-mapped GGUF file, multiplied with candle's
-//! quantized dot-product kernels (`GgmlType::vec_dot`, runtime-dispatched AVX2/FMA with a
-//! scalar fallback, NEON on Apple CPUs).
+//! A weight matrix that stays in the memory-mapped GGUF file, multiplied with the row kernels
+//! `kernels.rs` picks for the CPU (ours for Q4_K, Q6_K and Q8_0 on AVX-512 and AVX2, candle's
+//! `GgmlType::vec_dot` otherwise).
 //!
 //! Why not candle's `QMatMul`: on load it copies every tensor out of the file, and on first
 //! use its x86 path builds a repacked copy besides; a Q4_K_M 7B peaked at 16.9 GiB for a
 //! 4.07 GiB file. Reading the blocks in place keeps the weights at the file's size, shared
 //! with the page cache, and makes loading a memory map instead of a copy.
 
+use super::kernels::{self, RowKernels};
+use super::tile;
+use crate::isa::Cpu;
 use candle_core::quantized::k_quants::{
     BlockQ2K, BlockQ3K, BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ5_1, BlockQ6K,
     BlockQ8_0, GgmlType,
@@ -121,21 +124,19 @@ impl QMatrix {
         dispatch!(self.dtype, go)
     }
 
-    /// `out[t][r] = Σ_c self[r][c] · xs[t][c]` for `m = xs.len() / cols` tokens: the
-    /// activations are quantized once to the kernel's partner type, then rows are split across
-    /// rayon's threads.
-    pub fn matmul(&self, xs: &[f32], out: &mut [f32]) {
-        // Our kernels where they exist (they prefetch for themselves), candle's elsewhere.
+    /// `out[t][r] = Σ_c self[r][c] · xs[t][c]` for `m = xs.len() / cols` tokens with `cpu`'s
+    /// kernels: the activations are quantized once to the kernel's partner type, then rows are
+    /// split across rayon's threads.
+    pub fn matmul(&self, cpu: Cpu, xs: &[f32], out: &mut [f32]) {
         macro_rules! ours {
-            ($t:ty, $kernel:ident) => {
+            ($t:ty, $kernels:ident) => {
                 matmul_typed::<$t>(
                     self.blocks::<$t>(),
                     self.rows,
                     self.cols,
                     xs,
                     out,
-                    super::$kernel::dot,
-                    super::$kernel::dot4_kernel(),
+                    kernels::$kernels(cpu),
                 )
             };
         }
@@ -147,15 +148,26 @@ impl QMatrix {
                     self.cols,
                     xs,
                     out,
-                    <$t>::vec_dot,
-                    None,
+                    RowKernels::candle(),
                 )
             };
         }
+        let m = xs.len() / self.cols;
+        if let Some(family) = tile::Family::of(cpu).filter(|_| m >= tile::MIN_TOKENS) {
+            let weights = match self.dtype {
+                GgmlDType::Q4K => Some(tile::Weights::Q4K(self.blocks())),
+                GgmlDType::Q6K => Some(tile::Weights::Q6K(self.blocks())),
+                GgmlDType::Q8_0 => Some(tile::Weights::Q8_0(self.blocks())),
+                _ => None,
+            };
+            if let Some(w) = weights {
+                return tile::matmul(family, w, self.rows, self.cols, xs, out);
+            }
+        }
         match self.dtype {
-            GgmlDType::Q4K => ours!(BlockQ4K, q4k_avx512),
-            GgmlDType::Q6K => ours!(BlockQ6K, q6k_avx512),
-            GgmlDType::Q8_0 => ours!(BlockQ8_0, q8_0_avx512),
+            GgmlDType::Q4K => ours!(BlockQ4K, q4k),
+            GgmlDType::Q6K => ours!(BlockQ6K, q6k),
+            GgmlDType::Q8_0 => ours!(BlockQ8_0, q8_0),
             _ => dispatch!(self.dtype, go),
         }
     }
@@ -218,20 +230,15 @@ struct SharedOut(*mut f32);
 unsafe impl Send for SharedOut {}
 unsafe impl Sync for SharedOut {}
 
-/// The kernel: `dot(n, weights, activations)` over `n` values.
-type Dot<T> = fn(usize, &[T], &[<T as GgmlType>::VecDotType]) -> f32;
-/// The same for four activation rows at once.
-type Dot4<T> = fn(usize, &[T], [&[<T as GgmlType>::VecDotType]; 4]) -> [f32; 4];
-
 fn matmul_typed<T: GgmlType>(
     w: &[T],
     rows: usize,
     cols: usize,
     xs: &[f32],
     out: &mut [f32],
-    dot: Dot<T>,
-    dot4: Option<Dot4<T>>,
+    kernels: RowKernels<T>,
 ) {
+    let (dot, dot4, prefetches) = (kernels.one, kernels.four, kernels.prefetches);
     let m = xs.len() / cols;
     assert_eq!(xs.len(), m * cols, "activations are not whole rows");
     assert_eq!(out.len(), m * rows, "output has the wrong size");
@@ -258,7 +265,7 @@ fn matmul_typed<T: GgmlType>(
             for r in r0..r1 {
                 let wr = &w[r * w_per_row..(r + 1) * w_per_row];
                 let ahead = r + PREFETCH_ROWS;
-                if dot4.is_none() && t0 == 0 && ahead < rows {
+                if !prefetches && t0 == 0 && ahead < rows {
                     prefetch_bytes(&w[ahead * w_per_row..(ahead + 1) * w_per_row]);
                 }
                 let act = |t: usize| &q[t * x_per_row..(t + 1) * x_per_row];
@@ -350,16 +357,18 @@ mod tests {
     fn check<T: GgmlType>(rows: usize, cols: usize, m: usize) {
         let mat = mapped::<T>(&values(rows * cols, 1), rows, cols);
         let xs = values(m * cols, 2);
-        let mut out = vec![f32::NAN; m * rows];
-        mat.matmul(&xs, &mut out);
         let want = reference::<T>(&mat, &xs);
         let scale = want.iter().fold(0f32, |a, v| a.max(v.abs()));
-        for (i, (g, w)) in out.iter().zip(&want).enumerate() {
-            assert!(
-                (g - w).abs() <= 1e-4 * scale.max(1.0),
-                "{:?} {rows}x{cols} m={m}: element {i}: kernel {g} vs reference {w}",
-                T::DTYPE
-            );
+        for cpu in Cpu::all() {
+            let mut out = vec![f32::NAN; m * rows];
+            mat.matmul(cpu, &xs, &mut out);
+            for (i, (g, w)) in out.iter().zip(&want).enumerate() {
+                assert!(
+                    (g - w).abs() <= 1e-4 * scale.max(1.0),
+                    "{:?} {rows}x{cols} m={m} {cpu:?}: element {i}: kernel {g} vs reference {w}",
+                    T::DTYPE
+                );
+            }
         }
     }
 

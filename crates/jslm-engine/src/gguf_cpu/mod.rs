@@ -2,18 +2,25 @@
 //! memory map: no copy of the weights at load, no repacked second copy at first use.
 //!
 //! Written here rather than taken from candle's `quantized_llama` for memory and load time
-//! (see `matrix.rs`); the quantized dot products themselves are candle's kernels.
+//! (see `matrix.rs`) and speed (our kernels for Q4_K, Q6_K and Q8_0, `kernels.rs`).
 
 mod attention;
+pub use attention::KvCacheType;
+mod kernels;
 mod matrix;
 mod ops;
+mod q4k_avx2;
 mod q4k_avx512;
+mod q6k_avx2;
 mod q6k_avx512;
+mod q8_0_avx2;
 mod q8_0_avx512;
 mod simd;
+mod tile;
 
 use crate::description::LlamaGguf;
 use crate::error::{EngineError, Result};
+use crate::isa::{Cpu, Isa};
 use attention::KvCache;
 use matrix::QMatrix;
 use ops::{rms_norm, silu_mul, Rope};
@@ -51,12 +58,20 @@ pub(crate) struct GgufCpuModel {
     output: QMatrix,
     rope: Rope,
     cache: KvCache,
+    cpu: Cpu,
 }
 
 impl GgufCpuModel {
     /// Maps `path` (described and checked as `gguf`) and views its tensors in place.
-    /// `context` is the number of positions the KV cache and RoPE table cover.
-    pub fn load(path: &Path, gguf: &LlamaGguf, context: usize) -> Result<Self> {
+    /// `context` is the number of positions the KV cache and RoPE table cover; `isa` the
+    /// kernels (supported by this CPU: see `Isa::resolve`); `kv` how the cache stores.
+    pub fn load(
+        path: &Path,
+        gguf: &LlamaGguf,
+        context: usize,
+        isa: Isa,
+        kv: KvCacheType,
+    ) -> Result<Self> {
         let map = Arc::new(map_weights(path)?);
         let bad = |reason: String| EngineError::invalid_file(path, reason);
         let p = gguf.dims;
@@ -150,7 +165,8 @@ impl GgufCpuModel {
             output_norm: vector("output_norm.weight", hidden)?,
             output,
             rope: Rope::new(head_dim, rope_base, context),
-            cache: KvCache::new(layers, kv_heads, head_dim, context),
+            cache: KvCache::new(layers, kv_heads, head_dim, context, kv),
+            cpu: Cpu::new(isa),
         })
     }
 
@@ -173,6 +189,7 @@ impl GgufCpuModel {
             )));
         }
         let (d, kvd) = (s.hidden, s.kv_heads * s.head_dim);
+        let cpu = self.cpu;
         let ffn = self.blocks.first().map_or(0, |b| b.gate.rows);
         let mut x = vec![0f32; m * d];
         for (row, &id) in x.chunks_exact_mut(d).zip(ids) {
@@ -194,28 +211,28 @@ impl GgufCpuModel {
         let mut up = vec![0f32; m * ffn];
         for (layer, b) in self.blocks.iter().enumerate() {
             rms_norm(&x, &b.attn_norm, s.rms_eps, &mut h);
-            b.wq.matmul(&h, &mut q);
-            b.wk.matmul(&h, &mut k);
-            b.wv.matmul(&h, &mut v);
+            b.wq.matmul(cpu, &h, &mut q);
+            b.wk.matmul(cpu, &h, &mut k);
+            b.wv.matmul(cpu, &h, &mut v);
             for t in 0..m {
                 self.rope.apply(&mut q[t * d..(t + 1) * d], pos + t);
                 self.rope.apply(&mut k[t * kvd..(t + 1) * kvd], pos + t);
             }
             self.cache.store(layer, pos, &k, &v);
             self.cache.attend(layer, &q, pos, s.heads, &mut att);
-            b.wo.matmul(&att, &mut o);
+            b.wo.matmul(cpu, &att, &mut o);
             add(&mut x, &o);
             rms_norm(&x, &b.ffn_norm, s.rms_eps, &mut h);
-            b.gate.matmul(&h, &mut gate);
-            b.up.matmul(&h, &mut up);
+            b.gate.matmul(cpu, &h, &mut gate);
+            b.up.matmul(cpu, &h, &mut up);
             silu_mul(&mut gate, &up);
-            b.down.matmul(&gate, &mut o);
+            b.down.matmul(cpu, &gate, &mut o);
             add(&mut x, &o);
         }
         let mut last = vec![0f32; d];
         rms_norm(&x[(m - 1) * d..], &self.output_norm, s.rms_eps, &mut last);
         let mut logits = vec![0f32; s.vocab];
-        self.output.matmul(&last, &mut logits);
+        self.output.matmul(cpu, &last, &mut logits);
         Ok(logits)
     }
 }

@@ -63,20 +63,6 @@ pub(crate) fn silu_mul(gate: &mut [f32], up: &[f32]) {
     }
 }
 
-/// Softmax in place, max-subtracted.
-pub(crate) fn softmax(x: &mut [f32]) {
-    let max = x.iter().fold(f32::NEG_INFINITY, |a, &v| a.max(v));
-    let mut sum = 0f32;
-    for v in x.iter_mut() {
-        *v = (*v - max).exp();
-        sum += *v;
-    }
-    let inv = 1.0 / sum;
-    for v in x.iter_mut() {
-        *v *= inv;
-    }
-}
-
 /// A dot product with eight independent accumulators so it vectorizes without fast-math.
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; 8];
@@ -134,14 +120,7 @@ mod tests {
     }
 
     #[test]
-    fn softmax_silu_dot_and_axpy() {
-        let mut s = [1.0f32, 2.0, 3.0];
-        softmax(&mut s);
-        let e: Vec<f32> = [1.0f32, 2.0, 3.0].iter().map(|v| v.exp()).collect();
-        let z: f32 = e.iter().sum();
-        for (a, b) in s.iter().zip(&e) {
-            assert!((a - b / z).abs() < 1e-6);
-        }
+    fn silu_dot_and_axpy() {
         let mut g = [0.0f32, 1.0, -2.0];
         silu_mul(&mut g, &[2.0, 3.0, 1.0]);
         assert!((g[1] - 3.0 / (1.0 + (-1f32).exp())).abs() < 1e-6 && g[0] == 0.0);

@@ -1,5 +1,5 @@
-//! Q4_K × Q8_K dot products with AVX-512 (F + BW, VNNI where present), chosen at run time;
-//! other CPUs use candle's kernel (AVX2/FMA, NEON or scalar).
+//! Q4_K × Q8_K dot products with AVX-512 (F + BW, VNNI where present), one weight row against
+//! `T` activation rows (`kernels.rs` chooses them).
 //!
 //! Written here because candle 0.11 has only a 256-bit version and llama.cpp's 512-bit kernels
 //! decoded Q4_K_M 1.8× faster than it on the same file (`bench/compare_llama_cpp.sh`). The
@@ -9,17 +9,17 @@
 //! products per i32 lane (at most 4 · 15 · 128 = 7,680, so the lanes pack to i16 without
 //! saturating) and one `vpmaddwd` applies the scales: three multiplies per 128 values, not four.
 
-use super::simd::{features, view};
-use candle_core::quantized::k_quants::{BlockQ4K, BlockQ8K, GgmlType};
+use super::simd::view;
+use candle_core::quantized::k_quants::{BlockQ4K, BlockQ8K};
 use half::f16;
 
 /// ggml's `block_q4_K`, field by field (candle's fields are crate-private).
 #[repr(C)]
-struct Q4K {
-    d: f16,
-    dmin: f16,
-    scales: [u8; 12],
-    qs: [u8; 128],
+pub(super) struct Q4K {
+    pub d: f16,
+    pub dmin: f16,
+    pub scales: [u8; 12],
+    pub qs: [u8; 128],
 }
 
 /// ggml's `block_q8_K`.
@@ -35,41 +35,32 @@ const _: () = assert!(std::mem::align_of::<Q4K>() == std::mem::align_of::<BlockQ
 const _: () = assert!(std::mem::size_of::<Q8K>() == std::mem::size_of::<BlockQ8K>());
 const _: () = assert!(std::mem::align_of::<Q8K>() == std::mem::align_of::<BlockQ8K>());
 
-/// `Σ dequant(xs) · dequant(ys)` over `n` values.
-pub(crate) fn dot(n: usize, xs: &[BlockQ4K], ys: &[BlockQ8K]) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    if features().avx512 {
-        return rows::<1>(n, xs, [ys])[0];
-    }
-    BlockQ4K::vec_dot(n, xs, ys)
-}
-
-/// One weight row against four activation rows, for prompts: the weight block's nibbles and
-/// scales are unpacked once for all four. `None` where only the one-row kernel exists.
-pub(crate) fn dot4_kernel() -> Option<fn(usize, &[BlockQ4K], [&[BlockQ8K]; 4]) -> [f32; 4]> {
-    #[cfg(target_arch = "x86_64")]
-    if features().avx512 {
-        return Some(rows::<4>);
-    }
-    None
-}
-
-/// One weight row against `T` activation rows, with VNNI where the CPU has it.
+/// One weight row against `T` activation rows, with VNNI (`vnni`) or AVX-512 BW alone.
 #[cfg(target_arch = "x86_64")]
-fn rows<const T: usize>(n: usize, xs: &[BlockQ4K], ys: [&[BlockQ8K]; T]) -> [f32; T] {
-    let f = features();
-    assert!(f.avx512);
+pub(crate) fn rows<const T: usize, const VNNI: bool>(
+    n: usize,
+    xs: &[BlockQ4K],
+    ys: [&[BlockQ8K]; T],
+) -> [f32; T] {
+    assert!(crate::isa::Isa::Avx512.supported());
+    assert!(!VNNI || vnni_detected());
     // SAFETY: `Q4K`/`Q8K` have candle's sizes and alignments (asserted above) and ggml's field
     // order; the feature checks guard the target features.
     unsafe {
         let xs: &[Q4K] = view(xs, n / 256);
         let ys: [&[Q8K]; T] = ys.map(|y| view(y, n / 256));
-        if f.vnni {
+        if VNNI {
             avx512::rows_vnni(xs, ys)
         } else {
             avx512::rows_bw(xs, ys)
         }
     }
+}
+
+/// Whether the CPU has AVX-512 VNNI (whatever `JSLM_NO_VNNI` says).
+#[cfg(target_arch = "x86_64")]
+pub(super) fn vnni_detected() -> bool {
+    is_x86_feature_detected!("avx512vnni")
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -85,7 +76,7 @@ mod avx512 {
     /// The eight 6-bit scales (bytes 0–7) and mins (bytes 8–15) of a block, as ggml's
     /// `get_scale_min_k4` reads them.
     #[inline(always)]
-    fn scales_and_mins(packed: &[u8; 12]) -> [u32; 4] {
+    pub(in super::super) fn scales_and_mins(packed: &[u8; 12]) -> [u32; 4] {
         let u = |i: usize| u32::from_le_bytes(packed[4 * i..4 * i + 4].try_into().unwrap());
         let (u0, u1, u2) = (u(0), u(1), u(2));
         [
@@ -212,48 +203,5 @@ mod avx512 {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    use crate::gguf_cpu::simd::test_data::{activations, random_blocks, Lcg};
-
-    /// Random nibbles, all 6-bit scales and mins (d and dmin kept normal), extreme
-    /// activations (±127 after quantization).
-    fn blocks(n: usize, seed: u64) -> (Vec<BlockQ4K>, Vec<BlockQ8K>) {
-        let mut rng = Lcg::new(seed);
-        let xs = random_blocks(n / 256, 144, &[1, 3], &mut rng);
-        (xs, activations(n, 97, 1e3, &mut rng))
-    }
-
-    #[test]
-    fn four_rows_match_one_row_at_a_time() {
-        let Some(dot4) = dot4_kernel() else { return };
-        let n = 4096;
-        let (xs, _) = blocks(n, 9);
-        let ys: Vec<Vec<BlockQ8K>> = (0..4).map(|i| blocks(n, 20 + i).1).collect();
-        let four = dot4(n, &xs, [&ys[0], &ys[1], &ys[2], &ys[3]]);
-        for t in 0..4 {
-            let one = dot(n, &xs, &ys[t]);
-            assert!(
-                (four[t] - one).abs() <= 1e-5 * one.abs().max(1.0),
-                "{t}: {four:?} vs {one}"
-            );
-        }
-    }
-
-    #[test]
-    fn matches_the_scalar_reference() {
-        for (n, seed) in [(256, 1), (4096, 2), (14336, 3)] {
-            let (xs, ys) = blocks(n, seed);
-            let want = BlockQ4K::vec_dot_unopt(n, &xs, &ys);
-            let got = dot(n, &xs, &ys);
-            let scale = want.abs().max(1.0);
-            assert!(
-                (got - want).abs() <= 1e-5 * scale * (n / 256) as f32,
-                "n={n}: {got} vs {want} (avx512: {})",
-                features().avx512
-            );
-        }
-    }
-}
+#[cfg(target_arch = "x86_64")]
+pub(super) use avx512::scales_and_mins;

@@ -1,5 +1,5 @@
-//! Q6_K × Q8_K dot products with AVX-512 BW, chosen at run time; other CPUs use candle's
-//! kernel. Q4_K_M files keep `output.weight` and some `ffn_down`/`attn_v` matrices in Q6_K
+//! Q6_K × Q8_K dot products with AVX-512 BW, one weight row against `T` activation rows
+//! (`kernels.rs` chooses them). Q4_K_M files keep `output.weight` and some `ffn_down`/`attn_v` matrices in Q6_K
 //! (about a fifth of the work).
 //!
 //! ggml's arithmetic: value = d · scale_j · (q − 32) for 16-value group j, so a block's dot is
@@ -7,45 +7,26 @@
 //! unsigned operand of `maddubs` (63 · 128 · 2 cannot saturate i16).
 
 use super::q4k_avx512::Q8K;
-use super::simd::{features, view};
-use candle_core::quantized::k_quants::{BlockQ6K, BlockQ8K, GgmlType};
+use super::simd::view;
+use candle_core::quantized::k_quants::{BlockQ6K, BlockQ8K};
 use half::f16;
 
 /// ggml's `block_q6_K` (candle's fields are crate-private).
 #[repr(C)]
-struct Q6K {
-    ql: [u8; 128],
-    qh: [u8; 64],
-    scales: [i8; 16],
-    d: f16,
+pub(super) struct Q6K {
+    pub ql: [u8; 128],
+    pub qh: [u8; 64],
+    pub scales: [i8; 16],
+    pub d: f16,
 }
 
 const _: () = assert!(std::mem::size_of::<Q6K>() == std::mem::size_of::<BlockQ6K>());
 const _: () = assert!(std::mem::align_of::<Q6K>() == std::mem::align_of::<BlockQ6K>());
 
-/// `Σ dequant(xs) · dequant(ys)` over `n` values.
-pub(crate) fn dot(n: usize, xs: &[BlockQ6K], ys: &[BlockQ8K]) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    if features().avx512 {
-        return rows::<1>(n, xs, [ys])[0];
-    }
-    BlockQ6K::vec_dot(n, xs, ys)
-}
-
-/// One weight row against four activation rows (prompts). `None` where only the one-row
-/// kernel exists.
-pub(crate) fn dot4_kernel() -> Option<fn(usize, &[BlockQ6K], [&[BlockQ8K]; 4]) -> [f32; 4]> {
-    #[cfg(target_arch = "x86_64")]
-    if features().avx512 {
-        return Some(rows::<4>);
-    }
-    None
-}
-
 /// One weight row against `T` activation rows.
 #[cfg(target_arch = "x86_64")]
-fn rows<const T: usize>(n: usize, xs: &[BlockQ6K], ys: [&[BlockQ8K]; T]) -> [f32; T] {
-    assert!(features().avx512);
+pub(crate) fn rows<const T: usize>(n: usize, xs: &[BlockQ6K], ys: [&[BlockQ8K]; T]) -> [f32; T] {
+    assert!(crate::isa::Isa::Avx512.supported());
     // SAFETY: `Q6K`/`Q8K` have candle's sizes and alignments (asserted) and ggml's field
     // order; the feature check guards the target features.
     unsafe { avx512::dot::<T>(view(xs, n / 256), ys.map(|y| view(y, n / 256))) }
@@ -132,46 +113,5 @@ mod avx512 {
             out[t] = _mm512_reduce_add_ps(acc[t]) - acc_min[t];
         }
         out
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    use crate::gguf_cpu::simd::test_data::{activations, random_blocks, Lcg};
-
-    /// Random 6-bit values, every scale sign (d, the last two bytes, kept normal), extreme
-    /// activations.
-    fn blocks(n: usize, seed: u64) -> (Vec<BlockQ6K>, Vec<BlockQ8K>) {
-        let mut rng = Lcg::new(seed);
-        let xs = random_blocks(n / 256, 210, &[209], &mut rng);
-        (xs, activations(n, 89, 1e3, &mut rng))
-    }
-
-    #[test]
-    fn matches_the_scalar_reference_for_one_and_four_rows() {
-        for (n, seed) in [(256, 1), (4096, 2), (14336, 3)] {
-            let (xs, _) = blocks(n, seed);
-            let ys: Vec<Vec<BlockQ8K>> = (0..4).map(|i| blocks(n, 10 + seed + i).1).collect();
-            let want: Vec<f32> = ys
-                .iter()
-                .map(|y| BlockQ6K::vec_dot_unopt(n, &xs, y))
-                .collect();
-            let close = |got: f32, want: f32| (got - want).abs() <= 1e-4 * want.abs().max(1.0);
-            for t in 0..4 {
-                let got = dot(n, &xs, &ys[t]);
-                assert!(close(got, want[t]), "n={n} t={t}: {got} vs {}", want[t]);
-            }
-            if let Some(dot4) = dot4_kernel() {
-                let got = dot4(n, &xs, [&ys[0], &ys[1], &ys[2], &ys[3]]);
-                for t in 0..4 {
-                    assert!(
-                        close(got[t], want[t]),
-                        "dot4 n={n} t={t}: {got:?} vs {want:?}"
-                    );
-                }
-            }
-        }
     }
 }

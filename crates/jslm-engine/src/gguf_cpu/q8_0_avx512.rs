@@ -1,48 +1,29 @@
-//! Q8_0 × Q8_0 dot products with AVX-512 BW + VNNI, chosen at run time; other CPUs use
-//! candle's kernel (AVX2/FMA, NEON or scalar).
+//! Q8_0 × Q8_0 dot products with AVX-512 BW + VNNI, one weight row against `T` activation
+//! rows (`kernels.rs` chooses them; without VNNI the AVX2 kernel runs).
 //!
 //! Written here for the same reasons as the Q4_K kernel: candle's is 256-bit and cannot
 //! prefetch. Two 32-value blocks fill a 512-bit register; `vpdpbusd` needs an unsigned
 //! operand, so the weights enter as |x| and their signs move onto the activations (the
 //! activations are at most 127 in magnitude, so the negation cannot overflow).
 
-use super::simd::{features, view};
-use candle_core::quantized::k_quants::{BlockQ8_0, GgmlType};
+use super::simd::view;
+use candle_core::quantized::k_quants::BlockQ8_0;
 use half::f16;
 
 /// ggml's `block_q8_0` (candle's fields are crate-private).
 #[repr(C)]
-struct Q8 {
-    d: f16,
-    qs: [i8; 32],
+pub(super) struct Q8 {
+    pub d: f16,
+    pub qs: [i8; 32],
 }
 
 const _: () = assert!(std::mem::size_of::<Q8>() == std::mem::size_of::<BlockQ8_0>());
 const _: () = assert!(std::mem::align_of::<Q8>() == std::mem::align_of::<BlockQ8_0>());
 
-/// `Σ dequant(xs) · dequant(ys)` over `n` values.
-pub(crate) fn dot(n: usize, xs: &[BlockQ8_0], ys: &[BlockQ8_0]) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    if features().vnni {
-        return rows::<1>(n, xs, [ys])[0];
-    }
-    BlockQ8_0::vec_dot(n, xs, ys)
-}
-
-/// One weight row against four activation rows (prompts). `None` where only the one-row
-/// kernel exists.
-pub(crate) fn dot4_kernel() -> Option<fn(usize, &[BlockQ8_0], [&[BlockQ8_0]; 4]) -> [f32; 4]> {
-    #[cfg(target_arch = "x86_64")]
-    if features().vnni {
-        return Some(rows::<4>);
-    }
-    None
-}
-
 /// One weight row against `T` activation rows.
 #[cfg(target_arch = "x86_64")]
-fn rows<const T: usize>(n: usize, xs: &[BlockQ8_0], ys: [&[BlockQ8_0]; T]) -> [f32; T] {
-    assert!(features().vnni);
+pub(crate) fn rows<const T: usize>(n: usize, xs: &[BlockQ8_0], ys: [&[BlockQ8_0]; T]) -> [f32; T] {
+    assert!(crate::isa::Isa::Avx512.supported() && super::q4k_avx512::vnni_detected());
     // SAFETY: `Q8` has candle's size and alignment (asserted) and ggml's field order; the
     // feature check guards the target features (VNNI implies the rest).
     unsafe { avx512::dot::<T>(view(xs, n / 32), ys.map(|y| view(y, n / 32))) }
@@ -115,44 +96,5 @@ mod avx512 {
             }
         }
         out
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    use crate::gguf_cpu::simd::test_data::{activations, Lcg};
-
-    /// A quantized activation-like row with ±40 every 53 values.
-    fn row(n: usize, seed: u64) -> Vec<BlockQ8_0> {
-        activations(n, 53, 40.0, &mut Lcg::new(seed))
-    }
-
-    #[test]
-    fn matches_the_scalar_reference_for_one_and_four_rows() {
-        // 4,096 and 14,336 are the model's; 96 leaves an odd block.
-        for (n, seed) in [(96, 1), (4096, 2), (14336, 3)] {
-            let xs = row(n, seed);
-            let ys: Vec<Vec<BlockQ8_0>> = (0..4).map(|i| row(n, 10 + seed + i)).collect();
-            let want: Vec<f32> = ys
-                .iter()
-                .map(|y| BlockQ8_0::vec_dot_unopt(n, &xs, y))
-                .collect();
-            let close = |got: f32, want: f32| (got - want).abs() <= 1e-4 * want.abs().max(1.0);
-            for t in 0..4 {
-                let got = dot(n, &xs, &ys[t]);
-                assert!(close(got, want[t]), "n={n} t={t}: {got} vs {}", want[t]);
-            }
-            if let Some(dot4) = dot4_kernel() {
-                let got = dot4(n, &xs, [&ys[0], &ys[1], &ys[2], &ys[3]]);
-                for t in 0..4 {
-                    assert!(
-                        close(got[t], want[t]),
-                        "dot4 n={n} t={t}: {got:?} vs {want:?}"
-                    );
-                }
-            }
-        }
     }
 }

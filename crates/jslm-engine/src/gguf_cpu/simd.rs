@@ -1,43 +1,5 @@
-//! What our x86 kernels share: run-time feature detection, the prefetch distance, the f16
-//! scale conversion and the views of candle's blocks as ggml's structs.
-
-use std::sync::OnceLock;
-
-/// The extensions our kernels use, detected once. `JSLM_NO_AVX512=1` turns all of them off
-/// (candle's kernels run instead) and `JSLM_NO_VNNI=1` VNNI only, for A/B benchmarks.
-#[derive(Clone, Copy)]
-pub(super) struct Features {
-    /// AVX-512 F + BW with AVX2, FMA and F16C.
-    pub avx512: bool,
-    /// AVX-512 VNNI on top.
-    pub vnni: bool,
-}
-
-pub(super) fn features() -> Features {
-    static FEATURES: OnceLock<Features> = OnceLock::new();
-    *FEATURES.get_or_init(|| {
-        #[cfg(target_arch = "x86_64")]
-        {
-            let avx512 = std::env::var("JSLM_NO_AVX512").is_err()
-                && is_x86_feature_detected!("avx512f")
-                && is_x86_feature_detected!("avx512bw")
-                && is_x86_feature_detected!("avx2")
-                && is_x86_feature_detected!("fma")
-                && is_x86_feature_detected!("f16c");
-            let vnni = avx512
-                && std::env::var("JSLM_NO_VNNI").is_err()
-                && is_x86_feature_detected!("avx512vnni");
-            Features { avx512, vnni }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            Features {
-                avx512: false,
-                vnni: false,
-            }
-        }
-    })
-}
+//! What our x86 kernels share: the prefetch distance, the f16 scale conversion and the views
+//! of candle's blocks as ggml's structs (feature detection is `crate::isa`).
 
 /// How far ahead of the block being multiplied the kernels ask for weights, in bytes.
 /// Decoding streams the whole file through each core once per token, and the hardware

@@ -1,0 +1,165 @@
+//! The one place that picks a row kernel per weight type and instruction set: ours for Q4_K,
+//! Q6_K and Q8_0 on AVX-512 and AVX2, candle's `vec_dot` for everything else (and for
+//! `Isa::Generic`: NEON on ARM, candle's own AVX2 or scalar code elsewhere).
+
+use crate::isa::{Cpu, Isa};
+use candle_core::quantized::k_quants::{BlockQ4K, BlockQ6K, BlockQ8_0, GgmlType};
+
+/// `dot(n, weights, activations)` over `n` values.
+pub(crate) type Dot<T> = fn(usize, &[T], &[<T as GgmlType>::VecDotType]) -> f32;
+/// The same for four activation rows at once (the weight row unpacked once).
+pub(crate) type Dot4<T> = fn(usize, &[T], [&[<T as GgmlType>::VecDotType]; 4]) -> [f32; 4];
+
+/// The row kernels of one weight type on one CPU.
+pub(crate) struct RowKernels<T: GgmlType> {
+    pub one: Dot<T>,
+    pub four: Option<Dot4<T>>,
+    /// Whether `one` prefetches for itself (candle's kernels do not).
+    pub prefetches: bool,
+}
+
+impl<T: GgmlType> RowKernels<T> {
+    /// candle's kernel.
+    pub fn candle() -> Self {
+        Self {
+            one: T::vec_dot,
+            four: None,
+            prefetches: false,
+        }
+    }
+}
+
+/// Builds `RowKernels` from a `rows::<T>`-style kernel (`$rows::<1>` and `$rows::<4>`).
+macro_rules! ours {
+    ($($rows:ident)::+ $(, $vnni:expr)?) => {
+        RowKernels {
+            one: |n, xs, ys| $($rows)::+::<1 $(, $vnni)?>(n, xs, [ys])[0],
+            four: Some($($rows)::+::<4 $(, $vnni)?>),
+            prefetches: true,
+        }
+    };
+}
+
+pub(crate) fn q4k(cpu: Cpu) -> RowKernels<BlockQ4K> {
+    #[cfg(target_arch = "x86_64")]
+    match (cpu.isa, cpu.vnni) {
+        (Isa::Avx512, true) => return ours!(super::q4k_avx512::rows, true),
+        (Isa::Avx512, false) => return ours!(super::q4k_avx512::rows, false),
+        (Isa::Avx2, _) => return ours!(super::q4k_avx2::rows),
+        (Isa::Generic, _) => {}
+    }
+    let _ = cpu;
+    RowKernels::candle()
+}
+
+pub(crate) fn q6k(cpu: Cpu) -> RowKernels<BlockQ6K> {
+    #[cfg(target_arch = "x86_64")]
+    match cpu.isa {
+        Isa::Avx512 => return ours!(super::q6k_avx512::rows),
+        Isa::Avx2 => return ours!(super::q6k_avx2::rows),
+        Isa::Generic => {}
+    }
+    let _ = cpu;
+    RowKernels::candle()
+}
+
+pub(crate) fn q8_0(cpu: Cpu) -> RowKernels<BlockQ8_0> {
+    #[cfg(target_arch = "x86_64")]
+    match (cpu.isa, cpu.vnni) {
+        (Isa::Avx512, true) => return ours!(super::q8_0_avx512::rows),
+        (Isa::Avx512, false) | (Isa::Avx2, _) => return ours!(super::q8_0_avx2::rows),
+        (Isa::Generic, _) => {}
+    }
+    let _ = cpu;
+    RowKernels::candle()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gguf_cpu::simd::test_data::{activations, random_blocks, Lcg};
+    use candle_core::quantized::k_quants::BlockQ8K;
+
+    /// Every kernel set of this CPU against candle's scalar reference, one and four rows at a
+    /// time, at the model's row lengths (and one block).
+    fn check<T: GgmlType>(
+        kernels: &RowKernels<T>,
+        label: &str,
+        weights: impl Fn(usize, &mut Lcg) -> Vec<T>,
+        acts: impl Fn(usize, &mut Lcg) -> Vec<T::VecDotType>,
+    ) {
+        // 96 leaves Q8_0 an odd block; the K-quants take whole blocks of 256.
+        let sizes: &[usize] = if T::BLCK_SIZE == 32 {
+            &[96, 4096, 14336]
+        } else {
+            &[256, 4096, 14336]
+        };
+        for (seed, &n) in sizes.iter().enumerate() {
+            let seed = seed as u64 + 1;
+            let mut rng = Lcg::new(seed);
+            let xs = weights(n, &mut rng);
+            let ys: Vec<Vec<T::VecDotType>> = (0..4).map(|_| acts(n, &mut rng)).collect();
+            let want: Vec<f32> = ys.iter().map(|y| T::vec_dot_unopt(n, &xs, y)).collect();
+            // The reference sums per block in f32 as well, in another order.
+            let close = |got: f32, want: f32| (got - want).abs() <= 1e-4 * want.abs().max(1.0);
+            for t in 0..4 {
+                let got = (kernels.one)(n, &xs, &ys[t]);
+                assert!(
+                    close(got, want[t]),
+                    "{label} n={n} t={t}: {got} vs {}",
+                    want[t]
+                );
+            }
+            if let Some(four) = kernels.four {
+                let got = four(n, &xs, [&ys[0], &ys[1], &ys[2], &ys[3]]);
+                for t in 0..4 {
+                    assert!(
+                        close(got[t], want[t]),
+                        "{label} four n={n} t={t}: {got:?} vs {want:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Random nibbles and every 6-bit scale and min (d and dmin kept normal); activations with
+    /// ±1000 every 97 values (±127 after quantization).
+    #[test]
+    fn q4k_kernels_match_the_scalar_reference() {
+        for cpu in Cpu::all() {
+            check(
+                &q4k(cpu),
+                &format!("q4k {cpu:?}"),
+                |n, rng| random_blocks::<BlockQ4K>(n / 256, 144, &[1, 3], rng),
+                |n, rng| activations::<BlockQ8K>(n, 97, 1e3, rng),
+            );
+        }
+    }
+
+    /// Random 6-bit values and every scale sign (d, the last two bytes, kept normal).
+    #[test]
+    fn q6k_kernels_match_the_scalar_reference() {
+        for cpu in Cpu::all() {
+            check(
+                &q6k(cpu),
+                &format!("q6k {cpu:?}"),
+                |n, rng| random_blocks::<BlockQ6K>(n / 256, 210, &[209], rng),
+                |n, rng| activations::<BlockQ8K>(n, 89, 1e3, rng),
+            );
+        }
+    }
+
+    /// Random weights (−128 included) with normal scales; activation-like rows with ±40 every
+    /// 53 values.
+    #[test]
+    fn q8_0_kernels_match_the_scalar_reference() {
+        for cpu in Cpu::all() {
+            check(
+                &q8_0(cpu),
+                &format!("q8_0 {cpu:?}"),
+                |n, rng| random_blocks::<BlockQ8_0>(n / 32, 34, &[1], rng),
+                |n, rng| activations::<BlockQ8_0>(n, 53, 40.0, rng),
+            );
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! Q6_K × Q8_K dot products with AVX2 + FMA + F16C, one weight row against `T` activation
+//! rows: what AVX2-only CPUs decode with (a Q4_K_M file keeps its output head and some
+//! `ffn_down`/`attn_v` in Q6_K).
+//!
+//! value = d · scale_j · (q − 32) per 16-value group j: the 6-bit q (0–63) is `maddubs`'s
+//! unsigned operand (63 · 128 · 2 cannot saturate i16), one `madd` applies the group scales,
+//! and the offset is `32 · Σ_j scale_j · bsum_j` from the activations' 16-value sums, as in the
+//! AVX-512 kernel (candle's spends four more `maddubs` per 128 values on it).
+
+use super::q4k_avx512::Q8K;
+use super::q6k_avx512::Q6K;
+use super::simd::view;
+use candle_core::quantized::k_quants::{BlockQ6K, BlockQ8K};
+
+/// One weight row against `T` activation rows.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn rows<const T: usize>(n: usize, xs: &[BlockQ6K], ys: [&[BlockQ8K]; T]) -> [f32; T] {
+    assert!(crate::isa::Isa::Avx2.supported());
+    // SAFETY: `Q6K`/`Q8K` have candle's sizes and alignments (asserted beside them) and ggml's
+    // field order; the check above guards the target features.
+    unsafe { imp::dot::<T>(view(xs, n / 256), ys.map(|y| view(y, n / 256))) }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod imp {
+    use super::super::q4k_avx2::hsum256;
+    use super::super::simd::{half_to_f32, prefetch_ahead};
+    use super::{Q6K, Q8K};
+    use std::arch::x86_64::*;
+
+    /// Bytes (2g, 2g+1) → i16 lanes of group g of a 32-value vector: lanes 0–7 take group
+    /// `2v`, lanes 8–15 group `2v+1` (v: which of the eight 32-value vectors).
+    const fn shuffle() -> [[u8; 16]; 8] {
+        let mut out = [[0u8; 16]; 8];
+        let mut v = 0;
+        while v < 8 {
+            let mut i = 0;
+            while i < 16 {
+                out[v][i] = (2 * v + i / 8) as u8;
+                i += 1;
+            }
+            v += 1;
+        }
+        out
+    }
+    static SHUFFLE: [[u8; 16]; 8] = shuffle();
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn dot<const T: usize>(xs: &[Q6K], ys: [&[Q8K]; T]) -> [f32; T] {
+        let m4 = _mm256_set1_epi8(0x0F);
+        let m2 = _mm256_set1_epi8(0x03);
+        let mut acc = [_mm256_setzero_ps(); T];
+        let mut acc_off = [0f32; T];
+        for (b, x) in xs.iter().enumerate() {
+            prefetch_ahead(x, 4);
+            let d = half_to_f32(x.d.to_bits());
+            let scales8 = _mm_loadu_si128(x.scales.as_ptr() as *const __m128i);
+            let mut sumi = [_mm256_setzero_si256(); T];
+            for h in 0..2 {
+                let ql0 = _mm256_loadu_si256(x.ql.as_ptr().add(64 * h) as *const __m256i);
+                let ql1 = _mm256_loadu_si256(x.ql.as_ptr().add(64 * h + 32) as *const __m256i);
+                let qh = _mm256_loadu_si256(x.qh.as_ptr().add(32 * h) as *const __m256i);
+                // (Macros, not closures: a closure would not share the target features.)
+                macro_rules! high {
+                    ($shift:literal) => {
+                        _mm256_slli_epi16::<4>(_mm256_and_si256(
+                            _mm256_srli_epi16::<$shift>(qh),
+                            m2,
+                        ))
+                    };
+                }
+                // Values 128h + 32k .. +32 for k = 0..4, in y's order.
+                let q = [
+                    _mm256_or_si256(_mm256_and_si256(ql0, m4), high!(0)),
+                    _mm256_or_si256(_mm256_and_si256(ql1, m4), high!(2)),
+                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(ql0), m4), high!(4)),
+                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(ql1), m4), high!(6)),
+                ];
+                let mut sc = [_mm256_setzero_si256(); 4];
+                for (k, sc) in sc.iter_mut().enumerate() {
+                    let idx = _mm_loadu_si128(SHUFFLE[4 * h + k].as_ptr() as *const __m128i);
+                    *sc = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales8, idx));
+                }
+                for t in 0..T {
+                    let y = ys[t][b].qs.as_ptr().add(128 * h);
+                    for k in 0..4 {
+                        let yv = _mm256_loadu_si256(y.add(32 * k) as *const __m256i);
+                        let p = _mm256_madd_epi16(sc[k], _mm256_maddubs_epi16(q[k], yv));
+                        sumi[t] = _mm256_add_epi32(sumi[t], p);
+                    }
+                }
+            }
+            let sc16 = _mm256_cvtepi8_epi16(scales8);
+            for t in 0..T {
+                let y = &ys[t][b];
+                let dy = d * y.d;
+                acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dy), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+                let bsums = _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i);
+                let m = _mm256_madd_epi16(sc16, bsums);
+                let m = _mm_add_epi32(_mm256_castsi256_si128(m), _mm256_extracti128_si256::<1>(m));
+                let m = _mm_add_epi32(m, _mm_unpackhi_epi64(m, m));
+                let m = _mm_add_epi32(m, _mm_shuffle_epi32::<1>(m));
+                acc_off[t] += dy * 32.0 * _mm_cvtsi128_si32(m) as f32;
+            }
+        }
+        let mut out = [0f32; T];
+        for t in 0..T {
+            out[t] = hsum256(acc[t]) - acc_off[t];
+        }
+        out
+    }
+}

@@ -1,0 +1,143 @@
+//! The activations of one matmul, quantized once (Q8_K or Q8_0, exactly as candle and
+//! llama.cpp quantize them) and laid out for the tiled kernels: tiles of `L` tokens, and in
+//! each block the four bytes of group `g` of every token side by side, so one vector load
+//! feeds `L` tokens' dot products with a broadcast weight dword.
+
+use crate::gguf_cpu::q4k_avx512::Q8K;
+use crate::gguf_cpu::q8_0_avx512::Q8;
+use crate::gguf_cpu::simd::view;
+use candle_core::quantized::k_quants::{BlockQ8K, BlockQ8_0, GgmlType};
+use rayon::prelude::*;
+
+/// Quantized activations in tile layout. Tokens past `m` in the last tile are zeros.
+pub(super) struct Acts {
+    pub lanes: usize,
+    pub blocks: usize,
+    /// Groups of four values per block (64 for Q8_K, 8 for Q8_0).
+    pub groups: usize,
+    /// Sums per block (the K-quants' sub-blocks) kept per token.
+    pub nsub: usize,
+    pub tiles: usize,
+    /// `[tile][block][group][lane][4]`.
+    qs: Vec<u8>,
+    /// `[tile][block][lane]`: each token's block scale.
+    d: Vec<f32>,
+    /// `[tile][block][sub][lane]`: Σ y over each sub-block (Q8_K only).
+    sums: Vec<f32>,
+}
+
+impl Acts {
+    /// Q8_K for Q4_K (`nsub` 8: sums over 32 values) and Q6_K (`nsub` 16: over 16 values).
+    pub fn q8k(xs: &[f32], cols: usize, lanes: usize, nsub: usize) -> Self {
+        assert!(nsub == 8 || nsub == 16);
+        let m = xs.len() / cols;
+        let blocks = cols / 256;
+        let mut acts = Self::zeroed(m, lanes, blocks, 64, nsub);
+        let (qs_tile, d_tile, sums_tile) = acts.tile_sizes();
+        acts.qs
+            .par_chunks_mut(qs_tile)
+            .zip(acts.d.par_chunks_mut(d_tile))
+            .zip(acts.sums.par_chunks_mut(sums_tile))
+            .enumerate()
+            .for_each(|(tile, ((qs, d), sums))| {
+                let mut q = vec![BlockQ8K::zeros(); blocks];
+                for lane in 0..lanes.min(m - tile * lanes) {
+                    let t = tile * lanes + lane;
+                    BlockQ8K::from_float(&xs[t * cols..(t + 1) * cols], &mut q);
+                    // SAFETY: `Q8K` is `BlockQ8K`'s layout (asserted beside it).
+                    let q: &[Q8K] = unsafe { view(&q, blocks) };
+                    for (b, block) in q.iter().enumerate() {
+                        for g in 0..64 {
+                            let at = ((b * 64 + g) * lanes + lane) * 4;
+                            for i in 0..4 {
+                                qs[at + i] = block.qs[4 * g + i] as u8;
+                            }
+                        }
+                        d[b * lanes + lane] = block.d;
+                        let per = 16 / nsub;
+                        for j in 0..nsub {
+                            let s: i32 = (0..per).map(|k| block.bsums[per * j + k] as i32).sum();
+                            sums[(b * nsub + j) * lanes + lane] = s as f32;
+                        }
+                    }
+                }
+            });
+        acts
+    }
+
+    /// Q8_0 for Q8_0 weights; `offset`: stored as y + 128 (unsigned) for `vpdpbusd`.
+    pub fn q8_0(xs: &[f32], cols: usize, lanes: usize, offset: bool) -> Self {
+        let m = xs.len() / cols;
+        let blocks = cols / 32;
+        let mut acts = Self::zeroed(m, lanes, blocks, 8, 0);
+        let (qs_tile, d_tile, _) = acts.tile_sizes();
+        if offset {
+            // Padding tokens: y = 0 stored as 128, so that the weights' correction cancels.
+            acts.qs.fill(128);
+        }
+        acts.qs
+            .par_chunks_mut(qs_tile)
+            .zip(acts.d.par_chunks_mut(d_tile))
+            .enumerate()
+            .for_each(|(tile, (qs, d))| {
+                let mut q = vec![BlockQ8_0::zeros(); blocks];
+                for lane in 0..lanes.min(m - tile * lanes) {
+                    let t = tile * lanes + lane;
+                    BlockQ8_0::from_float(&xs[t * cols..(t + 1) * cols], &mut q);
+                    // SAFETY: `Q8` is `BlockQ8_0`'s layout (asserted beside it).
+                    let q: &[Q8] = unsafe { view(&q, blocks) };
+                    for (b, block) in q.iter().enumerate() {
+                        for g in 0..8 {
+                            let at = ((b * 8 + g) * lanes + lane) * 4;
+                            for i in 0..4 {
+                                let y = block.qs[4 * g + i];
+                                qs[at + i] = if offset {
+                                    (y as i32 + 128) as u8
+                                } else {
+                                    y as u8
+                                };
+                            }
+                        }
+                        d[b * lanes + lane] = block.d.to_f32();
+                    }
+                }
+            });
+        acts
+    }
+
+    fn zeroed(m: usize, lanes: usize, blocks: usize, groups: usize, nsub: usize) -> Self {
+        let tiles = m.div_ceil(lanes);
+        Self {
+            lanes,
+            blocks,
+            groups,
+            nsub,
+            tiles,
+            qs: vec![0; tiles * blocks * groups * lanes * 4],
+            d: vec![0.0; tiles * blocks * lanes],
+            sums: vec![0.0; tiles * blocks * nsub * lanes],
+        }
+    }
+
+    /// Elements of `qs`, `d` and `sums` per tile.
+    fn tile_sizes(&self) -> (usize, usize, usize) {
+        let b = self.blocks * self.lanes;
+        (b * self.groups * 4, b, (b * self.nsub).max(1))
+    }
+
+    /// The group bytes of block `b` of `tile`.
+    pub fn qs(&self, tile: usize, b: usize) -> *const u8 {
+        let (per_tile, _, _) = self.tile_sizes();
+        self.qs[tile * per_tile + b * self.groups * self.lanes * 4..].as_ptr()
+    }
+
+    /// The token scales of block `b` of `tile`.
+    pub fn d(&self, tile: usize, b: usize) -> *const f32 {
+        self.d[(tile * self.blocks + b) * self.lanes..].as_ptr()
+    }
+
+    /// The sub-block sums of block `b` of `tile`.
+    pub fn sums(&self, tile: usize, b: usize) -> *const f32 {
+        self.sums[(tile * self.blocks + b) * self.nsub * self.lanes..].as_ptr()
+    }
+}

@@ -1,0 +1,186 @@
+//! The register tiles: `R` weight rows × `V` vectors of `L` tokens, summed over a row's
+//! blocks. Per group of four values one vector load of activations feeds `R` rows and one
+//! broadcast weight dword feeds `V · L` tokens, so each weight byte is read once per `V · L`
+//! tokens and each activation byte once per `R` rows.
+//!
+//! K-quants: per sub-block the integer dot products (lanes = tokens) are converted and scaled
+//! by the row's f32 sub-block factor, the activations' sub-block sums times the row's min
+//! factor subtracted, and per block the result scaled by the tokens' activation scales.
+
+use super::acts::Acts;
+use super::lanes::Lanes;
+use super::prep::Prepped;
+
+/// One weight type's tile over `Prepped` rows.
+pub(super) trait Body: Sync {
+    /// Rows `row..row + R` of the task against tiles `tile0..tile0 + V`.
+    ///
+    /// # Safety
+    /// `S`'s target features; `row + R` within the task and `tile0 + V` within `acts`.
+    unsafe fn tile<S: Lanes, const R: usize, const V: usize>(
+        &self,
+        row: usize,
+        acts: &Acts,
+        tile0: usize,
+    ) -> [[S::F; V]; R];
+}
+
+/// Q4_K (`NSUB` 8 sub-blocks of 8 groups, i16 sums safe for all 8 groups: 8 · 2 · 15 · 128
+/// < 2^15) and Q6_K (16 sub-blocks of 4 groups; 63 · 128 · 2 · 2 < 2^15: 2 groups at a time).
+pub(super) struct KQuant<'a, const NSUB: usize, const I16_GROUPS: usize> {
+    pub prep: &'a Prepped,
+    pub row_blocks: usize,
+}
+
+impl<const NSUB: usize, const I16_GROUPS: usize> Body for KQuant<'_, NSUB, I16_GROUPS> {
+    #[inline(always)]
+    unsafe fn tile<S: Lanes, const R: usize, const V: usize>(
+        &self,
+        row: usize,
+        acts: &Acts,
+        tile0: usize,
+    ) -> [[S::F; V]; R] {
+        let sub = 64 / NSUB;
+        let depth = if S::I16 { I16_GROUPS } else { sub };
+        let l4 = S::L * 4;
+        let nb = self.row_blocks;
+        let mut bytes = [std::ptr::null::<u8>(); R];
+        let mut scale = [std::ptr::null::<f32>(); R];
+        let mut min = [std::ptr::null::<f32>(); R];
+        for r in 0..R {
+            bytes[r] = self.prep.bytes[(row + r) * nb * 256..].as_ptr();
+            scale[r] = self.prep.scale[(row + r) * nb * NSUB..].as_ptr();
+            min[r] = self.prep.min[(row + r) * nb * NSUB..].as_ptr();
+        }
+        // SAFETY (every pointer below): offsets stay inside the row's `nb` blocks of 256 bytes
+        // and `nb · NSUB` factors, and inside the tiles' blocks of `acts`.
+        unsafe {
+            let mut acc = [[S::zero_f(); V]; R];
+            for b in 0..nb {
+                let mut yq = [std::ptr::null::<u8>(); V];
+                let mut sums = [std::ptr::null::<f32>(); V];
+                for v in 0..V {
+                    yq[v] = acts.qs(tile0 + v, b);
+                    sums[v] = acts.sums(tile0 + v, b);
+                }
+                let mut accb = [[S::zero_f(); V]; R];
+                for j in 0..NSUB {
+                    let mut s32 = [[S::zero_i(); V]; R];
+                    let mut g0 = j * sub;
+                    while g0 < (j + 1) * sub {
+                        let mut s = [[S::zero_i(); V]; R];
+                        for g in g0..g0 + depth {
+                            let mut y = [S::zero_i(); V];
+                            for v in 0..V {
+                                y[v] = S::load(yq[v].add(g * l4));
+                            }
+                            for r in 0..R {
+                                let w = S::bcast(bytes[r].add(b * 256 + 4 * g));
+                                for v in 0..V {
+                                    s[r][v] = S::dot4(s[r][v], w, y[v]);
+                                }
+                            }
+                        }
+                        for r in 0..R {
+                            for v in 0..V {
+                                s32[r][v] = if depth == sub {
+                                    S::widen(s[r][v])
+                                } else {
+                                    S::add_i(s32[r][v], S::widen(s[r][v]))
+                                };
+                            }
+                        }
+                        g0 += depth;
+                    }
+                    let mut sum = [S::zero_f(); V];
+                    for v in 0..V {
+                        sum[v] = S::load_f(sums[v].add(j * S::L));
+                    }
+                    for r in 0..R {
+                        let sc = S::splat(*scale[r].add(b * NSUB + j));
+                        let mn = S::splat(*min[r].add(b * NSUB + j));
+                        for v in 0..V {
+                            accb[r][v] = S::fma(S::cvt(s32[r][v]), sc, accb[r][v]);
+                            accb[r][v] = S::fnma(mn, sum[v], accb[r][v]);
+                        }
+                    }
+                }
+                for v in 0..V {
+                    let d = S::load_f(acts.d(tile0 + v, b));
+                    for r in 0..R {
+                        acc[r][v] = S::fma(accb[r][v], d, acc[r][v]);
+                    }
+                }
+            }
+            acc
+        }
+    }
+}
+
+/// Q8_0: the weights' bytes straight from the file (34-byte blocks: f16 scale, 32 values).
+pub(super) struct Q8_0<'a> {
+    pub prep: &'a Prepped,
+    /// The task's first block.
+    pub blocks: *const u8,
+    pub row_blocks: usize,
+}
+
+// SAFETY: `blocks` points into the read-only memory map, shared by all tasks.
+unsafe impl Sync for Q8_0<'_> {}
+
+impl Body for Q8_0<'_> {
+    #[inline(always)]
+    unsafe fn tile<S: Lanes, const R: usize, const V: usize>(
+        &self,
+        row: usize,
+        acts: &Acts,
+        tile0: usize,
+    ) -> [[S::F; V]; R] {
+        let l4 = S::L * 4;
+        let nb = self.row_blocks;
+        // SAFETY (every pointer below): rows `row..row + R` of the task have `nb` blocks of 34
+        // bytes each in the map and `nb` factors in `prep`; the tiles' blocks are in `acts`.
+        unsafe {
+            let mut w = [std::ptr::null::<u8>(); R];
+            let mut scale = [std::ptr::null::<f32>(); R];
+            let mut min = [std::ptr::null::<f32>(); R];
+            for r in 0..R {
+                w[r] = self.blocks.add((row + r) * nb * 34 + 2);
+                scale[r] = self.prep.scale[(row + r) * nb..].as_ptr();
+                min[r] = self.prep.min[(row + r) * nb..].as_ptr();
+            }
+            let mut acc = [[S::zero_f(); V]; R];
+            for b in 0..nb {
+                let mut yq = [std::ptr::null::<u8>(); V];
+                for (v, yq) in yq.iter_mut().enumerate() {
+                    *yq = acts.qs(tile0 + v, b);
+                }
+                let mut s = [[S::zero_i(); V]; R];
+                for g in 0..8 {
+                    let mut y = [S::zero_i(); V];
+                    for v in 0..V {
+                        y[v] = S::load(yq[v].add(g * l4));
+                    }
+                    for r in 0..R {
+                        let wb = S::bcast(w[r].add(b * 34 + 4 * g));
+                        for v in 0..V {
+                            s[r][v] = S::dot4_q8_0(s[r][v], wb, y[v]);
+                        }
+                    }
+                }
+                for v in 0..V {
+                    let d = S::load_f(acts.d(tile0 + v, b));
+                    for r in 0..R {
+                        let t = S::fma(
+                            S::cvt(s[r][v]),
+                            S::splat(*scale[r].add(b)),
+                            S::splat(-*min[r].add(b)),
+                        );
+                        acc[r][v] = S::fma(t, d, acc[r][v]);
+                    }
+                }
+            }
+            acc
+        }
+    }
+}

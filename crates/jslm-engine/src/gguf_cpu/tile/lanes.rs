@@ -1,0 +1,195 @@
+//! The vector operations of the tiled kernels, with one lane per token: AVX-512 VNNI (16
+//! tokens per `zmm`, `vpdpbusd`) and AVX2 (8 tokens per `ymm`, `vpmaddubsw`). The kernels are
+//! written once over this trait; each implementation's entry point carries its target
+//! features and everything here is inlined into it.
+
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+
+/// One instruction set's lane operations. All methods are `unsafe`: they need the target
+/// features of the implementation, and the pointer ones valid memory.
+pub(super) trait Lanes: Copy {
+    /// Tokens per vector.
+    const L: usize;
+    /// Whether `dot4` sums into i16 pairs (`maddubs`), which `widen` turns into i32 before
+    /// they can overflow; otherwise it sums into i32 directly (VNNI).
+    const I16: bool;
+    type I: Copy;
+    type F: Copy;
+
+    unsafe fn zero_i() -> Self::I;
+    unsafe fn zero_f() -> Self::F;
+    /// The dword at `p` in every 32-bit lane.
+    unsafe fn bcast(p: *const u8) -> Self::I;
+    /// `L · 4` bytes.
+    unsafe fn load(p: *const u8) -> Self::I;
+    /// `acc + Σ_{4 bytes} w · y` per lane: `w` unsigned, `y` signed. With `I16` the sums are
+    /// i16 pairs (two per lane) until `widen`.
+    unsafe fn dot4(acc: Self::I, w: Self::I, y: Self::I) -> Self::I;
+    /// i16 pair sums to i32 (identity where `dot4` sums in i32).
+    unsafe fn widen(acc: Self::I) -> Self::I;
+    unsafe fn add_i(a: Self::I, b: Self::I) -> Self::I;
+    /// Q8_0: `acc + Σ w · y` with both signed (`y` as stored: see `Q8_0_OFFSET`), in i32.
+    unsafe fn dot4_q8_0(acc: Self::I, w: Self::I, y: Self::I) -> Self::I;
+    unsafe fn cvt(x: Self::I) -> Self::F;
+    unsafe fn splat(x: f32) -> Self::F;
+    /// `L` floats.
+    unsafe fn load_f(p: *const f32) -> Self::F;
+    /// `a · b + c`.
+    unsafe fn fma(a: Self::F, b: Self::F, c: Self::F) -> Self::F;
+    /// `c − a · b`.
+    unsafe fn fnma(a: Self::F, b: Self::F, c: Self::F) -> Self::F;
+    unsafe fn store_f(x: Self::F, out: &mut [f32; 16]);
+}
+
+/// AVX-512 F + BW + VL + VNNI, 16 tokens per vector.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+pub(super) struct Vnni512;
+
+#[cfg(target_arch = "x86_64")]
+impl Lanes for Vnni512 {
+    const L: usize = 16;
+    const I16: bool = false;
+    type I = __m512i;
+    type F = __m512;
+
+    #[inline(always)]
+    unsafe fn zero_i() -> __m512i {
+        _mm512_setzero_si512()
+    }
+    #[inline(always)]
+    unsafe fn zero_f() -> __m512 {
+        _mm512_setzero_ps()
+    }
+    #[inline(always)]
+    unsafe fn bcast(p: *const u8) -> __m512i {
+        // SAFETY: the caller's: four readable bytes.
+        unsafe { _mm512_set1_epi32((p as *const i32).read_unaligned()) }
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const u8) -> __m512i {
+        // SAFETY: the caller's: 64 readable bytes.
+        unsafe { _mm512_loadu_si512(p as *const _) }
+    }
+    #[inline(always)]
+    unsafe fn dot4(acc: __m512i, w: __m512i, y: __m512i) -> __m512i {
+        _mm512_dpbusd_epi32(acc, w, y)
+    }
+    #[inline(always)]
+    unsafe fn widen(acc: __m512i) -> __m512i {
+        acc
+    }
+    #[inline(always)]
+    unsafe fn add_i(a: __m512i, b: __m512i) -> __m512i {
+        _mm512_add_epi32(a, b)
+    }
+    #[inline(always)]
+    unsafe fn dot4_q8_0(acc: __m512i, w: __m512i, y: __m512i) -> __m512i {
+        // y is stored + 128: Σ (y + 128) · w, the 128 · Σ w corrected per block by the caller.
+        _mm512_dpbusd_epi32(acc, y, w)
+    }
+    #[inline(always)]
+    unsafe fn cvt(x: __m512i) -> __m512 {
+        _mm512_cvtepi32_ps(x)
+    }
+    #[inline(always)]
+    unsafe fn splat(x: f32) -> __m512 {
+        _mm512_set1_ps(x)
+    }
+    #[inline(always)]
+    unsafe fn load_f(p: *const f32) -> __m512 {
+        // SAFETY: the caller's: 16 readable floats.
+        unsafe { _mm512_loadu_ps(p) }
+    }
+    #[inline(always)]
+    unsafe fn fma(a: __m512, b: __m512, c: __m512) -> __m512 {
+        _mm512_fmadd_ps(a, b, c)
+    }
+    #[inline(always)]
+    unsafe fn fnma(a: __m512, b: __m512, c: __m512) -> __m512 {
+        _mm512_fnmadd_ps(a, b, c)
+    }
+    #[inline(always)]
+    unsafe fn store_f(x: __m512, out: &mut [f32; 16]) {
+        // SAFETY: 16 floats.
+        unsafe { _mm512_storeu_ps(out.as_mut_ptr(), x) }
+    }
+}
+
+/// AVX2 + FMA, 8 tokens per vector.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+pub(super) struct Avx2;
+
+#[cfg(target_arch = "x86_64")]
+impl Lanes for Avx2 {
+    const L: usize = 8;
+    const I16: bool = true;
+    type I = __m256i;
+    type F = __m256;
+
+    #[inline(always)]
+    unsafe fn zero_i() -> __m256i {
+        _mm256_setzero_si256()
+    }
+    #[inline(always)]
+    unsafe fn zero_f() -> __m256 {
+        _mm256_setzero_ps()
+    }
+    #[inline(always)]
+    unsafe fn bcast(p: *const u8) -> __m256i {
+        // SAFETY: the caller's: four readable bytes.
+        unsafe { _mm256_set1_epi32((p as *const i32).read_unaligned()) }
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const u8) -> __m256i {
+        // SAFETY: the caller's: 32 readable bytes.
+        unsafe { _mm256_loadu_si256(p as *const __m256i) }
+    }
+    #[inline(always)]
+    unsafe fn dot4(acc: __m256i, w: __m256i, y: __m256i) -> __m256i {
+        _mm256_add_epi16(acc, _mm256_maddubs_epi16(w, y))
+    }
+    #[inline(always)]
+    unsafe fn widen(acc: __m256i) -> __m256i {
+        _mm256_madd_epi16(acc, _mm256_set1_epi16(1))
+    }
+    #[inline(always)]
+    unsafe fn add_i(a: __m256i, b: __m256i) -> __m256i {
+        _mm256_add_epi32(a, b)
+    }
+    #[inline(always)]
+    unsafe fn dot4_q8_0(acc: __m256i, w: __m256i, y: __m256i) -> __m256i {
+        // |w| · (y with w's sign): `maddubs` wants an unsigned operand; |y| ≤ 127 by
+        // construction of Q8_0 activations, so the pair sums stay below 2 · 128 · 127.
+        let p = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(y, w));
+        _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16(1)))
+    }
+    #[inline(always)]
+    unsafe fn cvt(x: __m256i) -> __m256 {
+        _mm256_cvtepi32_ps(x)
+    }
+    #[inline(always)]
+    unsafe fn splat(x: f32) -> __m256 {
+        _mm256_set1_ps(x)
+    }
+    #[inline(always)]
+    unsafe fn load_f(p: *const f32) -> __m256 {
+        // SAFETY: the caller's: 8 readable floats.
+        unsafe { _mm256_loadu_ps(p) }
+    }
+    #[inline(always)]
+    unsafe fn fma(a: __m256, b: __m256, c: __m256) -> __m256 {
+        _mm256_fmadd_ps(a, b, c)
+    }
+    #[inline(always)]
+    unsafe fn fnma(a: __m256, b: __m256, c: __m256) -> __m256 {
+        _mm256_fnmadd_ps(a, b, c)
+    }
+    #[inline(always)]
+    unsafe fn store_f(x: __m256, out: &mut [f32; 16]) {
+        // SAFETY: 8 of the 16 floats.
+        unsafe { _mm256_storeu_ps(out.as_mut_ptr(), x) }
+    }
+}

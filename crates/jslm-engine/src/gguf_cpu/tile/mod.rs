@@ -1,0 +1,362 @@
+//! Prompt (prefill) matmuls for Q4_K, Q6_K and Q8_0 as register tiles of weight rows ×
+//! tokens over the file's own blocks, with AVX-512 VNNI (16 tokens per vector) or AVX2 (8).
+//!
+//! The row kernels (`kernels.rs`) unpack a weight block once for at most four tokens and load
+//! every activation once per row; here a task's rows are unpacked once (`prep.rs`: 16 rows,
+//! about 64 KiB for rows of 4,096, dropped after the task — no second copy of the weights) and
+//! each tile multiplies `R` rows by `V · L` tokens (`body.rs`), with the activations quantized
+//! once per matmul exactly as candle and llama.cpp quantize them (`acts.rs`).
+
+mod acts;
+mod body;
+mod lanes;
+mod prep;
+
+use crate::gguf_cpu::q4k_avx512::Q4K;
+use crate::gguf_cpu::q6k_avx512::Q6K;
+use crate::gguf_cpu::q8_0_avx512::Q8;
+use crate::gguf_cpu::simd::view;
+use crate::isa::{Cpu, Isa};
+use acts::Acts;
+use body::{Body, KQuant, Q8_0};
+use candle_core::quantized::k_quants::{BlockQ4K, BlockQ6K, BlockQ8_0};
+use lanes::Lanes;
+use prep::Prepped;
+use rayon::prelude::*;
+
+/// Fewest tokens for which the tiles beat the row kernels (below, a tile is mostly padding).
+pub(crate) const MIN_TOKENS: usize = 8;
+/// Rows unpacked and multiplied by one task.
+const TASK_ROWS: usize = 16;
+
+/// The weights of one tiled matmul, as ggml's structs.
+pub(crate) enum Weights<'a> {
+    Q4K(&'a [BlockQ4K]),
+    Q6K(&'a [BlockQ6K]),
+    Q8_0(&'a [BlockQ8_0]),
+}
+
+/// The lane family `cpu` tiles with, if any: VNNI where present, else AVX2 (AVX-512 CPUs
+/// without VNNI too).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Family {
+    Vnni512,
+    Avx2,
+}
+
+impl Family {
+    pub fn of(cpu: Cpu) -> Option<Self> {
+        match cpu.isa {
+            Isa::Avx512 if cpu.vnni => Some(Self::Vnni512),
+            Isa::Avx512 | Isa::Avx2 => Some(Self::Avx2),
+            Isa::Generic => None,
+        }
+    }
+
+    fn lanes(self) -> usize {
+        match self {
+            Self::Vnni512 => 16,
+            Self::Avx2 => 8,
+        }
+    }
+}
+
+/// `out[t][r] = Σ_c w[r][c] · xs[t][c]` for `m = xs.len() / cols` tokens.
+pub(crate) fn matmul(
+    family: Family,
+    w: Weights,
+    rows: usize,
+    cols: usize,
+    xs: &[f32],
+    out: &mut [f32],
+) {
+    let m = xs.len() / cols;
+    assert_eq!(xs.len(), m * cols, "activations are not whole rows");
+    assert_eq!(out.len(), m * rows, "output has the wrong size");
+    match family {
+        Family::Vnni512 => assert!(Isa::Avx512.supported() && super::q4k_avx512::vnni_detected()),
+        Family::Avx2 => assert!(Isa::Avx2.supported()),
+    }
+    let lanes = family.lanes();
+    let (acts, row_blocks) = match w {
+        Weights::Q4K(_) => (Acts::q8k(xs, cols, lanes, 8), cols / 256),
+        Weights::Q6K(_) => (Acts::q8k(xs, cols, lanes, 16), cols / 256),
+        Weights::Q8_0(_) => (
+            Acts::q8_0(xs, cols, lanes, family == Family::Vnni512),
+            cols / 32,
+        ),
+    };
+    let dst = SharedOut(out.as_mut_ptr());
+    let tasks = rows.div_ceil(TASK_ROWS);
+    let acts = &acts;
+    (0..tasks)
+        .into_par_iter()
+        .for_each_init(Prepped::default, |prep, task| {
+            let r0 = task * TASK_ROWS;
+            let n = TASK_ROWS.min(rows - r0);
+            let span = r0 * row_blocks..(r0 + n) * row_blocks;
+            let out = Out {
+                dst,
+                rows,
+                m,
+                row0: r0,
+            };
+            // SAFETY: the views have candle's layouts (asserted beside the structs); `span` is
+            // inside the tensor; the family's features were checked above; tasks write
+            // disjoint rows of `out`.
+            unsafe {
+                match w {
+                    Weights::Q4K(blocks) => {
+                        prep.q4k(view::<_, Q4K>(&blocks[span.clone()], span.len()));
+                        let body = KQuant::<8, 8> {
+                            prep: &*prep,
+                            row_blocks,
+                        };
+                        run(family, &body, n, acts, out);
+                    }
+                    Weights::Q6K(blocks) => {
+                        prep.q6k(view::<_, Q6K>(&blocks[span.clone()], span.len()));
+                        let body = KQuant::<16, 2> {
+                            prep: &*prep,
+                            row_blocks,
+                        };
+                        run(family, &body, n, acts, out);
+                    }
+                    Weights::Q8_0(blocks) => {
+                        let task_blocks = &blocks[span.clone()];
+                        prep.q8_0(
+                            view::<_, Q8>(task_blocks, span.len()),
+                            family == Family::Vnni512,
+                        );
+                        let body = Q8_0 {
+                            prep: &*prep,
+                            blocks: task_blocks.as_ptr() as *const u8,
+                            row_blocks,
+                        };
+                        run(family, &body, n, acts, out);
+                    }
+                }
+            }
+        });
+}
+
+/// Asks for `data` in L2 (a hint: no effect on results).
+fn prefetch_l2<T>(data: &[T]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
+        let p = data.as_ptr() as *const i8;
+        for off in (0..std::mem::size_of_val(data)).step_by(64) {
+            // SAFETY: prefetching has no architectural effect; the address is inside `data`.
+            unsafe { _mm_prefetch::<_MM_HINT_T1>(p.wrapping_add(off)) };
+        }
+    }
+}
+
+/// Where a task's results go.
+#[derive(Clone, Copy)]
+struct Out {
+    dst: SharedOut,
+    rows: usize,
+    m: usize,
+    row0: usize,
+}
+
+/// A pointer that rayon tasks may share because each writes disjoint elements.
+#[derive(Clone, Copy)]
+struct SharedOut(*mut f32);
+// SAFETY: tasks write disjoint indices (distinct rows of the output) and the owner waits for
+// all of them before reading.
+unsafe impl Send for SharedOut {}
+unsafe impl Sync for SharedOut {}
+
+/// # Safety
+/// The family's target features; `out` as `task` requires.
+unsafe fn run<B: Body>(family: Family, body: &B, n: usize, acts: &Acts, out: Out) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: the caller's.
+    unsafe {
+        match family {
+            Family::Vnni512 => task_vnni512(body, n, acts, out),
+            Family::Avx2 => task_avx2(body, n, acts, out),
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")]
+unsafe fn task_vnni512<B: Body>(body: &B, n: usize, acts: &Acts, out: Out) {
+    // SAFETY: the caller's; this function's features are the lanes'.
+    unsafe { task::<lanes::Vnni512, B, 4, 2>(body, n, acts, out) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn task_avx2<B: Body>(body: &B, n: usize, acts: &Acts, out: Out) {
+    // SAFETY: the caller's; this function's features are the lanes'.
+    unsafe { task::<lanes::Avx2, B, 2, 2>(body, n, acts, out) }
+}
+
+/// The task's `n` rows against every tile: `V` tiles at a time, then the odd one; `R` rows at
+/// a time, then one by one.
+#[inline(always)]
+unsafe fn task<S: Lanes, B: Body, const R: usize, const V: usize>(
+    body: &B,
+    n: usize,
+    acts: &Acts,
+    out: Out,
+) {
+    let mut tile = 0;
+    // SAFETY (all calls): rows below `n`, tiles below `acts.tiles`.
+    unsafe {
+        while tile + V <= acts.tiles {
+            rows::<S, B, R, V>(body, n, acts, tile, out);
+            tile += V;
+        }
+        while tile < acts.tiles {
+            rows::<S, B, R, 1>(body, n, acts, tile, out);
+            tile += 1;
+        }
+    }
+}
+
+#[inline(always)]
+unsafe fn rows<S: Lanes, B: Body, const R: usize, const V: usize>(
+    body: &B,
+    n: usize,
+    acts: &Acts,
+    tile0: usize,
+    out: Out,
+) {
+    let mut r = 0;
+    // SAFETY (all calls): the caller's.
+    unsafe {
+        while r + R <= n {
+            store::<S, R, V>(body.tile::<S, R, V>(r, acts, tile0), r, tile0, out);
+            r += R;
+        }
+        while r < n {
+            store::<S, 1, V>(body.tile::<S, 1, V>(r, acts, tile0), r, tile0, out);
+            r += 1;
+        }
+    }
+}
+
+#[inline(always)]
+unsafe fn store<S: Lanes, const R: usize, const V: usize>(
+    acc: [[S::F; V]; R],
+    row: usize,
+    tile0: usize,
+    out: Out,
+) {
+    let mut buf = [0f32; 16];
+    for (r, acc) in acc.iter().enumerate() {
+        for (v, &x) in acc.iter().enumerate() {
+            // SAFETY: the caller's features; `buf` holds 16 floats.
+            unsafe { S::store_f(x, &mut buf) };
+            for (l, &value) in buf.iter().take(S::L).enumerate() {
+                let t = (tile0 + v) * S::L + l;
+                if t < out.m {
+                    // SAFETY: t < m and row0 + row + r < rows: inside the m × rows output,
+                    // written by this task alone.
+                    unsafe { *out.dst.0.add(t * out.rows + out.row0 + row + r) = value };
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gguf_cpu::simd::test_data::{random_blocks, Lcg};
+    use candle_core::quantized::k_quants::GgmlType;
+
+    fn families() -> Vec<Family> {
+        let mut out: Vec<Family> = Cpu::all().into_iter().filter_map(Family::of).collect();
+        out.dedup();
+        out
+    }
+
+    /// `n` activations in [-1, 1) with ±`extreme` every `period` values.
+    fn activations(n: usize, period: usize, extreme: f32, rng: &mut Lcg) -> Vec<f32> {
+        (0..n)
+            .map(|i| match i % period {
+                0 => extreme,
+                1 => -extreme,
+                _ => (rng.next_u32() as f32 / u32::MAX as f32) * 2.0 - 1.0,
+            })
+            .collect()
+    }
+
+    /// Every tail: 1 … 3 tiles + 1 tokens (partial tiles, a lone tile after pairs of them),
+    /// a whole task plus a partial one of 5 rows (an odd row after pairs and quads) and a
+    /// task of 3 rows, against candle's scalar `vec_dot_unopt` on the same quantized
+    /// activations.
+    fn check<T: GgmlType>(
+        label: &str,
+        cols: usize,
+        blocks: impl Fn(usize, &mut Lcg) -> Vec<T>,
+        weights: impl for<'a> Fn(&'a [T]) -> Weights<'a>,
+    ) {
+        let per_row = cols / T::BLCK_SIZE;
+        for family in families() {
+            let l = family.lanes();
+            for rows in [TASK_ROWS + 5, 3] {
+                let mut rng = Lcg::new(rows as u64);
+                let w = blocks(rows * per_row, &mut rng);
+                for m in 1..=3 * l + 1 {
+                    let xs = activations(m * cols, 97, 1e3, &mut rng);
+                    let mut out = vec![f32::NAN; m * rows];
+                    matmul(family, weights(&w), rows, cols, &xs, &mut out);
+                    let mut want = vec![0f32; m * rows];
+                    for t in 0..m {
+                        let mut q = vec![T::VecDotType::zeros(); cols / T::VecDotType::BLCK_SIZE];
+                        T::VecDotType::from_float(&xs[t * cols..(t + 1) * cols], &mut q);
+                        for r in 0..rows {
+                            let row = &w[r * per_row..(r + 1) * per_row];
+                            want[t * rows + r] = T::vec_dot_unopt(cols, row, &q);
+                        }
+                    }
+                    let scale = want.iter().fold(1f32, |a, v| a.max(v.abs()));
+                    for (i, (g, w)) in out.iter().zip(&want).enumerate() {
+                        assert!(
+                            (g - w).abs() <= 2e-5 * scale,
+                            "{label} {family:?} rows={rows} m={m}: element {i}: {g} vs {w}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn q4k_tiles_match_the_scalar_reference_for_every_tail() {
+        check::<BlockQ4K>(
+            "q4k",
+            768,
+            |n, rng| random_blocks(n, 144, &[1, 3], rng),
+            |w| Weights::Q4K(w),
+        );
+    }
+
+    #[test]
+    fn q6k_tiles_match_the_scalar_reference_for_every_tail() {
+        check::<BlockQ6K>(
+            "q6k",
+            768,
+            |n, rng| random_blocks(n, 210, &[209], rng),
+            |w| Weights::Q6K(w),
+        );
+    }
+
+    #[test]
+    fn q8_0_tiles_match_the_scalar_reference_for_every_tail() {
+        check::<BlockQ8_0>(
+            "q8_0",
+            96,
+            |n, rng| random_blocks(n, 34, &[1], rng),
+            |w| Weights::Q8_0(w),
+        );
+    }
+}

@@ -1,0 +1,170 @@
+//! A few weight rows made ready for the tiled kernels, once per task (a few rows' blocks,
+//! reused for the next task; the file's blocks are never copied whole): K-quant values
+//! one byte each in value order, so that group `g` is the dword at `4g`, and each sub-block's
+//! scale and min folded with the block's f16 factors into f32.
+
+use crate::gguf_cpu::q4k_avx512::{scales_and_mins, Q4K};
+use crate::gguf_cpu::q6k_avx512::Q6K;
+use crate::gguf_cpu::q8_0_avx512::Q8;
+
+/// The blocks of one task's rows, `[row][block]`. For the K-quants `bytes` holds 256 values
+/// per block; Q8_0 reads its bytes from the file and keeps only the factors.
+#[derive(Default)]
+pub(super) struct Prepped {
+    pub bytes: Vec<u8>,
+    /// `[row][block][sub]` (Q8_0: `[row][block]`): what multiplies a sub-block's integer dot
+    /// product.
+    pub scale: Vec<f32>,
+    /// `[row][block][sub]`: what multiplies the activations' sub-block sum (subtracted).
+    pub min: Vec<f32>,
+}
+
+impl Prepped {
+    fn reset(&mut self, bytes: usize, factors: usize) {
+        self.bytes.clear();
+        self.bytes.resize(bytes, 0);
+        self.scale.clear();
+        self.scale.resize(factors, 0.0);
+        self.min.clear();
+        self.min.resize(factors, 0.0);
+    }
+
+    /// Q4_K: value = d · s_j · q − dmin · m_j for sub-block j (32 values).
+    pub fn q4k(&mut self, rows: &[Q4K]) {
+        self.reset(rows.len() * 256, rows.len() * 8);
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: every family that tiles has AVX2 (checked by `tile::matmul`); the buffers
+        // were sized for `rows` just above.
+        unsafe {
+            avx2::q4k(rows, &mut self.bytes, &mut self.scale, &mut self.min)
+        }
+    }
+
+    /// Q6_K: value = d · sc_j · (q − 32) for sub-block j (16 values).
+    pub fn q6k(&mut self, rows: &[Q6K]) {
+        self.reset(rows.len() * 256, rows.len() * 16);
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as for `q4k`.
+        unsafe {
+            avx2::q6k(rows, &mut self.bytes, &mut self.scale, &mut self.min)
+        }
+    }
+
+    /// Q8_0: the block scale, and with `offset` (activations stored + 128) `128 · d · Σ w` to
+    /// subtract.
+    pub fn q8_0(&mut self, rows: &[Q8], offset: bool) {
+        self.reset(0, rows.len());
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as for `q4k`.
+        unsafe {
+            avx2::q8_0(rows, offset, &mut self.scale, &mut self.min)
+        }
+    }
+}
+
+/// The conversions with AVX2 (the scalar loops took a quarter of a Q8_0 prefill).
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{scales_and_mins, Q4K, Q6K, Q8};
+    use crate::gguf_cpu::simd::{half_to_f32, prefetch_ahead};
+    use std::arch::x86_64::*;
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn q4k(rows: &[Q4K], bytes: &mut [u8], scale: &mut [f32], min: &mut [f32]) {
+        let m4 = _mm256_set1_epi8(0x0F);
+        for (i, x) in rows.iter().enumerate() {
+            prefetch_ahead(x, 3);
+            let out = bytes[i * 256..(i + 1) * 256].as_mut_ptr();
+            // Byte 32c + l holds value 64c + l (low nibble) and 64c + 32 + l (high).
+            for c in 0..4 {
+                // SAFETY: 32 bytes of the 128-byte `qs`; 64 bytes of the block's 256.
+                unsafe {
+                    let q = _mm256_loadu_si256(x.qs.as_ptr().add(32 * c) as *const __m256i);
+                    let lo = _mm256_and_si256(q, m4);
+                    let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(q), m4);
+                    _mm256_storeu_si256(out.add(64 * c) as *mut __m256i, lo);
+                    _mm256_storeu_si256(out.add(64 * c + 32) as *mut __m256i, hi);
+                }
+            }
+            let sm = scales_and_mins(&x.scales);
+            let (d, dmin) = (half_to_f32(x.d.to_bits()), half_to_f32(x.dmin.to_bits()));
+            for j in 0..8 {
+                let (sc, mn) = (
+                    (sm[j / 4] >> (8 * (j % 4))) & 0x3F,
+                    (sm[2 + j / 4] >> (8 * (j % 4))) & 0x3F,
+                );
+                scale[i * 8 + j] = d * sc as f32;
+                min[i * 8 + j] = dmin * mn as f32;
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn q6k(rows: &[Q6K], bytes: &mut [u8], scale: &mut [f32], min: &mut [f32]) {
+        let m4 = _mm256_set1_epi8(0x0F);
+        let m2 = _mm256_set1_epi8(0x03);
+        for (i, x) in rows.iter().enumerate() {
+            prefetch_ahead(x, 4);
+            let out = bytes[i * 256..(i + 1) * 256].as_mut_ptr();
+            for h in 0..2 {
+                // SAFETY: inside `ql` (128 bytes), `qh` (64) and the block's 256 output bytes.
+                unsafe {
+                    let ql0 = _mm256_loadu_si256(x.ql.as_ptr().add(64 * h) as *const __m256i);
+                    let ql1 = _mm256_loadu_si256(x.ql.as_ptr().add(64 * h + 32) as *const __m256i);
+                    let qh = _mm256_loadu_si256(x.qh.as_ptr().add(32 * h) as *const __m256i);
+                    macro_rules! high {
+                        ($shift:literal) => {
+                            _mm256_slli_epi16::<4>(_mm256_and_si256(
+                                _mm256_srli_epi16::<$shift>(qh),
+                                m2,
+                            ))
+                        };
+                    }
+                    let values = [
+                        _mm256_or_si256(_mm256_and_si256(ql0, m4), high!(0)),
+                        _mm256_or_si256(_mm256_and_si256(ql1, m4), high!(2)),
+                        _mm256_or_si256(
+                            _mm256_and_si256(_mm256_srli_epi16::<4>(ql0), m4),
+                            high!(4),
+                        ),
+                        _mm256_or_si256(
+                            _mm256_and_si256(_mm256_srli_epi16::<4>(ql1), m4),
+                            high!(6),
+                        ),
+                    ];
+                    for (k, v) in values.into_iter().enumerate() {
+                        _mm256_storeu_si256(out.add(128 * h + 32 * k) as *mut __m256i, v);
+                    }
+                }
+            }
+            let d = half_to_f32(x.d.to_bits());
+            for j in 0..16 {
+                let s = d * x.scales[j] as f32;
+                scale[i * 16 + j] = s;
+                min[i * 16 + j] = 32.0 * s;
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn q8_0(rows: &[Q8], offset: bool, scale: &mut [f32], min: &mut [f32]) {
+        let ones8 = _mm256_set1_epi8(1);
+        let ones16 = _mm256_set1_epi16(1);
+        for (i, x) in rows.iter().enumerate() {
+            if i % 2 == 0 {
+                prefetch_ahead(x, 2);
+            }
+            let d = half_to_f32(x.d.to_bits());
+            scale[i] = d;
+            if offset {
+                // SAFETY: the 32 bytes of `qs`.
+                let w = unsafe { _mm256_loadu_si256(x.qs.as_ptr() as *const __m256i) };
+                let s = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, w), ones16);
+                let s = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256::<1>(s));
+                let s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+                let s = _mm_add_epi32(s, _mm_shuffle_epi32::<1>(s));
+                min[i] = 128.0 * d * _mm_cvtsi128_si32(s) as f32;
+            }
+        }
+    }
+}
