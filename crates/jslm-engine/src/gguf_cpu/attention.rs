@@ -10,7 +10,7 @@
 
 use super::ops::{axpy, dot};
 use half::f16;
-use half::slice::HalfFloatSliceExt;
+use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
 use rayon::prelude::*;
 
 /// Positions of keys and values converted and used together.
@@ -44,30 +44,36 @@ impl std::str::FromStr for KvCacheType {
     }
 }
 
-/// One layer's keys or values.
+/// One layer's keys or values. f16 is kept as its bits: `vec![0u16; n]` is a zeroed
+/// allocation whose pages stay unmapped until written, where `vec![f16::ZERO; n]` writes every
+/// element (the whole context's cache resident at load: 512 MiB for 4,096 positions).
 enum Store {
-    F16(Vec<f16>),
+    F16(Vec<u16>),
     F32(Vec<f32>),
 }
 
 impl Store {
     fn new(kind: KvCacheType, len: usize) -> Self {
         match kind {
-            KvCacheType::F16 => Self::F16(vec![f16::ZERO; len]),
+            KvCacheType::F16 => Self::F16(vec![0u16; len]),
             KvCacheType::F32 => Self::F32(vec![0.0; len]),
         }
     }
 
     fn write(&mut self, at: usize, src: &[f32]) {
         match self {
-            Self::F16(v) => v[at..at + src.len()].convert_from_f32_slice(src),
+            Self::F16(v) => v[at..at + src.len()]
+                .reinterpret_cast_mut::<f16>()
+                .convert_from_f32_slice(src),
             Self::F32(v) => v[at..at + src.len()].copy_from_slice(src),
         }
     }
 
     fn read(&self, at: usize, dst: &mut [f32]) {
         match self {
-            Self::F16(v) => v[at..at + dst.len()].convert_to_f32_slice(dst),
+            Self::F16(v) => v[at..at + dst.len()]
+                .reinterpret_cast::<f16>()
+                .convert_to_f32_slice(dst),
             Self::F32(v) => dst.copy_from_slice(&v[at..at + dst.len()]),
         }
     }
