@@ -30,6 +30,12 @@ const COMMANDS: &[&str] = &[
     "clear_token",
     "open_model_page",
     "app_info",
+    "inspect_model",
+    "pick_model",
+    "watch_drops",
+    "found_models",
+    "add_model_folder",
+    "remove_model_folder",
 ];
 
 fn main() {

@@ -6,8 +6,10 @@
 //! codes the UI translates.
 
 pub mod commands;
+pub mod drops;
 pub mod error;
 pub mod fingerprint;
+pub mod found;
 pub mod generation;
 pub mod history;
 pub mod host;
@@ -63,6 +65,8 @@ pub fn configure<R: Runtime>(builder: Builder<R>, launch: LaunchOptions) -> Buil
     builder
         // Used from Rust only (`open_model_page`); the webview is granted none of its commands.
         .plugin(tauri_plugin_opener::init())
+        // Used from Rust only (`pick_model`, `add_model_folder`); no dialog permission is granted.
+        .plugin(tauri_plugin_dialog::init())
         .invoke_handler(tauri::generate_handler![
             commands::generate::generate,
             commands::generate::stop_generation,
@@ -87,6 +91,12 @@ pub fn configure<R: Runtime>(builder: Builder<R>, launch: LaunchOptions) -> Buil
             commands::models::clear_token,
             commands::models::open_model_page,
             commands::about::app_info,
+            commands::files::inspect_model,
+            commands::files::pick_model,
+            commands::files::watch_drops,
+            commands::files::found_models,
+            commands::files::add_model_folder,
+            commands::files::remove_model_folder,
         ])
         .setup(move |app| init(app.handle(), &launch))
         .on_window_event(window::on_event)

@@ -3,7 +3,7 @@
 //! downloaded copy would be planned).
 
 use jslm_core::Precision;
-use jslm_hardware::{FitLevel, HardwareProfile, PlanReason};
+use jslm_hardware::{DevicePlan, FitLevel, HardwareProfile, PlanReason};
 use jslm_hub::installed::InstalledModel;
 use jslm_hub::{catalog, CatalogEntry, InstallStatus};
 use jslm_runtime::RunChoices;
@@ -89,14 +89,19 @@ pub fn fit(profile: &HardwareProfile, entry: &CatalogEntry, choices: &RunChoices
             vec![],
         )
     });
-    let p = jslm_hardware::plan(profile, &spec, &choices.plan_settings());
-    FitRow {
-        precision: p.precision,
-        reason: p.reason,
-        level: p.fit.level,
-        needed_bytes: p.fit.needed_bytes,
-        available_bytes: p.fit.available_bytes,
-        message: p.fit.message,
+    jslm_hardware::plan(profile, &spec, &choices.plan_settings()).into()
+}
+
+impl From<DevicePlan> for FitRow {
+    fn from(p: DevicePlan) -> Self {
+        FitRow {
+            precision: p.precision,
+            reason: p.reason,
+            level: p.fit.level,
+            needed_bytes: p.fit.needed_bytes,
+            available_bytes: p.fit.available_bytes,
+            message: p.fit.message,
+        }
     }
 }
 

@@ -41,6 +41,8 @@ pub struct AppSettings {
     #[serde(with = "jslm_runtime::choices::auto_precision")]
     pub precision: Option<Precision>,
     pub window: Option<WindowSize>,
+    /// Folders the user added to look for models in, besides the apps' own (`found_models`).
+    pub model_dirs: Vec<PathBuf>,
 }
 
 /// What the UI may change in one `save_settings` call; absent fields stay as they are.

@@ -1,6 +1,7 @@
 //! Everything the commands share: where files live, the remembered settings, the history and
 //! the model host. Managed by Tauri as one value.
 
+use crate::drops::DropWatch;
 use crate::error::{AppError, AppResult};
 use crate::history::HistoryStore;
 use crate::host::ModelHost;
@@ -31,6 +32,10 @@ impl AppPaths {
     pub fn fingerprints(&self) -> PathBuf {
         self.data_dir.join("file-hashes.json")
     }
+    /// The sha256 of copies found in other apps' folders (`found_models`), checked once.
+    pub fn found_hashes(&self) -> PathBuf {
+        self.data_dir.join("found-hashes.json")
+    }
 }
 
 #[derive(Debug)]
@@ -41,6 +46,8 @@ pub struct AppState {
     pub history: Arc<HistoryStore>,
     pub host: ModelHost,
     pub hub: HubState,
+    /// Where files dropped on the window are reported.
+    pub drops: DropWatch,
 }
 
 impl AppState {
@@ -59,6 +66,7 @@ impl AppState {
             history: Arc::new(history),
             host: ModelHost::new(),
             hub,
+            drops: DropWatch::default(),
             launch_model: launch.model.clone(),
             paths,
         }

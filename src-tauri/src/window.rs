@@ -101,6 +101,7 @@ pub fn on_event<R: Runtime>(window: &Window<R>, event: &WindowEvent) {
                 }
             }
         }
+        WindowEvent::DragDrop(drag) => window.state::<AppState>().drops.forward(drag),
         WindowEvent::Destroyed => {
             window.state::<AppState>().host.stop();
         }

@@ -69,6 +69,29 @@ export const api = {
   openModelPage(id) {
     return call("open_model_page", { id });
   },
+  /** What the model at `path` is and its plan here, without loading it (`Inspection`). */
+  inspectModel(path) {
+    return call("inspect_model", { path });
+  },
+  /** The system's picker (`kind`: "file" or "folder"); the chosen path, or null. */
+  pickModel(kind, near) {
+    return call("pick_model", { kind, near });
+  },
+  /** Files dropped on the window from now on go to `onDrop` (`DropEvent`s). */
+  watchDrops(onDrop) {
+    return call("watch_drops", { onDrop: channel(onDrop) });
+  },
+  /** `{ folders, found, skipped }`: copies of the model other apps keep. */
+  foundModels(verify) {
+    return call("found_models", { verify });
+  },
+  /** Picks a folder and adds it to the folders searched; the new `found_models` answer. */
+  addModelFolder() {
+    return call("add_model_folder");
+  },
+  removeModelFolder(path) {
+    return call("remove_model_folder", { path });
+  },
   /** `{ profile, plan, plan_error }` for `path` (or the configured model). */
   hardwareReport(path) {
     return call("hardware_report", { path });

@@ -40,6 +40,32 @@ export function planLine(lang, { precision, reason, threads, context_tokens: con
   });
 }
 
+/**
+ * A plan's fit as people read it: a badge (comfortable / tight / will not fit), a bar of the
+ * memory needed against the memory there is, and `numbers` in words. `fit` is the backend's
+ * `{ level, needed_bytes, available_bytes }`.
+ */
+export function fitView(doc, lang, fit, numbers) {
+  const box = doc.createElement("div");
+  box.className = "fit";
+  const badge = doc.createElement("span");
+  badge.className = "badge";
+  badge.dataset.level = fit.level;
+  badge.textContent = t(lang, `fit_${fit.level}`);
+  const meter = doc.createElement("meter");
+  meter.min = 0;
+  meter.max = Math.max(1, fit.available_bytes);
+  meter.value = Math.min(fit.needed_bytes, meter.max);
+  meter.low = meter.max * 0.8;
+  meter.high = meter.max * 0.999;
+  meter.optimum = 0;
+  const text = doc.createElement("span");
+  text.textContent = numbers;
+  meter.setAttribute("aria-label", `${badge.textContent}: ${numbers}`);
+  box.append(badge, meter, text);
+  return box;
+}
+
 const CPU_FEATURES = [
   ["avx2", "AVX2"],
   ["fma", "FMA"],
@@ -101,26 +127,10 @@ export function renderHardware(root, lang, report, describeError) {
     const why = doc.createElement("p");
     why.className = "plan-reason";
     why.textContent = t(lang, "hw_plan_reason", { reason: reasonText(lang, plan.reason) });
-    const fit = doc.createElement("div");
-    fit.className = "fit";
-    const badge = doc.createElement("span");
-    badge.className = "badge";
-    badge.dataset.level = plan.fit.level;
-    badge.textContent = t(lang, `fit_${plan.fit.level}`);
-    const meter = doc.createElement("meter");
-    meter.min = 0;
-    meter.max = Math.max(1, plan.fit.available_bytes);
-    meter.value = Math.min(plan.fit.needed_bytes, meter.max);
-    meter.low = meter.max * 0.8;
-    meter.high = meter.max * 0.999;
-    meter.optimum = 0;
-    const numbers = doc.createElement("span");
-    numbers.textContent = t(lang, "hw_fit_numbers", {
+    const fit = fitView(doc, lang, plan.fit, t(lang, "hw_fit_numbers", {
       needed: formatBytes(plan.fit.needed_bytes),
       available: formatBytes(plan.fit.available_bytes),
-    });
-    meter.setAttribute("aria-label", `${badge.textContent}: ${numbers.textContent}`);
-    fit.append(badge, meter, numbers);
+    }));
     parts.push(summary, why, fit);
     if (plan.warnings.length) {
       const ul = doc.createElement("ul");

@@ -9,6 +9,8 @@ import { SettingsForm } from "./settings-form.js";
 import { HistoryView, formatTime } from "./history-view.js";
 import { planLine, precisionLabel, reasonText, renderHardware } from "./hardware-view.js";
 import { ModelManager } from "./model-manager.js";
+import { ModelChooser } from "./model-chooser.js";
+import { FoundModels } from "./found-models.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -38,6 +40,25 @@ const manager = new ModelManager($("model-manager"), {
   },
 });
 
+// The file picker, drops on the window and copies found on disk all end in the path field with
+// the file's plan shown; the Load button loads it.
+const chooser = new ModelChooser(document, {
+  api,
+  lang: () => state.lang,
+  describeError,
+  busy: () => state.loading || state.generating,
+  onPathChanged: () => {
+    if ($("hardware").open) refreshHardware();
+  },
+});
+
+const found = new FoundModels(document, {
+  api,
+  lang: () => state.lang,
+  describeError,
+  onChoose: (path) => chooser.choose(path),
+});
+
 const history = new HistoryView($("history-list"), $("history-empty"), {
   open: (id) => openHistory(id),
   regenerate: (id) => regenerate(id),
@@ -58,8 +79,14 @@ function setLanguage(lang) {
   showAbout();
   retranslateFormError();
   refreshHistory();
-  if ($("model-manager").open) manager.refresh();
+  if ($("model-manager").open) refreshManager();
   if ($("hardware").open) refreshHardware();
+  chooser.retranslate();
+}
+
+/** The catalog and the copies found on this computer. */
+function refreshManager() {
+  return Promise.all([manager.refresh(), found.refresh()]);
 }
 
 /** "Version 0.1.0 (commit abc…)": the same pair as `jslm --version`. */
@@ -76,8 +103,9 @@ async function focusFirstStep() {
   let target = $("instruction");
   if (!state.model && !state.loading) {
     $("model-manager").open = true;
-    await manager.refresh();
-    target = manager.firstStep();
+    await refreshManager();
+    // A copy already on disk is the quickest way in: no download.
+    target = found.firstStep() ?? manager.firstStep();
   }
   target.focus({ preventScroll: true });
   window.scrollTo(0, 0);
@@ -255,6 +283,7 @@ async function loadWith(load, { force = false } = {}) {
   try {
     state.model = await load(force);
     $("model-path").value = state.model.path;
+    chooser.clear();
   } catch (raw) {
     state.model = null;
     const { title, detail } = describeError(state.lang, raw);
@@ -267,7 +296,7 @@ async function loadWith(load, { force = false } = {}) {
     $("load-progress").hidden = true;
     showModel();
     if ($("hardware").open) refreshHardware();
-    if ($("model-manager").open) manager.refresh();
+    if ($("model-manager").open) refreshManager();
   }
 }
 
@@ -276,7 +305,7 @@ $("load-anyway").addEventListener("click", () => {
 });
 
 $("model-manager").addEventListener("toggle", () => {
-  if ($("model-manager").open) manager.refresh();
+  if ($("model-manager").open) refreshManager();
 });
 
 // ---- hardware -------------------------------------------------------------------------------
@@ -324,6 +353,9 @@ function updateControls() {
   $("generate-button").disabled = busy;
   $("stop-button").disabled = !state.generating;
   $("load-button").disabled = busy;
+  // Choosing the next model is fine while one generates; not while one loads.
+  $("pick-file").disabled = state.loading;
+  $("pick-folder").disabled = state.loading;
   $("copy-button").disabled = state.generating || view.text() === "";
   $("output").setAttribute("aria-busy", String(state.generating));
   history.setBusy(busy);
@@ -534,6 +566,7 @@ async function start() {
     setLanguage("ja");
     showFormError(raw);
   }
+  chooser.watchDrops().catch(() => {});
   api.appInfo().then((info) => {
     state.about = info;
     showAbout();

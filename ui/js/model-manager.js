@@ -4,7 +4,7 @@
 // DOM is built with textContent only.
 
 import { t } from "./i18n.js";
-import { formatBytes, precisionLabel } from "./hardware-view.js";
+import { fitView, formatBytes, precisionLabel } from "./hardware-view.js";
 
 /** "12.3 MB/s". */
 export function formatSpeed(bytesPerSec) {
@@ -190,25 +190,11 @@ export class ModelManager {
     }));
     li.append(meta);
 
-    // Fit: badge, bar and the numbers.
-    const fit = el("div", "fit");
-    const badge = el("span", "badge", t(lang, `fit_${row.fit.level}`));
-    badge.dataset.level = row.fit.level;
-    const meter = doc.createElement("meter");
-    meter.min = 0;
-    meter.max = Math.max(1, row.fit.available_bytes);
-    meter.value = Math.min(row.fit.needed_bytes, meter.max);
-    meter.low = meter.max * 0.8;
-    meter.high = meter.max * 0.999;
-    meter.optimum = 0;
-    const numbers = el("span", "", t(lang, "model_fit_numbers", {
+    li.append(fitView(doc, lang, row.fit, t(lang, "model_fit_numbers", {
       precision: precisionLabel(row.fit.precision),
       needed: formatBytes(row.fit.needed_bytes),
       available: formatBytes(row.fit.available_bytes),
-    }));
-    meter.setAttribute("aria-label", `${badge.textContent}: ${numbers.textContent}`);
-    fit.append(badge, meter, numbers);
-    li.append(fit);
+    })));
 
     const status = el("p", "model-status", this.statusText(row));
     status.dataset.role = "status";

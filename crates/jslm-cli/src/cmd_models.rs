@@ -7,7 +7,7 @@ use jslm_hub::{catalog, delete_model, list_installed, resolve_model, InstallStat
 
 use crate::hub_common;
 use jslm_runtime::discover::{
-    self, hashes::HashStore, Discovery, ScanFolder, Source, Verification,
+    self, hashes::HashStore, Discovery, ScanFolder, Verification,
 };
 use std::path::PathBuf;
 
@@ -32,29 +32,7 @@ pub struct ModelsArgs {
 
 /// The folders to scan: the apps' own (unless told not to) and the user's.
 fn scan_folders(args: &ModelsArgs, hf_cache: &std::path::Path) -> Vec<ScanFolder> {
-    let mut folders = if args.no_default_folders {
-        Vec::new()
-    } else {
-        let env = |k: &str| {
-            std::env::var_os(k)
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        };
-        discover::default_folders(&env, dirs::home_dir().as_deref(), hf_cache)
-    };
-    let from_env = std::env::var_os("JSLM_MODEL_DIRS")
-        .map(|v| std::env::split_paths(&v).collect::<Vec<_>>())
-        .unwrap_or_default();
-    for path in args.scan.iter().cloned().chain(from_env) {
-        let path = jslm_runtime::expand_home(&path.to_string_lossy());
-        if !folders.iter().any(|f| f.path == path) {
-            folders.push(ScanFolder {
-                source: Source::Folder,
-                path,
-            });
-        }
-    }
-    folders
+    discover::user_folders(!args.no_default_folders, &args.scan, hf_cache)
 }
 
 /// Scans `folders`, remembering hashes in the CLI's cache folder.

@@ -15,6 +15,7 @@ pub mod catalog;
 pub mod choices;
 pub mod discover;
 pub mod error;
+pub mod inspect;
 pub mod load;
 pub mod model_ref;
 pub mod planning;
@@ -22,6 +23,7 @@ pub mod resolve;
 
 pub use choices::RunChoices;
 pub use error::{Result, RuntimeError};
+pub use inspect::{inspect, Inspection, TokenizerOrigin};
 pub use load::{DeviceFallback, LoadEvent, LoadPlaces, LoadedModel, RunReport};
 pub use model_ref::{expand_home, ModelRef, ModelSource};
 pub use planning::{plan, plan_spec, Planned};

@@ -3,6 +3,7 @@
 //! Work that takes time runs on a blocking thread, never on the UI or async threads.
 
 pub mod about;
+pub mod files;
 pub mod generate;
 pub mod history;
 pub mod model;

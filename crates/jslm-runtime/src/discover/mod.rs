@@ -165,6 +165,36 @@ pub fn default_folders(
     out
 }
 
+/// The folders to scan for this user: the apps' own on this computer ([`default_folders`]
+/// from the process environment and home folder, unless `with_defaults` is false), then
+/// `added` (the user's folders) and `JSLM_MODEL_DIRS` (separated like `PATH`), each once.
+/// The CLI and the window both scan exactly these.
+pub fn user_folders(with_defaults: bool, added: &[PathBuf], hf_cache: &Path) -> Vec<ScanFolder> {
+    let mut folders = if with_defaults {
+        let env = |k: &str| {
+            std::env::var_os(k)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        default_folders(&env, dirs::home_dir().as_deref(), hf_cache)
+    } else {
+        Vec::new()
+    };
+    let from_env = std::env::var_os("JSLM_MODEL_DIRS")
+        .map(|v| std::env::split_paths(&v).collect::<Vec<_>>())
+        .unwrap_or_default();
+    for path in added.iter().cloned().chain(from_env) {
+        let path = crate::expand_home(&path.to_string_lossy());
+        if !folders.iter().any(|f| f.path == path) {
+            folders.push(ScanFolder {
+                source: Source::Folder,
+                path,
+            });
+        }
+    }
+    folders
+}
+
 /// Looks in `folders` (and nowhere else) for copies of the model `expected` describes.
 /// With `verify`, files whose store names a sha256 are hashed (once: `hashes` remembers).
 pub fn discover(
