@@ -27,9 +27,18 @@ pub enum DropEvent {
 }
 
 /// The page's channel, once it asked for drops.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct DropWatch {
     channel: Mutex<Option<Channel<DropEvent>>>,
+}
+
+impl std::fmt::Debug for DropWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let watching = self.channel.lock().map(|c| c.is_some()).unwrap_or(false);
+        f.debug_struct("DropWatch")
+            .field("watching", &watching)
+            .finish()
+    }
 }
 
 impl DropWatch {

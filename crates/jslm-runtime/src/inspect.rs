@@ -131,7 +131,7 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.code(), ErrorCode::MissingFile);
-        // Not a GGUF at all, whatever its name says.
+        // Not a GGUF at all, whatever its name says: no model this engine runs.
         let fake = dir.path().join("model.gguf");
         std::fs::write(&fake, b"<html>not a model</html>").unwrap();
         let err = inspect(
@@ -140,7 +140,7 @@ mod tests {
             &RunChoices::default(),
         )
         .unwrap_err();
-        assert_eq!(err.code(), ErrorCode::InvalidFile);
+        assert_eq!(err.code(), ErrorCode::UnsupportedModel);
     }
 
     #[test]
