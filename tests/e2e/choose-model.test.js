@@ -80,6 +80,13 @@ test("a copy in LM Studio's folder is found, offered first, and shows its plan",
   // Shown, not loaded.
   assert.equal(await text(driver, "model-pill"), "モデル未読み込み");
   assert.equal(await driver.executeScript("return document.activeElement?.id"), "load-button");
+  // A new home has no font cache yet: let WebKit paint what the DOM already holds.
+  await driver.wait(async () => {
+    await driver.executeAsyncScript("const done = arguments[arguments.length - 1]; requestAnimationFrame(() => requestAnimationFrame(done))");
+    return true;
+  }, 30000);
+  await sleep(1500);
+  await driver.executeScript("document.getElementById('model-candidate').scrollIntoView({ block: 'center' })");
   await screenshot("choose-01-found-in-lm-studio");
   await app.quit();
   apps.splice(apps.indexOf(app), 1);

@@ -69,9 +69,11 @@ export class FoundModels {
     const lang = this.lang();
     const r = this.result;
     if (!r) return;
-    this.$("found-state").textContent = r.found.length
-      ? t(lang, "found_count", { count: r.found.length, folders: r.folders.length })
-      : t(lang, "found_none", { folders: r.folders.length });
+    let state = "found_count";
+    if (!r.found.length) state = r.folders.length ? "found_none" : "found_no_folders";
+    this.$("found-state").textContent = t(lang, state, { count: r.found.length, folders: r.folders.length });
+    // With nothing to look in, adding a folder is the one thing to do here.
+    if (!r.folders.length) this.$("found-folders").open = true;
     this.list.replaceChildren(...r.found.map((m) => this.renderRow(m)));
     this.$("found-verify").hidden = !r.found.some((m) => m.verification.state === "not_checked");
     this.$("folder-list").replaceChildren(...r.folders.map((f) => this.renderFolder(f)));

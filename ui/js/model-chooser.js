@@ -164,5 +164,6 @@ export class ModelChooser {
     if (seen.ignored) parts.push(p("hint", t(lang, "drop_ignored", { count: seen.ignored })));
     box.replaceChildren(...parts);
     box.hidden = false;
+    box.scrollIntoView({ block: "nearest" });
   }
 }

@@ -80,10 +80,18 @@ impl HashStore {
         let Some(file) = &self.file else {
             return Ok(());
         };
+        if self.hashed.is_empty() {
+            // Nothing new: no write (scans without --verify never touch the file).
+            return Ok(());
+        }
         if let Some(dir) = file.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let partial = file.with_extension("json.partial");
+        // Two scans may save at once (the window refreshes its list while the CLI runs): each
+        // writes its own partial file, so neither renames the other's away.
+        static SAVES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = SAVES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let partial = file.with_extension(format!("json.{}-{n}.partial", std::process::id()));
         std::fs::write(&partial, serde_json::to_vec_pretty(&self.entries)?)?;
         std::fs::rename(&partial, file)
     }
