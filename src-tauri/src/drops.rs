@@ -131,7 +131,10 @@ mod tests {
         assert_eq!(model_path_for(&tiny), Some(tiny.clone()));
         assert_eq!(model_path_for(&gguf), Some(gguf.clone()));
         // A file of an official model folder: the folder.
-        assert_eq!(model_path_for(&tiny.join("config.json")), Some(tiny.clone()));
+        assert_eq!(
+            model_path_for(&tiny.join("config.json")),
+            Some(tiny.clone())
+        );
         let dir = tempfile::tempdir().unwrap();
         // A blob without an extension is a GGUF by its bytes; a text file named .gguf is not.
         let blob = dir.path().join("sha256-0123");

@@ -63,7 +63,15 @@ pub fn scan(
     if let Err(e) = hashes.save() {
         eprintln!("jslm-desktop: could not remember file hashes: {e}");
     }
-    rows(folders, discovery, &request.added, profile, choices, &expected, active)
+    rows(
+        folders,
+        discovery,
+        &request.added,
+        profile,
+        choices,
+        &expected,
+        active,
+    )
 }
 
 fn rows(

@@ -9,7 +9,7 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
-import { copyFileSync, mkdtempSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { launch, byId, By, ROOT, TINY_MODEL, text, outputText, waitIdle, setField, choosePreset } from "./lib/app.js";
@@ -102,7 +102,7 @@ test("the file picker chooses a GGUF without tokenizer.json; it generates what t
   await driver.executeScript("document.getElementById('model-change').open = true");
   await driver.findElement(byId("pick-file")).click();
   // GTK's file chooser, a window of its own: type the path into its location field.
-  const dialog = xdotool("search", "--sync", "--onlyvisible", "--name", "GGUF");
+  const dialog = xdotool("search", "--sync", "--onlyvisible", "--name", "Choose the model.s GGUF file");
   xdotool("windowfocus", "--sync", dialog.split("\n")[0]);
   await sleep(500);
   xdotool("key", "ctrl+l");
@@ -166,4 +166,32 @@ test("a model folder dropped on the window from another program shows its plan",
   } finally {
     source.kill();
   }
+});
+
+test("a folder added with the folder picker is searched, and can be removed again", async () => {
+  const { driver } = picked;
+  const mine = mkdtempSync(path.join(tmpdir(), "jslm-e2e-models-"));
+  write7bGguf(path.join(mine, "japanese-stablelm-instruct-gamma-7b-q8_0.gguf"));
+  await driver.executeScript("document.getElementById('model-manager').open = true; document.getElementById('found-folders').open = true");
+  const rows = async () => (await driver.findElements(By.css("#found-list > li"))).length;
+  await driver.wait(async () => (await text(driver, "found-state")) !== "", 15000);
+  const before = await rows();
+  await driver.findElement(byId("folder-add")).click();
+  const dialog = xdotool("search", "--sync", "--onlyvisible", "--name", "Choose a model folder");
+  xdotool("windowfocus", "--sync", dialog.split("\n")[0]);
+  await sleep(500);
+  xdotool("key", "ctrl+l");
+  await sleep(300);
+  // A trailing slash: the chooser opens the folder; Return then chooses it.
+  xdotool("type", "--delay", "5", `${mine}/`);
+  await sleep(300);
+  xdotool("key", "Return");
+  await driver.wait(async () => (await rows()) === before + 1, 30000);
+  assert.match(await text(driver, "found-list"), /追加したフォルダー/);
+  assert.match(await text(driver, "folder-list"), new RegExp(`追加したフォルダー: ${mine.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`));
+  await screenshot("choose-05-added-folder");
+  // Removing the folder only stops the search; the file stays.
+  await driver.findElement(By.css('#folder-list button[data-action="remove-folder"]')).click();
+  await driver.wait(async () => (await rows()) === before, 15000);
+  assert.ok(existsSync(path.join(mine, "japanese-stablelm-instruct-gamma-7b-q8_0.gguf")));
 });

@@ -6,9 +6,7 @@ use jslm_hub::units::human_bytes;
 use jslm_hub::{catalog, delete_model, list_installed, resolve_model, InstallStatus};
 
 use crate::hub_common;
-use jslm_runtime::discover::{
-    self, hashes::HashStore, Discovery, ScanFolder, Verification,
-};
+use jslm_runtime::discover::{self, hashes::HashStore, Discovery, ScanFolder, Verification};
 use std::path::PathBuf;
 
 /// `jslm models` options.

@@ -631,7 +631,10 @@ impl<'a> Planner<'a> {
         if full.is_empty() {
             return None;
         }
-        if let Some(i) = full.iter().position(|a| a.fit.level == FitLevel::Comfortable) {
+        if let Some(i) = full
+            .iter()
+            .position(|a| a.fit.level == FitLevel::Comfortable)
+        {
             return Some(Ok(with_reason(full.swap_remove(i))));
         }
         for &precision in &ladder {

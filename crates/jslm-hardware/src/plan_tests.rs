@@ -1057,7 +1057,10 @@ fn vram_ladder() {
         refused: &[],
     };
     run(vec![
-        cpu_q4("6 GB: not even Q4_K_M fits the card, CPU", card(6, 5 * GIB + GIB / 2)),
+        cpu_q4(
+            "6 GB: not even Q4_K_M fits the card, CPU",
+            card(6, 5 * GIB + GIB / 2),
+        ),
         Case {
             name: "8 GB: Q4_K_M at a shorter context rather than tightly at the full one",
             context: 1024,
@@ -1071,11 +1074,38 @@ fn vram_ladder() {
             GgufQ4KM,
             Comfortable,
         ),
-        gpu("16 GB: Q8_0", card(16, 15 * GIB + GIB / 2), Q8_0, GgufQ8_0, Comfortable),
-        gpu("24 GB: bf16", card(24, 23 * GIB + GIB / 2), Bf16, SafetensorsBf16, Comfortable),
-        gpu("80 GB: bf16", card(80, 79 * GIB), Bf16, SafetensorsBf16, Comfortable),
-        gpu("141 GB: bf16", card(141, 140 * GIB), Bf16, SafetensorsBf16, Comfortable),
-        cpu_q4("24 GB already 90 % used by another program: CPU", card(24, 24 * GIB / 10)),
+        gpu(
+            "16 GB: Q8_0",
+            card(16, 15 * GIB + GIB / 2),
+            Q8_0,
+            GgufQ8_0,
+            Comfortable,
+        ),
+        gpu(
+            "24 GB: bf16",
+            card(24, 23 * GIB + GIB / 2),
+            Bf16,
+            SafetensorsBf16,
+            Comfortable,
+        ),
+        gpu(
+            "80 GB: bf16",
+            card(80, 79 * GIB),
+            Bf16,
+            SafetensorsBf16,
+            Comfortable,
+        ),
+        gpu(
+            "141 GB: bf16",
+            card(141, 140 * GIB),
+            Bf16,
+            SafetensorsBf16,
+            Comfortable,
+        ),
+        cpu_q4(
+            "24 GB already 90 % used by another program: CPU",
+            card(24, 24 * GIB / 10),
+        ),
     ]);
     // Each GPU plan says why it stepped down from bf16.
     let p = plan(&card(16, 15 * GIB + GIB / 2), &seven_b(), &auto());
@@ -1097,5 +1127,9 @@ fn gpu_without_a_working_driver() {
     assert_eq!(p.fit.level, Comfortable);
     let codes: Vec<&str> = p.warnings.iter().map(|w| w.code()).collect();
     assert_eq!(codes, ["cuda_unavailable"]);
-    assert!(p.warnings[0].to_string().contains("libcuda.so.1"), "{}", p.warnings[0]);
+    assert!(
+        p.warnings[0].to_string().contains("libcuda.so.1"),
+        "{}",
+        p.warnings[0]
+    );
 }

@@ -139,7 +139,13 @@ impl Planned {
     ) -> Result<LoadedModel> {
         let device = self.plan.device;
         let may_fall_back = device != ComputeDevice::Cpu && self.choices.device.is_none();
-        let retry = may_fall_back.then(|| (self.profile.clone(), self.source.clone(), self.choices.clone()));
+        let retry = may_fall_back.then(|| {
+            (
+                self.profile.clone(),
+                self.source.clone(),
+                self.choices.clone(),
+            )
+        });
         let device_name = self.device_name.clone();
         match self.load_on_planned_device(places, &mut progress) {
             Err(e) if e.code() == ErrorCode::DeviceUnavailable && retry.is_some() => {
@@ -207,7 +213,11 @@ impl RunReport {
 
 /// `profile` with the backend of `device` marked as failed with `message`, so that planning
 /// again skips it (with a `cuda_unavailable`/`metal_unavailable` warning).
-fn without_device(mut profile: HardwareProfile, device: ComputeDevice, message: &str) -> HardwareProfile {
+fn without_device(
+    mut profile: HardwareProfile,
+    device: ComputeDevice,
+    message: &str,
+) -> HardwareProfile {
     let failed = BackendStatus::Failed {
         message: message.to_owned(),
     };

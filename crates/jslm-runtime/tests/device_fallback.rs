@@ -41,17 +41,31 @@ fn a_gpu_that_does_not_start_falls_back_to_the_cpu() {
         quantized_dir: tempfile::tempdir().unwrap().keep(),
     };
     let planned = plan(&with_unopenable_gpu(), tiny_model(), &RunChoices::default()).unwrap();
-    assert!(matches!(planned.plan.device, ComputeDevice::Cuda { .. }), "{:?}", planned.plan.device);
+    assert!(
+        matches!(planned.plan.device, ComputeDevice::Cuda { .. }),
+        "{:?}",
+        planned.plan.device
+    );
     let mut events = Vec::new();
     let loaded = planned.load(&places, |e| events.push(e)).unwrap();
     assert_eq!(loaded.report.model.device, ComputeDevice::Cpu);
-    let fallback = loaded.report.fallback.as_ref().expect("the report says why");
+    let fallback = loaded
+        .report
+        .fallback
+        .as_ref()
+        .expect("the report says why");
     assert!(matches!(fallback.device, ComputeDevice::Cuda { .. }));
     assert_eq!(fallback.device_name, "NVIDIA GeForce RTX 4090");
     assert!(!fallback.message.is_empty());
     // The window and CLI learn the new plan before its weights load.
     assert!(
-        events.iter().any(|e| matches!(e, LoadEvent::Planned { device: ComputeDevice::Cpu, .. })),
+        events.iter().any(|e| matches!(
+            e,
+            LoadEvent::Planned {
+                device: ComputeDevice::Cpu,
+                ..
+            }
+        )),
         "{events:?}"
     );
     // And the report (history, --json) carries it.

@@ -74,15 +74,18 @@ async fn pick<R: Runtime>(
     }
     let (tx, rx) = std::sync::mpsc::channel();
     match kind {
+        // The backend does not know the page's language: both, Japanese first.
         PickKind::File => dialog
-            .set_title("GGUF")
+            .set_title("モデルの GGUF ファイルを選ぶ / Choose the model's GGUF file")
             .add_filter("GGUF", &["gguf", "GGUF"])
             .pick_file(move |p| {
                 let _ = tx.send(p);
             }),
-        PickKind::Folder => dialog.pick_folder(move |p| {
-            let _ = tx.send(p);
-        }),
+        PickKind::Folder => dialog
+            .set_title("モデルのフォルダーを選ぶ / Choose a model folder")
+            .pick_folder(move |p| {
+                let _ = tx.send(p);
+            }),
     }
     let chosen = tauri::async_runtime::spawn_blocking(move || rx.recv().ok().flatten())
         .await
