@@ -31,6 +31,18 @@ function xdotool(...args) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** Types `location` into GTK's file chooser titled like `title` and presses Return. */
+async function chooseInPicker(title, location) {
+  const dialog = xdotool("search", "--sync", "--onlyvisible", "--name", title);
+  xdotool("windowfocus", "--sync", dialog.split("\n")[0]);
+  await sleep(500);
+  xdotool("key", "ctrl+l");
+  await sleep(300);
+  xdotool("type", "--delay", "5", location);
+  await sleep(300);
+  xdotool("key", "Return");
+}
+
 /** The candidate box's state and text once the check has finished. */
 async function candidate(driver) {
   await driver.wait(async () => {
@@ -102,14 +114,7 @@ test("the file picker chooses a GGUF without tokenizer.json; it generates what t
   await driver.executeScript("document.getElementById('model-change').open = true");
   await driver.findElement(byId("pick-file")).click();
   // GTK's file chooser, a window of its own: type the path into its location field.
-  const dialog = xdotool("search", "--sync", "--onlyvisible", "--name", "Choose the model.s GGUF file");
-  xdotool("windowfocus", "--sync", dialog.split("\n")[0]);
-  await sleep(500);
-  xdotool("key", "ctrl+l");
-  await sleep(300);
-  xdotool("type", "--delay", "5", GGUF);
-  await sleep(300);
-  xdotool("key", "Return");
+  await chooseInPicker("Choose the model.s GGUF file", GGUF);
   const seen = await candidate(driver);
   assert.equal(seen.state, "ready", seen.text);
   assert.match(seen.text, /GGUF F16/);
@@ -177,15 +182,8 @@ test("a folder added with the folder picker is searched, and can be removed agai
   await driver.wait(async () => (await text(driver, "found-state")) !== "", 15000);
   const before = await rows();
   await driver.findElement(byId("folder-add")).click();
-  const dialog = xdotool("search", "--sync", "--onlyvisible", "--name", "Choose a model folder");
-  xdotool("windowfocus", "--sync", dialog.split("\n")[0]);
-  await sleep(500);
-  xdotool("key", "ctrl+l");
-  await sleep(300);
   // A trailing slash: the chooser opens the folder; Return then chooses it.
-  xdotool("type", "--delay", "5", `${mine}/`);
-  await sleep(300);
-  xdotool("key", "Return");
+  await chooseInPicker("Choose a model folder", `${mine}/`);
   await driver.wait(async () => (await rows()) === before + 1, 30000);
   assert.match(await text(driver, "found-list"), /追加したフォルダー/);
   assert.match(await text(driver, "folder-list"), new RegExp(`追加したフォルダー: ${mine.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`));

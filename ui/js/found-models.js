@@ -5,6 +5,7 @@
 // with textContent only.
 
 import { t } from "./i18n.js";
+import { element } from "./dom.js";
 import { fitView, formatBytes, precisionLabel } from "./hardware-view.js";
 
 /** "Verified", "Not checked yet", ...: what is known of a found file's bytes. */
@@ -82,12 +83,7 @@ export class FoundModels {
   renderRow(m) {
     const lang = this.lang();
     const doc = this.doc;
-    const el = (tag, cls, text) => {
-      const e = doc.createElement(tag);
-      if (cls) e.className = cls;
-      if (text !== undefined) e.textContent = text;
-      return e;
-    };
+    const el = (tag, cls, text) => element(doc, tag, cls, text);
     const li = el("li", "model-row found-row");
     li.dataset.source = m.source;
     const head = el("div", "model-row-head");

@@ -4,6 +4,7 @@
 // DOM is built with textContent only.
 
 import { t } from "./i18n.js";
+import { element } from "./dom.js";
 import { fitView, formatBytes, precisionLabel } from "./hardware-view.js";
 
 /** "12.3 MB/s". */
@@ -167,12 +168,7 @@ export class ModelManager {
   renderRow(row) {
     const lang = this.lang();
     const doc = this.list.ownerDocument;
-    const el = (tag, cls, text) => {
-      const e = doc.createElement(tag);
-      if (cls) e.className = cls;
-      if (text !== undefined) e.textContent = text;
-      return e;
-    };
+    const el = (tag, cls, text) => element(doc, tag, cls, text);
     const li = el("li", "model-row");
     li.dataset.id = row.id;
     li.dataset.state = row.status.state;
