@@ -95,6 +95,9 @@ pub(crate) fn matmul(
             let r0 = task * TASK_ROWS;
             let n = TASK_ROWS.min(rows - r0);
             let span = r0 * row_blocks..(r0 + n) * row_blocks;
+            // Rayon hands a worker neighbouring tasks: once this task's rows are unpacked,
+            // start pulling the next task's weights into L2 while this one computes.
+            let next = (r0 + n) * row_blocks..(r0 + n + TASK_ROWS).min(rows) * row_blocks;
             let out = Out {
                 dst,
                 rows,
@@ -108,6 +111,7 @@ pub(crate) fn matmul(
                 match w {
                     Weights::Q4K(blocks) => {
                         prep.q4k(view::<_, Q4K>(&blocks[span.clone()], span.len()));
+                        prefetch_l2(&blocks[next]);
                         let body = KQuant::<8, 8> {
                             prep: &*prep,
                             row_blocks,
@@ -116,6 +120,7 @@ pub(crate) fn matmul(
                     }
                     Weights::Q6K(blocks) => {
                         prep.q6k(view::<_, Q6K>(&blocks[span.clone()], span.len()));
+                        prefetch_l2(&blocks[next]);
                         let body = KQuant::<16, 2> {
                             prep: &*prep,
                             row_blocks,
@@ -128,6 +133,7 @@ pub(crate) fn matmul(
                             view::<_, Q8>(task_blocks, span.len()),
                             family == Family::Vnni512,
                         );
+                        prefetch_l2(&blocks[next]);
                         let body = Q8_0 {
                             prep: &*prep,
                             blocks: task_blocks.as_ptr() as *const u8,
