@@ -29,8 +29,11 @@ dpkg-deb --info "$deb" | tee "$out/deb-info.txt"
 dpkg-deb --contents "$deb" | tee "$out/deb-contents.txt"
 package="$(dpkg-deb --field "$deb" Package)"
 [ "$(dpkg-deb --field "$deb" Version)" = "$version" ] || fail "the .deb's version is not $version"
+# The files' absolute paths (tar lists them as `./usr/…` or `usr/…`; names may hold spaces).
+dpkg-deb --contents "$deb" | grep -v '^d' | sed -E 's|^([^ ]+ +){5}||; s|^\./|/|; s|^([^/])|/\1|' \
+  > "$out/deb-files.txt"
 for bin in /usr/bin/jslm-desktop /usr/bin/jslm; do
-  grep -q " \.$bin\$" "$out/deb-contents.txt" || fail "$bin is not in the .deb"
+  grep -qx "$bin" "$out/deb-files.txt" || fail "$bin is not in the .deb"
 done
 unpacked="$(mktemp -d)"
 dpkg-deb --extract "$deb" "$unpacked"
@@ -86,11 +89,10 @@ if dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "installed"; th
   fail "$package is still installed"
 fi
 left=0
-while read -r _ _ _ _ _ _ path; do
-  path="${path#.}"
-  [ -z "$path" ] || [ "${path%/}" != "$path" ] && continue   # directories (shared ones stay)
+while IFS= read -r path; do
+  # Files only: directories such as /usr/bin are shared with other packages and stay.
   if [ -e "$path" ]; then echo "left behind: $path" >&2; left=1; fi
-done < "$out/deb-contents.txt"
+done < "$out/deb-files.txt"
 [ "$left" = 0 ] || fail "files of the package were left behind"
 [ -f "$user_home/.local/share/app.jslm.desktop/history.jsonl" ] || fail "removing the package deleted the user's history"
 rm -rf "$user_home"
