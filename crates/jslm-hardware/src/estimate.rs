@@ -4,8 +4,9 @@
 //! Sources for each term:
 //! - A GGUF on the CPU runs in `jslm_engine`'s `gguf_cpu`: the whole file is memory-mapped
 //!   and read in place (resident as it is touched, i.e. all of it after the first token), the
-//!   KV cache is f32 and `num_key_value_heads` wide, and attention is computed per head with
-//!   one score row per worker thread, so its scratch is the MLP's and the hidden states'.
+//!   KV cache is f16 (its default `KvCacheType`, as llama.cpp's) and `num_key_value_heads`
+//!   wide, and attention is computed per head in blocks per worker thread, so its scratch is
+//!   the MLP's and the hidden states'.
 //! - Everything else is candle 0.11.1 (`candle-transformers/src/models`): `quantized_llama.rs`
 //!   (GGUF on GPUs) reads tensors into owned buffers and dequantizes `token_embd.weight` to
 //!   f32, dropping the quantized embedding when the file has its own `output.weight`
@@ -46,8 +47,9 @@ pub struct MemoryEstimate {
     pub total_bytes: u64,
 }
 
-/// KV-cache bytes per token: layers × KV heads × head_dim × 2 (K and V) × bytes per element.
-/// Mistral 7B: 128 KiB in f16/bf16, 256 KiB in f32 (GGUF).
+/// KV-cache bytes per token: layers × KV heads × head_dim × 2 (K and V) × bytes per element
+/// of `precision`'s compute type. Mistral 7B: 128 KiB in f16/bf16, 256 KiB in f32 (candle's
+/// quantized runner on a GPU). The mapped CPU runner keeps f16 whatever the weights.
 pub fn kv_cache_bytes_per_token(model: &ModelSpec, precision: Precision) -> u64 {
     let shape = &model.shape;
     shape
@@ -98,7 +100,13 @@ pub fn estimate_memory(
     } else {
         0
     };
-    let kv_cache_bytes = kv_cache_bytes_per_token(model, precision).saturating_mul(context);
+    // The mapped runner keeps K and V in f16 whatever the weights; candle in its compute type.
+    let kv_cache_bytes = if mapped {
+        kv_cache_bytes_per_token(model, Precision::F16)
+    } else {
+        kv_cache_bytes_per_token(model, precision)
+    }
+    .saturating_mul(context);
 
     // gate, up, activated gate and their product (candle); gate and up (mapped).
     let mlp = chunk
@@ -197,8 +205,8 @@ mod tests {
     fn seven_b_totals_table() {
         let cases = [
             // device, precision, total GB
-            (DeviceKind::Cpu, Precision::Q4KM, 5.8),
-            (DeviceKind::Cpu, Precision::Q8_0, 9.2),
+            (DeviceKind::Cpu, Precision::Q4KM, 5.3),
+            (DeviceKind::Cpu, Precision::Q8_0, 8.6),
             (DeviceKind::Cpu, Precision::Bf16, 15.7),
             (DeviceKind::Cpu, Precision::F32, 31.0),
             (DeviceKind::Cuda, Precision::Bf16, 16.0),
@@ -227,7 +235,8 @@ mod tests {
         // The whole file, memory-mapped; no dequantized copy of anything.
         assert_eq!(e.weights_bytes, 4_370_000_000);
         assert_eq!(e.dequantized_embedding_bytes, 0);
-        assert_eq!(e.kv_cache_bytes, 4096 * 256 * KIB);
+        // f16 K and V: 128 KiB per token.
+        assert_eq!(e.kv_cache_bytes, 4096 * 128 * KIB);
         // A 512-token chunk: gate and up (2 × 512 × 14336 × 4 B), five hidden-sized rows
         // per token and the logits.
         assert_eq!(

@@ -352,19 +352,19 @@ fn automatic_plans_per_machine() {
     use machines::*;
     run(vec![
         Case {
-            name: "8 GB laptop: Q4_K_M fits tightly at 2048 tokens (the 4.4 GB file is memory-mapped, plus KV)",
+            name: "8 GB laptop: Q4_K_M fits tightly at the full 4096 tokens (the 4.4 GB file memory-mapped, plus f16 KV)",
             profile: laptop_8gb(),
             settings: auto(),
             device: cpu(),
             precision: Q4KM,
             format: GgufQ4KM,
             fit: Tight,
-            context: 2048,
-            warnings: &["context_reduced"],
+            context: 4096,
+            warnings: &[],
             refused: &[],
         },
         Case {
-            name: "16 GB, no GPU, AVX2: Q4_K_M fits comfortably (5.8 GB)",
+            name: "16 GB, no GPU, AVX2: Q4_K_M fits comfortably (5.3 GB)",
             profile: no_gpu_16gb(),
             settings: auto(),
             device: cpu(),
@@ -648,7 +648,7 @@ fn overrides_honoured_or_refused() {
             refused: &[],
         },
         Case {
-            name: "Q8_0 on 16 GB: honoured at the full context (9.2 GB)",
+            name: "Q8_0 on 16 GB: honoured at the full context (8.6 GB)",
             profile: no_gpu_16gb(),
             settings: with(|s| s.precision = Some(Q8_0)),
             device: cpu(),
@@ -660,15 +660,15 @@ fn overrides_honoured_or_refused() {
             refused: &[],
         },
         Case {
-            name: "Q8_0 on the 8 GB laptop: refused (will not fit); Q4_K_M fits tightly at 2048",
+            name: "Q8_0 on the 8 GB laptop: refused (will not fit); Q4_K_M fits tightly",
             profile: laptop_8gb(),
             settings: with(|s| s.precision = Some(Q8_0)),
             device: cpu(),
             precision: Q4KM,
             format: GgufQ4KM,
             fit: Tight,
-            context: 2048,
-            warnings: &["context_reduced"],
+            context: 4096,
+            warnings: &[],
             refused: &["will_not_fit"],
         },
         Case {
@@ -858,7 +858,7 @@ fn refusal_messages_carry_numbers() {
     let refused = plan.refused.first().expect("Q8_0 refused on 8 GB");
     assert_eq!(
         refused.to_string(),
-        "precision = q8_0 refused: needs 9.2 GB, 5.8 GB RAM available"
+        "precision = q8_0 refused: needs 8.6 GB, 5.8 GB RAM available"
     );
     assert_eq!(
         plan.fit.message,
