@@ -117,7 +117,8 @@ impl Remote {
     }
 
     /// Sends the card's prompt for `request` and streams the answer into `on_text`.
-    /// `cancel` stops it (and disconnects, which cancels it on a `jslm serve`).
+    /// `cancel` stops it within [`CANCEL_POLL`], even while the server sends nothing (it
+    /// disconnects, which cancels the generation on a `jslm serve`).
     pub async fn generate(
         &self,
         request: &GenerationRequest,
@@ -141,12 +142,14 @@ impl Remote {
             body["seed"] = json!(seed);
         }
         let start = Instant::now();
-        let resp = self
+        let sent = self
             .authorized(self.http.post(format!("{}/completions", self.base)))
             .json(&body)
-            .send()
-            .await
-            .map_err(|e| RemoteError::transport(&self.base, &e, ""))?;
+            .send();
+        let Some(resp) = unless_cancelled(cancel, sent).await else {
+            return Ok(self.cancelled(prompt, String::new(), start, s.seed));
+        };
+        let resp = resp.map_err(|e| RemoteError::transport(&self.base, &e, ""))?;
         let resp = self.check_status(resp, &self.model).await?;
         let mut reader = SseReader::default();
         let mut bytes = resp.bytes_stream();
@@ -160,7 +163,7 @@ impl Remote {
             message,
             partial: partial.to_string(),
         };
-        'read: while let Some(chunk) = bytes.next().await {
+        'read: while let Some(Some(chunk)) = unless_cancelled(cancel, bytes.next()).await {
             let chunk = chunk.map_err(|e| RemoteError::transport(&self.base, &e, &raw))?;
             for data in reader.push(&chunk) {
                 if data == "[DONE]" {
@@ -231,6 +234,23 @@ impl Remote {
         })
     }
 
+    /// The result of a run stopped before the server answered.
+    fn cancelled(&self, prompt: String, raw: String, start: Instant, seed: Option<u64>) -> RemoteOutput {
+        RemoteOutput {
+            prompt,
+            text: python_strip(&raw).to_string(),
+            raw,
+            stop_reason: StopReason::Cancelled,
+            stats: GenerationStats {
+                total_ms: start.elapsed().as_secs_f64() * 1e3,
+                seed: seed.unwrap_or(0),
+                ..Default::default()
+            },
+            endpoint: self.base.clone(),
+            model: self.model.clone(),
+        }
+    }
+
     /// A non-2xx answer as the error it means.
     async fn check_status(
         &self,
@@ -291,6 +311,26 @@ impl Remote {
                 partial: String::new(),
             },
         })
+    }
+}
+
+/// How often a waiting request looks at its cancel flag.
+pub const CANCEL_POLL: Duration = Duration::from_millis(50);
+
+/// `fut`'s output, or `None` once `cancel` is set (checked every [`CANCEL_POLL`]).
+async fn unless_cancelled<T>(
+    cancel: &CancelFlag,
+    fut: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        if cancel.is_cancelled() {
+            return None;
+        }
+        tokio::select! {
+            out = &mut fut => return Some(out),
+            () = tokio::time::sleep(CANCEL_POLL) => {}
+        }
     }
 }
 
