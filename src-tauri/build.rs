@@ -30,6 +30,11 @@ const COMMANDS: &[&str] = &[
     "clear_token",
     "open_model_page",
     "app_info",
+    "serve_status",
+    "start_serving",
+    "stop_serving",
+    "set_api_key",
+    "clear_api_key",
 ];
 
 fn main() {

@@ -1,12 +1,14 @@
-//! Everything the commands share: where files live, the remembered settings, the history and
-//! the model host. Managed by Tauri as one value.
+//! Everything the commands share: where files live, the remembered settings, the history, the
+//! model host, the local server and the API keys. Managed by Tauri as one value.
 
 use crate::error::{AppError, AppResult};
 use crate::history::HistoryStore;
 use crate::host::ModelHost;
 use crate::hub::HubState;
+use crate::keys::ApiKeys;
 use crate::launch::LaunchOptions;
 use crate::loading::AppLoadPlaces;
+use crate::serving::Serving;
 use crate::settings::SettingsStore;
 use jslm_runtime::{expand_home, LoadPlaces, RunChoices};
 use std::path::PathBuf;
@@ -41,6 +43,9 @@ pub struct AppState {
     pub history: Arc<HistoryStore>,
     pub host: ModelHost,
     pub hub: HubState,
+    /// The window's local server (off until the user turns it on) and its queue.
+    pub serving: Serving,
+    pub keys: ApiKeys,
 }
 
 impl AppState {
@@ -55,6 +60,8 @@ impl AppState {
             }
         };
         Self {
+            keys: ApiKeys::new(&paths.data_dir, hub.uses_keychain()),
+            serving: Serving::new(),
             settings: SettingsStore::open(&paths.settings()),
             history: Arc::new(history),
             host: ModelHost::new(),

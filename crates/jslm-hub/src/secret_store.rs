@@ -75,6 +75,10 @@ impl SecretStore {
         )
     }
 
+    pub fn uses_keychain(&self) -> bool {
+        self.use_keychain
+    }
+
     /// The fallback file.
     pub fn file(&self) -> &Path {
         &self.file

@@ -94,6 +94,11 @@ impl TokenStore {
         &self.hf_token_path
     }
 
+    /// Whether jslm's own store uses the OS keychain (other secrets follow the same choice).
+    pub fn uses_keychain(&self) -> bool {
+        self.own.uses_keychain()
+    }
+
     /// jslm's fallback token file.
     pub fn app_file(&self) -> &Path {
         self.own.file()

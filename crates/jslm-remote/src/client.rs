@@ -335,7 +335,7 @@ async fn unless_cancelled<T>(
 }
 
 /// `url` as a base ending in `/v1`, without a trailing slash.
-fn base_url(url: &str) -> Result<String, RemoteError> {
+pub fn base_url(url: &str) -> Result<String, RemoteError> {
     let trimmed = url.trim().trim_end_matches('/');
     let invalid = |reason| RemoteError::InvalidUrl {
         url: url.to_string(),
