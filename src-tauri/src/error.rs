@@ -187,6 +187,10 @@ impl serde::Serialize for AppError {
             Self::Remote(e) if e.partial().is_some() => {
                 map.serialize_entry("partial", &true)?;
             }
+            // Said of the remote server, not of this app's model or server.
+            Self::Remote(RemoteError::Unauthorized { .. } | RemoteError::ContextTooLong { .. }) => {
+                map.serialize_entry("reason", "remote")?;
+            }
             _ => {}
         }
         // The UI shows both numbers in its own words and a "load anyway" button.

@@ -1,4 +1,5 @@
-// Wires the page to the backend: language, model loading, the form, streaming, history.
+// Wires the page to the backend: language, model loading, the form, streaming, history, and
+// the run-on / serve panel (serve-panel.js).
 
 import { api } from "./api.js";
 import { applyTranslations, t } from "./i18n.js";
@@ -9,6 +10,7 @@ import { SettingsForm } from "./settings-form.js";
 import { HistoryView, formatTime } from "./history-view.js";
 import { planLine, precisionLabel, reasonText, renderHardware } from "./hardware-view.js";
 import { ModelManager } from "./model-manager.js";
+import { ServePanel } from "./serve-panel.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -38,6 +40,8 @@ const manager = new ModelManager($("model-manager"), {
   },
 });
 
+const servePanel = new ServePanel(document, api, { lang: () => state.lang });
+
 const history = new HistoryView($("history-list"), $("history-empty"), {
   open: (id) => openHistory(id),
   regenerate: (id) => regenerate(id),
@@ -57,6 +61,7 @@ function setLanguage(lang) {
   showSettingsHint();
   showAbout();
   retranslateFormError();
+  servePanel.render();
   refreshHistory();
   if ($("model-manager").open) manager.refresh();
   if ($("hardware").open) refreshHardware();
@@ -268,6 +273,8 @@ async function loadWith(load, { force = false } = {}) {
     showModel();
     if ($("hardware").open) refreshHardware();
     if ($("model-manager").open) manager.refresh();
+    // Serving follows the model: off during the load, on again with the new one.
+    servePanel.refresh();
   }
 }
 
@@ -367,8 +374,13 @@ async function generate() {
   // The answer is where the eyes should go.
   $("output").scrollIntoView({ block: "nearest", behavior: "smooth" });
   announce(t(state.lang, "announce_started"));
+  // Behind requests the local server already accepted, the run waits its turn.
+  if (servePanel.serving && servePanel.backend.kind === "local") $("output-note").textContent = t(state.lang, "queued_note");
   try {
-    const result = await api.generate(request, (message) => view.handle(message));
+    const result = await api.generate(request, (message) => {
+      if (message?.event === "started") $("output-note").textContent = "";
+      view.handle(message);
+    });
     if (result.save_error) {
       const { title } = describeError(state.lang, result.save_error);
       showFormMessage("history_save_failed", { detail: title });
@@ -382,6 +394,7 @@ async function generate() {
     await refreshHistory();
   } catch (raw) {
     view.abort();
+    $("output-note").textContent = describeError(state.lang, raw).partial ? t(state.lang, "output_partial") : "";
     showFormError(raw);
     announce(t(state.lang, "announce_failed"));
   } finally {
@@ -530,6 +543,7 @@ async function start() {
     settingsForm.set(settings.generation);
     $("precision").value = settings.precision;
     setLanguage(settings.language);
+    servePanel.init(settings);
   } catch (raw) {
     setLanguage("ja");
     showFormError(raw);
