@@ -126,6 +126,7 @@ test("run on a server: a separate jslm serve answers, the history names it", asy
 
   // Without the key the server refuses, in words.
   await driver.findElement(byId("generate-button")).click();
+  await waitFor(async () => !(await driver.findElement(byId("form-error")).getAttribute("hidden")), 20000, "the error");
   await waitIdle(driver);
   assert.match(await text(driver, "form-error-title"), /API キー/);
 
