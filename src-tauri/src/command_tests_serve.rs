@@ -39,7 +39,12 @@ fn start() -> App {
         .expect("build the app");
     crate::init_with(app.handle(), &launch, hub).expect("init");
     let window = app.get_webview_window("main").expect("main window");
-    invoke(&window, "load_model", json!({"path": null, "onProgress": CHANNEL})).expect("load");
+    invoke(
+        &window,
+        "load_model",
+        json!({"path": null, "onProgress": CHANNEL}),
+    )
+    .expect("load");
     App {
         _app: app,
         window,
@@ -90,14 +95,20 @@ fn the_switch_serves_the_windows_model_with_safe_defaults() {
     let t = start();
     let off = invoke(&t.window, "serve_status", json!({})).unwrap();
     assert_eq!(off["serving"], false);
-    assert_eq!((off["host"].as_str(), off["port"].as_u64()), (Some("127.0.0.1"), Some(8642)));
+    assert_eq!(
+        (off["host"].as_str(), off["port"].as_u64()),
+        (Some("127.0.0.1"), Some(8642))
+    );
     assert_eq!(off["keys"], json!({"server": false, "remote": false}));
 
     let on = serve(&t.window, "127.0.0.1", 0).unwrap();
     assert_eq!(on["serving"], true);
     assert_eq!(on["model"], "tiny-mistral");
     let url = on["url"].as_str().unwrap().to_string();
-    assert!(url.starts_with("http://127.0.0.1:") && url.ends_with("/v1"), "{url}");
+    assert!(
+        url.starts_with("http://127.0.0.1:") && url.ends_with("/v1"),
+        "{url}"
+    );
 
     // The server's greedy answer is the window's own.
     let (status, body) = complete(&url, None, "ことわざの意味を教えて", 10);
@@ -113,11 +124,20 @@ fn the_switch_serves_the_windows_model_with_safe_defaults() {
     // A non-loopback address needs a key: refused, nothing left listening.
     let err = serve(&t.window, "0.0.0.0", 0).unwrap_err();
     assert_eq!(err["code"], "api_key_required");
-    assert_eq!(invoke(&t.window, "serve_status", json!({})).unwrap()["serving"], false);
+    assert_eq!(
+        invoke(&t.window, "serve_status", json!({})).unwrap()["serving"],
+        false
+    );
     // The address is remembered for next time.
-    assert_eq!(invoke(&t.window, "get_settings", json!({})).unwrap()["serve"]["host"], "0.0.0.0");
+    assert_eq!(
+        invoke(&t.window, "get_settings", json!({})).unwrap()["serve"]["host"],
+        "0.0.0.0"
+    );
     let err = serve(&t.window, "not an address", 0).unwrap_err();
-    assert_eq!((err["code"].as_str(), err["field"].as_str()), (Some("invalid_setting"), Some("serve_host")));
+    assert_eq!(
+        (err["code"].as_str(), err["field"].as_str()),
+        (Some("invalid_setting"), Some("serve_host"))
+    );
 
     // A port another program holds: a typed error naming it.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -145,7 +165,12 @@ fn keys_are_stored_enforced_and_never_shown() {
     let url = on["url"].as_str().unwrap().to_string();
 
     // Setting the key restarts the running server with it.
-    let set = invoke(&t.window, "set_api_key", json!({"which": "server", "key": KEY})).unwrap();
+    let set = invoke(
+        &t.window,
+        "set_api_key",
+        json!({"which": "server", "key": KEY}),
+    )
+    .unwrap();
     assert_eq!(set["keys"]["server"], true);
     assert!(!set.to_string().contains(KEY), "{set}");
     let url2 = set["url"].as_str().unwrap().to_string();
@@ -164,11 +189,26 @@ fn keys_are_stored_enforced_and_never_shown() {
     let err = invoke(&t.window, "clear_api_key", json!({"which": "server"})).unwrap_err();
     assert_eq!(err["code"], "api_key_required");
     let status = invoke(&t.window, "serve_status", json!({})).unwrap();
-    assert_eq!((status["serving"].as_bool(), status["keys"]["server"].as_bool()), (Some(false), Some(false)));
+    assert_eq!(
+        (
+            status["serving"].as_bool(),
+            status["keys"]["server"].as_bool()
+        ),
+        (Some(false), Some(false))
+    );
 
-    let bad = invoke(&t.window, "set_api_key", json!({"which": "remote", "key": "has space"}));
+    let bad = invoke(
+        &t.window,
+        "set_api_key",
+        json!({"which": "remote", "key": "has space"}),
+    );
     assert_eq!(bad.unwrap_err()["code"], "invalid_request");
-    assert!(invoke(&t.window, "set_api_key", json!({"which": "elsewhere", "key": "k"})).is_err());
+    assert!(invoke(
+        &t.window,
+        "set_api_key",
+        json!({"which": "elsewhere", "key": "k"})
+    )
+    .is_err());
 }
 
 /// One loaded model, one queue: while the engine is taken, a client request and the window's
@@ -199,7 +239,10 @@ fn the_window_and_the_server_queue_at_one_gate() {
     };
     std::thread::sleep(Duration::from_millis(300));
     assert!(!client.is_finished(), "the client waits for the engine");
-    assert!(!window.is_finished(), "the window waits too, not refused with busy");
+    assert!(
+        !window.is_finished(),
+        "the window waits too, not refused with busy"
+    );
     // The window waits in line without taking one of the server's places.
     assert_eq!(gate.occupied(), 1);
     drop(held);
@@ -220,26 +263,41 @@ fn the_window_and_the_server_queue_at_one_gate() {
         std::thread::spawn(move || invoke(&w, "generate", greedy("待たずに", 8)))
     };
     std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(invoke(&t.window, "stop_generation", json!({})).unwrap(), true);
+    assert_eq!(
+        invoke(&t.window, "stop_generation", json!({})).unwrap(),
+        true
+    );
     let stopped = window.join().unwrap().unwrap();
     drop(held);
     assert_eq!(stopped["entry"]["stop_reason"], "cancelled");
     assert_eq!(stopped["saved"], false);
-    assert_eq!(invoke(&t.window, "list_history", json!({})).unwrap(), before);
+    assert_eq!(
+        invoke(&t.window, "list_history", json!({})).unwrap(),
+        before
+    );
 }
 
 #[test]
 fn a_model_change_re_points_the_server_and_a_failed_load_turns_it_off() {
     let t = start();
     serve(&t.window, "127.0.0.1", 0).unwrap();
-    invoke(&t.window, "load_model", json!({"path": null, "onProgress": CHANNEL})).unwrap();
+    invoke(
+        &t.window,
+        "load_model",
+        json!({"path": null, "onProgress": CHANNEL}),
+    )
+    .unwrap();
     let status = invoke(&t.window, "serve_status", json!({})).unwrap();
     assert_eq!(status["serving"], true, "{status}");
     let url = status["url"].as_str().unwrap().to_string();
     assert_eq!(complete(&url, None, "新しいモデル", 2).0, 200);
 
     let missing = t._dir.path().join("nope");
-    let load = invoke(&t.window, "load_model", json!({"path": missing, "onProgress": CHANNEL}));
+    let load = invoke(
+        &t.window,
+        "load_model",
+        json!({"path": missing, "onProgress": CHANNEL}),
+    );
     assert_eq!(load.unwrap_err()["code"], "missing_file");
     let status = invoke(&t.window, "serve_status", json!({})).unwrap();
     assert_eq!(status["serving"], false);
@@ -254,22 +312,36 @@ fn remote_runs_stream_record_their_endpoint_and_fail_clearly() {
     let local = invoke(&t.window, "generate", greedy("遠くで", 8)).unwrap();
     let on = serve(&t.window, "127.0.0.1", 0).unwrap();
     let url = on["url"].as_str().unwrap().to_string();
-    invoke(&t.window, "set_api_key", json!({"which": "server", "key": KEY})).unwrap();
+    invoke(
+        &t.window,
+        "set_api_key",
+        json!({"which": "server", "key": KEY}),
+    )
+    .unwrap();
     let url = invoke(&t.window, "serve_status", json!({})).unwrap()["url"]
         .as_str()
         .map(str::to_string)
         .unwrap_or(url);
-    let remote = json!({"patch": {"backend": {"kind": "remote", "url": url, "model": "tiny-mistral"}}});
+    let remote =
+        json!({"patch": {"backend": {"kind": "remote", "url": url, "model": "tiny-mistral"}}});
     invoke(&t.window, "save_settings", remote).unwrap();
 
     // No remote key yet: the server refuses.
     let err = invoke(&t.window, "generate", greedy("遠くで", 8)).unwrap_err();
     assert_eq!(err["code"], "unauthorized");
     assert!(!err.to_string().contains(KEY));
-    invoke(&t.window, "set_api_key", json!({"which": "remote", "key": KEY})).unwrap();
+    invoke(
+        &t.window,
+        "set_api_key",
+        json!({"which": "remote", "key": KEY}),
+    )
+    .unwrap();
     let run = invoke(&t.window, "generate", greedy("遠くで", 8)).unwrap();
     assert_eq!(run["entry"]["output"], local["entry"]["output"]);
-    assert_eq!(run["entry"]["remote"], json!({"endpoint": url, "model": "tiny-mistral"}));
+    assert_eq!(
+        run["entry"]["remote"],
+        json!({"endpoint": url, "model": "tiny-mistral"})
+    );
     assert!(run["entry"].get("model").is_none());
     assert_eq!(run["saved"], true);
     let list = invoke(&t.window, "list_history", json!({})).unwrap();

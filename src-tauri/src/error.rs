@@ -320,7 +320,10 @@ mod tests {
             status: 401,
             message: "wrong key".into(),
         });
-        assert_eq!(serde_json::to_value(&unauthorized).unwrap()["code"], "unauthorized");
+        assert_eq!(
+            serde_json::to_value(&unauthorized).unwrap()["code"],
+            "unauthorized"
+        );
         assert_eq!(
             AppError::from(ServerError::ApiKeyRequired {
                 host: "0.0.0.0".parse().unwrap()

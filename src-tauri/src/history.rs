@@ -461,7 +461,10 @@ pub(crate) mod tests {
     #[test]
     fn old_entries_and_remote_entries_load() {
         let mut old = serde_json::to_value(entry("古い", 1)).unwrap();
-        assert!(old.get("remote").is_none(), "local entries keep the old shape");
+        assert!(
+            old.get("remote").is_none(),
+            "local entries keep the old shape"
+        );
         old.as_object_mut().unwrap().remove("remote");
         let back: HistoryEntry = serde_json::from_value(old).unwrap();
         assert_eq!(back.remote, None);
@@ -481,7 +484,10 @@ pub(crate) mod tests {
         let back: HistoryEntry = serde_json::from_value(json).unwrap();
         assert_eq!(back, remote);
         let item = back.item();
-        assert_eq!(item.model_name, "stabilityai/japanese-stablelm-instruct-gamma-7b");
+        assert_eq!(
+            item.model_name,
+            "stabilityai/japanese-stablelm-instruct-gamma-7b"
+        );
         assert_eq!(item.endpoint.as_deref(), Some("http://gpu-box:8000/v1"));
     }
 

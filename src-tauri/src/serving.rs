@@ -260,7 +260,10 @@ mod tests {
         s.path = "/m/model-q4_k_m.gguf".into();
         assert_eq!(served_name(&s), "model-q4_k_m");
         s.repo = Some("stabilityai/japanese-stablelm-instruct-gamma-7b".into());
-        assert_eq!(served_name(&s), "stabilityai/japanese-stablelm-instruct-gamma-7b");
+        assert_eq!(
+            served_name(&s),
+            "stabilityai/japanese-stablelm-instruct-gamma-7b"
+        );
         s.repo = None;
         s.path = "/".into();
         assert_eq!(served_name(&s), "local");

@@ -244,14 +244,23 @@ mod tests {
         let store = SecretStore::new("test-key", dir.path().join("k").join("api_key"), false);
         assert!(store.get().expect("get").is_none());
         assert!(store.save("  \n").is_err());
-        assert_eq!(store.save(" sk-secret-1\n").expect("save"), SecretPlace::File);
+        assert_eq!(
+            store.save(" sk-secret-1\n").expect("save"),
+            SecretPlace::File
+        );
         let (secret, place) = store.get().expect("get").expect("some");
-        assert_eq!((secret.expose_secret(), place), ("sk-secret-1", SecretPlace::File));
+        assert_eq!(
+            (secret.expose_secret(), place),
+            ("sk-secret-1", SecretPlace::File)
+        );
         assert!(!format!("{secret:?} {secret}").contains("sk-secret"));
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(store.file()).expect("meta").permissions().mode();
+            let mode = std::fs::metadata(store.file())
+                .expect("meta")
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         assert_eq!(store.delete().expect("delete"), vec![SecretPlace::File]);

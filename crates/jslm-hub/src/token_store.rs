@@ -63,9 +63,10 @@ impl TokenStore {
         if let Some(token) = read_token_file(&self.hf_token_path, TokenSource::HfHomeFile)? {
             return Ok(Some(token));
         }
-        Ok(self.own.get()?.and_then(|(secret, place)| {
-            HfToken::new(secret.expose_secret(), source_of(place))
-        }))
+        Ok(self
+            .own
+            .get()?
+            .and_then(|(secret, place)| HfToken::new(secret.expose_secret(), source_of(place))))
     }
 
     /// Saves the token to jslm's store: the keychain when it works, else the 0600 file.

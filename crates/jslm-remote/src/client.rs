@@ -235,7 +235,13 @@ impl Remote {
     }
 
     /// The result of a run stopped before the server answered.
-    fn cancelled(&self, prompt: String, raw: String, start: Instant, seed: Option<u64>) -> RemoteOutput {
+    fn cancelled(
+        &self,
+        prompt: String,
+        raw: String,
+        start: Instant,
+        seed: Option<u64>,
+    ) -> RemoteOutput {
         RemoteOutput {
             prompt,
             text: python_strip(&raw).to_string(),

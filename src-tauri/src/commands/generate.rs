@@ -30,11 +30,17 @@ pub async fn generate(
     match state.settings.get().backend {
         Backend::Local => local(&state, request, chosen, on_event).await,
         Backend::Remote { url, model } => {
-            remote(&state, request, chosen, on_event, RemoteConfig {
-                url,
-                model,
-                api_key: None,
-            })
+            remote(
+                &state,
+                request,
+                chosen,
+                on_event,
+                RemoteConfig {
+                    url,
+                    model,
+                    api_key: None,
+                },
+            )
             .await
         }
     }

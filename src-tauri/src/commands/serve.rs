@@ -54,7 +54,10 @@ pub async fn start_serving(
             message: format!("must be an IP address such as 127.0.0.1 or 0.0.0.0. Given: {host:?}"),
         })
     })?;
-    if let Err(e) = state.settings.update(|s| s.serve = ServeSettings { host, port }) {
+    if let Err(e) = state
+        .settings
+        .update(|s| s.serve = ServeSettings { host, port })
+    {
         eprintln!("jslm-desktop: could not save the serve settings: {e}");
     }
     let model = state.host.ready_model().ok_or(AppError::NothingToServe)?;
