@@ -6,6 +6,20 @@
 import { t } from "./i18n.js";
 import { describeError } from "./errors.js";
 
+/**
+ * What the panel says about the server (pure): `{ note, parts, counts }`, where `parts` is the
+ * sentence split around the URL (`[before, url, after]`, the URL shown as code) while serving.
+ */
+export function describeServing(lang, status) {
+  if (!status?.serving) return { note: t(lang, "serve_note_off"), parts: [t(lang, "serve_off")], counts: "" };
+  const [before, after = ""] = t(lang, "serve_on", { url: "\u0000", model: status.model }).split("\u0000");
+  return {
+    note: t(lang, "serve_note_on"),
+    parts: [before, status.url, after],
+    counts: t(lang, "serve_counts", status.requests),
+  };
+}
+
 export class ServePanel {
   /**
    * @param {Document} doc
@@ -147,21 +161,19 @@ export class ServePanel {
       if ($("serve-host").value === "") $("serve-host").value = s.host;
       if ($("serve-port").value === "") $("serve-port").value = String(s.port);
     }
-    $("serve-note").textContent = t(lang, serving ? "serve_note_on" : "serve_note_off");
+    const said = describeServing(lang, s);
+    $("serve-note").textContent = said.note;
     const state = $("serve-state");
-    state.replaceChildren();
     if (serving) {
-      const [before, after] = t(lang, "serve_on", { url: "\u0000", model: s.model }).split("\u0000");
       const code = this.doc.createElement("code");
       code.id = "serve-url";
-      code.textContent = s.url;
-      state.append(before, code, after ?? "");
+      code.textContent = said.parts[1];
       const counts = this.doc.createElement("span");
       counts.className = "hint";
-      counts.textContent = ` ${t(lang, "serve_counts", s.requests)}`;
-      state.append(counts);
+      counts.textContent = ` ${said.counts}`;
+      state.replaceChildren(said.parts[0], code, said.parts[2], counts);
     } else {
-      state.textContent = t(lang, "serve_off");
+      state.replaceChildren(said.parts[0]);
     }
     if (s?.error && !serving) {
       const { title } = describeError(lang, s.error);
