@@ -100,7 +100,7 @@ test("the switch serves the window's model; its greedy answer is the window's", 
   assert.ok(shown.length > 0);
   assert.equal(served, shown);
   await openPanel(driver, "serve-details");
-  assert.match(await text(driver, "serve-state"), /完了 1 件/);
+  await waitFor(async () => /完了 1 件/.test(await text(driver, "serve-state")), 10000, "the count of answered requests");
 
   await driver.findElement(byId("serve-switch")).click();
   await waitFor(async () => (await driver.findElements(byId("serve-url"))).length === 0, 10000, "the switch to go off");

@@ -20,6 +20,9 @@ export function describeServing(lang, status) {
   };
 }
 
+/** How often the panel asks what the server did, while it serves (ms). */
+export const REFRESH_MS = 3000;
+
 export class ServePanel {
   /**
    * @param {Document} doc
@@ -32,6 +35,7 @@ export class ServePanel {
     this.lang = options.lang;
     this.onBackend = options.onBackend ?? (() => {});
     this.status = null;
+    this.timer = null;
     this.backend = { kind: "local" };
     this.$ = (id) => doc.getElementById(id);
     this.wire();
@@ -160,6 +164,12 @@ export class ServePanel {
       // Typing is kept; otherwise the remembered address is shown.
       if ($("serve-host").value === "") $("serve-host").value = s.host;
       if ($("serve-port").value === "") $("serve-port").value = String(s.port);
+    }
+    // Live counts while serving; no polling otherwise.
+    if (serving && !this.timer) this.timer = setInterval(() => this.refresh(), REFRESH_MS);
+    if (!serving && this.timer) {
+      clearInterval(this.timer);
+      this.timer = null;
     }
     const said = describeServing(lang, s);
     $("serve-note").textContent = said.note;
