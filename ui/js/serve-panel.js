@@ -143,7 +143,6 @@ export class ServePanel {
       if (this.backend.kind === "remote") {
         // The backend's normalised form (`…/v1`).
         this.$("remote-url").value = this.backend.url;
-        this.$("remote-key-state").textContent = t(this.lang(), "remote_saved", { url: this.backend.url });
       }
       this.onBackend(this.backend);
     } catch (raw) {
