@@ -4,7 +4,8 @@
 //! text comes back piece by piece, with the server's usage and finish reason.
 //!
 //! The settings map one to one: `max_tokens`, `temperature` (0 for greedy), `top_p`, `top_k`
-//! and `repetition_penalty` (vLLM's and llama.cpp's extensions), `seed`.
+//! and `repetition_penalty` (vLLM's and llama.cpp's extensions), `seed`; and
+//! `add_special_tokens: false` (vLLM's extension), as the card encodes the prompt without BOS.
 
 use crate::error::RemoteError;
 use crate::sse::SseReader;
@@ -137,6 +138,10 @@ impl Remote {
             "repetition_penalty": s.repetition_penalty,
             "stream": true,
             "stream_options": {"include_usage": true},
+            // The card encodes with `add_special_tokens=False` (no BOS). vLLM honours this
+            // extension; `jslm serve` adds no BOS anyway; llama.cpp's server ignores it and
+            // adds one (see tests/against_llama_server.rs).
+            "add_special_tokens": false,
         });
         if let Some(seed) = s.seed {
             body["seed"] = json!(seed);
