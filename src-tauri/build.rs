@@ -36,6 +36,11 @@ const COMMANDS: &[&str] = &[
     "found_models",
     "add_model_folder",
     "remove_model_folder",
+    "serve_status",
+    "start_serving",
+    "stop_serving",
+    "set_api_key",
+    "clear_api_key",
 ];
 
 fn main() {

@@ -13,7 +13,7 @@ use tauri::test::{get_ipc_response, mock_builder, MockRuntime, INVOKE_KEY};
 use tauri::webview::InvokeRequest;
 use tauri::{Manager, WebviewWindow, WebviewWindowBuilder};
 
-fn tiny_model() -> PathBuf {
+pub(crate) fn tiny_model() -> PathBuf {
     let path = std::env::var_os("JSLM_TINY_MODEL")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)

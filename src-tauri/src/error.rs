@@ -7,7 +7,9 @@
 use jslm_core::ErrorCode;
 use jslm_engine::EngineError;
 use jslm_hub::HubError;
+use jslm_remote::RemoteError;
 use jslm_runtime::RuntimeError;
+use jslm_server::ServerError;
 use serde::ser::SerializeMap;
 use std::path::PathBuf;
 
@@ -26,6 +28,20 @@ pub enum AppError {
     /// downloaded catalog models, refused precisions.
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+
+    /// The local server could not start: a non-loopback address without a key, a bad key,
+    /// the port taken.
+    #[error(transparent)]
+    Serve(#[from] ServerError),
+
+    /// A run on a remote server: unreachable, TLS, 401, unknown model, context too long,
+    /// busy, or a failure (mid-stream: the answer so far is kept on screen).
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
+
+    /// The local server needs a loaded model to serve.
+    #[error("load a model before serving it")]
+    NothingToServe,
 
     /// The model is downloading: it cannot be downloaded twice, deleted or used meanwhile.
     #[error("{0} is being downloaded; pause or cancel that first")]
@@ -71,6 +87,9 @@ impl AppError {
             Self::Engine(e) => e.code(),
             Self::Hub(e) => e.code(),
             Self::Runtime(e) => e.code(),
+            Self::Serve(e) => e.code(),
+            Self::Remote(e) => e.code(),
+            Self::NothingToServe => ErrorCode::NoModel,
             Self::Downloading(_) => ErrorCode::Downloading,
             Self::NoModel => ErrorCode::NoModel,
             Self::ModelLoading => ErrorCode::ModelLoading,
@@ -147,6 +166,30 @@ impl serde::Serialize for AppError {
                     "numbers",
                     &serde_json::json!({ "needed_bytes": needed, "available_bytes": free }),
                 )?;
+            }
+            _ => {}
+        }
+        match self {
+            // "Port 8642 is taken" rather than a generic bind failure.
+            Self::Serve(ServerError::Bind { addr, source }) => {
+                map.serialize_entry("numbers", &serde_json::json!({ "port": addr.port() }))?;
+                let reason = match source.kind() {
+                    std::io::ErrorKind::AddrInUse => Some("in_use"),
+                    std::io::ErrorKind::AddrNotAvailable => Some("not_available"),
+                    std::io::ErrorKind::PermissionDenied => Some("permission"),
+                    _ => None,
+                };
+                if let Some(reason) = reason {
+                    map.serialize_entry("reason", reason)?;
+                }
+            }
+            // The answer streamed so far stays on screen, marked as cut off.
+            Self::Remote(e) if e.partial().is_some() => {
+                map.serialize_entry("partial", &true)?;
+            }
+            // Said of the remote server, not of this app's model or server.
+            Self::Remote(RemoteError::Unauthorized { .. } | RemoteError::ContextTooLong { .. }) => {
+                map.serialize_entry("reason", "remote")?;
             }
             _ => {}
         }
@@ -251,6 +294,42 @@ mod tests {
         assert_eq!(
             AppError::from(HubError::Busy { what: "x".into() }).code(),
             ErrorCode::DownloadBusy
+        );
+    }
+
+    #[test]
+    fn a_taken_port_and_a_cut_off_answer_are_told_apart() {
+        let taken = AppError::from(ServerError::Bind {
+            addr: "127.0.0.1:8642".parse().unwrap(),
+            source: std::io::Error::from(std::io::ErrorKind::AddrInUse),
+        });
+        let v = serde_json::to_value(&taken).unwrap();
+        assert_eq!(v["code"], "bind_failed");
+        assert_eq!(v["reason"], "in_use");
+        assert_eq!(v["numbers"]["port"], 8642);
+        let cut = AppError::from(RemoteError::Failed {
+            endpoint: "http://h/v1".into(),
+            message: "connection reset".into(),
+            partial: "途中".into(),
+        });
+        let v = serde_json::to_value(&cut).unwrap();
+        assert_eq!(v["code"], "remote_failed");
+        assert_eq!(v["partial"], true);
+        let unauthorized = AppError::from(RemoteError::Unauthorized {
+            endpoint: "http://h/v1".into(),
+            status: 401,
+            message: "wrong key".into(),
+        });
+        assert_eq!(
+            serde_json::to_value(&unauthorized).unwrap()["code"],
+            "unauthorized"
+        );
+        assert_eq!(
+            AppError::from(ServerError::ApiKeyRequired {
+                host: "0.0.0.0".parse().unwrap()
+            })
+            .code(),
+            ErrorCode::ApiKeyRequired
         );
     }
 

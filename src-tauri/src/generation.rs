@@ -75,10 +75,31 @@ pub fn entry_for(
         instruction: request.instruction.clone(),
         input: request.input.clone(),
         settings,
-        model: model.summary.clone(),
+        model: Some(model.summary.clone()),
+        remote: None,
         output: output.text.clone(),
         stop_reason: output.stop_reason,
         stats: output.stats.clone(),
+    }
+}
+
+/// The result of a run stopped while it waited for its turn: nothing generated, not kept.
+pub fn not_run(request: &GenerationRequest, model: &LoadedModel) -> GenerationResult {
+    let output = GenerationOutput {
+        prompt: String::new(),
+        prompt_token_ids: Vec::new(),
+        generated_token_ids: Vec::new(),
+        text: String::new(),
+        stop_reason: jslm_engine::StopReason::Cancelled,
+        stats: jslm_engine::GenerationStats {
+            seed: request.settings.seed.unwrap_or(0),
+            ..Default::default()
+        },
+    };
+    GenerationResult {
+        entry: entry_for(request, &output, model),
+        saved: false,
+        save_error: None,
     }
 }
 
@@ -105,7 +126,7 @@ pub fn record(history: &HistoryStore, entry: HistoryEntry) -> GenerationResult {
     }
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)

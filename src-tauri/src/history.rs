@@ -1,5 +1,6 @@
 //! Past runs: everything needed to read one again or to repeat it (instruction, input, the
-//! settings with the seed actually used, the model with its hashes, output, stats).
+//! settings with the seed actually used, the model with its hashes — or, for a run on a remote
+//! server, its endpoint and model name — output, stats).
 //!
 //! Stored as JSON Lines (`history.jsonl`, one run per line) in the app data dir. The file is
 //! the user's data, so the store never loses a line of it:
@@ -31,11 +32,26 @@ pub struct HistoryEntry {
     /// The settings as run, with `seed` set to the seed actually used: generating again with
     /// them on the same model gives the same text.
     pub settings: GenerationSettings,
-    pub model: ModelSummary,
+    /// The local model that ran; absent for a run on a remote server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelSummary>,
+    /// The remote server that ran it (`run on: a server`); absent for local runs and in
+    /// entries written before remote runs existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<RemoteRun>,
     /// The answer as the model card prints it (decoded, stripped).
     pub output: String,
     pub stop_reason: StopReason,
     pub stats: GenerationStats,
+}
+
+/// Where a remote run ran.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteRun {
+    /// The server's base URL (`http://gpu-box:8000/v1`).
+    pub endpoint: String,
+    /// The model name the server answered for.
+    pub model: String,
 }
 
 /// One line of the history list; the full entry is fetched when opened.
@@ -49,6 +65,9 @@ pub struct HistoryItem {
     pub generated_tokens: usize,
     pub seed: u64,
     pub model_name: String,
+    /// The endpoint, for a remote run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
 }
 
 /// Characters of the instruction shown in the list.
@@ -63,7 +82,12 @@ impl HistoryEntry {
             stop_reason: self.stop_reason,
             generated_tokens: self.stats.generated_tokens,
             seed: self.stats.seed,
-            model_name: self.model.name.clone(),
+            model_name: match (&self.model, &self.remote) {
+                (Some(model), _) => model.name.clone(),
+                (None, Some(remote)) => remote.model.clone(),
+                (None, None) => String::new(),
+            },
+            endpoint: self.remote.as_ref().map(|r| r.endpoint.clone()),
         }
     }
 }
@@ -268,7 +292,8 @@ pub(crate) mod tests {
                 seed: Some(seed),
                 ..Default::default()
             },
-            model: ModelSummary::for_tests("/models/tiny"),
+            model: Some(ModelSummary::for_tests("/models/tiny")),
+            remote: None,
             output: "答え <script>".into(),
             stop_reason: StopReason::Eos,
             stats: GenerationStats {
@@ -429,6 +454,41 @@ pub(crate) mod tests {
         std::fs::remove_file(&filler).unwrap();
         store.append(entry("次", 3)).unwrap();
         assert_eq!(HistoryStore::open(&path).unwrap().list().len(), 2);
+    }
+
+    /// Entries written before remote runs existed have `model` and no `remote`; remote runs
+    /// have `remote` and no `model`. Both load, and a local entry is written as before.
+    #[test]
+    fn old_entries_and_remote_entries_load() {
+        let mut old = serde_json::to_value(entry("古い", 1)).unwrap();
+        assert!(
+            old.get("remote").is_none(),
+            "local entries keep the old shape"
+        );
+        old.as_object_mut().unwrap().remove("remote");
+        let back: HistoryEntry = serde_json::from_value(old).unwrap();
+        assert_eq!(back.remote, None);
+        assert_eq!(back.item().model_name, "tiny");
+
+        let remote = HistoryEntry {
+            model: None,
+            remote: Some(RemoteRun {
+                endpoint: "http://gpu-box:8000/v1".into(),
+                model: "stabilityai/japanese-stablelm-instruct-gamma-7b".into(),
+            }),
+            ..entry("遠く", 2)
+        };
+        let json = serde_json::to_value(&remote).unwrap();
+        assert!(json.get("model").is_none());
+        assert_eq!(json["remote"]["endpoint"], "http://gpu-box:8000/v1");
+        let back: HistoryEntry = serde_json::from_value(json).unwrap();
+        assert_eq!(back, remote);
+        let item = back.item();
+        assert_eq!(
+            item.model_name,
+            "stabilityai/japanese-stablelm-instruct-gamma-7b"
+        );
+        assert_eq!(item.endpoint.as_deref(), Some("http://gpu-box:8000/v1"));
     }
 
     #[test]

@@ -8,6 +8,10 @@
 //! | loading         | `model_loading`     | `model_loading` | nothing to stop  |
 //! | ready, idle     | → ready, generating | → loading       | nothing to stop  |
 //! | ready, running  | `busy`              | `busy`          | cancels          |
+//!
+//! A run on a remote server (`begin_remote`) needs no model but is a run all the same: one at
+//! a time, and a load waits for it (`busy`). The local server's requests are not runs of the
+//! host: they queue with the window's runs on the serving [`Gate`](jslm_server::Gate).
 
 use crate::error::{AppError, AppResult};
 use crate::model_summary::ModelSummary;
@@ -26,6 +30,13 @@ pub struct LoadedModel {
 impl AsRef<ModelSummary> for LoadedModel {
     fn as_ref(&self) -> &ModelSummary {
         &self.summary
+    }
+}
+
+/// The local server shares the window's engine through this.
+impl AsRef<Engine> for LoadedModel {
+    fn as_ref(&self) -> &Engine {
+        &self.engine
     }
 }
 
@@ -69,6 +80,15 @@ pub struct GenerationTicket<M = LoadedModel> {
     pub model: Arc<M>,
 }
 
+/// Held for the duration of one run on a remote server; like [`GenerationTicket`] without
+/// a model.
+#[derive(Debug)]
+pub struct RemoteTicket<M = LoadedModel> {
+    inner: Arc<Mutex<Inner<M>>>,
+    id: u64,
+    pub cancel: CancelFlag,
+}
+
 /// Held while a model loads; `finish` installs the result. Dropped unfinished (an error or
 /// a panic while loading), it leaves the host empty rather than stuck in "loading".
 #[derive(Debug)]
@@ -106,6 +126,31 @@ impl<M: AsRef<ModelSummary>> ModelHost<M> {
 
     pub fn is_generating(&self) -> bool {
         lock(&self.inner).running.is_some()
+    }
+
+    /// The loaded model, if one is ready (what the local server serves).
+    pub fn ready_model(&self) -> Option<Arc<M>> {
+        match &lock(&self.inner).slot {
+            Slot::Ready(m) => Some(m.clone()),
+            _ => None,
+        }
+    }
+
+    /// Starts a run on a remote server: refused only while another run is going.
+    pub fn begin_remote(&self) -> AppResult<RemoteTicket<M>> {
+        let mut inner = lock(&self.inner);
+        if inner.running.is_some() {
+            return Err(AppError::Busy);
+        }
+        inner.next_id += 1;
+        let id = inner.next_id;
+        let cancel = CancelFlag::new();
+        inner.running = Some((id, cancel.clone()));
+        Ok(RemoteTicket {
+            inner: self.inner.clone(),
+            id,
+            cancel,
+        })
     }
 
     /// Starts a generation on the loaded model, or says why it cannot start.
@@ -190,10 +235,20 @@ impl<M> Drop for LoadTicket<M> {
 
 impl<M> Drop for GenerationTicket<M> {
     fn drop(&mut self) {
-        let mut inner = lock(&self.inner);
-        if matches!(inner.running, Some((id, _)) if id == self.id) {
-            inner.running = None;
-        }
+        end_run(&self.inner, self.id);
+    }
+}
+
+impl<M> Drop for RemoteTicket<M> {
+    fn drop(&mut self) {
+        end_run(&self.inner, self.id);
+    }
+}
+
+fn end_run<M>(inner: &Mutex<Inner<M>>, run: u64) {
+    let mut inner = lock(inner);
+    if matches!(inner.running, Some((id, _)) if id == run) {
+        inner.running = None;
     }
 }
 
@@ -249,6 +304,28 @@ mod tests {
             !again.cancel.is_cancelled(),
             "each generation has its own flag"
         );
+    }
+
+    #[test]
+    fn a_remote_run_needs_no_model_but_is_one_run() {
+        let host = ModelHost::<Fake>::new();
+        assert!(host.ready_model().is_none());
+        let remote = host.begin_remote().unwrap();
+        assert!(host.is_generating());
+        assert_eq!(host.begin_remote().unwrap_err().code(), "busy");
+        assert_eq!(host.begin_load("/m".into()).unwrap_err().code(), "busy");
+        assert!(host.stop());
+        assert!(remote.cancel.is_cancelled());
+        drop(remote);
+        host.begin_load("/m".into())
+            .unwrap()
+            .finish(Ok(fake()))
+            .unwrap();
+        assert!(host.ready_model().is_some());
+        let local = host.begin_generation().unwrap();
+        assert_eq!(host.begin_remote().unwrap_err().code(), "busy");
+        drop(local);
+        assert!(host.begin_remote().is_ok());
     }
 
     #[test]

@@ -80,6 +80,11 @@ impl HubState {
         HfCache::new(self.config.cache_dir.clone())
     }
 
+    /// Whether secrets go to the OS keychain (`JSLM_KEYCHAIN=off`: only 0600 files).
+    pub fn uses_keychain(&self) -> bool {
+        self.tokens.uses_keychain()
+    }
+
     pub fn cache_dir(&self) -> PathBuf {
         self.config.cache_dir.clone()
     }

@@ -15,10 +15,13 @@ pub mod history;
 pub mod host;
 pub mod hub;
 pub mod json_file;
+pub mod keys;
 pub mod launch;
 pub mod loading;
 pub mod model_rows;
 pub mod model_summary;
+pub mod remote_run;
+pub mod serving;
 pub mod settings;
 pub mod state;
 pub mod window;
@@ -27,6 +30,8 @@ pub mod window;
 mod command_tests;
 #[cfg(all(test, feature = "test"))]
 mod command_tests_hub;
+#[cfg(all(test, feature = "test"))]
+mod command_tests_serve;
 
 use hub::HubState;
 use launch::LaunchOptions;
@@ -47,6 +52,7 @@ pub fn run() {
         if let tauri::RunEvent::ExitRequested { .. } = event {
             if let Some(state) = handle.try_state::<AppState>() {
                 state.host.stop();
+                state.serving.close_now();
                 // Partial files stay; the next start resumes from them.
                 state.hub.stop_all();
             }
@@ -97,6 +103,11 @@ pub fn configure<R: Runtime>(builder: Builder<R>, launch: LaunchOptions) -> Buil
             commands::files::found_models,
             commands::files::add_model_folder,
             commands::files::remove_model_folder,
+            commands::serve::serve_status,
+            commands::serve::start_serving,
+            commands::serve::stop_serving,
+            commands::serve::set_api_key,
+            commands::serve::clear_api_key,
         ])
         .setup(move |app| init(app.handle(), &launch))
         .on_window_event(window::on_event)

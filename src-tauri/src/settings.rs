@@ -1,5 +1,7 @@
 //! The app's remembered settings: language, the last generation settings and preset, the last
-//! model, how to load it, and the window size. Stored as `settings.json` in the app data dir.
+//! model, how to load it, the window size, where the local server listens and where
+//! generations run (this computer or a remote server). Stored as `settings.json` in the app
+//! data dir. API keys are not settings: they live in the keychain ([`crate::keys`]).
 
 use crate::error::AppResult;
 use crate::json_file::{self, ReadError};
@@ -7,6 +9,7 @@ use jslm_core::Precision;
 use jslm_engine::settings::Preset;
 use jslm_engine::GenerationSettings;
 use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -26,6 +29,60 @@ pub struct WindowSize {
     pub height: f64,
 }
 
+/// Where the window's local server listens. Whether it is on is not remembered: the switch is
+/// off at every start (a listening socket only ever opens when the user turns it on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServeSettings {
+    /// Default 127.0.0.1; anything but loopback needs an API key.
+    pub host: IpAddr,
+    /// Default 8642 (`jslm serve`'s).
+    pub port: u16,
+}
+
+impl Default for ServeSettings {
+    fn default() -> Self {
+        Self {
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: jslm_server::DEFAULT_PORT,
+        }
+    }
+}
+
+/// Where Generate runs.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Backend {
+    /// The model loaded in this window.
+    #[default]
+    Local,
+    /// An OpenAI-compatible server (`jslm serve`, vLLM, llama.cpp's server), sent the card's
+    /// prompt through `/v1/completions`.
+    Remote {
+        /// Its base URL (`http://gpu-box:8000/v1`; `/v1` is added when missing).
+        url: String,
+        /// The model to ask for; `None`: the first the server lists.
+        #[serde(default)]
+        model: Option<String>,
+    },
+}
+
+impl Backend {
+    /// Refuses a remote URL that is not http(s) or carries credentials; normalises it to the
+    /// base `…/v1` and an empty model name to `None`.
+    pub fn checked(self) -> AppResult<Self> {
+        match self {
+            Self::Local => Ok(Self::Local),
+            Self::Remote { url, model } => Ok(Self::Remote {
+                url: jslm_remote::client::base_url(&url)?,
+                model: model
+                    .map(|m| m.trim().to_string())
+                    .filter(|m| !m.is_empty()),
+            }),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AppSettings {
@@ -43,6 +100,8 @@ pub struct AppSettings {
     pub window: Option<WindowSize>,
     /// Folders the user added to look for models in, besides the apps' own (`found_models`).
     pub model_dirs: Vec<PathBuf>,
+    pub serve: ServeSettings,
+    pub backend: Backend,
 }
 
 /// What the UI may change in one `save_settings` call; absent fields stay as they are.
@@ -55,6 +114,8 @@ pub struct SettingsPatch {
     /// "auto" or a precision.
     #[serde(default, with = "patch_precision")]
     pub precision: Option<Option<Precision>>,
+    pub serve: Option<ServeSettings>,
+    pub backend: Option<Backend>,
 }
 
 /// A patch's precision: absent (leave it), "auto" (the plan decides) or a precision.
@@ -129,6 +190,7 @@ impl SettingsStore {
         if let Some(g) = &patch.generation {
             g.validate()?;
         }
+        let backend = patch.backend.map(Backend::checked).transpose()?;
         self.update(|s| {
             if let Some(v) = patch.language {
                 s.language = v;
@@ -141,6 +203,12 @@ impl SettingsStore {
             }
             if let Some(v) = patch.precision {
                 s.precision = v;
+            }
+            if let Some(v) = patch.serve {
+                s.serve = v;
+            }
+            if let Some(v) = backend {
+                s.backend = v;
             }
         })
     }
@@ -180,7 +248,7 @@ mod tests {
                 language: Some(Language::En),
                 generation: Some(generation.clone()),
                 preset: Some(Preset::Greedy),
-                precision: None,
+                ..Default::default()
             })
             .unwrap();
         let reopened = SettingsStore::open(&path).get();
@@ -206,6 +274,47 @@ mod tests {
         assert_eq!(err.code(), "invalid_setting");
         assert_eq!(store.get(), AppSettings::default());
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn serve_and_backend_settings_default_check_and_persist() {
+        let s = AppSettings::default();
+        assert_eq!(s.serve.host.to_string(), "127.0.0.1");
+        assert_eq!(s.serve.port, 8642);
+        assert_eq!(s.backend, Backend::Local);
+        // Settings written before these existed still load, with the defaults.
+        let old: AppSettings = serde_json::from_str(r#"{"language": "en"}"#).unwrap();
+        assert_eq!((old.serve, old.backend), (s.serve, Backend::Local));
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.json");
+        let store = SettingsStore::open(&path);
+        let patch: SettingsPatch = serde_json::from_str(
+            r#"{"serve": {"host": "0.0.0.0", "port": 9000},
+                "backend": {"kind": "remote", "url": "http://gpu-box:8000/", "model": " "}}"#,
+        )
+        .unwrap();
+        store.apply(patch).unwrap();
+        let reopened = SettingsStore::open(&path).get();
+        assert_eq!(reopened.serve.port, 9000);
+        assert_eq!(
+            reopened.backend,
+            Backend::Remote {
+                url: "http://gpu-box:8000/v1".into(),
+                model: None
+            }
+        );
+        for url in ["gpu-box:8000", "http://user:pw@h/v1", ""] {
+            let patch: SettingsPatch = serde_json::from_value(serde_json::json!(
+                {"backend": {"kind": "remote", "url": url}}
+            ))
+            .unwrap();
+            let err = store.apply(patch).unwrap_err();
+            assert_eq!(err.code(), "invalid_request", "{url}");
+        }
+        let patch: SettingsPatch =
+            serde_json::from_str(r#"{"backend": {"kind": "local"}}"#).unwrap();
+        assert_eq!(store.apply(patch).unwrap().backend, Backend::Local);
     }
 
     #[test]

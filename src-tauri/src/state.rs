@@ -1,13 +1,15 @@
-//! Everything the commands share: where files live, the remembered settings, the history and
-//! the model host. Managed by Tauri as one value.
+//! Everything the commands share: where files live, the remembered settings, the history, the
+//! model host, the local server and the API keys. Managed by Tauri as one value.
 
 use crate::drops::DropWatch;
 use crate::error::{AppError, AppResult};
 use crate::history::HistoryStore;
 use crate::host::ModelHost;
 use crate::hub::HubState;
+use crate::keys::ApiKeys;
 use crate::launch::LaunchOptions;
 use crate::loading::AppLoadPlaces;
+use crate::serving::Serving;
 use crate::settings::SettingsStore;
 use jslm_runtime::{expand_home, LoadPlaces, RunChoices};
 use std::path::PathBuf;
@@ -48,6 +50,9 @@ pub struct AppState {
     pub hub: HubState,
     /// Where files dropped on the window are reported.
     pub drops: DropWatch,
+    /// The window's local server (off until the user turns it on) and its queue.
+    pub serving: Serving,
+    pub keys: ApiKeys,
 }
 
 impl AppState {
@@ -62,6 +67,8 @@ impl AppState {
             }
         };
         Self {
+            keys: ApiKeys::new(&paths.data_dir, hub.uses_keychain()),
+            serving: Serving::new(),
             settings: SettingsStore::open(&paths.settings()),
             history: Arc::new(history),
             host: ModelHost::new(),

@@ -38,3 +38,15 @@ test("unknown codes and plain strings still give a sentence", () => {
   assert.equal(normalizeError(new Error("boom")).message, "boom");
   assert.equal(normalizeError(undefined).code, "internal");
 });
+
+test("a reason picks the precise sentence; a cut-off answer is flagged", () => {
+  const taken = { code: "bind_failed", message: "cannot listen on 127.0.0.1:8642: Address in use", reason: "in_use", numbers: { port: 8642 } };
+  assert.match(describeError("ja", taken).title, /ポート 8642 はほかのプログラムが使っています/);
+  assert.match(describeError("en", taken).title, /Port 8642 is in use/);
+  // An unknown reason falls back to the code's sentence.
+  assert.match(describeError("en", { ...taken, reason: "odd" }).title, /could not listen|listen/i);
+  const cut = describeError("ja", { code: "remote_failed", message: "reset", partial: true });
+  assert.equal(cut.partial, true);
+  assert.equal(describeError("ja", { code: "busy", message: "" }).partial, false);
+  assert.match(describeError("en", { code: "unauthorized", message: "", reason: "remote" }).title, /server's API key/);
+});

@@ -118,4 +118,21 @@ export const api = {
   deleteHistoryEntry(id) {
     return call("delete_history_entry", { id });
   },
+  /** The serve panel: `{ serving, url, model, requests, error, keys, host, port }`. */
+  serveStatus() {
+    return call("serve_status");
+  },
+  startServing(host, port) {
+    return call("start_serving", { host, port });
+  },
+  stopServing() {
+    return call("stop_serving");
+  },
+  /** `which`: "server" or "remote". Resolves with the serve panel; the key is never returned. */
+  setApiKey(which, key) {
+    return call("set_api_key", { which, key });
+  },
+  clearApiKey(which) {
+    return call("clear_api_key", { which });
+  },
 };

@@ -1,5 +1,7 @@
-// Turns a command error `{ code, message, field?, numbers? }` into text for the user, in the
-// UI language. The backend's English `message` is kept as a detail line. Pure.
+// Turns a command error `{ code, message, field?, numbers?, reason?, partial? }` into text for
+// the user, in the UI language. The backend's English `message` is kept as a detail line.
+// `reason` picks a more precise sentence (`error.<code>.<reason>`, e.g. a port in use);
+// `partial` says a streamed answer was cut off (it stays on screen). Pure.
 
 import { t } from "./i18n.js";
 import { formatBytes } from "./hardware-view.js";
@@ -12,6 +14,8 @@ export function normalizeError(raw) {
       message: typeof raw.message === "string" ? raw.message : "",
       field: typeof raw.field === "string" ? raw.field : undefined,
       numbers: raw.numbers && typeof raw.numbers === "object" ? raw.numbers : undefined,
+      reason: typeof raw.reason === "string" ? raw.reason : undefined,
+      partial: raw.partial === true,
     };
   }
   // Tauri itself rejects with a string (e.g. a denied permission or bad arguments).
@@ -28,9 +32,14 @@ export function describeError(lang, raw) {
   for (const [k, v] of Object.entries(params)) if (k.endsWith("_bytes")) params[k] = formatBytes(v);
   if (err.field) params.field = fieldName(lang, err.field);
   let title = t(lang, key, params);
+  if (err.reason) {
+    const precise = `${key}.${err.reason}`;
+    const text = t(lang, precise, params);
+    if (text !== precise) title = text;
+  }
   if (title === key) title = t(lang, "error.unknown");
   const detail = err.message ? t(lang, "error_detail", { message: err.message }) : "";
-  return { title, detail, field: err.field };
+  return { title, detail, field: err.field, partial: err.partial === true };
 }
 
 /** The label of a settings field as the form shows it. */

@@ -63,6 +63,8 @@ export class HistoryView {
     const meta = doc.createElement("span");
     meta.className = "history-meta";
     meta.textContent = t(lang, "history_meta", { time, tokens: item.generated_tokens, seed: item.seed });
+    // A run on a remote server names it.
+    if (item.endpoint) meta.textContent += ` · ${t(lang, "history_remote", { model: item.model_name, endpoint: item.endpoint })}`;
     open.append(title, meta);
     open.addEventListener("click", () => this.actions.open(item.id));
 

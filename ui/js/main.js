@@ -1,4 +1,5 @@
-// Wires the page to the backend: language, model loading, the form, streaming, history.
+// Wires the page to the backend: language, model loading, the form, streaming, history, and
+// the run-on / serve panel (serve-panel.js).
 
 import { api } from "./api.js";
 import { applyTranslations, t } from "./i18n.js";
@@ -11,6 +12,7 @@ import { planLine, precisionLabel, reasonText, renderHardware } from "./hardware
 import { ModelManager } from "./model-manager.js";
 import { ModelChooser } from "./model-chooser.js";
 import { FoundModels } from "./found-models.js";
+import { ServePanel } from "./serve-panel.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -59,6 +61,8 @@ const found = new FoundModels(document, {
   onChoose: (path) => chooser.choose(path),
 });
 
+const servePanel = new ServePanel(document, api, { lang: () => state.lang });
+
 const history = new HistoryView($("history-list"), $("history-empty"), {
   open: (id) => openHistory(id),
   regenerate: (id) => regenerate(id),
@@ -78,6 +82,7 @@ function setLanguage(lang) {
   showSettingsHint();
   showAbout();
   retranslateFormError();
+  servePanel.render();
   refreshHistory();
   if ($("model-manager").open) refreshManager();
   if ($("hardware").open) refreshHardware();
@@ -297,6 +302,8 @@ async function loadWith(load, { force = false } = {}) {
     showModel();
     if ($("hardware").open) refreshHardware();
     if ($("model-manager").open) refreshManager();
+    // Serving follows the model: off during the load, on again with the new one.
+    servePanel.refresh();
   }
 }
 
@@ -399,8 +406,13 @@ async function generate() {
   // The answer is where the eyes should go.
   $("output").scrollIntoView({ block: "nearest", behavior: "smooth" });
   announce(t(state.lang, "announce_started"));
+  // Behind requests the local server already accepted, the run waits its turn.
+  if (servePanel.serving && servePanel.backend.kind === "local") $("output-note").textContent = t(state.lang, "queued_note");
   try {
-    const result = await api.generate(request, (message) => view.handle(message));
+    const result = await api.generate(request, (message) => {
+      if (message?.event === "started") $("output-note").textContent = "";
+      view.handle(message);
+    });
     if (result.save_error) {
       const { title } = describeError(state.lang, result.save_error);
       showFormMessage("history_save_failed", { detail: title });
@@ -414,6 +426,7 @@ async function generate() {
     await refreshHistory();
   } catch (raw) {
     view.abort();
+    $("output-note").textContent = describeError(state.lang, raw).partial ? t(state.lang, "output_partial") : "";
     showFormError(raw);
     announce(t(state.lang, "announce_failed"));
   } finally {
@@ -562,6 +575,7 @@ async function start() {
     settingsForm.set(settings.generation);
     $("precision").value = settings.precision;
     setLanguage(settings.language);
+    servePanel.init(settings);
   } catch (raw) {
     setLanguage("ja");
     showFormError(raw);

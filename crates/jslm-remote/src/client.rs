@@ -4,7 +4,8 @@
 //! text comes back piece by piece, with the server's usage and finish reason.
 //!
 //! The settings map one to one: `max_tokens`, `temperature` (0 for greedy), `top_p`, `top_k`
-//! and `repetition_penalty` (vLLM's and llama.cpp's extensions), `seed`.
+//! and `repetition_penalty` (vLLM's and llama.cpp's extensions), `seed`; and
+//! `add_special_tokens: false` (vLLM's extension), as the card encodes the prompt without BOS.
 
 use crate::error::RemoteError;
 use crate::sse::SseReader;
@@ -117,7 +118,8 @@ impl Remote {
     }
 
     /// Sends the card's prompt for `request` and streams the answer into `on_text`.
-    /// `cancel` stops it (and disconnects, which cancels it on a `jslm serve`).
+    /// `cancel` stops it within [`CANCEL_POLL`], even while the server sends nothing (it
+    /// disconnects, which cancels the generation on a `jslm serve`).
     pub async fn generate(
         &self,
         request: &GenerationRequest,
@@ -136,17 +138,23 @@ impl Remote {
             "repetition_penalty": s.repetition_penalty,
             "stream": true,
             "stream_options": {"include_usage": true},
+            // The card encodes with `add_special_tokens=False` (no BOS). vLLM honours this
+            // extension; `jslm serve` adds no BOS anyway; llama.cpp's server ignores it and
+            // adds one (see tests/against_llama_server.rs).
+            "add_special_tokens": false,
         });
         if let Some(seed) = s.seed {
             body["seed"] = json!(seed);
         }
         let start = Instant::now();
-        let resp = self
+        let sent = self
             .authorized(self.http.post(format!("{}/completions", self.base)))
             .json(&body)
-            .send()
-            .await
-            .map_err(|e| RemoteError::transport(&self.base, &e, ""))?;
+            .send();
+        let Some(resp) = unless_cancelled(cancel, sent).await else {
+            return Ok(self.cancelled(prompt, String::new(), start, s.seed));
+        };
+        let resp = resp.map_err(|e| RemoteError::transport(&self.base, &e, ""))?;
         let resp = self.check_status(resp, &self.model).await?;
         let mut reader = SseReader::default();
         let mut bytes = resp.bytes_stream();
@@ -160,7 +168,7 @@ impl Remote {
             message,
             partial: partial.to_string(),
         };
-        'read: while let Some(chunk) = bytes.next().await {
+        'read: while let Some(Some(chunk)) = unless_cancelled(cancel, bytes.next()).await {
             let chunk = chunk.map_err(|e| RemoteError::transport(&self.base, &e, &raw))?;
             for data in reader.push(&chunk) {
                 if data == "[DONE]" {
@@ -231,6 +239,29 @@ impl Remote {
         })
     }
 
+    /// The result of a run stopped before the server answered.
+    fn cancelled(
+        &self,
+        prompt: String,
+        raw: String,
+        start: Instant,
+        seed: Option<u64>,
+    ) -> RemoteOutput {
+        RemoteOutput {
+            prompt,
+            text: python_strip(&raw).to_string(),
+            raw,
+            stop_reason: StopReason::Cancelled,
+            stats: GenerationStats {
+                total_ms: start.elapsed().as_secs_f64() * 1e3,
+                seed: seed.unwrap_or(0),
+                ..Default::default()
+            },
+            endpoint: self.base.clone(),
+            model: self.model.clone(),
+        }
+    }
+
     /// A non-2xx answer as the error it means.
     async fn check_status(
         &self,
@@ -294,8 +325,28 @@ impl Remote {
     }
 }
 
+/// How often a waiting request looks at its cancel flag.
+pub const CANCEL_POLL: Duration = Duration::from_millis(50);
+
+/// `fut`'s output, or `None` once `cancel` is set (checked every [`CANCEL_POLL`]).
+async fn unless_cancelled<T>(
+    cancel: &CancelFlag,
+    fut: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        if cancel.is_cancelled() {
+            return None;
+        }
+        tokio::select! {
+            out = &mut fut => return Some(out),
+            () = tokio::time::sleep(CANCEL_POLL) => {}
+        }
+    }
+}
+
 /// `url` as a base ending in `/v1`, without a trailing slash.
-fn base_url(url: &str) -> Result<String, RemoteError> {
+pub fn base_url(url: &str) -> Result<String, RemoteError> {
     let trimmed = url.trim().trim_end_matches('/');
     let invalid = |reason| RemoteError::InvalidUrl {
         url: url.to_string(),

@@ -176,6 +176,16 @@ impl ApiError {
         )
     }
 
+    /// The model stopped being served (the app that shares it unloaded or replaced it).
+    pub fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_error",
+            ErrorCode::NoModel.as_str(),
+            "the model is no longer served (it was unloaded or replaced); retry once it is served again".into(),
+        )
+    }
+
     pub fn internal(code: ErrorCode) -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,

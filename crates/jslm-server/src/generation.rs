@@ -101,6 +101,10 @@ fn run(model: &ServedModel, job: &Job, cancel: &CancelFlag, tx: &mpsc::Unbounded
     if cancel.is_cancelled() {
         return;
     }
+    if model.is_closed() {
+        let _ = tx.send(Piece::Failed(ApiError::unavailable()));
+        return;
+    }
     let mut stops = StopMatcher::new(job.stops.clone());
     let mut trim = job.trim.then(AnswerTrim::default);
     let send = |text: String| {
@@ -124,7 +128,7 @@ fn run(model: &ServedModel, job: &Job, cancel: &CancelFlag, tx: &mpsc::Unbounded
         |event: &GenerationEvent| {
             if let GenerationEvent::Token { text, .. } = event {
                 let delivered = pass(text, &mut stops);
-                if !delivered || stops.stopped() {
+                if !delivered || stops.stopped() || model.is_closed() {
                     cancel.cancel();
                 }
             }
@@ -140,6 +144,9 @@ fn run(model: &ServedModel, job: &Job, cancel: &CancelFlag, tx: &mpsc::Unbounded
                 StopReason::MaxTokens => FinishReason::Length,
                 StopReason::Cancelled => {
                     counters.record(Ended::Cancelled, tokens);
+                    if model.is_closed() {
+                        let _ = tx.send(Piece::Failed(ApiError::unavailable()));
+                    }
                     return;
                 }
             };

@@ -1,8 +1,12 @@
 //! The one model a server serves: the engine (shared, e.g. with the window that loaded it),
 //! the name clients call it by, its queue ([`Gate`]) and counters of what it did.
+//!
+//! A front end that shares the engine (the window) [`ServedModel::close`]s it before it
+//! releases or replaces the model: running generations stop within one token and waiting or
+//! new requests get 503, so nothing of the server keeps the old engine busy.
 
 use crate::gate::Gate;
-use jslm_engine::Engine;
+use jslm_engine::{CancelFlag, Engine};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -15,6 +19,8 @@ pub struct ServedModel {
     stats: Arc<Counters>,
     /// Unix seconds when serving began (`/v1/models`' `created`).
     created: u64,
+    /// Set by [`ServedModel::close`].
+    closed: CancelFlag,
 }
 
 impl std::fmt::Debug for ServedModel {
@@ -89,6 +95,7 @@ impl ServedModel {
             gate,
             stats: Arc::default(),
             created,
+            closed: CancelFlag::new(),
         }
     }
 
@@ -102,6 +109,16 @@ impl ServedModel {
 
     pub fn gate(&self) -> &Arc<Gate> {
         &self.gate
+    }
+
+    /// Stops serving this engine: every running generation of the server ends within one
+    /// token (its client gets a 503 error), and waiting and new requests get 503.
+    pub fn close(&self) {
+        self.closed.cancel();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.is_cancelled()
     }
 
     pub fn created(&self) -> u64 {

@@ -163,6 +163,9 @@ async fn answer(
     let sampling = request.sampling()?;
     let prompt = prompt_of(&request, route)?;
     let model = &state.model;
+    if model.is_closed() {
+        return Err(ApiError::unavailable());
+    }
     let field = sampling.max_tokens_field;
     // Empty prompts and prompts too long for the context are refused before queueing.
     model

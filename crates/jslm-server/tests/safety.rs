@@ -344,3 +344,43 @@ async fn a_waiting_or_whole_answer_client_that_goes_away_is_dropped_too() {
     assert!(model.stats().completion_tokens < 4000);
     assert_eq!(model.stats().finished, 0);
 }
+
+/// The window releases or replaces the model it serves: `close` ends the running generation
+/// within one token, and it, the request waiting behind it and any new request get 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_the_model_stops_running_and_waiting_requests_with_503() {
+    let server = serve(ServerConfig::default(), 4).await;
+    let url = format!("{}/completions", server.url);
+    let long =
+        json!({"prompt": "むかしむかし", "max_tokens": 4000, "temperature": 0, "stream": true});
+    let mut running = client().post(&url).json(&long).send().await.unwrap();
+    assert!(!running.chunk().await.unwrap().unwrap().is_empty());
+    let waiting = tokio::spawn(
+        client()
+            .post(&url)
+            .json(&json!({"prompt": "次", "max_tokens": 2}))
+            .send(),
+    );
+    let model = server.model.clone();
+    eventually(|| model.gate().occupied() == 2).await;
+    server.model.close();
+    let mut rest = Vec::new();
+    while let Some(chunk) = running.chunk().await.unwrap() {
+        rest.extend_from_slice(&chunk);
+    }
+    let events = sse_data(&String::from_utf8_lossy(&rest));
+    let last: Value = serde_json::from_str(events.last().unwrap()).unwrap();
+    assert_eq!(last["error"]["code"], "no_model", "{last}");
+    let stats = server.model.stats();
+    assert_eq!(stats.cancelled, 1);
+    assert!(stats.completion_tokens < 4000, "{stats:?}");
+    let (status, error) = error_of(waiting.await.unwrap().unwrap()).await;
+    assert_eq!((status, error["code"].as_str()), (503, Some("no_model")));
+    let new = client()
+        .post(&url)
+        .json(&json!({"prompt": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(new.status(), 503);
+}

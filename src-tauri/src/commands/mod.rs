@@ -8,6 +8,7 @@ pub mod generate;
 pub mod history;
 pub mod model;
 pub mod models;
+pub mod serve;
 pub mod settings;
 
 use crate::error::AppError;

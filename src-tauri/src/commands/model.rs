@@ -48,7 +48,9 @@ pub async fn load_model(
     load(&state, source, force.unwrap_or(false), on_progress).await
 }
 
-/// Plans and loads `source` and remembers it for the next start.
+/// Plans and loads `source` and remembers it for the next start. A local server serving the
+/// old model stops before the old model is released, and serves the new one once it has
+/// loaded (see [`crate::serving`]).
 pub(crate) async fn load(
     state: &AppState,
     source: ModelSource,
@@ -58,6 +60,7 @@ pub(crate) async fn load(
     let path = source.weights.clone();
     let tokenizer = source.tokenizer.clone();
     let ticket = state.host.begin_load(path.clone())?;
+    let serving = state.serving.suspend().await;
     let choices = state.run_choices(force);
     let places = state.load_places();
     let detect = state.detect_options();
@@ -70,7 +73,11 @@ pub(crate) async fn load(
     })
     .await
     .unwrap_or_else(|e| Err(join_error("loading the model", e)));
-    let summary = ticket.finish(result)?;
+    let finished = ticket.finish(result);
+    if let Some(config) = serving {
+        state.serving.resume(state.host.ready_model(), config).await;
+    }
+    let summary = finished?;
     if let Err(e) = state.settings.update(|s| {
         s.model_path = Some(path);
         s.model_tokenizer = tokenizer;
