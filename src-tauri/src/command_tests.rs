@@ -89,9 +89,9 @@ fn code(reply: Result<Value, Value>) -> String {
 }
 
 /// A channel id as `new Channel()` sends it; messages to it go nowhere in the mock runtime.
-const CHANNEL: &str = "__CHANNEL__:7";
+pub(crate) const CHANNEL: &str = "__CHANNEL__:7";
 
-fn greedy(instruction: &str, max_new_tokens: usize) -> Value {
+pub(crate) fn greedy(instruction: &str, max_new_tokens: usize) -> Value {
     json!({
         "request": {
             "instruction": instruction,

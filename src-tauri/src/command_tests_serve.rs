@@ -4,7 +4,7 @@
 //! only ever show as "set", and remote runs (against the window's own server) recorded with
 //! their endpoint.
 
-use crate::command_tests::{invoke, tiny_model};
+use crate::command_tests::{greedy, invoke, tiny_model, CHANNEL};
 use crate::hub::HubState;
 use crate::launch::LaunchOptions;
 use crate::state::AppState;
@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use tauri::test::{mock_builder, MockRuntime};
 use tauri::{Manager, WebviewWindow};
 
-const CHANNEL: &str = "__CHANNEL__:7";
 const KEY: &str = "sk-window-test-123";
 
 struct App {
@@ -52,16 +51,6 @@ fn start() -> App {
     }
 }
 
-fn greedy(instruction: &str, max_new_tokens: usize) -> Value {
-    json!({
-        "request": {
-            "instruction": instruction,
-            "input": "情けは人のためならず",
-            "settings": { "max_new_tokens": max_new_tokens, "do_sample": false }
-        },
-        "onEvent": CHANNEL
-    })
-}
 
 fn serve(window: &WebviewWindow<MockRuntime>, host: &str, port: u16) -> Result<Value, Value> {
     invoke(window, "start_serving", json!({"host": host, "port": port}))

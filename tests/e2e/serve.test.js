@@ -9,7 +9,7 @@ import { mkdtempSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { launch, byId, By, text, outputText, waitIdle, setField, choosePreset, CLI, TINY_MODEL } from "./lib/app.js";
+import { launch, freePort, byId, By, text, outputText, waitIdle, setField, choosePreset, CLI, TINY_MODEL } from "./lib/app.js";
 import { screenshot } from "./lib/artifacts.js";
 
 const INSTRUCTION = "与えられたことわざの意味を小学生でも分かるように教えてください。";
@@ -25,17 +25,6 @@ after(async () => {
   serveProcess?.kill();
   await app?.quit();
 });
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-    srv.on("error", reject);
-  });
-}
 
 async function waitFor(check, ms, what) {
   const deadline = Date.now() + ms;

@@ -17,7 +17,8 @@ export const ARTIFACTS = process.env.JSLM_E2E_ARTIFACTS ?? path.join(TARGET, "e2
 export const TINY_MODEL = process.env.JSLM_TINY_MODEL ?? path.join(ROOT, "tests/fixtures/tiny-mistral");
 mkdirSync(ARTIFACTS, { recursive: true });
 
-function freePort() {
+/** A TCP port on 127.0.0.1 that nothing listens on now. */
+export function freePort() {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.listen(0, "127.0.0.1", () => {
