@@ -51,7 +51,6 @@ fn start() -> App {
     }
 }
 
-
 fn serve(window: &WebviewWindow<MockRuntime>, host: &str, port: u16) -> Result<Value, Value> {
     invoke(window, "start_serving", json!({"host": host, "port": port}))
 }
