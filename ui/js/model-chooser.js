@@ -5,7 +5,7 @@
 // textContent only.
 
 import { t } from "./i18n.js";
-import { fitView, formatBytes, planLine, precisionLabel } from "./hardware-view.js";
+import { fitView, formatBytes, precisionLabel, reasonText } from "./hardware-view.js";
 
 /** The words for where an inspected model's tokenizer comes from. */
 export function tokenizerText(lang, origin) {
@@ -154,7 +154,14 @@ export class ModelChooser {
       const plan = seenModel.plan;
       parts.push(p("candidate-name", candidateLine(lang, seenModel)));
       parts.push(p("hint", `${tokenizerText(lang, seenModel.tokenizer)} · ${seenModel.path}`));
-      parts.push(p("", t(lang, "candidate_plan", { device: seenModel.device_name, line: planLine(lang, plan) })));
+      // The fit's numbers are in the bar below; this line says what runs and why.
+      parts.push(p("", t(lang, "candidate_plan", {
+        device: seenModel.device_name,
+        precision: precisionLabel(plan.precision),
+        threads: plan.threads,
+        context: plan.context_tokens,
+        reason: reasonText(lang, plan.reason),
+      })));
       parts.push(fitView(doc, lang, plan.fit, t(lang, "hw_fit_numbers", {
         needed: formatBytes(plan.fit.needed_bytes),
         available: formatBytes(plan.fit.available_bytes),
