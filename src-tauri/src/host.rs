@@ -136,6 +136,14 @@ impl<M: AsRef<ModelSummary>> ModelHost<M> {
         }
     }
 
+    /// The loaded model's path, if one is ready (to mark it in the model lists).
+    pub fn ready_path(&self) -> Option<std::path::PathBuf> {
+        match &lock(&self.inner).slot {
+            Slot::Ready(m) => Some((**m).as_ref().path.clone()),
+            _ => None,
+        }
+    }
+
     /// Starts a run on a remote server: refused only while another run is going.
     pub fn begin_remote(&self) -> AppResult<RemoteTicket<M>> {
         let mut inner = lock(&self.inner);

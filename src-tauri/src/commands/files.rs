@@ -8,7 +8,6 @@ use super::join_error;
 use crate::drops::DropEvent;
 use crate::error::{AppError, AppResult};
 use crate::found::{self, FoundModels, ScanRequest};
-use crate::host::ModelStatus;
 use crate::state::AppState;
 use jslm_hardware::HardwareProfile;
 use jslm_runtime::{Inspection, ModelSource};
@@ -132,10 +131,7 @@ pub(crate) async fn scan(state: &AppState, verify: bool) -> AppResult<FoundModel
     };
     let choices = state.run_choices(false);
     let detect = state.detect_options();
-    let active = match state.host.status() {
-        ModelStatus::Ready { model } => Some(model.path),
-        _ => None,
-    };
+    let active = state.host.ready_path();
     tauri::async_runtime::spawn_blocking(move || {
         let profile = HardwareProfile::detect(&detect);
         found::scan(&request, &profile, &choices, active.as_deref())

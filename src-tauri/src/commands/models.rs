@@ -3,7 +3,6 @@
 
 use super::join_error;
 use crate::error::{AppError, AppResult};
-use crate::host::ModelStatus;
 use crate::hub::{self, TokenStatus};
 use crate::model_rows::{self, ModelRow};
 use crate::model_summary::ModelSummary;
@@ -21,10 +20,7 @@ use tauri_plugin_opener::OpenerExt;
 pub async fn list_models(state: State<'_, AppState>) -> AppResult<Vec<ModelRow>> {
     let choices = state.run_choices(false);
     let detect = state.detect_options();
-    let active = match state.host.status() {
-        ModelStatus::Ready { model } => Some(model.path),
-        _ => None,
-    };
+    let active = state.host.ready_path();
     let cache = state.hub.cache();
     let cache_root = state.hub.cache_dir();
     let downloading: Vec<String> = jslm_hub::catalog()
