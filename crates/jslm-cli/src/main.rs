@@ -53,6 +53,8 @@ enum Command {
 }
 
 fn main() {
+    // The CPU build hands over to its CUDA twin where this machine can run it (gpu_variant).
+    jslm_runtime::start_gpu_variant_if_usable();
     let cli = Cli::parse();
     let result: anyhow::Result<()> = match cli.command {
         Command::Generate(args) => cmd_generate::run(args),

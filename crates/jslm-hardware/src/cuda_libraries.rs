@@ -3,14 +3,11 @@
 //! candle 0.11.1 links CUDA at build time (cudarc's `dynamic-linking` feature, and
 //! candle-kernels emits `-l cudart` unconditionally; candle issue #3900), so a `cuda` binary
 //! started without these libraries is stopped by the dynamic loader before `main` runs
-//! ("error while loading shared libraries: libcudart.so.12") and cannot fall back to the CPU
-//! by itself. The launcher therefore ships the CPU and CUDA builds side by side and runs this
-//! check, from the CPU build, before choosing which one to start.
+//! ("error while loading shared libraries: libcudart.so.13") and cannot fall back to the CPU
+//! by itself. An install therefore carries the CPU and CUDA builds side by side, and the CPU
+//! build runs this check before it starts the CUDA one (`gpu_variant`).
 
 use serde::{Deserialize, Serialize};
-
-/// CUDA major version the distributed `cuda` build is compiled against.
-pub const DEFAULT_CUDA_MAJOR: u32 = 12;
 
 /// Result of trying to load each library the `cuda` build needs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,8 +118,8 @@ mod tests {
 
     #[test]
     fn check_reports_every_library_once() {
-        let check = check_cuda_libraries(DEFAULT_CUDA_MAJOR);
-        let expected = cuda_library_names(DEFAULT_CUDA_MAJOR, std::env::consts::OS).len();
+        let check = check_cuda_libraries(crate::gpu_variant::CUDA_VARIANT_MAJOR);
+        let expected = cuda_library_names(crate::gpu_variant::CUDA_VARIANT_MAJOR, std::env::consts::OS).len();
         assert_eq!(check.found.len() + check.missing.len(), expected);
         if expected == 0 {
             assert!(!check.all_present());

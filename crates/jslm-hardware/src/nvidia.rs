@@ -43,6 +43,8 @@ pub(crate) struct NvidiaScan {
     pub problems: Vec<HardwareError>,
     /// Driver version string, e.g. "550.54.14", when NVML loaded.
     pub driver_version: Option<String>,
+    /// Newest CUDA version the driver supports, as NVML encodes it (12040 = 12.4).
+    pub driver_cuda_version: Option<u32>,
 }
 
 /// Library names to try, most specific first. The unversioned `libnvidia-ml.so` that
@@ -76,6 +78,10 @@ pub(crate) fn scan() -> NvidiaScan {
     };
     let mut scan = NvidiaScan {
         driver_version: nvml.sys_driver_version().ok(),
+        driver_cuda_version: nvml
+            .sys_cuda_driver_version()
+            .ok()
+            .and_then(|v| u32::try_from(v).ok()),
         ..NvidiaScan::default()
     };
     let count = match nvml.device_count() {

@@ -75,6 +75,8 @@ pub(crate) mod machines {
             nvidia_gpus: vec![],
             nvidia_driver: None,
             cuda_libraries: None,
+            gpu_variant: None,
+            nvidia_driver_cuda: None,
             apple_gpu: None,
             backends: no_backends(),
             model_cache_disk: None,
@@ -221,6 +223,8 @@ pub(crate) mod machines {
             nvidia_gpus: vec![],
             nvidia_driver: None,
             cuda_libraries: None,
+            gpu_variant: None,
+            nvidia_driver_cuda: None,
             apple_gpu: Some(AppleGpu {
                 name: brand.into(),
                 working_set_bytes: estimated_working_set(total),
@@ -910,6 +914,8 @@ fn empty_machine_never_nan_never_zero_threads() {
         nvidia_gpus: vec![machines::nvidia(0, "broken", 0, 0, (0, 0))],
         nvidia_driver: None,
         cuda_libraries: None,
+        gpu_variant: None,
+        nvidia_driver_cuda: None,
         apple_gpu: None,
         backends: BackendSupport {
             cuda: BackendStatus::Available,

@@ -4,7 +4,8 @@
 use crate::apple::AppleGpu;
 use crate::backend::BackendSupport;
 use crate::cpu::CpuInfo;
-use crate::cuda_libraries::{check_cuda_libraries, CudaLibraryCheck, DEFAULT_CUDA_MAJOR};
+use crate::cuda_libraries::{check_cuda_libraries, CudaLibraryCheck};
+use crate::gpu_variant::{VariantDecision, VariantInputs, CUDA_VARIANT_MAJOR};
 use crate::disk::DiskSpace;
 use crate::error::DetectionNote;
 use crate::memory::SystemMemory;
@@ -23,10 +24,17 @@ pub struct HardwareProfile {
     pub nvidia_gpus: Vec<NvidiaGpu>,
     /// NVIDIA driver version when NVML loaded, e.g. "550.54.14".
     pub nvidia_driver: Option<String>,
+    /// Newest CUDA version the NVIDIA driver supports (NVML's encoding: 12040 = 12.4).
+    #[serde(default)]
+    pub nvidia_driver_cuda: Option<u32>,
     /// Whether the libraries a `cuda` build needs load here; checked only when an NVIDIA GPU
     /// is present. The launcher starts the CUDA build only if they all do.
     #[serde(default)]
     pub cuda_libraries: Option<CudaLibraryCheck>,
+    /// Whether this is the CUDA build, or why the CPU build runs (the launcher's decision,
+    /// `gpu_variant`). `None` only in synthetic profiles.
+    #[serde(default)]
+    pub gpu_variant: Option<VariantDecision>,
     /// The Apple Silicon GPU, on Apple Silicon Macs.
     pub apple_gpu: Option<AppleGpu>,
     /// Which candle GPU backends this binary has and whether they initialise.
@@ -57,7 +65,15 @@ impl HardwareProfile {
         let nvidia = crate::nvidia::scan();
         notes.extend(nvidia.problems.iter().map(DetectionNote::from));
         let cuda_libraries =
-            (!nvidia.gpus.is_empty()).then(|| check_cuda_libraries(DEFAULT_CUDA_MAJOR));
+            (!nvidia.gpus.is_empty()).then(|| check_cuda_libraries(CUDA_VARIANT_MAJOR));
+        let gpu_variant = crate::gpu_variant::decide(&VariantInputs {
+            this_is_cuda: cfg!(feature = "cuda"),
+            switched_off: crate::gpu_variant::switched_off(),
+            twin: crate::gpu_variant::this_twin(),
+            gpus: &nvidia.gpus,
+            driver_cuda: nvidia.driver_cuda_version,
+            libraries: cuda_libraries.as_ref(),
+        });
         let apple_gpu = crate::apple::detect(&cpu.brand, memory.total_bytes);
         let (backends, backend_errors) = BackendSupport::detect(options.probe_backends);
         notes.extend(backend_errors.iter().map(DetectionNote::from));
@@ -72,7 +88,9 @@ impl HardwareProfile {
             memory,
             nvidia_gpus: nvidia.gpus,
             nvidia_driver: nvidia.driver_version,
+            nvidia_driver_cuda: nvidia.driver_cuda_version,
             cuda_libraries,
+            gpu_variant: Some(gpu_variant),
             apple_gpu,
             backends,
             model_cache_disk,

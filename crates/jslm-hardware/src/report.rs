@@ -2,6 +2,7 @@
 //! per weight file, as text for people or (through serde) JSON for tools and the UI.
 
 use crate::backend::BackendStatus;
+use crate::gpu_variant::{VariantDecision, CUDA_VARIANT_MAJOR};
 use crate::model::{ModelSpec, WeightFile};
 use crate::plan::{plan, DevicePlan};
 use crate::profile::HardwareProfile;
@@ -127,7 +128,11 @@ fn render_profile(out: &mut String, p: &HardwareProfile) {
         );
     }
     if let Some(driver) = &p.nvidia_driver {
-        let _ = writeln!(out, "  Driver:     NVIDIA {driver}");
+        let cuda = p
+            .nvidia_driver_cuda
+            .map(|v| format!(" (CUDA {}.{})", v / 1000, v % 1000 / 10))
+            .unwrap_or_default();
+        let _ = writeln!(out, "  Driver:     NVIDIA {driver}{cuda}");
     }
     if let Some(libraries) = &p.cuda_libraries {
         if libraries.all_present() {
@@ -143,6 +148,18 @@ fn render_profile(out: &mut String, p: &HardwareProfile) {
                 libraries.missing.join(", ")
             );
         }
+    }
+    match &p.gpu_variant {
+        Some(VariantDecision::ThisIsCuda) => {
+            let _ = writeln!(out, "  Build:      CUDA {CUDA_VARIANT_MAJOR}");
+        }
+        Some(VariantDecision::StartTwin { path }) => {
+            let _ = writeln!(out, "  Build:      CPU; starts {}", path.display());
+        }
+        Some(VariantDecision::StayOnCpu { reason }) => {
+            let _ = writeln!(out, "  Build:      CPU ({})", reason.describe());
+        }
+        None => {}
     }
     match &p.apple_gpu {
         Some(gpu) => {

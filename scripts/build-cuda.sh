@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Builds the CUDA variant of the `jslm` CLI on any Linux machine, GPU or not: the CUDA toolkit
+# comes from PyPI (scripts/lib/cuda-toolkit.sh), the kernels are compiled for the compute
+# capabilities in CUDA_COMPUTE_CAP (default 90: H100/H200; 89 for RTX 40xx, 86 for RTX 30xx).
+#
+# Output: target/cuda/release/jslm-cuda (stripped), the file the CPU `jslm` starts when it finds
+# an NVIDIA GPU and the libraries this build needs (crates/jslm-cli/src/gpu_variant.rs).
+#
+#   bash scripts/build-cuda.sh            # build
+#   bash scripts/build-cuda.sh --test     # build, then run the CPU tests with this build
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib/setup.sh
+source scripts/lib/cuda-toolkit.sh
+
+ensure_rust
+ensure_apt_packages build-essential pkg-config python3 python3-venv libssl-dev
+cargo fetch --locked >/dev/null
+ensure_cuda_toolkit
+
+export CUDA_COMPUTE_CAP="${CUDA_COMPUTE_CAP:-90}"
+# A target dir of its own: the CPU build's artifacts stay valid, and both can be cached apart.
+TARGET_DIR="${JSLM_CUDA_TARGET_DIR:-$PWD/target/cuda}"
+
+step "cargo build --release -p jslm-cli --features cuda (compute capability $CUDA_COMPUTE_CAP)"
+start=$(date +%s)
+cargo build --release --locked -p jslm-cli --features cuda --target-dir "$TARGET_DIR"
+echo "built in $(( $(date +%s) - start )) s"
+cp "$TARGET_DIR/release/jslm" "$TARGET_DIR/release/jslm-cuda"
+strip "$TARGET_DIR/release/jslm-cuda"
+ls -la "$TARGET_DIR/release/jslm-cuda"
+echo "needs: $(readelf -d "$TARGET_DIR/release/jslm-cuda" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p' | tr '\n' ' ')"
+
+if [ "${1:-}" = "--test" ]; then
+  step "CPU tests with the cuda build (the runtime's fallback and the engine's references)"
+  # The toolkit's own libraries satisfy the loader; the stub libcuda answers 'no driver', so
+  # every test runs the CPU plan, as on a user's machine without an NVIDIA driver.
+  LD_LIBRARY_PATH="$CUDA_ROOT_DIR/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+    cargo test --release --locked -p jslm-cli -p jslm-runtime -p jslm-engine -p jslm-hardware \
+      --features jslm-cli/cuda --target-dir "$TARGET_DIR"
+fi

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# The GPU check, in one run on a Linux machine with an NVIDIA GPU and its driver but no
+# internet and no Rust: it uses a stripped `jslm-cuda` built elsewhere (scripts/build-cuda.sh)
+# and the committed fixtures. Finishes in a few minutes on an H100/H200.
+#
+#   bash scripts/gpu-check.sh [path/to/jslm-cuda]       # results under $OUT (default target/gpu-check)
+#
+# 1. what the machine is: nvidia-smi, `jslm doctor` (the plan on this GPU)
+# 2. the tiny model on CUDA against transformers' reference: f32 must give identical greedy
+#    ids; bf16 and f16 are reported as the length of the agreeing prefix (as the CPU tests do)
+# 3. the tiny GGUF on CUDA against the CPU runner: identical greedy ids
+# 4. `jslm bench` on random 7B-shaped files written here: bf16 safetensors (needs PyTorch),
+#    Q4_K_M and Q8_0 GGUF; prompt 128 and 512 tokens, decode 64; TTFT, peak VRAM (nvidia-smi)
+# Steps run in that order and each is time-boxed, so a slow step never hides the ones before.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BIN="$(realpath "${1:-target/cuda/release/jslm-cuda}")"
+OUT="${OUT:-$PWD/target/gpu-check}"
+WORK="${GPU_CHECK_WORK:-/tmp/jslm-gpu-check}"
+mkdir -p "$OUT" "$WORK"
+SUMMARY="$OUT/summary.txt"
+: > "$SUMMARY"
+say() { echo "$*" | tee -a "$SUMMARY"; }
+fail=0
+
+# The CUDA 13 libraries the build links against: from the system toolkit or from PyPI wheels
+# (PyTorch's or `pip install cuda-toolkit[...]`), whichever has them.
+find_cuda_libs() {
+  local dir
+  for dir in /usr/local/cuda/lib64 /usr/local/cuda-13*/lib64 \
+    $(python3 -c 'import site; print(" ".join(site.getsitepackages()))' 2>/dev/null | tr ' ' '\n' | sed 's|$|/nvidia/cu13/lib|'); do
+    if [ -e "$dir/libcublas.so.13" ]; then echo "$dir"; return; fi
+  done
+}
+CUDA_LIBS="$(find_cuda_libs)"
+[ -n "$CUDA_LIBS" ] && export LD_LIBRARY_PATH="$CUDA_LIBS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+say "# GPU check $(date -u +%FT%TZ) on $(hostname)"
+say "binary: $BIN ($(stat -c %s "$BIN") bytes); CUDA libraries: ${CUDA_LIBS:-not found (the system loader's path)}"
+nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
+say "$(nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv,noheader 2>&1)"
+missing="$(ldd "$BIN" | grep 'not found')"
+if [ -n "$missing" ]; then say "MISSING LIBRARIES: $missing"; exit 1; fi
+
+timeout 60 "$BIN" doctor > "$OUT/doctor.txt" 2>&1; say "doctor: exit $?"
+grep -E "NVIDIA GPU|Driver|Backends|Build" "$OUT/doctor.txt" | tee -a "$SUMMARY"
+
+# --- 2 and 3: the tiny models against their references ----------------------------------------
+# compare.py prints one line per case and exits 1 when a case that must match does not.
+cat > "$WORK/compare.py" <<'PY'
+import json, subprocess, sys
+binary, model, reference, device, precision, mode = sys.argv[1:7]
+cases = json.load(open(reference))["cases"]
+worst, bad = None, 0
+for case in cases:
+    want = case.get("greedy_ids")
+    n = len(want) if want else 16
+    def generate(dev, prec):
+        cmd = [binary, "generate", "--model", model, "--greedy", "--json", "--device", dev,
+               "--instruction", case["instruction"], "--input", case.get("input", ""),
+               "--max-new-tokens", str(n)]
+        if prec != "-":
+            cmd += ["--precision", prec]
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        if out.returncode != 0:
+            return None, out.stderr.strip().splitlines()[-1:]
+        last = json.loads(out.stdout.strip().splitlines()[-1])
+        return last["generated_token_ids"], last.get("run", {})
+    got, run = generate(device, precision)
+    if got is None:
+        print(f"{case['name']}: FAILED {run}"); bad += 1; continue
+    if mode == "cpu":  # the CPU runner on the same file is the reference
+        want, _ = generate("cpu", precision)
+    agree = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
+    worst = agree if worst is None else min(worst, agree)
+    exact = got == want
+    print(f"{case['name']}: {'identical' if exact else f'first {agree} of {len(want)} ids agree'}"
+          f" (device {run.get('device', '?')}, precision {run.get('precision', '?')})")
+    if mode in ("exact", "cpu") and not exact:
+        bad += 1
+print(f"SUMMARY {device} {precision} {mode}: {len(cases) - bad}/{len(cases)} ok, shortest agreeing prefix {worst}")
+sys.exit(1 if bad else 0)
+PY
+tiny() {  # name model reference device precision mode
+  local name="$1"; shift
+  timeout 300 python3 "$WORK/compare.py" "$BIN" "$@" > "$OUT/tiny-$name.txt" 2>&1
+  local rc=$?
+  say "tiny $name: $(tail -1 "$OUT/tiny-$name.txt") (exit $rc)"
+  [ $rc -eq 0 ] || [ "${*: -1}" = "prefix" ] || fail=1
+}
+tiny f32 tests/fixtures/tiny-mistral tests/fixtures/tiny-mistral/reference.json cuda f32 exact
+tiny bf16 tests/fixtures/tiny-mistral tests/fixtures/tiny-mistral/reference.json cuda bf16 prefix
+tiny f16 tests/fixtures/tiny-mistral tests/fixtures/tiny-mistral/reference.json cuda f16 prefix
+tiny gguf-f16 tests/fixtures/tiny-mistral-gguf/model-f16.gguf tests/fixtures/tiny-mistral/reference.json cuda - cpu
+tiny gguf-q8_0 tests/fixtures/tiny-mistral-llamacpp/model-q8_0.gguf tests/fixtures/tiny-mistral-llamacpp/reference.json cuda - cpu
+
+# --- 4: 7B-shaped benchmarks ------------------------------------------------------------------
+# Peak VRAM: nvidia-smi sampled every 100 ms while each benchmark runs, minus what was in use
+# before.
+bench() {  # label model-or-empty args...
+  local label="$1" model="$2"; shift 2
+  local base; base="$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -1)"
+  nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 > "$WORK/vram-$label.txt" 2>/dev/null &
+  local sampler=$!
+  for tokens in 128 512; do
+    timeout 240 "$BIN" bench ${model:+--model "$model"} --device cuda --prompt-tokens "$tokens" \
+      --decode-tokens 64 --json "$@" >> "$OUT/bench-$label.jsonl" 2>> "$OUT/bench-$label.err"
+    say "bench $label prompt $tokens: exit $?"
+  done
+  kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null
+  local peak; peak="$(sort -n "$WORK/vram-$label.txt" | tail -1)"
+  say "bench $label: peak VRAM $(( ${peak:-0} - ${base:-0} )) MiB above the $base MiB in use before"
+}
+if python3 -c "import torch" 2>/dev/null; then
+  timeout 300 python3 scripts/gpu/make_random_safetensors.py "$WORK/random-7b-bf16" > "$OUT/make-bf16.txt" 2>&1 \
+    && bench bf16 "$WORK/random-7b-bf16" --precision bf16 \
+    || say "bf16: could not write the random model ($(tail -1 "$OUT/make-bf16.txt"))"
+else
+  say "bf16: skipped (no PyTorch here to write the random safetensors)"
+fi
+for q in q4_k_m q8_0; do
+  # `jslm bench` writes the random GGUF itself (into --work-dir) the first time.
+  timeout 400 "$BIN" bench --files "$q" --work-dir "$WORK" --prepare-only >> "$OUT/prepare.txt" 2>&1
+  bench "$q" "$WORK/random-7b-$q.gguf"
+done
+python3 - "$OUT" <<'PY' | tee -a "$SUMMARY"
+import glob, json, os, sys
+print("| model | device | precision | prompt tokens | prompt tok/s | decode tok/s | TTFT ms |")
+print("|---|---|---|---|---|---|---|")
+for path in sorted(glob.glob(os.path.join(sys.argv[1], "bench-*.jsonl"))):
+    for line in open(path):
+        try:
+            r = json.loads(line)
+        except ValueError:
+            continue
+        print(f"| {os.path.basename(str(r.get('model')))} | {r.get('device')} | {r.get('precision', r.get('format'))} "
+              f"| {r.get('prompt_tokens')} | {r.get('prompt_tokens_per_s', 0):.0f} | {r.get('decode_tokens_per_s', 0):.1f} "
+              f"| {r.get('ttft_ms', 0):.0f} |")
+PY
+say "gpu-check: $([ $fail = 0 ] && echo PASSED || echo FAILED)"
+exit $fail
