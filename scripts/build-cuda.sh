@@ -4,10 +4,12 @@
 # capabilities in CUDA_COMPUTE_CAP (default 90: H100/H200; 89 for RTX 40xx, 86 for RTX 30xx).
 #
 # Output: target/cuda/release/jslm-cuda (stripped), the file the CPU `jslm` starts when it finds
-# an NVIDIA GPU and the libraries this build needs (crates/jslm-cli/src/gpu_variant.rs).
+# an NVIDIA GPU, a driver for CUDA 13 and the libraries this build needs (installed beside
+# `jslm`; crates/jslm-hardware/src/gpu_variant.rs), and jslm-cuda.xz, the same compressed for
+# carrying to a GPU machine (scripts/gpu-check.sh takes either).
 #
 #   bash scripts/build-cuda.sh            # build
-#   bash scripts/build-cuda.sh --test     # build, then run the CPU tests with this build
+#   bash scripts/build-cuda.sh --test     # build, then run the CLI's tests against this build
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/setup.sh
@@ -28,14 +30,18 @@ cargo build --release --locked -p jslm-cli --features cuda --target-dir "$TARGET
 echo "built in $(( $(date +%s) - start )) s"
 cp "$TARGET_DIR/release/jslm" "$TARGET_DIR/release/jslm-cuda"
 strip "$TARGET_DIR/release/jslm-cuda"
-ls -la "$TARGET_DIR/release/jslm-cuda"
+xz -T0 -6 -f -k "$TARGET_DIR/release/jslm-cuda"
+ls -la "$TARGET_DIR/release/jslm-cuda" "$TARGET_DIR/release/jslm-cuda.xz"
 echo "needs: $(readelf -d "$TARGET_DIR/release/jslm-cuda" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p' | tr '\n' ' ')"
 
 if [ "${1:-}" = "--test" ]; then
-  step "CPU tests with the cuda build (the runtime's fallback and the engine's references)"
-  # The toolkit's own libraries satisfy the loader; the stub libcuda answers 'no driver', so
-  # every test runs the CPU plan, as on a user's machine without an NVIDIA driver.
-  LD_LIBRARY_PATH="$CUDA_ROOT_DIR/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
-    cargo test --release --locked -p jslm-cli -p jslm-runtime -p jslm-engine -p jslm-hardware \
-      --features jslm-cli/cuda --target-dir "$TARGET_DIR"
+  step "the CLI's tests against the CUDA build, on a machine without a GPU"
+  # The toolkit's libraries satisfy the loader and the stub libcuda.so.1 answers every call
+  # with CUDA_ERROR_STUB_LIBRARY, like a driver package without a GPU: the build must start,
+  # report the failed device, and run everything on the CPU plan (generate against the tiny
+  # references, download from the test hub, serve, doctor).
+  mkdir -p "$CUDA_ROOT_DIR/stub-driver"
+  ln -sf ../lib64/libcuda.so "$CUDA_ROOT_DIR/stub-driver/libcuda.so.1"
+  LD_LIBRARY_PATH="$CUDA_ROOT_DIR/lib64:$CUDA_ROOT_DIR/stub-driver${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+    cargo test --release --locked -p jslm-cli --features cuda --target-dir "$TARGET_DIR"
 fi

@@ -3,7 +3,7 @@
 # internet and no Rust: it uses a stripped `jslm-cuda` built elsewhere (scripts/build-cuda.sh)
 # and the committed fixtures. Finishes in a few minutes on an H100/H200.
 #
-#   bash scripts/gpu-check.sh [path/to/jslm-cuda]       # results under $OUT (default target/gpu-check)
+#   bash scripts/gpu-check.sh [path/to/jslm-cuda[.xz]]   # results under $OUT (default target/gpu-check)
 #
 # 1. what the machine is: nvidia-smi, `jslm doctor` (the plan on this GPU)
 # 2. the tiny model on CUDA against transformers' reference: f32 must give identical greedy
@@ -14,10 +14,13 @@
 # Steps run in that order and each is time-boxed, so a slow step never hides the ones before.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-BIN="$(realpath "${1:-target/cuda/release/jslm-cuda}")"
+BIN="$(realpath "${1:-target/cuda/release/jslm-cuda.xz}")"
 OUT="${OUT:-$PWD/target/gpu-check}"
 WORK="${GPU_CHECK_WORK:-/tmp/jslm-gpu-check}"
 mkdir -p "$OUT" "$WORK"
+if [ "${BIN%.xz}" != "$BIN" ]; then  # carried compressed (73 MB → 11 MB)
+  xz -dc "$BIN" > "$WORK/jslm-cuda" && chmod +x "$WORK/jslm-cuda" && BIN="$WORK/jslm-cuda"
+fi
 SUMMARY="$OUT/summary.txt"
 : > "$SUMMARY"
 say() { echo "$*" | tee -a "$SUMMARY"; }
@@ -35,7 +38,7 @@ find_cuda_libs() {
 CUDA_LIBS="$(find_cuda_libs)"
 [ -n "$CUDA_LIBS" ] && export LD_LIBRARY_PATH="$CUDA_LIBS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 say "# GPU check $(date -u +%FT%TZ) on $(hostname)"
-say "binary: $BIN ($(stat -c %s "$BIN") bytes); CUDA libraries: ${CUDA_LIBS:-not found (the system loader's path)}"
+say "binary: $BIN ($(stat -c %s "$BIN") bytes); CUDA libraries: ${CUDA_LIBS:-not found, the system loader path is used}"
 nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
 say "$(nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv,noheader 2>&1)"
 missing="$(ldd "$BIN" | grep 'not found')"

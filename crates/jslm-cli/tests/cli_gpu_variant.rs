@@ -44,7 +44,11 @@ fn without_a_gpu_the_cpu_build_runs_and_says_why() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(
         stdout.contains("Build:      CPU (no NVIDIA GPU visible to CUDA)"),
         "{stdout}"
@@ -89,6 +93,10 @@ fn an_install_without_a_twin_reports_none() {
         .unwrap();
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let reason = &report["profile"]["gpu_variant"]["reason"]["reason"];
-    let expected = if has_nvidia_gpu() { "twin_not_installed" } else { "no_nvidia_gpu" };
+    let expected = if has_nvidia_gpu() {
+        "twin_not_installed"
+    } else {
+        "no_nvidia_gpu"
+    };
     assert_eq!(reason, expected, "{report}");
 }

@@ -116,8 +116,36 @@ impl EngineError {
 
 impl From<candle_core::Error> for EngineError {
     fn from(err: candle_core::Error) -> Self {
-        Self::Compute(err.to_string())
+        Self::Compute(candle_message(&err))
+    }
+}
+
+/// A candle error's message without the stack trace candle attaches when RUST_BACKTRACE is
+/// set (dozens of lines that would otherwise reach the window and the CLI's last line).
+pub(crate) fn candle_message(err: &candle_core::Error) -> String {
+    match err {
+        candle_core::Error::WithBacktrace { inner, .. } => candle_message(inner),
+        other => other.to_string(),
     }
 }
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn candle_errors_lose_their_stack_trace() {
+        let err = candle_core::Error::WithBacktrace {
+            inner: Box::new(candle_core::Error::Msg("CUDA_ERROR_NO_DEVICE".to_owned())),
+            backtrace: Box::new(std::backtrace::Backtrace::force_capture()),
+        };
+        assert!(err.to_string().lines().count() > 1, "candle shows the trace");
+        assert_eq!(candle_message(&err), "CUDA_ERROR_NO_DEVICE");
+        let EngineError::Compute(message) = EngineError::from(err) else {
+            panic!("not a compute error");
+        };
+        assert_eq!(message, "CUDA_ERROR_NO_DEVICE");
+    }
+}

@@ -95,7 +95,7 @@ impl Network {
 pub(crate) fn open_device(device: ComputeDevice) -> Result<Device> {
     let unavailable = |e: candle_core::Error| EngineError::DeviceUnavailable {
         device: device.to_string(),
-        message: e.to_string(),
+        message: crate::error::candle_message(&e),
     };
     match device {
         ComputeDevice::Cpu => Ok(Device::Cpu),
@@ -286,9 +286,15 @@ pub(crate) fn load_safetensors(
     // SAFETY: the shards are memory-mapped read-only and validated above.
     let vb =
         unsafe { candle_nn::VarBuilder::from_mmaped_safetensors(shards, dtype, &candle_device) }
-            .map_err(|e| EngineError::invalid_file(&root, e))?;
+            .map_err(|e| EngineError::invalid_file(&root, crate::error::candle_message(&e)))?;
     let model = mistral::Model::new(config, vb).map_err(|e| {
-        EngineError::invalid_file(&root, format!("weights do not match config.json: {e}"))
+        EngineError::invalid_file(
+            &root,
+            format!(
+                "weights do not match config.json: {}",
+                crate::error::candle_message(&e)
+            ),
+        )
     })?;
     Ok(LoadedNetwork {
         network: Network::Mistral(Box::new(model)),
@@ -377,5 +383,5 @@ fn load_candle_llama(file: &Path, device: &Device) -> Result<quantized_llama::Mo
     let reader = std::fs::File::open(file).map_err(|e| EngineError::io(file, e))?;
     let mut reader = std::io::BufReader::with_capacity(1 << 20, reader);
     quantized_llama::ModelWeights::from_gguf(content, &mut reader, device)
-        .map_err(|e| EngineError::invalid_file(file, e))
+        .map_err(|e| EngineError::invalid_file(file, crate::error::candle_message(&e)))
 }

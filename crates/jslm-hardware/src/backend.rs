@@ -59,7 +59,7 @@ fn probe_cuda(probe: bool, errors: &mut Vec<HardwareError>) -> BackendStatus {
         Err(err) => {
             let failure = HardwareError::CudaInitFailed {
                 ordinal: 0,
-                message: err.to_string(),
+                message: without_backtrace(&err),
             };
             let status = BackendStatus::Failed {
                 message: failure.to_string(),
@@ -67,6 +67,16 @@ fn probe_cuda(probe: bool, errors: &mut Vec<HardwareError>) -> BackendStatus {
             errors.push(failure);
             status
         }
+    }
+}
+
+/// candle's message without the stack trace it attaches when RUST_BACKTRACE is set (the
+/// engine's `candle_message`; this crate sits below the engine).
+#[cfg(any(feature = "cuda", all(feature = "metal", target_os = "macos")))]
+fn without_backtrace(err: &candle_core::Error) -> String {
+    match err {
+        candle_core::Error::WithBacktrace { inner, .. } => without_backtrace(inner),
+        other => other.to_string(),
     }
 }
 
@@ -84,7 +94,7 @@ fn probe_metal(probe: bool, errors: &mut Vec<HardwareError>) -> BackendStatus {
         Ok(_) => BackendStatus::Available,
         Err(err) => {
             let failure = HardwareError::MetalInitFailed {
-                message: err.to_string(),
+                message: without_backtrace(&err),
             };
             let status = BackendStatus::Failed {
                 message: failure.to_string(),

@@ -27,9 +27,11 @@ impl CudaLibraryCheck {
     }
 }
 
-/// The file names the loader resolves for a candle 0.11.1 `cuda` build: the driver (`cuda`),
-/// and from cudarc's features `nvrtc`, `curand`, `cublas`, `cublasLt`, plus `cudart` from
-/// candle-kernels. Empty for platforms without CUDA (macOS).
+/// The file names the loader resolves for a candle 0.11.1 `cuda` build: what `readelf -d`
+/// lists as NEEDED for the linked binary (scripts/build-cuda.sh prints it): the driver
+/// (`cuda`), `cudart` (candle-kernels), `cublas` and `curand` (cudarc), plus `cublasLt`,
+/// which cuBLAS itself needs. NVRTC is linked only if used, and candle's kernels are compiled
+/// ahead of time, so it is not needed. Empty for platforms without CUDA (macOS).
 pub fn cuda_library_names(cuda_major: u32, os: &str) -> Vec<String> {
     match os {
         "linux" => vec![
@@ -39,7 +41,6 @@ pub fn cuda_library_names(cuda_major: u32, os: &str) -> Vec<String> {
             format!("libcublasLt.so.{cuda_major}"),
             // cuRAND kept soname 10 through CUDA 12 and 13.
             "libcurand.so.10".to_owned(),
-            format!("libnvrtc.so.{cuda_major}"),
         ],
         "windows" => vec![
             "nvcuda.dll".to_owned(),
@@ -47,7 +48,6 @@ pub fn cuda_library_names(cuda_major: u32, os: &str) -> Vec<String> {
             format!("cublas64_{cuda_major}.dll"),
             format!("cublasLt64_{cuda_major}.dll"),
             "curand64_10.dll".to_owned(),
-            format!("nvrtc64_{cuda_major}0_0.dll"),
         ],
         _ => Vec::new(),
     }
@@ -90,7 +90,6 @@ mod tests {
                     "libcublas.so.12",
                     "libcublasLt.so.12",
                     "libcurand.so.10",
-                    "libnvrtc.so.12",
                 ],
             ),
             (
@@ -102,7 +101,6 @@ mod tests {
                     "cublas64_12.dll",
                     "cublasLt64_12.dll",
                     "curand64_10.dll",
-                    "nvrtc64_120_0.dll",
                 ],
             ),
             (12, "macos", &[]),
@@ -119,7 +117,8 @@ mod tests {
     #[test]
     fn check_reports_every_library_once() {
         let check = check_cuda_libraries(crate::gpu_variant::CUDA_VARIANT_MAJOR);
-        let expected = cuda_library_names(crate::gpu_variant::CUDA_VARIANT_MAJOR, std::env::consts::OS).len();
+        let expected =
+            cuda_library_names(crate::gpu_variant::CUDA_VARIANT_MAJOR, std::env::consts::OS).len();
         assert_eq!(check.found.len() + check.missing.len(), expected);
         if expected == 0 {
             assert!(!check.all_present());

@@ -81,9 +81,9 @@ impl StayReason {
             }
             StayReason::LibrariesMissing { missing } => format!(
                 "CUDA {CUDA_VARIANT_MAJOR} libraries missing: {} (install NVIDIA's CUDA \
-                 {CUDA_VARIANT_MAJOR} runtime, cuBLAS, cuRAND and NVRTC, e.g. \
-                 `pip install \"cuda-toolkit[cudart,cublas,curand,nvrtc]=={CUDA_VARIANT_MAJOR}.*\"` \
-                 and add its lib folder to LD_LIBRARY_PATH)",
+                 {CUDA_VARIANT_MAJOR} runtime, cuBLAS and cuRAND, e.g. `pip install \
+                 \"cuda-toolkit[cudart,cublas,curand]=={CUDA_VARIANT_MAJOR}.*\"`, and add its \
+                 nvidia/cu{CUDA_VARIANT_MAJOR}/lib folder to LD_LIBRARY_PATH)",
                 missing.join(", ")
             ),
         }
@@ -185,7 +185,8 @@ pub fn start_twin_if_usable() {
     if !matches!(twin, Some((_, true))) {
         return;
     }
-    let profile = crate::profile::HardwareProfile::detect(&crate::profile::DetectOptions::default());
+    let profile =
+        crate::profile::HardwareProfile::detect(&crate::profile::DetectOptions::default());
     match &profile.gpu_variant {
         Some(VariantDecision::StartTwin { path }) => {
             let error = exec(path);
