@@ -1,7 +1,7 @@
 // Byte formatting and the one-line plan description.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { formatBytes, planLine, precisionLabel } from "../../ui/js/hardware-view.js";
+import { buildText, formatBytes, planLine, precisionLabel } from "../../ui/js/hardware-view.js";
 import { describeError } from "../../ui/js/errors.js";
 
 test("formatBytes table", () => {
@@ -31,4 +31,18 @@ test("plan line in both languages", () => {
 test("will_not_fit shows the numbers as GB", () => {
   const e = describeError("ja", { code: "will_not_fit", message: "x", numbers: { needed_bytes: 20_300_000_000, available_bytes: 9_000_000_000 } });
   assert.match(e.title, /必要 20\.3 GB、利用可能 9\.0 GB/);
+});
+
+test("which build runs, and why not the CUDA one, in both languages", () => {
+  const stay = (reason) => ({ kind: "stay_on_cpu", reason });
+  // No NVIDIA GPU: nothing to say (the GPU row already says none).
+  assert.equal(buildText("ja", stay({ reason: "no_nvidia_gpu" })), null);
+  assert.equal(buildText("en", undefined), null);
+  assert.equal(buildText("en", { kind: "this_is_cuda" }), "CUDA (runs on the GPU)");
+  const old = stay({ reason: "driver_too_old", driver_cuda: [12, 4], needed_major: 13 });
+  assert.match(buildText("ja", old), /CUDA 12\.4 までの対応.*CUDA 13\.0 以上.*R580/);
+  assert.match(buildText("en", old), /supports CUDA 12\.4.*CUDA 13\.0 or newer/);
+  const missing = stay({ reason: "libraries_missing", missing: ["libcublas.so.13", "libcurand.so.10"] });
+  assert.match(buildText("en", missing), /libcublas\.so\.13, libcurand\.so\.10/);
+  assert.match(buildText("ja", stay({ reason: "twin_not_installed", expected: "/usr/bin/jslm-cuda" })), /CUDA 版が含まれていません/);
 });

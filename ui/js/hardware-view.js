@@ -84,6 +84,33 @@ function deviceName(device) {
   return device?.kind ?? "—";
 }
 
+/** NVML's encoding (12040) as "12.4". */
+function cudaVersion(encoded) {
+  return `${Math.floor(encoded / 1000)}.${Math.floor((encoded % 1000) / 10)}`;
+}
+
+/**
+ * Which build runs and, for the CPU build on a machine with an NVIDIA GPU, why not the CUDA
+ * one (gpu_variant.rs). Nothing on machines without an NVIDIA GPU: there it is no news.
+ */
+export function buildText(lang, variant) {
+  if (!variant) return null;
+  if (variant.kind === "this_is_cuda") return t(lang, "hw_build_cuda");
+  if (variant.kind === "start_twin") return t(lang, "hw_build_twin_failed");
+  const reason = variant.reason ?? {};
+  switch (reason.reason) {
+    case "no_nvidia_gpu": return null;
+    case "switched_off": return t(lang, "hw_build_switched_off");
+    case "twin_not_installed": return t(lang, "hw_build_no_twin");
+    case "driver_too_old": return t(lang, "hw_build_driver_old", {
+      cuda: reason.driver_cuda.join("."), needed: reason.needed_major,
+    });
+    case "driver_version_unknown": return t(lang, "hw_build_driver_unknown");
+    case "libraries_missing": return t(lang, "hw_build_libraries", { missing: reason.missing.join(", ") });
+    default: return t(lang, "hw_build_cpu");
+  }
+}
+
 /** Fills `root` with the report (`{ profile, plan, plan_error }`). */
 export function renderHardware(root, lang, report, describeError) {
   const doc = root.ownerDocument;
@@ -98,6 +125,14 @@ export function renderHardware(root, lang, report, describeError) {
   const gpus = profile.nvidia_gpus.map((g) => `${g.name} (${formatBytes(g.free_vram_bytes)} / ${formatBytes(g.total_vram_bytes)})`);
   if (profile.apple_gpu) gpus.push(profile.apple_gpu.name ?? "Apple GPU");
   rows.push([t(lang, "hw_gpu"), gpus.length ? gpus.join(", ") : t(lang, "hw_none")]);
+  if (profile.nvidia_driver) {
+    const cuda = profile.nvidia_driver_cuda;
+    rows.push([t(lang, "hw_driver"), cuda
+      ? t(lang, "hw_driver_value", { version: profile.nvidia_driver, cuda: cudaVersion(cuda) })
+      : profile.nvidia_driver]);
+  }
+  const build = buildText(lang, profile.gpu_variant);
+  if (build) rows.push([t(lang, "hw_build"), build]);
 
   const dl = doc.createElement("dl");
   dl.className = "facts";
