@@ -74,6 +74,7 @@ impl ModelSummary {
                 reason: jslm_hardware::PlanReason::Requested,
                 converted_from: None,
                 fallback: None,
+                vram: None,
             }),
         }
     }

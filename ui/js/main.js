@@ -8,7 +8,7 @@ import { isGenerateShortcut, isStopShortcut } from "./keys.js";
 import { StreamView } from "./stream-view.js";
 import { SettingsForm } from "./settings-form.js";
 import { HistoryView, formatTime } from "./history-view.js";
-import { planLine, precisionLabel, reasonText, renderHardware } from "./hardware-view.js";
+import { formatBytes, planLine, precisionLabel, reasonText, renderHardware } from "./hardware-view.js";
 import { ModelManager } from "./model-manager.js";
 import { ModelChooser } from "./model-chooser.js";
 import { FoundModels } from "./found-models.js";
@@ -234,9 +234,12 @@ function runText(lang, m) {
     threads: run.threads,
     reason: reasonText(lang, run.reason),
   });
+  const vram = run.vram
+    ? ` ${t(lang, "model_vram", { used: formatBytes(run.vram.used_bytes), total: formatBytes(run.vram.total_bytes) })}`
+    : "";
   // A planned GPU that did not start: say so, with its own words.
   const f = run.fallback;
-  return f ? `${ready} ${t(lang, "model_fallback", { gpu: f.device_name, message: f.message })}` : ready;
+  return f ? `${ready} ${t(lang, "model_fallback", { gpu: f.device_name, message: f.message })}` : ready + vram;
 }
 
 function onLoadEvent(message) {

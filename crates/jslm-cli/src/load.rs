@@ -5,6 +5,7 @@
 
 use crate::progress::LoadBar;
 use jslm_core::Precision;
+use jslm_hardware::units::format_gb;
 use jslm_hardware::{DetectOptions, DeviceKind, HardwareProfile};
 use jslm_runtime::{LoadPlaces, LoadedModel, ModelRef, Planned, RunChoices};
 use std::path::PathBuf;
@@ -114,6 +115,14 @@ pub fn load(planned: Planned) -> anyhow::Result<LoadedModel> {
         eprintln!(
             "note: running on the CPU: {} ({}) did not start: {}",
             f.device_name, f.device, f.message
+        );
+    }
+    if let Some(vram) = &loaded.report.vram {
+        eprintln!(
+            "loaded: {} of VRAM in use on {} ({} in all)",
+            format_gb(vram.used_bytes),
+            loaded.report.device_name,
+            format_gb(vram.total_bytes)
         );
     }
     Ok(loaded)

@@ -141,7 +141,10 @@ mod tests {
             inner: Box::new(candle_core::Error::Msg("CUDA_ERROR_NO_DEVICE".to_owned())),
             backtrace: Box::new(std::backtrace::Backtrace::force_capture()),
         };
-        assert!(err.to_string().lines().count() > 1, "candle shows the trace");
+        assert!(
+            err.to_string().lines().count() > 1,
+            "candle shows the trace"
+        );
         assert_eq!(candle_message(&err), "CUDA_ERROR_NO_DEVICE");
         let EngineError::Compute(message) = EngineError::from(err) else {
             panic!("not a compute error");

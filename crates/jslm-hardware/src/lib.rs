@@ -44,7 +44,7 @@ pub use gpu_variant::{StayReason, VariantDecision, CUDA_VARIANT_MAJOR};
 pub use jslm_core::{Container, ModelShape, Precision};
 pub use memory::SystemMemory;
 pub use model::{ModelSpec, WeightFile, IN_APP_QUANTIZATIONS};
-pub use nvidia::NvidiaGpu;
+pub use nvidia::{vram_use, NvidiaGpu, VramUse};
 pub use plan::{
     plan, DevicePlan, DownloadCheck, PlanReason, GPU_QUANTIZED_LADDER, SMALL_MODEL_BYTES,
 };

@@ -36,6 +36,26 @@ impl NvidiaGpu {
     }
 }
 
+/// VRAM of one GPU as NVML reports it now (all processes, the display included).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VramUse {
+    pub used_bytes: u64,
+    pub total_bytes: u64,
+}
+
+/// The VRAM in use on the GPU that CUDA calls `cuda_ordinal`, read now: after a load, what the
+/// model took plus what was in use before. `None` without NVML or such a GPU.
+pub fn vram_use(cuda_ordinal: u32) -> Option<VramUse> {
+    scan()
+        .gpus
+        .into_iter()
+        .find(|gpu| gpu.cuda_ordinal == Some(cuda_ordinal))
+        .map(|gpu| VramUse {
+            used_bytes: gpu.total_vram_bytes.saturating_sub(gpu.free_vram_bytes),
+            total_bytes: gpu.total_vram_bytes,
+        })
+}
+
 /// What NVML said: the GPUs it could read, plus problems worth showing.
 #[derive(Debug, Default)]
 pub(crate) struct NvidiaScan {

@@ -5,7 +5,9 @@ use crate::error::Result;
 use crate::planning::{plan, Planned};
 use jslm_core::{ErrorCode, Precision};
 use jslm_engine::{Engine, GgufRunner, LoadOptions, LoadProgress, ModelInfo};
-use jslm_hardware::{BackendStatus, ComputeDevice, FitReport, HardwareProfile, PlanReason};
+use jslm_hardware::{
+    BackendStatus, ComputeDevice, FitReport, HardwareProfile, PlanReason, VramUse,
+};
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -70,6 +72,10 @@ pub struct RunReport {
     /// Set when the planned GPU failed to start and the model runs on the CPU instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback: Option<DeviceFallback>,
+    /// On an NVIDIA GPU: its VRAM in use right after the load (the model, its KV cache and
+    /// whatever else was running) and in total.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vram: Option<VramUse>,
 }
 
 /// A planned GPU that did not start (driver missing or too old, out of memory, a build
@@ -207,6 +213,10 @@ impl RunReport {
                 || info.container != planned.description.container)
                 .then_some(stored),
             fallback: None,
+            vram: match info.device {
+                ComputeDevice::Cuda { ordinal, .. } => jslm_hardware::vram_use(ordinal),
+                _ => None,
+            },
         }
     }
 }
