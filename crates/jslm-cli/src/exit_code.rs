@@ -53,6 +53,7 @@ pub fn exit_code(code: ErrorCode) -> i32 {
         RemoteUnreachable => 51,
         Tls => 52,
         RemoteFailed => 53,
+        DeviceOutOfMemory => 54,
         // The window's own codes; the CLI does not produce them.
         NoModel => 40,
         ModelLoading => 41,
@@ -77,6 +78,10 @@ pub fn advice(code: ErrorCode) -> Option<&'static str> {
             "create a new token at https://huggingface.co/settings/tokens and run `jslm login`"
         }
         GatedNotAccepted => "open the model page while logged in, accept its terms, then retry",
+        DeviceOutOfMemory => {
+            "close programs that use the GPU (nvidia-smi lists them), or choose a smaller \
+             precision (--precision q4_k_m), a shorter --context, or --device cpu"
+        }
         NotFound => "check the name; for a private repo run `jslm login` with a token that can read it",
         DiskFull => "free some space, or set HF_HUB_CACHE to a larger disk",
         WillNotFit => "pass --force to try anyway, or choose a smaller --precision",

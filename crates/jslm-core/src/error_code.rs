@@ -64,6 +64,9 @@ error_codes! {
     NotDownloaded = "not_downloaded",
     /// The planned device could not be opened (driver missing or too old, out of memory).
     DeviceUnavailable = "device_unavailable",
+    /// The GPU ran out of memory while loading or generating (another program may have taken
+    /// it); the model on the CPU, history and settings are unaffected.
+    DeviceOutOfMemory = "device_out_of_memory",
 
     // Hub: downloads and the token.
     /// A gated repo and no token is set.

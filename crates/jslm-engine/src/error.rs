@@ -64,6 +64,10 @@ pub enum EngineError {
     #[error("the device {device} is not available: {message}")]
     DeviceUnavailable { device: String, message: String },
 
+    /// The GPU's memory ran out (at load or mid-generation).
+    #[error("the GPU ran out of memory: {0}")]
+    DeviceOutOfMemory(String),
+
     /// An error inside the tensor library while running the model.
     #[error("model computation failed: {0}")]
     Compute(String),
@@ -87,6 +91,7 @@ impl EngineError {
             Self::Busy => ErrorCode::Busy,
             Self::Io { .. } => ErrorCode::Io,
             Self::DeviceUnavailable { .. } => ErrorCode::DeviceUnavailable,
+            Self::DeviceOutOfMemory(_) => ErrorCode::DeviceOutOfMemory,
             Self::Compute(_) => ErrorCode::Compute,
             Self::Tokenizer(_) => ErrorCode::Tokenizer,
         }
@@ -116,8 +121,42 @@ impl EngineError {
 
 impl From<candle_core::Error> for EngineError {
     fn from(err: candle_core::Error) -> Self {
-        Self::Compute(candle_message(&err))
+        let message = candle_message(&err);
+        if is_out_of_memory(&message) {
+            Self::DeviceOutOfMemory(message)
+        } else {
+            Self::Compute(message)
+        }
     }
+}
+
+/// A candle error while reading weights onto the device: the file's fault (`invalid_file`),
+/// unless the device ran out of memory.
+pub(crate) fn load_failed(
+    path: &std::path::Path,
+    err: &candle_core::Error,
+    what: &str,
+) -> EngineError {
+    let message = candle_message(err);
+    if is_out_of_memory(&message) {
+        EngineError::DeviceOutOfMemory(message)
+    } else if what.is_empty() {
+        EngineError::invalid_file(path, message)
+    } else {
+        EngineError::invalid_file(path, format!("{what}: {message}"))
+    }
+}
+
+/// How CUDA (driver and cuBLAS) and Metal say that device memory ran out.
+fn is_out_of_memory(message: &str) -> bool {
+    [
+        "OUT_OF_MEMORY",
+        "out of memory",
+        "ALLOC_FAILED",
+        "failed to allocate",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
 }
 
 /// A candle error's message without the stack trace candle attaches when RUST_BACKTRACE is
@@ -150,5 +189,32 @@ mod tests {
             panic!("not a compute error");
         };
         assert_eq!(message, "CUDA_ERROR_NO_DEVICE");
+    }
+
+    #[test]
+    fn out_of_device_memory_is_its_own_error() {
+        let cases = [
+            "DriverError(CUDA_ERROR_OUT_OF_MEMORY, \"out of memory\")",
+            "CublasError(CUBLAS_STATUS_ALLOC_FAILED)",
+        ];
+        for message in cases {
+            let err = EngineError::from(candle_core::Error::Msg(message.to_owned()));
+            assert_eq!(err.code(), ErrorCode::DeviceOutOfMemory, "{message}");
+            let at_load = load_failed(
+                std::path::Path::new("m.gguf"),
+                &candle_core::Error::Msg(message.to_owned()),
+                "",
+            );
+            assert_eq!(at_load.code(), ErrorCode::DeviceOutOfMemory, "{message}");
+        }
+        let bad_file = load_failed(
+            std::path::Path::new("m.gguf"),
+            &candle_core::Error::Msg("shape mismatch for blk.0".to_owned()),
+            "weights do not match config.json",
+        );
+        assert_eq!(bad_file.code(), ErrorCode::InvalidFile);
+        assert!(bad_file
+            .to_string()
+            .contains("weights do not match config.json: shape mismatch"));
     }
 }

@@ -286,16 +286,9 @@ pub(crate) fn load_safetensors(
     // SAFETY: the shards are memory-mapped read-only and validated above.
     let vb =
         unsafe { candle_nn::VarBuilder::from_mmaped_safetensors(shards, dtype, &candle_device) }
-            .map_err(|e| EngineError::invalid_file(&root, crate::error::candle_message(&e)))?;
-    let model = mistral::Model::new(config, vb).map_err(|e| {
-        EngineError::invalid_file(
-            &root,
-            format!(
-                "weights do not match config.json: {}",
-                crate::error::candle_message(&e)
-            ),
-        )
-    })?;
+            .map_err(|e| crate::error::load_failed(&root, &e, ""))?;
+    let model = mistral::Model::new(config, vb)
+        .map_err(|e| crate::error::load_failed(&root, &e, "weights do not match config.json"))?;
     Ok(LoadedNetwork {
         network: Network::Mistral(Box::new(model)),
         info: info(description, precision, device),
@@ -383,5 +376,5 @@ fn load_candle_llama(file: &Path, device: &Device) -> Result<quantized_llama::Mo
     let reader = std::fs::File::open(file).map_err(|e| EngineError::io(file, e))?;
     let mut reader = std::io::BufReader::with_capacity(1 << 20, reader);
     quantized_llama::ModelWeights::from_gguf(content, &mut reader, device)
-        .map_err(|e| EngineError::invalid_file(file, crate::error::candle_message(&e)))
+        .map_err(|e| crate::error::load_failed(file, &e, ""))
 }

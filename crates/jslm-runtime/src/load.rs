@@ -154,7 +154,12 @@ impl Planned {
         });
         let device_name = self.device_name.clone();
         match self.load_on_planned_device(places, &mut progress) {
-            Err(e) if e.code() == ErrorCode::DeviceUnavailable && retry.is_some() => {
+            Err(e)
+                if matches!(
+                    e.code(),
+                    ErrorCode::DeviceUnavailable | ErrorCode::DeviceOutOfMemory
+                ) && retry.is_some() =>
+            {
                 let (profile, source, choices) = retry.expect("checked above");
                 let message = e.to_string();
                 let replanned = plan(&without_device(profile, device, &message), source, &choices)?;
