@@ -94,7 +94,7 @@ tiny f32 tests/fixtures/tiny-mistral tests/fixtures/tiny-mistral/reference.json 
 tiny bf16 tests/fixtures/tiny-mistral tests/fixtures/tiny-mistral/reference.json cuda bf16 prefix
 tiny f16 tests/fixtures/tiny-mistral tests/fixtures/tiny-mistral/reference.json cuda f16 prefix
 tiny gguf-f16 tests/fixtures/tiny-mistral-gguf/model-f16.gguf tests/fixtures/tiny-mistral/reference.json cuda - cpu
-tiny gguf-q8_0 tests/fixtures/tiny-mistral-llamacpp/model-q8_0.gguf tests/fixtures/tiny-mistral-llamacpp/reference.json cuda - cpu
+tiny gguf-q8_0 tests/fixtures/tiny-mistral-llamacpp/model-q8_0.gguf tests/fixtures/tiny-mistral/reference.json cuda - cpu
 
 # --- 4: 7B-shaped benchmarks ------------------------------------------------------------------
 # Peak VRAM: nvidia-smi sampled every 100 ms while each benchmark runs, minus what was in use
