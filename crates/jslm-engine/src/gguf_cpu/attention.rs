@@ -8,7 +8,7 @@
 //! context at once: the kernel maps those pages lazily, so resident memory grows with the
 //! tokens actually used.
 
-use super::ops::{axpy, dot};
+use super::attention_block::{fold_block, Running};
 use half::f16;
 use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
 use rayon::prelude::*;
@@ -80,6 +80,8 @@ impl Store {
 }
 
 pub(crate) struct KvCache {
+    /// The AVX2 + FMA inner loop (`attention_block`), with the AVX2 and AVX-512 kernels.
+    fast: bool,
     kv_heads: usize,
     head_dim: usize,
     capacity: usize,
@@ -119,9 +121,11 @@ impl KvCache {
         head_dim: usize,
         capacity: usize,
         kind: KvCacheType,
+        isa: crate::isa::Isa,
     ) -> Self {
         let per_layer = kv_heads * capacity * head_dim;
         Self {
+            fast: isa != crate::isa::Isa::Generic,
             kv_heads,
             head_dim,
             capacity,
@@ -158,6 +162,7 @@ impl KvCache {
         assert_eq!(out.len(), q.len());
         let scale = 1.0 / (hd as f32).sqrt();
         let (keys, values) = (&self.keys[layer], &self.values[layer]);
+        let fast = self.fast;
         let chunks = m.div_ceil(Q_CHUNK);
         let dst = SharedOut(out.as_mut_ptr());
         (0..kvh * chunks)
@@ -194,27 +199,21 @@ impl KvCache {
                         if len <= p0 {
                             continue;
                         }
-                        let qi = &q[at..at + hd];
-                        let seen = len - p0;
-                        let mut block_max = f32::NEG_INFINITY;
-                        for (p, score) in s.scores[..seen].iter_mut().enumerate() {
-                            *score = dot(qi, &s.k[p * hd..(p + 1) * hd]) * scale;
-                            block_max = block_max.max(*score);
-                        }
-                        let new_max = s.max[i].max(block_max);
-                        let correction = (s.max[i] - new_max).exp();
-                        let acc = &mut s.acc[i * hd..(i + 1) * hd];
-                        if correction != 1.0 {
-                            acc.iter_mut().for_each(|a| *a *= correction);
-                        }
-                        let mut sum = s.sum[i] * correction;
-                        for (p, &score) in s.scores[..seen].iter().enumerate() {
-                            let e = (score - new_max).exp();
-                            sum += e;
-                            axpy(e, &s.v[p * hd..(p + 1) * hd], acc);
-                        }
-                        s.sum[i] = sum;
-                        s.max[i] = new_max;
+                        let run = Running {
+                            max: &mut s.max[i],
+                            sum: &mut s.sum[i],
+                            acc: &mut s.acc[i * hd..(i + 1) * hd],
+                        };
+                        fold_block(
+                            fast,
+                            &q[at..at + hd],
+                            &s.k[..n * hd],
+                            &s.v[..n * hd],
+                            len - p0,
+                            scale,
+                            &mut s.scores,
+                            run,
+                        );
                     }
                 }
                 for i in 0..nq {
@@ -233,6 +232,7 @@ impl KvCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::isa::Isa;
 
     /// Naive attention over explicit per-position vectors.
     fn naive(q: &[f32], ks: &[Vec<f32>], vs: &[Vec<f32>]) -> Vec<f32> {
@@ -255,10 +255,10 @@ mod tests {
 
     /// Two calls (`first` tokens, then `m − first`), every query checked against the naive
     /// formula over the cache's own (rounded) keys and values.
-    fn check(kind: KvCacheType, first: usize, m: usize, tolerance: f32) {
-        let (heads, kv_heads, hd) = (4, 2, 8);
+    fn check(isa: Isa, kind: KvCacheType, hd: usize, first: usize, m: usize, tolerance: f32) {
+        let (heads, kv_heads) = (4, 2);
         let val = |i: usize| ((i * 37 % 23) as f32 - 11.0) / 7.0;
-        let mut cache = KvCache::new(1, kv_heads, hd, m + 3, kind);
+        let mut cache = KvCache::new(1, kv_heads, hd, m + 3, kind, isa);
         let k: Vec<f32> = (0..m * kv_heads * hd).map(val).collect();
         let v: Vec<f32> = (0..m * kv_heads * hd).map(|i| val(i + 5)).collect();
         let split = first * kv_heads * hd;
@@ -287,7 +287,7 @@ mod tests {
                 for i in 0..hd {
                     assert!(
                         (out[off + i] - want[i]).abs() < tolerance,
-                        "{kind:?} first={first} m={m} t{t} h{h} i{i}: {} vs {}",
+                        "{isa:?} {kind:?} hd={hd} first={first} m={m} t{t} h{h} i{i}: {} vs {}",
                         out[off + i],
                         want[i]
                     );
@@ -298,17 +298,23 @@ mod tests {
 
     #[test]
     fn grouped_causal_attention_matches_the_naive_formula() {
-        for kind in [KvCacheType::F32, KvCacheType::F16] {
-            check(kind, 2, 5, 1e-5);
-            // Across KV blocks and query chunks: a long cache, then a chunk and a tail.
-            check(kind, 70, 70 + Q_CHUNK + 3, 1e-5);
-            check(kind, 1, 2 * KV_BLOCK + 1, 1e-5);
+        // Every inner loop this CPU runs (portable, AVX2 + FMA), heads with and without a
+        // SIMD tail (8, 20) and the 7B's 128.
+        for isa in Isa::available() {
+            for kind in [KvCacheType::F32, KvCacheType::F16] {
+                for hd in [8, 20, 128] {
+                    check(isa, kind, hd, 2, 5, 1e-5);
+                    // Across KV blocks and query chunks: a long cache, then a chunk and a tail.
+                    check(isa, kind, hd, 70, 70 + Q_CHUNK + 3, 1e-5);
+                    check(isa, kind, hd, 1, 2 * KV_BLOCK + 1, 1e-5);
+                }
+            }
         }
     }
 
     #[test]
     fn f16_halves_the_cache() {
-        let f16 = KvCache::new(1, 1, 8, 4, KvCacheType::F16);
+        let f16 = KvCache::new(1, 1, 8, 4, KvCacheType::F16, Isa::Generic);
         assert!(matches!(&f16.keys[0], Store::F16(v) if v.len() == 32));
     }
 }

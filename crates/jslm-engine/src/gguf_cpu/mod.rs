@@ -5,6 +5,7 @@
 //! (see `matrix.rs`) and speed (our kernels for Q4_K, Q6_K and Q8_0, `kernels.rs`).
 
 mod attention;
+mod attention_block;
 pub use attention::KvCacheType;
 mod kernels;
 mod matrix;
@@ -165,7 +166,7 @@ impl GgufCpuModel {
             output_norm: vector("output_norm.weight", hidden)?,
             output,
             rope: Rope::new(head_dim, rope_base, context),
-            cache: KvCache::new(layers, kv_heads, head_dim, context, kv),
+            cache: KvCache::new(layers, kv_heads, head_dim, context, kv, isa),
             cpu: Cpu::new(isa),
         })
     }
