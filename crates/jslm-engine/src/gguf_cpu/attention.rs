@@ -8,7 +8,7 @@
 //! context at once: the kernel maps those pages lazily, so resident memory grows with the
 //! tokens actually used.
 
-use super::attention_block::{fold_block, Running};
+use super::attention_block::{f16_to_f32, fold_block, Running};
 use half::f16;
 use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
 use rayon::prelude::*;
@@ -69,11 +69,9 @@ impl Store {
         }
     }
 
-    fn read(&self, at: usize, dst: &mut [f32]) {
+    fn read(&self, at: usize, dst: &mut [f32], fast: bool) {
         match self {
-            Self::F16(v) => v[at..at + dst.len()]
-                .reinterpret_cast::<f16>()
-                .convert_to_f32_slice(dst),
+            Self::F16(v) => f16_to_f32(fast, &v[at..at + dst.len()], dst),
             Self::F32(v) => dst.copy_from_slice(&v[at..at + dst.len()]),
         }
     }
@@ -190,8 +188,8 @@ impl KvCache {
                 for p0 in (0..end).step_by(KV_BLOCK) {
                     let p1 = (p0 + KV_BLOCK).min(end);
                     let n = p1 - p0;
-                    keys.read(base + p0 * hd, &mut s.k[..n * hd]);
-                    values.read(base + p0 * hd, &mut s.v[..n * hd]);
+                    keys.read(base + p0 * hd, &mut s.k[..n * hd], fast);
+                    values.read(base + p0 * hd, &mut s.v[..n * hd], fast);
                     for i in 0..nq {
                         let (t, at) = query(i);
                         // Causal: token t sees positions 0..=pos + t.
