@@ -219,6 +219,12 @@ pub(super) fn f16_to_f32(fast: bool, src: &[u16], dst: &mut [f32]) {
         .convert_to_f32_slice(dst);
 }
 
+/// How far ahead the conversion asks for the cache's next bytes (as the weight kernels:
+/// `simd::PREFETCH_BYTES`): past ~2,000 positions the cache no longer fits any CPU cache
+/// and decode streams it from memory like the weights.
+#[cfg(target_arch = "x86_64")]
+const PREFETCH_BYTES: usize = super::simd::PREFETCH_BYTES;
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,f16c")]
 unsafe fn f16_to_f32_f16c(src: &[u16], dst: &mut [f32]) {
@@ -227,6 +233,15 @@ unsafe fn f16_to_f32_f16c(src: &[u16], dst: &mut [f32]) {
     let mut i = 0;
     // SAFETY: `i + 8 <= n` for the vector loads and stores, `i < n` for the tail.
     unsafe {
+        while i + 32 <= n {
+            let at = src.as_ptr().add(i);
+            _mm_prefetch::<_MM_HINT_T0>((at as *const i8).wrapping_add(PREFETCH_BYTES));
+            for j in 0..4 {
+                let h = _mm_loadu_si128(at.add(8 * j) as *const __m128i);
+                _mm256_storeu_ps(dst.as_mut_ptr().add(i + 8 * j), _mm256_cvtph_ps(h));
+            }
+            i += 32;
+        }
         while i + 8 <= n {
             let h = _mm_loadu_si128(src.as_ptr().add(i) as *const __m128i);
             _mm256_storeu_ps(dst.as_mut_ptr().add(i), _mm256_cvtph_ps(h));
