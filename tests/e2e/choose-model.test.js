@@ -73,7 +73,7 @@ test("a copy in LM Studio's folder is found, offered first, and shows its plan",
   });
   apps.push(app);
   const { driver } = app;
-  await driver.wait(async () => (await driver.findElements(By.css("#found-list > li"))).length === 1, 30000);
+  await driver.wait(async () => (await driver.executeScript("return document.querySelectorAll('#found-list > li').length")) === 1, 30000);
   const row = await text(driver, "found-list");
   assert.match(row, /TheBloke\/japanese-stablelm-instruct-gamma-7B-GGUF\/japanese-stablelm-instruct-gamma-7b\.Q8_0\.gguf/);
   assert.match(row, /LM Studio/);
@@ -178,7 +178,9 @@ test("a folder added with the folder picker is searched, and can be removed agai
   const mine = mkdtempSync(path.join(tmpdir(), "jslm-e2e-models-"));
   write7bGguf(path.join(mine, "japanese-stablelm-instruct-gamma-7b-q8_0.gguf"));
   await driver.executeScript("document.getElementById('model-manager').open = true; document.getElementById('found-folders').open = true");
-  const rows = async () => (await driver.findElements(By.css("#found-list > li"))).length;
+  // Counted in the page in one step: the list re-renders while a scan finishes, and
+  // WebKitWebDriver's findElements can then fail on a node that was just replaced.
+  const rows = () => driver.executeScript("return document.querySelectorAll('#found-list > li').length");
   await driver.wait(async () => (await text(driver, "found-state")) !== "", 15000);
   const before = await rows();
   await driver.findElement(byId("folder-add")).click();
