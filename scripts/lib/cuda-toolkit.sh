@@ -21,7 +21,7 @@ ensure_cuda_toolkit() {
     step "creating the CUDA toolkit venv $CUDA_VENV"
     python3 -m venv "$CUDA_VENV"
   fi
-  if ! "$CUDA_VENV/bin/pip" show -q "cuda-toolkit" 2>/dev/null | grep -q "^Version: $CUDA_TOOLKIT_VERSION$"; then
+  if ! "$CUDA_VENV/bin/pip" show "cuda-toolkit" 2>/dev/null | grep -q "^Version: $CUDA_TOOLKIT_VERSION$"; then
     step "pip install cuda-toolkit $CUDA_TOOLKIT_VERSION (nvcc, cudart, cuBLAS, cuRAND, NVRTC, CCCL)"
     # crt and nvvm are nvcc's own parts: pinned to its minor version (the meta-package leaves
     # them open, and a newer nvvm than nvcc fails at the first kernel).
