@@ -21,7 +21,11 @@ ensure_cuda_toolkit() {
     step "creating the CUDA toolkit venv $CUDA_VENV"
     python3 -m venv "$CUDA_VENV"
   fi
-  if ! "$CUDA_VENV/bin/pip" show "cuda-toolkit" 2>/dev/null | grep -q "^Version: $CUDA_TOOLKIT_VERSION$"; then
+  # sed reads all of pip's output (grep -q would stop early: SIGPIPE, a failed pipeline under
+  # pipefail, and a reinstall every time).
+  local installed
+  installed="$("$CUDA_VENV/bin/pip" show cuda-toolkit 2>/dev/null | sed -n 's/^Version: //p')"
+  if [ "$installed" != "$CUDA_TOOLKIT_VERSION" ]; then
     step "pip install cuda-toolkit $CUDA_TOOLKIT_VERSION (nvcc, cudart, cuBLAS, cuRAND, NVRTC, CCCL)"
     # crt and nvvm are nvcc's own parts: pinned to its minor version (the meta-package leaves
     # them open, and a newer nvvm than nvcc fails at the first kernel).
