@@ -115,7 +115,7 @@ fn fit(
     let spec = ModelSpec::new(
         model.name.clone(),
         expected.shape,
-        context_tokens(),
+        expected.context_tokens,
         vec![WeightFile {
             container: Container::Gguf,
             precision: model.precision,
@@ -123,14 +123,6 @@ fn fit(
         }],
     );
     jslm_hardware::plan(profile, &spec, &choices.plan_settings()).into()
-}
-
-/// The context the catalog gives this model (its sliding window).
-fn context_tokens() -> u32 {
-    jslm_hub::catalog()
-        .find("jslm-gamma-7b-gguf")
-        .map(|e| e.context_tokens)
-        .unwrap_or(4096)
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 //! context at once: the kernel maps those pages lazily, so resident memory grows with the
 //! tokens actually used.
 
-use super::attention_block::{f16_to_f32, fold_block, Running};
+use super::attention_block::{f16_to_f32, fold_block, Fold, Running};
 use half::f16;
 use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
 use rayon::prelude::*;
@@ -202,16 +202,14 @@ impl KvCache {
                             sum: &mut s.sum[i],
                             acc: &mut s.acc[i * hd..(i + 1) * hd],
                         };
-                        fold_block(
-                            fast,
-                            &q[at..at + hd],
-                            &s.k[..n * hd],
-                            &s.v[..n * hd],
-                            len - p0,
+                        let block = Fold {
+                            q: &q[at..at + hd],
+                            k: &s.k[..n * hd],
+                            v: &s.v[..n * hd],
+                            seen: len - p0,
                             scale,
-                            &mut s.scores,
-                            run,
-                        );
+                        };
+                        fold_block(fast, &block, &mut s.scores, run);
                     }
                 }
                 for i in 0..nq {

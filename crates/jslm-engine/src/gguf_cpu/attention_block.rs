@@ -17,41 +17,40 @@ pub(super) struct Running<'a> {
     pub acc: &'a mut [f32],
 }
 
-/// Folds positions `0..seen` of the block (`k`, `v`: `seen × hd`, position-major) into `run`
-/// for query `q` (`hd` values, scores scaled by `scale`). `scores` is scratch of ≥ `seen`.
-pub(super) fn fold_block(
-    fast: bool,
-    q: &[f32],
-    k: &[f32],
-    v: &[f32],
-    seen: usize,
-    scale: f32,
-    scores: &mut [f32],
-    run: Running,
-) {
-    let hd = q.len();
-    assert!(k.len() >= seen * hd && v.len() >= seen * hd && scores.len() >= seen);
+/// One query against one block: positions `0..seen` of `k` and `v` (`seen × hd`,
+/// position-major) for query `q` (`hd` values), scores scaled by `scale`.
+pub(super) struct Fold<'a> {
+    pub q: &'a [f32],
+    pub k: &'a [f32],
+    pub v: &'a [f32],
+    pub seen: usize,
+    pub scale: f32,
+}
+
+/// Folds the block into `run`. `scores` is scratch of ≥ `seen`.
+pub(super) fn fold_block(fast: bool, f: &Fold, scores: &mut [f32], run: Running) {
+    let hd = f.q.len();
+    assert!(f.k.len() >= f.seen * hd && f.v.len() >= f.seen * hd && scores.len() >= f.seen);
     assert_eq!(run.acc.len(), hd);
     #[cfg(target_arch = "x86_64")]
     if fast {
         assert!(crate::isa::Isa::Avx2.supported());
         // SAFETY: AVX2 and FMA checked above; every slice length checked above.
-        unsafe { fold_avx2(q, k, v, seen, scale, scores, run) };
+        unsafe { fold_avx2(f, scores, run) };
         return;
     }
     let _ = fast;
-    fold_portable(q, k, v, seen, scale, scores, run);
+    fold_portable(f, scores, run);
 }
 
-fn fold_portable(
-    q: &[f32],
-    k: &[f32],
-    v: &[f32],
-    seen: usize,
-    scale: f32,
-    scores: &mut [f32],
-    run: Running,
-) {
+fn fold_portable(f: &Fold, scores: &mut [f32], run: Running) {
+    let Fold {
+        q,
+        k,
+        v,
+        seen,
+        scale,
+    } = *f;
     let hd = q.len();
     let mut block_max = f32::NEG_INFINITY;
     for (p, score) in scores[..seen].iter_mut().enumerate() {
@@ -75,16 +74,15 @@ fn fold_portable(
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn fold_avx2(
-    q: &[f32],
-    k: &[f32],
-    v: &[f32],
-    seen: usize,
-    scale: f32,
-    scores: &mut [f32],
-    run: Running,
-) {
+unsafe fn fold_avx2(f: &Fold, scores: &mut [f32], run: Running) {
     use std::arch::x86_64::*;
+    let Fold {
+        q,
+        k,
+        v,
+        seen,
+        scale,
+    } = *f;
     let hd = q.len();
     let (qp, kp, vp) = (q.as_ptr(), k.as_ptr(), v.as_ptr());
     // SAFETY (every pointer below): offsets stay within `seen × hd` of k and v, `hd` of q and
@@ -376,7 +374,14 @@ mod tests {
                             sum: &mut sum,
                             acc: &mut acc,
                         };
-                        fold_block(fast, &q, &k, &v, seen, 0.125, &mut scores, run);
+                        let block = Fold {
+                            q: &q,
+                            k: &k,
+                            v: &v,
+                            seen,
+                            scale: 0.125,
+                        };
+                        fold_block(fast, &block, &mut scores, run);
                         results.push((max, sum, acc));
                     }
                     let ((m0, s0, a0), (m1, s1, a1)) = (&results[0], &results[1]);

@@ -14,6 +14,8 @@ use jslm_engine::ModelDescription;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expected {
     pub shape: ModelShape,
+    /// The context the catalog gives it (its sliding window), for planning a found copy.
+    pub context_tokens: u32,
     /// A file is this model when one of its names contains one of these (compared lower-case,
     /// with `_` and spaces read as `-`).
     pub name_hints: Vec<String>,
@@ -22,12 +24,12 @@ pub struct Expected {
 impl Expected {
     /// Japanese StableLM Instruct Gamma 7B, as the catalog describes it.
     pub fn this_model() -> Self {
-        let shape = jslm_hub::catalog()
+        let entry = jslm_hub::catalog()
             .find("jslm-gamma-7b-gguf")
-            .map(|e| e.shape)
             .expect("the catalog lists the GGUF model");
         Self {
-            shape,
+            shape: entry.shape,
+            context_tokens: entry.context_tokens,
             name_hints: vec!["stablelm-instruct-gamma".into()],
         }
     }

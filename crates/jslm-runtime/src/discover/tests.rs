@@ -22,6 +22,7 @@ fn tiny() -> Expected {
             head_dim: 16,
             vocab_size: 32000,
         },
+        context_tokens: 4096,
         name_hints: vec!["tiny-mistral".into()],
     }
 }
