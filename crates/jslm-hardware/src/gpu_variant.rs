@@ -151,6 +151,27 @@ pub fn decide(inputs: &VariantInputs) -> VariantDecision {
     }
 }
 
+/// Whether the CUDA twin's libraries load, checked only where there is an NVIDIA GPU (loading
+/// them costs time and means nothing without one).
+pub(crate) fn libraries_for(gpus: &[NvidiaGpu]) -> Option<CudaLibraryCheck> {
+    (!gpus.is_empty()).then(|| crate::cuda_libraries::check_cuda_libraries(CUDA_VARIANT_MAJOR))
+}
+
+/// The decision for this process on this machine, from an NVML scan and the library check.
+pub(crate) fn decide_here(
+    nvidia: &crate::nvidia::NvidiaScan,
+    libraries: Option<&CudaLibraryCheck>,
+) -> VariantDecision {
+    decide(&VariantInputs {
+        this_is_cuda: cfg!(feature = "cuda"),
+        switched_off: switched_off(),
+        twin: this_twin(),
+        gpus: &nvidia.gpus,
+        driver_cuda: nvidia.driver_cuda_version,
+        libraries,
+    })
+}
+
 /// `…/jslm` → `…/jslm-cuda`, `…\jslm.exe` → `…\jslm-cuda.exe`.
 pub fn twin_path(exe: &Path) -> Option<PathBuf> {
     let stem = exe.file_stem()?.to_str()?;
@@ -185,22 +206,23 @@ pub fn start_twin_if_usable() {
     if !matches!(twin, Some((_, true))) {
         return;
     }
-    let profile =
-        crate::profile::HardwareProfile::detect(&crate::profile::DetectOptions::default());
-    match &profile.gpu_variant {
-        Some(VariantDecision::StartTwin { path }) => {
-            let error = exec(path);
+    // Only what the decision needs (NVML, the libraries), not the whole hardware profile.
+    let nvidia = crate::nvidia::scan();
+    let libraries = libraries_for(&nvidia.gpus);
+    match decide_here(&nvidia, libraries.as_ref()) {
+        VariantDecision::StartTwin { path } => {
+            let error = exec(&path);
             eprintln!(
                 "note: the CUDA build {} did not start ({error}); running on the CPU",
                 path.display()
             );
         }
-        Some(VariantDecision::StayOnCpu { reason }) => {
+        VariantDecision::StayOnCpu { reason } => {
             if !matches!(reason, StayReason::NoNvidiaGpu) {
                 eprintln!("note: running the CPU build: {}", reason.describe());
             }
         }
-        Some(VariantDecision::ThisIsCuda) | None => {}
+        VariantDecision::ThisIsCuda => {}
     }
 }
 

@@ -4,10 +4,10 @@
 use crate::apple::AppleGpu;
 use crate::backend::BackendSupport;
 use crate::cpu::CpuInfo;
-use crate::cuda_libraries::{check_cuda_libraries, CudaLibraryCheck};
+use crate::cuda_libraries::CudaLibraryCheck;
 use crate::disk::DiskSpace;
 use crate::error::DetectionNote;
-use crate::gpu_variant::{VariantDecision, VariantInputs, CUDA_VARIANT_MAJOR};
+use crate::gpu_variant::VariantDecision;
 use crate::memory::SystemMemory;
 use crate::nvidia::NvidiaGpu;
 use serde::{Deserialize, Serialize};
@@ -64,16 +64,8 @@ impl HardwareProfile {
         let memory = SystemMemory::detect();
         let nvidia = crate::nvidia::scan();
         notes.extend(nvidia.problems.iter().map(DetectionNote::from));
-        let cuda_libraries =
-            (!nvidia.gpus.is_empty()).then(|| check_cuda_libraries(CUDA_VARIANT_MAJOR));
-        let gpu_variant = crate::gpu_variant::decide(&VariantInputs {
-            this_is_cuda: cfg!(feature = "cuda"),
-            switched_off: crate::gpu_variant::switched_off(),
-            twin: crate::gpu_variant::this_twin(),
-            gpus: &nvidia.gpus,
-            driver_cuda: nvidia.driver_cuda_version,
-            libraries: cuda_libraries.as_ref(),
-        });
+        let cuda_libraries = crate::gpu_variant::libraries_for(&nvidia.gpus);
+        let gpu_variant = crate::gpu_variant::decide_here(&nvidia, cuda_libraries.as_ref());
         let apple_gpu = crate::apple::detect(&cpu.brand, memory.total_bytes);
         let (backends, backend_errors) = BackendSupport::detect(options.probe_backends);
         notes.extend(backend_errors.iter().map(DetectionNote::from));
