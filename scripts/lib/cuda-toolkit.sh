@@ -22,9 +22,10 @@ ensure_cuda_toolkit() {
     python3 -m venv "$CUDA_VENV"
   fi
   # sed reads all of pip's output (grep -q would stop early: SIGPIPE, a failed pipeline under
-  # pipefail, and a reinstall every time).
+  # pipefail, and a reinstall every time). `pip show` exits 1 while the package is missing, which
+  # under `set -e -o pipefail` would end the script on a fresh machine: `|| true`.
   local installed
-  installed="$("$CUDA_VENV/bin/pip" show cuda-toolkit 2>/dev/null | sed -n 's/^Version: //p')"
+  installed="$("$CUDA_VENV/bin/pip" show cuda-toolkit 2>/dev/null | sed -n 's/^Version: //p' || true)"
   if [ "$installed" != "$CUDA_TOOLKIT_VERSION" ]; then
     step "pip install cuda-toolkit $CUDA_TOOLKIT_VERSION (nvcc, cudart, cuBLAS, cuRAND, NVRTC, CCCL)"
     # crt and nvvm are nvcc's own parts: pinned to its minor version (the meta-package leaves
@@ -62,7 +63,7 @@ ensure_cuda_toolkit() {
 # returns CUDA_ERROR_STUB_LIBRARY (34), under the real library's soname.
 build_libcuda_stub() {
   local dir="$1" bindings names
-  bindings="$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/cudarc-*/src/driver/sys/mod.rs | sort | tail -1)"
+  bindings="$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/cudarc-*/src/driver/sys/mod.rs 2>/dev/null | sort | tail -1 || true)"
   [ -f "$bindings" ] || { echo "cudarc's sources are missing: run cargo fetch first" >&2; return 1; }
   names="$(grep -o 'pub unsafe fn cu[A-Za-z0-9_]*\|pub fn cu[A-Za-z0-9_]*' "$bindings" | sed 's/.*fn //' | sort -u)"
   printf 'int %s(void) { return 34; }\n' $names > "$dir/libcuda-stub.c"
