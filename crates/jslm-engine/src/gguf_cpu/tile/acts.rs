@@ -65,16 +65,15 @@ impl Acts {
         acts
     }
 
-    /// Q8_0 for Q8_0 weights; `offset`: stored as y + 128 (unsigned) for `vpdpbusd`.
-    pub fn q8_0(xs: &[f32], cols: usize, lanes: usize, offset: bool) -> Self {
+    /// Q8_0 for Q8_0 weights, stored as y + 128 (unsigned: `vpdpbusd`'s and `vpmaddubsw`'s
+    /// unsigned operand; the weights' `128 · Σ w` is subtracted per block).
+    pub fn q8_0(xs: &[f32], cols: usize, lanes: usize) -> Self {
         let m = xs.len() / cols;
         let blocks = cols / 32;
         let mut acts = Self::zeroed(m, lanes, blocks, 8, 0);
         let (qs_tile, d_tile, _) = acts.tile_sizes();
-        if offset {
-            // Padding tokens: y = 0 stored as 128, so that the weights' correction cancels.
-            acts.qs.fill(128);
-        }
+        // Padding tokens: y = 0 stored as 128, so that the weights' correction cancels.
+        acts.qs.fill(128);
         acts.qs
             .par_chunks_mut(qs_tile)
             .zip(acts.d.par_chunks_mut(d_tile))
@@ -90,12 +89,7 @@ impl Acts {
                         for g in 0..8 {
                             let at = ((b * 8 + g) * lanes + lane) * 4;
                             for i in 0..4 {
-                                let y = block.qs[4 * g + i];
-                                qs[at + i] = if offset {
-                                    (y as i32 + 128) as u8
-                                } else {
-                                    y as u8
-                                };
+                                qs[at + i] = (block.qs[4 * g + i] as i32 + 128) as u8;
                             }
                         }
                         d[b * lanes + lane] = block.d.to_f32();

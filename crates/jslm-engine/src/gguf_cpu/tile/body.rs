@@ -13,6 +13,10 @@ use super::prep::Prepped;
 
 /// One weight type's tile over `Prepped` rows.
 pub(super) trait Body: Sync {
+    /// AVX2 tiles of 4 rows × 1 vector instead of 2 × 2: for a body whose AVX2 sums need two
+    /// accumulators per tile element (16 `ymm` registers hold 4 × 2 of them, not 2 × 2 × 2).
+    const AVX2_TALL: bool = false;
+
     /// Rows `row..row + R` of the task against tiles `tile0..tile0 + V`.
     ///
     /// # Safety
@@ -129,6 +133,8 @@ pub(super) struct Q8_0<'a> {
 unsafe impl Sync for Q8_0<'_> {}
 
 impl Body for Q8_0<'_> {
+    const AVX2_TALL: bool = true;
+
     #[inline(always)]
     unsafe fn tile<S: Lanes, const R: usize, const V: usize>(
         &self,
@@ -136,7 +142,6 @@ impl Body for Q8_0<'_> {
         acts: &Acts,
         tile0: usize,
     ) -> [[S::F; V]; R] {
-        let l4 = S::L * 4;
         let nb = self.row_blocks;
         // SAFETY (every pointer below): rows `row..row + R` of the task have `nb` blocks of 34
         // bytes each in the map and `nb` factors in `prep`; the tiles' blocks are in `acts`.
@@ -155,19 +160,7 @@ impl Body for Q8_0<'_> {
                 for (v, yq) in yq.iter_mut().enumerate() {
                     *yq = acts.qs(tile0 + v, b);
                 }
-                let mut s = [[S::zero_i(); V]; R];
-                for g in 0..8 {
-                    let mut y = [S::zero_i(); V];
-                    for v in 0..V {
-                        y[v] = S::load(yq[v].add(g * l4));
-                    }
-                    for r in 0..R {
-                        let wb = S::bcast(w[r].add(b * 34 + 4 * g));
-                        for v in 0..V {
-                            s[r][v] = S::dot4_q8_0(s[r][v], wb, y[v]);
-                        }
-                    }
-                }
+                let s = S::block_q8_0::<R, V>(w.map(|w| w.add(b * 34)), yq);
                 for v in 0..V {
                     let d = S::load_f(acts.d(tile0 + v, b));
                     for r in 0..R {

@@ -81,10 +81,7 @@ pub(crate) fn matmul(
     let (acts, row_blocks) = match w {
         Weights::Q4K(_) => (Acts::q8k(xs, cols, lanes, 8), cols / 256),
         Weights::Q6K(_) => (Acts::q8k(xs, cols, lanes, 16), cols / 256),
-        Weights::Q8_0(_) => (
-            Acts::q8_0(xs, cols, lanes, family == Family::Vnni512),
-            cols / 32,
-        ),
+        Weights::Q8_0(_) => (Acts::q8_0(xs, cols, lanes), cols / 32),
     };
     let dst = SharedOut(out.as_mut_ptr());
     let tasks = rows.div_ceil(TASK_ROWS);
@@ -129,10 +126,7 @@ pub(crate) fn matmul(
                     }
                     Weights::Q8_0(blocks) => {
                         let task_blocks = &blocks[span.clone()];
-                        prep.q8_0(
-                            view::<_, Q8>(task_blocks, span.len()),
-                            family == Family::Vnni512,
-                        );
+                        prep.q8_0(view::<_, Q8>(task_blocks, span.len()));
                         prefetch_l2(&blocks[next]);
                         let body = Q8_0 {
                             prep: &*prep,
@@ -200,7 +194,13 @@ unsafe fn task_vnni512<B: Body>(body: &B, n: usize, acts: &Acts, out: Out) {
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn task_avx2<B: Body>(body: &B, n: usize, acts: &Acts, out: Out) {
     // SAFETY: the caller's; this function's features are the lanes'.
-    unsafe { task::<lanes::Avx2, B, 2, 2>(body, n, acts, out) }
+    unsafe {
+        if B::AVX2_TALL {
+            task::<lanes::Avx2, B, 4, 1>(body, n, acts, out)
+        } else {
+            task::<lanes::Avx2, B, 2, 2>(body, n, acts, out)
+        }
+    }
 }
 
 /// The task's `n` rows against every tile: `V` tiles at a time, then the odd one; `R` rows at

@@ -50,14 +50,14 @@ impl Prepped {
         }
     }
 
-    /// Q8_0: the block scale, and with `offset` (activations stored + 128) `128 · d · Σ w` to
-    /// subtract.
-    pub fn q8_0(&mut self, rows: &[Q8], offset: bool) {
+    /// Q8_0: the block scale, and `128 · d · Σ w` to subtract (the activations are stored
+    /// + 128).
+    pub fn q8_0(&mut self, rows: &[Q8]) {
         self.reset(0, rows.len());
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as for `q4k`.
         unsafe {
-            avx2::q8_0(rows, offset, &mut self.scale, &mut self.min)
+            avx2::q8_0(rows, &mut self.scale, &mut self.min)
         }
     }
 }
@@ -147,7 +147,7 @@ mod avx2 {
     }
 
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) unsafe fn q8_0(rows: &[Q8], offset: bool, scale: &mut [f32], min: &mut [f32]) {
+    pub(super) unsafe fn q8_0(rows: &[Q8], scale: &mut [f32], min: &mut [f32]) {
         let ones8 = _mm256_set1_epi8(1);
         let ones16 = _mm256_set1_epi16(1);
         for (i, x) in rows.iter().enumerate() {
@@ -156,15 +156,13 @@ mod avx2 {
             }
             let d = half_to_f32(x.d.to_bits());
             scale[i] = d;
-            if offset {
-                // SAFETY: the 32 bytes of `qs`.
-                let w = unsafe { _mm256_loadu_si256(x.qs.as_ptr() as *const __m256i) };
-                let s = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, w), ones16);
-                let s = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256::<1>(s));
-                let s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
-                let s = _mm_add_epi32(s, _mm_shuffle_epi32::<1>(s));
-                min[i] = 128.0 * d * _mm_cvtsi128_si32(s) as f32;
-            }
+            // SAFETY: the 32 bytes of `qs`.
+            let w = unsafe { _mm256_loadu_si256(x.qs.as_ptr() as *const __m256i) };
+            let s = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, w), ones16);
+            let s = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256::<1>(s));
+            let s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+            let s = _mm_add_epi32(s, _mm_shuffle_epi32::<1>(s));
+            min[i] = 128.0 * d * _mm_cvtsi128_si32(s) as f32;
         }
     }
 }
