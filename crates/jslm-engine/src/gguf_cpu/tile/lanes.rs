@@ -183,9 +183,10 @@ impl Lanes for Avx2 {
         _mm256_add_epi32(a, b)
     }
     /// `u = 16 · hi + lo` with both nibbles unsigned: `maddubs(nibble, w)` pairs stay within
-    /// ±2 · 15 · 128, so a block's 8 groups sum in i16 (±30,720) and are widened once, where
-    /// the sign trick (`|w|`, `y` with `w`'s sign) needs a `madd` for every group — one
-    /// multiply-port instruction per four values instead of one and a half.
+    /// ±2 · 15 · 128, so a block's 8 groups sum in i16 (±30,720) and are widened once. Per
+    /// group and tile element that is two `maddubs` and two adds, where the sign trick (`|w|`,
+    /// `y` with `w`'s sign: pairs up to 2 · 128 · 127) needed a `sign`, a `maddubs`, a `madd`
+    /// to widen every group and an add.
     #[inline(always)]
     unsafe fn block_q8_0<const R: usize, const V: usize>(
         w: [*const u8; R],
