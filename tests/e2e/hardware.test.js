@@ -26,7 +26,7 @@ test("shows the machine and the plan with a fit bar", async () => {
   assert.match(body, /物理 \d+・論理 \d+/);
   assert.match(body, /利用可能 [\d.]+ [GM]B \/ 全体 [\d.]+ [GM]B/);
   // The tiny model is small: the plan keeps it unquantized, and says why.
-  assert.match(body, /tiny-mistral: cpu・F32・\d+ スレッド・コンテキスト 4096 トークン/);
+  assert.match(body, /tiny-mistral: CPU・F32・\d+ スレッド・コンテキスト 4096 トークン/);
   assert.match(body, /選んだ理由: 小さいモデル（f32 で [\d.]+ MB）なので量子化しません/);
   assert.equal(await text(driver, "hardware-body").then(() => driver.findElement(By.css("#hardware-body .badge")).getAttribute("data-level")), "comfortable");
   const meter = await driver.findElement(By.css("#hardware-body meter"));

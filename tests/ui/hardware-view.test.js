@@ -1,7 +1,7 @@
 // Byte formatting and the one-line plan description.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { buildText, formatBytes, planLine, precisionLabel } from "../../ui/js/hardware-view.js";
+import { buildText, deviceName, formatBytes, planLine, precisionLabel } from "../../ui/js/hardware-view.js";
 import { describeError } from "../../ui/js/errors.js";
 
 test("formatBytes table", () => {
@@ -14,6 +14,14 @@ test("formatBytes table", () => {
     [-1, "—"],
   ];
   for (const [bytes, expected] of cases) assert.equal(formatBytes(bytes), expected, String(bytes));
+});
+
+test("the plan's device as users write it, not its internal name", () => {
+  assert.equal(deviceName({ kind: "cpu" }), "CPU");
+  assert.equal(deviceName({ kind: "cuda", ordinal: 1, nvml_index: 0 }), "CUDA 1");
+  assert.equal(deviceName({ kind: "metal" }), "Metal");
+  assert.equal(deviceName("cpu"), "CPU");
+  assert.equal(deviceName(undefined), "—");
 });
 
 test("plan line in both languages", () => {

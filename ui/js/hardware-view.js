@@ -78,10 +78,15 @@ const CPU_FEATURES = [
   ["dotprod", "DotProd"],
 ];
 
-function deviceName(device) {
-  if (typeof device === "string") return device;
-  if (device?.kind === "cuda") return `CUDA ${device.ordinal}`;
-  return device?.kind ?? "—";
+/** The plan's device (`{ kind: "cpu" }`, `{ kind: "cuda", ordinal }`) as users write it. */
+export function deviceName(device) {
+  const kind = typeof device === "string" ? device : device?.kind;
+  switch (kind) {
+    case "cpu": return "CPU";
+    case "cuda": return device?.ordinal === undefined ? "CUDA" : `CUDA ${device.ordinal}`;
+    case "metal": return "Metal";
+    default: return kind ?? "—";
+  }
 }
 
 /** NVML's encoding (12040) as "12.4". */
