@@ -6,7 +6,11 @@
 #
 # - ISA=native: jslm's default kernels against llama.cpp built for this CPU. ISA=avx2: jslm
 #   forced to its AVX2 kernels (`--isa avx2`) against llama.cpp built with AVX2/FMA/F16C only
-#   (GGML_NATIVE=OFF), what an AVX2-only machine runs.
+#   (GGML_NATIVE=OFF), what an AVX2-only machine runs. ISA=avxvnni: jslm's AVX-VNNI kernels
+#   (`--isa avxvnni`: Intel since 12th gen) against llama.cpp built with AVX2 + AVX-VNNI on
+#   CPUs that have AVX-VNNI; elsewhere (AVX-512 VNNI CPUs run jslm's AVX-VNNI tiles in their
+#   EVEX encoding, but llama.cpp's AVX-VNNI build would not start) against the AVX2 build,
+#   which the script says.
 # - Each prompt length is one llama-bench test (`-p`), and one jslm run (prefill, then
 #   DECODE tokens only after the first, shortest prompt: decode is measured once).
 # - llama.cpp is built from a registry package: the source distribution of PyPI's
@@ -58,16 +62,25 @@ if [ ! -x "$LLAMA/build/bin/llama-bench" ]; then
   tar -xzf "$archive" -C "$WORK/sdist"
   rm -rf "$LLAMA" && mv "$WORK"/sdist/llama_cpp_python-*/vendor/llama.cpp "$LLAMA"
 fi
-if [ "$ISA" = avx2 ]; then
+if [ "$ISA" = avx2 ] || [ "$ISA" = avxvnni ]; then
   BUILD="$LLAMA/build-avx2"
   flags=(-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON)
+  if [ "$ISA" = avxvnni ]; then
+    if grep -qw avx_vnni /proc/cpuinfo; then
+      BUILD="$LLAMA/build-avxvnni"
+      flags+=(-DGGML_AVX_VNNI=ON)
+    else
+      echo "note: this CPU has no AVX-VNNI, so llama.cpp runs its AVX2 build (jslm's" \
+        "AVX-VNNI tiles run EVEX-encoded here)" >&2
+    fi
+  fi
   if [ ! -x "$BUILD/bin/llama-bench" ] || [ ! -f "$BUILD/.jslm-flags" ]; then
     cmake -S "$LLAMA" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF \
       -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF "${flags[@]}" >/dev/null
     cmake --build "$BUILD" -j"$(nproc)" --target llama-bench >/dev/null
     echo "${flags[*]}" >"$BUILD/.jslm-flags"
   fi
-  JSLM_ISA_ARGS=(--isa avx2)
+  JSLM_ISA_ARGS=(--isa "$ISA")
 else
   BUILD="$LLAMA/build"
   JSLM_ISA_ARGS=()

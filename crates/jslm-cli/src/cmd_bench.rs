@@ -31,8 +31,8 @@ pub struct BenchArgs {
     /// llama, for comparison). Without `--model`, `both` benchmarks each file with both.
     #[arg(long, default_value = "mapped")]
     pub runner: String,
-    /// Kernels of the mapped runner: avx512, avx2 or generic (default: the best this CPU has),
-    /// e.g. to measure an AVX2-only machine's speed on an AVX-512 one.
+    /// Kernels of the mapped runner: avx512, avxvnni, avx2 or generic (default: the best this
+    /// CPU has), e.g. to measure an AVX2-only machine's speed on an AVX-512 one.
     #[arg(long)]
     pub isa: Option<Isa>,
     /// Without `--model`: which random 7B files to write and run, comma-separated.

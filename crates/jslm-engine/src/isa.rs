@@ -11,6 +11,11 @@ use std::sync::OnceLock;
 pub enum Isa {
     /// AVX-512 F + BW (with VNNI where the CPU has it), plus AVX2, FMA and F16C.
     Avx512,
+    /// AVX2, FMA and F16C with 256-bit VNNI (`vpdpbusd` on `ymm`): Intel's consumer CPUs since
+    /// Alder Lake (12th gen), which have no AVX-512. Prompts use VNNI tiles; decode is AVX2's.
+    /// Runs on AVX-512 VNNI CPUs too (the EVEX form of the same instruction), so it is tested
+    /// and measured here.
+    AvxVnni,
     /// AVX2, FMA and F16C: every x86-64 CPU of the last decade.
     Avx2,
     /// No kernels of ours: candle's (NEON on ARM, its own AVX2 or scalar code elsewhere).
@@ -21,6 +26,7 @@ impl Isa {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Avx512 => "avx512",
+            Self::AvxVnni => "avxvnni",
             Self::Avx2 => "avx2",
             Self::Generic => "generic",
         }
@@ -31,6 +37,7 @@ impl Isa {
         let f = detected();
         match self {
             Self::Avx512 => f.avx512,
+            Self::AvxVnni => f.avx2 && (f.avxvnni || f.avx512vnni),
             Self::Avx2 => f.avx2,
             Self::Generic => true,
         }
@@ -41,6 +48,8 @@ impl Isa {
         let f = detected();
         if f.avx512 {
             Self::Avx512
+        } else if Self::AvxVnni.supported() && std::env::var_os("JSLM_NO_VNNI").is_none() {
+            Self::AvxVnni
         } else if f.avx2 {
             Self::Avx2
         } else {
@@ -50,7 +59,7 @@ impl Isa {
 
     /// Every family this CPU runs, best first (the tests run each).
     pub fn available() -> Vec<Self> {
-        [Self::Avx512, Self::Avx2, Self::Generic]
+        [Self::Avx512, Self::AvxVnni, Self::Avx2, Self::Generic]
             .into_iter()
             .filter(|i| i.supported())
             .collect()
@@ -87,11 +96,12 @@ impl std::str::FromStr for Isa {
     fn from_str(s: &str) -> Result<Self> {
         match s {
             "avx512" => Ok(Self::Avx512),
+            "avxvnni" => Ok(Self::AvxVnni),
             "avx2" => Ok(Self::Avx2),
             "generic" => Ok(Self::Generic),
             other => Err(EngineError::invalid(
                 "isa",
-                format!("must be avx512, avx2 or generic. Given: {other}"),
+                format!("must be avx512, avxvnni, avx2 or generic. Given: {other}"),
             )),
         }
     }
@@ -135,7 +145,15 @@ impl Cpu {
 struct Detected {
     avx512: bool,
     avx512vnni: bool,
+    /// AVX-VNNI: `vpdpbusd` on `ymm` in its VEX encoding.
+    avxvnni: bool,
     avx2: bool,
+}
+
+/// Whether the CPU has the VEX encoding of 256-bit VNNI (AVX-VNNI); without it, the
+/// `AvxVnni` kernels use the EVEX encoding of AVX-512 VNNI + VL.
+pub(crate) fn avxvnni_vex() -> bool {
+    detected().avxvnni
 }
 
 fn detected() -> Detected {
@@ -153,6 +171,7 @@ fn detected() -> Detected {
             Detected {
                 avx512,
                 avx512vnni: avx512 && is_x86_feature_detected!("avx512vnni"),
+                avxvnni: avx2 && is_x86_feature_detected!("avxvnni"),
                 avx2,
             }
         }
@@ -161,6 +180,7 @@ fn detected() -> Detected {
             Detected {
                 avx512: false,
                 avx512vnni: false,
+                avxvnni: false,
                 avx2: false,
             }
         }
@@ -173,7 +193,7 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_generic_is_always_there() {
-        for isa in [Isa::Avx512, Isa::Avx2, Isa::Generic] {
+        for isa in [Isa::Avx512, Isa::AvxVnni, Isa::Avx2, Isa::Generic] {
             assert_eq!(isa.as_str().parse::<Isa>().unwrap(), isa);
         }
         assert!("sse2".parse::<Isa>().is_err());

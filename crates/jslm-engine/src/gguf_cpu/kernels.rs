@@ -1,5 +1,6 @@
 //! The one place that picks a row kernel per weight type and instruction set: ours for Q4_K,
-//! Q6_K and Q8_0 on AVX-512 and AVX2, candle's `vec_dot` for everything else (and for
+//! Q6_K and Q8_0 on AVX-512 and AVX2 (AVX-VNNI CPUs use the AVX2 ones: VNNI serves their
+//! prompts, in the tiles), candle's `vec_dot` for everything else (and for
 //! `Isa::Generic`: NEON on ARM, candle's own AVX2 or scalar code elsewhere).
 
 use crate::isa::{Cpu, Isa};
@@ -45,7 +46,7 @@ pub(crate) fn q4k(cpu: Cpu) -> RowKernels<BlockQ4K> {
     match (cpu.isa, cpu.vnni) {
         (Isa::Avx512, true) => return ours!(super::q4k_avx512::rows, true),
         (Isa::Avx512, false) => return ours!(super::q4k_avx512::rows, false),
-        (Isa::Avx2, _) => return ours!(super::q4k_avx2::rows),
+        (Isa::AvxVnni | Isa::Avx2, _) => return ours!(super::q4k_avx2::rows),
         (Isa::Generic, _) => {}
     }
     let _ = cpu;
@@ -56,7 +57,7 @@ pub(crate) fn q6k(cpu: Cpu) -> RowKernels<BlockQ6K> {
     #[cfg(target_arch = "x86_64")]
     match cpu.isa {
         Isa::Avx512 => return ours!(super::q6k_avx512::rows),
-        Isa::Avx2 => return ours!(super::q6k_avx2::rows),
+        Isa::AvxVnni | Isa::Avx2 => return ours!(super::q6k_avx2::rows),
         Isa::Generic => {}
     }
     let _ = cpu;
@@ -67,7 +68,9 @@ pub(crate) fn q8_0(cpu: Cpu) -> RowKernels<BlockQ8_0> {
     #[cfg(target_arch = "x86_64")]
     match (cpu.isa, cpu.vnni) {
         (Isa::Avx512, true) => return ours!(super::q8_0_avx512::rows),
-        (Isa::Avx512, false) | (Isa::Avx2, _) => return ours!(super::q8_0_avx2::rows),
+        (Isa::Avx512, false) | (Isa::AvxVnni | Isa::Avx2, _) => {
+            return ours!(super::q8_0_avx2::rows)
+        }
         (Isa::Generic, _) => {}
     }
     let _ = cpu;

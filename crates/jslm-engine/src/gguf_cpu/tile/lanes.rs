@@ -1,5 +1,7 @@
 //! The vector operations of the tiled kernels, with one lane per token: AVX-512 VNNI (16
-//! tokens per `zmm`, `vpdpbusd`) and AVX2 (8 tokens per `ymm`, `vpmaddubsw`). The kernels are
+//! tokens per `zmm`, `vpdpbusd`), 256-bit VNNI (8 tokens per `ymm`, `vpdpbusd`: AVX-VNNI's VEX
+//! encoding or AVX-512 VNNI + VL's EVEX one) and AVX2 (8 tokens per `ymm`, `vpmaddubsw`). The
+//! kernels are
 //! written once over this trait; each implementation's entry point carries its target
 //! features and everything here is inlined into it.
 
@@ -139,6 +141,117 @@ impl Lanes for Vnni512 {
         unsafe { _mm512_storeu_ps(out.as_mut_ptr(), x) }
     }
 }
+
+/// 256-bit VNNI lanes: 8 tokens per `ymm`, `vpdpbusd` summing in i32 as `Vnni512` does.
+/// `$dpbusd` is the encoding's intrinsic; everything else is AVX2.
+macro_rules! vnni256 {
+    ($(#[$doc:meta])* $name:ident, $dpbusd:ident) => {
+        $(#[$doc])*
+        #[cfg(target_arch = "x86_64")]
+        #[derive(Clone, Copy)]
+        pub(super) struct $name;
+
+        #[cfg(target_arch = "x86_64")]
+        impl Lanes for $name {
+            const L: usize = 8;
+            const I16: bool = false;
+            type I = __m256i;
+            type F = __m256;
+
+            #[inline(always)]
+            unsafe fn zero_i() -> __m256i {
+                _mm256_setzero_si256()
+            }
+            #[inline(always)]
+            unsafe fn zero_f() -> __m256 {
+                _mm256_setzero_ps()
+            }
+            #[inline(always)]
+            unsafe fn bcast(p: *const u8) -> __m256i {
+                // SAFETY: the caller's.
+                unsafe { Avx2::bcast(p) }
+            }
+            #[inline(always)]
+            unsafe fn load(p: *const u8) -> __m256i {
+                // SAFETY: the caller's.
+                unsafe { Avx2::load(p) }
+            }
+            #[inline(always)]
+            unsafe fn dot4(acc: __m256i, w: __m256i, y: __m256i) -> __m256i {
+                $dpbusd(acc, w, y)
+            }
+            #[inline(always)]
+            unsafe fn widen(acc: __m256i) -> __m256i {
+                acc
+            }
+            #[inline(always)]
+            unsafe fn add_i(a: __m256i, b: __m256i) -> __m256i {
+                _mm256_add_epi32(a, b)
+            }
+            #[inline(always)]
+            unsafe fn block_q8_0<const R: usize, const V: usize>(
+                w: [*const u8; R],
+                u: [*const u8; V],
+            ) -> [[__m256i; V]; R] {
+                let mut s = [[_mm256_setzero_si256(); V]; R];
+                // SAFETY: the caller's: 32 weight bytes per row, 8 groups of 32 bytes per tile.
+                unsafe {
+                    for g in 0..8 {
+                        let mut y = [_mm256_setzero_si256(); V];
+                        for v in 0..V {
+                            y[v] = Self::load(u[v].add(g * 32));
+                        }
+                        for r in 0..R {
+                            let wb = Self::bcast(w[r].add(4 * g));
+                            for v in 0..V {
+                                s[r][v] = $dpbusd(s[r][v], y[v], wb);
+                            }
+                        }
+                    }
+                }
+                s
+            }
+            #[inline(always)]
+            unsafe fn cvt(x: __m256i) -> __m256 {
+                _mm256_cvtepi32_ps(x)
+            }
+            #[inline(always)]
+            unsafe fn splat(x: f32) -> __m256 {
+                _mm256_set1_ps(x)
+            }
+            #[inline(always)]
+            unsafe fn load_f(p: *const f32) -> __m256 {
+                // SAFETY: the caller's.
+                unsafe { Avx2::load_f(p) }
+            }
+            #[inline(always)]
+            unsafe fn fma(a: __m256, b: __m256, c: __m256) -> __m256 {
+                _mm256_fmadd_ps(a, b, c)
+            }
+            #[inline(always)]
+            unsafe fn fnma(a: __m256, b: __m256, c: __m256) -> __m256 {
+                _mm256_fnmadd_ps(a, b, c)
+            }
+            #[inline(always)]
+            unsafe fn store_f(x: __m256, out: &mut [f32; 16]) {
+                // SAFETY: the caller's.
+                unsafe { Avx2::store_f(x, out) }
+            }
+        }
+    };
+}
+
+vnni256!(
+    /// AVX2 + AVX-VNNI (VEX `vpdpbusd`): Intel's consumer CPUs since Alder Lake.
+    AvxVnni,
+    _mm256_dpbusd_avx_epi32
+);
+vnni256!(
+    /// The same lanes with AVX-512 VNNI + VL's EVEX `vpdpbusd` on `ymm`: what runs them on
+    /// AVX-512 CPUs without AVX-VNNI (this project's test machines among them).
+    Vnni256Evex,
+    _mm256_dpbusd_epi32
+);
 
 /// AVX2 + FMA, 8 tokens per vector.
 #[cfg(target_arch = "x86_64")]

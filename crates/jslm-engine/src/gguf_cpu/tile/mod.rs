@@ -1,5 +1,6 @@
 //! Prompt (prefill) matmuls for Q4_K, Q6_K and Q8_0 as register tiles of weight rows ×
-//! tokens over the file's own blocks, with AVX-512 VNNI (16 tokens per vector) or AVX2 (8).
+//! tokens over the file's own blocks, with AVX-512 VNNI (16 tokens per vector), 256-bit VNNI
+//! (8) or AVX2 (8).
 //!
 //! The row kernels (`kernels.rs`) unpack a weight block once for at most four tokens and load
 //! every activation once per row; here a task's rows are unpacked once (`prep.rs`: 16 rows,
@@ -41,6 +42,10 @@ pub(crate) enum Weights<'a> {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Family {
     Vnni512,
+    /// `Isa::AvxVnni` on a CPU with AVX-VNNI.
+    AvxVnni,
+    /// `Isa::AvxVnni` on an AVX-512 VNNI CPU without it: the same tiles, EVEX-encoded.
+    Vnni256Evex,
     Avx2,
 }
 
@@ -48,6 +53,8 @@ impl Family {
     pub fn of(cpu: Cpu) -> Option<Self> {
         match cpu.isa {
             Isa::Avx512 if cpu.vnni => Some(Self::Vnni512),
+            Isa::AvxVnni if crate::isa::avxvnni_vex() => Some(Self::AvxVnni),
+            Isa::AvxVnni => Some(Self::Vnni256Evex),
             Isa::Avx512 | Isa::Avx2 => Some(Self::Avx2),
             Isa::Generic => None,
         }
@@ -56,7 +63,7 @@ impl Family {
     fn lanes(self) -> usize {
         match self {
             Self::Vnni512 => 16,
-            Self::Avx2 => 8,
+            Self::AvxVnni | Self::Vnni256Evex | Self::Avx2 => 8,
         }
     }
 }
@@ -74,7 +81,10 @@ pub(crate) fn matmul(
     assert_eq!(xs.len(), m * cols, "activations are not whole rows");
     assert_eq!(out.len(), m * rows, "output has the wrong size");
     match family {
-        Family::Vnni512 => assert!(Isa::Avx512.supported() && super::q4k_avx512::vnni_detected()),
+        Family::Vnni512 | Family::Vnni256Evex => {
+            assert!(Isa::Avx512.supported() && super::q4k_avx512::vnni_detected())
+        }
+        Family::AvxVnni => assert!(Isa::Avx2.supported() && crate::isa::avxvnni_vex()),
         Family::Avx2 => assert!(Isa::Avx2.supported()),
     }
     let lanes = family.lanes();
@@ -178,6 +188,8 @@ unsafe fn run<B: Body>(family: Family, body: &B, n: usize, acts: &Acts, out: Out
     unsafe {
         match family {
             Family::Vnni512 => task_vnni512(body, n, acts, out),
+            Family::AvxVnni => task_avxvnni(body, n, acts, out),
+            Family::Vnni256Evex => task_vnni256_evex(body, n, acts, out),
             Family::Avx2 => task_avx2(body, n, acts, out),
         }
     }
@@ -188,6 +200,32 @@ unsafe fn run<B: Body>(family: Family, body: &B, n: usize, acts: &Acts, out: Out
 unsafe fn task_vnni512<B: Body>(body: &B, n: usize, acts: &Acts, out: Out) {
     // SAFETY: the caller's; this function's features are the lanes'.
     unsafe { task::<lanes::Vnni512, B, 4, 2>(body, n, acts, out) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+unsafe fn task_avxvnni<B: Body>(body: &B, n: usize, acts: &Acts, out: Out) {
+    // SAFETY: the caller's; this function's features are the lanes'.
+    unsafe {
+        if B::AVX2_TALL {
+            task::<lanes::AvxVnni, B, 4, 1>(body, n, acts, out)
+        } else {
+            task::<lanes::AvxVnni, B, 2, 2>(body, n, acts, out)
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx512vnni,avx2,fma,f16c")]
+unsafe fn task_vnni256_evex<B: Body>(body: &B, n: usize, acts: &Acts, out: Out) {
+    // SAFETY: the caller's; this function's features are the lanes'.
+    unsafe {
+        if B::AVX2_TALL {
+            task::<lanes::Vnni256Evex, B, 4, 1>(body, n, acts, out)
+        } else {
+            task::<lanes::Vnni256Evex, B, 2, 2>(body, n, acts, out)
+        }
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -279,8 +317,12 @@ mod tests {
     use candle_core::quantized::k_quants::GgmlType;
 
     fn families() -> Vec<Family> {
-        let mut out: Vec<Family> = Cpu::all().into_iter().filter_map(Family::of).collect();
-        out.dedup();
+        let mut out: Vec<Family> = Vec::new();
+        for family in Cpu::all().into_iter().filter_map(Family::of) {
+            if !out.contains(&family) {
+                out.push(family);
+            }
+        }
         out
     }
 
