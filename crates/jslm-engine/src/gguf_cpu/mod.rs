@@ -18,6 +18,7 @@ mod q8_0_avx2;
 mod q8_0_avx512;
 mod simd;
 mod tile;
+mod weights_map;
 
 use crate::description::LlamaGguf;
 use crate::error::{EngineError, Result};
@@ -60,6 +61,8 @@ pub(crate) struct GgufCpuModel {
     rope: Rope,
     cache: KvCache,
     cpu: Cpu,
+    /// Bytes of the weights' map on 2 MiB pages (`weights_map.rs`).
+    huge_page_bytes: u64,
 }
 
 impl GgufCpuModel {
@@ -73,7 +76,9 @@ impl GgufCpuModel {
         isa: Isa,
         kv: KvCacheType,
     ) -> Result<Self> {
-        let map = Arc::new(map_weights(path)?);
+        let weights = weights_map::map_weights(path)?;
+        let huge_page_bytes = weights.huge_bytes;
+        let map = Arc::new(weights.map);
         let bad = |reason: String| EngineError::invalid_file(path, reason);
         let p = gguf.dims;
         let (layers, hidden, heads, kv_heads, head_dim) =
@@ -168,7 +173,13 @@ impl GgufCpuModel {
             rope: Rope::new(head_dim, rope_base, context),
             cache: KvCache::new(layers, kv_heads, head_dim, context, kv, isa),
             cpu: Cpu::new(isa),
+            huge_page_bytes,
         })
+    }
+
+    /// Bytes of the weights on 2 MiB pages (for the benchmark's report).
+    pub fn huge_page_bytes(&self) -> u64 {
+        self.huge_page_bytes
     }
 
     pub fn clear_kv_cache(&mut self) {
@@ -236,20 +247,6 @@ impl GgufCpuModel {
         self.output.matmul(cpu, &last, &mut logits);
         Ok(logits)
     }
-}
-
-/// Maps the file read-only, pages populated up front (from the page cache: a fraction of a
-/// second for 4 GB). Reading it into anonymous huge-page memory instead was measured: decode
-/// 11 % faster, but loading took 12 s instead of 0.1 s and the page cache held a second copy.
-fn map_weights(path: &Path) -> Result<memmap2::Mmap> {
-    let file = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
-    let mut options = memmap2::MmapOptions::new();
-    #[cfg(target_os = "linux")]
-    options.populate();
-    // SAFETY: the map is read-only. Model files are written to a temporary name and renamed
-    // into place, never modified in place; a file truncated under us would fault, which is
-    // the same contract every mmap-based loader (llama.cpp, safetensors) has.
-    unsafe { options.map(&file) }.map_err(|e| EngineError::io(path, e))
 }
 
 fn add(x: &mut [f32], y: &[f32]) {
