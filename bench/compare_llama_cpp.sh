@@ -117,12 +117,15 @@ if [ ! -f "$Q4" ]; then
   mv "$Q4.partial" "$Q4"
 fi
 
-# 3. Alternating runs. The page cache is warmed once per file so neither engine pays disk reads.
+# 3. Alternating runs. The page cache is warmed once per file so neither engine pays disk reads:
+# dropped first and read back (`dd iflag=nocache count=0` drops a file's clean cached pages), so
+# both engines map it as a file read from disk is cached, in 2 MiB folios where the kernel and
+# filesystem make them, not as whatever wrote it left it (see gguf_cpu/weights_map.rs).
 paths=()
 for f in $FILES; do
   case "$f" in q4) paths+=("$Q4") ;; q8) paths+=("$Q8") ;; *) echo "FILES: q4 or q8" >&2; exit 1 ;; esac
 done
-for f in "${paths[@]}"; do cat "$f" >/dev/null; done
+for f in "${paths[@]}"; do dd if="$f" iflag=nocache count=0 status=none; cat "$f" >/dev/null; done
 RUNS="$WORK/runs-$ISA"
 mkdir -p "$RUNS" && rm -f "$RUNS"/*
 echo "load before: $(uptime)" | tee "$RUNS/load.txt" >&2
