@@ -34,10 +34,33 @@ pub(super) trait Lanes: Copy {
     /// Q8_0: `Σ w · u` over one block (8 groups) in i32 for rows × tiles, with `w` the
     /// weights' signed bytes (`w[r]`: the block's 32 values) and `u = y + 128` the activations
     /// stored unsigned (`u[v]`: the tile's block in `Acts` layout).
+    ///
+    /// The default is for lanes that sum in i32 (`dot4` with the unsigned activations in the
+    /// unsigned slot); AVX2's i16 sums need their own.
+    #[inline(always)]
     unsafe fn block_q8_0<const R: usize, const V: usize>(
         w: [*const u8; R],
         u: [*const u8; V],
-    ) -> [[Self::I; V]; R];
+    ) -> [[Self::I; V]; R] {
+        debug_assert!(!Self::I16);
+        let mut s = [[Self::zero_i(); V]; R];
+        // SAFETY: the caller's: 32 weight bytes per row, 8 groups of `4 · L` bytes per tile.
+        unsafe {
+            for g in 0..8 {
+                let mut y = [Self::zero_i(); V];
+                for v in 0..V {
+                    y[v] = Self::load(u[v].add(g * 4 * Self::L));
+                }
+                for r in 0..R {
+                    let wb = Self::bcast(w[r].add(4 * g));
+                    for v in 0..V {
+                        s[r][v] = Self::dot4(s[r][v], y[v], wb);
+                    }
+                }
+            }
+        }
+        s
+    }
     unsafe fn cvt(x: Self::I) -> Self::F;
     unsafe fn splat(x: f32) -> Self::F;
     /// `L` floats.
@@ -90,29 +113,6 @@ impl Lanes for Vnni512 {
     #[inline(always)]
     unsafe fn add_i(a: __m512i, b: __m512i) -> __m512i {
         _mm512_add_epi32(a, b)
-    }
-    #[inline(always)]
-    unsafe fn block_q8_0<const R: usize, const V: usize>(
-        w: [*const u8; R],
-        u: [*const u8; V],
-    ) -> [[__m512i; V]; R] {
-        let mut s = [[_mm512_setzero_si512(); V]; R];
-        // SAFETY: the caller's: 32 weight bytes per row, 8 groups of 64 bytes per tile.
-        unsafe {
-            for g in 0..8 {
-                let mut y = [_mm512_setzero_si512(); V];
-                for v in 0..V {
-                    y[v] = Self::load(u[v].add(g * 64));
-                }
-                for r in 0..R {
-                    let wb = Self::bcast(w[r].add(4 * g));
-                    for v in 0..V {
-                        s[r][v] = _mm512_dpbusd_epi32(s[r][v], y[v], wb);
-                    }
-                }
-            }
-        }
-        s
     }
     #[inline(always)]
     unsafe fn cvt(x: __m512i) -> __m512 {
@@ -187,29 +187,6 @@ macro_rules! vnni256 {
             #[inline(always)]
             unsafe fn add_i(a: __m256i, b: __m256i) -> __m256i {
                 _mm256_add_epi32(a, b)
-            }
-            #[inline(always)]
-            unsafe fn block_q8_0<const R: usize, const V: usize>(
-                w: [*const u8; R],
-                u: [*const u8; V],
-            ) -> [[__m256i; V]; R] {
-                let mut s = [[_mm256_setzero_si256(); V]; R];
-                // SAFETY: the caller's: 32 weight bytes per row, 8 groups of 32 bytes per tile.
-                unsafe {
-                    for g in 0..8 {
-                        let mut y = [_mm256_setzero_si256(); V];
-                        for v in 0..V {
-                            y[v] = Self::load(u[v].add(g * 32));
-                        }
-                        for r in 0..R {
-                            let wb = Self::bcast(w[r].add(4 * g));
-                            for v in 0..V {
-                                s[r][v] = $dpbusd(s[r][v], y[v], wb);
-                            }
-                        }
-                    }
-                }
-                s
             }
             #[inline(always)]
             unsafe fn cvt(x: __m256i) -> __m256 {
