@@ -106,10 +106,9 @@ ls -l "$deb" | tee "$out/size.txt"
 
 step "install it beside the main package"
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
-# Refused without its main package: the dependency is real.
-if ! dpkg-query -W "$main_package" >/dev/null 2>&1 && $SUDO dpkg --dry-run -i "$deb" >/dev/null 2>&1; then
-  fail "dpkg would install the add-on without $main_package"
-fi
+# The dependency on exactly this version of the main package is in the control file.
+[ "$(dpkg-deb --field "$deb" Depends)" = "$main_package (= $version)" ] ||
+  fail "the add-on does not depend on $main_package (= $version)"
 $SUDO apt-get install -y "./$main" "$deb" >"$out/apt-install.log"
 for bin in jslm jslm-desktop jslm-cuda jslm-desktop-cuda; do
   [ -x "/usr/bin/$bin" ] || fail "/usr/bin/$bin is not installed"
