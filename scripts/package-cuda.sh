@@ -52,7 +52,9 @@ install -Dm755 "$TARGET_DIR/release/jslm-desktop-cuda" "$root/usr/bin/jslm-deskt
 # What the builds link against beyond the main package's dependencies, read from the binaries.
 needed="$(for bin in jslm-cuda jslm-desktop-cuda; do
   readelf -d "$root/usr/bin/$bin" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p'
-done | grep -E '^lib(cuda|cudart|cublas|cublasLt|curand|nvrtc)\.' | sort -u | tr '\n' ' ')"
+done | grep -E '^lib(cudart|cublas|cublasLt|curand|nvrtc)\.' | sort -u | tr '\n' ' ' | sed 's/ $//')"
+# cuBLAS loads cuBLASLt itself (the launcher checks for it too).
+case " $needed " in *" libcublas.so."*) needed="$needed libcublasLt.so.$CUDA_MAJOR" ;; esac
 echo "CUDA libraries the builds need: $needed" | tee "$out/needed.txt"
 doc="$root/usr/share/doc/$package"
 mkdir -p "$doc"
