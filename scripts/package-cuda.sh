@@ -119,7 +119,7 @@ done
 # The CPU program, with the twin beside it, on a machine without an NVIDIA GPU: the CPU plan,
 # and the reason in doctor.
 /usr/bin/jslm doctor | tee "$out/doctor.txt"
-grep -q "^Build: CPU" "$out/doctor.txt" || fail "doctor does not say which build runs"
+grep -Eq "^ *Build: +CPU" "$out/doctor.txt" || fail "doctor does not say which build runs"
 # The twin itself starts where its libraries are (the toolkit's, with the stub driver: no GPU).
 mkdir -p "$CUDA_ROOT_DIR/stub-driver"
 ln -sf ../lib64/libcuda.so "$CUDA_ROOT_DIR/stub-driver/libcuda.so.1"
