@@ -120,14 +120,14 @@ mod linux {
         // reference into the map is held across this call (the model is still loading).
         let _ =
             unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, len) };
+        // Checked: a length that does not fit `off_t` is never dropped (a hint skipped).
+        let (Ok(offset), Ok(len)) = (libc::off_t::try_from(offset), libc::off_t::try_from(len))
+        else {
+            return;
+        };
         // SAFETY: a plain system call on an open descriptor; it only affects caching.
         unsafe {
-            libc::posix_fadvise(
-                file.as_raw_fd(),
-                offset as libc::off_t,
-                len as libc::off_t,
-                libc::POSIX_FADV_DONTNEED,
-            );
+            libc::posix_fadvise(file.as_raw_fd(), offset, len, libc::POSIX_FADV_DONTNEED);
         }
     }
 
