@@ -22,6 +22,7 @@ pub(crate) fn rows<const T: usize>(n: usize, xs: &[BlockQ4K], ys: [&[BlockQ8K]; 
 
 #[cfg(target_arch = "x86_64")]
 mod imp {
+    use super::super::q4k_avx512::{KMASK1, KMASK2, KMASK3};
     use super::super::simd::{half_to_f32, prefetch_ahead};
     use super::{Q4K, Q8K};
     use std::arch::x86_64::*;
@@ -42,8 +43,132 @@ mod imp {
     }
     static SHUFFLE_K4: [[u8; 32]; 8] = shuffle_k4();
 
+    /// i16 lanes of a block's mins (in both 128-bit lanes) paired with its `bsums`: bsums
+    /// 2j and 2j+1 belong to sub-block j, lanes 0–7 of `bsums` to sub-blocks 0–3.
+    const fn mins_dup() -> [u8; 32] {
+        let mut out = [0u8; 32];
+        let mut i = 0;
+        while i < 32 {
+            // Byte i of 128-bit lane L is i16 k = (i % 16) / 2 of the lane, bsum 8L + k.
+            let j = 4 * (i / 16) + i % 16 / 4;
+            out[i] = (2 * j + i % 2) as u8;
+            i += 1;
+        }
+        out
+    }
+    static MINS_DUP: [u8; 32] = mins_dup();
+
+    /// Blocks per step of `one_token`.
+    const GROUP: usize = 2;
+
     #[target_feature(enable = "avx2,fma,f16c")]
     pub(super) unsafe fn dot<const T: usize>(xs: &[Q4K], ys: [&[Q8K]; T]) -> [f32; T] {
+        if T != 1 {
+            // SAFETY: this function's target features.
+            return unsafe { body::<T>(xs, ys) };
+        }
+        // One token (decode): whole groups through `one_token`, the rest through `body`.
+        let whole = xs.len() / GROUP * GROUP;
+        // SAFETY: this function's target features; both parts index within `xs` and `ys[0]`.
+        let (head, tail) = unsafe {
+            (
+                one_token(&xs[..whole], &ys[0][..whole]),
+                body::<1>(&xs[whole..], [&ys[0][whole..]])[0],
+            )
+        };
+        let mut out = [0f32; T];
+        out[0] = head + tail;
+        out
+    }
+
+    /// One weight row against one activation row, two blocks at a time. Decode runs this
+    /// once per row per token, and `body` spends about a third of its instructions per block
+    /// on bookkeeping in scalar code (the f16 scales, unpacking the 6-bit scales and mins,
+    /// the min sums); here each is a few vector instructions for both blocks.
+    #[inline(always)]
+    unsafe fn one_token(xs: &[Q4K], ys: &[Q8K]) -> f32 {
+        debug_assert_eq!(xs.len() % GROUP, 0);
+        debug_assert_eq!(xs.len(), ys.len());
+        let m4 = _mm256_set1_epi8(0x0F);
+        let (k1, k2, k3) = (
+            _mm256_set1_epi32(KMASK1 as i32),
+            _mm256_set1_epi32(KMASK2 as i32),
+            _mm256_set1_epi32(KMASK3 as i32),
+        );
+        // u32 lanes of a block's 16-byte head: [d | dmin << 16, u0, u1, u2]. The scales and
+        // mins come out as `scales_and_mins` returns them, [u0 & K1, (u2 & K2) | ((u0 >> 6) &
+        // K3) << 4, u1 & K1, ((u2 >> 4) & K2) | ((u1 >> 6) & K3) << 4]: the even lanes from
+        // [u0, _, u1, _], the odd ones from [_, u2, _, u2 >> 4] and [_, u0, _, u1].
+        let shift = _mm256_setr_epi32(0, 0, 0, 4, 0, 0, 0, 4);
+        let halves_of = _mm256_setr_epi32(0, 4, 0, 0, 0, 0, 0, 0);
+        // SAFETY: 32 bytes from 32-byte arrays.
+        let mins_dup = unsafe { _mm256_loadu_si256(MINS_DUP.as_ptr() as *const __m256i) };
+        let shuffles: [__m256i; 8] = std::array::from_fn(|j| {
+            // SAFETY: as above.
+            unsafe { _mm256_loadu_si256(SHUFFLE_K4[j].as_ptr() as *const __m256i) }
+        });
+        let mut acc = _mm256_setzero_ps();
+        let mut acc_m = _mm256_setzero_ps();
+        for (x, y) in xs.chunks_exact(GROUP).zip(ys.chunks_exact(GROUP)) {
+            prefetch_ahead(&x[0], GROUP * std::mem::size_of::<Q4K>().div_ceil(64));
+            // SAFETY: the first 16 bytes of each 144-byte block.
+            let head = |i: usize| unsafe { _mm_loadu_si128(&x[i] as *const Q4K as *const __m128i) };
+            let heads = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(head(0)), head(1));
+            // [d·y.d, dmin·y.d] of both blocks.
+            let halves = _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(heads, halves_of));
+            let yd = _mm_setr_ps(y[0].d, y[0].d, y[1].d, y[1].d);
+            let f = _mm256_castps128_ps256(_mm_mul_ps(_mm_cvtph_ps(halves), yd));
+            let even = _mm256_shuffle_epi32::<0b11_10_11_01>(heads); // [u0, u2, u1, u2]
+            let odd = _mm256_shuffle_epi32::<0b10_10_01_01>(heads); // [u0, u0, u1, u1]
+            let high = _mm256_or_si256(
+                _mm256_and_si256(_mm256_srlv_epi32(even, shift), k2),
+                _mm256_slli_epi32::<4>(_mm256_and_si256(_mm256_srli_epi32::<6>(odd), k3)),
+            );
+            let sm = _mm256_blend_epi32::<0b1010_1010>(_mm256_and_si256(even, k1), high);
+            for q in 0..GROUP {
+                let (x, y) = (&x[q], &y[q]);
+                // i16: the eight scales, then the eight mins.
+                let widened = _mm256_cvtepu8_epi16(if q == 0 {
+                    _mm256_castsi256_si128(sm)
+                } else {
+                    _mm256_extracti128_si256::<1>(sm)
+                });
+                let scales = _mm256_permute2x128_si256::<0x00>(widened, widened);
+                let mins = _mm256_permute2x128_si256::<0x11>(widened, widened);
+                // SAFETY: 32 bytes, the whole `bsums`.
+                let bsums = unsafe { _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i) };
+                let prod = _mm256_madd_epi16(_mm256_shuffle_epi8(mins, mins_dup), bsums);
+                let fm = _mm256_permutevar8x32_ps(f, _mm256_set1_epi32(2 * q as i32 + 1));
+                acc_m = _mm256_fmadd_ps(fm, _mm256_cvtepi32_ps(prod), acc_m);
+                let mut sumi = _mm256_setzero_si256();
+                for j in 0..4 {
+                    let scale_l = _mm256_shuffle_epi8(scales, shuffles[2 * j]);
+                    let scale_h = _mm256_shuffle_epi8(scales, shuffles[2 * j + 1]);
+                    // SAFETY: 32 bytes inside the 128-byte `qs`; 64 inside the 256 of `y.qs`.
+                    let (q4, q8l, q8h) = unsafe {
+                        let q8 = y.qs.as_ptr().add(64 * j);
+                        (
+                            _mm256_loadu_si256(x.qs.as_ptr().add(32 * j) as *const __m256i),
+                            _mm256_loadu_si256(q8 as *const __m256i),
+                            _mm256_loadu_si256(q8.add(32) as *const __m256i),
+                        )
+                    };
+                    let q4l = _mm256_and_si256(q4, m4);
+                    let q4h = _mm256_and_si256(_mm256_srli_epi16::<4>(q4), m4);
+                    let pl = _mm256_madd_epi16(scale_l, _mm256_maddubs_epi16(q4l, q8l));
+                    let ph = _mm256_madd_epi16(scale_h, _mm256_maddubs_epi16(q4h, q8h));
+                    sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
+                }
+                let fd = _mm256_permutevar8x32_ps(f, _mm256_set1_epi32(2 * q as i32));
+                acc = _mm256_fmadd_ps(fd, _mm256_cvtepi32_ps(sumi), acc);
+            }
+        }
+        hsum(acc) - hsum(acc_m)
+    }
+
+    /// `T` activation rows against one weight row, one block at a time.
+    #[inline(always)]
+    unsafe fn body<const T: usize>(xs: &[Q4K], ys: [&[Q8K]; T]) -> [f32; T] {
         let m4 = _mm256_set1_epi8(0x0F);
         let mut acc = [_mm256_setzero_ps(); T];
         let mut acc_m = [_mm_setzero_ps(); T];

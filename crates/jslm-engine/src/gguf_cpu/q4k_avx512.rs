@@ -69,9 +69,9 @@ mod avx512 {
     use super::{Q4K, Q8K};
     use std::arch::x86_64::*;
 
-    const KMASK1: u32 = 0x3f3f3f3f;
-    const KMASK2: u32 = 0x0f0f0f0f;
-    const KMASK3: u32 = 0x03030303;
+    pub(in super::super) const KMASK1: u32 = 0x3f3f3f3f;
+    pub(in super::super) const KMASK2: u32 = 0x0f0f0f0f;
+    pub(in super::super) const KMASK3: u32 = 0x03030303;
 
     /// The eight 6-bit scales (bytes 0–7) and mins (bytes 8–15) of a block, as ggml's
     /// `get_scale_min_k4` reads them.
@@ -204,4 +204,4 @@ mod avx512 {
 }
 
 #[cfg(target_arch = "x86_64")]
-pub(super) use avx512::scales_and_mins;
+pub(super) use avx512::{scales_and_mins, KMASK1, KMASK2, KMASK3};

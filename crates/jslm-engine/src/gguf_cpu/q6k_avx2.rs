@@ -50,7 +50,6 @@ mod imp {
         let m4 = _mm256_set1_epi8(0x0F);
         let m2 = _mm256_set1_epi8(0x03);
         let mut acc = [_mm256_setzero_ps(); T];
-        let mut acc_off = [0f32; T];
         for (b, x) in xs.iter().enumerate() {
             prefetch_ahead(x, 4);
             let d = half_to_f32(x.d.to_bits());
@@ -93,20 +92,15 @@ mod imp {
             let sc16 = _mm256_cvtepi8_epi16(scales8);
             for t in 0..T {
                 let y = &ys[t][b];
-                let dy = d * y.d;
-                acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dy), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+                // 32 · Σ_j scale_j · bsum_j, the offset of the stored 6-bit values, taken off
+                // in i32 lanes before the one conversion: |Σ q·y·scale| < 256 · 63 · 128 · 128
+                // and the offset < 32 · 16 · 128 · 2,048, both far inside i32.
                 let bsums = _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i);
-                let m = _mm256_madd_epi16(sc16, bsums);
-                let m = _mm_add_epi32(_mm256_castsi256_si128(m), _mm256_extracti128_si256::<1>(m));
-                let m = _mm_add_epi32(m, _mm_unpackhi_epi64(m, m));
-                let m = _mm_add_epi32(m, _mm_shuffle_epi32::<1>(m));
-                acc_off[t] += dy * 32.0 * _mm_cvtsi128_si32(m) as f32;
+                let off = _mm256_slli_epi32::<5>(_mm256_madd_epi16(sc16, bsums));
+                let sumi = _mm256_sub_epi32(sumi[t], off);
+                acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * y.d), _mm256_cvtepi32_ps(sumi), acc[t]);
             }
         }
-        let mut out = [0f32; T];
-        for t in 0..T {
-            out[t] = hsum256(acc[t]) - acc_off[t];
-        }
-        out
+        acc.map(|acc| hsum256(acc))
     }
 }
