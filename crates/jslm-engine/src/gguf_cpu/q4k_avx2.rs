@@ -82,9 +82,9 @@ mod imp {
     }
 
     /// One weight row against one activation row, two blocks at a time. Decode runs this
-    /// once per row per token, and `body` spends about a third of its instructions per block
-    /// on bookkeeping in scalar code (the f16 scales, unpacking the 6-bit scales and mins,
-    /// the min sums); here each is a few vector instructions for both blocks.
+    /// once per row per token, and a quarter of `body`'s instructions per block (counted in
+    /// its source) are bookkeeping in scalar code: the f16 scales, unpacking the 6-bit scales
+    /// and mins, the min sums. Here each is a few vector instructions for both blocks.
     #[inline(always)]
     unsafe fn one_token(xs: &[Q4K], ys: &[Q8K]) -> f32 {
         debug_assert_eq!(xs.len() % GROUP, 0);
