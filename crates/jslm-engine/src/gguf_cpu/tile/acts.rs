@@ -13,12 +13,12 @@ use rayon::prelude::*;
 pub(super) struct Acts {
     pub lanes: usize,
     pub blocks: usize,
-    /// Groups of four values per block (64 for Q8_K, 8 for Q8_0).
+    /// Groups of four bytes per token and block (64 for Q8_K, 8 for Q8_0, 16 for Q8_0 pairs).
     pub groups: usize,
     /// Sums per block (the K-quants' sub-blocks) kept per token.
     pub nsub: usize,
     pub tiles: usize,
-    /// `[tile][block][group][lane][4]`.
+    /// `[tile][block][group][lane][4 bytes]`.
     qs: Vec<u8>,
     /// `[tile][block][lane]`: each token's block scale.
     d: Vec<f32>,
@@ -65,15 +65,32 @@ impl Acts {
         acts
     }
 
-    /// Q8_0 for Q8_0 weights, stored as y + 128 (unsigned: `vpdpbusd`'s and `vpmaddubsw`'s
-    /// unsigned operand; the weights' `128 · Σ w` is subtracted per block).
+    /// Q8_0 for Q8_0 weights, stored as y + 128 (unsigned: `vpdpbusd`'s unsigned operand;
+    /// the weights' `128 · Σ w` is subtracted per block), four bytes per token and group.
     pub fn q8_0(xs: &[f32], cols: usize, lanes: usize) -> Self {
+        Self::q8_0_as(xs, cols, lanes, false)
+    }
+
+    /// Q8_0 as for [`Self::q8_0`], but each y + 128 widened to i16: 16 groups of two values
+    /// per block, the four bytes per token and group `vpmaddwd`'s i16 pair (AVX2's tiles).
+    pub fn q8_0_pairs(xs: &[f32], cols: usize, lanes: usize) -> Self {
+        Self::q8_0_as(xs, cols, lanes, true)
+    }
+
+    fn q8_0_as(xs: &[f32], cols: usize, lanes: usize, pairs: bool) -> Self {
         let m = xs.len() / cols;
         let blocks = cols / 32;
-        let mut acts = Self::zeroed(m, lanes, blocks, 8, 0);
+        let groups = if pairs { 16 } else { 8 };
+        let mut acts = Self::zeroed(m, lanes, blocks, groups, 0);
         let (qs_tile, d_tile, _) = acts.tile_sizes();
         // Padding tokens: y = 0 stored as 128, so that the weights' correction cancels.
-        acts.qs.fill(128);
+        if pairs {
+            for pair in acts.qs.chunks_exact_mut(2) {
+                pair.copy_from_slice(&128u16.to_le_bytes());
+            }
+        } else {
+            acts.qs.fill(128);
+        }
         acts.qs
             .par_chunks_mut(qs_tile)
             .zip(acts.d.par_chunks_mut(d_tile))
@@ -86,10 +103,17 @@ impl Acts {
                     // SAFETY: `Q8` is `BlockQ8_0`'s layout (asserted beside it).
                     let q: &[Q8] = unsafe { view(&q, blocks) };
                     for (b, block) in q.iter().enumerate() {
-                        for g in 0..8 {
-                            let at = ((b * 8 + g) * lanes + lane) * 4;
-                            for i in 0..4 {
-                                qs[at + i] = (block.qs[4 * g + i] as i32 + 128) as u8;
+                        let per = 32 / groups;
+                        for g in 0..groups {
+                            let at = ((b * groups + g) * lanes + lane) * 4;
+                            for i in 0..per {
+                                let u = block.qs[per * g + i] as i32 + 128;
+                                if pairs {
+                                    let bytes = (u as u16).to_le_bytes();
+                                    qs[at + 2 * i..at + 2 * i + 2].copy_from_slice(&bytes);
+                                } else {
+                                    qs[at + i] = u as u8;
+                                }
                             }
                         }
                         d[b * lanes + lane] = block.d.to_f32();

@@ -13,8 +13,9 @@ use super::prep::Prepped;
 
 /// One weight type's tile over `Prepped` rows.
 pub(super) trait Body: Sync {
-    /// AVX2 tiles of 4 rows × 1 vector instead of 2 × 2: for a body whose AVX2 sums need two
-    /// accumulators per tile element (16 `ymm` registers hold 4 × 2 of them, not 2 × 2 × 2).
+    /// 256-bit tiles of 4 rows instead of 2 × 2 vectors: × 1 vector with VNNI, × 2 with
+    /// AVX2 (whose Q8_0 sums are one `vpmaddwd` accumulator per tile element: 16 `ymm`
+    /// registers hold 8 of them, 2 activation vectors and a weight pair).
     const AVX2_TALL: bool = false;
 
     /// Rows `row..row + R` of the task against tiles `tile0..tile0 + V`.

@@ -1,9 +1,8 @@
 //! The vector operations of the tiled kernels, with one lane per token: AVX-512 VNNI (16
 //! tokens per `zmm`, `vpdpbusd`), 256-bit VNNI (8 tokens per `ymm`, `vpdpbusd`: AVX-VNNI's VEX
-//! encoding or AVX-512 VNNI + VL's EVEX one) and AVX2 (8 tokens per `ymm`, `vpmaddubsw`). The
-//! kernels are
-//! written once over this trait; each implementation's entry point carries its target
-//! features and everything here is inlined into it.
+//! encoding or AVX-512 VNNI + VL's EVEX one) and AVX2 (8 tokens per `ymm`, `vpmaddubsw`, and
+//! `vpmaddwd` for Q8_0). The kernels are written once over this trait; each implementation's
+//! entry point carries its target features and everything here is inlined into it.
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;
@@ -272,49 +271,46 @@ impl Lanes for Avx2 {
     unsafe fn add_i(a: __m256i, b: __m256i) -> __m256i {
         _mm256_add_epi32(a, b)
     }
-    /// `u = 16 · hi + lo` with both nibbles unsigned: `maddubs(nibble, w)` pairs stay within
-    /// ±2 · 15 · 128, so a block's 8 groups sum in i16 (±30,720) and are widened once. Per
-    /// group and tile element that is two `maddubs` and two adds, where the sign trick (`|w|`,
-    /// `y` with `w`'s sign: pairs up to 2 · 128 · 127) needed a `sign`, a `maddubs`, a `madd`
-    /// to widen every group and an add.
+    /// Here `u` is in `Acts::q8_0_pairs` layout: each token's `y + 128` as i16 pairs, 16
+    /// groups per block. The weights are widened to i16 once per block and row, and per pair
+    /// one `vpmaddwd` and one add per tile element sum in i32 (at most 32 · 255 · 128). That
+    /// is the same number of multiplies per product as `maddubs` on split nibbles (two per
+    /// four bytes, since 255 · 127 · 2 overflows its i16 pairs) or on the sign trick, but
+    /// fewer instructions around them: no nibble split, no widening of i16 sums, one
+    /// accumulator per tile element, so the tile is 4 rows × 16 tokens, not 4 × 8. Prefill,
+    /// Q8_0, 2 threads on a Zen 3 with AVX2 only: see BENCHMARKS.md, stop 23.
     #[inline(always)]
     unsafe fn block_q8_0<const R: usize, const V: usize>(
         w: [*const u8; R],
         u: [*const u8; V],
     ) -> [[__m256i; V]; R] {
-        let m4 = _mm256_set1_epi8(0x0F);
-        let mut hi = [[_mm256_setzero_si256(); V]; R];
-        let mut lo = [[_mm256_setzero_si256(); V]; R];
-        // SAFETY: the caller's: 32 weight bytes per row, 8 groups of 32 bytes per tile.
+        // The widened weights go through memory: each pair is then a broadcast load, where
+        // from registers it would be a shuffle competing with the multiplies.
+        let mut wide = [[0i16; 32]; R];
+        let mut s = [[_mm256_setzero_si256(); V]; R];
+        // SAFETY: the caller's: 32 weight bytes per row, 16 groups of 32 bytes per tile;
+        // `wide` holds 32 i16 per row.
         unsafe {
-            // An opaque trip count keeps the loop a loop: fully unrolled, LLVM hoisted all
-            // eight groups' loads and nibble splits and spilled half the accumulators to the
-            // stack (prefill 10.0 → 11.5 tokens/s with the loop kept, Q8_0, AVX2, 2 threads).
-            for g in 0..std::hint::black_box(8usize) {
-                let mut yh = [_mm256_setzero_si256(); V];
-                let mut yl = [_mm256_setzero_si256(); V];
+            for r in 0..R {
+                let lo = _mm256_cvtepi8_epi16(_mm_loadu_si128(w[r] as *const __m128i));
+                let hi = _mm256_cvtepi8_epi16(_mm_loadu_si128(w[r].add(16) as *const __m128i));
+                _mm256_storeu_si256(wide[r].as_mut_ptr() as *mut __m256i, lo);
+                _mm256_storeu_si256(wide[r].as_mut_ptr().add(16) as *mut __m256i, hi);
+            }
+            let wide = std::hint::black_box(&wide);
+            // An opaque trip count keeps the loop a loop: the nibble loop this replaced, fully
+            // unrolled, had all groups' loads hoisted and half the accumulators spilled.
+            for g in 0..std::hint::black_box(16usize) {
+                let mut y = [_mm256_setzero_si256(); V];
                 for v in 0..V {
-                    let y = Self::load(u[v].add(g * 32));
-                    yl[v] = _mm256_and_si256(y, m4);
-                    yh[v] = _mm256_and_si256(_mm256_srli_epi16::<4>(y), m4);
+                    y[v] = Self::load(u[v].add(g * 32));
                 }
                 for r in 0..R {
-                    let wb = Self::bcast(w[r].add(4 * g));
+                    let wb = Self::bcast(wide[r].as_ptr().add(2 * g) as *const u8);
                     for v in 0..V {
-                        hi[r][v] = _mm256_add_epi16(hi[r][v], _mm256_maddubs_epi16(yh[v], wb));
-                        lo[r][v] = _mm256_add_epi16(lo[r][v], _mm256_maddubs_epi16(yl[v], wb));
+                        s[r][v] = _mm256_add_epi32(s[r][v], _mm256_madd_epi16(y[v], wb));
                     }
                 }
-            }
-        }
-        let (sixteen, one) = (_mm256_set1_epi16(16), _mm256_set1_epi16(1));
-        let mut s = [[_mm256_setzero_si256(); V]; R];
-        for r in 0..R {
-            for v in 0..V {
-                s[r][v] = _mm256_add_epi32(
-                    _mm256_madd_epi16(hi[r][v], sixteen),
-                    _mm256_madd_epi16(lo[r][v], one),
-                );
             }
         }
         s
