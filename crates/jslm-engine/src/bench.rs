@@ -34,6 +34,10 @@ pub struct BenchReport {
     /// candle repacks quantized weights for its kernels on first use, a one-time cost per load.
     pub warmup_ms: f64,
     pub prompt_tokens: usize,
+    /// Most prompt tokens per forward pass (`LoadOptions::prefill_chunk_tokens`): a longer
+    /// prompt runs in passes of this many, as in a generation.
+    #[serde(default)]
+    pub prefill_chunk_tokens: usize,
     pub decode_tokens: usize,
     pub prompt_tokens_per_s: f64,
     pub decode_tokens_per_s: f64,
@@ -121,6 +125,7 @@ pub fn run_bench(
         load_ms,
         warmup_ms,
         prompt_tokens: prompt.len(),
+        prefill_chunk_tokens: options.prefill_chunk_tokens.max(1),
         decode_tokens,
         prompt_tokens_per_s: prompt.len() as f64 / prefill,
         decode_tokens_per_s: if decode > 0.0 {
