@@ -47,7 +47,10 @@ fn random_gguf_loads_and_benchmarks() {
         assert_eq!(report.threads, 2);
         assert_eq!(report.runner, "mapped");
         assert_eq!(report.prompt_tokens, 16);
-        assert_eq!(report.prefill_chunk_tokens, 5, "the prompt ran in the options' passes");
+        assert_eq!(
+            report.prefill_chunk_tokens, 5,
+            "the prompt ran in the options' passes"
+        );
         assert!(report.prompt_tokens_per_s > 0.0 && report.decode_tokens_per_s > 0.0);
         assert!(report.file_bytes > 0);
         assert_eq!(report.precision, q);

@@ -122,10 +122,11 @@ impl<const NSUB: usize, const I16_GROUPS: usize> Body for KQuant<'_, NSUB, I16_G
     }
 }
 
-/// Q8_0: the weights' bytes straight from the file (34-byte blocks: f16 scale, 32 values).
+/// Q8_0: the weights' bytes straight from the file (34-byte blocks: f16 scale, 32 values),
+/// or for lanes that multiply in i16 (AVX2) widened by `Prepped::q8_0` (64 bytes per block).
 pub(super) struct Q8_0<'a> {
     pub prep: &'a Prepped,
-    /// The task's first block.
+    /// The task's first block: in the file, or in `prep.bytes` for `Lanes::I16`.
     pub blocks: *const u8,
     pub row_blocks: usize,
 }
@@ -144,14 +145,17 @@ impl Body for Q8_0<'_> {
         tile0: usize,
     ) -> [[S::F; V]; R] {
         let nb = self.row_blocks;
-        // SAFETY (every pointer below): rows `row..row + R` of the task have `nb` blocks of 34
-        // bytes each in the map and `nb` factors in `prep`; the tiles' blocks are in `acts`.
+        // SAFETY (every pointer below): rows `row..row + R` of the task have `nb` blocks of
+        // `stride` bytes each (in the map or in `prep`) and `nb` factors in `prep`; the tiles'
+        // blocks are in `acts`.
         unsafe {
             let mut w = [std::ptr::null::<u8>(); R];
             let mut scale = [std::ptr::null::<f32>(); R];
             let mut min = [std::ptr::null::<f32>(); R];
+            // (offset of the values in a block, bytes per block)
+            let (at, stride) = if S::I16 { (0, 64) } else { (2, 34) };
             for r in 0..R {
-                w[r] = self.blocks.add((row + r) * nb * 34 + 2);
+                w[r] = self.blocks.add((row + r) * nb * stride + at);
                 scale[r] = self.prep.scale[(row + r) * nb..].as_ptr();
                 min[r] = self.prep.min[(row + r) * nb..].as_ptr();
             }
@@ -161,7 +165,7 @@ impl Body for Q8_0<'_> {
                 for (v, yq) in yq.iter_mut().enumerate() {
                     *yq = acts.qs(tile0 + v, b);
                 }
-                let s = S::block_q8_0::<R, V>(w.map(|w| w.add(b * 34)), yq);
+                let s = S::block_q8_0::<R, V>(w.map(|w| w.add(b * stride)), yq);
                 for v in 0..V {
                     let d = S::load_f(acts.d(tile0 + v, b));
                     for r in 0..R {

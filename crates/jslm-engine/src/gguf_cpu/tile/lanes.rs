@@ -31,8 +31,9 @@ pub(super) trait Lanes: Copy {
     unsafe fn widen(acc: Self::I) -> Self::I;
     unsafe fn add_i(a: Self::I, b: Self::I) -> Self::I;
     /// Q8_0: `Σ w · u` over one block (8 groups) in i32 for rows × tiles, with `w` the
-    /// weights' signed bytes (`w[r]`: the block's 32 values) and `u = y + 128` the activations
-    /// stored unsigned (`u[v]`: the tile's block in `Acts` layout).
+    /// weights' signed bytes (`w[r]`: the block's 32 values; widened to i16 for `I16` lanes)
+    /// and `u = y + 128` the activations stored unsigned (`u[v]`: the tile's block in `Acts`
+    /// layout).
     ///
     /// The default is for lanes that sum in i32 (`dot4` with the unsigned activations in the
     /// unsigned slot); AVX2's i16 sums need their own.
@@ -272,8 +273,9 @@ impl Lanes for Avx2 {
         _mm256_add_epi32(a, b)
     }
     /// Here `u` is in `Acts::q8_0_pairs` layout: each token's `y + 128` as i16 pairs, 16
-    /// groups per block. The weights are widened to i16 once per block and row, and per pair
-    /// one `vpmaddwd` and one add per tile element sum in i32 (at most 32 · 255 · 128). That
+    /// groups per block, and `w` the weights as i16 (`Prepped::q8_0` widens them once per
+    /// task, so each pair is one broadcast load). Per pair one `vpmaddwd` and one add per
+    /// tile element sum in i32 (at most 32 · 255 · 128). That
     /// is the same number of multiplies per product as `maddubs` on split nibbles (two per
     /// four bytes, since 255 · 127 · 2 overflows its i16 pairs) or on the sign trick, but
     /// fewer instructions around them: no nibble split, no widening of i16 sums, one
@@ -284,20 +286,10 @@ impl Lanes for Avx2 {
         w: [*const u8; R],
         u: [*const u8; V],
     ) -> [[__m256i; V]; R] {
-        // The widened weights go through memory: each pair is then a broadcast load, where
-        // from registers it would be a shuffle competing with the multiplies.
-        let mut wide = [[0i16; 32]; R];
         let mut s = [[_mm256_setzero_si256(); V]; R];
-        // SAFETY: the caller's: 32 weight bytes per row, 16 groups of 32 bytes per tile;
-        // `wide` holds 32 i16 per row.
+        // SAFETY: the caller's: 32 widened weights (64 bytes) per row, 16 groups of 32 bytes
+        // per tile.
         unsafe {
-            for r in 0..R {
-                let lo = _mm256_cvtepi8_epi16(_mm_loadu_si128(w[r] as *const __m128i));
-                let hi = _mm256_cvtepi8_epi16(_mm_loadu_si128(w[r].add(16) as *const __m128i));
-                _mm256_storeu_si256(wide[r].as_mut_ptr() as *mut __m256i, lo);
-                _mm256_storeu_si256(wide[r].as_mut_ptr().add(16) as *mut __m256i, hi);
-            }
-            let wide = std::hint::black_box(&wide);
             // An opaque trip count keeps the loop a loop: the nibble loop this replaced, fully
             // unrolled, had all groups' loads hoisted and half the accumulators spilled.
             for g in 0..std::hint::black_box(16usize) {
@@ -306,7 +298,7 @@ impl Lanes for Avx2 {
                     y[v] = Self::load(u[v].add(g * 32));
                 }
                 for r in 0..R {
-                    let wb = Self::bcast(wide[r].as_ptr().add(2 * g) as *const u8);
+                    let wb = Self::bcast(w[r].add(4 * g));
                     for v in 0..V {
                         s[r][v] = _mm256_add_epi32(s[r][v], _mm256_madd_epi16(y[v], wb));
                     }

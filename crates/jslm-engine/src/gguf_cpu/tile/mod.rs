@@ -88,12 +88,12 @@ pub(crate) fn matmul(
         Family::Avx2 => assert!(Isa::Avx2.supported()),
     }
     let lanes = family.lanes();
+    // AVX2 multiplies Q8_0 in i16 pairs (`vpmaddwd`): activations and weights both widened.
+    let q8_0_pairs = family == Family::Avx2;
     let (acts, row_blocks) = match w {
         Weights::Q4K(_) => (Acts::q8k(xs, cols, lanes, 8), cols / 256),
         Weights::Q6K(_) => (Acts::q8k(xs, cols, lanes, 16), cols / 256),
-        Weights::Q8_0(_) if family == Family::Avx2 => {
-            (Acts::q8_0_pairs(xs, cols, lanes), cols / 32)
-        }
+        Weights::Q8_0(_) if q8_0_pairs => (Acts::q8_0_pairs(xs, cols, lanes), cols / 32),
         Weights::Q8_0(_) => (Acts::q8_0(xs, cols, lanes), cols / 32),
     };
     let dst = SharedOut(out.as_mut_ptr());
@@ -139,11 +139,15 @@ pub(crate) fn matmul(
                     }
                     Weights::Q8_0(blocks) => {
                         let task_blocks = &blocks[span.clone()];
-                        prep.q8_0(view::<_, Q8>(task_blocks, span.len()));
+                        prep.q8_0(view::<_, Q8>(task_blocks, span.len()), q8_0_pairs);
                         prefetch_l2(&blocks[next]);
                         let body = Q8_0 {
                             prep: &*prep,
-                            blocks: task_blocks.as_ptr() as *const u8,
+                            blocks: if q8_0_pairs {
+                                prep.bytes.as_ptr()
+                            } else {
+                                task_blocks.as_ptr() as *const u8
+                            },
                             row_blocks,
                         };
                         run(family, &body, n, acts, out);

@@ -8,7 +8,8 @@ use crate::gguf_cpu::q6k_avx512::Q6K;
 use crate::gguf_cpu::q8_0_avx512::Q8;
 
 /// The blocks of one task's rows, `[row][block]`. For the K-quants `bytes` holds 256 values
-/// per block; Q8_0 reads its bytes from the file and keeps only the factors.
+/// per block; for Q8_0 on AVX2 the 32 values as i16; other Q8_0 tiles read the file's bytes
+/// and keep only the factors.
 #[derive(Default)]
 pub(super) struct Prepped {
     pub bytes: Vec<u8>,
@@ -51,13 +52,20 @@ impl Prepped {
     }
 
     /// Q8_0: the block scale, and `128 · d · Σ w` to subtract (the activations are stored
-    /// + 128).
-    pub fn q8_0(&mut self, rows: &[Q8]) {
-        self.reset(0, rows.len());
+    /// + 128); with `widen`, also the 32 values as i16 (64 bytes per block) for AVX2's
+    /// `vpmaddwd`. Widening here, once per task, instead of in the tile (once per block and
+    /// tile of 16 tokens): +6 % on a Q8_0 matmul, BENCHMARKS.md stop 24.
+    pub fn q8_0(&mut self, rows: &[Q8], widen: bool) {
+        self.reset(if widen { rows.len() * 64 } else { 0 }, rows.len());
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as for `q4k`.
         unsafe {
-            avx2::q8_0(rows, &mut self.scale, &mut self.min)
+            avx2::q8_0(
+                rows,
+                &mut self.scale,
+                &mut self.min,
+                widen.then_some(&mut self.bytes),
+            )
         }
     }
 }
@@ -147,7 +155,12 @@ mod avx2 {
     }
 
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) unsafe fn q8_0(rows: &[Q8], scale: &mut [f32], min: &mut [f32]) {
+    pub(super) unsafe fn q8_0(
+        rows: &[Q8],
+        scale: &mut [f32],
+        min: &mut [f32],
+        mut wide: Option<&mut Vec<u8>>,
+    ) {
         let ones8 = _mm256_set1_epi8(1);
         let ones16 = _mm256_set1_epi16(1);
         for (i, x) in rows.iter().enumerate() {
@@ -158,6 +171,17 @@ mod avx2 {
             scale[i] = d;
             // SAFETY: the 32 bytes of `qs`.
             let w = unsafe { _mm256_loadu_si256(x.qs.as_ptr() as *const __m256i) };
+            if let Some(wide) = wide.as_deref_mut() {
+                // SAFETY: 64 bytes of the block's 64 in `wide` (sized by the caller).
+                unsafe {
+                    let out = wide.as_mut_ptr().add(64 * i) as *mut __m256i;
+                    _mm256_storeu_si256(out, _mm256_cvtepi8_epi16(_mm256_castsi256_si128(w)));
+                    _mm256_storeu_si256(
+                        out.add(1),
+                        _mm256_cvtepi8_epi16(_mm256_extracti128_si256::<1>(w)),
+                    );
+                }
+            }
             let s = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, w), ones16);
             let s = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256::<1>(s));
             let s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
