@@ -58,8 +58,8 @@ mod imp {
     }
     static MINS_DUP: [u8; 32] = mins_dup();
 
-    /// Blocks per step of `one_token`.
-    const GROUP: usize = 2;
+    /// Blocks per step of `one_token` (and of the AVX-512 one).
+    pub(in super::super) const GROUP: usize = 2;
 
     #[target_feature(enable = "avx2,fma,f16c")]
     pub(super) unsafe fn dot<const T: usize>(xs: &[Q4K], ys: [&[Q8K]; T]) -> [f32; T] {
@@ -84,62 +84,31 @@ mod imp {
     /// One weight row against one activation row, two blocks at a time. Decode runs this
     /// once per row per token, and a quarter of `body`'s instructions per block (counted in
     /// its source) are bookkeeping in scalar code: the f16 scales, unpacking the 6-bit scales
-    /// and mins, the min sums. Here each is a few vector instructions for both blocks.
+    /// and mins, the min sums. Here each is a few vector instructions for both blocks
+    /// (`PairHeads`).
     #[inline(always)]
     unsafe fn one_token(xs: &[Q4K], ys: &[Q8K]) -> f32 {
         debug_assert_eq!(xs.len() % GROUP, 0);
         debug_assert_eq!(xs.len(), ys.len());
         let m4 = _mm256_set1_epi8(0x0F);
-        let (k1, k2, k3) = (
-            _mm256_set1_epi32(KMASK1 as i32),
-            _mm256_set1_epi32(KMASK2 as i32),
-            _mm256_set1_epi32(KMASK3 as i32),
-        );
-        // u32 lanes of a block's 16-byte head: [d | dmin << 16, u0, u1, u2]. The scales and
-        // mins come out as `scales_and_mins` returns them, [u0 & K1, (u2 & K2) | ((u0 >> 6) &
-        // K3) << 4, u1 & K1, ((u2 >> 4) & K2) | ((u1 >> 6) & K3) << 4]: the even lanes from
-        // [u0, _, u1, _], the odd ones from [_, u2, _, u2 >> 4] and [_, u0, _, u1].
-        let shift = _mm256_setr_epi32(0, 0, 0, 4, 0, 0, 0, 4);
-        let halves_of = _mm256_setr_epi32(0, 4, 0, 0, 0, 0, 0, 0);
-        // SAFETY: 32 bytes from 32-byte arrays.
-        let mins_dup = unsafe { _mm256_loadu_si256(MINS_DUP.as_ptr() as *const __m256i) };
+        // SAFETY: this function's callers' target features.
+        let heads = unsafe { PairHeads::new() };
         let shuffles: [__m256i; 8] = std::array::from_fn(|j| {
-            // SAFETY: as above.
+            // SAFETY: 32 bytes from a 32-byte array.
             unsafe { _mm256_loadu_si256(SHUFFLE_K4[j].as_ptr() as *const __m256i) }
         });
         let mut acc = _mm256_setzero_ps();
         let mut acc_m = _mm256_setzero_ps();
         for (x, y) in xs.chunks_exact(GROUP).zip(ys.chunks_exact(GROUP)) {
             prefetch_ahead(&x[0], GROUP * std::mem::size_of::<Q4K>().div_ceil(64));
-            // SAFETY: the first 16 bytes of each 144-byte block.
-            let head = |i: usize| unsafe { _mm_loadu_si128(&x[i] as *const Q4K as *const __m128i) };
-            let heads = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(head(0)), head(1));
-            // [d·y.d, dmin·y.d] of both blocks.
-            let halves = _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(heads, halves_of));
-            let yd = _mm_setr_ps(y[0].d, y[0].d, y[1].d, y[1].d);
-            let f = _mm256_castps128_ps256(_mm_mul_ps(_mm_cvtph_ps(halves), yd));
-            let even = _mm256_shuffle_epi32::<0b11_10_11_01>(heads); // [u0, u2, u1, u2]
-            let odd = _mm256_shuffle_epi32::<0b10_10_01_01>(heads); // [u0, u0, u1, u1]
-            let high = _mm256_or_si256(
-                _mm256_and_si256(_mm256_srlv_epi32(even, shift), k2),
-                _mm256_slli_epi32::<4>(_mm256_and_si256(_mm256_srli_epi32::<6>(odd), k3)),
-            );
-            let sm = _mm256_blend_epi32::<0b1010_1010>(_mm256_and_si256(even, k1), high);
+            // SAFETY: two blocks each.
+            let (f, sm) = unsafe { heads.of(x, y) };
             for q in 0..GROUP {
                 let (x, y) = (&x[q], &y[q]);
-                // i16: the eight scales, then the eight mins.
-                let widened = _mm256_cvtepu8_epi16(if q == 0 {
-                    _mm256_castsi256_si128(sm)
-                } else {
-                    _mm256_extracti128_si256::<1>(sm)
-                });
-                let scales = _mm256_permute2x128_si256::<0x00>(widened, widened);
-                let mins = _mm256_permute2x128_si256::<0x11>(widened, widened);
-                // SAFETY: 32 bytes, the whole `bsums`.
-                let bsums = unsafe { _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i) };
-                let prod = _mm256_madd_epi16(_mm256_shuffle_epi8(mins, mins_dup), bsums);
-                let fm = _mm256_permutevar8x32_ps(f, _mm256_set1_epi32(2 * q as i32 + 1));
+                // SAFETY: `y` is a whole block.
+                let (widened, fm, prod) = unsafe { heads.block(f, sm, q, y) };
                 acc_m = _mm256_fmadd_ps(fm, _mm256_cvtepi32_ps(prod), acc_m);
+                let scales = _mm256_permute2x128_si256::<0x00>(widened, widened);
                 let mut sumi = _mm256_setzero_si256();
                 for j in 0..4 {
                     let scale_l = _mm256_shuffle_epi8(scales, shuffles[2 * j]);
@@ -164,6 +133,89 @@ mod imp {
             }
         }
         hsum(acc) - hsum(acc_m)
+    }
+
+    /// The bookkeeping of a pair of blocks against their activation blocks, in vector
+    /// registers: shared by the AVX2 and AVX-512 one-token kernels.
+    pub(in super::super) struct PairHeads {
+        k1: __m256i,
+        k2: __m256i,
+        k3: __m256i,
+        shift: __m256i,
+        halves_of: __m256i,
+        mins_dup: __m256i,
+    }
+
+    impl PairHeads {
+        /// # Safety
+        /// AVX2.
+        #[inline(always)]
+        pub(in super::super) unsafe fn new() -> Self {
+            Self {
+                k1: _mm256_set1_epi32(KMASK1 as i32),
+                k2: _mm256_set1_epi32(KMASK2 as i32),
+                k3: _mm256_set1_epi32(KMASK3 as i32),
+                shift: _mm256_setr_epi32(0, 0, 0, 4, 0, 0, 0, 4),
+                halves_of: _mm256_setr_epi32(0, 4, 0, 0, 0, 0, 0, 0),
+                // SAFETY: 32 bytes from a 32-byte array.
+                mins_dup: unsafe { _mm256_loadu_si256(MINS_DUP.as_ptr() as *const __m256i) },
+            }
+        }
+
+        /// `f`: f32 lanes [d₀·y₀.d, dmin₀·y₀.d, d₁·y₁.d, dmin₁·y₁.d] (upper half zero); `sm`:
+        /// each block's 6-bit scales and mins as `scales_and_mins` returns them, block 0 in
+        /// the low 128 bits.
+        ///
+        /// # Safety
+        /// `x` and `y` hold at least two blocks; AVX2, FMA and F16C.
+        #[inline(always)]
+        pub(in super::super) unsafe fn of(&self, x: &[Q4K], y: &[Q8K]) -> (__m256, __m256i) {
+            // u32 lanes of a block's 16-byte head: [d | dmin << 16, u0, u1, u2]. The scales and
+            // mins come out as `scales_and_mins` returns them, [u0 & K1, (u2 & K2) | ((u0 >> 6)
+            // & K3) << 4, u1 & K1, ((u2 >> 4) & K2) | ((u1 >> 6) & K3) << 4]: the even lanes
+            // from [u0, _, u1, _], the odd ones from [_, u2, _, u2 >> 4] and [_, u0, _, u1].
+            // SAFETY: the first 16 bytes of each 144-byte block.
+            let head = |i: usize| unsafe { _mm_loadu_si128(&x[i] as *const Q4K as *const __m128i) };
+            let heads = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(head(0)), head(1));
+            let halves = _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(heads, self.halves_of));
+            let yd = _mm_setr_ps(y[0].d, y[0].d, y[1].d, y[1].d);
+            let f = _mm256_zextps128_ps256(_mm_mul_ps(_mm_cvtph_ps(halves), yd));
+            let even = _mm256_shuffle_epi32::<0b11_10_11_01>(heads); // [u0, u2, u1, u2]
+            let odd = _mm256_shuffle_epi32::<0b10_10_01_01>(heads); // [u0, u0, u1, u1]
+            let high = _mm256_or_si256(
+                _mm256_and_si256(_mm256_srlv_epi32(even, self.shift), self.k2),
+                _mm256_slli_epi32::<4>(_mm256_and_si256(_mm256_srli_epi32::<6>(odd), self.k3)),
+            );
+            let sm = _mm256_blend_epi32::<0b1010_1010>(_mm256_and_si256(even, self.k1), high);
+            (f, sm)
+        }
+
+        /// For block `q` of the pair: its i16 scales (lanes 0–7) and mins (8–15), the f32
+        /// factor of its mins in every lane, and the i32 products `min_j · bsum` whose sum is
+        /// `Σ_j min_j · Σ_{sub-block j} y`.
+        ///
+        /// # Safety
+        /// AVX2, FMA and F16C.
+        #[inline(always)]
+        pub(in super::super) unsafe fn block(
+            &self,
+            f: __m256,
+            sm: __m256i,
+            q: usize,
+            y: &Q8K,
+        ) -> (__m256i, __m256, __m256i) {
+            let widened = _mm256_cvtepu8_epi16(if q == 0 {
+                _mm256_castsi256_si128(sm)
+            } else {
+                _mm256_extracti128_si256::<1>(sm)
+            });
+            let mins = _mm256_permute2x128_si256::<0x11>(widened, widened);
+            // SAFETY: 32 bytes, the whole `bsums`.
+            let bsums = unsafe { _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i) };
+            let prod = _mm256_madd_epi16(_mm256_shuffle_epi8(mins, self.mins_dup), bsums);
+            let fm = _mm256_permutevar8x32_ps(f, _mm256_set1_epi32(2 * q as i32 + 1));
+            (widened, fm, prod)
+        }
     }
 
     /// `T` activation rows against one weight row, one block at a time.
@@ -246,4 +298,4 @@ mod imp {
 }
 
 #[cfg(target_arch = "x86_64")]
-pub(super) use imp::hsum as hsum256;
+pub(super) use imp::{hsum as hsum256, PairHeads, GROUP};

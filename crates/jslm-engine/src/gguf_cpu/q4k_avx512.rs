@@ -65,6 +65,7 @@ pub(super) fn vnni_detected() -> bool {
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
+    use super::super::q4k_avx2::{hsum256, PairHeads, GROUP};
     use super::super::simd::{half_to_f32, prefetch_ahead};
     use super::{Q4K, Q8K};
     use std::arch::x86_64::*;
@@ -89,26 +90,44 @@ mod avx512 {
 
     #[target_feature(enable = "avx512f,avx512bw,avx2,fma,f16c")]
     pub(super) unsafe fn rows_bw<const T: usize>(xs: &[Q4K], ys: [&[Q8K]; T]) -> [f32; T] {
-        // SAFETY: this function's target features are the body's.
-        unsafe { body::<T, false>(xs, ys) }
+        // SAFETY: this function's target features are the kernels'.
+        unsafe { dot::<T, false>(xs, ys) }
     }
 
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma,f16c")]
     pub(super) unsafe fn rows_vnni<const T: usize>(xs: &[Q4K], ys: [&[Q8K]; T]) -> [f32; T] {
-        // SAFETY: this function's target features are the body's.
-        unsafe { body::<T, true>(xs, ys) }
+        // SAFETY: this function's target features are the kernels'.
+        unsafe { dot::<T, true>(xs, ys) }
     }
 
-    /// The kernel, inlined into the two entry points above so that it is compiled with their
-    /// target features.
+    /// One token (decode): whole pairs of blocks through `one_token`, the rest through
+    /// `body`; more tokens through `body`.
     #[inline(always)]
-    unsafe fn body<const T: usize, const VNNI: bool>(xs: &[Q4K], ys: [&[Q8K]; T]) -> [f32; T] {
-        let m4 = _mm512_set1_epi8(0x0F);
-        // i16 lane p of the scale vector for the two products of half h. Without VNNI the low
-        // nibbles of bytes 0–31 are sub-block 4h and of bytes 32–63 sub-block 4h+2 (the high
-        // nibbles one more), one scale per 32-byte half. With VNNI, after
-        // `packs_epi32(lo, hi)` lane p of 128-bit lane k holds lo's sums for p % 8 < 4 and
-        // hi's otherwise; lo is sub-block 4h (k < 2) or 4h+2, hi one more.
+    unsafe fn dot<const T: usize, const VNNI: bool>(xs: &[Q4K], ys: [&[Q8K]; T]) -> [f32; T] {
+        if T != 1 {
+            // SAFETY: the callers' target features.
+            return unsafe { body::<T, VNNI>(xs, ys) };
+        }
+        let whole = xs.len() / GROUP * GROUP;
+        // SAFETY: the callers' target features; both parts index within `xs` and `ys[0]`.
+        let (head, tail) = unsafe {
+            (
+                one_token::<VNNI>(&xs[..whole], &ys[0][..whole]),
+                body::<1, VNNI>(&xs[whole..], [&ys[0][whole..]])[0],
+            )
+        };
+        let mut out = [0f32; T];
+        out[0] = head + tail;
+        out
+    }
+
+    /// i16 lane p of the scale vector for the two products of half h. Without VNNI the low
+    /// nibbles of bytes 0–31 are sub-block 4h and of bytes 32–63 sub-block 4h+2 (the high
+    /// nibbles one more), one scale per 32-byte half. With VNNI, after `packs_epi32(lo, hi)`
+    /// lane p of 128-bit lane k holds lo's sums for p % 8 < 4 and hi's otherwise; lo is
+    /// sub-block 4h (k < 2) or 4h+2, hi one more. Indexed `[h][part]`.
+    #[inline(always)]
+    unsafe fn scale_orders<const VNNI: bool>() -> [[__m512i; 2]; 2] {
         let order = |h: i16, part: i16| {
             let mut idx = [0i16; 32];
             for (p, v) in idx.iter_mut().enumerate() {
@@ -122,7 +141,107 @@ mod avx512 {
             // SAFETY: 64 bytes from a 64-byte array.
             unsafe { _mm512_loadu_si512(idx.as_ptr() as *const _) }
         };
-        let orders = [[order(0, 0), order(0, 1)], [order(1, 0), order(1, 1)]];
+        [[order(0, 0), order(0, 1)], [order(1, 0), order(1, 1)]]
+    }
+
+    /// Half `h` (128 values) of a block against one activation block: i32 lanes whose sum is
+    /// `Σ_j scale_j · Σ q·y` over its four sub-blocks, from its nibbles `[lo, hi]` and scale
+    /// vectors (`svec[1]` unused with VNNI).
+    #[inline(always)]
+    unsafe fn half_sum<const VNNI: bool>(
+        nibbles: [__m512i; 2],
+        svec: [__m512i; 2],
+        y: &Q8K,
+        h: usize,
+    ) -> __m512i {
+        // (A macro, not a closure: a closure would not share the callers' target features.)
+        // SAFETY: offsets 0–127 of half h, inside the 256 `qs`.
+        macro_rules! load {
+            ($off:expr) => {
+                unsafe { _mm256_loadu_si256(y.qs.as_ptr().add(128 * h + $off) as *const __m256i) }
+            };
+        }
+        let ylo = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(load!(0)), load!(64));
+        let yhi = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(load!(32)), load!(96));
+        let [lo, hi] = nibbles;
+        if VNNI {
+            let zero = _mm512_setzero_si512();
+            let packed = _mm512_packs_epi32(
+                _mm512_dpbusd_epi32(zero, lo, ylo),
+                _mm512_dpbusd_epi32(zero, hi, yhi),
+            );
+            _mm512_madd_epi16(packed, svec[0])
+        } else {
+            _mm512_add_epi32(
+                _mm512_madd_epi16(_mm512_maddubs_epi16(lo, ylo), svec[0]),
+                _mm512_madd_epi16(_mm512_maddubs_epi16(hi, yhi), svec[1]),
+            )
+        }
+    }
+
+    /// The low and high nibbles of half `h` of a block's `qs`.
+    #[inline(always)]
+    unsafe fn nibbles_of(x: &Q4K, h: usize) -> [__m512i; 2] {
+        let m4 = _mm512_set1_epi8(0x0F);
+        // SAFETY: 64 bytes inside the 128-byte `qs`.
+        let q4 = unsafe { _mm512_loadu_si512(x.qs.as_ptr().add(64 * h) as *const _) };
+        [
+            _mm512_and_si512(q4, m4),
+            _mm512_and_si512(_mm512_srli_epi16::<4>(q4), m4),
+        ]
+    }
+
+    /// One weight row against one activation row, two blocks at a time, the per-block
+    /// bookkeeping (f16 factors, 6-bit scales and mins, the min sums) in vector registers for
+    /// both blocks (`PairHeads`, shared with the AVX2 kernel) instead of scalar code: decode
+    /// on an AVX-512 core is bound by the instructions per block, not by memory (BENCHMARKS.md,
+    /// stop 22).
+    #[inline(always)]
+    unsafe fn one_token<const VNNI: bool>(xs: &[Q4K], ys: &[Q8K]) -> f32 {
+        debug_assert_eq!(xs.len() % GROUP, 0);
+        debug_assert_eq!(xs.len(), ys.len());
+        // SAFETY: the callers' target features.
+        let (heads, orders) = unsafe { (PairHeads::new(), scale_orders::<VNNI>()) };
+        let mut acc = _mm512_setzero_ps();
+        let mut acc_m = _mm256_setzero_ps();
+        for (x, y) in xs.chunks_exact(GROUP).zip(ys.chunks_exact(GROUP)) {
+            prefetch_ahead(&x[0], GROUP * std::mem::size_of::<Q4K>().div_ceil(64));
+            // SAFETY: two blocks each.
+            let (f, sm) = unsafe { heads.of(x, y) };
+            let f512 = _mm512_castps256_ps512(f);
+            for q in 0..GROUP {
+                // SAFETY: `y[q]` is a whole block.
+                let (widened, fm, prod) = unsafe { heads.block(f, sm, q, &y[q]) };
+                acc_m = _mm256_fmadd_ps(fm, _mm256_cvtepi32_ps(prod), acc_m);
+                // The permutes below read lanes 0–7: the scales.
+                let scales = _mm512_castsi256_si512(widened);
+                let mut sumi = _mm512_setzero_si512();
+                for h in 0..2 {
+                    let svec = if VNNI {
+                        [_mm512_permutexvar_epi16(orders[h][0], scales), scales]
+                    } else {
+                        [
+                            _mm512_permutexvar_epi16(orders[h][0], scales),
+                            _mm512_permutexvar_epi16(orders[h][1], scales),
+                        ]
+                    };
+                    // SAFETY: the callers' target features; `x[q]`, `y[q]` whole blocks.
+                    let part = unsafe { half_sum::<VNNI>(nibbles_of(&x[q], h), svec, &y[q], h) };
+                    sumi = _mm512_add_epi32(sumi, part);
+                }
+                let fd = _mm512_permutexvar_ps(_mm512_set1_epi32(2 * q as i32), f512);
+                acc = _mm512_fmadd_ps(fd, _mm512_cvtepi32_ps(sumi), acc);
+            }
+        }
+        _mm512_reduce_add_ps(acc) - hsum256(acc_m)
+    }
+
+    /// The kernel, inlined into the two entry points above so that it is compiled with their
+    /// target features.
+    #[inline(always)]
+    unsafe fn body<const T: usize, const VNNI: bool>(xs: &[Q4K], ys: [&[Q8K]; T]) -> [f32; T] {
+        // SAFETY: the callers' target features.
+        let orders = unsafe { scale_orders::<VNNI>() };
         let mut acc = [_mm512_setzero_ps(); T];
         let mut acc_m = [_mm_setzero_ps(); T];
         for (b, x) in xs.iter().enumerate() {
@@ -133,15 +252,11 @@ mod avx512 {
             let scales = _mm512_castsi128_si512(_mm_cvtepu8_epi16(sm));
             let mins = _mm_cvtepu8_epi16(_mm_unpackhi_epi64(sm, sm));
             // The block's nibbles and scale vectors, shared by all T activation rows.
-            let mut nibbles = [[_mm512_setzero_si512(); 2]; 2];
+            // (No closures: they would not share the callers' target features.)
+            // SAFETY: the callers' target features.
+            let nibbles = unsafe { [nibbles_of(x, 0), nibbles_of(x, 1)] };
             let mut svec = [[_mm512_setzero_si512(); 2]; 2];
             for h in 0..2 {
-                // SAFETY: 64 bytes inside the 128-byte `qs`.
-                let q4 = unsafe { _mm512_loadu_si512(x.qs.as_ptr().add(64 * h) as *const _) };
-                nibbles[h] = [
-                    _mm512_and_si512(q4, m4),
-                    _mm512_and_si512(_mm512_srli_epi16::<4>(q4), m4),
-                ];
                 svec[h] = [
                     _mm512_permutexvar_epi16(orders[h][0], scales),
                     _mm512_permutexvar_epi16(orders[h][1], scales),
@@ -160,33 +275,8 @@ mod avx512 {
                 acc_m[t] = _mm_fmadd_ps(_mm_set1_ps(y.d * xdmin), _mm_cvtepi32_ps(prod), acc_m[t]);
                 let mut sumi = _mm512_setzero_si512();
                 for h in 0..2 {
-                    // (A macro, not a closure: a closure would not share the callers' target
-                    // features.) SAFETY: offsets 0–127 of half h, inside the 256 `qs`.
-                    macro_rules! load {
-                        ($off:expr) => {
-                            unsafe {
-                                _mm256_loadu_si256(
-                                    y.qs.as_ptr().add(128 * h + $off) as *const __m256i
-                                )
-                            }
-                        };
-                    }
-                    let ylo = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(load!(0)), load!(64));
-                    let yhi = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(load!(32)), load!(96));
-                    let [lo, hi] = nibbles[h];
-                    let part = if VNNI {
-                        let zero = _mm512_setzero_si512();
-                        let packed = _mm512_packs_epi32(
-                            _mm512_dpbusd_epi32(zero, lo, ylo),
-                            _mm512_dpbusd_epi32(zero, hi, yhi),
-                        );
-                        _mm512_madd_epi16(packed, svec[h][0])
-                    } else {
-                        _mm512_add_epi32(
-                            _mm512_madd_epi16(_mm512_maddubs_epi16(lo, ylo), svec[h][0]),
-                            _mm512_madd_epi16(_mm512_maddubs_epi16(hi, yhi), svec[h][1]),
-                        )
-                    };
+                    // SAFETY: the callers' target features; `x` and `y` whole blocks.
+                    let part = unsafe { half_sum::<VNNI>(nibbles[h], svec[h], y, h) };
                     sumi = _mm512_add_epi32(sumi, part);
                 }
                 acc[t] =
