@@ -216,13 +216,13 @@ mod avx512 {
                 // The permutes below read lanes 0–7: the scales.
                 let scales = _mm512_castsi256_si512(widened);
                 let mut sumi = _mm512_setzero_si512();
-                for h in 0..2 {
+                for (h, order) in orders.iter().enumerate() {
                     let svec = if VNNI {
-                        [_mm512_permutexvar_epi16(orders[h][0], scales), scales]
+                        [_mm512_permutexvar_epi16(order[0], scales), scales]
                     } else {
                         [
-                            _mm512_permutexvar_epi16(orders[h][0], scales),
-                            _mm512_permutexvar_epi16(orders[h][1], scales),
+                            _mm512_permutexvar_epi16(order[0], scales),
+                            _mm512_permutexvar_epi16(order[1], scales),
                         ]
                     };
                     // SAFETY: the callers' target features; `x[q]`, `y[q]` whole blocks.
@@ -256,10 +256,10 @@ mod avx512 {
             // SAFETY: the callers' target features.
             let nibbles = unsafe { [nibbles_of(x, 0), nibbles_of(x, 1)] };
             let mut svec = [[_mm512_setzero_si512(); 2]; 2];
-            for h in 0..2 {
-                svec[h] = [
-                    _mm512_permutexvar_epi16(orders[h][0], scales),
-                    _mm512_permutexvar_epi16(orders[h][1], scales),
+            for (s, order) in svec.iter_mut().zip(&orders) {
+                *s = [
+                    _mm512_permutexvar_epi16(order[0], scales),
+                    _mm512_permutexvar_epi16(order[1], scales),
                 ];
             }
             for t in 0..T {

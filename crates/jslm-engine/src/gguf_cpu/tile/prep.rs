@@ -52,7 +52,7 @@ impl Prepped {
     }
 
     /// Q8_0: the block scale, and `128 · d · Σ w` to subtract (the activations are stored
-    /// + 128); with `widen`, also the 32 values as i16 (64 bytes per block) for AVX2's
+    /// plus 128); with `widen`, also the 32 values as i16 (64 bytes per block) for AVX2's
     /// `vpmaddwd`. Widening here, once per task, instead of in the tile (once per block and
     /// tile of 16 tokens): +6 % on a Q8_0 matmul, BENCHMARKS.md stop 24.
     pub fn q8_0(&mut self, rows: &[Q8], widen: bool) {
