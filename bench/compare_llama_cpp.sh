@@ -12,7 +12,9 @@
 #   EVEX encoding, but llama.cpp's AVX-VNNI build would not start) against the AVX2 build,
 #   which the script says.
 # - Each prompt length is one llama-bench test (`-p`), and one jslm run (prefill, then
-#   DECODE tokens only after the first, shortest prompt: decode is measured once).
+#   DECODE tokens only after the first, shortest prompt: decode is measured once). Both run a
+#   long prompt in passes of 512 tokens: jslm the plan's `prefill_chunk_tokens`, as a
+#   generation does; llama-bench its default micro-batch (`-ub 512`).
 # - llama.cpp is built from a registry package: the source distribution of PyPI's
 #   llama-cpp-python 0.3.36 vendors llama.cpp (commit 0c1e570); we build its llama-bench and
 #   llama-quantize with cmake (native CPU flags, its default).
