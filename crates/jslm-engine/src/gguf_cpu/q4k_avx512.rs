@@ -144,6 +144,21 @@ mod avx512 {
         [[order(0, 0), order(0, 1)], [order(1, 0), order(1, 1)]]
     }
 
+    /// The scale vectors of one half for `half_sum`, from a block's i16 scales (lanes 0–7 of
+    /// `scales`) and that half's `scale_orders`; VNNI needs only the first.
+    #[inline(always)]
+    unsafe fn scale_vectors<const VNNI: bool>(
+        order: &[__m512i; 2],
+        scales: __m512i,
+    ) -> [__m512i; 2] {
+        let first = _mm512_permutexvar_epi16(order[0], scales);
+        if VNNI {
+            [first, first]
+        } else {
+            [first, _mm512_permutexvar_epi16(order[1], scales)]
+        }
+    }
+
     /// Half `h` (128 values) of a block against one activation block: i32 lanes whose sum is
     /// `Σ_j scale_j · Σ q·y` over its four sub-blocks, from its nibbles `[lo, hi]` and scale
     /// vectors (`svec[1]` unused with VNNI).
@@ -217,16 +232,11 @@ mod avx512 {
                 let scales = _mm512_castsi256_si512(widened);
                 let mut sumi = _mm512_setzero_si512();
                 for (h, order) in orders.iter().enumerate() {
-                    let svec = if VNNI {
-                        [_mm512_permutexvar_epi16(order[0], scales), scales]
-                    } else {
-                        [
-                            _mm512_permutexvar_epi16(order[0], scales),
-                            _mm512_permutexvar_epi16(order[1], scales),
-                        ]
-                    };
                     // SAFETY: the callers' target features; `x[q]`, `y[q]` whole blocks.
-                    let part = unsafe { half_sum::<VNNI>(nibbles_of(&x[q], h), svec, &y[q], h) };
+                    let part = unsafe {
+                        let svec = scale_vectors::<VNNI>(order, scales);
+                        half_sum::<VNNI>(nibbles_of(&x[q], h), svec, &y[q], h)
+                    };
                     sumi = _mm512_add_epi32(sumi, part);
                 }
                 let fd = _mm512_permutexvar_ps(_mm512_set1_epi32(2 * q as i32), f512);
@@ -257,10 +267,8 @@ mod avx512 {
             let nibbles = unsafe { [nibbles_of(x, 0), nibbles_of(x, 1)] };
             let mut svec = [[_mm512_setzero_si512(); 2]; 2];
             for (s, order) in svec.iter_mut().zip(&orders) {
-                *s = [
-                    _mm512_permutexvar_epi16(order[0], scales),
-                    _mm512_permutexvar_epi16(order[1], scales),
-                ];
+                // SAFETY: the callers' target features.
+                *s = unsafe { scale_vectors::<VNNI>(order, scales) };
             }
             for t in 0..T {
                 let y = &ys[t][b];
