@@ -205,20 +205,18 @@ fn target_dtype(gguf: &str, shape: &[usize], q: Recipe, n_layers: usize) -> Ggml
     let wanted = match q {
         Recipe::Q8_0 => GgmlDType::Q8_0,
         Recipe::Q4KM => {
-            if gguf == "output.weight" {
-                GgmlDType::Q6K
-            } else if (gguf.ends_with("attn_v.weight") || gguf.ends_with("ffn_down.weight"))
-                && layer_of(gguf).is_some_and(|l| use_more_bits(l, n_layers))
-            {
+            let more_bits = (gguf.ends_with("attn_v.weight") || gguf.ends_with("ffn_down.weight"))
+                && layer_of(gguf).is_some_and(|l| use_more_bits(l, n_layers));
+            if gguf == "output.weight" || more_bits {
                 GgmlDType::Q6K
             } else {
                 GgmlDType::Q4K
             }
         }
     };
-    if row % wanted.block_size() == 0 {
+    if row.is_multiple_of(wanted.block_size()) {
         wanted
-    } else if row % GgmlDType::Q8_0.block_size() == 0 {
+    } else if row.is_multiple_of(GgmlDType::Q8_0.block_size()) {
         GgmlDType::Q8_0
     } else {
         GgmlDType::F16

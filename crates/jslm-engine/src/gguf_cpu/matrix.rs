@@ -8,8 +8,9 @@
 //! with the page cache, and makes loading a memory map instead of a copy.
 
 use super::kernels::{self, RowKernels};
+use super::q8k_acts::quantize_for;
 use super::tile;
-use crate::isa::Cpu;
+use crate::isa::{Cpu, Isa};
 use candle_core::quantized::k_quants::{
     BlockQ2K, BlockQ3K, BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ5_1, BlockQ6K,
     BlockQ8_0, GgmlType,
@@ -84,7 +85,7 @@ impl QMatrix {
         }
         // Every block type is made of u8/f16/f32 fields; GGUF aligns tensor data to 32 bytes.
         let ptr = map.as_ptr() as usize + offset;
-        if ptr % 4 != 0 {
+        if !ptr.is_multiple_of(4) {
             return Err(MatrixError(format!(
                 "tensor data at byte {offset} is not aligned to 4 bytes"
             )));
@@ -102,7 +103,7 @@ impl QMatrix {
     ///
     /// # Safety-relevant invariant
     /// `T::DTYPE == self.dtype`, checked by the callers' dispatch in [`Self::matmul`].
-    fn blocks<T: GgmlType>(&self) -> &[T] {
+    pub(super) fn blocks<T: GgmlType>(&self) -> &[T] {
         assert_eq!(T::DTYPE, self.dtype);
         let count = self.rows * self.cols / T::BLCK_SIZE;
         // SAFETY: `new` checked bounds and alignment; the block types are plain old data
@@ -137,6 +138,7 @@ impl QMatrix {
                     xs,
                     out,
                     kernels::$kernels(cpu),
+                    cpu.isa,
                 )
             };
         }
@@ -149,6 +151,7 @@ impl QMatrix {
                     xs,
                     out,
                     RowKernels::candle(),
+                    cpu.isa,
                 )
             };
         }
@@ -224,7 +227,7 @@ fn prefetch_bytes<T>(data: &[T]) {
 
 /// A pointer that rayon tasks may share because each writes disjoint elements.
 #[derive(Clone, Copy)]
-struct SharedOut(*mut f32);
+pub(super) struct SharedOut(pub *mut f32);
 // SAFETY: tasks write disjoint indices (distinct rows of the output) and the owner waits for
 // all of them before reading.
 unsafe impl Send for SharedOut {}
@@ -237,67 +240,110 @@ fn matmul_typed<T: GgmlType>(
     xs: &[f32],
     out: &mut [f32],
     kernels: RowKernels<T>,
+    isa: Isa,
 ) {
-    let (dot, dot4, prefetches) = (kernels.one, kernels.four, kernels.prefetches);
     let m = xs.len() / cols;
     assert_eq!(xs.len(), m * cols, "activations are not whole rows");
     assert_eq!(out.len(), m * rows, "output has the wrong size");
-    let w_per_row = cols / T::BLCK_SIZE;
+    let q = quantized::<T>(isa, xs, cols);
+    let q = &q;
+    let dst = SharedOut(out.as_mut_ptr());
+    let per_task = rows_per_task(cols);
+    let tasks = rows.div_ceil(per_task);
+    (0..tasks).into_par_iter().for_each(move |task| {
+        let r0 = task * per_task;
+        // SAFETY: tasks cover disjoint rows; `out` holds `m × rows` (asserted above).
+        unsafe {
+            multiply_rows(
+                w,
+                rows,
+                cols,
+                q,
+                &kernels,
+                r0..(r0 + per_task).min(rows),
+                dst,
+            )
+        };
+    });
+}
+
+/// The activations (`m` rows of `cols`) quantized to `T`'s partner type, a row per thread
+/// when there are several.
+pub(super) fn quantized<T: GgmlType>(isa: Isa, xs: &[f32], cols: usize) -> Vec<T::VecDotType> {
     let x_per_row = cols / T::VecDotType::BLCK_SIZE;
+    let m = xs.len() / cols;
     let mut q = vec![T::VecDotType::zeros(); m * x_per_row];
     if m > 1 {
         q.par_chunks_mut(x_per_row)
             .zip(xs.par_chunks(cols))
-            .for_each(|(q, x)| T::VecDotType::from_float(x, q));
+            .for_each(|(q, x)| quantize_for(isa, x, q));
     } else {
-        T::VecDotType::from_float(xs, &mut q);
+        quantize_for(isa, xs, &mut q);
     }
-    let q = &q;
-    let dst = SharedOut(out.as_mut_ptr());
-    let rows_per_task = ROWS_PER_TASK.max(MIN_WEIGHTS_PER_TASK / cols.max(1));
-    let tasks = rows.div_ceil(rows_per_task);
-    (0..tasks).into_par_iter().for_each(move |task| {
-        let dst = dst;
-        let r0 = task * rows_per_task;
-        let r1 = (r0 + rows_per_task).min(rows);
-        for t0 in (0..m).step_by(TOKENS_PER_TILE) {
-            let t1 = (t0 + TOKENS_PER_TILE).min(m);
-            for r in r0..r1 {
-                let wr = &w[r * w_per_row..(r + 1) * w_per_row];
-                let ahead = r + PREFETCH_ROWS;
-                if !prefetches && t0 == 0 && ahead < rows {
-                    prefetch_bytes(&w[ahead * w_per_row..(ahead + 1) * w_per_row]);
-                }
-                let act = |t: usize| &q[t * x_per_row..(t + 1) * x_per_row];
-                let mut t = t0;
-                if let Some(dot4) = dot4 {
-                    while t + 4 <= t1 {
-                        let v = dot4(cols, wr, [act(t), act(t + 1), act(t + 2), act(t + 3)]);
-                        for (i, v) in v.into_iter().enumerate() {
-                            // SAFETY: as below.
-                            unsafe { *dst.0.add((t + i) * rows + r) = v };
-                        }
-                        t += 4;
+    q
+}
+
+/// Rows handed to one task for rows of `cols` values.
+pub(super) fn rows_per_task(cols: usize) -> usize {
+    ROWS_PER_TASK.max(MIN_WEIGHTS_PER_TASK / cols.max(1))
+}
+
+/// `out[t][r] = Σ_c w[r][c] · q[t][c]` for the rows `rs` of a `rows × cols` matrix and every
+/// token of `q`.
+///
+/// # Safety
+/// `dst` points to `m × rows` floats (`m` the tokens of `q`) that no other thread writes at
+/// rows `rs`.
+pub(super) unsafe fn multiply_rows<T: GgmlType>(
+    w: &[T],
+    rows: usize,
+    cols: usize,
+    q: &[T::VecDotType],
+    kernels: &RowKernels<T>,
+    rs: std::ops::Range<usize>,
+    dst: SharedOut,
+) {
+    let (dot, dot4, prefetches) = (kernels.one, kernels.four, kernels.prefetches);
+    let w_per_row = cols / T::BLCK_SIZE;
+    let x_per_row = cols / T::VecDotType::BLCK_SIZE;
+    let m = q.len() / x_per_row;
+    for t0 in (0..m).step_by(TOKENS_PER_TILE) {
+        let t1 = (t0 + TOKENS_PER_TILE).min(m);
+        for r in rs.clone() {
+            let wr = &w[r * w_per_row..(r + 1) * w_per_row];
+            let ahead = r + PREFETCH_ROWS;
+            if !prefetches && t0 == 0 && ahead < rows {
+                prefetch_bytes(&w[ahead * w_per_row..(ahead + 1) * w_per_row]);
+            }
+            let act = |t: usize| &q[t * x_per_row..(t + 1) * x_per_row];
+            let mut t = t0;
+            if let Some(dot4) = dot4 {
+                while t + 4 <= t1 {
+                    let v = dot4(cols, wr, [act(t), act(t + 1), act(t + 2), act(t + 3)]);
+                    for (i, v) in v.into_iter().enumerate() {
+                        // SAFETY: as below.
+                        unsafe { *dst.0.add((t + i) * rows + r) = v };
                     }
-                }
-                for t in t..t1 {
-                    let v = dot(cols, wr, act(t));
-                    // SAFETY: (t, r) is written by exactly this task; in bounds by the asserts.
-                    unsafe { *dst.0.add(t * rows + r) = v };
+                    t += 4;
                 }
             }
+            for t in t..t1 {
+                let v = dot(cols, wr, act(t));
+                // SAFETY: (t, r) is written by this task alone and in bounds (the contract).
+                unsafe { *dst.0.add(t * rows + r) = v };
+            }
         }
-    });
+    }
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use candle_core::quantized::k_quants::BlockQ8K;
     use std::io::Write;
 
     /// A deterministic pseudo-random matrix in [-1, 1).
-    fn values(n: usize, seed: u64) -> Vec<f32> {
+    pub(in super::super) fn values(n: usize, seed: u64) -> Vec<f32> {
         let mut s = seed
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
@@ -313,7 +359,7 @@ mod tests {
 
     /// Writes `rows × cols` weights quantized as `T` to a file (after a 32-byte pad, like
     /// GGUF's aligned data section) and maps it.
-    fn mapped<T: GgmlType>(w: &[f32], rows: usize, cols: usize) -> QMatrix {
+    pub(in super::super) fn mapped<T: GgmlType>(w: &[f32], rows: usize, cols: usize) -> QMatrix {
         let mut blocks = vec![T::zeros(); rows * cols / T::BLCK_SIZE];
         T::from_float(w, &mut blocks);
         // SAFETY: block types are plain old data.

@@ -8,6 +8,7 @@ mod attention;
 mod attention_block;
 pub use attention::KvCacheType;
 mod kernels;
+mod matmul_group;
 mod matrix;
 mod ops;
 mod q4k_avx2;
@@ -16,6 +17,7 @@ mod q6k_avx2;
 mod q6k_avx512;
 mod q8_0_avx2;
 mod q8_0_avx512;
+mod q8k_acts;
 mod simd;
 mod tile;
 mod weights_map;
@@ -24,6 +26,7 @@ use crate::description::LlamaGguf;
 use crate::error::{EngineError, Result};
 use crate::isa::{Cpu, Isa};
 use attention::KvCache;
+use matmul_group::matmul_group;
 use matrix::QMatrix;
 use ops::{rms_norm, silu_mul, Rope};
 use std::path::Path;
@@ -223,9 +226,12 @@ impl GgufCpuModel {
         let mut up = vec![0f32; m * ffn];
         for (layer, b) in self.blocks.iter().enumerate() {
             rms_norm(&x, &b.attn_norm, s.rms_eps, &mut h);
-            b.wq.matmul(cpu, &h, &mut q);
-            b.wk.matmul(cpu, &h, &mut k);
-            b.wv.matmul(cpu, &h, &mut v);
+            matmul_group(
+                cpu,
+                &h,
+                &[&b.wq, &b.wk, &b.wv],
+                &mut [&mut q, &mut k, &mut v],
+            );
             for t in 0..m {
                 self.rope.apply(&mut q[t * d..(t + 1) * d], pos + t);
                 self.rope.apply(&mut k[t * kvd..(t + 1) * kvd], pos + t);
@@ -235,8 +241,7 @@ impl GgufCpuModel {
             b.wo.matmul(cpu, &att, &mut o);
             add(&mut x, &o);
             rms_norm(&x, &b.ffn_norm, s.rms_eps, &mut h);
-            b.gate.matmul(cpu, &h, &mut gate);
-            b.up.matmul(cpu, &h, &mut up);
+            matmul_group(cpu, &h, &[&b.gate, &b.up], &mut [&mut gate, &mut up]);
             silu_mul(&mut gate, &up);
             b.down.matmul(cpu, &gate, &mut o);
             add(&mut x, &o);

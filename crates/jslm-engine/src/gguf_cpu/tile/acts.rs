@@ -5,7 +5,9 @@
 
 use crate::gguf_cpu::q4k_avx512::Q8K;
 use crate::gguf_cpu::q8_0_avx512::Q8;
+use crate::gguf_cpu::q8k_acts::quantize;
 use crate::gguf_cpu::simd::view;
+use crate::isa::Isa;
 use candle_core::quantized::k_quants::{BlockQ8K, BlockQ8_0, GgmlType};
 use rayon::prelude::*;
 
@@ -28,7 +30,8 @@ pub(super) struct Acts {
 
 impl Acts {
     /// Q8_K for Q4_K (`nsub` 8: sums over 32 values) and Q6_K (`nsub` 16: over 16 values).
-    pub fn q8k(xs: &[f32], cols: usize, lanes: usize, nsub: usize) -> Self {
+    /// `isa` quantizes (`q8k_acts`).
+    pub fn q8k(isa: Isa, xs: &[f32], cols: usize, lanes: usize, nsub: usize) -> Self {
         assert!(nsub == 8 || nsub == 16);
         let m = xs.len() / cols;
         let blocks = cols / 256;
@@ -43,7 +46,7 @@ impl Acts {
                 let mut q = vec![BlockQ8K::zeros(); blocks];
                 for lane in 0..lanes.min(m - tile * lanes) {
                     let t = tile * lanes + lane;
-                    BlockQ8K::from_float(&xs[t * cols..(t + 1) * cols], &mut q);
+                    quantize(isa, &xs[t * cols..(t + 1) * cols], &mut q);
                     // SAFETY: `Q8K` is `BlockQ8K`'s layout (asserted beside it).
                     let q: &[Q8K] = unsafe { view(&q, blocks) };
                     for (b, block) in q.iter().enumerate() {

@@ -60,6 +60,14 @@ impl Family {
         }
     }
 
+    /// The instruction set of the family's vectors (for the activations' quantization).
+    fn isa(self) -> Isa {
+        match self {
+            Self::Vnni512 => Isa::Avx512,
+            Self::AvxVnni | Self::Vnni256Evex | Self::Avx2 => Isa::Avx2,
+        }
+    }
+
     fn lanes(self) -> usize {
         match self {
             Self::Vnni512 => 16,
@@ -91,8 +99,8 @@ pub(crate) fn matmul(
     // AVX2 multiplies Q8_0 in i16 pairs (`vpmaddwd`): activations and weights both widened.
     let q8_0_pairs = family == Family::Avx2;
     let (acts, row_blocks) = match w {
-        Weights::Q4K(_) => (Acts::q8k(xs, cols, lanes, 8), cols / 256),
-        Weights::Q6K(_) => (Acts::q8k(xs, cols, lanes, 16), cols / 256),
+        Weights::Q4K(_) => (Acts::q8k(family.isa(), xs, cols, lanes, 8), cols / 256),
+        Weights::Q6K(_) => (Acts::q8k(family.isa(), xs, cols, lanes, 16), cols / 256),
         Weights::Q8_0(_) if q8_0_pairs => (Acts::q8_0_pairs(xs, cols, lanes), cols / 32),
         Weights::Q8_0(_) => (Acts::q8_0(xs, cols, lanes), cols / 32),
     };

@@ -1,0 +1,99 @@
+//! A decode step's matrix-vector products that read the same activations (attention's Q, K
+//! and V; the feed-forward's gate and up) as one parallel pass.
+//!
+//! Why: one at a time, each product quantized the activations on one thread while the others
+//! waited, and the threads met at its end; K and V (1,024 rows on a 7B) were too short to
+//! keep two cores streaming. In one pass the activations are quantized once per partner type
+//! and the threads meet once.
+
+use super::kernels;
+use super::matrix::{multiply_rows, quantized, rows_per_task, QMatrix, SharedOut};
+use crate::isa::Cpu;
+use candle_core::quantized::k_quants::{BlockQ4K, BlockQ6K, BlockQ8K, BlockQ8_0};
+use candle_core::quantized::GgmlDType;
+use rayon::prelude::*;
+
+/// `outs[i] = weights[i] · xs`. One activation row in one pass; matrices of types without our row
+/// kernels, or more than one token, one after another through `QMatrix::matmul`.
+pub(crate) fn matmul_group(cpu: Cpu, xs: &[f32], weights: &[&QMatrix], outs: &mut [&mut [f32]]) {
+    assert_eq!(weights.len(), outs.len());
+    let ours = |w: &QMatrix| matches!(w.dtype, GgmlDType::Q4K | GgmlDType::Q6K | GgmlDType::Q8_0);
+    if !weights.iter().all(|w| w.cols == xs.len() && ours(w)) {
+        for (w, out) in weights.iter().zip(outs.iter_mut()) {
+            w.matmul(cpu, xs, out);
+        }
+        return;
+    }
+    for (w, out) in weights.iter().zip(outs.iter()) {
+        assert_eq!(out.len(), w.rows, "output has the wrong size");
+    }
+    let cols = xs.len();
+    let has = |t: GgmlDType| weights.iter().any(|w| w.dtype == t);
+    let k_acts = (has(GgmlDType::Q4K) || has(GgmlDType::Q6K))
+        .then(|| quantized::<BlockQ4K>(cpu.isa, xs, cols));
+    let q8_0_acts = has(GgmlDType::Q8_0).then(|| quantized::<BlockQ8_0>(cpu.isa, xs, cols));
+    let per_task = rows_per_task(cols);
+    let tasks: Vec<(usize, usize)> = weights
+        .iter()
+        .enumerate()
+        .flat_map(|(i, w)| (0..w.rows).step_by(per_task).map(move |r0| (i, r0)))
+        .collect();
+    let dsts: Vec<SharedOut> = outs.iter_mut().map(|o| SharedOut(o.as_mut_ptr())).collect();
+    let (q4k, q6k, q8_0) = (kernels::q4k(cpu), kernels::q6k(cpu), kernels::q8_0(cpu));
+    tasks.into_par_iter().for_each(|(i, r0)| {
+        let w = weights[i];
+        let rs = r0..(r0 + per_task).min(w.rows);
+        let k: &[BlockQ8K] = k_acts.as_deref().unwrap_or_default();
+        // SAFETY: tasks cover disjoint rows of each output, which holds `w.rows` floats
+        // (asserted above) for the one token.
+        unsafe {
+            match w.dtype {
+                GgmlDType::Q4K => {
+                    multiply_rows(w.blocks::<BlockQ4K>(), w.rows, cols, k, &q4k, rs, dsts[i])
+                }
+                GgmlDType::Q6K => {
+                    multiply_rows(w.blocks::<BlockQ6K>(), w.rows, cols, k, &q6k, rs, dsts[i])
+                }
+                GgmlDType::Q8_0 => {
+                    let q = q8_0_acts.as_deref().unwrap_or_default();
+                    multiply_rows(w.blocks::<BlockQ8_0>(), w.rows, cols, q, &q8_0, rs, dsts[i])
+                }
+                other => unreachable!("{other:?} is not one of ours (checked above)"),
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gguf_cpu::matrix::tests::{mapped, values};
+    use candle_core::quantized::k_quants::BlockQ5K;
+
+    /// The group gives each matrix's own `matmul`, bit for bit, for every mix of types
+    /// (Q8_0 beside K-quants needs both partner types) and row counts that are not a
+    /// multiple of the task size.
+    #[test]
+    fn a_group_matches_each_matrix_alone() {
+        let cols = 512;
+        let x = values(cols, 9);
+        let q4 = mapped::<BlockQ4K>(&values(35 * cols, 1), 35, cols);
+        let q6 = mapped::<BlockQ6K>(&values(19 * cols, 2), 19, cols);
+        let q8 = mapped::<BlockQ8_0>(&values(300 * cols, 3), 300, cols);
+        let q5 = mapped::<BlockQ5K>(&values(7 * cols, 4), 7, cols);
+        let groups: [&[&QMatrix]; 4] = [&[&q4, &q6, &q8], &[&q4, &q4], &[&q8], &[&q6, &q5]];
+        for cpu in Cpu::all() {
+            for group in groups {
+                let mut outs: Vec<Vec<f32>> =
+                    group.iter().map(|w| vec![f32::NAN; w.rows]).collect();
+                let mut refs: Vec<&mut [f32]> = outs.iter_mut().map(|o| o.as_mut_slice()).collect();
+                matmul_group(cpu, &x, group, &mut refs);
+                for (w, got) in group.iter().zip(&outs) {
+                    let mut want = vec![0f32; w.rows];
+                    w.matmul(cpu, &x, &mut want);
+                    assert_eq!(got, &want, "{cpu:?} {:?}", w.dtype);
+                }
+            }
+        }
+    }
+}
