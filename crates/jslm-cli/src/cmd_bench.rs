@@ -161,14 +161,25 @@ fn gib(bytes: u64) -> f64 {
     bytes as f64 / (1u64 << 30) as f64
 }
 
+/// Decode's bound from memory and the share of it decode reached, e.g. `6.92 (94 %)`; `–`
+/// where not measured (candle's runners).
+fn roofline(r: &BenchReport) -> String {
+    if r.decode_roofline_tokens_per_s > 0.0 {
+        let share = 100.0 * r.decode_tokens_per_s / r.decode_roofline_tokens_per_s;
+        format!("{:.2} ({share:.0} %)", r.decode_roofline_tokens_per_s)
+    } else {
+        "–".into()
+    }
+}
+
 fn print_table(reports: &[BenchReport]) {
     println!(
-        "| model | device | runner | kernels | format | file GiB | threads | load s | warm-up s | prompt tok/s | decode tok/s | TTFT ms | peak RSS GiB |"
+        "| model | device | runner | kernels | format | file GiB | threads | load s | warm-up s | prompt tok/s | decode tok/s | decode roofline tok/s | TTFT ms | peak RSS GiB |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in reports {
         println!(
-            "| {} | {} | {} | {} | {} {} | {:.2} | {} | {:.2} | {:.2} | {:.1} | {:.2} | {:.0} | {:.2} |",
+            "| {} | {} | {} | {} | {} {} | {:.2} | {} | {:.2} | {:.2} | {:.1} | {:.2} | {} | {:.0} | {:.2} |",
             r.model
                 .file_name()
                 .map(|n| n.to_string_lossy())
@@ -184,6 +195,7 @@ fn print_table(reports: &[BenchReport]) {
             r.warmup_ms / 1e3,
             r.prompt_tokens_per_s,
             r.decode_tokens_per_s,
+            roofline(r),
             r.ttft_ms,
             gib(r.peak_rss_bytes),
         );

@@ -49,6 +49,16 @@ pub struct BenchReport {
     /// candle's runners): decode streams faster from them.
     #[serde(default)]
     pub huge_page_bytes: u64,
+    /// Bytes of weights a decode step reads (the mapped runner; 0 for candle's runners).
+    #[serde(default)]
+    pub decode_bytes_per_token: u64,
+    /// How fast this machine streamed those bytes from memory with the benchmark's threads,
+    /// in bytes per second (0 where not measured).
+    #[serde(default)]
+    pub weights_read_bytes_per_s: f64,
+    /// Decode's bound from memory: `weights_read_bytes_per_s / decode_bytes_per_token`.
+    #[serde(default)]
+    pub decode_roofline_tokens_per_s: f64,
 }
 
 /// Loads the described model with `options` (device, precision, threads and runner as for a
@@ -110,6 +120,10 @@ pub fn run_bench(
         next = argmax(&logits).min(vocab.saturating_sub(1));
     }
     let decode = t2.elapsed().as_secs_f64();
+    let stream = match &*network {
+        crate::model::Network::GgufCpu(model) => Some(engine.in_pool(|| model.weights_stream())),
+        _ => None,
+    };
     Ok(BenchReport {
         model: info.path.clone(),
         container: info.container,
@@ -139,6 +153,10 @@ pub fn run_bench(
             crate::model::Network::GgufCpu(model) => model.huge_page_bytes(),
             _ => 0,
         },
+        decode_bytes_per_token: stream.map_or(0, |s| s.bytes_per_token),
+        weights_read_bytes_per_s: stream.map_or(0.0, |s| s.bytes_per_s),
+        decode_roofline_tokens_per_s: stream
+            .map_or(0.0, |s| s.bytes_per_s / s.bytes_per_token.max(1) as f64),
     })
 }
 

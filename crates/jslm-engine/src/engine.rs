@@ -265,6 +265,11 @@ impl Runner {
         self.pool.install(|| network.prefill(ids, chunk, device))
     }
 
+    /// `f` in the engine's pool (the benchmark's memory measurement uses its threads).
+    pub(crate) fn in_pool<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        self.pool.install(f)
+    }
+
     /// One forward pass at `pos`, in the engine's pool.
     pub(crate) fn forward(
         &self,

@@ -34,6 +34,8 @@ const TOKENS_PER_TILE: usize = 32;
 pub(crate) struct QMatrix {
     map: Arc<Mmap>,
     offset: usize,
+    /// Bytes of the blocks from `offset`.
+    len: usize,
     pub rows: usize,
     pub cols: usize,
     pub dtype: GgmlDType,
@@ -93,6 +95,7 @@ impl QMatrix {
         Ok(Self {
             map,
             offset,
+            len: bytes,
             rows,
             cols,
             dtype,
@@ -110,6 +113,11 @@ impl QMatrix {
         // (integers and halves) valid for any bit pattern; the map is read-only and outlives
         // the returned slice through `&self`.
         unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(self.offset) as *const T, count) }
+    }
+
+    /// The matrix's bytes in the file.
+    pub fn bytes(&self) -> &[u8] {
+        &self.map[self.offset..self.offset + self.len]
     }
 
     /// Copies row `row` into `out` as f32 (the token embedding lookup).

@@ -7,6 +7,7 @@
 mod attention;
 mod attention_block;
 pub use attention::KvCacheType;
+pub(crate) use roofline::WeightsStream;
 mod kernels;
 mod matmul_group;
 mod matrix;
@@ -18,6 +19,7 @@ mod q6k_avx512;
 mod q8_0_avx2;
 mod q8_0_avx512;
 mod q8k_acts;
+mod roofline;
 mod simd;
 mod tile;
 mod weights_map;
@@ -183,6 +185,17 @@ impl GgufCpuModel {
     /// Bytes of the weights on 2 MiB pages (for the benchmark's report).
     pub fn huge_page_bytes(&self) -> u64 {
         self.huge_page_bytes
+    }
+
+    /// Times streaming every weight a decode step reads, with rayon's current pool.
+    pub(crate) fn weights_stream(&self) -> WeightsStream {
+        let mut matrices: Vec<&QMatrix> = self
+            .blocks
+            .iter()
+            .flat_map(|b| [&b.wq, &b.wk, &b.wv, &b.wo, &b.gate, &b.up, &b.down])
+            .collect();
+        matrices.push(&self.output);
+        roofline::measure(&matrices)
     }
 
     pub fn clear_kv_cache(&mut self) {
