@@ -26,13 +26,15 @@ def med(xs):
 
 def main():
     runs, threads = pathlib.Path(sys.argv[1]), sys.argv[2]
-    # (file, engine) -> {"pp": {prompt: [tok/s]}, "ttft": {prompt: [ms]}, "tg": [], "rss": [], "cpu": []}
+    # (file, engine) -> {"pp": {prompt: [tok/s]}, "ttft": {prompt: [ms]}, "tg": [], "roof": [],
+    #                    "rss": [], "cpu": []}
     data = {}
     isa = ""
     for f in sorted(runs.glob("*.json")):
         m = re.match(r"(llama|jslm)-(.+?)(?:-p(\d+))?-(\d+)$", f.stem)
         engine, name = m.group(1), m.group(2)
-        d = data.setdefault((name, engine), {"pp": {}, "ttft": {}, "tg": [], "rss": [], "cpu": []})
+        d = data.setdefault((name, engine),
+                            {"pp": {}, "ttft": {}, "tg": [], "roof": [], "rss": [], "cpu": []})
         rss, cpu = time_v(f.with_suffix(".time"))
         d["rss"].append(rss)
         d["cpu"].append(cpu)
@@ -52,6 +54,9 @@ def main():
             d["ttft"].setdefault(p, []).append(r["ttft_ms"])
             if r["decode_tokens"] > 0:
                 d["tg"].append(r["decode_tokens_per_s"])
+                # Decode's bound from memory, measured in the same run (`jslm bench`).
+                if r.get("decode_roofline_tokens_per_s", 0) > 0:
+                    d["roof"].append(r["decode_roofline_tokens_per_s"])
             isa = r.get("isa", "") or isa
 
     names = sorted({n for n, _ in data})
@@ -72,17 +77,21 @@ def main():
                   f"| {fmt(ta, '{:.0f}')} | {fmt(tb, '{:.0f}')} |")
     print()
     print("| file | llama.cpp decode tok/s | jslm decode tok/s | jslm × llama.cpp "
+          "| memory roofline tok/s (llama.cpp / jslm share) "
           "| llama.cpp peak RSS GiB | jslm peak RSS GiB | CPU % llama.cpp | CPU % jslm |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name in names:
         ref, ours = data.get((name, "llama")), data.get((name, "jslm"))
         a = med(ref["tg"]) if ref else None
         b = med(ours["tg"]) if ours else None
         ratio = f"{b / a:.2f}×" if a and b else "–"
+        roof = med(ours["roof"]) if ours and ours["roof"] else None
+        share = lambda x: f"{100 * x / roof:.0f} %" if x else "–"
+        roofline = f"{roof:.2f} ({share(a)} / {share(b)})" if roof else "–"
         rss = lambda d: f"{max(d['rss']):.2f}" if d else "–"
         cpu = lambda d: "/".join(str(c) for c in d["cpu"]) if d else "–"
-        print(f"| {name} | {a or 0:.2f} | {b or 0:.2f} | {ratio} | {rss(ref)} | {rss(ours)} "
-              f"| {cpu(ref)} | {cpu(ours)} |")
+        print(f"| {name} | {a or 0:.2f} | {b or 0:.2f} | {ratio} | {roofline} | {rss(ref)} "
+              f"| {rss(ours)} | {cpu(ref)} | {cpu(ours)} |")
 
 
 if __name__ == "__main__":
