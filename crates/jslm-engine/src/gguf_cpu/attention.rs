@@ -161,6 +161,24 @@ impl KvCache {
         let scale = 1.0 / (hd as f32).sqrt();
         let (keys, values) = (&self.keys[layer], &self.values[layer]);
         let fast = self.fast;
+        #[cfg(target_arch = "x86_64")]
+        if let (Store::F16(k), Store::F16(v), true) = (
+            keys,
+            values,
+            m == 1 && fast && super::attention_decode::serves(hd),
+        ) {
+            // Decode: each KV head's queries (contiguous for one token) against its cache.
+            let len = pos + 1;
+            out.par_chunks_mut(group * hd)
+                .zip(q.par_chunks(group * hd))
+                .enumerate()
+                .for_each(|(kv, (out, q))| {
+                    let at = kv * cap * hd..(kv * cap + len) * hd;
+                    let (k, v) = (&k[at.clone()], &v[at]);
+                    super::attention_decode::decode_head(q, k, v, len, scale, out);
+                });
+            return;
+        }
         let chunks = m.div_ceil(Q_CHUNK);
         let dst = SharedOut(out.as_mut_ptr());
         (0..kvh * chunks)
@@ -252,10 +270,26 @@ mod tests {
     /// Two calls (`first` tokens, then `m − first`), every query checked against the naive
     /// formula over the cache's own (rounded) keys and values.
     fn check(isa: Isa, kind: KvCacheType, hd: usize, first: usize, m: usize, tolerance: f32) {
-        let (heads, kv_heads) = (4, 2);
+        check_heads(isa, kind, hd, (4, 2), first, m, tolerance)
+    }
+
+    /// `check` with `heads` queries on `kv_heads` KV heads.
+    fn check_heads(
+        isa: Isa,
+        kind: KvCacheType,
+        hd: usize,
+        (heads, kv_heads): (usize, usize),
+        first: usize,
+        m: usize,
+        tolerance: f32,
+    ) {
         let val = |i: usize| ((i * 37 % 23) as f32 - 11.0) / 7.0;
         let mut cache = KvCache::new(1, kv_heads, hd, m + 3, kind, isa);
-        let k: Vec<f32> = (0..m * kv_heads * hd).map(val).collect();
+        // Keys drift with position, so that later blocks raise some queries' max score and
+        // the online softmax must rescale what it summed before.
+        let k: Vec<f32> = (0..m * kv_heads * hd)
+            .map(|i| val(i) + 0.05 * (i / (kv_heads * hd)) as f32)
+            .collect();
         let v: Vec<f32> = (0..m * kv_heads * hd).map(|i| val(i + 5)).collect();
         let split = first * kv_heads * hd;
         cache.store(0, 0, &k[..split], &v[..split]);
@@ -303,6 +337,22 @@ mod tests {
                     // Across KV blocks and query chunks: a long cache, then a chunk and a tail.
                     check(isa, kind, hd, 70, 70 + Q_CHUNK + 3, 1e-5);
                     check(isa, kind, hd, 1, 2 * KV_BLOCK + 1, 1e-5);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn decode_matches_the_naive_formula_for_every_group_size() {
+        // One token at a time (on AVX2 CPUs, f16 caches with head dims of multiples of 16
+        // take `attention_decode`): 1, 3, 4 and 8 queries per KV head (chunks of 4 and
+        // their tails), caches shorter than, as long as and across its softmax blocks.
+        for isa in Isa::available() {
+            for heads in [(4, 4), (6, 2), (8, 2), (8, 1)] {
+                for hd in [16, 128] {
+                    for first in [0, 1, 31, 32, 33, 100] {
+                        check_heads(isa, KvCacheType::F16, hd, heads, first, first + 1, 1e-5);
+                    }
                 }
             }
         }

@@ -254,7 +254,7 @@ unsafe fn f16_to_f32_f16c(src: &[u16], dst: &mut [f32]) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-fn hsum(x: std::arch::x86_64::__m256) -> f32 {
+pub(super) fn hsum(x: std::arch::x86_64::__m256) -> f32 {
     use std::arch::x86_64::*;
     let s = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps::<1>(x));
     let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -267,7 +267,7 @@ fn hsum(x: std::arch::x86_64::__m256) -> f32 {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-fn exp8(x: std::arch::x86_64::__m256) -> std::arch::x86_64::__m256 {
+pub(super) fn exp8(x: std::arch::x86_64::__m256) -> std::arch::x86_64::__m256 {
     use std::arch::x86_64::*;
     let too_small = _mm256_cmp_ps::<_CMP_LT_OQ>(x, _mm256_set1_ps(-87.0));
     let x = _mm256_max_ps(x, _mm256_set1_ps(-87.0));

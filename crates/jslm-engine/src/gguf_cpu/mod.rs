@@ -6,6 +6,8 @@
 
 mod attention;
 mod attention_block;
+#[cfg(target_arch = "x86_64")]
+mod attention_decode;
 pub use attention::KvCacheType;
 pub(crate) use roofline::WeightsStream;
 mod kernels;
