@@ -106,7 +106,7 @@ mod imp {
             for q in 0..GROUP {
                 let (x, y) = (&x[q], &y[q]);
                 // SAFETY: `y` is a whole block.
-                let (widened, fm, prod) = unsafe { heads.block(f, sm, q, y) };
+                let (widened, fm, prod) = unsafe { heads.block(&f, sm, q, y) };
                 acc_m = _mm256_fmadd_ps(fm, _mm256_cvtepi32_ps(prod), acc_m);
                 let scales = _mm256_permute2x128_si256::<0x00>(widened, widened);
                 let mut sumi = _mm256_setzero_si256();
@@ -128,11 +128,21 @@ mod imp {
                     let ph = _mm256_madd_epi16(scale_h, _mm256_maddubs_epi16(q4h, q8h));
                     sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
                 }
-                let fd = _mm256_permutevar8x32_ps(f, _mm256_set1_epi32(2 * q as i32));
+                let fd = _mm256_set1_ps(factor(&f, 2 * q));
                 acc = _mm256_fmadd_ps(fd, _mm256_cvtepi32_ps(sumi), acc);
             }
         }
         hsum(acc) - hsum(acc_m)
+    }
+
+    /// Factor `i` of `PairHeads::of`'s `f`, to broadcast. Through memory on purpose: a
+    /// broadcast load instead of the cross-lane permute the compiler would otherwise make of
+    /// it (the shuffle units are the one-token kernels' busiest; on Zen 4 this took the
+    /// AVX-512 kernel from 6.1–6.5 to 5.8–6.0 ns per block with rows in L1). `black_box`
+    /// keeps the value in memory.
+    #[inline(always)]
+    pub(in super::super) fn factor(f: &[f32; 8], i: usize) -> f32 {
+        std::hint::black_box(f[i])
     }
 
     /// The bookkeeping of a pair of blocks against their activation blocks, in vector
@@ -162,14 +172,14 @@ mod imp {
             }
         }
 
-        /// `f`: f32 lanes [d₀·y₀.d, dmin₀·y₀.d, d₁·y₁.d, dmin₁·y₁.d] (upper half zero); `sm`:
+        /// `f`: [d₀·y₀.d, dmin₀·y₀.d, d₁·y₁.d, dmin₁·y₁.d] (then zeros), for `factor`; `sm`:
         /// each block's 6-bit scales and mins as `scales_and_mins` returns them, block 0 in
         /// the low 128 bits.
         ///
         /// # Safety
         /// `x` and `y` hold at least two blocks; AVX2, FMA and F16C.
         #[inline(always)]
-        pub(in super::super) unsafe fn of(&self, x: &[Q4K], y: &[Q8K]) -> (__m256, __m256i) {
+        pub(in super::super) unsafe fn of(&self, x: &[Q4K], y: &[Q8K]) -> ([f32; 8], __m256i) {
             // u32 lanes of a block's 16-byte head: [d | dmin << 16, u0, u1, u2]. The scales and
             // mins come out as `scales_and_mins` returns them, [u0 & K1, (u2 & K2) | ((u0 >> 6)
             // & K3) << 4, u1 & K1, ((u2 >> 4) & K2) | ((u1 >> 6) & K3) << 4]: the even lanes
@@ -179,7 +189,9 @@ mod imp {
             let heads = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(head(0)), head(1));
             let halves = _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(heads, self.halves_of));
             let yd = _mm_setr_ps(y[0].d, y[0].d, y[1].d, y[1].d);
-            let f = _mm256_zextps128_ps256(_mm_mul_ps(_mm_cvtph_ps(halves), yd));
+            let mut f = [0f32; 8];
+            // SAFETY: 16 bytes into the 32-byte array.
+            unsafe { _mm_storeu_ps(f.as_mut_ptr(), _mm_mul_ps(_mm_cvtph_ps(halves), yd)) };
             let even = _mm256_shuffle_epi32::<0b11_10_11_01>(heads); // [u0, u2, u1, u2]
             let odd = _mm256_shuffle_epi32::<0b10_10_01_01>(heads); // [u0, u0, u1, u1]
             let high = _mm256_or_si256(
@@ -199,7 +211,7 @@ mod imp {
         #[inline(always)]
         pub(in super::super) unsafe fn block(
             &self,
-            f: __m256,
+            f: &[f32; 8],
             sm: __m256i,
             q: usize,
             y: &Q8K,
@@ -213,7 +225,7 @@ mod imp {
             // SAFETY: 32 bytes, the whole `bsums`.
             let bsums = unsafe { _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i) };
             let prod = _mm256_madd_epi16(_mm256_shuffle_epi8(mins, self.mins_dup), bsums);
-            let fm = _mm256_permutevar8x32_ps(f, _mm256_set1_epi32(2 * q as i32 + 1));
+            let fm = _mm256_set1_ps(factor(f, 2 * q + 1));
             (widened, fm, prod)
         }
     }
@@ -298,4 +310,4 @@ mod imp {
 }
 
 #[cfg(target_arch = "x86_64")]
-pub(super) use imp::{hsum as hsum256, PairHeads, GROUP};
+pub(super) use imp::{factor, hsum as hsum256, PairHeads, GROUP};

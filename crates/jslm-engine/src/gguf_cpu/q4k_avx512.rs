@@ -65,7 +65,7 @@ pub(super) fn vnni_detected() -> bool {
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::super::q4k_avx2::{hsum256, PairHeads, GROUP};
+    use super::super::q4k_avx2::{factor, hsum256, PairHeads, GROUP};
     use super::super::simd::{half_to_f32, prefetch_ahead};
     use super::{Q4K, Q8K};
     use std::arch::x86_64::*;
@@ -223,10 +223,9 @@ mod avx512 {
             prefetch_ahead(&x[0], GROUP * std::mem::size_of::<Q4K>().div_ceil(64));
             // SAFETY: two blocks each.
             let (f, sm) = unsafe { heads.of(x, y) };
-            let f512 = _mm512_castps256_ps512(f);
             for q in 0..GROUP {
                 // SAFETY: `y[q]` is a whole block.
-                let (widened, fm, prod) = unsafe { heads.block(f, sm, q, &y[q]) };
+                let (widened, fm, prod) = unsafe { heads.block(&f, sm, q, &y[q]) };
                 acc_m = _mm256_fmadd_ps(fm, _mm256_cvtepi32_ps(prod), acc_m);
                 // The permutes below read lanes 0–7: the scales.
                 let scales = _mm512_castsi256_si512(widened);
@@ -239,7 +238,7 @@ mod avx512 {
                     };
                     sumi = _mm512_add_epi32(sumi, part);
                 }
-                let fd = _mm512_permutexvar_ps(_mm512_set1_epi32(2 * q as i32), f512);
+                let fd = _mm512_set1_ps(factor(&f, 2 * q));
                 acc = _mm512_fmadd_ps(fd, _mm512_cvtepi32_ps(sumi), acc);
             }
         }
