@@ -34,6 +34,7 @@ pub(crate) fn rows<const T: usize>(n: usize, xs: &[BlockQ6K], ys: [&[BlockQ8K]; 
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
+    use super::super::q4k_avx2::hsum256;
     use super::super::simd::{half_to_f32, prefetch_ahead};
     use super::{Q6K, Q8K};
     use std::arch::x86_64::*;
@@ -58,7 +59,10 @@ mod avx512 {
         let m2 = _mm512_set1_epi8(0x03);
         let orders = [[order(0, 0), order(0, 1)], [order(1, 0), order(1, 1)]];
         let mut acc = [_mm512_setzero_ps(); T];
-        let mut acc_min = [0f32; T];
+        // 32 · Σ_j scale_j · bsum_j (the offset of the stored 6-bit values) in f32 lanes,
+        // summed once per row: a horizontal sum per block cost three shuffles and a scalar
+        // chain.
+        let mut acc_min = [_mm256_setzero_ps(); T];
         for (b, x) in xs.iter().enumerate() {
             prefetch_ahead(x, 4);
             let d = half_to_f32(x.d.to_bits());
@@ -99,18 +103,14 @@ mod avx512 {
                 }
                 let dy = d * y.d;
                 acc[t] = _mm512_fmadd_ps(_mm512_set1_ps(dy), _mm512_cvtepi32_ps(sumi), acc[t]);
-                // 32 · Σ_j scale_j · bsum_j: the offset of the stored 6-bit values.
                 let bsums = _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i);
-                let m = _mm256_madd_epi16(sc16, bsums);
-                let m = _mm_add_epi32(_mm256_castsi256_si128(m), _mm256_extracti128_si256::<1>(m));
-                let m = _mm_add_epi32(m, _mm_unpackhi_epi64(m, m));
-                let m = _mm_add_epi32(m, _mm_shuffle_epi32::<1>(m));
-                acc_min[t] += dy * 32.0 * _mm_cvtsi128_si32(m) as f32;
+                let m = _mm256_cvtepi32_ps(_mm256_madd_epi16(sc16, bsums));
+                acc_min[t] = _mm256_fmadd_ps(_mm256_set1_ps(dy * 32.0), m, acc_min[t]);
             }
         }
         let mut out = [0f32; T];
         for t in 0..T {
-            out[t] = _mm512_reduce_add_ps(acc[t]) - acc_min[t];
+            out[t] = _mm512_reduce_add_ps(acc[t]) - hsum256(acc_min[t]);
         }
         out
     }
