@@ -42,3 +42,15 @@ if [ "${JSLM_SKIP_CUDA_BUILD:-0}" != 1 ]; then
   step "CUDA build and the CLI's tests against it (no GPU: CPU plan)"
   bash scripts/build-cuda.sh --test 2>&1 | tee target/test-cuda.log
 fi
+
+# ARM (Apple Silicon, Linux aarch64): the engine's x86 kernels sit behind cfg, and a use that
+# is not (the tile code's, until stop 25) breaks every ARM build without any x86 test failing.
+# Type-check the engine for aarch64 (only the engine and hardware crates: the network crates'
+# C code, e.g. ring's, would need a cross compiler). rustup fetches the target's std from the
+# Rust distribution server; where it cannot, this says so and goes on.
+step "the engine type-checks for aarch64 (ARM)"
+if rustup target add aarch64-unknown-linux-gnu >/dev/null 2>&1; then
+  cargo check --locked --target aarch64-unknown-linux-gnu -p jslm-engine -p jslm-hardware
+else
+  echo "skipped: rustup could not add the aarch64-unknown-linux-gnu target (no access to the Rust distribution server)"
+fi
