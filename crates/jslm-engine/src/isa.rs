@@ -152,6 +152,7 @@ struct Detected {
 
 /// Whether the CPU has the VEX encoding of 256-bit VNNI (AVX-VNNI); without it, the
 /// `AvxVnni` kernels use the EVEX encoding of AVX-512 VNNI + VL.
+#[cfg(target_arch = "x86_64")]
 pub(crate) fn avxvnni_vex() -> bool {
     detected().avxvnni
 }

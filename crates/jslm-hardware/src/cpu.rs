@@ -98,7 +98,7 @@ fn amx_int8() -> bool {
     info.edx & (1 << 24) != 0 && info.edx & (1 << 25) != 0
 }
 
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(target_arch = "x86")]
 fn amx_int8() -> bool {
     false
 }

@@ -3,7 +3,9 @@
 //! prompts, in the tiles), candle's `vec_dot` for everything else (and for
 //! `Isa::Generic`: NEON on ARM, candle's own AVX2 or scalar code elsewhere).
 
-use crate::isa::{Cpu, Isa};
+use crate::isa::Cpu;
+#[cfg(target_arch = "x86_64")]
+use crate::isa::Isa;
 use candle_core::quantized::k_quants::{BlockQ4K, BlockQ6K, BlockQ8_0, GgmlType};
 
 /// `dot(n, weights, activations)` over `n` values.
@@ -31,6 +33,7 @@ impl<T: GgmlType> RowKernels<T> {
 }
 
 /// Builds `RowKernels` from a `rows::<T>`-style kernel (`$rows::<1>` and `$rows::<4>`).
+#[cfg(target_arch = "x86_64")]
 macro_rules! ours {
     ($($rows:ident)::+ $(, $vnni:expr)?) => {
         RowKernels {

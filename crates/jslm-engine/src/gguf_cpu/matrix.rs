@@ -9,6 +9,7 @@
 
 use super::kernels::{self, RowKernels};
 use super::q8k_acts::quantize_for;
+#[cfg(target_arch = "x86_64")]
 use super::tile;
 use crate::isa::{Cpu, Isa};
 use candle_core::quantized::k_quants::{
@@ -163,8 +164,11 @@ impl QMatrix {
                 )
             };
         }
-        let m = xs.len() / self.cols;
-        if let Some(family) = tile::Family::of(cpu).filter(|_| m >= tile::MIN_TOKENS) {
+        // The prompt tiles are x86 code (AVX2, AVX-VNNI, AVX-512 VNNI).
+        #[cfg(target_arch = "x86_64")]
+        if let Some(family) =
+            tile::Family::of(cpu).filter(|_| xs.len() / self.cols >= tile::MIN_TOKENS)
+        {
             let weights = match self.dtype {
                 GgmlDType::Q4K => Some(tile::Weights::Q4K(self.blocks())),
                 GgmlDType::Q6K => Some(tile::Weights::Q6K(self.blocks())),
@@ -218,6 +222,8 @@ const PREFETCH_ROWS: usize = 1;
 /// Asks the CPU to start loading `data` into cache.
 #[inline]
 fn prefetch_bytes<T>(data: &[T]) {
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = data;
     #[cfg(target_arch = "x86_64")]
     {
         let p = data.as_ptr() as *const i8;

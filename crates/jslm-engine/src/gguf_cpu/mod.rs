@@ -14,15 +14,22 @@ mod kernels;
 mod matmul_group;
 mod matrix;
 mod ops;
+#[cfg(target_arch = "x86_64")]
 mod q4k_avx2;
+#[cfg(target_arch = "x86_64")]
 mod q4k_avx512;
+#[cfg(target_arch = "x86_64")]
 mod q6k_avx2;
+#[cfg(target_arch = "x86_64")]
 mod q6k_avx512;
+#[cfg(target_arch = "x86_64")]
 mod q8_0_avx2;
+#[cfg(target_arch = "x86_64")]
 mod q8_0_avx512;
 mod q8k_acts;
 mod roofline;
 mod simd;
+#[cfg(target_arch = "x86_64")]
 mod tile;
 mod weights_map;
 

@@ -5,6 +5,7 @@
 /// Decoding streams the whole file through each core once per token, and the hardware
 /// prefetcher alone left the kernels waiting on memory: on the 2-core Xeon this took one-thread
 /// Q4_K_M decode from 1.30 to 2.15 tokens/s (512 B: 1.97, 1 KiB: 2.02, 4 KiB: 1.95).
+#[cfg(target_arch = "x86_64")]
 pub(super) const PREFETCH_BYTES: usize = 2048;
 
 /// `xs[..count]` seen as `U`: candle's block types have crate-private fields, so the kernels
@@ -13,6 +14,7 @@ pub(super) const PREFETCH_BYTES: usize = 2048;
 /// # Safety
 /// `T` and `U` must have the same size, alignment and field layout (each kernel asserts size
 /// and alignment at compile time), and every bit pattern must be a valid `U`.
+#[cfg(target_arch = "x86_64")]
 pub(super) unsafe fn view<T, U>(xs: &[T], count: usize) -> &[U] {
     assert!(std::mem::size_of::<T>() == std::mem::size_of::<U>());
     assert!(std::mem::align_of::<T>() == std::mem::align_of::<U>());
