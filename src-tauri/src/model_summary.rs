@@ -58,24 +58,7 @@ impl ModelSummary {
             repo: None,
             revision: None,
             files: vec![],
-            run: Some(RunReport {
-                model: jslm_engine::ModelInfo {
-                    path: path.into(),
-                    container: jslm_core::Container::Safetensors,
-                    precision: jslm_core::Precision::F32,
-                    vocab_size: 32000,
-                    context_length: 4096,
-                    num_layers: 2,
-                    hidden_size: 64,
-                    device: jslm_hardware::ComputeDevice::Cpu,
-                    threads: 2,
-                },
-                device_name: "test CPU".into(),
-                reason: jslm_hardware::PlanReason::Requested,
-                converted_from: None,
-                fallback: None,
-                vram: None,
-            }),
+            run: Some(RunReport::fixture(Path::new(path))),
         }
     }
 }

@@ -208,6 +208,30 @@ impl Planned {
 }
 
 impl RunReport {
+    /// A report of a small f32 model on 2 CPU threads, as a load would give it, for the front
+    /// ends' tests (which must not build a device or thread count themselves).
+    #[cfg(feature = "test-fixtures")]
+    pub fn fixture(path: &std::path::Path) -> Self {
+        Self {
+            model: ModelInfo {
+                path: path.to_path_buf(),
+                container: jslm_core::Container::Safetensors,
+                precision: Precision::F32,
+                vocab_size: 32000,
+                context_length: 4096,
+                num_layers: 2,
+                hidden_size: 64,
+                device: ComputeDevice::Cpu,
+                threads: 2,
+            },
+            device_name: "test CPU".into(),
+            reason: PlanReason::Requested,
+            converted_from: None,
+            fallback: None,
+            vram: None,
+        }
+    }
+
     fn new(planned: &Planned, info: &ModelInfo) -> Self {
         let stored = planned.description.stored;
         Self {
