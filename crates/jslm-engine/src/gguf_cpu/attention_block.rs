@@ -75,6 +75,7 @@ fn fold_portable(f: &Fold, scores: &mut [f32], run: Running) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn fold_avx2(f: &Fold, scores: &mut [f32], run: Running) {
+    use super::simd::hsum256;
     use std::arch::x86_64::*;
     let Fold {
         q,
@@ -121,7 +122,7 @@ unsafe fn fold_avx2(f: &Fold, scores: &mut [f32], run: Running) {
                 a0 = _mm256_fmadd_ps(_mm256_loadu_ps(qp.add(d)), _mm256_loadu_ps(row.add(d)), a0);
                 d += 8;
             }
-            let mut s = hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+            let mut s = hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
             while d < hd {
                 s += *qp.add(d) * *row.add(d);
                 d += 1;
@@ -146,7 +147,7 @@ unsafe fn fold_avx2(f: &Fold, scores: &mut [f32], run: Running) {
         while p + 8 <= seen {
             let e = exp8(_mm256_sub_ps(_mm256_loadu_ps(sp.add(p)), m));
             _mm256_storeu_ps(sp.add(p), e);
-            sum += hsum(e);
+            sum += hsum256(e);
             p += 8;
         }
         while p < seen {
@@ -251,16 +252,6 @@ unsafe fn f16_to_f32_f16c(src: &[u16], dst: &mut [f32]) {
     for j in i..n {
         dst[j] = half::f16::from_bits(src[j]).to_f32();
     }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-#[inline]
-pub(super) fn hsum(x: std::arch::x86_64::__m256) -> f32 {
-    use std::arch::x86_64::*;
-    let s = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps::<1>(x));
-    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps::<0b01>(s, s)))
 }
 
 /// e^x for eight lanes of x ≤ 0 (scores minus their maximum): Cephes' expf (x = n·ln2 + r,

@@ -10,7 +10,8 @@
 //! The arithmetic is the blocked path's: scores in blocks of `BLOCK` positions, the online
 //! softmax (running max, sum and rescaled output per query), `exp8` for the exps.
 
-use super::attention_block::{exp8, hsum};
+use super::attention_block::exp8;
+use super::simd::hsum256;
 use std::arch::x86_64::*;
 
 /// Positions per softmax block: the exps of a block stay in L1 (`GROUP` × 32 floats).
@@ -111,7 +112,7 @@ unsafe fn queries<const G: usize>(
                     }
                 }
                 for (j, acc) in acc.iter().enumerate() {
-                    e[j][i] = hsum(_mm256_add_ps(acc[0], acc[1])) * scale;
+                    e[j][i] = hsum256(_mm256_add_ps(acc[0], acc[1])) * scale;
                 }
             }
             // The online softmax: rescale what came before to the new max, exps of this block.
@@ -132,7 +133,7 @@ unsafe fn queries<const G: usize>(
                 while i + 8 <= n {
                     let x = exp8(_mm256_sub_ps(_mm256_loadu_ps(e[j].as_ptr().add(i)), m));
                     _mm256_storeu_ps(e[j].as_mut_ptr().add(i), x);
-                    s += hsum(x);
+                    s += hsum256(x);
                     i += 8;
                 }
                 for x in &mut e[j][i..n] {

@@ -35,8 +35,6 @@ const TOKENS_PER_TILE: usize = 32;
 pub(crate) struct QMatrix {
     map: Arc<Mmap>,
     offset: usize,
-    /// Bytes of the blocks from `offset`.
-    len: usize,
     pub rows: usize,
     pub cols: usize,
     pub dtype: GgmlDType,
@@ -72,14 +70,11 @@ impl QMatrix {
             )));
         }
         // Checked: a size that wraps would pass the bounds check below and slice past the map.
-        let bytes = rows
-            .checked_mul(cols / dtype.block_size())
-            .and_then(|blocks| blocks.checked_mul(dtype.type_size()))
-            .ok_or_else(|| {
-                MatrixError(format!(
-                    "a {rows}×{cols} {dtype:?} matrix has no addressable size"
-                ))
-            })?;
+        let bytes = byte_len(rows, cols, dtype).ok_or_else(|| {
+            MatrixError(format!(
+                "a {rows}×{cols} {dtype:?} matrix has no addressable size"
+            ))
+        })?;
         if offset.checked_add(bytes).is_none_or(|end| end > map.len()) {
             return Err(MatrixError(format!(
                 "tensor data [{offset}, {offset}+{bytes}) lies beyond the file's {} bytes",
@@ -96,7 +91,6 @@ impl QMatrix {
         Ok(Self {
             map,
             offset,
-            len: bytes,
             rows,
             cols,
             dtype,
@@ -118,7 +112,8 @@ impl QMatrix {
 
     /// The matrix's bytes in the file.
     pub fn bytes(&self) -> &[u8] {
-        &self.map[self.offset..self.offset + self.len]
+        let len = byte_len(self.rows, self.cols, self.dtype).expect("checked in `new`");
+        &self.map[self.offset..self.offset + len]
     }
 
     /// Copies row `row` into `out` as f32 (the token embedding lookup).
@@ -209,6 +204,13 @@ macro_rules! dispatch {
     };
 }
 use dispatch;
+
+/// Bytes of a `rows × cols` matrix of `dtype`, `None` where that does not fit a `usize`
+/// (`cols` a whole number of blocks).
+fn byte_len(rows: usize, cols: usize, dtype: GgmlDType) -> Option<usize> {
+    rows.checked_mul(cols / dtype.block_size())?
+        .checked_mul(dtype.type_size())
+}
 
 fn supported(dtype: GgmlDType) -> bool {
     !matches!(dtype, GgmlDType::Q8_1 | GgmlDType::Q8K)

@@ -23,7 +23,7 @@ pub(crate) fn rows<const T: usize>(n: usize, xs: &[BlockQ4K], ys: [&[BlockQ8K]; 
 #[cfg(target_arch = "x86_64")]
 mod imp {
     use super::super::q4k_avx512::{KMASK1, KMASK2, KMASK3};
-    use super::super::simd::{half_to_f32, prefetch_ahead};
+    use super::super::simd::{half_to_f32, hsum128, hsum256, prefetch_ahead};
     use super::{Q4K, Q8K};
     use std::arch::x86_64::*;
 
@@ -132,7 +132,7 @@ mod imp {
                 acc = _mm256_fmadd_ps(fd, _mm256_cvtepi32_ps(sumi), acc);
             }
         }
-        hsum(acc) - hsum(acc_m)
+        hsum256(acc) - hsum256(acc_m)
     }
 
     /// Factor `i` of `PairHeads::of`'s `f`, to broadcast. Through memory on purpose: a
@@ -289,25 +289,11 @@ mod imp {
         }
         let mut out = [0f32; T];
         for t in 0..T {
-            out[t] = hsum(acc[t]) - hsum128(acc_m[t]);
+            out[t] = hsum256(acc[t]) - hsum128(acc_m[t]);
         }
         out
-    }
-
-    #[inline(always)]
-    pub(in super::super) unsafe fn hsum(x: __m256) -> f32 {
-        hsum128(_mm_add_ps(
-            _mm256_castps256_ps128(x),
-            _mm256_extractf128_ps::<1>(x),
-        ))
-    }
-
-    #[inline(always)]
-    unsafe fn hsum128(x: __m128) -> f32 {
-        let x = _mm_add_ps(x, _mm_movehl_ps(x, x));
-        _mm_cvtss_f32(_mm_add_ss(x, _mm_movehdup_ps(x)))
     }
 }
 
 #[cfg(target_arch = "x86_64")]
-pub(super) use imp::{factor, hsum as hsum256, PairHeads, GROUP};
+pub(super) use imp::{factor, PairHeads, GROUP};

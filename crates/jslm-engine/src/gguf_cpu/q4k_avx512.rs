@@ -65,8 +65,8 @@ pub(super) fn vnni_detected() -> bool {
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::super::q4k_avx2::{factor, hsum256, PairHeads, GROUP};
-    use super::super::simd::{half_to_f32, prefetch_ahead};
+    use super::super::q4k_avx2::{factor, PairHeads, GROUP};
+    use super::super::simd::{half_to_f32, hsum256, prefetch_ahead};
     use super::{Q4K, Q8K};
     use std::arch::x86_64::*;
 

@@ -34,8 +34,7 @@ pub(crate) fn rows<const T: usize>(n: usize, xs: &[BlockQ6K], ys: [&[BlockQ8K]; 
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::super::q4k_avx2::hsum256;
-    use super::super::simd::{half_to_f32, prefetch_ahead};
+    use super::super::simd::{half_to_f32, hsum256, prefetch_ahead};
     use super::{Q6K, Q8K};
     use std::arch::x86_64::*;
 

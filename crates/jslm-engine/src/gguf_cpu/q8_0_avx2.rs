@@ -21,8 +21,7 @@ pub(crate) fn rows<const T: usize>(n: usize, xs: &[BlockQ8_0], ys: [&[BlockQ8_0]
 
 #[cfg(target_arch = "x86_64")]
 mod imp {
-    use super::super::q4k_avx2::hsum256;
-    use super::super::simd::{half_to_f32, prefetch_ahead};
+    use super::super::simd::{half_to_f32, hsum256, prefetch_ahead};
     use super::Q8;
     use std::arch::x86_64::*;
 

@@ -33,6 +33,35 @@ pub(super) fn half_to_f32(bits: u16) -> f32 {
     _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32)))
 }
 
+/// The sum of a vector's eight lanes (every kernel's and attention's final reduction).
+///
+/// # Safety
+/// AVX; inlined into callers compiled with it.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(super) unsafe fn hsum256(x: std::arch::x86_64::__m256) -> f32 {
+    use std::arch::x86_64::*;
+    // SAFETY: the caller's AVX.
+    unsafe {
+        hsum128(_mm_add_ps(
+            _mm256_castps256_ps128(x),
+            _mm256_extractf128_ps::<1>(x),
+        ))
+    }
+}
+
+/// The sum of a vector's four lanes.
+///
+/// # Safety
+/// SSE3; inlined into callers compiled with AVX.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(super) unsafe fn hsum128(x: std::arch::x86_64::__m128) -> f32 {
+    use std::arch::x86_64::*;
+    let x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+    _mm_cvtss_f32(_mm_add_ss(x, _mm_movehdup_ps(x)))
+}
+
 /// Asks for the `lines` cache lines starting `PREFETCH_BYTES` after `block` (a hint: past the
 /// end of the data is fine, a prefetch never faults).
 #[cfg(target_arch = "x86_64")]

@@ -3,9 +3,7 @@
 //! one byte each in value order, so that group `g` is the dword at `4g`, and each sub-block's
 //! scale and min folded with the block's f16 factors into f32.
 
-#[cfg(target_arch = "x86_64")]
-use crate::gguf_cpu::q4k_avx512::scales_and_mins;
-use crate::gguf_cpu::q4k_avx512::Q4K;
+use crate::gguf_cpu::q4k_avx512::{scales_and_mins, Q4K};
 use crate::gguf_cpu::q6k_avx512::Q6K;
 use crate::gguf_cpu::q8_0_avx512::Q8;
 
