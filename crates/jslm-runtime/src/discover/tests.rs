@@ -259,7 +259,7 @@ fn hashes_are_computed_once_and_remembered() {
         .set_modified(filetime)
         .unwrap();
     let third = discover(&folders, &tiny(), &mut store, true);
-    assert_eq!(store.hashed, [blob.clone()]);
+    assert_eq!(store.hashed, std::slice::from_ref(blob));
     assert!(matches!(
         third.found[2].verification,
         Verification::Checked { matches: false, .. }
