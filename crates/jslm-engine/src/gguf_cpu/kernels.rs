@@ -3,6 +3,7 @@
 //! prompts, in the tiles), candle's `vec_dot` for everything else (and for
 //! `Isa::Generic`: NEON on ARM, candle's own AVX2 or scalar code elsewhere).
 
+use super::decode_acts::DecodeActs;
 use crate::isa::Cpu;
 #[cfg(target_arch = "x86_64")]
 use crate::isa::Isa;
@@ -13,12 +14,22 @@ pub(crate) type Dot<T> = fn(usize, &[T], &[<T as GgmlType>::VecDotType]) -> f32;
 /// The same for four activation rows at once (the weight row unpacked once).
 pub(crate) type Dot4<T> = fn(usize, &[T], [&[<T as GgmlType>::VecDotType]; 4]) -> [f32; 4];
 
+/// A one-token kernel that reads the activations rearranged once per product.
+pub(crate) struct Arranged<T: GgmlType> {
+    /// Rearranges one token's activations.
+    pub arrange: fn(&[T::VecDotType]) -> DecodeActs<'_>,
+    /// `dot(n, weights, arranged activations)`.
+    pub dot: fn(usize, &[T], &DecodeActs) -> f32,
+}
+
 /// The row kernels of one weight type on one CPU.
 pub(crate) struct RowKernels<T: GgmlType> {
     pub one: Dot<T>,
     pub four: Option<Dot4<T>>,
     /// Whether `one` prefetches for itself (candle's kernels do not).
     pub prefetches: bool,
+    /// Decode's kernel where it reads the activations rearranged (`one` otherwise).
+    pub arranged: Option<Arranged<T>>,
 }
 
 impl<T: GgmlType> RowKernels<T> {
@@ -28,6 +39,7 @@ impl<T: GgmlType> RowKernels<T> {
             one: T::vec_dot,
             four: None,
             prefetches: false,
+            arranged: None,
         }
     }
 }
@@ -40,6 +52,7 @@ macro_rules! ours {
             one: |n, xs, ys| $($rows)::+::<1 $(, $vnni)?>(n, xs, [ys])[0],
             four: Some($($rows)::+::<4 $(, $vnni)?>),
             prefetches: true,
+            arranged: None,
         }
     };
 }
@@ -47,8 +60,24 @@ macro_rules! ours {
 pub(crate) fn q4k(cpu: Cpu) -> RowKernels<BlockQ4K> {
     #[cfg(target_arch = "x86_64")]
     match (cpu.isa, cpu.vnni) {
-        (Isa::Avx512, true) => return ours!(super::q4k_avx512::rows, true),
-        (Isa::Avx512, false) => return ours!(super::q4k_avx512::rows, false),
+        (Isa::Avx512, true) => {
+            return RowKernels {
+                arranged: Some(Arranged {
+                    arrange: |q| DecodeActs::new(q),
+                    dot: super::q4k_avx512::arranged::<true>,
+                }),
+                ..ours!(super::q4k_avx512::rows, true)
+            }
+        }
+        (Isa::Avx512, false) => {
+            return RowKernels {
+                arranged: Some(Arranged {
+                    arrange: |q| DecodeActs::new(q),
+                    dot: super::q4k_avx512::arranged::<false>,
+                }),
+                ..ours!(super::q4k_avx512::rows, false)
+            }
+        }
         (Isa::AvxVnni | Isa::Avx2, _) => return ours!(super::q4k_avx2::rows),
         (Isa::Generic, _) => {}
     }
@@ -116,6 +145,14 @@ mod tests {
                     "{label} n={n} t={t}: {got} vs {}",
                     want[t]
                 );
+                if let Some(arranged) = &kernels.arranged {
+                    let got = (arranged.dot)(n, &xs, &(arranged.arrange)(&ys[t]));
+                    assert!(
+                        close(got, want[t]),
+                        "{label} arranged n={n} t={t}: {got} vs {}",
+                        want[t]
+                    );
+                }
             }
             if let Some(four) = kernels.four {
                 let got = four(n, &xs, [&ys[0], &ys[1], &ys[2], &ys[3]]);

@@ -7,7 +7,7 @@
 //! and the threads meet once.
 
 use super::kernels;
-use super::matrix::{multiply_rows, quantized, rows_per_task, QMatrix, SharedOut};
+use super::matrix::{arranged, multiply_rows, quantized, rows_per_task, QMatrix, SharedOut};
 use crate::isa::Cpu;
 use candle_core::quantized::k_quants::{BlockQ4K, BlockQ6K, BlockQ8K, BlockQ8_0};
 use candle_core::quantized::GgmlDType;
@@ -40,6 +40,11 @@ pub(crate) fn matmul_group(cpu: Cpu, xs: &[f32], weights: &[&QMatrix], outs: &mu
         .collect();
     let dsts: Vec<SharedOut> = outs.iter_mut().map(|o| SharedOut(o.as_mut_ptr())).collect();
     let (q4k, q6k, q8_0) = (kernels::q4k(cpu), kernels::q6k(cpu), kernels::q8_0(cpu));
+    let q4k_acts = k_acts
+        .as_deref()
+        .filter(|_| has(GgmlDType::Q4K))
+        .and_then(|k| arranged(&q4k, k, cols));
+    let q4k_acts = q4k_acts.as_ref();
     tasks.into_par_iter().for_each(|(i, r0)| {
         let w = weights[i];
         let rs = r0..(r0 + per_task).min(w.rows);
@@ -49,14 +54,23 @@ pub(crate) fn matmul_group(cpu: Cpu, xs: &[f32], weights: &[&QMatrix], outs: &mu
         unsafe {
             match w.dtype {
                 GgmlDType::Q4K => {
-                    multiply_rows(w.blocks::<BlockQ4K>(), w.rows, cols, k, &q4k, rs, dsts[i])
+                    let w4 = w.blocks::<BlockQ4K>();
+                    multiply_rows(w4, w.rows, cols, k, q4k_acts, &q4k, rs, dsts[i])
                 }
-                GgmlDType::Q6K => {
-                    multiply_rows(w.blocks::<BlockQ6K>(), w.rows, cols, k, &q6k, rs, dsts[i])
-                }
+                GgmlDType::Q6K => multiply_rows(
+                    w.blocks::<BlockQ6K>(),
+                    w.rows,
+                    cols,
+                    k,
+                    None,
+                    &q6k,
+                    rs,
+                    dsts[i],
+                ),
                 GgmlDType::Q8_0 => {
                     let q = q8_0_acts.as_deref().unwrap_or_default();
-                    multiply_rows(w.blocks::<BlockQ8_0>(), w.rows, cols, q, &q8_0, rs, dsts[i])
+                    let w8 = w.blocks::<BlockQ8_0>();
+                    multiply_rows(w8, w.rows, cols, q, None, &q8_0, rs, dsts[i])
                 }
                 other => unreachable!("{other:?} is not one of ours (checked above)"),
             }

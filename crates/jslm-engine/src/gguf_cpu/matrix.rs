@@ -7,6 +7,7 @@
 //! 4.07 GiB file. Reading the blocks in place keeps the weights at the file's size, shared
 //! with the page cache, and makes loading a memory map instead of a copy.
 
+use super::decode_acts::DecodeActs;
 use super::kernels::{self, RowKernels};
 use super::q8k_acts::quantize_for;
 #[cfg(target_arch = "x86_64")]
@@ -263,6 +264,8 @@ fn matmul_typed<T: GgmlType>(
     assert_eq!(out.len(), m * rows, "output has the wrong size");
     let q = quantized::<T>(isa, xs, cols);
     let q = &q;
+    let acts = arranged(&kernels, q, cols);
+    let acts = acts.as_ref();
     let dst = SharedOut(out.as_mut_ptr());
     let per_task = rows_per_task(cols);
     let tasks = rows.div_ceil(per_task);
@@ -275,6 +278,7 @@ fn matmul_typed<T: GgmlType>(
                 rows,
                 cols,
                 q,
+                acts,
                 &kernels,
                 r0..(r0 + per_task).min(rows),
                 dst,
@@ -299,13 +303,25 @@ pub(super) fn quantized<T: GgmlType>(isa: Isa, xs: &[f32], cols: usize) -> Vec<T
     q
 }
 
+/// One token's activations `q` (rows of `cols`) rearranged for `kernels`' decode kernel,
+/// where it has one that reads them so.
+pub(super) fn arranged<'a, T: GgmlType>(
+    kernels: &RowKernels<T>,
+    q: &'a [T::VecDotType],
+    cols: usize,
+) -> Option<DecodeActs<'a>> {
+    let one_token = q.len() == cols / T::VecDotType::BLCK_SIZE;
+    let arranged = kernels.arranged.as_ref().filter(|_| one_token)?;
+    Some((arranged.arrange)(q))
+}
+
 /// Rows handed to one task for rows of `cols` values.
 pub(super) fn rows_per_task(cols: usize) -> usize {
     ROWS_PER_TASK.max(MIN_WEIGHTS_PER_TASK / cols.max(1))
 }
 
 /// `out[t][r] = Σ_c w[r][c] · q[t][c]` for the rows `rs` of a `rows × cols` matrix and every
-/// token of `q`.
+/// token of `q`; `acts` is the one token of `q` as `arranged` gives it, where it does.
 ///
 /// # Safety
 /// `dst` points to `m × rows` floats (`m` the tokens of `q`) that no other thread writes at
@@ -315,10 +331,21 @@ pub(super) unsafe fn multiply_rows<T: GgmlType>(
     rows: usize,
     cols: usize,
     q: &[T::VecDotType],
+    acts: Option<&DecodeActs>,
     kernels: &RowKernels<T>,
     rs: std::ops::Range<usize>,
     dst: SharedOut,
 ) {
+    if let (Some(acts), Some(arranged)) = (acts, &kernels.arranged) {
+        for r in rs {
+            let w_per_row = cols / T::BLCK_SIZE;
+            let v = (arranged.dot)(cols, &w[r * w_per_row..(r + 1) * w_per_row], acts);
+            // SAFETY: row r of the one token is written by this task alone and in bounds
+            // (the contract).
+            unsafe { *dst.0.add(r) = v };
+        }
+        return;
+    }
     let (dot, dot4, prefetches) = (kernels.one, kernels.four, kernels.prefetches);
     let w_per_row = cols / T::BLCK_SIZE;
     let x_per_row = cols / T::VecDotType::BLCK_SIZE;

@@ -9,6 +9,7 @@ mod attention_block;
 #[cfg(target_arch = "x86_64")]
 mod attention_decode;
 pub use attention::KvCacheType;
+mod decode_acts;
 pub(crate) use roofline::WeightsStream;
 mod kernels;
 mod matmul_group;

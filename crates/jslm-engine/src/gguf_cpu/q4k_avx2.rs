@@ -180,6 +180,23 @@ mod imp {
         /// `x` and `y` hold at least two blocks; AVX2, FMA and F16C.
         #[inline(always)]
         pub(in super::super) unsafe fn of(&self, x: &[Q4K], y: &[Q8K]) -> ([f32; 8], __m256i) {
+            let yd = _mm_setr_ps(y[0].d, y[0].d, y[1].d, y[1].d);
+            // SAFETY: the caller's contract.
+            let (f, _, sm) = unsafe { self.scaled(x, yd) };
+            (f, sm)
+        }
+
+        /// `of` with the activations' scales given as `[y₀.d, y₀.d, y₁.d, y₁.d]`; also
+        /// returns `f`'s first four lanes as a vector.
+        ///
+        /// # Safety
+        /// `x` holds at least two blocks; AVX2, FMA and F16C.
+        #[inline(always)]
+        pub(in super::super) unsafe fn scaled(
+            &self,
+            x: &[Q4K],
+            yd: __m128,
+        ) -> ([f32; 8], __m128, __m256i) {
             // u32 lanes of a block's 16-byte head: [d | dmin << 16, u0, u1, u2]. The scales and
             // mins come out as `scales_and_mins` returns them, [u0 & K1, (u2 & K2) | ((u0 >> 6)
             // & K3) << 4, u1 & K1, ((u2 >> 4) & K2) | ((u1 >> 6) & K3) << 4]: the even lanes
@@ -188,10 +205,10 @@ mod imp {
             let head = |i: usize| unsafe { _mm_loadu_si128(&x[i] as *const Q4K as *const __m128i) };
             let heads = _mm256_inserti128_si256::<1>(_mm256_castsi128_si256(head(0)), head(1));
             let halves = _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(heads, self.halves_of));
-            let yd = _mm_setr_ps(y[0].d, y[0].d, y[1].d, y[1].d);
+            let fx = _mm_mul_ps(_mm_cvtph_ps(halves), yd);
             let mut f = [0f32; 8];
             // SAFETY: 16 bytes into the 32-byte array.
-            unsafe { _mm_storeu_ps(f.as_mut_ptr(), _mm_mul_ps(_mm_cvtph_ps(halves), yd)) };
+            unsafe { _mm_storeu_ps(f.as_mut_ptr(), fx) };
             let even = _mm256_shuffle_epi32::<0b11_10_11_01>(heads); // [u0, u2, u1, u2]
             let odd = _mm256_shuffle_epi32::<0b10_10_01_01>(heads); // [u0, u0, u1, u1]
             let high = _mm256_or_si256(
@@ -199,7 +216,7 @@ mod imp {
                 _mm256_slli_epi32::<4>(_mm256_and_si256(_mm256_srli_epi32::<6>(odd), self.k3)),
             );
             let sm = _mm256_blend_epi32::<0b1010_1010>(_mm256_and_si256(even, self.k1), high);
-            (f, sm)
+            (f, fx, sm)
         }
 
         /// For block `q` of the pair: its i16 scales (lanes 0–7) and mins (8–15), the f32

@@ -9,6 +9,7 @@
 //! products per i32 lane (at most 4 · 15 · 128 = 7,680, so the lanes pack to i16 without
 //! saturating) and one `vpmaddwd` applies the scales: three multiplies per 128 values, not four.
 
+use super::decode_acts::DecodeActs;
 use super::simd::view;
 use candle_core::quantized::k_quants::{BlockQ4K, BlockQ8K};
 use half::f16;
@@ -57,6 +58,25 @@ pub(crate) fn rows<const T: usize, const VNNI: bool>(
     }
 }
 
+/// One weight row against one token's activations as `DecodeActs` arranges them (decode).
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn arranged<const VNNI: bool>(n: usize, xs: &[BlockQ4K], acts: &DecodeActs) -> f32 {
+    assert!(crate::isa::Isa::Avx512.supported());
+    assert!(!VNNI || vnni_detected());
+    let blocks = n / 256;
+    assert!(acts.qs.len() >= blocks && acts.d.len() >= blocks && acts.min_sums.len() >= blocks);
+    // SAFETY: as in `rows`; `arranged` holds `blocks` blocks of each part (asserted).
+    unsafe {
+        let xs: &[Q4K] = view(xs, blocks);
+        let ys: &[Q8K] = view(acts.blocks, blocks);
+        if VNNI {
+            avx512::arranged_vnni(xs, acts, ys)
+        } else {
+            avx512::arranged_bw(xs, acts, ys)
+        }
+    }
+}
+
 /// Whether the CPU has AVX-512 VNNI (whatever `JSLM_NO_VNNI` says).
 #[cfg(target_arch = "x86_64")]
 pub(super) fn vnni_detected() -> bool {
@@ -66,8 +86,8 @@ pub(super) fn vnni_detected() -> bool {
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use super::super::q4k_avx2::{factor, PairHeads, GROUP};
-    use super::super::simd::{half_to_f32, hsum256, prefetch_ahead};
-    use super::{Q4K, Q8K};
+    use super::super::simd::{half_to_f32, prefetch_ahead};
+    use super::{DecodeActs, Q4K, Q8K};
     use std::arch::x86_64::*;
 
     pub(in super::super) const KMASK1: u32 = 0x3f3f3f3f;
@@ -91,52 +111,57 @@ mod avx512 {
     #[target_feature(enable = "avx512f,avx512bw,avx2,fma,f16c")]
     pub(super) unsafe fn rows_bw<const T: usize>(xs: &[Q4K], ys: [&[Q8K]; T]) -> [f32; T] {
         // SAFETY: this function's target features are the kernels'.
-        unsafe { dot::<T, false>(xs, ys) }
+        unsafe { body::<T, false>(xs, ys) }
     }
 
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma,f16c")]
     pub(super) unsafe fn rows_vnni<const T: usize>(xs: &[Q4K], ys: [&[Q8K]; T]) -> [f32; T] {
         // SAFETY: this function's target features are the kernels'.
-        unsafe { dot::<T, true>(xs, ys) }
+        unsafe { body::<T, true>(xs, ys) }
     }
 
-    /// One token (decode): whole pairs of blocks through `one_token`, the rest through
-    /// `body`; more tokens through `body`.
+    #[target_feature(enable = "avx512f,avx512bw,avx2,fma,f16c")]
+    pub(super) unsafe fn arranged_bw(xs: &[Q4K], acts: &DecodeActs, ys: &[Q8K]) -> f32 {
+        // SAFETY: this function's target features are the kernels'.
+        unsafe { arranged::<false>(xs, acts, ys) }
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma,f16c")]
+    pub(super) unsafe fn arranged_vnni(xs: &[Q4K], acts: &DecodeActs, ys: &[Q8K]) -> f32 {
+        // SAFETY: this function's target features are the kernels'.
+        unsafe { arranged::<true>(xs, acts, ys) }
+    }
+
+    /// Whole pairs of blocks through `one_token`, an odd last block through `body` (from the
+    /// blocks as quantized, `ys`).
     #[inline(always)]
-    unsafe fn dot<const T: usize, const VNNI: bool>(xs: &[Q4K], ys: [&[Q8K]; T]) -> [f32; T] {
-        if T != 1 {
-            // SAFETY: the callers' target features.
-            return unsafe { body::<T, VNNI>(xs, ys) };
-        }
+    unsafe fn arranged<const VNNI: bool>(xs: &[Q4K], acts: &DecodeActs, ys: &[Q8K]) -> f32 {
         let whole = xs.len() / GROUP * GROUP;
-        // SAFETY: the callers' target features; both parts index within `xs` and `ys[0]`.
-        let (head, tail) = unsafe {
-            (
-                one_token::<VNNI>(&xs[..whole], &ys[0][..whole]),
-                body::<1, VNNI>(&xs[whole..], [&ys[0][whole..]])[0],
-            )
-        };
-        let mut out = [0f32; T];
-        out[0] = head + tail;
-        out
+        // SAFETY: the callers' target features; both parts index within `xs`, `acts` and `ys`
+        // (the caller checked their lengths).
+        unsafe {
+            one_token::<VNNI>(&xs[..whole], acts) + body::<1, VNNI>(&xs[whole..], [&ys[whole..]])[0]
+        }
     }
 
-    /// i16 lane p of the scale vector for the two products of half h. Without VNNI the low
+    /// i16 lane p of the scale vector for the two products of half h, for a block whose
+    /// eight scales are lanes `first`…`first + 7` of the widened scales. Without VNNI the low
     /// nibbles of bytes 0–31 are sub-block 4h and of bytes 32–63 sub-block 4h+2 (the high
     /// nibbles one more), one scale per 32-byte half. With VNNI, after `packs_epi32(lo, hi)`
     /// lane p of 128-bit lane k holds lo's sums for p % 8 < 4 and hi's otherwise; lo is
     /// sub-block 4h (k < 2) or 4h+2, hi one more. Indexed `[h][part]`.
     #[inline(always)]
-    unsafe fn scale_orders<const VNNI: bool>() -> [[__m512i; 2]; 2] {
+    unsafe fn scale_orders<const VNNI: bool>(first: i16) -> [[__m512i; 2]; 2] {
         let order = |h: i16, part: i16| {
             let mut idx = [0i16; 32];
             for (p, v) in idx.iter_mut().enumerate() {
                 let k = (p / 8) as i16;
-                *v = if VNNI {
-                    4 * h + if k >= 2 { 2 } else { 0 } + if p % 8 < 4 { 0 } else { 1 }
-                } else {
-                    4 * h + part + if p >= 16 { 2 } else { 0 }
-                };
+                *v = first
+                    + if VNNI {
+                        4 * h + if k >= 2 { 2 } else { 0 } + if p % 8 < 4 { 0 } else { 1 }
+                    } else {
+                        4 * h + part + if p >= 16 { 2 } else { 0 }
+                    };
             }
             // SAFETY: 64 bytes from a 64-byte array.
             unsafe { _mm512_loadu_si512(idx.as_ptr() as *const _) }
@@ -144,8 +169,8 @@ mod avx512 {
         [[order(0, 0), order(0, 1)], [order(1, 0), order(1, 1)]]
     }
 
-    /// The scale vectors of one half for `half_sum`, from a block's i16 scales (lanes 0–7 of
-    /// `scales`) and that half's `scale_orders`; VNNI needs only the first.
+    /// The scale vectors of one half for `half_sum`, from a block's widened scales and that
+    /// half's `scale_orders`; VNNI needs only the first.
     #[inline(always)]
     unsafe fn scale_vectors<const VNNI: bool>(
         order: &[__m512i; 2],
@@ -159,16 +184,10 @@ mod avx512 {
         }
     }
 
-    /// Half `h` (128 values) of a block against one activation block: i32 lanes whose sum is
-    /// `Σ_j scale_j · Σ q·y` over its four sub-blocks, from its nibbles `[lo, hi]` and scale
-    /// vectors (`svec[1]` unused with VNNI).
+    /// The activations half `h` of a block's low and high nibbles multiply, from the block
+    /// as quantized: values 0–31 and 64–95 of the half, and 32–63 and 96–127.
     #[inline(always)]
-    unsafe fn half_sum<const VNNI: bool>(
-        nibbles: [__m512i; 2],
-        svec: [__m512i; 2],
-        y: &Q8K,
-        h: usize,
-    ) -> __m512i {
+    unsafe fn natural_halves(y: &Q8K, h: usize) -> [__m512i; 2] {
         // (A macro, not a closure: a closure would not share the callers' target features.)
         // SAFETY: offsets 0–127 of half h, inside the 256 `qs`.
         macro_rules! load {
@@ -176,8 +195,22 @@ mod avx512 {
                 unsafe { _mm256_loadu_si256(y.qs.as_ptr().add(128 * h + $off) as *const __m256i) }
             };
         }
-        let ylo = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(load!(0)), load!(64));
-        let yhi = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(load!(32)), load!(96));
+        [
+            _mm512_inserti64x4::<1>(_mm512_castsi256_si512(load!(0)), load!(64)),
+            _mm512_inserti64x4::<1>(_mm512_castsi256_si512(load!(32)), load!(96)),
+        ]
+    }
+
+    /// `acc` plus half `h` (128 values) of a block against its activations `[ylo, yhi]`
+    /// (`natural_halves`): i32 lanes whose sum is `Σ_j scale_j · Σ q·y` over its four
+    /// sub-blocks, from its nibbles `[lo, hi]` and scale vectors (`svec[1]` unused with VNNI).
+    #[inline(always)]
+    unsafe fn half_sum<const VNNI: bool>(
+        acc: __m512i,
+        nibbles: [__m512i; 2],
+        svec: [__m512i; 2],
+        [ylo, yhi]: [__m512i; 2],
+    ) -> __m512i {
         let [lo, hi] = nibbles;
         if VNNI {
             let zero = _mm512_setzero_si512();
@@ -185,11 +218,14 @@ mod avx512 {
                 _mm512_dpbusd_epi32(zero, lo, ylo),
                 _mm512_dpbusd_epi32(zero, hi, yhi),
             );
-            _mm512_madd_epi16(packed, svec[0])
+            _mm512_dpwssd_epi32(acc, packed, svec[0])
         } else {
             _mm512_add_epi32(
-                _mm512_madd_epi16(_mm512_maddubs_epi16(lo, ylo), svec[0]),
-                _mm512_madd_epi16(_mm512_maddubs_epi16(hi, yhi), svec[1]),
+                acc,
+                _mm512_add_epi32(
+                    _mm512_madd_epi16(_mm512_maddubs_epi16(lo, ylo), svec[0]),
+                    _mm512_madd_epi16(_mm512_maddubs_epi16(hi, yhi), svec[1]),
+                ),
             )
         }
     }
@@ -206,43 +242,63 @@ mod avx512 {
         ]
     }
 
-    /// One weight row against one activation row, two blocks at a time, the per-block
-    /// bookkeeping (f16 factors, 6-bit scales and mins, the min sums) in vector registers for
-    /// both blocks (`PairHeads`, shared with the AVX2 kernel) instead of scalar code: decode
-    /// on an AVX-512 core is bound by the instructions per block, not by memory (BENCHMARKS.md,
-    /// stop 22).
+    /// One weight row against one token's arranged activations (`DecodeActs`), two blocks
+    /// at a time. The per-block bookkeeping (f16 factors, 6-bit scales and mins) is done for
+    /// both blocks in vector registers (`PairHeads`, shared with the AVX2 kernel), the mins'
+    /// sums for both in one `madd`, and every activation vector is one load: decode on an
+    /// AVX-512 core is bound by the instructions per block, not by memory (BENCHMARKS.md,
+    /// stops 22 and 25).
     #[inline(always)]
-    unsafe fn one_token<const VNNI: bool>(xs: &[Q4K], ys: &[Q8K]) -> f32 {
+    unsafe fn one_token<const VNNI: bool>(xs: &[Q4K], acts: &DecodeActs) -> f32 {
         debug_assert_eq!(xs.len() % GROUP, 0);
-        debug_assert_eq!(xs.len(), ys.len());
         // SAFETY: the callers' target features.
-        let (heads, orders) = unsafe { (PairHeads::new(), scale_orders::<VNNI>()) };
+        let (heads, orders) = unsafe {
+            (
+                PairHeads::new(),
+                [scale_orders::<VNNI>(0), scale_orders::<VNNI>(16)],
+            )
+        };
+        // f32 lanes 1 and 3 of `PairHeads::scaled`'s factors (dmin · y.d of each block) for
+        // the lanes of the min products: 4–7 are block 0's, 12–15 block 1's (0–3 and 8–11
+        // are the scales' products with zeros).
+        let min_factors = _mm512_setr_epi32(1, 1, 1, 1, 1, 1, 1, 1, 3, 3, 3, 3, 3, 3, 3, 3);
         let mut acc = _mm512_setzero_ps();
-        let mut acc_m = _mm256_setzero_ps();
-        for (x, y) in xs.chunks_exact(GROUP).zip(ys.chunks_exact(GROUP)) {
+        let mut acc_m = _mm512_setzero_ps();
+        for (p, x) in xs.chunks_exact(GROUP).enumerate() {
+            let b = GROUP * p;
             prefetch_ahead(&x[0], GROUP * std::mem::size_of::<Q4K>().div_ceil(64));
-            // SAFETY: two blocks each.
-            let (f, sm) = unsafe { heads.of(x, y) };
+            // SAFETY: `acts` holds every block of `xs` (the caller checked); two blocks each.
+            let (f, fx, sm, sums) = unsafe {
+                let yd = _mm_castpd_ps(_mm_load_sd(acts.d.as_ptr().add(b) as *const f64));
+                let (f, fx, sm) = heads.scaled(x, _mm_unpacklo_ps(yd, yd));
+                let sums = _mm512_loadu_si512(acts.min_sums.as_ptr().add(b) as *const _);
+                (f, fx, sm, sums)
+            };
+            // i16 lanes [scales₀, mins₀, scales₁, mins₁].
+            let widened = _mm512_cvtepu8_epi16(sm);
+            let fm = _mm512_permutexvar_ps(min_factors, _mm512_castps128_ps512(fx));
+            let mins = _mm512_cvtepi32_ps(_mm512_madd_epi16(widened, sums));
+            acc_m = _mm512_fmadd_ps(fm, mins, acc_m);
             for q in 0..GROUP {
-                // SAFETY: `y[q]` is a whole block.
-                let (widened, fm, prod) = unsafe { heads.block(&f, sm, q, &y[q]) };
-                acc_m = _mm256_fmadd_ps(fm, _mm256_cvtepi32_ps(prod), acc_m);
-                // The permutes below read lanes 0–7: the scales.
-                let scales = _mm512_castsi256_si512(widened);
+                let qs = acts.qs[b + q].0.as_ptr();
                 let mut sumi = _mm512_setzero_si512();
-                for (h, order) in orders.iter().enumerate() {
-                    // SAFETY: the callers' target features; `x[q]`, `y[q]` whole blocks.
-                    let part = unsafe {
-                        let svec = scale_vectors::<VNNI>(order, scales);
-                        half_sum::<VNNI>(nibbles_of(&x[q], h), svec, &y[q], h)
+                for (h, order) in orders[q].iter().enumerate() {
+                    // SAFETY: the callers' target features; `x[q]` a whole block, `qs` 256
+                    // bytes.
+                    sumi = unsafe {
+                        let svec = scale_vectors::<VNNI>(order, widened);
+                        let ys = [
+                            _mm512_load_si512(qs.add(128 * h) as *const _),
+                            _mm512_load_si512(qs.add(128 * h + 64) as *const _),
+                        ];
+                        half_sum::<VNNI>(sumi, nibbles_of(&x[q], h), svec, ys)
                     };
-                    sumi = _mm512_add_epi32(sumi, part);
                 }
                 let fd = _mm512_set1_ps(factor(&f, 2 * q));
                 acc = _mm512_fmadd_ps(fd, _mm512_cvtepi32_ps(sumi), acc);
             }
         }
-        _mm512_reduce_add_ps(acc) - hsum256(acc_m)
+        _mm512_reduce_add_ps(acc) - _mm512_reduce_add_ps(acc_m)
     }
 
     /// The kernel, inlined into the two entry points above so that it is compiled with their
@@ -250,7 +306,7 @@ mod avx512 {
     #[inline(always)]
     unsafe fn body<const T: usize, const VNNI: bool>(xs: &[Q4K], ys: [&[Q8K]; T]) -> [f32; T] {
         // SAFETY: the callers' target features.
-        let orders = unsafe { scale_orders::<VNNI>() };
+        let orders = unsafe { scale_orders::<VNNI>(0) };
         let mut acc = [_mm512_setzero_ps(); T];
         let mut acc_m = [_mm_setzero_ps(); T];
         for (b, x) in xs.iter().enumerate() {
@@ -283,8 +339,9 @@ mod avx512 {
                 let mut sumi = _mm512_setzero_si512();
                 for h in 0..2 {
                     // SAFETY: the callers' target features; `x` and `y` whole blocks.
-                    let part = unsafe { half_sum::<VNNI>(nibbles[h], svec[h], y, h) };
-                    sumi = _mm512_add_epi32(sumi, part);
+                    sumi = unsafe {
+                        half_sum::<VNNI>(sumi, nibbles[h], svec[h], natural_halves(y, h))
+                    };
                 }
                 acc[t] =
                     _mm512_fmadd_ps(_mm512_set1_ps(y.d * xd), _mm512_cvtepi32_ps(sumi), acc[t]);

@@ -1,0 +1,119 @@
+//! One token's Q8_K activations rearranged once per matrix-vector product for the AVX-512
+//! Q4_K decode kernel (`q4k_avx512::one_token`), which reads them once per weight row.
+//!
+//! Why: that kernel pairs the low nibbles of a block's 64-byte half with activations 0–31 and
+//! 64–95 of the half, the high nibbles with 32–63 and 96–127. From candle's `BlockQ8K` each
+//! such vector took two loads and a lane insert, four inserts per block on the shuffle units,
+//! the kernel's busiest; and the mins' sums needed the block's 16 `bsums` added in pairs,
+//! another shuffle per block. A 4,096-value row is 16 blocks, multiplied by up to 14,336 rows:
+//! rearranging the 16 activation blocks once costs nothing beside that. With rows in cache the
+//! AVX-512 VNNI kernel went from 5.9 to 4.9 ns per block on Zen 4 (BENCHMARKS.md, stop 26).
+#![cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // (built by x86 kernels only)
+
+use candle_core::quantized::k_quants::BlockQ8K;
+
+/// A block's 256 quantized activations in kernel order: for each half `h` (128 values),
+/// values 0–31 and 64–95 of the half (what its low nibbles multiply), then 32–63 and 96–127
+/// (its high nibbles).
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+pub(crate) struct ArrangedQs(pub [i8; 256]);
+
+/// One activation row (`BlockQ8K`s of one token) in the order `q4k_avx512::one_token` reads.
+pub(crate) struct DecodeActs<'a> {
+    /// The blocks as quantized (the kernel's odd last block reads them).
+    pub blocks: &'a [BlockQ8K],
+    /// Each block's values, rearranged.
+    pub qs: Vec<ArrangedQs>,
+    /// Each block's scale, contiguous: a pair of blocks loads both with one load.
+    pub d: Vec<f32>,
+    /// Per block, eight zeros then the eight sub-block sums (`bsums[2j] + bsums[2j+1]`), the
+    /// i16 lanes a pair of blocks' scales and mins (`[scales₀, mins₀, scales₁, mins₁]`, bytes
+    /// widened) multiply in one `madd`: the scales meet the zeros. A sub-block sum is at most
+    /// 32 · 128 in magnitude, an i16.
+    pub min_sums: Vec<[i16; 16]>,
+}
+
+impl<'a> DecodeActs<'a> {
+    /// Rearranges `blocks`.
+    pub fn new(blocks: &'a [BlockQ8K]) -> Self {
+        let mut qs = Vec::with_capacity(blocks.len());
+        let mut d = Vec::with_capacity(blocks.len());
+        let mut min_sums = Vec::with_capacity(blocks.len());
+        for b in blocks {
+            let (scale, values, bsums) = fields(b);
+            let mut arranged = [0i8; 256];
+            for h in 0..2 {
+                for (k, from) in [0, 64, 32, 96].into_iter().enumerate() {
+                    let src = &values[128 * h + from..128 * h + from + 32];
+                    arranged[128 * h + 32 * k..128 * h + 32 * (k + 1)].copy_from_slice(src);
+                }
+            }
+            qs.push(ArrangedQs(arranged));
+            d.push(scale);
+            let mut sums = [0i16; 16];
+            for j in 0..8 {
+                sums[8 + j] = bsums[2 * j] + bsums[2 * j + 1];
+            }
+            min_sums.push(sums);
+        }
+        Self {
+            blocks,
+            qs,
+            d,
+            min_sums,
+        }
+    }
+}
+
+/// `BlockQ8K`'s `d`, `qs` and `bsums` (candle's fields are crate-private; ggml's layout).
+fn fields(b: &BlockQ8K) -> (f32, &[i8; 256], &[i16; 16]) {
+    #[repr(C)]
+    struct Q8K {
+        d: f32,
+        qs: [i8; 256],
+        bsums: [i16; 16],
+    }
+    const _: () = assert!(std::mem::size_of::<Q8K>() == std::mem::size_of::<BlockQ8K>());
+    const _: () = assert!(std::mem::align_of::<Q8K>() == std::mem::align_of::<BlockQ8K>());
+    // SAFETY: same size and alignment (asserted), ggml's field order, plain integers and a
+    // float valid for any bits.
+    let q = unsafe { &*(b as *const BlockQ8K as *const Q8K) };
+    (q.d, &q.qs, &q.bsums)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gguf_cpu::matrix::tests::values;
+    use candle_core::quantized::k_quants::GgmlType;
+
+    /// Every value lands where the kernel reads it, and the sums are the pairs' sums.
+    #[test]
+    fn arranges_each_half_and_pairs_the_sums() {
+        let xs = values(512, 5);
+        let mut q = vec![BlockQ8K::zeros(); 2];
+        BlockQ8K::from_float(&xs, &mut q);
+        let acts = DecodeActs::new(&q);
+        for (b, block) in q.iter().enumerate() {
+            let (d, values, bsums) = fields(block);
+            assert_eq!(acts.d[b], d);
+            for i in 0..256 {
+                let (h, v) = (i / 128, i % 128);
+                // Position within the half: low-nibble values first, 32 at a time.
+                let k = [0, 2, 1, 3][v / 32];
+                assert_eq!(
+                    acts.qs[b].0[128 * h + 32 * k + v % 32],
+                    values[i],
+                    "value {i}"
+                );
+            }
+            assert_eq!(acts.min_sums[b][..8], [0; 8]);
+            for j in 0..8 {
+                let want: i16 = values[32 * j..32 * (j + 1)].iter().map(|&v| v as i16).sum();
+                assert_eq!(acts.min_sums[b][8 + j], want);
+                assert_eq!(acts.min_sums[b][8 + j], bsums[2 * j] + bsums[2 * j + 1]);
+            }
+        }
+    }
+}
