@@ -98,15 +98,11 @@ mod tests {
         for (b, block) in q.iter().enumerate() {
             let (d, values, bsums) = fields(block);
             assert_eq!(acts.d[b], d);
-            for i in 0..256 {
+            for (i, &value) in values.iter().enumerate() {
                 let (h, v) = (i / 128, i % 128);
                 // Position within the half: low-nibble values first, 32 at a time.
                 let k = [0, 2, 1, 3][v / 32];
-                assert_eq!(
-                    acts.qs[b].0[128 * h + 32 * k + v % 32],
-                    values[i],
-                    "value {i}"
-                );
+                assert_eq!(acts.qs[b].0[128 * h + 32 * k + v % 32], value, "value {i}");
             }
             assert_eq!(acts.min_sums[b][..8], [0; 8]);
             for j in 0..8 {

@@ -7,7 +7,9 @@
 //! and the threads meet once.
 
 use super::kernels;
-use super::matrix::{arranged, multiply_rows, quantized, rows_per_task, QMatrix, SharedOut};
+use super::matrix::{
+    arranged, multiply_rows, quantized, rows_per_task, Activations, QMatrix, SharedOut,
+};
 use crate::isa::Cpu;
 use candle_core::quantized::k_quants::{BlockQ4K, BlockQ6K, BlockQ8K, BlockQ8_0};
 use candle_core::quantized::GgmlDType;
@@ -54,23 +56,46 @@ pub(crate) fn matmul_group(cpu: Cpu, xs: &[f32], weights: &[&QMatrix], outs: &mu
         unsafe {
             match w.dtype {
                 GgmlDType::Q4K => {
-                    let w4 = w.blocks::<BlockQ4K>();
-                    multiply_rows(w4, w.rows, cols, k, q4k_acts, &q4k, rs, dsts[i])
+                    let acts = Activations {
+                        quantized: k,
+                        arranged: q4k_acts,
+                    };
+                    multiply_rows(
+                        w.blocks::<BlockQ4K>(),
+                        w.rows,
+                        cols,
+                        acts,
+                        &q4k,
+                        rs,
+                        dsts[i],
+                    )
                 }
                 GgmlDType::Q6K => multiply_rows(
                     w.blocks::<BlockQ6K>(),
                     w.rows,
                     cols,
-                    k,
-                    None,
+                    Activations {
+                        quantized: k,
+                        arranged: None,
+                    },
                     &q6k,
                     rs,
                     dsts[i],
                 ),
                 GgmlDType::Q8_0 => {
-                    let q = q8_0_acts.as_deref().unwrap_or_default();
-                    let w8 = w.blocks::<BlockQ8_0>();
-                    multiply_rows(w8, w.rows, cols, q, None, &q8_0, rs, dsts[i])
+                    let acts = Activations {
+                        quantized: q8_0_acts.as_deref().unwrap_or_default(),
+                        arranged: None,
+                    };
+                    multiply_rows(
+                        w.blocks::<BlockQ8_0>(),
+                        w.rows,
+                        cols,
+                        acts,
+                        &q8_0,
+                        rs,
+                        dsts[i],
+                    )
                 }
                 other => unreachable!("{other:?} is not one of ours (checked above)"),
             }

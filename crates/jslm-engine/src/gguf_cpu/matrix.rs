@@ -263,9 +263,11 @@ fn matmul_typed<T: GgmlType>(
     assert_eq!(xs.len(), m * cols, "activations are not whole rows");
     assert_eq!(out.len(), m * rows, "output has the wrong size");
     let q = quantized::<T>(isa, xs, cols);
-    let q = &q;
-    let acts = arranged(&kernels, q, cols);
-    let acts = acts.as_ref();
+    let arranged = arranged(&kernels, &q, cols);
+    let acts = Activations {
+        quantized: &q,
+        arranged: arranged.as_ref(),
+    };
     let dst = SharedOut(out.as_mut_ptr());
     let per_task = rows_per_task(cols);
     let tasks = rows.div_ceil(per_task);
@@ -277,7 +279,6 @@ fn matmul_typed<T: GgmlType>(
                 w,
                 rows,
                 cols,
-                q,
                 acts,
                 &kernels,
                 r0..(r0 + per_task).min(rows),
@@ -320,23 +321,38 @@ pub(super) fn rows_per_task(cols: usize) -> usize {
     ROWS_PER_TASK.max(MIN_WEIGHTS_PER_TASK / cols.max(1))
 }
 
+/// The activations of a product as the row kernels read them.
+pub(super) struct Activations<'a, T: GgmlType> {
+    /// `m` rows quantized to `T`'s partner type (`quantized`).
+    pub quantized: &'a [T::VecDotType],
+    /// The one row rearranged (`arranged`), where the kernels read it so.
+    pub arranged: Option<&'a DecodeActs<'a>>,
+}
+
+impl<T: GgmlType> Clone for Activations<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T: GgmlType> Copy for Activations<'_, T> {}
+
 /// `out[t][r] = Σ_c w[r][c] · q[t][c]` for the rows `rs` of a `rows × cols` matrix and every
-/// token of `q`; `acts` is the one token of `q` as `arranged` gives it, where it does.
+/// token `t` of the activations.
 ///
 /// # Safety
-/// `dst` points to `m × rows` floats (`m` the tokens of `q`) that no other thread writes at
-/// rows `rs`.
+/// `dst` points to `m × rows` floats (`m` the tokens of `acts`) that no other thread writes
+/// at rows `rs`.
 pub(super) unsafe fn multiply_rows<T: GgmlType>(
     w: &[T],
     rows: usize,
     cols: usize,
-    q: &[T::VecDotType],
-    acts: Option<&DecodeActs>,
+    acts: Activations<T>,
     kernels: &RowKernels<T>,
     rs: std::ops::Range<usize>,
     dst: SharedOut,
 ) {
-    if let (Some(acts), Some(arranged)) = (acts, &kernels.arranged) {
+    let q = acts.quantized;
+    if let (Some(acts), Some(arranged)) = (acts.arranged, &kernels.arranged) {
         for r in rs {
             let w_per_row = cols / T::BLCK_SIZE;
             let v = (arranged.dot)(cols, &w[r * w_per_row..(r + 1) * w_per_row], acts);
