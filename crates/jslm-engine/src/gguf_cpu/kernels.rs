@@ -87,10 +87,11 @@ pub(crate) fn q4k(cpu: Cpu) -> RowKernels<BlockQ4K> {
 
 pub(crate) fn q6k(cpu: Cpu) -> RowKernels<BlockQ6K> {
     #[cfg(target_arch = "x86_64")]
-    match cpu.isa {
-        Isa::Avx512 => return ours!(super::q6k_avx512::rows),
-        Isa::AvxVnni | Isa::Avx2 => return ours!(super::q6k_avx2::rows),
-        Isa::Generic => {}
+    match (cpu.isa, cpu.vnni) {
+        (Isa::Avx512, true) => return ours!(super::q6k_avx512::rows, true),
+        (Isa::Avx512, false) => return ours!(super::q6k_avx512::rows, false),
+        (Isa::AvxVnni | Isa::Avx2, _) => return ours!(super::q6k_avx2::rows),
+        (Isa::Generic, _) => {}
     }
     let _ = cpu;
     RowKernels::candle()

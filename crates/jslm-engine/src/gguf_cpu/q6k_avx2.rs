@@ -5,7 +5,10 @@
 //! value = d · scale_j · (q − 32) per 16-value group j: the 6-bit q (0–63) is `maddubs`'s
 //! unsigned operand (63 · 128 · 2 cannot saturate i16), one `madd` applies the group scales,
 //! and the offset is `32 · Σ_j scale_j · bsum_j` from the activations' 16-value sums, as in the
-//! AVX-512 kernel (candle's spends four more `maddubs` per 128 values on it).
+//! AVX-512 kernel (candle's spends four more `maddubs` per 128 values on it). Each 32-value
+//! vector's high bits are one shift and a mask, and its scales one in-lane byte shuffle of the
+//! block's scales widened once (even groups in the low lane, odd in the high): 8.0 to 7.3 ns
+//! per block with rows in cache on Zen 4.
 
 use super::q4k_avx512::Q8K;
 use super::q6k_avx512::Q6K;
@@ -27,57 +30,64 @@ mod imp {
     use super::{Q6K, Q8K};
     use std::arch::x86_64::*;
 
-    /// Bytes (2g, 2g+1) → i16 lanes of group g of a 32-value vector: lanes 0–7 take group
-    /// `2v`, lanes 8–15 group `2v+1` (v: which of the eight 32-value vectors).
-    const fn shuffle() -> [[u8; 16]; 8] {
-        let mut out = [[0u8; 16]; 8];
-        let mut v = 0;
-        while v < 8 {
+    /// The block's 16 scale bytes, even groups first (0, 2, …, 14, then 1, 3, …, 15): widened
+    /// to i16, the low 128-bit lane holds the even groups and the high lane the odd ones.
+    static EVEN_ODD: [u8; 16] = [0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15];
+
+    /// `vpshufb` indices that repeat i16 lane `i` of each 128-bit lane across that lane.
+    const fn repeat() -> [[u8; 32]; 8] {
+        let mut out = [[0u8; 32]; 8];
+        let mut k = 0;
+        while k < 8 {
             let mut i = 0;
-            while i < 16 {
-                out[v][i] = (2 * v + i / 8) as u8;
+            while i < 32 {
+                out[k][i] = (2 * k + i % 2) as u8;
                 i += 1;
             }
-            v += 1;
+            k += 1;
         }
         out
     }
-    static SHUFFLE: [[u8; 16]; 8] = shuffle();
+    static REPEAT: [[u8; 32]; 8] = repeat();
 
     #[target_feature(enable = "avx2,fma,f16c")]
     pub(super) unsafe fn dot<const T: usize>(xs: &[Q6K], ys: [&[Q8K]; T]) -> [f32; T] {
         let m4 = _mm256_set1_epi8(0x0F);
-        let m2 = _mm256_set1_epi8(0x03);
+        let m30 = _mm256_set1_epi8(0x30);
+        let even_odd_idx = _mm_loadu_si128(EVEN_ODD.as_ptr() as *const __m128i);
+        let repeat = REPEAT.map(|r| _mm256_loadu_si256(r.as_ptr() as *const __m256i));
         let mut acc = [_mm256_setzero_ps(); T];
         for (b, x) in xs.iter().enumerate() {
             prefetch_ahead(x, 4);
             let d = half_to_f32(x.d.to_bits());
             let scales8 = _mm_loadu_si128(x.scales.as_ptr() as *const __m128i);
+            let sc16 = _mm256_cvtepi8_epi16(scales8);
+            let even_odd = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales8, even_odd_idx));
             let mut sumi = [_mm256_setzero_si256(); T];
             for h in 0..2 {
                 let ql0 = _mm256_loadu_si256(x.ql.as_ptr().add(64 * h) as *const __m256i);
                 let ql1 = _mm256_loadu_si256(x.ql.as_ptr().add(64 * h + 32) as *const __m256i);
                 let qh = _mm256_loadu_si256(x.qh.as_ptr().add(32 * h) as *const __m256i);
-                // (Macros, not closures: a closure would not share the target features.)
-                macro_rules! high {
-                    ($shift:literal) => {
-                        _mm256_slli_epi16::<4>(_mm256_and_si256(
-                            _mm256_srli_epi16::<$shift>(qh),
-                            m2,
-                        ))
-                    };
-                }
+                // Bit pair k of qh, moved to bits 4–5 and masked (16-bit shifts move bits across
+                // bytes, which the mask drops).
+                let high = [
+                    _mm256_and_si256(_mm256_slli_epi16::<4>(qh), m30),
+                    _mm256_and_si256(_mm256_slli_epi16::<2>(qh), m30),
+                    _mm256_and_si256(qh, m30),
+                    _mm256_and_si256(_mm256_srli_epi16::<2>(qh), m30),
+                ];
                 // Values 128h + 32k .. +32 for k = 0..4, in y's order.
                 let q = [
-                    _mm256_or_si256(_mm256_and_si256(ql0, m4), high!(0)),
-                    _mm256_or_si256(_mm256_and_si256(ql1, m4), high!(2)),
-                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(ql0), m4), high!(4)),
-                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(ql1), m4), high!(6)),
+                    _mm256_or_si256(_mm256_and_si256(ql0, m4), high[0]),
+                    _mm256_or_si256(_mm256_and_si256(ql1, m4), high[1]),
+                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(ql0), m4), high[2]),
+                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(ql1), m4), high[3]),
                 ];
+                // Vector k of half h covers groups 8h + 2k (its low 128-bit lane's products)
+                // and 8h + 2k + 1 (the high lane's): i16 4h + k of each lane of `even_odd`.
                 let mut sc = [_mm256_setzero_si256(); 4];
                 for (k, sc) in sc.iter_mut().enumerate() {
-                    let idx = _mm_loadu_si128(SHUFFLE[4 * h + k].as_ptr() as *const __m128i);
-                    *sc = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales8, idx));
+                    *sc = _mm256_shuffle_epi8(even_odd, repeat[4 * h + k]);
                 }
                 for t in 0..T {
                     let y = ys[t][b].qs.as_ptr().add(128 * h);
@@ -88,7 +98,6 @@ mod imp {
                     }
                 }
             }
-            let sc16 = _mm256_cvtepi8_epi16(scales8);
             for t in 0..T {
                 let y = &ys[t][b];
                 // 32 · Σ_j scale_j · bsum_j, the offset of the stored 6-bit values, taken off
