@@ -2,7 +2,7 @@
 # jslm against llama.cpp on the same random-weight 7B GGUF files, same threads, one table.
 #
 #   bench/compare_llama_cpp.sh   # THREADS=$(nproc) REPS=3 PROMPTS="128 512 2048" DECODE=64
-#                                # FILES="q4 q8" ISA=native
+#                                # FILES="q4 q8" ISA=native SETTLE=10
 #
 # - ISA=native: jslm's default kernels against llama.cpp built for this CPU. ISA=avx2: jslm
 #   forced to its AVX2 kernels (`--isa avx2`) against llama.cpp built with AVX2/FMA/F16C only
@@ -25,6 +25,12 @@
 # - Runs alternate llama.cpp / jslm (A B A B ...) under /usr/bin/time -v; the table reports
 #   medians, each run's CPU share (compare only rows that got the same share on a shared
 #   machine) and peak RSS.
+# - Each run starts SETTLE seconds (default 10) after the one before ends. On the 2-vCPU VMs
+#   these benchmarks ran on, whatever ran right after llama-bench exited (it frees its 3+ GiB
+#   repacked copy) was slow: in stop 26 `jslm bench`'s memory streaming rate gave 10.5
+#   tokens/s of roofline right after it and 15.4–15.9 when started ten seconds later, and
+#   its decode 9.0 against 9.7–9.8 (the guest idle in between; BENCHMARKS.md). jslm always
+#   runs right after llama.cpp; llama.cpp, right after jslm, showed no such effect.
 # Needs ~12 GB of disk in $WORK (default target/bench) and ~9 GB of RAM.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -131,16 +137,19 @@ for f in "${paths[@]}"; do dd if="$f" iflag=nocache count=0 status=none; cat "$f
 RUNS="$WORK/runs-$ISA"
 mkdir -p "$RUNS" && rm -f "$RUNS"/*
 echo "load before: $(uptime)" | tee "$RUNS/load.txt" >&2
+SETTLE="${SETTLE:-10}"
 for rep in $(seq 1 "$REPS"); do
   for f in "${paths[@]}"; do
     name="$(basename "$f" .gguf)"
     echo "rep $rep: $name llama.cpp" >&2
+    sleep "$SETTLE"
     /usr/bin/time -v -o "$RUNS/llama-$name-$rep.time" \
       "$BUILD/bin/llama-bench" -m "$f" -t "$THREADS" -p "$(echo $PROMPTS | tr ' ' ,)" \
       -n "$DECODE" -r 1 -o json >"$RUNS/llama-$name-$rep.json" 2>"$RUNS/llama-$name-$rep.log"
     decode="$DECODE"
     for p in $PROMPTS; do
       echo "rep $rep: $name jslm ${JSLM_ISA_ARGS[*]} prompt $p" >&2
+      sleep "$SETTLE"
       /usr/bin/time -v -o "$RUNS/jslm-$name-p$p-$rep.time" \
         "$JSLM" bench --model "$f" --threads "$THREADS" --prompt-tokens "$p" \
         --decode-tokens "$decode" "${JSLM_ISA_ARGS[@]}" --json >"$RUNS/jslm-$name-p$p-$rep.json"
