@@ -42,12 +42,20 @@ pub struct BenchArgs {
     /// which makes its own files from ours).
     #[arg(long)]
     pub prepare_only: bool,
-    /// Print one JSON object per model instead of a table.
+    /// Time each row kernel this CPU can run on weight rows that stay in cache (ns per
+    /// 256-value block, one thread) instead of a model: the kernels' instructions without the
+    /// memory and threads a model run mixes in.
+    #[arg(long, conflicts_with_all = ["model", "prepare_only"])]
+    pub kernels: bool,
+    /// Print one JSON object per model (or kernel) instead of a table.
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if args.kernels {
+        return run_kernels(args.json);
+    }
     let Some(model) = args.model.clone() else {
         return run_synthetic(&args);
     };
@@ -73,6 +81,26 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         print_table(&[report]);
+    }
+    Ok(())
+}
+
+/// `--kernels`: best of 7 passes of 1,000 sweeps over 64 rows of 4,096 columns.
+fn run_kernels(json: bool) -> anyhow::Result<()> {
+    let timings = jslm_engine::row_kernel_timings(7, 1000);
+    if json {
+        for t in &timings {
+            println!("{}", serde_json::to_string(t)?);
+        }
+        return Ok(());
+    }
+    println!("| weights | kernels | path | ns per block |");
+    println!("|---|---|---|---|");
+    for t in &timings {
+        println!(
+            "| {} | {} | {} | {:.2} |",
+            t.weights, t.kernels, t.path, t.ns_per_block
+        );
     }
     Ok(())
 }

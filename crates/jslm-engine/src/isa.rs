@@ -126,8 +126,7 @@ impl Cpu {
         Self { isa, vnni }
     }
 
-    /// Every kernel set this CPU runs, VNNI and not (for tests).
-    #[cfg(test)]
+    /// Every kernel set this CPU runs, VNNI and not (for tests and `jslm bench --kernels`).
     pub fn all() -> Vec<Self> {
         let mut out = Vec::new();
         for isa in Isa::available() {
