@@ -1,10 +1,12 @@
 //! `jslm bench --kernels`: every row kernel this CPU can run, timed on weight rows that stay
 //! in cache, in nanoseconds per weight block. It isolates a kernel's instructions from memory
 //! and threads, which the whole-model benchmark mixes (BENCHMARKS.md, stop 26: decode on the
-//! 2-vCPU VMs swings with the host's memory bandwidth, a kernel's time in cache does not).
+//! 2-vCPU VMs swings with the host's memory bandwidth). On a shared VM these times move too
+//! (4.87–6.33 ns for the same kernel minutes apart): compare builds run alternately.
 
 use super::kernels::{q4k, q6k, q8_0, RowKernels};
-use crate::isa::Cpu;
+use super::matrix::quantized;
+use crate::isa::{Cpu, Isa};
 use candle_core::quantized::k_quants::{BlockQ4K, BlockQ6K, BlockQ8_0, GgmlType};
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
@@ -36,103 +38,83 @@ pub fn row_kernel_timings(passes: usize, sweeps: usize) -> Vec<KernelTiming> {
         |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-1.0..1.0)).collect() };
     let weights = values(ROWS * COLS);
     let acts = values(COLS);
-    let q4: Vec<BlockQ4K> = quantize(&weights);
-    let q6: Vec<BlockQ6K> = quantize(&weights);
-    let q8: Vec<BlockQ8_0> = quantize(&weights);
+    let q4: Vec<BlockQ4K> = quantize_weights(&weights);
+    let q6: Vec<BlockQ6K> = quantize_weights(&weights);
+    let q8: Vec<BlockQ8_0> = quantize_weights(&weights);
     let mut out = Vec::new();
     for cpu in Cpu::all() {
-        let label = format!(
-            "{}{}",
-            cpu.isa.as_str(),
-            if cpu.isa == crate::isa::Isa::Avx512 && !cpu.vnni {
-                "-novnni"
-            } else {
-                ""
-            }
-        );
-        time(
-            "q4_k",
-            &label,
-            &q4k(cpu),
-            &q4,
-            &acts,
+        let mut timer = Timer {
+            cpu,
+            acts: &acts,
             passes,
             sweeps,
-            &mut out,
-        );
-        time(
-            "q6_k",
-            &label,
-            &q6k(cpu),
-            &q6,
-            &acts,
-            passes,
-            sweeps,
-            &mut out,
-        );
-        time(
-            "q8_0",
-            &label,
-            &q8_0(cpu),
-            &q8,
-            &acts,
-            passes,
-            sweeps,
-            &mut out,
-        );
+            out: &mut out,
+        };
+        timer.time("q4_k", q4k(cpu), &q4);
+        timer.time("q6_k", q6k(cpu), &q6);
+        timer.time("q8_0", q8_0(cpu), &q8);
     }
     out
 }
 
-fn quantize<T: GgmlType>(xs: &[f32]) -> Vec<T> {
+/// The weights as a file stores them (candle's reference quantization).
+fn quantize_weights<T: GgmlType>(xs: &[f32]) -> Vec<T> {
     let mut blocks = vec![T::zeros(); xs.len() / T::BLCK_SIZE];
     T::from_float(xs, &mut blocks);
     blocks
 }
 
-#[allow(clippy::too_many_arguments)]
-fn time<T: GgmlType>(
-    weights: &'static str,
-    label: &str,
-    kernels: &RowKernels<T>,
-    xs: &[T],
-    acts: &[f32],
+/// Times one CPU's kernels into `out`.
+struct Timer<'a> {
+    cpu: Cpu,
+    acts: &'a [f32],
     passes: usize,
     sweeps: usize,
-    out: &mut Vec<KernelTiming>,
-) {
-    let y: Vec<T::VecDotType> = quantize(acts);
-    let per_row = COLS / T::BLCK_SIZE;
-    let blocks = (sweeps * ROWS * per_row) as f64;
-    let best = |dot: &dyn Fn(&[T]) -> f32| {
-        let mut best = f64::INFINITY;
-        for _ in 0..passes {
-            let start = Instant::now();
-            let mut sink = 0f32;
-            for _ in 0..sweeps {
-                for row in xs.chunks_exact(per_row) {
-                    sink += dot(row);
+    out: &'a mut Vec<KernelTiming>,
+}
+
+impl Timer<'_> {
+    fn time<T: GgmlType>(&mut self, weights: &'static str, kernels: RowKernels<T>, xs: &[T]) {
+        // The activations as decode quantizes them for these kernels.
+        let y = quantized::<T>(self.cpu.isa, self.acts, COLS);
+        let per_row = COLS / T::BLCK_SIZE;
+        let blocks = (self.sweeps * ROWS * per_row) as f64;
+        let (passes, sweeps) = (self.passes, self.sweeps);
+        let best = |dot: &dyn Fn(&[T]) -> f32| {
+            let mut best = f64::INFINITY;
+            for _ in 0..passes {
+                let start = Instant::now();
+                let mut sink = 0f32;
+                for _ in 0..sweeps {
+                    for row in xs.chunks_exact(per_row) {
+                        sink += dot(row);
+                    }
                 }
+                std::hint::black_box(sink);
+                best = best.min(start.elapsed().as_secs_f64() * 1e9 / blocks);
             }
-            std::hint::black_box(sink);
-            best = best.min(start.elapsed().as_secs_f64() * 1e9 / blocks);
-        }
-        best
-    };
-    out.push(KernelTiming {
-        weights,
-        kernels: label.to_string(),
-        path: "rows",
-        ns_per_block: best(&|row| (kernels.one)(COLS, row, &y)),
-    });
-    if let Some(arranged) = &kernels.arranged {
-        let a = (arranged.arrange)(&y);
-        out.push(KernelTiming {
+            best
+        };
+        let label = if self.cpu.isa == Isa::Avx512 && !self.cpu.vnni {
+            format!("{}-novnni", self.cpu.isa.as_str())
+        } else {
+            self.cpu.isa.as_str().to_string()
+        };
+        self.out.push(KernelTiming {
             weights,
-            kernels: label.to_string(),
-            path: "arranged",
-            ns_per_block: best(&|row| (arranged.dot)(COLS, row, &a)),
+            kernels: label.clone(),
+            path: "rows",
+            ns_per_block: best(&|row| (kernels.one)(COLS, row, &y)),
         });
+        if let Some(arranged) = &kernels.arranged {
+            let a = (arranged.arrange)(&y);
+            self.out.push(KernelTiming {
+                weights,
+                kernels: label,
+                path: "arranged",
+                ns_per_block: best(&|row| (arranged.dot)(COLS, row, &a)),
+            });
+        }
     }
 }
 
