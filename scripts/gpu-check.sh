@@ -24,17 +24,24 @@ if [ "${BIN%.xz}" != "$BIN" ]; then  # carried compressed (73 MB → 11 MB)
 fi
 SUMMARY="$OUT/summary.txt"
 : > "$SUMMARY"
-say() { echo "$*" | tee -a "$SUMMARY"; }
+say() { echo "[+${SECONDS}s] $*" | tee -a "$SUMMARY"; }
 fail=0
 
 # The CUDA 13 libraries the build links against: from the system toolkit or from PyPI wheels
-# (PyTorch's or `pip install cuda-toolkit[...]`), whichever has them.
+# (PyTorch's or `pip install cuda-toolkit[...]`), whichever has them; each library's folder is
+# searched on its own, since the wheels may spread them over several.
 find_cuda_libs() {
-  local dir
-  for dir in /usr/local/cuda/lib64 /usr/local/cuda-13*/lib64 \
-    $(python3 -c 'import site; print(" ".join(site.getsitepackages()))' 2>/dev/null | tr ' ' '\n' | sed 's|$|/nvidia/cu13/lib|'); do
-    if [ -e "$dir/libcublas.so.13" ]; then echo "$dir"; return; fi
+  local lib dir dirs=""
+  for lib in libcublas.so.13 libcublasLt.so.13 libcudart.so.13 libcurand.so.10; do
+    dir=""
+    for cand in /usr/local/cuda/lib64 /usr/local/cuda-13*/lib64 \
+      $(python3 -c 'import site; print(" ".join(site.getsitepackages()))' 2>/dev/null | tr ' ' '\n' | sed 's|$|/nvidia/cu13/lib|'); do
+      if [ -e "$cand/$lib" ]; then dir="$cand"; break; fi
+    done
+    [ -n "$dir" ] || dir="$(dirname "$(find /usr /opt -name "$lib" 2>/dev/null | head -1)" 2>/dev/null)"
+    [ -n "$dir" ] && [ "$dir" != "." ] && case ":$dirs:" in *":$dir:"*) ;; *) dirs="${dirs:+$dirs:}$dir" ;; esac
   done
+  echo "$dirs"
 }
 CUDA_LIBS="$(find_cuda_libs)"
 [ -n "$CUDA_LIBS" ] && export LD_LIBRARY_PATH="$CUDA_LIBS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
