@@ -7,6 +7,8 @@
 //! paths in and receive [`GenerationEvent`]s.
 
 pub mod bench;
+#[cfg(feature = "cuda")]
+pub mod cuda_matvec;
 pub mod description;
 pub mod engine;
 pub mod error;
@@ -16,6 +18,7 @@ pub(crate) mod gguf_cpu;
 pub mod gguf_header;
 pub mod gguf_vocab;
 pub mod isa;
+pub mod mistral_model;
 pub mod model;
 pub mod prompt;
 pub mod quantize;

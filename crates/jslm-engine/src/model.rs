@@ -1,4 +1,5 @@
-//! The network itself: Mistral safetensors through `candle_transformers::models::mistral`, or a
+//! The network itself: Mistral safetensors through our `mistral_model` (candle's Mistral with a
+//! decode path for GPUs), or a
 //! GGUF (llama.cpp stores Mistral as arch `llama`) through our memory-mapped CPU runner
 //! (`gguf_cpu`) or, on a GPU, candle's quantized llama. Each loader takes the model's
 //! [`ModelDescription`] and the device and precision to run at.
@@ -7,6 +8,7 @@ use crate::description::{ModelDescription, NetworkDescription};
 use crate::engine::GgufRunner;
 use crate::error::{EngineError, Result};
 use crate::gguf_cpu::GgufCpuModel;
+use crate::mistral_model::MistralModel;
 use candle_core::quantized::gguf_file;
 use candle_core::{DType, Device, Tensor};
 use candle_transformers::models::{mistral, quantized_llama};
@@ -36,7 +38,7 @@ pub struct ModelInfo {
 }
 
 pub(crate) enum Network {
-    Mistral(Box<mistral::Model>),
+    Mistral(Box<MistralModel>),
     /// A GGUF on the CPU: our memory-mapped runner (`gguf_cpu`).
     GgufCpu(Box<GgufCpuModel>),
     /// A GGUF on a GPU: candle's quantized llama.
@@ -287,7 +289,7 @@ pub(crate) fn load_safetensors(
     let vb =
         unsafe { candle_nn::VarBuilder::from_mmaped_safetensors(shards, dtype, &candle_device) }
             .map_err(|e| crate::error::load_failed(&root, &e, ""))?;
-    let model = mistral::Model::new(config, vb)
+    let model = MistralModel::new(config, vb)
         .map_err(|e| crate::error::load_failed(&root, &e, "weights do not match config.json"))?;
     Ok(LoadedNetwork {
         network: Network::Mistral(Box::new(model)),

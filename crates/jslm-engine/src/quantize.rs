@@ -380,7 +380,10 @@ pub fn quantize_rows_in_parallel(tensor: &Tensor, target: GgmlDType) -> Result<Q
         }
         _ => return Ok(QTensor::quantize(tensor, target)?),
     };
-    let values = tensor.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+    let values = tensor
+        .to_dtype(DType::F32)?
+        .flatten_all()?
+        .to_vec1::<f32>()?;
     let parts = values
         .par_chunks(ROWS_PER_TASK * cols)
         .map(|chunk| {

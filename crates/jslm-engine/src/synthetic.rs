@@ -63,7 +63,11 @@ pub fn write_random_gguf(
         let tensor = if shape.len() == 1 {
             Tensor::ones(shape.as_slice(), candle_core::DType::F32, &Device::Cpu)?
         } else {
-            Tensor::from_vec(random_values(count, seed, n as u64), shape.as_slice(), &Device::Cpu)?
+            Tensor::from_vec(
+                random_values(count, seed, n as u64),
+                shape.as_slice(),
+                &Device::Cpu,
+            )?
         };
         outputs.push((name.clone(), quantize_tensor(name, tensor, config, q)?));
         bytes_done += count as u64 * 4;
