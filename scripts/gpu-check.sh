@@ -5,6 +5,10 @@
 #
 #   bash scripts/gpu-check.sh [path/to/jslm-cuda[.xz]]   # results under $OUT (default target/gpu-check)
 #   TINY_CASES=5 bash scripts/gpu-check.sh ...            # the first 5 reference cases only
+#   STEPS="tiny-st bf16" bash scripts/gpu-check.sh ...    # some steps only (default: all of
+#                                                         # tiny-st tiny-gguf bf16 q4_k_m q8_0)
+#   ENGINE_TESTS=path/to/jslm-engine-tests[.xz]           # also the engine's CUDA unit tests
+#   AB=1                                                  # each benchmark also with JSLM_CUDA_MATVEC=0
 #
 # 1. what the machine is: nvidia-smi, `jslm doctor` (the plan on this GPU)
 # 2. the tiny model on CUDA against transformers' reference: f32 must give identical greedy
@@ -22,6 +26,8 @@ mkdir -p "$OUT" "$WORK"
 if [ "${BIN%.xz}" != "$BIN" ]; then  # carried compressed (73 MB → 11 MB)
   xz -dc "$BIN" > "$WORK/jslm-cuda" && chmod +x "$WORK/jslm-cuda" && BIN="$WORK/jslm-cuda"
 fi
+STEPS="${STEPS:-tiny-st tiny-gguf bf16 q4_k_m q8_0}"
+step() { case " $STEPS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 SUMMARY="$OUT/summary.txt"
 : > "$SUMMARY"
 say() { echo "[+${SECONDS}s] $*" | tee -a "$SUMMARY"; }
@@ -101,11 +107,24 @@ tiny() {  # name model reference device precision mode
   say "tiny $name: $(tail -1 "$OUT/tiny-$name.txt") (exit $rc)"
   [ $rc -eq 0 ] || [ "${*: -1}" = "prefix" ] || fail=1
 }
-tiny f32 tests/fixtures/tiny-mistral tests/fixtures/tiny-mistral/reference.json cuda f32 exact
-tiny bf16 tests/fixtures/tiny-mistral tests/fixtures/tiny-mistral/reference.json cuda bf16 prefix
-tiny f16 tests/fixtures/tiny-mistral tests/fixtures/tiny-mistral/reference.json cuda f16 prefix
-tiny gguf-f16 tests/fixtures/tiny-mistral-gguf/model-f16.gguf tests/fixtures/tiny-mistral/reference.json cuda - cpu
-tiny gguf-q8_0 tests/fixtures/tiny-mistral-llamacpp/model-q8_0.gguf tests/fixtures/tiny-mistral/reference.json cuda - cpu
+if [ -n "${ENGINE_TESTS:-}" ]; then
+  tests="$(realpath "$ENGINE_TESTS")"
+  if [ "${tests%.xz}" != "$tests" ]; then
+    xz -dc "$tests" > "$WORK/jslm-engine-tests" && chmod +x "$WORK/jslm-engine-tests" && tests="$WORK/jslm-engine-tests"
+  fi
+  timeout 120 "$tests" cuda_ --nocapture > "$OUT/engine-tests.txt" 2>&1
+  rc=$?; say "engine CUDA unit tests: $(grep 'test result' "$OUT/engine-tests.txt" | tail -1) (exit $rc)"
+  [ $rc -eq 0 ] || fail=1
+fi
+if step tiny-st; then
+  tiny f32 tests/fixtures/tiny-mistral tests/fixtures/tiny-mistral/reference.json cuda f32 exact
+  tiny bf16 tests/fixtures/tiny-mistral tests/fixtures/tiny-mistral/reference.json cuda bf16 prefix
+  tiny f16 tests/fixtures/tiny-mistral tests/fixtures/tiny-mistral/reference.json cuda f16 prefix
+fi
+if step tiny-gguf; then
+  tiny gguf-f16 tests/fixtures/tiny-mistral-gguf/model-f16.gguf tests/fixtures/tiny-mistral/reference.json cuda - cpu
+  tiny gguf-q8_0 tests/fixtures/tiny-mistral-llamacpp/model-q8_0.gguf tests/fixtures/tiny-mistral/reference.json cuda - cpu
+fi
 
 # --- 4: 7B-shaped benchmarks ------------------------------------------------------------------
 # Peak VRAM: nvidia-smi sampled every 100 ms while each benchmark runs, minus what was in use
@@ -116,15 +135,20 @@ bench() {  # label model-or-empty args...
   nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 > "$WORK/vram-$label.txt" 2>/dev/null &
   local sampler=$!
   for tokens in 128 512; do
-    timeout 240 "$BIN" bench ${model:+--model "$model"} --device cuda --prompt-tokens "$tokens" \
-      --decode-tokens 64 --json "$@" >> "$OUT/bench-$label.jsonl" 2>> "$OUT/bench-$label.err"
-    say "bench $label prompt $tokens: exit $?"
+    for matvec in 1 ${AB:+0}; do
+      JSLM_CUDA_MATVEC=$matvec timeout 240 "$BIN" bench ${model:+--model "$model"} --device cuda \
+        --prompt-tokens "$tokens" --decode-tokens 64 --json "$@" 2>> "$OUT/bench-$label.err" \
+        | sed "s/^{/{\"cuda_matvec\":$matvec,/" >> "$OUT/bench-$label.jsonl"
+      say "bench $label prompt $tokens (JSLM_CUDA_MATVEC=$matvec): exit $?"
+    done
   done
   kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null
   local peak; peak="$(sort -n "$WORK/vram-$label.txt" | tail -1)"
   say "bench $label: peak VRAM $(( ${peak:-0} - ${base:-0} )) MiB above the $base MiB in use before"
 }
-if python3 -c "import torch" 2>/dev/null; then
+if ! step bf16; then
+  :
+elif python3 -c "import torch" 2>/dev/null; then
   timeout 300 python3 scripts/gpu/make_random_safetensors.py "$WORK/random-7b-bf16" > "$OUT/make-bf16.txt" 2>&1 \
     && bench bf16 "$WORK/random-7b-bf16" --precision bf16 \
     || say "bf16: could not write the random model ($(tail -1 "$OUT/make-bf16.txt"))"
@@ -132,21 +156,22 @@ else
   say "bf16: skipped (no PyTorch here to write the random safetensors)"
 fi
 for q in q4_k_m q8_0; do
+  step "$q" || continue
   # `jslm bench` writes the random GGUF itself (into --work-dir) the first time.
   timeout 400 "$BIN" bench --files "$q" --work-dir "$WORK" --prepare-only >> "$OUT/prepare.txt" 2>&1
   bench "$q" "$WORK/random-7b-$q.gguf"
 done
 python3 - "$OUT" <<'PY' | tee -a "$SUMMARY"
 import glob, json, os, sys
-print("| model | device | precision | prompt tokens | prompt tok/s | decode tok/s | TTFT ms |")
-print("|---|---|---|---|---|---|---|")
+print("| model | device | precision | matvec | prompt tokens | prompt tok/s | decode tok/s | TTFT ms |")
+print("|---|---|---|---|---|---|---|---|")
 for path in sorted(glob.glob(os.path.join(sys.argv[1], "bench-*.jsonl"))):
     for line in open(path):
         try:
             r = json.loads(line)
         except ValueError:
             continue
-        print(f"| {os.path.basename(str(r.get('model')))} | {r.get('device')} | {r.get('precision', r.get('format'))} "
+        print(f"| {os.path.basename(str(r.get('model')))} | {r.get('device')} | {r.get('precision', r.get('format'))} | {r.get('cuda_matvec', '-')} "
               f"| {r.get('prompt_tokens')} | {r.get('prompt_tokens_per_s', 0):.0f} | {r.get('decode_tokens_per_s', 0):.1f} "
               f"| {r.get('ttft_ms', 0):.0f} |")
 PY

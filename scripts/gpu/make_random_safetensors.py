@@ -70,7 +70,9 @@ def main(out_dir):
     header_bytes += b" " * (-len(header_bytes) % 8)
     path = os.path.join(out_dir, "model.safetensors")
     partial = path + ".partial"
-    generator = torch.Generator().manual_seed(7)
+    # On the GPU where there is one: 7.2 billion draws took ~90 s of the H200 machine's CPU.
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    generator = torch.Generator(device=device).manual_seed(7)
     bound = 0.02 * 3 ** 0.5
     with open(partial, "wb") as f:
         f.write(struct.pack("<Q", len(header_bytes)))
@@ -79,7 +81,8 @@ def main(out_dir):
             if len(shape) == 1:
                 t = torch.ones(shape, dtype=torch.bfloat16)
             else:
-                t = (torch.rand(shape, generator=generator) * 2 - 1).mul_(bound).to(torch.bfloat16)
+                t = (torch.rand(shape, generator=generator, device=device) * 2 - 1).mul_(bound)
+                t = t.to(torch.bfloat16).cpu()
             f.write(t.view(torch.int16).numpy().tobytes())
     os.replace(partial, path)
     with open(os.path.join(out_dir, "config.json"), "w") as f:
