@@ -164,7 +164,6 @@ fn runner_name(network: &crate::model::Network) -> &'static str {
     match network {
         crate::model::Network::GgufCpu(_) => "mapped",
         crate::model::Network::Gguf(_) => "candle",
-        crate::model::Network::GgufGpu(_) => "gguf-gpu",
         crate::model::Network::Mistral(_) => "candle-safetensors",
     }
 }

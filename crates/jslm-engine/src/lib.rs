@@ -1,8 +1,8 @@
 //! JSLM engine: runs Japanese StableLM Instruct Gamma 7B (Mistral architecture) the way its
 //! model card does — the card's prompt, `add_special_tokens=False`, `transformers.generate`
 //! sampling — from Hugging Face safetensors (`mistral_model`, candle's Mistral with a GPU decode
-//! path) or llama.cpp GGUF files (our memory-mapped CPU runner, `gguf_cpu`; `gguf_gpu` on
-//! candle's quantized kernels on GPUs).
+//! path) or llama.cpp GGUF files (our memory-mapped CPU runner, `gguf_cpu`; candle's quantized
+//! llama on GPUs).
 //!
 //! Knows nothing of windows or networks: front ends (the `jslm` CLI, the Tauri shell) pass
 //! paths in and receive [`GenerationEvent`]s.
@@ -16,7 +16,6 @@ pub mod error;
 pub mod events;
 pub mod files;
 pub(crate) mod gguf_cpu;
-pub mod gguf_gpu;
 pub mod gguf_header;
 pub mod gguf_vocab;
 pub mod isa;

@@ -1,14 +1,13 @@
 //! The network itself: Mistral safetensors through `mistral_model` (candle's Mistral with a
 //! decode path for GPUs), or a GGUF (llama.cpp stores Mistral as arch `llama`) through our
-//! memory-mapped CPU runner (`gguf_cpu`) or, on a GPU, `gguf_gpu` on candle's quantized
-//! kernels. Each loader takes the model's [`ModelDescription`] and the device and precision to
-//! run at.
+//! memory-mapped CPU runner (`gguf_cpu`) or, on a GPU, candle's quantized llama (a cut of it
+//! with fewer kernel launches measured slower on the H200: BENCHMARKS.md, "GPU"). Each loader
+//! takes the model's [`ModelDescription`] and the device and precision to run at.
 
 use crate::description::{ModelDescription, NetworkDescription};
 use crate::engine::GgufRunner;
 use crate::error::{EngineError, Result};
 use crate::gguf_cpu::GgufCpuModel;
-use crate::gguf_gpu::GgufGpuModel;
 use crate::mistral_model::MistralModel;
 use candle_core::quantized::gguf_file;
 use candle_core::{DType, Device, Tensor};
@@ -42,10 +41,8 @@ pub(crate) enum Network {
     Mistral(Box<MistralModel>),
     /// A GGUF on the CPU: our memory-mapped runner (`gguf_cpu`).
     GgufCpu(Box<GgufCpuModel>),
-    /// A GGUF on the CPU through candle's quantized llama (`--runner candle`, for comparison).
+    /// A GGUF on a GPU: candle's quantized llama.
     Gguf(Box<quantized_llama::ModelWeights>),
-    /// A GGUF on a GPU: candle's quantized kernels in our `gguf_gpu` model.
-    GgufGpu(Box<GgufGpuModel>),
 }
 
 pub(crate) struct LoadedNetwork {
@@ -64,7 +61,6 @@ impl Network {
         let logits = match self {
             Network::Mistral(m) => m.forward(&input, pos)?,
             Network::Gguf(m) => m.forward(&input, pos)?,
-            Network::GgufGpu(m) => m.forward(&input, pos)?,
             Network::GgufCpu(_) => unreachable!("handled above"),
         };
         Ok(logits
@@ -91,7 +87,6 @@ impl Network {
         match self {
             Network::Mistral(m) => m.clear_kv_cache(),
             Network::Gguf(m) => m.clear_kv_cache(),
-            Network::GgufGpu(m) => m.clear_kv_cache(),
             Network::GgufCpu(m) => m.clear_kv_cache(),
         }
     }
@@ -333,7 +328,7 @@ pub fn read_gguf_header(path: &Path) -> Result<gguf_file::Content> {
 }
 
 /// Loads a GGUF on `device`: the CPU runs our memory-mapped runner (or candle's, for
-/// comparison), GPUs our `gguf_gpu` model on candle's quantized kernels. `context` caps the positions the KV cache and
+/// comparison), GPUs candle's quantized llama. `context` caps the positions the KV cache and
 /// RoPE table cover.
 pub(crate) fn load_gguf(
     description: &ModelDescription,
@@ -363,10 +358,8 @@ pub(crate) fn load_gguf(
                 options.kv_cache,
             )?))
         }
-    } else if device == ComputeDevice::Cpu {
-        Network::Gguf(Box::new(load_candle_llama(file, &candle_device)?))
     } else {
-        Network::GgufGpu(Box::new(load_gguf_gpu(file, &candle_device)?))
+        Network::Gguf(Box::new(load_candle_llama(file, &candle_device)?))
     };
     let mut info = info(description, description.stored, device);
     info.path = file.clone();
@@ -376,16 +369,6 @@ pub(crate) fn load_gguf(
         info,
         device: candle_device,
     })
-}
-
-/// Reads the header again (the model takes it by value) from a file the description has
-/// already checked.
-fn load_gguf_gpu(file: &Path, device: &Device) -> Result<GgufGpuModel> {
-    let content = read_gguf_header(file)?;
-    let reader = std::fs::File::open(file).map_err(|e| EngineError::io(file, e))?;
-    let mut reader = std::io::BufReader::with_capacity(1 << 20, reader);
-    GgufGpuModel::from_gguf(content, &mut reader, device)
-        .map_err(|e| crate::error::load_failed(file, &e, ""))
 }
 
 /// candle's quantized llama reads the header itself (it takes it by value), from a file the
