@@ -20,7 +20,7 @@ pub struct BenchReport {
     /// What ran.
     pub precision: Precision,
     pub device: ComputeDevice,
-    /// "mapped" (ours), "candle" (candle's quantized llama) or "candle-safetensors".
+    /// "mapped" (ours), "candle" (candle's quantized llama) or "safetensors" (`mistral_model`).
     #[serde(default)]
     pub runner: String,
     /// The mapped runner's kernels ("avx512", "avx2", "generic"); empty for candle's runners.
@@ -164,7 +164,7 @@ fn runner_name(network: &crate::model::Network) -> &'static str {
     match network {
         crate::model::Network::GgufCpu(_) => "mapped",
         crate::model::Network::Gguf(_) => "candle",
-        crate::model::Network::Mistral(_) => "candle-safetensors",
+        crate::model::Network::Mistral(_) => "safetensors",
     }
 }
 
