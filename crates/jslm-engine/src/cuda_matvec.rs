@@ -25,7 +25,9 @@ fn enabled() -> bool {
 /// `x · wᵀ` for `x` of one row (`[.., 1, k]`, any leading dims of size 1) and `w` `[n, k]`,
 /// on CUDA in bf16 or f16, by our kernel; `None` where it does not apply.
 pub fn matvec(x: &Tensor, w: &Tensor) -> Result<Option<Tensor>> {
-    let (rows, k) = w.dims2()?;
+    let Ok((rows, k)) = w.dims2() else {
+        return Ok(None);
+    };
     let applies = enabled()
         && x.device().is_cuda()
         && matches!(x.dtype(), DType::BF16 | DType::F16)
@@ -33,11 +35,19 @@ pub fn matvec(x: &Tensor, w: &Tensor) -> Result<Option<Tensor>> {
         && x.dims().last() == Some(&k)
         && x.elem_count() == k
         && k % 8 == 0
-        && rows > 0;
+        && rows > 0
+        && aligned(x)
+        && aligned(w);
     if !applies {
         return Ok(None);
     }
     x.apply_op2_no_bwd(w, &MatVec { rows, k }).map(Some)
+}
+
+/// Contiguous from an element that is 16-byte aligned (2-byte values; allocations are 256-byte
+/// aligned): what the kernel's vector loads need. Anything else goes to candle's matmul.
+fn aligned(t: &Tensor) -> bool {
+    t.is_contiguous() && t.layout().start_offset() % 8 == 0
 }
 
 struct MatVec {
@@ -46,8 +56,7 @@ struct MatVec {
 }
 
 impl MatVec {
-    /// The contiguous range of `layout`, if its first element is 16-byte aligned (`T` is 2 bytes
-    /// and allocations are 256-byte aligned, so an offset that is a multiple of 8 elements).
+    /// The contiguous range of `layout` (checked by [`matvec`] before it dispatches here).
     fn range(layout: &Layout, len: usize) -> Result<std::ops::Range<usize>> {
         match layout.contiguous_offsets() {
             Some((start, end)) if end - start == len && start % 8 == 0 => Ok(start..end),
@@ -168,6 +177,11 @@ mod tests {
                 );
             }
         }
+        // A row that does not start 16-byte aligned is left to candle.
+        let x = Tensor::randn(0f32, 1.0, (1, 1, 72), &dev)?.to_dtype(DType::BF16)?;
+        let w = Tensor::randn(0f32, 1.0, (3, 64), &dev)?.to_dtype(DType::BF16)?;
+        assert!(matvec(&x.narrow(2, 1, 64)?, &w)?.is_none());
+        assert!(matvec(&x.narrow(2, 8, 64)?, &w)?.is_some());
         Ok(())
     }
 }
