@@ -18,6 +18,7 @@ pub mod files;
 pub(crate) mod gguf_cpu;
 pub mod gguf_header;
 pub mod gguf_vocab;
+pub mod gguf_writer;
 pub mod isa;
 pub mod mistral_model;
 pub mod model;

@@ -11,6 +11,7 @@
 //! `output`, and for `attn_v`/`ffn_down` of the layers `use_more_bits` selects; Q4_K elsewhere.
 
 use crate::error::{EngineError, Result};
+use crate::gguf_writer::{write_gguf_atomically, TensorPlan};
 use crate::model::{inspect_safetensors, read_mistral_config};
 use candle_core::quantized::{gguf_file, GgmlDType, QStorage, QTensor};
 use candle_core::{DType, Device, Tensor};
@@ -153,6 +154,7 @@ struct SourceTensor {
     shard: usize,
     hf_name: String,
     gguf_name: String,
+    shape: Vec<usize>,
     bytes: u64,
 }
 
@@ -276,6 +278,7 @@ pub fn quantize_safetensors(
                 shard: i,
                 hf_name: name,
                 gguf_name: gguf,
+                shape: view.shape().to_vec(),
                 bytes: view.data().len() as u64,
             });
         }
@@ -291,10 +294,30 @@ pub fn quantize_safetensors(
         };
         (rank, t.gguf_name.clone())
     });
+    let recipe = Recipe::for_precision(q)?;
+    let targets: Vec<TensorPlan> = plan
+        .iter()
+        .map(|t| TensorPlan {
+            name: t.gguf_name.clone(),
+            shape: t.shape.clone(),
+            dtype: target_dtype(&t.gguf_name, &t.shape, recipe, config.num_hidden_layers),
+        })
+        .collect();
+    // A model whose rows are too short for k-quants (a tiny test model) falls back to Q8_0
+    // throughout: its file says so, so that what reports say runs is what runs.
+    let main_type = target_dtype("blk.0.attn_q.weight", &[256, 256], recipe, 1);
+    let written = if targets.iter().any(|t| t.dtype == main_type) {
+        q
+    } else {
+        Precision::Q8_0
+    };
+    let metadata = llama_metadata(&config, written, Some(source));
     let bytes_total: u64 = plan.iter().map(|t| t.bytes).sum();
     let mut bytes_done = 0u64;
-    let mut outputs: Vec<(String, QTensor)> = Vec::with_capacity(plan.len());
-    for (done, t) in plan.iter().enumerate() {
+    // One tensor at a time: read, quantized, written, dropped (the output is never all in
+    // memory, nor the source: `release_pages`).
+    write_gguf_atomically(out, &metadata, &targets, |done| {
+        let t = &plan[done];
         let mmap = &maps[t.shard];
         let st = safetensors::SafeTensors::deserialize(mmap)
             .map_err(|e| EngineError::invalid_file(&shards[t.shard], e))?;
@@ -315,7 +338,6 @@ pub fn quantize_safetensors(
             .to_dtype(DType::F32)?;
         let qt = quantize_tensor(&t.gguf_name, tensor, &config, q)?;
         release_pages(mmap, view.data());
-        outputs.push((t.gguf_name.clone(), qt));
         bytes_done += t.bytes;
         progress(&QuantizeProgress {
             tensor: t.gguf_name.clone(),
@@ -324,22 +346,8 @@ pub fn quantize_safetensors(
             bytes_done,
             bytes_total,
         });
-    }
-    // A model whose rows are too short for k-quants (a tiny test model) falls back to Q8_0
-    // throughout: its file says so, so that what reports say runs is what runs.
-    let main_type = target_dtype(
-        "blk.0.attn_q.weight",
-        &[256, 256],
-        Recipe::for_precision(q)?,
-        1,
-    );
-    let written = if outputs.iter().any(|(_, t)| t.dtype() == main_type) {
-        q
-    } else {
-        Precision::Q8_0
-    };
-    let metadata = llama_metadata(&config, written, Some(source));
-    write_atomically(out, &metadata, &outputs)?;
+        Ok(qt)
+    })?;
     Ok(out.to_path_buf())
 }
 
@@ -361,6 +369,22 @@ pub fn quantize_tensor(
     };
     let target = target_dtype(gguf_name, tensor.dims(), recipe, config.num_hidden_layers);
     quantize_rows_in_parallel(&tensor, target)
+}
+
+/// The type [`quantize_tensor`] gives `gguf_name` of `shape` (for a file's header, written
+/// before the tensors are made).
+pub(crate) fn planned_dtype(
+    gguf_name: &str,
+    shape: &[usize],
+    config: &mistral::Config,
+    q: Precision,
+) -> Result<GgmlDType> {
+    Ok(target_dtype(
+        gguf_name,
+        shape,
+        Recipe::for_precision(q)?,
+        config.num_hidden_layers,
+    ))
 }
 
 /// Rows per task of [`quantize_rows_in_parallel`]: 64 rows of 14,336 values are 3.7 MB of f32,
@@ -467,42 +491,6 @@ pub fn llama_metadata(
         metadata.push(("llama.attention.sliding_window", V::U32(w as u32)));
     }
     metadata
-}
-
-/// Writes a GGUF to `out` through a `.partial` file, synced then renamed.
-pub fn write_atomically(
-    out: &Path,
-    metadata: &[(&str, gguf_file::Value)],
-    tensors: &[(String, QTensor)],
-) -> Result<()> {
-    use std::io::Write;
-    if let Some(dir) = out.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| EngineError::io(dir, e))?;
-    }
-    // Unique per writer: two processes quantizing the same source both finish, the last rename
-    // wins and both files are identical.
-    let unique: u64 = rand::random();
-    let partial = out.with_extension(format!("gguf.{}-{unique:016x}.partial", std::process::id()));
-    let result = (|| -> Result<()> {
-        let file = std::fs::File::create(&partial).map_err(|e| EngineError::io(&partial, e))?;
-        let mut w = std::io::BufWriter::with_capacity(4 << 20, file);
-        let md: Vec<(&str, &gguf_file::Value)> = metadata.iter().map(|(k, v)| (*k, v)).collect();
-        let ts: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
-        gguf_file::write(&mut w, &md, &ts).map_err(|e| match e {
-            candle_core::Error::Io(io) => EngineError::io(&partial, io),
-            other => EngineError::from(other),
-        })?;
-        w.flush().map_err(|e| EngineError::io(&partial, e))?;
-        let file = w
-            .into_inner()
-            .map_err(|e| EngineError::io(&partial, e.into_error()))?;
-        file.sync_all().map_err(|e| EngineError::io(&partial, e))?;
-        std::fs::rename(&partial, out).map_err(|e| EngineError::io(out, e))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&partial);
-    }
-    result
 }
 
 /// Tells the kernel the mapped source pages of one tensor are no longer needed, so reading a

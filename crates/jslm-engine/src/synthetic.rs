@@ -2,7 +2,8 @@
 //! the speed of the real model, so benchmarks need no download.
 
 use crate::error::Result;
-use crate::quantize::{llama_metadata, quantize_tensor, write_atomically, QuantizeProgress};
+use crate::gguf_writer::{write_gguf_atomically, TensorPlan};
+use crate::quantize::{llama_metadata, planned_dtype, quantize_tensor, QuantizeProgress};
 use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor};
 use candle_transformers::models::mistral;
@@ -56,9 +57,22 @@ pub fn write_random_gguf(
         .iter()
         .map(|(_, s)| s.iter().product::<usize>() as u64 * 4)
         .sum();
-    let mut outputs = Vec::with_capacity(shapes.len());
+    let plan = shapes
+        .iter()
+        .map(|(name, shape)| {
+            Ok(TensorPlan {
+                name: name.clone(),
+                shape: shape.clone(),
+                dtype: planned_dtype(name, shape, config, q)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut metadata = llama_metadata(config, q, None);
+    metadata.extend(placeholder_vocabulary(v));
     let mut bytes_done = 0;
-    for (n, (name, shape)) in shapes.iter().enumerate() {
+    // One tensor at a time: drawn, quantized, written, dropped.
+    write_gguf_atomically(out, &metadata, &plan, |n| {
+        let (name, shape) = &shapes[n];
         let count: usize = shape.iter().product();
         let tensor = if shape.len() == 1 {
             Tensor::ones(shape.as_slice(), candle_core::DType::F32, &Device::Cpu)?
@@ -69,7 +83,7 @@ pub fn write_random_gguf(
                 &Device::Cpu,
             )?
         };
-        outputs.push((name.clone(), quantize_tensor(name, tensor, config, q)?));
+        let qt = quantize_tensor(name, tensor, config, q)?;
         bytes_done += count as u64 * 4;
         progress(&QuantizeProgress {
             tensor: name.clone(),
@@ -78,10 +92,8 @@ pub fn write_random_gguf(
             bytes_done,
             bytes_total,
         });
-    }
-    let mut metadata = llama_metadata(config, q, None);
-    metadata.extend(placeholder_vocabulary(v));
-    write_atomically(out, &metadata, &outputs)
+        Ok(qt)
+    })
 }
 
 /// Values drawn per chunk of 1 Mi from the ChaCha stream (`seed`, `tensor`, chunk), in
