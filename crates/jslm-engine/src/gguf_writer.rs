@@ -223,6 +223,16 @@ mod tests {
         ]
     }
 
+    fn plan_of(ts: &[(String, QTensor)]) -> Vec<TensorPlan> {
+        ts.iter()
+            .map(|(name, t)| TensorPlan {
+                name: name.clone(),
+                shape: t.shape().dims().to_vec(),
+                dtype: t.dtype(),
+            })
+            .collect()
+    }
+
     fn copy(t: &QTensor) -> Result<QTensor> {
         let storage =
             candle_core::quantized::QStorage::from_data(t.data()?, &Device::Cpu, t.dtype())?;
@@ -261,14 +271,7 @@ mod tests {
         let md_refs: Vec<(&str, &Value)> = md.iter().map(|(k, v)| (*k, v)).collect();
         let ts_refs: Vec<(&str, &QTensor)> = ts.iter().map(|(k, v)| (k.as_str(), v)).collect();
         gguf_file::write(&mut theirs, &md_refs, &ts_refs).unwrap();
-        let plan: Vec<TensorPlan> = ts
-            .iter()
-            .map(|(name, t)| TensorPlan {
-                name: name.clone(),
-                shape: t.shape().dims().to_vec(),
-                dtype: t.dtype(),
-            })
-            .collect();
+        let plan = plan_of(&ts);
         let mut ours = Vec::new();
         let mut made = Vec::new();
         write_gguf(&mut ours, &md, &plan, |i| {
@@ -288,14 +291,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("m.gguf");
         let ts = tensors();
-        let mut plan: Vec<TensorPlan> = ts
-            .iter()
-            .map(|(name, t)| TensorPlan {
-                name: name.clone(),
-                shape: t.shape().dims().to_vec(),
-                dtype: t.dtype(),
-            })
-            .collect();
+        let mut plan = plan_of(&ts);
         plan[2].dtype = GgmlDType::Q4_0;
         let err = write_gguf_atomically(&out, &metadata(), &plan, |i| copy(&ts[i].1)).unwrap_err();
         assert!(err.to_string().contains("output.weight"), "{err}");
