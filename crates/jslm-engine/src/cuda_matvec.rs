@@ -36,6 +36,8 @@ pub fn matvec(x: &Tensor, w: &Tensor) -> Result<Option<Tensor>> {
         && x.elem_count() == k
         && k % 8 == 0
         && rows > 0
+        && i32::try_from(rows).is_ok()
+        && i32::try_from(k / 8).is_ok()
         && aligned(x)
         && aligned(w);
     if !applies {
@@ -80,6 +82,7 @@ impl MatVec {
         let func = dev.get_or_load_custom_func(kernel, "jslm_matvec", PTX)?;
         // SAFETY: every element is written by the kernel (one warp per row).
         let y = unsafe { dev.alloc::<T>(self.rows)? };
+        // Both fit: `matvec` checked them.
         let (rows, k8) = (self.rows as i32, (self.k / 8) as i32);
         let mut builder = func.builder();
         builder.arg(&ws);

@@ -20,8 +20,34 @@ pub struct TensorPlan {
 }
 
 impl TensorPlan {
-    fn bytes(&self) -> usize {
-        self.shape.iter().product::<usize>() / self.dtype.block_size() * self.dtype.type_size()
+    /// Bytes of the tensor's data; shapes come from source files, so every step is checked.
+    fn bytes(&self) -> Result<usize> {
+        let too_large = || {
+            EngineError::invalid(
+                "tensor",
+                format!(
+                    "{} of shape {:?} is too large to write",
+                    self.name, self.shape
+                ),
+            )
+        };
+        let elems = self
+            .shape
+            .iter()
+            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+            .ok_or_else(too_large)?;
+        if !elems.is_multiple_of(self.dtype.block_size()) {
+            return Err(EngineError::invalid(
+                "tensor",
+                format!(
+                    "{} has {elems} values, not whole {:?} blocks",
+                    self.name, self.dtype
+                ),
+            ));
+        }
+        (elems / self.dtype.block_size())
+            .checked_mul(self.dtype.type_size())
+            .ok_or_else(too_large)
     }
 }
 
@@ -80,11 +106,15 @@ pub fn write_gguf(
     header.extend_from_slice(&(metadata.len() as u64).to_le_bytes());
     for (key, value) in metadata {
         put_string(&mut header, key);
-        header.extend_from_slice(&value_type(value)?.to_le_bytes());
+        header.extend_from_slice(&value_type(value).to_le_bytes());
         put_value(&mut header, value)?;
     }
+    let sizes = plan
+        .iter()
+        .map(TensorPlan::bytes)
+        .collect::<Result<Vec<_>>>()?;
     let mut offset = 0usize;
-    for t in plan {
+    for (t, &size) in plan.iter().zip(&sizes) {
         put_string(&mut header, &t.name);
         header.extend_from_slice(&(t.shape.len() as u32).to_le_bytes());
         for &dim in t.shape.iter().rev() {
@@ -92,7 +122,9 @@ pub fn write_gguf(
         }
         header.extend_from_slice(&ggml_type_id(t.dtype).to_le_bytes());
         header.extend_from_slice(&(offset as u64).to_le_bytes());
-        offset += t.bytes() + padding(t.bytes());
+        offset = offset
+            .checked_add(size + padding(size))
+            .ok_or_else(|| EngineError::invalid("tensor", "the tensors are too large to write"))?;
     }
     header.resize(header.len() + padding(header.len()), 0);
     let io = |e: std::io::Error| EngineError::Io {
@@ -100,7 +132,7 @@ pub fn write_gguf(
         source: e,
     };
     w.write_all(&header).map_err(io)?;
-    for (i, t) in plan.iter().enumerate() {
+    for (i, (t, &size)) in plan.iter().zip(&sizes).enumerate() {
         let tensor = make(i)?;
         if tensor.dtype() != t.dtype || tensor.shape().dims() != t.shape.as_slice() {
             return Err(EngineError::invalid(
@@ -116,10 +148,10 @@ pub fn write_gguf(
             ));
         }
         let data = tensor.data()?;
-        if data.len() != t.bytes() {
+        if data.len() != size {
             return Err(EngineError::invalid(
                 "tensor",
-                format!("{} has {} bytes, not {}", t.name, data.len(), t.bytes()),
+                format!("{} has {} bytes, not {size}", t.name, data.len()),
             ));
         }
         w.write_all(&data).map_err(io)?;
@@ -135,8 +167,8 @@ fn put_string(buf: &mut Vec<u8>, s: &str) {
 }
 
 /// GGUF's value type ids (`enum gguf_type` in ggml's gguf.h).
-fn value_type(value: &Value) -> Result<u32> {
-    Ok(match value {
+fn value_type(value: &Value) -> u32 {
+    match value {
         Value::U8(_) => 0,
         Value::I8(_) => 1,
         Value::U16(_) => 2,
@@ -150,7 +182,7 @@ fn value_type(value: &Value) -> Result<u32> {
         Value::U64(_) => 10,
         Value::I64(_) => 11,
         Value::F64(_) => 12,
-    })
+    }
 }
 
 fn put_value(buf: &mut Vec<u8>, value: &Value) -> Result<()> {
@@ -171,10 +203,10 @@ fn put_value(buf: &mut Vec<u8>, value: &Value) -> Result<()> {
             // candle writes an empty array as U32; one array holds one type.
             let item_type = match items.first() {
                 None => 4,
-                Some(first) => value_type(first)?,
+                Some(first) => value_type(first),
             };
             for item in items {
-                if value_type(item)? != item_type {
+                if value_type(item) != item_type {
                     return Err(EngineError::invalid(
                         "metadata",
                         "an array mixes value types",
@@ -284,6 +316,17 @@ mod tests {
             ours == theirs.into_inner(),
             "bytes differ from candle's gguf_file::write"
         );
+    }
+
+    #[test]
+    fn a_shape_whose_size_overflows_is_an_error() {
+        let plan = [TensorPlan {
+            name: "huge".into(),
+            shape: vec![usize::MAX, 64],
+            dtype: GgmlDType::Q8_0,
+        }];
+        let err = write_gguf(&mut Vec::new(), &[], &plan, |_| unreachable!()).unwrap_err();
+        assert!(err.to_string().contains("too large"), "{err}");
     }
 
     #[test]

@@ -253,7 +253,7 @@ pub fn quantize_safetensors(
     out: &Path,
     mut progress: impl FnMut(&QuantizeProgress),
 ) -> Result<PathBuf> {
-    Recipe::for_precision(q)?;
+    let recipe = Recipe::for_precision(q)?;
     let config = read_mistral_config(config_path)?;
     let mut maps = Vec::new();
     let mut plan: Vec<SourceTensor> = Vec::new();
@@ -294,7 +294,6 @@ pub fn quantize_safetensors(
         };
         (rank, t.gguf_name.clone())
     });
-    let recipe = Recipe::for_precision(q)?;
     let targets: Vec<TensorPlan> = plan
         .iter()
         .map(|t| TensorPlan {
@@ -398,9 +397,11 @@ const ROWS_PER_TASK: usize = 64;
 pub fn quantize_rows_in_parallel(tensor: &Tensor, target: GgmlDType) -> Result<QTensor> {
     use rayon::prelude::*;
     let dims = tensor.dims().to_vec();
-    let (rows, cols) = match dims.as_slice() {
-        [rows, cols] if *rows > ROWS_PER_TASK && cols.is_multiple_of(target.block_size()) => {
-            (*rows, *cols)
+    let cols = match dims.as_slice() {
+        [rows, cols]
+            if *rows > ROWS_PER_TASK && *cols > 0 && cols.is_multiple_of(target.block_size()) =>
+        {
+            *cols
         }
         _ => return Ok(QTensor::quantize(tensor, target)?),
     };
@@ -415,7 +416,6 @@ pub fn quantize_rows_in_parallel(tensor: &Tensor, target: GgmlDType) -> Result<Q
             Ok(QTensor::quantize(&part, target)?.data()?.into_owned())
         })
         .collect::<Result<Vec<Vec<u8>>>>()?;
-    debug_assert_eq!(values.len(), rows * cols);
     let storage = QStorage::from_data(
         std::borrow::Cow::Owned(parts.concat()),
         &Device::Cpu,
@@ -537,6 +537,13 @@ mod tests {
                 "{dtype:?}: parallel bytes differ"
             );
         }
+    }
+
+    #[test]
+    fn a_tensor_with_empty_rows_is_not_split() {
+        // 100 rows of 0 values (a crafted safetensors shape): no zero-sized tasks, no panic.
+        let tensor = Tensor::zeros((100, 0), DType::F32, &Device::Cpu).unwrap();
+        let _ = quantize_rows_in_parallel(&tensor, GgmlDType::Q8_0);
     }
 
     #[test]
