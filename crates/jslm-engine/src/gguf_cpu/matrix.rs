@@ -7,9 +7,9 @@
 //! 4.07 GiB file. Reading the blocks in place keeps the weights at the file's size, shared
 //! with the page cache, and makes loading a memory map instead of a copy.
 
+use super::acts_quant::quantize_for;
 use super::decode_acts::DecodeActs;
 use super::kernels::{self, RowKernels};
-use super::q8k_acts::quantize_for;
 #[cfg(target_arch = "x86_64")]
 use super::tile;
 use crate::isa::{Cpu, Isa};

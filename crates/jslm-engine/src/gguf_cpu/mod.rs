@@ -14,6 +14,7 @@ pub(crate) use roofline::WeightsStream;
 mod kernel_timing;
 mod kernels;
 pub use kernel_timing::{row_kernel_timings, KernelTiming};
+mod acts_quant;
 mod matmul_group;
 mod matrix;
 mod ops;
@@ -29,7 +30,6 @@ mod q6k_avx512;
 mod q8_0_avx2;
 #[cfg(target_arch = "x86_64")]
 mod q8_0_avx512;
-mod q8k_acts;
 mod roofline;
 mod simd;
 #[cfg(target_arch = "x86_64")]

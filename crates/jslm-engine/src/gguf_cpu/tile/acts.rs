@@ -3,9 +3,9 @@
 //! each block the four bytes of group `g` of every token side by side, so one vector load
 //! feeds `L` tokens' dot products with a broadcast weight dword.
 
+use crate::gguf_cpu::acts_quant::{quantize, quantize_q8_0};
 use crate::gguf_cpu::q4k_avx512::Q8K;
 use crate::gguf_cpu::q8_0_avx512::Q8;
-use crate::gguf_cpu::q8k_acts::quantize;
 use crate::gguf_cpu::simd::view;
 use crate::isa::Isa;
 use candle_core::quantized::k_quants::{BlockQ8K, BlockQ8_0, GgmlType};
@@ -30,7 +30,7 @@ pub(super) struct Acts {
 
 impl Acts {
     /// Q8_K for Q4_K (`nsub` 8: sums over 32 values) and Q6_K (`nsub` 16: over 16 values).
-    /// `isa` quantizes (`q8k_acts`).
+    /// `isa` quantizes (`acts_quant`).
     pub fn q8k(isa: Isa, xs: &[f32], cols: usize, lanes: usize, nsub: usize) -> Self {
         assert!(nsub == 8 || nsub == 16);
         let m = xs.len() / cols;
@@ -74,8 +74,9 @@ impl Acts {
         Self::q8_0_as(xs, cols, lanes, false)
     }
 
-    /// Q8_0 as for [`Self::q8_0`], but each y + 128 widened to i16: 16 groups of two values
-    /// per block, the four bytes per token and group `vpmaddwd`'s i16 pair (AVX2's tiles).
+    /// Q8_0 as for [`Self::q8_0`], but each y widened to i16 (signed, no offset): 16 groups of
+    /// two values per block, the four bytes per token and group `vpmaddwd`'s i16 pair (AVX2's
+    /// tiles).
     pub fn q8_0_pairs(xs: &[f32], cols: usize, lanes: usize) -> Self {
         Self::q8_0_as(xs, cols, lanes, true)
     }
@@ -86,12 +87,9 @@ impl Acts {
         let groups = if pairs { 16 } else { 8 };
         let mut acts = Self::zeroed(m, lanes, blocks, groups, 0);
         let (qs_tile, d_tile, _) = acts.tile_sizes();
-        // Padding tokens: y = 0 stored as 128, so that the weights' correction cancels.
-        if pairs {
-            for pair in acts.qs.chunks_exact_mut(2) {
-                pair.copy_from_slice(&128u16.to_le_bytes());
-            }
-        } else {
+        // Padding tokens: y = 0, stored as 128 where the weights' correction must cancel it
+        // (pairs are signed: 0 already).
+        if !pairs {
             acts.qs.fill(128);
         }
         acts.qs
@@ -102,22 +100,21 @@ impl Acts {
                 let mut q = vec![BlockQ8_0::zeros(); blocks];
                 for lane in 0..lanes.min(m - tile * lanes) {
                     let t = tile * lanes + lane;
-                    BlockQ8_0::from_float(&xs[t * cols..(t + 1) * cols], &mut q);
+                    // Every tiling family has AVX2.
+                    quantize_q8_0(Isa::Avx2, &xs[t * cols..(t + 1) * cols], &mut q);
                     // SAFETY: `Q8` is `BlockQ8_0`'s layout (asserted beside it).
                     let q: &[Q8] = unsafe { view(&q, blocks) };
                     for (b, block) in q.iter().enumerate() {
-                        let per = 32 / groups;
                         for g in 0..groups {
                             let at = ((b * groups + g) * lanes + lane) * 4;
-                            for i in 0..per {
-                                let u = block.qs[per * g + i] as i32 + 128;
-                                if pairs {
-                                    let bytes = (u as u16).to_le_bytes();
-                                    qs[at + 2 * i..at + 2 * i + 2].copy_from_slice(&bytes);
-                                } else {
-                                    qs[at + i] = u as u8;
-                                }
-                            }
+                            let group = if pairs {
+                                let y = |i: usize| block.qs[2 * g + i] as i16 as u16 as u32;
+                                y(0) | y(1) << 16
+                            } else {
+                                let u = |i: usize| (block.qs[4 * g + i] as u8 ^ 0x80) as u32;
+                                u(0) | u(1) << 8 | u(2) << 16 | u(3) << 24
+                            };
+                            qs[at..at + 4].copy_from_slice(&group.to_le_bytes());
                         }
                         d[b * lanes + lane] = block.d.to_f32();
                     }

@@ -16,7 +16,7 @@ pub(super) trait Body: Sync {
     /// 256-bit tiles of 4 rows instead of 2 × 2 vectors: × 1 vector with VNNI, × 2 with
     /// AVX2 (whose Q8_0 sums are one `vpmaddwd` accumulator per tile element: 16 `ymm`
     /// registers hold 8 of them, 2 activation vectors and a weight pair).
-    const AVX2_TALL: bool = false;
+    const AVX2_TALL: bool = true;
 
     /// Rows `row..row + R` of the task against tiles `tile0..tile0 + V`.
     ///
@@ -159,23 +159,40 @@ impl Body for Q8_0<'_> {
                 scale[r] = self.prep.scale[(row + r) * nb..].as_ptr();
                 min[r] = self.prep.min[(row + r) * nb..].as_ptr();
             }
+            // Each tile's blocks and scales are evenly spaced: pointers stepped per block
+            // instead of indexed (the checked indexing cost ~10 % of the tile, stop 28).
+            let mut yq = [std::ptr::null::<u8>(); V];
+            let mut d = [std::ptr::null::<f32>(); V];
+            for v in 0..V {
+                yq[v] = acts.qs(tile0 + v, 0);
+                d[v] = acts.d(tile0 + v, 0);
+            }
+            let (yq_step, d_step) = (acts.groups * acts.lanes * 4, acts.lanes);
             let mut acc = [[S::zero_f(); V]; R];
-            for b in 0..nb {
-                let mut yq = [std::ptr::null::<u8>(); V];
-                for (v, yq) in yq.iter_mut().enumerate() {
-                    *yq = acts.qs(tile0 + v, b);
-                }
-                let s = S::block_q8_0::<R, V>(w.map(|w| w.add(b * stride)), yq);
+            for _ in 0..nb {
+                let s = S::block_q8_0::<R, V>(w, yq);
                 for v in 0..V {
-                    let d = S::load_f(acts.d(tile0 + v, b));
+                    let dv = S::load_f(d[v]);
                     for r in 0..R {
-                        let t = S::fma(
-                            S::cvt(s[r][v]),
-                            S::splat(*scale[r].add(b)),
-                            S::splat(-*min[r].add(b)),
-                        );
-                        acc[r][v] = S::fma(t, d, acc[r][v]);
+                        acc[r][v] = if S::I16 {
+                            // Signed activations: no correction. The factor does not wait
+                            // for the sums, so only the conversion and one FMA follow them.
+                            S::fma(S::cvt(s[r][v]), S::mul(S::splat(*scale[r]), dv), acc[r][v])
+                        } else {
+                            let t =
+                                S::fma(S::cvt(s[r][v]), S::splat(*scale[r]), S::splat(-*min[r]));
+                            S::fma(t, dv, acc[r][v])
+                        };
                     }
+                }
+                for r in 0..R {
+                    w[r] = w[r].add(stride);
+                    scale[r] = scale[r].add(1);
+                    min[r] = min[r].add(1);
+                }
+                for v in 0..V {
+                    yq[v] = yq[v].add(yq_step);
+                    d[v] = d[v].add(d_step);
                 }
             }
             acc

@@ -33,7 +33,7 @@ pub(super) trait Lanes: Copy {
     /// Q8_0: `Σ w · u` over one block (8 groups) in i32 for rows × tiles, with `w` the
     /// weights' signed bytes (`w[r]`: the block's 32 values; widened to i16 for `I16` lanes)
     /// and `u = y + 128` the activations stored unsigned (`u[v]`: the tile's block in `Acts`
-    /// layout).
+    /// layout; for `I16` lanes `u = y`, signed, see `Avx2`).
     ///
     /// The default is for lanes that sum in i32 (`dot4` with the unsigned activations in the
     /// unsigned slot); AVX2's i16 sums need their own.
@@ -65,6 +65,8 @@ pub(super) trait Lanes: Copy {
     unsafe fn splat(x: f32) -> Self::F;
     /// `L` floats.
     unsafe fn load_f(p: *const f32) -> Self::F;
+    /// `a · b`.
+    unsafe fn mul(a: Self::F, b: Self::F) -> Self::F;
     /// `a · b + c`.
     unsafe fn fma(a: Self::F, b: Self::F, c: Self::F) -> Self::F;
     /// `c − a · b`.
@@ -126,6 +128,10 @@ impl Lanes for Vnni512 {
     unsafe fn load_f(p: *const f32) -> __m512 {
         // SAFETY: the caller's: 16 readable floats.
         unsafe { _mm512_loadu_ps(p) }
+    }
+    #[inline(always)]
+    unsafe fn mul(a: __m512, b: __m512) -> __m512 {
+        _mm512_mul_ps(a, b)
     }
     #[inline(always)]
     unsafe fn fma(a: __m512, b: __m512, c: __m512) -> __m512 {
@@ -202,6 +208,10 @@ macro_rules! vnni256 {
                 unsafe { Avx2::load_f(p) }
             }
             #[inline(always)]
+            unsafe fn mul(a: __m256, b: __m256) -> __m256 {
+                _mm256_mul_ps(a, b)
+            }
+            #[inline(always)]
             unsafe fn fma(a: __m256, b: __m256, c: __m256) -> __m256 {
                 _mm256_fmadd_ps(a, b, c)
             }
@@ -272,10 +282,10 @@ impl Lanes for Avx2 {
     unsafe fn add_i(a: __m256i, b: __m256i) -> __m256i {
         _mm256_add_epi32(a, b)
     }
-    /// Here `u` is in `Acts::q8_0_pairs` layout: each token's `y + 128` as i16 pairs, 16
-    /// groups per block, and `w` the weights as i16 (`Prepped::q8_0` widens them once per
-    /// task, so each pair is one broadcast load). Per pair one `vpmaddwd` and one add per
-    /// tile element sum in i32 (at most 32 · 255 · 128). That
+    /// Here `u` is in `Acts::q8_0_pairs` layout: each token's `y` (signed, no offset) as i16
+    /// pairs, 16 groups per block, and `w` the weights as i16 (`Prepped::q8_0` widens them
+    /// once per task, so each pair is one broadcast load). Per pair one `vpmaddwd` and one
+    /// add per tile element sum in i32 (at most 32 · 128 · 128). That
     /// is the same number of multiplies per product as `maddubs` on split nibbles (two per
     /// four bytes, since 255 · 127 · 2 overflows its i16 pairs) or on the sign trick, but
     /// fewer instructions around them: no nibble split, no widening of i16 sums, one
@@ -319,6 +329,10 @@ impl Lanes for Avx2 {
     unsafe fn load_f(p: *const f32) -> __m256 {
         // SAFETY: the caller's: 8 readable floats.
         unsafe { _mm256_loadu_ps(p) }
+    }
+    #[inline(always)]
+    unsafe fn mul(a: __m256, b: __m256) -> __m256 {
+        _mm256_mul_ps(a, b)
     }
     #[inline(always)]
     unsafe fn fma(a: __m256, b: __m256, c: __m256) -> __m256 {
