@@ -21,18 +21,18 @@ pub(super) struct Prepped {
 }
 
 impl Prepped {
-    fn reset(&mut self, bytes: usize, factors: usize) {
-        self.bytes.clear();
+    /// Sizes the buffers for a task. Every conversion below overwrites all of what it sizes,
+    /// so a buffer of the right length is not cleared: zeroing 128 KiB of widened Q8_0 rows
+    /// per task cost as much as writing them.
+    fn reset(&mut self, bytes: usize, scales: usize, mins: usize) {
         self.bytes.resize(bytes, 0);
-        self.scale.clear();
-        self.scale.resize(factors, 0.0);
-        self.min.clear();
-        self.min.resize(factors, 0.0);
+        self.scale.resize(scales, 0.0);
+        self.min.resize(mins, 0.0);
     }
 
     /// Q4_K: value = d · s_j · q − dmin · m_j for sub-block j (32 values).
     pub fn q4k(&mut self, rows: &[Q4K]) {
-        self.reset(rows.len() * 256, rows.len() * 8);
+        self.reset(rows.len() * 256, rows.len() * 8, rows.len() * 8);
         #[cfg(target_arch = "x86_64")]
         // SAFETY: every family that tiles has AVX2 (checked by `tile::matmul`); the buffers
         // were sized for `rows` just above.
@@ -43,7 +43,7 @@ impl Prepped {
 
     /// Q6_K: value = d · sc_j · (q − 32) for sub-block j (16 values).
     pub fn q6k(&mut self, rows: &[Q6K]) {
-        self.reset(rows.len() * 256, rows.len() * 16);
+        self.reset(rows.len() * 256, rows.len() * 16, rows.len() * 16);
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as for `q4k`.
         unsafe {
@@ -56,7 +56,8 @@ impl Prepped {
     /// block) for AVX2's `vpmaddwd`, whose activations are signed. Widening here, once per task, instead of in the tile (once per block and
     /// tile of 16 tokens): +6 % on a Q8_0 matmul, BENCHMARKS.md stop 24.
     pub fn q8_0(&mut self, rows: &[Q8], widen: bool) {
-        self.reset(if widen { rows.len() * 64 } else { 0 }, rows.len());
+        let n = rows.len();
+        self.reset(if widen { n * 64 } else { 0 }, n, if widen { 0 } else { n });
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as for `q4k`.
         unsafe {
