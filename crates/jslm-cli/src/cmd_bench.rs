@@ -42,9 +42,9 @@ pub struct BenchArgs {
     /// which makes its own files from ours).
     #[arg(long)]
     pub prepare_only: bool,
-    /// Time each row kernel this CPU can run on weight rows that stay in cache (ns per
-    /// 256-value block, one thread) instead of a model: the kernels' instructions without the
-    /// memory and threads a model run mixes in.
+    /// Time each row kernel and prompt tile this CPU can run on weight rows that stay in cache
+    /// (ns per block, tiles per block and token, one thread) instead of a model: the kernels'
+    /// instructions without the memory and threads a model run mixes in.
     #[arg(long, conflicts_with_all = ["model", "prepare_only"])]
     pub kernels: bool,
     /// Print one JSON object per model (or kernel) instead of a table.
@@ -85,16 +85,17 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `--kernels`: best of 7 passes of 1,000 sweeps over 64 rows of 4,096 columns.
+/// `--kernels`: best of 7 passes of 1,000 sweeps over 64 rows of 4,096 columns (prompt tiles:
+/// 10 sweeps of 128 tokens).
 fn run_kernels(json: bool) -> anyhow::Result<()> {
-    let timings = jslm_engine::row_kernel_timings(7, 1000);
+    let timings = jslm_engine::kernel_timings(7, 1000);
     if json {
         for t in &timings {
             println!("{}", serde_json::to_string(t)?);
         }
         return Ok(());
     }
-    println!("| weights | kernels | path | ns per block |");
+    println!("| weights | kernels | path | ns per block (tiles: and token) |");
     println!("|---|---|---|---|");
     for t in &timings {
         println!(

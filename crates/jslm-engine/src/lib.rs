@@ -36,7 +36,7 @@ pub use engine::{Engine, GenerationRequest, GgufRunner, LoadOptions, LoadProgres
 pub use error::{EngineError, Result};
 pub use events::{CancelFlag, GenerationEvent, GenerationOutput, GenerationStats, StopReason};
 pub use files::WeightsFormat;
-pub use gguf_cpu::{row_kernel_timings, KernelTiming, KvCacheType};
+pub use gguf_cpu::{kernel_timings, KernelTiming, KvCacheType};
 pub use isa::Isa;
 pub use model::ModelInfo;
 pub use prompt::PromptTemplate;

@@ -1,11 +1,12 @@
-//! `jslm bench --kernels`: every row kernel this CPU can run, timed on weight rows that stay
-//! in cache, in nanoseconds per weight block. It isolates a kernel's instructions from memory
+//! `jslm bench --kernels`: every row kernel and prompt tile this CPU can run, timed on weight
+//! rows that stay in cache, in nanoseconds per weight block (tiles: per block and token). It isolates a kernel's instructions from memory
 //! and threads, which the whole-model benchmark mixes (BENCHMARKS.md, stop 26: decode on the
 //! 2-vCPU VMs swings with the host's memory bandwidth). On a shared VM these times move too
 //! (4.87–6.33 ns for the same kernel minutes apart): compare builds run alternately.
 
 use super::kernels::{q4k, q6k, q8_0, RowKernels};
 use super::matrix::quantized;
+use super::tile::{time_tasks, Family, Weights};
 use crate::isa::{Cpu, Isa};
 use candle_core::quantized::k_quants::{BlockQ4K, BlockQ6K, BlockQ8_0, GgmlType};
 use rand::{Rng, SeedableRng};
@@ -16,6 +17,8 @@ use std::time::Instant;
 /// 210 KiB, inside L2.
 const COLS: usize = 4096;
 const ROWS: usize = 64;
+/// Tokens of the timed tiles (a prompt of the model card's size).
+const TILE_TOKENS: usize = 128;
 
 /// One kernel's time.
 #[derive(Debug, Clone, Serialize)]
@@ -24,20 +27,23 @@ pub struct KernelTiming {
     pub weights: &'static str,
     /// The instruction set it was built for ("avx512", "avx512-novnni", "avx2", "generic", …).
     pub kernels: String,
-    /// "rows" (the one-token row kernel as prompts' leftovers and non-arranged decode use it)
-    /// or "arranged" (decode's kernel on activations arranged once per product).
+    /// "rows" (the one-token row kernel as prompts' leftovers and non-arranged decode use it),
+    /// "arranged" (decode's kernel on activations arranged once per product) or "tiles" (the
+    /// prompt tiles against 128 tokens, rows unpacked per task as a prompt does).
     pub path: &'static str,
-    /// Best of the passes.
+    /// Best of the passes; for tiles per block and token.
     pub ns_per_block: f64,
 }
 
-/// Times every kernel `passes` times, `sweeps` sweeps over the rows each, and keeps the best.
-pub fn row_kernel_timings(passes: usize, sweeps: usize) -> Vec<KernelTiming> {
+/// Times every kernel `passes` times, `sweeps` sweeps over the rows each (tiles: a hundredth
+/// of that, at least one: each sweep is 128 tokens), and keeps the best.
+pub fn kernel_timings(passes: usize, sweeps: usize) -> Vec<KernelTiming> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
     let mut values =
         |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-1.0..1.0)).collect() };
     let weights = values(ROWS * COLS);
     let acts = values(COLS);
+    let prompt = values(TILE_TOKENS * COLS);
     let q4: Vec<BlockQ4K> = quantize_weights(&weights);
     let q6: Vec<BlockQ6K> = quantize_weights(&weights);
     let q8: Vec<BlockQ8_0> = quantize_weights(&weights);
@@ -53,6 +59,22 @@ pub fn row_kernel_timings(passes: usize, sweeps: usize) -> Vec<KernelTiming> {
         timer.time("q4_k", q4k(cpu), &q4);
         timer.time("q6_k", q6k(cpu), &q6);
         timer.time("q8_0", q8_0(cpu), &q8);
+        if let Some(family) = Family::of(cpu) {
+            let label = timer.label();
+            let tile_sweeps = (sweeps / 100).max(1);
+            for (name, w) in [
+                ("q4_k", Weights::Q4K(&q4)),
+                ("q6_k", Weights::Q6K(&q6)),
+                ("q8_0", Weights::Q8_0(&q8)),
+            ] {
+                out.push(KernelTiming {
+                    weights: name,
+                    kernels: label.clone(),
+                    path: "tiles",
+                    ns_per_block: time_tasks(family, w, ROWS, COLS, &prompt, passes, tile_sweeps),
+                });
+            }
+        }
     }
     out
 }
@@ -74,6 +96,15 @@ struct Timer<'a> {
 }
 
 impl Timer<'_> {
+    /// The kernel set's name: the instruction set, "-novnni" for AVX-512 without VNNI.
+    fn label(&self) -> String {
+        if self.cpu.isa == Isa::Avx512 && !self.cpu.vnni {
+            format!("{}-novnni", self.cpu.isa.as_str())
+        } else {
+            self.cpu.isa.as_str().to_string()
+        }
+    }
+
     fn time<T: GgmlType>(&mut self, weights: &'static str, kernels: RowKernels<T>, xs: &[T]) {
         // The activations as decode quantizes them for these kernels.
         let y = quantized::<T>(self.cpu.isa, self.acts, COLS);
@@ -95,11 +126,7 @@ impl Timer<'_> {
             }
             best
         };
-        let label = if self.cpu.isa == Isa::Avx512 && !self.cpu.vnni {
-            format!("{}-novnni", self.cpu.isa.as_str())
-        } else {
-            self.cpu.isa.as_str().to_string()
-        };
+        let label = self.label();
         self.out.push(KernelTiming {
             weights,
             kernels: label.clone(),
@@ -123,17 +150,20 @@ mod tests {
     use super::*;
 
     /// Every kernel set of this CPU is timed once per weight type (and its arranged decode
-    /// path where it has one), each a finite positive time.
+    /// path where it has one, and its tiles where it tiles), each a finite positive time.
     #[test]
     fn times_every_kernel_of_this_cpu() {
-        let timings = row_kernel_timings(1, 1);
+        let timings = kernel_timings(1, 1);
         let cpus = Cpu::all().len();
+        let tiling = Cpu::all().into_iter().filter_map(Family::of).count();
         for weights in ["q4_k", "q6_k", "q8_0"] {
-            let rows: Vec<_> = timings
-                .iter()
-                .filter(|t| t.weights == weights && t.path == "rows")
-                .collect();
-            assert_eq!(rows.len(), cpus, "{weights}: {timings:?}");
+            for (path, want) in [("rows", cpus), ("tiles", tiling)] {
+                let n = timings
+                    .iter()
+                    .filter(|t| t.weights == weights && t.path == path)
+                    .count();
+                assert_eq!(n, want, "{weights} {path}: {timings:?}");
+            }
         }
         for t in &timings {
             assert!(t.ns_per_block.is_finite() && t.ns_per_block > 0.0, "{t:?}");

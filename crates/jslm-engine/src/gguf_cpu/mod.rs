@@ -13,7 +13,7 @@ mod decode_acts;
 pub(crate) use roofline::WeightsStream;
 mod kernel_timing;
 mod kernels;
-pub use kernel_timing::{row_kernel_timings, KernelTiming};
+pub use kernel_timing::{kernel_timings, KernelTiming};
 mod acts_quant;
 mod matmul_group;
 mod matrix;

@@ -31,6 +31,7 @@ pub(crate) const MIN_TOKENS: usize = 8;
 const TASK_ROWS: usize = 16;
 
 /// The weights of one tiled matmul, as ggml's structs.
+#[derive(Clone, Copy)]
 pub(crate) enum Weights<'a> {
     Q4K(&'a [BlockQ4K]),
     Q6K(&'a [BlockQ6K]),
@@ -88,81 +89,163 @@ pub(crate) fn matmul(
     let m = xs.len() / cols;
     assert_eq!(xs.len(), m * cols, "activations are not whole rows");
     assert_eq!(out.len(), m * rows, "output has the wrong size");
-    match family {
-        Family::Vnni512 | Family::Vnni256Evex => {
-            assert!(Isa::Avx512.supported() && super::q4k_avx512::vnni_detected())
-        }
-        Family::AvxVnni => assert!(Isa::Avx2.supported() && crate::isa::avxvnni_vex()),
-        Family::Avx2 => assert!(Isa::Avx2.supported()),
-    }
-    let lanes = family.lanes();
-    // AVX2 multiplies Q8_0 in i16 pairs (`vpmaddwd`): activations and weights both widened.
-    let q8_0_pairs = family == Family::Avx2;
-    let (acts, row_blocks) = match w {
-        Weights::Q4K(_) => (Acts::q8k(family.isa(), xs, cols, lanes, 8), cols / 256),
-        Weights::Q6K(_) => (Acts::q8k(family.isa(), xs, cols, lanes, 16), cols / 256),
-        Weights::Q8_0(_) if q8_0_pairs => (Acts::q8_0_pairs(xs, cols, lanes), cols / 32),
-        Weights::Q8_0(_) => (Acts::q8_0(xs, cols, lanes), cols / 32),
-    };
+    family.assert_supported();
+    let acts = w.acts(family, xs, cols);
     let dst = SharedOut(out.as_mut_ptr());
     let tasks = rows.div_ceil(TASK_ROWS);
     let acts = &acts;
     (0..tasks)
         .into_par_iter()
         .for_each_init(Prepped::default, |prep, task| {
-            let r0 = task * TASK_ROWS;
-            let n = TASK_ROWS.min(rows - r0);
-            let span = r0 * row_blocks..(r0 + n) * row_blocks;
-            // Rayon hands a worker neighbouring tasks: once this task's rows are unpacked,
-            // start pulling the next task's weights into L2 while this one computes.
-            let next = (r0 + n) * row_blocks..(r0 + n + TASK_ROWS).min(rows) * row_blocks;
             let out = Out {
                 dst,
                 rows,
                 m,
-                row0: r0,
+                row0: task * TASK_ROWS,
             };
-            // SAFETY: the views have candle's layouts (asserted beside the structs); `span` is
-            // inside the tensor; the family's features were checked above; tasks write
-            // disjoint rows of `out`.
-            unsafe {
-                match w {
-                    Weights::Q4K(blocks) => {
-                        prep.q4k(view::<_, Q4K>(&blocks[span.clone()], span.len()));
-                        prefetch_l2(&blocks[next]);
-                        let body = KQuant::<8, 8> {
-                            prep: &*prep,
-                            row_blocks,
-                        };
-                        run(family, &body, n, acts, out);
-                    }
-                    Weights::Q6K(blocks) => {
-                        prep.q6k(view::<_, Q6K>(&blocks[span.clone()], span.len()));
-                        prefetch_l2(&blocks[next]);
-                        let body = KQuant::<16, 2> {
-                            prep: &*prep,
-                            row_blocks,
-                        };
-                        run(family, &body, n, acts, out);
-                    }
-                    Weights::Q8_0(blocks) => {
-                        let task_blocks = &blocks[span.clone()];
-                        prep.q8_0(view::<_, Q8>(task_blocks, span.len()), q8_0_pairs);
-                        prefetch_l2(&blocks[next]);
-                        let body = Q8_0 {
-                            prep: &*prep,
-                            blocks: if q8_0_pairs {
-                                prep.bytes.as_ptr()
-                            } else {
-                                task_blocks.as_ptr() as *const u8
-                            },
-                            row_blocks,
-                        };
-                        run(family, &body, n, acts, out);
-                    }
-                }
-            }
+            // SAFETY: features checked above; tasks write disjoint rows of `out`.
+            unsafe { one_task(family, w, prep, cols, acts, out) }
         });
+}
+
+/// `jslm bench --kernels`: the tasks of `rows` rows (unpacked each time, as `matmul` does)
+/// against the tokens of `xs`, one after another on this thread, with weights and activations
+/// in cache; the best of `passes` runs of `sweeps`, in ns per weight block and token.
+pub(crate) fn time_tasks(
+    family: Family,
+    w: Weights,
+    rows: usize,
+    cols: usize,
+    xs: &[f32],
+    passes: usize,
+    sweeps: usize,
+) -> f64 {
+    let m = xs.len() / cols;
+    family.assert_supported();
+    let acts = w.acts(family, xs, cols);
+    let mut out = vec![0f32; m * rows];
+    let mut prep = Prepped::default();
+    let blocks = (sweeps * rows * cols / w.block_values() * m) as f64;
+    let mut best = f64::INFINITY;
+    for _ in 0..passes {
+        let start = std::time::Instant::now();
+        for _ in 0..sweeps {
+            for row0 in (0..rows).step_by(TASK_ROWS) {
+                let out = Out {
+                    dst: SharedOut(out.as_mut_ptr()),
+                    rows,
+                    m,
+                    row0,
+                };
+                // SAFETY: features checked above; one task at a time.
+                unsafe { one_task(family, w, &mut prep, cols, &acts, out) }
+            }
+        }
+        std::hint::black_box(&out);
+        best = best.min(start.elapsed().as_secs_f64() * 1e9 / blocks);
+    }
+    best
+}
+
+impl Family {
+    fn assert_supported(self) {
+        match self {
+            Family::Vnni512 | Family::Vnni256Evex => {
+                assert!(Isa::Avx512.supported() && super::q4k_avx512::vnni_detected())
+            }
+            Family::AvxVnni => assert!(Isa::Avx2.supported() && crate::isa::avxvnni_vex()),
+            Family::Avx2 => assert!(Isa::Avx2.supported()),
+        }
+    }
+}
+
+impl Weights<'_> {
+    /// Values per block.
+    fn block_values(self) -> usize {
+        match self {
+            Weights::Q4K(_) | Weights::Q6K(_) => 256,
+            Weights::Q8_0(_) => 32,
+        }
+    }
+
+    /// Whether `family` multiplies Q8_0 in i16 pairs (`vpmaddwd`: AVX2), activations and
+    /// weights both widened.
+    fn q8_0_pairs(family: Family) -> bool {
+        family == Family::Avx2
+    }
+
+    /// `xs` quantized to these weights' partner, in `family`'s tile layout.
+    fn acts(self, family: Family, xs: &[f32], cols: usize) -> Acts {
+        let lanes = family.lanes();
+        match self {
+            Weights::Q4K(_) => Acts::q8k(family.isa(), xs, cols, lanes, 8),
+            Weights::Q6K(_) => Acts::q8k(family.isa(), xs, cols, lanes, 16),
+            Weights::Q8_0(_) if Self::q8_0_pairs(family) => Acts::q8_0_pairs(xs, cols, lanes),
+            Weights::Q8_0(_) => Acts::q8_0(xs, cols, lanes),
+        }
+    }
+}
+
+/// Unpacks the task's rows (`out.row0`, up to `TASK_ROWS` of `out.rows`) into `prep` and
+/// multiplies them by every tile of `acts`.
+///
+/// # Safety
+/// `family`'s features; no other task writes these rows of `out` meanwhile.
+unsafe fn one_task(
+    family: Family,
+    w: Weights,
+    prep: &mut Prepped,
+    cols: usize,
+    acts: &Acts,
+    out: Out,
+) {
+    let (r0, rows) = (out.row0, out.rows);
+    let n = TASK_ROWS.min(rows - r0);
+    let row_blocks = cols / w.block_values();
+    let span = r0 * row_blocks..(r0 + n) * row_blocks;
+    // Rayon hands a worker neighbouring tasks: once this task's rows are unpacked, start
+    // pulling the next task's weights into L2 while this one computes.
+    let next = (r0 + n) * row_blocks..(r0 + n + TASK_ROWS).min(rows) * row_blocks;
+    // SAFETY: the views have candle's layouts (asserted beside the structs); `span` is inside
+    // the tensor; the caller's features and rows.
+    unsafe {
+        match w {
+            Weights::Q4K(blocks) => {
+                prep.q4k(view::<_, Q4K>(&blocks[span.clone()], span.len()));
+                prefetch_l2(&blocks[next]);
+                let body = KQuant::<8, 8> {
+                    prep: &*prep,
+                    row_blocks,
+                };
+                run(family, &body, n, acts, out);
+            }
+            Weights::Q6K(blocks) => {
+                prep.q6k(view::<_, Q6K>(&blocks[span.clone()], span.len()));
+                prefetch_l2(&blocks[next]);
+                let body = KQuant::<16, 2> {
+                    prep: &*prep,
+                    row_blocks,
+                };
+                run(family, &body, n, acts, out);
+            }
+            Weights::Q8_0(blocks) => {
+                let pairs = Weights::q8_0_pairs(family);
+                let task_blocks = &blocks[span.clone()];
+                prep.q8_0(view::<_, Q8>(task_blocks, span.len()), pairs);
+                prefetch_l2(&blocks[next]);
+                let body = Q8_0 {
+                    prep: &*prep,
+                    blocks: if pairs {
+                        prep.bytes.as_ptr()
+                    } else {
+                        task_blocks.as_ptr() as *const u8
+                    },
+                    row_blocks,
+                };
+                run(family, &body, n, acts, out);
+            }
+        }
+    }
 }
 
 /// Asks for `data` in L2 (a hint: no effect on results).
