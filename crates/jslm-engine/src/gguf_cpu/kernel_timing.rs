@@ -6,6 +6,7 @@
 
 use super::kernels::{q4k, q6k, q8_0, RowKernels};
 use super::matrix::quantized;
+#[cfg(target_arch = "x86_64")]
 use super::tile::{time_tasks, Family, Weights};
 use crate::isa::{Cpu, Isa};
 use candle_core::quantized::k_quants::{BlockQ4K, BlockQ6K, BlockQ8_0, GgmlType};
@@ -43,6 +44,7 @@ pub fn kernel_timings(passes: usize, sweeps: usize) -> Vec<KernelTiming> {
         |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-1.0..1.0)).collect() };
     let weights = values(ROWS * COLS);
     let acts = values(COLS);
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
     let prompt = values(TILE_TOKENS * COLS);
     let q4: Vec<BlockQ4K> = quantize_weights(&weights);
     let q6: Vec<BlockQ6K> = quantize_weights(&weights);
@@ -59,6 +61,7 @@ pub fn kernel_timings(passes: usize, sweeps: usize) -> Vec<KernelTiming> {
         timer.time("q4_k", q4k(cpu), &q4);
         timer.time("q6_k", q6k(cpu), &q6);
         timer.time("q8_0", q8_0(cpu), &q8);
+        #[cfg(target_arch = "x86_64")]
         if let Some(family) = Family::of(cpu) {
             let label = timer.label();
             let tile_sweeps = (sweeps / 100).max(1);
@@ -155,7 +158,13 @@ mod tests {
     fn times_every_kernel_of_this_cpu() {
         let timings = kernel_timings(1, 1);
         let cpus = Cpu::all().len();
-        let tiling = Cpu::all().into_iter().filter_map(Family::of).count();
+        #[cfg(target_arch = "x86_64")]
+        let tiling = Cpu::all()
+            .into_iter()
+            .filter_map(super::super::tile::Family::of)
+            .count();
+        #[cfg(not(target_arch = "x86_64"))]
+        let tiling = 0;
         for weights in ["q4_k", "q6_k", "q8_0"] {
             for (path, want) in [("rows", cpus), ("tiles", tiling)] {
                 let n = timings
