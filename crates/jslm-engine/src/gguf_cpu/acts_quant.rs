@@ -30,17 +30,15 @@ pub(crate) fn quantize(isa: Isa, xs: &[f32], ys: &mut [BlockQ8K]) {
     #[cfg(target_arch = "x86_64")]
     {
         use super::q4k_avx512::Q8K;
+        use super::simd::view_mut;
         let wide = match isa {
             Isa::Avx512 => true,
             Isa::AvxVnni | Isa::Avx2 => false,
             Isa::Generic => return BlockQ8K::from_float(xs, ys),
         };
         assert!(isa.supported());
-        let count = ys.len();
-        // SAFETY: `Q8K` has `BlockQ8K`'s size and alignment (asserted beside it) and ggml's
-        // field order; every bit pattern is valid for both.
-        let ys: &mut [Q8K] =
-            unsafe { std::slice::from_raw_parts_mut(ys.as_mut_ptr().cast(), count) };
+        // SAFETY: `Q8K` has `BlockQ8K`'s layout (asserted beside it); any bits are valid.
+        let ys: &mut [Q8K] = unsafe { view_mut(ys) };
         for (x, y) in xs.chunks_exact(256).zip(ys) {
             let x: &[f32; 256] = x.try_into().expect("chunks of 256");
             // SAFETY: `isa.supported()` checked the target features.
@@ -71,12 +69,10 @@ pub(crate) fn quantize_q8_0(isa: Isa, xs: &[f32], ys: &mut [BlockQ8_0]) {
     #[cfg(target_arch = "x86_64")]
     if isa != Isa::Generic {
         use super::q8_0_avx512::Q8;
+        use super::simd::view_mut;
         assert!(isa.supported());
-        let count = ys.len();
-        // SAFETY: `Q8` has `BlockQ8_0`'s size and alignment (asserted beside it) and ggml's
-        // field order; every bit pattern is valid for both.
-        let ys: &mut [Q8] =
-            unsafe { std::slice::from_raw_parts_mut(ys.as_mut_ptr().cast(), count) };
+        // SAFETY: `Q8` has `BlockQ8_0`'s layout (asserted beside it); any bits are valid.
+        let ys: &mut [Q8] = unsafe { view_mut(ys) };
         for (x, y) in xs.chunks_exact(32).zip(ys) {
             let x: &[f32; 32] = x.try_into().expect("chunks of 32");
             // SAFETY: every x86 set but `Generic` has AVX2 and F16C; `supported` checked it.

@@ -23,6 +23,18 @@ pub(super) unsafe fn view<T, U>(xs: &[T], count: usize) -> &[U] {
     unsafe { std::slice::from_raw_parts(xs.as_ptr() as *const U, count) }
 }
 
+/// `xs` seen as `U`, writable: as [`view`], for the quantizers that fill candle's blocks.
+///
+/// # Safety
+/// As for [`view`].
+#[cfg(target_arch = "x86_64")]
+pub(super) unsafe fn view_mut<T, U>(xs: &mut [T]) -> &mut [U] {
+    assert!(std::mem::size_of::<T>() == std::mem::size_of::<U>());
+    assert!(std::mem::align_of::<T>() == std::mem::align_of::<U>());
+    // SAFETY: same size and alignment (checked); layout guaranteed by the caller.
+    unsafe { std::slice::from_raw_parts_mut(xs.as_mut_ptr() as *mut U, xs.len()) }
+}
+
 /// One f16 to f32 with F16C, inline (`half`'s `to_f32` is a call, which cost the Q8_0 kernel
 /// half its speed).
 #[cfg(target_arch = "x86_64")]
