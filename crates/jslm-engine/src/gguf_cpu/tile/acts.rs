@@ -31,7 +31,16 @@ pub(super) struct Acts {
 impl Acts {
     /// Q8_K for Q4_K (`nsub` 8: sums over 32 values) and Q6_K (`nsub` 16: over 16 values).
     /// `isa` quantizes (`acts_quant`).
-    pub fn q8k(isa: Isa, xs: &[f32], cols: usize, lanes: usize, nsub: usize) -> Self {
+    /// With `scaled_sums` each sum is times the block's scale `d` (for the tiles that scale
+    /// integer sums once per block, `Lanes::I16`).
+    pub fn q8k(
+        isa: Isa,
+        xs: &[f32],
+        cols: usize,
+        lanes: usize,
+        nsub: usize,
+        scaled_sums: bool,
+    ) -> Self {
         assert!(nsub == 8 || nsub == 16);
         let m = xs.len() / cols;
         let blocks = cols / 256;
@@ -60,7 +69,8 @@ impl Acts {
                         let per = 16 / nsub;
                         for j in 0..nsub {
                             let s: i32 = (0..per).map(|k| block.bsums[per * j + k] as i32).sum();
-                            sums[(b * nsub + j) * lanes + lane] = s as f32;
+                            let factor = if scaled_sums { block.d } else { 1.0 };
+                            sums[(b * nsub + j) * lanes + lane] = s as f32 * factor;
                         }
                     }
                 }

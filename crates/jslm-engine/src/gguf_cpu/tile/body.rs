@@ -57,6 +57,10 @@ impl<const NSUB: usize, const I16_GROUPS: usize> Body for KQuant<'_, NSUB, I16_G
             scale[r] = self.prep.scale[(row + r) * nb * NSUB..].as_ptr();
             min[r] = self.prep.min[(row + r) * nb * NSUB..].as_ptr();
         }
+        if S::I16 {
+            // SAFETY: the caller's.
+            return unsafe { self.tile_i16::<S, R, V>(row, acts, tile0) };
+        }
         // SAFETY (every pointer below): offsets stay inside the row's `nb` blocks of 256 bytes
         // and `nb · NSUB` factors, and inside the tiles' blocks of `acts`.
         unsafe {
@@ -114,6 +118,94 @@ impl<const NSUB: usize, const I16_GROUPS: usize> Body for KQuant<'_, NSUB, I16_G
                     let d = S::load_f(acts.d(tile0 + v, b));
                     for r in 0..R {
                         acc[r][v] = S::fma(accb[r][v], d, acc[r][v]);
+                    }
+                }
+            }
+            acc
+        }
+    }
+}
+
+impl<const NSUB: usize, const I16_GROUPS: usize> KQuant<'_, NSUB, I16_GROUPS> {
+    /// The tile for lanes that sum in i16 pairs (AVX2): the widening `vpmaddwd` multiplies
+    /// each sub-block's pair sums by its integer scale instead of by ones, so the scaled sums
+    /// add up in i32 over the whole block (Q4_K: 8 · 2 · 30,720 · 63 < 2³¹; Q6_K: 16 · 2 · 2 ·
+    /// 32,256 · 128 < 2³¹) and are converted and scaled once per block instead of once per
+    /// sub-block. The mins meet sums already scaled by the activations' `d`
+    /// (`Acts::q8k(.., scaled_sums)`), straight into the accumulators.
+    ///
+    /// # Safety
+    /// As for `Body::tile`.
+    #[inline(always)]
+    unsafe fn tile_i16<S: Lanes, const R: usize, const V: usize>(
+        &self,
+        row: usize,
+        acts: &Acts,
+        tile0: usize,
+    ) -> [[S::F; V]; R] {
+        let sub = 64 / NSUB;
+        let depth = I16_GROUPS;
+        let l4 = S::L * 4;
+        let nb = self.row_blocks;
+        let mut bytes = [std::ptr::null::<u8>(); R];
+        let mut int_scale = [std::ptr::null::<u32>(); R];
+        let mut block_d = [std::ptr::null::<f32>(); R];
+        let mut min = [std::ptr::null::<f32>(); R];
+        for r in 0..R {
+            bytes[r] = self.prep.bytes[(row + r) * nb * 256..].as_ptr();
+            int_scale[r] = self.prep.int_scale[(row + r) * nb * NSUB..].as_ptr();
+            block_d[r] = self.prep.block_d[(row + r) * nb..].as_ptr();
+            min[r] = self.prep.min[(row + r) * nb * NSUB..].as_ptr();
+        }
+        // SAFETY (every pointer below): offsets stay inside the row's `nb` blocks of 256 bytes,
+        // `nb · NSUB` scales and `nb` factors, and inside the tiles' blocks of `acts`.
+        unsafe {
+            let mut acc = [[S::zero_f(); V]; R];
+            for b in 0..nb {
+                let mut yq = [std::ptr::null::<u8>(); V];
+                let mut sums = [std::ptr::null::<f32>(); V];
+                for v in 0..V {
+                    yq[v] = acts.qs(tile0 + v, b);
+                    sums[v] = acts.sums(tile0 + v, b);
+                }
+                let mut si = [[S::zero_i(); V]; R];
+                for j in 0..NSUB {
+                    let mut g0 = j * sub;
+                    while g0 < (j + 1) * sub {
+                        let mut s = [[S::zero_i(); V]; R];
+                        for g in g0..g0 + depth {
+                            let mut y = [S::zero_i(); V];
+                            for v in 0..V {
+                                y[v] = S::load(yq[v].add(g * l4));
+                            }
+                            for r in 0..R {
+                                let w = S::bcast(bytes[r].add(b * 256 + 4 * g));
+                                for v in 0..V {
+                                    s[r][v] = S::dot4(s[r][v], w, y[v]);
+                                }
+                            }
+                        }
+                        for r in 0..R {
+                            let sc = S::bcast(int_scale[r].add(b * NSUB + j) as *const u8);
+                            for v in 0..V {
+                                si[r][v] = S::add_i(si[r][v], S::madd_i16(s[r][v], sc));
+                            }
+                        }
+                        g0 += depth;
+                    }
+                    for v in 0..V {
+                        let sum = S::load_f(sums[v].add(j * S::L));
+                        for r in 0..R {
+                            let mn = S::splat(*min[r].add(b * NSUB + j));
+                            acc[r][v] = S::fnma(mn, sum, acc[r][v]);
+                        }
+                    }
+                }
+                for v in 0..V {
+                    let d = S::load_f(acts.d(tile0 + v, b));
+                    for r in 0..R {
+                        let f = S::mul(S::splat(*block_d[r].add(b)), d);
+                        acc[r][v] = S::fma(S::cvt(si[r][v]), f, acc[r][v]);
                     }
                 }
             }

@@ -30,6 +30,8 @@ pub(super) trait Lanes: Copy {
     /// i16 pair sums to i32 (identity where `dot4` sums in i32).
     unsafe fn widen(acc: Self::I) -> Self::I;
     unsafe fn add_i(a: Self::I, b: Self::I) -> Self::I;
+    /// i16 pairs times i16 pairs, each pair's two products summed in i32 (`vpmaddwd`).
+    unsafe fn madd_i16(a: Self::I, b: Self::I) -> Self::I;
     /// Q8_0: `Σ w · u` over one block (8 groups) in i32 for rows × tiles, with `w` the
     /// weights' signed bytes (`w[r]`: the block's 32 values; widened to i16 for `I16` lanes)
     /// and `u = y + 128` the activations stored unsigned (`u[v]`: the tile's block in `Acts`
@@ -117,6 +119,10 @@ impl Lanes for Vnni512 {
         _mm512_add_epi32(a, b)
     }
     #[inline(always)]
+    unsafe fn madd_i16(a: __m512i, b: __m512i) -> __m512i {
+        _mm512_madd_epi16(a, b)
+    }
+    #[inline(always)]
     unsafe fn cvt(x: __m512i) -> __m512 {
         _mm512_cvtepi32_ps(x)
     }
@@ -193,6 +199,10 @@ macro_rules! vnni256 {
             #[inline(always)]
             unsafe fn add_i(a: __m256i, b: __m256i) -> __m256i {
                 _mm256_add_epi32(a, b)
+            }
+            #[inline(always)]
+            unsafe fn madd_i16(a: __m256i, b: __m256i) -> __m256i {
+                _mm256_madd_epi16(a, b)
             }
             #[inline(always)]
             unsafe fn cvt(x: __m256i) -> __m256 {
@@ -281,6 +291,10 @@ impl Lanes for Avx2 {
     #[inline(always)]
     unsafe fn add_i(a: __m256i, b: __m256i) -> __m256i {
         _mm256_add_epi32(a, b)
+    }
+    #[inline(always)]
+    unsafe fn madd_i16(a: __m256i, b: __m256i) -> __m256i {
+        _mm256_madd_epi16(a, b)
     }
     /// Here `u` is in `Acts::q8_0_pairs` layout: each token's `y` (signed, no offset) as i16
     /// pairs, 16 groups per block, and `w` the weights as i16 (`Prepped::q8_0` widens them

@@ -69,6 +69,11 @@ impl Family {
         }
     }
 
+    /// Whether the family's lanes sum in i16 pairs (`Lanes::I16`): AVX2's.
+    fn i16(self) -> bool {
+        self == Self::Avx2
+    }
+
     fn lanes(self) -> usize {
         match self {
             Self::Vnni512 => 16,
@@ -178,8 +183,8 @@ impl Weights<'_> {
     fn acts(self, family: Family, xs: &[f32], cols: usize) -> Acts {
         let lanes = family.lanes();
         match self {
-            Weights::Q4K(_) => Acts::q8k(family.isa(), xs, cols, lanes, 8),
-            Weights::Q6K(_) => Acts::q8k(family.isa(), xs, cols, lanes, 16),
+            Weights::Q4K(_) => Acts::q8k(family.isa(), xs, cols, lanes, 8, family.i16()),
+            Weights::Q6K(_) => Acts::q8k(family.isa(), xs, cols, lanes, 16, family.i16()),
             Weights::Q8_0(_) if Self::q8_0_pairs(family) => Acts::q8_0_pairs(xs, cols, lanes),
             Weights::Q8_0(_) => Acts::q8_0(xs, cols, lanes),
         }

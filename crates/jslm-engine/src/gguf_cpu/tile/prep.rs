@@ -18,6 +18,12 @@ pub(super) struct Prepped {
     pub scale: Vec<f32>,
     /// `[row][block][sub]`: what multiplies the activations' sub-block sum (subtracted).
     pub min: Vec<f32>,
+    /// K-quants, `[row][block][sub]`: the sub-block's integer scale as an i16 pair (both
+    /// halves), for lanes that sum in i16 pairs (`Lanes::I16`): their widening `vpmaddwd`
+    /// multiplies by it instead of by ones.
+    pub int_scale: Vec<u32>,
+    /// K-quants, `[row][block]`: the block's factor `d` (what multiplies `int_scale`'s sums).
+    pub block_d: Vec<f32>,
 }
 
 impl Prepped {
@@ -33,21 +39,39 @@ impl Prepped {
     /// Q4_K: value = d · s_j · q − dmin · m_j for sub-block j (32 values).
     pub fn q4k(&mut self, rows: &[Q4K]) {
         self.reset(rows.len() * 256, rows.len() * 8, rows.len() * 8);
+        self.int_scale.resize(rows.len() * 8, 0);
+        self.block_d.resize(rows.len(), 0.0);
         #[cfg(target_arch = "x86_64")]
         // SAFETY: every family that tiles has AVX2 (checked by `tile::matmul`); the buffers
         // were sized for `rows` just above.
         unsafe {
-            avx2::q4k(rows, &mut self.bytes, &mut self.scale, &mut self.min)
+            avx2::q4k(
+                rows,
+                &mut self.bytes,
+                &mut self.scale,
+                &mut self.min,
+                &mut self.int_scale,
+                &mut self.block_d,
+            )
         }
     }
 
     /// Q6_K: value = d · sc_j · (q − 32) for sub-block j (16 values).
     pub fn q6k(&mut self, rows: &[Q6K]) {
         self.reset(rows.len() * 256, rows.len() * 16, rows.len() * 16);
+        self.int_scale.resize(rows.len() * 16, 0);
+        self.block_d.resize(rows.len(), 0.0);
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as for `q4k`.
         unsafe {
-            avx2::q6k(rows, &mut self.bytes, &mut self.scale, &mut self.min)
+            avx2::q6k(
+                rows,
+                &mut self.bytes,
+                &mut self.scale,
+                &mut self.min,
+                &mut self.int_scale,
+                &mut self.block_d,
+            )
         }
     }
 
@@ -79,7 +103,14 @@ mod avx2 {
     use std::arch::x86_64::*;
 
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) unsafe fn q4k(rows: &[Q4K], bytes: &mut [u8], scale: &mut [f32], min: &mut [f32]) {
+    pub(super) unsafe fn q4k(
+        rows: &[Q4K],
+        bytes: &mut [u8],
+        scale: &mut [f32],
+        min: &mut [f32],
+        int_scale: &mut [u32],
+        block_d: &mut [f32],
+    ) {
         let m4 = _mm256_set1_epi8(0x0F);
         for (i, x) in rows.iter().enumerate() {
             prefetch_ahead(x, 3);
@@ -104,12 +135,21 @@ mod avx2 {
                 );
                 scale[i * 8 + j] = d * sc as f32;
                 min[i * 8 + j] = dmin * mn as f32;
+                int_scale[i * 8 + j] = sc | sc << 16;
             }
+            block_d[i] = d;
         }
     }
 
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) unsafe fn q6k(rows: &[Q6K], bytes: &mut [u8], scale: &mut [f32], min: &mut [f32]) {
+    pub(super) unsafe fn q6k(
+        rows: &[Q6K],
+        bytes: &mut [u8],
+        scale: &mut [f32],
+        min: &mut [f32],
+        int_scale: &mut [u32],
+        block_d: &mut [f32],
+    ) {
         let m4 = _mm256_set1_epi8(0x0F);
         let m2 = _mm256_set1_epi8(0x03);
         for (i, x) in rows.iter().enumerate() {
@@ -151,7 +191,10 @@ mod avx2 {
                 let s = d * x.scales[j] as f32;
                 scale[i * 16 + j] = s;
                 min[i * 16 + j] = 32.0 * s;
+                let sc = x.scales[j] as i16 as u16 as u32;
+                int_scale[i * 16 + j] = sc | sc << 16;
             }
+            block_d[i] = d;
         }
     }
 
