@@ -47,7 +47,6 @@ impl<const NSUB: usize, const I16_GROUPS: usize> Body for KQuant<'_, NSUB, I16_G
     ) -> [[S::F; V]; R] {
         let sub = 64 / NSUB;
         let depth = if S::I16 { I16_GROUPS } else { sub };
-        let l4 = S::L * 4;
         let nb = self.row_blocks;
         let mut bytes = [std::ptr::null::<u8>(); R];
         let mut scale = [std::ptr::null::<f32>(); R];
@@ -77,19 +76,7 @@ impl<const NSUB: usize, const I16_GROUPS: usize> Body for KQuant<'_, NSUB, I16_G
                     let mut s32 = [[S::zero_i(); V]; R];
                     let mut g0 = j * sub;
                     while g0 < (j + 1) * sub {
-                        let mut s = [[S::zero_i(); V]; R];
-                        for g in g0..g0 + depth {
-                            let mut y = [S::zero_i(); V];
-                            for v in 0..V {
-                                y[v] = S::load(yq[v].add(g * l4));
-                            }
-                            for r in 0..R {
-                                let w = S::bcast(bytes[r].add(b * 256 + 4 * g));
-                                for v in 0..V {
-                                    s[r][v] = S::dot4(s[r][v], w, y[v]);
-                                }
-                            }
-                        }
+                        let s = group_sums::<S, R, V>(bytes, b, yq, g0..g0 + depth);
                         for r in 0..R {
                             for v in 0..V {
                                 s32[r][v] = if depth == sub {
@@ -145,7 +132,6 @@ impl<const NSUB: usize, const I16_GROUPS: usize> KQuant<'_, NSUB, I16_GROUPS> {
     ) -> [[S::F; V]; R] {
         let sub = 64 / NSUB;
         let depth = I16_GROUPS;
-        let l4 = S::L * 4;
         let nb = self.row_blocks;
         let mut bytes = [std::ptr::null::<u8>(); R];
         let mut int_scale = [std::ptr::null::<u32>(); R];
@@ -172,19 +158,7 @@ impl<const NSUB: usize, const I16_GROUPS: usize> KQuant<'_, NSUB, I16_GROUPS> {
                 for j in 0..NSUB {
                     let mut g0 = j * sub;
                     while g0 < (j + 1) * sub {
-                        let mut s = [[S::zero_i(); V]; R];
-                        for g in g0..g0 + depth {
-                            let mut y = [S::zero_i(); V];
-                            for v in 0..V {
-                                y[v] = S::load(yq[v].add(g * l4));
-                            }
-                            for r in 0..R {
-                                let w = S::bcast(bytes[r].add(b * 256 + 4 * g));
-                                for v in 0..V {
-                                    s[r][v] = S::dot4(s[r][v], w, y[v]);
-                                }
-                            }
-                        }
+                        let s = group_sums::<S, R, V>(bytes, b, yq, g0..g0 + depth);
                         for r in 0..R {
                             let sc = S::bcast(int_scale[r].add(b * NSUB + j) as *const u8);
                             for v in 0..V {
@@ -212,6 +186,38 @@ impl<const NSUB: usize, const I16_GROUPS: usize> KQuant<'_, NSUB, I16_GROUPS> {
             acc
         }
     }
+}
+
+/// K-quants: `Σ w · y` over `groups` of block `b` (four values each) for rows × tiles, in
+/// `dot4`'s sums (i16 pairs for `Lanes::I16`).
+///
+/// # Safety
+/// `S`'s features; `bytes[r]` the row's unpacked blocks and `yq[v]` the tile's block `b` in
+/// `Acts`, both holding `groups`.
+#[inline(always)]
+unsafe fn group_sums<S: Lanes, const R: usize, const V: usize>(
+    bytes: [*const u8; R],
+    b: usize,
+    yq: [*const u8; V],
+    groups: std::ops::Range<usize>,
+) -> [[S::I; V]; R] {
+    let mut s = [[S::zero_i(); V]; R];
+    // SAFETY: the caller's.
+    unsafe {
+        for g in groups {
+            let mut y = [S::zero_i(); V];
+            for v in 0..V {
+                y[v] = S::load(yq[v].add(g * S::L * 4));
+            }
+            for r in 0..R {
+                let w = S::bcast(bytes[r].add(b * 256 + 4 * g));
+                for v in 0..V {
+                    s[r][v] = S::dot4(s[r][v], w, y[v]);
+                }
+            }
+        }
+    }
+    s
 }
 
 /// Q8_0: the weights' bytes straight from the file (34-byte blocks: f16 scale, 32 values),

@@ -45,14 +45,7 @@ impl Prepped {
         // SAFETY: every family that tiles has AVX2 (checked by `tile::matmul`); the buffers
         // were sized for `rows` just above.
         unsafe {
-            avx2::q4k(
-                rows,
-                &mut self.bytes,
-                &mut self.scale,
-                &mut self.min,
-                &mut self.int_scale,
-                &mut self.block_d,
-            )
+            avx2::q4k(rows, self)
         }
     }
 
@@ -64,14 +57,7 @@ impl Prepped {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as for `q4k`.
         unsafe {
-            avx2::q6k(
-                rows,
-                &mut self.bytes,
-                &mut self.scale,
-                &mut self.min,
-                &mut self.int_scale,
-                &mut self.block_d,
-            )
+            avx2::q6k(rows, self)
         }
     }
 
@@ -98,19 +84,19 @@ impl Prepped {
 /// The conversions with AVX2 (the scalar loops took a quarter of a Q8_0 prefill).
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{scales_and_mins, Q4K, Q6K, Q8};
+    use super::{scales_and_mins, Prepped, Q4K, Q6K, Q8};
     use crate::gguf_cpu::simd::{half_to_f32, prefetch_ahead};
     use std::arch::x86_64::*;
 
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) unsafe fn q4k(
-        rows: &[Q4K],
-        bytes: &mut [u8],
-        scale: &mut [f32],
-        min: &mut [f32],
-        int_scale: &mut [u32],
-        block_d: &mut [f32],
-    ) {
+    pub(super) unsafe fn q4k(rows: &[Q4K], out: &mut Prepped) {
+        let Prepped {
+            bytes,
+            scale,
+            min,
+            int_scale,
+            block_d,
+        } = out;
         let m4 = _mm256_set1_epi8(0x0F);
         for (i, x) in rows.iter().enumerate() {
             prefetch_ahead(x, 3);
@@ -142,14 +128,14 @@ mod avx2 {
     }
 
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) unsafe fn q6k(
-        rows: &[Q6K],
-        bytes: &mut [u8],
-        scale: &mut [f32],
-        min: &mut [f32],
-        int_scale: &mut [u32],
-        block_d: &mut [f32],
-    ) {
+    pub(super) unsafe fn q6k(rows: &[Q6K], out: &mut Prepped) {
+        let Prepped {
+            bytes,
+            scale,
+            min,
+            int_scale,
+            block_d,
+        } = out;
         let m4 = _mm256_set1_epi8(0x0F);
         let m2 = _mm256_set1_epi8(0x03);
         for (i, x) in rows.iter().enumerate() {
