@@ -13,10 +13,9 @@ use super::prep::Prepped;
 
 /// One weight type's tile over `Prepped` rows.
 pub(super) trait Body: Sync {
-    /// 256-bit tiles of 4 rows instead of 2 × 2 vectors: × 1 vector with VNNI, × 2 with
-    /// AVX2 (whose Q8_0 sums are one `vpmaddwd` accumulator per tile element: 16 `ymm`
-    /// registers hold 8 of them, 2 activation vectors and a weight pair).
-    const AVX2_TALL: bool = true;
+    /// 256-bit VNNI tiles of 4 rows × 1 vector instead of 2 × 2 (AVX2's are always 4 × 2,
+    /// see `task_avx2`).
+    const VNNI256_TALL: bool = false;
 
     /// Rows `row..row + R` of the task against tiles `tile0..tile0 + V`.
     ///
@@ -45,8 +44,11 @@ impl<const NSUB: usize, const I16_GROUPS: usize> Body for KQuant<'_, NSUB, I16_G
         acts: &Acts,
         tile0: usize,
     ) -> [[S::F; V]; R] {
+        if S::I16 {
+            // SAFETY: the caller's.
+            return unsafe { self.tile_i16::<S, R, V>(row, acts, tile0) };
+        }
         let sub = 64 / NSUB;
-        let depth = if S::I16 { I16_GROUPS } else { sub };
         let nb = self.row_blocks;
         let mut bytes = [std::ptr::null::<u8>(); R];
         let mut scale = [std::ptr::null::<f32>(); R];
@@ -55,10 +57,6 @@ impl<const NSUB: usize, const I16_GROUPS: usize> Body for KQuant<'_, NSUB, I16_G
             bytes[r] = self.prep.bytes[(row + r) * nb * 256..].as_ptr();
             scale[r] = self.prep.scale[(row + r) * nb * NSUB..].as_ptr();
             min[r] = self.prep.min[(row + r) * nb * NSUB..].as_ptr();
-        }
-        if S::I16 {
-            // SAFETY: the caller's.
-            return unsafe { self.tile_i16::<S, R, V>(row, acts, tile0) };
         }
         // SAFETY (every pointer below): offsets stay inside the row's `nb` blocks of 256 bytes
         // and `nb · NSUB` factors, and inside the tiles' blocks of `acts`.
@@ -73,21 +71,8 @@ impl<const NSUB: usize, const I16_GROUPS: usize> Body for KQuant<'_, NSUB, I16_G
                 }
                 let mut accb = [[S::zero_f(); V]; R];
                 for j in 0..NSUB {
-                    let mut s32 = [[S::zero_i(); V]; R];
-                    let mut g0 = j * sub;
-                    while g0 < (j + 1) * sub {
-                        let s = group_sums::<S, R, V>(bytes, b, yq, g0..g0 + depth);
-                        for r in 0..R {
-                            for v in 0..V {
-                                s32[r][v] = if depth == sub {
-                                    S::widen(s[r][v])
-                                } else {
-                                    S::add_i(s32[r][v], S::widen(s[r][v]))
-                                };
-                            }
-                        }
-                        g0 += depth;
-                    }
+                    // These lanes sum in i32 (VNNI): a sub-block's groups in one pass.
+                    let s32 = group_sums::<S, R, V>(bytes, b, yq, j * sub..(j + 1) * sub);
                     let mut sum = [S::zero_f(); V];
                     for v in 0..V {
                         sum[v] = S::load_f(sums[v].add(j * S::L));
@@ -233,7 +218,7 @@ pub(super) struct Q8_0<'a> {
 unsafe impl Sync for Q8_0<'_> {}
 
 impl Body for Q8_0<'_> {
-    const AVX2_TALL: bool = true;
+    const VNNI256_TALL: bool = true;
 
     #[inline(always)]
     unsafe fn tile<S: Lanes, const R: usize, const V: usize>(

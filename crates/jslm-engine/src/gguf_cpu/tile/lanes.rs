@@ -12,7 +12,7 @@ use std::arch::x86_64::*;
 pub(super) trait Lanes: Copy {
     /// Tokens per vector.
     const L: usize;
-    /// Whether `dot4` sums into i16 pairs (`maddubs`), which `widen` turns into i32 before
+    /// Whether `dot4` sums into i16 pairs (`maddubs`), which `madd_i16` turns into i32 before
     /// they can overflow; otherwise it sums into i32 directly (VNNI).
     const I16: bool;
     type I: Copy;
@@ -25,10 +25,8 @@ pub(super) trait Lanes: Copy {
     /// `L · 4` bytes.
     unsafe fn load(p: *const u8) -> Self::I;
     /// `acc + Σ_{4 bytes} w · y` per lane: `w` unsigned, `y` signed. With `I16` the sums are
-    /// i16 pairs (two per lane) until `widen`.
+    /// i16 pairs (two per lane) until `madd_i16`.
     unsafe fn dot4(acc: Self::I, w: Self::I, y: Self::I) -> Self::I;
-    /// i16 pair sums to i32 (identity where `dot4` sums in i32).
-    unsafe fn widen(acc: Self::I) -> Self::I;
     unsafe fn add_i(a: Self::I, b: Self::I) -> Self::I;
     /// i16 pairs times i16 pairs, each pair's two products summed in i32 (`vpmaddwd`).
     unsafe fn madd_i16(a: Self::I, b: Self::I) -> Self::I;
@@ -111,10 +109,6 @@ impl Lanes for Vnni512 {
         _mm512_dpbusd_epi32(acc, w, y)
     }
     #[inline(always)]
-    unsafe fn widen(acc: __m512i) -> __m512i {
-        acc
-    }
-    #[inline(always)]
     unsafe fn add_i(a: __m512i, b: __m512i) -> __m512i {
         _mm512_add_epi32(a, b)
     }
@@ -191,10 +185,6 @@ macro_rules! vnni256 {
             #[inline(always)]
             unsafe fn dot4(acc: __m256i, w: __m256i, y: __m256i) -> __m256i {
                 $dpbusd(acc, w, y)
-            }
-            #[inline(always)]
-            unsafe fn widen(acc: __m256i) -> __m256i {
-                acc
             }
             #[inline(always)]
             unsafe fn add_i(a: __m256i, b: __m256i) -> __m256i {
@@ -283,10 +273,6 @@ impl Lanes for Avx2 {
     #[inline(always)]
     unsafe fn dot4(acc: __m256i, w: __m256i, y: __m256i) -> __m256i {
         _mm256_add_epi16(acc, _mm256_maddubs_epi16(w, y))
-    }
-    #[inline(always)]
-    unsafe fn widen(acc: __m256i) -> __m256i {
-        _mm256_madd_epi16(acc, _mm256_set1_epi16(1))
     }
     #[inline(always)]
     unsafe fn add_i(a: __m256i, b: __m256i) -> __m256i {

@@ -63,8 +63,9 @@ impl Prepped {
 
     /// Q8_0: the block scale, and `128 · d · Σ w` to subtract (the activations are stored
     /// plus 128); with `widen`, instead of that correction the 32 values as i16 (64 bytes per
-    /// block) for AVX2's `vpmaddwd`, whose activations are signed. Widening here, once per task, instead of in the tile (once per block and
-    /// tile of 16 tokens): +6 % on a Q8_0 matmul, BENCHMARKS.md stop 24.
+    /// block) for AVX2's `vpmaddwd`, whose activations are signed. Widening here, once per
+    /// task, instead of in the tile (once per block and tile of 16 tokens): +6 % on a Q8_0
+    /// matmul, BENCHMARKS.md stop 24.
     pub fn q8_0(&mut self, rows: &[Q8], widen: bool) {
         let n = rows.len();
         self.reset(if widen { n * 64 } else { 0 }, n, if widen { 0 } else { n });
