@@ -1,7 +1,8 @@
 //! The one place that picks a row kernel per weight type and instruction set: ours for Q4_K,
-//! Q6_K and Q8_0 on AVX-512 and AVX2 (AVX-VNNI CPUs use the AVX2 ones: VNNI serves their
-//! prompts, in the tiles), candle's `vec_dot` for everything else (and for
-//! `Isa::Generic`: NEON on ARM, candle's own AVX2 or scalar code elsewhere).
+//! Q6_K and Q8_0 on AVX-512 and AVX2 (AVX-VNNI CPUs use the AVX2 ones, except for decoding
+//! Q4_K, where `vpdpbusd` saves more than it costs; VNNI serves their prompts, in the tiles),
+//! candle's `vec_dot` for everything else (and for `Isa::Generic`: NEON on ARM, candle's own
+//! AVX2 or scalar code elsewhere).
 
 use super::decode_acts::DecodeActs;
 use crate::isa::Cpu;
@@ -78,7 +79,21 @@ pub(crate) fn q4k(cpu: Cpu) -> RowKernels<BlockQ4K> {
                 ..ours!(super::q4k_avx512::rows, false)
             }
         }
-        (Isa::AvxVnni | Isa::Avx2, _) => return ours!(super::q4k_avx2::rows),
+        (Isa::AvxVnni, _) => {
+            let dot = if crate::isa::avxvnni_vex() {
+                super::q4k_avx2::arranged_vnni::<true>
+            } else {
+                super::q4k_avx2::arranged_vnni::<false>
+            };
+            return RowKernels {
+                arranged: Some(Arranged {
+                    arrange: |q| DecodeActs::new(q),
+                    dot,
+                }),
+                ..ours!(super::q4k_avx2::rows)
+            };
+        }
+        (Isa::Avx2, _) => return ours!(super::q4k_avx2::rows),
         (Isa::Generic, _) => {}
     }
     let _ = cpu;

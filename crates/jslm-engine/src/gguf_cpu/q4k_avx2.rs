@@ -1,5 +1,6 @@
 //! Q4_K × Q8_K dot products with AVX2 + FMA + F16C, one weight row against `T` activation
-//! rows: what AVX2-only CPUs decode with.
+//! rows: what AVX2-only CPUs decode with; and with 256-bit VNNI, decode's kernel on CPUs with
+//! AVX-VNNI (`arranged_vnni`).
 //!
 //! ggml's AVX2 arithmetic (candle's `vec_dot_q4k_q8k` is the same): per 64 values the low and
 //! high nibbles of 32 bytes enter `maddubs` as the unsigned operand (15 · 128 · 2 cannot
@@ -7,6 +8,7 @@
 //! bsum_j`. Ours adds what made the AVX-512 kernel fast: F16C scales inline, software
 //! prefetch, and the block unpacked once for all `T` tokens.
 
+use super::decode_acts::DecodeActs;
 use super::q4k_avx512::{Q4K, Q8K};
 use super::simd::view;
 use candle_core::quantized::k_quants::{BlockQ4K, BlockQ8K};
@@ -20,10 +22,36 @@ pub(crate) fn rows<const T: usize>(n: usize, xs: &[BlockQ4K], ys: [&[BlockQ8K]; 
     unsafe { imp::dot::<T>(view(xs, n / 256), ys.map(|y| view(y, n / 256))) }
 }
 
+/// One weight row against one token's activations arranged once per product
+/// (`DecodeActs`), with 256-bit `vpdpbusd`: AVX-VNNI's VEX encoding (`VEX`) or AVX-512 VNNI +
+/// VL's EVEX one (how an AVX-512 CPU runs the AVX-VNNI kernels, here and in the tests).
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn arranged_vnni<const VEX: bool>(n: usize, xs: &[BlockQ4K], acts: &DecodeActs) -> f32 {
+    if VEX {
+        assert!(crate::isa::avxvnni_vex());
+    } else {
+        assert!(crate::isa::Isa::Avx512.supported() && super::q4k_avx512::vnni_detected());
+    }
+    let blocks = n / 256;
+    assert!(acts.qs.len() >= blocks && acts.d.len() >= blocks && acts.min_sums.len() >= blocks);
+    // SAFETY: `Q4K`/`Q8K` have candle's sizes and alignments (asserted beside them) and ggml's
+    // field order; the checks above guard the target features and `acts`' lengths.
+    unsafe {
+        let (xs, ys): (&[Q4K], &[Q8K]) = (view(xs, blocks), view(acts.blocks, blocks));
+        if VEX {
+            imp::arranged_avxvnni(xs, acts, ys)
+        } else {
+            imp::arranged_vnni_evex(xs, acts, ys)
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod imp {
     use super::super::q4k_avx512::{KMASK1, KMASK2, KMASK3};
     use super::super::simd::{half_to_f32, hsum128, hsum256, prefetch_ahead};
+    use super::super::simd::{Dpbusd, Evex, Vex};
+    use super::DecodeActs;
     use super::{Q4K, Q8K};
     use std::arch::x86_64::*;
 
@@ -79,6 +107,122 @@ mod imp {
         let mut out = [0f32; T];
         out[0] = head + tail;
         out
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+    pub(super) unsafe fn arranged_avxvnni(xs: &[Q4K], acts: &DecodeActs, ys: &[Q8K]) -> f32 {
+        // SAFETY: this function's target features are the kernel's.
+        unsafe { arranged::<Vex>(xs, acts, ys) }
+    }
+
+    #[target_feature(enable = "avx512f,avx512vl,avx512vnni,avx2,fma,f16c")]
+    pub(super) unsafe fn arranged_vnni_evex(xs: &[Q4K], acts: &DecodeActs, ys: &[Q8K]) -> f32 {
+        // SAFETY: this function's target features are the kernel's.
+        unsafe { arranged::<Evex>(xs, acts, ys) }
+    }
+
+    /// i16 lanes of the scale vector for the 64 values at `32j` of a block's `qs`, after
+    /// `packs_epi32(lo, hi)`: lanes 0–3 of each 128-bit lane hold the low nibbles' sums
+    /// (sub-block 2j), lanes 4–7 the high nibbles' (2j + 1).
+    const fn shuffle_packed() -> [[u8; 32]; 4] {
+        let mut out = [[0u8; 32]; 4];
+        let mut j = 0;
+        while j < 4 {
+            let mut i = 0;
+            while i < 32 {
+                let sub = 2 * j + (i % 16) / 8;
+                out[j][i] = (2 * sub + i % 2) as u8;
+                i += 1;
+            }
+            j += 1;
+        }
+        out
+    }
+    static SHUFFLE_PACKED: [[u8; 32]; 4] = shuffle_packed();
+
+    /// Whole pairs of blocks through `one_token_vnni`, an odd last block through `body` (from
+    /// the blocks as quantized, `ys`).
+    #[inline(always)]
+    unsafe fn arranged<D: Dpbusd>(xs: &[Q4K], acts: &DecodeActs, ys: &[Q8K]) -> f32 {
+        let whole = xs.len() / GROUP * GROUP;
+        // SAFETY: the callers' target features; both parts index within `xs`, `acts` and `ys`
+        // (the caller checked their lengths).
+        unsafe {
+            one_token_vnni::<D>(&xs[..whole], acts) + body::<1>(&xs[whole..], [&ys[whole..]])[0]
+        }
+    }
+
+    /// `one_token` with `vpdpbusd`: each nibble half's products sum in i32 over groups of
+    /// four values (at most 4 · 15 · 128, so `packs_epi32` keeps them exactly), the low and
+    /// high halves pack into one vector of i16 and one `madd` applies both sub-blocks' scales:
+    /// per 64 values one scale shuffle, two `vpdpbusd`, a pack and a `madd` where `one_token`
+    /// has two shuffles, two `maddubs` and two `madd`s. The activations come arranged
+    /// (`DecodeActs`): the mins meet their sub-block sums in one `madd` of the widened scales
+    /// and mins, with no shuffle.
+    #[inline(always)]
+    unsafe fn one_token_vnni<D: Dpbusd>(xs: &[Q4K], acts: &DecodeActs) -> f32 {
+        debug_assert_eq!(xs.len() % GROUP, 0);
+        let m4 = _mm256_set1_epi8(0x0F);
+        let zero = _mm256_setzero_si256();
+        // SAFETY: this function's callers' target features.
+        let heads = unsafe { PairHeads::new() };
+        let shuffles: [__m256i; 4] = std::array::from_fn(|j| {
+            // SAFETY: 32 bytes from a 32-byte array.
+            unsafe { _mm256_loadu_si256(SHUFFLE_PACKED[j].as_ptr() as *const __m256i) }
+        });
+        let mut acc = _mm256_setzero_ps();
+        let mut acc_m = _mm256_setzero_ps();
+        for (p, x) in xs.chunks_exact(GROUP).enumerate() {
+            let b = GROUP * p;
+            prefetch_ahead(&x[0], GROUP * std::mem::size_of::<Q4K>().div_ceil(64));
+            // SAFETY: `acts` holds every block of `xs` (the caller checked); two blocks.
+            let (f, sm) = unsafe {
+                let yd = _mm_castpd_ps(_mm_load_sd(acts.d.as_ptr().add(b) as *const f64));
+                let (f, _, sm) = heads.scaled(x, _mm_unpacklo_ps(yd, yd));
+                (f, sm)
+            };
+            for (q, x) in x.iter().enumerate() {
+                // i16 lanes [scales, mins] of block q.
+                let widened = _mm256_cvtepu8_epi16(if q == 0 {
+                    _mm256_castsi256_si128(sm)
+                } else {
+                    _mm256_extracti128_si256::<1>(sm)
+                });
+                // SAFETY: 32 bytes, the block's `min_sums`.
+                let sums =
+                    unsafe { _mm256_loadu_si256(acts.min_sums[b + q].as_ptr() as *const __m256i) };
+                // The scales meet the sums' zeros: lanes 4–7 hold `m_j · sum_j` in pairs.
+                let mins = _mm256_madd_epi16(widened, sums);
+                let fm = _mm256_set1_ps(factor(&f, 2 * q + 1));
+                acc_m = _mm256_fmadd_ps(fm, _mm256_cvtepi32_ps(mins), acc_m);
+                let scales = _mm256_permute2x128_si256::<0x00>(widened, widened);
+                let qs = acts.qs[b + q].0.as_ptr();
+                let mut sumi = _mm256_setzero_si256();
+                for (j, shuffle) in shuffles.iter().enumerate() {
+                    // `DecodeActs` order: per half h, what the low nibbles of its two 32-byte
+                    // parts multiply, then what their high nibbles multiply.
+                    let (h, e) = (j / 2, j % 2);
+                    // SAFETY: 32 bytes inside the 128-byte `qs` of `x`; inside the 256 of `qs`.
+                    let (q4, yl, yh) = unsafe {
+                        (
+                            _mm256_loadu_si256(x.qs.as_ptr().add(32 * j) as *const __m256i),
+                            _mm256_load_si256(qs.add(128 * h + 32 * e) as *const __m256i),
+                            _mm256_load_si256(qs.add(128 * h + 64 + 32 * e) as *const __m256i),
+                        )
+                    };
+                    let q4l = _mm256_and_si256(q4, m4);
+                    let q4h = _mm256_and_si256(_mm256_srli_epi16::<4>(q4), m4);
+                    // SAFETY: the callers' target features.
+                    let (lo, hi) = unsafe { (D::dpbusd(zero, q4l, yl), D::dpbusd(zero, q4h, yh)) };
+                    let sc = _mm256_shuffle_epi8(scales, *shuffle);
+                    sumi =
+                        _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_packs_epi32(lo, hi), sc));
+                }
+                let fd = _mm256_set1_ps(factor(&f, 2 * q));
+                acc = _mm256_fmadd_ps(fd, _mm256_cvtepi32_ps(sumi), acc);
+            }
+        }
+        hsum256(acc) - hsum256(acc_m)
     }
 
     /// One weight row against one activation row, two blocks at a time. Decode runs this

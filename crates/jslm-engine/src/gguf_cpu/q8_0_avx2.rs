@@ -21,35 +21,52 @@ pub(crate) fn rows<const T: usize>(n: usize, xs: &[BlockQ8_0], ys: [&[BlockQ8_0]
 
 #[cfg(target_arch = "x86_64")]
 mod imp {
-    use super::super::simd::{half_to_f32, hsum256, prefetch_ahead};
+    use super::super::simd::{half_product, hsum256, prefetch_ahead};
     use super::Q8;
     use std::arch::x86_64::*;
 
+    /// Blocks in pairs, each block of a pair into its own accumulators: with one, each
+    /// block's FMA waited for the previous block's (4 cycles on Zen 4; with rows in cache 1.16
+    /// ns per block, 1.10 with two).
     #[target_feature(enable = "avx2,fma,f16c")]
     pub(super) unsafe fn dot<const T: usize>(xs: &[Q8], ys: [&[Q8]; T]) -> [f32; T] {
-        let ones = _mm256_set1_epi16(1);
-        let mut acc = [_mm256_setzero_ps(); T];
-        for (b, x) in xs.iter().enumerate() {
-            // Every other block: a 34-byte block per 32 bytes of cache line.
-            if b % 2 == 0 {
-                prefetch_ahead(x, 2);
+        let mut even = [_mm256_setzero_ps(); T];
+        let mut odd = [_mm256_setzero_ps(); T];
+        for b in (0..xs.len() / 2).map(|p| 2 * p) {
+            // A pair of 34-byte blocks, about a cache line.
+            prefetch_ahead(&xs[b], 2);
+            // SAFETY: the callers' target features.
+            unsafe {
+                block::<T>(&xs[b], ys.map(|y| &y[b]), &mut even);
+                block::<T>(&xs[b + 1], ys.map(|y| &y[b + 1]), &mut odd);
             }
-            let xv = _mm256_loadu_si256(x.qs.as_ptr() as *const __m256i);
-            let ax = _mm256_sign_epi8(xv, xv);
-            let dx = half_to_f32(x.d.to_bits());
-            for t in 0..T {
-                let y = &ys[t][b];
-                let yv = _mm256_loadu_si256(y.qs.as_ptr() as *const __m256i);
-                let sy = _mm256_sign_epi8(yv, xv);
-                let s = _mm256_madd_epi16(ones, _mm256_maddubs_epi16(ax, sy));
-                let d = _mm256_set1_ps(dx * half_to_f32(y.d.to_bits()));
-                acc[t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc[t]);
-            }
+        }
+        if xs.len() % 2 == 1 {
+            let b = xs.len() - 1;
+            // SAFETY: the callers' target features.
+            unsafe { block::<T>(&xs[b], ys.map(|y| &y[b]), &mut even) };
         }
         let mut out = [0f32; T];
         for t in 0..T {
-            out[t] = hsum256(acc[t]);
+            out[t] = hsum256(_mm256_add_ps(even[t], odd[t]));
         }
         out
+    }
+
+    /// One weight block against the tokens' blocks `ys`, into `acc`. The weights' magnitudes
+    /// and signs are computed once for all of them.
+    #[inline(always)]
+    unsafe fn block<const T: usize>(x: &Q8, ys: [&Q8; T], acc: &mut [__m256; T]) {
+        // SAFETY: the 32 bytes of `qs`.
+        let xv = unsafe { _mm256_loadu_si256(x.qs.as_ptr() as *const __m256i) };
+        let ax = _mm256_sign_epi8(xv, xv);
+        for t in 0..T {
+            // SAFETY: the 32 bytes of `qs`.
+            let yv = unsafe { _mm256_loadu_si256(ys[t].qs.as_ptr() as *const __m256i) };
+            let sy = _mm256_sign_epi8(yv, xv);
+            let s = _mm256_madd_epi16(_mm256_set1_epi16(1), _mm256_maddubs_epi16(ax, sy));
+            let d = _mm256_set1_ps(half_product(x.d.to_bits(), ys[t].d.to_bits()));
+            acc[t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc[t]);
+        }
     }
 }

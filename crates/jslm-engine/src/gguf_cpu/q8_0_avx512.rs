@@ -31,7 +31,7 @@ pub(crate) fn rows<const T: usize>(n: usize, xs: &[BlockQ8_0], ys: [&[BlockQ8_0]
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::super::simd::{half_to_f32, prefetch_ahead};
+    use super::super::simd::{half_product, half_to_f32, prefetch_ahead};
     use super::Q8;
     use std::arch::x86_64::*;
 
@@ -66,19 +66,15 @@ mod avx512 {
             let x = pair256!(xs, b);
             let ax = _mm512_abs_epi8(x);
             let negative = _mm512_movepi8_mask(x);
-            let dx = halves!(
-                half_to_f32(xs[b].d.to_bits()),
-                half_to_f32(xs[b + 1].d.to_bits())
-            );
             for t in 0..T {
                 let y = pair256!(ys[t], b);
                 let sy = _mm512_mask_sub_epi8(y, negative, zero, y);
                 let s = _mm512_dpbusd_epi32(zero, ax, sy);
-                let dy = halves!(
-                    half_to_f32(ys[t][b].d.to_bits()),
-                    half_to_f32(ys[t][b + 1].d.to_bits())
+                let d = halves!(
+                    half_product(xs[b].d.to_bits(), ys[t][b].d.to_bits()),
+                    half_product(xs[b + 1].d.to_bits(), ys[t][b + 1].d.to_bits())
                 );
-                acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(dx, dy), _mm512_cvtepi32_ps(s), acc[t]);
+                acc[t] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(s), acc[t]);
             }
         }
         let mut out = [0f32; T];
