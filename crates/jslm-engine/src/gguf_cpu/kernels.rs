@@ -105,7 +105,17 @@ pub(crate) fn q6k(cpu: Cpu) -> RowKernels<BlockQ6K> {
     match (cpu.isa, cpu.vnni) {
         (Isa::Avx512, true) => return ours!(super::q6k_avx512::rows, true),
         (Isa::Avx512, false) => return ours!(super::q6k_avx512::rows, false),
-        (Isa::AvxVnni | Isa::Avx2, _) => return ours!(super::q6k_avx2::rows),
+        (Isa::AvxVnni, _) => {
+            return RowKernels {
+                one: if crate::isa::avxvnni_vex() {
+                    super::q6k_avx2::one_vnni::<true>
+                } else {
+                    super::q6k_avx2::one_vnni::<false>
+                },
+                ..ours!(super::q6k_avx2::rows)
+            };
+        }
+        (Isa::Avx2, _) => return ours!(super::q6k_avx2::rows),
         (Isa::Generic, _) => {}
     }
     let _ = cpu;

@@ -9,6 +9,11 @@
 //! vector's high bits are one shift and a mask, and its scales one in-lane byte shuffle of the
 //! block's scales widened once (even groups in the low lane, odd in the high): 8.0 to 7.3 ns
 //! per block with rows in cache on Zen 4.
+//!
+//! AVX-VNNI CPUs decode with `one_vnni`: `vpdpbusd` sums four products in i32 (at most
+//! 4 · 63 · 128, exact in i16), `packs_epi32` puts two vectors' sums in one and a single `madd`
+//! applies their four groups' scales: per 64 values two `vpdpbusd`, a pack, one shuffle and
+//! one `madd` where AVX2 needs two `maddubs`, two shuffles and two `madd`s.
 
 use super::q4k_avx512::Q8K;
 use super::q6k_avx512::Q6K;
@@ -24,9 +29,29 @@ pub(crate) fn rows<const T: usize>(n: usize, xs: &[BlockQ6K], ys: [&[BlockQ8K]; 
     unsafe { imp::dot::<T>(view(xs, n / 256), ys.map(|y| view(y, n / 256))) }
 }
 
+/// One weight row against one activation row with 256-bit `vpdpbusd` (`VEX`: AVX-VNNI's
+/// encoding, else AVX-512 VNNI + VL's).
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn one_vnni<const VEX: bool>(n: usize, xs: &[BlockQ6K], ys: &[BlockQ8K]) -> f32 {
+    if VEX {
+        assert!(crate::isa::avxvnni_vex());
+    } else {
+        assert!(crate::isa::Isa::Avx512.supported() && super::q4k_avx512::vnni_detected());
+    }
+    // SAFETY: as in `rows`; the checks above guard the target features.
+    unsafe {
+        let (xs, ys) = (view(xs, n / 256), view(ys, n / 256));
+        if VEX {
+            imp::one_avxvnni(xs, ys)
+        } else {
+            imp::one_vnni_evex(xs, ys)
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod imp {
-    use super::super::simd::{half_to_f32, hsum256, prefetch_ahead};
+    use super::super::simd::{half_to_f32, hsum256, prefetch_ahead, Dpbusd, Evex, Vex};
     use super::{Q6K, Q8K};
     use std::arch::x86_64::*;
 
@@ -49,6 +74,111 @@ mod imp {
         out
     }
     static REPEAT: [[u8; 32]; 8] = repeat();
+
+    /// `vpshufb` indices for `one_vnni`: after `packs_epi32` of vectors k = 2p and 2p + 1 of
+    /// half h, i16 lanes 0–3 of each 128-bit lane hold vector 2p's sums and 4–7 vector 2p+1's;
+    /// in `even_odd` (even groups in the low lane, odd in the high) their scales are i16
+    /// 4h + 2p and 4h + 2p + 1 of the same lane. Indexed `[2h + p]`.
+    const fn packed_scales() -> [[u8; 32]; 4] {
+        let mut out = [[0u8; 32]; 4];
+        let mut hp = 0;
+        while hp < 4 {
+            let mut i = 0;
+            while i < 32 {
+                let lane = (i % 16) / 2;
+                let idx = 2 * hp + if lane < 4 { 0 } else { 1 };
+                out[hp][i] = (2 * idx + i % 2) as u8;
+                i += 1;
+            }
+            hp += 1;
+        }
+        out
+    }
+    static PACKED_SCALES: [[u8; 32]; 4] = packed_scales();
+
+    #[target_feature(enable = "avx2,fma,f16c,avxvnni")]
+    pub(super) unsafe fn one_avxvnni(xs: &[Q6K], ys: &[Q8K]) -> f32 {
+        // SAFETY: this function's target features are the kernel's.
+        unsafe { one::<Vex>(xs, ys) }
+    }
+
+    #[target_feature(enable = "avx512f,avx512vl,avx512vnni,avx2,fma,f16c")]
+    pub(super) unsafe fn one_vnni_evex(xs: &[Q6K], ys: &[Q8K]) -> f32 {
+        // SAFETY: this function's target features are the kernel's.
+        unsafe { one::<Evex>(xs, ys) }
+    }
+
+    /// One token with `vpdpbusd` (see the module's doc).
+    #[inline(always)]
+    unsafe fn one<D: Dpbusd>(xs: &[Q6K], ys: &[Q8K]) -> f32 {
+        let m4 = _mm256_set1_epi8(0x0F);
+        let m30 = _mm256_set1_epi8(0x30);
+        let zero = _mm256_setzero_si256();
+        // SAFETY: 16 and 32 bytes from arrays of those sizes.
+        let (even_odd_idx, packed) = unsafe {
+            (
+                _mm_loadu_si128(EVEN_ODD.as_ptr() as *const __m128i),
+                PACKED_SCALES.map(|r| _mm256_loadu_si256(r.as_ptr() as *const __m256i)),
+            )
+        };
+        let mut acc = _mm256_setzero_ps();
+        for (x, y) in xs.iter().zip(ys) {
+            prefetch_ahead(x, 4);
+            let d = half_to_f32(x.d.to_bits());
+            // SAFETY (loads): inside the block's `scales` (16), `ql` (128), `qh` (64) and the
+            // activations' `qs` (256) and `bsums` (32 bytes).
+            let scales8 = unsafe { _mm_loadu_si128(x.scales.as_ptr() as *const __m128i) };
+            let even_odd = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales8, even_odd_idx));
+            let mut sumi = _mm256_setzero_si256();
+            for h in 0..2 {
+                let (ql0, ql1, qh) = unsafe {
+                    (
+                        _mm256_loadu_si256(x.ql.as_ptr().add(64 * h) as *const __m256i),
+                        _mm256_loadu_si256(x.ql.as_ptr().add(64 * h + 32) as *const __m256i),
+                        _mm256_loadu_si256(x.qh.as_ptr().add(32 * h) as *const __m256i),
+                    )
+                };
+                let q = [
+                    _mm256_or_si256(
+                        _mm256_and_si256(ql0, m4),
+                        _mm256_and_si256(_mm256_slli_epi16::<4>(qh), m30),
+                    ),
+                    _mm256_or_si256(
+                        _mm256_and_si256(ql1, m4),
+                        _mm256_and_si256(_mm256_slli_epi16::<2>(qh), m30),
+                    ),
+                    _mm256_or_si256(
+                        _mm256_and_si256(_mm256_srli_epi16::<4>(ql0), m4),
+                        _mm256_and_si256(qh, m30),
+                    ),
+                    _mm256_or_si256(
+                        _mm256_and_si256(_mm256_srli_epi16::<4>(ql1), m4),
+                        _mm256_and_si256(_mm256_srli_epi16::<2>(qh), m30),
+                    ),
+                ];
+                let yq = y.qs.as_ptr();
+                let mut dots = [zero; 4];
+                for (k, dot) in dots.iter_mut().enumerate() {
+                    let yv =
+                        unsafe { _mm256_loadu_si256(yq.add(128 * h + 32 * k) as *const __m256i) };
+                    // SAFETY: the callers' target features.
+                    *dot = unsafe { D::dpbusd(zero, q[k], yv) };
+                }
+                for p in 0..2 {
+                    let sums = _mm256_packs_epi32(dots[2 * p], dots[2 * p + 1]);
+                    let sc = _mm256_shuffle_epi8(even_odd, packed[2 * h + p]);
+                    sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(sums, sc));
+                }
+            }
+            // The offset of the stored values, as in `dot`.
+            let bsums = unsafe { _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i) };
+            let sc16 = _mm256_cvtepi8_epi16(scales8);
+            let off = _mm256_slli_epi32::<5>(_mm256_madd_epi16(sc16, bsums));
+            let sumi = _mm256_sub_epi32(sumi, off);
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(d * y.d), _mm256_cvtepi32_ps(sumi), acc);
+        }
+        hsum256(acc)
+    }
 
     #[target_feature(enable = "avx2,fma,f16c")]
     pub(super) unsafe fn dot<const T: usize>(xs: &[Q6K], ys: [&[Q8K]; T]) -> [f32; T] {
