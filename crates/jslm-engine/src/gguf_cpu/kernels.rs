@@ -1,8 +1,8 @@
 //! The one place that picks a row kernel per weight type and instruction set: ours for Q4_K,
 //! Q6_K and Q8_0 on AVX-512 and AVX2 (AVX-VNNI CPUs use the AVX2 ones, except for decoding
-//! Q4_K, where `vpdpbusd` saves more than it costs; VNNI serves their prompts, in the tiles),
-//! candle's `vec_dot` for everything else (and for `Isa::Generic`: NEON on ARM, candle's own
-//! AVX2 or scalar code elsewhere).
+//! Q4_K and Q6_K, where `vpdpbusd` saves more than it costs; VNNI serves their prompts, in
+//! the tiles), candle's `vec_dot` for everything else (and for `Isa::Generic`: NEON on ARM,
+//! candle's own AVX2 or scalar code elsewhere).
 
 use super::decode_acts::DecodeActs;
 use crate::isa::Cpu;

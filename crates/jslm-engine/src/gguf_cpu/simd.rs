@@ -113,31 +113,25 @@ pub(super) struct Vex;
 #[cfg(target_arch = "x86_64")]
 pub(super) struct Evex;
 
-#[cfg(target_arch = "x86_64")]
-impl Dpbusd for Vex {
-    #[inline(always)]
-    unsafe fn dpbusd(
-        acc: std::arch::x86_64::__m256i,
-        u: std::arch::x86_64::__m256i,
-        s: std::arch::x86_64::__m256i,
-    ) -> std::arch::x86_64::__m256i {
-        // SAFETY: the caller's features.
-        unsafe { std::arch::x86_64::_mm256_dpbusd_avx_epi32(acc, u, s) }
-    }
+/// `Dpbusd` for an encoding's intrinsic.
+macro_rules! dpbusd {
+    ($encoding:ident, $intrinsic:ident) => {
+        #[cfg(target_arch = "x86_64")]
+        impl Dpbusd for $encoding {
+            #[inline(always)]
+            unsafe fn dpbusd(
+                acc: std::arch::x86_64::__m256i,
+                u: std::arch::x86_64::__m256i,
+                s: std::arch::x86_64::__m256i,
+            ) -> std::arch::x86_64::__m256i {
+                // SAFETY: the caller's features.
+                unsafe { std::arch::x86_64::$intrinsic(acc, u, s) }
+            }
+        }
+    };
 }
-
-#[cfg(target_arch = "x86_64")]
-impl Dpbusd for Evex {
-    #[inline(always)]
-    unsafe fn dpbusd(
-        acc: std::arch::x86_64::__m256i,
-        u: std::arch::x86_64::__m256i,
-        s: std::arch::x86_64::__m256i,
-    ) -> std::arch::x86_64::__m256i {
-        // SAFETY: the caller's features.
-        unsafe { std::arch::x86_64::_mm256_dpbusd_epi32(acc, u, s) }
-    }
-}
+dpbusd!(Vex, _mm256_dpbusd_avx_epi32);
+dpbusd!(Evex, _mm256_dpbusd_epi32);
 
 /// Asks for the `lines` cache lines starting `PREFETCH_BYTES` after `block` (a hint: past the
 /// end of the data is fine, a prefetch never faults).
