@@ -108,11 +108,43 @@ mod imp {
         unsafe { one::<Evex>(xs, ys) }
     }
 
+    /// The 6-bit values 128h + 32k … + 32 of block `x` for k = 0..4, in the activations'
+    /// order (0–63, unsigned): vector k covers groups 8h + 2k (its low 128-bit lane) and
+    /// 8h + 2k + 1 (its high lane).
+    ///
+    /// # Safety
+    /// AVX2; `h` is 0 or 1.
+    #[inline(always)]
+    unsafe fn values(x: &Q6K, h: usize) -> [__m256i; 4] {
+        let m4 = _mm256_set1_epi8(0x0F);
+        let m30 = _mm256_set1_epi8(0x30);
+        // SAFETY: 64 of the 128 bytes of `ql` and 32 of the 64 of `qh`, for h ≤ 1.
+        let (ql0, ql1, qh) = unsafe {
+            (
+                _mm256_loadu_si256(x.ql.as_ptr().add(64 * h) as *const __m256i),
+                _mm256_loadu_si256(x.ql.as_ptr().add(64 * h + 32) as *const __m256i),
+                _mm256_loadu_si256(x.qh.as_ptr().add(32 * h) as *const __m256i),
+            )
+        };
+        // Bit pair k of qh, moved to bits 4–5 and masked (16-bit shifts move bits across
+        // bytes, which the mask drops).
+        let high = [
+            _mm256_and_si256(_mm256_slli_epi16::<4>(qh), m30),
+            _mm256_and_si256(_mm256_slli_epi16::<2>(qh), m30),
+            _mm256_and_si256(qh, m30),
+            _mm256_and_si256(_mm256_srli_epi16::<2>(qh), m30),
+        ];
+        [
+            _mm256_or_si256(_mm256_and_si256(ql0, m4), high[0]),
+            _mm256_or_si256(_mm256_and_si256(ql1, m4), high[1]),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(ql0), m4), high[2]),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(ql1), m4), high[3]),
+        ]
+    }
+
     /// One token with `vpdpbusd` (see the module's doc).
     #[inline(always)]
     unsafe fn one<D: Dpbusd>(xs: &[Q6K], ys: &[Q8K]) -> f32 {
-        let m4 = _mm256_set1_epi8(0x0F);
-        let m30 = _mm256_set1_epi8(0x30);
         let zero = _mm256_setzero_si256();
         // SAFETY: 16 and 32 bytes from arrays of those sizes.
         let (even_odd_idx, packed) = unsafe {
@@ -131,31 +163,8 @@ mod imp {
             let even_odd = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales8, even_odd_idx));
             let mut sumi = _mm256_setzero_si256();
             for h in 0..2 {
-                let (ql0, ql1, qh) = unsafe {
-                    (
-                        _mm256_loadu_si256(x.ql.as_ptr().add(64 * h) as *const __m256i),
-                        _mm256_loadu_si256(x.ql.as_ptr().add(64 * h + 32) as *const __m256i),
-                        _mm256_loadu_si256(x.qh.as_ptr().add(32 * h) as *const __m256i),
-                    )
-                };
-                let q = [
-                    _mm256_or_si256(
-                        _mm256_and_si256(ql0, m4),
-                        _mm256_and_si256(_mm256_slli_epi16::<4>(qh), m30),
-                    ),
-                    _mm256_or_si256(
-                        _mm256_and_si256(ql1, m4),
-                        _mm256_and_si256(_mm256_slli_epi16::<2>(qh), m30),
-                    ),
-                    _mm256_or_si256(
-                        _mm256_and_si256(_mm256_srli_epi16::<4>(ql0), m4),
-                        _mm256_and_si256(qh, m30),
-                    ),
-                    _mm256_or_si256(
-                        _mm256_and_si256(_mm256_srli_epi16::<4>(ql1), m4),
-                        _mm256_and_si256(_mm256_srli_epi16::<2>(qh), m30),
-                    ),
-                ];
+                // SAFETY: the callers' target features; `x` a whole block.
+                let q = unsafe { values(x, h) };
                 let yq = y.qs.as_ptr();
                 let mut dots = [zero; 4];
                 for (k, dot) in dots.iter_mut().enumerate() {
@@ -182,8 +191,6 @@ mod imp {
 
     #[target_feature(enable = "avx2,fma,f16c")]
     pub(super) unsafe fn dot<const T: usize>(xs: &[Q6K], ys: [&[Q8K]; T]) -> [f32; T] {
-        let m4 = _mm256_set1_epi8(0x0F);
-        let m30 = _mm256_set1_epi8(0x30);
         let even_odd_idx = _mm_loadu_si128(EVEN_ODD.as_ptr() as *const __m128i);
         let repeat = REPEAT.map(|r| _mm256_loadu_si256(r.as_ptr() as *const __m256i));
         let mut acc = [_mm256_setzero_ps(); T];
@@ -195,24 +202,7 @@ mod imp {
             let even_odd = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales8, even_odd_idx));
             let mut sumi = [_mm256_setzero_si256(); T];
             for h in 0..2 {
-                let ql0 = _mm256_loadu_si256(x.ql.as_ptr().add(64 * h) as *const __m256i);
-                let ql1 = _mm256_loadu_si256(x.ql.as_ptr().add(64 * h + 32) as *const __m256i);
-                let qh = _mm256_loadu_si256(x.qh.as_ptr().add(32 * h) as *const __m256i);
-                // Bit pair k of qh, moved to bits 4–5 and masked (16-bit shifts move bits across
-                // bytes, which the mask drops).
-                let high = [
-                    _mm256_and_si256(_mm256_slli_epi16::<4>(qh), m30),
-                    _mm256_and_si256(_mm256_slli_epi16::<2>(qh), m30),
-                    _mm256_and_si256(qh, m30),
-                    _mm256_and_si256(_mm256_srli_epi16::<2>(qh), m30),
-                ];
-                // Values 128h + 32k .. +32 for k = 0..4, in y's order.
-                let q = [
-                    _mm256_or_si256(_mm256_and_si256(ql0, m4), high[0]),
-                    _mm256_or_si256(_mm256_and_si256(ql1, m4), high[1]),
-                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(ql0), m4), high[2]),
-                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16::<4>(ql1), m4), high[3]),
-                ];
+                let q = values(x, h);
                 // Vector k of half h covers groups 8h + 2k (its low 128-bit lane's products)
                 // and 8h + 2k + 1 (the high lane's): i16 4h + k of each lane of `even_odd`.
                 let mut sc = [_mm256_setzero_si256(); 4];

@@ -50,25 +50,15 @@ impl<const NSUB: usize, const I16_GROUPS: usize> Body for KQuant<'_, NSUB, I16_G
         }
         let sub = 64 / NSUB;
         let nb = self.row_blocks;
-        let mut bytes = [std::ptr::null::<u8>(); R];
-        let mut scale = [std::ptr::null::<f32>(); R];
-        let mut min = [std::ptr::null::<f32>(); R];
-        for r in 0..R {
-            bytes[r] = self.prep.bytes[(row + r) * nb * 256..].as_ptr();
-            scale[r] = self.prep.scale[(row + r) * nb * NSUB..].as_ptr();
-            min[r] = self.prep.min[(row + r) * nb * NSUB..].as_ptr();
-        }
+        let bytes = rows_of::<_, R>(&self.prep.bytes, row, nb * 256);
+        let scale = rows_of::<_, R>(&self.prep.scale, row, nb * NSUB);
+        let min = rows_of::<_, R>(&self.prep.min, row, nb * NSUB);
         // SAFETY (every pointer below): offsets stay inside the row's `nb` blocks of 256 bytes
         // and `nb · NSUB` factors, and inside the tiles' blocks of `acts`.
         unsafe {
             let mut acc = [[S::zero_f(); V]; R];
             for b in 0..nb {
-                let mut yq = [std::ptr::null::<u8>(); V];
-                let mut sums = [std::ptr::null::<f32>(); V];
-                for v in 0..V {
-                    yq[v] = acts.qs(tile0 + v, b);
-                    sums[v] = acts.sums(tile0 + v, b);
-                }
+                let (yq, sums) = tile_block::<V>(acts, tile0, b);
                 let mut accb = [[S::zero_f(); V]; R];
                 for j in 0..NSUB {
                     // These lanes sum in i32 (VNNI): a sub-block's groups in one pass.
@@ -121,27 +111,16 @@ impl<const NSUB: usize, const I16_GROUPS: usize> KQuant<'_, NSUB, I16_GROUPS> {
         let sub = 64 / NSUB;
         let depth = I16_GROUPS;
         let nb = self.row_blocks;
-        let mut bytes = [std::ptr::null::<u8>(); R];
-        let mut int_scale = [std::ptr::null::<u32>(); R];
-        let mut block_d = [std::ptr::null::<f32>(); R];
-        let mut min = [std::ptr::null::<f32>(); R];
-        for r in 0..R {
-            bytes[r] = self.prep.bytes[(row + r) * nb * 256..].as_ptr();
-            int_scale[r] = self.prep.int_scale[(row + r) * nb * NSUB..].as_ptr();
-            block_d[r] = self.prep.block_d[(row + r) * nb..].as_ptr();
-            min[r] = self.prep.min[(row + r) * nb * NSUB..].as_ptr();
-        }
+        let bytes = rows_of::<_, R>(&self.prep.bytes, row, nb * 256);
+        let int_scale = rows_of::<_, R>(&self.prep.int_scale, row, nb * NSUB);
+        let block_d = rows_of::<_, R>(&self.prep.block_d, row, nb);
+        let min = rows_of::<_, R>(&self.prep.min, row, nb * NSUB);
         // SAFETY (every pointer below): offsets stay inside the row's `nb` blocks of 256 bytes,
         // `nb · NSUB` scales and `nb` factors, and inside the tiles' blocks of `acts`.
         unsafe {
             let mut acc = [[S::zero_f(); V]; R];
             for b in 0..nb {
-                let mut yq = [std::ptr::null::<u8>(); V];
-                let mut sums = [std::ptr::null::<f32>(); V];
-                for v in 0..V {
-                    yq[v] = acts.qs(tile0 + v, b);
-                    sums[v] = acts.sums(tile0 + v, b);
-                }
+                let (yq, sums) = tile_block::<V>(acts, tile0, b);
                 let mut si = [[S::zero_i(); V]; R];
                 for j in 0..NSUB {
                     let mut g0 = j * sub;
@@ -176,6 +155,32 @@ impl<const NSUB: usize, const I16_GROUPS: usize> KQuant<'_, NSUB, I16_GROUPS> {
             acc
         }
     }
+}
+
+/// Where rows `row..row + R` of a `[row][per_row]` buffer start (slicing checks each start).
+#[inline(always)]
+fn rows_of<T, const R: usize>(buf: &[T], row: usize, per_row: usize) -> [*const T; R] {
+    let mut out = [std::ptr::null(); R];
+    for (r, out) in out.iter_mut().enumerate() {
+        *out = buf[(row + r) * per_row..].as_ptr();
+    }
+    out
+}
+
+/// K-quants: the values and the sub-block sums of block `b` of tiles `tile0..tile0 + V`.
+#[inline(always)]
+fn tile_block<const V: usize>(
+    acts: &Acts,
+    tile0: usize,
+    b: usize,
+) -> ([*const u8; V], [*const f32; V]) {
+    let mut yq = [std::ptr::null::<u8>(); V];
+    let mut sums = [std::ptr::null::<f32>(); V];
+    for v in 0..V {
+        yq[v] = acts.qs(tile0 + v, b);
+        sums[v] = acts.sums(tile0 + v, b);
+    }
+    (yq, sums)
 }
 
 /// K-quants: `Σ w · y` over `groups` of block `b` (four values each) for rows × tiles, in

@@ -69,7 +69,9 @@ impl Family {
         }
     }
 
-    /// Whether the family's lanes sum in i16 pairs (`Lanes::I16`): AVX2's.
+    /// Whether the family's lanes sum in i16 pairs (`Lanes::I16`): AVX2's. Its Q8_0 tiles
+    /// multiply widened weights by activations stored as i16 pairs (`vpmaddwd`), its K-quant
+    /// tiles take activation sums already scaled by `d`.
     fn i16(self) -> bool {
         self == Self::Avx2
     }
@@ -173,19 +175,13 @@ impl Weights<'_> {
         }
     }
 
-    /// Whether `family` multiplies Q8_0 in i16 pairs (`vpmaddwd`: AVX2), activations and
-    /// weights both widened.
-    fn q8_0_pairs(family: Family) -> bool {
-        family == Family::Avx2
-    }
-
     /// `xs` quantized to these weights' partner, in `family`'s tile layout.
     fn acts(self, family: Family, xs: &[f32], cols: usize) -> Acts {
         let lanes = family.lanes();
         match self {
             Weights::Q4K(_) => Acts::q8k(family.isa(), xs, cols, lanes, 8, family.i16()),
             Weights::Q6K(_) => Acts::q8k(family.isa(), xs, cols, lanes, 16, family.i16()),
-            Weights::Q8_0(_) if Self::q8_0_pairs(family) => Acts::q8_0_pairs(xs, cols, lanes),
+            Weights::Q8_0(_) if family.i16() => Acts::q8_0_pairs(xs, cols, lanes),
             Weights::Q8_0(_) => Acts::q8_0(xs, cols, lanes),
         }
     }
@@ -234,7 +230,7 @@ unsafe fn one_task(
                 run(family, &body, n, acts, out);
             }
             Weights::Q8_0(blocks) => {
-                let pairs = Weights::q8_0_pairs(family);
+                let pairs = family.i16();
                 let task_blocks = &blocks[span.clone()];
                 prep.q8_0(view::<_, Q8>(task_blocks, span.len()), pairs);
                 prefetch_l2(&blocks[next]);
@@ -309,24 +305,29 @@ unsafe fn task_vnni512<B: Body>(body: &B, n: usize, acts: &Acts, out: Out) {
 #[target_feature(enable = "avx2,fma,f16c,avxvnni")]
 unsafe fn task_avxvnni<B: Body>(body: &B, n: usize, acts: &Acts, out: Out) {
     // SAFETY: the caller's; this function's features are the lanes'.
-    unsafe {
-        if B::VNNI256_TALL {
-            task::<lanes::AvxVnni, B, 4, 1>(body, n, acts, out)
-        } else {
-            task::<lanes::AvxVnni, B, 2, 2>(body, n, acts, out)
-        }
-    }
+    unsafe { task_vnni256::<lanes::AvxVnni, B>(body, n, acts, out) }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vl,avx512vnni,avx2,fma,f16c")]
 unsafe fn task_vnni256_evex<B: Body>(body: &B, n: usize, acts: &Acts, out: Out) {
     // SAFETY: the caller's; this function's features are the lanes'.
+    unsafe { task_vnni256::<lanes::Vnni256Evex, B>(body, n, acts, out) }
+}
+
+/// 256-bit VNNI tiles in either encoding: 4 rows × 1 vector where the body asks for it
+/// (`Body::VNNI256_TALL`), else 2 × 2.
+///
+/// # Safety
+/// As for `task`.
+#[inline(always)]
+unsafe fn task_vnni256<S: Lanes, B: Body>(body: &B, n: usize, acts: &Acts, out: Out) {
+    // SAFETY: the caller's.
     unsafe {
         if B::VNNI256_TALL {
-            task::<lanes::Vnni256Evex, B, 4, 1>(body, n, acts, out)
+            task::<S, B, 4, 1>(body, n, acts, out)
         } else {
-            task::<lanes::Vnni256Evex, B, 2, 2>(body, n, acts, out)
+            task::<S, B, 2, 2>(body, n, acts, out)
         }
     }
 }

@@ -36,11 +36,16 @@ impl Prepped {
         self.min.resize(mins, 0.0);
     }
 
+    /// Sizes the buffers for `blocks` K-quant blocks of `nsub` sub-blocks.
+    fn reset_kquant(&mut self, blocks: usize, nsub: usize) {
+        self.reset(blocks * 256, blocks * nsub, blocks * nsub);
+        self.int_scale.resize(blocks * nsub, 0);
+        self.block_d.resize(blocks, 0.0);
+    }
+
     /// Q4_K: value = d · s_j · q − dmin · m_j for sub-block j (32 values).
     pub fn q4k(&mut self, rows: &[Q4K]) {
-        self.reset(rows.len() * 256, rows.len() * 8, rows.len() * 8);
-        self.int_scale.resize(rows.len() * 8, 0);
-        self.block_d.resize(rows.len(), 0.0);
+        self.reset_kquant(rows.len(), 8);
         #[cfg(target_arch = "x86_64")]
         // SAFETY: every family that tiles has AVX2 (checked by `tile::matmul`); the buffers
         // were sized for `rows` just above.
@@ -51,9 +56,7 @@ impl Prepped {
 
     /// Q6_K: value = d · sc_j · (q − 32) for sub-block j (16 values).
     pub fn q6k(&mut self, rows: &[Q6K]) {
-        self.reset(rows.len() * 256, rows.len() * 16, rows.len() * 16);
-        self.int_scale.resize(rows.len() * 16, 0);
-        self.block_d.resize(rows.len(), 0.0);
+        self.reset_kquant(rows.len(), 16);
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as for `q4k`.
         unsafe {
