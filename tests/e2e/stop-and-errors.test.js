@@ -13,6 +13,20 @@ async function errorShown(driver, title) {
     return shown && (await text(driver, "form-error-title")) === title;
   }, 10000);
 }
+/** Waits until the page has not scrolled for a few frames (smooth scrolls have ended). */
+async function scrollSettled(driver) {
+  await driver.executeAsyncScript(`
+    const done = arguments[arguments.length - 1];
+    let last = window.scrollY, still = 0;
+    const tick = () => {
+      still = window.scrollY === last ? still + 1 : 0;
+      last = window.scrollY;
+      if (still >= 10) done(); else requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+  `);
+}
+
 before(async () => {
   app = await launch();
 });
@@ -47,6 +61,18 @@ test("a setting out of range is named and marked", async () => {
   await errorShown(driver, "設定が正しくありません（top_p）。");
   assert.match(await text(driver, "form-error-detail"), /Given: 1\.5/);
   assert.equal(await driver.findElement(byId("top_p")).getAttribute("aria-invalid"), "true");
+  // A refused request does not scroll the page to the (empty) answer: the error and the
+  // field it names stay in view once any scrolling has settled.
+  await scrollSettled(driver);
+  await screenshot("05b-setting-refused");
+  const inView = await driver.executeScript(`
+    const seen = (id) => {
+      const r = document.getElementById(id).getBoundingClientRect();
+      return r.top >= 0 && r.bottom <= window.innerHeight;
+    };
+    return { error: seen("form-error-title"), field: seen("top_p") };
+  `);
+  assert.deepEqual(inView, { error: true, field: true });
   await setField(driver, "top_p", 0.95);
 });
 

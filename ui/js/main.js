@@ -154,15 +154,25 @@ function showFormError(raw) {
   $("form-error-title").textContent = title;
   $("form-error-detail").textContent = detail;
   $("form-error").hidden = false;
-  if (field === "instruction") markInstructionInvalid();
-  else if (field) settingsForm.markInvalid(field);
+  markField(field);
 }
 
-function showFormMessage(key, params = {}) {
+function showFormMessage(key, params = {}, field = null) {
   state.formError = { key, params };
   $("form-error-title").textContent = t(state.lang, key, params);
   $("form-error-detail").textContent = "";
   $("form-error").hidden = false;
+  markField(field);
+}
+
+/**
+ * Marks and focuses the field an error names, then scrolls the error itself into view: it sits
+ * below the Generate button, and focusing a setting alone left the reason off screen.
+ */
+function markField(field) {
+  if (field === "instruction") markInstructionInvalid();
+  else if (field) settingsForm.markInvalid(field);
+  $("form-error").scrollIntoView({ block: "nearest" });
 }
 
 /** Shows the current error again in the current language. */
@@ -391,14 +401,12 @@ async function generate() {
   clearFormError();
   const instruction = $("instruction").value;
   if (instruction.trim() === "") {
-    showFormMessage("error.instruction_empty");
-    markInstructionInvalid();
+    showFormMessage("error.instruction_empty", {}, "instruction");
     return;
   }
   const read = settingsForm.read();
   if (read.error) {
-    showFormMessage(read.error.key);
-    settingsForm.markInvalid(read.error.field);
+    showFormMessage(read.error.key, {}, read.error.field);
     return;
   }
   const request = { instruction, input: $("input").value, settings: read.settings };
@@ -406,14 +414,18 @@ async function generate() {
   $("output-note").textContent = "";
   view.begin(performance.now());
   updateControls();
-  // The answer is where the eyes should go.
-  $("output").scrollIntoView({ block: "nearest", behavior: "smooth" });
   announce(t(state.lang, "announce_started"));
   // Behind requests the local server already accepted, the run waits its turn.
   if (servePanel.serving && servePanel.backend.kind === "local") $("output-note").textContent = t(state.lang, "queued_note");
   try {
     const result = await api.generate(request, (message) => {
-      if (message?.event === "started") $("output-note").textContent = "";
+      if (message?.event === "started") {
+        $("output-note").textContent = "";
+        // The answer is where the eyes should go, once the backend has accepted the request:
+        // scrolling before it answered took the page away from a refused setting's error
+        // (and a click during that smooth scroll could land on the wrong control).
+        $("output").scrollIntoView({ block: "nearest", behavior: "smooth" });
+      }
       view.handle(message);
     });
     if (result.save_error) {
