@@ -6,8 +6,12 @@
 #   bash scripts/gpu-check.sh [path/to/jslm-cuda[.xz]]   # results under $OUT (default target/gpu-check)
 #   TINY_CASES=5 bash scripts/gpu-check.sh ...            # the first 5 reference cases only
 #   STEPS="tiny-st bf16" bash scripts/gpu-check.sh ...    # some steps only (default: all of
-#                                                         # tiny-st tiny-gguf bf16 q4_k_m q8_0)
+#                                                         # tiny-st tiny-gguf bf16 q4_k_m q8_0 split)
 #   ENGINE_TESTS=path/to/jslm-engine-tests[.xz]           # also the engine's CUDA unit tests
+#                                                         # (cuda_*; the split's against candle on
+#                                                         # the GPU), built by `cargo test -p
+#                                                         # jslm-engine --features cuda --release
+#                                                         # --lib --no-run`
 #   AB=1                                                  # each benchmark also with JSLM_CUDA_MATVEC=0
 #
 # 1. what the machine is: nvidia-smi, `jslm doctor` (the plan on this GPU)
@@ -16,6 +20,8 @@
 # 3. the tiny GGUF on CUDA against the CPU runner: identical greedy ids
 # 4. `jslm bench` on random 7B-shaped files written here: bf16 safetensors (needs PyTorch),
 #    Q4_K_M and Q8_0 GGUF; prompt 128 and 512 tokens, decode 64; TTFT, peak VRAM (nvidia-smi)
+# 5. the split a GPU too small for the whole model gets, measured on this one: the Q4_K_M
+#    file's last 16 of 32 blocks on the GPU, the rest on the CPU (`jslm bench --gpu-layers 16`)
 # Steps run in that order and each is time-boxed, so a slow step never hides the ones before.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +32,7 @@ mkdir -p "$OUT" "$WORK"
 if [ "${BIN%.xz}" != "$BIN" ]; then  # carried compressed (73 MB → 11 MB)
   xz -dc "$BIN" > "$WORK/jslm-cuda" && chmod +x "$WORK/jslm-cuda" && BIN="$WORK/jslm-cuda"
 fi
-STEPS="${STEPS:-tiny-st tiny-gguf bf16 q4_k_m q8_0}"
+STEPS="${STEPS:-tiny-st tiny-gguf bf16 q4_k_m q8_0 split}"
 step() { case " $STEPS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 SUMMARY="$OUT/summary.txt"
 : > "$SUMMARY"
@@ -161,17 +167,23 @@ for q in q4_k_m q8_0; do
   timeout 400 "$BIN" bench --files "$q" --work-dir "$WORK" --prepare-only >> "$OUT/prepare.txt" 2>&1
   bench "$q" "$WORK/random-7b-$q.gguf"
 done
+if step split; then
+  [ -f "$WORK/random-7b-q4_k_m.gguf" ] \
+    || timeout 400 "$BIN" bench --files q4_k_m --work-dir "$WORK" --prepare-only >> "$OUT/prepare.txt" 2>&1
+  bench split-16 "$WORK/random-7b-q4_k_m.gguf" --gpu-layers 16
+fi
 python3 - "$OUT" <<'PY' | tee -a "$SUMMARY"
 import glob, json, os, sys
-print("| model | device | precision | matvec | prompt tokens | prompt tok/s | decode tok/s | TTFT ms |")
-print("|---|---|---|---|---|---|---|---|")
+print("| model | device | runner (GPU layers) | precision | matvec | prompt tokens | prompt tok/s | decode tok/s | TTFT ms |")
+print("|---|---|---|---|---|---|---|---|---|")
 for path in sorted(glob.glob(os.path.join(sys.argv[1], "bench-*.jsonl"))):
     for line in open(path):
         try:
             r = json.loads(line)
         except ValueError:
             continue
-        print(f"| {os.path.basename(str(r.get('model')))} | {r.get('device')} | {r.get('precision', r.get('format'))} | {r.get('cuda_matvec', '-')} "
+        layers = f" ({r['gpu_layers']})" if r.get("gpu_layers") else ""
+        print(f"| {os.path.basename(str(r.get('model')))} | {r.get('device')} | {r.get('runner', '-')}{layers} | {r.get('precision', r.get('format'))} | {r.get('cuda_matvec', '-')} "
               f"| {r.get('prompt_tokens')} | {r.get('prompt_tokens_per_s', 0):.0f} | {r.get('decode_tokens_per_s', 0):.1f} "
               f"| {r.get('ttft_ms', 0):.0f} |")
 PY

@@ -1,7 +1,7 @@
 // Byte formatting and the one-line plan description.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { buildText, deviceName, formatBytes, planLine, precisionLabel } from "../../ui/js/hardware-view.js";
+import { buildText, deviceName, formatBytes, planLine, precisionLabel, splitText } from "../../ui/js/hardware-view.js";
 import { describeError } from "../../ui/js/errors.js";
 
 test("formatBytes table", () => {
@@ -34,6 +34,17 @@ test("plan line in both languages", () => {
   assert.equal(planLine("ja", plan), "Q4_K_M・8 スレッド・コンテキスト 4096 トークン・必要 12.8 GB / 利用可能 14.0 GB（ぎりぎり）");
   assert.equal(planLine("en", plan), "Q4_K_M · 8 threads · context 4096 tokens · needs 12.8 GB of 14.0 GB available (fits tightly)");
   assert.equal(precisionLabel("q8_0"), "Q8_0");
+});
+
+test("a model split between the GPU and the CPU, in both languages", () => {
+  const split = {
+    gpu_layers: 9,
+    total_layers: 32,
+    gpu_fit: { level: "comfortable", needed_bytes: 3_100_000_000, available_bytes: 4_000_000_000 },
+  };
+  assert.equal(splitText("ja", split), "GPU に全 32 層のうち 9 層、CPU に 23 層（GPU 側の必要 3.1 GB / 空き 4.0 GB）");
+  assert.equal(splitText("en", split), "9 of 32 layers on the GPU, 23 on the CPU (the GPU's part needs 3.1 GB of 4.0 GB free)");
+  assert.equal(splitText("en", undefined), null);
 });
 
 test("will_not_fit shows the numbers as GB", () => {

@@ -41,6 +41,21 @@ export function planLine(lang, { precision, reason, threads, context_tokens: con
 }
 
 /**
+ * A model split between a GPU and the CPU (the plan's `split`: `{ gpu_layers, total_layers,
+ * gpu_fit }`), in words; `null` when the plan runs on one device.
+ */
+export function splitText(lang, split) {
+  if (!split) return null;
+  return t(lang, "plan_split", {
+    gpu: split.gpu_layers,
+    total: split.total_layers,
+    cpu: split.total_layers - split.gpu_layers,
+    needed: formatBytes(split.gpu_fit.needed_bytes),
+    available: formatBytes(split.gpu_fit.available_bytes),
+  });
+}
+
+/**
  * A plan's fit as people read it: a badge (comfortable / tight / will not fit), a bar of the
  * memory needed against the memory there is, and `numbers` in words. `fit` is the backend's
  * `{ level, needed_bytes, available_bytes }`.
@@ -171,7 +186,15 @@ export function renderHardware(root, lang, report, describeError) {
       needed: formatBytes(plan.fit.needed_bytes),
       available: formatBytes(plan.fit.available_bytes),
     }));
-    parts.push(summary, why, fit);
+    parts.push(summary);
+    const split = splitText(lang, plan.split);
+    if (split) {
+      const p = doc.createElement("p");
+      p.className = "plan-split";
+      p.textContent = split;
+      parts.push(p);
+    }
+    parts.push(why, fit);
     if (plan.warnings.length) {
       const ul = doc.createElement("ul");
       ul.className = "warnings";

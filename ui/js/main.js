@@ -8,7 +8,7 @@ import { isGenerateShortcut, isStopShortcut } from "./keys.js";
 import { StreamView } from "./stream-view.js";
 import { SettingsForm } from "./settings-form.js";
 import { HistoryView, formatTime } from "./history-view.js";
-import { formatBytes, planLine, precisionLabel, reasonText, renderHardware } from "./hardware-view.js";
+import { formatBytes, planLine, precisionLabel, reasonText, renderHardware, splitText } from "./hardware-view.js";
 import { ModelManager } from "./model-manager.js";
 import { ModelChooser } from "./model-chooser.js";
 import { FoundModels } from "./found-models.js";
@@ -240,7 +240,9 @@ function runText(lang, m) {
     precision: run.converted_from
       ? t(lang, "model_converted", { precision, from: precisionLabel(run.converted_from) })
       : precision,
-    device: `${run.device_name || run.device.kind}`,
+    device: run.gpu_layers
+      ? t(lang, "model_device_split", { device: run.device_name || run.device.kind, gpu: run.gpu_layers, total: run.num_layers })
+      : `${run.device_name || run.device.kind}`,
     threads: run.threads,
     reason: reasonText(lang, run.reason),
   });
@@ -262,7 +264,9 @@ function onLoadEvent(message) {
       text.textContent = t(state.lang, "load_started");
       break;
     case "planned":
-      text.textContent = t(state.lang, "load_planned", { line: planLine(state.lang, d) });
+      text.textContent = [t(state.lang, "load_planned", { line: planLine(state.lang, d) }), splitText(state.lang, d.split)]
+        .filter(Boolean)
+        .join(" ");
       break;
     case "hashing":
       bar.removeAttribute("value");

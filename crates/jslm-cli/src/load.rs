@@ -97,6 +97,9 @@ pub fn plan(source: jslm_runtime::ModelSource, args: &LoadArgs) -> anyhow::Resul
         p.context_tokens,
         p.fit.message
     );
+    if let Some(split) = &p.split {
+        eprintln!("split: {split}");
+    }
     for w in &p.warnings {
         eprintln!("note: {w}");
     }

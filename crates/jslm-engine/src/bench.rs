@@ -20,7 +20,11 @@ pub struct BenchReport {
     /// What ran.
     pub precision: Precision,
     pub device: ComputeDevice,
-    /// "mapped" (ours), "candle" (candle's quantized llama) or "safetensors" (`mistral_model`).
+    /// A split network's blocks on the GPU (`runner` "split"); the others ran on the CPU.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_layers: Option<usize>,
+    /// "mapped" (ours), "candle" (candle's quantized llama), "split" (ours on the CPU, candle's
+    /// on the GPU: `gguf_split`) or "safetensors" (`mistral_model`).
     #[serde(default)]
     pub runner: String,
     /// The mapped runner's kernels ("avx512", "avx2", "generic"); empty for candle's runners.
@@ -129,9 +133,12 @@ pub fn run_bench(
         container: info.container,
         precision: info.precision,
         device: info.device,
+        gpu_layers: info.gpu_layers,
         runner: runner_name(&network).into(),
         isa: match &*network {
-            crate::model::Network::GgufCpu(_) => crate::isa::Isa::resolve(options.isa)?.to_string(),
+            crate::model::Network::GgufCpu(_) | crate::model::Network::GgufSplit(_) => {
+                crate::isa::Isa::resolve(options.isa)?.to_string()
+            }
             _ => String::new(),
         },
         file_bytes: description.size_bytes,
@@ -164,6 +171,7 @@ fn runner_name(network: &crate::model::Network) -> &'static str {
     match network {
         crate::model::Network::GgufCpu(_) => "mapped",
         crate::model::Network::Gguf(_) => "candle",
+        crate::model::Network::GgufSplit(_) => "split",
         crate::model::Network::Mistral(_) => "safetensors",
     }
 }

@@ -47,6 +47,10 @@ pub struct LoadOptions {
     pub isa: Option<crate::isa::Isa>,
     /// How the mapped runner's KV cache stores keys and values (f16 by default, as llama.cpp).
     pub kv_cache: crate::gguf_cpu::KvCacheType,
+    /// On a GPU, a GGUF's blocks to run there, the others on the CPU (llama.cpp's `-ngl`,
+    /// for a GPU too small for the whole model); `None` or all of them: the whole network on
+    /// the GPU. Ignored on the CPU and for safetensors.
+    pub gpu_layers: Option<usize>,
 }
 
 /// The CPU implementations of a GGUF network.
@@ -90,6 +94,7 @@ impl Default for LoadOptions {
             gguf_runner: GgufRunner::Mapped,
             isa: None,
             kv_cache: Default::default(),
+            gpu_layers: None,
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod events;
 pub mod files;
 pub(crate) mod gguf_cpu;
 pub mod gguf_header;
+pub(crate) mod gguf_split;
 pub mod gguf_vocab;
 pub mod gguf_writer;
 pub mod isa;

@@ -8,6 +8,7 @@ use crate::description::{ModelDescription, NetworkDescription};
 use crate::engine::GgufRunner;
 use crate::error::{EngineError, Result};
 use crate::gguf_cpu::GgufCpuModel;
+use crate::gguf_split::SplitGguf;
 use crate::mistral_model::MistralModel;
 use candle_core::quantized::gguf_file;
 use candle_core::{DType, Device, Tensor};
@@ -33,6 +34,10 @@ pub struct ModelInfo {
     pub hidden_size: usize,
     /// The device the network runs on.
     pub device: ComputeDevice,
+    /// A GGUF split between the CPU and a GPU (`device`): the blocks on the GPU, the others
+    /// on the CPU. `None`: the whole network on `device`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_layers: Option<usize>,
     /// CPU threads of the engine's own pool.
     pub threads: usize,
 }
@@ -43,6 +48,8 @@ pub(crate) enum Network {
     GgufCpu(Box<GgufCpuModel>),
     /// A GGUF on a GPU: candle's quantized llama.
     Gguf(Box<quantized_llama::ModelWeights>),
+    /// A GGUF split between the CPU and a GPU too small for all of it (`gguf_split`).
+    GgufSplit(Box<SplitGguf>),
 }
 
 pub(crate) struct LoadedNetwork {
@@ -54,14 +61,16 @@ pub(crate) struct LoadedNetwork {
 impl Network {
     /// Runs `ids` at positions `pos..pos+len` and returns the f32 logits of the last one.
     pub fn forward(&mut self, ids: &[u32], pos: usize, device: &Device) -> Result<Vec<f32>> {
-        if let Network::GgufCpu(m) = self {
-            return m.forward(ids, pos);
+        match self {
+            Network::GgufCpu(m) => return m.forward(ids, pos),
+            Network::GgufSplit(m) => return m.forward(ids, pos),
+            Network::Mistral(_) | Network::Gguf(_) => {}
         }
         let input = Tensor::new(ids, device)?.unsqueeze(0)?;
         let logits = match self {
             Network::Mistral(m) => m.forward(&input, pos)?,
             Network::Gguf(m) => m.forward(&input, pos)?,
-            Network::GgufCpu(_) => unreachable!("handled above"),
+            Network::GgufCpu(_) | Network::GgufSplit(_) => unreachable!("handled above"),
         };
         Ok(logits
             .flatten_all()?
@@ -88,6 +97,7 @@ impl Network {
             Network::Mistral(m) => m.clear_kv_cache(),
             Network::Gguf(m) => m.clear_kv_cache(),
             Network::GgufCpu(m) => m.clear_kv_cache(),
+            Network::GgufSplit(m) => m.clear_kv_cache(),
         }
     }
 }
@@ -310,6 +320,7 @@ fn info(description: &ModelDescription, precision: Precision, device: ComputeDev
         num_layers: shape.num_hidden_layers as usize,
         hidden_size: shape.hidden_size as usize,
         device,
+        gpu_layers: None,
         threads: 0,
     }
 }
@@ -347,21 +358,36 @@ pub(crate) fn load_gguf(
     // candle's quantized llama precomputes RoPE for MAX_SEQ_LEN positions only.
     let context = context.min(description.context_tokens as usize);
     let candle_device = open_device(device)?;
+    // A split only where the GPU takes fewer than all the blocks.
+    let split = options
+        .gpu_layers
+        .filter(|&n| device != ComputeDevice::Cpu && n < llama.dims.layers);
     let network = if device == ComputeDevice::Cpu && runner == GgufRunner::Mapped {
-        {
-            let isa = crate::isa::Isa::resolve(options.isa)?;
-            Network::GgufCpu(Box::new(GgufCpuModel::load(
-                file,
-                llama,
-                context,
-                isa,
-                options.kv_cache,
-            )?))
-        }
+        let isa = crate::isa::Isa::resolve(options.isa)?;
+        Network::GgufCpu(Box::new(GgufCpuModel::load(
+            file,
+            llama,
+            context,
+            isa,
+            options.kv_cache,
+            llama.dims.layers,
+        )?))
+    } else if let Some(gpu_layers) = split {
+        let isa = crate::isa::Isa::resolve(options.isa)?;
+        Network::GgufSplit(Box::new(SplitGguf::load(
+            file,
+            llama,
+            context,
+            isa,
+            options.kv_cache,
+            gpu_layers,
+            &candle_device,
+        )?))
     } else {
         Network::Gguf(Box::new(load_candle_llama(file, &candle_device)?))
     };
     let mut info = info(description, description.stored, device);
+    info.gpu_layers = split;
     info.path = file.clone();
     info.context_length = context.min(quantized_llama::MAX_SEQ_LEN);
     Ok(LoadedNetwork {
@@ -373,7 +399,10 @@ pub(crate) fn load_gguf(
 
 /// candle's quantized llama reads the header itself (it takes it by value), from a file the
 /// description has already checked.
-fn load_candle_llama(file: &Path, device: &Device) -> Result<quantized_llama::ModelWeights> {
+pub(crate) fn load_candle_llama(
+    file: &Path,
+    device: &Device,
+) -> Result<quantized_llama::ModelWeights> {
     let content = read_gguf_header(file)?;
     let reader = std::fs::File::open(file).map_err(|e| EngineError::io(file, e))?;
     let mut reader = std::io::BufReader::with_capacity(1 << 20, reader);

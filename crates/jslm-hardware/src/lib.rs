@@ -28,6 +28,7 @@ pub mod profile;
 pub mod refusal;
 pub mod report;
 pub mod settings;
+pub mod split;
 pub mod units;
 pub mod warning;
 
@@ -52,4 +53,5 @@ pub use profile::{DetectOptions, HardwareProfile};
 pub use refusal::{OverrideSetting, RefusalReason, RefusedOverride};
 pub use report::{doctor_report, DoctorReport, ModelPlans};
 pub use settings::PlanSettings;
+pub use split::LayerSplit;
 pub use warning::PlanWarning;

@@ -34,6 +34,7 @@ use crate::nvidia::NvidiaGpu;
 use crate::profile::HardwareProfile;
 use crate::refusal::{OverrideSetting, RefusalReason, RefusedOverride};
 use crate::settings::{PlanSettings, DEFAULT_CONTEXT_TOKENS, MIN_AUTO_CONTEXT_TOKENS};
+use crate::split::{plan_split, LayerSplit};
 use crate::warning::PlanWarning;
 use jslm_core::Precision;
 use serde::{Deserialize, Serialize};
@@ -117,6 +118,10 @@ pub struct DevicePlan {
     pub fit: FitReport,
     /// `None` when the model cache's disk is unknown.
     pub download: Option<DownloadCheck>,
+    /// Set when the model is split between `device` (a GPU too small for all of it) and the
+    /// CPU; `memory` and `fit` are then the CPU's (RAM), the split has the GPU's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<LayerSplit>,
     pub warnings: Vec<PlanWarning>,
     /// Overrides not followed, with reasons; the plan used its own choice for those.
     pub refused: Vec<RefusedOverride>,
@@ -391,6 +396,8 @@ struct Attempt<'a> {
     /// Warnings that apply only if this attempt is chosen.
     warnings: Vec<PlanWarning>,
     reason: PlanReason,
+    /// A CPU attempt with some blocks on a GPU too small for the whole model.
+    split: Option<(&'a NvidiaGpu, LayerSplit)>,
 }
 
 struct Planner<'a> {
@@ -424,6 +431,7 @@ impl<'a> Planner<'a> {
             fit: FitReport::new(memory.total_bytes, available, pool),
             warnings: Vec::new(),
             reason: PlanReason::DeviceDefault,
+            split: None,
         }
     }
 
@@ -548,9 +556,11 @@ impl<'a> Planner<'a> {
         None
     }
 
-    /// No usable device override: CUDA, then Metal, then the CPU.
+    /// No usable device override: CUDA, then Metal, then the CPU — with the last blocks on
+    /// a CUDA GPU too small for the whole model, where enough of them fit there.
     fn automatic(&self, notes: &mut Notes) -> Attempt<'a> {
         let mut skipped = Vec::new();
+        let mut too_small = None;
         let requested = self.settings.precision;
         for target in self.gpu_targets(&mut skipped) {
             let refusal = requested.and_then(|p| self.refusal(target, p, self.settings.force));
@@ -577,19 +587,34 @@ impl<'a> Planner<'a> {
                     attempt.warnings.extend(skipped);
                     return attempt;
                 }
-                Err(attempt) => skipped.push(PlanWarning::GpuTooSmall {
-                    gpu: target.name(self.profile),
-                    precision: attempt.precision,
-                    needed_bytes: attempt.fit.needed_bytes,
-                    available_bytes: attempt.fit.available_bytes,
-                    pool: attempt.fit.pool,
-                }),
+                Err(attempt) => {
+                    if let Target::Cuda(gpu) = target {
+                        too_small = too_small.or(Some(gpu));
+                    }
+                    skipped.push(PlanWarning::GpuTooSmall {
+                        gpu: target.name(self.profile),
+                        precision: attempt.precision,
+                        needed_bytes: attempt.fit.needed_bytes,
+                        available_bytes: attempt.fit.available_bytes,
+                        pool: attempt.fit.pool,
+                    })
+                }
             }
         }
         let mut attempt = match requested {
             Some(precision) => self.cpu_with_precision(precision, notes),
             None => self.cpu_automatic(),
         };
+        if let Some(gpu) = too_small.filter(|_| attempt.fit.level != FitLevel::WillNotFit) {
+            attempt.split = plan_split(
+                self.model,
+                attempt.precision,
+                attempt.context_tokens,
+                self.settings.prefill_chunk_tokens,
+                gpu.free_vram_bytes,
+            )
+            .map(|split| (gpu, split));
+        }
         attempt.warnings.extend(skipped);
         attempt
     }
@@ -824,9 +849,13 @@ impl<'a> Planner<'a> {
                 enough_space: file_bytes <= disk.available_bytes,
             }
         });
+        let device = match &attempt.split {
+            Some((gpu, _)) => Target::Cuda(gpu).device(),
+            None => attempt.target.device(),
+        };
         DevicePlan {
             model: self.model.name.clone(),
-            device: attempt.target.device(),
+            device,
             precision: attempt.precision,
             reason: attempt.reason,
             source,
@@ -841,6 +870,7 @@ impl<'a> Planner<'a> {
             download,
             warnings: notes.warnings,
             refused: notes.refused,
+            split: attempt.split.map(|(_, split)| split),
         }
     }
 }

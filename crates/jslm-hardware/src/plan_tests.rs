@@ -404,10 +404,10 @@ fn automatic_plans_per_machine() {
             refused: &[],
         },
         Case {
-            name: "8 GB GPU + 32 GB RAM: GPU too small, Q4_K_M on CPU",
+            name: "8 GB GPU + 32 GB RAM: GPU too small, Q4_K_M split between it and the CPU",
             profile: gpu_8gb_ram_32gb(),
             settings: auto(),
-            device: cpu(),
+            device: cuda(0),
             precision: Q4KM,
             format: GgufQ4KM,
             fit: Comfortable,
@@ -416,10 +416,10 @@ fn automatic_plans_per_machine() {
             refused: &[],
         },
         Case {
-            name: "8 GB GPU + 32 GB RAM, prefers quality: Q8_0 on CPU",
+            name: "8 GB GPU + 32 GB RAM, prefers quality: Q8_0 split between it and the CPU",
             profile: gpu_8gb_ram_32gb(),
             settings: with(|s| s.prefer_quality = true),
-            device: cpu(),
+            device: cuda(0),
             precision: Q8_0,
             format: GgufQ8_0,
             fit: Comfortable,
@@ -1063,10 +1063,11 @@ fn vram_ladder() {
         refused: &[],
     };
     run(vec![
-        cpu_q4(
-            "6 GB: not even Q4_K_M fits the card, CPU",
-            card(6, 5 * GIB + GIB / 2),
-        ),
+        Case {
+            name: "6 GB: not even Q4_K_M fits the card: split between it and the CPU",
+            device: cuda(0),
+            ..cpu_q4("", card(6, 5 * GIB + GIB / 2))
+        },
         Case {
             name: "8 GB: Q4_K_M at a shorter context rather than tightly at the full one",
             context: 1024,
@@ -1116,6 +1117,105 @@ fn vram_ladder() {
     // Each GPU plan says why it stepped down from bf16.
     let p = plan(&card(16, 15 * GIB + GIB / 2), &seven_b(), &auto());
     assert_eq!(p.reason, PlanReason::SmallerToFit { preferred: Bf16 });
+}
+
+/// GPUs too small for the whole model: the last blocks go there, the rest stay on the CPU, when
+/// at least a quarter of them fit comfortably; the plan's fit is the CPU's RAM, the split's the
+/// GPU's VRAM.
+#[test]
+fn split_between_gpu_and_cpu() {
+    use crate::units::GIB;
+    use machines::*;
+    let split = |profile: &HardwareProfile, settings: &PlanSettings| {
+        let p = plan(profile, &seven_b(), settings);
+        (
+            p.device,
+            p.fit.pool,
+            p.split
+                .map(|s| (s.gpu_layers, s.total_layers, s.gpu_fit.level)),
+        )
+    };
+    let cases: [(
+        &str,
+        HardwareProfile,
+        PlanSettings,
+        ComputeDevice,
+        Option<std::ops::RangeInclusive<u32>>,
+    ); 7] = [
+        (
+            "4 GB, 3.6 GiB free",
+            card(4, 36 * GIB / 10),
+            auto(),
+            cuda(0),
+            Some(8..=12),
+        ),
+        (
+            "6 GB, 5.5 GiB free",
+            card(6, 5 * GIB + GIB / 2),
+            auto(),
+            cuda(0),
+            Some(17..=22),
+        ),
+        (
+            "8 GB, 7.2 GB free",
+            gpu_8gb_ram_32gb(),
+            auto(),
+            cuda(0),
+            Some(24..=28),
+        ),
+        // 2.4 GB free: the CUDA context, the head and the scratch leave room for 1–2 blocks.
+        (
+            "24 GB, 90 % used",
+            card(24, 24 * GIB / 10),
+            auto(),
+            cpu(),
+            None,
+        ),
+        (
+            "24 GB free: the whole model",
+            card(24, 23 * GIB),
+            auto(),
+            cuda(0),
+            None,
+        ),
+        (
+            "4 GB, CPU asked for",
+            card(4, 36 * GIB / 10),
+            with(|s| s.device = Some(DeviceKind::Cpu)),
+            cpu(),
+            None,
+        ),
+        ("no NVIDIA GPU", no_gpu_32gb(), auto(), cpu(), None),
+    ];
+    for (name, profile, settings, device, want) in cases {
+        let (got_device, pool, got) = split(&profile, &settings);
+        assert_eq!(got_device, device, "{name}");
+        match (got, want) {
+            (None, None) => {}
+            (Some((n, total, level)), Some(range)) => {
+                assert!(range.contains(&n), "{name}: {n} blocks on the GPU");
+                assert_eq!(total, 32, "{name}");
+                assert_eq!(level, Comfortable, "{name}");
+                assert_eq!(
+                    pool,
+                    MemoryPool::SystemRam,
+                    "{name}: the plan's fit is the CPU's"
+                );
+            }
+            (got, want) => panic!("{name}: got {got:?}, expected {want:?}"),
+        }
+    }
+    // Not where the CPU cannot hold its half either.
+    let mut small_ram = card(4, 36 * GIB / 10);
+    small_ram.memory.available_bytes = 2 * GIB;
+    let p = plan(&small_ram, &seven_b(), &auto());
+    assert_eq!((p.device, p.split), (cpu(), None));
+    // The plan says so in JSON (the window and `--json` read it), and reads back.
+    let p = plan(&card(4, 36 * GIB / 10), &seven_b(), &auto());
+    let json = serde_json::to_value(&p).unwrap();
+    assert_eq!(json["split"]["total_layers"], 32);
+    let back: DevicePlan = serde_json::from_value(json).unwrap();
+    assert_eq!(back, p);
 }
 
 /// A GPU whose driver library is missing or too old: CUDA fails at probe time, the plan is the

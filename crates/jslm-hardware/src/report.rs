@@ -228,6 +228,9 @@ fn render_model(out: &mut String, model: &ModelPlans) {
     );
     let _ = writeln!(out, "  Why:        {}", plan.reason);
     let _ = writeln!(out, "  Memory:     {}", plan.fit);
+    if let Some(split) = &plan.split {
+        let _ = writeln!(out, "  Split:      {split}");
+    }
     let mut parts = vec![format!("weights {}", format_gb(m.weights_bytes))];
     if m.dequantized_embedding_bytes > 0 {
         parts.push(format!(

@@ -6,7 +6,7 @@ use crate::planning::{plan, Planned};
 use jslm_core::{ErrorCode, Precision};
 use jslm_engine::{Engine, GgufRunner, LoadOptions, LoadProgress, ModelInfo};
 use jslm_hardware::{
-    BackendStatus, ComputeDevice, FitReport, HardwareProfile, PlanReason, VramUse,
+    BackendStatus, ComputeDevice, FitReport, HardwareProfile, LayerSplit, PlanReason, VramUse,
 };
 use serde::Serialize;
 use std::path::PathBuf;
@@ -36,6 +36,9 @@ pub enum LoadEvent {
         threads: u32,
         context_tokens: u32,
         fit: FitReport,
+        /// The blocks on the GPU when the model is split between it and the CPU.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        split: Option<LayerSplit>,
     },
     /// Computing the sha256 of a weights file (to name the in-app quantized copy, or for the
     /// window's history).
@@ -117,6 +120,7 @@ impl Planned {
             gguf_runner: GgufRunner::Mapped,
             isa: None,
             kv_cache: Default::default(),
+            gpu_layers: plan.split.as_ref().map(|s| s.gpu_layers as usize),
         }
     }
 
@@ -131,6 +135,7 @@ impl Planned {
             threads: plan.threads,
             context_tokens: plan.context_tokens,
             fit: plan.fit.clone(),
+            split: plan.split.clone(),
         }
     }
 

@@ -85,13 +85,16 @@ pub(crate) struct GgufCpuModel {
 impl GgufCpuModel {
     /// Maps `path` (described and checked as `gguf`) and views its tensors in place.
     /// `context` is the number of positions the KV cache and RoPE table cover; `isa` the
-    /// kernels (supported by this CPU: see `Isa::resolve`); `kv` how the cache stores.
+    /// kernels (supported by this CPU: see `Isa::resolve`); `kv` how the cache stores;
+    /// `blocks` how many of the leading transformer blocks this model runs (all of them, or
+    /// the CPU's share of a split with a GPU: `gguf_split`), at most the file's.
     pub fn load(
         path: &Path,
         gguf: &LlamaGguf,
         context: usize,
         isa: Isa,
         kv: KvCacheType,
+        blocks: usize,
     ) -> Result<Self> {
         let weights = weights_map::map_weights(path)?;
         let huge_page_bytes = weights.huge_bytes;
@@ -152,6 +155,7 @@ impl GgufCpuModel {
         let vocab = embedding.rows;
         let kv_dim = kv_heads * head_dim;
         let ffn = p.ffn;
+        let layers = blocks.min(layers);
         let blocks = (0..layers)
             .map(|i| {
                 let n = |s: &str| format!("blk.{i}.{s}.weight");
@@ -216,6 +220,23 @@ impl GgufCpuModel {
 
     /// Runs `ids` at positions `pos..pos+len` and returns the logits of the last one.
     pub fn forward(&mut self, ids: &[u32], pos: usize) -> Result<Vec<f32>> {
+        let x = self.hidden(ids, pos)?;
+        let s = self.shape;
+        let mut last = vec![0f32; s.hidden];
+        rms_norm(
+            &x[x.len() - s.hidden..],
+            &self.output_norm,
+            s.rms_eps,
+            &mut last,
+        );
+        let mut logits = vec![0f32; s.vocab];
+        self.output.matmul(self.cpu, &last, &mut logits);
+        Ok(logits)
+    }
+
+    /// Runs `ids` at positions `pos..pos+len` through the embedding and this model's blocks
+    /// and returns the hidden states, `len × hidden` (token-major).
+    pub fn hidden(&mut self, ids: &[u32], pos: usize) -> Result<Vec<f32>> {
         let s = self.shape;
         let m = ids.len();
         if m == 0 {
@@ -271,11 +292,7 @@ impl GgufCpuModel {
             b.down.matmul(cpu, &gate, &mut o);
             add(&mut x, &o);
         }
-        let mut last = vec![0f32; d];
-        rms_norm(&x[(m - 1) * d..], &self.output_norm, s.rms_eps, &mut last);
-        let mut logits = vec![0f32; s.vocab];
-        self.output.matmul(cpu, &last, &mut logits);
-        Ok(logits)
+        Ok(x)
     }
 }
 
