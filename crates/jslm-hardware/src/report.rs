@@ -321,6 +321,28 @@ mod tests {
         assert!(!text.contains("NaN"));
     }
 
+    /// A GPU too small for the whole model: the plan names the GPU and says how it is split.
+    #[test]
+    fn text_report_says_how_a_model_is_split() {
+        let profile = machines::card(4, 36 * crate::units::GIB / 10);
+        let report = doctor_report(&profile, &[seven_b()], &PlanSettings::default());
+        let text = report.render_text();
+        assert!(text.contains("Plan:       cuda:0, Q4_K_M"), "{text}");
+        assert!(
+            text.contains(
+                "Split:      8 of 32 blocks on the GPU, 24 on the CPU; the GPU's part fits \
+                 comfortably: needs 3.0 GB, 3.9 GB VRAM free"
+            ),
+            "{text}"
+        );
+        let plain = doctor_report(
+            &machines::no_gpu_32gb(),
+            &[seven_b()],
+            &PlanSettings::default(),
+        );
+        assert!(!plain.render_text().contains("Split:"));
+    }
+
     #[test]
     fn json_round_trips() {
         let report = doctor_report(
