@@ -227,6 +227,7 @@ impl RunReport {
                 num_layers: 2,
                 hidden_size: 64,
                 device: ComputeDevice::Cpu,
+                gpu_layers: None,
                 threads: 2,
             },
             device_name: "test CPU".into(),
