@@ -1,7 +1,7 @@
 // Starts the real app under tauri-driver + WebKitWebDriver and gives tests a selenium driver.
 // Needs a display (the suite runs under xvfb-run) and a built `target/debug/jslm-desktop`.
 import { spawn } from "node:child_process";
-import { closeSync, mkdtempSync, mkdirSync, openSync } from "node:fs";
+import { closeSync, mkdtempSync, mkdirSync, openSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import net from "node:net";
@@ -18,14 +18,49 @@ export const TINY_MODEL = process.env.JSLM_TINY_MODEL ?? path.join(ROOT, "tests/
 mkdirSync(ARTIFACTS, { recursive: true });
 
 /** A TCP port on 127.0.0.1 that nothing listens on now. */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-    srv.on("error", reject);
+export async function freePort() {
+  return (await freePorts(1))[0];
+}
+
+/**
+ * `n` distinct TCP ports on 127.0.0.1 that nothing listens on now: all held open at once, so
+ * the system cannot hand the same one out twice (one after another it may: tauri-driver and
+ * WebKitWebDriver were once given the same port).
+ */
+export async function freePorts(n) {
+  const servers = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const srv = net.createServer();
+      servers.push(srv);
+      await new Promise((resolve, reject) => {
+        srv.on("error", reject);
+        srv.listen(0, "127.0.0.1", resolve);
+      });
+    }
+    return servers.map((srv) => srv.address().port);
+  } finally {
+    await Promise.all(servers.map((srv) => new Promise((resolve) => srv.close(() => resolve()))));
+  }
+}
+
+/** Bytes of driver and app output kept per launch; the rest is dropped with a note. */
+const LOG_LIMIT = 16 * 1024 * 1024;
+
+/**
+ * Copies `stream` into the file descriptor `fd`, up to what is left of `budget.bytes`, and
+ * calls `onFatal` when the driver says it cannot listen on its port. (A WebKitWebDriver that
+ * could not listen once left tauri-driver logging "accept new stream fail" in a loop: 18.7 GB
+ * in the ten minutes before the run's time limit.)
+ */
+function capture(stream, fd, budget, onFatal) {
+  stream.on("data", (chunk) => {
+    if (/Unable to listen|accept new stream fail/.test(chunk.toString())) onFatal();
+    if (budget.bytes <= 0) return;
+    const part = chunk.subarray(0, budget.bytes);
+    budget.bytes -= part.length;
+    writeSync(fd, part);
+    if (budget.bytes <= 0) writeSync(fd, "\n[log cut at " + LOG_LIMIT + " bytes]\n");
   });
 }
 
@@ -61,21 +96,21 @@ export async function launch(options = {}) {
   const args = ["--data-dir", dataDir, "--cache-dir", path.join(dataDir, "cache")];
   const model = options.model === undefined ? TINY_MODEL : options.model;
   if (model) args.push("--model", model);
-  const port = await freePort();
-  const nativePort = await freePort();
-  const driverBin = process.env.TAURI_DRIVER ?? "tauri-driver";
   // The driver's and the app's output go to a log beside the screenshots, not the TAP stream.
-  const log = openSync(path.join(ARTIFACTS, `app-${path.basename(dataDir)}.log`), "a");
-  const tauriDriver = spawn(driverBin, ["--port", String(port), "--native-port", String(nativePort)], {
-    stdio: ["ignore", log, log],
-    env: { ...process.env, ...(options.env ?? {}) },
-  });
-  closeSync(log);
-  await waitForPort(port, 15000);
-  const driver = await new Builder()
-    .usingServer(`http://127.0.0.1:${port}/`)
-    .withCapabilities({ browserName: "wry", "tauri:options": { application: APP, args } })
-    .build();
+  const logPath = path.join(ARTIFACTS, `app-${path.basename(dataDir)}.log`);
+  let driver, tauriDriver;
+  // A driver that cannot listen on its ports is started again on others (twice at most).
+  for (let attempt = 1; ; attempt++) {
+    try {
+      ({ driver, tauriDriver } = await startSession(logPath, args, options.env));
+      break;
+    } catch (e) {
+      if (attempt >= 3) throw e;
+      const fd = openSync(logPath, "a");
+      writeSync(fd, `\n[launch attempt ${attempt} failed: ${e.message}; trying other ports]\n`);
+      closeSync(fd);
+    }
+  }
   await driver.manage().setTimeouts({ script: 120000 });
   await waitReady(driver);
   return {
@@ -89,6 +124,45 @@ export async function launch(options = {}) {
       }
     },
   };
+}
+
+/**
+ * tauri-driver on two fresh ports and a session with the app; rejects (the driver killed)
+ * when the driver cannot listen or no session comes within a minute.
+ */
+async function startSession(logPath, args, env) {
+  const [port, nativePort] = await freePorts(2);
+  const driverBin = process.env.TAURI_DRIVER ?? "tauri-driver";
+  const tauriDriver = spawn(driverBin, ["--port", String(port), "--native-port", String(nativePort)], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, ...(env ?? {}) },
+  });
+  const fd = openSync(logPath, "a");
+  tauriDriver.on("close", () => closeSync(fd));
+  let fatal;
+  const failed = new Promise((_, reject) => {
+    fatal = () => reject(new Error(`the driver could not listen on port ${port} or ${nativePort}`));
+    setTimeout(() => reject(new Error("no session within 60 s")), 60000).unref();
+  });
+  const budget = { bytes: LOG_LIMIT };
+  capture(tauriDriver.stdout, fd, budget, () => fatal());
+  capture(tauriDriver.stderr, fd, budget, () => fatal());
+  try {
+    const session = (async () => {
+      await waitForPort(port, 15000);
+      return new Builder()
+        .usingServer(`http://127.0.0.1:${port}/`)
+        .withCapabilities({ browserName: "wry", "tauri:options": { application: APP, args } })
+        .build();
+    })();
+    session.catch(() => {});
+    const driver = await Promise.race([session, failed]);
+    failed.catch(() => {});
+    return { driver, tauriDriver };
+  } catch (e) {
+    tauriDriver.kill();
+    throw e;
+  }
 }
 
 /** Waits until the page has started (settings read, configured model loaded). */
