@@ -35,11 +35,6 @@ pub struct BenchArgs {
     /// CPU has), e.g. to measure an AVX2-only machine's speed on an AVX-512 one.
     #[arg(long)]
     pub isa: Option<Isa>,
-    /// On a GPU, run only the GGUF's last N blocks there and the others on the CPU (the
-    /// split the plan makes for a GPU too small for the whole model), e.g. to measure a small
-    /// card's split on a big one. Default: the plan's.
-    #[arg(long)]
-    pub gpu_layers: Option<usize>,
     /// Without `--model`: which random 7B files to write and run, comma-separated.
     #[arg(long, default_value = "q4_k_m,q8_0", value_delimiter = ',')]
     pub files: Vec<Precision>,
@@ -72,9 +67,6 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let mut options = planned.load_options(&places);
     options.gguf_runner = parse_runner(&args.runner)?;
     options.isa = args.isa;
-    if args.gpu_layers.is_some() {
-        options.gpu_layers = args.gpu_layers;
-    }
     // The prompt in the plan's passes (512 tokens by default), as a generation runs it and as
     // llama-bench does (its default micro-batch is 512). One pass of 2,048 tokens made every
     // matmul stream 30–60 MB of quantized activations per 16 weight rows from DRAM, and its
@@ -170,7 +162,7 @@ fn run_synthetic(args: &BenchArgs) -> anyhow::Result<()> {
             if let Some(isa) = args.isa {
                 cmd.arg("--isa").arg(isa.as_str());
             }
-            if let Some(n) = args.gpu_layers {
+            if let Some(n) = args.load.gpu_layers {
                 cmd.arg("--gpu-layers").arg(n.to_string());
             }
             let out = cmd

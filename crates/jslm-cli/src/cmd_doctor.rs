@@ -31,6 +31,9 @@ pub struct DoctorArgs {
     /// Plan as if refused overrides were forced.
     #[arg(long)]
     force: bool,
+    /// Plan as if this many blocks were asked for on the NVIDIA GPU (the rest on the CPU).
+    #[arg(long, value_name = "BLOCKS")]
+    gpu_layers: Option<u32>,
     /// Skip creating a CUDA/Metal device to prove the backend works (cuda/metal builds).
     #[arg(long)]
     no_probe: bool,
@@ -48,6 +51,7 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
         context_tokens: args.context,
         prefer_quality: args.prefer_quality,
         force: args.force,
+        gpu_layers: args.gpu_layers,
     };
     // Every catalog model with every file it offers, planned as `generate` would plan it.
     let models = jslm_hub::catalog()

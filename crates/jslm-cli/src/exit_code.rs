@@ -85,7 +85,7 @@ pub fn advice(code: ErrorCode) -> Option<&'static str> {
         NotFound => "check the name; for a private repo run `jslm login` with a token that can read it",
         DiskFull => "free some space, or set HF_HUB_CACHE to a larger disk",
         WillNotFit => "pass --force to try anyway, or choose a smaller --precision",
-        OverrideRefused => "leave out --precision/--device to let the plan choose (see `jslm doctor`)",
+        OverrideRefused => "leave out --precision/--device/--gpu-layers to let the plan choose (see `jslm doctor`)",
         MissingFile => "pass the folder with config.json and safetensors, or a .gguf file (--tokenizer PATH for a tokenizer.json elsewhere)",
         NotDownloaded => "run `jslm download MODEL` first",
         ForeignVocabulary => "use a GGUF of Japanese StableLM Instruct Gamma 7B, or pass --tokenizer PATH to its tokenizer.json",

@@ -33,6 +33,11 @@ pub struct LoadArgs {
     /// Load even where the memory plan says the model will not fit.
     #[arg(long)]
     pub force: bool,
+    /// Blocks of a quantized model to run on the NVIDIA GPU, the others on the CPU (like
+    /// llama.cpp's -ngl; 0: the CPU only). Default: the plan's (all of them where the model
+    /// fits the GPU, as many as fit where it does not).
+    #[arg(long, value_name = "BLOCKS")]
+    pub gpu_layers: Option<u32>,
 }
 
 impl LoadArgs {
@@ -44,6 +49,7 @@ impl LoadArgs {
             context_tokens: self.context,
             prefer_quality: self.prefer_quality,
             force: self.force,
+            gpu_layers: self.gpu_layers,
         }
     }
 }

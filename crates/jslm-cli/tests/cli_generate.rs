@@ -230,6 +230,31 @@ fn an_impossible_precision_is_refused() {
     assert!(stderr.contains("precision = bf16 refused"), "{stderr}");
 }
 
+/// Blocks on an NVIDIA GPU where there is none: refused with the override exit code and the
+/// reason, not run on the CPU behind the user's back; 0 blocks (the CPU only) runs.
+#[test]
+fn gpu_layers_without_a_gpu_are_refused() {
+    if std::path::Path::new("/dev/nvidia0").exists() {
+        eprintln!("an NVIDIA GPU is present: nothing to refuse");
+        return;
+    }
+    let model = fixtures().join("tiny-mistral-llamacpp/model-q8_0.gguf");
+    let run = |blocks: &str| {
+        jslm()
+            .args(["generate", "--instruction", "x", "--max-new-tokens", "2"])
+            .args(["--gpu-layers", blocks, "--model"])
+            .arg(&model)
+            .output()
+            .unwrap()
+    };
+    let out = run("1");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(32), "{stderr}");
+    assert!(stderr.contains("gpu_layers = 1 refused"), "{stderr}");
+    let out = run("0");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 /// `jslm generate --json` on the model's GGUF, once with its output as JSON lines parsed.
 fn generate_json(
     model: &std::path::Path,

@@ -34,7 +34,7 @@ use crate::nvidia::NvidiaGpu;
 use crate::profile::HardwareProfile;
 use crate::refusal::{OverrideSetting, RefusalReason, RefusedOverride};
 use crate::settings::{PlanSettings, DEFAULT_CONTEXT_TOKENS, MIN_AUTO_CONTEXT_TOKENS};
-use crate::split::{plan_split, LayerSplit};
+use crate::split::{gpu_part_bytes, plan_split, LayerSplit};
 use crate::warning::PlanWarning;
 use jslm_core::Precision;
 use serde::{Deserialize, Serialize};
@@ -136,7 +136,7 @@ impl DevicePlan {
         let choice = |r: &&RefusedOverride| {
             matches!(
                 r.setting,
-                OverrideSetting::Device | OverrideSetting::Precision
+                OverrideSetting::Device | OverrideSetting::Precision | OverrideSetting::GpuLayers
             )
         };
         match self.refused.iter().find(choice) {
@@ -174,6 +174,10 @@ pub fn plan(profile: &HardwareProfile, model: &ModelSpec, settings: &PlanSetting
     let attempt = match requested {
         Some(attempt) => attempt,
         None => planner.automatic(&mut notes),
+    };
+    let attempt = match settings.gpu_layers {
+        Some(blocks) => planner.with_gpu_layers(attempt, blocks, &mut notes),
+        None => attempt,
     };
     planner.finish(attempt, threads, notes)
 }
@@ -716,6 +720,116 @@ impl<'a> Planner<'a> {
             }
         }
         targets
+    }
+
+    /// `blocks` of the model on the CUDA GPU, as the user asked (`PlanSettings::gpu_layers`):
+    /// 0 is the CPU plan, all of them the GPU's, anything between a split at the planned (or,
+    /// from a float GPU plan, the CPU's quantized) precision. Refused, keeping `planned`, where
+    /// there is no usable NVIDIA GPU, the precision is a float, or the GPU's part would not
+    /// fit (unless forced).
+    fn with_gpu_layers(&self, planned: Attempt<'a>, blocks: u32, notes: &mut Notes) -> Attempt<'a> {
+        let refuse = |notes: &mut Notes, reason| {
+            notes.refuse(OverrideSetting::GpuLayers, blocks.to_string(), reason)
+        };
+        if blocks == 0 {
+            return match (planned.target, &planned.split, self.settings.precision) {
+                (Target::Cpu, None, _) => planned,
+                (_, _, Some(precision)) => self.cpu_with_precision(precision, notes),
+                _ => self.cpu_automatic(),
+            };
+        }
+        if matches!(
+            self.settings.device,
+            Some(DeviceKind::Cpu | DeviceKind::Metal)
+        ) {
+            let device = self.settings.device.unwrap_or(DeviceKind::Cpu);
+            refuse(notes, RefusalReason::DeviceChosen { device });
+            return planned;
+        }
+        let gpu = match target_for(self.profile, DeviceKind::Cuda) {
+            Ok(Target::Cuda(gpu)) => gpu,
+            Ok(_) => unreachable!("target_for(Cuda) is a CUDA target"),
+            Err(reason) => {
+                refuse(notes, reason);
+                return planned;
+            }
+        };
+        let total = u32::try_from(self.model.shape.num_hidden_layers).unwrap_or(u32::MAX);
+        if blocks >= total {
+            if matches!(planned.target, Target::Cuda(_)) && planned.split.is_none() {
+                return planned;
+            }
+            let mut whole = self.evaluate_fitting(Target::Cuda(gpu), planned.precision, true);
+            whole.reason = planned.reason.clone();
+            if whole.fit.level == FitLevel::WillNotFit {
+                let reason = will_not_fit(&whole);
+                if !self.settings.force {
+                    refuse(notes, reason);
+                    return planned;
+                }
+                whole.warnings.push(PlanWarning::Forced { reason });
+            }
+            return whole;
+        }
+        let mut cpu = if planned.precision.is_quantized() {
+            let mut cpu = self.evaluate_fitting(Target::Cpu, planned.precision, true);
+            cpu.reason = planned.reason.clone();
+            cpu
+        } else if self.settings.precision.is_some() {
+            refuse(
+                notes,
+                RefusalReason::SplitNeedsQuantized {
+                    precision: planned.precision,
+                },
+            );
+            return planned;
+        } else {
+            self.cpu_automatic()
+        };
+        if !cpu.precision.is_quantized() {
+            refuse(
+                notes,
+                RefusalReason::SplitNeedsQuantized {
+                    precision: cpu.precision,
+                },
+            );
+            return planned;
+        }
+        let needed = gpu_part_bytes(
+            self.model,
+            cpu.precision,
+            cpu.context_tokens,
+            self.settings.prefill_chunk_tokens,
+            blocks,
+        );
+        let gpu_fit = FitReport::new(needed, gpu.free_vram_bytes, MemoryPool::GpuVram);
+        if gpu_fit.level == FitLevel::WillNotFit {
+            let reason = RefusalReason::WillNotFit {
+                needed_bytes: gpu_fit.needed_bytes,
+                available_bytes: gpu_fit.available_bytes,
+                pool: gpu_fit.pool,
+            };
+            if !self.settings.force {
+                refuse(notes, reason);
+                return planned;
+            }
+            cpu.warnings.push(PlanWarning::Forced { reason });
+        }
+        cpu.warnings.extend(
+            planned
+                .warnings
+                .into_iter()
+                .filter(|w| matches!(w, PlanWarning::GpuTooSmall { .. })),
+        );
+        cpu.split = Some((
+            gpu,
+            LayerSplit {
+                gpu_layers: blocks,
+                total_layers: total,
+                gpu_fit,
+            },
+        ));
+        cpu
     }
 
     /// CPU with a user-chosen precision, refused (falling back to automatic) when too slow or

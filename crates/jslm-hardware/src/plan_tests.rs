@@ -1218,6 +1218,142 @@ fn split_between_gpu_and_cpu() {
     assert_eq!(back, p);
 }
 
+/// `gpu_layers` (llama.cpp's `-ngl`): followed where an NVIDIA GPU can take them, refused with a
+/// reason (and `strict` an error) where not.
+#[test]
+fn gpu_layers_override() {
+    use crate::units::GIB;
+    use machines::*;
+    let layers = |n: u32| with(|s| s.gpu_layers = Some(n));
+    let summary = |p: &DevicePlan| {
+        (
+            p.device,
+            p.precision,
+            p.split.as_ref().map(|s| s.gpu_layers),
+            p.refused
+                .iter()
+                .map(|r| r.reason.code())
+                .collect::<Vec<_>>(),
+        )
+    };
+    let cases: Vec<(
+        &str,
+        HardwareProfile,
+        PlanSettings,
+        (ComputeDevice, Precision, Option<u32>, Vec<&str>),
+    )> = vec![
+        // A 24 GB card would run bf16 whole; 16 blocks there means a quantized split.
+        (
+            "4090, 16 blocks",
+            rtx_4090(),
+            layers(16),
+            (cuda(0), Q4KM, Some(16), vec![]),
+        ),
+        (
+            "4090, 0 blocks: the CPU",
+            rtx_4090(),
+            layers(0),
+            (cpu(), Q4KM, None, vec![]),
+        ),
+        (
+            "4090, all blocks: the GPU plan",
+            rtx_4090(),
+            layers(32),
+            (cuda(0), Bf16, None, vec![]),
+        ),
+        (
+            "4090, more than all",
+            rtx_4090(),
+            layers(99),
+            (cuda(0), Bf16, None, vec![]),
+        ),
+        // The automatic split of a 4 GB card, moved by hand.
+        (
+            "4 GB, 4 blocks",
+            card(4, 36 * GIB / 10),
+            layers(4),
+            (cuda(0), Q4KM, Some(4), vec![]),
+        ),
+        // 30 blocks do not fit a 4 GB card: refused, the automatic split stays.
+        (
+            "4 GB, 30 blocks",
+            card(4, 36 * GIB / 10),
+            layers(30),
+            (cuda(0), Q4KM, Some(8), vec!["will_not_fit"]),
+        ),
+        (
+            "4 GB, 0 blocks",
+            card(4, 36 * GIB / 10),
+            layers(0),
+            (cpu(), Q4KM, None, vec![]),
+        ),
+        (
+            "no GPU",
+            no_gpu_32gb(),
+            layers(16),
+            (cpu(), Q4KM, None, vec!["no_nvidia_gpu"]),
+        ),
+        (
+            "no GPU, 0 blocks: nothing to refuse",
+            no_gpu_32gb(),
+            layers(0),
+            (cpu(), Q4KM, None, vec![]),
+        ),
+        (
+            "bf16 asked for, split",
+            rtx_4090(),
+            with(|s| {
+                s.gpu_layers = Some(16);
+                s.precision = Some(Bf16);
+            }),
+            (cuda(0), Bf16, None, vec!["split_needs_quantized"]),
+        ),
+        (
+            "the CPU asked for, 16 blocks",
+            rtx_4090(),
+            with(|s| {
+                s.gpu_layers = Some(16);
+                s.device = Some(DeviceKind::Cpu);
+            }),
+            (cpu(), Q4KM, None, vec!["device_chosen"]),
+        ),
+        (
+            "Q8_0 asked for, 16 blocks",
+            rtx_4090(),
+            with(|s| {
+                s.gpu_layers = Some(16);
+                s.precision = Some(Q8_0);
+            }),
+            (cuda(0), Q8_0, Some(16), vec![]),
+        ),
+    ];
+    for (name, profile, settings, want) in cases {
+        let p = plan(&profile, &seven_b(), &settings);
+        assert_eq!(summary(&p), want, "{name}");
+        if let Some(split) = &p.split {
+            assert_eq!(split.total_layers, 32, "{name}");
+            assert_eq!(p.fit.pool, MemoryPool::SystemRam, "{name}");
+        }
+        // A refused choice is an error for callers that must not run something else.
+        assert_eq!(p.clone().strict().is_err(), !want.3.is_empty(), "{name}");
+    }
+    // Forced, a split that does not fit is planned, with the warning.
+    let forced = with(|s| {
+        s.gpu_layers = Some(30);
+        s.force = true;
+    });
+    let p = plan(&card(4, 36 * GIB / 10), &seven_b(), &forced);
+    assert_eq!(
+        p.split.map(|s| (s.gpu_layers, s.gpu_fit.level)),
+        Some((30, WillNotFit))
+    );
+    assert!(
+        p.warnings.iter().any(|w| w.code() == "forced"),
+        "{:?}",
+        p.warnings
+    );
+}
+
 /// A GPU whose driver library is missing or too old: CUDA fails at probe time, the plan is the
 /// CPU's with the reason as a warning, never an error.
 #[test]

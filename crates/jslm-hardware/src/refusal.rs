@@ -16,6 +16,8 @@ pub enum OverrideSetting {
     Precision,
     Threads,
     Context,
+    /// Blocks on the GPU (`--gpu-layers`).
+    GpuLayers,
 }
 
 impl fmt::Display for OverrideSetting {
@@ -25,6 +27,7 @@ impl fmt::Display for OverrideSetting {
             Self::Precision => "precision",
             Self::Threads => "threads",
             Self::Context => "context",
+            Self::GpuLayers => "gpu_layers",
         })
     }
 }
@@ -65,6 +68,11 @@ pub enum RefusalReason {
     Zero,
     /// More threads than logical cores: they only contend.
     TooManyThreads { requested: u32, logical_cores: u32 },
+    /// Some blocks on the GPU and some on the CPU, at a float precision: a split runs a
+    /// quantized GGUF.
+    SplitNeedsQuantized { precision: Precision },
+    /// Blocks on the GPU asked for with another device chosen as well.
+    DeviceChosen { device: DeviceKind },
 }
 
 impl RefusalReason {
@@ -84,6 +92,8 @@ impl RefusalReason {
             Self::NotAvailable { .. } => "not_available",
             Self::Zero => "zero",
             Self::TooManyThreads { .. } => "too_many_threads",
+            Self::SplitNeedsQuantized { .. } => "split_needs_quantized",
+            Self::DeviceChosen { .. } => "device_chosen",
         }
     }
 }
@@ -136,6 +146,16 @@ impl fmt::Display for RefusalReason {
                 f,
                 "{requested} threads on {logical_cores} logical cores only contend; force it \
                  to insist"
+            ),
+            Self::SplitNeedsQuantized { precision } => write!(
+                f,
+                "blocks split between the GPU and the CPU run a quantized GGUF (Q4_K_M, Q8_0, \
+                 ...), not {precision}"
+            ),
+            Self::DeviceChosen { device } => write!(
+                f,
+                "the device chosen is {device}; blocks on an NVIDIA GPU need the device cuda or \
+                 automatic"
             ),
         }
     }

@@ -38,6 +38,10 @@ pub struct PlanSettings {
     /// Accept what would otherwise be refused: a precision that is very slow on CPU, a device
     /// or precision whose estimate does not fit, more threads than logical cores.
     pub force: bool,
+    /// Blocks of a quantized model to run on the NVIDIA GPU, the others on the CPU (llama.cpp's
+    /// `-ngl`). `None`: the plan's (all of them on a GPU that holds the model, a split on one
+    /// that does not); 0: the CPU only; the model's block count or more: all on the GPU.
+    pub gpu_layers: Option<u32>,
 }
 
 impl Default for PlanSettings {
@@ -50,6 +54,7 @@ impl Default for PlanSettings {
             prefill_chunk_tokens: DEFAULT_PREFILL_CHUNK_TOKENS,
             prefer_quality: false,
             force: false,
+            gpu_layers: None,
         }
     }
 }

@@ -23,6 +23,9 @@ pub struct RunChoices {
     pub prefer_quality: bool,
     /// Load even where the plan estimates that the model will not fit.
     pub force: bool,
+    /// Blocks of a quantized model on the NVIDIA GPU, the rest on the CPU (llama.cpp's
+    /// `-ngl`); `None`: the plan's (`PlanSettings::gpu_layers`).
+    pub gpu_layers: Option<u32>,
 }
 
 impl RunChoices {
@@ -37,6 +40,7 @@ impl RunChoices {
             // An explicit precision is the user's to choose, even a slow one; whether it fits
             // is checked (and refused unless forced) after planning.
             force: self.force || self.precision.is_some(),
+            gpu_layers: self.gpu_layers,
             ..PlanSettings::default()
         }
     }
