@@ -1,7 +1,7 @@
 // Starts the real app under tauri-driver + WebKitWebDriver and gives tests a selenium driver.
 // Needs a display (the suite runs under xvfb-run) and a built `target/debug/jslm-desktop`.
 import { spawn } from "node:child_process";
-import { closeSync, mkdtempSync, mkdirSync, openSync, writeSync } from "node:fs";
+import { closeSync, mkdtempSync, mkdirSync, openSync, readSync, statSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import net from "node:net";
@@ -44,23 +44,37 @@ export async function freePorts(n) {
   }
 }
 
-/** Bytes of driver and app output kept per launch; the rest is dropped with a note. */
-const LOG_LIMIT = 16 * 1024 * 1024;
+/** Bytes of driver and app output a launch may add to its log before the driver is stopped. */
+const LOG_LIMIT = 64 * 1024 * 1024;
 
 /**
- * Copies `stream` into the file descriptor `fd`, up to what is left of `budget.bytes`, and
- * calls `onFatal` when the driver says it cannot listen on its port. (A WebKitWebDriver that
- * could not listen once left tauri-driver logging "accept new stream fail" in a loop: 18.7 GB
- * in the ten minutes before the run's time limit.)
+ * Watches the log the driver and the app write to (their own file descriptors, as before:
+ * no pipe for them to block on or to keep this process alive): calls `onFatal` when the driver
+ * says it cannot listen on its port, and stops the driver when the log grows by more than
+ * `LOG_LIMIT`. (A WebKitWebDriver that could not listen once left tauri-driver logging "accept
+ * new stream fail" in a loop: 18.7 GB in the ten minutes before the run's time limit.)
  */
-function capture(stream, fd, budget, onFatal) {
-  stream.on("data", (chunk) => {
-    if (/Unable to listen|accept new stream fail/.test(chunk.toString())) onFatal();
-    if (budget.bytes <= 0) return;
-    const part = chunk.subarray(0, budget.bytes);
-    budget.bytes -= part.length;
-    writeSync(fd, part);
-    if (budget.bytes <= 0) writeSync(fd, "\n[log cut at " + LOG_LIMIT + " bytes]\n");
+function watchLog(logPath, tauriDriver, onFatal) {
+  const start = statSync(logPath).size;
+  let offset = start;
+  const fd = openSync(logPath, "r");
+  const buf = Buffer.alloc(64 * 1024);
+  const timer = setInterval(() => {
+    const size = statSync(logPath).size;
+    if (size - start > LOG_LIMIT) {
+      tauriDriver.kill("SIGKILL");
+      onFatal();
+    }
+    if (size > offset) {
+      const n = readSync(fd, buf, 0, Math.min(buf.length, size - offset), offset);
+      offset = size > offset + buf.length ? size : offset + n;
+      if (/Unable to listen|accept new stream fail/.test(buf.subarray(0, n).toString())) onFatal();
+    }
+  }, 200);
+  timer.unref();
+  tauriDriver.on("exit", () => {
+    clearInterval(timer);
+    closeSync(fd);
   });
 }
 
@@ -133,20 +147,19 @@ export async function launch(options = {}) {
 async function startSession(logPath, args, env) {
   const [port, nativePort] = await freePorts(2);
   const driverBin = process.env.TAURI_DRIVER ?? "tauri-driver";
+  const log = openSync(logPath, "a");
   const tauriDriver = spawn(driverBin, ["--port", String(port), "--native-port", String(nativePort)], {
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: ["ignore", log, log],
     env: { ...process.env, ...(env ?? {}) },
   });
-  const fd = openSync(logPath, "a");
-  tauriDriver.on("close", () => closeSync(fd));
+  closeSync(log);
   let fatal;
   const failed = new Promise((_, reject) => {
     fatal = () => reject(new Error(`the driver could not listen on port ${port} or ${nativePort}`));
     setTimeout(() => reject(new Error("no session within 60 s")), 60000).unref();
   });
-  const budget = { bytes: LOG_LIMIT };
-  capture(tauriDriver.stdout, fd, budget, () => fatal());
-  capture(tauriDriver.stderr, fd, budget, () => fatal());
+  failed.catch(() => {});
+  watchLog(logPath, tauriDriver, () => fatal());
   try {
     const session = (async () => {
       await waitForPort(port, 15000);
@@ -157,10 +170,9 @@ async function startSession(logPath, args, env) {
     })();
     session.catch(() => {});
     const driver = await Promise.race([session, failed]);
-    failed.catch(() => {});
     return { driver, tauriDriver };
   } catch (e) {
-    tauriDriver.kill();
+    tauriDriver.kill("SIGKILL");
     throw e;
   }
 }
