@@ -34,7 +34,7 @@ use crate::nvidia::NvidiaGpu;
 use crate::profile::HardwareProfile;
 use crate::refusal::{OverrideSetting, RefusalReason, RefusedOverride};
 use crate::settings::{PlanSettings, DEFAULT_CONTEXT_TOKENS, MIN_AUTO_CONTEXT_TOKENS};
-use crate::split::{gpu_part_bytes, plan_split, LayerSplit};
+use crate::split::{plan_split, split_fit, LayerSplit};
 use crate::warning::PlanWarning;
 use jslm_core::Precision;
 use serde::{Deserialize, Serialize};
@@ -795,14 +795,14 @@ impl<'a> Planner<'a> {
             );
             return planned;
         }
-        let needed = gpu_part_bytes(
+        let (gpu_fit, chunk) = split_fit(
             self.model,
             cpu.precision,
             cpu.context_tokens,
             self.settings.prefill_chunk_tokens,
+            gpu.free_vram_bytes,
             blocks,
         );
-        let gpu_fit = FitReport::new(needed, gpu.free_vram_bytes, MemoryPool::GpuVram);
         if gpu_fit.level == FitLevel::WillNotFit {
             let reason = RefusalReason::WillNotFit {
                 needed_bytes: gpu_fit.needed_bytes,
@@ -827,6 +827,7 @@ impl<'a> Planner<'a> {
                 gpu_layers: blocks,
                 total_layers: total,
                 gpu_fit,
+                prefill_chunk_tokens: chunk,
             },
         ));
         cpu
@@ -975,9 +976,11 @@ impl<'a> Planner<'a> {
             source,
             threads,
             context_tokens: attempt.context_tokens,
-            prefill_chunk_tokens: self
-                .settings
-                .prefill_chunk_tokens
+            // A split's GPU part was counted at its own pass, maybe shorter than the setting.
+            prefill_chunk_tokens: attempt
+                .split
+                .as_ref()
+                .map_or(self.settings.prefill_chunk_tokens, |(_, s)| s.prefill_chunk_tokens)
                 .clamp(1, attempt.context_tokens.max(1)),
             memory: attempt.memory,
             fit: attempt.fit,

@@ -22,6 +22,13 @@ use serde::{Deserialize, Serialize};
 /// start-up, the transfers and the VRAM it takes from other programs are worth.
 pub const MIN_SHARE_DIVISOR: u64 = 4;
 
+/// Shorter prompt passes a split may use than the plan's setting: the GPU's attention scratch
+/// grows with the pass (`heads × pass × context` scores, twice), and on a small card that is
+/// worth blocks (for the 7B at 4,096 positions, 512 → 128 tokens frees ~0.4 GB: about three
+/// blocks). The CPU's tiles run 128-token passes at the rate of 512-token ones
+/// (BENCHMARKS.md); the weights are read once more per extra pass.
+pub const SPLIT_PREFILL_CHUNKS: [u32; 2] = [256, 128];
+
 /// How a model is split between a GPU and the CPU.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LayerSplit {
@@ -31,6 +38,9 @@ pub struct LayerSplit {
     pub total_layers: u32,
     /// The GPU half's estimate against the GPU's free VRAM.
     pub gpu_fit: FitReport,
+    /// Prompt tokens per pass, which the GPU half's scratch is counted for: the plan's
+    /// setting, or shorter where that puts more blocks on the GPU ([`SPLIT_PREFILL_CHUNKS`]).
+    pub prefill_chunk_tokens: u32,
 }
 
 impl std::fmt::Display for LayerSplit {
@@ -90,9 +100,36 @@ pub fn gpu_part_bytes(
         .saturating_add(CUDA_OVERHEAD_BYTES)
 }
 
+/// The GPU half's fit with `gpu_layers` blocks at the longest prompt pass (the plan's
+/// `prefill_chunk_tokens`, else [`SPLIT_PREFILL_CHUNKS`]) where it fits comfortably, else
+/// tightly, else the plan's pass's numbers; and that pass.
+pub fn split_fit(
+    model: &ModelSpec,
+    precision: Precision,
+    context_tokens: u32,
+    prefill_chunk_tokens: u32,
+    free_vram_bytes: u64,
+    gpu_layers: u32,
+) -> (FitReport, u32) {
+    let chunk = prefill_chunk_tokens.max(1);
+    let fits: Vec<(FitReport, u32)> = std::iter::once(chunk)
+        .chain(SPLIT_PREFILL_CHUNKS.into_iter().filter(|&c| c < chunk))
+        .map(|c| {
+            let needed = gpu_part_bytes(model, precision, context_tokens, c, gpu_layers);
+            (FitReport::new(needed, free_vram_bytes, MemoryPool::GpuVram), c)
+        })
+        .collect();
+    let first_at = |level| fits.iter().find(|(fit, _)| fit.level == level);
+    first_at(FitLevel::Comfortable)
+        .or_else(|| first_at(FitLevel::Tight))
+        .unwrap_or(&fits[0])
+        .clone()
+}
+
 /// The split with the most blocks on the GPU whose half fits comfortably in `free_vram_bytes`
-/// (VRAM does not swap: headroom first), if that is at least a quarter of the blocks and not
-/// all of them (a model that fits whole is the GPU plan's).
+/// (VRAM does not swap: headroom first), at the longest prompt pass that allows it, if that
+/// is at least a quarter of the blocks and not all of them (a model that fits whole is the
+/// GPU plan's).
 pub fn plan_split(
     model: &ModelSpec,
     precision: Precision,
@@ -107,18 +144,21 @@ pub fn plan_split(
     let min = u32::try_from(u64::from(total).div_ceil(MIN_SHARE_DIVISOR))
         .ok()?
         .max(1);
-    let fit = |n: u32| {
-        let needed = gpu_part_bytes(model, precision, context_tokens, prefill_chunk_tokens, n);
-        FitReport::new(needed, free_vram_bytes, MemoryPool::GpuVram)
-    };
-    // Needs grow with the blocks: the first that does not fit comfortably bounds the split.
-    let gpu_layers = (min..total)
-        .take_while(|&n| fit(n).level == FitLevel::Comfortable)
-        .last()?;
-    Some(LayerSplit {
-        gpu_layers,
-        total_layers: total,
-        gpu_fit: fit(gpu_layers),
+    (min..total).rev().find_map(|gpu_layers| {
+        let (gpu_fit, chunk) = split_fit(
+            model,
+            precision,
+            context_tokens,
+            prefill_chunk_tokens,
+            free_vram_bytes,
+            gpu_layers,
+        );
+        (gpu_fit.level == FitLevel::Comfortable).then_some(LayerSplit {
+            gpu_layers,
+            total_layers: total,
+            gpu_fit,
+            prefill_chunk_tokens: chunk,
+        })
     })
 }
 
@@ -160,14 +200,14 @@ mod tests {
         let cases = [
             // (free VRAM, expected blocks on the GPU: None = no split)
             (2 * GB, None),
-            // (0.8 · 3 GB − 1.65 GB of context, head and scratch) / 155 MB: 4 blocks, under a
-            // quarter.
+            // (0.8 · 3 GB − 1.22 GB of CUDA context, head and 128-token scratch) / 155 MB: 7
+            // blocks, under a quarter.
             (3 * GB, None),
-            (4 * GB, Some(8..=12)),
-            (5 * GB, Some(13..=17)),
-            (6 * GB, Some(18..=22)),
-            (8 * GB, Some(28..=31)),
-            // Never all of them: a model that fits whole is the GPU plan's.
+            (4 * GB, Some(11..=13)),
+            (5 * GB, Some(16..=18)),
+            (6 * GB, Some(21..=24)),
+            (8 * GB, Some(30..=31)),
+            // Never all of them: a model that fits whole is the GPU plan's; the plan's pass.
             (24 * GB, Some(31..=31)),
         ];
         for (free, want) in cases {
@@ -178,13 +218,20 @@ mod tests {
                     assert!(range.contains(&split.gpu_layers), "{free}: {split:?}");
                     assert_eq!(split.total_layers, 32);
                     assert_eq!(split.gpu_fit.level, FitLevel::Comfortable);
-                    // One more block would not fit comfortably (or would be all of them).
+                    // One more block would not fit comfortably at any pass (or would be all).
                     let more = split.gpu_layers + 1;
-                    let next = gpu_part_bytes(&model, Precision::Q4KM, 4096, 512, more);
+                    let next = split_fit(&model, Precision::Q4KM, 4096, 512, free, more).0;
                     assert!(
-                        more == 32 || FitLevel::classify(next, free) != FitLevel::Comfortable,
+                        more == 32 || next.level != FitLevel::Comfortable,
                         "{free}: {split:?}"
                     );
+                    // The longest pass that allows these blocks.
+                    let at = |chunk| gpu_part_bytes(&model, Precision::Q4KM, 4096, chunk, split.gpu_layers);
+                    assert_eq!(FitLevel::classify(at(split.prefill_chunk_tokens), free), FitLevel::Comfortable);
+                    if split.prefill_chunk_tokens < 512 {
+                        let longer = split.prefill_chunk_tokens * 2;
+                        assert_ne!(FitLevel::classify(at(longer), free), FitLevel::Comfortable, "{free}: {split:?}");
+                    }
                 }
                 _ => panic!("{free} bytes free: got {got:?}, expected {want:?}"),
             }
