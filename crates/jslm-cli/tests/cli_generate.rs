@@ -252,7 +252,11 @@ fn gpu_layers_without_a_gpu_are_refused() {
     assert_eq!(out.status.code(), Some(32), "{stderr}");
     assert!(stderr.contains("gpu_layers = 1 refused"), "{stderr}");
     let out = run("0");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// `jslm generate --json` on the model's GGUF, once with its output as JSON lines parsed.

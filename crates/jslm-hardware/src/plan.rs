@@ -980,7 +980,9 @@ impl<'a> Planner<'a> {
             prefill_chunk_tokens: attempt
                 .split
                 .as_ref()
-                .map_or(self.settings.prefill_chunk_tokens, |(_, s)| s.prefill_chunk_tokens)
+                .map_or(self.settings.prefill_chunk_tokens, |(_, s)| {
+                    s.prefill_chunk_tokens
+                })
                 .clamp(1, attempt.context_tokens.max(1)),
             memory: attempt.memory,
             fit: attempt.fit,

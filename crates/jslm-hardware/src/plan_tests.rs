@@ -1279,7 +1279,7 @@ fn gpu_layers_override() {
             "4 GB, 30 blocks",
             card(4, 36 * GIB / 10),
             layers(30),
-            (cuda(0), Q4KM, Some(8), vec!["will_not_fit"]),
+            (cuda(0), Q4KM, Some(11), vec!["will_not_fit"]),
         ),
         (
             "4 GB, 0 blocks",

@@ -327,10 +327,14 @@ mod tests {
         let profile = machines::card(4, 36 * crate::units::GIB / 10);
         let report = doctor_report(&profile, &[seven_b()], &PlanSettings::default());
         let text = report.render_text();
-        assert!(text.contains("Plan:       cuda:0, Q4_K_M"), "{text}");
+        // The 128-token passes that leave the GPU room for more blocks.
+        assert!(
+            text.contains("Plan:       cuda:0, Q4_K_M (from GGUF Q4_K_M), 16 threads, context 4096 tokens, prefill 128 tokens/pass"),
+            "{text}"
+        );
         assert!(
             text.contains(
-                "Split:      8 of 32 blocks on the GPU, 24 on the CPU; the GPU's part fits \
+                "Split:      11 of 32 blocks on the GPU, 21 on the CPU; the GPU's part fits \
                  comfortably: needs 3.0 GB, 3.9 GB VRAM free"
             ),
             "{text}"

@@ -116,7 +116,10 @@ pub fn split_fit(
         .chain(SPLIT_PREFILL_CHUNKS.into_iter().filter(|&c| c < chunk))
         .map(|c| {
             let needed = gpu_part_bytes(model, precision, context_tokens, c, gpu_layers);
-            (FitReport::new(needed, free_vram_bytes, MemoryPool::GpuVram), c)
+            (
+                FitReport::new(needed, free_vram_bytes, MemoryPool::GpuVram),
+                c,
+            )
         })
         .collect();
     let first_at = |level| fits.iter().find(|(fit, _)| fit.level == level);
@@ -226,11 +229,20 @@ mod tests {
                         "{free}: {split:?}"
                     );
                     // The longest pass that allows these blocks.
-                    let at = |chunk| gpu_part_bytes(&model, Precision::Q4KM, 4096, chunk, split.gpu_layers);
-                    assert_eq!(FitLevel::classify(at(split.prefill_chunk_tokens), free), FitLevel::Comfortable);
+                    let at = |chunk| {
+                        gpu_part_bytes(&model, Precision::Q4KM, 4096, chunk, split.gpu_layers)
+                    };
+                    assert_eq!(
+                        FitLevel::classify(at(split.prefill_chunk_tokens), free),
+                        FitLevel::Comfortable
+                    );
                     if split.prefill_chunk_tokens < 512 {
                         let longer = split.prefill_chunk_tokens * 2;
-                        assert_ne!(FitLevel::classify(at(longer), free), FitLevel::Comfortable, "{free}: {split:?}");
+                        assert_ne!(
+                            FitLevel::classify(at(longer), free),
+                            FitLevel::Comfortable,
+                            "{free}: {split:?}"
+                        );
                     }
                 }
                 _ => panic!("{free} bytes free: got {got:?}, expected {want:?}"),
