@@ -12,8 +12,7 @@
 
 use crate::description::LlamaGguf;
 use crate::error::{EngineError, Result};
-use crate::gguf_cpu::{GgufCpuModel, KvCacheType};
-use crate::isa::Isa;
+use crate::gguf_cpu::{CpuRunner, GgufCpuModel};
 use candle_core::quantized::QMatMul;
 use candle_core::{DType, Device, IndexOp, Module, Tensor};
 use candle_transformers::quantized_nn::RmsNorm;
@@ -28,14 +27,13 @@ pub(crate) struct SplitGguf {
 
 impl SplitGguf {
     /// Loads `path` (described and checked as `gguf`) with its last `device_blocks` blocks,
-    /// the output norm and the head on `device` and the others on the CPU. `device_blocks`
-    /// must leave at least one block on each side (0 is the CPU plan, all of them the GPU's).
+    /// the output norm and the head on `device` and the others on the CPU, run as `runner`
+    /// says. `device_blocks` must leave at least one block on each side (0 is the CPU plan,
+    /// all of them the GPU's).
     pub fn load(
         path: &Path,
         gguf: &LlamaGguf,
-        context: usize,
-        isa: Isa,
-        kv: KvCacheType,
+        runner: CpuRunner,
         device_blocks: usize,
         device: &Device,
     ) -> Result<Self> {
@@ -51,8 +49,8 @@ impl SplitGguf {
             ));
         }
         let cpu_blocks = layers - device_blocks;
-        let cpu = GgufCpuModel::load(path, gguf, context, isa, kv, cpu_blocks)?;
-        let gpu = DeviceBlocks::load(path, gguf, cpu_blocks..layers, context, device)
+        let cpu = GgufCpuModel::load(path, gguf, runner, cpu_blocks)?;
+        let gpu = DeviceBlocks::load(path, gguf, cpu_blocks..layers, runner.context, device)
             .map_err(|e| crate::error::load_failed(path, &e, ""))?;
         Ok(Self { cpu, gpu })
     }
@@ -304,6 +302,15 @@ mod tests {
         }
     }
 
+    /// Portable kernels, an f16 cache.
+    fn runner(context: usize) -> CpuRunner {
+        CpuRunner {
+            context,
+            isa: crate::isa::Isa::Generic,
+            kv: crate::gguf_cpu::KvCacheType::F16,
+        }
+    }
+
     fn max_diff(a: &[f32], b: &[f32]) -> f32 {
         a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()))
     }
@@ -354,15 +361,7 @@ mod tests {
         assert!(layers >= 2, "the fixture needs two blocks to split");
         let prompt: Vec<u32> = (0..7).map(|i| 100 + 37 * i).collect();
         let context = 64;
-        let mut whole = GgufCpuModel::load(
-            &path,
-            &gguf,
-            context,
-            Isa::Generic,
-            KvCacheType::F16,
-            layers,
-        )
-        .unwrap();
+        let mut whole = GgufCpuModel::load(&path, &gguf, runner(context), layers).unwrap();
         let next = greedy(&mut whole, &prompt, 6);
         let want = run(
             &mut |ids, pos| whole.forward(ids, pos).unwrap(),
@@ -386,16 +385,8 @@ mod tests {
             .map(|(a, b)| max_diff(a, b))
             .fold(0f32, f32::max);
         for device_blocks in 1..layers {
-            let mut split = SplitGguf::load(
-                &path,
-                &gguf,
-                context,
-                Isa::Generic,
-                KvCacheType::F16,
-                device_blocks,
-                device,
-            )
-            .unwrap();
+            let mut split =
+                SplitGguf::load(&path, &gguf, runner(context), device_blocks, device).unwrap();
             assert_eq!(split.device_blocks(), device_blocks);
             let got = run(
                 &mut |ids, pos| split.forward(ids, pos).unwrap(),
@@ -450,17 +441,9 @@ mod tests {
         let gguf = describe(&path);
         let layers = gguf.dims.layers;
         for device_blocks in [0, layers, layers + 1] {
-            let err = SplitGguf::load(
-                &path,
-                &gguf,
-                64,
-                Isa::Generic,
-                KvCacheType::F16,
-                device_blocks,
-                &Device::Cpu,
-            )
-            .err()
-            .unwrap_or_else(|| panic!("{device_blocks} blocks accepted"));
+            let err = SplitGguf::load(&path, &gguf, runner(64), device_blocks, &Device::Cpu)
+                .err()
+                .unwrap_or_else(|| panic!("{device_blocks} blocks accepted"));
             assert_eq!(err.code(), jslm_core::ErrorCode::InvalidSetting, "{err}");
         }
     }

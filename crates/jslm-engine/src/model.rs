@@ -7,7 +7,7 @@
 use crate::description::{ModelDescription, NetworkDescription};
 use crate::engine::GgufRunner;
 use crate::error::{EngineError, Result};
-use crate::gguf_cpu::GgufCpuModel;
+use crate::gguf_cpu::{CpuRunner, GgufCpuModel};
 use crate::gguf_split::SplitGguf;
 use crate::mistral_model::MistralModel;
 use candle_core::quantized::gguf_file;
@@ -362,24 +362,27 @@ pub(crate) fn load_gguf(
     let split = options
         .gpu_layers
         .filter(|&n| device != ComputeDevice::Cpu && n < llama.dims.layers);
+    // Resolved only where the mapped runner runs: a forced ISA is no error for candle's.
+    let mapped = || -> Result<CpuRunner> {
+        Ok(CpuRunner {
+            context,
+            isa: crate::isa::Isa::resolve(options.isa)?,
+            kv: options.kv_cache,
+        })
+    };
     let network = if device == ComputeDevice::Cpu && runner == GgufRunner::Mapped {
-        let isa = crate::isa::Isa::resolve(options.isa)?;
+        let blocks = llama.dims.layers;
         Network::GgufCpu(Box::new(GgufCpuModel::load(
             file,
             llama,
-            context,
-            isa,
-            options.kv_cache,
-            llama.dims.layers,
+            mapped()?,
+            blocks,
         )?))
     } else if let Some(gpu_layers) = split {
-        let isa = crate::isa::Isa::resolve(options.isa)?;
         Network::GgufSplit(Box::new(SplitGguf::load(
             file,
             llama,
-            context,
-            isa,
-            options.kv_cache,
+            mapped()?,
             gpu_layers,
             &candle_device,
         )?))

@@ -69,6 +69,15 @@ struct Block {
     down: QMatrix,
 }
 
+/// How the runner runs: the positions its KV cache and RoPE table cover, its kernels
+/// (supported by this CPU: see `Isa::resolve`) and how its cache stores.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CpuRunner {
+    pub context: usize,
+    pub isa: Isa,
+    pub kv: KvCacheType,
+}
+
 pub(crate) struct GgufCpuModel {
     shape: LlamaShape,
     embedding: QMatrix,
@@ -83,19 +92,12 @@ pub(crate) struct GgufCpuModel {
 }
 
 impl GgufCpuModel {
-    /// Maps `path` (described and checked as `gguf`) and views its tensors in place.
-    /// `context` is the number of positions the KV cache and RoPE table cover; `isa` the
-    /// kernels (supported by this CPU: see `Isa::resolve`); `kv` how the cache stores;
-    /// `blocks` how many of the leading transformer blocks this model runs (all of them, or
-    /// the CPU's share of a split with a GPU: `gguf_split`), at most the file's.
-    pub fn load(
-        path: &Path,
-        gguf: &LlamaGguf,
-        context: usize,
-        isa: Isa,
-        kv: KvCacheType,
-        blocks: usize,
-    ) -> Result<Self> {
+    /// Maps `path` (described and checked as `gguf`) and views its tensors in place, to run
+    /// as `runner` says. `blocks`: how many of the leading transformer blocks this model runs
+    /// (all of them, or the CPU's share of a split with a GPU: `gguf_split`), at most the
+    /// file's.
+    pub fn load(path: &Path, gguf: &LlamaGguf, runner: CpuRunner, blocks: usize) -> Result<Self> {
+        let CpuRunner { context, isa, kv } = runner;
         let weights = weights_map::map_weights(path)?;
         let huge_page_bytes = weights.huge_bytes;
         let map = Arc::new(weights.map);
