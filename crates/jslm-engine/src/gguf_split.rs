@@ -237,10 +237,20 @@ impl Block {
         let q = candle_nn::rotary_emb::rope_i(&q.contiguous()?, cos, sin)?;
         let k = candle_nn::rotary_emb::rope_i(&k.contiguous()?, cos, sin)?;
         let (k, v) = match (&self.kv, pos) {
-            (Some((k_cache, v_cache)), p) if p > 0 => (
-                Tensor::cat(&[k_cache, &k], 2)?,
-                Tensor::cat(&[v_cache, &v], 2)?,
-            ),
+            (Some((k_cache, v_cache)), p) if p > 0 => {
+                // Positions are the CPU half's (a cache by position): a step repeated after
+                // one that failed past this block, or an earlier position, keeps the first
+                // `p` here too rather than attending to stale keys.
+                let cached = k_cache.dim(2)?;
+                if cached < p {
+                    candle_core::bail!("the GPU's cache holds {cached} positions; a step at {p}");
+                }
+                let (k_cache, v_cache) = (k_cache.narrow(2, 0, p)?, v_cache.narrow(2, 0, p)?);
+                (
+                    Tensor::cat(&[&k_cache, &k], 2)?,
+                    Tensor::cat(&[&v_cache, &v], 2)?,
+                )
+            }
             _ => (k, v),
         };
         self.kv = Some((k.clone(), v.clone()));
@@ -433,6 +443,21 @@ mod tests {
             Ok(device) => check_every_split(&device),
             Err(_) => eprintln!("no CUDA device: the split not run on a GPU"),
         }
+    }
+
+    /// A step run again at the same position (after one that failed) gives the same logits,
+    /// as the CPU runner's positional cache does; a step past the cache is an error.
+    #[test]
+    fn a_repeated_step_does_not_see_its_first_try() {
+        let path = fixture();
+        let gguf = describe(&path);
+        let mut split = SplitGguf::load(&path, &gguf, runner(64), 1, &Device::Cpu).unwrap();
+        let prompt: Vec<u32> = (0..5).map(|i| 200 + 11 * i).collect();
+        split.forward(&prompt, 0).unwrap();
+        let first = split.forward(&[42], 5).unwrap();
+        let again = split.forward(&[42], 5).unwrap();
+        assert_eq!(first, again);
+        assert!(split.forward(&[42], 9).is_err(), "a gap in the positions");
     }
 
     #[test]
