@@ -10,6 +10,8 @@
 #
 #   bash scripts/build-cuda.sh            # build
 #   bash scripts/build-cuda.sh --test     # build, then run the CLI's tests against this build
+#   bash scripts/build-cuda.sh --engine-tests   # build, and the engine's unit tests with CUDA as
+#                                         # jslm-engine-tests(.xz), for gpu-check's ENGINE_TESTS
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/setup.sh
@@ -44,4 +46,19 @@ if [ "${1:-}" = "--test" ]; then
   ln -sf ../lib64/libcuda.so "$CUDA_ROOT_DIR/stub-driver/libcuda.so.1"
   LD_LIBRARY_PATH="$CUDA_ROOT_DIR/lib64:$CUDA_ROOT_DIR/stub-driver${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
     cargo test --release --locked -p jslm-cli --features cuda --target-dir "$TARGET_DIR"
+fi
+if [ "${1:-}" = "--engine-tests" ]; then
+  step "the engine's unit tests with CUDA (for scripts/gpu-check.sh's ENGINE_TESTS)"
+  tests="$(cargo test --release --locked -p jslm-engine --features cuda --lib --no-run \
+    --target-dir "$TARGET_DIR" --message-format json 2>/dev/null \
+    | python3 -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "jslm_engine":
+        print(m["executable"])' | tail -1)"
+  [ -n "$tests" ] || { echo "the engine's test binary was not built" >&2; exit 1; }
+  cp "$tests" "$TARGET_DIR/release/jslm-engine-tests"
+  strip "$TARGET_DIR/release/jslm-engine-tests"
+  xz -T0 -6 -f -k "$TARGET_DIR/release/jslm-engine-tests"
+  ls -la "$TARGET_DIR/release/jslm-engine-tests" "$TARGET_DIR/release/jslm-engine-tests.xz"
 fi

@@ -9,9 +9,8 @@
 #                                                         # tiny-st tiny-gguf bf16 q4_k_m q8_0 split)
 #   ENGINE_TESTS=path/to/jslm-engine-tests[.xz]           # also the engine's CUDA unit tests
 #                                                         # (cuda_*; the split's against candle on
-#                                                         # the GPU), built by `cargo test -p
-#                                                         # jslm-engine --features cuda --release
-#                                                         # --lib --no-run`
+#                                                         # the GPU), built by `bash
+#                                                         # scripts/build-cuda.sh --engine-tests`
 #   AB=1                                                  # each benchmark also with JSLM_CUDA_MATVEC=0
 #
 # 1. what the machine is: nvidia-smi, `jslm doctor` (the plan on this GPU)

@@ -299,9 +299,17 @@ mod tests {
     use crate::description::{ModelDescription, NetworkDescription};
     use crate::files::WeightsFormat;
 
+    /// The tiny Q8_0 GGUF: beside the sources, or (the test binary carried to a GPU machine
+    /// by `scripts/gpu-check.sh`, which runs it from the repository's root) under the current
+    /// directory.
     fn fixture() -> std::path::PathBuf {
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../tests/fixtures/tiny-mistral-llamacpp/model-q8_0.gguf")
+        let file = "tests/fixtures/tiny-mistral-llamacpp/model-q8_0.gguf";
+        let built = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(file);
+        if built.exists() {
+            built
+        } else {
+            file.into()
+        }
     }
 
     fn describe(path: &Path) -> LlamaGguf {
