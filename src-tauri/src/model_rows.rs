@@ -36,6 +36,9 @@ pub struct FitRow {
     pub needed_bytes: u64,
     pub available_bytes: u64,
     pub message: String,
+    /// Set when the model would be split between a GPU too small for it and the CPU.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split: Option<jslm_hardware::LayerSplit>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -101,6 +104,7 @@ impl From<DevicePlan> for FitRow {
             needed_bytes: p.fit.needed_bytes,
             available_bytes: p.fit.available_bytes,
             message: p.fit.message,
+            split: p.split,
         }
     }
 }

@@ -2,7 +2,10 @@
 // its fit as a bar; the precision override reaches the plan.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { launch, byId, By, text } from "./lib/app.js";
+import { execFileSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import path from "node:path";
+import { launch, byId, By, text, CLI, freshDataDir } from "./lib/app.js";
 import { screenshot } from "./lib/artifacts.js";
 
 let app;
@@ -43,4 +46,35 @@ test("the precision override changes the plan", async () => {
   await driver.wait(async () => /・Q8_0・/.test(await text(driver, "hardware-body")), 10000);
   await driver.findElement(By.css('#precision option[value="auto"]')).click();
   await driver.wait(async () => /・F32・/.test(await text(driver, "hardware-body")), 10000);
+});
+
+test("a GPU too small for the model: the catalog row says how it is split", async () => {
+  // This machine as `jslm doctor` sees it, with a simulated 4 GB laptop GPU (3.6 GiB free)
+  // that CUDA can use: the 7B does not fit it whole.
+  const profile = JSON.parse(execFileSync(CLI, ["doctor", "--json", "--no-probe"]).toString()).profile;
+  profile.nvidia_gpus = [{
+    nvml_index: 0,
+    cuda_ordinal: 0,
+    name: "NVIDIA GeForce RTX 3050 Laptop GPU",
+    uuid: "GPU-e2e",
+    total_vram_bytes: 4 * 2 ** 30,
+    free_vram_bytes: Math.round(3.6 * 2 ** 30),
+    compute_capability: [8, 6],
+  }];
+  profile.backends.cuda = { state: "available" };
+  const dir = freshDataDir();
+  const file = path.join(dir, "hardware-profile.json");
+  writeFileSync(file, JSON.stringify(profile));
+  const small = await launch({ model: null, dataDir: dir, env: { JSLM_E2E_HARDWARE_PROFILE: file } });
+  try {
+    const { driver } = small;
+    const row = 'li[data-id="jslm-gamma-7b"]';
+    await driver.wait(async () => (await driver.findElements(By.css(`${row} .model-split`))).length === 1, 15000);
+    const split = await driver.findElement(By.css(`${row} .model-split`)).getText();
+    assert.match(split, /^GPU に全 32 層のうち \d+ 層、CPU に \d+ 層（GPU 側の必要 [\d.]+ GB \/ 空き 3\.9 GB）$/);
+    await driver.executeScript(`document.querySelector('${row}').scrollIntoView({ block: "center" })`);
+    await screenshot("09b-split-plan");
+  } finally {
+    await small.quit();
+  }
 });

@@ -5,7 +5,7 @@
 
 import { t } from "./i18n.js";
 import { element } from "./dom.js";
-import { fitView, formatBytes, precisionLabel } from "./hardware-view.js";
+import { fitView, formatBytes, precisionLabel, splitText } from "./hardware-view.js";
 
 /** "12.3 MB/s". */
 export function formatSpeed(bytesPerSec) {
@@ -191,6 +191,8 @@ export class ModelManager {
       needed: formatBytes(row.fit.needed_bytes),
       available: formatBytes(row.fit.available_bytes),
     })));
+    const split = splitText(lang, row.fit.split);
+    if (split) li.append(el("p", "model-split", split));
 
     const status = el("p", "model-status", this.statusText(row));
     status.dataset.role = "status";

@@ -304,7 +304,9 @@ mod tests {
     /// directory.
     fn fixture() -> std::path::PathBuf {
         let file = "tests/fixtures/tiny-mistral-llamacpp/model-q8_0.gguf";
-        let built = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(file);
+        let built = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(file);
         if built.exists() {
             built
         } else {

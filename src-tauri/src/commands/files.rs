@@ -9,7 +9,6 @@ use crate::drops::DropEvent;
 use crate::error::{AppError, AppResult};
 use crate::found::{self, FoundModels, ScanRequest};
 use crate::state::AppState;
-use jslm_hardware::HardwareProfile;
 use jslm_runtime::{Inspection, ModelSource};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -25,7 +24,7 @@ pub async fn inspect_model(state: State<'_, AppState>, path: String) -> AppResul
     let choices = state.run_choices(false);
     let detect = state.detect_options();
     tauri::async_runtime::spawn_blocking(move || {
-        let profile = HardwareProfile::detect(&detect);
+        let profile = crate::commands::model::detect_hardware(&detect);
         Ok(jslm_runtime::inspect(&profile, &source, &choices)?)
     })
     .await
@@ -133,7 +132,7 @@ pub(crate) async fn scan(state: &AppState, verify: bool) -> AppResult<FoundModel
     let detect = state.detect_options();
     let active = state.host.ready_path();
     tauri::async_runtime::spawn_blocking(move || {
-        let profile = HardwareProfile::detect(&detect);
+        let profile = crate::commands::model::detect_hardware(&detect);
         found::scan(&request, &profile, &choices, active.as_deref())
     })
     .await

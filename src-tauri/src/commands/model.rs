@@ -65,7 +65,7 @@ pub(crate) async fn load(
     let places = state.load_places();
     let detect = state.detect_options();
     let result = tauri::async_runtime::spawn_blocking(move || {
-        let profile = HardwareProfile::detect(&detect);
+        let profile = detect_hardware(&detect);
         loading::load(source, &choices, &profile, &places, |event| {
             // Progress is informational: a closed window must not fail the load.
             let _ = on_progress.send(event);
@@ -106,7 +106,7 @@ pub async fn hardware_report(
     let choices = state.run_choices(false);
     let detect = state.detect_options();
     tauri::async_runtime::spawn_blocking(move || {
-        let profile = HardwareProfile::detect(&detect);
+        let profile = detect_hardware(&detect);
         let planned = path.map(|p| {
             let description =
                 ModelDescription::read(&p).map_err(jslm_runtime::RuntimeError::from)?;
@@ -133,4 +133,21 @@ pub(crate) fn detect_options(model_cache_dir: PathBuf) -> DetectOptions {
         model_cache_dir: Some(model_cache_dir),
         ..DetectOptions::default()
     }
+}
+
+/// This machine's hardware, as every command plans with it. Test builds (the end-to-end
+/// window) read a simulated profile from the JSON file `JSLM_E2E_HARDWARE_PROFILE` instead, to
+/// show the plans of machines the test machine is not (a GPU too small for the model).
+pub(crate) fn detect_hardware(detect: &DetectOptions) -> HardwareProfile {
+    #[cfg(feature = "test")]
+    if let Some(path) = std::env::var_os("JSLM_E2E_HARDWARE_PROFILE") {
+        match std::fs::read_to_string(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| serde_json::from_str(&text).map_err(|e| e.to_string()))
+        {
+            Ok(profile) => return profile,
+            Err(e) => eprintln!("JSLM_E2E_HARDWARE_PROFILE not used: {e}"),
+        }
+    }
+    HardwareProfile::detect(detect)
 }

@@ -7,7 +7,6 @@ use crate::hub::{self, TokenStatus};
 use crate::model_rows::{self, ModelRow};
 use crate::model_summary::ModelSummary;
 use crate::state::AppState;
-use jslm_hardware::HardwareProfile;
 use jslm_hub::{delete_model as delete_cached, inspect, DownloadEvent, RepoId};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -30,7 +29,7 @@ pub async fn list_models(state: State<'_, AppState>) -> AppResult<Vec<ModelRow>>
         .map(|e| e.id.clone())
         .collect();
     tauri::async_runtime::spawn_blocking(move || {
-        let profile = HardwareProfile::detect(&detect);
+        let profile = crate::commands::model::detect_hardware(&detect);
         Ok(model_rows::rows(
             &profile,
             &choices,
