@@ -1,8 +1,9 @@
 //! The network itself: Mistral safetensors through `mistral_model` (candle's Mistral with a
 //! decode path for GPUs), or a GGUF (llama.cpp stores Mistral as arch `llama`) through our
 //! memory-mapped CPU runner (`gguf_cpu`) or, on a GPU, candle's quantized llama (a cut of it
-//! with fewer kernel launches measured slower on the H200: BENCHMARKS.md, "GPU"). Each loader
-//! takes the model's [`ModelDescription`] and the device and precision to run at.
+//! with fewer kernel launches measured slower on the H200: BENCHMARKS.md, "GPU"), or split
+//! between the two for a GPU too small for it (`gguf_split`). Each loader takes the model's
+//! [`ModelDescription`] and the device and precision to run at.
 
 use crate::description::{ModelDescription, NetworkDescription};
 use crate::engine::GgufRunner;
