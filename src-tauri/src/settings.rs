@@ -97,6 +97,10 @@ pub struct AppSettings {
     /// The precision to run models at; `None` ("auto"): the device plan decides.
     #[serde(with = "jslm_runtime::choices::auto_precision")]
     pub precision: Option<Precision>,
+    /// Blocks on an NVIDIA GPU, the rest on the CPU (`RunChoices::gpu_layers`); `None`
+    /// ("auto"): the device plan decides.
+    #[serde(with = "auto_count")]
+    pub gpu_layers: Option<u32>,
     pub window: Option<WindowSize>,
     /// Folders the user added to look for models in, besides the apps' own (`found_models`).
     pub model_dirs: Vec<PathBuf>,
@@ -114,6 +118,9 @@ pub struct SettingsPatch {
     /// "auto" or a precision.
     #[serde(default, with = "patch_precision")]
     pub precision: Option<Option<Precision>>,
+    /// "auto" or a number of blocks.
+    #[serde(default, with = "patch_count")]
+    pub gpu_layers: Option<Option<u32>>,
     pub serve: Option<ServeSettings>,
     pub backend: Option<Backend>,
 }
@@ -127,6 +134,47 @@ mod patch_precision {
         d: D,
     ) -> Result<Option<Option<Precision>>, D::Error> {
         jslm_runtime::choices::auto_precision::deserialize(d).map(Some)
+    }
+}
+
+/// An optional count where `None` is "auto" (as the window's selects write it).
+mod auto_count {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(n: &Option<u32>, s: S) -> Result<S::Ok, S::Error> {
+        match n {
+            Some(n) => n.serialize(s),
+            None => s.serialize_str("auto"),
+        }
+    }
+
+    /// "auto" or null read as `None`; a number, or a number written as text, as itself.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Count {
+            Number(u32),
+            Text(String),
+        }
+        match Option::<Count>::deserialize(d)? {
+            None => Ok(None),
+            Some(Count::Number(n)) => Ok(Some(n)),
+            Some(Count::Text(t)) if t == "auto" => Ok(None),
+            Some(Count::Text(t)) => t.parse().map(Some).map_err(|_| {
+                serde::de::Error::custom(format!(
+                    "expected \"auto\" or a number of blocks, not {t:?}"
+                ))
+            }),
+        }
+    }
+}
+
+/// A patch's count: absent (leave it), "auto" or a number.
+mod patch_count {
+    use serde::Deserializer;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>, D::Error> {
+        super::auto_count::deserialize(d).map(Some)
     }
 }
 
@@ -203,6 +251,9 @@ impl SettingsStore {
             }
             if let Some(v) = patch.precision {
                 s.precision = v;
+            }
+            if let Some(v) = patch.gpu_layers {
+                s.gpu_layers = v;
             }
             if let Some(v) = patch.serve {
                 s.serve = v;
@@ -364,6 +415,41 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names, vec!["settings.json".to_string()]);
+    }
+
+    /// The GPU-block setting: "auto" or a number, in the file and in a patch; older files
+    /// without it are "auto"; anything else is refused, not read as "auto".
+    #[test]
+    fn gpu_layers_are_auto_or_a_number() {
+        assert_eq!(
+            serde_json::to_value(AppSettings::default()).unwrap()["gpu_layers"],
+            "auto"
+        );
+        let eight: SettingsPatch = serde_json::from_str(r#"{"gpu_layers": 8}"#).unwrap();
+        assert_eq!(eight.gpu_layers, Some(Some(8)));
+        let text: SettingsPatch = serde_json::from_str(r#"{"gpu_layers": "12"}"#).unwrap();
+        assert_eq!(text.gpu_layers, Some(Some(12)));
+        let auto: SettingsPatch = serde_json::from_str(r#"{"gpu_layers": "auto"}"#).unwrap();
+        assert_eq!(auto.gpu_layers, Some(None));
+        let absent: SettingsPatch = serde_json::from_str("{}").unwrap();
+        assert_eq!(absent.gpu_layers, None);
+        for bad in [
+            r#"{"gpu_layers": -1}"#,
+            r#"{"gpu_layers": "all"}"#,
+            r#"{"gpu_layers": 1.5}"#,
+        ] {
+            assert!(serde_json::from_str::<SettingsPatch>(bad).is_err(), "{bad}");
+        }
+        let old: AppSettings = serde_json::from_str(r#"{"precision": "q8_0"}"#).unwrap();
+        assert_eq!(old.gpu_layers, None);
+        let dir = tempfile::tempdir().unwrap();
+        let store = SettingsStore::open(&dir.path().join("settings.json"));
+        let saved = store
+            .apply(serde_json::from_str(r#"{"gpu_layers": 16}"#).unwrap())
+            .unwrap();
+        assert_eq!(saved.gpu_layers, Some(16));
+        let reopened = SettingsStore::open(&dir.path().join("settings.json"));
+        assert_eq!(reopened.get().gpu_layers, Some(16));
     }
 
     #[test]

@@ -122,11 +122,13 @@ impl AppState {
         }
     }
 
-    /// How the user wants models to run (the window's precision setting; the rest is the
-    /// plan's), plus `force` for "load anyway".
+    /// How the user wants models to run (the window's precision and GPU-block settings; the
+    /// rest is the plan's), plus `force` for "load anyway".
     pub fn run_choices(&self, force: bool) -> RunChoices {
+        let settings = self.settings.get();
         RunChoices {
-            precision: self.settings.get().precision,
+            precision: settings.precision,
+            gpu_layers: settings.gpu_layers,
             force,
             ..RunChoices::default()
         }

@@ -74,6 +74,13 @@ test("a GPU too small for the model: the catalog row says how it is split", asyn
     assert.match(split, /^GPU に全 32 層のうち \d+ 層、CPU に \d+ 層（GPU 側の必要 [\d.]+ GB \/ 空き 3\.9 GB）$/);
     await driver.executeScript(`document.querySelector('${row}').scrollIntoView({ block: "center" })`);
     await screenshot("09b-split-plan");
+    // The window's own number of blocks reaches the plan; then back to automatic.
+    // Read afresh each time: the manager re-renders its rows when the plan changes.
+    const splitOf = () => driver.executeScript(`return document.querySelector('${row} .model-split')?.textContent ?? ""`);
+    await driver.findElement(By.css('#gpu-layers option[value="8"]')).click();
+    await driver.wait(async () => /のうち 8 層、CPU に 24 層/.test(await splitOf()), 10000);
+    await driver.findElement(By.css('#gpu-layers option[value="auto"]')).click();
+    await driver.wait(async () => (await splitOf()) === split, 10000);
   } finally {
     await small.quit();
   }

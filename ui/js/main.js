@@ -359,16 +359,27 @@ $("model-form").addEventListener("submit", (event) => {
   loadModel($("model-path").value);
 });
 
-$("precision").addEventListener("change", async () => {
-  // The plan is read from the saved settings: refresh only once they are saved.
-  try {
-    await api.saveSettings({ precision: $("precision").value });
-  } catch (error) {
-    showFormError(error);
-    return;
-  }
-  if ($("hardware").open) refreshHardware();
-});
+for (const [id, setting] of [["precision", "precision"], ["gpu-layers", "gpu_layers"]]) {
+  $(id).addEventListener("change", async () => {
+    // The plan is read from the saved settings: refresh only once they are saved.
+    try {
+      await api.saveSettings({ [setting]: $(id).value });
+    } catch (error) {
+      showFormError(error);
+      return;
+    }
+    if ($("hardware").open) refreshHardware();
+    if ($("model-manager").open) refreshManager();
+  });
+}
+
+/** The saved GPU-block setting in its select; a number the list lacks (set by hand) is added. */
+function showGpuLayers(value) {
+  const select = $("gpu-layers");
+  const text = String(value ?? "auto");
+  if (![...select.options].some((o) => o.value === text)) select.append(new Option(text, text));
+  select.value = text;
+}
 
 // ---- generation ---------------------------------------------------------------------------
 
@@ -593,6 +604,7 @@ async function start() {
     const settings = await api.getSettings();
     settingsForm.set(settings.generation);
     $("precision").value = settings.precision;
+    showGpuLayers(settings.gpu_layers);
     setLanguage(settings.language);
     servePanel.init(settings);
   } catch (raw) {
