@@ -32,6 +32,8 @@ test("shows the machine and the plan with a fit bar", async () => {
   assert.match(body, /tiny-mistral: CPU・F32・\d+ スレッド・コンテキスト 4096 トークン/);
   assert.match(body, /選んだ理由: 小さいモデル（f32 で [\d.]+ MB）なので量子化しません/);
   assert.equal(await text(driver, "hardware-body").then(() => driver.findElement(By.css("#hardware-body .badge")).getAttribute("data-level")), "comfortable");
+  // No NVIDIA GPU here: no control for its layers.
+  assert.equal(await driver.executeScript("return document.getElementById('gpu-layers-field').hidden"), true);
   const meter = await driver.findElement(By.css("#hardware-body meter"));
   assert.ok(Number(await meter.getAttribute("value")) > 0);
   assert.match(await meter.getAttribute("aria-label"), /^余裕あり: 必要 /);
@@ -77,6 +79,8 @@ test("a GPU too small for the model: the catalog row says how it is split", asyn
     // The window's own number of blocks reaches the plan; then back to automatic.
     // Read afresh each time: the manager re-renders its rows when the plan changes.
     const splitOf = () => driver.executeScript(`return document.querySelector('${row} .model-split')?.textContent ?? ""`);
+    await driver.executeScript("document.getElementById('model-change').open = true");
+    await driver.wait(async () => driver.findElement(byId("gpu-layers-field")).isDisplayed(), 15000);
     await driver.findElement(By.css('#gpu-layers option[value="8"]')).click();
     await driver.wait(async () => /のうち 8 層、CPU に 24 層/.test(await splitOf()), 10000);
     await driver.findElement(By.css('#gpu-layers option[value="auto"]')).click();

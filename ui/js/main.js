@@ -373,12 +373,23 @@ for (const [id, setting] of [["precision", "precision"], ["gpu-layers", "gpu_lay
   });
 }
 
-/** The saved GPU-block setting in its select; a number the list lacks (set by hand) is added. */
+/**
+ * The saved GPU-block setting in its select; a number the list lacks (set by hand) is added.
+ * The select is shown where it means something: on a machine with an NVIDIA GPU (asked of the
+ * backend in the background), or when a number was saved (so it can be set back to 自動).
+ */
 function showGpuLayers(value) {
   const select = $("gpu-layers");
   const text = String(value ?? "auto");
   if (![...select.options].some((o) => o.value === text)) select.append(new Option(text, text));
   select.value = text;
+  if (text !== "auto") $("gpu-layers-field").hidden = false;
+  api.hardwareReport(null).then(
+    (report) => {
+      if (report.profile.nvidia_gpus.length > 0) $("gpu-layers-field").hidden = false;
+    },
+    () => {},
+  );
 }
 
 // ---- generation ---------------------------------------------------------------------------
