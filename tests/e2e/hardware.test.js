@@ -83,6 +83,12 @@ test("a GPU too small for the model: the catalog row says how it is split", asyn
     await driver.wait(async () => driver.findElement(byId("gpu-layers-field")).isDisplayed(), 15000);
     await driver.findElement(By.css('#gpu-layers option[value="8"]')).click();
     await driver.wait(async () => /のうち 8 層、CPU に 24 層/.test(await splitOf()), 10000);
+    // The same in English, with the form's select in the picture.
+    await driver.findElement(byId("lang-toggle")).click();
+    await driver.wait(async () => /^8 of 32 layers on the GPU, 24 on the CPU/.test(await splitOf()), 10000);
+    await driver.executeScript("document.getElementById('gpu-layers').scrollIntoView({ block: 'end' })");
+    await screenshot("09c-split-english");
+    await driver.findElement(byId("lang-toggle")).click();
     await driver.findElement(By.css('#gpu-layers option[value="auto"]')).click();
     await driver.wait(async () => (await splitOf()) === split, 10000);
   } finally {
