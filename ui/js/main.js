@@ -375,8 +375,8 @@ for (const [id, setting] of [["precision", "precision"], ["gpu-layers", "gpu_lay
 
 /**
  * The saved GPU-block setting in its select; a number the list lacks (set by hand) is added.
- * The select is shown where it means something: on a machine with an NVIDIA GPU (asked of the
- * backend in the background), or when a number was saved (so it can be set back to 自動).
+ * The select is shown where it means something: on a machine with an NVIDIA GPU, or when a
+ * number was saved (so it can be set back to 自動).
  */
 function showGpuLayers(value) {
   const select = $("gpu-layers");
@@ -384,13 +384,28 @@ function showGpuLayers(value) {
   if (![...select.options].some((o) => o.value === text)) select.append(new Option(text, text));
   select.value = text;
   if (text !== "auto") $("gpu-layers-field").hidden = false;
+  revealGpuLayers();
+}
+
+let gpuAsked = false;
+
+/**
+ * Asks the backend once whether there is an NVIDIA GPU, when the form holding the select is
+ * first open (not at every start: it detects the hardware and plans the configured model).
+ */
+function revealGpuLayers() {
+  if (gpuAsked || !$("model-change").open) return;
+  gpuAsked = true;
   api.hardwareReport(null).then(
     (report) => {
       if (report.profile.nvidia_gpus.length > 0) $("gpu-layers-field").hidden = false;
     },
-    () => {},
+    () => {
+      gpuAsked = false;
+    },
   );
 }
+$("model-change").addEventListener("toggle", revealGpuLayers);
 
 // ---- generation ---------------------------------------------------------------------------
 
