@@ -86,8 +86,14 @@ pub fn start(model: &ServedModel, place: Place, job: Job) -> Running {
             () = tx.closed() => return,
         };
         let blocking = tokio::task::spawn_blocking(move || {
-            let _turn = turn;
-            run(&model, &job, &flag, &tx);
+            let last = run(&model, &job, &flag, &tx);
+            // The engine is free before the client hears the end: a client that sends its
+            // next request on the last piece must find its place (with `--max-waiting 0` it
+            // was refused with 429 while this thread still held the turn).
+            drop(turn);
+            if let Some(last) = last {
+                let _ = tx.send(last);
+            }
         });
         if let Err(e) = blocking.await {
             tracing::error!("a generation thread died: {e}");
@@ -96,14 +102,20 @@ pub fn start(model: &ServedModel, place: Place, job: Job) -> Running {
     Running { pieces: rx, cancel }
 }
 
-/// Runs the engine on this (blocking) thread.
-fn run(model: &ServedModel, job: &Job, cancel: &CancelFlag, tx: &mpsc::UnboundedSender<Piece>) {
+/// Runs the engine on this (blocking) thread, sending the text pieces to `tx`; returns the
+/// last piece (`End` or `Failed`) for the caller to send once the engine is released, or
+/// `None` when the client is gone or the run was cancelled.
+fn run(
+    model: &ServedModel,
+    job: &Job,
+    cancel: &CancelFlag,
+    tx: &mpsc::UnboundedSender<Piece>,
+) -> Option<Piece> {
     if cancel.is_cancelled() {
-        return;
+        return None;
     }
     if model.is_closed() {
-        let _ = tx.send(Piece::Failed(ApiError::unavailable()));
-        return;
+        return Some(Piece::Failed(ApiError::unavailable()));
     }
     let mut stops = StopMatcher::new(job.stops.clone());
     let mut trim = job.trim.then(AnswerTrim::default);
@@ -144,27 +156,26 @@ fn run(model: &ServedModel, job: &Job, cancel: &CancelFlag, tx: &mpsc::Unbounded
                 StopReason::MaxTokens => FinishReason::Length,
                 StopReason::Cancelled => {
                     counters.record(Ended::Cancelled, tokens);
-                    if model.is_closed() {
-                        let _ = tx.send(Piece::Failed(ApiError::unavailable()));
-                    }
-                    return;
+                    return model
+                        .is_closed()
+                        .then(|| Piece::Failed(ApiError::unavailable()));
                 }
             };
             let tail = stops.finish();
             let ok = pass(&tail, &mut stops);
             counters.record(Ended::Finished, tokens);
-            if ok {
-                let _ = tx.send(Piece::End(Outcome {
+            ok.then(|| {
+                Piece::End(Outcome {
                     finish_reason,
                     prompt_tokens: out.prompt_token_ids.len(),
                     completion_tokens: tokens,
-                }));
-            }
+                })
+            })
         }
         Err(e) => {
             counters.record(Ended::Failed, 0);
             let error = ApiError::from_engine(&e, |f| rename_field(f, job.max_tokens_field));
-            let _ = tx.send(Piece::Failed(error));
+            Some(Piece::Failed(error))
         }
     }
 }

@@ -274,6 +274,40 @@ async fn a_full_queue_answers_429_with_retry_after() {
     assert_eq!(after.status(), 200);
 }
 
+/// With no place to wait, a client that sends its next request as soon as an answer ends is
+/// never refused: the engine is released before the answer's last piece goes out. (Checked
+/// on the queue itself, the moment the last piece arrives: over HTTP the window in which the
+/// finished generation still held the engine was too short to hit on purpose, and the
+/// `openai` client test hit it once in CI.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_engine_is_free_when_the_last_piece_arrives() {
+    use jslm_server::generation::{start, Job, Piece};
+    let server = serve(ServerConfig::default(), 0).await;
+    let gate = server.model.gate().clone();
+    for i in 0..20 {
+        let place = gate.try_place().expect("the queue is empty");
+        let job = Job {
+            prompt: "むかしむかし".into(),
+            settings: jslm_engine::GenerationSettings::greedy(1),
+            stops: vec![],
+            trim: false,
+            max_tokens_field: "max_tokens",
+        };
+        let mut running = start(&server.model, place, job);
+        loop {
+            match running.pieces.recv().await.expect("a last piece") {
+                Piece::Text(_) => continue,
+                Piece::End(_) => break,
+                Piece::Failed(e) => panic!("run {i} failed: {e:?}"),
+            }
+        }
+        assert!(
+            gate.try_place().is_ok(),
+            "run {i}: the engine was still taken"
+        );
+    }
+}
+
 /// Waits until `done` holds, up to 20 s.
 async fn eventually(mut done: impl FnMut() -> bool) {
     let start = Instant::now();
