@@ -482,4 +482,44 @@ mod tests {
             assert_eq!(err.code(), jslm_core::ErrorCode::InvalidSetting, "{err}");
         }
     }
+
+    /// A split's CPU half maps the embedding and its own blocks' matrices in, nothing of the
+    /// GPU's blocks or the head (which the GPU half reads from the file itself).
+    #[test]
+    fn the_cpu_half_reads_only_its_own_tensors() {
+        let path = fixture();
+        let gguf = describe(&path);
+        let layers = gguf.dims.layers;
+        let cpu = GgufCpuModel::load(&path, &gguf, runner(64), 1).unwrap();
+        let ranges = cpu.file_ranges(false);
+        let read = |name: &str| {
+            let t = &gguf.tensors[name];
+            let (start, end) = (t.offset as usize, (t.offset + t.byte_size) as usize);
+            let covered = ranges.iter().any(|r| r.start <= start && end <= r.end);
+            let touched = ranges.iter().any(|r| r.start < end && start < r.end);
+            assert_eq!(covered, touched, "{name} is partly in the ranges");
+            covered
+        };
+        assert!(read("token_embd.weight"));
+        for t in [
+            "attn_q",
+            "attn_k",
+            "attn_v",
+            "attn_output",
+            "ffn_gate",
+            "ffn_up",
+            "ffn_down",
+        ] {
+            assert!(read(&format!("blk.0.{t}.weight")), "blk.0.{t}");
+            for layer in 1..layers {
+                assert!(!read(&format!("blk.{layer}.{t}.weight")), "blk.{layer}.{t}");
+            }
+        }
+        assert!(!read("output.weight"));
+        assert_eq!(
+            cpu.file_ranges(true),
+            vec![0..usize::MAX],
+            "the whole model reads all"
+        );
+    }
 }

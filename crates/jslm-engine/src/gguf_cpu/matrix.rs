@@ -111,10 +111,15 @@ impl QMatrix {
         unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(self.offset) as *const T, count) }
     }
 
+    /// Where the matrix's bytes lie in the file.
+    pub fn byte_range(&self) -> std::ops::Range<usize> {
+        let len = byte_len(self.rows, self.cols, self.dtype).expect("checked in `new`");
+        self.offset..self.offset + len
+    }
+
     /// The matrix's bytes in the file.
     pub fn bytes(&self) -> &[u8] {
-        let len = byte_len(self.rows, self.cols, self.dtype).expect("checked in `new`");
-        &self.map[self.offset..self.offset + len]
+        &self.map[self.byte_range()]
     }
 
     /// Copies row `row` into `out` as f32 (the token embedding lookup).

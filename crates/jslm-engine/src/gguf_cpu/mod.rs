@@ -44,7 +44,6 @@ use matmul_group::matmul_group;
 use matrix::QMatrix;
 use ops::{rms_norm, silu_mul, Rope};
 use std::path::Path;
-use std::sync::Arc;
 
 /// The shape of the network, from the GGUF's `llama.*` metadata.
 #[derive(Debug, Clone, Copy)]
@@ -99,8 +98,7 @@ impl GgufCpuModel {
     pub fn load(path: &Path, gguf: &LlamaGguf, runner: CpuRunner, blocks: usize) -> Result<Self> {
         let CpuRunner { context, isa, kv } = runner;
         let weights = weights_map::map_weights(path)?;
-        let huge_page_bytes = weights.huge_bytes;
-        let map = Arc::new(weights.map);
+        let map = weights.map.clone();
         let bad = |reason: String| EngineError::invalid_file(path, reason);
         let p = gguf.dims;
         let (layers, hidden, heads, kv_heads, head_dim) =
@@ -180,7 +178,7 @@ impl GgufCpuModel {
             // Tied embeddings: the output head is the embedding matrix.
             tensor("token_embd.weight")?
         };
-        Ok(Self {
+        let mut model = Self {
             shape: LlamaShape {
                 hidden,
                 heads,
@@ -196,8 +194,28 @@ impl GgufCpuModel {
             rope: Rope::new(head_dim, rope_base, context),
             cache: KvCache::new(layers, kv_heads, head_dim, context, kv, isa),
             cpu: Cpu::new(isa),
-            huge_page_bytes,
-        })
+            huge_page_bytes: 0,
+        };
+        model.huge_page_bytes = weights.populate(&model.file_ranges(layers == p.layers));
+        Ok(model)
+    }
+
+    /// The bytes of the file this model reads: all of it for the whole model (`whole`); for
+    /// a split's CPU half the embedding and its blocks' matrices (the norms are copies), so
+    /// that the GPU's blocks and the head, which the GPU half reads from the file itself,
+    /// stay out of this process's memory.
+    pub(crate) fn file_ranges(&self, whole: bool) -> Vec<std::ops::Range<usize>> {
+        if whole {
+            return vec![0..usize::MAX];
+        }
+        std::iter::once(&self.embedding)
+            .chain(
+                self.blocks
+                    .iter()
+                    .flat_map(|b| [&b.wq, &b.wk, &b.wv, &b.wo, &b.gate, &b.up, &b.down]),
+            )
+            .map(QMatrix::byte_range)
+            .collect()
     }
 
     /// Bytes of the weights on 2 MiB pages (for the benchmark's report).

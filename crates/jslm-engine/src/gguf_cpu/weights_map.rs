@@ -23,49 +23,94 @@
 
 use crate::error::{EngineError, Result};
 use memmap2::Mmap;
+use std::ops::Range;
 use std::path::Path;
+use std::sync::Arc;
 
 /// The 2 MiB of a PMD mapping.
 const HUGE: usize = 2 << 20;
-/// Below this share of the file on 2 MiB pages, the probe runs.
+/// Below this share of the populated bytes on 2 MiB pages, the probe runs.
 const ENOUGH: f64 = 0.5;
 
-/// The weights' map and how much of it is on 2 MiB pages.
-pub(crate) struct WeightsMap {
-    pub map: Mmap,
-    /// Bytes of the map on 2 MiB pages (Linux; 0 elsewhere or where unknown).
-    pub huge_bytes: u64,
+/// A GGUF file mapped read-only, nothing faulted in yet: the model views its tensors, then
+/// says which bytes it runs ([`Self::populate`]).
+pub(crate) struct WeightsFile {
+    file: std::fs::File,
+    pub map: Arc<Mmap>,
 }
 
-/// Maps `path` read-only, its pages populated up front, on 2 MiB pages where the kernel and
-/// filesystem allow (see the module's comment).
-pub(crate) fn map_weights(path: &Path) -> Result<WeightsMap> {
+/// Maps `path` read-only, asking for 2 MiB pages where the kernel and filesystem allow (see
+/// the module's comment).
+pub(crate) fn map_weights(path: &Path) -> Result<WeightsFile> {
     let file = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
-    let map = map_file(path, &file)?;
-    #[cfg(target_os = "linux")]
-    {
-        Ok(linux::onto_huge_pages(&file, map))
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        Ok(WeightsMap { map, huge_bytes: 0 })
-    }
-}
-
-fn map_file(path: &Path, file: &std::fs::File) -> Result<Mmap> {
     // SAFETY: the map is read-only. Model files are written to a temporary name and renamed
     // into place, never modified in place; a file truncated under us would fault, which is
     // the same contract every mmap-based loader (llama.cpp, safetensors) has.
     let map =
-        unsafe { memmap2::MmapOptions::new().map(file) }.map_err(|e| EngineError::io(path, e))?;
+        unsafe { memmap2::MmapOptions::new().map(&file) }.map_err(|e| EngineError::io(path, e))?;
+    // A hint: an error (an old kernel, THP compiled out) only loses the speed-up. With
+    // `MADV_HUGEPAGE`, faults on uncached parts read them in 2 MiB folios.
     #[cfg(target_os = "linux")]
-    {
-        // Hints: an error (an old kernel, THP compiled out) only loses the speed-up. With
-        // `MADV_HUGEPAGE`, faults on uncached parts read them in 2 MiB folios.
-        let _ = map.advise(memmap2::Advice::HugePage);
-        populate(&map, 0, map.len());
+    let _ = map.advise(memmap2::Advice::HugePage);
+    Ok(WeightsFile {
+        file,
+        map: Arc::new(map),
+    })
+}
+
+impl WeightsFile {
+    /// Faults the bytes of `ranges` in now, so that the first forward pass does not, on
+    /// 2 MiB pages where possible; returns how many bytes of the map are on 2 MiB pages.
+    /// The whole model passes the whole file; a split's CPU half only its own tensors, so
+    /// that the GPU's blocks never count in this process's memory.
+    ///
+    /// Call it while no slice of the map is in use (the model is still loading): the probe
+    /// for 2 MiB pages drops and re-reads pages of the map.
+    pub fn populate(&self, ranges: &[Range<usize>]) -> u64 {
+        #[cfg(target_os = "linux")]
+        {
+            let ranges = clamped(ranges, self.map.len());
+            for r in &ranges {
+                populate(&self.map, r.start, r.len());
+            }
+            linux::onto_huge_pages(&self.file, &self.map, &ranges)
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = (&self.file, ranges);
+            0
+        }
     }
-    Ok(map)
+}
+
+/// `ranges` cut to `0..len`, sorted, with empty ones dropped and touching ones merged.
+#[cfg(target_os = "linux")]
+fn clamped(ranges: &[Range<usize>], len: usize) -> Vec<Range<usize>> {
+    let mut sorted: Vec<Range<usize>> = ranges
+        .iter()
+        .map(|r| r.start.min(len)..r.end.min(len))
+        .filter(|r| !r.is_empty())
+        .collect();
+    sorted.sort_by_key(|r| r.start);
+    let mut out: Vec<Range<usize>> = Vec::with_capacity(sorted.len());
+    for r in sorted {
+        match out.last_mut() {
+            Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
+/// `ranges` widened to whole 2 MiB pieces of a `len`-byte map (a 2 MiB page holds all of
+/// one), merged where they meet.
+#[cfg(target_os = "linux")]
+fn widened(ranges: &[Range<usize>], len: usize) -> Vec<Range<usize>> {
+    let out: Vec<Range<usize>> = ranges
+        .iter()
+        .map(|r| r.start / HUGE * HUGE..r.end.div_ceil(HUGE).saturating_mul(HUGE).min(len))
+        .collect();
+    clamped(&out, len)
 }
 
 /// Faults `len` bytes at `offset` in now (`MADV_POPULATE_READ`, Linux 5.14+), so that the
@@ -80,36 +125,45 @@ mod linux {
     use super::*;
     use std::os::fd::AsRawFd;
 
-    pub(super) fn onto_huge_pages(file: &std::fs::File, map: Mmap) -> WeightsMap {
+    /// `ranges` (sorted, disjoint, inside the map, already populated) onto 2 MiB pages if
+    /// the probe says the filesystem can; returns the map's bytes on 2 MiB pages.
+    pub(super) fn onto_huge_pages(
+        file: &std::fs::File,
+        map: &Mmap,
+        ranges: &[Range<usize>],
+    ) -> u64 {
+        let huge = |map: &Mmap| file_pmd_mapped(map).unwrap_or(0);
         // The kernel maps a 2 MiB page only where the address and the file offset are both
         // 2 MiB-aligned; offset 0 is at the map's start, so that must be aligned (Linux
         // aligns large file maps where it can give them 2 MiB pages).
-        if !(map.as_ptr() as usize).is_multiple_of(HUGE) || map.len() < 2 * HUGE {
-            return WeightsMap { map, huge_bytes: 0 };
+        let wanted: usize = ranges.iter().map(|r| r.len()).sum();
+        let eligible = wanted / HUGE * HUGE;
+        let Some(first) = ranges.first() else {
+            return 0;
+        };
+        let probe = first.start / HUGE * HUGE;
+        if !(map.as_ptr() as usize).is_multiple_of(HUGE)
+            || eligible < HUGE
+            || probe + HUGE > map.len()
+        {
+            return huge(map);
         }
-        let eligible = map.len() / HUGE * HUGE;
-        let huge = |map: &Mmap| file_pmd_mapped(map).unwrap_or(0);
-        let before = huge(&map);
+        let before = huge(map);
         if before as f64 >= ENOUGH * eligible as f64 {
-            return WeightsMap {
-                map,
-                huge_bytes: before,
-            };
+            return before;
         }
-        // The probe: the first 2 MiB dropped from this map and the cache, then read back.
-        drop_range(&map, file, 0, HUGE);
-        populate(&map, 0, HUGE);
-        let probed = huge(&map);
+        // The probe: the first 2 MiB piece dropped from this map and the cache, then read back.
+        drop_range(map, file, probe, HUGE);
+        populate(map, probe, HUGE);
+        let probed = huge(map);
         if probed < before + HUGE as u64 {
-            return WeightsMap {
-                map,
-                huge_bytes: probed,
-            };
+            return probed;
         }
-        drop_range(&map, file, 0, map.len());
-        populate(&map, 0, map.len());
-        let huge_bytes = huge(&map);
-        WeightsMap { map, huge_bytes }
+        for r in widened(ranges, map.len()) {
+            drop_range(map, file, r.start, r.len());
+            populate(map, r.start, r.len());
+        }
+        huge(map)
     }
 
     /// Unmaps `len` bytes at `offset` from this process and asks the kernel to drop them from
@@ -133,12 +187,19 @@ mod linux {
 
     /// `FilePmdMapped` of the map's own entry in `/proc/self/smaps`, in bytes.
     fn file_pmd_mapped(map: &Mmap) -> Option<u64> {
-        let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
-        pmd_mapped_at(&smaps, map.as_ptr() as usize)
+        smaps_field(map, "FilePmdMapped:")
     }
 
-    /// The `FilePmdMapped` line of the mapping that starts at `start` in `smaps` text.
-    pub(super) fn pmd_mapped_at(smaps: &str, start: usize) -> Option<u64> {
+    /// A size field (`Rss:`, `FilePmdMapped:`) of the map's own entry in `/proc/self/smaps`,
+    /// in bytes.
+    pub(super) fn smaps_field(map: &Mmap, field: &str) -> Option<u64> {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
+        field_at(&smaps, map.as_ptr() as usize, field)
+    }
+
+    /// The `field` line (e.g. `FilePmdMapped:`) of the mapping that starts at `start` in
+    /// `smaps` text.
+    pub(super) fn field_at(smaps: &str, start: usize, field: &str) -> Option<u64> {
         let header = format!("{start:x}-");
         let mut lines = smaps.lines().skip_while(|l| !l.starts_with(&header));
         lines.next()?;
@@ -151,7 +212,7 @@ mod linux {
             {
                 return None;
             }
-            if let Some(rest) = line.strip_prefix("FilePmdMapped:") {
+            if let Some(rest) = line.strip_prefix(field) {
                 let kb: u64 = rest.trim().trim_end_matches("kB").trim().parse().ok()?;
                 return kb.checked_mul(1024);
             }
@@ -179,13 +240,19 @@ Rss:                   0 kB
 7f0000800000-7f0000a00000 rw-p 00000000 00:00 0
 FilePmdMapped:      9999 kB
 ";
+        let pmd = "FilePmdMapped:";
         assert_eq!(
-            linux::pmd_mapped_at(smaps, 0x7f0000000000),
+            linux::field_at(smaps, 0x7f0000000000, pmd),
             Some(2048 * 1024)
         );
         // No FilePmdMapped line before the next mapping: unknown, not the next one's.
-        assert_eq!(linux::pmd_mapped_at(smaps, 0x7f0000400000), None);
-        assert_eq!(linux::pmd_mapped_at(smaps, 0x7f0000c00000), None);
+        assert_eq!(linux::field_at(smaps, 0x7f0000400000, pmd), None);
+        assert_eq!(linux::field_at(smaps, 0x7f0000c00000, pmd), None);
+        assert_eq!(
+            linux::field_at(smaps, 0x7f0000400000, "Rss:"),
+            Some(0),
+            "a field is read from its own mapping"
+        );
     }
 
     /// A file written in small pieces (as a download writes it: small folios in the cache)
@@ -205,12 +272,68 @@ FilePmdMapped:      9999 kB
         drop(file);
         for _ in 0..2 {
             let weights = map_weights(&path).unwrap();
+            let huge_bytes = weights.populate(&[0..len]);
             assert_eq!(weights.map.len(), len);
             assert!(
                 weights.map[..] == bytes[..],
                 "the map's bytes differ from the file's"
             );
-            assert!(weights.huge_bytes <= len as u64);
+            assert!(huge_bytes <= len as u64);
         }
+    }
+
+    /// A split's CPU half populates only its own tensors: the rest of the file stays out of
+    /// this process's memory, through the 2 MiB probe and read-back too.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn only_the_ranges_asked_for_are_populated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.gguf");
+        let len = 24 * HUGE;
+        let bytes: Vec<u8> = (0..len).map(|i| (i * 13 % 251) as u8).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        // Two ranges, neither 2 MiB-aligned: 3 MiB and 1 MiB of a 48 MiB file.
+        let wanted = [
+            HUGE + 4096..HUGE + 4096 + 3 * HUGE / 2,
+            11 * HUGE + 100..11 * HUGE + 100 + HUGE / 2,
+        ];
+        let weights = map_weights(&path).unwrap();
+        weights.populate(&wanted);
+        let rss = linux::smaps_field(&weights.map, "Rss:").expect("this map's smaps entry");
+        // At most the 2 MiB pieces the ranges touch (3 of them) and some fault-around,
+        // whatever pages they got.
+        assert!(
+            rss <= 4 * HUGE as u64,
+            "{rss} bytes of the map are resident for 2 MiB asked for"
+        );
+        assert!(
+            rss >= 2 * HUGE as u64,
+            "the ranges were not populated: {rss} bytes"
+        );
+        for r in &wanted {
+            assert!(weights.map[r.clone()] == bytes[r.clone()]);
+        }
+        // The whole file, for comparison: every byte resident.
+        let whole = map_weights(&path).unwrap();
+        whole.populate(&[0..len]);
+        let rss = linux::smaps_field(&whole.map, "Rss:").unwrap();
+        assert!(rss >= len as u64 * 9 / 10, "{rss} of {len} bytes resident");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn ranges_are_clamped_merged_and_widened_to_2_mib_pieces() {
+        assert_eq!(
+            clamped(&[5..9, 0..3, 3..4, 8..20, 30..40, 12..12], 35),
+            vec![0..4, 5..20, 30..35]
+        );
+        assert_eq!(clamped(&[40..50], 35), Vec::<Range<usize>>::new());
+        assert_eq!(
+            widened(
+                &[1..2, HUGE + 1..HUGE + 2, 5 * HUGE..5 * HUGE + 1],
+                5 * HUGE + 10
+            ),
+            vec![0..2 * HUGE, 5 * HUGE..5 * HUGE + 10]
+        );
     }
 }
