@@ -486,6 +486,7 @@ mod tests {
     /// A split's CPU half maps the embedding and its own blocks' matrices in, nothing of the
     /// GPU's blocks or the head (which the GPU half reads from the file itself).
     #[test]
+    #[allow(clippy::single_range_in_vec_init)]
     fn the_cpu_half_reads_only_its_own_tensors() {
         let path = fixture();
         let gguf = describe(&path);

@@ -204,6 +204,8 @@ impl GgufCpuModel {
     /// a split's CPU half the embedding and its blocks' matrices (the norms are copies), so
     /// that the GPU's blocks and the head, which the GPU half reads from the file itself,
     /// stay out of this process's memory.
+    // One range of the whole file is meant, not the numbers 0..MAX.
+    #[allow(clippy::single_range_in_vec_init)]
     pub(crate) fn file_ranges(&self, whole: bool) -> Vec<std::ops::Range<usize>> {
         if whole {
             return vec![0..usize::MAX];

@@ -222,6 +222,8 @@ mod linux {
 }
 
 #[cfg(test)]
+// One range of the whole file is meant, not the numbers 0..len.
+#[allow(clippy::single_range_in_vec_init)]
 mod tests {
     use super::*;
     use std::io::Write;
