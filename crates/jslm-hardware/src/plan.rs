@@ -34,7 +34,7 @@ use crate::nvidia::NvidiaGpu;
 use crate::profile::HardwareProfile;
 use crate::refusal::{OverrideSetting, RefusalReason, RefusedOverride};
 use crate::settings::{PlanSettings, DEFAULT_CONTEXT_TOKENS, MIN_AUTO_CONTEXT_TOKENS};
-use crate::split::{plan_split, split_fit, LayerSplit};
+use crate::split::{cpu_part_memory, plan_split, split_fit, LayerSplit};
 use crate::warning::PlanWarning;
 use jslm_core::Precision;
 use serde::{Deserialize, Serialize};
@@ -609,18 +609,92 @@ impl<'a> Planner<'a> {
             Some(precision) => self.cpu_with_precision(precision, notes),
             None => self.cpu_automatic(),
         };
-        if let Some(gpu) = too_small.filter(|_| attempt.fit.level != FitLevel::WillNotFit) {
-            attempt.split = plan_split(
-                self.model,
-                attempt.precision,
-                attempt.context_tokens,
-                self.settings.prefill_chunk_tokens,
-                gpu.free_vram_bytes,
-            )
-            .map(|split| (gpu, split));
+        if let Some(gpu) = too_small {
+            // Where RAM holds the CPU plan only tightly, at a shorter context or not at all,
+            // a split may hold more: the GPU's blocks never count in RAM.
+            let short =
+                attempt.fit.level != FitLevel::Comfortable || attempt.reduced_from.is_some();
+            let for_ram = (short && requested.is_none())
+                .then(|| self.split_for_ram(gpu))
+                .flatten()
+                .filter(|split| {
+                    split.fit.level == FitLevel::Comfortable
+                        || attempt.fit.level == FitLevel::WillNotFit
+                });
+            if let Some(split) = for_ram {
+                attempt = split;
+            } else if attempt.fit.level != FitLevel::WillNotFit {
+                if let Some(split) = plan_split(
+                    self.model,
+                    attempt.precision,
+                    attempt.context_tokens,
+                    self.settings.prefill_chunk_tokens,
+                    gpu.free_vram_bytes,
+                ) {
+                    self.split_onto(&mut attempt, gpu, split);
+                }
+            }
         }
         attempt.warnings.extend(skipped);
         attempt
+    }
+
+    /// `attempt` (a CPU attempt) with `split`'s blocks on `gpu`: its memory and fit become the
+    /// CPU half's (RAM), the split's own fit is the GPU's.
+    fn split_onto(&self, attempt: &mut Attempt<'a>, gpu: &'a NvidiaGpu, split: LayerSplit) {
+        attempt.memory = cpu_part_memory(
+            self.model,
+            attempt.precision,
+            attempt.context_tokens,
+            split.prefill_chunk_tokens,
+            split.gpu_layers,
+        );
+        let (available, pool) = Target::Cpu.memory(self.profile);
+        attempt.fit = FitReport::new(attempt.memory.total_bytes, available, pool);
+        attempt.split = Some((gpu, split));
+    }
+
+    /// The automatic CPU ladder with a split onto `gpu` counted in RAM as the CPU half: the
+    /// first precision whose split fits RAM comfortably at the full context, else at a
+    /// shorter automatic one, else the first that fits tightly (as `choose` orders them).
+    fn split_for_ram(&self, gpu: &'a NvidiaGpu) -> Option<Attempt<'a>> {
+        let (ladder, as_stored) = self.ladder(&self.quantized_ladder());
+        let full = self.full_context();
+        let mut contexts = vec![full];
+        if matches!(self.context, ContextRequest::Auto(_)) {
+            let mut tokens = full / 2;
+            while tokens >= MIN_AUTO_CONTEXT_TOKENS {
+                contexts.push(tokens);
+                tokens /= 2;
+            }
+        }
+        let mut tight = None;
+        for &context_tokens in &contexts {
+            for &precision in &ladder {
+                if self.refusal(Target::Cpu, precision, false).is_some() {
+                    continue;
+                }
+                let Some(split) = plan_split(
+                    self.model,
+                    precision,
+                    context_tokens,
+                    self.settings.prefill_chunk_tokens,
+                    gpu.free_vram_bytes,
+                ) else {
+                    continue;
+                };
+                let mut attempt = self.evaluate(Target::Cpu, precision, context_tokens);
+                attempt.reduced_from = (context_tokens < full).then_some(full);
+                attempt.reason = self.ladder_reason(&ladder, as_stored, precision);
+                self.split_onto(&mut attempt, gpu, split);
+                match attempt.fit.level {
+                    FitLevel::Comfortable => return Some(attempt),
+                    FitLevel::Tight if tight.is_none() => tight = Some(attempt),
+                    _ => {}
+                }
+            }
+        }
+        tight
     }
 
     /// Automatic precision on one GPU: its default (bf16, f16 without bf16, or the file's own
@@ -821,7 +895,8 @@ impl<'a> Planner<'a> {
                 .into_iter()
                 .filter(|w| matches!(w, PlanWarning::GpuTooSmall { .. })),
         );
-        cpu.split = Some((
+        self.split_onto(
+            &mut cpu,
             gpu,
             LayerSplit {
                 gpu_layers: blocks,
@@ -829,7 +904,7 @@ impl<'a> Planner<'a> {
                 gpu_fit,
                 prefill_chunk_tokens: chunk,
             },
-        ));
+        );
         cpu
     }
 
@@ -896,20 +971,8 @@ impl<'a> Planner<'a> {
         ladder: &[Precision],
         as_stored: bool,
     ) -> Option<Attempt<'a>> {
-        let reason = |precision: Precision| {
-            let preferred = ladder.first().copied().unwrap_or(precision);
-            if as_stored {
-                PlanReason::AsStored
-            } else if precision != preferred {
-                PlanReason::SmallerToFit { preferred }
-            } else if self.settings.prefer_quality && precision == Precision::Q8_0 {
-                PlanReason::QualityPreferred
-            } else {
-                PlanReason::DeviceDefault
-            }
-        };
         let with_reason = |mut attempt: Attempt<'a>| {
-            attempt.reason = reason(attempt.precision);
+            attempt.reason = self.ladder_reason(ladder, as_stored, attempt.precision);
             attempt
         };
         for shrink in [false, true] {
@@ -925,6 +988,26 @@ impl<'a> Planner<'a> {
             .map(|&precision| self.evaluate_fitting(target, precision, true))
             .find(|attempt| attempt.fit.level == FitLevel::Tight)
             .map(with_reason)
+    }
+
+    /// Why `precision` was taken from `ladder`: as stored, smaller than the first choice to
+    /// fit, the quality asked for, or the device's first choice.
+    fn ladder_reason(
+        &self,
+        ladder: &[Precision],
+        as_stored: bool,
+        precision: Precision,
+    ) -> PlanReason {
+        let preferred = ladder.first().copied().unwrap_or(precision);
+        if as_stored {
+            PlanReason::AsStored
+        } else if precision != preferred {
+            PlanReason::SmallerToFit { preferred }
+        } else if self.settings.prefer_quality && precision == Precision::Q8_0 {
+            PlanReason::QualityPreferred
+        } else {
+            PlanReason::DeviceDefault
+        }
     }
 
     fn full_context(&self) -> u32 {

@@ -1210,6 +1210,52 @@ fn split_between_gpu_and_cpu() {
     small_ram.memory.available_bytes = 2 * GIB;
     let p = plan(&small_ram, &seven_b(), &auto());
     assert_eq!((p.device, p.split), (cpu(), None));
+    // The plan's RAM is the CPU half's: the GPU's blocks and the head are never mapped in.
+    let p = plan(&card(4, 36 * GIB / 10), &seven_b(), &auto());
+    let alone = plan(
+        &card(4, 36 * GIB / 10),
+        &seven_b(),
+        &with(|s| s.gpu_layers = Some(0)),
+    );
+    assert_eq!(alone.split, None);
+    let on_gpu = p.split.as_ref().unwrap().gpu_layers;
+    let per_block = 120 * crate::units::MB;
+    assert!(
+        p.memory.weights_bytes + u64::from(on_gpu) * per_block < alone.memory.weights_bytes,
+        "{:?} against {:?}",
+        p.memory,
+        alone.memory
+    );
+    assert!(p.memory.kv_cache_bytes < alone.memory.kv_cache_bytes);
+    assert_eq!(p.fit.needed_bytes, p.memory.total_bytes);
+    // An 8 GB laptop with a 4 GB card: RAM alone cannot hold the 7B (the CPU plan will not
+    // fit), its part of a split can.
+    let mut laptop = card(4, 36 * GIB / 10);
+    laptop.memory.total_bytes = 8 * GIB;
+    laptop.memory.available_bytes = 4 * GIB;
+    let cpu_only = plan(&laptop, &seven_b(), &with(|s| s.gpu_layers = Some(0)));
+    assert_eq!(cpu_only.fit.level, FitLevel::WillNotFit, "{cpu_only:?}");
+    let p = plan(&laptop, &seven_b(), &auto());
+    assert_eq!(p.device, cuda(0));
+    assert_eq!(p.precision, Precision::Q4KM);
+    let split = p.split.as_ref().expect("a split");
+    assert!((8..=16).contains(&split.gpu_layers), "{split:?}");
+    // Comfortably at 2,048 tokens (13 blocks there: 3.1 GB of 4.3 GB RAM) before tightly at
+    // 4,096, as the CPU plan shortens its context before it runs tight.
+    assert_eq!(p.fit.level, Comfortable, "{p:?}");
+    assert_eq!(p.context_tokens, 2048);
+    assert_eq!(split.gpu_fit.level, Comfortable);
+    assert_ne!(p.fit.level, FitLevel::WillNotFit, "{p:?}");
+    assert_eq!(p.fit.pool, MemoryPool::SystemRam);
+    // With a context set by the user, the same at that context or not at all.
+    let fixed = plan(
+        &laptop,
+        &seven_b(),
+        &with(|s| s.context_tokens = Some(4096)),
+    );
+    assert_eq!(fixed.context_tokens, 4096);
+    assert!(fixed.split.is_some(), "{fixed:?}");
+    assert_eq!(fixed.fit.level, FitLevel::Tight, "{fixed:?}");
     // The plan says so in JSON (the window and `--json` read it), and reads back.
     let p = plan(&card(4, 36 * GIB / 10), &seven_b(), &auto());
     let json = serde_json::to_value(&p).unwrap();

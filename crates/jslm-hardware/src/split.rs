@@ -11,7 +11,7 @@
 //! no dequantized embedding (the embedding stays on the CPU).
 
 use crate::device::DeviceKind;
-use crate::estimate::{estimate_memory, CUDA_OVERHEAD_BYTES};
+use crate::estimate::{estimate_memory, MemoryEstimate, CUDA_OVERHEAD_BYTES};
 use crate::fit::{FitLevel, FitReport, MemoryPool};
 use crate::model::ModelSpec;
 use jslm_core::Precision;
@@ -56,14 +56,9 @@ impl std::fmt::Display for LayerSplit {
     }
 }
 
-/// VRAM the GPU half needs with `gpu_layers` blocks, in bytes.
-pub fn gpu_part_bytes(
-    model: &ModelSpec,
-    precision: Precision,
-    context_tokens: u32,
-    prefill_chunk_tokens: u32,
-    gpu_layers: u32,
-) -> u64 {
+/// Bytes of one transformer block's weights and of the output head at `precision`, from the
+/// file's size: the blocks share what the embedding and the head leave.
+fn block_and_head_bytes(model: &ModelSpec, precision: Precision) -> (u64, u64) {
     let shape = &model.shape;
     let layers = shape.num_hidden_layers.max(1);
     let matrix = shape.vocab_size.saturating_mul(shape.hidden_size);
@@ -77,7 +72,60 @@ pub fn gpu_part_bytes(
         .weight_bytes(precision)
         .saturating_sub(embedding)
         .saturating_sub(head);
-    let per_block = blocks / layers;
+    (blocks / layers, head)
+}
+
+/// Peak RAM of a split's CPU half with `gpu_layers` blocks on the GPU: the mapped runner's
+/// estimate for the whole model less what the GPU takes off it — its blocks' and the head's
+/// weights (the runner maps in only the embedding and its own blocks: `jslm_engine`'s
+/// `gguf_cpu::weights_map`) and their share of the f16 KV cache (the runner's cache holds
+/// its own blocks). The GPU half reads its tensors from the file through the page cache,
+/// which the kernel may drop, and the CUDA driver's own host memory is within the CPU
+/// overhead's margin.
+pub fn cpu_part_memory(
+    model: &ModelSpec,
+    precision: Precision,
+    context_tokens: u32,
+    prefill_chunk_tokens: u32,
+    gpu_layers: u32,
+) -> MemoryEstimate {
+    let whole = estimate_memory(
+        model,
+        DeviceKind::Cpu,
+        precision,
+        context_tokens,
+        prefill_chunk_tokens,
+    );
+    let layers = model.shape.num_hidden_layers.max(1);
+    let on_gpu = u64::from(gpu_layers).min(layers);
+    let (per_block, head) = block_and_head_bytes(model, precision);
+    let weights_bytes = whole
+        .weights_bytes
+        .saturating_sub(on_gpu.saturating_mul(per_block))
+        .saturating_sub(head);
+    let kv_cache_bytes = whole.kv_cache_bytes / layers * (layers - on_gpu);
+    MemoryEstimate {
+        weights_bytes,
+        kv_cache_bytes,
+        total_bytes: weights_bytes
+            .saturating_add(whole.dequantized_embedding_bytes)
+            .saturating_add(kv_cache_bytes)
+            .saturating_add(whole.activation_bytes)
+            .saturating_add(whole.overhead_bytes),
+        ..whole
+    }
+}
+
+/// VRAM the GPU half needs with `gpu_layers` blocks, in bytes.
+pub fn gpu_part_bytes(
+    model: &ModelSpec,
+    precision: Precision,
+    context_tokens: u32,
+    prefill_chunk_tokens: u32,
+    gpu_layers: u32,
+) -> u64 {
+    let shape = &model.shape;
+    let (per_block, head) = block_and_head_bytes(model, precision);
     // candle keeps K and V in f32, `kv_heads × head_dim` wide, per block.
     let kv_per_block = shape
         .num_key_value_heads
@@ -248,6 +296,38 @@ mod tests {
                 _ => panic!("{free} bytes free: got {got:?}, expected {want:?}"),
             }
         }
+    }
+
+    /// The CPU half holds the file less the GPU's blocks and the head, and the KV cache of
+    /// its own blocks; with no block on the GPU it is the CPU plan's estimate less the head.
+    #[test]
+    fn the_cpu_half_leaves_the_gpus_blocks_out_of_ram() {
+        let model = seven_b();
+        let whole = estimate_memory(&model, DeviceKind::Cpu, Precision::Q4KM, 4096, 512);
+        let none = cpu_part_memory(&model, Precision::Q4KM, 4096, 512, 0);
+        let head = Precision::Q6K.bytes_for(32000 * 4096);
+        assert_eq!(none.weights_bytes, whole.weights_bytes - head);
+        assert_eq!(none.kv_cache_bytes, whole.kv_cache_bytes);
+        // 21 of 32 blocks on a 6 GB card: 11 blocks (~121 MB each) and the embedding in RAM.
+        let split = cpu_part_memory(&model, Precision::Q4KM, 4096, 512, 21);
+        assert!(
+            (1_300 * MB..=1_600 * MB).contains(&split.weights_bytes),
+            "{}",
+            split.weights_bytes
+        );
+        assert_eq!(split.kv_cache_bytes, whole.kv_cache_bytes / 32 * 11);
+        assert_eq!(
+            split.total_bytes,
+            split.weights_bytes
+                + split.kv_cache_bytes
+                + split.activation_bytes
+                + split.overhead_bytes
+        );
+        assert!(split.total_bytes < whole.total_bytes / 2, "{split:?}");
+        // Never below the embedding and the overhead, whatever the count.
+        let all = cpu_part_memory(&model, Precision::Q4KM, 4096, 512, 99);
+        assert_eq!(all.kv_cache_bytes, 0);
+        assert!(all.weights_bytes >= model.embedding_bytes(Precision::Q4KM) - MB);
     }
 
     #[test]
