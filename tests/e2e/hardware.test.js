@@ -79,10 +79,19 @@ test("a GPU too small for the model: the catalog row says how it is split", asyn
     // The window's own number of blocks reaches the plan; then back to automatic.
     // Read afresh each time: the manager re-renders its rows when the plan changes.
     const splitOf = () => driver.executeScript(`return document.querySelector('${row} .model-split')?.textContent ?? ""`);
+    const ramNeeded = async () => {
+      const label = await driver.executeScript(`return document.querySelector('${row} meter')?.getAttribute("aria-label") ?? ""`);
+      return Number(label.match(/必要 ([\d.]+) GB/)?.[1]);
+    };
+    const ramAuto = await ramNeeded();
     await driver.executeScript("document.getElementById('model-change').open = true");
     await driver.wait(async () => driver.findElement(byId("gpu-layers-field")).isDisplayed(), 15000);
     await driver.findElement(By.css('#gpu-layers option[value="8"]')).click();
     await driver.wait(async () => /のうち 8 層、CPU に 24 層/.test(await splitOf()), 10000);
+    // RAM holds the CPU's part only: below the 5.3 GB the whole 7B needs on the CPU, and more
+    // of it with fewer blocks on the GPU.
+    assert.ok(ramAuto > 2 && ramAuto < 5, `${ramAuto} GB of RAM`);
+    await driver.wait(async () => (await ramNeeded()) > ramAuto, 10000);
     // The same in English, with the form's select in the picture.
     await driver.findElement(byId("lang-toggle")).click();
     await driver.wait(async () => /^8 of 32 layers on the GPU, 24 on the CPU/.test(await splitOf()), 10000);
