@@ -89,3 +89,36 @@ fn a_gpu_the_user_asked_for_fails_clearly() {
     let err = planned.load(&places, |_| {}).unwrap_err();
     assert_eq!(err.code(), ErrorCode::DeviceUnavailable, "{err}");
 }
+
+/// A split the user asked for (`--gpu-layers`) on a GPU that does not start: not run on the
+/// CPU instead of what was asked, but refused, naming the setting and the GPU's failure.
+#[test]
+fn a_split_on_a_gpu_that_does_not_start_is_refused_clearly() {
+    if cfg!(feature = "cuda") {
+        return;
+    }
+    let places = LoadPlaces {
+        quantized_dir: tempfile::tempdir().unwrap().keep(),
+    };
+    let gguf = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/tiny-mistral-llamacpp/model-q8_0.gguf");
+    let choices = RunChoices {
+        gpu_layers: Some(1),
+        ..RunChoices::default()
+    };
+    let planned = plan(
+        &with_unopenable_gpu(),
+        ModelSource::from_path(&gguf, None),
+        &choices,
+    )
+    .unwrap();
+    let split = planned.plan.split.as_ref().expect("a split was planned");
+    assert_eq!((split.gpu_layers, split.total_layers), (1, 2));
+    let err = planned.load(&places, |_| {}).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::OverrideRefused, "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains("gpu_layers") && message.contains("CUDA did not start"),
+        "{message}"
+    );
+}
