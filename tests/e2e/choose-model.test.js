@@ -81,7 +81,17 @@ test("a copy in LM Studio's folder is found, offered first, and shows its plan",
   assert.match(row, new RegExp(`${(size / 1e9).toFixed(1)} GB`));
   assert.match(await text(driver, "found-state"), /1 個見つかりました/);
   // A copy on disk is the first step: no token, no download needed.
-  await driver.wait(async () => (await driver.executeScript("return document.activeElement?.dataset?.action")) === "choose", 15000);
+  await driver.wait(async () => (await driver.executeScript("return document.activeElement?.dataset?.action")) === "choose", 30000);
+  // The list re-renders (here for the language, clicked without moving the focus): the focus
+  // stays on the row's button instead of falling to the page.
+  const focused = () => driver.executeScript("return document.activeElement?.dataset?.action ?? document.activeElement?.tagName");
+  await driver.executeScript("document.getElementById('lang-toggle').click()");
+  await driver.wait(async () => /^Copies found: 1/.test(await text(driver, "found-state")), 15000);
+  await driver.wait(async () => /^Use/.test(await driver.executeScript("return document.querySelector('#found-list button[data-action=\"choose\"]')?.textContent ?? ''")), 15000);
+  assert.equal(await focused(), "choose");
+  await driver.executeScript("document.getElementById('lang-toggle').click()");
+  await driver.wait(async () => /1 個見つかりました/.test(await text(driver, "found-state")), 15000);
+  await driver.wait(async () => (await focused()) === "choose", 15000);
 
   await driver.findElement(By.css('#found-list button[data-action="choose"]')).click();
   const seen = await candidate(driver);

@@ -5,7 +5,7 @@
 // with textContent only.
 
 import { t } from "./i18n.js";
-import { element } from "./dom.js";
+import { element, replaceRows } from "./dom.js";
 import { fitView, formatBytes, precisionLabel } from "./hardware-view.js";
 
 /** "Verified", "Not checked yet", ...: what is known of a found file's bytes. */
@@ -75,7 +75,7 @@ export class FoundModels {
     this.$("found-state").textContent = t(lang, state, { count: r.found.length, folders: r.folders.length });
     // With nothing to look in, adding a folder is the one thing to do here.
     if (!r.folders.length) this.$("found-folders").open = true;
-    this.list.replaceChildren(...r.found.map((m) => this.renderRow(m)));
+    replaceRows(this.list, r.found.map((m) => this.renderRow(m)));
     this.$("found-verify").hidden = !r.found.some((m) => m.verification.state === "not_checked");
     this.$("folder-list").replaceChildren(...r.folders.map((f) => this.renderFolder(f)));
   }
@@ -86,6 +86,7 @@ export class FoundModels {
     const el = (tag, cls, text) => element(doc, tag, cls, text);
     const li = el("li", "model-row found-row");
     li.dataset.source = m.source;
+    li.dataset.key = m.path;
     const head = el("div", "model-row-head");
     head.append(el("span", "model-name", m.name));
     head.append(el("span", "tag", t(lang, `found_source_${m.source}`)));

@@ -4,7 +4,7 @@
 // DOM is built with textContent only.
 
 import { t } from "./i18n.js";
-import { element } from "./dom.js";
+import { element, replaceRows } from "./dom.js";
 import { fitView, formatBytes, precisionLabel, splitText } from "./hardware-view.js";
 
 /** "12.3 MB/s". */
@@ -162,7 +162,7 @@ export class ModelManager {
   }
 
   render() {
-    this.list.replaceChildren(...this.rows.map((row) => this.renderRow(row)));
+    replaceRows(this.list, this.rows.map((row) => this.renderRow(row)));
   }
 
   renderRow(row) {
@@ -171,6 +171,7 @@ export class ModelManager {
     const el = (tag, cls, text) => element(doc, tag, cls, text);
     const li = el("li", "model-row");
     li.dataset.id = row.id;
+    li.dataset.key = row.id;
     li.dataset.state = row.status.state;
 
     const head = el("div", "model-row-head");
