@@ -1,7 +1,7 @@
 //! Loading a planned model: the engine's options come from the plan (device, precision,
 //! threads, context, prefill chunk), never from a front end, and the report says what runs.
 
-use crate::error::Result;
+use crate::error::{Result, RuntimeError};
 use crate::planning::{plan, Planned};
 use jslm_core::{ErrorCode, Precision};
 use jslm_engine::{Engine, GgufRunner, LoadOptions, LoadProgress, ModelInfo};
@@ -167,7 +167,23 @@ impl Planned {
             {
                 let (profile, source, choices) = retry.expect("checked above");
                 let message = e.to_string();
-                let replanned = plan(&without_device(profile, device, &message), source, &choices)?;
+                let replanned = plan(&without_device(profile, device, &message), source, &choices)
+                    .map_err(|e| match e {
+                        // Say why the CPU had to take it: the GPU's failure, not only the RAM.
+                        RuntimeError::WillNotFit {
+                            message: fit,
+                            needed_bytes,
+                            available_bytes,
+                        } => RuntimeError::WillNotFit {
+                            message: format!(
+                                "{fit} on the CPU alone, because {device_name} did not start: \
+                                 {message}"
+                            ),
+                            needed_bytes,
+                            available_bytes,
+                        },
+                        other => other,
+                    })?;
                 progress(replanned.event());
                 let mut loaded = replanned.load_on_planned_device(places, &mut progress)?;
                 loaded.report.fallback = Some(DeviceFallback {

@@ -122,3 +122,26 @@ fn a_split_on_a_gpu_that_does_not_start_is_refused_clearly() {
         "{message}"
     );
 }
+
+/// A GPU the plan chose that does not start, on a machine whose RAM cannot take the model
+/// either: `will_not_fit`, saying that the CPU had to take it because the GPU did not start.
+#[test]
+fn a_gpu_that_does_not_start_and_too_little_ram_say_both() {
+    if cfg!(feature = "cuda") {
+        return;
+    }
+    let places = LoadPlaces {
+        quantized_dir: tempfile::tempdir().unwrap().keep(),
+    };
+    let mut profile = with_unopenable_gpu();
+    profile.memory.available_bytes = 1 << 20;
+    let planned = plan(&profile, tiny_model(), &RunChoices::default()).unwrap();
+    assert!(matches!(planned.plan.device, ComputeDevice::Cuda { .. }));
+    let err = planned.load(&places, |_| {}).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::WillNotFit, "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains("on the CPU alone, because NVIDIA GeForce RTX 4090 did not start"),
+        "{message}"
+    );
+}
