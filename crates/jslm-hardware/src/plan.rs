@@ -605,25 +605,42 @@ impl<'a> Planner<'a> {
                 }
             }
         }
-        let mut attempt = match requested {
-            Some(precision) => self.cpu_with_precision(precision, notes),
-            None => self.cpu_automatic(),
+        // Where RAM holds the CPU plan only tightly, at a shorter context or not at all, a
+        // split may hold more: the GPU's blocks never count in RAM. Decided before the CPU
+        // plan is taken, so that a precision the user asked for is not refused as too big
+        // for RAM when its split fits.
+        let for_ram = too_small.and_then(|gpu| match requested {
+            Some(precision) => self.split_for_ram(gpu, &[precision], |_| PlanReason::Requested),
+            None => {
+                let (ladder, as_stored) = self.ladder(&self.quantized_ladder());
+                self.split_for_ram(gpu, &ladder, |p| self.ladder_reason(&ladder, as_stored, p))
+            }
+        });
+        let takes_split = |alone: &Attempt<'a>| {
+            for_ram.as_ref().is_some_and(|split| {
+                (alone.fit.level != FitLevel::Comfortable || alone.reduced_from.is_some())
+                    && (split.fit.level == FitLevel::Comfortable
+                        || alone.fit.level == FitLevel::WillNotFit)
+            })
         };
-        if let Some(gpu) = too_small {
-            // Where RAM holds the CPU plan only tightly, at a shorter context or not at all,
-            // a split may hold more: the GPU's blocks never count in RAM.
-            let short =
-                attempt.fit.level != FitLevel::Comfortable || attempt.reduced_from.is_some();
-            let for_ram = (short && requested.is_none())
-                .then(|| self.split_for_ram(gpu))
-                .flatten()
-                .filter(|split| {
-                    split.fit.level == FitLevel::Comfortable
-                        || attempt.fit.level == FitLevel::WillNotFit
-                });
-            if let Some(split) = for_ram {
-                attempt = split;
-            } else if attempt.fit.level != FitLevel::WillNotFit {
+        let mut attempt = match requested {
+            Some(precision)
+                if takes_split(&self.evaluate_fitting(Target::Cpu, precision, true)) =>
+            {
+                for_ram.expect("checked by takes_split")
+            }
+            Some(precision) => self.cpu_with_precision(precision, notes),
+            None => {
+                let alone = self.cpu_automatic();
+                if takes_split(&alone) {
+                    for_ram.expect("checked by takes_split")
+                } else {
+                    alone
+                }
+            }
+        };
+        if let Some(gpu) = too_small.filter(|_| attempt.split.is_none()) {
+            if attempt.fit.level != FitLevel::WillNotFit {
                 if let Some(split) = plan_split(
                     self.model,
                     attempt.precision,
@@ -654,11 +671,16 @@ impl<'a> Planner<'a> {
         attempt.split = Some((gpu, split));
     }
 
-    /// The automatic CPU ladder with a split onto `gpu` counted in RAM as the CPU half: the
-    /// first precision whose split fits RAM comfortably at the full context, else at a
-    /// shorter automatic one, else the first that fits tightly (as `choose` orders them).
-    fn split_for_ram(&self, gpu: &'a NvidiaGpu) -> Option<Attempt<'a>> {
-        let (ladder, as_stored) = self.ladder(&self.quantized_ladder());
+    /// `ladder` on the CPU with a split onto `gpu`, counted in RAM as the CPU half: the first
+    /// precision whose split fits RAM comfortably at the full context, else at a shorter
+    /// automatic one, else the first that fits tightly (as `choose` orders them); `reason`
+    /// says why a precision was taken.
+    fn split_for_ram(
+        &self,
+        gpu: &'a NvidiaGpu,
+        ladder: &[Precision],
+        reason: impl Fn(Precision) -> PlanReason,
+    ) -> Option<Attempt<'a>> {
         let full = self.full_context();
         let mut contexts = vec![full];
         if matches!(self.context, ContextRequest::Auto(_)) {
@@ -670,7 +692,7 @@ impl<'a> Planner<'a> {
         }
         let mut tight = None;
         for &context_tokens in &contexts {
-            for &precision in &ladder {
+            for &precision in ladder {
                 if self.refusal(Target::Cpu, precision, false).is_some() {
                     continue;
                 }
@@ -685,7 +707,7 @@ impl<'a> Planner<'a> {
                 };
                 let mut attempt = self.evaluate(Target::Cpu, precision, context_tokens);
                 attempt.reduced_from = (context_tokens < full).then_some(full);
-                attempt.reason = self.ladder_reason(&ladder, as_stored, precision);
+                attempt.reason = reason(precision);
                 self.split_onto(&mut attempt, gpu, split);
                 match attempt.fit.level {
                     FitLevel::Comfortable => return Some(attempt),

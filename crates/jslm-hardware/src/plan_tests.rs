@@ -1247,6 +1247,11 @@ fn split_between_gpu_and_cpu() {
     assert_eq!(split.gpu_fit.level, Comfortable);
     assert_ne!(p.fit.level, FitLevel::WillNotFit, "{p:?}");
     assert_eq!(p.fit.pool, MemoryPool::SystemRam);
+    // The same precision asked for by name: the same split, not a refusal as too big for RAM.
+    let named = plan(&laptop, &seven_b(), &with(|s| s.precision = Some(Precision::Q4KM)));
+    assert_eq!(named.split, p.split, "{named:?}");
+    assert_eq!((named.context_tokens, named.reason.clone()), (2048, PlanReason::Requested));
+    assert!(named.refused.is_empty(), "{:?}", named.refused);
     // With a context set by the user, the same at that context or not at all.
     let fixed = plan(
         &laptop,
