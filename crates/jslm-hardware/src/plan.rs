@@ -606,38 +606,44 @@ impl<'a> Planner<'a> {
             }
         }
         // Where RAM holds the CPU plan only tightly, at a shorter context or not at all, a
-        // split may hold more: the GPU's blocks never count in RAM. Decided before the CPU
-        // plan is taken, so that a precision the user asked for is not refused as too big
-        // for RAM when its split fits.
-        let for_ram = too_small.and_then(|gpu| match requested {
-            Some(precision) => self.split_for_ram(gpu, &[precision], |_| PlanReason::Requested),
-            None => {
-                let (ladder, as_stored) = self.ladder(&self.quantized_ladder());
-                self.split_for_ram(gpu, &ladder, |p| self.ladder_reason(&ladder, as_stored, p))
+        // split may hold more: the GPU's blocks never count in RAM. A precision the user asked
+        // for is tried with a split before the CPU plan would refuse it as too big for RAM.
+        let takes_split = |alone: &Attempt<'a>, split: &Attempt<'a>| {
+            (alone.fit.level != FitLevel::Comfortable || alone.reduced_from.is_some())
+                && (split.fit.level == FitLevel::Comfortable
+                    || alone.fit.level == FitLevel::WillNotFit)
+        };
+        let automatic_with_split = |alone: Attempt<'a>| {
+            let (ladder, as_stored) = self.ladder(&self.quantized_ladder());
+            let reason = |p| self.ladder_reason(&ladder, as_stored, p);
+            match too_small.and_then(|gpu| self.split_for_ram(gpu, &ladder, reason)) {
+                Some(split) if takes_split(&alone, &split) => split,
+                _ => alone,
             }
-        });
-        let takes_split = |alone: &Attempt<'a>| {
-            for_ram.as_ref().is_some_and(|split| {
-                (alone.fit.level != FitLevel::Comfortable || alone.reduced_from.is_some())
-                    && (split.fit.level == FitLevel::Comfortable
-                        || alone.fit.level == FitLevel::WillNotFit)
-            })
         };
         let mut attempt = match requested {
-            Some(precision)
-                if takes_split(&self.evaluate_fitting(Target::Cpu, precision, true)) =>
-            {
-                for_ram.expect("checked by takes_split")
-            }
-            Some(precision) => self.cpu_with_precision(precision, notes),
-            None => {
-                let alone = self.cpu_automatic();
-                if takes_split(&alone) {
-                    for_ram.expect("checked by takes_split")
-                } else {
-                    alone
+            Some(precision) => {
+                let named = too_small
+                    .and_then(|gpu| {
+                        self.split_for_ram(gpu, &[precision], |_| PlanReason::Requested)
+                    })
+                    .filter(|split| {
+                        takes_split(&self.evaluate_fitting(Target::Cpu, precision, true), split)
+                    });
+                match named {
+                    Some(split) => split,
+                    None => {
+                        let attempt = self.cpu_with_precision(precision, notes);
+                        // Refused and planned automatically instead: as an automatic plan.
+                        if attempt.reason == PlanReason::Requested {
+                            attempt
+                        } else {
+                            automatic_with_split(attempt)
+                        }
+                    }
                 }
             }
+            None => automatic_with_split(self.cpu_automatic()),
         };
         if let Some(gpu) = too_small.filter(|_| attempt.split.is_none()) {
             if attempt.fit.level != FitLevel::WillNotFit {

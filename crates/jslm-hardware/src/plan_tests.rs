@@ -1248,10 +1248,24 @@ fn split_between_gpu_and_cpu() {
     assert_ne!(p.fit.level, FitLevel::WillNotFit, "{p:?}");
     assert_eq!(p.fit.pool, MemoryPool::SystemRam);
     // The same precision asked for by name: the same split, not a refusal as too big for RAM.
-    let named = plan(&laptop, &seven_b(), &with(|s| s.precision = Some(Precision::Q4KM)));
+    let named = plan(
+        &laptop,
+        &seven_b(),
+        &with(|s| s.precision = Some(Precision::Q4KM)),
+    );
     assert_eq!(named.split, p.split, "{named:?}");
-    assert_eq!((named.context_tokens, named.reason.clone()), (2048, PlanReason::Requested));
+    assert_eq!(
+        (named.context_tokens, named.reason.clone()),
+        (2048, PlanReason::Requested)
+    );
     assert!(named.refused.is_empty(), "{:?}", named.refused);
+    // Q8_0 by name: too big for this card's share and for RAM, so refused with its reason,
+    // and the automatic plan instead, split as above.
+    let q8 = plan(&laptop, &seven_b(), &with(|s| s.precision = Some(Precision::Q8_0)));
+    assert_eq!((q8.precision, q8.split.clone()), (Precision::Q4KM, p.split.clone()));
+    assert_eq!(q8.fit.level, Comfortable);
+    assert_eq!(q8.refused.len(), 1, "{:?}", q8.refused);
+    assert_eq!(q8.refused[0].setting, OverrideSetting::Precision);
     // With a context set by the user, the same at that context or not at all.
     let fixed = plan(
         &laptop,
