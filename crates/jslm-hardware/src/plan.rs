@@ -605,6 +605,15 @@ impl<'a> Planner<'a> {
                 }
             }
         }
+        let mut attempt = self.cpu_side(too_small, notes);
+        attempt.warnings.extend(skipped);
+        attempt
+    }
+
+    /// The CPU's plan when no GPU takes the whole model, with the last blocks on `too_small`
+    /// (a CUDA GPU too small for all of them) where enough fit there.
+    fn cpu_side(&self, too_small: Option<&'a NvidiaGpu>, notes: &mut Notes) -> Attempt<'a> {
+        let requested = self.settings.precision;
         // Where RAM holds the CPU plan only tightly, at a shorter context or not at all, a
         // split may hold more: the GPU's blocks never count in RAM. A precision the user asked
         // for is tried with a split before the CPU plan would refuse it as too big for RAM.
@@ -658,7 +667,6 @@ impl<'a> Planner<'a> {
                 }
             }
         }
-        attempt.warnings.extend(skipped);
         attempt
     }
 

@@ -1261,8 +1261,15 @@ fn split_between_gpu_and_cpu() {
     assert!(named.refused.is_empty(), "{:?}", named.refused);
     // Q8_0 by name: too big for this card's share and for RAM, so refused with its reason,
     // and the automatic plan instead, split as above.
-    let q8 = plan(&laptop, &seven_b(), &with(|s| s.precision = Some(Precision::Q8_0)));
-    assert_eq!((q8.precision, q8.split.clone()), (Precision::Q4KM, p.split.clone()));
+    let q8 = plan(
+        &laptop,
+        &seven_b(),
+        &with(|s| s.precision = Some(Precision::Q8_0)),
+    );
+    assert_eq!(
+        (q8.precision, q8.split.clone()),
+        (Precision::Q4KM, p.split.clone())
+    );
     assert_eq!(q8.fit.level, Comfortable);
     assert_eq!(q8.refused.len(), 1, "{:?}", q8.refused);
     assert_eq!(q8.refused[0].setting, OverrideSetting::Precision);
