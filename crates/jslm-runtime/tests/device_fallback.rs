@@ -32,13 +32,18 @@ fn with_unopenable_gpu() -> HardwareProfile {
     profile
 }
 
+/// Where quantized files go; `None` in a CUDA build, where the card might open (these
+/// failures are tested in CPU-only builds).
+fn cpu_only_places() -> Option<LoadPlaces> {
+    (!cfg!(feature = "cuda")).then(|| LoadPlaces {
+        quantized_dir: tempfile::tempdir().unwrap().keep(),
+    })
+}
+
 #[test]
 fn a_gpu_that_does_not_start_falls_back_to_the_cpu() {
-    if cfg!(feature = "cuda") {
-        return; // here the card might open; the fallback is tested in CPU-only builds
-    }
-    let places = LoadPlaces {
-        quantized_dir: tempfile::tempdir().unwrap().keep(),
+    let Some(places) = cpu_only_places() else {
+        return;
     };
     let planned = plan(&with_unopenable_gpu(), tiny_model(), &RunChoices::default()).unwrap();
     assert!(
@@ -75,11 +80,8 @@ fn a_gpu_that_does_not_start_falls_back_to_the_cpu() {
 
 #[test]
 fn a_gpu_the_user_asked_for_fails_clearly() {
-    if cfg!(feature = "cuda") {
+    let Some(places) = cpu_only_places() else {
         return;
-    }
-    let places = LoadPlaces {
-        quantized_dir: tempfile::tempdir().unwrap().keep(),
     };
     let choices = RunChoices {
         device: Some(DeviceKind::Cuda),
@@ -94,11 +96,8 @@ fn a_gpu_the_user_asked_for_fails_clearly() {
 /// CPU instead of what was asked, but refused, naming the setting and the GPU's failure.
 #[test]
 fn a_split_on_a_gpu_that_does_not_start_is_refused_clearly() {
-    if cfg!(feature = "cuda") {
+    let Some(places) = cpu_only_places() else {
         return;
-    }
-    let places = LoadPlaces {
-        quantized_dir: tempfile::tempdir().unwrap().keep(),
     };
     let gguf = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/fixtures/tiny-mistral-llamacpp/model-q8_0.gguf");
@@ -127,11 +126,8 @@ fn a_split_on_a_gpu_that_does_not_start_is_refused_clearly() {
 /// either: `will_not_fit`, saying that the CPU had to take it because the GPU did not start.
 #[test]
 fn a_gpu_that_does_not_start_and_too_little_ram_say_both() {
-    if cfg!(feature = "cuda") {
+    let Some(places) = cpu_only_places() else {
         return;
-    }
-    let places = LoadPlaces {
-        quantized_dir: tempfile::tempdir().unwrap().keep(),
     };
     let mut profile = with_unopenable_gpu();
     profile.memory.available_bytes = 1 << 20;
