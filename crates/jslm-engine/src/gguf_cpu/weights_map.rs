@@ -10,12 +10,13 @@
 //! Whether the page cache holds a file in 2 MiB folios depends on how it got there: read
 //! (readahead, or faults under `MADV_HUGEPAGE`) on a filesystem with large folios (ext4 on the
 //! 6.18 kernel here; XFS and others on recent kernels) it does; *written* (a download, a copy)
-//! it was in small folios here, and stays so while cached. So: map with `MADV_HUGEPAGE`, populate, and measure (the
-//! map's `FilePmdMapped` in `/proc/self/smaps`). Where little of it is on 2 MiB pages, probe one
-//! 2 MiB piece: drop it from the cache and read it back. If it comes back on a 2 MiB page, the
-//! filesystem can do it, and the whole file is dropped and read back once (a disk read of the
-//! file, the cost of a first load after a reboot); later loads find it on 2 MiB pages. If the
-//! probe does not (no large folios, THP disabled), nothing more is done.
+//! it was in small folios here, and stays so while cached. So: map with `MADV_HUGEPAGE`,
+//! populate what the model runs (the whole file; for a split's CPU half only its tensors), and
+//! measure (the map's `FilePmdMapped` in `/proc/self/smaps`). Where little of it is on 2 MiB
+//! pages, probe one 2 MiB piece: drop it from the cache and read it back. If it comes back on a
+//! 2 MiB page, the filesystem can do it, and what was populated is dropped and read back once
+//! (a disk read, the cost of a first load after a reboot); later loads find it on 2 MiB pages.
+//! If the probe does not (no large folios, THP disabled), nothing more is done.
 //!
 //! Dropping is `posix_fadvise(DONTNEED)`, which drops only clean pages that no process maps:
 //! another program mapping the file keeps its pages, and nothing is ever lost (the file is
