@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# jslm's one-token row kernels against llama.cpp's (`ggml_vec_dot_*`: what each decodes a
-# weight row with) on rows in cache, one thread, alternated, in ns per weight block: the
+# jslm's one-token row kernels against llama.cpp's (`ggml_vec_dot_*`, and for Q4_K the
+# repacked 8-row GEMV its x86 builds decode with, from a second copy of the weights) on rows in cache, one thread, alternated, in ns per weight block: the
 # kernels' instructions alone, without the memory and threads that make a whole-model decode
 # on a shared VM swing by ±10 % (BENCHMARKS.md).
 #
@@ -27,12 +27,17 @@ fi
 HARNESS="$WORK/ggml_kernels-$ISA"
 cc -O2 -o "$HARNESS" "$ROOT/bench/ggml_kernels.c" -L"$LIB" -lggml-cpu -lggml-base \
   -Wl,-rpath,"$LIB"
+# What llama.cpp's decode of Q4_K really runs on x86: its repacked 8-row GEMV.
+GEMV="$WORK/ggml_gemv-$ISA"
+c++ -O2 -std=c++17 -o "$GEMV" "$ROOT/bench/ggml_gemv.cpp" -I"$WORK/llama.cpp/ggml/include" \
+  -L"$LIB" -lggml-cpu -lggml-base -lggml -Wl,-rpath,"$LIB"
 cargo build --release --locked -p jslm-cli --manifest-path "$ROOT/Cargo.toml" >&2
 JSLM="$ROOT/target/release/jslm"
 echo "| weights | engine | kernel | ns per block | rep |"
 echo "|---|---|---|---|---|"
 for rep in $(seq "$REPS"); do
   "$HARNESS" | sed "s/ | (checksum.*//; s/\$/ | $rep |/"
+  "$GEMV" 2>/dev/null | sed "s/\$/ $rep |/"
   sleep 2
   if [ "$ISA" = avx2 ]; then
     "$JSLM" bench --kernels | awk -F'|' -v rep="$rep" \
