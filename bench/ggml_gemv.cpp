@@ -15,16 +15,17 @@
 ggml_backend_buffer_type_t ggml_backend_cpu_repack_buffer_type(void);
 extern "C" void quantize_row_q4_K_ref(const float *x, void *y, int64_t k);
 
-/// Best ns per `ggml_backend_graph_compute` of a `rows × 4096` Q4_K weight times one row.
-static double run(int rows, bool repack, int reps) {
+/// Best ns per `ggml_backend_graph_compute` of a `rows × 4096` Q4_K weight (in the repack
+/// buffer) times one row.
+static double run(int rows, int reps) {
   const int cols = 4096;
   ggml_backend_t be = ggml_backend_cpu_init();
   ggml_backend_cpu_set_n_threads(be, 1);
   ggml_init_params wp = {ggml_tensor_overhead() * 4, nullptr, true};
   ggml_context *wctx = ggml_init(wp);
   ggml_tensor *w = ggml_new_tensor_2d(wctx, GGML_TYPE_Q4_K, cols, rows);
-  ggml_backend_buffer_type_t buft = repack ? ggml_backend_cpu_repack_buffer_type() : ggml_backend_cpu_buffer_type();
-  ggml_backend_buffer_t wbuf = ggml_backend_alloc_ctx_tensors_from_buft(wctx, buft);
+  ggml_backend_buffer_t wbuf =
+      ggml_backend_alloc_ctx_tensors_from_buft(wctx, ggml_backend_cpu_repack_buffer_type());
   std::vector<float> f((size_t)rows * cols);
   uint64_t s = 7;
   for (auto &v : f) { s = s * 6364136223846793005ull + 1442695040888963407ull; v = (float)((s >> 40) / 16777216.0) * 2 - 1; }
@@ -52,6 +53,6 @@ static double run(int rows, bool repack, int reps) {
 
 int main() {
   ggml_log_set([](ggml_log_level, const char *, void *) {}, nullptr);
-  double small = run(64, true, 2000), big = run(256, true, 500);
+  double small = run(64, 2000), big = run(256, 500);
   printf("| q4_k | llama.cpp | repacked 8x8 | %.2f |\n", (big - small) / (192.0 * 16));
 }

@@ -81,7 +81,7 @@ test("a copy in LM Studio's folder is found, offered first, and shows its plan",
   assert.match(row, new RegExp(`${(size / 1e9).toFixed(1)} GB`));
   assert.match(await text(driver, "found-state"), /1 個見つかりました/);
   // A copy on disk is the first step: no token, no download needed.
-  await driver.wait(async () => (await driver.executeScript("return document.activeElement?.dataset?.action")) === "choose", 30000);
+  await driver.wait(async () => (await driver.executeScript("return document.activeElement?.dataset?.action")) === "choose", 15000);
   // The list re-renders (here for the language, clicked without moving the focus): the focus
   // stays on the row's button instead of falling to the page.
   const focused = () => driver.executeScript("return document.activeElement?.dataset?.action ?? document.activeElement?.tagName");

@@ -492,22 +492,15 @@ impl<'a> Planner<'a> {
         shrink: bool,
     ) -> Attempt<'a> {
         let full = self.full_context();
-        let first = self.evaluate(target, precision, full);
-        let shrinkable = shrink && matches!(self.context, ContextRequest::Auto(_));
-        if first.fit.level == FitLevel::Comfortable || !shrinkable {
-            return first;
-        }
-        let mut tight = (first.fit.level == FitLevel::Tight).then_some(first);
-        let mut tokens = full / 2;
-        while tokens >= MIN_AUTO_CONTEXT_TOKENS {
+        let mut tight = None;
+        for tokens in self.contexts(shrink) {
             let mut attempt = self.evaluate(target, precision, tokens);
-            attempt.reduced_from = Some(full);
+            attempt.reduced_from = (tokens < full).then_some(full);
             match attempt.fit.level {
                 FitLevel::Comfortable => return attempt,
                 FitLevel::Tight if tight.is_none() => tight = Some(attempt),
                 _ => {}
             }
-            tokens /= 2;
         }
         tight.unwrap_or_else(|| self.evaluate(target, precision, full))
     }
@@ -813,6 +806,21 @@ impl<'a> Planner<'a> {
         } else {
             PlanReason::DeviceDefault
         }
+    }
+
+    /// The contexts a plan tries, longest first: the full one, then, when `shrink` and the
+    /// context is automatic, its halvings down to [`MIN_AUTO_CONTEXT_TOKENS`].
+    fn contexts(&self, shrink: bool) -> Vec<u32> {
+        let full = self.full_context();
+        let mut out = vec![full];
+        if shrink && matches!(self.context, ContextRequest::Auto(_)) {
+            let mut tokens = full / 2;
+            while tokens >= MIN_AUTO_CONTEXT_TOKENS {
+                out.push(tokens);
+                tokens /= 2;
+            }
+        }
+        out
     }
 
     fn full_context(&self) -> u32 {

@@ -3,14 +3,11 @@
 //! enough fit there, its RAM counted as the CPU half's, and the user's own number of blocks
 //! (`PlanSettings::gpu_layers`). The arithmetic of each half is `crate::split`'s.
 
-use super::{
-    target_for, will_not_fit, Attempt, ContextRequest, Notes, PlanReason, Planner, Target,
-};
+use super::{target_for, will_not_fit, Attempt, Notes, PlanReason, Planner, Target};
 use crate::device::DeviceKind;
 use crate::fit::{FitLevel, FitReport};
 use crate::nvidia::NvidiaGpu;
 use crate::refusal::{OverrideSetting, RefusalReason};
-use crate::settings::MIN_AUTO_CONTEXT_TOKENS;
 use crate::split::{cpu_part_memory, plan_split, split_fit, LayerSplit};
 use crate::warning::PlanWarning;
 use jslm_core::Precision;
@@ -27,28 +24,32 @@ impl<'a> Planner<'a> {
         // Where RAM holds the CPU plan only tightly, at a shorter context or not at all, a
         // split may hold more: the GPU's blocks never count in RAM. A precision the user asked
         // for is tried with a split before the CPU plan would refuse it as too big for RAM.
-        let takes_split = |alone: &Attempt<'a>, split: &Attempt<'a>| {
-            (alone.fit.level != FitLevel::Comfortable || alone.reduced_from.is_some())
-                && (split.fit.level == FitLevel::Comfortable
-                    || alone.fit.level == FitLevel::WillNotFit)
+        let short = |alone: &Attempt<'a>| {
+            alone.fit.level != FitLevel::Comfortable || alone.reduced_from.is_some()
+        };
+        let better = |alone: &Attempt<'a>, split: &Attempt<'a>| {
+            split.fit.level == FitLevel::Comfortable || alone.fit.level == FitLevel::WillNotFit
         };
         let automatic_with_split = |alone: Attempt<'a>| {
+            let Some(gpu) = too_small.filter(|_| short(&alone)) else {
+                return alone;
+            };
             let (ladder, as_stored) = self.ladder(&self.quantized_ladder());
             let reason = |p| self.ladder_reason(&ladder, as_stored, p);
-            match too_small.and_then(|gpu| self.split_for_ram(gpu, &ladder, reason)) {
-                Some(split) if takes_split(&alone, &split) => split,
+            match self.split_for_ram(gpu, &ladder, reason) {
+                Some(split) if better(&alone, &split) => split,
                 _ => alone,
             }
         };
         let mut attempt = match requested {
             Some(precision) => {
+                let alone = self.evaluate_fitting(Target::Cpu, precision, true);
                 let named = too_small
+                    .filter(|_| short(&alone))
                     .and_then(|gpu| {
                         self.split_for_ram(gpu, &[precision], |_| PlanReason::Requested)
                     })
-                    .filter(|split| {
-                        takes_split(&self.evaluate_fitting(Target::Cpu, precision, true), split)
-                    });
+                    .filter(|split| better(&alone, split));
                 match named {
                     Some(split) => split,
                     None => {
@@ -106,16 +107,8 @@ impl<'a> Planner<'a> {
         reason: impl Fn(Precision) -> PlanReason,
     ) -> Option<Attempt<'a>> {
         let full = self.full_context();
-        let mut contexts = vec![full];
-        if matches!(self.context, ContextRequest::Auto(_)) {
-            let mut tokens = full / 2;
-            while tokens >= MIN_AUTO_CONTEXT_TOKENS {
-                contexts.push(tokens);
-                tokens /= 2;
-            }
-        }
         let mut tight = None;
-        for &context_tokens in &contexts {
+        for context_tokens in self.contexts(true) {
             for &precision in ladder {
                 if self.refusal(Target::Cpu, precision, false).is_some() {
                     continue;
