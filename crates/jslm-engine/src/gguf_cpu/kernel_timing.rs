@@ -9,7 +9,7 @@ use super::matrix::quantized;
 #[cfg(target_arch = "x86_64")]
 use super::tile::{time_tasks, Family, Weights};
 use crate::isa::{Cpu, Isa};
-use candle_core::quantized::k_quants::{BlockQ4K, BlockQ6K, BlockQ8_0, GgmlType};
+use candle_core::quantized::k_quants::{BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8_0, GgmlType};
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use std::time::Instant;
@@ -24,7 +24,7 @@ const TILE_TOKENS: usize = 128;
 /// One kernel's time.
 #[derive(Debug, Clone, Serialize)]
 pub struct KernelTiming {
-    /// "q4_k", "q6_k" or "q8_0".
+    /// "q4_k", "q5_k" (tiles only: its rows are candle's), "q6_k" or "q8_0".
     pub weights: &'static str,
     /// The instruction set it was built for ("avx512", "avx512-novnni", "avx2", "generic", …).
     pub kernels: String,
@@ -47,6 +47,8 @@ pub fn kernel_timings(passes: usize, sweeps: usize) -> Vec<KernelTiming> {
     #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
     let prompt = values(TILE_TOKENS * COLS);
     let q4: Vec<BlockQ4K> = quantize_weights(&weights);
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
+    let q5: Vec<BlockQ5K> = quantize_weights(&weights);
     let q6: Vec<BlockQ6K> = quantize_weights(&weights);
     let q8: Vec<BlockQ8_0> = quantize_weights(&weights);
     let mut out = Vec::new();
@@ -67,6 +69,7 @@ pub fn kernel_timings(passes: usize, sweeps: usize) -> Vec<KernelTiming> {
             let tile_sweeps = (sweeps / 100).max(1);
             for (name, w) in [
                 ("q4_k", Weights::Q4K(&q4)),
+                ("q5_k", Weights::Q5K(&q5)),
                 ("q6_k", Weights::Q6K(&q6)),
                 ("q8_0", Weights::Q8_0(&q8)),
             ] {
@@ -174,6 +177,11 @@ mod tests {
                 assert_eq!(n, want, "{weights} {path}: {timings:?}");
             }
         }
+        let q5k_tiles = timings
+            .iter()
+            .filter(|t| t.weights == "q5_k" && t.path == "tiles")
+            .count();
+        assert_eq!(q5k_tiles, tiling, "q5_k tiles: {timings:?}");
         for t in &timings {
             assert!(t.ns_per_block.is_finite() && t.ns_per_block > 0.0, "{t:?}");
         }

@@ -172,6 +172,7 @@ impl QMatrix {
         {
             let weights = match self.dtype {
                 GgmlDType::Q4K => Some(tile::Weights::Q4K(self.blocks())),
+                GgmlDType::Q5K => Some(tile::Weights::Q5K(self.blocks())),
                 GgmlDType::Q6K => Some(tile::Weights::Q6K(self.blocks())),
                 GgmlDType::Q8_0 => Some(tile::Weights::Q8_0(self.blocks())),
                 _ => None,

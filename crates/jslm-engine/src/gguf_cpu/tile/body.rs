@@ -30,7 +30,8 @@ pub(super) trait Body: Sync {
 }
 
 /// Q4_K (`NSUB` 8 sub-blocks of 8 groups, i16 sums safe for all 8 groups: 8 · 2 · 15 · 128
-/// < 2^15) and Q6_K (16 sub-blocks of 4 groups; 63 · 128 · 2 · 2 < 2^15: 2 groups at a time).
+/// < 2^15), Q5_K (8 sub-blocks; 4 · 2 · 31 · 128 < 2^15: 4 groups at a time) and Q6_K (16
+/// sub-blocks of 4 groups; 63 · 128 · 2 · 2 < 2^15: 2 groups at a time).
 pub(super) struct KQuant<'a, const NSUB: usize, const I16_GROUPS: usize> {
     pub prep: &'a Prepped,
     pub row_blocks: usize,
@@ -91,8 +92,8 @@ impl<const NSUB: usize, const I16_GROUPS: usize> Body for KQuant<'_, NSUB, I16_G
 impl<const NSUB: usize, const I16_GROUPS: usize> KQuant<'_, NSUB, I16_GROUPS> {
     /// The tile for lanes that sum in i16 pairs (AVX2): the widening `vpmaddwd` multiplies
     /// each sub-block's pair sums by its integer scale instead of by ones, so the scaled sums
-    /// add up in i32 over the whole block (Q4_K: 8 · 2 · 30,720 · 63 < 2³¹; Q6_K: 16 · 2 · 2 ·
-    /// 32,256 · 128 < 2³¹) and are converted and scaled once per block instead of once per
+    /// add up in i32 over the whole block (Q4_K: 8 · 2 · 30,720 · 63 < 2³¹; Q5_K: 8 · 2 · 2 ·
+    /// 31,744 · 63 < 2³¹; Q6_K: 16 · 2 · 2 · 32,256 · 128 < 2³¹) and are converted and scaled once per block instead of once per
     /// sub-block. The mins meet sums already scaled by the activations' `d`
     /// (`Acts::q8k(.., scaled_sums)`), straight into the accumulators, after the block's
     /// integer sums: inside the sub-block loop they kept the 8 f32 accumulators of a 4 × 2

@@ -1,4 +1,4 @@
-//! Prompt (prefill) matmuls for Q4_K, Q6_K and Q8_0 as register tiles of weight rows ×
+//! Prompt (prefill) matmuls for Q4_K, Q5_K, Q6_K and Q8_0 as register tiles of weight rows ×
 //! tokens over the file's own blocks, with AVX-512 VNNI (16 tokens per vector), 256-bit VNNI
 //! (8) or AVX2 (8).
 //!
@@ -20,9 +20,9 @@ use crate::gguf_cpu::simd::view;
 use crate::isa::{Cpu, Isa};
 use acts::Acts;
 use body::{Body, KQuant, Q8_0};
-use candle_core::quantized::k_quants::{BlockQ4K, BlockQ6K, BlockQ8_0};
+use candle_core::quantized::k_quants::{BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8_0};
 use lanes::Lanes;
-use prep::Prepped;
+use prep::{Prepped, Q5K};
 use rayon::prelude::*;
 
 /// Fewest tokens for which the tiles beat the row kernels (below, a tile is mostly padding).
@@ -34,6 +34,7 @@ const TASK_ROWS: usize = 16;
 #[derive(Clone, Copy)]
 pub(crate) enum Weights<'a> {
     Q4K(&'a [BlockQ4K]),
+    Q5K(&'a [BlockQ5K]),
     Q6K(&'a [BlockQ6K]),
     Q8_0(&'a [BlockQ8_0]),
 }
@@ -170,7 +171,7 @@ impl Weights<'_> {
     /// Values per block.
     fn block_values(self) -> usize {
         match self {
-            Weights::Q4K(_) | Weights::Q6K(_) => 256,
+            Weights::Q4K(_) | Weights::Q5K(_) | Weights::Q6K(_) => 256,
             Weights::Q8_0(_) => 32,
         }
     }
@@ -179,7 +180,9 @@ impl Weights<'_> {
     fn acts(self, family: Family, xs: &[f32], cols: usize) -> Acts {
         let lanes = family.lanes();
         match self {
-            Weights::Q4K(_) => Acts::q8k(family.isa(), xs, cols, lanes, 8, family.i16()),
+            Weights::Q4K(_) | Weights::Q5K(_) => {
+                Acts::q8k(family.isa(), xs, cols, lanes, 8, family.i16())
+            }
             Weights::Q6K(_) => Acts::q8k(family.isa(), xs, cols, lanes, 16, family.i16()),
             Weights::Q8_0(_) if family.i16() => Acts::q8_0_pairs(xs, cols, lanes),
             Weights::Q8_0(_) => Acts::q8_0(xs, cols, lanes),
@@ -215,6 +218,17 @@ unsafe fn one_task(
                 prep.q4k(view::<_, Q4K>(&blocks[span.clone()], span.len()));
                 prefetch_l2(&blocks[next]);
                 let body = KQuant::<8, 8> {
+                    prep: &*prep,
+                    row_blocks,
+                };
+                run(family, &body, n, acts, out);
+            }
+            Weights::Q5K(blocks) => {
+                prep.q5k(view::<_, Q5K>(&blocks[span.clone()], span.len()));
+                prefetch_l2(&blocks[next]);
+                // Values up to 31: four groups' `maddubs` sums fit an i16 pair (4 · 2 · 31 ·
+                // 128 < 2^15), eight would not.
+                let body = KQuant::<8, 4> {
                     prep: &*prep,
                     row_blocks,
                 };
@@ -490,6 +504,16 @@ mod tests {
             768,
             |n, rng| random_blocks(n, 144, &[1, 3], rng),
             |w| Weights::Q4K(w),
+        );
+    }
+
+    #[test]
+    fn q5k_tiles_match_the_scalar_reference_for_every_tail() {
+        check::<BlockQ5K>(
+            "q5k",
+            768,
+            |n, rng| random_blocks(n, 176, &[1, 3], rng),
+            |w| Weights::Q5K(w),
         );
     }
 

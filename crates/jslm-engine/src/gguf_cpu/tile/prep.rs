@@ -6,6 +6,22 @@
 use crate::gguf_cpu::q4k_avx512::{scales_and_mins, Q4K};
 use crate::gguf_cpu::q6k_avx512::Q6K;
 use crate::gguf_cpu::q8_0_avx512::Q8;
+use candle_core::quantized::k_quants::BlockQ5K;
+use half::f16;
+
+/// ggml's `block_q5_K` (candle's fields are crate-private): Q4_K's factors and packed
+/// 6-bit scales, each value's fifth bit in `qh`.
+#[repr(C)]
+pub(super) struct Q5K {
+    pub d: f16,
+    pub dmin: f16,
+    pub scales: [u8; 12],
+    pub qh: [u8; 32],
+    pub qs: [u8; 128],
+}
+
+const _: () = assert!(std::mem::size_of::<Q5K>() == std::mem::size_of::<BlockQ5K>());
+const _: () = assert!(std::mem::align_of::<Q5K>() == std::mem::align_of::<BlockQ5K>());
 
 /// The blocks of one task's rows, `[row][block]`. For the K-quants `bytes` holds 256 values
 /// per block; for Q8_0 on AVX2 the 32 values as i16; other Q8_0 tiles read the file's bytes
@@ -54,6 +70,17 @@ impl Prepped {
         }
     }
 
+    /// Q5_K: as Q4_K with 5-bit values (`q` in 0..32): the fourth bit of value `64c + l`
+    /// is bit `2c` of `qh[l]`, that of value `64c + 32 + l` bit `2c + 1`.
+    pub fn q5k(&mut self, rows: &[Q5K]) {
+        self.reset_kquant(rows.len(), 8);
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as for `q4k`.
+        unsafe {
+            avx2::q5k(rows, self)
+        }
+    }
+
     /// Q6_K: value = d · sc_j · (q − 32) for sub-block j (16 values).
     pub fn q6k(&mut self, rows: &[Q6K]) {
         self.reset_kquant(rows.len(), 16);
@@ -88,7 +115,7 @@ impl Prepped {
 /// The conversions with AVX2 (the scalar loops took a quarter of a Q8_0 prefill).
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{scales_and_mins, Prepped, Q4K, Q6K, Q8};
+    use super::{scales_and_mins, Prepped, Q4K, Q5K, Q6K, Q8};
     use crate::gguf_cpu::simd::{half_to_f32, prefetch_ahead};
     use std::arch::x86_64::*;
 
@@ -116,18 +143,79 @@ mod avx2 {
                     _mm256_storeu_si256(out.add(64 * c + 32) as *mut __m256i, hi);
                 }
             }
-            let sm = scales_and_mins(&x.scales);
-            let (d, dmin) = (half_to_f32(x.d.to_bits()), half_to_f32(x.dmin.to_bits()));
-            for j in 0..8 {
-                let (sc, mn) = (
-                    (sm[j / 4] >> (8 * (j % 4))) & 0x3F,
-                    (sm[2 + j / 4] >> (8 * (j % 4))) & 0x3F,
-                );
-                scale[i * 8 + j] = d * sc as f32;
-                min[i * 8 + j] = dmin * mn as f32;
-                int_scale[i * 8 + j] = sc | sc << 16;
+            // SAFETY: the caller's features.
+            unsafe { q4k_factors(i, &x.scales, x.d, x.dmin, scale, min, int_scale, block_d) };
+        }
+    }
+
+    /// Block `i`'s sub-block factors, Q4_K's and Q5_K's packing.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "f16c")]
+    unsafe fn q4k_factors(
+        i: usize,
+        packed: &[u8; 12],
+        d: half::f16,
+        dmin: half::f16,
+        scale: &mut [f32],
+        min: &mut [f32],
+        int_scale: &mut [u32],
+        block_d: &mut [f32],
+    ) {
+        let sm = scales_and_mins(packed);
+        let (d, dmin) = (half_to_f32(d.to_bits()), half_to_f32(dmin.to_bits()));
+        for j in 0..8 {
+            let (sc, mn) = (
+                (sm[j / 4] >> (8 * (j % 4))) & 0x3F,
+                (sm[2 + j / 4] >> (8 * (j % 4))) & 0x3F,
+            );
+            scale[i * 8 + j] = d * sc as f32;
+            min[i * 8 + j] = dmin * mn as f32;
+            int_scale[i * 8 + j] = sc | sc << 16;
+        }
+        block_d[i] = d;
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn q5k(rows: &[Q5K], out: &mut Prepped) {
+        let Prepped {
+            bytes,
+            scale,
+            min,
+            int_scale,
+            block_d,
+        } = out;
+        let m4 = _mm256_set1_epi8(0x0F);
+        let one = _mm256_set1_epi8(0x01);
+        for (i, x) in rows.iter().enumerate() {
+            prefetch_ahead(x, 3);
+            let out = bytes[i * 256..(i + 1) * 256].as_mut_ptr();
+            // SAFETY: the 32 bytes of `qh`.
+            let qh = unsafe { _mm256_loadu_si256(x.qh.as_ptr() as *const __m256i) };
+            // Bit `s` of every byte of `qh` as that byte's bit 4 (the 16-bit shifts move bits
+            // across the lane's two bytes; the mask keeps each byte's own).
+            macro_rules! fifth {
+                ($s:expr) => {
+                    _mm256_slli_epi16::<4>(_mm256_and_si256(
+                        _mm256_srl_epi16(qh, _mm_cvtsi32_si128($s)),
+                        one,
+                    ))
+                };
             }
-            block_d[i] = d;
+            for c in 0..4 {
+                // SAFETY: 32 bytes of the 128-byte `qs`; 64 bytes of the block's 256.
+                unsafe {
+                    let q = _mm256_loadu_si256(x.qs.as_ptr().add(32 * c) as *const __m256i);
+                    let lo = _mm256_or_si256(_mm256_and_si256(q, m4), fifth!(2 * c as i32));
+                    let hi = _mm256_or_si256(
+                        _mm256_and_si256(_mm256_srli_epi16::<4>(q), m4),
+                        fifth!(2 * c as i32 + 1),
+                    );
+                    _mm256_storeu_si256(out.add(64 * c) as *mut __m256i, lo);
+                    _mm256_storeu_si256(out.add(64 * c + 32) as *mut __m256i, hi);
+                }
+            }
+            // SAFETY: the caller's features.
+            unsafe { q4k_factors(i, &x.scales, x.d, x.dmin, scale, min, int_scale, block_d) };
         }
     }
 
