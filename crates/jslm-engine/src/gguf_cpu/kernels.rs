@@ -1,5 +1,5 @@
 //! The one place that picks a row kernel per weight type and instruction set: ours for Q4_K,
-//! Q6_K and Q8_0 on AVX-512 and AVX2 (AVX-VNNI CPUs use the AVX2 ones, except for decoding
+//! Q5_K (AVX2's on every x86 family), Q6_K and Q8_0 on AVX-512 and AVX2 (AVX-VNNI CPUs use the AVX2 ones, except for decoding
 //! Q4_K and Q6_K, where `vpdpbusd` saves more than it costs; VNNI serves their prompts, in
 //! the tiles), candle's `vec_dot` for everything else (and for `Isa::Generic`: NEON on ARM,
 //! candle's own AVX2 or scalar code elsewhere).
@@ -8,7 +8,7 @@ use super::decode_acts::DecodeActs;
 use crate::isa::Cpu;
 #[cfg(target_arch = "x86_64")]
 use crate::isa::Isa;
-use candle_core::quantized::k_quants::{BlockQ4K, BlockQ6K, BlockQ8_0, GgmlType};
+use candle_core::quantized::k_quants::{BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8_0, GgmlType};
 
 /// `dot(n, weights, activations)` over `n` values.
 pub(crate) type Dot<T> = fn(usize, &[T], &[<T as GgmlType>::VecDotType]) -> f32;
@@ -95,6 +95,15 @@ pub(crate) fn q4k(cpu: Cpu) -> RowKernels<BlockQ4K> {
         }
         (Isa::Avx2, _) => return ours!(super::q4k_avx2::rows),
         (Isa::Generic, _) => {}
+    }
+    let _ = cpu;
+    RowKernels::candle()
+}
+
+pub(crate) fn q5k(cpu: Cpu) -> RowKernels<BlockQ5K> {
+    #[cfg(target_arch = "x86_64")]
+    if cpu.isa != Isa::Generic {
+        return ours!(super::q4k_avx2::rows_q5k);
     }
     let _ = cpu;
     RowKernels::candle()
@@ -212,6 +221,19 @@ mod tests {
                 &q4k(cpu),
                 &format!("q4k {cpu:?}"),
                 |n, rng| random_blocks::<BlockQ4K>(n / 256, 144, &[1, 3], rng),
+                |n, t, rng| activations::<BlockQ8K>(n, 97, extreme(t, 1e3), rng),
+            );
+        }
+    }
+
+    /// Random 5-bit values and every 6-bit scale and min; activations as for Q4_K.
+    #[test]
+    fn q5k_kernels_match_the_scalar_reference() {
+        for cpu in Cpu::all() {
+            check(
+                &q5k(cpu),
+                &format!("q5k {cpu:?}"),
+                |n, rng| random_blocks::<BlockQ5K>(n / 256, 176, &[1, 3], rng),
                 |n, t, rng| activations::<BlockQ8K>(n, 97, extreme(t, 1e3), rng),
             );
         }

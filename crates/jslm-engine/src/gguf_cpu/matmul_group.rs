@@ -11,7 +11,7 @@ use super::matrix::{
     arranged, multiply_rows, quantized, rows_per_task, Activations, QMatrix, SharedOut,
 };
 use crate::isa::Cpu;
-use candle_core::quantized::k_quants::{BlockQ4K, BlockQ6K, BlockQ8K, BlockQ8_0};
+use candle_core::quantized::k_quants::{BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K, BlockQ8_0};
 use candle_core::quantized::GgmlDType;
 use rayon::prelude::*;
 
@@ -19,7 +19,12 @@ use rayon::prelude::*;
 /// kernels, or more than one token, one after another through `QMatrix::matmul`.
 pub(crate) fn matmul_group(cpu: Cpu, xs: &[f32], weights: &[&QMatrix], outs: &mut [&mut [f32]]) {
     assert_eq!(weights.len(), outs.len());
-    let ours = |w: &QMatrix| matches!(w.dtype, GgmlDType::Q4K | GgmlDType::Q6K | GgmlDType::Q8_0);
+    let ours = |w: &QMatrix| {
+        matches!(
+            w.dtype,
+            GgmlDType::Q4K | GgmlDType::Q5K | GgmlDType::Q6K | GgmlDType::Q8_0
+        )
+    };
     if !weights.iter().all(|w| w.cols == xs.len() && ours(w)) {
         for (w, out) in weights.iter().zip(outs.iter_mut()) {
             w.matmul(cpu, xs, out);
@@ -31,7 +36,7 @@ pub(crate) fn matmul_group(cpu: Cpu, xs: &[f32], weights: &[&QMatrix], outs: &mu
     }
     let cols = xs.len();
     let has = |t: GgmlDType| weights.iter().any(|w| w.dtype == t);
-    let k_acts = (has(GgmlDType::Q4K) || has(GgmlDType::Q6K))
+    let k_acts = (has(GgmlDType::Q4K) || has(GgmlDType::Q5K) || has(GgmlDType::Q6K))
         .then(|| quantized::<BlockQ4K>(cpu.isa, xs, cols));
     let q8_0_acts = has(GgmlDType::Q8_0).then(|| quantized::<BlockQ8_0>(cpu.isa, xs, cols));
     let per_task = rows_per_task(cols);
@@ -41,7 +46,8 @@ pub(crate) fn matmul_group(cpu: Cpu, xs: &[f32], weights: &[&QMatrix], outs: &mu
         .flat_map(|(i, w)| (0..w.rows).step_by(per_task).map(move |r0| (i, r0)))
         .collect();
     let dsts: Vec<SharedOut> = outs.iter_mut().map(|o| SharedOut(o.as_mut_ptr())).collect();
-    let (q4k, q6k, q8_0) = (kernels::q4k(cpu), kernels::q6k(cpu), kernels::q8_0(cpu));
+    let (q4k, q5k) = (kernels::q4k(cpu), kernels::q5k(cpu));
+    let (q6k, q8_0) = (kernels::q6k(cpu), kernels::q8_0(cpu));
     let q4k_acts = k_acts
         .as_deref()
         .filter(|_| has(GgmlDType::Q4K))
@@ -70,6 +76,18 @@ pub(crate) fn matmul_group(cpu: Cpu, xs: &[f32], weights: &[&QMatrix], outs: &mu
                         dsts[i],
                     )
                 }
+                GgmlDType::Q5K => multiply_rows(
+                    w.blocks::<BlockQ5K>(),
+                    w.rows,
+                    cols,
+                    Activations {
+                        quantized: k,
+                        arranged: None,
+                    },
+                    &q5k,
+                    rs,
+                    dsts[i],
+                ),
                 GgmlDType::Q6K => multiply_rows(
                     w.blocks::<BlockQ6K>(),
                     w.rows,
@@ -107,11 +125,12 @@ pub(crate) fn matmul_group(cpu: Cpu, xs: &[f32], weights: &[&QMatrix], outs: &mu
 mod tests {
     use super::*;
     use crate::gguf_cpu::matrix::tests::{mapped, values};
-    use candle_core::quantized::k_quants::BlockQ5K;
+    use candle_core::quantized::k_quants::BlockQ2K;
 
     /// The group gives each matrix's own `matmul`, bit for bit, for every mix of types
-    /// (Q8_0 beside K-quants needs both partner types) and row counts that are not a
-    /// multiple of the task size.
+    /// (Q8_0 beside K-quants needs both partner types; a type without our kernels, Q2_K,
+    /// sends the group one matrix at a time) and row counts that are not a multiple of the
+    /// task size.
     #[test]
     fn a_group_matches_each_matrix_alone() {
         let cols = 512;
@@ -119,8 +138,15 @@ mod tests {
         let q4 = mapped::<BlockQ4K>(&values(35 * cols, 1), 35, cols);
         let q6 = mapped::<BlockQ6K>(&values(19 * cols, 2), 19, cols);
         let q8 = mapped::<BlockQ8_0>(&values(300 * cols, 3), 300, cols);
-        let q5 = mapped::<BlockQ5K>(&values(7 * cols, 4), 7, cols);
-        let groups: [&[&QMatrix]; 4] = [&[&q4, &q6, &q8], &[&q4, &q4], &[&q8], &[&q6, &q5]];
+        let q2 = mapped::<BlockQ2K>(&values(7 * cols, 4), 7, cols);
+        let q5 = mapped::<BlockQ5K>(&values(21 * cols, 5), 21, cols);
+        let groups: [&[&QMatrix]; 5] = [
+            &[&q4, &q6, &q8],
+            &[&q4, &q4],
+            &[&q8],
+            &[&q5, &q5, &q6],
+            &[&q6, &q2],
+        ];
         for cpu in Cpu::all() {
             for group in groups {
                 let mut outs: Vec<Vec<f32>> =

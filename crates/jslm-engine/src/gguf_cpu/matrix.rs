@@ -183,6 +183,7 @@ impl QMatrix {
         }
         match self.dtype {
             GgmlDType::Q4K => ours!(BlockQ4K, q4k),
+            GgmlDType::Q5K => ours!(BlockQ5K, q5k),
             GgmlDType::Q6K => ours!(BlockQ6K, q6k),
             GgmlDType::Q8_0 => ours!(BlockQ8_0, q8_0),
             _ => dispatch!(self.dtype, go),

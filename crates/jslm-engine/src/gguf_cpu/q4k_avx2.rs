@@ -1,5 +1,5 @@
-//! Q4_K × Q8_K dot products with AVX2 + FMA + F16C, one weight row against `T` activation
-//! rows: what AVX2-only CPUs decode with; and with 256-bit VNNI, decode's kernel on CPUs with
+//! Q4_K (and Q5_K) × Q8_K dot products with AVX2 + FMA + F16C, one weight row against `T`
+//! activation rows: what AVX2-only CPUs decode with; and with 256-bit VNNI, decode's kernel on CPUs with
 //! AVX-VNNI (`arranged_vnni`).
 //!
 //! ggml's AVX2 arithmetic (candle's `vec_dot_q4k_q8k` is the same): per 64 values the low and
@@ -9,9 +9,9 @@
 //! prefetch, and the block unpacked once for all `T` tokens.
 
 use super::decode_acts::DecodeActs;
-use super::q4k_avx512::{Q4K, Q8K};
+use super::q4k_avx512::{Q4K, Q5K, Q8K};
 use super::simd::view;
-use candle_core::quantized::k_quants::{BlockQ4K, BlockQ8K};
+use candle_core::quantized::k_quants::{BlockQ4K, BlockQ5K, BlockQ8K};
 
 /// One weight row against `T` activation rows.
 #[cfg(target_arch = "x86_64")]
@@ -20,6 +20,21 @@ pub(crate) fn rows<const T: usize>(n: usize, xs: &[BlockQ4K], ys: [&[BlockQ8K]; 
     // SAFETY: `Q4K`/`Q8K` have candle's sizes and alignments (asserted beside them) and ggml's
     // field order; the check above guards the target features.
     unsafe { imp::dot::<T>(view(xs, n / 256), ys.map(|y| view(y, n / 256))) }
+}
+
+/// Q5_K: one weight row against `T` activation rows (Q4_K's arithmetic with the fifth bit
+/// of each value or'ed in) with the prefetch and F16C factors of ours, and four tokens per
+/// unpacked block for prompts' leftovers.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn rows_q5k<const T: usize>(
+    n: usize,
+    xs: &[BlockQ5K],
+    ys: [&[BlockQ8K]; T],
+) -> [f32; T] {
+    assert!(crate::isa::Isa::Avx2.supported());
+    // SAFETY: `Q5K`/`Q8K` have candle's sizes and alignments (asserted beside them) and ggml's
+    // field order; the check above guards the target features.
+    unsafe { imp::dot_q5k::<T>(view(xs, n / 256), ys.map(|y| view(y, n / 256))) }
 }
 
 /// One weight row against one token's activations arranged once per product
@@ -52,7 +67,7 @@ mod imp {
     use super::super::simd::{half_to_f32, hsum128, hsum256, prefetch_ahead};
     use super::super::simd::{Dpbusd, Evex, Vex};
     use super::DecodeActs;
-    use super::{Q4K, Q8K};
+    use super::{Q4K, Q5K, Q8K};
     use std::arch::x86_64::*;
 
     /// i16 pairs (2j, 2j+1) of the scale vector: lanes of sub-block `j` take scale j.
@@ -93,7 +108,7 @@ mod imp {
     pub(super) unsafe fn dot<const T: usize>(xs: &[Q4K], ys: [&[Q8K]; T]) -> [f32; T] {
         if T != 1 {
             // SAFETY: this function's target features.
-            return unsafe { body::<T>(xs, ys) };
+            return unsafe { body::<Q4K, T>(xs, ys) };
         }
         // One token (decode): whole groups through `one_token`, the rest through `body`.
         let whole = xs.len() / GROUP * GROUP;
@@ -101,7 +116,7 @@ mod imp {
         let (head, tail) = unsafe {
             (
                 one_token(&xs[..whole], &ys[0][..whole]),
-                body::<1>(&xs[whole..], [&ys[0][whole..]])[0],
+                body::<Q4K, 1>(&xs[whole..], [&ys[0][whole..]])[0],
             )
         };
         let mut out = [0f32; T];
@@ -148,7 +163,7 @@ mod imp {
         // SAFETY: the callers' target features; both parts index within `xs`, `acts` and `ys`
         // (the caller checked their lengths).
         unsafe {
-            one_token_vnni::<D>(&xs[..whole], acts) + body::<1>(&xs[whole..], [&ys[whole..]])[0]
+            one_token_vnni::<D>(&xs[..whole], acts) + body::<Q4K, 1>(&xs[whole..], [&ys[whole..]])[0]
         }
     }
 
@@ -391,16 +406,78 @@ mod imp {
         }
     }
 
-    /// `T` activation rows against one weight row, one block at a time.
+    /// A block `body` reads: Q4_K's, or Q5_K's (the same factors and scales, and a fifth
+    /// bit per value).
+    pub(super) trait KBlock {
+        fn d(&self) -> half::f16;
+        fn dmin(&self) -> half::f16;
+        fn scales(&self) -> &[u8; 12];
+        fn qs(&self) -> &[u8; 128];
+        /// Q5_K's fifth bits: bit `2j` of byte `l` for value `64j + l`, `2j + 1` for `64j +
+        /// 32 + l`.
+        fn qh(&self) -> Option<&[u8; 32]>;
+    }
+
+    impl KBlock for Q4K {
+        fn d(&self) -> half::f16 {
+            self.d
+        }
+        fn dmin(&self) -> half::f16 {
+            self.dmin
+        }
+        fn scales(&self) -> &[u8; 12] {
+            &self.scales
+        }
+        fn qs(&self) -> &[u8; 128] {
+            &self.qs
+        }
+        fn qh(&self) -> Option<&[u8; 32]> {
+            None
+        }
+    }
+
+    impl KBlock for Q5K {
+        fn d(&self) -> half::f16 {
+            self.d
+        }
+        fn dmin(&self) -> half::f16 {
+            self.dmin
+        }
+        fn scales(&self) -> &[u8; 12] {
+            &self.scales
+        }
+        fn qs(&self) -> &[u8; 128] {
+            &self.qs
+        }
+        fn qh(&self) -> Option<&[u8; 32]> {
+            Some(&self.qh)
+        }
+    }
+
+    /// Q5_K: `T` activation rows against one weight row (`body`; decode has no faster path
+    /// for it: on AVX2 machines its rate is the memory's).
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn dot_q5k<const T: usize>(xs: &[Q5K], ys: [&[Q8K]; T]) -> [f32; T] {
+        // SAFETY: this function's target features.
+        unsafe { body::<Q5K, T>(xs, ys) }
+    }
+
+    /// `T` activation rows against one weight row, one block at a time. Q5_K's values (up to
+    /// 31) cannot saturate `maddubs` either: 31 · 128 · 2 < 2^15.
     #[inline(always)]
-    unsafe fn body<const T: usize>(xs: &[Q4K], ys: [&[Q8K]; T]) -> [f32; T] {
+    unsafe fn body<B: KBlock, const T: usize>(xs: &[B], ys: [&[Q8K]; T]) -> [f32; T] {
         let m4 = _mm256_set1_epi8(0x0F);
+        let one = _mm256_set1_epi8(0x01);
         let mut acc = [_mm256_setzero_ps(); T];
         let mut acc_m = [_mm_setzero_ps(); T];
         for (b, x) in xs.iter().enumerate() {
-            prefetch_ahead(x, 3);
-            let (xd, xdmin) = (half_to_f32(x.d.to_bits()), half_to_f32(x.dmin.to_bits()));
-            let sm = super::super::q4k_avx512::scales_and_mins(&x.scales);
+            prefetch_ahead(x, std::mem::size_of::<B>().div_ceil(64));
+            let (xd, xdmin) = (half_to_f32(x.d().to_bits()), half_to_f32(x.dmin().to_bits()));
+            let sm = super::super::q4k_avx512::scales_and_mins(x.scales());
+            // SAFETY (below): the 32 bytes of `qh`.
+            let qh = x
+                .qh()
+                .map(|qh| unsafe { _mm256_loadu_si256(qh.as_ptr() as *const __m256i) });
             let mins_and_scales = _mm256_cvtepu8_epi16(_mm_set_epi32(
                 sm[3] as i32,
                 sm[2] as i32,
@@ -420,9 +497,21 @@ mod imp {
                     scales,
                     _mm256_loadu_si256(SHUFFLE_K4[2 * j + 1].as_ptr() as *const __m256i),
                 );
-                let q4 = _mm256_loadu_si256(x.qs.as_ptr().add(32 * j) as *const __m256i);
-                let q4l = _mm256_and_si256(q4, m4);
-                let q4h = _mm256_and_si256(_mm256_srli_epi16::<4>(q4), m4);
+                let q4 = _mm256_loadu_si256(x.qs().as_ptr().add(32 * j) as *const __m256i);
+                let mut q4l = _mm256_and_si256(q4, m4);
+                let mut q4h = _mm256_and_si256(_mm256_srli_epi16::<4>(q4), m4);
+                if let Some(qh) = qh {
+                    // Bit 2j (2j + 1) of each byte as its bit 4: the 16-bit shift moves bits
+                    // across a lane's two bytes, the mask keeps each byte's own.
+                    let bit = |s: i32| {
+                        _mm256_slli_epi16::<4>(_mm256_and_si256(
+                            _mm256_srl_epi16(qh, _mm_cvtsi32_si128(s)),
+                            one,
+                        ))
+                    };
+                    q4l = _mm256_or_si256(q4l, bit(2 * j as i32));
+                    q4h = _mm256_or_si256(q4h, bit(2 * j as i32 + 1));
+                }
                 for t in 0..T {
                     let q8 = ys[t][b].qs.as_ptr().add(64 * j);
                     let q8l = _mm256_loadu_si256(q8 as *const __m256i);

@@ -11,7 +11,7 @@
 
 use super::decode_acts::DecodeActs;
 use super::simd::view;
-use candle_core::quantized::k_quants::{BlockQ4K, BlockQ8K};
+use candle_core::quantized::k_quants::{BlockQ4K, BlockQ5K, BlockQ8K};
 use half::f16;
 
 /// ggml's `block_q4_K`, field by field (candle's fields are crate-private).
@@ -22,6 +22,20 @@ pub(super) struct Q4K {
     pub scales: [u8; 12],
     pub qs: [u8; 128],
 }
+
+/// ggml's `block_q5_K` (candle's fields are crate-private): Q4_K's factors and packed
+/// 6-bit scales, each value's fifth bit in `qh`.
+#[repr(C)]
+pub(super) struct Q5K {
+    pub d: f16,
+    pub dmin: f16,
+    pub scales: [u8; 12],
+    pub qh: [u8; 32],
+    pub qs: [u8; 128],
+}
+
+const _: () = assert!(std::mem::size_of::<Q5K>() == std::mem::size_of::<BlockQ5K>());
+const _: () = assert!(std::mem::align_of::<Q5K>() == std::mem::align_of::<BlockQ5K>());
 
 /// ggml's `block_q8_K`.
 #[repr(C)]

@@ -13,7 +13,7 @@ mod body;
 mod lanes;
 mod prep;
 
-use crate::gguf_cpu::q4k_avx512::Q4K;
+use crate::gguf_cpu::q4k_avx512::{Q4K, Q5K};
 use crate::gguf_cpu::q6k_avx512::Q6K;
 use crate::gguf_cpu::q8_0_avx512::Q8;
 use crate::gguf_cpu::simd::view;
@@ -22,7 +22,7 @@ use acts::Acts;
 use body::{Body, KQuant, Q8_0};
 use candle_core::quantized::k_quants::{BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8_0};
 use lanes::Lanes;
-use prep::{Prepped, Q5K};
+use prep::Prepped;
 use rayon::prelude::*;
 
 /// Fewest tokens for which the tiles beat the row kernels (below, a tile is mostly padding).

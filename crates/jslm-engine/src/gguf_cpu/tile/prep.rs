@@ -3,25 +3,9 @@
 //! one byte each in value order, so that group `g` is the dword at `4g`, and each sub-block's
 //! scale and min folded with the block's f16 factors into f32.
 
-use crate::gguf_cpu::q4k_avx512::{scales_and_mins, Q4K};
+use crate::gguf_cpu::q4k_avx512::{scales_and_mins, Q4K, Q5K};
 use crate::gguf_cpu::q6k_avx512::Q6K;
 use crate::gguf_cpu::q8_0_avx512::Q8;
-use candle_core::quantized::k_quants::BlockQ5K;
-use half::f16;
-
-/// ggml's `block_q5_K` (candle's fields are crate-private): Q4_K's factors and packed
-/// 6-bit scales, each value's fifth bit in `qh`.
-#[repr(C)]
-pub(super) struct Q5K {
-    pub d: f16,
-    pub dmin: f16,
-    pub scales: [u8; 12],
-    pub qh: [u8; 32],
-    pub qs: [u8; 128],
-}
-
-const _: () = assert!(std::mem::size_of::<Q5K>() == std::mem::size_of::<BlockQ5K>());
-const _: () = assert!(std::mem::align_of::<Q5K>() == std::mem::align_of::<BlockQ5K>());
 
 /// The blocks of one task's rows, `[row][block]`. For the K-quants `bytes` holds 256 values
 /// per block; for Q8_0 on AVX2 the 32 values as i16; other Q8_0 tiles read the file's bytes
