@@ -2,7 +2,7 @@
 # jslm against llama.cpp on the same random-weight 7B GGUF files, same threads, one table.
 #
 #   bench/compare_llama_cpp.sh   # THREADS=$(nproc) REPS=3 PROMPTS="128 512 2048" DECODE=64
-#                                # FILES="q4 q8" ISA=native SETTLE=10
+#                                # FILES="q4 q8" (q4: Q4_K_M, q5: Q5_K_M, q8: Q8_0) ISA=native SETTLE=10
 #
 # - ISA=native: jslm's default kernels against llama.cpp built for this CPU. ISA=avx2: jslm
 #   forced to its AVX2 kernels (`--isa avx2`) against llama.cpp built with AVX2/FMA/F16C only
@@ -120,10 +120,16 @@ Q4="$WORK/models/random-7b-q4_k_m-llama-quantize.gguf"
 if [ ! -f "$Q8" ]; then
   "$JSLM" bench --prepare-only --files q8_0 --work-dir "$WORK/models" >&2
 fi
-if [ ! -f "$Q4" ]; then
-  "$LLAMA/build/bin/llama-quantize" --allow-requantize "$Q8" "$Q4.partial" Q4_K_M >/dev/null 2>&1
-  mv "$Q4.partial" "$Q4"
-fi
+# The K-quant mixes from the Q8_0 with llama.cpp's own quantizer, each only when asked for
+# (a few minutes each).
+Q5="$WORK/models/random-7b-q5_k_m-llama-quantize.gguf"
+for f in $FILES; do
+  case "$f" in q4) out="$Q4" type=Q4_K_M ;; q5) out="$Q5" type=Q5_K_M ;; *) continue ;; esac
+  if [ ! -f "$out" ]; then
+    "$LLAMA/build/bin/llama-quantize" --allow-requantize "$Q8" "$out.partial" "$type" >/dev/null 2>&1
+    mv "$out.partial" "$out"
+  fi
+done
 
 # 3. Alternating runs. The page cache is warmed once per file so neither engine pays disk reads:
 # dropped first and read back (`dd iflag=nocache count=0` drops a file's clean cached pages), so
@@ -131,7 +137,10 @@ fi
 # filesystem make them, not as whatever wrote it left it (see gguf_cpu/weights_map.rs).
 paths=()
 for f in $FILES; do
-  case "$f" in q4) paths+=("$Q4") ;; q8) paths+=("$Q8") ;; *) echo "FILES: q4 or q8" >&2; exit 1 ;; esac
+  case "$f" in
+    q4) paths+=("$Q4") ;; q5) paths+=("$Q5") ;; q8) paths+=("$Q8") ;;
+    *) echo "FILES: q4, q5 or q8" >&2; exit 1 ;;
+  esac
 done
 for f in "${paths[@]}"; do dd if="$f" iflag=nocache count=0 status=none; cat "$f" >/dev/null; done
 RUNS="$WORK/runs-$ISA"
