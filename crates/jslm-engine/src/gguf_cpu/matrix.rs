@@ -1,5 +1,5 @@
 //! A weight matrix that stays in the memory-mapped GGUF file, multiplied with the row kernels
-//! `kernels.rs` picks for the CPU (ours for Q4_K, Q6_K and Q8_0 on AVX-512 and AVX2, candle's
+//! `kernels.rs` picks for the CPU (ours for Q4_K, Q5_K, Q6_K and Q8_0 on AVX-512 and AVX2, candle's
 //! `GgmlType::vec_dot` otherwise).
 //!
 //! Why not candle's `QMatMul`: on load it copies every tensor out of the file, and on first

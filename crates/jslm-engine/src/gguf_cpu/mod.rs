@@ -2,7 +2,7 @@
 //! memory map: no copy of the weights at load, no repacked second copy at first use.
 //!
 //! Written here rather than taken from candle's `quantized_llama` for memory and load time
-//! (see `matrix.rs`) and speed (our kernels for Q4_K, Q6_K and Q8_0, `kernels.rs`).
+//! (see `matrix.rs`) and speed (our kernels for Q4_K, Q5_K, Q6_K and Q8_0, `kernels.rs`).
 
 mod attention;
 mod attention_block;

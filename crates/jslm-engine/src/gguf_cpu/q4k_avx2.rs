@@ -1,6 +1,6 @@
 //! Q4_K (and Q5_K) × Q8_K dot products with AVX2 + FMA + F16C, one weight row against `T`
-//! activation rows: what AVX2-only CPUs decode with; and with 256-bit VNNI, decode's kernel on CPUs with
-//! AVX-VNNI (`arranged_vnni`).
+//! activation rows: what AVX2-only CPUs decode with; and with 256-bit VNNI, decode's kernel on
+//! CPUs with AVX-VNNI (`arranged_vnni`).
 //!
 //! ggml's AVX2 arithmetic (candle's `vec_dot_q4k_q8k` is the same): per 64 values the low and
 //! high nibbles of 32 bytes enter `maddubs` as the unsigned operand (15 · 128 · 2 cannot
@@ -64,7 +64,7 @@ pub(crate) fn arranged_vnni<const VEX: bool>(n: usize, xs: &[BlockQ4K], acts: &D
 #[cfg(target_arch = "x86_64")]
 mod imp {
     use super::super::q4k_avx512::{KMASK1, KMASK2, KMASK3};
-    use super::super::simd::{half_to_f32, hsum128, hsum256, prefetch_ahead};
+    use super::super::simd::{fifth_bits, half_to_f32, hsum128, hsum256, prefetch_ahead};
     use super::super::simd::{Dpbusd, Evex, Vex};
     use super::DecodeActs;
     use super::{Q4K, Q5K, Q8K};
@@ -163,7 +163,8 @@ mod imp {
         // SAFETY: the callers' target features; both parts index within `xs`, `acts` and `ys`
         // (the caller checked their lengths).
         unsafe {
-            one_token_vnni::<D>(&xs[..whole], acts) + body::<Q4K, 1>(&xs[whole..], [&ys[whole..]])[0]
+            one_token_vnni::<D>(&xs[..whole], acts)
+                + body::<Q4K, 1>(&xs[whole..], [&ys[whole..]])[0]
         }
     }
 
@@ -467,12 +468,14 @@ mod imp {
     #[inline(always)]
     unsafe fn body<B: KBlock, const T: usize>(xs: &[B], ys: [&[Q8K]; T]) -> [f32; T] {
         let m4 = _mm256_set1_epi8(0x0F);
-        let one = _mm256_set1_epi8(0x01);
         let mut acc = [_mm256_setzero_ps(); T];
         let mut acc_m = [_mm_setzero_ps(); T];
         for (b, x) in xs.iter().enumerate() {
             prefetch_ahead(x, std::mem::size_of::<B>().div_ceil(64));
-            let (xd, xdmin) = (half_to_f32(x.d().to_bits()), half_to_f32(x.dmin().to_bits()));
+            let (xd, xdmin) = (
+                half_to_f32(x.d().to_bits()),
+                half_to_f32(x.dmin().to_bits()),
+            );
             let sm = super::super::q4k_avx512::scales_and_mins(x.scales());
             // SAFETY (below): the 32 bytes of `qh`.
             let qh = x
@@ -501,16 +504,8 @@ mod imp {
                 let mut q4l = _mm256_and_si256(q4, m4);
                 let mut q4h = _mm256_and_si256(_mm256_srli_epi16::<4>(q4), m4);
                 if let Some(qh) = qh {
-                    // Bit 2j (2j + 1) of each byte as its bit 4: the 16-bit shift moves bits
-                    // across a lane's two bytes, the mask keeps each byte's own.
-                    let bit = |s: i32| {
-                        _mm256_slli_epi16::<4>(_mm256_and_si256(
-                            _mm256_srl_epi16(qh, _mm_cvtsi32_si128(s)),
-                            one,
-                        ))
-                    };
-                    q4l = _mm256_or_si256(q4l, bit(2 * j as i32));
-                    q4h = _mm256_or_si256(q4h, bit(2 * j as i32 + 1));
+                    q4l = _mm256_or_si256(q4l, fifth_bits(qh, 2 * j as i32));
+                    q4h = _mm256_or_si256(q4h, fifth_bits(qh, 2 * j as i32 + 1));
                 }
                 for t in 0..T {
                     let q8 = ys[t][b].qs.as_ptr().add(64 * j);

@@ -64,6 +64,28 @@ pub(super) fn half_product(a: u16, b: u16) -> f32 {
 
 /// The sum of a vector's eight lanes (every kernel's and attention's final reduction).
 ///
+/// Q5_K's fifth bits: bit `s` of each byte of `qh` as that byte's bit 4 (16), to or into the
+/// byte's low four bits. The 16-bit shift moves bits across a lane's two bytes; the mask
+/// keeps each byte's own.
+///
+/// # Safety
+/// AVX2; inlined into callers compiled with it.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(super) unsafe fn fifth_bits(
+    qh: std::arch::x86_64::__m256i,
+    s: i32,
+) -> std::arch::x86_64::__m256i {
+    use std::arch::x86_64::*;
+    // SAFETY: the caller's AVX2.
+    unsafe {
+        _mm256_slli_epi16::<4>(_mm256_and_si256(
+            _mm256_srl_epi16(qh, _mm_cvtsi32_si128(s)),
+            _mm256_set1_epi8(1),
+        ))
+    }
+}
+
 /// # Safety
 /// AVX; inlined into callers compiled with it.
 #[cfg(target_arch = "x86_64")]

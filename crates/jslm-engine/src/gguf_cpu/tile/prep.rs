@@ -54,7 +54,7 @@ impl Prepped {
         }
     }
 
-    /// Q5_K: as Q4_K with 5-bit values (`q` in 0..32): the fourth bit of value `64c + l`
+    /// Q5_K: as Q4_K with 5-bit values (`q` in 0..32): the fifth bit (16) of value `64c + l`
     /// is bit `2c` of `qh[l]`, that of value `64c + 32 + l` bit `2c + 1`.
     pub fn q5k(&mut self, rows: &[Q5K]) {
         self.reset_kquant(rows.len(), 8);
@@ -100,7 +100,7 @@ impl Prepped {
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use super::{scales_and_mins, Prepped, Q4K, Q5K, Q6K, Q8};
-    use crate::gguf_cpu::simd::{half_to_f32, prefetch_ahead};
+    use crate::gguf_cpu::simd::{fifth_bits, half_to_f32, prefetch_ahead};
     use std::arch::x86_64::*;
 
     #[target_feature(enable = "avx2,fma,f16c")]
@@ -169,30 +169,19 @@ mod avx2 {
             block_d,
         } = out;
         let m4 = _mm256_set1_epi8(0x0F);
-        let one = _mm256_set1_epi8(0x01);
         for (i, x) in rows.iter().enumerate() {
             prefetch_ahead(x, 3);
             let out = bytes[i * 256..(i + 1) * 256].as_mut_ptr();
             // SAFETY: the 32 bytes of `qh`.
             let qh = unsafe { _mm256_loadu_si256(x.qh.as_ptr() as *const __m256i) };
-            // Bit `s` of every byte of `qh` as that byte's bit 4 (the 16-bit shifts move bits
-            // across the lane's two bytes; the mask keeps each byte's own).
-            macro_rules! fifth {
-                ($s:expr) => {
-                    _mm256_slli_epi16::<4>(_mm256_and_si256(
-                        _mm256_srl_epi16(qh, _mm_cvtsi32_si128($s)),
-                        one,
-                    ))
-                };
-            }
             for c in 0..4 {
                 // SAFETY: 32 bytes of the 128-byte `qs`; 64 bytes of the block's 256.
                 unsafe {
                     let q = _mm256_loadu_si256(x.qs.as_ptr().add(32 * c) as *const __m256i);
-                    let lo = _mm256_or_si256(_mm256_and_si256(q, m4), fifth!(2 * c as i32));
+                    let lo = _mm256_or_si256(_mm256_and_si256(q, m4), fifth_bits(qh, 2 * c as i32));
                     let hi = _mm256_or_si256(
                         _mm256_and_si256(_mm256_srli_epi16::<4>(q), m4),
-                        fifth!(2 * c as i32 + 1),
+                        fifth_bits(qh, 2 * c as i32 + 1),
                     );
                     _mm256_storeu_si256(out.add(64 * c) as *mut __m256i, lo);
                     _mm256_storeu_si256(out.add(64 * c + 32) as *mut __m256i, hi);
