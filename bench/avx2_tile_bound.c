@@ -47,19 +47,25 @@ __attribute__((noinline)) static void registers_only(void) {
 }
 
 // The step with its operands at a0/a1 (32 bytes each) and w0..w3 (4 bytes each), advancing
-// as the tile advances: `pairs` steps per row, then again from the start.
+// as the tile advances: `pairs` steps per row, then again from the start. The loop is the
+// tile's own: one index register scaled into every address, `add`, `cmp`, `jne`.
 __attribute__((noinline)) static void streamed(const uint8_t *a0, const uint8_t *a1,
                                                const uint8_t *w0, const uint8_t *w1,
                                                const uint8_t *w2, const uint8_t *w3,
                                                long pairs, long sweeps) {
-  for (long s = 0; s < sweeps; s++)
-    for (long g = 0; g < pairs; g++)
-      __asm__ volatile(
-          "vmovdqu (%0),%%ymm14\n vmovdqu (%1),%%ymm15\n"
-          "vpbroadcastd (%2),%%ymm12\n vpbroadcastd (%3),%%ymm11\n"
-          "vpbroadcastd (%4),%%ymm10\n vpbroadcastd (%5),%%ymm9\n" ARITHMETIC ::"r"(a0 + g * 32),
-          "r"(a1 + g * 32), "r"(w0 + g * 4), "r"(w1 + g * 4), "r"(w2 + g * 4), "r"(w3 + g * 4)
-          : CLOBBERS);
+  for (long s = 0; s < sweeps; s++) {
+    long i = 0, end = 4 * pairs;
+    __asm__ volatile(
+        "1:\n"
+        "vmovdqu (%[a0],%[i],8),%%ymm14\n vmovdqu (%[a1],%[i],8),%%ymm15\n"
+        "vpbroadcastd (%[w0],%[i],1),%%ymm12\n vpbroadcastd (%[w1],%[i],1),%%ymm11\n"
+        "vpbroadcastd (%[w2],%[i],1),%%ymm10\n vpbroadcastd (%[w3],%[i],1),%%ymm9\n" ARITHMETIC
+        "add $4,%[i]\n cmp %[end],%[i]\n jne 1b\n"
+        : [i] "+r"(i)
+        : [a0] "r"(a0), [a1] "r"(a1), [w0] "r"(w0), [w1] "r"(w1), [w2] "r"(w2), [w3] "r"(w3),
+          [end] "r"(end)
+        : CLOBBERS, "cc");
+  }
 }
 
 // ns per step over a row of `cols` values (cols / 2 steps); cols = 64 keeps it all in L1.
