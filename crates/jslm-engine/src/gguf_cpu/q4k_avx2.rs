@@ -63,7 +63,7 @@ pub(crate) fn arranged_vnni<const VEX: bool>(n: usize, xs: &[BlockQ4K], acts: &D
 
 #[cfg(target_arch = "x86_64")]
 mod imp {
-    use super::super::q4k_avx512::{KMASK1, KMASK2, KMASK3};
+    use super::super::q4k_avx512::{KBlock, KMASK1, KMASK2, KMASK3};
     use super::super::simd::{fifth_bits, half_to_f32, hsum128, hsum256, prefetch_ahead};
     use super::super::simd::{Dpbusd, Evex, Vex};
     use super::DecodeActs;
@@ -404,54 +404,6 @@ mod imp {
             let prod = _mm256_madd_epi16(_mm256_shuffle_epi8(mins, self.mins_dup), bsums);
             let fm = _mm256_set1_ps(factor(f, 2 * q + 1));
             (widened, fm, prod)
-        }
-    }
-
-    /// A block `body` reads: Q4_K's, or Q5_K's (the same factors and scales, and a fifth
-    /// bit per value).
-    pub(super) trait KBlock {
-        fn d(&self) -> half::f16;
-        fn dmin(&self) -> half::f16;
-        fn scales(&self) -> &[u8; 12];
-        fn qs(&self) -> &[u8; 128];
-        /// Q5_K's fifth bits: bit `2j` of byte `l` for value `64j + l`, `2j + 1` for `64j +
-        /// 32 + l`.
-        fn qh(&self) -> Option<&[u8; 32]>;
-    }
-
-    impl KBlock for Q4K {
-        fn d(&self) -> half::f16 {
-            self.d
-        }
-        fn dmin(&self) -> half::f16 {
-            self.dmin
-        }
-        fn scales(&self) -> &[u8; 12] {
-            &self.scales
-        }
-        fn qs(&self) -> &[u8; 128] {
-            &self.qs
-        }
-        fn qh(&self) -> Option<&[u8; 32]> {
-            None
-        }
-    }
-
-    impl KBlock for Q5K {
-        fn d(&self) -> half::f16 {
-            self.d
-        }
-        fn dmin(&self) -> half::f16 {
-            self.dmin
-        }
-        fn scales(&self) -> &[u8; 12] {
-            &self.scales
-        }
-        fn qs(&self) -> &[u8; 128] {
-            &self.qs
-        }
-        fn qh(&self) -> Option<&[u8; 32]> {
-            Some(&self.qh)
         }
     }
 

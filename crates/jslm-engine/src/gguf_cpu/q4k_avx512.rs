@@ -37,6 +37,43 @@ pub(super) struct Q5K {
 const _: () = assert!(std::mem::size_of::<Q5K>() == std::mem::size_of::<BlockQ5K>());
 const _: () = assert!(std::mem::align_of::<Q5K>() == std::mem::align_of::<BlockQ5K>());
 
+/// A Q4_K or Q5_K block as the kernels that serve both read it: the same factors and packed
+/// scales, and for Q5_K a fifth bit per value.
+pub(super) trait KBlock {
+    fn d(&self) -> f16;
+    fn dmin(&self) -> f16;
+    fn scales(&self) -> &[u8; 12];
+    fn qs(&self) -> &[u8; 128];
+    /// Q5_K's fifth bits: bit `2j` of byte `l` for value `64j + l`, `2j + 1` for `64j + 32 +
+    /// l`.
+    fn qh(&self) -> Option<&[u8; 32]>;
+}
+
+macro_rules! k_block {
+    ($block:ty, |$x:ident| $qh:expr) => {
+        impl KBlock for $block {
+            fn d(&self) -> f16 {
+                self.d
+            }
+            fn dmin(&self) -> f16 {
+                self.dmin
+            }
+            fn scales(&self) -> &[u8; 12] {
+                &self.scales
+            }
+            fn qs(&self) -> &[u8; 128] {
+                &self.qs
+            }
+            fn qh(&self) -> Option<&[u8; 32]> {
+                let $x = self;
+                $qh
+            }
+        }
+    };
+}
+k_block!(Q4K, |_x| None);
+k_block!(Q5K, |x| Some(&x.qh));
+
 /// ggml's `block_q8_K`.
 #[repr(C)]
 pub(super) struct Q8K {

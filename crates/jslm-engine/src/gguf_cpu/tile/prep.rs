@@ -3,7 +3,7 @@
 //! one byte each in value order, so that group `g` is the dword at `4g`, and each sub-block's
 //! scale and min folded with the block's f16 factors into f32.
 
-use crate::gguf_cpu::q4k_avx512::{scales_and_mins, Q4K, Q5K};
+use crate::gguf_cpu::q4k_avx512::{scales_and_mins, KBlock, Q4K, Q5K};
 use crate::gguf_cpu::q6k_avx512::Q6K;
 use crate::gguf_cpu::q8_0_avx512::Q8;
 
@@ -61,7 +61,7 @@ impl Prepped {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as for `q4k`.
         unsafe {
-            avx2::q5k(rows, self)
+            avx2::q4k(rows, self)
         }
     }
 
@@ -99,12 +99,13 @@ impl Prepped {
 /// The conversions with AVX2 (the scalar loops took a quarter of a Q8_0 prefill).
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{scales_and_mins, Prepped, Q4K, Q5K, Q6K, Q8};
+    use super::{scales_and_mins, KBlock, Prepped, Q6K, Q8};
     use crate::gguf_cpu::simd::{fifth_bits, half_to_f32, prefetch_ahead};
     use std::arch::x86_64::*;
 
+    /// Q4_K, and Q5_K with each value's fifth bit or'ed in.
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) unsafe fn q4k(rows: &[Q4K], out: &mut Prepped) {
+    pub(super) unsafe fn q4k<B: KBlock>(rows: &[B], out: &mut Prepped) {
         let Prepped {
             bytes,
             scale,
@@ -114,81 +115,42 @@ mod avx2 {
         } = out;
         let m4 = _mm256_set1_epi8(0x0F);
         for (i, x) in rows.iter().enumerate() {
-            prefetch_ahead(x, 3);
+            prefetch_ahead(x, std::mem::size_of::<B>().div_ceil(64));
             let out = bytes[i * 256..(i + 1) * 256].as_mut_ptr();
+            // SAFETY (below): the 32 bytes of `qh`.
+            let qh = x
+                .qh()
+                .map(|qh| unsafe { _mm256_loadu_si256(qh.as_ptr() as *const __m256i) });
             // Byte 32c + l holds value 64c + l (low nibble) and 64c + 32 + l (high).
             for c in 0..4 {
                 // SAFETY: 32 bytes of the 128-byte `qs`; 64 bytes of the block's 256.
                 unsafe {
-                    let q = _mm256_loadu_si256(x.qs.as_ptr().add(32 * c) as *const __m256i);
-                    let lo = _mm256_and_si256(q, m4);
-                    let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(q), m4);
+                    let q = _mm256_loadu_si256(x.qs().as_ptr().add(32 * c) as *const __m256i);
+                    let mut lo = _mm256_and_si256(q, m4);
+                    let mut hi = _mm256_and_si256(_mm256_srli_epi16::<4>(q), m4);
+                    if let Some(qh) = qh {
+                        lo = _mm256_or_si256(lo, fifth_bits(qh, 2 * c as i32));
+                        hi = _mm256_or_si256(hi, fifth_bits(qh, 2 * c as i32 + 1));
+                    }
                     _mm256_storeu_si256(out.add(64 * c) as *mut __m256i, lo);
                     _mm256_storeu_si256(out.add(64 * c + 32) as *mut __m256i, hi);
                 }
             }
-            // SAFETY: the caller's features.
-            unsafe { q4k_factors(i, &x.scales, x.d, x.dmin, scale, min, int_scale, block_d) };
-        }
-    }
-
-    /// Block `i`'s sub-block factors, Q4_K's and Q5_K's packing.
-    #[allow(clippy::too_many_arguments)]
-    #[target_feature(enable = "f16c")]
-    unsafe fn q4k_factors(
-        i: usize,
-        packed: &[u8; 12],
-        d: half::f16,
-        dmin: half::f16,
-        scale: &mut [f32],
-        min: &mut [f32],
-        int_scale: &mut [u32],
-        block_d: &mut [f32],
-    ) {
-        let sm = scales_and_mins(packed);
-        let (d, dmin) = (half_to_f32(d.to_bits()), half_to_f32(dmin.to_bits()));
-        for j in 0..8 {
-            let (sc, mn) = (
-                (sm[j / 4] >> (8 * (j % 4))) & 0x3F,
-                (sm[2 + j / 4] >> (8 * (j % 4))) & 0x3F,
+            let sm = scales_and_mins(x.scales());
+            let (d, dmin) = (
+                half_to_f32(x.d().to_bits()),
+                half_to_f32(x.dmin().to_bits()),
             );
-            scale[i * 8 + j] = d * sc as f32;
-            min[i * 8 + j] = dmin * mn as f32;
-            int_scale[i * 8 + j] = sc | sc << 16;
-        }
-        block_d[i] = d;
-    }
-
-    #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) unsafe fn q5k(rows: &[Q5K], out: &mut Prepped) {
-        let Prepped {
-            bytes,
-            scale,
-            min,
-            int_scale,
-            block_d,
-        } = out;
-        let m4 = _mm256_set1_epi8(0x0F);
-        for (i, x) in rows.iter().enumerate() {
-            prefetch_ahead(x, 3);
-            let out = bytes[i * 256..(i + 1) * 256].as_mut_ptr();
-            // SAFETY: the 32 bytes of `qh`.
-            let qh = unsafe { _mm256_loadu_si256(x.qh.as_ptr() as *const __m256i) };
-            for c in 0..4 {
-                // SAFETY: 32 bytes of the 128-byte `qs`; 64 bytes of the block's 256.
-                unsafe {
-                    let q = _mm256_loadu_si256(x.qs.as_ptr().add(32 * c) as *const __m256i);
-                    let lo = _mm256_or_si256(_mm256_and_si256(q, m4), fifth_bits(qh, 2 * c as i32));
-                    let hi = _mm256_or_si256(
-                        _mm256_and_si256(_mm256_srli_epi16::<4>(q), m4),
-                        fifth_bits(qh, 2 * c as i32 + 1),
-                    );
-                    _mm256_storeu_si256(out.add(64 * c) as *mut __m256i, lo);
-                    _mm256_storeu_si256(out.add(64 * c + 32) as *mut __m256i, hi);
-                }
+            for j in 0..8 {
+                let (sc, mn) = (
+                    (sm[j / 4] >> (8 * (j % 4))) & 0x3F,
+                    (sm[2 + j / 4] >> (8 * (j % 4))) & 0x3F,
+                );
+                scale[i * 8 + j] = d * sc as f32;
+                min[i * 8 + j] = dmin * mn as f32;
+                int_scale[i * 8 + j] = sc | sc << 16;
             }
-            // SAFETY: the caller's features.
-            unsafe { q4k_factors(i, &x.scales, x.d, x.dmin, scale, min, int_scale, block_d) };
+            block_d[i] = d;
         }
     }
 
