@@ -4,11 +4,13 @@
 //! 2-vCPU VMs swings with the host's memory bandwidth). On a shared VM these times move too
 //! (4.87–6.33 ns for the same kernel minutes apart): compare builds run alternately.
 
-use super::kernels::{q4k, q6k, q8_0, RowKernels};
+use super::kernels::{q4k, q5k, q6k, q8_0, RowKernels};
 use super::matrix::quantized;
 #[cfg(target_arch = "x86_64")]
 use super::tile::{time_tasks, Family, Weights};
 use crate::isa::{Cpu, Isa};
+#[cfg(target_arch = "x86_64")]
+use candle_core::quantized::k_quants::{BlockQ2K, BlockQ3K, BlockQ4_0, BlockQ5_0};
 use candle_core::quantized::k_quants::{BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8_0, GgmlType};
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
@@ -24,7 +26,8 @@ const TILE_TOKENS: usize = 128;
 /// One kernel's time.
 #[derive(Debug, Clone, Serialize)]
 pub struct KernelTiming {
-    /// "q4_k", "q5_k" (tiles only: its rows are candle's), "q6_k" or "q8_0".
+    /// "q4_k", "q5_k", "q6_k" or "q8_0"; tiles only (their rows are candle's): "q2_k",
+    /// "q3_k", "q4_0" and "q5_0".
     pub weights: &'static str,
     /// The instruction set it was built for ("avx512", "avx512-novnni", "avx2", "generic", …).
     pub kernels: String,
@@ -47,7 +50,14 @@ pub fn kernel_timings(passes: usize, sweeps: usize) -> Vec<KernelTiming> {
     #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
     let prompt = values(TILE_TOKENS * COLS);
     let q4: Vec<BlockQ4K> = quantize_weights(&weights);
-    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
+    // The types that have tiles but no row kernels of ours.
+    #[cfg(target_arch = "x86_64")]
+    let (q2, q3, q40, q50) = (
+        quantize_weights::<BlockQ2K>(&weights),
+        quantize_weights::<BlockQ3K>(&weights),
+        quantize_weights::<BlockQ4_0>(&weights),
+        quantize_weights::<BlockQ5_0>(&weights),
+    );
     let q5: Vec<BlockQ5K> = quantize_weights(&weights);
     let q6: Vec<BlockQ6K> = quantize_weights(&weights);
     let q8: Vec<BlockQ8_0> = quantize_weights(&weights);
@@ -61,6 +71,7 @@ pub fn kernel_timings(passes: usize, sweeps: usize) -> Vec<KernelTiming> {
             out: &mut out,
         };
         timer.time("q4_k", q4k(cpu), &q4);
+        timer.time("q5_k", q5k(cpu), &q5);
         timer.time("q6_k", q6k(cpu), &q6);
         timer.time("q8_0", q8_0(cpu), &q8);
         #[cfg(target_arch = "x86_64")]
@@ -68,9 +79,13 @@ pub fn kernel_timings(passes: usize, sweeps: usize) -> Vec<KernelTiming> {
             let label = timer.label();
             let tile_sweeps = (sweeps / 100).max(1);
             for (name, w) in [
+                ("q2_k", Weights::Q2K(&q2)),
+                ("q3_k", Weights::Q3K(&q3)),
                 ("q4_k", Weights::Q4K(&q4)),
                 ("q5_k", Weights::Q5K(&q5)),
                 ("q6_k", Weights::Q6K(&q6)),
+                ("q4_0", Weights::Q4_0(&q40)),
+                ("q5_0", Weights::Q5_0(&q50)),
                 ("q8_0", Weights::Q8_0(&q8)),
             ] {
                 out.push(KernelTiming {
@@ -168,7 +183,7 @@ mod tests {
             .count();
         #[cfg(not(target_arch = "x86_64"))]
         let tiling = 0;
-        for weights in ["q4_k", "q6_k", "q8_0"] {
+        for weights in ["q4_k", "q5_k", "q6_k", "q8_0"] {
             for (path, want) in [("rows", cpus), ("tiles", tiling)] {
                 let n = timings
                     .iter()
@@ -177,11 +192,13 @@ mod tests {
                 assert_eq!(n, want, "{weights} {path}: {timings:?}");
             }
         }
-        let q5k_tiles = timings
-            .iter()
-            .filter(|t| t.weights == "q5_k" && t.path == "tiles")
-            .count();
-        assert_eq!(q5k_tiles, tiling, "q5_k tiles: {timings:?}");
+        for weights in ["q2_k", "q3_k", "q4_0", "q5_0"] {
+            let tiles = timings
+                .iter()
+                .filter(|t| t.weights == weights && t.path == "tiles")
+                .count();
+            assert_eq!(tiles, tiling, "{weights} tiles: {timings:?}");
+        }
         for t in &timings {
             assert!(t.ns_per_block.is_finite() && t.ns_per_block > 0.0, "{t:?}");
         }

@@ -171,9 +171,13 @@ impl QMatrix {
             tile::Family::of(cpu).filter(|_| xs.len() / self.cols >= tile::MIN_TOKENS)
         {
             let weights = match self.dtype {
+                GgmlDType::Q2K => Some(tile::Weights::Q2K(self.blocks())),
+                GgmlDType::Q3K => Some(tile::Weights::Q3K(self.blocks())),
                 GgmlDType::Q4K => Some(tile::Weights::Q4K(self.blocks())),
                 GgmlDType::Q5K => Some(tile::Weights::Q5K(self.blocks())),
                 GgmlDType::Q6K => Some(tile::Weights::Q6K(self.blocks())),
+                GgmlDType::Q4_0 => Some(tile::Weights::Q4_0(self.blocks())),
+                GgmlDType::Q5_0 => Some(tile::Weights::Q5_0(self.blocks())),
                 GgmlDType::Q8_0 => Some(tile::Weights::Q8_0(self.blocks())),
                 _ => None,
             };
@@ -493,6 +497,9 @@ pub(super) mod tests {
             check::<BlockQ8_0>(35, 512, m);
             check::<BlockQ5K>(19, 256, m);
             check::<BlockQ4_0>(19, 256, m);
+            check::<BlockQ5_0>(19, 256, m);
+            check::<BlockQ3K>(19, 512, m);
+            check::<BlockQ2K>(19, 512, m);
             check::<f32>(19, 64, m);
             check::<f16>(19, 64, m);
         }

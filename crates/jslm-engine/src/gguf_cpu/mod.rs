@@ -8,6 +8,8 @@ mod attention;
 mod attention_block;
 #[cfg(target_arch = "x86_64")]
 mod attention_decode;
+#[cfg(target_arch = "x86_64")]
+mod block_views;
 pub use attention::KvCacheType;
 mod decode_acts;
 pub(crate) use roofline::WeightsStream;

@@ -216,12 +216,18 @@ unsafe fn group_sums<S: Lanes, const R: usize, const V: usize>(
     s
 }
 
-/// Q8_0: the weights' bytes straight from the file (34-byte blocks: f16 scale, 32 values),
-/// or for lanes that multiply in i16 (AVX2) widened by `Prepped::q8_0` (64 bytes per block).
+/// Q8_0, and Q4_0 and Q5_0 unpacked to Q8_0's signed bytes by `Prepped::block32`: the
+/// weights' bytes straight from the file (Q8_0's 34-byte blocks: f16 scale, 32 values) or from
+/// `prep` (32 bytes per block), or for lanes that multiply in i16 (AVX2) widened by
+/// `Prepped::block32` (64 bytes per block).
 pub(super) struct Q8_0<'a> {
     pub prep: &'a Prepped,
-    /// The task's first block: in the file, or in `prep.bytes` for `Lanes::I16`.
+    /// The task's first block: in the file, or in `prep.bytes`.
     pub blocks: *const u8,
+    /// Where a block's 32 values start in it, and the bytes from one block to the next:
+    /// (2, 34) in a Q8_0 file, (0, 32) unpacked, (0, 64) widened.
+    pub at: usize,
+    pub stride: usize,
     pub row_blocks: usize,
 }
 
@@ -238,7 +244,8 @@ impl Body for Q8_0<'_> {
         acts: &Acts,
         tile0: usize,
     ) -> [[S::F; V]; R] {
-        let nb = self.row_blocks;
+        let (nb, at, stride) = (self.row_blocks, self.at, self.stride);
+        debug_assert_eq!(S::I16, stride == 64, "widened weights exactly for i16 lanes");
         // SAFETY (every pointer below): rows `row..row + R` of the task have `nb` blocks of
         // `stride` bytes each (in the map or in `prep`) and `nb` factors in `prep`; the tiles'
         // blocks are in `acts`.
@@ -246,13 +253,11 @@ impl Body for Q8_0<'_> {
             let mut w = [std::ptr::null::<u8>(); R];
             let mut scale = [std::ptr::null::<f32>(); R];
             let mut min = [std::ptr::null::<f32>(); R];
-            // (offset of the values in a block, bytes per block)
-            let (at, stride) = if S::I16 { (0, 64) } else { (2, 34) };
             for r in 0..R {
                 w[r] = self.blocks.add((row + r) * nb * stride + at);
                 scale[r] = self.prep.scale[(row + r) * nb..].as_ptr();
                 if !S::I16 {
-                    // (`Prepped::q8_0` keeps no corrections for widened weights.)
+                    // (`Prepped::block32` keeps no corrections for widened weights.)
                     min[r] = self.prep.min[(row + r) * nb..].as_ptr();
                 }
             }

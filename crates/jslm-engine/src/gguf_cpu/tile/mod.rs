@@ -1,5 +1,5 @@
-//! Prompt (prefill) matmuls for Q4_K, Q5_K, Q6_K and Q8_0 as register tiles of weight rows ×
-//! tokens over the file's own blocks, with AVX-512 VNNI (16 tokens per vector), 256-bit VNNI
+//! Prompt (prefill) matmuls for Q2_K–Q6_K, Q4_0, Q5_0 and Q8_0 as register tiles of weight
+//! rows × tokens over the file's own blocks, with AVX-512 VNNI (16 tokens per vector), 256-bit VNNI
 //! (8) or AVX2 (8).
 //!
 //! The row kernels (`kernels.rs`) unpack a weight block once for at most four tokens and load
@@ -13,6 +13,7 @@ mod body;
 mod lanes;
 mod prep;
 
+use crate::gguf_cpu::block_views::{Q2K, Q3K, Q4_0 as Q40, Q5_0 as Q50};
 use crate::gguf_cpu::q4k_avx512::{Q4K, Q5K};
 use crate::gguf_cpu::q6k_avx512::Q6K;
 use crate::gguf_cpu::q8_0_avx512::Q8;
@@ -20,9 +21,11 @@ use crate::gguf_cpu::simd::view;
 use crate::isa::{Cpu, Isa};
 use acts::Acts;
 use body::{Body, KQuant, Q8_0};
-use candle_core::quantized::k_quants::{BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8_0};
+use candle_core::quantized::k_quants::{
+    BlockQ2K, BlockQ3K, BlockQ4K, BlockQ4_0, BlockQ5K, BlockQ5_0, BlockQ6K, BlockQ8_0,
+};
 use lanes::Lanes;
-use prep::Prepped;
+use prep::{Block32, Prepped};
 use rayon::prelude::*;
 
 /// Fewest tokens for which the tiles beat the row kernels (below, a tile is mostly padding).
@@ -33,9 +36,13 @@ const TASK_ROWS: usize = 16;
 /// The weights of one tiled matmul, as ggml's structs.
 #[derive(Clone, Copy)]
 pub(crate) enum Weights<'a> {
+    Q2K(&'a [BlockQ2K]),
+    Q3K(&'a [BlockQ3K]),
     Q4K(&'a [BlockQ4K]),
     Q5K(&'a [BlockQ5K]),
     Q6K(&'a [BlockQ6K]),
+    Q4_0(&'a [BlockQ4_0]),
+    Q5_0(&'a [BlockQ5_0]),
     Q8_0(&'a [BlockQ8_0]),
 }
 
@@ -171,8 +178,12 @@ impl Weights<'_> {
     /// Values per block.
     fn block_values(self) -> usize {
         match self {
-            Weights::Q4K(_) | Weights::Q5K(_) | Weights::Q6K(_) => 256,
-            Weights::Q8_0(_) => 32,
+            Weights::Q2K(_)
+            | Weights::Q3K(_)
+            | Weights::Q4K(_)
+            | Weights::Q5K(_)
+            | Weights::Q6K(_) => 256,
+            Weights::Q4_0(_) | Weights::Q5_0(_) | Weights::Q8_0(_) => 32,
         }
     }
 
@@ -183,9 +194,13 @@ impl Weights<'_> {
             Weights::Q4K(_) | Weights::Q5K(_) => {
                 Acts::q8k(family.isa(), xs, cols, lanes, 8, family.i16())
             }
-            Weights::Q6K(_) => Acts::q8k(family.isa(), xs, cols, lanes, 16, family.i16()),
-            Weights::Q8_0(_) if family.i16() => Acts::q8_0_pairs(xs, cols, lanes),
-            Weights::Q8_0(_) => Acts::q8_0(xs, cols, lanes),
+            Weights::Q2K(_) | Weights::Q3K(_) | Weights::Q6K(_) => {
+                Acts::q8k(family.isa(), xs, cols, lanes, 16, family.i16())
+            }
+            Weights::Q4_0(_) | Weights::Q5_0(_) | Weights::Q8_0(_) if family.i16() => {
+                Acts::q8_0_pairs(xs, cols, lanes)
+            }
+            Weights::Q4_0(_) | Weights::Q5_0(_) | Weights::Q8_0(_) => Acts::q8_0(xs, cols, lanes),
         }
     }
 }
@@ -243,24 +258,75 @@ unsafe fn one_task(
                 };
                 run(family, &body, n, acts, out);
             }
-            Weights::Q8_0(blocks) => {
-                let pairs = family.i16();
-                let task_blocks = &blocks[span.clone()];
-                prep.q8_0(view::<_, Q8>(task_blocks, span.len()), pairs);
+            Weights::Q3K(blocks) => {
+                prep.q3k(view::<_, Q3K>(&blocks[span.clone()], span.len()));
                 prefetch_l2(&blocks[next]);
-                let body = Q8_0 {
+                // Values up to 7: a sub-block's four groups' `maddubs` sums fit an i16 pair
+                // (4 · 2 · 7 · 128 < 2^15).
+                let body = KQuant::<16, 4> {
                     prep: &*prep,
-                    blocks: if pairs {
-                        prep.bytes.as_ptr()
-                    } else {
-                        task_blocks.as_ptr() as *const u8
-                    },
                     row_blocks,
                 };
                 run(family, &body, n, acts, out);
             }
+            Weights::Q2K(blocks) => {
+                prep.q2k(view::<_, Q2K>(&blocks[span.clone()], span.len()));
+                prefetch_l2(&blocks[next]);
+                let body = KQuant::<16, 4> {
+                    prep: &*prep,
+                    row_blocks,
+                };
+                run(family, &body, n, acts, out);
+            }
+            Weights::Q8_0(blocks) => {
+                let rows = view::<_, Q8>(&blocks[span.clone()], span.len());
+                block32_task(family, rows, prep, row_blocks, acts, out, &blocks[next]);
+            }
+            Weights::Q4_0(blocks) => {
+                let rows = view::<_, Q40>(&blocks[span.clone()], span.len());
+                block32_task(family, rows, prep, row_blocks, acts, out, &blocks[next]);
+            }
+            Weights::Q5_0(blocks) => {
+                let rows = view::<_, Q50>(&blocks[span.clone()], span.len());
+                block32_task(family, rows, prep, row_blocks, acts, out, &blocks[next]);
+            }
         }
     }
+}
+
+/// A task of a 32-value type: Q8_0's tiles over its rows' values, read from the file (Q8_0
+/// on the lanes that sum in i32), unpacked to signed bytes, or widened to i16 (AVX2); `next`
+/// (the next task's blocks) asked for in L2 once the rows are unpacked.
+///
+/// # Safety
+/// As for `one_task`; `rows` the task's blocks.
+unsafe fn block32_task<B: Block32, T>(
+    family: Family,
+    rows: &[B],
+    prep: &mut Prepped,
+    row_blocks: usize,
+    acts: &Acts,
+    out: Out,
+    next: &[T],
+) {
+    let widen = family.i16();
+    prep.block32(rows, widen);
+    prefetch_l2(next);
+    let (blocks, at, stride) = match (widen, B::IN_FILE) {
+        (true, _) => (prep.bytes.as_ptr(), 0, 64),
+        (false, true) => (rows.as_ptr() as *const u8, 2, std::mem::size_of::<B>()),
+        (false, false) => (prep.bytes.as_ptr(), 0, 32),
+    };
+    let body = Q8_0 {
+        prep: &*prep,
+        blocks,
+        at,
+        stride,
+        row_blocks,
+    };
+    let n = rows.len() / row_blocks;
+    // SAFETY: the caller's.
+    unsafe { run(family, &body, n, acts, out) }
 }
 
 /// Asks for `data` in L2 (a hint: no effect on results).
@@ -524,6 +590,46 @@ mod tests {
             768,
             |n, rng| random_blocks(n, 210, &[209], rng),
             |w| Weights::Q6K(w),
+        );
+    }
+
+    #[test]
+    fn q3k_tiles_match_the_scalar_reference_for_every_tail() {
+        check::<BlockQ3K>(
+            "q3k",
+            768,
+            |n, rng| random_blocks(n, 110, &[109], rng),
+            |w| Weights::Q3K(w),
+        );
+    }
+
+    #[test]
+    fn q2k_tiles_match_the_scalar_reference_for_every_tail() {
+        check::<BlockQ2K>(
+            "q2k",
+            768,
+            |n, rng| random_blocks(n, 84, &[81, 83], rng),
+            |w| Weights::Q2K(w),
+        );
+    }
+
+    #[test]
+    fn q4_0_tiles_match_the_scalar_reference_for_every_tail() {
+        check::<BlockQ4_0>(
+            "q4_0",
+            96,
+            |n, rng| random_blocks(n, 18, &[1], rng),
+            |w| Weights::Q4_0(w),
+        );
+    }
+
+    #[test]
+    fn q5_0_tiles_match_the_scalar_reference_for_every_tail() {
+        check::<BlockQ5_0>(
+            "q5_0",
+            96,
+            |n, rng| random_blocks(n, 22, &[1], rng),
+            |w| Weights::Q5_0(w),
         );
     }
 

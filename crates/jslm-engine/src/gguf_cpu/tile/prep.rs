@@ -1,15 +1,17 @@
 //! A few weight rows made ready for the tiled kernels, once per task (a few rows' blocks,
 //! reused for the next task; the file's blocks are never copied whole): K-quant values
 //! one byte each in value order, so that group `g` is the dword at `4g`, and each sub-block's
-//! scale and min folded with the block's f16 factors into f32.
+//! scale and min folded with the block's f16 factors into f32; the 32-value types' values as
+//! signed bytes (or i16), so that Q4_0 and Q5_0 run Q8_0's tiles.
 
+use crate::gguf_cpu::block_views::{Q2K, Q3K, Q4_0, Q5_0};
 use crate::gguf_cpu::q4k_avx512::{scales_and_mins, KBlock, Q4K, Q5K};
 use crate::gguf_cpu::q6k_avx512::Q6K;
-use crate::gguf_cpu::q8_0_avx512::Q8;
+pub(super) use avx2::Block32;
 
 /// The blocks of one task's rows, `[row][block]`. For the K-quants `bytes` holds 256 values
-/// per block; for Q8_0 on AVX2 the 32 values as i16; other Q8_0 tiles read the file's bytes
-/// and keep only the factors.
+/// per block; for the 32-value types on AVX2 the 32 values as i16, on the other tiles as
+/// signed bytes (Q8_0's tiles there read the file's bytes and keep only the factors).
 #[derive(Default)]
 pub(super) struct Prepped {
     pub bytes: Vec<u8>,
@@ -75,23 +77,44 @@ impl Prepped {
         }
     }
 
-    /// Q8_0: the block scale, and `128 · d · Σ w` to subtract (the activations are stored
-    /// plus 128); with `widen`, instead of that correction the 32 values as i16 (64 bytes per
-    /// block) for AVX2's `vpmaddwd`, whose activations are signed. Widening here, once per
-    /// task, instead of in the tile (once per block and tile of 16 tokens): +6 % on a Q8_0
-    /// matmul, BENCHMARKS.md stop 24.
-    pub fn q8_0(&mut self, rows: &[Q8], widen: bool) {
-        let n = rows.len();
-        self.reset(if widen { n * 64 } else { 0 }, n, if widen { 0 } else { n });
+    /// Q3_K: value = d · s_j · (q − 4) for sub-block j (16 values), `q` in 0..8.
+    pub fn q3k(&mut self, rows: &[Q3K]) {
+        self.reset_kquant(rows.len(), 16);
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as for `q4k`.
         unsafe {
-            avx2::q8_0(
-                rows,
-                &mut self.scale,
-                &mut self.min,
-                widen.then_some(&mut self.bytes),
-            )
+            avx2::q3k(rows, self)
+        }
+    }
+
+    /// Q2_K: value = d · sc_j · q − dmin · m_j for sub-block j (16 values), `q` in 0..4.
+    pub fn q2k(&mut self, rows: &[Q2K]) {
+        self.reset_kquant(rows.len(), 16);
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as for `q4k`.
+        unsafe {
+            avx2::q2k(rows, self)
+        }
+    }
+
+    /// Q8_0, Q4_0 or Q5_0: the block scale, the 32 values as signed bytes (32 per block;
+    /// not for Q8_0, whose tiles read them from the file) and `128 · d · Σ w` to subtract (the
+    /// activations are stored plus 128); with `widen`, instead of the bytes and that
+    /// correction the 32 values as i16 (64 bytes per block) for AVX2's `vpmaddwd`, whose
+    /// activations are signed. Widening here, once per task, instead of in the tile (once per
+    /// block and tile of 16 tokens): +6 % on a Q8_0 matmul, BENCHMARKS.md stop 24.
+    pub fn block32<B: Block32>(&mut self, rows: &[B], widen: bool) {
+        let n = rows.len();
+        let bytes = match (widen, B::IN_FILE) {
+            (true, _) => n * 64,
+            (false, true) => 0,
+            (false, false) => n * 32,
+        };
+        self.reset(bytes, n, if widen { 0 } else { n });
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as for `q4k`.
+        unsafe {
+            avx2::block32(rows, self, widen)
         }
     }
 }
@@ -99,8 +122,10 @@ impl Prepped {
 /// The conversions with AVX2 (the scalar loops took a quarter of a Q8_0 prefill).
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{scales_and_mins, KBlock, Prepped, Q6K, Q8};
+    use super::{scales_and_mins, KBlock, Prepped, Q2K, Q3K, Q4_0, Q5_0, Q6K};
+    use crate::gguf_cpu::q8_0_avx512::Q8;
     use crate::gguf_cpu::simd::{fifth_bits, half_to_f32, prefetch_ahead};
+    use half::f16;
     use std::arch::x86_64::*;
 
     /// Q4_K, and Q5_K with each value's fifth bit or'ed in.
@@ -211,27 +236,181 @@ mod avx2 {
         }
     }
 
+    /// Q2_K's and Q3_K's 2-bit values (bits `2i` of `qs[32n + l]` for value `128n + 32i +
+    /// l`), with Q3_K's third bit (bit `4n + i` of `hmask[l]`, worth 4) or'ed in: 256 bytes
+    /// at `out`.
+    #[target_feature(enable = "avx2")]
+    unsafe fn two_bits(qs: &[u8; 64], hmask: Option<&[u8; 32]>, out: *mut u8) {
+        let m3 = _mm256_set1_epi8(3);
+        // SAFETY: the 32 bytes of `hmask`.
+        let hm = hmask.map(|h| unsafe { _mm256_loadu_si256(h.as_ptr() as *const __m256i) });
+        for n in 0..2 {
+            // SAFETY: 32 of the 64 bytes of `qs`.
+            let q = unsafe { _mm256_loadu_si256(qs.as_ptr().add(32 * n) as *const __m256i) };
+            for i in 0..4 {
+                let shift = _mm_cvtsi32_si128(2 * i as i32);
+                let mut v = _mm256_and_si256(_mm256_srl_epi16(q, shift), m3);
+                if let Some(hm) = hm {
+                    // (`fifth_bits` puts the bit at 16.)
+                    let bit = fifth_bits(hm, (4 * n + i) as i32);
+                    v = _mm256_or_si256(v, _mm256_srli_epi16::<2>(bit));
+                }
+                // SAFETY: 32 of the caller's 256 bytes.
+                unsafe { _mm256_storeu_si256(out.add(128 * n + 32 * i) as *mut __m256i, v) };
+            }
+        }
+    }
+
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) unsafe fn q8_0(
-        rows: &[Q8],
-        scale: &mut [f32],
-        min: &mut [f32],
-        mut wide: Option<&mut Vec<u8>>,
-    ) {
+    pub(super) unsafe fn q3k(rows: &[Q3K], out: &mut Prepped) {
+        let Prepped {
+            bytes,
+            scale,
+            min,
+            int_scale,
+            block_d,
+        } = out;
+        for (i, x) in rows.iter().enumerate() {
+            prefetch_ahead(x, std::mem::size_of::<Q3K>().div_ceil(64));
+            // SAFETY: the block's 256 bytes.
+            unsafe { two_bits(&x.qs, Some(&x.hmask), bytes[i * 256..].as_mut_ptr()) };
+            let d = half_to_f32(x.d.to_bits());
+            for (j, &s) in x.scales().iter().enumerate() {
+                let f = d * s as f32;
+                scale[i * 16 + j] = f;
+                min[i * 16 + j] = 4.0 * f;
+                let sc = s as i16 as u16 as u32;
+                int_scale[i * 16 + j] = sc | sc << 16;
+            }
+            block_d[i] = d;
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn q2k(rows: &[Q2K], out: &mut Prepped) {
+        let Prepped {
+            bytes,
+            scale,
+            min,
+            int_scale,
+            block_d,
+        } = out;
+        for (i, x) in rows.iter().enumerate() {
+            prefetch_ahead(x, std::mem::size_of::<Q2K>().div_ceil(64));
+            // SAFETY: the block's 256 bytes.
+            unsafe { two_bits(&x.qs, None, bytes[i * 256..].as_mut_ptr()) };
+            let (d, dmin) = (half_to_f32(x.d.to_bits()), half_to_f32(x.dmin.to_bits()));
+            for (j, &sc) in x.scales.iter().enumerate() {
+                let s = (sc & 15) as u32;
+                scale[i * 16 + j] = d * s as f32;
+                min[i * 16 + j] = dmin * (sc >> 4) as f32;
+                int_scale[i * 16 + j] = s | s << 16;
+            }
+            block_d[i] = d;
+        }
+    }
+
+    /// A block of 32 values with one f16 scale, its values signed bytes once unpacked.
+    pub trait Block32 {
+        /// Whether the tiles that do not widen read the values from the file (Q8_0's are
+        /// signed bytes already) instead of from `Prepped::bytes`.
+        const IN_FILE: bool;
+        fn d(&self) -> f16;
+        /// The 32 values (`q − 8` for Q4_0, `q − 16` for Q5_0) as signed bytes.
+        ///
+        /// # Safety
+        /// AVX2.
+        unsafe fn values(&self) -> __m256i;
+    }
+
+    impl Block32 for Q8 {
+        const IN_FILE: bool = true;
+        fn d(&self) -> f16 {
+            self.d
+        }
+        #[inline(always)]
+        unsafe fn values(&self) -> __m256i {
+            // SAFETY: the 32 bytes of `qs`.
+            unsafe { _mm256_loadu_si256(self.qs.as_ptr() as *const __m256i) }
+        }
+    }
+
+    /// Q4_0's and Q5_0's 4-bit `q` (value `l` < 16 the low nibble of `qs[l]`, `16 + l` the
+    /// high one) as 32 bytes in value order.
+    #[inline(always)]
+    unsafe fn nibbles(qs: &[u8; 16]) -> __m256i {
+        // SAFETY: the 16 bytes of `qs`; the caller's AVX2.
+        unsafe {
+            let q = _mm_loadu_si128(qs.as_ptr() as *const __m128i);
+            let m4 = _mm_set1_epi8(0x0F);
+            _mm256_set_m128i(
+                _mm_and_si128(_mm_srli_epi16::<4>(q), m4),
+                _mm_and_si128(q, m4),
+            )
+        }
+    }
+
+    impl Block32 for Q4_0 {
+        const IN_FILE: bool = false;
+        fn d(&self) -> f16 {
+            self.d
+        }
+        #[inline(always)]
+        unsafe fn values(&self) -> __m256i {
+            // SAFETY: the caller's AVX2.
+            unsafe { _mm256_sub_epi8(nibbles(&self.qs), _mm256_set1_epi8(8)) }
+        }
+    }
+
+    impl Block32 for Q5_0 {
+        const IN_FILE: bool = false;
+        fn d(&self) -> f16 {
+            self.d
+        }
+        #[inline(always)]
+        unsafe fn values(&self) -> __m256i {
+            // Bit `l` of `qh` to byte `l`: byte `k` of the dword into bytes 8k..8k + 8, then
+            // each byte's own bit picked by the mask and compared (ggml's
+            // `bytes_from_bits_32`).
+            let qh = i32::from_le_bytes(self.qh);
+            let spread = _mm256_shuffle_epi8(
+                _mm256_set1_epi32(qh),
+                _mm256_set_epi64x(
+                    0x0303_0303_0303_0303,
+                    0x0202_0202_0202_0202,
+                    0x0101_0101_0101_0101,
+                    0,
+                ),
+            );
+            let bit = _mm256_set1_epi64x(0x8040_2010_0804_0201u64 as i64);
+            let set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+            let fifth = _mm256_and_si256(set, _mm256_set1_epi8(16));
+            // SAFETY: the caller's AVX2.
+            let q = unsafe { _mm256_or_si256(nibbles(&self.qs), fifth) };
+            _mm256_sub_epi8(q, _mm256_set1_epi8(16))
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn block32<B: Block32>(rows: &[B], out: &mut Prepped, widen: bool) {
+        let Prepped {
+            bytes, scale, min, ..
+        } = out;
         let ones8 = _mm256_set1_epi8(1);
         let ones16 = _mm256_set1_epi16(1);
+        let lines = std::mem::size_of::<B>().div_ceil(64);
         for (i, x) in rows.iter().enumerate() {
             if i % 2 == 0 {
-                prefetch_ahead(x, 2);
+                prefetch_ahead(x, lines);
             }
-            let d = half_to_f32(x.d.to_bits());
+            let d = half_to_f32(x.d().to_bits());
             scale[i] = d;
-            // SAFETY: the 32 bytes of `qs`.
-            let w = unsafe { _mm256_loadu_si256(x.qs.as_ptr() as *const __m256i) };
-            if let Some(wide) = wide.as_deref_mut() {
-                // SAFETY: 64 bytes of the block's 64 in `wide` (sized by the caller).
+            // SAFETY: the caller's AVX2.
+            let w = unsafe { x.values() };
+            if widen {
+                // SAFETY: 64 bytes of the block's 64 in `bytes` (sized by the caller).
                 unsafe {
-                    let out = wide.as_mut_ptr().add(64 * i) as *mut __m256i;
+                    let out = bytes.as_mut_ptr().add(64 * i) as *mut __m256i;
                     _mm256_storeu_si256(out, _mm256_cvtepi8_epi16(_mm256_castsi256_si128(w)));
                     _mm256_storeu_si256(
                         out.add(1),
@@ -240,6 +419,10 @@ mod avx2 {
                 }
                 // Widened weights meet signed activations: no correction.
                 continue;
+            }
+            if !B::IN_FILE {
+                // SAFETY: the block's 32 bytes in `bytes` (sized by the caller).
+                unsafe { _mm256_storeu_si256(bytes.as_mut_ptr().add(32 * i) as *mut __m256i, w) };
             }
             let s = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, w), ones16);
             let s = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256::<1>(s));

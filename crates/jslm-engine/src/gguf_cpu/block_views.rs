@@ -1,0 +1,152 @@
+//! ggml's blocks of the types that have prompt tiles but no row kernels of ours (Q2_K, Q3_K,
+//! Q4_0, Q5_0: the Q2_K, Q3_K_S/M/L, Q4_0 and Q5_0 files of the catalog), as the tiles'
+//! unpacking (`tile/prep.rs`) reads them. candle's fields are crate-private; each view has
+//! its struct's layout (asserted below), so `simd::view` can reinterpret a tensor's blocks.
+
+use candle_core::quantized::k_quants::{BlockQ2K, BlockQ3K, BlockQ4_0, BlockQ5_0};
+use half::f16;
+
+/// `block_q2_K`: value `l` of sub-block `j` (16 values) is `d · (scales[j] & 15) · q −
+/// dmin · (scales[j] >> 4)`, with the 2-bit `q` of value `128n + 32i + l` (`l` < 32) at bits
+/// `2i` of `qs[32n + l]`.
+#[repr(C)]
+pub(super) struct Q2K {
+    pub scales: [u8; 16],
+    pub qs: [u8; 64],
+    pub d: f16,
+    pub dmin: f16,
+}
+
+/// `block_q3_K`: value = `d · (s_j − 32) · (q − 4)` for sub-block `j` (16 values), with the
+/// 3-bit `q` of value `128n + 32i + l` made of bits `2i` of `qs[32n + l]` and bit `4n + i` of
+/// `hmask[l]` (its 4), and the 6-bit `s_j` packed in `scales` (`Q3K::scales`).
+#[repr(C)]
+pub(super) struct Q3K {
+    pub hmask: [u8; 32],
+    pub qs: [u8; 64],
+    pub scales: [u8; 12],
+    pub d: f16,
+}
+
+/// `block_q4_0`: value `l` = `d · (q − 8)` with the 4-bit `q` of value `l` < 16 in the low
+/// nibble of `qs[l]` and of value `16 + l` in its high nibble.
+#[repr(C)]
+pub(super) struct Q4_0 {
+    pub d: f16,
+    pub qs: [u8; 16],
+}
+
+/// `block_q5_0`: as Q4_0 with 5-bit values (`q − 16`): the fifth bit of value `l` is bit `l`
+/// of the little-endian `qh`.
+#[repr(C)]
+pub(super) struct Q5_0 {
+    pub d: f16,
+    pub qh: [u8; 4],
+    pub qs: [u8; 16],
+}
+
+const _: () = assert!(std::mem::size_of::<Q2K>() == std::mem::size_of::<BlockQ2K>());
+const _: () = assert!(std::mem::align_of::<Q2K>() == std::mem::align_of::<BlockQ2K>());
+const _: () = assert!(std::mem::size_of::<Q3K>() == std::mem::size_of::<BlockQ3K>());
+const _: () = assert!(std::mem::align_of::<Q3K>() == std::mem::align_of::<BlockQ3K>());
+const _: () = assert!(std::mem::size_of::<Q4_0>() == std::mem::size_of::<BlockQ4_0>());
+const _: () = assert!(std::mem::align_of::<Q4_0>() == std::mem::align_of::<BlockQ4_0>());
+const _: () = assert!(std::mem::size_of::<Q5_0>() == std::mem::size_of::<BlockQ5_0>());
+const _: () = assert!(std::mem::align_of::<Q5_0>() == std::mem::align_of::<BlockQ5_0>());
+
+impl Q3K {
+    /// The sixteen sub-block scales `s_j − 32` (−32…31), unpacked as ggml's
+    /// `dequantize_row_q3_K` does: the low four bits of `s_j` are nibbles of bytes 0–7 (sub-
+    /// blocks 0–7 the low ones, 8–15 the high), the top two bits pairs of bytes 8–11.
+    pub fn scales(&self) -> [i8; 16] {
+        const KMASK1: u32 = 0x0303_0303;
+        const KMASK2: u32 = 0x0f0f_0f0f;
+        let u = |i: usize| u32::from_le_bytes(self.scales[4 * i..4 * i + 4].try_into().unwrap());
+        let (a0, a1, tmp) = (u(0), u(1), u(2));
+        let aux = [
+            (a0 & KMASK2) | ((tmp & KMASK1) << 4),
+            (a1 & KMASK2) | (((tmp >> 2) & KMASK1) << 4),
+            ((a0 >> 4) & KMASK2) | (((tmp >> 4) & KMASK1) << 4),
+            ((a1 >> 4) & KMASK2) | (((tmp >> 6) & KMASK1) << 4),
+        ];
+        let mut out = [0i8; 16];
+        for (j, out) in out.iter_mut().enumerate() {
+            *out = ((aux[j / 4] >> (8 * (j % 4))) & 0x3F) as i8 - 32;
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gguf_cpu::simd::test_data::{random_blocks, Lcg};
+    use crate::gguf_cpu::simd::view;
+    use candle_core::quantized::k_quants::GgmlType;
+
+    /// Dequantizes `blocks` through the views' documented formulas.
+    fn by_views_q3k(x: &Q3K) -> Vec<f32> {
+        let d = x.d.to_f32();
+        let s = x.scales();
+        (0..256)
+            .map(|v| {
+                let (n, i, l) = (v / 128, (v % 128) / 32, v % 32);
+                let low = (x.qs[32 * n + l] >> (2 * i)) & 3;
+                let high = (x.hmask[l] >> (4 * n + i)) & 1;
+                d * s[v / 16] as f32 * ((low + 4 * high) as f32 - 4.0)
+            })
+            .collect()
+    }
+
+    fn by_views_q2k(x: &Q2K) -> Vec<f32> {
+        let (d, dmin) = (x.d.to_f32(), x.dmin.to_f32());
+        (0..256)
+            .map(|v| {
+                let (n, i, l) = (v / 128, (v % 128) / 32, v % 32);
+                let q = (x.qs[32 * n + l] >> (2 * i)) & 3;
+                let sc = x.scales[v / 16];
+                d * (sc & 15) as f32 * q as f32 - dmin * (sc >> 4) as f32
+            })
+            .collect()
+    }
+
+    fn by_views_q4_0(x: &Q4_0) -> Vec<f32> {
+        (0..32)
+            .map(|l| {
+                let q = if l < 16 { x.qs[l] & 15 } else { x.qs[l - 16] >> 4 };
+                x.d.to_f32() * (q as f32 - 8.0)
+            })
+            .collect()
+    }
+
+    fn by_views_q5_0(x: &Q5_0) -> Vec<f32> {
+        let qh = u32::from_le_bytes(x.qh);
+        (0..32)
+            .map(|l| {
+                let q = if l < 16 { x.qs[l] & 15 } else { x.qs[l - 16] >> 4 };
+                let q = q as u32 | ((qh >> l) & 1) << 4;
+                x.d.to_f32() * (q as f32 - 16.0)
+            })
+            .collect()
+    }
+
+    /// Each view, read by its documented formula, dequantizes random blocks as candle does.
+    fn check<T: GgmlType, V>(size: usize, f16s: &[usize], by_view: impl Fn(&V) -> Vec<f32>) {
+        let mut rng = Lcg::new(7);
+        let blocks: Vec<T> = random_blocks(64, size, f16s, &mut rng);
+        let mut want = vec![0f32; 64 * T::BLCK_SIZE];
+        T::to_float(&blocks, &mut want);
+        // SAFETY: the views have candle's layouts (asserted above).
+        let views: &[V] = unsafe { view(&blocks, 64) };
+        let got: Vec<f32> = views.iter().flat_map(by_view).collect();
+        assert_eq!(got, want, "{:?}", T::DTYPE);
+    }
+
+    #[test]
+    fn the_views_dequantize_like_candle() {
+        check::<BlockQ2K, Q2K>(84, &[81, 83], by_views_q2k);
+        check::<BlockQ3K, Q3K>(110, &[109], by_views_q3k);
+        check::<BlockQ4_0, Q4_0>(18, &[1], by_views_q4_0);
+        check::<BlockQ5_0, Q5_0>(22, &[1], by_views_q5_0);
+    }
+}
