@@ -2,9 +2,13 @@
 //! Q4_0, Q5_0: the Q2_K, Q3_K_S/M/L, Q4_0 and Q5_0 files of the catalog), as the tiles'
 //! unpacking (`tile/prep.rs`) reads them. candle's fields are crate-private; each view has
 //! its struct's layout (asserted below), so `simd::view` can reinterpret a tensor's blocks.
+//! Q4_0 and Q5_0, like Q8_0, are blocks of 32 values and one scale: `Block32` gives all
+//! three's values as signed bytes, for Q8_0's row kernel (`q8_0_avx2.rs`) and tiles.
 
+use super::q8_0_avx512::Q8;
 use candle_core::quantized::k_quants::{BlockQ2K, BlockQ3K, BlockQ4_0, BlockQ5_0};
 use half::f16;
+use std::arch::x86_64::*;
 
 /// `block_q2_K`: value `l` of sub-block `j` (16 values) is `d · (scales[j] & 15) · q −
 /// dmin · (scales[j] >> 4)`, with the 2-bit `q` of value `128n + 32i + l` (`l` < 32) at bits
@@ -77,6 +81,87 @@ impl Q3K {
     }
 }
 
+/// A block of 32 values with one f16 scale, its values signed bytes once unpacked.
+pub(super) trait Block32 {
+    /// Whether the tiles that do not widen read the values from the file (Q8_0's are
+    /// signed bytes already) instead of from `Prepped::bytes`.
+    const IN_FILE: bool;
+    fn d(&self) -> f16;
+    /// The 32 values (`q − 8` for Q4_0, `q − 16` for Q5_0) as signed bytes.
+    ///
+    /// # Safety
+    /// AVX2.
+    unsafe fn values(&self) -> __m256i;
+}
+
+impl Block32 for Q8 {
+    const IN_FILE: bool = true;
+    fn d(&self) -> f16 {
+        self.d
+    }
+    #[inline(always)]
+    unsafe fn values(&self) -> __m256i {
+        // SAFETY: the 32 bytes of `qs`.
+        unsafe { _mm256_loadu_si256(self.qs.as_ptr() as *const __m256i) }
+    }
+}
+
+/// Q4_0's and Q5_0's 4-bit `q` (value `l` < 16 the low nibble of `qs[l]`, `16 + l` the
+/// high one) as 32 bytes in value order.
+#[inline(always)]
+unsafe fn nibbles(qs: &[u8; 16]) -> __m256i {
+    // SAFETY: the 16 bytes of `qs`; the caller's AVX2.
+    unsafe {
+        let q = _mm_loadu_si128(qs.as_ptr() as *const __m128i);
+        let m4 = _mm_set1_epi8(0x0F);
+        _mm256_set_m128i(
+            _mm_and_si128(_mm_srli_epi16::<4>(q), m4),
+            _mm_and_si128(q, m4),
+        )
+    }
+}
+
+impl Block32 for Q4_0 {
+    const IN_FILE: bool = false;
+    fn d(&self) -> f16 {
+        self.d
+    }
+    #[inline(always)]
+    unsafe fn values(&self) -> __m256i {
+        // SAFETY: the caller's AVX2.
+        unsafe { _mm256_sub_epi8(nibbles(&self.qs), _mm256_set1_epi8(8)) }
+    }
+}
+
+impl Block32 for Q5_0 {
+    const IN_FILE: bool = false;
+    fn d(&self) -> f16 {
+        self.d
+    }
+    #[inline(always)]
+    unsafe fn values(&self) -> __m256i {
+        // Bit `l` of `qh` to byte `l`: byte `k` of the dword into bytes 8k..8k + 8, then
+        // each byte's own bit picked by the mask and compared (ggml's
+        // `bytes_from_bits_32`).
+        let qh = i32::from_le_bytes(self.qh);
+        let spread = _mm256_shuffle_epi8(
+            _mm256_set1_epi32(qh),
+            _mm256_set_epi64x(
+                0x0303_0303_0303_0303,
+                0x0202_0202_0202_0202,
+                0x0101_0101_0101_0101,
+                0,
+            ),
+        );
+        let bit = _mm256_set1_epi64x(0x8040_2010_0804_0201u64 as i64);
+        let set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+        let fifth = _mm256_and_si256(set, _mm256_set1_epi8(16));
+        // SAFETY: the caller's AVX2.
+        let q = unsafe { _mm256_or_si256(nibbles(&self.qs), fifth) };
+        _mm256_sub_epi8(q, _mm256_set1_epi8(16))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,7 +198,11 @@ mod tests {
     fn by_views_q4_0(x: &Q4_0) -> Vec<f32> {
         (0..32)
             .map(|l| {
-                let q = if l < 16 { x.qs[l] & 15 } else { x.qs[l - 16] >> 4 };
+                let q = if l < 16 {
+                    x.qs[l] & 15
+                } else {
+                    x.qs[l - 16] >> 4
+                };
                 x.d.to_f32() * (q as f32 - 8.0)
             })
             .collect()
@@ -123,7 +212,11 @@ mod tests {
         let qh = u32::from_le_bytes(x.qh);
         (0..32)
             .map(|l| {
-                let q = if l < 16 { x.qs[l] & 15 } else { x.qs[l - 16] >> 4 };
+                let q = if l < 16 {
+                    x.qs[l] & 15
+                } else {
+                    x.qs[l - 16] >> 4
+                };
                 let q = q as u32 | ((qh >> l) & 1) << 4;
                 x.d.to_f32() * (q as f32 - 16.0)
             })

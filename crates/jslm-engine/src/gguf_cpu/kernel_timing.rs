@@ -4,14 +4,16 @@
 //! 2-vCPU VMs swings with the host's memory bandwidth). On a shared VM these times move too
 //! (4.87–6.33 ns for the same kernel minutes apart): compare builds run alternately.
 
-use super::kernels::{q4k, q5k, q6k, q8_0, RowKernels};
+use super::kernels::{q4_0, q4k, q5_0, q5k, q6k, q8_0, RowKernels};
 use super::matrix::quantized;
 #[cfg(target_arch = "x86_64")]
 use super::tile::{time_tasks, Family, Weights};
 use crate::isa::{Cpu, Isa};
 #[cfg(target_arch = "x86_64")]
-use candle_core::quantized::k_quants::{BlockQ2K, BlockQ3K, BlockQ4_0, BlockQ5_0};
-use candle_core::quantized::k_quants::{BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8_0, GgmlType};
+use candle_core::quantized::k_quants::{BlockQ2K, BlockQ3K};
+use candle_core::quantized::k_quants::{
+    BlockQ4K, BlockQ4_0, BlockQ5K, BlockQ5_0, BlockQ6K, BlockQ8_0, GgmlType,
+};
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use std::time::Instant;
@@ -26,8 +28,8 @@ const TILE_TOKENS: usize = 128;
 /// One kernel's time.
 #[derive(Debug, Clone, Serialize)]
 pub struct KernelTiming {
-    /// "q4_k", "q5_k", "q6_k" or "q8_0"; tiles only (their rows are candle's): "q2_k",
-    /// "q3_k", "q4_0" and "q5_0".
+    /// "q4_k", "q5_k", "q6_k", "q4_0", "q5_0" or "q8_0"; tiles only (their rows are
+    /// candle's): "q2_k" and "q3_k".
     pub weights: &'static str,
     /// The instruction set it was built for ("avx512", "avx512-novnni", "avx2", "generic", …).
     pub kernels: String,
@@ -52,13 +54,13 @@ pub fn kernel_timings(passes: usize, sweeps: usize) -> Vec<KernelTiming> {
     let q4: Vec<BlockQ4K> = quantize_weights(&weights);
     // The types that have tiles but no row kernels of ours.
     #[cfg(target_arch = "x86_64")]
-    let (q2, q3, q40, q50) = (
+    let (q2, q3) = (
         quantize_weights::<BlockQ2K>(&weights),
         quantize_weights::<BlockQ3K>(&weights),
-        quantize_weights::<BlockQ4_0>(&weights),
-        quantize_weights::<BlockQ5_0>(&weights),
     );
     let q5: Vec<BlockQ5K> = quantize_weights(&weights);
+    let q40: Vec<BlockQ4_0> = quantize_weights(&weights);
+    let q50: Vec<BlockQ5_0> = quantize_weights(&weights);
     let q6: Vec<BlockQ6K> = quantize_weights(&weights);
     let q8: Vec<BlockQ8_0> = quantize_weights(&weights);
     let mut out = Vec::new();
@@ -73,6 +75,8 @@ pub fn kernel_timings(passes: usize, sweeps: usize) -> Vec<KernelTiming> {
         timer.time("q4_k", q4k(cpu), &q4);
         timer.time("q5_k", q5k(cpu), &q5);
         timer.time("q6_k", q6k(cpu), &q6);
+        timer.time("q4_0", q4_0(cpu), &q40);
+        timer.time("q5_0", q5_0(cpu), &q50);
         timer.time("q8_0", q8_0(cpu), &q8);
         #[cfg(target_arch = "x86_64")]
         if let Some(family) = Family::of(cpu) {
@@ -183,7 +187,7 @@ mod tests {
             .count();
         #[cfg(not(target_arch = "x86_64"))]
         let tiling = 0;
-        for weights in ["q4_k", "q5_k", "q6_k", "q8_0"] {
+        for weights in ["q4_k", "q5_k", "q6_k", "q4_0", "q5_0", "q8_0"] {
             for (path, want) in [("rows", cpus), ("tiles", tiling)] {
                 let n = timings
                     .iter()
@@ -192,7 +196,7 @@ mod tests {
                 assert_eq!(n, want, "{weights} {path}: {timings:?}");
             }
         }
-        for weights in ["q2_k", "q3_k", "q4_0", "q5_0"] {
+        for weights in ["q2_k", "q3_k"] {
             let tiles = timings
                 .iter()
                 .filter(|t| t.weights == weights && t.path == "tiles")

@@ -1,5 +1,6 @@
 //! The one place that picks a row kernel per weight type and instruction set: ours for Q4_K,
-//! Q5_K (AVX2's on every x86 family), Q6_K and Q8_0 on AVX-512 and AVX2 (AVX-VNNI CPUs use the AVX2 ones, except for decoding
+//! Q5_K (AVX2's on every x86 family), Q4_0 and Q5_0 (Q8_0's AVX2 one, likewise), Q6_K and
+//! Q8_0 on AVX-512 and AVX2 (AVX-VNNI CPUs use the AVX2 ones, except for decoding
 //! Q4_K and Q6_K, where `vpdpbusd` saves more than it costs; VNNI serves their prompts, in
 //! the tiles), candle's `vec_dot` for everything else (and for `Isa::Generic`: NEON on ARM,
 //! candle's own AVX2 or scalar code elsewhere).
@@ -8,7 +9,9 @@ use super::decode_acts::DecodeActs;
 use crate::isa::Cpu;
 #[cfg(target_arch = "x86_64")]
 use crate::isa::Isa;
-use candle_core::quantized::k_quants::{BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8_0, GgmlType};
+use candle_core::quantized::k_quants::{
+    BlockQ4K, BlockQ4_0, BlockQ5K, BlockQ5_0, BlockQ6K, BlockQ8_0, GgmlType,
+};
 
 /// `dot(n, weights, activations)` over `n` values.
 pub(crate) type Dot<T> = fn(usize, &[T], &[<T as GgmlType>::VecDotType]) -> f32;
@@ -144,6 +147,25 @@ pub(crate) fn q8_0(cpu: Cpu) -> RowKernels<BlockQ8_0> {
     RowKernels::candle()
 }
 
+/// Q4_0 and Q5_0: Q8_0's AVX2 kernel on their unpacked values, on every x86 family.
+pub(crate) fn q4_0(cpu: Cpu) -> RowKernels<BlockQ4_0> {
+    #[cfg(target_arch = "x86_64")]
+    if cpu.isa != Isa::Generic {
+        return ours!(super::q8_0_avx2::rows_q4_0);
+    }
+    let _ = cpu;
+    RowKernels::candle()
+}
+
+pub(crate) fn q5_0(cpu: Cpu) -> RowKernels<BlockQ5_0> {
+    #[cfg(target_arch = "x86_64")]
+    if cpu.isa != Isa::Generic {
+        return ours!(super::q8_0_avx2::rows_q5_0);
+    }
+    let _ = cpu;
+    RowKernels::candle()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,7 +182,10 @@ mod tests {
     ) {
         // 96 leaves Q8_0 an odd block; the K-quants take whole blocks of 256, and 7 of them
         // are one group of four for the one-token kernels plus a tail of three.
-        let sizes: &[usize] = if T::BLCK_SIZE == 32 {
+        let sizes: &[usize] = if T::DTYPE == candle_core::quantized::GgmlDType::Q5_0 {
+            // candle's Q5_0 reference takes even block counts only.
+            &[64, 4096, 14336]
+        } else if T::BLCK_SIZE == 32 {
             &[96, 4096, 14336]
         } else {
             &[256, 1792, 4096, 14336]
@@ -249,6 +274,25 @@ mod tests {
                 &format!("q6k {cpu:?}"),
                 |n, rng| random_blocks::<BlockQ6K>(n / 256, 210, &[209], rng),
                 |n, t, rng| activations::<BlockQ8K>(n, 89, extreme(t, 1e3), rng),
+            );
+        }
+    }
+
+    /// Random nibbles (and fifth bits) with normal scales; activations as for Q8_0.
+    #[test]
+    fn q4_0_and_q5_0_kernels_match_the_scalar_reference() {
+        for cpu in Cpu::all() {
+            check(
+                &q4_0(cpu),
+                &format!("q4_0 {cpu:?}"),
+                |n, rng| random_blocks::<BlockQ4_0>(n / 32, 18, &[1], rng),
+                |n, t, rng| activations::<BlockQ8_0>(n, 53, extreme(t, 40.0), rng),
+            );
+            check(
+                &q5_0(cpu),
+                &format!("q5_0 {cpu:?}"),
+                |n, rng| random_blocks::<BlockQ5_0>(n / 32, 22, &[1], rng),
+                |n, t, rng| activations::<BlockQ8_0>(n, 53, extreme(t, 40.0), rng),
             );
         }
     }

@@ -11,7 +11,9 @@ use super::matrix::{
     arranged, multiply_rows, quantized, rows_per_task, Activations, QMatrix, SharedOut,
 };
 use crate::isa::Cpu;
-use candle_core::quantized::k_quants::{BlockQ4K, BlockQ5K, BlockQ6K, BlockQ8K, BlockQ8_0};
+use candle_core::quantized::k_quants::{
+    BlockQ4K, BlockQ4_0, BlockQ5K, BlockQ5_0, BlockQ6K, BlockQ8K, BlockQ8_0, GgmlType,
+};
 use candle_core::quantized::GgmlDType;
 use rayon::prelude::*;
 
@@ -22,7 +24,12 @@ pub(crate) fn matmul_group(cpu: Cpu, xs: &[f32], weights: &[&QMatrix], outs: &mu
     let ours = |w: &QMatrix| {
         matches!(
             w.dtype,
-            GgmlDType::Q4K | GgmlDType::Q5K | GgmlDType::Q6K | GgmlDType::Q8_0
+            GgmlDType::Q4K
+                | GgmlDType::Q5K
+                | GgmlDType::Q6K
+                | GgmlDType::Q4_0
+                | GgmlDType::Q5_0
+                | GgmlDType::Q8_0
         )
     };
     if !weights.iter().all(|w| w.cols == xs.len() && ours(w)) {
@@ -38,7 +45,8 @@ pub(crate) fn matmul_group(cpu: Cpu, xs: &[f32], weights: &[&QMatrix], outs: &mu
     let has = |t: GgmlDType| weights.iter().any(|w| w.dtype == t);
     let k_acts = (has(GgmlDType::Q4K) || has(GgmlDType::Q5K) || has(GgmlDType::Q6K))
         .then(|| quantized::<BlockQ4K>(cpu.isa, xs, cols));
-    let q8_0_acts = has(GgmlDType::Q8_0).then(|| quantized::<BlockQ8_0>(cpu.isa, xs, cols));
+    let q8_0_acts = (has(GgmlDType::Q8_0) || has(GgmlDType::Q4_0) || has(GgmlDType::Q5_0))
+        .then(|| quantized::<BlockQ8_0>(cpu.isa, xs, cols));
     let per_task = rows_per_task(cols);
     let tasks: Vec<(usize, usize)> = weights
         .iter()
@@ -48,6 +56,7 @@ pub(crate) fn matmul_group(cpu: Cpu, xs: &[f32], weights: &[&QMatrix], outs: &mu
     let dsts: Vec<SharedOut> = outs.iter_mut().map(|o| SharedOut(o.as_mut_ptr())).collect();
     let (q4k, q5k) = (kernels::q4k(cpu), kernels::q5k(cpu));
     let (q6k, q8_0) = (kernels::q6k(cpu), kernels::q8_0(cpu));
+    let (q4_0, q5_0) = (kernels::q4_0(cpu), kernels::q5_0(cpu));
     let q4k_acts = k_acts
         .as_deref()
         .filter(|_| has(GgmlDType::Q4K))
@@ -57,6 +66,7 @@ pub(crate) fn matmul_group(cpu: Cpu, xs: &[f32], weights: &[&QMatrix], outs: &mu
         let w = weights[i];
         let rs = r0..(r0 + per_task).min(w.rows);
         let k: &[BlockQ8K] = k_acts.as_deref().unwrap_or_default();
+        let q8: &[BlockQ8_0] = q8_0_acts.as_deref().unwrap_or_default();
         // SAFETY: tasks cover disjoint rows of each output, which holds `w.rows` floats
         // (asserted above) for the one token.
         unsafe {
@@ -80,10 +90,7 @@ pub(crate) fn matmul_group(cpu: Cpu, xs: &[f32], weights: &[&QMatrix], outs: &mu
                     w.blocks::<BlockQ5K>(),
                     w.rows,
                     cols,
-                    Activations {
-                        quantized: k,
-                        arranged: None,
-                    },
+                    plain(k),
                     &q5k,
                     rs,
                     dsts[i],
@@ -92,33 +99,50 @@ pub(crate) fn matmul_group(cpu: Cpu, xs: &[f32], weights: &[&QMatrix], outs: &mu
                     w.blocks::<BlockQ6K>(),
                     w.rows,
                     cols,
-                    Activations {
-                        quantized: k,
-                        arranged: None,
-                    },
+                    plain(k),
                     &q6k,
                     rs,
                     dsts[i],
                 ),
-                GgmlDType::Q8_0 => {
-                    let acts = Activations {
-                        quantized: q8_0_acts.as_deref().unwrap_or_default(),
-                        arranged: None,
-                    };
-                    multiply_rows(
-                        w.blocks::<BlockQ8_0>(),
-                        w.rows,
-                        cols,
-                        acts,
-                        &q8_0,
-                        rs,
-                        dsts[i],
-                    )
-                }
+                GgmlDType::Q8_0 => multiply_rows(
+                    w.blocks::<BlockQ8_0>(),
+                    w.rows,
+                    cols,
+                    plain(q8),
+                    &q8_0,
+                    rs,
+                    dsts[i],
+                ),
+                GgmlDType::Q4_0 => multiply_rows(
+                    w.blocks::<BlockQ4_0>(),
+                    w.rows,
+                    cols,
+                    plain(q8),
+                    &q4_0,
+                    rs,
+                    dsts[i],
+                ),
+                GgmlDType::Q5_0 => multiply_rows(
+                    w.blocks::<BlockQ5_0>(),
+                    w.rows,
+                    cols,
+                    plain(q8),
+                    &q5_0,
+                    rs,
+                    dsts[i],
+                ),
                 other => unreachable!("{other:?} is not one of ours (checked above)"),
             }
         }
     });
+}
+
+/// Quantized activations that the kernels read as they are (not rearranged).
+fn plain<T: GgmlType>(quantized: &[T::VecDotType]) -> Activations<'_, T> {
+    Activations {
+        quantized,
+        arranged: None,
+    }
 }
 
 #[cfg(test)]
@@ -128,7 +152,7 @@ mod tests {
     use candle_core::quantized::k_quants::BlockQ2K;
 
     /// The group gives each matrix's own `matmul`, bit for bit, for every mix of types
-    /// (Q8_0 beside K-quants needs both partner types; a type without our kernels, Q2_K,
+    /// (Q8_0, Q4_0 or Q5_0 beside K-quants needs both partner types; a type without our kernels, Q2_K,
     /// sends the group one matrix at a time) and row counts that are not a multiple of the
     /// task size.
     #[test]
@@ -140,12 +164,16 @@ mod tests {
         let q8 = mapped::<BlockQ8_0>(&values(300 * cols, 3), 300, cols);
         let q2 = mapped::<BlockQ2K>(&values(7 * cols, 4), 7, cols);
         let q5 = mapped::<BlockQ5K>(&values(21 * cols, 5), 21, cols);
-        let groups: [&[&QMatrix]; 5] = [
+        let q40 = mapped::<BlockQ4_0>(&values(13 * cols, 6), 13, cols);
+        let q50 = mapped::<BlockQ5_0>(&values(11 * cols, 7), 11, cols);
+        let groups: [&[&QMatrix]; 7] = [
             &[&q4, &q6, &q8],
             &[&q4, &q4],
             &[&q8],
             &[&q5, &q5, &q6],
             &[&q6, &q2],
+            &[&q40, &q50, &q6],
+            &[&q8, &q40],
         ];
         for cpu in Cpu::all() {
             for group in groups {

@@ -1,6 +1,6 @@
 //! A weight matrix that stays in the memory-mapped GGUF file, multiplied with the row kernels
-//! `kernels.rs` picks for the CPU (ours for Q4_K, Q5_K, Q6_K and Q8_0 on AVX-512 and AVX2, candle's
-//! `GgmlType::vec_dot` otherwise).
+//! `kernels.rs` picks for the CPU (ours for Q4_K, Q5_K, Q6_K, Q4_0, Q5_0 and Q8_0 on AVX-512 and
+//! AVX2, candle's `GgmlType::vec_dot` otherwise) or, for prompts, the tiles (`tile/`).
 //!
 //! Why not candle's `QMatMul`: on load it copies every tensor out of the file, and on first
 //! use its x86 path builds a repacked copy besides; a Q4_K_M 7B peaked at 16.9 GiB for a
@@ -190,6 +190,8 @@ impl QMatrix {
             GgmlDType::Q5K => ours!(BlockQ5K, q5k),
             GgmlDType::Q6K => ours!(BlockQ6K, q6k),
             GgmlDType::Q8_0 => ours!(BlockQ8_0, q8_0),
+            GgmlDType::Q4_0 => ours!(BlockQ4_0, q4_0),
+            GgmlDType::Q5_0 => ours!(BlockQ5_0, q5_0),
             _ => dispatch!(self.dtype, go),
         }
     }

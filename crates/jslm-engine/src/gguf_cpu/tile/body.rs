@@ -245,7 +245,11 @@ impl Body for Q8_0<'_> {
         tile0: usize,
     ) -> [[S::F; V]; R] {
         let (nb, at, stride) = (self.row_blocks, self.at, self.stride);
-        debug_assert_eq!(S::I16, stride == 64, "widened weights exactly for i16 lanes");
+        debug_assert_eq!(
+            S::I16,
+            stride == 64,
+            "widened weights exactly for i16 lanes"
+        );
         // SAFETY (every pointer below): rows `row..row + R` of the task have `nb` blocks of
         // `stride` bytes each (in the map or in `prep`) and `nb` factors in `prep`; the tiles'
         // blocks are in `acts`.

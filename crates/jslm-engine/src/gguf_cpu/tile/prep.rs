@@ -4,10 +4,10 @@
 //! scale and min folded with the block's f16 factors into f32; the 32-value types' values as
 //! signed bytes (or i16), so that Q4_0 and Q5_0 run Q8_0's tiles.
 
-use crate::gguf_cpu::block_views::{Q2K, Q3K, Q4_0, Q5_0};
+pub(super) use crate::gguf_cpu::block_views::Block32;
+use crate::gguf_cpu::block_views::{Q2K, Q3K};
 use crate::gguf_cpu::q4k_avx512::{scales_and_mins, KBlock, Q4K, Q5K};
 use crate::gguf_cpu::q6k_avx512::Q6K;
-pub(super) use avx2::Block32;
 
 /// The blocks of one task's rows, `[row][block]`. For the K-quants `bytes` holds 256 values
 /// per block; for the 32-value types on AVX2 the 32 values as i16, on the other tiles as
@@ -122,10 +122,8 @@ impl Prepped {
 /// The conversions with AVX2 (the scalar loops took a quarter of a Q8_0 prefill).
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{scales_and_mins, KBlock, Prepped, Q2K, Q3K, Q4_0, Q5_0, Q6K};
-    use crate::gguf_cpu::q8_0_avx512::Q8;
+    use super::{scales_and_mins, Block32, KBlock, Prepped, Q2K, Q3K, Q6K};
     use crate::gguf_cpu::simd::{fifth_bits, half_to_f32, prefetch_ahead};
-    use half::f16;
     use std::arch::x86_64::*;
 
     /// Q4_K, and Q5_K with each value's fifth bit or'ed in.
@@ -307,87 +305,6 @@ mod avx2 {
                 int_scale[i * 16 + j] = s | s << 16;
             }
             block_d[i] = d;
-        }
-    }
-
-    /// A block of 32 values with one f16 scale, its values signed bytes once unpacked.
-    pub trait Block32 {
-        /// Whether the tiles that do not widen read the values from the file (Q8_0's are
-        /// signed bytes already) instead of from `Prepped::bytes`.
-        const IN_FILE: bool;
-        fn d(&self) -> f16;
-        /// The 32 values (`q − 8` for Q4_0, `q − 16` for Q5_0) as signed bytes.
-        ///
-        /// # Safety
-        /// AVX2.
-        unsafe fn values(&self) -> __m256i;
-    }
-
-    impl Block32 for Q8 {
-        const IN_FILE: bool = true;
-        fn d(&self) -> f16 {
-            self.d
-        }
-        #[inline(always)]
-        unsafe fn values(&self) -> __m256i {
-            // SAFETY: the 32 bytes of `qs`.
-            unsafe { _mm256_loadu_si256(self.qs.as_ptr() as *const __m256i) }
-        }
-    }
-
-    /// Q4_0's and Q5_0's 4-bit `q` (value `l` < 16 the low nibble of `qs[l]`, `16 + l` the
-    /// high one) as 32 bytes in value order.
-    #[inline(always)]
-    unsafe fn nibbles(qs: &[u8; 16]) -> __m256i {
-        // SAFETY: the 16 bytes of `qs`; the caller's AVX2.
-        unsafe {
-            let q = _mm_loadu_si128(qs.as_ptr() as *const __m128i);
-            let m4 = _mm_set1_epi8(0x0F);
-            _mm256_set_m128i(
-                _mm_and_si128(_mm_srli_epi16::<4>(q), m4),
-                _mm_and_si128(q, m4),
-            )
-        }
-    }
-
-    impl Block32 for Q4_0 {
-        const IN_FILE: bool = false;
-        fn d(&self) -> f16 {
-            self.d
-        }
-        #[inline(always)]
-        unsafe fn values(&self) -> __m256i {
-            // SAFETY: the caller's AVX2.
-            unsafe { _mm256_sub_epi8(nibbles(&self.qs), _mm256_set1_epi8(8)) }
-        }
-    }
-
-    impl Block32 for Q5_0 {
-        const IN_FILE: bool = false;
-        fn d(&self) -> f16 {
-            self.d
-        }
-        #[inline(always)]
-        unsafe fn values(&self) -> __m256i {
-            // Bit `l` of `qh` to byte `l`: byte `k` of the dword into bytes 8k..8k + 8, then
-            // each byte's own bit picked by the mask and compared (ggml's
-            // `bytes_from_bits_32`).
-            let qh = i32::from_le_bytes(self.qh);
-            let spread = _mm256_shuffle_epi8(
-                _mm256_set1_epi32(qh),
-                _mm256_set_epi64x(
-                    0x0303_0303_0303_0303,
-                    0x0202_0202_0202_0202,
-                    0x0101_0101_0101_0101,
-                    0,
-                ),
-            );
-            let bit = _mm256_set1_epi64x(0x8040_2010_0804_0201u64 as i64);
-            let set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
-            let fifth = _mm256_and_si256(set, _mm256_set1_epi8(16));
-            // SAFETY: the caller's AVX2.
-            let q = unsafe { _mm256_or_si256(nibbles(&self.qs), fifth) };
-            _mm256_sub_epi8(q, _mm256_set1_epi8(16))
         }
     }
 
