@@ -271,7 +271,13 @@ mod avx2 {
         for (i, x) in rows.iter().enumerate() {
             prefetch_ahead(x, std::mem::size_of::<Q3K>().div_ceil(64));
             // SAFETY: the block's 256 bytes.
-            unsafe { two_bits(&x.qs, Some(&x.hmask), bytes[i * 256..].as_mut_ptr()) };
+            unsafe {
+                two_bits(
+                    &x.qs,
+                    Some(&x.hmask),
+                    bytes[i * 256..(i + 1) * 256].as_mut_ptr(),
+                )
+            };
             let d = half_to_f32(x.d.to_bits());
             for (j, &s) in x.scales().iter().enumerate() {
                 let f = d * s as f32;
@@ -296,7 +302,7 @@ mod avx2 {
         for (i, x) in rows.iter().enumerate() {
             prefetch_ahead(x, std::mem::size_of::<Q2K>().div_ceil(64));
             // SAFETY: the block's 256 bytes.
-            unsafe { two_bits(&x.qs, None, bytes[i * 256..].as_mut_ptr()) };
+            unsafe { two_bits(&x.qs, None, bytes[i * 256..(i + 1) * 256].as_mut_ptr()) };
             let (d, dmin) = (half_to_f32(x.d.to_bits()), half_to_f32(x.dmin.to_bits()));
             for (j, &sc) in x.scales.iter().enumerate() {
                 let s = (sc & 15) as u32;
