@@ -1,9 +1,10 @@
-//! ggml's blocks of the types that have prompt tiles but no row kernels of ours (Q2_K, Q3_K,
-//! Q4_0, Q5_0: the Q2_K, Q3_K_S/M/L, Q4_0 and Q5_0 files of the catalog), as the tiles'
-//! unpacking (`tile/prep.rs`) reads them. candle's fields are crate-private; each view has
-//! its struct's layout (asserted below), so `simd::view` can reinterpret a tensor's blocks.
-//! Q4_0 and Q5_0, like Q8_0, are blocks of 32 values and one scale: `Block32` gives all
-//! three's values as signed bytes, for Q8_0's row kernel (`q8_0_avx2.rs`) and tiles.
+//! ggml's blocks of the types that were left to candle's kernels until stop 33 (Q2_K, Q3_K,
+//! Q4_0, Q5_0: the Q2_K, Q3_K_S/M/L, Q4_0 and Q5_0 files of the catalog), as the prompt
+//! tiles' unpacking (`tile/prep.rs`) and Q8_0's AVX2 row kernel read them. candle's fields
+//! are crate-private; each view has its struct's layout (asserted below), so `simd::view` can
+//! reinterpret a tensor's blocks. Q4_0 and Q5_0, like Q8_0, are blocks of 32 values and one
+//! scale: `Block32` gives all three's values as signed bytes (for the row kernel), `Offset32`
+//! Q4_0's and Q5_0's as unsigned values and an offset (for the tiles).
 
 use super::q8_0_avx512::Q8;
 use candle_core::quantized::k_quants::{BlockQ2K, BlockQ3K, BlockQ4_0, BlockQ5_0};
@@ -81,11 +82,9 @@ impl Q3K {
     }
 }
 
-/// A block of 32 values with one f16 scale, its values signed bytes once unpacked.
+/// A block of 32 values with one f16 scale (Q8_0, Q4_0, Q5_0), its values signed bytes once
+/// unpacked: what Q8_0's AVX2 row kernel multiplies.
 pub(super) trait Block32 {
-    /// Whether the tiles that do not widen read the values from the file (Q8_0's are
-    /// signed bytes already) instead of from `Prepped::bytes`.
-    const IN_FILE: bool;
     fn d(&self) -> f16;
     /// The 32 values (`q − 8` for Q4_0, `q − 16` for Q5_0) as signed bytes.
     ///
@@ -94,8 +93,19 @@ pub(super) trait Block32 {
     unsafe fn values(&self) -> __m256i;
 }
 
+/// Q4_0 and Q5_0: unsigned `q` and an offset, as the prompt tiles multiply them (`maddubs`
+/// takes the unsigned `q`; the offset meets the activations' block sums).
+pub(super) trait Offset32: Block32 {
+    /// What is subtracted from each `q`.
+    const OFFSET: i8;
+    /// The 32 `q` in value order, as bytes.
+    ///
+    /// # Safety
+    /// AVX2.
+    unsafe fn q(&self) -> __m256i;
+}
+
 impl Block32 for Q8 {
-    const IN_FILE: bool = true;
     fn d(&self) -> f16 {
         self.d
     }
@@ -121,28 +131,39 @@ unsafe fn nibbles(qs: &[u8; 16]) -> __m256i {
     }
 }
 
-impl Block32 for Q4_0 {
-    const IN_FILE: bool = false;
-    fn d(&self) -> f16 {
-        self.d
-    }
+/// `Block32` of an `Offset32`: `q − OFFSET`.
+macro_rules! offset_block32 {
+    ($t:ty) => {
+        impl Block32 for $t {
+            fn d(&self) -> f16 {
+                self.d
+            }
+            #[inline(always)]
+            unsafe fn values(&self) -> __m256i {
+                // SAFETY: the caller's AVX2.
+                unsafe { _mm256_sub_epi8(self.q(), _mm256_set1_epi8(Self::OFFSET)) }
+            }
+        }
+    };
+}
+offset_block32!(Q4_0);
+offset_block32!(Q5_0);
+
+impl Offset32 for Q4_0 {
+    const OFFSET: i8 = 8;
     #[inline(always)]
-    unsafe fn values(&self) -> __m256i {
+    unsafe fn q(&self) -> __m256i {
         // SAFETY: the caller's AVX2.
-        unsafe { _mm256_sub_epi8(nibbles(&self.qs), _mm256_set1_epi8(8)) }
+        unsafe { nibbles(&self.qs) }
     }
 }
 
-impl Block32 for Q5_0 {
-    const IN_FILE: bool = false;
-    fn d(&self) -> f16 {
-        self.d
-    }
+impl Offset32 for Q5_0 {
+    const OFFSET: i8 = 16;
     #[inline(always)]
-    unsafe fn values(&self) -> __m256i {
-        // Bit `l` of `qh` to byte `l`: byte `k` of the dword into bytes 8k..8k + 8, then
-        // each byte's own bit picked by the mask and compared (ggml's
-        // `bytes_from_bits_32`).
+    unsafe fn q(&self) -> __m256i {
+        // Bit `l` of `qh` to byte `l`: byte `k` of the dword into bytes 8k..8k + 8, then each
+        // byte's own bit picked by the mask and compared (ggml's `bytes_from_bits_32`).
         let qh = i32::from_le_bytes(self.qh);
         let spread = _mm256_shuffle_epi8(
             _mm256_set1_epi32(qh),
@@ -155,10 +176,13 @@ impl Block32 for Q5_0 {
         );
         let bit = _mm256_set1_epi64x(0x8040_2010_0804_0201u64 as i64);
         let set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
-        let fifth = _mm256_and_si256(set, _mm256_set1_epi8(16));
         // SAFETY: the caller's AVX2.
-        let q = unsafe { _mm256_or_si256(nibbles(&self.qs), fifth) };
-        _mm256_sub_epi8(q, _mm256_set1_epi8(16))
+        unsafe {
+            _mm256_or_si256(
+                nibbles(&self.qs),
+                _mm256_and_si256(set, _mm256_set1_epi8(16)),
+            )
+        }
     }
 }
 

@@ -11,6 +11,17 @@ use crate::isa::Isa;
 use candle_core::quantized::k_quants::{BlockQ8K, BlockQ8_0, GgmlType};
 use rayon::prelude::*;
 
+/// How Q8_0 activations are stored for the tiles.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Q8_0Form {
+    /// y + 128, for `vpdpbusd`'s unsigned operand (Q8_0 weights on VNNI).
+    Unsigned,
+    /// Each y as an i16, two per group (Q8_0 weights on AVX2's `vpmaddwd`).
+    Pairs,
+    /// y as it is, with block sums (Q4_0 and Q5_0 in the K-quant tiles).
+    Signed { scaled_sums: bool },
+}
+
 /// Quantized activations in tile layout. Tokens past `m` in the last tile are zeros.
 pub(super) struct Acts {
     pub lanes: usize,
@@ -81,32 +92,45 @@ impl Acts {
     /// Q8_0 for Q8_0 weights, stored as y + 128 (unsigned: `vpdpbusd`'s unsigned operand;
     /// the weights' `128 · Σ w` is subtracted per block), four bytes per token and group.
     pub fn q8_0(xs: &[f32], cols: usize, lanes: usize) -> Self {
-        Self::q8_0_as(xs, cols, lanes, false)
+        Self::q8_0_as(xs, cols, lanes, Q8_0Form::Unsigned)
     }
 
     /// Q8_0 as for [`Self::q8_0`], but each y widened to i16 (signed, no offset): 16 groups of
     /// two values per block, the four bytes per token and group `vpmaddwd`'s i16 pair (AVX2's
     /// tiles).
     pub fn q8_0_pairs(xs: &[f32], cols: usize, lanes: usize) -> Self {
-        Self::q8_0_as(xs, cols, lanes, true)
+        Self::q8_0_as(xs, cols, lanes, Q8_0Form::Pairs)
     }
 
-    fn q8_0_as(xs: &[f32], cols: usize, lanes: usize, pairs: bool) -> Self {
+    /// Q8_0 for the 4- and 5-bit weights that run the K-quant tiles (Q4_0, Q5_0: unsigned
+    /// values and an offset): each y a signed byte, and each block's Σ y as its one
+    /// sub-block sum (times the block's `d` with `scaled_sums`, as for [`Self::q8k`]).
+    pub fn q8_0_signed(xs: &[f32], cols: usize, lanes: usize, scaled_sums: bool) -> Self {
+        Self::q8_0_as(xs, cols, lanes, Q8_0Form::Signed { scaled_sums })
+    }
+
+    fn q8_0_as(xs: &[f32], cols: usize, lanes: usize, form: Q8_0Form) -> Self {
         let m = xs.len() / cols;
         let blocks = cols / 32;
-        let groups = if pairs { 16 } else { 8 };
-        let mut acts = Self::zeroed(m, lanes, blocks, groups, 0);
-        let (qs_tile, d_tile, _) = acts.tile_sizes();
+        let groups = if form == Q8_0Form::Pairs { 16 } else { 8 };
+        let nsub = if let Q8_0Form::Signed { .. } = form {
+            1
+        } else {
+            0
+        };
+        let mut acts = Self::zeroed(m, lanes, blocks, groups, nsub);
+        let (qs_tile, d_tile, sums_tile) = acts.tile_sizes();
         // Padding tokens: y = 0, stored as 128 where the weights' correction must cancel it
-        // (pairs are signed: 0 already).
-        if !pairs {
+        // (the other forms are signed: 0 already).
+        if form == Q8_0Form::Unsigned {
             acts.qs.fill(128);
         }
         acts.qs
             .par_chunks_mut(qs_tile)
             .zip(acts.d.par_chunks_mut(d_tile))
+            .zip(acts.sums.par_chunks_mut(sums_tile))
             .enumerate()
-            .for_each(|(tile, (qs, d))| {
+            .for_each(|(tile, ((qs, d), sums))| {
                 let mut q = vec![BlockQ8_0::zeros(); blocks];
                 for lane in 0..lanes.min(m - tile * lanes) {
                     let t = tile * lanes + lane;
@@ -117,16 +141,27 @@ impl Acts {
                     for (b, block) in q.iter().enumerate() {
                         for g in 0..groups {
                             let at = ((b * groups + g) * lanes + lane) * 4;
-                            let group = if pairs {
-                                let y = |i: usize| block.qs[2 * g + i] as i16 as u16 as u32;
-                                y(0) | y(1) << 16
-                            } else {
-                                let u = |i: usize| (block.qs[4 * g + i] as u8 ^ 0x80) as u32;
-                                u(0) | u(1) << 8 | u(2) << 16 | u(3) << 24
+                            let group = match form {
+                                Q8_0Form::Pairs => {
+                                    let y = |i: usize| block.qs[2 * g + i] as i16 as u16 as u32;
+                                    y(0) | y(1) << 16
+                                }
+                                Q8_0Form::Unsigned | Q8_0Form::Signed { .. } => {
+                                    // Unsigned: stored as y + 128.
+                                    let flip = if form == Q8_0Form::Unsigned { 0x80 } else { 0 };
+                                    let u = |i: usize| (block.qs[4 * g + i] as u8 ^ flip) as u32;
+                                    u(0) | u(1) << 8 | u(2) << 16 | u(3) << 24
+                                }
                             };
                             qs[at..at + 4].copy_from_slice(&group.to_le_bytes());
                         }
-                        d[b * lanes + lane] = block.d.to_f32();
+                        let scale = block.d.to_f32();
+                        d[b * lanes + lane] = scale;
+                        if let Q8_0Form::Signed { scaled_sums } = form {
+                            let s: i32 = block.qs.iter().map(|&y| y as i32).sum();
+                            let factor = if scaled_sums { scale } else { 1.0 };
+                            sums[b * lanes + lane] = s as f32 * factor;
+                        }
                     }
                 }
             });
@@ -134,6 +169,9 @@ impl Acts {
     }
 
     fn zeroed(m: usize, lanes: usize, blocks: usize, groups: usize, nsub: usize) -> Self {
+        // At least one sum per tile (`tile_sizes`), so that every form can zip its tiles'
+        // sums with their values.
+        let sums_per_tile = (blocks * lanes * nsub).max(1);
         let tiles = m.div_ceil(lanes);
         Self {
             lanes,
@@ -143,7 +181,7 @@ impl Acts {
             tiles,
             qs: vec![0; tiles * blocks * groups * lanes * 4],
             d: vec![0.0; tiles * blocks * lanes],
-            sums: vec![0.0; tiles * blocks * nsub * lanes],
+            sums: vec![0.0; tiles * sums_per_tile],
         }
     }
 

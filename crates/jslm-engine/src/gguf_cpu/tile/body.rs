@@ -29,15 +29,20 @@ pub(super) trait Body: Sync {
     ) -> [[S::F; V]; R];
 }
 
-/// Q4_K (`NSUB` 8 sub-blocks of 8 groups, i16 sums safe for all 8 groups: 8 · 2 · 15 · 128
-/// < 2^15), Q5_K (8 sub-blocks; 4 · 2 · 31 · 128 < 2^15: 4 groups at a time) and Q6_K (16
-/// sub-blocks of 4 groups; 63 · 128 · 2 · 2 < 2^15: 2 groups at a time).
-pub(super) struct KQuant<'a, const NSUB: usize, const I16_GROUPS: usize> {
+/// Blocks of `GROUPS` groups of four unsigned values in `NSUB` sub-blocks, each with a scale
+/// and a min: Q4_K (64 groups, `NSUB` 8 sub-blocks of 8 groups, i16 sums safe for all 8
+/// groups: 8 · 2 · 15 · 128 < 2^15), Q5_K (8 sub-blocks; 4 · 2 · 31 · 128 < 2^15: 4 groups
+/// at a time), Q6_K (16 sub-blocks of 4 groups; 63 · 128 · 2 · 2 < 2^15: 2 groups at a time),
+/// Q3_K and Q2_K (16 sub-blocks, all 4 groups at a time), and Q4_0 and Q5_0 (8 groups, one
+/// sub-block whose min is the offset 8 or 16 times the scale; against Q8_0 activations).
+pub(super) struct KQuant<'a, const GROUPS: usize, const NSUB: usize, const I16_GROUPS: usize> {
     pub prep: &'a Prepped,
     pub row_blocks: usize,
 }
 
-impl<const NSUB: usize, const I16_GROUPS: usize> Body for KQuant<'_, NSUB, I16_GROUPS> {
+impl<const GROUPS: usize, const NSUB: usize, const I16_GROUPS: usize> Body
+    for KQuant<'_, GROUPS, NSUB, I16_GROUPS>
+{
     #[inline(always)]
     unsafe fn tile<S: Lanes, const R: usize, const V: usize>(
         &self,
@@ -49,13 +54,13 @@ impl<const NSUB: usize, const I16_GROUPS: usize> Body for KQuant<'_, NSUB, I16_G
             // SAFETY: the caller's.
             return unsafe { self.tile_i16::<S, R, V>(row, acts, tile0) };
         }
-        let sub = 64 / NSUB;
+        let sub = GROUPS / NSUB;
         let nb = self.row_blocks;
-        let bytes = rows_of::<_, R>(&self.prep.bytes, row, nb * 256);
+        let bytes = rows_of::<_, R>(&self.prep.bytes, row, nb * 4 * GROUPS);
         let scale = rows_of::<_, R>(&self.prep.scale, row, nb * NSUB);
         let min = rows_of::<_, R>(&self.prep.min, row, nb * NSUB);
-        // SAFETY (every pointer below): offsets stay inside the row's `nb` blocks of 256 bytes
-        // and `nb · NSUB` factors, and inside the tiles' blocks of `acts`.
+        // SAFETY (every pointer below): offsets stay inside the row's `nb` blocks of
+        // `4 · GROUPS` bytes and `nb · NSUB` factors, and inside the tiles' blocks of `acts`.
         unsafe {
             let mut acc = [[S::zero_f(); V]; R];
             for b in 0..nb {
@@ -63,7 +68,8 @@ impl<const NSUB: usize, const I16_GROUPS: usize> Body for KQuant<'_, NSUB, I16_G
                 let mut accb = [[S::zero_f(); V]; R];
                 for j in 0..NSUB {
                     // These lanes sum in i32 (VNNI): a sub-block's groups in one pass.
-                    let s32 = group_sums::<S, R, V>(bytes, b, yq, j * sub..(j + 1) * sub);
+                    let s32 =
+                        group_sums::<S, R, V>(bytes, b * 4 * GROUPS, yq, j * sub..(j + 1) * sub);
                     let mut sum = [S::zero_f(); V];
                     for v in 0..V {
                         sum[v] = S::load_f(sums[v].add(j * S::L));
@@ -89,7 +95,9 @@ impl<const NSUB: usize, const I16_GROUPS: usize> Body for KQuant<'_, NSUB, I16_G
     }
 }
 
-impl<const NSUB: usize, const I16_GROUPS: usize> KQuant<'_, NSUB, I16_GROUPS> {
+impl<const GROUPS: usize, const NSUB: usize, const I16_GROUPS: usize>
+    KQuant<'_, GROUPS, NSUB, I16_GROUPS>
+{
     /// The tile for lanes that sum in i16 pairs (AVX2): the widening `vpmaddwd` multiplies
     /// each sub-block's pair sums by its integer scale instead of by ones, so the scaled sums
     /// add up in i32 over the whole block (Q4_K: 8 · 2 · 30,720 · 63 < 2³¹; Q5_K: 8 · 2 · 2 ·
@@ -109,15 +117,16 @@ impl<const NSUB: usize, const I16_GROUPS: usize> KQuant<'_, NSUB, I16_GROUPS> {
         acts: &Acts,
         tile0: usize,
     ) -> [[S::F; V]; R] {
-        let sub = 64 / NSUB;
+        let sub = GROUPS / NSUB;
         let depth = I16_GROUPS;
         let nb = self.row_blocks;
-        let bytes = rows_of::<_, R>(&self.prep.bytes, row, nb * 256);
+        let bytes = rows_of::<_, R>(&self.prep.bytes, row, nb * 4 * GROUPS);
         let int_scale = rows_of::<_, R>(&self.prep.int_scale, row, nb * NSUB);
         let block_d = rows_of::<_, R>(&self.prep.block_d, row, nb);
         let min = rows_of::<_, R>(&self.prep.min, row, nb * NSUB);
-        // SAFETY (every pointer below): offsets stay inside the row's `nb` blocks of 256 bytes,
-        // `nb · NSUB` scales and `nb` factors, and inside the tiles' blocks of `acts`.
+        // SAFETY (every pointer below): offsets stay inside the row's `nb` blocks of
+        // `4 · GROUPS` bytes, `nb · NSUB` scales and `nb` factors, and inside the tiles' blocks
+        // of `acts`.
         unsafe {
             let mut acc = [[S::zero_f(); V]; R];
             for b in 0..nb {
@@ -126,7 +135,7 @@ impl<const NSUB: usize, const I16_GROUPS: usize> KQuant<'_, NSUB, I16_GROUPS> {
                 for j in 0..NSUB {
                     let mut g0 = j * sub;
                     while g0 < (j + 1) * sub {
-                        let s = group_sums::<S, R, V>(bytes, b, yq, g0..g0 + depth);
+                        let s = group_sums::<S, R, V>(bytes, b * 4 * GROUPS, yq, g0..g0 + depth);
                         for r in 0..R {
                             let sc = S::bcast(int_scale[r].add(b * NSUB + j) as *const u8);
                             for v in 0..V {
@@ -184,8 +193,8 @@ fn tile_block<const V: usize>(
     (yq, sums)
 }
 
-/// K-quants: `Σ w · y` over `groups` of block `b` (four values each) for rows × tiles, in
-/// `dot4`'s sums (i16 pairs for `Lanes::I16`).
+/// K-quants: `Σ w · y` over `groups` of the block at byte `at` of each row (four values per
+/// group) for rows × tiles, in `dot4`'s sums (i16 pairs for `Lanes::I16`).
 ///
 /// # Safety
 /// `S`'s features; `bytes[r]` the row's unpacked blocks and `yq[v]` the tile's block `b` in
@@ -193,7 +202,7 @@ fn tile_block<const V: usize>(
 #[inline(always)]
 unsafe fn group_sums<S: Lanes, const R: usize, const V: usize>(
     bytes: [*const u8; R],
-    b: usize,
+    at: usize,
     yq: [*const u8; V],
     groups: std::ops::Range<usize>,
 ) -> [[S::I; V]; R] {
@@ -206,7 +215,7 @@ unsafe fn group_sums<S: Lanes, const R: usize, const V: usize>(
                 y[v] = S::load(yq[v].add(g * S::L * 4));
             }
             for r in 0..R {
-                let w = S::bcast(bytes[r].add(b * 256 + 4 * g));
+                let w = S::bcast(bytes[r].add(at + 4 * g));
                 for v in 0..V {
                     s[r][v] = S::dot4(s[r][v], w, y[v]);
                 }
@@ -216,18 +225,12 @@ unsafe fn group_sums<S: Lanes, const R: usize, const V: usize>(
     s
 }
 
-/// Q8_0, and Q4_0 and Q5_0 unpacked to Q8_0's signed bytes by `Prepped::block32`: the
-/// weights' bytes straight from the file (Q8_0's 34-byte blocks: f16 scale, 32 values) or from
-/// `prep` (32 bytes per block), or for lanes that multiply in i16 (AVX2) widened by
-/// `Prepped::block32` (64 bytes per block).
+/// Q8_0: the weights' bytes straight from the file (34-byte blocks: f16 scale, 32 values),
+/// or for lanes that multiply in i16 (AVX2) widened by `Prepped::q8_0` (64 bytes per block).
 pub(super) struct Q8_0<'a> {
     pub prep: &'a Prepped,
-    /// The task's first block: in the file, or in `prep.bytes`.
+    /// The task's first block: in the file, or in `prep.bytes` for `Lanes::I16`.
     pub blocks: *const u8,
-    /// Where a block's 32 values start in it, and the bytes from one block to the next:
-    /// (2, 34) in a Q8_0 file, (0, 32) unpacked, (0, 64) widened.
-    pub at: usize,
-    pub stride: usize,
     pub row_blocks: usize,
 }
 
@@ -244,12 +247,7 @@ impl Body for Q8_0<'_> {
         acts: &Acts,
         tile0: usize,
     ) -> [[S::F; V]; R] {
-        let (nb, at, stride) = (self.row_blocks, self.at, self.stride);
-        debug_assert_eq!(
-            S::I16,
-            stride == 64,
-            "widened weights exactly for i16 lanes"
-        );
+        let nb = self.row_blocks;
         // SAFETY (every pointer below): rows `row..row + R` of the task have `nb` blocks of
         // `stride` bytes each (in the map or in `prep`) and `nb` factors in `prep`; the tiles'
         // blocks are in `acts`.
@@ -257,11 +255,13 @@ impl Body for Q8_0<'_> {
             let mut w = [std::ptr::null::<u8>(); R];
             let mut scale = [std::ptr::null::<f32>(); R];
             let mut min = [std::ptr::null::<f32>(); R];
+            // (offset of the values in a block, bytes per block)
+            let (at, stride) = if S::I16 { (0, 64) } else { (2, 34) };
             for r in 0..R {
                 w[r] = self.blocks.add((row + r) * nb * stride + at);
                 scale[r] = self.prep.scale[(row + r) * nb..].as_ptr();
                 if !S::I16 {
-                    // (`Prepped::block32` keeps no corrections for widened weights.)
+                    // (`Prepped::q8_0` keeps no corrections for widened weights.)
                     min[r] = self.prep.min[(row + r) * nb..].as_ptr();
                 }
             }

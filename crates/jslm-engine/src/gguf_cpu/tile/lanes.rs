@@ -283,7 +283,7 @@ impl Lanes for Avx2 {
         _mm256_madd_epi16(a, b)
     }
     /// Here `u` is in `Acts::q8_0_pairs` layout: each token's `y` (signed, no offset) as i16
-    /// pairs, 16 groups per block, and `w` the weights as i16 (`Prepped::block32` widens them
+    /// pairs, 16 groups per block, and `w` the weights as i16 (`Prepped::q8_0` widens them
     /// once per task, so each pair is one broadcast load). Per pair one `vpmaddwd` and one
     /// add per tile element sum in i32 (at most 32 · 128 · 128). That
     /// is the same number of multiplies per product as `maddubs` on split nibbles (two per

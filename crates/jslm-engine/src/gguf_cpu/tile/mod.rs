@@ -25,7 +25,7 @@ use candle_core::quantized::k_quants::{
     BlockQ2K, BlockQ3K, BlockQ4K, BlockQ4_0, BlockQ5K, BlockQ5_0, BlockQ6K, BlockQ8_0,
 };
 use lanes::Lanes;
-use prep::{Block32, Prepped};
+use prep::Prepped;
 use rayon::prelude::*;
 
 /// Fewest tokens for which the tiles beat the row kernels (below, a tile is mostly padding).
@@ -197,10 +197,9 @@ impl Weights<'_> {
             Weights::Q2K(_) | Weights::Q3K(_) | Weights::Q6K(_) => {
                 Acts::q8k(family.isa(), xs, cols, lanes, 16, family.i16())
             }
-            Weights::Q4_0(_) | Weights::Q5_0(_) | Weights::Q8_0(_) if family.i16() => {
-                Acts::q8_0_pairs(xs, cols, lanes)
-            }
-            Weights::Q4_0(_) | Weights::Q5_0(_) | Weights::Q8_0(_) => Acts::q8_0(xs, cols, lanes),
+            Weights::Q4_0(_) | Weights::Q5_0(_) => Acts::q8_0_signed(xs, cols, lanes, family.i16()),
+            Weights::Q8_0(_) if family.i16() => Acts::q8_0_pairs(xs, cols, lanes),
+            Weights::Q8_0(_) => Acts::q8_0(xs, cols, lanes),
         }
     }
 }
@@ -232,7 +231,7 @@ unsafe fn one_task(
             Weights::Q4K(blocks) => {
                 prep.q4k(view::<_, Q4K>(&blocks[span.clone()], span.len()));
                 prefetch_l2(&blocks[next]);
-                let body = KQuant::<8, 8> {
+                let body = KQuant::<64, 8, 8> {
                     prep: &*prep,
                     row_blocks,
                 };
@@ -243,7 +242,7 @@ unsafe fn one_task(
                 prefetch_l2(&blocks[next]);
                 // Values up to 31: four groups' `maddubs` sums fit an i16 pair (4 · 2 · 31 ·
                 // 128 < 2^15), eight would not.
-                let body = KQuant::<8, 4> {
+                let body = KQuant::<64, 8, 4> {
                     prep: &*prep,
                     row_blocks,
                 };
@@ -252,7 +251,7 @@ unsafe fn one_task(
             Weights::Q6K(blocks) => {
                 prep.q6k(view::<_, Q6K>(&blocks[span.clone()], span.len()));
                 prefetch_l2(&blocks[next]);
-                let body = KQuant::<16, 2> {
+                let body = KQuant::<64, 16, 2> {
                     prep: &*prep,
                     row_blocks,
                 };
@@ -263,7 +262,7 @@ unsafe fn one_task(
                 prefetch_l2(&blocks[next]);
                 // Values up to 7: a sub-block's four groups' `maddubs` sums fit an i16 pair
                 // (4 · 2 · 7 · 128 < 2^15).
-                let body = KQuant::<16, 4> {
+                let body = KQuant::<64, 16, 4> {
                     prep: &*prep,
                     row_blocks,
                 };
@@ -272,61 +271,51 @@ unsafe fn one_task(
             Weights::Q2K(blocks) => {
                 prep.q2k(view::<_, Q2K>(&blocks[span.clone()], span.len()));
                 prefetch_l2(&blocks[next]);
-                let body = KQuant::<16, 4> {
+                let body = KQuant::<64, 16, 4> {
+                    prep: &*prep,
+                    row_blocks,
+                };
+                run(family, &body, n, acts, out);
+            }
+            Weights::Q4_0(blocks) => {
+                prep.offset32(view::<_, Q40>(&blocks[span.clone()], span.len()));
+                prefetch_l2(&blocks[next]);
+                // Values up to 15: a block's eight groups' `maddubs` sums fit an i16 pair
+                // (8 · 2 · 15 · 128 < 2^15).
+                let body = KQuant::<8, 1, 8> {
+                    prep: &*prep,
+                    row_blocks,
+                };
+                run(family, &body, n, acts, out);
+            }
+            Weights::Q5_0(blocks) => {
+                prep.offset32(view::<_, Q50>(&blocks[span.clone()], span.len()));
+                prefetch_l2(&blocks[next]);
+                // Values up to 31: four groups at a time (4 · 2 · 31 · 128 < 2^15).
+                let body = KQuant::<8, 1, 4> {
                     prep: &*prep,
                     row_blocks,
                 };
                 run(family, &body, n, acts, out);
             }
             Weights::Q8_0(blocks) => {
-                let rows = view::<_, Q8>(&blocks[span.clone()], span.len());
-                block32_task(family, rows, prep, row_blocks, acts, out, &blocks[next]);
-            }
-            Weights::Q4_0(blocks) => {
-                let rows = view::<_, Q40>(&blocks[span.clone()], span.len());
-                block32_task(family, rows, prep, row_blocks, acts, out, &blocks[next]);
-            }
-            Weights::Q5_0(blocks) => {
-                let rows = view::<_, Q50>(&blocks[span.clone()], span.len());
-                block32_task(family, rows, prep, row_blocks, acts, out, &blocks[next]);
+                let pairs = family.i16();
+                let task_blocks = &blocks[span.clone()];
+                prep.q8_0(view::<_, Q8>(task_blocks, span.len()), pairs);
+                prefetch_l2(&blocks[next]);
+                let body = Q8_0 {
+                    prep: &*prep,
+                    blocks: if pairs {
+                        prep.bytes.as_ptr()
+                    } else {
+                        task_blocks.as_ptr() as *const u8
+                    },
+                    row_blocks,
+                };
+                run(family, &body, n, acts, out);
             }
         }
     }
-}
-
-/// A task of a 32-value type: Q8_0's tiles over its rows' values, read from the file (Q8_0
-/// on the lanes that sum in i32), unpacked to signed bytes, or widened to i16 (AVX2); `next`
-/// (the next task's blocks) asked for in L2 once the rows are unpacked.
-///
-/// # Safety
-/// As for `one_task`; `rows` the task's blocks.
-unsafe fn block32_task<B: Block32, T>(
-    family: Family,
-    rows: &[B],
-    prep: &mut Prepped,
-    row_blocks: usize,
-    acts: &Acts,
-    out: Out,
-    next: &[T],
-) {
-    let widen = family.i16();
-    prep.block32(rows, widen);
-    prefetch_l2(next);
-    let (blocks, at, stride) = match (widen, B::IN_FILE) {
-        (true, _) => (prep.bytes.as_ptr(), 0, 64),
-        (false, true) => (rows.as_ptr() as *const u8, 2, std::mem::size_of::<B>()),
-        (false, false) => (prep.bytes.as_ptr(), 0, 32),
-    };
-    let body = Q8_0 {
-        prep: &*prep,
-        blocks,
-        at,
-        stride,
-        row_blocks,
-    };
-    let n = rows.len() / row_blocks;
-    // SAFETY: the caller's.
-    unsafe { run(family, &body, n, acts, out) }
 }
 
 /// Asks for `data` in L2 (a hint: no effect on results).

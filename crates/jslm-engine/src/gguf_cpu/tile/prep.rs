@@ -4,10 +4,11 @@
 //! scale and min folded with the block's f16 factors into f32; the 32-value types' values as
 //! signed bytes (or i16), so that Q4_0 and Q5_0 run Q8_0's tiles.
 
-pub(super) use crate::gguf_cpu::block_views::Block32;
+pub(super) use crate::gguf_cpu::block_views::Offset32;
 use crate::gguf_cpu::block_views::{Q2K, Q3K};
 use crate::gguf_cpu::q4k_avx512::{scales_and_mins, KBlock, Q4K, Q5K};
 use crate::gguf_cpu::q6k_avx512::Q6K;
+use crate::gguf_cpu::q8_0_avx512::Q8;
 
 /// The blocks of one task's rows, `[row][block]`. For the K-quants `bytes` holds 256 values
 /// per block; for the 32-value types on AVX2 the 32 values as i16, on the other tiles as
@@ -38,16 +39,16 @@ impl Prepped {
         self.min.resize(mins, 0.0);
     }
 
-    /// Sizes the buffers for `blocks` K-quant blocks of `nsub` sub-blocks.
-    fn reset_kquant(&mut self, blocks: usize, nsub: usize) {
-        self.reset(blocks * 256, blocks * nsub, blocks * nsub);
+    /// Sizes the buffers for `blocks` K-quant blocks of `values` values in `nsub` sub-blocks.
+    fn reset_kquant(&mut self, blocks: usize, values: usize, nsub: usize) {
+        self.reset(blocks * values, blocks * nsub, blocks * nsub);
         self.int_scale.resize(blocks * nsub, 0);
         self.block_d.resize(blocks, 0.0);
     }
 
     /// Q4_K: value = d · s_j · q − dmin · m_j for sub-block j (32 values).
     pub fn q4k(&mut self, rows: &[Q4K]) {
-        self.reset_kquant(rows.len(), 8);
+        self.reset_kquant(rows.len(), 256, 8);
         #[cfg(target_arch = "x86_64")]
         // SAFETY: every family that tiles has AVX2 (checked by `tile::matmul`); the buffers
         // were sized for `rows` just above.
@@ -59,7 +60,7 @@ impl Prepped {
     /// Q5_K: as Q4_K with 5-bit values (`q` in 0..32): the fifth bit (16) of value `64c + l`
     /// is bit `2c` of `qh[l]`, that of value `64c + 32 + l` bit `2c + 1`.
     pub fn q5k(&mut self, rows: &[Q5K]) {
-        self.reset_kquant(rows.len(), 8);
+        self.reset_kquant(rows.len(), 256, 8);
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as for `q4k`.
         unsafe {
@@ -69,7 +70,7 @@ impl Prepped {
 
     /// Q6_K: value = d · sc_j · (q − 32) for sub-block j (16 values).
     pub fn q6k(&mut self, rows: &[Q6K]) {
-        self.reset_kquant(rows.len(), 16);
+        self.reset_kquant(rows.len(), 256, 16);
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as for `q4k`.
         unsafe {
@@ -79,7 +80,7 @@ impl Prepped {
 
     /// Q3_K: value = d · s_j · (q − 4) for sub-block j (16 values), `q` in 0..8.
     pub fn q3k(&mut self, rows: &[Q3K]) {
-        self.reset_kquant(rows.len(), 16);
+        self.reset_kquant(rows.len(), 256, 16);
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as for `q4k`.
         unsafe {
@@ -89,7 +90,7 @@ impl Prepped {
 
     /// Q2_K: value = d · sc_j · q − dmin · m_j for sub-block j (16 values), `q` in 0..4.
     pub fn q2k(&mut self, rows: &[Q2K]) {
-        self.reset_kquant(rows.len(), 16);
+        self.reset_kquant(rows.len(), 256, 16);
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as for `q4k`.
         unsafe {
@@ -97,24 +98,34 @@ impl Prepped {
         }
     }
 
-    /// Q8_0, Q4_0 or Q5_0: the block scale, the 32 values as signed bytes (32 per block;
-    /// not for Q8_0, whose tiles read them from the file) and `128 · d · Σ w` to subtract (the
-    /// activations are stored plus 128); with `widen`, instead of the bytes and that
-    /// correction the 32 values as i16 (64 bytes per block) for AVX2's `vpmaddwd`, whose
-    /// activations are signed. Widening here, once per task, instead of in the tile (once per
-    /// block and tile of 16 tokens): +6 % on a Q8_0 matmul, BENCHMARKS.md stop 24.
-    pub fn block32<B: Block32>(&mut self, rows: &[B], widen: bool) {
-        let n = rows.len();
-        let bytes = match (widen, B::IN_FILE) {
-            (true, _) => n * 64,
-            (false, true) => 0,
-            (false, false) => n * 32,
-        };
-        self.reset(bytes, n, if widen { 0 } else { n });
+    /// Q4_0 or Q5_0 for the K-quant tiles: the unsigned `q` (32 bytes per block) as one
+    /// sub-block with integer scale 1, factor `d` and min `OFFSET · d`.
+    pub fn offset32<B: Offset32>(&mut self, rows: &[B]) {
+        self.reset_kquant(rows.len(), 32, 1);
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as for `q4k`.
         unsafe {
-            avx2::block32(rows, self, widen)
+            avx2::offset32(rows, self)
+        }
+    }
+
+    /// Q8_0: the block scale, and `128 · d · Σ w` to subtract (the activations are stored
+    /// plus 128); with `widen`, instead of that correction the 32 values as i16 (64 bytes per
+    /// block) for AVX2's `vpmaddwd`, whose activations are signed. Widening here, once per
+    /// task, instead of in the tile (once per block and tile of 16 tokens): +6 % on a Q8_0
+    /// matmul, BENCHMARKS.md stop 24.
+    pub fn q8_0(&mut self, rows: &[Q8], widen: bool) {
+        let n = rows.len();
+        self.reset(if widen { n * 64 } else { 0 }, n, if widen { 0 } else { n });
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as for `q4k`.
+        unsafe {
+            avx2::q8_0(
+                rows,
+                &mut self.scale,
+                &mut self.min,
+                widen.then_some(&mut self.bytes),
+            )
         }
     }
 }
@@ -122,7 +133,7 @@ impl Prepped {
 /// The conversions with AVX2 (the scalar loops took a quarter of a Q8_0 prefill).
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{scales_and_mins, Block32, KBlock, Prepped, Q2K, Q3K, Q6K};
+    use super::{scales_and_mins, KBlock, Offset32, Prepped, Q2K, Q3K, Q6K, Q8};
     use crate::gguf_cpu::simd::{fifth_bits, half_to_f32, prefetch_ahead};
     use std::arch::x86_64::*;
 
@@ -315,25 +326,52 @@ mod avx2 {
     }
 
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) unsafe fn block32<B: Block32>(rows: &[B], out: &mut Prepped, widen: bool) {
+    pub(super) unsafe fn offset32<B: Offset32>(rows: &[B], out: &mut Prepped) {
         let Prepped {
-            bytes, scale, min, ..
+            bytes,
+            scale,
+            min,
+            int_scale,
+            block_d,
         } = out;
-        let ones8 = _mm256_set1_epi8(1);
-        let ones16 = _mm256_set1_epi16(1);
-        let lines = std::mem::size_of::<B>().div_ceil(64);
         for (i, x) in rows.iter().enumerate() {
             if i % 2 == 0 {
-                prefetch_ahead(x, lines);
+                prefetch_ahead(x, (2 * std::mem::size_of::<B>()).div_ceil(64));
+            }
+            // SAFETY: the block's 32 bytes; the caller's AVX2.
+            unsafe {
+                let q = x.q();
+                _mm256_storeu_si256(bytes[i * 32..(i + 1) * 32].as_mut_ptr() as *mut __m256i, q);
             }
             let d = half_to_f32(x.d().to_bits());
             scale[i] = d;
-            // SAFETY: the caller's AVX2.
-            let w = unsafe { x.values() };
-            if widen {
-                // SAFETY: 64 bytes of the block's 64 in `bytes` (sized by the caller).
+            min[i] = B::OFFSET as f32 * d;
+            int_scale[i] = 1 | 1 << 16;
+            block_d[i] = d;
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn q8_0(
+        rows: &[Q8],
+        scale: &mut [f32],
+        min: &mut [f32],
+        mut wide: Option<&mut Vec<u8>>,
+    ) {
+        let ones8 = _mm256_set1_epi8(1);
+        let ones16 = _mm256_set1_epi16(1);
+        for (i, x) in rows.iter().enumerate() {
+            if i % 2 == 0 {
+                prefetch_ahead(x, 2);
+            }
+            let d = half_to_f32(x.d.to_bits());
+            scale[i] = d;
+            // SAFETY: the 32 bytes of `qs`.
+            let w = unsafe { _mm256_loadu_si256(x.qs.as_ptr() as *const __m256i) };
+            if let Some(wide) = wide.as_deref_mut() {
+                // SAFETY: 64 bytes of the block's 64 in `wide` (sized by the caller).
                 unsafe {
-                    let out = bytes.as_mut_ptr().add(64 * i) as *mut __m256i;
+                    let out = wide.as_mut_ptr().add(64 * i) as *mut __m256i;
                     _mm256_storeu_si256(out, _mm256_cvtepi8_epi16(_mm256_castsi256_si128(w)));
                     _mm256_storeu_si256(
                         out.add(1),
@@ -342,10 +380,6 @@ mod avx2 {
                 }
                 // Widened weights meet signed activations: no correction.
                 continue;
-            }
-            if !B::IN_FILE {
-                // SAFETY: the block's 32 bytes in `bytes` (sized by the caller).
-                unsafe { _mm256_storeu_si256(bytes.as_mut_ptr().add(32 * i) as *mut __m256i, w) };
             }
             let s = _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, w), ones16);
             let s = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256::<1>(s));
