@@ -117,17 +117,15 @@ impl Block32 for Q8 {
 }
 
 /// Q4_0's and Q5_0's 4-bit `q` (value `l` < 16 the low nibble of `qs[l]`, `16 + l` the
-/// high one) as 32 bytes in value order.
+/// high one) as 32 bytes in value order: the 16 bytes in both lanes, the high lane's shifted
+/// by a nibble (one broadcast load, one variable shift, one mask).
 #[inline(always)]
 unsafe fn nibbles(qs: &[u8; 16]) -> __m256i {
     // SAFETY: the 16 bytes of `qs`; the caller's AVX2.
     unsafe {
-        let q = _mm_loadu_si128(qs.as_ptr() as *const __m128i);
-        let m4 = _mm_set1_epi8(0x0F);
-        _mm256_set_m128i(
-            _mm_and_si128(_mm_srli_epi16::<4>(q), m4),
-            _mm_and_si128(q, m4),
-        )
+        let q = _mm256_broadcastsi128_si256(_mm_loadu_si128(qs.as_ptr() as *const __m128i));
+        let high_lane_by_4 = _mm256_srlv_epi32(q, _mm256_set_epi32(4, 4, 4, 4, 0, 0, 0, 0));
+        _mm256_and_si256(high_lane_by_4, _mm256_set1_epi8(0x0F))
     }
 }
 

@@ -1,5 +1,6 @@
-//! One token's Q8_K activations rearranged once per matrix-vector product for the AVX-512
-//! Q4_K decode kernel (`q4k_avx512::one_token`), which reads them once per weight row.
+//! One token's activations arranged once per matrix-vector product for the decode kernels
+//! that read them once per weight row: Q8_K rearranged for the Q4_K kernels
+//! (`q4k_avx512::one_token`), Q8_0's offset pair sums for Q4_0's and Q5_0's.
 //!
 //! Why: that kernel pairs the low nibbles of a block's 64-byte half with activations 0–31 and
 //! 64–95 of the half, the high nibbles with 32–63 and 96–127. From candle's `BlockQ8K` each
@@ -10,7 +11,81 @@
 //! AVX-512 VNNI kernel went from 5.9 to 4.9 ns per block on Zen 4 (BENCHMARKS.md, stop 26).
 #![cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // (built by x86 kernels only)
 
-use candle_core::quantized::k_quants::BlockQ8K;
+use candle_core::quantized::k_quants::{BlockQ8K, BlockQ8_0};
+
+/// One token's activations arranged for a decode kernel: which arrangement is the kernel's
+/// (`kernels::Arranged` pairs each `arrange` with the `dot` that reads it).
+pub(crate) enum Arrangement<'a> {
+    /// Q8_K for Q4_K.
+    Q8K(DecodeActs<'a>),
+    /// Q8_0 for Q4_0 and Q5_0.
+    Q8_0(Q8_0Offsets<'a>),
+}
+
+impl<'a> Arrangement<'a> {
+    /// The Q8_K arrangement (Q4_K's kernels are paired with it in `kernels.rs`).
+    pub fn q8k(&self) -> &DecodeActs<'a> {
+        match self {
+            Self::Q8K(acts) => acts,
+            Self::Q8_0(_) => panic!("a Q8_K kernel was handed Q8_0 activations"),
+        }
+    }
+
+    /// The Q8_0 arrangement (Q4_0's and Q5_0's kernels are paired with it).
+    pub fn q8_0(&self) -> &Q8_0Offsets<'a> {
+        match self {
+            Self::Q8_0(acts) => acts,
+            Self::Q8K(_) => panic!("a Q8_0 kernel was handed Q8_K activations"),
+        }
+    }
+}
+
+/// One token's Q8_0 activations for the Q4_0 and Q5_0 decode kernel (`q8_0_avx2::arranged`),
+/// which multiplies the weights' unsigned `q` (`maddubs`, no sign trick) and takes their
+/// offset off the pair sums with one subtraction: per block the 16 pair sums of `OFFSET · y`,
+/// computed once per product instead of once per row. Exact: `Σ (q − OFFSET) · y` in
+/// integers, as the reference sums it.
+pub(crate) struct Q8_0Offsets<'a> {
+    /// The blocks as quantized (their values and scales are read in place).
+    pub blocks: &'a [BlockQ8_0],
+    /// Per block, `OFFSET · (y[2i] + y[2i + 1])` for the 16 pairs (at most 16 · 254, an i16).
+    pub pairs: Vec<[i16; 16]>,
+}
+
+impl<'a> Q8_0Offsets<'a> {
+    pub fn new(blocks: &'a [BlockQ8_0], offset: i16) -> Self {
+        assert!(
+            (0..=16).contains(&offset),
+            "offset {offset}: its pair sums would not fit i16"
+        );
+        let pairs = blocks
+            .iter()
+            .map(|b| {
+                let qs = q8_0_values(b);
+                let mut out = [0i16; 16];
+                for (i, out) in out.iter_mut().enumerate() {
+                    *out = offset * (qs[2 * i] as i16 + qs[2 * i + 1] as i16);
+                }
+                out
+            })
+            .collect();
+        Self { blocks, pairs }
+    }
+}
+
+/// `BlockQ8_0`'s values (candle's fields are crate-private; ggml's layout).
+fn q8_0_values(b: &BlockQ8_0) -> &[i8; 32] {
+    #[repr(C)]
+    struct Q8 {
+        d: half::f16,
+        qs: [i8; 32],
+    }
+    const _: () = assert!(std::mem::size_of::<Q8>() == std::mem::size_of::<BlockQ8_0>());
+    const _: () = assert!(std::mem::align_of::<Q8>() == std::mem::align_of::<BlockQ8_0>());
+    // SAFETY: same size and alignment (asserted), ggml's field order, plain integers and an
+    // f16 valid for any bits.
+    &unsafe { &*(b as *const BlockQ8_0 as *const Q8) }.qs
+}
 
 /// A block's 256 quantized activations in kernel order: for each half `h` (128 values),
 /// values 0–31 and 64–95 of the half (what its low nibbles multiply), then 32–63 and 96–127
@@ -87,6 +162,24 @@ mod tests {
     use super::*;
     use crate::gguf_cpu::matrix::tests::values;
     use candle_core::quantized::k_quants::GgmlType;
+
+    /// Each pair sum is the offset times the two activations it stands for.
+    #[test]
+    fn q8_0_offsets_are_the_offset_pair_sums() {
+        use candle_core::quantized::k_quants::BlockQ8_0;
+        let xs = values(64, 6);
+        let mut q = vec![BlockQ8_0::zeros(); 2];
+        BlockQ8_0::from_float(&xs, &mut q);
+        let acts = Q8_0Offsets::new(&q, 16);
+        for (b, block) in q.iter().enumerate() {
+            let y = q8_0_values(block);
+            assert!(y.iter().any(|&v| v != 0));
+            for i in 0..16 {
+                let want = 16 * (y[2 * i] as i16 + y[2 * i + 1] as i16);
+                assert_eq!(acts.pairs[b][i], want, "block {b} pair {i}");
+            }
+        }
+    }
 
     /// Every value lands where the kernel reads it, and the sums are the pairs' sums.
     #[test]

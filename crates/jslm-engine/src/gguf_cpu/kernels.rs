@@ -5,7 +5,12 @@
 //! the tiles), candle's `vec_dot` for everything else (and for `Isa::Generic`: NEON on ARM,
 //! candle's own AVX2 or scalar code elsewhere).
 
-use super::decode_acts::DecodeActs;
+#[cfg(target_arch = "x86_64")]
+use super::block_views::{Offset32, Q4_0, Q5_0};
+#[cfg(not(target_arch = "x86_64"))]
+use super::decode_acts::Arrangement;
+#[cfg(target_arch = "x86_64")]
+use super::decode_acts::{Arrangement, DecodeActs, Q8_0Offsets};
 use crate::isa::Cpu;
 #[cfg(target_arch = "x86_64")]
 use crate::isa::Isa;
@@ -21,9 +26,9 @@ pub(crate) type Dot4<T> = fn(usize, &[T], [&[<T as GgmlType>::VecDotType]; 4]) -
 /// A one-token kernel that reads the activations rearranged once per product.
 pub(crate) struct Arranged<T: GgmlType> {
     /// Rearranges one token's activations.
-    pub arrange: fn(&[T::VecDotType]) -> DecodeActs<'_>,
+    pub arrange: fn(&[T::VecDotType]) -> Arrangement<'_>,
     /// `dot(n, weights, arranged activations)`.
-    pub dot: fn(usize, &[T], &DecodeActs) -> f32,
+    pub dot: fn(usize, &[T], &Arrangement) -> f32,
 }
 
 /// The row kernels of one weight type on one CPU.
@@ -67,8 +72,8 @@ pub(crate) fn q4k(cpu: Cpu) -> RowKernels<BlockQ4K> {
         (Isa::Avx512, true) => {
             return RowKernels {
                 arranged: Some(Arranged {
-                    arrange: |q| DecodeActs::new(q),
-                    dot: super::q4k_avx512::arranged::<true>,
+                    arrange: |q| Arrangement::Q8K(DecodeActs::new(q)),
+                    dot: |n, xs, a| super::q4k_avx512::arranged::<true>(n, xs, a.q8k()),
                 }),
                 ..ours!(super::q4k_avx512::rows, true)
             }
@@ -76,21 +81,21 @@ pub(crate) fn q4k(cpu: Cpu) -> RowKernels<BlockQ4K> {
         (Isa::Avx512, false) => {
             return RowKernels {
                 arranged: Some(Arranged {
-                    arrange: |q| DecodeActs::new(q),
-                    dot: super::q4k_avx512::arranged::<false>,
+                    arrange: |q| Arrangement::Q8K(DecodeActs::new(q)),
+                    dot: |n, xs, a| super::q4k_avx512::arranged::<false>(n, xs, a.q8k()),
                 }),
                 ..ours!(super::q4k_avx512::rows, false)
             }
         }
         (Isa::AvxVnni, _) => {
-            let dot = if crate::isa::avxvnni_vex() {
-                super::q4k_avx2::arranged_vnni::<true>
+            let dot: fn(usize, &[BlockQ4K], &Arrangement) -> f32 = if crate::isa::avxvnni_vex() {
+                |n, xs, a| super::q4k_avx2::arranged_vnni::<true>(n, xs, a.q8k())
             } else {
-                super::q4k_avx2::arranged_vnni::<false>
+                |n, xs, a| super::q4k_avx2::arranged_vnni::<false>(n, xs, a.q8k())
             };
             return RowKernels {
                 arranged: Some(Arranged {
-                    arrange: |q| DecodeActs::new(q),
+                    arrange: |q| Arrangement::Q8K(DecodeActs::new(q)),
                     dot,
                 }),
                 ..ours!(super::q4k_avx2::rows)
@@ -147,11 +152,19 @@ pub(crate) fn q8_0(cpu: Cpu) -> RowKernels<BlockQ8_0> {
     RowKernels::candle()
 }
 
-/// Q4_0 and Q5_0: Q8_0's AVX2 kernel on their unpacked values, on every x86 family.
+/// Q4_0 and Q5_0: Q8_0's AVX2 kernel on their unpacked values, on every x86 family; for
+/// decode, their unsigned values against activations whose offset pair sums are computed once
+/// per product (`Q8_0Offsets`).
 pub(crate) fn q4_0(cpu: Cpu) -> RowKernels<BlockQ4_0> {
     #[cfg(target_arch = "x86_64")]
     if cpu.isa != Isa::Generic {
-        return ours!(super::q8_0_avx2::rows_q4_0);
+        return RowKernels {
+            arranged: Some(Arranged {
+                arrange: |q| Arrangement::Q8_0(Q8_0Offsets::new(q, Q4_0::OFFSET.into())),
+                dot: |n, xs, a| super::q8_0_avx2::arranged_q4_0(n, xs, a.q8_0()),
+            }),
+            ..ours!(super::q8_0_avx2::rows_q4_0)
+        };
     }
     let _ = cpu;
     RowKernels::candle()
@@ -160,7 +173,13 @@ pub(crate) fn q4_0(cpu: Cpu) -> RowKernels<BlockQ4_0> {
 pub(crate) fn q5_0(cpu: Cpu) -> RowKernels<BlockQ5_0> {
     #[cfg(target_arch = "x86_64")]
     if cpu.isa != Isa::Generic {
-        return ours!(super::q8_0_avx2::rows_q5_0);
+        return RowKernels {
+            arranged: Some(Arranged {
+                arrange: |q| Arrangement::Q8_0(Q8_0Offsets::new(q, Q5_0::OFFSET.into())),
+                dot: |n, xs, a| super::q8_0_avx2::arranged_q5_0(n, xs, a.q8_0()),
+            }),
+            ..ours!(super::q8_0_avx2::rows_q5_0)
+        };
     }
     let _ = cpu;
     RowKernels::candle()

@@ -62,11 +62,18 @@ pub(crate) fn matmul_group(cpu: Cpu, xs: &[f32], weights: &[&QMatrix], outs: &mu
         .filter(|_| has(GgmlDType::Q4K))
         .and_then(|k| arranged(&q4k, k, cols));
     let q4k_acts = q4k_acts.as_ref();
+    // Q4_0's and Q5_0's decode kernels read Q8_0 with their offsets' pair sums.
+    let q8 = q8_0_acts.as_deref().unwrap_or_default();
+    let q4_0_acts = has(GgmlDType::Q4_0)
+        .then(|| arranged(&q4_0, q8, cols))
+        .flatten();
+    let q5_0_acts = has(GgmlDType::Q5_0)
+        .then(|| arranged(&q5_0, q8, cols))
+        .flatten();
     tasks.into_par_iter().for_each(|(i, r0)| {
         let w = weights[i];
         let rs = r0..(r0 + per_task).min(w.rows);
         let k: &[BlockQ8K] = k_acts.as_deref().unwrap_or_default();
-        let q8: &[BlockQ8_0] = q8_0_acts.as_deref().unwrap_or_default();
         // SAFETY: tasks cover disjoint rows of each output, which holds `w.rows` floats
         // (asserted above) for the one token.
         unsafe {
@@ -113,24 +120,36 @@ pub(crate) fn matmul_group(cpu: Cpu, xs: &[f32], weights: &[&QMatrix], outs: &mu
                     rs,
                     dsts[i],
                 ),
-                GgmlDType::Q4_0 => multiply_rows(
-                    w.blocks::<BlockQ4_0>(),
-                    w.rows,
-                    cols,
-                    plain(q8),
-                    &q4_0,
-                    rs,
-                    dsts[i],
-                ),
-                GgmlDType::Q5_0 => multiply_rows(
-                    w.blocks::<BlockQ5_0>(),
-                    w.rows,
-                    cols,
-                    plain(q8),
-                    &q5_0,
-                    rs,
-                    dsts[i],
-                ),
+                GgmlDType::Q4_0 => {
+                    let acts = Activations {
+                        quantized: q8,
+                        arranged: q4_0_acts.as_ref(),
+                    };
+                    multiply_rows(
+                        w.blocks::<BlockQ4_0>(),
+                        w.rows,
+                        cols,
+                        acts,
+                        &q4_0,
+                        rs,
+                        dsts[i],
+                    )
+                }
+                GgmlDType::Q5_0 => {
+                    let acts = Activations {
+                        quantized: q8,
+                        arranged: q5_0_acts.as_ref(),
+                    };
+                    multiply_rows(
+                        w.blocks::<BlockQ5_0>(),
+                        w.rows,
+                        cols,
+                        acts,
+                        &q5_0,
+                        rs,
+                        dsts[i],
+                    )
+                }
                 other => unreachable!("{other:?} is not one of ours (checked above)"),
             }
         }

@@ -8,7 +8,7 @@
 //! with the page cache, and makes loading a memory map instead of a copy.
 
 use super::acts_quant::quantize_for;
-use super::decode_acts::DecodeActs;
+use super::decode_acts::Arrangement;
 use super::kernels::{self, RowKernels};
 #[cfg(target_arch = "x86_64")]
 use super::tile;
@@ -323,7 +323,7 @@ pub(super) fn arranged<'a, T: GgmlType>(
     kernels: &RowKernels<T>,
     q: &'a [T::VecDotType],
     cols: usize,
-) -> Option<DecodeActs<'a>> {
+) -> Option<Arrangement<'a>> {
     let one_token = q.len() == cols / T::VecDotType::BLCK_SIZE;
     let arranged = kernels.arranged.as_ref().filter(|_| one_token)?;
     Some((arranged.arrange)(q))
@@ -339,7 +339,7 @@ pub(super) struct Activations<'a, T: GgmlType> {
     /// `m` rows quantized to `T`'s partner type (`quantized`).
     pub quantized: &'a [T::VecDotType],
     /// The one row rearranged (`arranged`), where the kernels read it so.
-    pub arranged: Option<&'a DecodeActs<'a>>,
+    pub arranged: Option<&'a Arrangement<'a>>,
 }
 
 impl<T: GgmlType> Clone for Activations<'_, T> {

@@ -8,7 +8,8 @@
 //! so the negation cannot overflow). Ours converts the f16 scales inline with F16C, prefetches,
 //! and reuses the weights' magnitudes and signs for all `T` tokens.
 
-use super::block_views::{Block32, Q4_0, Q5_0};
+use super::block_views::{Block32, Offset32, Q4_0, Q5_0};
+use super::decode_acts::Q8_0Offsets;
 use super::q8_0_avx512::Q8;
 use super::simd::view;
 use candle_core::quantized::k_quants::{BlockQ4_0, BlockQ5_0, BlockQ8_0};
@@ -36,6 +37,28 @@ pub(crate) fn rows_q5_0<const T: usize>(
     rows_of::<_, Q5_0, T>(n, xs, ys)
 }
 
+/// One Q4_0 weight row against one token's activations with their offset pair sums (decode).
+pub(crate) fn arranged_q4_0(n: usize, xs: &[BlockQ4_0], acts: &Q8_0Offsets) -> f32 {
+    arranged_of::<_, Q4_0>(n, xs, acts)
+}
+
+/// One Q5_0 weight row against one token's activations with their offset pair sums (decode).
+pub(crate) fn arranged_q5_0(n: usize, xs: &[BlockQ5_0], acts: &Q8_0Offsets) -> f32 {
+    arranged_of::<_, Q5_0>(n, xs, acts)
+}
+
+#[inline(always)]
+fn arranged_of<X, B: Offset32>(n: usize, xs: &[X], acts: &Q8_0Offsets) -> f32 {
+    assert!(crate::isa::Isa::Avx2.supported());
+    let blocks = n / 32;
+    assert!(
+        acts.pairs.len() >= blocks,
+        "activations for {blocks} blocks"
+    );
+    // SAFETY: as for `rows_of`; `acts` holds `blocks` blocks and pair sums (checked).
+    unsafe { imp::arranged::<B>(view(xs, blocks), view(acts.blocks, blocks), &acts.pairs) }
+}
+
 /// `xs` (candle's blocks) read through their view `B`.
 #[inline(always)]
 fn rows_of<X, B: Block32, const T: usize>(n: usize, xs: &[X], ys: [&[BlockQ8_0]; T]) -> [f32; T] {
@@ -47,7 +70,7 @@ fn rows_of<X, B: Block32, const T: usize>(n: usize, xs: &[X], ys: [&[BlockQ8_0];
 
 mod imp {
     use super::super::simd::{half_product, hsum256, prefetch_ahead};
-    use super::{Block32, Q8};
+    use super::{Block32, Offset32, Q8};
     use std::arch::x86_64::*;
 
     /// Blocks in pairs, each block of a pair into its own accumulators: with one, each
@@ -77,6 +100,38 @@ mod imp {
             out[t] = hsum256(_mm256_add_ps(even[t], odd[t]));
         }
         out
+    }
+
+    /// Q4_0 or Q5_0 against one token: the unsigned `q` times `y` (`maddubs`: at most
+    /// 2 · 31 · 127 per pair), less the token's offset pair sums (`Q8_0Offsets`; the
+    /// difference fits i16 too), so each block is exactly `Σ (q − OFFSET) · y`. Per block that
+    /// is one subtraction where Q8_0's kernel (`dot`) moves the weights' signs onto the
+    /// activations with two; blocks in pairs into two accumulators, as there.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn arranged<B: Offset32>(xs: &[B], ys: &[Q8], pairs: &[[i16; 16]]) -> f32 {
+        let ones = _mm256_set1_epi16(1);
+        let lines = (2 * std::mem::size_of::<B>()).div_ceil(64);
+        // SAFETY (both): the callers' target features; the 32 bytes of `qs` and of the pair
+        // sums of block `b`.
+        let block = |b: usize, acc: __m256| unsafe {
+            let x = &xs[b];
+            let y = _mm256_loadu_si256(ys[b].qs.as_ptr() as *const __m256i);
+            let c = _mm256_loadu_si256(pairs[b].as_ptr() as *const __m256i);
+            let s = _mm256_sub_epi16(_mm256_maddubs_epi16(x.q(), y), c);
+            let s = _mm256_madd_epi16(s, ones);
+            let d = _mm256_set1_ps(half_product(x.d().to_bits(), ys[b].d.to_bits()));
+            _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc)
+        };
+        let (mut even, mut odd) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+        for b in (0..xs.len() / 2).map(|p| 2 * p) {
+            prefetch_ahead(&xs[b], lines);
+            even = block(b, even);
+            odd = block(b + 1, odd);
+        }
+        if xs.len() % 2 == 1 {
+            even = block(xs.len() - 1, even);
+        }
+        hsum256(_mm256_add_ps(even, odd))
     }
 
     /// One weight block against the tokens' blocks `ys`, into `acc`. The weights' magnitudes
