@@ -217,16 +217,18 @@ mod tests {
             .collect()
     }
 
+    /// The 4-bit `q` of value `l` (Q4_0's and Q5_0's layout).
+    fn nibble(qs: &[u8; 16], l: usize) -> u8 {
+        if l < 16 {
+            qs[l] & 15
+        } else {
+            qs[l - 16] >> 4
+        }
+    }
+
     fn by_views_q4_0(x: &Q4_0) -> Vec<f32> {
         (0..32)
-            .map(|l| {
-                let q = if l < 16 {
-                    x.qs[l] & 15
-                } else {
-                    x.qs[l - 16] >> 4
-                };
-                x.d.to_f32() * (q as f32 - 8.0)
-            })
+            .map(|l| x.d.to_f32() * (nibble(&x.qs, l) as f32 - 8.0))
             .collect()
     }
 
@@ -234,12 +236,7 @@ mod tests {
         let qh = u32::from_le_bytes(x.qh);
         (0..32)
             .map(|l| {
-                let q = if l < 16 {
-                    x.qs[l] & 15
-                } else {
-                    x.qs[l - 16] >> 4
-                };
-                let q = q as u32 | ((qh >> l) & 1) << 4;
+                let q = nibble(&x.qs, l) as u32 | ((qh >> l) & 1) << 4;
                 x.d.to_f32() * (q as f32 - 16.0)
             })
             .collect()

@@ -2,7 +2,8 @@
 //! memory map: no copy of the weights at load, no repacked second copy at first use.
 //!
 //! Written here rather than taken from candle's `quantized_llama` for memory and load time
-//! (see `matrix.rs`) and speed (our kernels for Q4_K, Q5_K, Q6_K and Q8_0, `kernels.rs`).
+//! (see `matrix.rs`) and speed (our row kernels for Q4_K, Q5_K, Q6_K, Q4_0, Q5_0 and Q8_0,
+//! `kernels.rs`; prompt tiles for every K-quant and those, `tile/`).
 
 mod attention;
 mod attention_block;
