@@ -60,25 +60,27 @@ const _: () = assert!(std::mem::size_of::<Q5_0>() == std::mem::size_of::<BlockQ5
 const _: () = assert!(std::mem::align_of::<Q5_0>() == std::mem::align_of::<BlockQ5_0>());
 
 impl Q3K {
-    /// The sixteen sub-block scales `s_j − 32` (−32…31), unpacked as ggml's
+    /// The sixteen 6-bit `s_j` (0…63), four bytes per little-endian word, unpacked as ggml's
     /// `dequantize_row_q3_K` does: the low four bits of `s_j` are nibbles of bytes 0–7 (sub-
     /// blocks 0–7 the low ones, 8–15 the high), the top two bits pairs of bytes 8–11.
-    pub fn scales(&self) -> [i8; 16] {
+    #[inline(always)]
+    pub fn raw_scales(&self) -> [u32; 4] {
         const KMASK1: u32 = 0x0303_0303;
         const KMASK2: u32 = 0x0f0f_0f0f;
         let u = |i: usize| u32::from_le_bytes(self.scales[4 * i..4 * i + 4].try_into().unwrap());
         let (a0, a1, tmp) = (u(0), u(1), u(2));
-        let aux = [
+        [
             (a0 & KMASK2) | ((tmp & KMASK1) << 4),
             (a1 & KMASK2) | (((tmp >> 2) & KMASK1) << 4),
             ((a0 >> 4) & KMASK2) | (((tmp >> 4) & KMASK1) << 4),
             ((a1 >> 4) & KMASK2) | (((tmp >> 6) & KMASK1) << 4),
-        ];
-        let mut out = [0i8; 16];
-        for (j, out) in out.iter_mut().enumerate() {
-            *out = ((aux[j / 4] >> (8 * (j % 4))) & 0x3F) as i8 - 32;
-        }
-        out
+        ]
+    }
+
+    /// The sixteen sub-block scales `s_j − 32` (−32…31).
+    pub fn scales(&self) -> [i8; 16] {
+        let raw = self.raw_scales();
+        std::array::from_fn(|j| (raw[j / 4] >> (8 * (j % 4))) as u8 as i8 - 32)
     }
 }
 

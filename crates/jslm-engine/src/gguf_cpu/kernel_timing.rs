@@ -4,15 +4,15 @@
 //! 2-vCPU VMs swings with the host's memory bandwidth). On a shared VM these times move too
 //! (4.87–6.33 ns for the same kernel minutes apart): compare builds run alternately.
 
-use super::kernels::{q4_0, q4k, q5_0, q5k, q6k, q8_0, RowKernels};
+use super::kernels::{q3k, q4_0, q4k, q5_0, q5k, q6k, q8_0, RowKernels};
 use super::matrix::quantized;
 #[cfg(target_arch = "x86_64")]
 use super::tile::{time_tasks, Family, Weights};
 use crate::isa::{Cpu, Isa};
 #[cfg(target_arch = "x86_64")]
-use candle_core::quantized::k_quants::{BlockQ2K, BlockQ3K};
+use candle_core::quantized::k_quants::BlockQ2K;
 use candle_core::quantized::k_quants::{
-    BlockQ4K, BlockQ4_0, BlockQ5K, BlockQ5_0, BlockQ6K, BlockQ8_0, GgmlType,
+    BlockQ3K, BlockQ4K, BlockQ4_0, BlockQ5K, BlockQ5_0, BlockQ6K, BlockQ8_0, GgmlType,
 };
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
@@ -28,8 +28,8 @@ const TILE_TOKENS: usize = 128;
 /// One kernel's time.
 #[derive(Debug, Clone, Serialize)]
 pub struct KernelTiming {
-    /// "q4_k", "q5_k", "q6_k", "q4_0", "q5_0" or "q8_0"; tiles only (their rows are
-    /// candle's): "q2_k" and "q3_k".
+    /// "q3_k", "q4_k", "q5_k", "q6_k", "q4_0", "q5_0" or "q8_0"; tiles only (its rows are
+    /// candle's): "q2_k".
     pub weights: &'static str,
     /// The instruction set it was built for ("avx512", "avx512-novnni", "avx2", "generic", …).
     pub kernels: String,
@@ -54,10 +54,8 @@ pub fn kernel_timings(passes: usize, sweeps: usize) -> Vec<KernelTiming> {
     let q4: Vec<BlockQ4K> = quantize_weights(&weights);
     // The types that have tiles but no row kernels of ours.
     #[cfg(target_arch = "x86_64")]
-    let (q2, q3) = (
-        quantize_weights::<BlockQ2K>(&weights),
-        quantize_weights::<BlockQ3K>(&weights),
-    );
+    let q2: Vec<BlockQ2K> = quantize_weights(&weights);
+    let q3: Vec<BlockQ3K> = quantize_weights(&weights);
     let q5: Vec<BlockQ5K> = quantize_weights(&weights);
     let q40: Vec<BlockQ4_0> = quantize_weights(&weights);
     let q50: Vec<BlockQ5_0> = quantize_weights(&weights);
@@ -72,6 +70,7 @@ pub fn kernel_timings(passes: usize, sweeps: usize) -> Vec<KernelTiming> {
             sweeps,
             out: &mut out,
         };
+        timer.time("q3_k", q3k(cpu), &q3);
         timer.time("q4_k", q4k(cpu), &q4);
         timer.time("q5_k", q5k(cpu), &q5);
         timer.time("q6_k", q6k(cpu), &q6);
@@ -187,7 +186,7 @@ mod tests {
             .count();
         #[cfg(not(target_arch = "x86_64"))]
         let tiling = 0;
-        for weights in ["q4_k", "q5_k", "q6_k", "q4_0", "q5_0", "q8_0"] {
+        for weights in ["q3_k", "q4_k", "q5_k", "q6_k", "q4_0", "q5_0", "q8_0"] {
             for (path, want) in [("rows", cpus), ("tiles", tiling)] {
                 let n = timings
                     .iter()
@@ -196,13 +195,11 @@ mod tests {
                 assert_eq!(n, want, "{weights} {path}: {timings:?}");
             }
         }
-        for weights in ["q2_k", "q3_k"] {
-            let tiles = timings
-                .iter()
-                .filter(|t| t.weights == weights && t.path == "tiles")
-                .count();
-            assert_eq!(tiles, tiling, "{weights} tiles: {timings:?}");
-        }
+        let q2k_tiles = timings
+            .iter()
+            .filter(|t| t.weights == "q2_k" && t.path == "tiles")
+            .count();
+        assert_eq!(q2k_tiles, tiling, "q2_k tiles: {timings:?}");
         for t in &timings {
             assert!(t.ns_per_block.is_finite() && t.ns_per_block > 0.0, "{t:?}");
         }

@@ -1,5 +1,6 @@
 //! The one place that picks a row kernel per weight type and instruction set: ours for Q4_K,
-//! Q5_K (AVX2's on every x86 family), Q4_0 and Q5_0 (Q8_0's AVX2 one, likewise), Q6_K and
+//! Q5_K (AVX2's on every x86 family), Q3_K (Q6_K's AVX2 one, likewise), Q4_0 and Q5_0 (Q8_0's
+//! AVX2 one, likewise), Q6_K and
 //! Q8_0 on AVX-512 and AVX2 (AVX-VNNI CPUs use the AVX2 ones, except for decoding
 //! Q4_K and Q6_K, where `vpdpbusd` saves more than it costs; VNNI serves their prompts, in
 //! the tiles), candle's `vec_dot` for everything else (and for `Isa::Generic`: NEON on ARM,
@@ -15,7 +16,7 @@ use crate::isa::Cpu;
 #[cfg(target_arch = "x86_64")]
 use crate::isa::Isa;
 use candle_core::quantized::k_quants::{
-    BlockQ4K, BlockQ4_0, BlockQ5K, BlockQ5_0, BlockQ6K, BlockQ8_0, GgmlType,
+    BlockQ3K, BlockQ4K, BlockQ4_0, BlockQ5K, BlockQ5_0, BlockQ6K, BlockQ8_0, GgmlType,
 };
 
 /// `dot(n, weights, activations)` over `n` values.
@@ -112,6 +113,15 @@ pub(crate) fn q5k(cpu: Cpu) -> RowKernels<BlockQ5K> {
     #[cfg(target_arch = "x86_64")]
     if cpu.isa != Isa::Generic {
         return ours!(super::q4k_avx2::rows_q5k);
+    }
+    let _ = cpu;
+    RowKernels::candle()
+}
+
+pub(crate) fn q3k(cpu: Cpu) -> RowKernels<BlockQ3K> {
+    #[cfg(target_arch = "x86_64")]
+    if cpu.isa != Isa::Generic {
+        return ours!(super::q6k_avx2::rows_q3k);
     }
     let _ = cpu;
     RowKernels::candle()
@@ -279,6 +289,20 @@ mod tests {
                 &format!("q5k {cpu:?}"),
                 |n, rng| random_blocks::<BlockQ5K>(n / 256, 176, &[1, 3], rng),
                 |n, t, rng| activations::<BlockQ8K>(n, 97, extreme(t, 1e3), rng),
+            );
+        }
+    }
+
+    /// Random 3-bit values and every 6-bit scale (d, the last two bytes, kept normal);
+    /// activations as for Q4_K.
+    #[test]
+    fn q3k_kernels_match_the_scalar_reference() {
+        for cpu in Cpu::all() {
+            check(
+                &q3k(cpu),
+                &format!("q3k {cpu:?}"),
+                |n, rng| random_blocks::<BlockQ3K>(n / 256, 110, &[109], rng),
+                |n, t, rng| activations::<BlockQ8K>(n, 89, extreme(t, 1e3), rng),
             );
         }
     }

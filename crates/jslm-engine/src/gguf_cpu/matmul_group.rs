@@ -12,7 +12,7 @@ use super::matrix::{
 };
 use crate::isa::Cpu;
 use candle_core::quantized::k_quants::{
-    BlockQ4K, BlockQ4_0, BlockQ5K, BlockQ5_0, BlockQ6K, BlockQ8K, BlockQ8_0, GgmlType,
+    BlockQ3K, BlockQ4K, BlockQ4_0, BlockQ5K, BlockQ5_0, BlockQ6K, BlockQ8K, BlockQ8_0, GgmlType,
 };
 use candle_core::quantized::GgmlDType;
 use rayon::prelude::*;
@@ -24,7 +24,8 @@ pub(crate) fn matmul_group(cpu: Cpu, xs: &[f32], weights: &[&QMatrix], outs: &mu
     let ours = |w: &QMatrix| {
         matches!(
             w.dtype,
-            GgmlDType::Q4K
+            GgmlDType::Q3K
+                | GgmlDType::Q4K
                 | GgmlDType::Q5K
                 | GgmlDType::Q6K
                 | GgmlDType::Q4_0
@@ -43,8 +44,15 @@ pub(crate) fn matmul_group(cpu: Cpu, xs: &[f32], weights: &[&QMatrix], outs: &mu
     }
     let cols = xs.len();
     let has = |t: GgmlDType| weights.iter().any(|w| w.dtype == t);
-    let k_acts = (has(GgmlDType::Q4K) || has(GgmlDType::Q5K) || has(GgmlDType::Q6K))
-        .then(|| quantized::<BlockQ4K>(cpu.isa, xs, cols));
+    let k_acts = [
+        GgmlDType::Q3K,
+        GgmlDType::Q4K,
+        GgmlDType::Q5K,
+        GgmlDType::Q6K,
+    ]
+    .into_iter()
+    .any(has)
+    .then(|| quantized::<BlockQ4K>(cpu.isa, xs, cols));
     let q8_0_acts = (has(GgmlDType::Q8_0) || has(GgmlDType::Q4_0) || has(GgmlDType::Q5_0))
         .then(|| quantized::<BlockQ8_0>(cpu.isa, xs, cols));
     let per_task = rows_per_task(cols);
@@ -55,7 +63,7 @@ pub(crate) fn matmul_group(cpu: Cpu, xs: &[f32], weights: &[&QMatrix], outs: &mu
         .collect();
     let dsts: Vec<SharedOut> = outs.iter_mut().map(|o| SharedOut(o.as_mut_ptr())).collect();
     let (q4k, q5k) = (kernels::q4k(cpu), kernels::q5k(cpu));
-    let (q6k, q8_0) = (kernels::q6k(cpu), kernels::q8_0(cpu));
+    let (q3k, q6k, q8_0) = (kernels::q3k(cpu), kernels::q6k(cpu), kernels::q8_0(cpu));
     let (q4_0, q5_0) = (kernels::q4_0(cpu), kernels::q5_0(cpu));
     let q4k_acts = k_acts
         .as_deref()
@@ -93,6 +101,15 @@ pub(crate) fn matmul_group(cpu: Cpu, xs: &[f32], weights: &[&QMatrix], outs: &mu
                         dsts[i],
                     )
                 }
+                GgmlDType::Q3K => multiply_rows(
+                    w.blocks::<BlockQ3K>(),
+                    w.rows,
+                    cols,
+                    plain(k),
+                    &q3k,
+                    rs,
+                    dsts[i],
+                ),
                 GgmlDType::Q5K => multiply_rows(
                     w.blocks::<BlockQ5K>(),
                     w.rows,
@@ -185,7 +202,8 @@ mod tests {
         let q5 = mapped::<BlockQ5K>(&values(21 * cols, 5), 21, cols);
         let q40 = mapped::<BlockQ4_0>(&values(13 * cols, 6), 13, cols);
         let q50 = mapped::<BlockQ5_0>(&values(11 * cols, 7), 11, cols);
-        let groups: [&[&QMatrix]; 7] = [
+        let q3 = mapped::<BlockQ3K>(&values(9 * cols, 8), 9, cols);
+        let groups: [&[&QMatrix]; 8] = [
             &[&q4, &q6, &q8],
             &[&q4, &q4],
             &[&q8],
@@ -193,6 +211,7 @@ mod tests {
             &[&q6, &q2],
             &[&q40, &q50, &q6],
             &[&q8, &q40],
+            &[&q3, &q6, &q3],
         ];
         for cpu in Cpu::all() {
             for group in groups {
