@@ -1,6 +1,7 @@
 //! Q6_K × Q8_K dot products with AVX2 + FMA + F16C, one weight row against `T` activation
 //! rows: what AVX2-only CPUs decode with (a Q4_K_M file keeps its output head and some
-//! `ffn_down`/`attn_v` in Q6_K).
+//! `ffn_down`/`attn_v` in Q6_K), and every x86 CPU Q3_K (the Q3_K_S/M/L files), whose blocks
+//! have the same 16 signed group scales and an offset (`Groups16`).
 //!
 //! value = d · scale_j · (q − 32) per 16-value group j: the 6-bit q (0–63) is `maddubs`'s
 //! unsigned operand (63 · 128 · 2 cannot saturate i16), one `madd` applies the group scales,
