@@ -188,9 +188,9 @@ mod tests {
     use candle_core::quantized::k_quants::BlockQ2K;
 
     /// The group gives each matrix's own `matmul`, bit for bit, for every mix of types
-    /// (Q8_0, Q4_0 or Q5_0 beside K-quants needs both partner types; a type without our kernels, Q2_K,
-    /// sends the group one matrix at a time) and row counts that are not a multiple of the
-    /// task size.
+    /// (Q8_0, Q4_0 or Q5_0 beside K-quants needs both partner types; a type without our
+    /// kernels, Q2_K, sends the group one matrix at a time) and row counts that are not a
+    /// multiple of the task size.
     #[test]
     fn a_group_matches_each_matrix_alone() {
         let cols = 512;

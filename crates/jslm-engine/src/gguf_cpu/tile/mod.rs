@@ -1,6 +1,6 @@
 //! Prompt (prefill) matmuls for Q2_K–Q6_K, Q4_0, Q5_0 and Q8_0 as register tiles of weight
-//! rows × tokens over the file's own blocks, with AVX-512 VNNI (16 tokens per vector), 256-bit VNNI
-//! (8) or AVX2 (8).
+//! rows × tokens over the file's own blocks, with AVX-512 VNNI (16 tokens per vector), 256-bit
+//! VNNI (8) or AVX2 (8).
 //!
 //! The row kernels (`kernels.rs`) unpack a weight block once for at most four tokens and load
 //! every activation once per row; here a task's rows are unpacked once (`prep.rs`: 16 rows,
