@@ -59,7 +59,61 @@ const _: () = assert!(std::mem::align_of::<Q4_0>() == std::mem::align_of::<Block
 const _: () = assert!(std::mem::size_of::<Q5_0>() == std::mem::size_of::<BlockQ5_0>());
 const _: () = assert!(std::mem::align_of::<Q5_0>() == std::mem::align_of::<BlockQ5_0>());
 
+/// The 2-bit `q` of values `128h + 32k … + 32` for k = 0..4 (bits `2k` of `qs[32h + l]`),
+/// one byte each, in value order (Q2_K's and Q3_K's low bits).
+///
+/// # Safety
+/// AVX2; `h` is 0 or 1.
+#[inline(always)]
+unsafe fn two_bits(qs: &[u8; 64], h: usize) -> [__m256i; 4] {
+    let m3 = _mm256_set1_epi8(3);
+    // SAFETY: 32 of the 64 bytes of `qs` (h ≤ 1).
+    let q = unsafe { _mm256_loadu_si256(qs.as_ptr().add(32 * h) as *const __m256i) };
+    // (16-bit shifts move bits across bytes, which the mask drops. A loop, not a closure: a
+    // closure would be compiled without the caller's AVX2, and each intrinsic in it would be
+    // a call — 334 ns per Q3_K block instead of 10.)
+    let mut out = [_mm256_setzero_si256(); 4];
+    for (k, out) in out.iter_mut().enumerate() {
+        *out = _mm256_and_si256(_mm256_srl_epi16(q, _mm_cvtsi32_si128(2 * k as i32)), m3);
+    }
+    out
+}
+
+impl Q2K {
+    /// The `q` (0…3) of values `128h + 32k … + 32` for k = 0..4, one byte each.
+    ///
+    /// # Safety
+    /// AVX2; `h` is 0 or 1.
+    #[inline(always)]
+    pub unsafe fn q_half(&self, h: usize) -> [__m256i; 4] {
+        // SAFETY: the caller's.
+        unsafe { two_bits(&self.qs, h) }
+    }
+}
+
 impl Q3K {
+    /// The unsigned `q` (0…7) of values `128h + 32k … + 32` for k = 0..4, one byte each: the
+    /// 2-bit values with the third bit (bit `4h + k` of `hmask[l]`, worth 4) or'ed in.
+    ///
+    /// # Safety
+    /// AVX2; `h` is 0 or 1.
+    #[inline(always)]
+    pub unsafe fn q_half(&self, h: usize) -> [__m256i; 4] {
+        let ones = _mm256_set1_epi8(1);
+        // SAFETY: the caller's; the 32 bytes of `hmask`.
+        let (mut out, hm) = unsafe {
+            (
+                two_bits(&self.qs, h),
+                _mm256_loadu_si256(self.hmask.as_ptr() as *const __m256i),
+            )
+        };
+        for (k, out) in out.iter_mut().enumerate() {
+            let bit = _mm256_srl_epi16(hm, _mm_cvtsi32_si128((4 * h + k) as i32));
+            *out = _mm256_or_si256(*out, _mm256_slli_epi16::<2>(_mm256_and_si256(bit, ones)));
+        }
+        out
+    }
+
     /// The sixteen 6-bit `s_j` (0…63), four bytes per little-endian word, unpacked as ggml's
     /// `dequantize_row_q3_K` does: the low four bits of `s_j` are nibbles of bytes 0–7 (sub-
     /// blocks 0–7 the low ones, 8–15 the high), the top two bits pairs of bytes 8–11.

@@ -12,7 +12,7 @@ use super::matrix::{
 };
 use crate::isa::Cpu;
 use candle_core::quantized::k_quants::{
-    BlockQ3K, BlockQ4K, BlockQ4_0, BlockQ5K, BlockQ5_0, BlockQ6K, BlockQ8K, BlockQ8_0, GgmlType,
+    BlockQ3K, BlockQ4K, BlockQ4_0, BlockQ5K, BlockQ5_0, BlockQ6K, BlockQ8K, BlockQ8_0,
 };
 use candle_core::quantized::GgmlDType;
 use rayon::prelude::*;
@@ -53,7 +53,9 @@ pub(crate) fn matmul_group(cpu: Cpu, xs: &[f32], weights: &[&QMatrix], outs: &mu
     .into_iter()
     .any(has)
     .then(|| quantized::<BlockQ4K>(cpu.isa, xs, cols));
-    let q8_0_acts = (has(GgmlDType::Q8_0) || has(GgmlDType::Q4_0) || has(GgmlDType::Q5_0))
+    let q8_0_acts = [GgmlDType::Q4_0, GgmlDType::Q5_0, GgmlDType::Q8_0]
+        .into_iter()
+        .any(has)
         .then(|| quantized::<BlockQ8_0>(cpu.isa, xs, cols));
     let per_task = rows_per_task(cols);
     let tasks: Vec<(usize, usize)> = weights
@@ -71,114 +73,50 @@ pub(crate) fn matmul_group(cpu: Cpu, xs: &[f32], weights: &[&QMatrix], outs: &mu
         .and_then(|k| arranged(&q4k, k, cols));
     let q4k_acts = q4k_acts.as_ref();
     // Q4_0's and Q5_0's decode kernels read Q8_0 with their offsets' pair sums.
-    let q8 = q8_0_acts.as_deref().unwrap_or_default();
+    let q8: &[BlockQ8_0] = q8_0_acts.as_deref().unwrap_or_default();
     let q4_0_acts = has(GgmlDType::Q4_0)
         .then(|| arranged(&q4_0, q8, cols))
         .flatten();
     let q5_0_acts = has(GgmlDType::Q5_0)
         .then(|| arranged(&q5_0, q8, cols))
         .flatten();
+    let k: &[BlockQ8K] = k_acts.as_deref().unwrap_or_default();
     tasks.into_par_iter().for_each(|(i, r0)| {
         let w = weights[i];
         let rs = r0..(r0 + per_task).min(w.rows);
-        let k: &[BlockQ8K] = k_acts.as_deref().unwrap_or_default();
+        // Rows `rs` of `w` as `$t` with `$kernels`, on activations `$quantized` (and their
+        // arrangement, where the kernels read one).
+        macro_rules! rows {
+            ($t:ty, $kernels:expr, $quantized:expr, $arranged:expr) => {
+                multiply_rows(
+                    w.blocks::<$t>(),
+                    w.rows,
+                    cols,
+                    Activations {
+                        quantized: $quantized,
+                        arranged: $arranged,
+                    },
+                    $kernels,
+                    rs,
+                    dsts[i],
+                )
+            };
+        }
         // SAFETY: tasks cover disjoint rows of each output, which holds `w.rows` floats
         // (asserted above) for the one token.
         unsafe {
             match w.dtype {
-                GgmlDType::Q4K => {
-                    let acts = Activations {
-                        quantized: k,
-                        arranged: q4k_acts,
-                    };
-                    multiply_rows(
-                        w.blocks::<BlockQ4K>(),
-                        w.rows,
-                        cols,
-                        acts,
-                        &q4k,
-                        rs,
-                        dsts[i],
-                    )
-                }
-                GgmlDType::Q3K => multiply_rows(
-                    w.blocks::<BlockQ3K>(),
-                    w.rows,
-                    cols,
-                    plain(k),
-                    &q3k,
-                    rs,
-                    dsts[i],
-                ),
-                GgmlDType::Q5K => multiply_rows(
-                    w.blocks::<BlockQ5K>(),
-                    w.rows,
-                    cols,
-                    plain(k),
-                    &q5k,
-                    rs,
-                    dsts[i],
-                ),
-                GgmlDType::Q6K => multiply_rows(
-                    w.blocks::<BlockQ6K>(),
-                    w.rows,
-                    cols,
-                    plain(k),
-                    &q6k,
-                    rs,
-                    dsts[i],
-                ),
-                GgmlDType::Q8_0 => multiply_rows(
-                    w.blocks::<BlockQ8_0>(),
-                    w.rows,
-                    cols,
-                    plain(q8),
-                    &q8_0,
-                    rs,
-                    dsts[i],
-                ),
-                GgmlDType::Q4_0 => {
-                    let acts = Activations {
-                        quantized: q8,
-                        arranged: q4_0_acts.as_ref(),
-                    };
-                    multiply_rows(
-                        w.blocks::<BlockQ4_0>(),
-                        w.rows,
-                        cols,
-                        acts,
-                        &q4_0,
-                        rs,
-                        dsts[i],
-                    )
-                }
-                GgmlDType::Q5_0 => {
-                    let acts = Activations {
-                        quantized: q8,
-                        arranged: q5_0_acts.as_ref(),
-                    };
-                    multiply_rows(
-                        w.blocks::<BlockQ5_0>(),
-                        w.rows,
-                        cols,
-                        acts,
-                        &q5_0,
-                        rs,
-                        dsts[i],
-                    )
-                }
+                GgmlDType::Q3K => rows!(BlockQ3K, &q3k, k, None),
+                GgmlDType::Q4K => rows!(BlockQ4K, &q4k, k, q4k_acts),
+                GgmlDType::Q5K => rows!(BlockQ5K, &q5k, k, None),
+                GgmlDType::Q6K => rows!(BlockQ6K, &q6k, k, None),
+                GgmlDType::Q4_0 => rows!(BlockQ4_0, &q4_0, q8, q4_0_acts.as_ref()),
+                GgmlDType::Q5_0 => rows!(BlockQ5_0, &q5_0, q8, q5_0_acts.as_ref()),
+                GgmlDType::Q8_0 => rows!(BlockQ8_0, &q8_0, q8, None),
                 other => unreachable!("{other:?} is not one of ours (checked above)"),
             }
         }
     });
-}
-
-/// Quantized activations that the kernels read as they are (not rearranged).
-fn plain<T: GgmlType>(quantized: &[T::VecDotType]) -> Activations<'_, T> {
-    Activations {
-        quantized,
-        arranged: None,
-    }
 }
 
 #[cfg(test)]

@@ -125,29 +125,10 @@ mod imp {
             let [a, b, c, d] = self.raw_scales().map(|w| w as i32);
             _mm_sub_epi8(_mm_set_epi32(d, c, b, a), _mm_set1_epi8(32))
         }
-        /// The 2-bit `q` of value `128h + 32k + l` is bits `2k` of `qs[32h + l]`, its third
-        /// bit (worth 4) bit `4h + k` of `hmask[l]`.
         #[inline(always)]
         unsafe fn values(&self, h: usize) -> [__m256i; 4] {
-            let (m3, ones) = (_mm256_set1_epi8(3), _mm256_set1_epi8(1));
-            // SAFETY: 32 of the 64 bytes of `qs` (h ≤ 1) and the 32 of `hmask`.
-            let (q, hm) = unsafe {
-                (
-                    _mm256_loadu_si256(self.qs.as_ptr().add(32 * h) as *const __m256i),
-                    _mm256_loadu_si256(self.hmask.as_ptr() as *const __m256i),
-                )
-            };
-            // (16-bit shifts move bits across bytes, which the masks drop. A loop, not a
-            // closure: a closure would be compiled without this function's AVX2, and each
-            // intrinsic in it would be a call — 334 ns per block instead of 10.)
-            let mut out = [_mm256_setzero_si256(); 4];
-            for (k, out) in out.iter_mut().enumerate() {
-                let low =
-                    _mm256_and_si256(_mm256_srl_epi16(q, _mm_cvtsi32_si128(2 * k as i32)), m3);
-                let bit = _mm256_srl_epi16(hm, _mm_cvtsi32_si128((4 * h + k) as i32));
-                *out = _mm256_or_si256(low, _mm256_slli_epi16::<2>(_mm256_and_si256(bit, ones)));
-            }
-            out
+            // SAFETY: the caller's.
+            unsafe { self.q_half(h) }
         }
     }
 

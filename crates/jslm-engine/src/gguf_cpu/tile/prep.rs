@@ -245,27 +245,18 @@ mod avx2 {
         }
     }
 
-    /// Q2_K's and Q3_K's 2-bit values (bits `2i` of `qs[32n + l]` for value `128n + 32i +
-    /// l`), with Q3_K's third bit (bit `4n + i` of `hmask[l]`, worth 4) or'ed in: 256 bytes
-    /// at `out`.
-    #[target_feature(enable = "avx2")]
-    unsafe fn two_bits(qs: &[u8; 64], hmask: Option<&[u8; 32]>, out: *mut u8) {
-        let m3 = _mm256_set1_epi8(3);
-        // SAFETY: the 32 bytes of `hmask`.
-        let hm = hmask.map(|h| unsafe { _mm256_loadu_si256(h.as_ptr() as *const __m256i) });
-        for n in 0..2 {
-            // SAFETY: 32 of the 64 bytes of `qs`.
-            let q = unsafe { _mm256_loadu_si256(qs.as_ptr().add(32 * n) as *const __m256i) };
-            for i in 0..4 {
-                let shift = _mm_cvtsi32_si128(2 * i as i32);
-                let mut v = _mm256_and_si256(_mm256_srl_epi16(q, shift), m3);
-                if let Some(hm) = hm {
-                    // (`fifth_bits` puts the bit at 16.)
-                    let bit = fifth_bits(hm, (4 * n + i) as i32);
-                    v = _mm256_or_si256(v, _mm256_srli_epi16::<2>(bit));
-                }
-                // SAFETY: 32 of the caller's 256 bytes.
-                unsafe { _mm256_storeu_si256(out.add(128 * n + 32 * i) as *mut __m256i, v) };
+    /// Block `i`'s 256 unpacked values, from its two halves' four vectors each.
+    ///
+    /// # Safety
+    /// AVX2.
+    #[inline(always)]
+    unsafe fn store_halves(bytes: &mut [u8], i: usize, halves: [[__m256i; 4]; 2]) {
+        let out = &mut bytes[i * 256..(i + 1) * 256];
+        for (h, half) in halves.into_iter().enumerate() {
+            for (k, v) in half.into_iter().enumerate() {
+                let at = 128 * h + 32 * k;
+                // SAFETY: 32 of the block's 256 bytes.
+                unsafe { _mm256_storeu_si256(out[at..at + 32].as_mut_ptr() as *mut __m256i, v) };
             }
         }
     }
@@ -281,14 +272,8 @@ mod avx2 {
         } = out;
         for (i, x) in rows.iter().enumerate() {
             prefetch_ahead(x, std::mem::size_of::<Q3K>().div_ceil(64));
-            // SAFETY: the block's 256 bytes.
-            unsafe {
-                two_bits(
-                    &x.qs,
-                    Some(&x.hmask),
-                    bytes[i * 256..(i + 1) * 256].as_mut_ptr(),
-                )
-            };
+            // SAFETY: this function's AVX2.
+            unsafe { store_halves(bytes, i, [x.q_half(0), x.q_half(1)]) };
             let d = half_to_f32(x.d.to_bits());
             for (j, &s) in x.scales().iter().enumerate() {
                 let f = d * s as f32;
@@ -312,8 +297,8 @@ mod avx2 {
         } = out;
         for (i, x) in rows.iter().enumerate() {
             prefetch_ahead(x, std::mem::size_of::<Q2K>().div_ceil(64));
-            // SAFETY: the block's 256 bytes.
-            unsafe { two_bits(&x.qs, None, bytes[i * 256..(i + 1) * 256].as_mut_ptr()) };
+            // SAFETY: this function's AVX2.
+            unsafe { store_halves(bytes, i, [x.q_half(0), x.q_half(1)]) };
             let (d, dmin) = (half_to_f32(x.d.to_bits()), half_to_f32(x.dmin.to_bits()));
             for (j, &sc) in x.scales.iter().enumerate() {
                 let s = (sc & 15) as u32;
