@@ -2,7 +2,7 @@
 # jslm against llama.cpp on the same random-weight 7B GGUF files, same threads, one table.
 #
 #   bench/compare_llama_cpp.sh   # THREADS=$(nproc) REPS=3 PROMPTS="128 512 2048" DECODE=64
-#                                # FILES="q4 q8" (q3: Q3_K_M, q4: Q4_K_M, q40: Q4_0, q5: Q5_K_M, q50: Q5_0, q8: Q8_0) ISA=native SETTLE=10
+#                                # FILES="q4 q8" (q2: Q2_K, q3: Q3_K_M, q4: Q4_K_M, q40: Q4_0, q5: Q5_K_M, q50: Q5_0, q8: Q8_0) ISA=native SETTLE=10
 #
 # - ISA=native: jslm's default kernels against llama.cpp built for this CPU. ISA=avx2: jslm
 #   forced to its AVX2 kernels (`--isa avx2`) against llama.cpp built with AVX2/FMA/F16C only
@@ -123,12 +123,13 @@ fi
 # The K-quant mixes from the Q8_0 with llama.cpp's own quantizer, each only when asked for
 # (a few minutes each).
 Q5="$WORK/models/random-7b-q5_k_m-llama-quantize.gguf"
+Q2="$WORK/models/random-7b-q2_k-llama-quantize.gguf"
 Q3="$WORK/models/random-7b-q3_k_m-llama-quantize.gguf"
 Q40="$WORK/models/random-7b-q4_0-llama-quantize.gguf"
 Q50="$WORK/models/random-7b-q5_0-llama-quantize.gguf"
 for f in $FILES; do
   case "$f" in
-    q3) out="$Q3" type=Q3_K_M ;; q4) out="$Q4" type=Q4_K_M ;; q40) out="$Q40" type=Q4_0 ;;
+    q2) out="$Q2" type=Q2_K ;; q3) out="$Q3" type=Q3_K_M ;; q4) out="$Q4" type=Q4_K_M ;; q40) out="$Q40" type=Q4_0 ;;
     q5) out="$Q5" type=Q5_K_M ;; q50) out="$Q50" type=Q5_0 ;; *) continue ;;
   esac
   if [ ! -f "$out" ]; then
@@ -144,9 +145,9 @@ done
 paths=()
 for f in $FILES; do
   case "$f" in
-    q3) paths+=("$Q3") ;; q4) paths+=("$Q4") ;; q40) paths+=("$Q40") ;; q5) paths+=("$Q5") ;;
+    q2) paths+=("$Q2") ;; q3) paths+=("$Q3") ;; q4) paths+=("$Q4") ;; q40) paths+=("$Q40") ;; q5) paths+=("$Q5") ;;
     q50) paths+=("$Q50") ;; q8) paths+=("$Q8") ;;
-    *) echo "FILES: q3, q4, q40, q5, q50 or q8" >&2; exit 1 ;;
+    *) echo "FILES: q2, q3, q4, q40, q5, q50 or q8" >&2; exit 1 ;;
   esac
 done
 for f in "${paths[@]}"; do dd if="$f" iflag=nocache count=0 status=none; cat "$f" >/dev/null; done

@@ -4,15 +4,13 @@
 //! 2-vCPU VMs swings with the host's memory bandwidth). On a shared VM these times move too
 //! (4.87–6.33 ns for the same kernel minutes apart): compare builds run alternately.
 
-use super::kernels::{q3k, q4_0, q4k, q5_0, q5k, q6k, q8_0, RowKernels};
+use super::kernels::{q2k, q3k, q4_0, q4k, q5_0, q5k, q6k, q8_0, RowKernels};
 use super::matrix::quantized;
 #[cfg(target_arch = "x86_64")]
 use super::tile::{time_tasks, Family, Weights};
 use crate::isa::{Cpu, Isa};
-#[cfg(target_arch = "x86_64")]
-use candle_core::quantized::k_quants::BlockQ2K;
 use candle_core::quantized::k_quants::{
-    BlockQ3K, BlockQ4K, BlockQ4_0, BlockQ5K, BlockQ5_0, BlockQ6K, BlockQ8_0, GgmlType,
+    BlockQ2K, BlockQ3K, BlockQ4K, BlockQ4_0, BlockQ5K, BlockQ5_0, BlockQ6K, BlockQ8_0, GgmlType,
 };
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
@@ -52,8 +50,6 @@ pub fn kernel_timings(passes: usize, sweeps: usize) -> Vec<KernelTiming> {
     #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
     let prompt = values(TILE_TOKENS * COLS);
     let q4: Vec<BlockQ4K> = quantize_weights(&weights);
-    // The types that have tiles but no row kernels of ours.
-    #[cfg(target_arch = "x86_64")]
     let q2: Vec<BlockQ2K> = quantize_weights(&weights);
     let q3: Vec<BlockQ3K> = quantize_weights(&weights);
     let q5: Vec<BlockQ5K> = quantize_weights(&weights);
@@ -70,6 +66,7 @@ pub fn kernel_timings(passes: usize, sweeps: usize) -> Vec<KernelTiming> {
             sweeps,
             out: &mut out,
         };
+        timer.time("q2_k", q2k(cpu), &q2);
         timer.time("q3_k", q3k(cpu), &q3);
         timer.time("q4_k", q4k(cpu), &q4);
         timer.time("q5_k", q5k(cpu), &q5);
@@ -186,7 +183,9 @@ mod tests {
             .count();
         #[cfg(not(target_arch = "x86_64"))]
         let tiling = 0;
-        for weights in ["q3_k", "q4_k", "q5_k", "q6_k", "q4_0", "q5_0", "q8_0"] {
+        for weights in [
+            "q2_k", "q3_k", "q4_k", "q5_k", "q6_k", "q4_0", "q5_0", "q8_0",
+        ] {
             for (path, want) in [("rows", cpus), ("tiles", tiling)] {
                 let n = timings
                     .iter()
@@ -195,11 +194,6 @@ mod tests {
                 assert_eq!(n, want, "{weights} {path}: {timings:?}");
             }
         }
-        let q2k_tiles = timings
-            .iter()
-            .filter(|t| t.weights == "q2_k" && t.path == "tiles")
-            .count();
-        assert_eq!(q2k_tiles, tiling, "q2_k tiles: {timings:?}");
         for t in &timings {
             assert!(t.ns_per_block.is_finite() && t.ns_per_block > 0.0, "{t:?}");
         }

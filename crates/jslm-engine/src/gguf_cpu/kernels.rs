@@ -1,5 +1,5 @@
 //! The one place that picks a row kernel per weight type and instruction set: ours for Q4_K,
-//! Q5_K (AVX2's on every x86 family), Q3_K (Q6_K's AVX2 one, likewise), Q4_0 and Q5_0 (Q8_0's
+//! Q5_K (AVX2's on every x86 family), Q2_K and Q3_K (Q6_K's AVX2 one, likewise), Q4_0 and Q5_0 (Q8_0's
 //! AVX2 one, likewise), Q6_K and
 //! Q8_0 on AVX-512 and AVX2 (AVX-VNNI CPUs use the AVX2 ones, except for decoding
 //! Q4_K and Q6_K, where `vpdpbusd` saves more than it costs; VNNI serves their prompts, in
@@ -16,7 +16,7 @@ use crate::isa::Cpu;
 #[cfg(target_arch = "x86_64")]
 use crate::isa::Isa;
 use candle_core::quantized::k_quants::{
-    BlockQ3K, BlockQ4K, BlockQ4_0, BlockQ5K, BlockQ5_0, BlockQ6K, BlockQ8_0, GgmlType,
+    BlockQ2K, BlockQ3K, BlockQ4K, BlockQ4_0, BlockQ5K, BlockQ5_0, BlockQ6K, BlockQ8_0, GgmlType,
 };
 
 /// `dot(n, weights, activations)` over `n` values.
@@ -113,6 +113,15 @@ pub(crate) fn q5k(cpu: Cpu) -> RowKernels<BlockQ5K> {
     #[cfg(target_arch = "x86_64")]
     if cpu.isa != Isa::Generic {
         return ours!(super::q4k_avx2::rows_q5k);
+    }
+    let _ = cpu;
+    RowKernels::candle()
+}
+
+pub(crate) fn q2k(cpu: Cpu) -> RowKernels<BlockQ2K> {
+    #[cfg(target_arch = "x86_64")]
+    if cpu.isa != Isa::Generic {
+        return ours!(super::q6k_avx2::rows_q2k);
     }
     let _ = cpu;
     RowKernels::candle()
@@ -289,6 +298,20 @@ mod tests {
                 &format!("q5k {cpu:?}"),
                 |n, rng| random_blocks::<BlockQ5K>(n / 256, 176, &[1, 3], rng),
                 |n, t, rng| activations::<BlockQ8K>(n, 97, extreme(t, 1e3), rng),
+            );
+        }
+    }
+
+    /// Random 2-bit values and every 4-bit scale and min (d and dmin, the last four bytes, kept
+    /// normal); activations as for Q4_K.
+    #[test]
+    fn q2k_kernels_match_the_scalar_reference() {
+        for cpu in Cpu::all() {
+            check(
+                &q2k(cpu),
+                &format!("q2k {cpu:?}"),
+                |n, rng| random_blocks::<BlockQ2K>(n / 256, 84, &[81, 83], rng),
+                |n, t, rng| activations::<BlockQ8K>(n, 89, extreme(t, 1e3), rng),
             );
         }
     }

@@ -12,7 +12,7 @@ use super::matrix::{
 };
 use crate::isa::Cpu;
 use candle_core::quantized::k_quants::{
-    BlockQ3K, BlockQ4K, BlockQ4_0, BlockQ5K, BlockQ5_0, BlockQ6K, BlockQ8K, BlockQ8_0,
+    BlockQ2K, BlockQ3K, BlockQ4K, BlockQ4_0, BlockQ5K, BlockQ5_0, BlockQ6K, BlockQ8K, BlockQ8_0,
 };
 use candle_core::quantized::GgmlDType;
 use rayon::prelude::*;
@@ -24,7 +24,8 @@ pub(crate) fn matmul_group(cpu: Cpu, xs: &[f32], weights: &[&QMatrix], outs: &mu
     let ours = |w: &QMatrix| {
         matches!(
             w.dtype,
-            GgmlDType::Q3K
+            GgmlDType::Q2K
+                | GgmlDType::Q3K
                 | GgmlDType::Q4K
                 | GgmlDType::Q5K
                 | GgmlDType::Q6K
@@ -45,6 +46,7 @@ pub(crate) fn matmul_group(cpu: Cpu, xs: &[f32], weights: &[&QMatrix], outs: &mu
     let cols = xs.len();
     let has = |t: GgmlDType| weights.iter().any(|w| w.dtype == t);
     let k_acts = [
+        GgmlDType::Q2K,
         GgmlDType::Q3K,
         GgmlDType::Q4K,
         GgmlDType::Q5K,
@@ -65,7 +67,8 @@ pub(crate) fn matmul_group(cpu: Cpu, xs: &[f32], weights: &[&QMatrix], outs: &mu
         .collect();
     let dsts: Vec<SharedOut> = outs.iter_mut().map(|o| SharedOut(o.as_mut_ptr())).collect();
     let (q4k, q5k) = (kernels::q4k(cpu), kernels::q5k(cpu));
-    let (q3k, q6k, q8_0) = (kernels::q3k(cpu), kernels::q6k(cpu), kernels::q8_0(cpu));
+    let (q2k, q3k) = (kernels::q2k(cpu), kernels::q3k(cpu));
+    let (q6k, q8_0) = (kernels::q6k(cpu), kernels::q8_0(cpu));
     let (q4_0, q5_0) = (kernels::q4_0(cpu), kernels::q5_0(cpu));
     let q4k_acts = k_acts
         .as_deref()
@@ -106,6 +109,7 @@ pub(crate) fn matmul_group(cpu: Cpu, xs: &[f32], weights: &[&QMatrix], outs: &mu
         // (asserted above) for the one token.
         unsafe {
             match w.dtype {
+                GgmlDType::Q2K => rows!(BlockQ2K, &q2k, k, None),
                 GgmlDType::Q3K => rows!(BlockQ3K, &q3k, k, None),
                 GgmlDType::Q4K => rows!(BlockQ4K, &q4k, k, q4k_acts),
                 GgmlDType::Q5K => rows!(BlockQ5K, &q5k, k, None),
@@ -123,11 +127,11 @@ pub(crate) fn matmul_group(cpu: Cpu, xs: &[f32], weights: &[&QMatrix], outs: &mu
 mod tests {
     use super::*;
     use crate::gguf_cpu::matrix::tests::{mapped, values};
-    use candle_core::quantized::k_quants::BlockQ2K;
+    use candle_core::quantized::k_quants::BlockQ4_1;
 
     /// The group gives each matrix's own `matmul`, bit for bit, for every mix of types
     /// (Q8_0, Q4_0 or Q5_0 beside K-quants needs both partner types; a type without our
-    /// kernels, Q2_K, sends the group one matrix at a time) and row counts that are not a
+    /// kernels, Q4_1, sends the group one matrix at a time) and row counts that are not a
     /// multiple of the task size.
     #[test]
     fn a_group_matches_each_matrix_alone() {
@@ -141,7 +145,8 @@ mod tests {
         let q40 = mapped::<BlockQ4_0>(&values(13 * cols, 6), 13, cols);
         let q50 = mapped::<BlockQ5_0>(&values(11 * cols, 7), 11, cols);
         let q3 = mapped::<BlockQ3K>(&values(9 * cols, 8), 9, cols);
-        let groups: [&[&QMatrix]; 8] = [
+        let q41 = mapped::<BlockQ4_1>(&values(5 * cols, 10), 5, cols);
+        let groups: [&[&QMatrix]; 9] = [
             &[&q4, &q6, &q8],
             &[&q4, &q4],
             &[&q8],
@@ -150,6 +155,7 @@ mod tests {
             &[&q40, &q50, &q6],
             &[&q8, &q40],
             &[&q3, &q6, &q3],
+            &[&q2, &q41, &q4],
         ];
         for cpu in Cpu::all() {
             for group in groups {

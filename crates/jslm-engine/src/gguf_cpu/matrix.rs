@@ -186,6 +186,7 @@ impl QMatrix {
             }
         }
         match self.dtype {
+            GgmlDType::Q2K => ours!(BlockQ2K, q2k),
             GgmlDType::Q3K => ours!(BlockQ3K, q3k),
             GgmlDType::Q4K => ours!(BlockQ4K, q4k),
             GgmlDType::Q5K => ours!(BlockQ5K, q5k),

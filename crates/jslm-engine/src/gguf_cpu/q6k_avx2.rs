@@ -1,7 +1,9 @@
 //! Q6_K × Q8_K dot products with AVX2 + FMA + F16C, one weight row against `T` activation
 //! rows: what AVX2-only CPUs decode with (a Q4_K_M file keeps its output head and some
-//! `ffn_down`/`attn_v` in Q6_K), and every x86 CPU Q3_K (the Q3_K_S/M/L files), whose blocks
-//! have the same 16 signed group scales and an offset (`Groups16`).
+//! `ffn_down`/`attn_v` in Q6_K), and every x86 CPU Q3_K (the Q3_K_S/M/L files) and Q2_K (the
+//! Q2_K file), whose blocks have the same 16 group scales and an offset per group
+//! (`Groups16`): Q3_K's `4 · scale`, as Q6_K's `32 · scale`; Q2_K's its own 4-bit min, with its
+//! own factor `dmin`.
 //!
 //! value = d · scale_j · (q − 32) per 16-value group j: the 6-bit q (0–63) is `maddubs`'s
 //! unsigned operand (63 · 128 · 2 cannot saturate i16), one `madd` applies the group scales,
@@ -16,11 +18,11 @@
 //! applies their four groups' scales: per 64 values two `vpdpbusd`, a pack, one shuffle and
 //! one `madd` where AVX2 needs two `maddubs`, two shuffles and two `madd`s.
 
-use super::block_views::Q3K;
+use super::block_views::{Q2K, Q3K};
 use super::q4k_avx512::Q8K;
 use super::q6k_avx512::Q6K;
 use super::simd::view;
-use candle_core::quantized::k_quants::{BlockQ3K, BlockQ6K, BlockQ8K};
+use candle_core::quantized::k_quants::{BlockQ2K, BlockQ3K, BlockQ6K, BlockQ8K};
 
 /// One weight row against `T` activation rows.
 #[cfg(target_arch = "x86_64")]
@@ -43,6 +45,20 @@ pub(crate) fn rows_q3k<const T: usize>(
     assert!(crate::isa::Isa::Avx2.supported());
     // SAFETY: as in `rows`, with `Q3K`'s layout asserted beside it.
     unsafe { imp::dot::<Q3K, T>(view(xs, n / 256), ys.map(|y| view(y, n / 256))) }
+}
+
+/// One Q2_K weight row against `T` activation rows: Q6_K's kernel on Q2_K's 2-bit values and
+/// 4-bit scales, its 4-bit mins in place of the offset, on every x86 family (until stop 34 the
+/// Q2_K file decoded on candle's AVX2 kernel, which does not prefetch).
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn rows_q2k<const T: usize>(
+    n: usize,
+    xs: &[BlockQ2K],
+    ys: [&[BlockQ8K]; T],
+) -> [f32; T] {
+    assert!(crate::isa::Isa::Avx2.supported());
+    // SAFETY: as in `rows`, with `Q2K`'s layout asserted beside it.
+    unsafe { imp::dot::<Q2K, T>(view(xs, n / 256), ys.map(|y| view(y, n / 256))) }
 }
 
 /// One weight row against one activation row with 256-bit `vpdpbusd` (`VEX`: AVX-VNNI's
@@ -68,14 +84,12 @@ pub(crate) fn one_vnni<const VEX: bool>(n: usize, xs: &[BlockQ6K], ys: &[BlockQ8
 #[cfg(target_arch = "x86_64")]
 mod imp {
     use super::super::simd::{half_to_f32, hsum256, prefetch_ahead, Dpbusd, Evex, Vex};
-    use super::{Q3K, Q6K, Q8K};
+    use super::{Q2K, Q3K, Q6K, Q8K};
     use std::arch::x86_64::*;
 
-    /// A block of 16 groups of 16 unsigned values, each group with a signed scale, less an
-    /// offset (Q6_K: `q − 32`; Q3_K: `q − 4`): what `dot` multiplies.
+    /// A block of 16 groups of 16 unsigned values, each group with a scale and an offset
+    /// (Q6_K: `q − 32`; Q3_K: `q − 4`; Q2_K: its min): what `dot` multiplies.
     pub(in super::super) trait Groups16 {
-        /// The offset's power of two.
-        const OFFSET_LOG2: i32;
         /// The block's factor `d`.
         ///
         /// # Safety
@@ -92,10 +106,21 @@ mod imp {
         /// # Safety
         /// AVX2; `h` is 0 or 1.
         unsafe fn values(&self, h: usize) -> [__m256i; 4];
+        /// The 16 groups' offsets as i16, from the scales widened (`sc16`): what each group's
+        /// activation sum is multiplied by and taken off.
+        ///
+        /// # Safety
+        /// AVX2.
+        unsafe fn offsets(&self, sc16: __m256i) -> __m256i;
+        /// The offsets' own factor where they have one (Q2_K's `dmin`); `None`: `d`, and the
+        /// offsets come off the integer sums before their one conversion.
+        ///
+        /// # Safety
+        /// F16C.
+        unsafe fn dmin(&self) -> Option<f32>;
     }
 
     impl Groups16 for Q6K {
-        const OFFSET_LOG2: i32 = 5;
         #[inline(always)]
         unsafe fn d(&self) -> f32 {
             // SAFETY: the caller's F16C.
@@ -111,10 +136,18 @@ mod imp {
             // SAFETY: the caller's.
             unsafe { values(self, h) }
         }
+        #[inline(always)]
+        unsafe fn offsets(&self, sc16: __m256i) -> __m256i {
+            // 32 · scale: at most 32 · 128 in magnitude, inside i16.
+            _mm256_slli_epi16::<5>(sc16)
+        }
+        #[inline(always)]
+        unsafe fn dmin(&self) -> Option<f32> {
+            None
+        }
     }
 
     impl Groups16 for Q3K {
-        const OFFSET_LOG2: i32 = 2;
         #[inline(always)]
         unsafe fn d(&self) -> f32 {
             // SAFETY: the caller's F16C.
@@ -129,6 +162,44 @@ mod imp {
         unsafe fn values(&self, h: usize) -> [__m256i; 4] {
             // SAFETY: the caller's.
             unsafe { self.q_half(h) }
+        }
+        #[inline(always)]
+        unsafe fn offsets(&self, sc16: __m256i) -> __m256i {
+            _mm256_slli_epi16::<2>(sc16)
+        }
+        #[inline(always)]
+        unsafe fn dmin(&self) -> Option<f32> {
+            None
+        }
+    }
+
+    impl Groups16 for Q2K {
+        #[inline(always)]
+        unsafe fn d(&self) -> f32 {
+            // SAFETY: the caller's F16C.
+            unsafe { half_to_f32(self.d.to_bits()) }
+        }
+        #[inline(always)]
+        unsafe fn scales(&self) -> __m128i {
+            // SAFETY: the 16 bytes of `scales`; their low nibbles.
+            let raw = unsafe { _mm_loadu_si128(self.scales.as_ptr() as *const __m128i) };
+            _mm_and_si128(raw, _mm_set1_epi8(0x0F))
+        }
+        #[inline(always)]
+        unsafe fn values(&self, h: usize) -> [__m256i; 4] {
+            // SAFETY: the caller's.
+            unsafe { self.q_half(h) }
+        }
+        #[inline(always)]
+        unsafe fn offsets(&self, _sc16: __m256i) -> __m256i {
+            // SAFETY: the 16 bytes of `scales`; their high nibbles, the mins (0–15).
+            let raw = unsafe { _mm_loadu_si128(self.scales.as_ptr() as *const __m128i) };
+            _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16::<4>(raw), _mm_set1_epi8(0x0F)))
+        }
+        #[inline(always)]
+        unsafe fn dmin(&self) -> Option<f32> {
+            // SAFETY: the caller's F16C.
+            Some(unsafe { half_to_f32(self.dmin.to_bits()) })
         }
     }
 
@@ -270,14 +341,14 @@ mod imp {
     pub(super) unsafe fn dot<B: Groups16, const T: usize>(xs: &[B], ys: [&[Q8K]; T]) -> [f32; T] {
         let even_odd_idx = _mm_loadu_si128(EVEN_ODD.as_ptr() as *const __m128i);
         let repeat = REPEAT.map(|r| _mm256_loadu_si256(r.as_ptr() as *const __m256i));
-        let offset_log2 = _mm_cvtsi32_si128(B::OFFSET_LOG2);
         let lines = std::mem::size_of::<B>().div_ceil(64);
         let mut acc = [_mm256_setzero_ps(); T];
         for (b, x) in xs.iter().enumerate() {
             prefetch_ahead(x, lines);
             let d = x.d();
             let scales8 = x.scales();
-            let sc16 = _mm256_cvtepi8_epi16(scales8);
+            let offsets = x.offsets(_mm256_cvtepi8_epi16(scales8));
+            let dmin = x.dmin();
             let even_odd = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales8, even_odd_idx));
             let mut sumi = [_mm256_setzero_si256(); T];
             for h in 0..2 {
@@ -299,13 +370,23 @@ mod imp {
             }
             for t in 0..T {
                 let y = &ys[t][b];
-                // 32 · Σ_j scale_j · bsum_j (Q3_K: 4 ·), the offset of the stored values,
-                // taken off in i32 lanes before the one conversion: |Σ q·y·scale| < 256 · 63 ·
-                // 128 · 128 and the offset < 32 · 16 · 128 · 2,048, both far inside i32.
+                // Σ_j offset_j · bsum_j: |Σ q·y·scale| < 256 · 63 · 128 · 128 and the offsets'
+                // sum < 32 · 128 · 16 · 2,048, both far inside i32. Where the offsets share
+                // `d` they come off in i32 lanes before the one conversion.
                 let bsums = _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i);
-                let off = _mm256_sll_epi32(_mm256_madd_epi16(sc16, bsums), offset_log2);
-                let sumi = _mm256_sub_epi32(sumi[t], off);
-                acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * y.d), _mm256_cvtepi32_ps(sumi), acc[t]);
+                let off = _mm256_madd_epi16(offsets, bsums);
+                let dy = _mm256_set1_ps(d * y.d);
+                acc[t] = match dmin {
+                    None => {
+                        let sumi = _mm256_sub_epi32(sumi[t], off);
+                        _mm256_fmadd_ps(dy, _mm256_cvtepi32_ps(sumi), acc[t])
+                    }
+                    Some(dmin) => {
+                        let acc = _mm256_fmadd_ps(dy, _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+                        let my = _mm256_set1_ps(dmin * y.d);
+                        _mm256_fnmadd_ps(my, _mm256_cvtepi32_ps(off), acc)
+                    }
+                };
             }
         }
         acc.map(|acc| hsum256(acc))
