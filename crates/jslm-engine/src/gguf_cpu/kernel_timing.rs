@@ -4,7 +4,7 @@
 //! 2-vCPU VMs swings with the host's memory bandwidth). On a shared VM these times move too
 //! (4.87–6.33 ns for the same kernel minutes apart): compare builds run alternately.
 
-use super::kernels::{q2k, q3k, q4_0, q4k, q5_0, q5k, q6k, q8_0, RowKernels};
+use super::kernels::{self, RowKernels};
 use super::matrix::quantized;
 #[cfg(target_arch = "x86_64")]
 use super::tile::{time_tasks, Family, Weights};
@@ -26,8 +26,7 @@ const TILE_TOKENS: usize = 128;
 /// One kernel's time.
 #[derive(Debug, Clone, Serialize)]
 pub struct KernelTiming {
-    /// "q3_k", "q4_k", "q5_k", "q6_k", "q4_0", "q5_0" or "q8_0"; tiles only (its rows are
-    /// candle's): "q2_k".
+    /// The weight type's name ("q2_k", …, "q8_0": `kernels::our_types`).
     pub weights: &'static str,
     /// The instruction set it was built for ("avx512", "avx512-novnni", "avx2", "generic", …).
     pub kernels: String,
@@ -49,54 +48,42 @@ pub fn kernel_timings(passes: usize, sweeps: usize) -> Vec<KernelTiming> {
     let acts = values(COLS);
     #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
     let prompt = values(TILE_TOKENS * COLS);
-    let q4: Vec<BlockQ4K> = quantize_weights(&weights);
-    let q2: Vec<BlockQ2K> = quantize_weights(&weights);
-    let q3: Vec<BlockQ3K> = quantize_weights(&weights);
-    let q5: Vec<BlockQ5K> = quantize_weights(&weights);
-    let q40: Vec<BlockQ4_0> = quantize_weights(&weights);
-    let q50: Vec<BlockQ5_0> = quantize_weights(&weights);
-    let q6: Vec<BlockQ6K> = quantize_weights(&weights);
-    let q8: Vec<BlockQ8_0> = quantize_weights(&weights);
     let mut out = Vec::new();
-    for cpu in Cpu::all() {
-        let mut timer = Timer {
-            cpu,
-            acts: &acts,
-            passes,
-            sweeps,
-            out: &mut out,
-        };
-        timer.time("q2_k", q2k(cpu), &q2);
-        timer.time("q3_k", q3k(cpu), &q3);
-        timer.time("q4_k", q4k(cpu), &q4);
-        timer.time("q5_k", q5k(cpu), &q5);
-        timer.time("q6_k", q6k(cpu), &q6);
-        timer.time("q4_0", q4_0(cpu), &q40);
-        timer.time("q5_0", q5_0(cpu), &q50);
-        timer.time("q8_0", q8_0(cpu), &q8);
-        #[cfg(target_arch = "x86_64")]
-        if let Some(family) = Family::of(cpu) {
-            let label = timer.label();
-            let tile_sweeps = (sweeps / 100).max(1);
-            for (name, w) in [
-                ("q2_k", Weights::Q2K(&q2)),
-                ("q3_k", Weights::Q3K(&q3)),
-                ("q4_k", Weights::Q4K(&q4)),
-                ("q5_k", Weights::Q5K(&q5)),
-                ("q6_k", Weights::Q6K(&q6)),
-                ("q4_0", Weights::Q4_0(&q40)),
-                ("q5_0", Weights::Q5_0(&q50)),
-                ("q8_0", Weights::Q8_0(&q8)),
-            ] {
-                out.push(KernelTiming {
-                    weights: name,
-                    kernels: label.clone(),
-                    path: "tiles",
-                    ns_per_block: time_tasks(family, w, ROWS, COLS, &prompt, passes, tile_sweeps),
-                });
+    macro_rules! time_all {
+        ($(($d:ident, $t:ty, $k:ident, $name:literal)),*) => {{
+            $(let $k: Vec<$t> = quantize_weights(&weights);)*
+            for cpu in Cpu::all() {
+                let mut timer = Timer {
+                    cpu,
+                    acts: &acts,
+                    passes,
+                    sweeps,
+                    out: &mut out,
+                };
+                $(timer.time($name, kernels::$k(cpu), &$k);)*
+                #[cfg(target_arch = "x86_64")]
+                if let Some(family) = Family::of(cpu) {
+                    let label = timer.label();
+                    let tile_sweeps = (sweeps / 100).max(1);
+                    $(out.push(KernelTiming {
+                        weights: $name,
+                        kernels: label.clone(),
+                        path: "tiles",
+                        ns_per_block: time_tasks(
+                            family,
+                            Weights::$d(&$k),
+                            ROWS,
+                            COLS,
+                            &prompt,
+                            passes,
+                            tile_sweeps,
+                        ),
+                    });)*
+                }
             }
-        }
+        }};
     }
+    kernels::our_types!(time_all);
     out
 }
 
@@ -183,9 +170,12 @@ mod tests {
             .count();
         #[cfg(not(target_arch = "x86_64"))]
         let tiling = 0;
-        for weights in [
-            "q2_k", "q3_k", "q4_k", "q5_k", "q6_k", "q4_0", "q5_0", "q8_0",
-        ] {
+        macro_rules! names {
+            ($(($d:ident, $t:ty, $k:ident, $name:literal)),*) => {
+                [$($name),*]
+            };
+        }
+        for weights in kernels::our_types!(names) {
             for (path, want) in [("rows", cpus), ("tiles", tiling)] {
                 let n = timings
                     .iter()

@@ -18,6 +18,41 @@ use crate::isa::Isa;
 use candle_core::quantized::k_quants::{
     BlockQ2K, BlockQ3K, BlockQ4K, BlockQ4_0, BlockQ5K, BlockQ5_0, BlockQ6K, BlockQ8_0, GgmlType,
 };
+use candle_core::quantized::GgmlDType;
+
+/// The weight types that have kernels of ours: row kernels (the function of this module named
+/// in the third place) and, on x86, prompt tiles (`tile::Weights`'s variant of the same name
+/// as the `GgmlDType`). Each entry is `(GgmlDType variant, block type, kernels function,
+/// name)`; `$m!` is called with the list. The one list that the products (`matrix.rs`,
+/// `matmul_group.rs`) and `jslm bench --kernels` dispatch on: a type added here gets all three.
+macro_rules! our_types {
+    ($m:ident) => {
+        $m! {
+            (Q2K, BlockQ2K, q2k, "q2_k"),
+            (Q3K, BlockQ3K, q3k, "q3_k"),
+            (Q4K, BlockQ4K, q4k, "q4_k"),
+            (Q5K, BlockQ5K, q5k, "q5_k"),
+            (Q6K, BlockQ6K, q6k, "q6_k"),
+            (Q4_0, BlockQ4_0, q4_0, "q4_0"),
+            (Q5_0, BlockQ5_0, q5_0, "q5_0"),
+            (Q8_0, BlockQ8_0, q8_0, "q8_0")
+        }
+    };
+}
+pub(crate) use our_types;
+
+/// The partner (activation) type of weights of `dtype`, where the type has kernels of ours.
+pub(crate) fn partner(dtype: GgmlDType) -> Option<GgmlDType> {
+    macro_rules! find {
+        ($(($d:ident, $t:ty, $k:ident, $name:literal)),*) => {
+            match dtype {
+                $(GgmlDType::$d => Some(<<$t as GgmlType>::VecDotType as GgmlType>::DTYPE),)*
+                _ => None,
+            }
+        };
+    }
+    our_types!(find)
+}
 
 /// `dot(n, weights, activations)` over `n` values.
 pub(crate) type Dot<T> = fn(usize, &[T], &[<T as GgmlType>::VecDotType]) -> f32;

@@ -13,28 +13,41 @@ use super::matrix::{
 use crate::isa::Cpu;
 use candle_core::quantized::k_quants::{
     BlockQ2K, BlockQ3K, BlockQ4K, BlockQ4_0, BlockQ5K, BlockQ5_0, BlockQ6K, BlockQ8K, BlockQ8_0,
+    GgmlType,
 };
 use candle_core::quantized::GgmlDType;
 use rayon::prelude::*;
+
+/// The group's activation row quantized once per partner type its weights read (empty where
+/// none reads it).
+struct Quantized {
+    q8k: Vec<BlockQ8K>,
+    q8_0: Vec<BlockQ8_0>,
+}
+
+/// A partner type's activations in `Quantized`.
+trait Partner: Sized {
+    fn of(q: &Quantized) -> &[Self];
+}
+
+impl Partner for BlockQ8K {
+    fn of(q: &Quantized) -> &[Self] {
+        &q.q8k
+    }
+}
+
+impl Partner for BlockQ8_0 {
+    fn of(q: &Quantized) -> &[Self] {
+        &q.q8_0
+    }
+}
 
 /// `outs[i] = weights[i] · xs`. One activation row in one pass; matrices of types without our row
 /// kernels, or more than one token, one after another through `QMatrix::matmul`.
 pub(crate) fn matmul_group(cpu: Cpu, xs: &[f32], weights: &[&QMatrix], outs: &mut [&mut [f32]]) {
     assert_eq!(weights.len(), outs.len());
-    let ours = |w: &QMatrix| {
-        matches!(
-            w.dtype,
-            GgmlDType::Q2K
-                | GgmlDType::Q3K
-                | GgmlDType::Q4K
-                | GgmlDType::Q5K
-                | GgmlDType::Q6K
-                | GgmlDType::Q4_0
-                | GgmlDType::Q5_0
-                | GgmlDType::Q8_0
-        )
-    };
-    if !weights.iter().all(|w| w.cols == xs.len() && ours(w)) {
+    let ours = |w: &QMatrix| w.cols == xs.len() && kernels::partner(w.dtype).is_some();
+    if !weights.iter().all(|w| ours(w)) {
         for (w, out) in weights.iter().zip(outs.iter_mut()) {
             w.matmul(cpu, xs, out);
         }
@@ -44,21 +57,17 @@ pub(crate) fn matmul_group(cpu: Cpu, xs: &[f32], weights: &[&QMatrix], outs: &mu
         assert_eq!(out.len(), w.rows, "output has the wrong size");
     }
     let cols = xs.len();
-    let has = |t: GgmlDType| weights.iter().any(|w| w.dtype == t);
-    let k_acts = [
-        GgmlDType::Q2K,
-        GgmlDType::Q3K,
-        GgmlDType::Q4K,
-        GgmlDType::Q5K,
-        GgmlDType::Q6K,
-    ]
-    .into_iter()
-    .any(has)
-    .then(|| quantized::<BlockQ4K>(cpu.isa, xs, cols));
-    let q8_0_acts = [GgmlDType::Q4_0, GgmlDType::Q5_0, GgmlDType::Q8_0]
-        .into_iter()
-        .any(has)
-        .then(|| quantized::<BlockQ8_0>(cpu.isa, xs, cols));
+    let reads = |p: GgmlDType| weights.iter().any(|w| kernels::partner(w.dtype) == Some(p));
+    let acts = Quantized {
+        q8k: match reads(GgmlDType::Q8K) {
+            true => quantized::<BlockQ4K>(cpu.isa, xs, cols),
+            false => Vec::new(),
+        },
+        q8_0: match reads(GgmlDType::Q8_0) {
+            true => quantized::<BlockQ8_0>(cpu.isa, xs, cols),
+            false => Vec::new(),
+        },
+    };
     let per_task = rows_per_task(cols);
     let tasks: Vec<(usize, usize)> = weights
         .iter()
@@ -66,61 +75,41 @@ pub(crate) fn matmul_group(cpu: Cpu, xs: &[f32], weights: &[&QMatrix], outs: &mu
         .flat_map(|(i, w)| (0..w.rows).step_by(per_task).map(move |r0| (i, r0)))
         .collect();
     let dsts: Vec<SharedOut> = outs.iter_mut().map(|o| SharedOut(o.as_mut_ptr())).collect();
-    let (q4k, q5k) = (kernels::q4k(cpu), kernels::q5k(cpu));
-    let (q2k, q3k) = (kernels::q2k(cpu), kernels::q3k(cpu));
-    let (q6k, q8_0) = (kernels::q6k(cpu), kernels::q8_0(cpu));
-    let (q4_0, q5_0) = (kernels::q4_0(cpu), kernels::q5_0(cpu));
-    let q4k_acts = k_acts
-        .as_deref()
-        .filter(|_| has(GgmlDType::Q4K))
-        .and_then(|k| arranged(&q4k, k, cols));
-    let q4k_acts = q4k_acts.as_ref();
-    // Q4_0's and Q5_0's decode kernels read Q8_0 with their offsets' pair sums.
-    let q8: &[BlockQ8_0] = q8_0_acts.as_deref().unwrap_or_default();
-    let q4_0_acts = has(GgmlDType::Q4_0)
-        .then(|| arranged(&q4_0, q8, cols))
-        .flatten();
-    let q5_0_acts = has(GgmlDType::Q5_0)
-        .then(|| arranged(&q5_0, q8, cols))
-        .flatten();
-    let k: &[BlockQ8K] = k_acts.as_deref().unwrap_or_default();
-    tasks.into_par_iter().for_each(|(i, r0)| {
-        let w = weights[i];
-        let rs = r0..(r0 + per_task).min(w.rows);
-        // Rows `rs` of `w` as `$t` with `$kernels`, on activations `$quantized` (and their
-        // arrangement, where the kernels read one).
-        macro_rules! rows {
-            ($t:ty, $kernels:expr, $quantized:expr, $arranged:expr) => {
-                multiply_rows(
-                    w.blocks::<$t>(),
-                    w.rows,
-                    cols,
-                    Activations {
-                        quantized: $quantized,
-                        arranged: $arranged,
-                    },
-                    $kernels,
-                    rs,
-                    dsts[i],
-                )
-            };
-        }
-        // SAFETY: tasks cover disjoint rows of each output, which holds `w.rows` floats
-        // (asserted above) for the one token.
-        unsafe {
-            match w.dtype {
-                GgmlDType::Q2K => rows!(BlockQ2K, &q2k, k, None),
-                GgmlDType::Q3K => rows!(BlockQ3K, &q3k, k, None),
-                GgmlDType::Q4K => rows!(BlockQ4K, &q4k, k, q4k_acts),
-                GgmlDType::Q5K => rows!(BlockQ5K, &q5k, k, None),
-                GgmlDType::Q6K => rows!(BlockQ6K, &q6k, k, None),
-                GgmlDType::Q4_0 => rows!(BlockQ4_0, &q4_0, q8, q4_0_acts.as_ref()),
-                GgmlDType::Q5_0 => rows!(BlockQ5_0, &q5_0, q8, q5_0_acts.as_ref()),
-                GgmlDType::Q8_0 => rows!(BlockQ8_0, &q8_0, q8, None),
-                other => unreachable!("{other:?} is not one of ours (checked above)"),
-            }
-        }
-    });
+    let has = |t: GgmlDType| weights.iter().any(|w| w.dtype == t);
+    macro_rules! group {
+        ($(($d:ident, $t:ty, $k:ident, $name:literal)),*) => {{
+            // Each type's kernels, with the activations arranged for them (once per product)
+            // where the group has that type and its decode kernel reads them so.
+            $(
+                let $k = kernels::$k(cpu);
+                let $k = {
+                    let q = <<$t as GgmlType>::VecDotType as Partner>::of(&acts);
+                    let arranged = has(GgmlDType::$d).then(|| arranged(&$k, q, cols)).flatten();
+                    ($k, arranged)
+                };
+            )*
+            tasks.into_par_iter().for_each(|(i, r0)| {
+                let w = weights[i];
+                let rs = r0..(r0 + per_task).min(w.rows);
+                // SAFETY: tasks cover disjoint rows of each output, which holds `w.rows`
+                // floats (asserted above) for the one token.
+                unsafe {
+                    match w.dtype {
+                        $(GgmlDType::$d => {
+                            let (kernels, arranged) = &$k;
+                            let acts = Activations::<$t> {
+                                quantized: <<$t as GgmlType>::VecDotType as Partner>::of(&acts),
+                                arranged: arranged.as_ref(),
+                            };
+                            multiply_rows(w.blocks::<$t>(), w.rows, cols, acts, kernels, rs, dsts[i])
+                        })*
+                        other => unreachable!("{other:?} is not one of ours (checked above)"),
+                    }
+                }
+            });
+        }};
+    }
+    kernels::our_types!(group)
 }
 
 #[cfg(test)]

@@ -139,63 +139,45 @@ impl QMatrix {
     /// kernels: the activations are quantized once to the kernel's partner type, then rows are
     /// split across rayon's threads.
     pub fn matmul(&self, cpu: Cpu, xs: &[f32], out: &mut [f32]) {
-        macro_rules! ours {
-            ($t:ty, $kernels:ident) => {
-                matmul_typed::<$t>(
-                    self.blocks::<$t>(),
-                    self.rows,
-                    self.cols,
-                    xs,
-                    out,
-                    kernels::$kernels(cpu),
-                    cpu.isa,
-                )
-            };
-        }
         macro_rules! go {
-            ($t:ty) => {
+            ($t:ty, $kernels:expr) => {
                 matmul_typed::<$t>(
                     self.blocks::<$t>(),
                     self.rows,
                     self.cols,
                     xs,
                     out,
-                    RowKernels::candle(),
+                    $kernels,
                     cpu.isa,
                 )
             };
-        }
-        // The prompt tiles are x86 code (AVX2, AVX-VNNI, AVX-512 VNNI).
-        #[cfg(target_arch = "x86_64")]
-        if let Some(family) =
-            tile::Family::of(cpu).filter(|_| xs.len() / self.cols >= tile::MIN_TOKENS)
-        {
-            let weights = match self.dtype {
-                GgmlDType::Q2K => Some(tile::Weights::Q2K(self.blocks())),
-                GgmlDType::Q3K => Some(tile::Weights::Q3K(self.blocks())),
-                GgmlDType::Q4K => Some(tile::Weights::Q4K(self.blocks())),
-                GgmlDType::Q5K => Some(tile::Weights::Q5K(self.blocks())),
-                GgmlDType::Q6K => Some(tile::Weights::Q6K(self.blocks())),
-                GgmlDType::Q4_0 => Some(tile::Weights::Q4_0(self.blocks())),
-                GgmlDType::Q5_0 => Some(tile::Weights::Q5_0(self.blocks())),
-                GgmlDType::Q8_0 => Some(tile::Weights::Q8_0(self.blocks())),
-                _ => None,
+            ($t:ty) => {
+                go!($t, RowKernels::candle())
             };
-            if let Some(w) = weights {
-                return tile::matmul(family, w, self.rows, self.cols, xs, out);
-            }
         }
-        match self.dtype {
-            GgmlDType::Q2K => ours!(BlockQ2K, q2k),
-            GgmlDType::Q3K => ours!(BlockQ3K, q3k),
-            GgmlDType::Q4K => ours!(BlockQ4K, q4k),
-            GgmlDType::Q5K => ours!(BlockQ5K, q5k),
-            GgmlDType::Q6K => ours!(BlockQ6K, q6k),
-            GgmlDType::Q8_0 => ours!(BlockQ8_0, q8_0),
-            GgmlDType::Q4_0 => ours!(BlockQ4_0, q4_0),
-            GgmlDType::Q5_0 => ours!(BlockQ5_0, q5_0),
-            _ => dispatch!(self.dtype, go),
+        // Our types: a prompt through the tiles (x86 code: AVX2, AVX-VNNI, AVX-512 VNNI),
+        // else the row kernels; the rest through candle's.
+        macro_rules! ours {
+            ($(($d:ident, $t:ty, $k:ident, $name:literal)),*) => {{
+                #[cfg(target_arch = "x86_64")]
+                if let Some(family) =
+                    tile::Family::of(cpu).filter(|_| xs.len() / self.cols >= tile::MIN_TOKENS)
+                {
+                    match self.dtype {
+                        $(GgmlDType::$d => {
+                            let weights = tile::Weights::$d(self.blocks());
+                            return tile::matmul(family, weights, self.rows, self.cols, xs, out);
+                        })*
+                        _ => {}
+                    }
+                }
+                match self.dtype {
+                    $(GgmlDType::$d => go!($t, kernels::$k(cpu)),)*
+                    _ => dispatch!(self.dtype, go),
+                }
+            }};
         }
+        kernels::our_types!(ours)
     }
 }
 
