@@ -29,7 +29,7 @@ pub(crate) fn quantize(isa: Isa, xs: &[f32], ys: &mut [BlockQ8K]) {
     );
     #[cfg(target_arch = "x86_64")]
     {
-        use super::q4k_avx512::Q8K;
+        use super::block_views::Q8K;
         use super::simd::view_mut;
         let wide = match isa {
             Isa::Avx512 => true,
@@ -68,7 +68,7 @@ pub(crate) fn quantize_q8_0(isa: Isa, xs: &[f32], ys: &mut [BlockQ8_0]) {
     );
     #[cfg(target_arch = "x86_64")]
     if isa != Isa::Generic {
-        use super::q8_0_avx512::Q8;
+        use super::block_views::Q8;
         use super::simd::view_mut;
         assert!(isa.supported());
         // SAFETY: `Q8` has `BlockQ8_0`'s layout (asserted beside it); any bits are valid.
@@ -104,8 +104,8 @@ pub(crate) fn quantize_for<U: GgmlType>(isa: Isa, xs: &[f32], ys: &mut [U]) {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::super::q4k_avx512::Q8K;
-    use super::super::q8_0_avx512::Q8;
+    use super::super::block_views::Q8;
+    use super::super::block_views::Q8K;
     use std::arch::x86_64::*;
 
     /// Index of the first value whose magnitude is `amax`, from per-vector equality masks.

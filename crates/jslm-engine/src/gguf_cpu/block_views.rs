@@ -1,15 +1,15 @@
-//! ggml's blocks of the types that were left to candle's kernels until stop 33 (Q2_K, Q3_K,
-//! Q4_0, Q5_0: the Q2_K, Q3_K_S/M/L, Q4_0 and Q5_0 files of the catalog), as the prompt
-//! tiles' unpacking (`tile/prep.rs`) and Q8_0's AVX2 row kernel read them. candle's fields
-//! are crate-private; each view has its struct's layout (asserted below), so `simd::view` can
-//! reinterpret a tensor's blocks. Q4_0 and Q5_0, like Q8_0, are blocks of 32 values and one
-//! scale: `Block32` gives all three's values as signed bytes (for the row kernel), `Offset32`
-//! Q4_0's and Q5_0's as unsigned values and an offset (for the tiles).
+//! ggml's quantized blocks as the kernels read them: one `repr(C)` view per block type
+//! (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K, Q4_0, Q5_0, Q8_0), with candle's size and alignment
+//! (asserted beside each) and ggml's field order, so `simd::view` can reinterpret a tensor's
+//! blocks (candle's fields are crate-private), and the scalar decoding of their packed scales.
+//! The one home of these layouts: the x86 kernels, the prompt tiles and the decode
+//! activations all read them from here; their SIMD unpacking is `block_unpack.rs`.
+#![cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // (read by x86 kernels only)
 
-use super::q8_0_avx512::Q8;
-use candle_core::quantized::k_quants::{BlockQ2K, BlockQ3K, BlockQ4_0, BlockQ5_0};
+use candle_core::quantized::k_quants::{
+    BlockQ2K, BlockQ3K, BlockQ4K, BlockQ4_0, BlockQ5K, BlockQ5_0, BlockQ6K, BlockQ8K, BlockQ8_0,
+};
 use half::f16;
-use std::arch::x86_64::*;
 
 /// `block_q2_K`: value `l` of sub-block `j` (16 values) is `d · (scales[j] & 15) · q −
 /// dmin · (scales[j] >> 4)`, with the 2-bit `q` of value `128n + 32i + l` (`l` < 32) at bits
@@ -59,61 +59,121 @@ const _: () = assert!(std::mem::align_of::<Q4_0>() == std::mem::align_of::<Block
 const _: () = assert!(std::mem::size_of::<Q5_0>() == std::mem::size_of::<BlockQ5_0>());
 const _: () = assert!(std::mem::align_of::<Q5_0>() == std::mem::align_of::<BlockQ5_0>());
 
-/// The 2-bit `q` of values `128h + 32k … + 32` for k = 0..4 (bits `2k` of `qs[32h + l]`),
-/// one byte each, in value order (Q2_K's and Q3_K's low bits).
-///
-/// # Safety
-/// AVX2; `h` is 0 or 1.
-#[inline(always)]
-unsafe fn two_bits(qs: &[u8; 64], h: usize) -> [__m256i; 4] {
-    let m3 = _mm256_set1_epi8(3);
-    // SAFETY: 32 of the 64 bytes of `qs` (h ≤ 1).
-    let q = unsafe { _mm256_loadu_si256(qs.as_ptr().add(32 * h) as *const __m256i) };
-    // (16-bit shifts move bits across bytes, which the mask drops. A loop, not a closure: a
-    // closure would be compiled without the caller's AVX2, and each intrinsic in it would be
-    // a call — 334 ns per Q3_K block instead of 10.)
-    let mut out = [_mm256_setzero_si256(); 4];
-    for (k, out) in out.iter_mut().enumerate() {
-        *out = _mm256_and_si256(_mm256_srl_epi16(q, _mm_cvtsi32_si128(2 * k as i32)), m3);
-    }
-    out
+/// ggml's `block_q4_K`.
+#[repr(C)]
+pub(super) struct Q4K {
+    pub d: f16,
+    pub dmin: f16,
+    pub scales: [u8; 12],
+    pub qs: [u8; 128],
 }
 
-impl Q2K {
-    /// The `q` (0…3) of values `128h + 32k … + 32` for k = 0..4, one byte each.
-    ///
-    /// # Safety
-    /// AVX2; `h` is 0 or 1.
-    #[inline(always)]
-    pub unsafe fn q_half(&self, h: usize) -> [__m256i; 4] {
-        // SAFETY: the caller's.
-        unsafe { two_bits(&self.qs, h) }
-    }
+/// ggml's `block_q5_K`: Q4_K's factors and packed
+/// 6-bit scales, each value's fifth bit in `qh`.
+#[repr(C)]
+pub(super) struct Q5K {
+    pub d: f16,
+    pub dmin: f16,
+    pub scales: [u8; 12],
+    pub qh: [u8; 32],
+    pub qs: [u8; 128],
 }
+
+const _: () = assert!(std::mem::size_of::<Q5K>() == std::mem::size_of::<BlockQ5K>());
+const _: () = assert!(std::mem::align_of::<Q5K>() == std::mem::align_of::<BlockQ5K>());
+
+/// A Q4_K or Q5_K block as the kernels that serve both read it: the same factors and packed
+/// scales, and for Q5_K a fifth bit per value.
+pub(super) trait KBlock {
+    fn d(&self) -> f16;
+    fn dmin(&self) -> f16;
+    fn scales(&self) -> &[u8; 12];
+    fn qs(&self) -> &[u8; 128];
+    /// Q5_K's fifth bits: bit `2j` of byte `l` for value `64j + l`, `2j + 1` for `64j + 32 +
+    /// l`.
+    fn qh(&self) -> Option<&[u8; 32]>;
+}
+
+macro_rules! k_block {
+    ($block:ty, |$x:ident| $qh:expr) => {
+        impl KBlock for $block {
+            fn d(&self) -> f16 {
+                self.d
+            }
+            fn dmin(&self) -> f16 {
+                self.dmin
+            }
+            fn scales(&self) -> &[u8; 12] {
+                &self.scales
+            }
+            fn qs(&self) -> &[u8; 128] {
+                &self.qs
+            }
+            fn qh(&self) -> Option<&[u8; 32]> {
+                let $x = self;
+                $qh
+            }
+        }
+    };
+}
+k_block!(Q4K, |_x| None);
+k_block!(Q5K, |x| Some(&x.qh));
+
+/// ggml's `block_q8_K`.
+#[repr(C)]
+pub(super) struct Q8K {
+    pub d: f32,
+    pub qs: [i8; 256],
+    pub bsums: [i16; 16],
+}
+
+const _: () = assert!(std::mem::size_of::<Q4K>() == std::mem::size_of::<BlockQ4K>());
+const _: () = assert!(std::mem::align_of::<Q4K>() == std::mem::align_of::<BlockQ4K>());
+const _: () = assert!(std::mem::size_of::<Q8K>() == std::mem::size_of::<BlockQ8K>());
+const _: () = assert!(std::mem::align_of::<Q8K>() == std::mem::align_of::<BlockQ8K>());
+
+/// Masks of Q4_K's packed scales (ggml's names).
+pub(super) const KMASK1: u32 = 0x3f3f3f3f;
+pub(super) const KMASK2: u32 = 0x0f0f0f0f;
+pub(super) const KMASK3: u32 = 0x03030303;
+
+/// The eight 6-bit scales (bytes 0–7) and mins (bytes 8–15) of a block, as ggml's
+/// `get_scale_min_k4` reads them.
+#[inline(always)]
+pub(super) fn scales_and_mins(packed: &[u8; 12]) -> [u32; 4] {
+    let u = |i: usize| u32::from_le_bytes(packed[4 * i..4 * i + 4].try_into().unwrap());
+    let (u0, u1, u2) = (u(0), u(1), u(2));
+    [
+        u0 & KMASK1,
+        (u2 & KMASK2) | (((u0 >> 6) & KMASK3) << 4),
+        u1 & KMASK1,
+        ((u2 >> 4) & KMASK2) | (((u1 >> 6) & KMASK3) << 4),
+    ]
+}
+
+/// ggml's `block_q6_K`.
+#[repr(C)]
+pub(super) struct Q6K {
+    pub ql: [u8; 128],
+    pub qh: [u8; 64],
+    pub scales: [i8; 16],
+    pub d: f16,
+}
+
+const _: () = assert!(std::mem::size_of::<Q6K>() == std::mem::size_of::<BlockQ6K>());
+const _: () = assert!(std::mem::align_of::<Q6K>() == std::mem::align_of::<BlockQ6K>());
+
+/// ggml's `block_q8_0`.
+#[repr(C)]
+pub(super) struct Q8 {
+    pub d: f16,
+    pub qs: [i8; 32],
+}
+
+const _: () = assert!(std::mem::size_of::<Q8>() == std::mem::size_of::<BlockQ8_0>());
+const _: () = assert!(std::mem::align_of::<Q8>() == std::mem::align_of::<BlockQ8_0>());
 
 impl Q3K {
-    /// The unsigned `q` (0…7) of values `128h + 32k … + 32` for k = 0..4, one byte each: the
-    /// 2-bit values with the third bit (bit `4h + k` of `hmask[l]`, worth 4) or'ed in.
-    ///
-    /// # Safety
-    /// AVX2; `h` is 0 or 1.
-    #[inline(always)]
-    pub unsafe fn q_half(&self, h: usize) -> [__m256i; 4] {
-        let ones = _mm256_set1_epi8(1);
-        // SAFETY: the caller's; the 32 bytes of `hmask`.
-        let (mut out, hm) = unsafe {
-            (
-                two_bits(&self.qs, h),
-                _mm256_loadu_si256(self.hmask.as_ptr() as *const __m256i),
-            )
-        };
-        for (k, out) in out.iter_mut().enumerate() {
-            let bit = _mm256_srl_epi16(hm, _mm_cvtsi32_si128((4 * h + k) as i32));
-            *out = _mm256_or_si256(*out, _mm256_slli_epi16::<2>(_mm256_and_si256(bit, ones)));
-        }
-        out
-    }
-
     /// The sixteen 6-bit `s_j` (0…63), four bytes per little-endian word, unpacked as ggml's
     /// `dequantize_row_q3_K` does: the low four bits of `s_j` are nibbles of bytes 0–7 (sub-
     /// blocks 0–7 the low ones, 8–15 the high), the top two bits pairs of bytes 8–11.
@@ -135,108 +195,6 @@ impl Q3K {
     pub fn scales(&self) -> [i8; 16] {
         let raw = self.raw_scales();
         std::array::from_fn(|j| (raw[j / 4] >> (8 * (j % 4))) as u8 as i8 - 32)
-    }
-}
-
-/// A block of 32 values with one f16 scale (Q8_0, Q4_0, Q5_0), its values signed bytes once
-/// unpacked: what Q8_0's AVX2 row kernel multiplies.
-pub(super) trait Block32 {
-    fn d(&self) -> f16;
-    /// The 32 values (`q − 8` for Q4_0, `q − 16` for Q5_0) as signed bytes.
-    ///
-    /// # Safety
-    /// AVX2.
-    unsafe fn values(&self) -> __m256i;
-}
-
-/// Q4_0 and Q5_0: unsigned `q` and an offset, as the prompt tiles multiply them (`maddubs`
-/// takes the unsigned `q`; the offset meets the activations' block sums).
-pub(super) trait Offset32: Block32 {
-    /// What is subtracted from each `q`.
-    const OFFSET: i8;
-    /// The 32 `q` in value order, as bytes.
-    ///
-    /// # Safety
-    /// AVX2.
-    unsafe fn q(&self) -> __m256i;
-}
-
-impl Block32 for Q8 {
-    fn d(&self) -> f16 {
-        self.d
-    }
-    #[inline(always)]
-    unsafe fn values(&self) -> __m256i {
-        // SAFETY: the 32 bytes of `qs`.
-        unsafe { _mm256_loadu_si256(self.qs.as_ptr() as *const __m256i) }
-    }
-}
-
-/// Q4_0's and Q5_0's 4-bit `q` (value `l` < 16 the low nibble of `qs[l]`, `16 + l` the
-/// high one) as 32 bytes in value order: the 16 bytes in both lanes, the high lane's shifted
-/// by a nibble (one broadcast load, one variable shift, one mask).
-#[inline(always)]
-unsafe fn nibbles(qs: &[u8; 16]) -> __m256i {
-    // SAFETY: the 16 bytes of `qs`; the caller's AVX2.
-    unsafe {
-        let q = _mm256_broadcastsi128_si256(_mm_loadu_si128(qs.as_ptr() as *const __m128i));
-        let high_lane_by_4 = _mm256_srlv_epi32(q, _mm256_set_epi32(4, 4, 4, 4, 0, 0, 0, 0));
-        _mm256_and_si256(high_lane_by_4, _mm256_set1_epi8(0x0F))
-    }
-}
-
-/// `Block32` of an `Offset32`: `q − OFFSET`.
-macro_rules! offset_block32 {
-    ($t:ty) => {
-        impl Block32 for $t {
-            fn d(&self) -> f16 {
-                self.d
-            }
-            #[inline(always)]
-            unsafe fn values(&self) -> __m256i {
-                // SAFETY: the caller's AVX2.
-                unsafe { _mm256_sub_epi8(self.q(), _mm256_set1_epi8(Self::OFFSET)) }
-            }
-        }
-    };
-}
-offset_block32!(Q4_0);
-offset_block32!(Q5_0);
-
-impl Offset32 for Q4_0 {
-    const OFFSET: i8 = 8;
-    #[inline(always)]
-    unsafe fn q(&self) -> __m256i {
-        // SAFETY: the caller's AVX2.
-        unsafe { nibbles(&self.qs) }
-    }
-}
-
-impl Offset32 for Q5_0 {
-    const OFFSET: i8 = 16;
-    #[inline(always)]
-    unsafe fn q(&self) -> __m256i {
-        // Bit `l` of `qh` to byte `l`: byte `k` of the dword into bytes 8k..8k + 8, then each
-        // byte's own bit picked by the mask and compared (ggml's `bytes_from_bits_32`).
-        let qh = i32::from_le_bytes(self.qh);
-        let spread = _mm256_shuffle_epi8(
-            _mm256_set1_epi32(qh),
-            _mm256_set_epi64x(
-                0x0303_0303_0303_0303,
-                0x0202_0202_0202_0202,
-                0x0101_0101_0101_0101,
-                0,
-            ),
-        );
-        let bit = _mm256_set1_epi64x(0x8040_2010_0804_0201u64 as i64);
-        let set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
-        // SAFETY: the caller's AVX2.
-        unsafe {
-            _mm256_or_si256(
-                nibbles(&self.qs),
-                _mm256_and_si256(set, _mm256_set1_epi8(16)),
-            )
-        }
     }
 }
 

@@ -11,6 +11,8 @@
 //! AVX-512 VNNI kernel went from 5.9 to 4.9 ns per block on Zen 4 (BENCHMARKS.md, stop 26).
 #![cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // (built by x86 kernels only)
 
+use super::block_views::{Q8, Q8K};
+use super::simd::view;
 use candle_core::quantized::k_quants::{BlockQ8K, BlockQ8_0};
 
 /// One token's activations arranged for a decode kernel: which arrangement is the kernel's
@@ -73,18 +75,11 @@ impl<'a> Q8_0Offsets<'a> {
     }
 }
 
-/// `BlockQ8_0`'s values (candle's fields are crate-private; ggml's layout).
+/// `BlockQ8_0`'s values.
 fn q8_0_values(b: &BlockQ8_0) -> &[i8; 32] {
-    #[repr(C)]
-    struct Q8 {
-        d: half::f16,
-        qs: [i8; 32],
-    }
-    const _: () = assert!(std::mem::size_of::<Q8>() == std::mem::size_of::<BlockQ8_0>());
-    const _: () = assert!(std::mem::align_of::<Q8>() == std::mem::align_of::<BlockQ8_0>());
-    // SAFETY: same size and alignment (asserted), ggml's field order, plain integers and an
-    // f16 valid for any bits.
-    &unsafe { &*(b as *const BlockQ8_0 as *const Q8) }.qs
+    // SAFETY: `Q8` has `BlockQ8_0`'s layout (asserted in `block_views`).
+    let q: &[Q8] = unsafe { view(std::slice::from_ref(b), 1) };
+    &q[0].qs
 }
 
 /// A block's 256 quantized activations in kernel order: for each half `h` (128 values),
@@ -141,20 +136,11 @@ impl<'a> DecodeActs<'a> {
     }
 }
 
-/// `BlockQ8K`'s `d`, `qs` and `bsums` (candle's fields are crate-private; ggml's layout).
+/// `BlockQ8K`'s `d`, `qs` and `bsums`.
 fn fields(b: &BlockQ8K) -> (f32, &[i8; 256], &[i16; 16]) {
-    #[repr(C)]
-    struct Q8K {
-        d: f32,
-        qs: [i8; 256],
-        bsums: [i16; 16],
-    }
-    const _: () = assert!(std::mem::size_of::<Q8K>() == std::mem::size_of::<BlockQ8K>());
-    const _: () = assert!(std::mem::align_of::<Q8K>() == std::mem::align_of::<BlockQ8K>());
-    // SAFETY: same size and alignment (asserted), ggml's field order, plain integers and a
-    // float valid for any bits.
-    let q = unsafe { &*(b as *const BlockQ8K as *const Q8K) };
-    (q.d, &q.qs, &q.bsums)
+    // SAFETY: `Q8K` has `BlockQ8K`'s layout (asserted in `block_views`).
+    let q: &[Q8K] = unsafe { view(std::slice::from_ref(b), 1) };
+    (q[0].d, &q[0].qs, &q[0].bsums)
 }
 
 #[cfg(test)]

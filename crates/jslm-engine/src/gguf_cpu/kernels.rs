@@ -7,7 +7,9 @@
 //! candle's own AVX2 or scalar code elsewhere).
 
 #[cfg(target_arch = "x86_64")]
-use super::block_views::{Offset32, Q4_0, Q5_0};
+use super::block_unpack::Offset32;
+#[cfg(target_arch = "x86_64")]
+use super::block_views::{Q4_0, Q5_0};
 #[cfg(not(target_arch = "x86_64"))]
 use super::decode_acts::Arrangement;
 #[cfg(target_arch = "x86_64")]

@@ -1,5 +1,5 @@
 //! A weight matrix that stays in the memory-mapped GGUF file, multiplied with the row kernels
-//! `kernels.rs` picks for the CPU (ours for Q3_K–Q6_K, Q4_0, Q5_0 and Q8_0 on AVX-512 and
+//! `kernels.rs` picks for the CPU (ours for Q2_K–Q6_K, Q4_0, Q5_0 and Q8_0 on AVX-512 and
 //! AVX2, candle's `GgmlType::vec_dot` otherwise) or, for prompts, the tiles (`tile/`).
 //!
 //! Why not candle's `QMatMul`: on load it copies every tensor out of the file, and on first

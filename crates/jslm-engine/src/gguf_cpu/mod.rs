@@ -2,14 +2,15 @@
 //! memory map: no copy of the weights at load, no repacked second copy at first use.
 //!
 //! Written here rather than taken from candle's `quantized_llama` for memory and load time
-//! (see `matrix.rs`) and speed (our row kernels for Q4_K, Q5_K, Q6_K, Q4_0, Q5_0 and Q8_0,
-//! `kernels.rs`; prompt tiles for every K-quant and those, `tile/`).
+//! (see `matrix.rs`) and speed (our row kernels and prompt tiles for Q2_K–Q6_K, Q4_0, Q5_0
+//! and Q8_0: `kernels.rs`, `tile/`).
 
 mod attention;
 mod attention_block;
 #[cfg(target_arch = "x86_64")]
 mod attention_decode;
 #[cfg(target_arch = "x86_64")]
+mod block_unpack;
 mod block_views;
 pub use attention::KvCacheType;
 mod decode_acts;

@@ -8,8 +8,8 @@
 //! bsum_j`. Ours adds what made the AVX-512 kernel fast: F16C scales inline, software
 //! prefetch, and the block unpacked once for all `T` tokens.
 
+use super::block_views::{Q4K, Q5K, Q8K};
 use super::decode_acts::DecodeActs;
-use super::q4k_avx512::{Q4K, Q5K, Q8K};
 use super::simd::view;
 use candle_core::quantized::k_quants::{BlockQ4K, BlockQ5K, BlockQ8K};
 
@@ -63,7 +63,7 @@ pub(crate) fn arranged_vnni<const VEX: bool>(n: usize, xs: &[BlockQ4K], acts: &D
 
 #[cfg(target_arch = "x86_64")]
 mod imp {
-    use super::super::q4k_avx512::{KBlock, KMASK1, KMASK2, KMASK3};
+    use super::super::block_views::{KBlock, KMASK1, KMASK2, KMASK3};
     use super::super::simd::{fifth_bits, half_to_f32, hsum128, hsum256, prefetch_ahead};
     use super::super::simd::{Dpbusd, Evex, Vex};
     use super::DecodeActs;
@@ -428,7 +428,7 @@ mod imp {
                 half_to_f32(x.d().to_bits()),
                 half_to_f32(x.dmin().to_bits()),
             );
-            let sm = super::super::q4k_avx512::scales_and_mins(x.scales());
+            let sm = super::super::block_views::scales_and_mins(x.scales());
             // SAFETY (below): the 32 bytes of `qh`.
             let qh = x
                 .qh()

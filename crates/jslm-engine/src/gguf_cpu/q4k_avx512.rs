@@ -9,83 +9,10 @@
 //! products per i32 lane (at most 4 · 15 · 128 = 7,680, so the lanes pack to i16 without
 //! saturating) and one `vpmaddwd` applies the scales: three multiplies per 128 values, not four.
 
+use super::block_views::{Q4K, Q8K};
 use super::decode_acts::DecodeActs;
 use super::simd::view;
-use candle_core::quantized::k_quants::{BlockQ4K, BlockQ5K, BlockQ8K};
-use half::f16;
-
-/// ggml's `block_q4_K`, field by field (candle's fields are crate-private).
-#[repr(C)]
-pub(super) struct Q4K {
-    pub d: f16,
-    pub dmin: f16,
-    pub scales: [u8; 12],
-    pub qs: [u8; 128],
-}
-
-/// ggml's `block_q5_K` (candle's fields are crate-private): Q4_K's factors and packed
-/// 6-bit scales, each value's fifth bit in `qh`.
-#[repr(C)]
-pub(super) struct Q5K {
-    pub d: f16,
-    pub dmin: f16,
-    pub scales: [u8; 12],
-    pub qh: [u8; 32],
-    pub qs: [u8; 128],
-}
-
-const _: () = assert!(std::mem::size_of::<Q5K>() == std::mem::size_of::<BlockQ5K>());
-const _: () = assert!(std::mem::align_of::<Q5K>() == std::mem::align_of::<BlockQ5K>());
-
-/// A Q4_K or Q5_K block as the kernels that serve both read it: the same factors and packed
-/// scales, and for Q5_K a fifth bit per value.
-pub(super) trait KBlock {
-    fn d(&self) -> f16;
-    fn dmin(&self) -> f16;
-    fn scales(&self) -> &[u8; 12];
-    fn qs(&self) -> &[u8; 128];
-    /// Q5_K's fifth bits: bit `2j` of byte `l` for value `64j + l`, `2j + 1` for `64j + 32 +
-    /// l`.
-    fn qh(&self) -> Option<&[u8; 32]>;
-}
-
-macro_rules! k_block {
-    ($block:ty, |$x:ident| $qh:expr) => {
-        impl KBlock for $block {
-            fn d(&self) -> f16 {
-                self.d
-            }
-            fn dmin(&self) -> f16 {
-                self.dmin
-            }
-            fn scales(&self) -> &[u8; 12] {
-                &self.scales
-            }
-            fn qs(&self) -> &[u8; 128] {
-                &self.qs
-            }
-            fn qh(&self) -> Option<&[u8; 32]> {
-                let $x = self;
-                $qh
-            }
-        }
-    };
-}
-k_block!(Q4K, |_x| None);
-k_block!(Q5K, |x| Some(&x.qh));
-
-/// ggml's `block_q8_K`.
-#[repr(C)]
-pub(super) struct Q8K {
-    pub d: f32,
-    pub qs: [i8; 256],
-    pub bsums: [i16; 16],
-}
-
-const _: () = assert!(std::mem::size_of::<Q4K>() == std::mem::size_of::<BlockQ4K>());
-const _: () = assert!(std::mem::align_of::<Q4K>() == std::mem::align_of::<BlockQ4K>());
-const _: () = assert!(std::mem::size_of::<Q8K>() == std::mem::size_of::<BlockQ8K>());
-const _: () = assert!(std::mem::align_of::<Q8K>() == std::mem::align_of::<BlockQ8K>());
+use candle_core::quantized::k_quants::{BlockQ4K, BlockQ8K};
 
 /// One weight row against `T` activation rows, with VNNI (`vnni`) or AVX-512 BW alone.
 #[cfg(target_arch = "x86_64")]
@@ -136,28 +63,11 @@ pub(super) fn vnni_detected() -> bool {
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
+    use super::super::block_views::scales_and_mins;
     use super::super::q4k_avx2::{factor, PairHeads, GROUP};
     use super::super::simd::{half_to_f32, prefetch_ahead};
     use super::{DecodeActs, Q4K, Q8K};
     use std::arch::x86_64::*;
-
-    pub(in super::super) const KMASK1: u32 = 0x3f3f3f3f;
-    pub(in super::super) const KMASK2: u32 = 0x0f0f0f0f;
-    pub(in super::super) const KMASK3: u32 = 0x03030303;
-
-    /// The eight 6-bit scales (bytes 0–7) and mins (bytes 8–15) of a block, as ggml's
-    /// `get_scale_min_k4` reads them.
-    #[inline(always)]
-    pub(in super::super) fn scales_and_mins(packed: &[u8; 12]) -> [u32; 4] {
-        let u = |i: usize| u32::from_le_bytes(packed[4 * i..4 * i + 4].try_into().unwrap());
-        let (u0, u1, u2) = (u(0), u(1), u(2));
-        [
-            u0 & KMASK1,
-            (u2 & KMASK2) | (((u0 >> 6) & KMASK3) << 4),
-            u1 & KMASK1,
-            ((u2 >> 4) & KMASK2) | (((u1 >> 6) & KMASK3) << 4),
-        ]
-    }
 
     #[target_feature(enable = "avx512f,avx512bw,avx2,fma,f16c")]
     pub(super) unsafe fn rows_bw<const T: usize>(xs: &[Q4K], ys: [&[Q8K]; T]) -> [f32; T] {
@@ -407,6 +317,3 @@ mod avx512 {
         out
     }
 }
-
-#[cfg(target_arch = "x86_64")]
-pub(super) use avx512::{scales_and_mins, KMASK1, KMASK2, KMASK3};

@@ -18,9 +18,7 @@
 //! applies their four groups' scales: per 64 values two `vpdpbusd`, a pack, one shuffle and
 //! one `madd` where AVX2 needs two `maddubs`, two shuffles and two `madd`s.
 
-use super::block_views::{Q2K, Q3K};
-use super::q4k_avx512::Q8K;
-use super::q6k_avx512::Q6K;
+use super::block_views::{Q2K, Q3K, Q6K, Q8K};
 use super::simd::view;
 use candle_core::quantized::k_quants::{BlockQ2K, BlockQ3K, BlockQ6K, BlockQ8K};
 

@@ -11,22 +11,9 @@
 //! went from 7.4 to 6.8 ns per block on Zen 4 (the variable shifts cost ~0.6 of that; the
 //! scale permutes ~0.3; aligned activations ~0.15).
 
-use super::q4k_avx512::Q8K;
+use super::block_views::{Q6K, Q8K};
 use super::simd::view;
 use candle_core::quantized::k_quants::{BlockQ6K, BlockQ8K};
-use half::f16;
-
-/// ggml's `block_q6_K` (candle's fields are crate-private).
-#[repr(C)]
-pub(super) struct Q6K {
-    pub ql: [u8; 128],
-    pub qh: [u8; 64],
-    pub scales: [i8; 16],
-    pub d: f16,
-}
-
-const _: () = assert!(std::mem::size_of::<Q6K>() == std::mem::size_of::<BlockQ6K>());
-const _: () = assert!(std::mem::align_of::<Q6K>() == std::mem::align_of::<BlockQ6K>());
 
 /// One weight row against `T` activation rows, with VNNI (`VNNI`) or AVX-512 BW alone.
 #[cfg(target_arch = "x86_64")]

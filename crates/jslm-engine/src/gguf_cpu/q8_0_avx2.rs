@@ -8,9 +8,10 @@
 //! so the negation cannot overflow). Ours converts the f16 scales inline with F16C, prefetches,
 //! and reuses the weights' magnitudes and signs for all `T` tokens.
 
-use super::block_views::{Block32, Offset32, Q4_0, Q5_0};
+use super::block_unpack::{Block32, Offset32};
+use super::block_views::Q8;
+use super::block_views::{Q4_0, Q5_0};
 use super::decode_acts::Q8_0Offsets;
-use super::q8_0_avx512::Q8;
 use super::simd::view;
 use candle_core::quantized::k_quants::{BlockQ4_0, BlockQ5_0, BlockQ8_0};
 

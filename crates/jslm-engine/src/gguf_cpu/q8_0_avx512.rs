@@ -6,19 +6,9 @@
 //! operand, so the weights enter as |x| and their signs move onto the activations (the
 //! activations are at most 127 in magnitude, so the negation cannot overflow).
 
+use super::block_views::Q8;
 use super::simd::view;
 use candle_core::quantized::k_quants::BlockQ8_0;
-use half::f16;
-
-/// ggml's `block_q8_0` (candle's fields are crate-private).
-#[repr(C)]
-pub(super) struct Q8 {
-    pub d: f16,
-    pub qs: [i8; 32],
-}
-
-const _: () = assert!(std::mem::size_of::<Q8>() == std::mem::size_of::<BlockQ8_0>());
-const _: () = assert!(std::mem::align_of::<Q8>() == std::mem::align_of::<BlockQ8_0>());
 
 /// One weight row against `T` activation rows.
 #[cfg(target_arch = "x86_64")]

@@ -14,7 +14,6 @@ pub(super) const PREFETCH_BYTES: usize = 2048;
 /// # Safety
 /// `T` and `U` must have the same size, alignment and field layout (each kernel asserts size
 /// and alignment at compile time), and every bit pattern must be a valid `U`.
-#[cfg(target_arch = "x86_64")]
 pub(super) unsafe fn view<T, U>(xs: &[T], count: usize) -> &[U] {
     assert!(std::mem::size_of::<T>() == std::mem::size_of::<U>());
     assert!(std::mem::align_of::<T>() == std::mem::align_of::<U>());

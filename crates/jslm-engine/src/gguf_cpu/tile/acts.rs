@@ -4,8 +4,7 @@
 //! feeds `L` tokens' dot products with a broadcast weight dword.
 
 use crate::gguf_cpu::acts_quant::{quantize, quantize_q8_0};
-use crate::gguf_cpu::q4k_avx512::Q8K;
-use crate::gguf_cpu::q8_0_avx512::Q8;
+use crate::gguf_cpu::block_views::{Q8, Q8K};
 use crate::gguf_cpu::simd::view;
 use crate::isa::Isa;
 use candle_core::quantized::k_quants::{BlockQ8K, BlockQ8_0, GgmlType};

@@ -13,10 +13,7 @@ mod body;
 mod lanes;
 mod prep;
 
-use crate::gguf_cpu::block_views::{Q2K, Q3K, Q4_0 as Q40, Q5_0 as Q50};
-use crate::gguf_cpu::q4k_avx512::{Q4K, Q5K};
-use crate::gguf_cpu::q6k_avx512::Q6K;
-use crate::gguf_cpu::q8_0_avx512::Q8;
+use crate::gguf_cpu::block_views::{Q2K, Q3K, Q4K, Q4_0 as Q40, Q5K, Q5_0 as Q50, Q6K, Q8};
 use crate::gguf_cpu::simd::view;
 use crate::isa::{Cpu, Isa};
 use acts::Acts;

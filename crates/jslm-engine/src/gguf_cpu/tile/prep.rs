@@ -4,11 +4,8 @@
 //! scale and min folded with the block's f16 factors into f32; the 32-value types' values as
 //! signed bytes (or i16), so that Q4_0 and Q5_0 run Q8_0's tiles.
 
-pub(super) use crate::gguf_cpu::block_views::Offset32;
-use crate::gguf_cpu::block_views::{Q2K, Q3K};
-use crate::gguf_cpu::q4k_avx512::{scales_and_mins, KBlock, Q4K, Q5K};
-use crate::gguf_cpu::q6k_avx512::Q6K;
-use crate::gguf_cpu::q8_0_avx512::Q8;
+pub(super) use crate::gguf_cpu::block_unpack::Offset32;
+use crate::gguf_cpu::block_views::{scales_and_mins, KBlock, Q2K, Q3K, Q4K, Q5K, Q6K, Q8};
 
 /// The blocks of one task's rows, `[row][block]`. For the K-quants `bytes` holds 256 values
 /// per block; for the 32-value types on AVX2 the 32 values as i16, on the other tiles as
