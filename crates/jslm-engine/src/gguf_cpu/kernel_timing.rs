@@ -1,6 +1,7 @@
-//! `jslm bench --kernels`: every row kernel and prompt tile this CPU can run, timed on weight
-//! rows that stay in cache, in nanoseconds per weight block (tiles: per block and token). It isolates a kernel's instructions from memory
-//! and threads, which the whole-model benchmark mixes (BENCHMARKS.md, stop 26: decode on the
+//! `jslm bench --kernels`: every row kernel and prompt tile this CPU can run, for every type
+//! of `kernels::our_types`, timed on weight rows that stay in cache, in nanoseconds per weight
+//! block (tiles: per block and token). It isolates a kernel's instructions from memory and
+//! threads, which the whole-model benchmark mixes (BENCHMARKS.md, stop 26: decode on the
 //! 2-vCPU VMs swings with the host's memory bandwidth). On a shared VM these times move too
 //! (4.87–6.33 ns for the same kernel minutes apart): compare builds run alternately.
 

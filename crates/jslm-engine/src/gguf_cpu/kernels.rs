@@ -1,10 +1,10 @@
-//! The one place that picks a row kernel per weight type and instruction set: ours for Q4_K,
-//! Q5_K (AVX2's on every x86 family), Q2_K and Q3_K (Q6_K's AVX2 one, likewise), Q4_0 and Q5_0 (Q8_0's
-//! AVX2 one, likewise), Q6_K and
-//! Q8_0 on AVX-512 and AVX2 (AVX-VNNI CPUs use the AVX2 ones, except for decoding
-//! Q4_K and Q6_K, where `vpdpbusd` saves more than it costs; VNNI serves their prompts, in
-//! the tiles), candle's `vec_dot` for everything else (and for `Isa::Generic`: NEON on ARM,
-//! candle's own AVX2 or scalar code elsewhere).
+//! The one place that picks a row kernel per weight type and instruction set (and, in
+//! `our_types`, lists the types that have kernels of ours): ours for Q4_K, Q5_K (AVX2's on
+//! every x86 family), Q2_K and Q3_K (Q6_K's AVX2 one, likewise), Q4_0 and Q5_0 (Q8_0's AVX2
+//! one, likewise), Q6_K and Q8_0 on AVX-512 and AVX2 (AVX-VNNI CPUs use the AVX2 ones, except
+//! for decoding Q4_K and Q6_K, where `vpdpbusd` saves more than it costs; VNNI serves their
+//! prompts, in the tiles), candle's `vec_dot` for everything else (and for `Isa::Generic`:
+//! NEON on ARM, candle's own AVX2 or scalar code elsewhere).
 
 #[cfg(target_arch = "x86_64")]
 use super::block_unpack::Offset32;

@@ -101,7 +101,8 @@ pub(crate) fn matmul_group(cpu: Cpu, xs: &[f32], weights: &[&QMatrix], outs: &mu
                                 quantized: <<$t as GgmlType>::VecDotType as Partner>::of(&acts),
                                 arranged: arranged.as_ref(),
                             };
-                            multiply_rows(w.blocks::<$t>(), w.rows, cols, acts, kernels, rs, dsts[i])
+                            let blocks = w.blocks::<$t>();
+                            multiply_rows(blocks, w.rows, cols, acts, kernels, rs, dsts[i])
                         })*
                         other => unreachable!("{other:?} is not one of ours (checked above)"),
                     }
