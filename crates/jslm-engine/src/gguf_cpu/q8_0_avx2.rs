@@ -9,8 +9,7 @@
 //! and reuses the weights' magnitudes and signs for all `T` tokens.
 
 use super::block_unpack::{Block32, Offset32};
-use super::block_views::Q8;
-use super::block_views::{Q4_0, Q5_0};
+use super::block_views::{Q4_0, Q5_0, Q8};
 use super::decode_acts::Q8_0Offsets;
 use super::simd::view;
 use candle_core::quantized::k_quants::{BlockQ4_0, BlockQ5_0, BlockQ8_0};
