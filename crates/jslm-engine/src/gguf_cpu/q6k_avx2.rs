@@ -153,8 +153,8 @@ mod imp {
         }
         #[inline(always)]
         unsafe fn scales(&self) -> __m128i {
-            let [a, b, c, d] = self.raw_scales().map(|w| w as i32);
-            _mm_sub_epi8(_mm_set_epi32(d, c, b, a), _mm_set1_epi8(32))
+            // SAFETY: the caller's AVX2.
+            unsafe { self.scales_i8() }
         }
         #[inline(always)]
         unsafe fn values(&self, h: usize) -> [__m256i; 4] {
