@@ -64,10 +64,11 @@ impl Q3K {
         out
     }
 
-    /// The sixteen scales `s_j − 32` as signed bytes, unpacked in vector lanes: dword `i` is
-    /// `Q3K::raw_scales`'s word `i` (low nibbles of bytes 0–7, then their high nibbles; the
-    /// top two bits from bytes 8–11, two per word), for the decode kernel (the scalar words
-    /// and four inserts took ~25 operations per block).
+    /// The sixteen scales `s_j − 32` as signed bytes, unpacked in vector lanes as ggml's
+    /// `dequantize_row_q3_K` unpacks them word by word (`Q3K::raw_scales`, the tests'
+    /// reference): dword `i` holds the low nibbles of bytes 0–7, then their high nibbles, with
+    /// the top two bits from bytes 8–11, two per word. The decode kernel and the tiles' prep
+    /// read them so (scalar words and four inserts took ~25 operations per block).
     ///
     /// # Safety
     /// AVX2.

@@ -24,7 +24,7 @@ pub(super) struct Q2K {
 
 /// `block_q3_K`: value = `d · (s_j − 32) · (q − 4)` for sub-block `j` (16 values), with the
 /// 3-bit `q` of value `128n + 32i + l` made of bits `2i` of `qs[32n + l]` and bit `4n + i` of
-/// `hmask[l]` (its 4), and the 6-bit `s_j` packed in `scales` (`Q3K::scales`).
+/// `hmask[l]` (its 4), and the 6-bit `s_j` packed in `scales` (`Q3K::scales_i8`).
 #[repr(C)]
 pub(super) struct Q3K {
     pub hmask: [u8; 32],
@@ -173,11 +173,13 @@ pub(super) struct Q8 {
 const _: () = assert!(std::mem::size_of::<Q8>() == std::mem::size_of::<BlockQ8_0>());
 const _: () = assert!(std::mem::align_of::<Q8>() == std::mem::align_of::<BlockQ8_0>());
 
+/// Q3_K's scales unpacked word by word, as ggml's `dequantize_row_q3_K` does: the reference
+/// the kernels' unpacking (`Q3K::scales_i8` in `block_unpack.rs`) is tested against.
+#[cfg(test)]
 impl Q3K {
-    /// The sixteen 6-bit `s_j` (0…63), four bytes per little-endian word, unpacked as ggml's
-    /// `dequantize_row_q3_K` does: the low four bits of `s_j` are nibbles of bytes 0–7 (sub-
-    /// blocks 0–7 the low ones, 8–15 the high), the top two bits pairs of bytes 8–11.
-    #[inline(always)]
+    /// The sixteen 6-bit `s_j` (0…63), four bytes per little-endian word: the low four bits
+    /// of `s_j` are nibbles of bytes 0–7 (sub-blocks 0–7 the low ones, 8–15 the high), the
+    /// top two bits pairs of bytes 8–11.
     pub fn raw_scales(&self) -> [u32; 4] {
         const KMASK1: u32 = 0x0303_0303;
         const KMASK2: u32 = 0x0f0f_0f0f;

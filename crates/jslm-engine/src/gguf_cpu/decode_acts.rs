@@ -60,10 +60,12 @@ impl<'a> Q8_0Offsets<'a> {
             (0..=16).contains(&offset),
             "offset {offset}: its pair sums would not fit i16"
         );
-        let pairs = blocks
+        // SAFETY: `Q8` has `BlockQ8_0`'s layout (asserted in `block_views`).
+        let views: &[Q8] = unsafe { view(blocks, blocks.len()) };
+        let pairs = views
             .iter()
             .map(|b| {
-                let qs = q8_0_values(b);
+                let qs = &b.qs;
                 let mut out = [0i16; 16];
                 for (i, out) in out.iter_mut().enumerate() {
                     *out = offset * (qs[2 * i] as i16 + qs[2 * i + 1] as i16);
@@ -73,13 +75,6 @@ impl<'a> Q8_0Offsets<'a> {
             .collect();
         Self { blocks, pairs }
     }
-}
-
-/// `BlockQ8_0`'s values.
-fn q8_0_values(b: &BlockQ8_0) -> &[i8; 32] {
-    // SAFETY: `Q8` has `BlockQ8_0`'s layout (asserted in `block_views`).
-    let q: &[Q8] = unsafe { view(std::slice::from_ref(b), 1) };
-    &q[0].qs
 }
 
 /// A block's 256 quantized activations in kernel order: for each half `h` (128 values),
@@ -110,8 +105,10 @@ impl<'a> DecodeActs<'a> {
         let mut qs = Vec::with_capacity(blocks.len());
         let mut d = Vec::with_capacity(blocks.len());
         let mut min_sums = Vec::with_capacity(blocks.len());
-        for b in blocks {
-            let (scale, values, bsums) = fields(b);
+        // SAFETY: `Q8K` has `BlockQ8K`'s layout (asserted in `block_views`).
+        let views: &[Q8K] = unsafe { view(blocks, blocks.len()) };
+        for b in views {
+            let (scale, values, bsums) = (b.d, &b.qs, &b.bsums);
             let mut arranged = [0i8; 256];
             for h in 0..2 {
                 for (k, from) in [0, 64, 32, 96].into_iter().enumerate() {
@@ -136,13 +133,6 @@ impl<'a> DecodeActs<'a> {
     }
 }
 
-/// `BlockQ8K`'s `d`, `qs` and `bsums`.
-fn fields(b: &BlockQ8K) -> (f32, &[i8; 256], &[i16; 16]) {
-    // SAFETY: `Q8K` has `BlockQ8K`'s layout (asserted in `block_views`).
-    let q: &[Q8K] = unsafe { view(std::slice::from_ref(b), 1) };
-    (q[0].d, &q[0].qs, &q[0].bsums)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,8 +147,10 @@ mod tests {
         let mut q = vec![BlockQ8_0::zeros(); 2];
         BlockQ8_0::from_float(&xs, &mut q);
         let acts = Q8_0Offsets::new(&q, 16);
-        for (b, block) in q.iter().enumerate() {
-            let y = q8_0_values(block);
+        // SAFETY: `Q8` has `BlockQ8_0`'s layout (asserted in `block_views`).
+        let views: &[Q8] = unsafe { view(&q, q.len()) };
+        for (b, block) in views.iter().enumerate() {
+            let y = &block.qs;
             assert!(y.iter().any(|&v| v != 0));
             for i in 0..16 {
                 let want = 16 * (y[2 * i] as i16 + y[2 * i + 1] as i16);
@@ -174,8 +166,10 @@ mod tests {
         let mut q = vec![BlockQ8K::zeros(); 2];
         BlockQ8K::from_float(&xs, &mut q);
         let acts = DecodeActs::new(&q);
-        for (b, block) in q.iter().enumerate() {
-            let (d, values, bsums) = fields(block);
+        // SAFETY: `Q8K` has `BlockQ8K`'s layout (asserted in `block_views`).
+        let views: &[Q8K] = unsafe { view(&q, q.len()) };
+        for (b, block) in views.iter().enumerate() {
+            let (d, values, bsums) = (block.d, &block.qs, &block.bsums);
             assert_eq!(acts.d[b], d);
             for (i, &value) in values.iter().enumerate() {
                 let (h, v) = (i / 128, i % 128);

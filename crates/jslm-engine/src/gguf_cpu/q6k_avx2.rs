@@ -25,10 +25,7 @@ use candle_core::quantized::k_quants::{BlockQ2K, BlockQ3K, BlockQ6K, BlockQ8K};
 /// One weight row against `T` activation rows.
 #[cfg(target_arch = "x86_64")]
 pub(crate) fn rows<const T: usize>(n: usize, xs: &[BlockQ6K], ys: [&[BlockQ8K]; T]) -> [f32; T] {
-    assert!(crate::isa::Isa::Avx2.supported());
-    // SAFETY: `Q6K`/`Q8K` have candle's sizes and alignments (asserted beside them) and ggml's
-    // field order; the check above guards the target features.
-    unsafe { imp::dot::<Q6K, T>(view(xs, n / 256), ys.map(|y| view(y, n / 256))) }
+    rows_of::<_, Q6K, T>(n, xs, ys)
 }
 
 /// One Q3_K weight row against `T` activation rows: Q6_K's kernel on Q3_K's unsigned 3-bit
@@ -40,9 +37,7 @@ pub(crate) fn rows_q3k<const T: usize>(
     xs: &[BlockQ3K],
     ys: [&[BlockQ8K]; T],
 ) -> [f32; T] {
-    assert!(crate::isa::Isa::Avx2.supported());
-    // SAFETY: as in `rows`, with `Q3K`'s layout asserted beside it.
-    unsafe { imp::dot::<Q3K, T>(view(xs, n / 256), ys.map(|y| view(y, n / 256))) }
+    rows_of::<_, Q3K, T>(n, xs, ys)
 }
 
 /// One Q2_K weight row against `T` activation rows: Q6_K's kernel on Q2_K's 2-bit values and
@@ -54,9 +49,22 @@ pub(crate) fn rows_q2k<const T: usize>(
     xs: &[BlockQ2K],
     ys: [&[BlockQ8K]; T],
 ) -> [f32; T] {
+    rows_of::<_, Q2K, T>(n, xs, ys)
+}
+
+/// `xs` (candle's blocks) read through their view `B`: the callers pair each block type with
+/// its view.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn rows_of<X, B: imp::Groups16, const T: usize>(
+    n: usize,
+    xs: &[X],
+    ys: [&[BlockQ8K]; T],
+) -> [f32; T] {
     assert!(crate::isa::Isa::Avx2.supported());
-    // SAFETY: as in `rows`, with `Q2K`'s layout asserted beside it.
-    unsafe { imp::dot::<Q2K, T>(view(xs, n / 256), ys.map(|y| view(y, n / 256))) }
+    // SAFETY: `B` and `Q8K` have candle's sizes and alignments (asserted beside them) and
+    // ggml's field orders; the check above guards the target features.
+    unsafe { imp::dot::<B, T>(view(xs, n / 256), ys.map(|y| view(y, n / 256))) }
 }
 
 /// One weight row against one activation row with 256-bit `vpdpbusd` (`VEX`: AVX-VNNI's

@@ -272,7 +272,10 @@ mod avx2 {
             // SAFETY: this function's AVX2.
             unsafe { store_halves(bytes, i, [x.q_half(0), x.q_half(1)]) };
             let d = half_to_f32(x.d.to_bits());
-            for (j, &s) in x.scales().iter().enumerate() {
+            let mut scales = [0i8; 16];
+            // SAFETY: this function's AVX2; 16 bytes into 16.
+            unsafe { _mm_storeu_si128(scales.as_mut_ptr() as *mut __m128i, x.scales_i8()) };
+            for (j, &s) in scales.iter().enumerate() {
                 let f = d * s as f32;
                 scale[i * 16 + j] = f;
                 min[i * 16 + j] = 4.0 * f;
