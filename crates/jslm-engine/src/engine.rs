@@ -266,8 +266,30 @@ impl Runner {
 
     /// The whole prompt from position 0, in the engine's pool.
     pub(crate) fn prefill(&self, network: &mut Network, ids: &[u32]) -> Result<Vec<f32>> {
+        network.clear_kv_cache();
+        self.prefill_from(network, ids, 0)
+    }
+
+    /// A prompt, run from where it differs from the prompts in the network's cache (the
+    /// card's system sentence is in every one); returns its last logits and the positions
+    /// taken from the cache.
+    pub(crate) fn prefill_reusing(
+        &self,
+        network: &mut Network,
+        ids: &[u32],
+    ) -> Result<(Vec<f32>, usize)> {
+        let reused = network.reusable_prefix(ids);
+        if reused == 0 {
+            network.clear_kv_cache();
+        }
+        Ok((self.prefill_from(network, &ids[reused..], reused)?, reused))
+    }
+
+    /// `ids` at positions `start..`, in the engine's pool.
+    fn prefill_from(&self, network: &mut Network, ids: &[u32], start: usize) -> Result<Vec<f32>> {
         let (chunk, device) = (self.prefill_chunk, &self.device);
-        self.pool.install(|| network.prefill(ids, chunk, device))
+        self.pool
+            .install(|| network.prefill(ids, start, chunk, device))
     }
 
     /// `f` in the engine's pool (the benchmark's memory measurement uses its threads).
@@ -373,7 +395,8 @@ impl Engine {
         let mut network = match self.runner.network.try_lock() {
             Ok(guard) => guard,
             Err(std::sync::TryLockError::WouldBlock) => return Err(EngineError::Busy),
-            // A panic during an earlier generation poisoned the lock; the cache is cleared below.
+            // A panic during an earlier generation poisoned the lock; a network's cache holds
+            // only what its passes finished (`Network::reusable_prefix`), so it is safe to use.
             Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
         };
         let start = Instant::now();
@@ -392,16 +415,16 @@ impl Engine {
             seed,
             ..Default::default()
         };
-        network.clear_kv_cache();
         let mut reason = StopReason::MaxTokens;
         let mut first_token_at = None;
         if cancel.is_cancelled() {
             reason = StopReason::Cancelled;
         } else {
             let prefill_start = Instant::now();
-            let mut logits = self.runner.prefill(&mut network, &prompt_ids)?;
+            let (mut logits, reused) = self.runner.prefill_reusing(&mut network, &prompt_ids)?;
             let prefill = prefill_start.elapsed().as_secs_f64();
-            stats.prompt_tokens_per_s = rate(prompt_ids.len(), prefill);
+            stats.reused_prompt_tokens = reused;
+            stats.prompt_tokens_per_s = rate(prompt_ids.len() - reused, prefill);
             loop {
                 let id = sampler.next_token(&mut logits, &context);
                 if first_token_at.is_none() {
@@ -462,8 +485,18 @@ impl Engine {
             .network
             .try_lock()
             .map_err(|_| EngineError::Busy)?;
-        network.clear_kv_cache();
         self.runner.prefill(&mut network, ids)
+    }
+
+    /// Logits at the last position of `ids` as a generation computes them: from the positions
+    /// the cache holds of earlier prompts on. Also returns how many positions it reused.
+    pub fn logits_reusing(&self, ids: &[u32]) -> Result<(Vec<f32>, usize)> {
+        let mut network = self
+            .runner
+            .network
+            .try_lock()
+            .map_err(|_| EngineError::Busy)?;
+        self.runner.prefill_reusing(&mut network, ids)
     }
 }
 

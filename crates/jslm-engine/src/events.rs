@@ -23,7 +23,12 @@ pub struct GenerationStats {
     pub generated_tokens: usize,
     /// From the request to the first generated token (tokenizing + prefill + first sample).
     pub ttft_ms: f64,
-    /// Prompt tokens ÷ prefill time.
+    /// Leading prompt tokens whose keys and values came from the previous generation's
+    /// prompt instead of being computed again (the card's system sentence, a regenerated
+    /// prompt; CPU GGUF runs only).
+    #[serde(default)]
+    pub reused_prompt_tokens: usize,
+    /// Prompt tokens computed ÷ prefill time (the reused ones not counted).
     pub prompt_tokens_per_s: f64,
     /// Generated tokens after the first ÷ their time (0 when fewer than 2 tokens).
     pub decode_tokens_per_s: f64,

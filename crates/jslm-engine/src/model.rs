@@ -79,18 +79,34 @@ impl Network {
             .to_vec1::<f32>()?)
     }
 
-    /// Processes a whole prompt from position 0 in chunks of at most `chunk` tokens (the
+    /// Processes `ids` at positions `start..` in passes of at most `chunk` tokens (the
     /// attention scores of one pass grow with chunk × context, so long prompts stay within the
-    /// memory the device plan budgets) and returns the logits of its last token.
-    pub fn prefill(&mut self, ids: &[u32], chunk: usize, device: &Device) -> Result<Vec<f32>> {
-        let chunk = chunk.max(1);
+    /// memory the device plan budgets) and returns the logits of its last token. No pass is
+    /// shorter than `MIN_PASS` tokens where the prompt has that many (a remainder is balanced
+    /// with the pass before it): every token then takes the same kernels whichever pass it is
+    /// in, which the reuse of cached positions relies on (`gguf_cpu/cached_tokens.rs`).
+    pub fn prefill(
+        &mut self,
+        ids: &[u32],
+        start: usize,
+        chunk: usize,
+        device: &Device,
+    ) -> Result<Vec<f32>> {
         let mut logits = Vec::new();
-        let mut pos = 0;
-        for piece in ids.chunks(chunk) {
-            logits = self.forward(piece, pos, device)?;
-            pos += piece.len();
+        for piece in passes(ids.len(), chunk, MIN_PASS) {
+            logits = self.forward(&ids[piece.clone()], start + piece.start, device)?;
         }
         Ok(logits)
+    }
+
+    /// How many leading positions of `prompt` the network's cache holds from the prompt
+    /// passes before (0 where this network does not reuse its cache: then the next prompt
+    /// runs from position 0 after `clear_kv_cache`).
+    pub fn reusable_prefix(&self, prompt: &[u32]) -> usize {
+        match self {
+            Network::GgufCpu(m) => m.reusable_prefix(prompt),
+            Network::Mistral(_) | Network::Gguf(_) | Network::GgufSplit(_) => 0,
+        }
     }
 
     pub fn clear_kv_cache(&mut self) {
@@ -101,6 +117,29 @@ impl Network {
             Network::GgufSplit(m) => m.clear_kv_cache(),
         }
     }
+}
+
+/// The fewest tokens of a prefill pass where the prompt has as many: the threshold of
+/// `gguf_cpu`'s prompt kernels.
+const MIN_PASS: usize = crate::gguf_cpu::PROMPT_TILE_TOKENS;
+
+/// `0..len` in ranges of at most `chunk` (raised to `2 · min`), none shorter than `min`
+/// unless all of `len` is: a short remainder takes tokens from the range before it.
+fn passes(len: usize, chunk: usize, min: usize) -> Vec<std::ops::Range<usize>> {
+    let chunk = chunk.max(2 * min).max(1);
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < len {
+        let left = len - at;
+        let take = if left > chunk && left - chunk < min {
+            left - min
+        } else {
+            left.min(chunk)
+        };
+        out.push(at..at + take);
+        at += take;
+    }
+    out
 }
 
 /// Opens the candle device for `device`; a GPU that does not start (no driver, a CPU-only
@@ -412,4 +451,26 @@ pub(crate) fn load_candle_llama(
     let mut reader = std::io::BufReader::with_capacity(1 << 20, reader);
     quantized_llama::ModelWeights::from_gguf(content, &mut reader, device)
         .map_err(|e| crate::error::load_failed(file, &e, ""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::passes;
+
+    #[test]
+    fn passes_cover_the_prompt_and_none_is_short() {
+        for chunk in [1, 8, 16, 17, 512] {
+            for len in 0..1100 {
+                let p = passes(len, chunk, 8);
+                assert_eq!(p.iter().map(|r| r.len()).sum::<usize>(), len);
+                for (i, r) in p.iter().enumerate() {
+                    assert!(r.len() <= chunk.max(16), "{len} {chunk}: {p:?}");
+                    assert!(r.len() >= 8 || p.len() == 1, "{len} {chunk}: {p:?}");
+                    assert_eq!(r.start, if i == 0 { 0 } else { p[i - 1].end });
+                }
+            }
+        }
+        assert_eq!(passes(513, 512, 8), vec![0..505, 505..513]);
+        assert_eq!(passes(1024, 512, 8), vec![0..512, 512..1024]);
+    }
 }

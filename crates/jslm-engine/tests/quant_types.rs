@@ -15,8 +15,8 @@ use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
 use jslm_core::Precision;
 use jslm_engine::{
-    CancelFlag, Engine, GenerationRequest, GenerationSettings, GgufRunner, LoadOptions,
-    ModelDescription,
+    CancelFlag, Engine, GenerationRequest, GenerationSettings, GgufRunner, KvCacheType,
+    LoadOptions, ModelDescription,
 };
 use std::path::{Path, PathBuf};
 
@@ -206,6 +206,86 @@ fn load(path: &Path, runner: GgufRunner) -> Engine {
     .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// A prompt run partly from the positions cached by earlier prompts gives the logits of a
+/// fresh cache bit for bit: after another prompt with the same start, after the same prompt,
+/// and with decoded tokens in the cache (not reused: decode's kernels round differently from
+/// a prompt pass's, which an f32 cache shows). Only files whose matrices all run the prompt
+/// tiles (x86 with AVX2) reuse positions.
+fn check_prefix_reuse(path: &Path, text: &str, file: Precision) {
+    let tiles = cfg!(target_arch = "x86_64")
+        && jslm_engine::isa::Isa::Avx2.supported()
+        && !matches!(file, Precision::F16 | Precision::Bf16 | Precision::F32);
+    // Without reuse there is nothing an f32 cache could show (and ARM runs under qemu).
+    let caches: &[KvCacheType] = if tiles {
+        &[KvCacheType::F16, KvCacheType::F32]
+    } else {
+        &[KvCacheType::F16]
+    };
+    for &kv_cache in caches {
+        let label = format!("{} with an {kv_cache:?} cache", file.label());
+        let engine = Engine::load(
+            path,
+            &LoadOptions {
+                tokenizer: Some(common::tokenizer_json()),
+                kv_cache,
+                ..Default::default()
+            },
+            |_| {},
+        )
+        .unwrap();
+        let encode = |text: &str| engine.tokenizer().encode(text).unwrap();
+        let (ids, other) = (
+            encode(text),
+            encode("日本語の文章を要約してください。大阪は日本の大きな町です。"),
+        );
+        let common = ids.iter().zip(&other).take_while(|(a, b)| a == b).count();
+        assert!(
+            common > 4 && ids.len() > common + 8,
+            "{common} of {}",
+            ids.len()
+        );
+        let fresh = engine.logits(&ids).unwrap();
+        engine.logits(&other).unwrap();
+        let (got, reused) = engine.logits_reusing(&ids).unwrap();
+        assert_eq!(
+            reused,
+            if tiles { common } else { 0 },
+            "{label}: after another"
+        );
+        assert!(got == fresh, "{label}: after another prompt");
+        let (got, reused) = engine.logits_reusing(&ids).unwrap();
+        assert_eq!(
+            reused,
+            if tiles { ids.len() - 8 } else { 0 },
+            "{label}: again"
+        );
+        assert!(got == fresh, "{label}: again");
+        // Decode three tokens after the prompt, then ask for the prompt, them and more.
+        let out = engine
+            .generate_raw(
+                text,
+                &GenerationSettings::greedy(3),
+                &CancelFlag::new(),
+                |_| {},
+            )
+            .unwrap();
+        assert_eq!(out.prompt_token_ids, ids);
+        let mut longer = ids.clone();
+        longer.extend(&out.generated_token_ids);
+        longer.extend(&other[common..]);
+        let (got, reused) = engine.logits_reusing(&longer).unwrap();
+        assert_eq!(
+            reused,
+            if tiles { ids.len() } else { 0 },
+            "{label}: after decoding"
+        );
+        assert!(
+            got == engine.logits(&longer).unwrap(),
+            "{label}: after decoding"
+        );
+    }
+}
+
 #[test]
 fn every_community_quantization_loads_runs_and_matches_candle() {
     // candle's VNNI path quantizes activations differently from the AVX2 kernels the mapped
@@ -250,10 +330,8 @@ fn every_community_quantization_loads_runs_and_matches_candle() {
 
         let ours = load(&path, GgufRunner::Mapped);
         assert_eq!(ours.info().precision, file);
-        let ids = ours
-            .tokenizer()
-            .encode("日本語の文章を要約してください。東京は日本の首都です。")
-            .unwrap();
+        let text = "日本語の文章を要約してください。東京は日本の首都です。";
+        let ids = ours.tokenizer().encode(text).unwrap();
         let logits = ours.logits(&ids).unwrap();
         let theirs = load(&path, GgufRunner::Candle).logits(&ids).unwrap();
         let exact = load(&reference, GgufRunner::Mapped).logits(&ids).unwrap();
@@ -275,6 +353,7 @@ fn every_community_quantization_loads_runs_and_matches_candle() {
                 file.label()
             ));
         }
+        check_prefix_reuse(&path, text, file);
         // And it generates.
         let out = ours
             .generate(

@@ -161,7 +161,7 @@ impl QMatrix {
             ($(($d:ident, $t:ty, $k:ident, $name:literal)),*) => {{
                 #[cfg(target_arch = "x86_64")]
                 if let Some(family) =
-                    tile::Family::of(cpu).filter(|_| xs.len() / self.cols >= tile::MIN_TOKENS)
+                    tile::Family::of(cpu).filter(|_| xs.len() / self.cols >= super::PROMPT_TILE_TOKENS)
                 {
                     match self.dtype {
                         $(GgmlDType::$d => {

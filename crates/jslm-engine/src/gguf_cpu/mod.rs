@@ -12,6 +12,7 @@ mod attention_decode;
 #[cfg(target_arch = "x86_64")]
 mod block_unpack;
 mod block_views;
+mod cached_tokens;
 pub use attention::KvCacheType;
 mod decode_acts;
 pub(crate) use roofline::WeightsStream;
@@ -44,10 +45,16 @@ use crate::description::LlamaGguf;
 use crate::error::{EngineError, Result};
 use crate::isa::{Cpu, Isa};
 use attention::KvCache;
+use cached_tokens::CachedTokens;
 use matmul_group::matmul_group;
 use matrix::QMatrix;
 use ops::{rms_norm, silu_mul, Rope};
 use std::path::Path;
+
+/// Fewest tokens of a pass that takes the prompt tiles (x86; below, a tile is mostly
+/// padding and the row kernels are faster). A tile's results for one token do not depend on
+/// the pass's other tokens.
+pub(crate) const PROMPT_TILE_TOKENS: usize = 8;
 
 /// The shape of the network, from the GGUF's `llama.*` metadata.
 #[derive(Debug, Clone, Copy)]
@@ -89,6 +96,8 @@ pub(crate) struct GgufCpuModel {
     output: QMatrix,
     rope: Rope,
     cache: KvCache,
+    /// The tokens whose keys and values `cache` holds, for the next prompt to reuse.
+    cached: CachedTokens,
     cpu: Cpu,
     /// Bytes of the weights' map on 2 MiB pages (`weights_map.rs`).
     huge_page_bytes: u64,
@@ -197,9 +206,11 @@ impl GgufCpuModel {
             output,
             rope: Rope::new(head_dim, rope_base, context),
             cache: KvCache::new(layers, kv_heads, head_dim, context, kv, isa),
+            cached: CachedTokens::default(),
             cpu: Cpu::new(isa),
             huge_page_bytes: 0,
         };
+        model.cached = CachedTokens::new(model.exact_pass_tokens());
         model.huge_page_bytes = weights.populate(&model.file_ranges(layers == p.layers));
         Ok(model)
     }
@@ -241,12 +252,40 @@ impl GgufCpuModel {
     }
 
     pub fn clear_kv_cache(&mut self) {
-        // Positions are overwritten before they are read, so forgetting is free.
+        // Positions are overwritten before they are read, so forgetting them is enough.
+        self.cached.clear();
+    }
+
+    /// How many leading positions of `prompt` the cache holds from earlier prompt passes
+    /// (`cached_tokens.rs`): a prefill may start there.
+    pub fn reusable_prefix(&self, prompt: &[u32]) -> usize {
+        self.cached.reusable(prompt)
+    }
+
+    /// The fewest tokens of a pass whose results for each token are the same whatever else
+    /// the pass holds: on x86 with the tiles, when every block's matrices run them (`None`
+    /// elsewhere: the row kernels group tokens differently by count).
+    fn exact_pass_tokens(&self) -> Option<usize> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let all_tiled = self
+                .blocks
+                .iter()
+                .flat_map(|b| [&b.wq, &b.wk, &b.wv, &b.wo, &b.gate, &b.up, &b.down])
+                .all(|m| kernels::partner(m.dtype).is_some());
+            if all_tiled && tile::Family::of(self.cpu).is_some() {
+                // At least two tokens also keeps attention on its prompt path.
+                return Some(PROMPT_TILE_TOKENS.max(2));
+            }
+        }
+        None
     }
 
     /// Runs `ids` at positions `pos..pos+len` and returns the logits of the last one.
     pub fn forward(&mut self, ids: &[u32], pos: usize) -> Result<Vec<f32>> {
+        self.cached.before_pass(pos);
         let x = self.hidden(ids, pos)?;
+        self.cached.after_pass(ids, pos);
         let s = self.shape;
         let mut last = vec![0f32; s.hidden];
         rms_norm(

@@ -25,8 +25,6 @@ use lanes::Lanes;
 use prep::Prepped;
 use rayon::prelude::*;
 
-/// Fewest tokens for which the tiles beat the row kernels (below, a tile is mostly padding).
-pub(crate) const MIN_TOKENS: usize = 8;
 /// Rows unpacked and multiplied by one task.
 const TASK_ROWS: usize = 16;
 

@@ -1,0 +1,101 @@
+//! A prompt that starts like the last one runs only from where it differs, and gives the same
+//! logits, bit for bit, as from position 0 (so a seed still repeats a run): on the tiny
+//! llama.cpp-converted Q8_0 GGUF in the CPU runner. Where the CPU has no prompt tiles (no
+//! AVX2, or not x86) nothing is reused and the results are those of a fresh cache.
+mod common;
+
+use jslm_engine::{
+    CancelFlag, Engine, GenerationOutput, GenerationRequest, GenerationSettings, LoadOptions,
+};
+
+fn engine() -> Engine {
+    let path = common::fixtures().join("tiny-mistral-llamacpp/model-q8_0.gguf");
+    let options = LoadOptions {
+        tokenizer: Some(common::tokenizer_json()),
+        ..Default::default()
+    };
+    Engine::load(&path, &options, |_| {}).unwrap()
+}
+
+fn request(instruction: &str, input: &str) -> GenerationRequest {
+    GenerationRequest {
+        instruction: instruction.into(),
+        input: input.into(),
+        settings: GenerationSettings {
+            max_new_tokens: 12,
+            seed: Some(5),
+            ..Default::default()
+        },
+    }
+}
+
+fn generate(engine: &Engine, request: &GenerationRequest) -> GenerationOutput {
+    engine
+        .generate(request, &CancelFlag::new(), |_| {})
+        .unwrap()
+}
+
+/// Whether this CPU runs prompts through the tiles, which reuse needs.
+fn reuses() -> bool {
+    cfg!(target_arch = "x86_64") && jslm_engine::isa::Isa::Avx2.supported()
+}
+
+#[test]
+fn a_prompt_reuses_the_cached_start_and_matches_a_fresh_cache_bit_for_bit() {
+    let reference = engine();
+    let engine = engine();
+    let a = request(
+        "与えられたことわざの意味を小学生でも分かるように教えてください。",
+        "情けは人のためならず",
+    );
+    let b = request("日本の首都はどこですか？", "");
+    let (ids_a, ids_b) = (
+        engine.prepare_prompt(&a).unwrap().1,
+        engine.prepare_prompt(&b).unwrap().1,
+    );
+    let header = ids_a.iter().zip(&ids_b).take_while(|(x, y)| x == y).count();
+    assert!(header > 8, "the card's system sentence starts both prompts");
+
+    let first_a = generate(&engine, &a);
+    assert_eq!(first_a.stats.reused_prompt_tokens, 0, "an empty cache");
+    // The same prompt again (regenerate): all but a last pass of 8 tokens, the same text.
+    let again = generate(&engine, &a);
+    assert_eq!(
+        again.stats.reused_prompt_tokens,
+        if reuses() { ids_a.len() - 8 } else { 0 }
+    );
+    assert_eq!(again.generated_token_ids, first_a.generated_token_ids);
+    // Another instruction: the card's system sentence and first heading.
+    let out_b = generate(&engine, &b);
+    assert_eq!(
+        out_b.stats.reused_prompt_tokens,
+        if reuses() { header } else { 0 }
+    );
+
+    // The logits themselves against a fresh cache: A after B, A after A, then A's prompt,
+    // the tokens A generated and more. The generated tokens were decoded one per pass, so
+    // only A's prompt positions are reused.
+    let fresh_a = reference.logits(&ids_a).unwrap();
+    let (got, reused) = engine.logits_reusing(&ids_a).unwrap();
+    assert_eq!(reused, if reuses() { header } else { 0 });
+    assert_eq!(got, fresh_a, "A after B");
+    generate(&engine, &a);
+    let (got, reused) = engine.logits_reusing(&ids_a).unwrap();
+    assert_eq!(reused, if reuses() { ids_a.len() - 8 } else { 0 });
+    assert_eq!(got, fresh_a, "A after A");
+    let mut c = ids_a.clone();
+    c.extend(&first_a.generated_token_ids);
+    c.extend(&ids_b[header..]);
+    let (got, reused) = engine.logits_reusing(&c).unwrap();
+    assert_eq!(reused, if reuses() { ids_a.len() } else { 0 });
+    assert_eq!(got, reference.logits(&c).unwrap(), "A, its answer, more");
+
+    // `logits` starts from an empty cache, and leaves its prompt for the next one.
+    engine.logits(&ids_b).unwrap();
+    let out = generate(&engine, &b);
+    assert_eq!(
+        out.stats.reused_prompt_tokens,
+        if reuses() { ids_b.len() - 8 } else { 0 }
+    );
+    assert_eq!(out.generated_token_ids, out_b.generated_token_ids);
+}
