@@ -216,6 +216,10 @@ impl Remote {
         let generated = count("completion_tokens");
         let mut stats = GenerationStats {
             prompt_tokens: count("prompt_tokens"),
+            // OpenAI's prompt caching field, as jslm's own server reports its reuse.
+            reused_prompt_tokens: usage["prompt_tokens_details"]["cached_tokens"]
+                .as_u64()
+                .unwrap_or(0) as usize,
             generated_tokens: generated,
             total_ms: (end - start).as_secs_f64() * 1e3,
             seed: s.seed.unwrap_or(0),

@@ -50,6 +50,9 @@ impl FinishReason {
 pub struct Outcome {
     pub finish_reason: FinishReason,
     pub prompt_tokens: usize,
+    /// Of `prompt_tokens`, those whose keys and values came from the previous request's
+    /// prompt (OpenAI's `usage.prompt_tokens_details.cached_tokens`).
+    pub cached_tokens: usize,
     pub completion_tokens: usize,
 }
 
@@ -168,6 +171,7 @@ fn run(
                 Piece::End(Outcome {
                     finish_reason,
                     prompt_tokens: out.prompt_token_ids.len(),
+                    cached_tokens: out.stats.reused_prompt_tokens,
                     completion_tokens: tokens,
                 })
             })

@@ -127,6 +127,7 @@ impl Header {
 fn usage(outcome: &Outcome) -> Value {
     json!({
         "prompt_tokens": outcome.prompt_tokens,
+        "prompt_tokens_details": {"cached_tokens": outcome.cached_tokens},
         "completion_tokens": outcome.completion_tokens,
         "total_tokens": outcome.prompt_tokens + outcome.completion_tokens,
     })
@@ -142,6 +143,7 @@ mod tests {
         let outcome = Outcome {
             finish_reason: FinishReason::Length,
             prompt_tokens: 3,
+            cached_tokens: 2,
             completion_tokens: 4,
         };
         let chat = Header::new(Route::Chat, "m");
@@ -150,6 +152,7 @@ mod tests {
         assert_eq!(whole["choices"][0]["message"]["content"], "答え");
         assert_eq!(whole["choices"][0]["finish_reason"], "length");
         assert_eq!(whole["usage"]["total_tokens"], 7);
+        assert_eq!(whole["usage"]["prompt_tokens_details"]["cached_tokens"], 2);
         assert!(chat.id.starts_with("chatcmpl-"));
         assert_eq!(
             chat.opening().unwrap()["choices"][0]["delta"]["role"],

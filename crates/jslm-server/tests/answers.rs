@@ -271,3 +271,31 @@ async fn models_lists_the_one_model_without_paths() {
     let text = body.to_string();
     assert!(!text.contains("fixtures") && !text.contains('/'), "{text}");
 }
+
+/// A request whose prompt starts like the previous one's runs from where it differs, reports
+/// the reused positions as OpenAI's `cached_tokens`, and answers as from an empty cache (the
+/// CPU runner's tiles on x86 with AVX2; elsewhere nothing is reused).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prompt_that_starts_like_the_last_reuses_its_cache() {
+    let server = serve_engine(gguf_engine(), ServerConfig::default(), 4).await;
+    let body = |content: &str| {
+        json!({"messages": [{"role": "user", "content": content}],
+               "temperature": 0, "max_tokens": 8})
+    };
+    let cached = |v: &Value| v["usage"]["prompt_tokens_details"]["cached_tokens"].clone();
+    let first = post_json(&server.url, "/chat/completions", body("日本の首都は？")).await;
+    assert_eq!(cached(&first), 0);
+    let again = post_json(&server.url, "/chat/completions", body("日本の首都は？")).await;
+    let other = post_json(&server.url, "/chat/completions", body("富士山の高さは？")).await;
+    let prompt = |v: &Value| v["usage"]["prompt_tokens"].as_u64().unwrap();
+    let tiles = cfg!(target_arch = "x86_64") && jslm_engine::isa::Isa::Avx2.supported();
+    if tiles {
+        // All but the last 8 tokens of the same prompt; the card's system sentence and
+        // first heading (68 tokens) of another.
+        assert_eq!(cached(&again), prompt(&again) - 8);
+        assert_eq!(cached(&other), 68);
+    } else {
+        assert_eq!((cached(&again), cached(&other)), (json!(0), json!(0)));
+    }
+    assert_eq!(again["choices"], first["choices"]);
+}

@@ -49,7 +49,25 @@ impl Drop for Running {
 
 /// Serves the tiny model as `tiny-mistral` with `config` (its port replaced by a free one).
 pub async fn serve(config: ServerConfig, max_waiting: usize) -> Running {
-    let engine = engine();
+    serve_engine(engine(), config, max_waiting).await
+}
+
+/// The tiny model as llama.cpp converts it to a Q8_0 GGUF, in the CPU runner.
+pub fn gguf_engine() -> Arc<Engine> {
+    let path = fixtures().join("tiny-mistral-llamacpp/model-q8_0.gguf");
+    let options = LoadOptions {
+        tokenizer: Some(fixtures().join("tokenizer/tokenizer.json")),
+        ..Default::default()
+    };
+    Arc::new(Engine::load(&path, &options, |_| {}).unwrap())
+}
+
+/// Serves `engine` as `tiny-mistral`, as `serve` does.
+pub async fn serve_engine(
+    engine: Arc<Engine>,
+    config: ServerConfig,
+    max_waiting: usize,
+) -> Running {
     let model = ServedModel::new(engine.clone(), "tiny-mistral", Gate::new(max_waiting));
     let config = ServerConfig { port: 0, ..config };
     let server = Server::bind(model.clone(), &config).await.unwrap();
