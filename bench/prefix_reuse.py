@@ -2,10 +2,15 @@
 """Time to first token of the model card's example prompt through `jslm serve`, as a user of
 the app or the local server meets it: first with an empty cache, then after another
 instruction (the card's system sentence and first heading are reused), then regenerated (all
-but the last 8 prompt tokens are reused). Alternates `REPS` rounds; each round restarts the
-server so its first request meets an empty cache.
+but the last 8 prompt tokens are reused). Each round restarts the server so that its first
+request meets an empty cache. With `--llama-server PATH`, llama.cpp's server (whose
+`cache_prompt` reuses a slot's common prefix the same way) runs the same rounds on the same
+file, alternated with jslm's. It is sent the token ids jslm's tokenizer makes of the same
+prompts (from `jslm generate --json`): the random bench files carry a stand-in vocabulary, with
+which llama.cpp would tokenize the card's prompt into 333 tokens instead of 130.
 
     python3 bench/prefix_reuse.py MODEL.gguf [--tokenizer tokenizer.json] [--reps 3]
+        [--threads 2] [--llama-server target/bench/llama.cpp/build/bin/llama-server]
 
 TTFT is measured by the client: from sending the request to the first streamed text.
 """
@@ -30,10 +35,10 @@ def card_prompt(instruction, input_text=""):
     return p + "\n\n### 応答: \n"
 
 
-EXAMPLE = card_prompt(
-    "与えられたことわざの意味を小学生でも分かるように教えてください。", "情けは人のためならず"
-)
-OTHER = card_prompt("日本の首都はどこですか？")
+EXAMPLE_ARGS = ("与えられたことわざの意味を小学生でも分かるように教えてください。", "情けは人のためならず")
+OTHER_ARGS = ("日本の首都はどこですか？",)
+EXAMPLE = card_prompt(*EXAMPLE_ARGS)
+OTHER = card_prompt(*OTHER_ARGS)
 
 
 def free_port():
@@ -43,7 +48,8 @@ def free_port():
 
 
 def ttft_ms(port, prompt):
-    """Client-side time to the first streamed text of a completion of `prompt`."""
+    """Client-side time to the first streamed text of a completion of `prompt` (a string, or
+    token ids)."""
     body = json.dumps(
         {"prompt": prompt, "max_tokens": 4, "temperature": 0, "stream": True}
     )
@@ -59,25 +65,56 @@ def ttft_ms(port, prompt):
         if not line.startswith(b"data: ") or line == b"data: [DONE]":
             continue
         chunk = json.loads(line[6:])
-        if first is None and any(c.get("text") for c in chunk.get("choices", [])):
+        if first is None and any("text" in c for c in chunk.get("choices", [])):
             first = (time.perf_counter() - start) * 1e3
     conn.close()
     return first
 
 
 def wait_ready(port, proc):
-    for _ in range(600):
+    for _ in range(1200):
         if proc.poll() is not None:
-            raise SystemExit("jslm serve exited")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/v1/models")
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            pass
+            raise SystemExit("the server exited")
+        for path in ("/health", "/v1/models"):
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                conn.request("GET", path)
+                if conn.getresponse().status == 200:
+                    return
+            except OSError:
+                pass
         time.sleep(0.5)
-    raise SystemExit("jslm serve did not start")
+    raise SystemExit("the server did not start")
+
+
+def prompt_ids(args, instruction, input_text=""):
+    """The token ids jslm makes of the card's prompt (the last line of `generate --json`)."""
+    cmd = [args.jslm, "generate", "--model", args.model, "--instruction", instruction,
+           "--max-new-tokens", "1", "--greedy", "--json", "--threads", str(args.threads)]
+    if input_text:
+        cmd += ["--input", input_text]
+    if args.tokenizer:
+        cmd += ["--tokenizer", args.tokenizer]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])["prompt_token_ids"]
+
+
+def round_of(cmd, port, rows, prompts):
+    """One round on a freshly started server: the three TTFTs into `rows`."""
+    warm, example, other = prompts
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_ready(port, proc)
+        # A fresh process's first request also warms its pages and pools: a prompt that
+        # shares nothing with the card's goes first.
+        ttft_ms(port, warm)
+        rows["empty cache"].append(ttft_ms(port, example))
+        ttft_ms(port, other)
+        rows["after another instruction"].append(ttft_ms(port, example))
+        rows["regenerated"].append(ttft_ms(port, example))
+    finally:
+        proc.terminate()
+        proc.wait()
 
 
 def main():
@@ -85,33 +122,49 @@ def main():
     ap.add_argument("model")
     ap.add_argument("--tokenizer")
     ap.add_argument("--jslm", default="target/release/jslm")
+    ap.add_argument("--llama-server")
+    ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=3)
     args = ap.parse_args()
-    rows = {"empty cache": [], "after another instruction": [], "regenerated": []}
+    cases = ["empty cache", "after another instruction", "regenerated"]
+    engines = {"jslm": {k: [] for k in cases}}
+    if args.llama_server:
+        engines["llama.cpp"] = {k: [] for k in cases}
+    texts = ("warm up " * 20, EXAMPLE, OTHER)
+    if args.llama_server:
+        # The warm-up needs no particular ids: 40 that start no card prompt.
+        ids = (list(range(1000, 1040)), prompt_ids(args, *EXAMPLE_ARGS),
+               prompt_ids(args, *OTHER_ARGS))
+        print(f"prompt tokens: {', '.join(str(len(i)) for i in ids)}", file=sys.stderr)
     for rep in range(args.reps):
-        port = free_port()
-        cmd = [args.jslm, "serve", "--model", args.model, "--port", str(port)]
-        if args.tokenizer:
-            cmd += ["--tokenizer", args.tokenizer]
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            wait_ready(port, proc)
-            # The first request of a fresh process also warms the pages and pools: time a
-            # warm empty-cache run by asking for a prompt that shares nothing first.
-            ttft_ms(port, "warm up " * 20)
-            rows["empty cache"].append(ttft_ms(port, EXAMPLE))
-            ttft_ms(port, OTHER)
-            rows["after another instruction"].append(ttft_ms(port, EXAMPLE))
-            rows["regenerated"].append(ttft_ms(port, EXAMPLE))
-        finally:
-            proc.terminate()
-            proc.wait()
-        print(f"rep {rep + 1}: " + ", ".join(f"{k} {v[-1]:.0f} ms" for k, v in rows.items()),
-              file=sys.stderr)
-    print("| card's example prompt (130 tokens) | TTFT ms, median | each rep |")
-    print("|---|---|---|")
-    for k, v in rows.items():
-        print(f"| {k} | {statistics.median(v):.0f} | {' / '.join(f'{x:.0f}' for x in v)} |")
+        for name, rows in engines.items():
+            port = free_port()
+            if name == "jslm":
+                cmd = [args.jslm, "serve", "--model", args.model, "--port", str(port),
+                       "--threads", str(args.threads)]
+                if args.tokenizer:
+                    cmd += ["--tokenizer", args.tokenizer]
+            else:
+                cmd = [args.llama_server, "-m", args.model, "--port", str(port),
+                       "-t", str(args.threads), "-c", "4096", "-np", "1"]
+            round_of(cmd, port, rows, texts if name == "jslm" else ids)
+            print(f"rep {rep + 1} {name}: "
+                  + ", ".join(f"{k} {v[-1]:.0f} ms" for k, v in rows.items()),
+                  file=sys.stderr, flush=True)
+    names = list(engines)
+    head = " | ".join(f"{n} TTFT ms (each rep)" for n in names)
+    ratio = " | jslm × llama.cpp" if len(names) == 2 else ""
+    print(f"| card's example prompt (130 tokens) | {head}{ratio} |")
+    print("|---" * (1 + len(names) + (1 if ratio else 0)) + "|")
+    for k in cases:
+        cells = []
+        for n in names:
+            v = engines[n][k]
+            cells.append(f"{statistics.median(v):.0f} ({' / '.join(f'{x:.0f}' for x in v)})")
+        if ratio:
+            j, l = (statistics.median(engines[n][k]) for n in names)
+            cells.append(f"{j / l:.2f}×")
+        print(f"| {k} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

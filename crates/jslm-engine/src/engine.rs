@@ -6,6 +6,7 @@ use crate::description::ModelDescription;
 use crate::error::{EngineError, Result};
 use crate::events::{CancelFlag, GenerationEvent, GenerationOutput, GenerationStats, StopReason};
 use crate::files::{tokenizer_beside, WeightsFormat};
+use crate::gguf_cpu::Reuse;
 use crate::model::{load_gguf, load_safetensors, LoadedNetwork, ModelInfo, Network};
 use crate::prompt::PromptTemplate;
 use crate::quantize::{quantize_safetensors, quantized_path, QuantizeProgress, SourceInfo};
@@ -271,18 +272,18 @@ impl Runner {
     }
 
     /// A prompt, run from where it differs from the prompts in the network's cache (the
-    /// card's system sentence is in every one); returns its last logits and the positions
-    /// taken from the cache.
+    /// card's system sentence is in every one; a regenerated prompt runs no pass at all);
+    /// returns its last logits and the positions taken from the cache.
     pub(crate) fn prefill_reusing(
         &self,
         network: &mut Network,
         ids: &[u32],
     ) -> Result<(Vec<f32>, usize)> {
-        let reused = network.reusable_prefix(ids);
-        if reused == 0 {
-            network.clear_kv_cache();
+        match network.reuse(ids) {
+            Reuse::Whole(logits) => Ok((logits, ids.len())),
+            Reuse::Prefix(0) => Ok((self.prefill(network, ids)?, 0)),
+            Reuse::Prefix(n) => Ok((self.prefill_from(network, &ids[n..], n)?, n)),
         }
-        Ok((self.prefill_from(network, &ids[reused..], reused)?, reused))
     }
 
     /// `ids` at positions `start..`, in the engine's pool.

@@ -8,7 +8,7 @@
 use crate::description::{ModelDescription, NetworkDescription};
 use crate::engine::GgufRunner;
 use crate::error::{EngineError, Result};
-use crate::gguf_cpu::{CpuRunner, GgufCpuModel};
+use crate::gguf_cpu::{CpuRunner, GgufCpuModel, Reuse};
 use crate::gguf_split::SplitGguf;
 use crate::mistral_model::MistralModel;
 use candle_core::quantized::gguf_file;
@@ -99,13 +99,13 @@ impl Network {
         Ok(logits)
     }
 
-    /// How many leading positions of `prompt` the network's cache holds from the prompt
-    /// passes before (0 where this network does not reuse its cache: then the next prompt
-    /// runs from position 0 after `clear_kv_cache`).
-    pub fn reusable_prefix(&self, prompt: &[u32]) -> usize {
+    /// What of `prompt` the network's cache holds from the prompt passes before
+    /// (`Reuse::Prefix(0)` where this network does not reuse its cache: then the prompt runs
+    /// from position 0 after `clear_kv_cache`).
+    pub fn reuse(&self, prompt: &[u32]) -> Reuse {
         match self {
-            Network::GgufCpu(m) => m.reusable_prefix(prompt),
-            Network::Mistral(_) | Network::Gguf(_) | Network::GgufSplit(_) => 0,
+            Network::GgufCpu(m) => m.reuse(prompt),
+            Network::Mistral(_) | Network::Gguf(_) | Network::GgufSplit(_) => Reuse::Prefix(0),
         }
     }
 

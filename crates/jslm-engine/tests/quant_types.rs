@@ -208,7 +208,7 @@ fn load(path: &Path, runner: GgufRunner) -> Engine {
 
 /// A prompt run partly from the positions cached by earlier prompts gives the logits of a
 /// fresh cache bit for bit: after another prompt with the same start, after the same prompt,
-/// and with decoded tokens in the cache (not reused: decode's kernels round differently from
+/// after the same prompt with another end, and with decoded tokens in the cache (not reused: decode's kernels round differently from
 /// a prompt pass's, which an f32 cache shows). Only files whose matrices all run the prompt
 /// tiles (x86 with AVX2) reuse positions.
 fn check_prefix_reuse(path: &Path, text: &str, file: Precision) {
@@ -244,7 +244,14 @@ fn check_prefix_reuse(path: &Path, text: &str, file: Precision) {
             "{common} of {}",
             ids.len()
         );
+        // The prompt with its last two tokens changed.
+        let mut edited = ids.clone();
+        let n = ids.len();
+        for id in &mut edited[n - 2..] {
+            *id = (*id + 1) % VOCAB as u32;
+        }
         let fresh = engine.logits(&ids).unwrap();
+        let fresh_edited = engine.logits(&edited).unwrap();
         engine.logits(&other).unwrap();
         let (got, reused) = engine.logits_reusing(&ids).unwrap();
         assert_eq!(
@@ -253,13 +260,14 @@ fn check_prefix_reuse(path: &Path, text: &str, file: Precision) {
             "{label}: after another"
         );
         assert!(got == fresh, "{label}: after another prompt");
+        // The same prompt again: no pass, the logits kept from the last.
         let (got, reused) = engine.logits_reusing(&ids).unwrap();
-        assert_eq!(
-            reused,
-            if tiles { ids.len() - 8 } else { 0 },
-            "{label}: again"
-        );
+        assert_eq!(reused, if tiles { n } else { 0 }, "{label}: again");
         assert!(got == fresh, "{label}: again");
+        // Its end edited: a last pass of 8 tokens (one of 2 would take the row kernels).
+        let (got, reused) = engine.logits_reusing(&edited).unwrap();
+        assert_eq!(reused, if tiles { n - 8 } else { 0 }, "{label}: edited");
+        assert!(got == fresh_edited, "{label}: edited");
         // Decode three tokens after the prompt, then ask for the prompt, them and more.
         let out = engine
             .generate_raw(

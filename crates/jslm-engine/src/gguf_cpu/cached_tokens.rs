@@ -1,6 +1,7 @@
 //! Which tokens the KV cache holds, so that the next prompt runs only from where it differs:
-//! the card's system sentence and headings start every prompt, a regenerated prompt is all
-//! the same, an edited one often shares most of its start.
+//! the card's system sentence and headings start every prompt, an edited one often shares
+//! most of its start, and a regenerated one is all the same (its last logits are kept too, so
+//! it runs no pass at all).
 //!
 //! Only positions computed by prompt passes of at least `min_pass` tokens are reused. In
 //! such a pass every matrix runs the prompt tiles and attention its prompt path, whose results
@@ -10,10 +11,21 @@
 //! would give slightly different keys and values than a prompt pass over the same tokens,
 //! and are run again when a prompt contains them.
 
+/// What of a prompt the cache can serve.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Reuse {
+    /// Its first positions (0: none): the prompt runs from there.
+    Prefix(usize),
+    /// All of it, and these are its last logits: the prompt of the last prompt pass.
+    Whole(Vec<f32>),
+}
+
 /// The ids of positions `0..len` whose keys and values a prompt pass wrote.
 #[derive(Debug, Default)]
 pub(crate) struct CachedTokens {
     ids: Vec<u32>,
+    /// The logits at the last of `ids`, from the pass that ended there (empty when unknown).
+    logits: Vec<f32>,
     /// The fewest tokens of a pass whose positions are reused; `None`: nothing is (a CPU
     /// without the tiles, or a matrix type they do not cover).
     min_pass: Option<usize>,
@@ -22,43 +34,52 @@ pub(crate) struct CachedTokens {
 impl CachedTokens {
     pub fn new(min_pass: Option<usize>) -> Self {
         Self {
-            ids: Vec::new(),
             min_pass,
+            ..Self::default()
         }
     }
 
-    /// How many leading positions of `prompt` the cache can serve: its common start with the
-    /// cached ids, leaving at least `min_pass` tokens to run (the last for its logits, all of
-    /// them in one exact pass). 0 when nothing can be reused.
-    pub fn reusable(&self, prompt: &[u32]) -> usize {
+    /// What the cache can serve of `prompt`: all of it when it is the cached prompt; else its
+    /// common start with the cached ids, leaving at least `min_pass` tokens to run (the last
+    /// for its logits, all of them in one exact pass).
+    pub fn reuse(&self, prompt: &[u32]) -> Reuse {
         let Some(min_pass) = self.min_pass else {
-            return 0;
+            return Reuse::Prefix(0);
         };
+        if prompt == self.ids && !self.logits.is_empty() {
+            return Reuse::Whole(self.logits.clone());
+        }
         let common = self
             .ids
             .iter()
             .zip(prompt)
             .take_while(|(a, b)| a == b)
             .count();
-        common.min(prompt.len().saturating_sub(min_pass))
+        Reuse::Prefix(common.min(prompt.len().saturating_sub(min_pass)))
     }
 
     /// Before a pass at `pos`: the positions from `pos` on are about to be overwritten.
     pub fn before_pass(&mut self, pos: usize) {
-        self.ids.truncate(pos);
+        if pos < self.ids.len() {
+            self.ids.truncate(pos);
+            self.logits.clear();
+        }
     }
 
-    /// After a pass of `ids` at `pos` finished: a prompt pass that continues the cached
-    /// positions extends them.
-    pub fn after_pass(&mut self, ids: &[u32], pos: usize) {
+    /// After a pass of `ids` at `pos` gave `logits` (its last token's): a prompt pass that
+    /// continues the cached positions extends them.
+    pub fn after_pass(&mut self, ids: &[u32], pos: usize, logits: &[f32]) {
         let exact = self.min_pass.is_some_and(|min| ids.len() >= min);
         if exact && pos == self.ids.len() {
             self.ids.extend_from_slice(ids);
+            self.logits.clear();
+            self.logits.extend_from_slice(logits);
         }
     }
 
     pub fn clear(&mut self) {
         self.ids.clear();
+        self.logits.clear();
     }
 }
 
@@ -71,38 +92,42 @@ mod tests {
         let mut c = CachedTokens::new(Some(4));
         let a: Vec<u32> = (10..30).collect();
         c.before_pass(0);
-        c.after_pass(&a, 0);
-        // A decode step after the prompt is not reused.
+        c.after_pass(&a, 0, &[1.0, 2.0]);
+        // A decode step after the prompt is not reused, and keeps the prompt's logits.
         c.before_pass(20);
-        c.after_pass(&[7], 20);
+        c.after_pass(&[7], 20, &[3.0, 4.0]);
+        assert_eq!(c.reuse(&a), Reuse::Whole(vec![1.0, 2.0]));
         let mut b = a[..12].to_vec();
         b.extend([99, 98, 97, 96, 95, 94]);
-        assert_eq!(c.reusable(&b), 12);
-        // The same prompt again: all but the last pass's `min_pass` tokens.
-        assert_eq!(c.reusable(&a), 16);
+        assert_eq!(c.reuse(&b), Reuse::Prefix(12));
+        // An edit near the end: a last pass of `min_pass` tokens.
+        let mut e = a.clone();
+        e[18] = 5;
+        assert_eq!(c.reuse(&e), Reuse::Prefix(16));
         // The prompt and the decoded token: only the prompt's positions.
         let mut d = a.clone();
         d.extend([7, 1, 2, 3, 4, 5]);
-        assert_eq!(c.reusable(&d), 20);
+        assert_eq!(c.reuse(&d), Reuse::Prefix(20));
         // Too short to leave a whole pass: nothing.
-        assert_eq!(c.reusable(&a[..4]), 0);
-        // A pass earlier in the cache forgets what follows it.
+        assert_eq!(c.reuse(&a[..4]), Reuse::Prefix(0));
+        // A pass earlier in the cache forgets what follows it, and the logits.
         c.before_pass(5);
-        c.after_pass(&[1, 2], 5);
-        assert_eq!(c.reusable(&a), 5);
-        // A short pass at the end is not recorded, a long one is.
+        c.after_pass(&[1, 2], 5, &[5.0]);
+        assert_eq!(c.reuse(&a), Reuse::Prefix(5));
+        assert_eq!(c.reuse(&a[..5]), Reuse::Prefix(1));
+        // A short pass at the end is not recorded, a long one is, with its logits.
         c.before_pass(5);
-        c.after_pass(&a[5..20], 5);
-        assert_eq!(c.reusable(&a), 16);
+        c.after_pass(&a[5..20], 5, &[6.0]);
+        assert_eq!(c.reuse(&a), Reuse::Whole(vec![6.0]));
         c.clear();
-        assert_eq!(c.reusable(&a), 0);
+        assert_eq!(c.reuse(&a), Reuse::Prefix(0));
     }
 
     #[test]
     fn nothing_is_reused_without_exact_passes() {
         let mut c = CachedTokens::new(None);
         let a: Vec<u32> = (10..30).collect();
-        c.after_pass(&a, 0);
-        assert_eq!(c.reusable(&a), 0);
+        c.after_pass(&a, 0, &[1.0]);
+        assert_eq!(c.reuse(&a), Reuse::Prefix(0));
     }
 }

@@ -46,6 +46,7 @@ use crate::error::{EngineError, Result};
 use crate::isa::{Cpu, Isa};
 use attention::KvCache;
 use cached_tokens::CachedTokens;
+pub(crate) use cached_tokens::Reuse;
 use matmul_group::matmul_group;
 use matrix::QMatrix;
 use ops::{rms_norm, silu_mul, Rope};
@@ -256,10 +257,9 @@ impl GgufCpuModel {
         self.cached.clear();
     }
 
-    /// How many leading positions of `prompt` the cache holds from earlier prompt passes
-    /// (`cached_tokens.rs`): a prefill may start there.
-    pub fn reusable_prefix(&self, prompt: &[u32]) -> usize {
-        self.cached.reusable(prompt)
+    /// What of `prompt` the cache holds from earlier prompt passes (`cached_tokens.rs`).
+    pub fn reuse(&self, prompt: &[u32]) -> Reuse {
+        self.cached.reuse(prompt)
     }
 
     /// The fewest tokens of a pass whose results for each token are the same whatever else
@@ -285,7 +285,6 @@ impl GgufCpuModel {
     pub fn forward(&mut self, ids: &[u32], pos: usize) -> Result<Vec<f32>> {
         self.cached.before_pass(pos);
         let x = self.hidden(ids, pos)?;
-        self.cached.after_pass(ids, pos);
         let s = self.shape;
         let mut last = vec![0f32; s.hidden];
         rms_norm(
@@ -296,6 +295,7 @@ impl GgufCpuModel {
         );
         let mut logits = vec![0f32; s.vocab];
         self.output.matmul(self.cpu, &last, &mut logits);
+        self.cached.after_pass(ids, pos, &logits);
         Ok(logits)
     }
 
