@@ -481,23 +481,21 @@ impl Engine {
 
     /// Logits at the last position of `ids` from a fresh cache (for reference tests and bench).
     pub fn logits(&self, ids: &[u32]) -> Result<Vec<f32>> {
-        let mut network = self
-            .runner
-            .network
-            .try_lock()
-            .map_err(|_| EngineError::Busy)?;
-        self.runner.prefill(&mut network, ids)
+        self.runner.prefill(&mut *self.idle_network()?, ids)
     }
 
     /// Logits at the last position of `ids` as a generation computes them: from the positions
     /// the cache holds of earlier prompts on. Also returns how many positions it reused.
     pub fn logits_reusing(&self, ids: &[u32]) -> Result<(Vec<f32>, usize)> {
-        let mut network = self
-            .runner
+        self.runner.prefill_reusing(&mut *self.idle_network()?, ids)
+    }
+
+    /// The network, or [`EngineError::Busy`] while a generation holds it.
+    fn idle_network(&self) -> Result<std::sync::MutexGuard<'_, Network>> {
+        self.runner
             .network
             .try_lock()
-            .map_err(|_| EngineError::Busy)?;
-        self.runner.prefill_reusing(&mut network, ids)
+            .map_err(|_| EngineError::Busy)
     }
 }
 

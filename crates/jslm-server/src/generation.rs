@@ -167,14 +167,12 @@ fn run(
             let tail = stops.finish();
             let ok = pass(&tail, &mut stops);
             counters.record(Ended::Finished, tokens);
-            ok.then(|| {
-                Piece::End(Outcome {
-                    finish_reason,
-                    prompt_tokens: out.prompt_token_ids.len(),
-                    cached_tokens: out.stats.reused_prompt_tokens,
-                    completion_tokens: tokens,
-                })
-            })
+            ok.then_some(Piece::End(Outcome {
+                finish_reason,
+                prompt_tokens: out.prompt_token_ids.len(),
+                cached_tokens: out.stats.reused_prompt_tokens,
+                completion_tokens: tokens,
+            }))
         }
         Err(e) => {
             counters.record(Ended::Failed, 0);
