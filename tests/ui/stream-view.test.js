@@ -88,13 +88,13 @@ test("live stats, then the engine's final stats", () => {
     event: "finished",
     data: {
       reason: "max_tokens",
-      stats: { generated_tokens: 3, ttft_ms: 240.5, decode_tokens_per_s: 11.5, seed: 42, prompt_tokens: 5, prompt_tokens_per_s: 1, total_ms: 500 },
+      stats: { generated_tokens: 3, ttft_ms: 240.5, decode_tokens_per_s: 11.5, seed: 42, prompt_tokens: 5, reused_prompt_tokens: 4, prompt_tokens_per_s: 1, total_ms: 500 },
     },
   });
   const last = stats.at(-1);
   assert.deepEqual(
-    { running: last.running, tokens: last.tokens, ttft: last.ttftMs, tps: last.tokensPerS, stop: last.stopReason, seed: last.seed },
-    { running: false, tokens: 3, ttft: 240.5, tps: 11.5, stop: "max_tokens", seed: 42 },
+    { running: last.running, tokens: last.tokens, ttft: last.ttftMs, tps: last.tokensPerS, stop: last.stopReason, seed: last.seed, reused: last.reusedTokens },
+    { running: false, tokens: 3, ttft: 240.5, tps: 11.5, stop: "max_tokens", seed: 42, reused: 4 },
   );
 });
 

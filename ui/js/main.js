@@ -430,6 +430,7 @@ function formatNumber(value, digits) {
 function showStats(stats) {
   const lang = state.lang;
   $("stat-ttft").textContent = stats.ttftMs === null ? "—" : t(lang, "stat_ms", { value: formatNumber(stats.ttftMs, 0) });
+  $("stat-ttft").title = stats.reusedTokens ? t(lang, "stat_reused", { value: formatNumber(stats.reusedTokens, 0) }) : "";
   $("stat-speed").textContent = stats.tokensPerS === null ? "—" : t(lang, "stat_tps", { value: formatNumber(stats.tokensPerS, 1) });
   $("stat-tokens").textContent = stats.running || stats.tokens ? formatNumber(stats.tokens, 0) : "—";
   $("stat-stop").textContent = stats.running ? t(lang, "stop_running") : stats.stopReason ? t(lang, `stop_${stats.stopReason}`) : "—";
@@ -586,6 +587,7 @@ async function openHistory(id) {
     view.showStatic(entry.output, {
       tokens: entry.stats.generated_tokens,
       ttftMs: entry.stats.ttft_ms,
+      reusedTokens: entry.stats.reused_prompt_tokens ?? 0,
       tokensPerS: entry.stats.decode_tokens_per_s,
       stopReason: entry.stop_reason,
       seed: entry.stats.seed,

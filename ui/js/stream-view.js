@@ -15,6 +15,8 @@ export function emptyStats() {
     tokensPerS: null,
     stopReason: null,
     seed: null,
+    /** Leading prompt tokens taken from the last prompt's cache (no work for them). */
+    reusedTokens: 0,
   };
 }
 
@@ -95,6 +97,7 @@ export class StreamView {
         this.stats.ttftMs = s.ttft_ms;
         this.stats.tokensPerS = s.decode_tokens_per_s;
         this.stats.seed = s.seed;
+        this.stats.reusedTokens = s.reused_prompt_tokens ?? 0;
         // The last tokens are shown now, not a frame later.
         this.flush();
         break;
