@@ -397,7 +397,7 @@ impl Engine {
             Ok(guard) => guard,
             Err(std::sync::TryLockError::WouldBlock) => return Err(EngineError::Busy),
             // A panic during an earlier generation poisoned the lock; a network's cache holds
-            // only what its passes finished (`Network::reusable_prefix`), so it is safe to use.
+            // only what its passes finished (`Network::reuse`), so it is safe to use.
             Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
         };
         let start = Instant::now();

@@ -35,9 +35,11 @@ fn generate(engine: &Engine, request: &GenerationRequest) -> GenerationOutput {
         .unwrap()
 }
 
-/// Whether this CPU runs prompts through the tiles, which reuse needs.
+/// Whether the engine runs prompts through the tiles, which reuse needs (x86 with AVX2 or
+/// better, unless `JSLM_ISA=generic`).
 fn reuses() -> bool {
-    cfg!(target_arch = "x86_64") && jslm_engine::isa::Isa::Avx2.supported()
+    cfg!(target_arch = "x86_64")
+        && jslm_engine::isa::Isa::resolve(None).unwrap() != jslm_engine::isa::Isa::Generic
 }
 
 #[test]
