@@ -99,9 +99,9 @@ impl Network {
         Ok(logits)
     }
 
-    /// What of `prompt` the network's cache holds from the prompt passes before
-    /// (`Reuse::Prefix(0)` where this network does not reuse its cache: then the prompt runs
-    /// from position 0 after `clear_kv_cache`).
+    /// What of `prompt` the network's cache holds from the passes before (`Reuse::Prefix(0)`
+    /// where this network does not reuse its cache: then the prompt runs from position 0
+    /// after `clear_kv_cache`).
     pub fn reuse(&self, prompt: &[u32]) -> Reuse {
         match self {
             Network::GgufCpu(m) => m.reuse(prompt),

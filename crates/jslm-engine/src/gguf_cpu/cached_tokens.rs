@@ -3,13 +3,15 @@
 //! most of its start, and a regenerated one is all the same (its last logits are kept too, so
 //! it runs no pass at all).
 //!
-//! Only positions computed by prompt passes of at least `min_pass` tokens are reused. In
-//! such a pass every matrix runs the prompt tiles and attention its prompt path, whose results
-//! for one token do not depend on the pass's other tokens or where the pass starts: a prompt
-//! run partly from the cache gives the same logits, bit for bit, as one run from position 0,
-//! so a seed still repeats a run. Decoded tokens (one per pass, through the row kernels)
-//! would give slightly different keys and values than a prompt pass over the same tokens,
-//! and are run again when a prompt contains them.
+//! Only positions computed by passes of at least `min_pass` tokens are reused, where a
+//! token's results do not depend on the pass's other tokens or where the pass starts: a
+//! prompt run partly from the cache gives the same logits, bit for bit, as one run from
+//! position 0, so a seed still repeats a run. With the x86 prompt tiles that is a pass of 8
+//! tokens (every matrix then runs the tiles, and attention its prompt path): decoded tokens,
+//! one per pass through the row kernels, would give slightly different keys and values than
+//! a prompt pass over the same tokens, and are run again when a prompt contains them.
+//! Without the tiles (ARM, `JSLM_ISA=generic`) every pass runs candle's kernels one token at
+//! a time and attention one path, so every position is reused, decoded ones too.
 
 /// What of a prompt the cache can serve.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,13 +28,12 @@ pub(crate) struct CachedTokens {
     ids: Vec<u32>,
     /// The logits at the last of `ids`, from the pass that ended there (empty when unknown).
     logits: Vec<f32>,
-    /// The fewest tokens of a pass whose positions are reused; `None`: nothing is (a CPU
-    /// without the tiles, or a matrix type they do not cover).
-    min_pass: Option<usize>,
+    /// The fewest tokens of a pass whose positions are reused (at least 1).
+    min_pass: usize,
 }
 
 impl CachedTokens {
-    pub fn new(min_pass: Option<usize>) -> Self {
+    pub fn new(min_pass: usize) -> Self {
         Self {
             min_pass,
             ..Self::default()
@@ -43,9 +44,6 @@ impl CachedTokens {
     /// common start with the cached ids, leaving at least `min_pass` tokens to run (the last
     /// for its logits, all of them in one exact pass).
     pub fn reuse(&self, prompt: &[u32]) -> Reuse {
-        let Some(min_pass) = self.min_pass else {
-            return Reuse::Prefix(0);
-        };
         if prompt == self.ids && !self.logits.is_empty() {
             return Reuse::Whole(self.logits.clone());
         }
@@ -55,7 +53,7 @@ impl CachedTokens {
             .zip(prompt)
             .take_while(|(a, b)| a == b)
             .count();
-        Reuse::Prefix(common.min(prompt.len().saturating_sub(min_pass)))
+        Reuse::Prefix(common.min(prompt.len().saturating_sub(self.min_pass.max(1))))
     }
 
     /// Before a pass at `pos`: the positions from `pos` on are about to be overwritten.
@@ -69,7 +67,7 @@ impl CachedTokens {
     /// After a pass of `ids` at `pos` gave `logits` (its last token's): a prompt pass that
     /// continues the cached positions extends them.
     pub fn after_pass(&mut self, ids: &[u32], pos: usize, logits: &[f32]) {
-        let exact = self.min_pass.is_some_and(|min| ids.len() >= min);
+        let exact = ids.len() >= self.min_pass.max(1);
         if exact && pos == self.ids.len() {
             self.ids.extend_from_slice(ids);
             self.logits.clear();
@@ -89,7 +87,7 @@ mod tests {
 
     #[test]
     fn reuses_the_common_start_of_prompt_passes_only() {
-        let mut c = CachedTokens::new(Some(4));
+        let mut c = CachedTokens::new(4);
         let a: Vec<u32> = (10..30).collect();
         c.before_pass(0);
         c.after_pass(&a, 0, &[1.0, 2.0]);
@@ -124,10 +122,17 @@ mod tests {
     }
 
     #[test]
-    fn nothing_is_reused_without_exact_passes() {
-        let mut c = CachedTokens::new(None);
+    fn with_passes_of_one_token_decoded_positions_are_reused_too() {
+        let mut c = CachedTokens::new(1);
         let a: Vec<u32> = (10..30).collect();
         c.after_pass(&a, 0, &[1.0]);
-        assert_eq!(c.reuse(&a), Reuse::Prefix(0));
+        c.after_pass(&[7], 20, &[2.0]);
+        let mut d = a.clone();
+        d.extend([7, 8]);
+        assert_eq!(c.reuse(&d), Reuse::Prefix(21));
+        // The prompt and its decoded token, asked again: no pass.
+        d.pop();
+        assert_eq!(c.reuse(&d), Reuse::Whole(vec![2.0]));
+        assert_eq!(c.reuse(&a), Reuse::Prefix(19));
     }
 }

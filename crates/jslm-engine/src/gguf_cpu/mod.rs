@@ -263,22 +263,16 @@ impl GgufCpuModel {
     }
 
     /// The fewest tokens of a pass whose results for each token are the same whatever else
-    /// the pass holds: on x86 with the tiles, when every block's matrices run them (`None`
-    /// elsewhere: the row kernels group tokens differently by count).
-    fn exact_pass_tokens(&self) -> Option<usize> {
+    /// the pass holds. With the x86 prompt tiles: a pass that takes them (types without tiles
+    /// run candle's kernels a token at a time at every size; two tokens or more also keep
+    /// attention on its prompt path). Without (ARM, `JSLM_ISA=generic`): any pass, since
+    /// every matrix runs candle's kernels a token at a time and attention has one path.
+    fn exact_pass_tokens(&self) -> usize {
         #[cfg(target_arch = "x86_64")]
-        {
-            let all_tiled = self
-                .blocks
-                .iter()
-                .flat_map(|b| [&b.wq, &b.wk, &b.wv, &b.wo, &b.gate, &b.up, &b.down])
-                .all(|m| kernels::partner(m.dtype).is_some());
-            if all_tiled && tile::Family::of(self.cpu).is_some() {
-                // At least two tokens also keeps attention on its prompt path.
-                return Some(PROMPT_TILE_TOKENS.max(2));
-            }
+        if tile::Family::of(self.cpu).is_some() {
+            return PROMPT_TILE_TOKENS.max(2);
         }
-        None
+        1
     }
 
     /// Runs `ids` at positions `pos..pos+len` and returns the logits of the last one.
