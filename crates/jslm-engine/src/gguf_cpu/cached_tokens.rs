@@ -22,7 +22,8 @@ pub(crate) enum Reuse {
     Whole(Vec<f32>),
 }
 
-/// The ids of positions `0..len` whose keys and values a prompt pass wrote.
+/// The ids of positions `0..len` whose keys and values passes of at least `min_pass` tokens
+/// wrote, in order.
 #[derive(Debug, Default)]
 pub(crate) struct CachedTokens {
     ids: Vec<u32>,
@@ -64,8 +65,8 @@ impl CachedTokens {
         }
     }
 
-    /// After a pass of `ids` at `pos` gave `logits` (its last token's): a prompt pass that
-    /// continues the cached positions extends them.
+    /// After a pass of `ids` at `pos` gave `logits` (its last token's): a pass of at least
+    /// `min_pass` tokens that continues the cached positions extends them.
     pub fn after_pass(&mut self, ids: &[u32], pos: usize, logits: &[f32]) {
         let exact = ids.len() >= self.min_pass.max(1);
         if exact && pos == self.ids.len() {
