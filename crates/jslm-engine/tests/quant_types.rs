@@ -212,30 +212,25 @@ fn load(path: &Path, runner: GgufRunner) -> Engine {
 /// prompt tiles a reused pass has at least 8 tokens and decoded positions are not reused
 /// (decode's kernels round differently from a prompt pass's, which an f32 cache shows);
 /// without them (ARM, `JSLM_ISA=generic`) any pass is reused, decoded ones too.
-fn check_prefix_reuse(path: &Path, text: &str, file: Precision) {
+fn check_prefix_reuse(ours: &Engine, path: &Path, text: &str, file: Precision) {
     let tiles = cfg!(target_arch = "x86_64")
         && jslm_engine::isa::Isa::resolve(None).unwrap() != jslm_engine::isa::Isa::Generic;
     let min_pass = if tiles { 8 } else { 1 };
-    let caches = [KvCacheType::F16, KvCacheType::F32];
-    for kv_cache in caches {
-        let label = format!("{} with an {kv_cache:?} cache", file.label());
-        let engine = Engine::load(
-            path,
-            &LoadOptions {
-                tokenizer: Some(common::tokenizer_json()),
-                kv_cache,
-                // With the f32 cache, prompts in passes of 16 tokens: the cache keeps the
-                // last pass's logits, not the first's.
-                prefill_chunk_tokens: if kv_cache == KvCacheType::F32 {
-                    16
-                } else {
-                    512
-                },
-                ..Default::default()
-            },
-            |_| {},
-        )
-        .unwrap();
+    // Also with an f32 cache, and prompts in passes of 16 tokens: the cache keeps the last
+    // pass's logits, not the first's.
+    let f32_cache = Engine::load(
+        path,
+        &LoadOptions {
+            tokenizer: Some(common::tokenizer_json()),
+            kv_cache: KvCacheType::F32,
+            prefill_chunk_tokens: 16,
+            ..Default::default()
+        },
+        |_| {},
+    )
+    .unwrap();
+    for (engine, cache) in [(ours, "f16 cache"), (&f32_cache, "f32 cache")] {
+        let label = format!("{} with an {cache}", file.label());
         let encode = |text: &str| engine.tokenizer().encode(text).unwrap();
         let (ids, other) = (
             encode(text),
@@ -360,7 +355,7 @@ fn every_community_quantization_loads_runs_and_matches_candle() {
                 file.label()
             ));
         }
-        check_prefix_reuse(&path, text, file);
+        check_prefix_reuse(&ours, &path, text, file);
         // And it generates.
         let out = ours
             .generate(

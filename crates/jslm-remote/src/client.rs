@@ -212,14 +212,19 @@ impl Remote {
             StopReason::Eos
         };
         let end = Instant::now();
-        let count = |key: &str| usage[key].as_u64().unwrap_or(0) as usize;
-        let generated = count("completion_tokens");
+        // The server's counts (a JSON pointer into `usage`), 0 when absent or not a usize.
+        let count = |at: &str| {
+            usage
+                .pointer(at)
+                .and_then(Value::as_u64)
+                .and_then(|n| usize::try_from(n).ok())
+                .unwrap_or(0)
+        };
+        let generated = count("/completion_tokens");
         let mut stats = GenerationStats {
-            prompt_tokens: count("prompt_tokens"),
+            prompt_tokens: count("/prompt_tokens"),
             // OpenAI's prompt caching field, as jslm's own server reports its reuse.
-            reused_prompt_tokens: usage["prompt_tokens_details"]["cached_tokens"]
-                .as_u64()
-                .unwrap_or(0) as usize,
+            reused_prompt_tokens: count("/prompt_tokens_details/cached_tokens"),
             generated_tokens: generated,
             total_ms: (end - start).as_secs_f64() * 1e3,
             seed: s.seed.unwrap_or(0),

@@ -24,7 +24,7 @@ pub(crate) enum Reuse {
 
 /// The ids of positions `0..len` whose keys and values passes of at least `min_pass` tokens
 /// wrote, in order.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct CachedTokens {
     ids: Vec<u32>,
     /// The logits at the last of `ids`, from the pass that ended there (empty when unknown).
@@ -36,8 +36,9 @@ pub(crate) struct CachedTokens {
 impl CachedTokens {
     pub fn new(min_pass: usize) -> Self {
         Self {
-            min_pass,
-            ..Self::default()
+            ids: Vec::new(),
+            logits: Vec::new(),
+            min_pass: min_pass.max(1),
         }
     }
 
@@ -54,7 +55,7 @@ impl CachedTokens {
             .zip(prompt)
             .take_while(|(a, b)| a == b)
             .count();
-        Reuse::Prefix(common.min(prompt.len().saturating_sub(self.min_pass.max(1))))
+        Reuse::Prefix(common.min(prompt.len().saturating_sub(self.min_pass)))
     }
 
     /// Before a pass at `pos`: the positions from `pos` on are about to be overwritten.
@@ -68,7 +69,7 @@ impl CachedTokens {
     /// After a pass of `ids` at `pos` gave `logits` (its last token's): a pass of at least
     /// `min_pass` tokens that continues the cached positions extends them.
     pub fn after_pass(&mut self, ids: &[u32], pos: usize, logits: &[f32]) {
-        let exact = ids.len() >= self.min_pass.max(1);
+        let exact = ids.len() >= self.min_pass;
         if exact && pos == self.ids.len() {
             self.ids.extend_from_slice(ids);
             self.logits.clear();

@@ -192,6 +192,7 @@ impl GgufCpuModel {
             // Tied embeddings: the output head is the embedding matrix.
             tensor("token_embd.weight")?
         };
+        let cpu = Cpu::new(isa);
         let mut model = Self {
             shape: LlamaShape {
                 hidden,
@@ -207,11 +208,10 @@ impl GgufCpuModel {
             output,
             rope: Rope::new(head_dim, rope_base, context),
             cache: KvCache::new(layers, kv_heads, head_dim, context, kv, isa),
-            cached: CachedTokens::default(),
-            cpu: Cpu::new(isa),
+            cached: CachedTokens::new(exact_pass_tokens(cpu)),
+            cpu,
             huge_page_bytes: 0,
         };
-        model.cached = CachedTokens::new(model.exact_pass_tokens());
         model.huge_page_bytes = weights.populate(&model.file_ranges(layers == p.layers));
         Ok(model)
     }
@@ -260,19 +260,6 @@ impl GgufCpuModel {
     /// What of `prompt` the cache holds from earlier prompt passes (`cached_tokens.rs`).
     pub fn reuse(&self, prompt: &[u32]) -> Reuse {
         self.cached.reuse(prompt)
-    }
-
-    /// The fewest tokens of a pass whose results for each token are the same whatever else
-    /// the pass holds. With the x86 prompt tiles: a pass that takes them (types without tiles
-    /// run candle's kernels a token at a time at every size; two tokens or more also keep
-    /// attention on its prompt path). Without (ARM, `JSLM_ISA=generic`): any pass, since
-    /// every matrix runs candle's kernels a token at a time and attention has one path.
-    fn exact_pass_tokens(&self) -> usize {
-        #[cfg(target_arch = "x86_64")]
-        if tile::Family::of(self.cpu).is_some() {
-            return PROMPT_TILE_TOKENS.max(2);
-        }
-        1
     }
 
     /// Runs `ids` at positions `pos..pos+len` and returns the logits of the last one.
@@ -353,6 +340,20 @@ impl GgufCpuModel {
         }
         Ok(x)
     }
+}
+
+/// The fewest tokens of a pass whose results for each token are the same whatever else
+/// the pass holds. With the x86 prompt tiles: a pass that takes them (types without tiles
+/// run candle's kernels a token at a time at every size; two tokens or more also keep
+/// attention on its prompt path). Without (ARM, `JSLM_ISA=generic`): any pass, since
+/// every matrix runs candle's kernels a token at a time and attention has one path.
+fn exact_pass_tokens(cpu: Cpu) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if tile::Family::of(cpu).is_some() {
+        return PROMPT_TILE_TOKENS.max(2);
+    }
+    let _ = cpu;
+    1
 }
 
 fn add(x: &mut [f32], y: &[f32]) {
