@@ -100,10 +100,7 @@ pub fn run_bench(
     let prompt: Vec<u32> = (0..prompt_tokens)
         .map(|_| rng.random_range(3..vocab))
         .collect();
-    let mut network = engine
-        .network
-        .try_lock()
-        .map_err(|_| crate::error::EngineError::Busy)?;
+    let mut network = engine.take_network()?;
     // Warm-up with a prompt of the same length, so every one-time repack (some kernels pack
     // only for multi-token inputs) happens before the timed runs.
     let tw = Instant::now();

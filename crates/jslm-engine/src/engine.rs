@@ -9,6 +9,7 @@ use crate::files::{tokenizer_beside, WeightsFormat};
 use crate::gguf_cpu::Reuse;
 use crate::model::{load_gguf, load_safetensors, LoadedNetwork, ModelInfo, Network};
 use crate::prompt::PromptTemplate;
+use crate::run_lock::{Run, RunLock};
 use crate::quantize::{quantize_safetensors, quantized_path, QuantizeProgress, SourceInfo};
 use crate::sampling::Sampler;
 use crate::settings::GenerationSettings;
@@ -18,7 +19,6 @@ use candle_core::Device;
 use jslm_core::{Container, Precision};
 use jslm_hardware::ComputeDevice;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::Instant;
 
 /// How to load a model. The runtime fills this from the device plan.
@@ -124,7 +124,8 @@ pub struct GenerationRequest {
 }
 
 /// A loaded model, ready to generate. One generation at a time; a second concurrent call gets
-/// [`EngineError::Busy`].
+/// [`EngineError::Busy`]. A generation that comes while [`Engine::warm_prompt_cache`] runs
+/// waits for it instead.
 pub struct Engine {
     runner: Runner,
     tokenizer: JslmTokenizer,
@@ -133,7 +134,8 @@ pub struct Engine {
 /// The loaded network, where it runs and its thread pool: an engine without a tokenizer (the
 /// benchmark needs none).
 pub(crate) struct Runner {
-    pub(crate) network: Mutex<Network>,
+    /// One run at a time; the warm-up's pass is waited for.
+    network: RunLock<Network>,
     device: Device,
     /// Every forward pass runs in this pool, so the thread count is the load option's.
     pool: rayon::ThreadPool,
@@ -257,12 +259,17 @@ impl Runner {
         info.context_length = info.context_length.min(context);
         info.threads = pool.current_num_threads();
         Ok(Self {
-            network: Mutex::new(loaded.network),
+            network: RunLock::new(loaded.network),
             device: loaded.device,
             pool,
             info,
             prefill_chunk: options.prefill_chunk_tokens.max(1),
         })
+    }
+
+    /// The network for one run, or [`EngineError::Busy`] while another run has it.
+    pub(crate) fn take_network(&self) -> Result<Run<'_, Network>> {
+        self.network.run()
     }
 
     /// The whole prompt from position 0, in the engine's pool.
@@ -393,14 +400,9 @@ impl Engine {
         cancel: &CancelFlag,
         mut on_event: impl FnMut(&GenerationEvent),
     ) -> Result<GenerationOutput> {
-        let mut network = match self.runner.network.try_lock() {
-            Ok(guard) => guard,
-            Err(std::sync::TryLockError::WouldBlock) => return Err(EngineError::Busy),
-            // A panic during an earlier generation poisoned the lock; a network's cache holds
-            // only what its passes finished (`Network::reuse`), so it is safe to use.
-            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
-        };
+        // Timed from here: a wait for the warm-up's pass is part of the time to first token.
         let start = Instant::now();
+        let mut network = self.runner.take_network()?;
         let (prompt, prompt_ids) = prepare(self)?;
         let seed = settings.seed.unwrap_or_else(rand::random);
         on_event(&GenerationEvent::Started {
@@ -481,21 +483,48 @@ impl Engine {
 
     /// Logits at the last position of `ids` from a fresh cache (for reference tests and bench).
     pub fn logits(&self, ids: &[u32]) -> Result<Vec<f32>> {
-        self.runner.prefill(&mut *self.idle_network()?, ids)
+        self.runner.prefill(&mut *self.runner.take_network()?, ids)
     }
 
     /// Logits at the last position of `ids` as a generation computes them: from the positions
     /// the cache holds of earlier prompts on. Also returns how many positions it reused.
     pub fn logits_reusing(&self, ids: &[u32]) -> Result<(Vec<f32>, usize)> {
-        self.runner.prefill_reusing(&mut *self.idle_network()?, ids)
+        self.runner
+            .prefill_reusing(&mut *self.runner.take_network()?, ids)
     }
 
-    /// The network, or [`EngineError::Busy`] while a generation holds it.
-    fn idle_network(&self) -> Result<std::sync::MutexGuard<'_, Network>> {
-        self.runner
-            .network
-            .try_lock()
-            .map_err(|_| EngineError::Busy)
+    /// Runs the tokens every instruction prompt starts with (the card's system sentence and
+    /// the `### 指示:` heading, 68 tokens with the model's tokenizer) into an empty KV cache,
+    /// so that the first generation after a load runs only from its instruction on. Front
+    /// ends that keep the engine loaded call it on a thread of their own right after the
+    /// load; a generation that comes meanwhile waits for its pass rather than getting
+    /// [`EngineError::Busy`], and gets the same logits, bit for bit, as without it
+    /// (`gguf_cpu/cached_tokens.rs`).
+    ///
+    /// Returns the positions it cached: 0 where the network does not reuse its cache (GPUs,
+    /// the split, safetensors), where the cache already holds a prompt (a generation came
+    /// first) or where the context is too short.
+    pub fn warm_prompt_cache(&self) -> Result<usize> {
+        let header = self.prompt_header()?;
+        let mut network = self.runner.network.lock();
+        if network.cached_tokens() != Some(0)
+            || header.len() < crate::gguf_cpu::PROMPT_TILE_TOKENS
+            || header.len() >= self.runner.info.context_length
+        {
+            return Ok(0);
+        }
+        self.runner.prefill(&mut network, &header)?;
+        Ok(header.len())
+    }
+
+    /// The ids every card prompt starts with: the common start of two prompts whose
+    /// instructions share nothing (so the heading's last piece is not merged with an
+    /// instruction's first).
+    fn prompt_header(&self) -> Result<Vec<u32>> {
+        let a = self.tokenizer.encode(&PromptTemplate.build("日本", ""))?;
+        let b = self.tokenizer.encode(&PromptTemplate.build("A", ""))?;
+        let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+        Ok(a[..common].to_vec())
     }
 }
 

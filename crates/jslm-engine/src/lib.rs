@@ -25,6 +25,7 @@ pub mod mistral_model;
 pub mod model;
 pub mod prompt;
 pub mod quantize;
+pub(crate) mod run_lock;
 pub mod sampling;
 pub mod settings;
 pub mod stream;

@@ -109,6 +109,15 @@ impl Network {
         }
     }
 
+    /// How many positions the cache holds for the next prompt to reuse; `None` where this
+    /// network does not reuse its cache.
+    pub fn cached_tokens(&self) -> Option<usize> {
+        match self {
+            Network::GgufCpu(m) => Some(m.cached_tokens()),
+            Network::Mistral(_) | Network::Gguf(_) | Network::GgufSplit(_) => None,
+        }
+    }
+
     pub fn clear_kv_cache(&mut self) {
         match self {
             Network::Mistral(m) => m.clear_kv_cache(),

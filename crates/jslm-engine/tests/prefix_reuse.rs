@@ -98,3 +98,32 @@ fn a_prompt_reuses_the_cached_start_and_matches_a_fresh_cache_bit_for_bit() {
     assert_eq!(out.stats.reused_prompt_tokens, ids_b.len());
     assert_eq!(out.generated_token_ids, out_b.generated_token_ids);
 }
+
+#[test]
+fn the_warm_up_caches_the_card_header_and_changes_no_token() {
+    let reference = engine();
+    let engine = engine();
+    let a = request("日本の首都はどこですか？", "");
+    let b = request("Translate: ありがとう", "文脈");
+    let (ids_a, ids_b) = (
+        engine.prepare_prompt(&a).unwrap().1,
+        engine.prepare_prompt(&b).unwrap().1,
+    );
+    let header = ids_a.iter().zip(&ids_b).take_while(|(x, y)| x == y).count();
+    assert_eq!(header, 68, "the system sentence and `### 指示: \\n`");
+
+    assert_eq!(engine.warm_prompt_cache().unwrap(), header);
+    let (got, reused) = engine.logits_reusing(&ids_a).unwrap();
+    assert_eq!(reused, header, "the first prompt after the warm-up");
+    assert_eq!(got, reference.logits(&ids_a).unwrap());
+
+    // A cache that holds a prompt is left alone: regenerating it stays free.
+    assert_eq!(engine.warm_prompt_cache().unwrap(), 0);
+    let out = generate(&engine, &b);
+    assert_eq!(out.stats.reused_prompt_tokens, header);
+    assert_eq!(
+        out.generated_token_ids,
+        generate(&self::engine(), &b).generated_token_ids,
+        "as from an empty cache"
+    );
+}

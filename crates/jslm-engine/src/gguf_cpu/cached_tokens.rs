@@ -77,6 +77,11 @@ impl CachedTokens {
         }
     }
 
+    /// How many positions are recorded.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
     pub fn clear(&mut self) {
         self.ids.clear();
         self.logits.clear();

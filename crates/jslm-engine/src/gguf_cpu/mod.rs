@@ -262,6 +262,11 @@ impl GgufCpuModel {
         self.cached.reuse(prompt)
     }
 
+    /// How many positions the cache holds for reuse.
+    pub fn cached_tokens(&self) -> usize {
+        self.cached.len()
+    }
+
     /// Runs `ids` at positions `pos..pos+len` and returns the logits of the last one.
     pub fn forward(&mut self, ids: &[u32], pos: usize) -> Result<Vec<f32>> {
         self.cached.before_pass(pos);
