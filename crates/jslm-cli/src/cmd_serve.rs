@@ -3,7 +3,7 @@
 //! comes from `--api-key` or, kept out of the process list, the `JSLM_API_KEY` variable.
 
 use crate::load::LoadArgs;
-use jslm_runtime::ModelRef;
+use jslm_runtime::{ModelRef, PromptWarmUp};
 use jslm_server::{ApiKey, Gate, ServedModel, Server, ServerConfig};
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -77,9 +77,19 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| served_name(&args.model));
     let source = crate::load::resolve(&args.model, args.revision, args.tokenizer)?;
-    let loaded = crate::load::load(crate::load::plan(source, &args.load)?)?;
+    let loaded = Arc::new(crate::load::load(crate::load::plan(source, &args.load)?)?);
     crate::hub_common::init_logging();
-    let model = ServedModel::new(Arc::new(loaded), name, Gate::new(args.max_waiting));
+    // The first request then runs only from its instruction on; one that comes sooner waits
+    // for the warm-up's pass. Nothing replaces the model, so the handle is not kept.
+    PromptWarmUp::start(loaded.clone(), |warmed| match warmed {
+        Ok(w) => tracing::info!(
+            tokens = w.tokens,
+            seconds = w.seconds,
+            "prompt cache warmed"
+        ),
+        Err(e) => tracing::warn!(code = %e.code(), "the prompt warm-up failed: {e}"),
+    })?;
+    let model = ServedModel::new(loaded, name, Gate::new(args.max_waiting));
     let runtime = crate::hub_common::runtime()?;
     runtime.block_on(async move {
         let server = Server::bind(model.clone(), &config).await?;

@@ -3,9 +3,12 @@
 //! the reason printed, only when `import openai` fails (`scripts/test.sh` installs it;
 //! `JSLM_TEST_PYTHON` picks the interpreter); the `curl` part when there is no curl.
 
+use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
@@ -19,6 +22,8 @@ fn python() -> String {
 struct Serve {
     child: Child,
     url: String,
+    /// Its stderr's lines after the one that gave the address.
+    stderr: mpsc::Receiver<String>,
 }
 
 impl Drop for Serve {
@@ -28,14 +33,36 @@ impl Drop for Serve {
     }
 }
 
+impl Serve {
+    /// Waits (at most a minute) for a line of stderr that contains `text`.
+    fn wait_for(&self, text: &str) -> String {
+        loop {
+            match self.stderr.recv_timeout(Duration::from_secs(60)) {
+                Ok(line) if line.contains(text) => return line,
+                Ok(_) => {}
+                Err(e) => panic!("no {text:?} on jslm serve's stderr: {e}"),
+            }
+        }
+    }
+}
+
+/// `jslm serve` on the tiny model (f32), with `extra` arguments.
 fn serve(extra: &[&str]) -> Serve {
+    let mut args: Vec<OsString> = ["--precision", "f32", "--model"].map(Into::into).to_vec();
+    args.push(fixtures().join("tiny-mistral").into());
+    args.extend(extra.iter().map(Into::into));
+    serve_with(&args, &[])
+}
+
+fn serve_with(args: &[OsString], envs: &[(&str, &str)]) -> Serve {
     let cache = std::env::temp_dir().join(format!("jslm-cli-serve-{}", std::process::id()));
     let mut child = Command::new(env!("CARGO_BIN_EXE_jslm"))
         .env("JSLM_CACHE_DIR", cache)
         .env_remove("JSLM_API_KEY")
-        .args(["serve", "--precision", "f32", "--port", "0", "--model"])
-        .arg(fixtures().join("tiny-mistral"))
-        .args(extra)
+        .env_remove("JSLM_LOG")
+        .envs(envs.iter().copied())
+        .args(["serve", "--port", "0"])
+        .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -54,9 +81,15 @@ fn serve(extra: &[&str]) -> Serve {
         }
         seen.push(line);
     };
-    // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Serve { child, url }
+    // Keep draining stderr so the server never blocks on a full pipe; the lines before the
+    // address go first.
+    let (send, stderr) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in seen.into_iter().chain(lines.map_while(Result::ok)) {
+            let _ = send.send(line);
+        }
+    });
+    Serve { child, url, stderr }
 }
 
 fn curl(args: &[&str]) -> Option<(String, String)> {
@@ -213,4 +246,36 @@ fn generate_remote_gives_the_local_answer_through_jslm_serve() {
         String::from_utf8_lossy(&refused.stderr)
     );
     assert!(!String::from_utf8_lossy(&refused.stderr).contains("sk-cli-test"));
+}
+
+#[test]
+fn the_first_request_finds_the_card_header_already_cached() {
+    let model = fixtures().join("tiny-mistral-llamacpp/model-q8_0.gguf");
+    let tokenizer = fixtures().join("tokenizer/tokenizer.json");
+    let args: Vec<OsString> = vec![
+        "--model".into(),
+        model.into(),
+        "--tokenizer".into(),
+        tokenizer.into(),
+    ];
+    let server = serve_with(&args, &[("JSLM_LOG", "info")]);
+    let line = server.wait_for("prompt cache warmed");
+    assert!(line.contains("tokens=68"), "{line}");
+    let body = r#"{"messages":[{"role":"user","content":"日本の首都は？"}],"max_tokens":4,"temperature":0}"#;
+    let Some((text, code)) = curl(&[
+        &format!("{}/chat/completions", server.url),
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        body,
+    ]) else {
+        eprintln!("SKIPPED: no curl");
+        return;
+    };
+    assert_eq!(code, "200", "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        v["usage"]["prompt_tokens_details"]["cached_tokens"], 68,
+        "{text}"
+    );
 }

@@ -20,6 +20,7 @@ pub mod load;
 pub mod model_ref;
 pub mod planning;
 pub mod resolve;
+pub mod warm_up;
 
 pub use choices::RunChoices;
 pub use error::{Result, RuntimeError};
@@ -30,3 +31,4 @@ pub use load::{DeviceFallback, LoadEvent, LoadPlaces, LoadedModel, RunReport};
 pub use model_ref::{expand_home, ModelRef, ModelSource};
 pub use planning::{plan, plan_spec, Planned};
 pub use resolve::{resolve, resolve_local};
+pub use warm_up::{PromptWarmUp, WarmedPrompt};
