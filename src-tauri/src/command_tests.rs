@@ -390,3 +390,36 @@ fn closing_the_window_cancels_the_generation() {
     let result = long.join().expect("thread").unwrap();
     assert_eq!(result["entry"]["stop_reason"], "cancelled");
 }
+
+#[test]
+fn each_load_warms_the_prompt_cache_of_its_model() {
+    let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
+    let gguf = fixtures.join("tiny-mistral-llamacpp/model-q8_0.gguf");
+    let t = start(None);
+    let load = |path: &PathBuf| {
+        invoke(
+            &t.window,
+            "load_model",
+            json!({"path": path, "onProgress": CHANNEL}),
+        )
+        .unwrap()
+    };
+    load(&gguf);
+    let state = t.window.state::<crate::state::AppState>();
+    let warmed = state.warm_up.take().expect("started").finish().unwrap();
+    assert_eq!(
+        warmed.tokens, 68,
+        "the card's system sentence and first heading"
+    );
+    let first = invoke(&t.window, "generate", greedy("日本の首都は？", 4)).unwrap();
+    assert_eq!(first["entry"]["stats"]["reused_prompt_tokens"], 68);
+
+    // Each load warms its own model (after waiting for the warm-up before it).
+    load(&gguf);
+    load(&tiny_model());
+    let warmed = state.warm_up.take().expect("started").finish().unwrap();
+    assert_eq!(
+        warmed.tokens, 0,
+        "safetensors on the CPU do not reuse their cache"
+    );
+}

@@ -24,6 +24,7 @@ pub mod remote_run;
 pub mod serving;
 pub mod settings;
 pub mod state;
+pub mod warm_up;
 pub mod window;
 
 #[cfg(all(test, feature = "test"))]

@@ -11,6 +11,7 @@ use crate::launch::LaunchOptions;
 use crate::loading::AppLoadPlaces;
 use crate::serving::Serving;
 use crate::settings::SettingsStore;
+use crate::warm_up::WarmUpSlot;
 use jslm_runtime::{expand_home, LoadPlaces, RunChoices};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub settings: SettingsStore,
     pub history: Arc<HistoryStore>,
     pub host: ModelHost,
+    /// The loaded model's prompt warm-up; the next load waits for it.
+    pub warm_up: WarmUpSlot,
     pub hub: HubState,
     /// Where files dropped on the window are reported.
     pub drops: DropWatch,
@@ -72,6 +75,7 @@ impl AppState {
             settings: SettingsStore::open(&paths.settings()),
             history: Arc::new(history),
             host: ModelHost::new(),
+            warm_up: WarmUpSlot::default(),
             hub,
             drops: DropWatch::default(),
             launch_model: launch.model.clone(),
