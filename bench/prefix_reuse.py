@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
 """Time to first token of the model card's example prompt through `jslm serve`, as a user of
-the app or the local server meets it: first with an empty cache, then after another
-instruction (the card's system sentence and first heading are reused), then regenerated (all
-but the last 8 prompt tokens are reused). Each round restarts the server so that its first
-request meets an empty cache. With `--llama-server PATH`, llama.cpp's server (whose
+the app or the local server meets it: as the first request after the load, sent at once and
+sent `--pause` seconds later (jslm runs the card's system sentence and first heading into its
+cache right after a load, and a request that comes sooner waits for that pass); then with an
+empty cache (after a prompt that shares nothing with the card's, which also warms the pages),
+then after another instruction (the card's system sentence and first heading are reused), then
+regenerated. Each round restarts the server. With `--llama-server PATH`, llama.cpp's server (whose
 `cache_prompt` reuses a slot's common prefix the same way) runs the same rounds on the same
 file, alternated with jslm's. It is sent the token ids jslm's tokenizer makes of the same
 prompts (from `jslm generate --json`): the random bench files carry a stand-in vocabulary, with
 which llama.cpp would tokenize the card's prompt into 333 tokens instead of 130.
 
     python3 bench/prefix_reuse.py MODEL.gguf [--tokenizer tokenizer.json] [--reps 3]
-        [--threads 2] [--llama-server target/bench/llama.cpp/build/bin/llama-server]
+        [--threads 2] [--pause 10] [--llama-server target/bench/llama.cpp/build/bin/llama-server]
 
 TTFT is measured by the client: from sending the request to the first streamed text.
 """
@@ -99,12 +101,19 @@ def prompt_ids(args, instruction, input_text=""):
     return json.loads(out.strip().splitlines()[-1])["prompt_token_ids"]
 
 
-def round_of(cmd, port, rows, prompts):
-    """One round on a freshly started server: the three TTFTs into `rows`."""
+def round_of(cmd, port, rows, prompts, pause):
+    """One round on a freshly started server, TTFTs into `rows`: with a `pause` (seconds, 0
+    included), its first request that long after it is ready; else the other cases. (They
+    need a server of their own: llama-server keeps earlier prompts' states in RAM and would
+    restore the first request's.)"""
     warm, example, other = prompts
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_ready(port, proc)
+        if pause is not None:
+            time.sleep(pause)
+            rows[first_case(pause)].append(ttft_ms(port, example))
+            return
         # A fresh process's first request also warms its pages and pools: a prompt that
         # shares nothing with the card's goes first.
         ttft_ms(port, warm)
@@ -117,6 +126,10 @@ def round_of(cmd, port, rows, prompts):
         proc.wait()
 
 
+def first_case(pause):
+    return f"first request, {pause:g} s after the load"
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("model")
@@ -125,8 +138,12 @@ def main():
     ap.add_argument("--llama-server")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--pause", type=float, default=10,
+                    help="seconds between the server being ready and the first request, as a "
+                         "user writes the first instruction (the second round of each rep)")
     args = ap.parse_args()
-    cases = ["empty cache", "after another instruction", "regenerated"]
+    cases = [first_case(0), first_case(args.pause), "empty cache",
+             "after another instruction", "regenerated"]
     engines = {"jslm": {k: [] for k in cases}}
     if args.llama_server:
         engines["llama.cpp"] = {k: [] for k in cases}
@@ -147,7 +164,8 @@ def main():
             else:
                 cmd = [args.llama_server, "-m", args.model, "--port", str(port),
                        "-t", str(args.threads), "-c", "4096", "-np", "1"]
-            round_of(cmd, port, rows, texts if name == "jslm" else ids)
+            for pause in (0, args.pause, None):
+                round_of(cmd, port, rows, texts if name == "jslm" else ids, pause)
             print(f"rep {rep + 1} {name}: "
                   + ", ".join(f"{k} {v[-1]:.0f} ms" for k, v in rows.items()),
                   file=sys.stderr, flush=True)
