@@ -9,6 +9,7 @@ include!("../crates/jslm-cli/build_info.rs");
 const COMMANDS: &[&str] = &[
     "generate",
     "stop_generation",
+    "prefill_prompt",
     "load_model",
     "model_status",
     "hardware_report",

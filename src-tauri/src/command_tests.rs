@@ -392,7 +392,7 @@ fn closing_the_window_cancels_the_generation() {
 }
 
 #[test]
-fn each_load_warms_the_prompt_cache_of_its_model() {
+fn each_load_warms_the_prompt_cache_and_a_prompt_written_runs_ahead() {
     let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures");
     let gguf = fixtures.join("tiny-mistral-llamacpp/model-q8_0.gguf");
     let t = start(None);
@@ -404,22 +404,38 @@ fn each_load_warms_the_prompt_cache_of_its_model() {
         )
         .unwrap()
     };
+    let tokens = |done: Vec<jslm_engine::Result<jslm_runtime::Prefilled>>| -> Vec<usize> {
+        done.into_iter().map(|d| d.unwrap().tokens).collect()
+    };
+    let prefill = |request: Value| invoke(&t.window, "prefill_prompt", request).unwrap();
     load(&gguf);
     let state = t.window.state::<crate::state::AppState>();
-    let warmed = state.warm_up.take().expect("started").finish().unwrap();
     assert_eq!(
-        warmed.tokens, 68,
+        tokens(state.prefill.join_all()),
+        [68],
         "the card's system sentence and first heading"
     );
     let first = invoke(&t.window, "generate", greedy("日本の首都は？", 4)).unwrap();
     assert_eq!(first["entry"]["stats"]["reused_prompt_tokens"], 68);
 
-    // Each load warms its own model (after waiting for the warm-up before it).
+    // The page sends the prompt as it is written; Generate finds it whole.
+    let written = greedy("ことわざの意味を教えて", 4);
+    assert_eq!(prefill(json!({"request": written["request"]})), true);
+    let done = tokens(state.prefill.join_all());
+    let run = invoke(&t.window, "generate", written).unwrap();
+    let stats = &run["entry"]["stats"];
+    assert_eq!(done, [stats["prompt_tokens"].as_u64().unwrap() as usize]);
+    assert_eq!(stats["reused_prompt_tokens"], stats["prompt_tokens"]);
+    // Nothing is sent ahead of a request Generate would refuse.
+    let empty = json!({"instruction": " ", "input": "", "settings": {}});
+    assert_eq!(prefill(json!({ "request": empty })), false);
+
+    // Each load warms its own model (after stopping the work on the one before).
     load(&gguf);
     load(&tiny_model());
-    let warmed = state.warm_up.take().expect("started").finish().unwrap();
     assert_eq!(
-        warmed.tokens, 0,
+        tokens(state.prefill.join_all()),
+        [0],
         "safetensors on the CPU do not reuse their cache"
     );
 }

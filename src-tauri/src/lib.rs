@@ -20,11 +20,11 @@ pub mod launch;
 pub mod loading;
 pub mod model_rows;
 pub mod model_summary;
+pub mod prefill;
 pub mod remote_run;
 pub mod serving;
 pub mod settings;
 pub mod state;
-pub mod warm_up;
 pub mod window;
 
 #[cfg(all(test, feature = "test"))]
@@ -77,6 +77,7 @@ pub fn configure<R: Runtime>(builder: Builder<R>, launch: LaunchOptions) -> Buil
         .invoke_handler(tauri::generate_handler![
             commands::generate::generate,
             commands::generate::stop_generation,
+            commands::generate::prefill_prompt,
             commands::model::load_model,
             commands::model::model_status,
             commands::model::hardware_report,

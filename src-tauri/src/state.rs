@@ -9,9 +9,9 @@ use crate::hub::HubState;
 use crate::keys::ApiKeys;
 use crate::launch::LaunchOptions;
 use crate::loading::AppLoadPlaces;
+use crate::prefill::PrefillSlot;
 use crate::serving::Serving;
 use crate::settings::SettingsStore;
-use crate::warm_up::WarmUpSlot;
 use jslm_runtime::{expand_home, LoadPlaces, RunChoices};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -48,8 +48,8 @@ pub struct AppState {
     pub settings: SettingsStore,
     pub history: Arc<HistoryStore>,
     pub host: ModelHost,
-    /// The loaded model's prompt warm-up; the next load waits for it.
-    pub warm_up: WarmUpSlot,
+    /// Prompt work ahead of Generate; the next load stops and joins it.
+    pub prefill: PrefillSlot,
     pub hub: HubState,
     /// Where files dropped on the window are reported.
     pub drops: DropWatch,
@@ -75,7 +75,7 @@ impl AppState {
             settings: SettingsStore::open(&paths.settings()),
             history: Arc::new(history),
             host: ModelHost::new(),
-            warm_up: WarmUpSlot::default(),
+            prefill: PrefillSlot::default(),
             hub,
             drops: DropWatch::default(),
             launch_model: launch.model.clone(),

@@ -31,6 +31,10 @@ export const api = {
   stopGeneration() {
     return call("stop_generation");
   },
+  /** Runs `request`'s prompt into the loaded model's cache ahead of Generate; resolves at once. */
+  prefillPrompt(request) {
+    return call("prefill_prompt", { request });
+  },
   /**
    * `path` null loads the configured model; `force` loads even when the plan says it will not
    * fit. Resolves with the model summary.

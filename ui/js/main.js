@@ -13,6 +13,7 @@ import { ModelManager } from "./model-manager.js";
 import { ModelChooser } from "./model-chooser.js";
 import { FoundModels } from "./found-models.js";
 import { ServePanel } from "./serve-panel.js";
+import { PromptPrefill } from "./prompt-prefill.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -306,6 +307,8 @@ async function loadWith(load, { force = false } = {}) {
     state.model = await load(force);
     $("model-path").value = state.model.path;
     chooser.clear();
+    // A prompt already written goes into the new model's cache.
+    prefill.changed();
   } catch (raw) {
     state.model = null;
     const { title, detail } = describeError(state.lang, raw);
@@ -437,9 +440,26 @@ function showStats(stats) {
   $("stat-seed").textContent = stats.seed === null || stats.seed === undefined ? "—" : String(stats.seed);
 }
 
+/** The request Generate would send now; null when it could not run (prefill skips it). */
+function readyRequest() {
+  if (!state.model || state.generating || state.loading || servePanel.backend.kind !== "local") return null;
+  const instruction = $("instruction").value;
+  const read = settingsForm.read();
+  if (instruction.trim() === "" || read.error) return null;
+  return { instruction, input: $("input").value, settings: read.settings };
+}
+
+// The prompt goes into the model's cache as it is written: Generate then starts at once.
+const prefill = new PromptPrefill({ request: readyRequest, send: (request) => api.prefillPrompt(request) });
+for (const id of ["instruction", "input"]) {
+  $(id).addEventListener("input", (event) => prefill.changed(event));
+  $(id).addEventListener("compositionend", (event) => prefill.changed(event));
+}
+
 /** Generates from the form. One at a time: the button is disabled and this returns early. */
 async function generate() {
   if (state.generating || state.loading) return;
+  prefill.cancel();
   clearFormError();
   const instruction = $("instruction").value;
   if (instruction.trim() === "") {
@@ -577,6 +597,7 @@ function fillForm(entry) {
   $("input").value = entry.input;
   settingsForm.set(entry.settings);
   showPresetName();
+  prefill.changed();
 }
 
 async function openHistory(id) {

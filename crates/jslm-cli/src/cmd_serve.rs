@@ -3,7 +3,7 @@
 //! comes from `--api-key` or, kept out of the process list, the `JSLM_API_KEY` variable.
 
 use crate::load::LoadArgs;
-use jslm_runtime::{ModelRef, PromptWarmUp};
+use jslm_runtime::{BackgroundPrefill, ModelRef};
 use jslm_server::{ApiKey, Gate, ServedModel, Server, ServerConfig};
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -81,7 +81,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     crate::hub_common::init_logging();
     // The first request then runs only from its instruction on; one that comes sooner waits
     // for the warm-up's pass. Nothing replaces the model, so the handle is not kept.
-    PromptWarmUp::start(loaded.clone(), |warmed| match warmed {
+    BackgroundPrefill::warm_up(loaded.clone(), |warmed| match warmed {
         Ok(w) => tracing::info!(
             tokens = w.tokens,
             seconds = w.seconds,

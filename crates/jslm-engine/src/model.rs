@@ -92,11 +92,28 @@ impl Network {
         chunk: usize,
         device: &Device,
     ) -> Result<Vec<f32>> {
+        let logits = self.prefill_until(ids, start, chunk, device, || false)?;
+        Ok(logits.expect("never stopped"))
+    }
+
+    /// As [`Self::prefill`], asking `stop` before each pass: `None` when it stopped (the
+    /// passes it ran stay in the cache for the next prompt to reuse).
+    pub fn prefill_until(
+        &mut self,
+        ids: &[u32],
+        start: usize,
+        chunk: usize,
+        device: &Device,
+        stop: impl Fn() -> bool,
+    ) -> Result<Option<Vec<f32>>> {
         let mut logits = Vec::new();
         for piece in passes(ids.len(), chunk, MIN_PASS) {
+            if stop() {
+                return Ok(None);
+            }
             logits = self.forward(&ids[piece.clone()], start + piece.start, device)?;
         }
-        Ok(logits)
+        Ok(Some(logits))
     }
 
     /// What of `prompt` the network's cache holds from the passes before (`Reuse::Prefix(0)`

@@ -1,8 +1,9 @@
 //! One run at a time on the loaded network. A second run (a generation, a logits call, a
 //! benchmark) that comes while one goes is refused with [`EngineError::Busy`] rather than
-//! queued: the window and the server say so, or queue it themselves. The warm-up after a load
-//! (`Engine::warm_prompt_cache`) is not a run: it only holds the lock for its pass, and a run
-//! that comes meanwhile waits for it.
+//! queued: the window and the server say so, or queue it themselves. Prompt work ahead of a
+//! run (`Engine::warm_prompt_cache`, `Engine::prefill_prompt_ahead`) is not a run: it only
+//! holds the lock for a pass at a time and stops when it sees a run waiting, which waits for
+//! that one pass.
 
 use crate::error::{EngineError, Result};
 use std::ops::{Deref, DerefMut};
@@ -33,7 +34,7 @@ impl<T> RunLock<T> {
     }
 
     /// The value for one run, or [`EngineError::Busy`] while another run has it. While
-    /// something else holds the lock (the warm-up), waits for it.
+    /// something else holds the lock (prompt work ahead of runs), waits for it.
     pub fn run(&self) -> Result<Run<'_, T>> {
         if self.running.swap(true, Ordering::Acquire) {
             return Err(EngineError::Busy);
@@ -45,7 +46,12 @@ impl<T> RunLock<T> {
         })
     }
 
-    /// The lock alone, waiting for a run that has it (what the warm-up takes).
+    /// Whether a run has the value or waits for it: work ahead of runs stops for it.
+    pub fn is_running(&self) -> bool {
+        self.running.load(Ordering::Acquire)
+    }
+
+    /// The lock alone, waiting for a run that has it (what prompt work ahead of runs takes).
     pub fn lock(&self) -> MutexGuard<'_, T> {
         // A panic during an earlier pass poisoned it. The network's cache holds only what its
         // passes finished (`Network::reuse`), so the network is safe to use.
@@ -84,7 +90,9 @@ mod tests {
         let mut first = lock.run().unwrap();
         *first += 1;
         assert!(matches!(lock.run(), Err(EngineError::Busy)));
+        assert!(lock.is_running());
         drop(first);
+        assert!(!lock.is_running());
         assert_eq!(*lock.run().unwrap(), 1);
     }
 
@@ -100,7 +108,7 @@ mod tests {
             });
             waiting.recv().unwrap();
             // Until the run has claimed its turn, a second claim could still win: wait for it.
-            while !lock.running.load(Ordering::Acquire) {
+            while !lock.is_running() {
                 std::thread::yield_now();
             }
             assert!(matches!(lock.run(), Err(EngineError::Busy)));

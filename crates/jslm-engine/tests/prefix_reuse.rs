@@ -112,13 +112,16 @@ fn the_warm_up_caches_the_card_header_and_changes_no_token() {
     let header = ids_a.iter().zip(&ids_b).take_while(|(x, y)| x == y).count();
     assert_eq!(header, 68, "the system sentence and `### 指示: \\n`");
 
-    assert_eq!(engine.warm_prompt_cache().unwrap(), header);
+    assert_eq!(
+        engine.warm_prompt_cache(&CancelFlag::new()).unwrap(),
+        header
+    );
     let (got, reused) = engine.logits_reusing(&ids_a).unwrap();
     assert_eq!(reused, header, "the first prompt after the warm-up");
     assert_eq!(got, reference.logits(&ids_a).unwrap());
 
     // A cache that holds a prompt is left alone: regenerating it stays free.
-    assert_eq!(engine.warm_prompt_cache().unwrap(), 0);
+    assert_eq!(engine.warm_prompt_cache(&CancelFlag::new()).unwrap(), 0);
     let out = generate(&engine, &b);
     assert_eq!(out.stats.reused_prompt_tokens, header);
     assert_eq!(
@@ -126,4 +129,52 @@ fn the_warm_up_caches_the_card_header_and_changes_no_token() {
         generate(&self::engine(), &b).generated_token_ids,
         "as from an empty cache"
     );
+}
+
+#[test]
+fn a_prompt_run_ahead_is_found_whole_by_its_generation() {
+    let engine = engine();
+    let a = request(
+        "与えられたことわざの意味を小学生でも分かるように教えてください。",
+        "情けは人のためならず",
+    );
+    let ids = engine.prepare_prompt(&a).unwrap().1;
+    let stopped = CancelFlag::new();
+    stopped.cancel();
+    assert_eq!(
+        engine.prefill_prompt_ahead(&a, &stopped).unwrap(),
+        0,
+        "stopped before its first pass"
+    );
+    assert_eq!(
+        engine.prefill_prompt_ahead(&a, &CancelFlag::new()).unwrap(),
+        ids.len()
+    );
+    let out = generate(&engine, &a);
+    assert_eq!(out.stats.reused_prompt_tokens, ids.len(), "no pass at all");
+    assert_eq!(
+        out.generated_token_ids,
+        generate(&self::engine(), &a).generated_token_ids,
+        "as from an empty cache"
+    );
+
+    // The user writes on: the part before the edit stays, and the prompt is whole again.
+    let edited = request(&format!("{}短く。", a.instruction), &a.input);
+    let edited_ids = engine.prepare_prompt(&edited).unwrap().1;
+    assert_eq!(
+        engine
+            .prefill_prompt_ahead(&edited, &CancelFlag::new())
+            .unwrap(),
+        edited_ids.len()
+    );
+    let (got, reused) = engine.logits_reusing(&edited_ids).unwrap();
+    assert_eq!(reused, edited_ids.len());
+    assert_eq!(got, self::engine().logits(&edited_ids).unwrap());
+
+    // What Generate would refuse is refused here too.
+    let mut huge = a.clone();
+    huge.settings.max_new_tokens = 1 << 20;
+    assert!(engine
+        .prefill_prompt_ahead(&huge, &CancelFlag::new())
+        .is_err());
 }

@@ -11,6 +11,7 @@
 //!
 //! See README.md for the path of one request from a front end to the sampler.
 
+pub mod background_prefill;
 pub mod catalog;
 pub mod choices;
 pub mod discover;
@@ -20,8 +21,8 @@ pub mod load;
 pub mod model_ref;
 pub mod planning;
 pub mod resolve;
-pub mod warm_up;
 
+pub use background_prefill::{BackgroundPrefill, Prefilled};
 pub use choices::RunChoices;
 pub use error::{Result, RuntimeError};
 pub use inspect::{inspect, Inspection, TokenizerOrigin};
@@ -31,4 +32,3 @@ pub use load::{DeviceFallback, LoadEvent, LoadPlaces, LoadedModel, RunReport};
 pub use model_ref::{expand_home, ModelRef, ModelSource};
 pub use planning::{plan, plan_spec, Planned};
 pub use resolve::{resolve, resolve_local};
-pub use warm_up::{PromptWarmUp, WarmedPrompt};

@@ -1,4 +1,4 @@
-//! `generate` and `stop_generation`. Generate runs where the settings say (`backend`): on the
+//! `generate`, `stop_generation` and `prefill_prompt`. Generate runs where the settings say (`backend`): on the
 //! loaded model — after waiting its turn at the serving gate, behind requests the local server
 //! already accepted — or on a remote server.
 
@@ -44,6 +44,18 @@ pub async fn generate(
             .await
         }
     }
+}
+
+/// Runs the prompt of `request` into the loaded model's cache while the user writes it, so
+/// that Generate finds it there (`crate::prefill`); the page calls it a moment after typing
+/// stops. Returns at once: true when the work started, false when there is nothing to do it
+/// on (no model ready, a run going, runs going to a remote server) or the request would be
+/// refused anyway (Generate then says why).
+#[tauri::command]
+pub fn prefill_prompt(state: State<'_, AppState>, request: GenerationRequest) -> bool {
+    let local = matches!(state.settings.get().backend, Backend::Local);
+    let valid = !request.instruction.trim().is_empty() && request.settings.validate().is_ok();
+    local && valid && state.prefill.prompt(&state.host, request)
 }
 
 async fn local(

@@ -8,7 +8,7 @@ use crate::model_summary::ModelSummary;
 use crate::state::AppState;
 use jslm_engine::ModelDescription;
 use jslm_hardware::{DetectOptions, DevicePlan, HardwareProfile};
-use jslm_runtime::{LoadEvent, ModelSource, PromptWarmUp};
+use jslm_runtime::{LoadEvent, ModelSource};
 use serde::Serialize;
 use std::path::PathBuf;
 use tauri::ipc::Channel;
@@ -60,14 +60,16 @@ pub(crate) async fn load(
     let path = source.weights.clone();
     let tokenizer = source.tokenizer.clone();
     let ticket = state.host.begin_load(path.clone())?;
-    let warming = state.warm_up.take();
+    let prefills = state.prefill.stop_all();
     let serving = state.serving.suspend().await;
     let choices = state.run_choices(force);
     let places = state.load_places();
     let detect = state.detect_options();
     let result = tauri::async_runtime::spawn_blocking(move || {
-        // The old model's warm-up lets go of it first (its outcome was logged).
-        let _ = warming.map(PromptWarmUp::finish);
+        // Prompt work on the old model lets go of it first (its outcome was logged).
+        for job in prefills {
+            let _ = job.finish();
+        }
         let profile = detect_hardware(&detect);
         loading::load(source, &choices, &profile, &places, |event| {
             // Progress is informational: a closed window must not fail the load.
@@ -76,7 +78,7 @@ pub(crate) async fn load(
     })
     .await
     .unwrap_or_else(|e| Err(join_error("loading the model", e)));
-    let finished = state.warm_up.install(&state.host, ticket, result);
+    let finished = state.prefill.install(&state.host, ticket, result);
     if let Some(config) = serving {
         state.serving.resume(state.host.ready_model(), config).await;
     }
