@@ -103,19 +103,19 @@ fn curl(args: &[&str]) -> Option<(String, String)> {
     Some((body.to_string(), code.to_string()))
 }
 
+/// A JSON `body` posted to `url` with curl and `extra` arguments; `None` without curl.
+fn post_json(url: &str, body: &str, extra: &[&str]) -> Option<(String, String)> {
+    let mut args = vec![url, "-H", "Content-Type: application/json", "-d", body];
+    args.extend(extra);
+    curl(&args)
+}
+
 #[test]
 fn curl_streams_and_answers_whole() {
     let server = serve(&[]);
     let chat = format!("{}/chat/completions", server.url);
     let body = r#"{"messages":[{"role":"user","content":"日本の首都は？"}],"max_tokens":8,"temperature":0,"stream":true}"#;
-    let Some((text, code)) = curl(&[
-        &chat,
-        "-N",
-        "-H",
-        "Content-Type: application/json",
-        "-d",
-        body,
-    ]) else {
+    let Some((text, code)) = post_json(&chat, body, &["-N"]) else {
         eprintln!("SKIPPED: no curl");
         return;
     };
@@ -126,8 +126,7 @@ fn curl_streams_and_answers_whole() {
         "{text}"
     );
     let whole = body.replace(r#","stream":true"#, "");
-    let (text, code) =
-        curl(&[&chat, "-H", "Content-Type: application/json", "-d", &whole]).unwrap();
+    let (text, code) = post_json(&chat, &whole, &[]).unwrap();
     assert_eq!(code, "200", "{text}");
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["usage"]["completion_tokens"].as_u64().unwrap() <= 8, true);
@@ -262,13 +261,8 @@ fn the_first_request_finds_the_card_header_already_cached() {
     let line = server.wait_for("prompt cache warmed");
     assert!(line.contains("tokens=68"), "{line}");
     let body = r#"{"messages":[{"role":"user","content":"日本の首都は？"}],"max_tokens":4,"temperature":0}"#;
-    let Some((text, code)) = curl(&[
-        &format!("{}/chat/completions", server.url),
-        "-H",
-        "Content-Type: application/json",
-        "-d",
-        body,
-    ]) else {
+    let Some((text, code)) = post_json(&format!("{}/chat/completions", server.url), body, &[])
+    else {
         eprintln!("SKIPPED: no curl");
         return;
     };

@@ -127,6 +127,15 @@ pub struct GenerationRequest {
 /// most one (about 1.5 s for 32 tokens of a 7B Q4_K_M on 2 AVX2 cores).
 pub const AHEAD_PASS_TOKENS: usize = 32;
 
+/// Which prompt work ahead of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ahead {
+    /// The card's header after a load: only into an empty cache, in one pass.
+    WarmUp,
+    /// A prompt being written: over what the cache holds, in passes of [`AHEAD_PASS_TOKENS`].
+    Prompt,
+}
+
 /// A loaded model, ready to generate. One generation at a time; a second concurrent call gets
 /// [`EngineError::Busy`]. One that comes during prompt work ahead of it
 /// ([`Engine::warm_prompt_cache`], [`Engine::prefill_prompt_ahead`]) waits for its pass
@@ -139,7 +148,7 @@ pub struct Engine {
 /// The loaded network, where it runs and its thread pool: an engine without a tokenizer (the
 /// benchmark needs none).
 pub(crate) struct Runner {
-    /// One run at a time; the warm-up's pass is waited for.
+    /// One run at a time; prompt work ahead of runs holds it a pass at a time.
     network: RunLock<Network>,
     device: Device,
     /// Every forward pass runs in this pool, so the thread count is the load option's.
@@ -517,14 +526,15 @@ impl Engine {
     /// the `### 指示:` heading, 68 tokens with the model's tokenizer) into an empty KV cache,
     /// so that the first generation after a load runs only from its instruction on. Front
     /// ends that keep the engine loaded call it on a thread of their own right after the
-    /// load. Work ahead of a run, as [`Self::prefill_prompt_ahead`]; a cache that already
-    /// holds a prompt is left alone.
+    /// load. Work ahead of a run, as [`Self::prefill_prompt_ahead`], but in one pass: a
+    /// generation that comes meanwhile needs all of it, and one pass of 68 tokens is faster
+    /// than three. A cache that already holds a prompt is left alone.
     pub fn warm_prompt_cache(&self, stop: &CancelFlag) -> Result<usize> {
         let header = self.prompt_header()?;
         if header.len() >= self.runner.info.context_length {
             return Ok(0);
         }
-        self.prefill_ahead(&header, stop, true)
+        self.prefill_ahead(&header, stop, Ahead::WarmUp)
     }
 
     /// Runs the prompt of `request` into the KV cache before it is asked for, from where the
@@ -544,17 +554,12 @@ impl Engine {
         stop: &CancelFlag,
     ) -> Result<usize> {
         let (_, ids) = self.prepare_prompt(request)?;
-        self.prefill_ahead(&ids, stop, false)
+        self.prefill_ahead(&ids, stop, Ahead::Prompt)
     }
 
-    /// `ids` into the cache ahead of a run, from where the cache differs (`only_into_empty`:
-    /// only into an empty cache); the positions of `ids` the cache then holds.
-    fn prefill_ahead(
-        &self,
-        ids: &[u32],
-        stop: &CancelFlag,
-        only_into_empty: bool,
-    ) -> Result<usize> {
+    /// `ids` into the cache ahead of a run, from where the cache differs; the positions of
+    /// `ids` the cache then holds.
+    fn prefill_ahead(&self, ids: &[u32], stop: &CancelFlag, kind: Ahead) -> Result<usize> {
         let lock = &self.runner.network;
         if lock.is_running() {
             return Ok(0);
@@ -562,7 +567,7 @@ impl Engine {
         let mut network = lock.lock();
         let start = match network.cached_tokens() {
             None => return Ok(0),
-            Some(n) if only_into_empty && n > 0 => return Ok(0),
+            Some(n) if kind == Ahead::WarmUp && n > 0 => return Ok(0),
             Some(_) => match network.reuse(ids) {
                 Reuse::Whole(_) => return Ok(ids.len()),
                 Reuse::Prefix(n) => n,
@@ -573,7 +578,10 @@ impl Engine {
             &mut network,
             &ids[start..],
             start,
-            AHEAD_PASS_TOKENS,
+            match kind {
+                Ahead::WarmUp => self.runner.prefill_chunk,
+                Ahead::Prompt => AHEAD_PASS_TOKENS,
+            },
             stopped,
         )?;
         Ok(match done {
