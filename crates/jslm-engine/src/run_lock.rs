@@ -107,8 +107,9 @@ mod tests {
                 lock.run().unwrap().push("run");
             });
             waiting.recv().unwrap();
-            // Until the run has claimed its turn, a second claim could still win: wait for it.
-            while !lock.is_running() {
+            // Until the run has claimed its turn, a second claim could still win: wait for it
+            // (or for its end, should it not wait).
+            while !lock.is_running() && !run.is_finished() {
                 std::thread::yield_now();
             }
             assert!(matches!(lock.run(), Err(EngineError::Busy)));
