@@ -113,7 +113,9 @@ test("errors switch language with the UI", async () => {
   await setField(driver, "top_p", 0);
   await driver.findElement(byId("generate-button")).click();
   await errorShown(driver, "設定が正しくありません（top_p）。");
-  // The error on screen follows the language switch.
+  // The error on screen follows the language switch. (A click during a smooth scroll, such as
+  // the one the last test's run started, can land beside the toggle: wait for the page.)
+  await scrollSettled(driver);
   await driver.findElement(byId("lang-toggle")).click();
   assert.equal(await text(driver, "form-error-title"), "A setting is out of range (top_p).");
   await driver.findElement(byId("lang-toggle")).click();
