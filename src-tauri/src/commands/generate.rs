@@ -1,6 +1,6 @@
-//! `generate`, `stop_generation` and `prefill_prompt`. Generate runs where the settings say (`backend`): on the
-//! loaded model — after waiting its turn at the serving gate, behind requests the local server
-//! already accepted — or on a remote server.
+//! `generate`, `stop_generation` and `prefill_prompt`. Generate runs where the settings say
+//! (`backend`): on the loaded model — after waiting its turn at the serving gate, behind
+//! requests the local server already accepted — or on a remote server.
 
 use super::join_error;
 use crate::error::AppResult;
