@@ -426,9 +426,22 @@ fn each_load_warms_the_prompt_cache_and_a_prompt_written_runs_ahead() {
     let stats = &run["entry"]["stats"];
     assert_eq!(done, [stats["prompt_tokens"].as_u64().unwrap() as usize]);
     assert_eq!(stats["reused_prompt_tokens"], stats["prompt_tokens"]);
-    // Nothing is sent ahead of a request Generate would refuse.
+    // Nothing is sent ahead of a request Generate would refuse, nor when runs go to a remote
+    // server.
     let empty = json!({"instruction": " ", "input": "", "settings": {}});
     assert_eq!(prefill(json!({ "request": empty })), false);
+    let remote = json!({"kind": "remote", "url": "http://127.0.0.1:9", "model": null});
+    invoke(
+        &t.window,
+        "save_settings",
+        json!({"patch": {"backend": remote}}),
+    )
+    .unwrap();
+    let written = greedy("遠くで", 4);
+    assert_eq!(prefill(json!({"request": written["request"]})), false);
+    assert!(state.prefill.join_all().is_empty(), "nothing started");
+    let local = json!({"patch": {"backend": {"kind": "local"}}});
+    invoke(&t.window, "save_settings", local).unwrap();
 
     // Each load warms its own model (after stopping the work on the one before).
     load(&gguf);
