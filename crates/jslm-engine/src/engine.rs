@@ -123,6 +123,20 @@ pub struct GenerationRequest {
     pub settings: GenerationSettings,
 }
 
+impl GenerationRequest {
+    /// What is refused before any tokenizing: a blank instruction, settings out of range.
+    /// (Front ends that send work ahead of Generate check with it too.)
+    pub fn check(&self) -> Result<()> {
+        if self.instruction.trim().is_empty() {
+            return Err(EngineError::invalid(
+                "instruction",
+                "must not be empty: write what the model should do (指示を入力してください)",
+            ));
+        }
+        self.settings.validate()
+    }
+}
+
 /// The longest pass of prompt work ahead of a run: a run that comes meanwhile waits for at
 /// most one (about 1.5 s for 32 tokens of a 7B Q4_K_M on 2 AVX2 cores).
 pub const AHEAD_PASS_TOKENS: usize = 32;
@@ -309,9 +323,8 @@ impl Runner {
 
     /// `ids` at positions `start..`, in the engine's pool.
     fn prefill_from(&self, network: &mut Network, ids: &[u32], start: usize) -> Result<Vec<f32>> {
-        let (chunk, device) = (self.prefill_chunk, &self.device);
-        self.pool
-            .install(|| network.prefill(ids, start, chunk, device))
+        let logits = self.prefill_from_until(network, ids, start, self.prefill_chunk, || false)?;
+        Ok(logits.expect("never stopped"))
     }
 
     /// `ids` at positions `start..` in passes of at most `chunk` tokens, asking `stop` before
@@ -326,7 +339,7 @@ impl Runner {
     ) -> Result<Option<Vec<f32>>> {
         let device = &self.device;
         self.pool
-            .install(|| network.prefill_until(ids, start, chunk, device, stop))
+            .install(|| network.prefill(ids, start, chunk, device, stop))
     }
 
     /// `f` in the engine's pool (the benchmark's memory measurement uses its threads).
@@ -353,14 +366,9 @@ impl Engine {
 
     /// The card's prompt for a request, and its token ids.
     pub fn prepare_prompt(&self, request: &GenerationRequest) -> Result<(String, Vec<u32>)> {
-        if request.instruction.trim().is_empty() {
-            return Err(EngineError::invalid(
-                "instruction",
-                "must not be empty: write what the model should do (指示を入力してください)",
-            ));
-        }
+        request.check()?;
         let prompt = PromptTemplate.build(&request.instruction, &request.input);
-        let ids = self.prepare_raw(&prompt, &request.settings)?;
+        let ids = self.encode_within_context(&prompt, &request.settings)?;
         Ok((prompt, ids))
     }
 
@@ -368,6 +376,16 @@ impl Engine {
     /// BOS), after checking the settings and that prompt + `max_new_tokens` fit the context.
     pub fn prepare_raw(&self, prompt: &str, settings: &GenerationSettings) -> Result<Vec<u32>> {
         settings.validate()?;
+        self.encode_within_context(prompt, settings)
+    }
+
+    /// The token ids of `prompt`, refused when it has none or does not leave room in the
+    /// context for `max_new_tokens`.
+    fn encode_within_context(
+        &self,
+        prompt: &str,
+        settings: &GenerationSettings,
+    ) -> Result<Vec<u32>> {
         let ids = self.tokenizer.encode(prompt)?;
         if ids.is_empty() {
             return Err(EngineError::invalid(

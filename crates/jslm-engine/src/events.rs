@@ -23,9 +23,10 @@ pub struct GenerationStats {
     pub generated_tokens: usize,
     /// From the request to the first generated token (tokenizing + prefill + first sample).
     pub ttft_ms: f64,
-    /// Leading prompt tokens whose keys and values came from the previous generation instead
-    /// of being computed again (the card's system sentence, a regenerated prompt; GGUF files
-    /// on the CPU only).
+    /// Leading prompt tokens whose keys and values the cache already held instead of being
+    /// computed again: from the previous generation (the card's system sentence, a
+    /// regenerated prompt), the warm-up after the load, or the window's run of the prompt
+    /// while it was written. GGUF files on the CPU only.
     #[serde(default)]
     pub reused_prompt_tokens: usize,
     /// Prompt tokens computed ÷ prefill time (the reused ones not counted).

@@ -85,20 +85,10 @@ impl Network {
     /// shorter than `MIN_PASS` tokens where the prompt has that many (a remainder is balanced
     /// with the pass before it): every token then takes the same kernels whichever pass it is
     /// in, which the reuse of cached positions relies on (`gguf_cpu/cached_tokens.rs`).
+    ///
+    /// Asks `stop` before each pass: `None` when it stopped (the passes it ran stay in the
+    /// cache for the next prompt to reuse).
     pub fn prefill(
-        &mut self,
-        ids: &[u32],
-        start: usize,
-        chunk: usize,
-        device: &Device,
-    ) -> Result<Vec<f32>> {
-        let logits = self.prefill_until(ids, start, chunk, device, || false)?;
-        Ok(logits.expect("never stopped"))
-    }
-
-    /// As [`Self::prefill`], asking `stop` before each pass: `None` when it stopped (the
-    /// passes it ran stay in the cache for the next prompt to reuse).
-    pub fn prefill_until(
         &mut self,
         ids: &[u32],
         start: usize,

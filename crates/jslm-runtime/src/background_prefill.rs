@@ -124,23 +124,24 @@ mod tests {
         }
     }
 
+    /// What a job that started did, once it ended.
+    fn finished(job: std::io::Result<BackgroundPrefill>) -> Prefilled {
+        job.unwrap().finish().unwrap()
+    }
+
     #[test]
     fn warms_a_gguf_on_the_cpu_then_runs_a_prompt_and_lets_go_of_the_model() {
         let engine = load(fixtures().join("tiny-mistral-llamacpp/model-q8_0.gguf"));
-        let warmed = BackgroundPrefill::warm_up(engine.clone(), |_| {})
-            .unwrap()
-            .finish()
-            .unwrap();
+        let warmed = finished(BackgroundPrefill::warm_up(engine.clone(), |_| {}));
         assert_eq!(warmed.tokens, 68, "the card's header");
         assert!(warmed.seconds > 0.0);
         let prompt = engine.prepare_prompt(&request()).unwrap().1;
         let (tx, rx) = std::sync::mpsc::channel();
-        let done = BackgroundPrefill::prompt(engine.clone(), request(), move |r| {
-            tx.send(r.as_ref().map(|p| p.tokens).ok()).unwrap()
-        })
-        .unwrap()
-        .finish()
-        .unwrap();
+        let done = finished(BackgroundPrefill::prompt(
+            engine.clone(),
+            request(),
+            move |r| tx.send(r.as_ref().map(|p| p.tokens).ok()).unwrap(),
+        ));
         assert_eq!(done.tokens, prompt.len());
         assert_eq!(rx.recv().unwrap(), Some(prompt.len()), "reported");
         assert_eq!(Arc::strong_count(&engine), 1, "the threads let go of it");
@@ -149,15 +150,9 @@ mod tests {
     #[test]
     fn a_model_that_does_not_reuse_its_cache_is_left_alone() {
         let engine = load(fixtures().join("tiny-mistral"));
-        let warmed = BackgroundPrefill::warm_up(engine.clone(), |_| {})
-            .unwrap()
-            .finish()
-            .unwrap();
+        let warmed = finished(BackgroundPrefill::warm_up(engine.clone(), |_| {}));
         assert_eq!(warmed.tokens, 0);
-        let done = BackgroundPrefill::prompt(engine, request(), |_| {})
-            .unwrap()
-            .finish()
-            .unwrap();
+        let done = finished(BackgroundPrefill::prompt(engine, request(), |_| {}));
         assert_eq!(done.tokens, 0);
     }
 }

@@ -54,8 +54,7 @@ pub async fn generate(
 #[tauri::command]
 pub fn prefill_prompt(state: State<'_, AppState>, request: GenerationRequest) -> bool {
     let local = matches!(state.settings.get().backend, Backend::Local);
-    let valid = !request.instruction.trim().is_empty() && request.settings.validate().is_ok();
-    local && valid && state.prefill.prompt(&state.host, request)
+    local && request.check().is_ok() && state.prefill.prompt(&state.host, request)
 }
 
 async fn local(
