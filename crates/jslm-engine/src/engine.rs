@@ -303,32 +303,40 @@ impl Runner {
     /// The whole prompt from position 0, in the engine's pool.
     pub(crate) fn prefill(&self, network: &mut Network, ids: &[u32]) -> Result<Vec<f32>> {
         network.clear_kv_cache();
-        self.prefill_from(network, ids, 0)
+        let logits =
+            self.prefill_from_until(network, ids, 0, self.prefill_chunk, || false, &|| false)?;
+        Ok(logits.expect("a prefill that is never stopped ends"))
     }
 
     /// A prompt, run from where it differs from the prompts in the network's cache (the
     /// card's system sentence is in every one; a regenerated prompt runs no pass at all);
-    /// returns its last logits and the positions taken from the cache.
+    /// returns its last logits and the positions taken from the cache, or `None` when
+    /// `abandon` said so before it ended (Stop pressed during a long prompt).
     pub(crate) fn prefill_reusing(
         &self,
         network: &mut Network,
         ids: &[u32],
-    ) -> Result<(Vec<f32>, usize)> {
-        match network.reuse(ids) {
-            Reuse::Whole(logits) => Ok((logits, ids.len())),
-            Reuse::Prefix(0) => Ok((self.prefill(network, ids)?, 0)),
-            Reuse::Prefix(n) => Ok((self.prefill_from(network, &ids[n..], n)?, n)),
+        abandon: &(dyn Fn() -> bool + Sync),
+    ) -> Result<Option<(Vec<f32>, usize)>> {
+        if abandon() {
+            return Ok(None);
         }
+        let start = match network.reuse(ids) {
+            Reuse::Whole(logits) => return Ok(Some((logits, ids.len()))),
+            Reuse::Prefix(0) => {
+                network.clear_kv_cache();
+                0
+            }
+            Reuse::Prefix(n) => n,
+        };
+        let chunk = self.prefill_chunk;
+        let logits =
+            self.prefill_from_until(network, &ids[start..], start, chunk, || false, abandon)?;
+        Ok(logits.map(|logits| (logits, start)))
     }
 
-    /// `ids` at positions `start..`, in the engine's pool.
-    fn prefill_from(&self, network: &mut Network, ids: &[u32], start: usize) -> Result<Vec<f32>> {
-        let logits = self.prefill_from_until(network, ids, start, self.prefill_chunk, || false)?;
-        Ok(logits.expect("never stopped"))
-    }
-
-    /// `ids` at positions `start..` in passes of at most `chunk` tokens, asking `stop` before
-    /// each; `None` when it stopped.
+    /// `ids` at positions `start..` in passes of at most `chunk` tokens, in the engine's pool;
+    /// `None` when it stopped (see [`Network::prefill`] for `stop` and `abandon`).
     fn prefill_from_until(
         &self,
         network: &mut Network,
@@ -336,10 +344,11 @@ impl Runner {
         start: usize,
         chunk: usize,
         stop: impl Fn() -> bool + Send,
+        abandon: &(dyn Fn() -> bool + Sync),
     ) -> Result<Option<Vec<f32>>> {
         let device = &self.device;
         self.pool
-            .install(|| network.prefill(ids, start, chunk, device, stop))
+            .install(|| network.prefill(ids, start, chunk, device, stop, abandon))
     }
 
     /// `f` in the engine's pool (the benchmark's memory measurement uses its threads).
@@ -467,11 +476,13 @@ impl Engine {
         };
         let mut reason = StopReason::MaxTokens;
         let mut first_token_at = None;
-        if cancel.is_cancelled() {
-            reason = StopReason::Cancelled;
-        } else {
-            let prefill_start = Instant::now();
-            let (mut logits, reused) = self.runner.prefill_reusing(&mut network, &prompt_ids)?;
+        let prefill_start = Instant::now();
+        // Stop is asked between the prompt's passes and blocks too, not only per token.
+        let stopped = || cancel.is_cancelled();
+        let prefilled = self
+            .runner
+            .prefill_reusing(&mut network, &prompt_ids, &stopped)?;
+        if let Some((mut logits, reused)) = prefilled {
             let prefill = prefill_start.elapsed().as_secs_f64();
             stats.reused_prompt_tokens = reused;
             stats.prompt_tokens_per_s = rate(prompt_ids.len() - reused, prefill);
@@ -499,6 +510,8 @@ impl Engine {
                 let pos = context.len() - 1;
                 logits = self.runner.forward(&mut network, &[id], pos)?;
             }
+        } else {
+            reason = StopReason::Cancelled;
         }
         let tail = decoder.finish();
         if !tail.is_empty() {
@@ -536,8 +549,9 @@ impl Engine {
     /// Logits at the last position of `ids` as a generation computes them: from the positions
     /// the cache holds of earlier prompts on. Also returns how many positions it reused.
     pub fn logits_reusing(&self, ids: &[u32]) -> Result<(Vec<f32>, usize)> {
-        self.runner
-            .prefill_reusing(&mut *self.runner.take_network()?, ids)
+        let network = &mut *self.runner.take_network()?;
+        let done = self.runner.prefill_reusing(network, ids, &|| false)?;
+        Ok(done.expect("a prefill that is never abandoned ends"))
     }
 
     /// Runs the tokens every instruction prompt starts with (the card's system sentence and
@@ -560,9 +574,9 @@ impl Engine {
     /// finds most of its prompt there, or all of it (then it runs no pass at all). The logits
     /// stay bit for bit those of an empty cache (`gguf_cpu/cached_tokens.rs`).
     ///
-    /// Not a run: it does nothing while a run goes, and a run that comes meanwhile (or
-    /// `stop`, set for a newer prompt) stops it after its current pass of at most
-    /// [`AHEAD_PASS_TOKENS`]; the run waits for that pass rather than getting
+    /// Not a run: it does nothing while a run goes, and a run that comes meanwhile stops it
+    /// after its current pass of at most [`AHEAD_PASS_TOKENS`] (`stop`, set for a newer
+    /// prompt or a load, stops it between two blocks); the run waits for that pass rather than getting
     /// [`EngineError::Busy`]. Returns how many of the prompt's positions the cache holds after
     /// it: 0 where the network does not reuse its cache (GPUs, the split, safetensors).
     /// Refuses what [`Self::prepare_prompt`] refuses.
@@ -591,7 +605,10 @@ impl Engine {
                 Reuse::Prefix(n) => n,
             },
         };
-        let stopped = || stop.is_cancelled() || lock.is_running();
+        // A run that comes waits for the current pass, whose positions it then reuses; a
+        // newer prompt or a load (`stop`) drops it at once.
+        let run_waits = || lock.is_running();
+        let abandoned = || stop.is_cancelled();
         let done = self.runner.prefill_from_until(
             &mut network,
             &ids[start..],
@@ -600,7 +617,8 @@ impl Engine {
                 Ahead::WarmUp => self.runner.prefill_chunk,
                 Ahead::Prompt => AHEAD_PASS_TOKENS,
             },
-            stopped,
+            run_waits,
+            &abandoned,
         )?;
         Ok(match done {
             Some(_) => ids.len(),

@@ -86,8 +86,10 @@ impl Network {
     /// with the pass before it): every token then takes the same kernels whichever pass it is
     /// in, which the reuse of cached positions relies on (`gguf_cpu/cached_tokens.rs`).
     ///
-    /// Asks `stop` before each pass: `None` when it stopped (the passes it ran stay in the
-    /// cache for the next prompt to reuse).
+    /// Asks `stop` before each pass, and `abandon` before each pass and (on the mapped CPU
+    /// runner, where one pass can take many seconds) between its blocks: `None` when either
+    /// said so. The passes it finished stay in the cache for the next prompt to reuse; a pass
+    /// it abandoned does not.
     pub fn prefill(
         &mut self,
         ids: &[u32],
@@ -95,13 +97,21 @@ impl Network {
         chunk: usize,
         device: &Device,
         stop: impl Fn() -> bool,
+        abandon: &(dyn Fn() -> bool + Sync),
     ) -> Result<Option<Vec<f32>>> {
         let mut logits = Vec::new();
         for piece in passes(ids.len(), chunk, MIN_PASS) {
-            if stop() {
+            if stop() || abandon() {
                 return Ok(None);
             }
-            logits = self.forward(&ids[piece.clone()], start + piece.start, device)?;
+            let (ids, pos) = (&ids[piece.clone()], start + piece.start);
+            logits = match self {
+                Network::GgufCpu(m) => match m.forward_until(ids, pos, abandon)? {
+                    Some(logits) => logits,
+                    None => return Ok(None),
+                },
+                _ => self.forward(ids, pos, device)?,
+            };
         }
         Ok(Some(logits))
     }

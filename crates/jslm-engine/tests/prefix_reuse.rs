@@ -178,3 +178,30 @@ fn a_prompt_run_ahead_is_found_whole_by_its_generation() {
         .prefill_prompt_ahead(&huge, &CancelFlag::new())
         .is_err());
 }
+
+/// Stop pressed while the prompt runs ends the run before its first token (the prompt's
+/// passes ask for it, not only the loop over tokens), and leaves nothing behind that changes
+/// the next run.
+#[test]
+fn stop_during_the_prompt_ends_the_run_before_any_token() {
+    let engine = engine();
+    let a = request(
+        "日本の首都はどこですか？",
+        "東京、大阪、京都のうちから選んでください。",
+    );
+    let cancel = CancelFlag::new();
+    let out = engine
+        .generate(&a, &cancel, |event| {
+            if let jslm_engine::GenerationEvent::Started { .. } = event {
+                cancel.cancel();
+            }
+        })
+        .unwrap();
+    assert_eq!(out.stop_reason, jslm_engine::StopReason::Cancelled);
+    assert!(out.generated_token_ids.is_empty(), "no token after Stop");
+    assert_eq!(
+        generate(&engine, &a).generated_token_ids,
+        generate(&self::engine(), &a).generated_token_ids,
+        "the next run is a fresh engine's"
+    );
+}

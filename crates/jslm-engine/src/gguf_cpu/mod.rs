@@ -269,8 +269,23 @@ impl GgufCpuModel {
 
     /// Runs `ids` at positions `pos..pos+len` and returns the logits of the last one.
     pub fn forward(&mut self, ids: &[u32], pos: usize) -> Result<Vec<f32>> {
+        let logits = self.forward_until(ids, pos, &|| false)?;
+        Ok(logits.expect("a pass that is never abandoned ends"))
+    }
+
+    /// [`Self::forward`], asking `abandon` between blocks: `None` when it was abandoned. A
+    /// long prompt pass takes seconds on a CPU (a 512-token pass of a 7B model, ~25 s on two
+    /// cores), and Stop must not wait for it; the pass's positions are then not cached.
+    pub fn forward_until(
+        &mut self,
+        ids: &[u32],
+        pos: usize,
+        abandon: &(dyn Fn() -> bool + Sync),
+    ) -> Result<Option<Vec<f32>>> {
         self.cached.before_pass(pos);
-        let x = self.hidden(ids, pos)?;
+        let Some(x) = self.hidden_until(ids, pos, abandon)? else {
+            return Ok(None);
+        };
         let s = self.shape;
         let mut last = vec![0f32; s.hidden];
         rms_norm(
@@ -282,12 +297,25 @@ impl GgufCpuModel {
         let mut logits = vec![0f32; s.vocab];
         self.output.matmul(self.cpu, &last, &mut logits);
         self.cached.after_pass(ids, pos, &logits);
-        Ok(logits)
+        Ok(Some(logits))
     }
 
     /// Runs `ids` at positions `pos..pos+len` through the embedding and this model's blocks
     /// and returns the hidden states, `len × hidden` (token-major).
     pub fn hidden(&mut self, ids: &[u32], pos: usize) -> Result<Vec<f32>> {
+        let x = self.hidden_until(ids, pos, &|| false)?;
+        Ok(x.expect("a pass that is never abandoned ends"))
+    }
+
+    /// [`Self::hidden`], asking `abandon` before each block: `None` when it was abandoned
+    /// (the cache then holds keys and values of this pass for some blocks only; they are
+    /// overwritten before they are read, as `cached` no longer counts these positions).
+    fn hidden_until(
+        &mut self,
+        ids: &[u32],
+        pos: usize,
+        abandon: &(dyn Fn() -> bool + Sync),
+    ) -> Result<Option<Vec<f32>>> {
         let s = self.shape;
         let m = ids.len();
         if m == 0 {
@@ -322,6 +350,9 @@ impl GgufCpuModel {
         let mut gate = vec![0f32; m * ffn];
         let mut up = vec![0f32; m * ffn];
         for (layer, b) in self.blocks.iter().enumerate() {
+            if abandon() {
+                return Ok(None);
+            }
             rms_norm(&x, &b.attn_norm, s.rms_eps, &mut h);
             matmul_group(
                 cpu,
@@ -343,7 +374,7 @@ impl GgufCpuModel {
             b.down.matmul(cpu, &gate, &mut o);
             add(&mut x, &o);
         }
-        Ok(x)
+        Ok(Some(x))
     }
 }
 
@@ -364,5 +395,59 @@ fn exact_pass_tokens(cpu: Cpu) -> usize {
 fn add(x: &mut [f32], y: &[f32]) {
     for (a, b) in x.iter_mut().zip(y) {
         *a += b;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::description::{ModelDescription, NetworkDescription};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// The tiny llama.cpp-converted Q8_0 GGUF with this CPU's default kernels.
+    fn tiny() -> GgufCpuModel {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/tiny-mistral-llamacpp/model-q8_0.gguf");
+        let NetworkDescription::Llama(gguf) = ModelDescription::read(&path).unwrap().network else {
+            panic!("not a llama GGUF");
+        };
+        let runner = CpuRunner {
+            context: 64,
+            isa: Isa::resolve(None).unwrap(),
+            kv: KvCacheType::F16,
+        };
+        let layers = gguf.dims.layers;
+        assert!(layers >= 2, "a pass can be abandoned between two blocks");
+        GgufCpuModel::load(&path, &gguf, runner, layers).unwrap()
+    }
+
+    /// Stop during a long prompt pass: the pass ends between two blocks, the positions cached
+    /// before it stay, and the same pass run again gives the logits of one never abandoned.
+    #[test]
+    fn a_pass_abandoned_between_blocks_leaves_the_cache_as_before_it() {
+        let ids: Vec<u32> = (10..34).collect();
+        let mut reference = tiny();
+        reference.forward(&ids[..12], 0).unwrap();
+        let expected = reference.forward(&ids[12..], 12).unwrap();
+
+        let mut model = tiny();
+        model.forward(&ids[..12], 0).unwrap();
+        assert_eq!(model.cached_tokens(), 12);
+        let asked = AtomicUsize::new(0);
+        // Asked before each block: abandoned before the second.
+        let abandon = || asked.fetch_add(1, Ordering::Relaxed) >= 1;
+        assert_eq!(model.forward_until(&ids[12..], 12, &abandon).unwrap(), None);
+        assert_eq!(
+            asked.load(Ordering::Relaxed),
+            2,
+            "it stopped at the second block"
+        );
+        assert_eq!(
+            model.cached_tokens(),
+            12,
+            "nothing of the abandoned pass is cached"
+        );
+        assert_eq!(model.forward(&ids[12..], 12).unwrap(), expected);
+        assert_eq!(model.cached_tokens(), 24);
     }
 }
