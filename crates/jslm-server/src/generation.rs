@@ -128,8 +128,8 @@ fn run(
         }
         tx.send(Piece::Text(text)).is_ok()
     };
-    let mut pass = |text: &str, stops: &mut StopMatcher| -> bool {
-        let kept = stops.push(text);
+    // What the stop strings let through, trimmed for the chat route, to the client.
+    let mut show = |kept: String| -> bool {
         let shown = match trim.as_mut() {
             Some(t) => t.push(&kept),
             None => kept,
@@ -142,7 +142,7 @@ fn run(
         cancel,
         |event: &GenerationEvent| {
             if let GenerationEvent::Token { text, .. } = event {
-                let delivered = pass(text, &mut stops);
+                let delivered = show(stops.push(text));
                 if !delivered || stops.stopped() || model.is_closed() {
                     cancel.cancel();
                 }
@@ -164,8 +164,8 @@ fn run(
                         .then(|| Piece::Failed(ApiError::unavailable()));
                 }
             };
-            let tail = stops.finish();
-            let ok = pass(&tail, &mut stops);
+            // Held back as a possible start of a stop string that never came: it is text.
+            let ok = show(stops.finish());
             counters.record(Ended::Finished, tokens);
             ok.then_some(Piece::End(Outcome {
                 finish_reason,

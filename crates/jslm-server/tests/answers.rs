@@ -252,6 +252,22 @@ async fn stop_strings_end_the_answer_before_them() {
         answer["choices"][0]["message"]["content"],
         case.greedy_text.as_str()
     );
+    // Nor does one that the answer's last characters begin: held back while it might come,
+    // they are sent when the answer ends without it.
+    let last: String = chars[chars.len() - 2..].iter().collect();
+    let almost = json!(format!("{last}絶対に出ない"));
+    let answer = post_json(
+        &server.url,
+        "/chat/completions",
+        body(almost.clone(), false),
+    )
+    .await;
+    assert_eq!(
+        answer["choices"][0]["message"]["content"],
+        case.greedy_text.as_str()
+    );
+    let (joined, _) = stream(&server.url, "/chat/completions", body(almost, true)).await;
+    assert_eq!(joined, case.greedy_text);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
