@@ -117,9 +117,6 @@ fn run(
     if cancel.is_cancelled() {
         return None;
     }
-    if model.is_closed() {
-        return Some(Piece::Failed(ApiError::unavailable()));
-    }
     let mut stops = StopMatcher::new(job.stops.clone());
     let mut trim = job.trim.then(AnswerTrim::default);
     let send = |text: String| {
@@ -136,19 +133,25 @@ fn run(
         };
         send(shown)
     };
-    let result = model.engine().generate_raw(
-        &job.prompt,
-        &job.settings,
-        cancel,
-        |event: &GenerationEvent| {
-            if let GenerationEvent::Token { text, .. } = event {
-                let delivered = show(stops.push(text));
-                if !delivered || stops.stopped() || model.is_closed() {
-                    cancel.cancel();
+    // A close of the model sets `cancel` too.
+    let generated = model.running(cancel, || {
+        model.engine().generate_raw(
+            &job.prompt,
+            &job.settings,
+            cancel,
+            |event: &GenerationEvent| {
+                if let GenerationEvent::Token { text, .. } = event {
+                    let delivered = show(stops.push(text));
+                    if !delivered || stops.stopped() {
+                        cancel.cancel();
+                    }
                 }
-            }
-        },
-    );
+            },
+        )
+    });
+    let Some(result) = generated else {
+        return Some(Piece::Failed(ApiError::unavailable()));
+    };
     let counters = model.counters();
     match result {
         Ok(out) => {

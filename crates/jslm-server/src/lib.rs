@@ -37,6 +37,7 @@ pub struct Server {
     listener: tokio::net::TcpListener,
     router: axum::Router,
     addr: SocketAddr,
+    model: ServedModel,
 }
 
 impl Server {
@@ -56,8 +57,9 @@ impl Server {
         })?;
         Ok(Self {
             listener,
-            router: routes::router(model, config),
+            router: routes::router(model.clone(), config),
             addr,
+            model,
         })
     }
 
@@ -71,13 +73,20 @@ impl Server {
         format!("http://{}/v1", self.addr)
     }
 
-    /// Answers requests until `shutdown` completes, then finishes those in flight.
+    /// Answers requests until `shutdown` completes. Then it closes the model, so that the
+    /// generation in flight ends within a token (its client gets a 503 error) and those
+    /// waiting get 503 at once, and returns when their connections have closed: Ctrl-C
+    /// does not wait for a long answer, nor for the queue behind it.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
+        let model = self.model;
         axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                model.close();
+            })
             .await
             .map_err(ServerError::Serve)
     }

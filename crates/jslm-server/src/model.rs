@@ -2,13 +2,14 @@
 //! the name clients call it by, its queue ([`Gate`]) and counters of what it did.
 //!
 //! A front end that shares the engine (the window) [`ServedModel::close`]s it before it
-//! releases or replaces the model: running generations stop within one token and waiting or
-//! new requests get 503, so nothing of the server keeps the old engine busy.
+//! releases or replaces the model: a running generation stops within one token (or, in its
+//! prompt, one block of one pass) and waiting or new requests get 503, so nothing of the
+//! server keeps the old engine busy.
 
 use crate::gate::Gate;
 use jslm_engine::{CancelFlag, Engine};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// A loaded engine under a name, behind a queue.
 #[derive(Clone)]
@@ -21,6 +22,9 @@ pub struct ServedModel {
     created: u64,
     /// Set by [`ServedModel::close`].
     closed: CancelFlag,
+    /// The cancel flag of the generation on the engine, which `close` sets too (the engine
+    /// asks it during the prompt, where no token comes to look at `closed`).
+    running: Arc<Mutex<Option<CancelFlag>>>,
 }
 
 impl std::fmt::Debug for ServedModel {
@@ -96,6 +100,7 @@ impl ServedModel {
             stats: Arc::default(),
             created,
             closed: CancelFlag::new(),
+            running: Arc::default(),
         }
     }
 
@@ -111,10 +116,25 @@ impl ServedModel {
         &self.gate
     }
 
-    /// Stops serving this engine: every running generation of the server ends within one
-    /// token (its client gets a 503 error), and waiting and new requests get 503.
+    /// Stops serving this engine: the running generation of the server ends within one
+    /// token or one block of its prompt (its client gets a 503 error), and waiting and new
+    /// requests get 503.
     pub fn close(&self) {
         self.closed.cancel();
+        if let Some(cancel) = &*self.running.lock().unwrap_or_else(|e| e.into_inner()) {
+            cancel.cancel();
+        }
+    }
+
+    /// Runs `f`, the generation of `cancel`, with `cancel` set by a [`Self::close`] meanwhile;
+    /// `None` without running it when the model is closed already.
+    pub(crate) fn running<R>(&self, cancel: &CancelFlag, f: impl FnOnce() -> R) -> Option<R> {
+        let slot = || self.running.lock().unwrap_or_else(|e| e.into_inner());
+        *slot() = Some(cancel.clone());
+        // After the flag is in its slot: a close from now on reaches it.
+        let out = (!self.is_closed()).then(f);
+        *slot() = None;
+        out
     }
 
     pub fn is_closed(&self) -> bool {
@@ -138,5 +158,32 @@ impl ServedModel {
             refused: s.refused.load(Ordering::Relaxed),
             completion_tokens: s.completion_tokens.load(Ordering::Relaxed),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny() -> ServedModel {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/tiny-mistral");
+        let engine = Engine::load(&path, &Default::default(), |_| {}).unwrap();
+        ServedModel::new(Arc::new(engine), "tiny", Gate::new(1))
+    }
+
+    /// A close reaches the generation on the engine through its own flag, which the engine
+    /// asks during the prompt too; after it nothing runs.
+    #[test]
+    fn close_sets_the_flag_of_the_generation_on_the_engine() {
+        let model = tiny();
+        let cancel = CancelFlag::new();
+        let seen = model.running(&cancel, || {
+            model.close();
+            cancel.is_cancelled()
+        });
+        assert_eq!(seen, Some(true));
+        let next = CancelFlag::new();
+        assert_eq!(model.running(&next, || "ran"), None);
     }
 }

@@ -418,3 +418,35 @@ async fn closing_the_model_stops_running_and_waiting_requests_with_503() {
         .unwrap();
     assert_eq!(new.status(), 503);
 }
+
+/// Ctrl-C (`run`'s shutdown future) ends the answer in flight and the request waiting behind
+/// it, and `run` returns without waiting for either to finish.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutting_down_ends_running_and_waiting_requests() {
+    let mut server = serve(ServerConfig::default(), 4).await;
+    let url = format!("{}/completions", server.url);
+    let long =
+        json!({"prompt": "むかしむかし", "max_tokens": 4000, "temperature": 0, "stream": true});
+    let mut running = client().post(&url).json(&long).send().await.unwrap();
+    assert!(!running.chunk().await.unwrap().unwrap().is_empty());
+    let next = json!({"prompt": "次", "max_tokens": 4000});
+    let waiting = tokio::spawn(client().post(&url).json(&next).send());
+    let model = server.model.clone();
+    eventually(|| model.gate().occupied() == 2).await;
+    let reading = tokio::spawn(async move {
+        let mut rest = Vec::new();
+        while let Ok(Some(chunk)) = running.chunk().await {
+            rest.extend_from_slice(&chunk);
+        }
+        String::from_utf8_lossy(&rest).to_string()
+    });
+    server.shut_down().await;
+    let events = sse_data(&reading.await.unwrap());
+    let last: Value = serde_json::from_str(events.last().unwrap()).unwrap();
+    assert_eq!(last["error"]["code"], "no_model", "{last}");
+    let (status, error) = error_of(waiting.await.unwrap().unwrap()).await;
+    assert_eq!((status, error["code"].as_str()), (503, Some("no_model")));
+    let stats = server.model.stats();
+    assert_eq!(stats.cancelled, 1);
+    assert!(stats.completion_tokens < 4000, "{stats:?}");
+}

@@ -37,6 +37,20 @@ pub struct Running {
     pub model: ServedModel,
     pub engine: Arc<Engine>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<Result<(), jslm_server::ServerError>>>,
+}
+
+impl Running {
+    /// Completes the server's shutdown future (what Ctrl-C does for `jslm serve`) and waits
+    /// for `Server::run` to return.
+    pub async fn shut_down(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+    }
 }
 
 impl Drop for Running {
@@ -73,7 +87,7 @@ pub async fn serve_engine(
     let server = Server::bind(model.clone(), &config).await.unwrap();
     let url = server.base_url();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(server.run(async move {
+    let task = tokio::spawn(server.run(async move {
         let _ = stopped.await;
     }));
     Running {
@@ -81,6 +95,7 @@ pub async fn serve_engine(
         model,
         engine,
         stop: Some(stop),
+        task: Some(task),
     }
 }
 
