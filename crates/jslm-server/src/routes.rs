@@ -61,7 +61,10 @@ pub fn router(model: ServedModel, config: &ServerConfig) -> Router {
         tower_http::cors::CorsLayer::new()
             .allow_origin(origins)
             .allow_methods([Method::GET, Method::POST])
-            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]),
+            // Whatever headers the page asks for, for the origins the user allowed: the
+            // OpenAI JS SDK sends its own (`x-stainless-os`, `x-stainless-retry-count`, ...),
+            // and a list of ours would make the browser refuse each of its requests.
+            .allow_headers(tower_http::cors::AllowHeaders::mirror_request()),
     )
 }
 

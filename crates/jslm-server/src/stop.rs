@@ -133,9 +133,13 @@ mod tests {
         (out, m.stopped())
     }
 
+    /// Stop strings, the pieces fed, what each push (and then `finish`) gives, whether it
+    /// stopped.
+    type StopCase<'a> = (&'a [&'a str], &'a [&'a str], &'a [&'a str], bool);
+
     #[test]
     fn stop_table() {
-        let cases: &[(&[&str], &[&str], &[&str], bool)] = &[
+        let cases: &[StopCase] = &[
             // No stop strings: everything passes at once.
             (&[], &["あ", "い"], &["あ", "い", ""], false),
             // A stop string inside one piece: cut before it.

@@ -225,6 +225,27 @@ async fn foreign_host_names_are_refused_and_cors_is_off_unless_asked() {
         resp.headers().get("access-control-allow-origin").unwrap(),
         "http://localhost:3000"
     );
+    // The headers the OpenAI JS SDK adds to each request pass the preflight.
+    let preflight = client()
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/chat/completions", open.url),
+        )
+        .header("origin", "http://localhost:3000")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization,content-type,x-stainless-os,x-stainless-retry-count",
+        )
+        .send()
+        .await
+        .unwrap();
+    let allowed = preflight.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(allowed.contains("x-stainless-os"), "{allowed}");
+    assert!(allowed.contains("x-stainless-retry-count"), "{allowed}");
     let other = client()
         .get(format!("{}/models", open.url))
         .header("origin", "http://evil.example")
