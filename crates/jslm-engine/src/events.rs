@@ -70,7 +70,8 @@ pub struct GenerationOutput {
     pub stats: GenerationStats,
 }
 
-/// Cancels a running generation from any thread; takes effect before the next token.
+/// Cancels a running generation from any thread; takes effect before the next token, or while
+/// the prompt runs, before its next pass (on the mapped CPU runner, its next block).
 #[derive(Debug, Clone, Default)]
 pub struct CancelFlag(Arc<AtomicBool>);
 

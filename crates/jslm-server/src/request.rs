@@ -39,6 +39,79 @@ pub struct OpenAiRequest {
     pub n: Option<u64>,
     pub presence_penalty: Option<f64>,
     pub frequency_penalty: Option<f64>,
+    /// What this server does not do, read only to refuse a request that asks for it (see
+    /// [`UNSUPPORTED`]).
+    #[serde(flatten)]
+    pub unsupported: Unsupported,
+}
+
+/// Fields of OpenAI's API that ask for what one local instruct model does not give. A
+/// request that asks for one is refused by name: a client that asked reads the answer for
+/// it (`choices[0].logprobs.content`, tool calls, JSON) and would fail on a plain answer.
+/// Their "off" values (`false`, `0`, `[]`, `{}`, `""`, `null`, `best_of: 1`,
+/// `response_format: {"type": "text"}`) are accepted, as clients send them by default.
+#[derive(Debug, Default, Deserialize)]
+pub struct Unsupported {
+    logprobs: Option<serde_json::Value>,
+    top_logprobs: Option<serde_json::Value>,
+    tools: Option<serde_json::Value>,
+    functions: Option<serde_json::Value>,
+    response_format: Option<serde_json::Value>,
+    logit_bias: Option<serde_json::Value>,
+    echo: Option<serde_json::Value>,
+    best_of: Option<serde_json::Value>,
+    suffix: Option<serde_json::Value>,
+}
+
+/// The fields of [`Unsupported`], with why each is refused.
+const UNSUPPORTED: [(&str, &str); 9] = [
+    ("logprobs", "log probabilities are not returned"),
+    ("top_logprobs", "log probabilities are not returned"),
+    ("tools", "this model does not call tools"),
+    ("functions", "this model does not call functions"),
+    (
+        "response_format",
+        "only {\"type\": \"text\"}: the answer is not constrained to JSON",
+    ),
+    ("logit_bias", "logit biases are not applied"),
+    ("echo", "the prompt is not echoed"),
+    ("best_of", "one answer is generated per request; only 1"),
+    ("suffix", "text after the insertion point is not supported"),
+];
+
+impl Unsupported {
+    /// The first field that asks for something, with why it is refused.
+    fn asked(&self) -> Option<(&'static str, &'static str)> {
+        use serde_json::Value;
+        let values = [
+            &self.logprobs,
+            &self.top_logprobs,
+            &self.tools,
+            &self.functions,
+            &self.response_format,
+            &self.logit_bias,
+            &self.echo,
+            &self.best_of,
+            &self.suffix,
+        ];
+        let asks = |(name, value): (&str, &Value)| match (name, value) {
+            ("best_of", Value::Number(n)) => n.as_f64() != Some(1.0),
+            ("response_format", Value::Object(o)) => {
+                !(o.len() == 1 && o.get("type") == Some(&Value::from("text")))
+            }
+            (_, Value::Null) => false,
+            (_, Value::Bool(b)) => *b,
+            (_, Value::Number(n)) => n.as_f64() != Some(0.0),
+            (_, Value::String(s)) => !s.is_empty(),
+            (_, Value::Array(a)) => !a.is_empty(),
+            (_, Value::Object(o)) => !o.is_empty(),
+        };
+        UNSUPPORTED
+            .iter()
+            .zip(values)
+            .find(|((name, _), value)| value.as_ref().is_some_and(|v| asks((name, v))))
+            .map(|(&field, _)| field)
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -176,6 +249,9 @@ impl OpenAiRequest {
                 ));
             }
         }
+        if let Some((field, why)) = self.unsupported.asked() {
+            return Err(ApiError::invalid(field, format!("is not supported: {why}")));
+        }
         let (max_tokens_field, max_tokens) = match (self.max_completion_tokens, self.max_tokens) {
             (Some(m), _) => ("max_completion_tokens", Some(m)),
             (None, m) => ("max_tokens", m),
@@ -291,6 +367,13 @@ mod tests {
         assert!(ext.stream && ext.include_usage);
         let newer = sampling(r#"{"max_completion_tokens": 9, "max_tokens": 3}"#).unwrap();
         assert_eq!(newer.settings.max_new_tokens, 9);
+        // What clients send by default for features they do not use.
+        sampling(
+            r#"{"logprobs": false, "top_logprobs": null, "tools": [], "functions": null,
+                "response_format": {"type": "text"}, "logit_bias": null, "echo": false,
+                "best_of": 1, "suffix": "", "tool_choice": "none"}"#,
+        )
+        .unwrap();
     }
 
     #[test]
@@ -318,6 +401,19 @@ mod tests {
             (r#"{"stop": ["a", ""]}"#, "stop[1]"),
             (r#"{"n": 2}"#, "n"),
             (r#"{"frequency_penalty": 0.5}"#, "frequency_penalty"),
+            (r#"{"logprobs": true}"#, "logprobs"),
+            (r#"{"logprobs": 5}"#, "logprobs"),
+            (r#"{"top_logprobs": 2}"#, "top_logprobs"),
+            (r#"{"tools": [{"type": "function"}]}"#, "tools"),
+            (r#"{"functions": [{"name": "f"}]}"#, "functions"),
+            (
+                r#"{"response_format": {"type": "json_object"}}"#,
+                "response_format",
+            ),
+            (r#"{"logit_bias": {"50256": -100}}"#, "logit_bias"),
+            (r#"{"echo": true}"#, "echo"),
+            (r#"{"best_of": 3}"#, "best_of"),
+            (r#"{"suffix": "end"}"#, "suffix"),
             (
                 r#"{"messages": [{"role": "user", "content": 1}]}"#,
                 "messages[0].content",
