@@ -149,6 +149,15 @@ impl ApiError {
         )
     }
 
+    pub fn method_not_allowed(method: &axum::http::Method, path: &str) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request_error",
+            ErrorCode::InvalidRequest.as_str(),
+            format!("{path} does not take {method}: this server has GET /v1/models, POST /v1/completions and POST /v1/chat/completions"),
+        )
+    }
+
     pub fn too_large(limit: usize) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,

@@ -46,6 +46,7 @@ pub fn router(model: ServedModel, config: &ServerConfig) -> Router {
         .route("/v1/completions", post(completions))
         .route("/v1/chat/completions", post(chat_completions))
         .fallback(fallback)
+        .method_not_allowed_fallback(wrong_method)
         .layer(middleware::from_fn_with_state(state.clone(), guard))
         .layer(DefaultBodyLimit::max(config.body_limit))
         .with_state(state);
@@ -119,6 +120,10 @@ fn is_json(headers: &HeaderMap) -> bool {
 
 async fn fallback(request: Request) -> ApiError {
     ApiError::not_found(request.uri().path())
+}
+
+async fn wrong_method(request: Request) -> ApiError {
+    ApiError::method_not_allowed(request.method(), request.uri().path())
 }
 
 async fn models(State(state): State<AppState>) -> Json<serde_json::Value> {

@@ -136,6 +136,14 @@ async fn bad_requests_get_openai_errors_naming_the_field() {
         .await
         .unwrap();
     assert_eq!(error_of(resp).await.0, 404);
+    // A known route with the wrong method: 405, in the same shape.
+    let resp = client().get(&url).send().await.unwrap();
+    let (status, error) = error_of(resp).await;
+    assert_eq!(status, 405);
+    assert!(
+        error["message"].as_str().unwrap().contains("GET"),
+        "{error}"
+    );
     assert_eq!(
         server.model.stats().finished,
         0,
