@@ -4,7 +4,8 @@
 //! text comes back piece by piece, with the server's usage and finish reason.
 //!
 //! The settings map one to one: `max_tokens`, `temperature` (0 for greedy), `top_p`, `top_k`
-//! and `repetition_penalty` (vLLM's and llama.cpp's extensions), `seed`; and
+//! and the repetition penalty (extensions: vLLM's `repetition_penalty`, llama.cpp's
+//! `repeat_penalty`; both are sent), `seed`; and
 //! `add_special_tokens: false` (vLLM's extension), as the card encodes the prompt without BOS.
 
 use crate::error::RemoteError;
@@ -136,6 +137,8 @@ impl Remote {
             "top_p": s.top_p,
             "top_k": s.top_k,
             "repetition_penalty": s.repetition_penalty,
+            // llama.cpp's server reads its own name and ignores the one above.
+            "repeat_penalty": s.repetition_penalty,
             "stream": true,
             "stream_options": {"include_usage": true},
             // The card encodes with `add_special_tokens=False` (no BOS). vLLM honours this

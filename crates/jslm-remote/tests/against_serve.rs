@@ -201,3 +201,51 @@ async fn server_errors_and_broken_streams_keep_the_partial_answer() {
     assert!(e.to_string().contains("HTTP 500: boom"), "{e}");
     assert_eq!(e.partial(), None);
 }
+
+/// Every setting reaches the server under the names vLLM and llama.cpp's server read, with the
+/// card's prompt as it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_request_carries_every_setting() {
+    use axum::routing::post;
+    use std::sync::Mutex;
+    let seen: Arc<Mutex<Option<serde_json::Value>>> = Arc::default();
+    let keep = seen.clone();
+    let app = axum::Router::new().route(
+        "/v1/completions",
+        post(
+            move |axum::Json(body): axum::Json<serde_json::Value>| async move {
+                *keep.lock().unwrap() = Some(body);
+                let body =
+                    "data: {\"choices\":[{\"text\":\"東京\",\"finish_reason\":\"stop\"}]}\n\n\
+                        data: [DONE]\n\n";
+                ([("content-type", "text/event-stream")], body)
+            },
+        ),
+    );
+    let url = fake(app).await;
+    let mut asked = request(33);
+    asked.settings = GenerationSettings {
+        max_new_tokens: 33,
+        do_sample: true,
+        temperature: 0.7,
+        top_p: 0.9,
+        top_k: 40,
+        repetition_penalty: 1.1,
+        seed: Some(7),
+    };
+    let remote = connect(&url, Some("m"), None).await.unwrap();
+    remote
+        .generate(&asked, &CancelFlag::new(), |_| {})
+        .await
+        .unwrap();
+    let body = seen.lock().unwrap().take().unwrap();
+    let prompt = jslm_engine::PromptTemplate.build(&asked.instruction, "");
+    assert_eq!(body["prompt"], prompt.as_str());
+    assert_eq!(body["max_tokens"], 33);
+    assert_eq!(body["temperature"], 0.7);
+    assert_eq!(body["top_p"], 0.9);
+    assert_eq!(body["top_k"], 40);
+    assert_eq!(body["repetition_penalty"], 1.1);
+    assert_eq!(body["repeat_penalty"], 1.1, "llama.cpp's name");
+    assert_eq!(body["seed"], 7);
+}
