@@ -51,11 +51,36 @@ export class FakeElement {
   }
 
   append(...nodes) {
+    for (const node of nodes) if (node instanceof FakeElement) node.parent = this;
     this.children.push(...nodes);
   }
 
   replaceChildren(...nodes) {
-    this.children = nodes;
+    for (const node of this.children) if (node instanceof FakeElement) node.parent = null;
+    this.children = [];
+    this.append(...nodes);
+  }
+
+  /** Whether the element is in the page (its ancestors reach the body). */
+  get isConnected() {
+    for (let n = this; n; n = n.parent) if (n === this.ownerDocument.body) return true;
+    return false;
+  }
+
+  /** Only `tag[data-key=value]`, the one form the views use on the fake. */
+  querySelectorAll(selector) {
+    const m = /^(\w+)\[data-(\w+)=(\w+)\]$/.exec(selector);
+    if (!m) throw new Error(`fake DOM: unsupported selector ${selector}`);
+    const found = [];
+    const walk = (el) => {
+      for (const child of el.children) {
+        if (!(child instanceof FakeElement)) continue;
+        if (child.tagName === m[1].toUpperCase() && child.dataset[m[2]] === m[3]) found.push(child);
+        walk(child);
+      }
+    };
+    walk(this);
+    return found;
   }
 
   contains(node) {
@@ -65,6 +90,7 @@ export class FakeElement {
 
   /** Whether a browser would let this element hold focus. */
   get focusable() {
+    if (!this.isConnected) return false;
     for (let n = this; n; n = n.parent) if (n.hidden) return false;
     if (this.disabled) return false;
     if (["INPUT", "BUTTON", "TEXTAREA", "SELECT", "A", "SUMMARY"].includes(this.tagName)) return true;
