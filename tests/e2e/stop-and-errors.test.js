@@ -128,3 +128,19 @@ test("errors switch language with the UI", async () => {
   await driver.findElement(byId("lang-toggle")).click();
   assert.equal(await text(driver, "form-error-title"), "設定が正しくありません（top_p）。");
 });
+
+test("numbers typed in full width (as a Japanese IME does) run, and show in ASCII", async () => {
+  const { driver } = app;
+  // Text fields with inputmode, not type=number: a number input would hand the page "" for
+  // "１６", and the run would be refused as an invalid setting.
+  await setField(driver, "top_p", "０．９５");
+  await setField(driver, "max_new_tokens", "１６");
+  await setField(driver, "seed", "１２３");
+  await driver.findElement(byId("generate-button")).click();
+  await waitIdle(driver);
+  assert.equal(await driver.executeScript("return document.getElementById('form-error').hidden"), true);
+  assert.equal(await text(driver, "stat-seed"), "123");
+  for (const [id, value] of [["top_p", "0.95"], ["max_new_tokens", "16"], ["seed", "123"]]) {
+    assert.equal(await driver.findElement(byId(id)).getAttribute("value"), value, id);
+  }
+});

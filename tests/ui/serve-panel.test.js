@@ -110,3 +110,28 @@ test("a refused server URL keeps the form open; going back to local closes it", 
   assert.equal(ok.$("remote-form").hidden, true);
   assert.equal(ok.$("backend-local").checked, true);
 });
+
+test("a port typed in full width is served, and shown, in ASCII", async () => {
+  const { p, $ } = panel();
+  const started = [];
+  p.api.startServing = async (host, port) => {
+    started.push([host, port]);
+    return { serving: false, host, port, keys: { server: false, remote: false } };
+  };
+  await p.init({ backend: { kind: "local" } });
+  $("serve-host").value = "\u3000１２７．０．０．１";
+  $("serve-port").value = "８６４３";
+  $("serve-switch").checked = true;
+  await $("serve-switch").dispatch("change");
+  assert.deepEqual(started, [["127.0.0.1", 8643]]);
+  assert.equal($("serve-port").value, "8643");
+  assert.equal($("serve-host").value, "127.0.0.1");
+  // Not a port: refused here, with the field marked.
+  for (const bad of ["８０８０ａ", "0x50", "1e3"]) {
+    $("serve-port").value = bad;
+    $("serve-switch").checked = true;
+    await $("serve-switch").dispatch("change");
+    assert.equal($("serve-port").getAttribute("aria-invalid"), "true", bad);
+  }
+  assert.equal(started.length, 1);
+});

@@ -467,6 +467,7 @@ async function generate() {
     showFormMessage("error.instruction_empty", {}, "instruction");
     return;
   }
+  settingsForm.normalizeAll();
   const read = settingsForm.read();
   if (read.error) {
     showFormMessage(read.error.key, {}, read.error.field);

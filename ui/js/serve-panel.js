@@ -5,6 +5,7 @@
 
 import { t } from "./i18n.js";
 import { describeError } from "./errors.js";
+import { normalizeNumberText } from "./presets.js";
 
 /**
  * What the panel says about the server (pure): `{ note, parts, counts }`, where `parts` is the
@@ -129,8 +130,15 @@ export class ServePanel {
 
   async toggle(on) {
     if (!on) return this.run(() => this.api.stopServing());
-    const host = this.$("serve-host").value.trim();
-    const port = Number(this.$("serve-port").value);
+    // An address and port typed in full width ("１２７．０．０．１", "８０８０") are read, and
+    // shown, in ASCII.
+    for (const id of ["serve-host", "serve-port"]) {
+      const text = normalizeNumberText(this.$(id).value);
+      if (this.$(id).value !== text) this.$(id).value = text;
+    }
+    const host = this.$("serve-host").value;
+    const text = this.$("serve-port").value;
+    const port = /^\d+$/.test(text) ? Number(text) : NaN;
     if (!Number.isInteger(port) || port < 1 || port > 65535) {
       this.showMessage(t(this.lang(), "error.invalid_setting", { field: t(this.lang(), "serve_port_label") }));
       this.$("serve-port").setAttribute("aria-invalid", "true");
