@@ -26,7 +26,6 @@ const COMMANDS: &[&str] = &[
     "delete_model",
     "use_model",
     "token_status",
-    "check_token",
     "set_token",
     "clear_token",
     "open_model_page",

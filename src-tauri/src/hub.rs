@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 pub struct TokenStatus {
     pub set: bool,
     pub source: Option<TokenSource>,
-    /// The account name, when the hub was asked (`check_token`, `set_token`).
+    /// The account name, when the hub was asked (`set_token`).
     pub account: Option<String>,
 }
 
@@ -155,26 +155,6 @@ impl HubState {
             set: token.is_some(),
             source: token.map(|t| t.source()),
             account: None,
-        })
-    }
-
-    /// Asks the hub who the stored token belongs to (`token_invalid` when it is rejected).
-    pub async fn check_token(&self) -> AppResult<TokenStatus> {
-        let Some(token) = self.tokens.find()? else {
-            return Ok(TokenStatus {
-                set: false,
-                source: None,
-                account: None,
-            });
-        };
-        let source = token.source();
-        let who = HubClient::new(self.config.clone(), Some(token))?
-            .whoami()
-            .await?;
-        Ok(TokenStatus {
-            set: true,
-            source: Some(source),
-            account: Some(who.name),
         })
     }
 

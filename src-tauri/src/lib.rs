@@ -94,7 +94,6 @@ pub fn configure<R: Runtime>(builder: Builder<R>, launch: LaunchOptions) -> Buil
             commands::models::delete_model,
             commands::models::use_model,
             commands::models::token_status,
-            commands::models::check_token,
             commands::models::set_token,
             commands::models::clear_token,
             commands::models::open_model_page,

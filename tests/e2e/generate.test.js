@@ -102,6 +102,13 @@ test("opening and deleting history entries", async () => {
   assert.equal(await del.getText(), "本当に削除");
   await del.click();
   await driver.wait(async () => (await historyCount(driver)) === 3, 5000);
+  // The focus stays in the list, on the entry now first, not lost to the page's body.
+  await driver.wait(
+    () => driver.executeScript(
+      "return document.activeElement === document.querySelector('#history-list > li:first-child .history-open')",
+    ),
+    5000,
+  );
   await screenshot("03-history");
 });
 

@@ -95,9 +95,14 @@ test("Stop ends a long generation; a second one is refused meanwhile", async () 
   `);
   assert.equal(refused.code, "busy");
   await screenshot("06-streaming");
+  // Generate, now disabled, handed the keyboard focus to Stop (Space would stop the run).
+  const focused = () => driver.executeScript("return document.activeElement?.id || document.activeElement?.tagName");
+  assert.equal(await focused(), "stop-button");
   await driver.findElement(byId("stop-button")).click();
   await waitIdle(driver, 10000);
   assert.equal(await text(driver, "stat-stop"), "停止しました");
+  // Stop, now disabled, hands it back to Generate rather than to the page's body.
+  await driver.wait(async () => (await focused()) === "generate-button", 5000);
   const tokens = Number((await text(driver, "stat-tokens")).replace(/,/g, ""));
   assert.ok(tokens > 0 && tokens < 3900, `stopped after ${tokens} tokens`);
   // Escape also stops.
@@ -106,6 +111,8 @@ test("Stop ends a long generation; a second one is refused meanwhile", async () 
   await driver.findElement(byId("instruction")).sendKeys("\uE00C");
   await waitIdle(driver, 10000);
   assert.equal(await text(driver, "stat-stop"), "停止しました");
+  // Focus moved to 指示 by the user stays there when the run ends.
+  assert.equal(await focused(), "instruction");
 });
 
 test("errors switch language with the UI", async () => {
@@ -120,4 +127,20 @@ test("errors switch language with the UI", async () => {
   assert.equal(await text(driver, "form-error-title"), "A setting is out of range (top_p).");
   await driver.findElement(byId("lang-toggle")).click();
   assert.equal(await text(driver, "form-error-title"), "設定が正しくありません（top_p）。");
+});
+
+test("numbers typed in full width (as a Japanese IME does) run, and show in ASCII", async () => {
+  const { driver } = app;
+  // Text fields with inputmode, not type=number: a number input would hand the page "" for
+  // "１６", and the run would be refused as an invalid setting.
+  await setField(driver, "top_p", "０．９５");
+  await setField(driver, "max_new_tokens", "１６");
+  await setField(driver, "seed", "１２３");
+  await driver.findElement(byId("generate-button")).click();
+  await waitIdle(driver);
+  assert.equal(await driver.executeScript("return document.getElementById('form-error').hidden"), true);
+  assert.equal(await text(driver, "stat-seed"), "123");
+  for (const [id, value] of [["top_p", "0.95"], ["max_new_tokens", "16"], ["seed", "123"]]) {
+    assert.equal(await driver.findElement(byId(id)).getAttribute("value"), value, id);
+  }
 });

@@ -3,7 +3,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { inputRange, matchPreset, parseSeed, presetsFrom, MAX_SEED } from "../../ui/js/presets.js";
+import { inputRange, matchPreset, normalizeNumberText, parseDecimal, parseSeed, presetsFrom, MAX_SEED } from "../../ui/js/presets.js";
+import { SettingsForm } from "../../ui/js/settings-form.js";
+import { FakeDocument, FakeElement } from "./fake-dom.js";
 
 const schema = JSON.parse(readFileSync(new URL("../fixtures/generation_schema.json", import.meta.url), "utf8"));
 const PRESETS = presetsFrom(schema);
@@ -57,7 +59,76 @@ test("parseSeed table", () => {
     ["1.5", undefined],
     ["1e3", undefined],
     ["abc", undefined],
-    ["４２", undefined],
+    // What a Japanese IME types: full-width digits and spaces.
+    ["１２３", 123],
+    ["\u3000４２\u3000", 42],
+    ["４２", 42],
+    ["１．５", undefined],
   ];
   for (const [text, expected] of cases) assert.equal(parseSeed(text), expected, text);
+});
+
+test("full-width numbers typed with an IME read as numbers", () => {
+  assert.equal(normalizeNumberText(" １２３．５ "), "123.5");
+  assert.equal(normalizeNumberText("－１"), "-1");
+  assert.equal(normalizeNumberText(undefined), "");
+  const cases = [
+    ["0.7", 0.7],
+    ["０．７", 0.7],
+    ["\u3000２５６\u3000", 256],
+    ["-1", -1],
+    ["1e3", 1000],
+    [".5", 0.5],
+    ["", NaN],
+    ["0x10", NaN],
+    ["Infinity", NaN],
+    ["1,000", NaN],
+    ["abc", NaN],
+  ];
+  for (const [text, expected] of cases) assert.equal(parseDecimal(text), expected, text);
+});
+
+/** The settings fields (index.html's settings) in a fake root, with the schema set. */
+function settingsForm() {
+  const doc = new FakeDocument();
+  const fields = {};
+  for (const name of ["max_new_tokens", "temperature", "top_p", "top_k", "repetition_penalty", "seed"]) {
+    fields[name] = doc.add("input", name, { name });
+  }
+  fields.do_sample = doc.add("input", "do_sample", { name: "do_sample" });
+  const radios = ["card", "greedy", "creative", "custom"].map((value) =>
+    doc.add("input", `preset-${value}`, { name: "preset", value }),
+  );
+  const root = new FakeElement(doc, "div");
+  root.querySelector = (selector) => fields[/^\[name="(\w+)"\]$/.exec(selector)[1]];
+  root.querySelectorAll = () => radios;
+  root.closest = () => null;
+  const form = new SettingsForm(root, { onChange() {} });
+  form.setSchema(schema);
+  form.set(schema.defaults);
+  return { form, fields, radios };
+}
+
+test("the settings form reads full-width numbers and shows them in ASCII", async () => {
+  const { form, fields, radios } = settingsForm();
+  fields.max_new_tokens.value = "１２８";
+  fields.temperature.value = "１";
+  fields.seed.value = "１２３";
+  // Read as they are (the prefill reads while an IME may be composing: no rewriting)...
+  const read = form.read();
+  assert.equal(read.error, undefined);
+  assert.equal(read.settings.max_new_tokens, 128);
+  assert.equal(read.settings.seed, 123);
+  assert.equal(fields.seed.value, "１２３");
+  // ...the card preset is still recognised...
+  await fields.temperature.dispatch("input");
+  assert.equal(radios.find((r) => r.checked)?.value, "card");
+  // ...and a committed edit, or Generate, puts the normalised text back in the field.
+  await fields.seed.dispatch("change");
+  assert.equal(fields.seed.value, "123");
+  form.normalizeAll();
+  assert.equal(fields.max_new_tokens.value, "128");
+  assert.equal(fields.temperature.value, "1");
+  fields.top_k.value = "0x10";
+  assert.deepEqual(form.read().error, { field: "top_k", key: "error.invalid_setting" });
 });

@@ -1,5 +1,6 @@
 // The "this computer" view: CPU, memory, GPUs, and the device plan for the model with its
-// memory fit as a bar. Builds DOM with textContent only. `formatBytes` and `planLine` are pure.
+// memory fit as a bar, and its warnings in words. Builds DOM with textContent only.
+// `formatBytes`, `planLine`, `warningText` and `refusalText` are pure.
 
 import { t } from "./i18n.js";
 
@@ -25,6 +26,38 @@ export function reasonText(lang, reason) {
     size: formatBytes(reason.weight_bytes),
     preferred: precisionLabel(reason.preferred),
   });
+}
+
+/**
+ * The numbers and names a warning or refusal carries, as the sentence shows them: byte counts
+ * as GB (`needed`, `available`), a precision as its label, a memory pool and a device in
+ * words. Text such as a driver's `message` stays as it came.
+ */
+function noteParams(lang, note) {
+  const params = { ...note };
+  if ("needed_bytes" in note) params.needed = formatBytes(note.needed_bytes);
+  if ("available_bytes" in note) params.available = formatBytes(note.available_bytes);
+  if (note.precision) params.precision = precisionLabel(note.precision);
+  if (note.pool) params.pool = t(lang, `pool_${note.pool}`);
+  if (note.device) params.device = deviceName(note.device);
+  return params;
+}
+
+/** Why an override would be refused (`RefusalReason`, crates/jslm-hardware), in words. */
+export function refusalText(lang, reason) {
+  const key = `refusal_${reason?.code}`;
+  const text = t(lang, key, noteParams(lang, reason ?? {}));
+  // A code this page does not know yet: its name says more than nothing.
+  return text === key ? String(reason?.code ?? "") : text;
+}
+
+/** A plan's warning (`PlanWarning`, crates/jslm-hardware/src/warning.rs), in the UI language. */
+export function warningText(lang, warning) {
+  const params = noteParams(lang, warning);
+  if (warning.reason) params.reason = refusalText(lang, warning.reason);
+  const key = `warning_${warning.code}`;
+  const text = t(lang, key, params);
+  return text === key ? warning.code : text;
 }
 
 /** One line describing a plan's fit, e.g. for the load progress. */
@@ -200,9 +233,7 @@ export function renderHardware(root, lang, report, describeError) {
       ul.className = "warnings";
       for (const w of plan.warnings) {
         const li = doc.createElement("li");
-        const key = `warning_${w.code}`;
-        const text = t(lang, key, w);
-        li.textContent = text === key ? w.code : text;
+        li.textContent = warningText(lang, w);
         ul.append(li);
       }
       parts.push(ul);

@@ -2,6 +2,7 @@
 // the history (instructions are user text) is written with `textContent`.
 
 import { t } from "./i18n.js";
+import { restoreFocus } from "./focus.js";
 
 /** Local date and time of `ms` for the list ("2026/11/27 12:34"). */
 export function formatTime(lang, ms) {
@@ -19,13 +20,18 @@ export class HistoryView {
   /**
    * @param {HTMLOListElement} list
    * @param {HTMLElement} empty shown when there is no run
-   * @param {{ open(id), regenerate(id), remove(id) }} actions
+   * @param {{ open(id), regenerate(id), remove(id): Promise }} actions; `remove` resolves
+   *   once the list has been rendered again
+   * @param {HTMLElement} [heading] takes focus when the last entry is deleted (tabindex -1)
    */
-  constructor(list, empty, actions) {
+  constructor(list, empty, actions, heading = null) {
     this.list = list;
     this.empty = empty;
     this.actions = actions;
+    this.heading = heading;
     this.items = [];
+    // Each entry's open button, in list order: where focus goes after a delete.
+    this.openButtons = [];
     this.lang = "ja";
     this.busy = false;
   }
@@ -33,6 +39,7 @@ export class HistoryView {
   render(items, lang) {
     this.items = items;
     this.lang = lang;
+    this.openButtons = [];
     this.list.replaceChildren(...items.map((item) => this.renderItem(item)));
     this.empty.hidden = items.length > 0;
     this.setBusy(this.busy);
@@ -67,6 +74,7 @@ export class HistoryView {
     if (item.endpoint) meta.textContent += ` · ${t(lang, "history_remote", { model: item.model_name, endpoint: item.endpoint })}`;
     open.append(title, meta);
     open.addEventListener("click", () => this.actions.open(item.id));
+    this.openButtons.push(open);
 
     const row = doc.createElement("div");
     row.className = "history-actions";
@@ -74,9 +82,13 @@ export class HistoryView {
     regen.addEventListener("click", () => this.actions.regenerate(item.id));
     const del = button(doc, "delete", t(lang, "history_delete"));
     // Two steps instead of a modal confirm: the first press arms, the second deletes.
-    del.addEventListener("click", () => {
+    del.addEventListener("click", async () => {
       if (del.dataset.armed === "true") {
-        this.actions.remove(item.id);
+        const index = this.items.indexOf(item);
+        await this.actions.remove(item.id);
+        // The deleted entry took the focus with it: give it to the entry now in its place,
+        // else the one before it, else the heading of the (now empty) list.
+        restoreFocus(doc, del, this.entryButton(index) ?? this.heading);
       } else {
         del.dataset.armed = "true";
         del.textContent = t(lang, "history_delete_confirm");
@@ -89,6 +101,12 @@ export class HistoryView {
     row.append(regen, del);
     li.append(open, row);
     return li;
+  }
+
+  /** The open button of the entry at `index`, or of the last one when fewer; null if none. */
+  entryButton(index) {
+    const buttons = this.openButtons;
+    return buttons.length ? buttons[Math.min(Math.max(index, 0), buttons.length - 1)] : null;
   }
 }
 

@@ -14,6 +14,7 @@ import { ModelChooser } from "./model-chooser.js";
 import { FoundModels } from "./found-models.js";
 import { ServePanel } from "./serve-panel.js";
 import { PromptPrefill } from "./prompt-prefill.js";
+import { restoreFocus } from "./focus.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -68,7 +69,7 @@ const history = new HistoryView($("history-list"), $("history-empty"), {
   open: (id) => openHistory(id),
   regenerate: (id) => regenerate(id),
   remove: (id) => removeHistory(id),
-});
+}, $("history-heading"));
 
 // ---- language -------------------------------------------------------------------------
 
@@ -466,6 +467,7 @@ async function generate() {
     showFormMessage("error.instruction_empty", {}, "instruction");
     return;
   }
+  settingsForm.normalizeAll();
   const read = settingsForm.read();
   if (read.error) {
     showFormMessage(read.error.key, {}, read.error.field);
@@ -475,7 +477,11 @@ async function generate() {
   state.generating = true;
   $("output-note").textContent = "";
   view.begin(performance.now());
+  let focused = document.activeElement;
   updateControls();
+  // The button that started the run (Generate, regenerate) is disabled now: Stop takes the
+  // focus, so Space or Enter stops the run. A field being typed in keeps it.
+  restoreFocus(document, focused, $("stop-button"));
   announce(t(state.lang, "announce_started"));
   // Behind requests the local server already accepted, the run waits its turn.
   if (servePanel.serving && servePanel.backend.kind === "local") $("output-note").textContent = t(state.lang, "queued_note");
@@ -508,7 +514,11 @@ async function generate() {
     announce(t(state.lang, "announce_failed"));
   } finally {
     state.generating = false;
+    focused = document.activeElement;
     updateControls();
+    // Stop is disabled now (and the history list re-rendered): back to Generate, unless the
+    // focus is on something the user chose meanwhile.
+    restoreFocus(document, focused, $("generate-button"));
   }
 }
 
@@ -641,8 +651,8 @@ async function removeHistory(id) {
   } catch (raw) {
     showFormError(raw);
   }
+  // HistoryView moves the focus once this has re-rendered the list.
   await refreshHistory();
-  $("history-heading").focus?.();
 }
 
 // ---- start --------------------------------------------------------------------------------

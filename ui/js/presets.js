@@ -1,4 +1,4 @@
-// Preset matching and seed parsing for the settings form. The values themselves — the model
+// Preset matching, and number and seed parsing for the settings form. The values themselves — the model
 // card's defaults, each setting's bounds and the presets — are defined once in the engine
 // (crates/jslm-engine/src/settings.rs) and come from the backend (`generation_schema`). Pure.
 
@@ -42,11 +42,30 @@ export function inputRange(bound) {
 }
 
 /**
+ * A number field's text as the page reads it: NFKC folds what a Japanese IME types in
+ * full width — digits, point, minus, spaces ("１２３．５" → "123.5") — and the ends are
+ * trimmed. Without it "１２３" fails every check although the user typed a number.
+ */
+export function normalizeNumberText(text) {
+  return String(text ?? "").normalize("NFKC").trim();
+}
+
+/**
+ * A settings field's number: plain decimal notation only ("0.7", "-1", "1e3"), after
+ * `normalizeNumberText`; NaN for anything else — "" and the hex or "Infinity" that `Number`
+ * would also take.
+ */
+export function parseDecimal(text) {
+  const s = normalizeNumberText(text);
+  return /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(s) ? Number(s) : NaN;
+}
+
+/**
  * Parses a seed field: "" → null (random), a whole number in 0..=MAX_SEED → that number,
- * anything else → undefined (invalid).
+ * anything else → undefined (invalid). Full-width digits count (`normalizeNumberText`).
  */
 export function parseSeed(text) {
-  const s = String(text ?? "").trim();
+  const s = normalizeNumberText(text);
   if (s === "") return null;
   if (!/^\d+$/.test(s)) return undefined;
   const n = Number(s);

@@ -5,6 +5,7 @@
 
 import { t } from "./i18n.js";
 import { describeError } from "./errors.js";
+import { normalizeNumberText } from "./presets.js";
 
 /**
  * What the panel says about the server (pure): `{ note, parts, counts }`, where `parts` is the
@@ -37,6 +38,10 @@ export class ServePanel {
     this.status = null;
     this.timer = null;
     this.backend = { kind: "local" };
+    // The radio the user picked. It differs from `backend.kind` while a server is being typed
+    // in but not yet applied with 使う, and every re-render (the key saved, the 3-second
+    // refresh, a language switch) must keep it, or the form would close under the typing.
+    this.choice = "local";
     this.$ = (id) => doc.getElementById(id);
     this.wire();
   }
@@ -49,6 +54,7 @@ export class ServePanel {
   /** Fills the fields from the saved settings, then asks the backend what runs. */
   async init(settings) {
     if (settings?.backend) this.backend = settings.backend;
+    this.choice = this.backend.kind;
     if (this.backend.kind === "remote") {
       this.$("remote-url").value = this.backend.url ?? "";
       this.$("remote-model").value = this.backend.model ?? "";
@@ -74,8 +80,9 @@ export class ServePanel {
     for (const radio of this.doc.querySelectorAll('input[name="backend"]')) {
       radio.addEventListener("change", () => {
         if (!radio.checked) return;
+        this.choice = radio.value;
         if (radio.value === "local") this.useBackend({ kind: "local" });
-        else this.renderBackend("remote");
+        else this.renderBackend();
       });
     }
     $("remote-form").addEventListener("submit", (event) => {
@@ -123,8 +130,15 @@ export class ServePanel {
 
   async toggle(on) {
     if (!on) return this.run(() => this.api.stopServing());
-    const host = this.$("serve-host").value.trim();
-    const port = Number(this.$("serve-port").value);
+    // An address and port typed in full width ("１２７．０．０．１", "８０８０") are read, and
+    // shown, in ASCII.
+    for (const id of ["serve-host", "serve-port"]) {
+      const text = normalizeNumberText(this.$(id).value);
+      if (this.$(id).value !== text) this.$(id).value = text;
+    }
+    const host = this.$("serve-host").value;
+    const text = this.$("serve-port").value;
+    const port = /^\d+$/.test(text) ? Number(text) : NaN;
     if (!Number.isInteger(port) || port < 1 || port > 65535) {
       this.showMessage(t(this.lang(), "error.invalid_setting", { field: t(this.lang(), "serve_port_label") }));
       this.$("serve-port").setAttribute("aria-invalid", "true");
@@ -145,10 +159,14 @@ export class ServePanel {
         this.$("remote-url").value = this.backend.url;
       }
       this.onBackend(this.backend);
+      this.choice = this.backend.kind;
     } catch (raw) {
       this.showError(raw);
+      // A refused server keeps its form open to be corrected; a refused switch back to this
+      // computer leaves the radio on what still runs.
+      if (backend.kind === "local") this.choice = this.backend.kind;
     }
-    this.renderBackend(this.backend.kind);
+    this.renderBackend();
   }
 
   render() {
@@ -191,11 +209,13 @@ export class ServePanel {
     const keys = s?.keys ?? { server: false, remote: false };
     $("serve-key-state").textContent = t(lang, keys.server ? "key_set" : "key_unset");
     $("remote-key-state").textContent = t(lang, keys.remote ? "key_set" : "key_unset");
-    this.renderBackend(this.backend.kind);
+    this.renderBackend();
   }
 
-  renderBackend(kind) {
+  /** The radio and the server's form as the user chose them; the note says what runs now. */
+  renderBackend() {
     const lang = this.lang();
+    const kind = this.choice;
     for (const radio of this.doc.querySelectorAll('input[name="backend"]')) radio.checked = radio.value === kind;
     this.$("remote-form").hidden = kind !== "remote";
     this.$("remote-key-form").hidden = kind !== "remote";

@@ -1,7 +1,7 @@
 // The generation settings fields and preset radios: reading, writing, and marking a field the
 // backend rejected.
 
-import { inputRange, matchPreset, parseSeed, presetsFrom } from "./presets.js";
+import { inputRange, matchPreset, normalizeNumberText, parseDecimal, parseSeed, presetsFrom } from "./presets.js";
 
 const NUMBER_FIELDS = ["max_new_tokens", "temperature", "top_p", "top_k", "repetition_penalty"];
 const INTEGER_FIELDS = new Set(["max_new_tokens", "top_k"]);
@@ -37,6 +37,24 @@ export class SettingsForm {
         this.hooks.onChange();
       });
     }
+    // Full-width digits become ASCII once the edit is committed (never mid-composition, when
+    // rewriting the field would break the IME).
+    for (const name of [...NUMBER_FIELDS, "seed"]) {
+      this.inputs[name].addEventListener("change", () => this.normalize(name));
+    }
+  }
+
+  /** Shows the field's text normalised (`normalizeNumberText`): "１２３" becomes "123". */
+  normalize(name) {
+    const input = this.inputs[name];
+    const text = normalizeNumberText(input.value);
+    // Only when it differs: rewriting the same text would move the caret.
+    if (input.value !== text) input.value = text;
+  }
+
+  /** Normalises every number field, as Generate reads them (Ctrl+Enter commits no change). */
+  normalizeAll() {
+    for (const name of [...NUMBER_FIELDS, "seed"]) this.normalize(name);
   }
 
   /**
@@ -85,8 +103,8 @@ export class SettingsForm {
   readLoose() {
     const out = { do_sample: this.inputs.do_sample.checked };
     for (const name of NUMBER_FIELDS) {
-      const n = Number(this.inputs[name].value.trim());
-      if (this.inputs[name].value.trim() === "" || !Number.isFinite(n)) return null;
+      const n = parseDecimal(this.inputs[name].value);
+      if (!Number.isFinite(n)) return null;
       out[name] = n;
     }
     return out;
@@ -95,13 +113,14 @@ export class SettingsForm {
   /**
    * `{ settings }` ready for the backend, or `{ error: { field, key } }` for a field the
    * webview itself cannot represent (ranges are checked by the backend, one set of rules).
+   * Reads only, full-width digits included: the prompt prefill calls it while the user may
+   * be composing in a field (`normalizeAll` rewrites the fields).
    */
   read() {
     const settings = { do_sample: this.inputs.do_sample.checked };
     for (const name of NUMBER_FIELDS) {
-      const text = this.inputs[name].value.trim();
-      const n = Number(text);
-      if (text === "" || !Number.isFinite(n) || (INTEGER_FIELDS.has(name) && !Number.isInteger(n)) || (INTEGER_FIELDS.has(name) && n < 0)) {
+      const n = parseDecimal(this.inputs[name].value);
+      if (!Number.isFinite(n) || (INTEGER_FIELDS.has(name) && !Number.isInteger(n)) || (INTEGER_FIELDS.has(name) && n < 0)) {
         return { error: { field: name, key: "error.invalid_setting" } };
       }
       settings[name] = n;

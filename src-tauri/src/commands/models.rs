@@ -162,12 +162,6 @@ pub fn token_status(state: State<'_, AppState>) -> AppResult<TokenStatus> {
     state.hub.token_status()
 }
 
-/// Asks the hub whose token is stored (the account name), `token_invalid` if rejected.
-#[tauri::command]
-pub async fn check_token(state: State<'_, AppState>) -> AppResult<TokenStatus> {
-    state.hub.check_token().await
-}
-
 /// Checks a token against the hub and stores it (keychain, else a 0600 file) when accepted.
 /// The webview gets the account name back, never the token.
 #[tauri::command]
