@@ -8,8 +8,9 @@
 //!   mid-write) is terminated, so the new line never fuses with it; if the append itself fails
 //!   (disk full), the file is cut back to its previous length;
 //! - lines this version cannot read (damaged, or written by a newer version) are kept byte for
-//!   byte, only not listed; deleting a run rewrites the file with every other line as it was,
-//!   through a temporary file and a rename, so a failed rewrite keeps the previous file;
+//!   byte, only not listed; deleting a run reads the file again (another window may have
+//!   added runs) and rewrites it with every other line as it was, through a temporary file and
+//!   a rename, so a failed rewrite keeps the previous file;
 //! - if the file cannot be read at start, the store holds nothing and writes nothing until a
 //!   later read succeeds: it never rewrites the file from an empty list.
 
@@ -177,9 +178,11 @@ impl HistoryStore {
         Ok(entry)
     }
 
+    /// Removes a run. The file is read again first: another window of the app may have
+    /// added runs since this store read it, and a rewrite from memory would drop them.
     pub fn delete(&self, id: &str) -> AppResult<()> {
         let mut inner = self.lock();
-        let lines = self.loaded(&mut inner)?;
+        let lines = inner.lines.insert(read_lines(&self.path)?);
         let Some(pos) = lines
             .iter()
             .position(|l| l.run.as_ref().is_some_and(|e| e.id == id))
@@ -302,6 +305,26 @@ pub(crate) mod tests {
                 ..Default::default()
             },
         }
+    }
+
+    /// Two windows of the app share the file: a delete in one keeps what the other added.
+    #[test]
+    fn a_delete_keeps_runs_another_window_added() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.jsonl");
+        let one = HistoryStore::open(&path).unwrap();
+        let two = HistoryStore::open(&path).unwrap();
+        let mine = one.append(entry("一つ目", 1)).unwrap();
+        let theirs = two.append(entry("二つ目", 2)).unwrap();
+        one.delete(&mine.id).unwrap();
+        let ids = |store: &HistoryStore| -> Vec<String> {
+            store.list().into_iter().map(|i| i.id).collect()
+        };
+        assert_eq!(
+            ids(&HistoryStore::open(&path).unwrap()),
+            [theirs.id.clone()]
+        );
+        assert_eq!(ids(&one), [theirs.id]);
     }
 
     #[test]

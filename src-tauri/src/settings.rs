@@ -186,21 +186,43 @@ pub struct SettingsStore {
 }
 
 impl SettingsStore {
-    /// Loads `path`. A missing file gives the defaults; a damaged one is set aside as
-    /// `settings.json.bad` and the defaults are used, so a bad file never stops the app.
+    /// Loads `path`. A missing file gives the defaults. A file with values this version cannot
+    /// read (a newer version's, a hand edit) keeps every field it can read and resets the
+    /// others, is copied to `settings.json.bad` and rewritten; one that is not a JSON object
+    /// is set aside as `settings.json.bad` and the defaults are used. A bad file never stops
+    /// the app, and one bad value does not lose the model, folders and server settings.
     pub fn open(path: &Path) -> Self {
         let current = match json_file::read::<AppSettings>(path) {
             Ok(Some(s)) => s,
             Ok(None) => AppSettings::default(),
-            Err(ReadError::Corrupt(reason)) => {
-                let bad = json_file::set_aside(path);
-                eprintln!(
-                    "jslm-desktop: {} is damaged ({reason}); kept as {} and using defaults",
-                    path.display(),
-                    bad.display()
-                );
-                AppSettings::default()
-            }
+            Err(ReadError::Corrupt(reason)) => match salvage(path) {
+                Some((settings, reset)) => {
+                    let mut bad = path.as_os_str().to_owned();
+                    bad.push(".bad");
+                    let copied = std::fs::copy(path, &bad).is_ok();
+                    let written = json_file::write_atomic(path, &settings).is_ok();
+                    eprintln!(
+                        "jslm-desktop: {} has values this version cannot read ({reason}); \
+                         reset {reset:?} and kept the rest (original {}, rewritten: {written})",
+                        path.display(),
+                        if copied {
+                            "copied beside it as .bad"
+                        } else {
+                            "not copied"
+                        },
+                    );
+                    settings
+                }
+                None => {
+                    let bad = json_file::set_aside(path);
+                    eprintln!(
+                        "jslm-desktop: {} is damaged ({reason}); kept as {} and using defaults",
+                        path.display(),
+                        bad.display()
+                    );
+                    AppSettings::default()
+                }
+            },
             Err(ReadError::Io(e)) => {
                 eprintln!(
                     "jslm-desktop: cannot read {} ({e}); using defaults",
@@ -268,6 +290,29 @@ impl SettingsStore {
         // Settings are plain data: a panic elsewhere cannot leave them half-written.
         self.current.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// The settings of a JSON object some of whose fields this version cannot read: each field
+/// taken from the file where it reads, else left at its default; also the names reset.
+/// `None` when the file is not a JSON object.
+fn salvage(path: &Path) -> Option<(AppSettings, Vec<String>)> {
+    use serde_json::Value;
+    let bytes = std::fs::read(path).ok()?;
+    let Ok(Value::Object(file)) = serde_json::from_slice::<Value>(&bytes) else {
+        return None;
+    };
+    let mut kept = serde_json::to_value(AppSettings::default()).ok()?;
+    let mut reset = Vec::new();
+    for (key, value) in file {
+        let mut trial = kept.clone();
+        trial[key.as_str()] = value;
+        if serde_json::from_value::<AppSettings>(trial.clone()).is_ok() {
+            kept = trial;
+        } else {
+            reset.push(key);
+        }
+    }
+    Some((serde_json::from_value(kept).ok()?, reset))
 }
 
 #[cfg(test)]
@@ -376,6 +421,33 @@ mod tests {
         let store = SettingsStore::open(&path);
         assert_eq!(store.get(), AppSettings::default());
         assert!(dir.path().join("settings.json.bad").is_file());
+    }
+
+    /// A value this version cannot read (here a precision from a newer version) resets that
+    /// field only: the model, the folders and the server settings stay.
+    #[test]
+    fn one_unreadable_value_resets_only_its_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.json");
+        let original = r#"{"language": "en", "model_path": "/models/m.gguf",
+            "precision": "q9_future", "model_dirs": ["/models"],
+            "serve": {"port": 9000}, "a_newer_field": 1}"#;
+        std::fs::write(&path, original).unwrap();
+        let expected = AppSettings {
+            language: Language::En,
+            model_path: Some("/models/m.gguf".into()),
+            model_dirs: vec!["/models".into()],
+            serve: ServeSettings {
+                port: 9000,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert_eq!(SettingsStore::open(&path).get(), expected);
+        let bad = dir.path().join("settings.json.bad");
+        assert_eq!(std::fs::read_to_string(bad).unwrap(), original);
+        // Rewritten: the next start reads it as it is.
+        assert_eq!(SettingsStore::open(&path).get(), expected);
     }
 
     /// Regression (issue 14): saves released the lock before writing and shared one
