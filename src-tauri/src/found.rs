@@ -96,7 +96,7 @@ fn rows(
         folders: folders
             .into_iter()
             .map(|folder| FolderRow {
-                added: added.iter().any(|a| *a == folder.path),
+                added: added.contains(&folder.path),
                 folder,
             })
             .collect(),
