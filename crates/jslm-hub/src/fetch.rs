@@ -607,27 +607,9 @@ mod tests {
             (4, ok, None, 10, Box::new(restart)),
             // 206 at the wrong offset, for another size, or without Content-Range: the bytes
             // on disk stay, the request is retried.
-            (
-                4,
-                partial,
-                Some("bytes 0-9/10"),
-                10,
-                Box::new(retry),
-            ),
-            (
-                4,
-                partial,
-                Some("bytes 4-9/12"),
-                10,
-                Box::new(retry),
-            ),
-            (
-                4,
-                partial,
-                Some("bytes 4-12/10"),
-                10,
-                Box::new(retry),
-            ),
+            (4, partial, Some("bytes 0-9/10"), 10, Box::new(retry)),
+            (4, partial, Some("bytes 4-9/12"), 10, Box::new(retry)),
+            (4, partial, Some("bytes 4-12/10"), 10, Box::new(retry)),
             (4, partial, None, 10, Box::new(retry)),
             (10, r416, None, 10, Box::new(|d| *d == Complete)),
             // 416 before the end: keep the partial, retry.
