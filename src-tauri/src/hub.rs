@@ -169,11 +169,14 @@ impl HubState {
         let who = HubClient::new(self.config.clone(), Some(token.clone()))?
             .whoami()
             .await?;
-        let source = self.tokens.save(&token)?;
+        let saved = self.tokens.save(&token)?;
+        // The status tells the token requests use: `HF_TOKEN`, when set, wins over the saved
+        // one (then the account checked above is not the one in use).
+        let used = self.tokens.find()?.map(|t| t.source());
         Ok(TokenStatus {
             set: true,
-            source: Some(source),
-            account: Some(who.name),
+            source: used.or(Some(saved)),
+            account: (used == Some(saved)).then_some(who.name),
         })
     }
 

@@ -73,8 +73,9 @@ pub fn status(installed: &InstalledModel, downloading: bool) -> RowStatus {
             }
         }
     }
-    if best == RowStatus::NotDownloaded && installed.disk_bytes > 0 {
-        // Partial files without a manifest yet: the download had just begun.
+    if best == RowStatus::NotDownloaded && installed.partial_bytes > 0 {
+        // Partial files without a manifest yet: the download had just begun. (Complete files
+        // alone, e.g. another model's tokenizer in this repo, are no download of this one.)
         return RowStatus::Partial { percent: 0.0 };
     }
     best
@@ -142,6 +143,7 @@ pub fn absent(entry: &CatalogEntry, cache_root: &Path) -> InstalledModel {
         container: Some(entry.container),
         path: PathBuf::from(cache_root),
         disk_bytes: 0,
+        partial_bytes: 0,
         revisions: Vec::new(),
     }
 }
@@ -158,6 +160,7 @@ mod tests {
             container: None,
             path: "/c/models--org--m".into(),
             disk_bytes,
+            partial_bytes: disk_bytes,
             revisions: revisions
                 .into_iter()
                 .map(|status| InstalledRevision {
@@ -168,6 +171,7 @@ mod tests {
                     present_bytes: 0,
                     expected_bytes: None,
                     snapshot_dir: "/c/s".into(),
+                    selections: vec![],
                 })
                 .collect(),
         }
@@ -182,6 +186,15 @@ mod tests {
                 installed(vec![], 10),
                 false,
                 RowStatus::Partial { percent: 0.0 },
+            ),
+            // Only complete files of another model (the GGUF builds' tokenizer): not a download.
+            (
+                InstalledModel {
+                    partial_bytes: 0,
+                    ..installed(vec![], 10)
+                },
+                false,
+                RowStatus::NotDownloaded,
             ),
             (
                 installed(

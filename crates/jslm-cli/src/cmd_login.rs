@@ -58,10 +58,17 @@ pub fn login(args: LoginArgs) -> anyhow::Result<()> {
         ),
         other => eprintln!("Stored in {other}"),
     }
-    if std::env::var_os("HF_TOKEN").is_some() {
-        eprintln!(
-            "Note: HF_TOKEN is set in the environment and takes precedence over the stored token"
-        );
+    // Say which token requests will use (HF_TOKEN, when set, wins over the stored one).
+    if let Some(used) = store.find()? {
+        if used.source() == place {
+            eprintln!("jslm now uses this token");
+        } else {
+            eprintln!(
+                "Note: jslm uses the token from {} ({}), which takes precedence over the stored one",
+                used.source(),
+                used.redacted()
+            );
+        }
     }
     Ok(())
 }

@@ -122,12 +122,37 @@ impl HfCache {
 
     /// Points `snapshots/<commit>/<file>` at `blobs/<etag>` with a relative symlink (as
     /// huggingface_hub does); where symlinks are not allowed, a hard link, else a copy.
+    ///
+    /// The entry is made under a temporary name in the same folder and renamed over the
+    /// pointer, so the pointer is always either the old entry or the new complete one: a copy
+    /// cut short leaves only a temporary file, and two processes linking the same file never
+    /// write through each other's link (removing the pointer and then copying onto it could
+    /// follow the other's new symlink and truncate the blob itself).
     pub fn link_pointer(
         &self,
         repo: &RepoId,
         commit: &str,
         file: &str,
         etag: &str,
+    ) -> Result<PathBuf, HubError> {
+        self.link_pointer_with(
+            repo,
+            commit,
+            file,
+            etag,
+            &[Link::Symlink, Link::Hard, Link::Copy],
+        )
+    }
+
+    /// [`Self::link_pointer`] trying only the given kinds of link, in order (tests force the
+    /// copy that file systems without links get).
+    pub(crate) fn link_pointer_with(
+        &self,
+        repo: &RepoId,
+        commit: &str,
+        file: &str,
+        etag: &str,
+        kinds: &[Link],
     ) -> Result<PathBuf, HubError> {
         validate_file_name(file)?;
         let pointer = self.pointer_path(repo, commit, file);
@@ -138,14 +163,6 @@ impl HfCache {
             .unwrap_or_else(|| self.snapshot_dir(repo, commit));
         std::fs::create_dir_all(&dir)
             .map_err(|e| HubError::io("create snapshot folder", &dir, e))?;
-        // Replace whatever is there (a stale link from an interrupted run).
-        match std::fs::symlink_metadata(&pointer) {
-            Ok(_) => {
-                std::fs::remove_file(&pointer).map_err(|e| HubError::io("replace", &pointer, e))?
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(HubError::io("inspect", &pointer, e)),
-        }
         // snapshots/<commit>/<a>/<b> → ../../../blobs/<etag>: one `..` per folder below the repo.
         let depth = 2 + file.matches('/').count();
         let mut relative = PathBuf::new();
@@ -154,15 +171,36 @@ impl HfCache {
         }
         relative.push("blobs");
         relative.push(etag);
-        if symlink(&relative, &pointer).is_ok() {
-            return Ok(pointer);
+        let tmp = temp_name(&pointer);
+        let mut last = None;
+        for kind in kinds {
+            let made = match kind {
+                Link::Symlink => symlink(&relative, &tmp),
+                Link::Hard => std::fs::hard_link(&blob, &tmp),
+                Link::Copy => std::fs::copy(&blob, &tmp).map(|_| ()),
+            };
+            match made {
+                Ok(()) => {
+                    return match std::fs::rename(&tmp, &pointer) {
+                        Ok(()) => Ok(pointer),
+                        Err(e) => {
+                            let _ = std::fs::remove_file(&tmp);
+                            Err(HubError::io("place into snapshot", &pointer, e))
+                        }
+                    };
+                }
+                Err(e) => {
+                    // A copy cut short leaves a temporary file: never the pointer.
+                    let _ = std::fs::remove_file(&tmp);
+                    last = Some(e);
+                }
+            }
         }
-        if std::fs::hard_link(&blob, &pointer).is_ok() {
-            return Ok(pointer);
-        }
-        std::fs::copy(&blob, &pointer)
-            .map_err(|e| HubError::io("copy into snapshot", &pointer, e))?;
-        Ok(pointer)
+        Err(HubError::io(
+            "link into snapshot",
+            &pointer,
+            last.unwrap_or_else(|| std::io::Error::other("no way to link")),
+        ))
     }
 
     /// Writes `CACHEDIR.TAG` at the cache root (as huggingface_hub does) so backup tools skip
@@ -180,7 +218,8 @@ impl HfCache {
         }
     }
 
-    /// True if `snapshots/<commit>/<file>` exists and leads to a file (not a broken link).
+    /// True if `snapshots/<commit>/<file>` exists and leads to a file (not a broken link). Says
+    /// nothing of its size: where the size is known, compare it (a copy may be short).
     pub fn has_file(&self, repo: &RepoId, commit: &str, file: &str) -> bool {
         self.pointer_path(repo, commit, file).is_file()
     }
@@ -208,6 +247,27 @@ impl HfCache {
         repos.sort();
         Ok(repos)
     }
+}
+
+/// How a snapshot entry leads to its blob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Link {
+    Symlink,
+    Hard,
+    Copy,
+}
+
+/// A temporary name beside `path`, unique to this process and call. It starts with `.` and
+/// ends with `.jslm-tmp`, and exists only between its creation and the rename.
+fn temp_name(path: &Path) -> PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.{}-{n}.jslm-tmp", std::process::id()))
 }
 
 #[cfg(unix)]
@@ -302,5 +362,70 @@ mod tests {
         assert!(cache.has_file(&repo, COMMIT, "sub/dir/x.json"));
         assert!(!cache.has_file(&repo, COMMIT, "missing"));
         assert_eq!(cache.model_repos().expect("list"), vec![repo]);
+    }
+
+    #[test]
+    fn a_copy_is_placed_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = HfCache::new(dir.path());
+        let repo = RepoId::parse("a/b").expect("id");
+        let blob = cache.blob_path(&repo, "e1");
+        std::fs::create_dir_all(blob.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&blob, vec![7u8; 100_000]).expect("write");
+        // A copy (no links on this file system) over a short copy left by an earlier run.
+        let pointer = cache.pointer_path(&repo, COMMIT, "m.bin");
+        std::fs::create_dir_all(pointer.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&pointer, b"short").expect("short copy");
+        cache
+            .link_pointer_with(&repo, COMMIT, "m.bin", "e1", &[Link::Copy])
+            .expect("copy");
+        assert_eq!(std::fs::read(&pointer).expect("read").len(), 100_000);
+        assert!(!std::fs::symlink_metadata(&pointer)
+            .expect("meta")
+            .is_symlink());
+        // Nothing but the pointer in the snapshot folder: no temporary file is left.
+        let names: Vec<_> = std::fs::read_dir(pointer.parent().expect("parent"))
+            .expect("list")
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("m.bin")]);
+        // A copy that cannot be made (the blob is gone) leaves the old entry alone.
+        std::fs::remove_file(&blob).expect("rm blob");
+        assert!(cache
+            .link_pointer_with(&repo, COMMIT, "m.bin", "e1", &[Link::Copy])
+            .is_err());
+        assert_eq!(std::fs::read(&pointer).expect("read").len(), 100_000);
+    }
+
+    #[test]
+    fn linking_one_file_from_many_threads_never_damages_the_blob() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = HfCache::new(dir.path());
+        let repo = RepoId::parse("a/b").expect("id");
+        let blob = cache.blob_path(&repo, "e1");
+        std::fs::create_dir_all(blob.parent().expect("parent")).expect("mkdir");
+        let content = vec![42u8; 64 * 1024];
+        std::fs::write(&blob, &content).expect("write");
+        // Two processes finishing one download at once: each links the same pointer. Removing
+        // the pointer and then copying onto it could follow the other's fresh symlink and
+        // truncate the blob.
+        std::thread::scope(|scope| {
+            for _ in 0..8 {
+                scope.spawn(|| {
+                    for _ in 0..200 {
+                        let _ = cache.link_pointer(&repo, COMMIT, "x.json", "e1");
+                    }
+                });
+            }
+        });
+        let blob_now = std::fs::read(&blob).expect("blob");
+        assert!(
+            blob_now == content,
+            "blob damaged: {} bytes",
+            blob_now.len()
+        );
+        let through = std::fs::read(cache.pointer_path(&repo, COMMIT, "x.json")).expect("pointer");
+        assert!(through == content, "pointer reads {} bytes", through.len());
     }
 }

@@ -200,6 +200,20 @@ impl DownloadManager {
             Selection::Catalog { fixed, shard_index } => {
                 let mut names = fixed.clone();
                 if let Some(index) = shard_index {
+                    // Recorded before the index arrives, so that a download stopped here is a
+                    // partial selection, not a snapshot of one file that looks complete.
+                    let mut early = names.clone();
+                    early.push(index.clone());
+                    Manifest {
+                        repo: spec.repo.to_string(),
+                        revision: spec.revision.clone(),
+                        commit: commit.clone(),
+                        catalog_id: spec.entry.map(|e| e.id.clone()),
+                        container: spec.container(&early),
+                        files: Vec::new(),
+                        selections: vec![spec.manifest_selection(&early)],
+                    }
+                    .save(&self.cache, &spec.repo)?;
                     // The index is small metadata: fetch it first to learn the shard names.
                     let (task, _) = self.task(spec, &info, &commit, index).await?;
                     let mut overall = Overall::new(0, task.size);
@@ -276,8 +290,13 @@ impl DownloadManager {
             repo: spec.repo.to_string(),
             revision: spec.revision.clone(),
             commit: commit.clone(),
-            catalog_id: spec.entry.map(|e| e.id.clone()),
+            // A companion's files do not make its repo that repo's catalog model.
+            catalog_id: spec
+                .entry
+                .filter(|_| spec.companion_of.is_none())
+                .map(|e| e.id.clone()),
             container: spec.container(&names),
+            selections: vec![spec.manifest_selection(&names)],
             files: tasks
                 .iter()
                 .map(|(t, lfs)| ManifestFile {
@@ -307,8 +326,11 @@ impl DownloadManager {
         for (task, _) in &tasks {
             let pointer = self.cache.pointer_path(&spec.repo, &commit, &task.name);
             let blob = self.cache.blob_path(&spec.repo, &task.etag);
-            let reused =
-                pointer.is_file() && std::fs::metadata(&blob).is_ok_and(|m| m.len() == task.size);
+            // The snapshot entry's own size, following links: where links are not allowed it
+            // is a copy, and a copy cut short must be made again.
+            let reused = std::fs::metadata(&pointer)
+                .is_ok_and(|m| m.is_file() && m.len() == task.size)
+                && std::fs::metadata(&blob).is_ok_and(|m| m.len() == task.size);
             if !reused {
                 let fetched = fetch_file(&cx, task, &mut overall).await?;
                 // Identical files share one blob: checked once is checked for all of them.

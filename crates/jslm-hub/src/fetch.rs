@@ -5,9 +5,15 @@
 //! 2. Open `blobs/<etag>.incomplete`, keep the bytes already there, hash them.
 //! 3. `GET` with `Range: bytes=<len>-`. Append only if the answer is 206 with a `Content-Range`
 //!    starting exactly at `<len>` for this file's size; a 200 means the server ignored the range:
-//!    the partial file is truncated and the 200 body written from byte 0 (never appended).
-//! 4. A dropped connection, a stall (read timeout) or a 5xx → back off and resume (step 3).
-//!    The attempt counter resets whenever an attempt moved bytes.
+//!    the partial file is truncated and the 200 body written from byte 0 (never appended). Only
+//!    a 200 (a whole body) may restart from zero: a 206 with a missing or wrong
+//!    `Content-Range`, or a 416 before the end, says nothing about the bytes on disk (they are
+//!    checked by the final digest anyway), so the partial file is kept and the request retried.
+//! 4. A dropped connection, a stall (read timeout), a 5xx or such a malformed answer → back
+//!    off and resume (step 3). The attempt counter resets only when the file grows past the
+//!    most it ever held in this call, so no cycle (a body cut short, a 416, a restart from
+//!    zero, ...) can go on for ever: `max_attempts` failures in a row end in `network` (the
+//!    connection) or `protocol` (the server's answers) with the partial file kept.
 //! 5. At the end, the digest must match (sha256 / git oid / size); a mismatch deletes the
 //!    partial file and downloads it once more, then fails with `checksum`.
 //! 6. fsync, then rename into `blobs/<etag>` (atomic on one file system): a blob exists only
@@ -48,12 +54,11 @@ pub(crate) struct FileTask {
 pub(crate) enum Decision {
     /// Append the body at the current length.
     Append,
-    /// Truncate to zero; if `body_is_whole_file`, the body is the file from byte 0 and can be
-    /// written, else a new request is needed.
-    Restart {
-        body_is_whole_file: bool,
-        reason: String,
-    },
+    /// The body is the whole file (a 200): truncate to zero and write it from byte 0.
+    Restart { reason: String },
+    /// A malformed answer (a 206 for other bytes, a 416 before the end): keep the partial file,
+    /// count a failure and ask again.
+    Retry { reason: String },
     /// The file is already complete (416 at exactly its size).
     Complete,
 }
@@ -82,15 +87,13 @@ pub(crate) fn decide(
     match status {
         StatusCode::OK if start == 0 => Decision::Append,
         StatusCode::OK => Decision::Restart {
-            body_is_whole_file: true,
             reason: format!("the server ignored the request to resume at byte {start} (200 instead of 206)"),
         },
         StatusCode::PARTIAL_CONTENT => match content_range.and_then(parse_content_range) {
             Some((first, last, total)) if first == start && last < size && total.is_none_or(|t| t == size) => {
                 Decision::Append
             }
-            _ => Decision::Restart {
-                body_is_whole_file: false,
+            _ => Decision::Retry {
                 reason: format!(
                     "the server answered 206 with Content-Range `{}` to a request for bytes {start}- of {size}",
                     content_range.unwrap_or("(none)")
@@ -98,9 +101,8 @@ pub(crate) fn decide(
             },
         },
         StatusCode::RANGE_NOT_SATISFIABLE if start == size => Decision::Complete,
-        _ => Decision::Restart {
-            body_is_whole_file: false,
-            reason: format!("unexpected HTTP {} to a request for bytes {start}-", status.as_u16()),
+        _ => Decision::Retry {
+            reason: format!("unexpected HTTP {} to a request for bytes {start}- of {size}", status.as_u16()),
         },
     }
 }
@@ -271,6 +273,8 @@ async fn download_to_partial(
 
     let policy = &cx.client.config().retry;
     let mut failures: u32 = 0;
+    // The most bytes the partial file held in this call: only growing past it is progress.
+    let mut high_water = len;
     let mut oversize_retry_left = true;
     while len < task.size {
         if cx.cancel.is_cancelled() {
@@ -280,7 +284,6 @@ async fn download_to_partial(
             _ = cx.cancel.cancelled() => return Err(cancelled(&mut file, len).await),
             r = cx.client.get_file(&task.repo, &task.commit, &task.name, len) => r,
         };
-        let attempt_start = len;
         let outcome = match response {
             Err(HubError::Network { message, .. }) => BodyEnd::Broken(message),
             Err(HubError::Server { status, .. }) => {
@@ -295,10 +298,8 @@ async fn download_to_partial(
                     .map(String::from);
                 match decide(len, response.status(), content_range.as_deref(), task.size) {
                     Decision::Complete => break,
-                    Decision::Restart {
-                        body_is_whole_file,
-                        reason,
-                    } => {
+                    Decision::Retry { reason } => BodyEnd::Refused(reason),
+                    Decision::Restart { reason } => {
                         tracing::warn!(file = %task.name, %reason, "restarting file from zero");
                         cx.sink.emit(DownloadEvent::Restarted {
                             file: task.name.clone(),
@@ -313,21 +314,17 @@ async fn download_to_partial(
                         overall.done = overall.done.saturating_sub(len);
                         len = 0;
                         verifier.reset();
-                        if body_is_whole_file {
-                            stream_body(
-                                cx,
-                                task,
-                                response,
-                                &mut file,
-                                partial,
-                                &mut len,
-                                &mut verifier,
-                                overall,
-                            )
-                            .await?
-                        } else {
-                            BodyEnd::Broken(reason)
-                        }
+                        stream_body(
+                            cx,
+                            task,
+                            response,
+                            &mut file,
+                            partial,
+                            &mut len,
+                            &mut verifier,
+                            overall,
+                        )
+                        .await?
                     }
                     Decision::Append => {
                         stream_body(
@@ -354,9 +351,9 @@ async fn download_to_partial(
                     cx,
                     task,
                     &mut failures,
-                    attempt_start,
+                    &mut high_water,
                     len,
-                    reason,
+                    Failure::Network(reason),
                     policy,
                     &mut file,
                 )
@@ -396,9 +393,22 @@ async fn download_to_partial(
                     cx,
                     task,
                     &mut failures,
-                    attempt_start,
+                    &mut high_water,
                     len,
-                    reason,
+                    Failure::Network(reason),
+                    policy,
+                    &mut file,
+                )
+                .await?
+            }
+            BodyEnd::Refused(reason) => {
+                retry_or_fail(
+                    cx,
+                    task,
+                    &mut failures,
+                    &mut high_water,
+                    len,
+                    Failure::Protocol(reason),
                     policy,
                     &mut file,
                 )
@@ -421,10 +431,18 @@ enum BodyEnd {
     Ended,
     /// The connection broke or stalled; the reason is shown in `Retried`.
     Broken(String),
+    /// The server's answer broke the protocol (no body was written); the partial file is kept.
+    Refused(String),
     /// More bytes than the file's size arrived.
     Oversize,
     /// The caller cancelled.
     Cancelled,
+}
+
+/// Why an attempt failed: the connection, or the server's answer.
+enum Failure {
+    Network(String),
+    Protocol(String),
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -432,25 +450,39 @@ async fn retry_or_fail(
     cx: &FetchContext<'_>,
     task: &FileTask,
     failures: &mut u32,
-    attempt_start: u64,
+    high_water: &mut u64,
     len: u64,
-    reason: String,
+    failure: Failure,
     policy: &crate::config::RetryPolicy,
     file: &mut tokio::fs::File,
 ) -> Result<(), HubError> {
-    if len > attempt_start {
-        *failures = 0; // progress was made: this is a new run of bad luck
+    if len > *high_water {
+        // The file grew past anything it held before: a new run of bad luck. Growing back to
+        // a length it had (after a restart from zero) is no progress.
+        *high_water = len;
+        *failures = 0;
     }
-    *failures += 1;
+    *failures = failures.saturating_add(1);
+    let reason = match &failure {
+        Failure::Network(reason) | Failure::Protocol(reason) => reason.clone(),
+    };
     if *failures >= policy.max_attempts {
         let _ = file.flush().await;
-        return Err(HubError::Network {
-            what: format!("{}/{}", task.repo, task.name),
-            attempts: *failures,
-            message: format!(
-                "{reason}; {len} of {} bytes are kept and resume on the next run",
-                task.size
-            ),
+        let what = format!("{}/{}", task.repo, task.name);
+        let kept = format!(
+            "{len} of {} bytes are kept and resume on the next run",
+            task.size
+        );
+        return Err(match failure {
+            Failure::Network(reason) => HubError::Network {
+                what,
+                attempts: *failures,
+                message: format!("{reason}; {kept}"),
+            },
+            Failure::Protocol(reason) => HubError::Protocol {
+                what,
+                message: format!("{reason}, {} times in a row; {kept}", *failures),
+            },
         });
     }
     let delay = policy.backoff(*failures);
@@ -551,7 +583,8 @@ mod tests {
         let ok = StatusCode::OK;
         let partial = StatusCode::PARTIAL_CONTENT;
         let r416 = StatusCode::RANGE_NOT_SATISFIABLE;
-        let restart = |whole: bool| move |d: &Decision| matches!(d, Restart { body_is_whole_file, .. } if *body_is_whole_file == whole);
+        let restart = |d: &Decision| matches!(d, Restart { .. });
+        let retry = |d: &Decision| matches!(d, Retry { .. });
         type Check = Box<dyn Fn(&Decision) -> bool>;
         // (start, status, content-range, size, check)
         let table: Vec<(u64, StatusCode, Option<&str>, u64, Check)> = vec![
@@ -571,32 +604,17 @@ mod tests {
                 Box::new(|d| *d == Append),
             ),
             // 200 to a range request: restart, body is the whole file.
-            (4, ok, None, 10, Box::new(restart(true))),
-            // 206 at the wrong offset, for another size, or without Content-Range: restart.
-            (
-                4,
-                partial,
-                Some("bytes 0-9/10"),
-                10,
-                Box::new(restart(false)),
-            ),
-            (
-                4,
-                partial,
-                Some("bytes 4-9/12"),
-                10,
-                Box::new(restart(false)),
-            ),
-            (
-                4,
-                partial,
-                Some("bytes 4-12/10"),
-                10,
-                Box::new(restart(false)),
-            ),
-            (4, partial, None, 10, Box::new(restart(false))),
+            (4, ok, None, 10, Box::new(restart)),
+            // 206 at the wrong offset, for another size, or without Content-Range: the bytes
+            // on disk stay, the request is retried.
+            (4, partial, Some("bytes 0-9/10"), 10, Box::new(retry)),
+            (4, partial, Some("bytes 4-9/12"), 10, Box::new(retry)),
+            (4, partial, Some("bytes 4-12/10"), 10, Box::new(retry)),
+            (4, partial, None, 10, Box::new(retry)),
             (10, r416, None, 10, Box::new(|d| *d == Complete)),
-            (4, r416, None, 10, Box::new(restart(false))),
+            // 416 before the end: keep the partial, retry.
+            (4, r416, None, 10, Box::new(retry)),
+            (0, StatusCode::NO_CONTENT, None, 10, Box::new(retry)),
         ];
         for (start, status, cr, size, check) in table {
             let d = decide(start, status, cr, size);

@@ -1,6 +1,7 @@
-//! Managing what is in the cache: list models (complete / partial with % / verified, disk use)
-//! and delete one (blobs, snapshots, refs, partial files, manifest), refusing while a download
-//! holds one of its locks.
+//! What is in the cache: every model with its revisions (complete / partial with % /
+//! verified, disk use). A revision's status is that of the model selections jslm downloaded
+//! there, each counted on its own files (see [`crate::manifest`]); deleting is in
+//! [`crate::remove`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -8,10 +9,11 @@ use std::path::{Path, PathBuf};
 use crate::cache::HfCache;
 use crate::catalog::catalog;
 use crate::error::HubError;
-use crate::lock::FileLock;
 use crate::manifest::Manifest;
 use crate::repo::RepoId;
 use jslm_core::Container;
+
+pub use crate::remove::{delete_model, discard_download};
 
 /// State of one downloaded revision.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -40,6 +42,21 @@ pub struct InstalledRevision {
     pub expected_bytes: Option<u64>,
     /// `snapshots/<commit>`.
     pub snapshot_dir: PathBuf,
+    /// The models downloaded at this commit, each with its own status (a GGUF repo's
+    /// variants); empty for a snapshot jslm has no manifest of.
+    #[serde(default)]
+    pub selections: Vec<InstalledSelection>,
+}
+
+/// One model selection of a revision: a catalog model, a GGUF variant, files a user named.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct InstalledSelection {
+    /// Catalog id, if the selection is a catalog model.
+    pub catalog_id: Option<String>,
+    /// Its files.
+    pub files: Vec<String>,
+    /// Complete or partial, counting only these files.
+    pub status: InstallStatus,
 }
 
 /// A model in the cache.
@@ -55,7 +72,14 @@ pub struct InstalledModel {
     pub path: PathBuf,
     /// Bytes used on disk by blobs and partial downloads.
     pub disk_bytes: u64,
-    /// Revisions, newest knowledge first is not tracked: sorted by commit.
+    /// Bytes of partial downloads (`blobs/*.incomplete`), included in `disk_bytes`. A repo
+    /// that holds only another model's companion files has `disk_bytes > 0`, no revision and
+    /// no partial bytes: not downloaded.
+    #[serde(default)]
+    pub partial_bytes: u64,
+    /// Revisions that hold (part of) a model, sorted by commit. A commit where only another
+    /// model's companion files were fetched (the official repo's tokenizer for a GGUF build)
+    /// is not listed: it is no download of this repo's model.
     pub revisions: Vec<InstalledRevision>,
 }
 
@@ -87,14 +111,15 @@ pub fn inspect(cache: &HfCache, repo: &RepoId) -> InstalledModel {
     }
     let revisions = commits
         .into_iter()
-        .map(|commit| {
+        .filter_map(|commit| {
             let refs = refs.get(&commit).cloned().unwrap_or_default();
             match manifests.get(&commit) {
                 Some(manifest) => from_manifest(cache, repo, manifest, refs),
-                None => from_snapshot(cache, repo, &commit, refs),
+                None => Some(from_snapshot(cache, repo, &commit, refs)),
             }
         })
         .collect();
+    let (disk_bytes, partial_bytes) = blob_bytes(&dir.join("blobs"));
     let entry = catalog().find(repo.as_str());
     InstalledModel {
         repo: repo.to_string(),
@@ -102,53 +127,132 @@ pub fn inspect(cache: &HfCache, repo: &RepoId) -> InstalledModel {
         container: entry
             .map(|e| e.container)
             .or_else(|| manifests.values().find_map(|m| m.container)),
-        disk_bytes: dir_size(&dir.join("blobs")),
+        disk_bytes,
+        partial_bytes,
         path: dir,
         revisions,
     }
 }
 
+/// A revision from jslm's manifest: its status is that of its model selections, each counted
+/// on its own files (see [`crate::manifest`]). `None` when only companion files were fetched.
 fn from_manifest(
     cache: &HfCache,
     repo: &RepoId,
     manifest: &Manifest,
     refs: Vec<String>,
-) -> InstalledRevision {
-    let mut present = 0;
-    let mut complete = true;
-    for file in &manifest.files {
-        let linked = cache.has_file(repo, &manifest.commit, &file.name);
-        let blob = file_len(&cache.blob_path(repo, &file.etag));
-        if linked && blob == Some(file.size) {
-            present += file.size;
-        } else {
-            complete = false;
-            present += blob.filter(|&b| b == file.size).unwrap_or_else(|| {
-                file_len(&cache.incomplete_path(repo, &file.etag))
-                    .unwrap_or(0)
-                    .min(file.size)
-            });
-        }
+) -> Option<InstalledRevision> {
+    let models: Vec<_> = manifest
+        .effective_selections()
+        .into_iter()
+        .filter(|s| s.model)
+        .collect();
+    if models.is_empty() {
+        return None;
     }
-    let expected: u64 = manifest.files.iter().map(|f| f.size).sum();
-    let status = if complete {
-        InstallStatus::Complete {
-            verified: manifest.files.iter().all(|f| f.verified),
-        }
+    let mut union: Vec<String> = models.iter().flat_map(|s| s.files.clone()).collect();
+    union.sort();
+    union.dedup();
+    let selections: Vec<InstalledSelection> = models
+        .iter()
+        .map(|s| InstalledSelection {
+            catalog_id: s.catalog_id.clone(),
+            files: s.files.clone(),
+            status: files_state(cache, repo, manifest, &s.files).status(),
+        })
+        .collect();
+    let all = files_state(cache, repo, manifest, &union);
+    let complete_verified: Vec<bool> = selections
+        .iter()
+        .filter_map(|s| match s.status {
+            InstallStatus::Complete { verified } => Some(verified),
+            InstallStatus::Partial { .. } => None,
+        })
+        .collect();
+    let status = if complete_verified.is_empty() {
+        let best = selections
+            .iter()
+            .filter_map(|s| match s.status {
+                InstallStatus::Partial { percent } => Some(percent),
+                InstallStatus::Complete { .. } => None,
+            })
+            .fold(0.0, f64::max);
+        InstallStatus::Partial { percent: best }
     } else {
-        InstallStatus::Partial {
-            percent: percent(present, expected),
+        InstallStatus::Complete {
+            verified: complete_verified.iter().any(|v| *v),
         }
     };
-    InstalledRevision {
+    Some(InstalledRevision {
         commit: manifest.commit.clone(),
         refs,
         status,
-        files: manifest.files.len(),
-        present_bytes: present,
-        expected_bytes: Some(expected),
+        files: union.len(),
+        present_bytes: all.present,
+        expected_bytes: Some(all.expected),
         snapshot_dir: cache.snapshot_dir(repo, &manifest.commit),
+        selections,
+    })
+}
+
+/// What is there of some files of a manifest.
+struct FilesState {
+    complete: bool,
+    verified: bool,
+    present: u64,
+    expected: u64,
+}
+
+impl FilesState {
+    fn status(&self) -> InstallStatus {
+        if self.complete {
+            InstallStatus::Complete {
+                verified: self.verified,
+            }
+        } else {
+            InstallStatus::Partial {
+                percent: percent(self.present, self.expected),
+            }
+        }
     }
+}
+
+fn files_state(
+    cache: &HfCache,
+    repo: &RepoId,
+    manifest: &Manifest,
+    names: &[String],
+) -> FilesState {
+    let mut state = FilesState {
+        complete: !names.is_empty(),
+        verified: true,
+        present: 0,
+        expected: 0,
+    };
+    for name in names {
+        let Some(file) = manifest.files.iter().find(|f| &f.name == name) else {
+            // Named before its size was known (a catalog model whose index is on its way).
+            state.complete = false;
+            continue;
+        };
+        state.expected = state.expected.saturating_add(file.size);
+        state.verified &= file.verified;
+        // The snapshot entry's own size, following links: a copy cut short is not the file.
+        let pointer = file_len(&cache.pointer_path(repo, &manifest.commit, &file.name));
+        let blob = file_len(&cache.blob_path(repo, &file.etag));
+        let present = if pointer == Some(file.size) {
+            file.size
+        } else {
+            state.complete = false;
+            blob.filter(|&b| b == file.size).unwrap_or_else(|| {
+                file_len(&cache.incomplete_path(repo, &file.etag))
+                    .unwrap_or(0)
+                    .min(file.size)
+            })
+        };
+        state.present = state.present.saturating_add(present);
+    }
+    state
 }
 
 fn from_snapshot(
@@ -183,6 +287,7 @@ fn from_snapshot(
         present_bytes: present,
         expected_bytes: None,
         snapshot_dir: snapshot,
+        selections: Vec::new(),
     }
 }
 
@@ -213,16 +318,24 @@ fn collect_links(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-fn dir_size(dir: &Path) -> u64 {
+/// (all bytes, bytes of `*.incomplete`) of the files in `blobs/`.
+fn blob_bytes(dir: &Path) -> (u64, u64) {
     let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
+        return (0, 0);
     };
-    entries
-        .flatten()
-        .filter_map(|e| e.metadata().ok())
-        .filter(|m| m.is_file())
-        .map(|m| m.len())
-        .sum()
+    let mut all = 0u64;
+    let mut partial = 0u64;
+    for entry in entries.flatten() {
+        let Ok(meta) = entry.metadata() else { continue };
+        if !meta.is_file() {
+            continue;
+        }
+        all = all.saturating_add(meta.len());
+        if entry.file_name().to_string_lossy().ends_with(".incomplete") {
+            partial = partial.saturating_add(meta.len());
+        }
+    }
+    (all, partial)
 }
 
 /// `refs/**` → commit → ref names.
@@ -254,50 +367,10 @@ fn read_refs(refs_dir: &Path) -> BTreeMap<String, Vec<String>> {
     out
 }
 
-/// Deletes a model from the cache. Returns the bytes freed. Refuses with `busy` while another
-/// process downloads any of its files.
-pub fn delete_model(cache: &HfCache, repo: &RepoId) -> Result<u64, HubError> {
-    let dir = cache.repo_dir(repo);
-    let lock_dir = cache.root().join(".locks").join(HfCache::folder_name(repo));
-    if !dir.exists() {
-        return Err(HubError::NotFound {
-            what: crate::error::Missing::Repo,
-            repo: repo.to_string(),
-            revision: "any".into(),
-            file: None,
-        });
-    }
-    // Hold every lock of the repo while deleting, so no download is writing.
-    let mut held = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(&lock_dir) {
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.extension().is_some_and(|e| e == "lock") {
-                match FileLock::try_acquire(&path)? {
-                    Some(lock) => held.push(lock),
-                    None => {
-                        return Err(HubError::Busy {
-                            what: repo.to_string(),
-                        })
-                    }
-                }
-            }
-        }
-    }
-    let freed = dir_size(&dir.join("blobs"));
-    std::fs::remove_dir_all(&dir).map_err(|e| HubError::io("delete", &dir, e))?;
-    drop(held);
-    match std::fs::remove_dir_all(&lock_dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => tracing::debug!(error = %e, "could not remove the lock folder"),
-    }
-    Ok(freed)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lock::FileLock;
     use crate::manifest::ManifestFile;
 
     const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
@@ -314,6 +387,7 @@ mod tests {
             commit: COMMIT.into(),
             catalog_id: None,
             container: Some(Container::Gguf),
+            selections: Vec::new(),
             files: vec![
                 ManifestFile {
                     name: "a.gguf".into(),

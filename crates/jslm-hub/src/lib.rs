@@ -20,6 +20,7 @@ mod local;
 pub mod lock;
 pub mod manifest;
 pub mod progress;
+pub mod remove;
 pub mod repo;
 pub mod request;
 pub mod secret_store;
@@ -35,10 +36,11 @@ pub use config::{HubConfig, RetryPolicy};
 pub use download::DownloadManager;
 pub use error::{HubError, Missing};
 pub use installed::{
-    delete_model, inspect, list_installed, InstallStatus, InstalledModel, InstalledRevision,
+    inspect, list_installed, InstallStatus, InstalledModel, InstalledRevision, InstalledSelection,
 };
 pub use jslm_core::Container;
 pub use progress::DownloadEvent;
+pub use remove::{delete_model, discard_download};
 pub use repo::RepoId;
 pub use request::{resolve_model, DownloadRequest, DownloadedModel, LocalFile, SkippedFile};
 pub use secret_store::{Secret, SecretPlace, SecretStore};

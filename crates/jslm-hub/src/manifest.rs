@@ -1,8 +1,21 @@
-//! jslm's download manifest, `<repo>/.jslm/<commit>.json`: the resolved file list with sizes and
-//! etags, written before the first byte and updated as each file is verified. It lets `jslm
-//! models` show "partial 42 %" and "verified", and lets `find_local` know which files make the
-//! model. huggingface_hub ignores the `.jslm` folder (it only reads `blobs`, `refs`,
+//! jslm's download manifest, `<repo>/.jslm/<commit>.json`: the files jslm fetched at one commit
+//! (sizes, etags, verified flags) and the *selections* that asked for them, written before the
+//! first byte and updated as each file is verified. It lets `jslm models` show "partial 42 %"
+//! and "verified". huggingface_hub ignores the `.jslm` folder (it only reads `blobs`, `refs`,
 //! `snapshots`), and removes it along with the repo folder when it deletes a model.
+//!
+//! One commit of one repo is often downloaded by several selections: the two GGUF variants of a
+//! repo, or the official model and the tokenizer that both GGUF catalog entries fetch from the
+//! official repo as a companion. So one manifest per commit keeps the **union** of their files
+//! (saving merges: files another selection listed stay, sizes/etags come from the newest save,
+//! `verified` flags are kept) plus one [`ManifestSelection`] per selection, keyed by
+//! [`ManifestSelection::key`]. Whether a *model* is complete is always asked of one selection's
+//! files, never of the union: a tokenizer fetched as a companion does not make the official
+//! model "complete", and a paused Q8 does not make a finished Q4 "partial".
+//!
+//! Manifests written before selections were recorded have `selections: []`; they are read as
+//! one selection holding all their files ([`Manifest::effective_selections`]), a companion one
+//! when the files are a catalog companion's and no catalog id was recorded.
 
 use std::path::PathBuf;
 
@@ -27,6 +40,58 @@ pub struct ManifestFile {
     pub verified: bool,
 }
 
+/// One selection downloaded at a commit: a catalog model, a GGUF variant, a companion's files,
+/// the whole repo, or files a user named.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ManifestSelection {
+    /// Identity, stable across saves: `catalog:<id>` for a catalog model with a shard index
+    /// (its shard list is known only after the index arrives), `all` for the whole repo, else
+    /// `files:` and the sorted file names.
+    pub key: String,
+    /// Repo-relative names of the selection's files (for a catalog model: its fixed files, the
+    /// index and the shards the index names).
+    pub files: Vec<String>,
+    /// The catalog model this selection is, if any.
+    #[serde(default)]
+    pub catalog_id: Option<String>,
+    /// Asked for as a model by itself (not only as another model's companion).
+    #[serde(default)]
+    pub model: bool,
+    /// Catalog ids of the models that fetched these files as their companion (a GGUF build's
+    /// tokenizer), sorted. A selection with `model == false` and no such id is not needed.
+    #[serde(default)]
+    pub companion_of: Vec<String>,
+    /// The whole repo was asked for (a repo outside the catalog, without `--files`).
+    #[serde(default)]
+    pub whole_repo: bool,
+}
+
+impl ManifestSelection {
+    /// Whether anything still asks for this selection's files.
+    pub fn is_needed(&self) -> bool {
+        self.model || !self.companion_of.is_empty()
+    }
+
+    /// The key of a selection of `files` that is not a catalog model with a shard index.
+    pub fn files_key(files: &[String]) -> String {
+        let mut sorted = files.to_vec();
+        sorted.sort();
+        sorted.dedup();
+        format!("files:{}", sorted.join("\n"))
+    }
+
+    /// Merges what `newer` says of the same selection into `self`.
+    fn merge(&mut self, newer: &ManifestSelection) {
+        self.files = newer.files.clone();
+        self.catalog_id = newer.catalog_id.clone().or(self.catalog_id.take());
+        self.model |= newer.model;
+        self.whole_repo |= newer.whole_repo;
+        self.companion_of.extend(newer.companion_of.iter().cloned());
+        self.companion_of.sort();
+        self.companion_of.dedup();
+    }
+}
+
 /// A pinned download: which commit, which files.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Manifest {
@@ -43,8 +108,12 @@ pub struct Manifest {
     /// the rename).
     #[serde(default, alias = "engine_format")]
     pub container: Option<Container>,
-    /// The files.
+    /// The files of every selection (their union).
     pub files: Vec<ManifestFile>,
+    /// The selections downloaded at this commit; empty in manifests written before they were
+    /// recorded (see [`Manifest::effective_selections`]).
+    #[serde(default)]
+    pub selections: Vec<ManifestSelection>,
 }
 
 fn dir(cache: &HfCache, repo: &RepoId) -> PathBuf {
@@ -79,30 +148,100 @@ impl Manifest {
         out
     }
 
-    /// Writes (merging `verified` flags already on disk, so two concurrent downloads of one
-    /// model do not erase each other's progress). Atomic: temp file + rename, under a lock.
+    /// The selections, reading a manifest written before selections were recorded as one
+    /// selection of all its files: a companion's (of every catalog model whose companion on
+    /// this repo lists them all) when it names no catalog id, else a model.
+    pub fn effective_selections(&self) -> Vec<ManifestSelection> {
+        if !self.selections.is_empty() {
+            return self.selections.clone();
+        }
+        let names: Vec<String> = self.files.iter().map(|f| f.name.clone()).collect();
+        let companion_of: Vec<String> = if self.catalog_id.is_some() {
+            Vec::new()
+        } else {
+            crate::catalog::catalog()
+                .models
+                .iter()
+                .filter(|m| {
+                    m.companions.iter().any(|c| {
+                        c.repo.eq_ignore_ascii_case(&self.repo)
+                            && names.iter().all(|n| c.files.contains(n))
+                    })
+                })
+                .map(|m| m.id.clone())
+                .collect()
+        };
+        vec![ManifestSelection {
+            key: ManifestSelection::files_key(&names),
+            files: names,
+            catalog_id: self.catalog_id.clone(),
+            model: companion_of.is_empty(),
+            companion_of,
+            whole_repo: false,
+        }]
+    }
+
+    /// Writes, merged with the manifest on disk: the union of both file lists (this one's
+    /// sizes/etags win), `verified` flags kept, selections merged by key. So two downloads of
+    /// one commit, of one selection or of two, never erase each other's files or progress.
+    /// Atomic: temp file + rename, under a lock.
     pub fn save(&self, cache: &HfCache, repo: &RepoId) -> Result<(), HubError> {
+        Self::update(cache, repo, &self.commit, |existing| {
+            let mut merged = self.clone();
+            if let Some(existing) = existing {
+                for file in &mut merged.files {
+                    file.verified |= existing
+                        .files
+                        .iter()
+                        .any(|f| f.name == file.name && f.etag == file.etag && f.verified);
+                }
+                for file in &existing.files {
+                    if !merged.files.iter().any(|f| f.name == file.name) {
+                        merged.files.push(file.clone());
+                    }
+                }
+                let mut selections = existing.effective_selections();
+                for newer in &self.selections {
+                    match selections.iter_mut().find(|s| s.key == newer.key) {
+                        Some(old) => old.merge(newer),
+                        None => selections.push(newer.clone()),
+                    }
+                }
+                merged.selections = selections;
+                merged.catalog_id = merged.catalog_id.or(existing.catalog_id);
+                merged.container = merged.container.or(existing.container);
+            }
+            Some(merged)
+        })
+    }
+
+    /// Read-modify-write of the manifest of `commit` under its lock: `change` gets what is on
+    /// disk and returns what to write (`None`: delete the manifest).
+    pub fn update(
+        cache: &HfCache,
+        repo: &RepoId,
+        commit: &str,
+        change: impl FnOnce(Option<Manifest>) -> Option<Manifest>,
+    ) -> Result<(), HubError> {
         let folder = dir(cache, repo);
         std::fs::create_dir_all(&folder).map_err(|e| HubError::io("create", &folder, e))?;
-        let lock_path = folder.join(format!("{}.lock", self.commit));
+        let lock_path = folder.join(format!("{commit}.lock"));
         let _lock = loop {
             if let Some(lock) = FileLock::try_acquire(&lock_path)? {
                 break lock;
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         };
-        let mut merged = self.clone();
-        if let Some(existing) = Self::load(cache, repo, &self.commit) {
-            for file in &mut merged.files {
-                file.verified |= existing
-                    .files
-                    .iter()
-                    .any(|f| f.name == file.name && f.etag == file.etag && f.verified);
-            }
-        }
-        let target = path(cache, repo, &self.commit);
-        let tmp = folder.join(format!("{}.json.{}.tmp", self.commit, std::process::id()));
-        let text = serde_json::to_string_pretty(&merged).map_err(|e| HubError::Protocol {
+        let target = path(cache, repo, commit);
+        let Some(next) = change(Self::load(cache, repo, commit)) else {
+            return match std::fs::remove_file(&target) {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(HubError::io("remove", &target, e)),
+            };
+        };
+        let tmp = folder.join(format!("{commit}.json.{}.tmp", std::process::id()));
+        let text = serde_json::to_string_pretty(&next).map_err(|e| HubError::Protocol {
             what: "manifest".into(),
             message: e.to_string(),
         })?;
@@ -149,6 +288,7 @@ mod tests {
             commit: COMMIT.into(),
             catalog_id: None,
             container: Some(Container::Gguf),
+            selections: Vec::new(),
             files: vec![
                 ManifestFile {
                     name: "x.gguf".into(),
@@ -186,5 +326,75 @@ mod tests {
         assert_eq!(Manifest::load_all(&cache, &repo).len(), 1);
         Manifest::remove_all(&cache, &repo).expect("rm");
         assert!(Manifest::load(&cache, &repo, COMMIT).is_none());
+    }
+
+    #[test]
+    fn two_selections_of_one_commit_keep_the_union_and_old_manifests_still_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = HfCache::new(dir.path());
+        let repo = RepoId::parse("a/b").expect("id");
+        let file = |name: &str| ManifestFile {
+            name: name.into(),
+            size: 1,
+            etag: format!("e-{name}"),
+            lfs: false,
+            verified: false,
+        };
+        let selection = |names: &[&str], model: bool| {
+            let files: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+            ManifestSelection {
+                key: ManifestSelection::files_key(&files),
+                files,
+                catalog_id: None,
+                model,
+                companion_of: if model { vec![] } else { vec!["gguf".into()] },
+                whole_repo: false,
+            }
+        };
+        let mut q4 = sample();
+        q4.files = vec![file("q4.gguf")];
+        q4.selections = vec![selection(&["q4.gguf"], true)];
+        q4.save(&cache, &repo).expect("save q4");
+        let mut tok = sample();
+        tok.container = None;
+        tok.files = vec![file("tokenizer.json")];
+        tok.selections = vec![selection(&["tokenizer.json"], false)];
+        tok.save(&cache, &repo).expect("save tokenizer");
+        let loaded = Manifest::load(&cache, &repo, COMMIT).expect("load");
+        let names: Vec<&str> = loaded.files.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["tokenizer.json", "q4.gguf"], "the union");
+        assert_eq!(loaded.selections.len(), 2);
+        assert_eq!(
+            loaded.container,
+            Some(Container::Gguf),
+            "kept from the model"
+        );
+        // The same selection again merges into one.
+        q4.save(&cache, &repo).expect("save again");
+        assert_eq!(
+            Manifest::load(&cache, &repo, COMMIT)
+                .expect("load")
+                .selections
+                .len(),
+            2
+        );
+
+        // A manifest from before selections: one selection of all its files; a companion's
+        // when the files are a catalog companion's and no catalog id was recorded.
+        let legacy = r#"{"repo": "stabilityai/japanese-stablelm-instruct-gamma-7b",
+            "revision": "main", "commit": "c", "files": [
+            {"name": "tokenizer.json", "size": 1, "etag": "e", "lfs": false, "verified": true}]}"#;
+        let legacy: Manifest = serde_json::from_str(legacy).expect("old manifest parses");
+        let selections = legacy.effective_selections();
+        assert_eq!(selections.len(), 1);
+        assert!(!selections[0].model, "the GGUF builds' tokenizer");
+        assert!(selections[0]
+            .companion_of
+            .contains(&"jslm-gamma-7b-gguf".to_string()));
+        let mut model = sample();
+        model.selections.clear();
+        let selections = model.effective_selections();
+        assert!(selections[0].model);
+        assert_eq!(selections[0].files, ["x.gguf", "c.json"]);
     }
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::catalog::{catalog, CatalogEntry};
 use crate::error::HubError;
+use crate::manifest::ManifestSelection;
 use crate::repo::{validate_file_name, validate_revision, RepoId};
 use jslm_core::{Container, ErrorCode};
 
@@ -118,6 +119,8 @@ pub(crate) struct ModelSpec {
     pub selection: Selection,
     /// Optional extra repos (companions).
     pub companions: Vec<ModelSpec>,
+    /// For a companion: the catalog id of the model it is fetched for.
+    pub companion_of: Option<String>,
 }
 
 /// A catalog id or repo id → repo id and catalog entry.
@@ -178,6 +181,7 @@ impl ModelSpec {
                 entry: None,
                 selection: Selection::Files(companion.files.clone()),
                 companions: Vec::new(),
+                companion_of: entry.map(|e| e.id.clone()),
             });
         }
         Ok(Self {
@@ -186,7 +190,47 @@ impl ModelSpec {
             entry,
             selection,
             companions,
+            companion_of: None,
         })
+    }
+
+    /// How the manifest records this selection once it resolved to `names`.
+    pub(crate) fn manifest_selection(&self, names: &[String]) -> ManifestSelection {
+        let key = match (&self.selection, self.entry) {
+            (Selection::Catalog { .. }, Some(entry)) => format!("catalog:{}", entry.id),
+            (Selection::All, _) => "all".to_string(),
+            _ => ManifestSelection::files_key(names),
+        };
+        let mut files = names.to_vec();
+        files.sort();
+        files.dedup();
+        ManifestSelection {
+            key,
+            files,
+            catalog_id: self
+                .entry
+                .filter(|_| self.companion_of.is_none())
+                .map(|e| e.id.clone()),
+            model: self.companion_of.is_none(),
+            companion_of: self.companion_of.iter().cloned().collect(),
+            whole_repo: self.selection == Selection::All,
+        }
+    }
+
+    /// Whether `selection` (from a manifest) is this spec's selection as a model: what a
+    /// cancel of this download gives up.
+    pub(crate) fn owns(&self, selection: &ManifestSelection) -> bool {
+        if self.companion_of.is_some() || !selection.model {
+            return false;
+        }
+        match (&self.selection, self.entry) {
+            (Selection::Catalog { .. }, Some(entry)) => {
+                selection.key == format!("catalog:{}", entry.id)
+            }
+            (Selection::All, _) => selection.whole_repo,
+            (Selection::Files(files), _) => selection.key == ManifestSelection::files_key(files),
+            (Selection::Catalog { .. }, None) => false,
+        }
     }
 
     /// The engine path for a set of file names.

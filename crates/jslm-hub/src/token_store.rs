@@ -1,8 +1,12 @@
-//! Where the Hugging Face token comes from, in order: `HF_TOKEN`, the huggingface_hub token file
-//! (`$HF_HOME/token`, shared with `huggingface-cli login`), then jslm's own store: the OS
-//! keychain or, where no keychain answers, a file readable only by its owner (0600) — one
-//! [`SecretStore`], as the desktop app's API keys are. `jslm login` writes to jslm's own
-//! store; `jslm logout` removes it and never touches the files of other tools.
+//! Where the Hugging Face token comes from, in order: `HF_TOKEN` (set for this run, so the most
+//! deliberate), then jslm's own store — the token the user gave this app with `jslm login` or
+//! in the window: the OS keychain or, where no keychain answers, a file readable only by its
+//! owner (0600), one [`SecretStore`] as the desktop app's API keys are — then the
+//! huggingface_hub token file (`$HF_HOME/token`, shared with `huggingface-cli login`), which
+//! may be an older token of another tool: it must not silently override the one just pasted.
+//! `jslm login` writes to jslm's own store; `jslm logout` removes it and never touches the
+//! files of other tools. Callers show [`HfToken::source`] of [`TokenStore::find`]'s token, so
+//! users see which one is used.
 
 use std::path::{Path, PathBuf};
 
@@ -55,18 +59,20 @@ impl TokenStore {
         }
     }
 
-    /// The first token found, in the documented order; `None` if there is none anywhere.
+    /// The first token found, in the documented order (`HF_TOKEN`, jslm's store, then
+    /// huggingface_hub's file); `None` if there is none anywhere.
     pub fn find(&self) -> Result<Option<HfToken>, HubError> {
         if let Some(token) = &self.env_token {
             return Ok(Some(token.clone()));
         }
-        if let Some(token) = read_token_file(&self.hf_token_path, TokenSource::HfHomeFile)? {
-            return Ok(Some(token));
-        }
-        Ok(self
+        if let Some(token) = self
             .own
             .get()?
-            .and_then(|(secret, place)| HfToken::new(secret.expose_secret(), source_of(place))))
+            .and_then(|(secret, place)| HfToken::new(secret.expose_secret(), source_of(place)))
+        {
+            return Ok(Some(token));
+        }
+        read_token_file(&self.hf_token_path, TokenSource::HfHomeFile)
     }
 
     /// Saves the token to jslm's store: the keychain when it works, else the 0600 file.
@@ -138,19 +144,12 @@ mod tests {
     }
 
     #[test]
-    fn lookup_order_env_then_hf_home_then_app_file() {
+    fn lookup_order_env_then_app_store_then_hf_home() {
         let dir = tempfile::tempdir().expect("tempdir");
         let s = store(dir.path(), None);
         assert!(s.find().expect("find").is_none());
 
-        let app = HfToken::new("hf_app_token_value_1234", TokenSource::Explicit).expect("t");
-        assert_eq!(s.save(&app).expect("save"), TokenSource::AppFile);
-        let found = s.find().expect("find").expect("some");
-        assert_eq!(
-            (found.expose_secret(), found.source()),
-            ("hf_app_token_value_1234", TokenSource::AppFile)
-        );
-
+        // An older token of huggingface-cli: used while jslm has none of its own.
         std::fs::create_dir_all(dir.path().join("hf_home")).expect("mkdir");
         std::fs::write(
             dir.path().join("hf_home").join("token"),
@@ -162,6 +161,17 @@ mod tests {
             (found.expose_secret(), found.source()),
             ("hf_home_token_value_99", TokenSource::HfHomeFile)
         );
+
+        // The token the user gives this app wins over that file.
+        let app = HfToken::new("hf_app_token_value_1234", TokenSource::Explicit).expect("t");
+        assert_eq!(s.save(&app).expect("save"), TokenSource::AppFile);
+        let found = s.find().expect("find").expect("some");
+        assert_eq!(
+            (found.expose_secret(), found.source()),
+            ("hf_app_token_value_1234", TokenSource::AppFile)
+        );
+        // No token in the Debug output of what is found.
+        assert!(!format!("{found:?}").contains("app_token_value"));
 
         let s = store(dir.path(), Some("hf_env_token_value_0000"));
         let found = s.find().expect("find").expect("some");

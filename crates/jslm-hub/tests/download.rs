@@ -667,3 +667,109 @@ fn the_download_future_is_send_for_ui_runtimes() {
     let future = m.download(request("org/plain"), |_| {}, CancellationToken::new());
     assert_send(&future);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_206_without_content_range_keeps_the_partial_file() {
+    let hub = server().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let m = manager(&hub.endpoint, dir.path().join("hub"), None);
+    // 1 MiB arrives, the connection drops, then two resumes get a 206 that does not say
+    // which bytes it holds: the 1 MiB on disk is still good and must not be thrown away.
+    hub.add_fault(Fault::new(
+        "model.safetensors",
+        FaultKind::DropAfter(MIB as u64),
+        1,
+    ));
+    hub.add_fault(Fault::new(
+        "model.safetensors",
+        FaultKind::NoContentRange,
+        2,
+    ));
+    let rec = Recorder::default();
+    let model = m
+        .download(
+            request("org/plain"),
+            rec.callback(),
+            CancellationToken::new(),
+        )
+        .await
+        .expect("download");
+    assert_eq!(rec.count("Restarted"), 0, "{:?}", rec.names());
+    assert_eq!(rec.count("Retried"), 3, "{:?}", rec.names());
+    let started: Vec<u64> = rec
+        .events()
+        .iter()
+        .filter_map(|e| match e {
+            DownloadEvent::FileStarted { resumed_from, .. } => Some(*resumed_from),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(started.len(), 2, "one start per file: {started:?}");
+    let path = model.file("model.safetensors").expect("file");
+    assert_eq!(
+        file_sha(path),
+        hub.repo("org/plain").expect("r").files["model.safetensors"].sha256
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_cut_short_then_416_ends_in_a_protocol_error_not_a_loop() {
+    let hub = server().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = dir.path().join("hub");
+    let m = manager(&hub.endpoint, cache.clone(), None);
+    // Every answer ends cleanly 1000 bytes early, and a request for the rest gets 416.
+    hub.add_fault(Fault::new(
+        "model.safetensors",
+        FaultKind::WrongSize(-1000),
+        u32::MAX,
+    ));
+    let result = tokio::time::timeout(
+        Duration::from_secs(60),
+        m.download(request("org/plain"), |_| {}, CancellationToken::new()),
+    )
+    .await
+    .expect("the download must give up, not loop");
+    let err = result.expect_err("cannot complete");
+    assert_eq!(err.code(), "protocol", "{err}");
+    let sha = hub.repo("org/plain").expect("r").files["model.safetensors"]
+        .sha256
+        .clone();
+    let partial = cache
+        .join("models--org--plain/blobs")
+        .join(format!("{sha}.incomplete"));
+    assert_eq!(
+        std::fs::metadata(&partial).expect("partial kept").len(),
+        (4 * MIB - 1000) as u64
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_copy_in_the_snapshot_is_not_the_file() {
+    let hub = server().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let m = manager(&hub.endpoint, dir.path().join("hub"), None);
+    let model = m
+        .download(request("org/plain"), |_| {}, CancellationToken::new())
+        .await
+        .expect("download");
+    // What a copy cut off leaves where links are not allowed: a short regular file.
+    let pointer = model.file("model.safetensors").expect("file").to_path_buf();
+    std::fs::remove_file(&pointer).expect("rm link");
+    std::fs::write(&pointer, vec![0u8; 100]).expect("short copy");
+
+    assert!(m.find_local(&request("org/plain")).expect("ok").is_none());
+    let repo = jslm_hub::RepoId::parse("org/plain").expect("id");
+    assert!(matches!(
+        jslm_hub::inspect(m.cache(), &repo).revisions[0].status,
+        InstallStatus::Partial { .. }
+    ));
+    let again = m
+        .download(request("org/plain"), |_| {}, CancellationToken::new())
+        .await
+        .expect("download again");
+    assert_eq!(
+        file_sha(again.file("model.safetensors").expect("file")),
+        hub.repo("org/plain").expect("r").files["model.safetensors"].sha256
+    );
+}

@@ -18,6 +18,9 @@ pub enum FaultKind {
     WrongSize(i64),
     /// Limit the speed to this many bytes per second (for kill-mid-file tests).
     Throttle(u64),
+    /// Answer a `Range` request with `206` and the right bytes but no `Content-Range` header
+    /// (a broken proxy): the client cannot know where the body starts.
+    NoContentRange,
 }
 
 /// A fault for the next `times` content requests of `file` (`"*"`: any file).
@@ -62,6 +65,7 @@ impl Fault {
         let (kind, times_at) = match kind {
             "drop" => (FaultKind::DropAfter(num(2)? as u64), 3),
             "ignore-range" => (FaultKind::IgnoreRange, 2),
+            "no-content-range" => (FaultKind::NoContentRange, 2),
             "corrupt" => (FaultKind::CorruptByte(num(2)? as u64), 3),
             "status" => (FaultKind::Status(num(2)? as u16), 3),
             "stall" => (FaultKind::StallAfter(num(2)? as u64), 3),
@@ -99,6 +103,10 @@ mod tests {
         assert_eq!(
             Fault::parse("f:wrong-size:-5"),
             Ok(Fault::new("f", FaultKind::WrongSize(-5), 1))
+        );
+        assert_eq!(
+            Fault::parse("f:no-content-range:3"),
+            Ok(Fault::new("f", FaultKind::NoContentRange, 3))
         );
         assert!(Fault::parse("f").is_err());
         assert!(Fault::parse("f:explode").is_err());

@@ -26,7 +26,7 @@ struct Args {
     /// Accepted tokens: `SECRET:USER[:org/a,org/b]` (the repos whose terms USER accepted).
     #[arg(long)]
     token: Vec<String>,
-    /// Faults: `FILE:KIND[:ARG][:TIMES]` with KIND drop|ignore-range|corrupt|status|stall|wrong-size|throttle.
+    /// Faults: `FILE:KIND[:ARG][:TIMES]` with KIND drop|ignore-range|no-content-range|corrupt|status|stall|wrong-size|throttle.
     #[arg(long)]
     fault: Vec<String>,
     /// Hub port (0: any free port).

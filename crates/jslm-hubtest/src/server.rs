@@ -639,7 +639,9 @@ fn content(
         }
         Some((a, b)) if fault != Some(FaultKind::IgnoreRange) => {
             let last = b.unwrap_or(len - 1).min(len - 1);
-            out.push(("content-range", format!("bytes {a}-{last}/{len}")));
+            if fault != Some(FaultKind::NoContentRange) {
+                out.push(("content-range", format!("bytes {a}-{last}/{len}")));
+            }
             (StatusCode::PARTIAL_CONTENT, a, last + 1)
         }
         _ => (StatusCode::OK, 0, len),

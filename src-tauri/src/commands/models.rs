@@ -7,7 +7,7 @@ use crate::hub::{self, TokenStatus};
 use crate::model_rows::{self, ModelRow};
 use crate::model_summary::ModelSummary;
 use crate::state::AppState;
-use jslm_hub::{delete_model as delete_cached, inspect, DownloadEvent, RepoId};
+use jslm_hub::{delete_model as delete_cached, discard_download, inspect, DownloadEvent, RepoId};
 use serde::Serialize;
 use std::path::PathBuf;
 use tauri::ipc::Channel;
@@ -57,7 +57,8 @@ pub struct DownloadResult {
 
 /// Downloads (or resumes) a catalog model, streaming `DownloadEvent`s through `on_event`.
 /// Resolves when complete; a pause resolves with `download_cancelled` and keeps the partial
-/// files, a cancel also deletes them. The free-space check happens before any byte is written.
+/// files, a cancel also deletes them (only this download's: another variant or model sharing
+/// the repo keeps its files). The free-space check happens before any byte is written.
 #[tauri::command]
 pub async fn start_download(
     state: State<'_, AppState>,
@@ -72,7 +73,7 @@ pub async fn start_download(
     let cancel = ticket.cancel.clone();
     let result = manager
         .download(
-            request,
+            request.clone(),
             move |event| {
                 // Progress is informational: a closed window must not fail the download.
                 let _ = on_event.send(event);
@@ -90,9 +91,8 @@ pub async fn start_download(
         Err(err) => {
             if ticket.discard() {
                 drop(ticket);
-                let repo = RepoId::parse(&entry.repo)?;
                 let cache = state.hub.cache();
-                tauri::async_runtime::spawn_blocking(move || delete_cached(&cache, &repo))
+                tauri::async_runtime::spawn_blocking(move || discard_download(&cache, &request))
                     .await
                     .map_err(|e| join_error("deleting the partial download", e))??;
             }
