@@ -299,34 +299,23 @@ async fn download_to_partial(
                 match decide(len, response.status(), content_range.as_deref(), task.size) {
                     Decision::Complete => break,
                     Decision::Retry { reason } => BodyEnd::Refused(reason),
-                    Decision::Restart { reason } => {
-                        tracing::warn!(file = %task.name, %reason, "restarting file from zero");
-                        cx.sink.emit(DownloadEvent::Restarted {
-                            file: task.name.clone(),
-                            reason: reason.clone(),
-                        });
-                        file.set_len(0)
-                            .await
-                            .map_err(|e| HubError::io("truncate", partial, e))?;
-                        file.seek(std::io::SeekFrom::Start(0))
-                            .await
-                            .map_err(|e| HubError::io("seek", partial, e))?;
-                        overall.done = overall.done.saturating_sub(len);
-                        len = 0;
-                        verifier.reset();
-                        stream_body(
-                            cx,
-                            task,
-                            response,
-                            &mut file,
-                            partial,
-                            &mut len,
-                            &mut verifier,
-                            overall,
-                        )
-                        .await?
-                    }
-                    Decision::Append => {
+                    decision => {
+                        if let Decision::Restart { reason } = decision {
+                            tracing::warn!(file = %task.name, %reason, "restarting file from zero");
+                            cx.sink.emit(DownloadEvent::Restarted {
+                                file: task.name.clone(),
+                                reason,
+                            });
+                            file.set_len(0)
+                                .await
+                                .map_err(|e| HubError::io("truncate", partial, e))?;
+                            file.seek(std::io::SeekFrom::Start(0))
+                                .await
+                                .map_err(|e| HubError::io("seek", partial, e))?;
+                            overall.done = overall.done.saturating_sub(len);
+                            len = 0;
+                            verifier.reset();
+                        }
                         stream_body(
                             cx,
                             task,

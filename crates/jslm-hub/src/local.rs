@@ -4,9 +4,8 @@
 //! index names, the files asked for, or for a whole repo the list in jslm's manifest or, for
 //! a repo Python `huggingface_hub` downloaded, the snapshot folder itself.
 
-use std::path::Path;
 
-use crate::cache::HfCache;
+use crate::cache::{files_under, HfCache};
 use crate::error::HubError;
 use crate::manifest::Manifest;
 use crate::repo::is_commit_hash;
@@ -121,8 +120,10 @@ fn find_at(
         }
         Selection::All => match &manifest {
             None => {
-                let mut names = Vec::new();
-                walk(&snapshot, "", &mut names);
+                let mut names: Vec<String> = files_under(&snapshot)
+                    .into_iter()
+                    .map(|(name, _)| name)
+                    .collect();
                 names.sort();
                 vec![names]
             }
@@ -197,27 +198,6 @@ fn present(
         });
     }
     Some(files)
-}
-
-/// Repo-relative names of the files under `dir`.
-fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().to_string();
-        let rel = if prefix.is_empty() {
-            name.clone()
-        } else {
-            format!("{prefix}/{name}")
-        };
-        let path = entry.path();
-        if path.is_dir() {
-            walk(&path, &rel, out);
-        } else {
-            out.push(rel);
-        }
-    }
 }
 
 #[cfg(test)]

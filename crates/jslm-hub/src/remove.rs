@@ -23,7 +23,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use crate::cache::HfCache;
+use crate::cache::{files_under, HfCache};
 use crate::catalog::catalog;
 use crate::error::HubError;
 use crate::lock::FileLock;
@@ -185,9 +185,7 @@ fn release(
     if let Ok(entries) = std::fs::read_dir(&snapshots) {
         for entry in entries.flatten() {
             let commit = entry.file_name().to_string_lossy().to_string();
-            let mut names = Vec::new();
-            walk(&entry.path(), "", &mut names);
-            for (name, path) in names {
+            for (name, path) in files_under(&entry.path()) {
                 pointers.push((commit.clone(), name, path));
             }
         }
@@ -253,9 +251,7 @@ fn release(
         .map(|m| m.commit)
         .collect();
     let refs_dir = dir.join("refs");
-    let mut refs = Vec::new();
-    walk(&refs_dir, "", &mut refs);
-    for (_, path) in refs {
+    for (_, path) in files_under(&refs_dir) {
         let Ok(commit) = std::fs::read_to_string(&path) else {
             continue;
         };
@@ -290,27 +286,6 @@ fn remove_file(path: &Path) -> Result<(), HubError> {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(HubError::io("remove", path, e)),
-    }
-}
-
-/// (repo-relative name, path) of every non-folder entry under `dir` (links not followed).
-fn walk(dir: &Path, prefix: &str, out: &mut Vec<(String, PathBuf)>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().to_string();
-        let rel = if prefix.is_empty() {
-            name
-        } else {
-            format!("{prefix}/{name}")
-        };
-        let path = entry.path();
-        if entry.file_type().is_ok_and(|t| t.is_dir()) {
-            walk(&path, &rel, out);
-        } else {
-            out.push((rel, path));
-        }
     }
 }
 
