@@ -306,15 +306,7 @@ async fn download_to_partial(
                                 file: task.name.clone(),
                                 reason,
                             });
-                            file.set_len(0)
-                                .await
-                                .map_err(|e| HubError::io("truncate", partial, e))?;
-                            file.seek(std::io::SeekFrom::Start(0))
-                                .await
-                                .map_err(|e| HubError::io("seek", partial, e))?;
-                            overall.done = overall.done.saturating_sub(len);
-                            len = 0;
-                            verifier.reset();
+                            restart(&mut file, partial, overall, &mut len, &mut verifier).await?;
                         }
                         stream_body(
                             cx,
@@ -349,15 +341,7 @@ async fn download_to_partial(
                 .await?;
             }
             BodyEnd::Oversize => {
-                file.set_len(0)
-                    .await
-                    .map_err(|e| HubError::io("truncate", partial, e))?;
-                file.seek(std::io::SeekFrom::Start(0))
-                    .await
-                    .map_err(|e| HubError::io("seek", partial, e))?;
-                overall.done = overall.done.saturating_sub(len);
-                len = 0;
-                verifier.reset();
+                restart(&mut file, partial, overall, &mut len, &mut verifier).await?;
                 if !oversize_retry_left {
                     return Err(HubError::Protocol {
                         what: format!("{}/{}", task.repo, task.name),
@@ -486,6 +470,27 @@ async fn retry_or_fail(
         _ = cx.cancel.cancelled() => Err(cancelled(file, len).await),
         _ = tokio::time::sleep(delay) => Ok(()),
     }
+}
+
+/// Empties the partial file for a body from byte 0 (a 200 to a range request, an oversize
+/// body), taking its bytes off the overall progress.
+async fn restart(
+    file: &mut tokio::fs::File,
+    partial: &std::path::Path,
+    overall: &mut Overall,
+    len: &mut u64,
+    verifier: &mut Verifier,
+) -> Result<(), HubError> {
+    file.set_len(0)
+        .await
+        .map_err(|e| HubError::io("truncate", partial, e))?;
+    file.seek(std::io::SeekFrom::Start(0))
+        .await
+        .map_err(|e| HubError::io("seek", partial, e))?;
+    overall.done = overall.done.saturating_sub(*len);
+    *len = 0;
+    verifier.reset();
+    Ok(())
 }
 
 async fn cancelled(file: &mut tokio::fs::File, len: u64) -> HubError {

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use crate::cache::HfCache;
+use crate::cache::{files_under, HfCache};
 use crate::catalog::catalog;
 use crate::error::HubError;
 use crate::manifest::Manifest;
@@ -341,24 +341,9 @@ fn blob_bytes(dir: &Path) -> (u64, u64) {
 /// `refs/**` → commit → ref names.
 fn read_refs(refs_dir: &Path) -> BTreeMap<String, Vec<String>> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut stack = vec![(refs_dir.to_path_buf(), String::new())];
-    while let Some((dir, prefix)) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().to_string();
-            let rel = if prefix.is_empty() {
-                name
-            } else {
-                format!("{prefix}/{name}")
-            };
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push((path, rel));
-            } else if let Ok(commit) = std::fs::read_to_string(&path) {
-                out.entry(commit.trim().to_string()).or_default().push(rel);
-            }
+    for (name, path) in files_under(refs_dir) {
+        if let Ok(commit) = std::fs::read_to_string(&path) {
+            out.entry(commit.trim().to_string()).or_default().push(name);
         }
     }
     for names in out.values_mut() {

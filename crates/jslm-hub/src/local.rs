@@ -4,7 +4,6 @@
 //! index names, the files asked for, or for a whole repo the list in jslm's manifest or, for
 //! a repo Python `huggingface_hub` downloaded, the snapshot folder itself.
 
-
 use crate::cache::{files_under, HfCache};
 use crate::error::HubError;
 use crate::manifest::Manifest;
