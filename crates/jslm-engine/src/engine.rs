@@ -576,8 +576,8 @@ impl Engine {
     ///
     /// Not a run: it does nothing while a run goes, and a run that comes meanwhile stops it
     /// after its current pass of at most [`AHEAD_PASS_TOKENS`] (`stop`, set for a newer
-    /// prompt or a load, stops it between two blocks); the run waits for that pass rather than getting
-    /// [`EngineError::Busy`]. Returns how many of the prompt's positions the cache holds after
+    /// prompt or a load, stops it between two blocks); the run waits for that pass rather
+    /// than getting [`EngineError::Busy`]. Returns how many of the prompt's positions the cache holds after
     /// it: 0 where the network does not reuse its cache (GPUs, the split, safetensors).
     /// Refuses what [`Self::prepare_prompt`] refuses.
     pub fn prefill_prompt_ahead(
