@@ -9,8 +9,8 @@ mod support;
 use std::time::Duration;
 
 use jslm_hub::{
-    delete_model, discard_download, inspect, CancellationToken, DownloadRequest, HfCache,
-    InstallStatus, RepoId,
+    delete_model, discard_download, inspect, CancellationToken, DownloadRequest, DownloadedModel,
+    HfCache, InstallStatus, RepoId,
 };
 use jslm_hubtest::{FakeRepo, Fault, FaultKind};
 use support::*;
@@ -64,20 +64,31 @@ async fn pause_midway(
     hub.clear_faults();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_gguf_builds_tokenizer_does_not_make_the_official_model_downloaded() {
+/// Downloads `request` to its end.
+async fn fetch(m: &jslm_hub::DownloadManager, request: DownloadRequest) -> DownloadedModel {
+    m.download(request, |_| {}, CancellationToken::new())
+        .await
+        .expect("download")
+}
+
+/// A hub, a cache and a manager with the token, the GGUF model (Q4_K_M and the official
+/// repo's tokenizer) downloaded.
+async fn with_gguf() -> (
+    jslm_hubtest::HubTestServer,
+    tempfile::TempDir,
+    jslm_hub::DownloadManager,
+) {
     let hub = server().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let m = manager(&hub.endpoint, dir.path().join("hub"), Some(GOOD_TOKEN));
-    let gguf = m
-        .download(
-            request("jslm-gamma-7b-gguf"),
-            |_| {},
-            CancellationToken::new(),
-        )
-        .await
-        .expect("gguf download");
+    let gguf = fetch(&m, request("jslm-gamma-7b-gguf")).await;
     assert_eq!(gguf.companions.len(), 1, "the tokenizer came along");
+    (hub, dir, m)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gguf_builds_tokenizer_does_not_make_the_official_model_downloaded() {
+    let (_hub, _dir, m) = with_gguf().await;
 
     // The official repo now holds 3 tokenizer files at the official commit: not the model.
     assert!(
@@ -100,9 +111,7 @@ async fn a_gguf_builds_tokenizer_does_not_make_the_official_model_downloaded() {
         .is_some());
 
     // Downloading the official model then makes both complete, each with its own files.
-    m.download(request("jslm-gamma-7b"), |_| {}, CancellationToken::new())
-        .await
-        .expect("official download");
+    fetch(&m, request("jslm-gamma-7b")).await;
     let found = m
         .find_local(&request("jslm-gamma-7b"))
         .expect("ok")
@@ -123,16 +132,7 @@ async fn a_gguf_builds_tokenizer_does_not_make_the_official_model_downloaded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_variant_leaves_the_finished_one_complete_and_cancel_keeps_it() {
-    let hub = server().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let m = manager(&hub.endpoint, dir.path().join("hub"), Some(GOOD_TOKEN));
-    m.download(
-        request("jslm-gamma-7b-gguf"),
-        |_| {},
-        CancellationToken::new(),
-    )
-    .await
-    .expect("Q4");
+    let (hub, _dir, m) = with_gguf().await;
     pause_midway(&hub, &m, q8(), GGUF, Q8).await;
 
     let gguf = inspect(m.cache(), &repo(GGUF));
@@ -174,16 +174,7 @@ async fn a_paused_variant_leaves_the_finished_one_complete_and_cancel_keeps_it()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_or_deleting_the_official_model_keeps_the_gguf_tokenizer() {
-    let hub = server().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let m = manager(&hub.endpoint, dir.path().join("hub"), Some(GOOD_TOKEN));
-    m.download(
-        request("jslm-gamma-7b-gguf"),
-        |_| {},
-        CancellationToken::new(),
-    )
-    .await
-    .expect("gguf");
+    let (hub, dir, m) = with_gguf().await;
     pause_midway(&hub, &m, request("jslm-gamma-7b"), OFFICIAL, SHARD1).await;
     discard_download(m.cache(), &request("jslm-gamma-7b")).expect("cancel official");
     let gguf = m
@@ -204,9 +195,7 @@ async fn cancelling_or_deleting_the_official_model_keeps_the_gguf_tokenizer() {
     );
 
     // Delete (not cancel) of a complete official model: the tokenizer still stays.
-    m.download(request("jslm-gamma-7b"), |_| {}, CancellationToken::new())
-        .await
-        .expect("official");
+    fetch(&m, request("jslm-gamma-7b")).await;
     delete_model(m.cache(), &repo(OFFICIAL)).expect("delete official");
     assert!(m
         .find_local(&request("jslm-gamma-7b"))
@@ -240,10 +229,7 @@ async fn a_branch_moved_by_another_download_still_finds_the_complete_commit() {
     // Commit A: the official model, complete.
     let hub_a = server().await;
     let m = manager(&hub_a.endpoint, cache.clone(), Some(GOOD_TOKEN));
-    let a = m
-        .download(request("jslm-gamma-7b"), |_| {}, CancellationToken::new())
-        .await
-        .expect("official at A");
+    let a = fetch(&m, request("jslm-gamma-7b")).await;
     drop(hub_a);
 
     // Upstream moves to commit B (a README edit); a GGUF download fetches the tokenizer at B,
@@ -265,13 +251,7 @@ async fn a_branch_moved_by_another_download_still_finds_the_complete_commit() {
     assert_ne!(moved.commit, a.commit);
     let hub_b = server_with(vec![moved.clone(), gguf_repo()]).await;
     let m = manager(&hub_b.endpoint, cache.clone(), Some(GOOD_TOKEN));
-    m.download(
-        request("jslm-gamma-7b-gguf"),
-        |_| {},
-        CancellationToken::new(),
-    )
-    .await
-    .expect("gguf at B");
+    fetch(&m, request("jslm-gamma-7b-gguf")).await;
     let c = HfCache::new(&cache);
     assert_eq!(
         c.resolve_commit(&repo(OFFICIAL), "main").as_deref(),
