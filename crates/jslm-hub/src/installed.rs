@@ -262,13 +262,12 @@ fn from_snapshot(
     refs: Vec<String>,
 ) -> InstalledRevision {
     let snapshot = cache.snapshot_dir(repo, commit);
-    let mut names = Vec::new();
-    collect_links(&snapshot, &mut names);
+    let names = files_under(&snapshot);
     let mut present = 0;
     let mut ok = 0;
-    for path in &names {
+    for (_, path) in &names {
         if let Ok(meta) = std::fs::metadata(path) {
-            present += meta.len();
+            present = u64::saturating_add(present, meta.len());
             ok += 1;
         }
     }
@@ -301,21 +300,6 @@ fn percent(part: u64, whole: u64) -> f64 {
 
 fn file_len(path: &Path) -> Option<u64> {
     std::fs::metadata(path).ok().map(|m| m.len())
-}
-
-fn collect_links(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
-        if is_dir {
-            collect_links(&path, out);
-        } else {
-            out.push(path);
-        }
-    }
 }
 
 /// (all bytes, bytes of `*.incomplete`) of the files in `blobs/`.

@@ -58,9 +58,7 @@ pub fn discard_download(cache: &HfCache, request: &DownloadRequest) -> Result<u6
         // variant) still uses them.
         if !has_model_selection(cache, &spec.repo, &id) {
             for companion in &spec.companions {
-                freed += release(cache, &companion.repo, Scope::Released, &|s| {
-                    s.companion_of.retain(|c| c != &id)
-                })?;
+                freed = freed.saturating_add(give_up_claim(cache, &companion.repo, &id)?);
             }
         }
     }
@@ -88,9 +86,7 @@ pub fn delete_model(cache: &HfCache, repo: &RepoId) -> Result<u64, HubError> {
                 continue;
             };
             if cache.repo_dir(&other).exists() {
-                freed += release(cache, &other, Scope::Released, &|s| {
-                    s.companion_of.retain(|c| c != &entry.id)
-                })?;
+                freed = freed.saturating_add(give_up_claim(cache, &other, &entry.id)?);
             }
         }
     }
@@ -287,6 +283,14 @@ fn remove_file(path: &Path) -> Result<(), HubError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(HubError::io("remove", path, e)),
     }
+}
+
+/// Catalog model `id` no longer needs its companion files in `repo`: they go unless another
+/// model still claims them. Returns the bytes freed.
+fn give_up_claim(cache: &HfCache, repo: &RepoId, id: &str) -> Result<u64, HubError> {
+    release(cache, repo, Scope::Released, &|s| {
+        s.companion_of.retain(|c| c != id)
+    })
 }
 
 /// Removes empty folders below `dir` (not `dir` itself).
