@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cache::{files_under, HfCache};
 use crate::catalog::catalog;
+use crate::client::is_hex_digest;
 use crate::error::HubError;
 use crate::lock::FileLock;
 use crate::manifest::{Manifest, ManifestSelection};
@@ -136,7 +137,7 @@ fn release(
     }
 
     // Step 1, per commit: what is released, what is kept.
-    let mut released_names: Vec<(String, String)> = Vec::new(); // (commit, name)
+    let mut released_names: BTreeSet<(String, String)> = BTreeSet::new(); // (commit, name)
     let mut released_etags: BTreeSet<String> = BTreeSet::new();
     let mut kept_names: BTreeSet<(String, String)> = BTreeSet::new();
     let mut kept_etags: BTreeSet<String> = BTreeSet::new();
@@ -153,22 +154,22 @@ fn release(
             let keep_names: BTreeSet<&String> = keep.iter().flat_map(|s| &s.files).collect();
             for name in gone.iter().flat_map(|s| &s.files) {
                 if !keep_names.contains(name) {
-                    released_names.push((commit.clone(), name.clone()));
+                    released_names.insert((commit.clone(), name.clone()));
                 }
             }
             for file in &manifest.files {
                 if keep_names.contains(&file.name) {
-                    kept_names.insert((commit.clone(), file.name.clone()));
                     kept_etags.insert(file.etag.clone());
-                } else if scope == Scope::Unclaimed
-                    || gone.iter().any(|s| s.files.contains(&file.name))
+                } else if (scope == Scope::Unclaimed
+                    || gone.iter().any(|s| s.files.contains(&file.name)))
+                    // The etag names the blob to remove: a manifest on disk must not be able
+                    // to point it outside `blobs/` (the hub's etags are hex digests).
+                    && is_hex_digest(&file.etag)
                 {
                     released_etags.insert(file.etag.clone());
                 }
             }
-            for name in &keep_names {
-                kept_names.insert((commit.clone(), (*name).clone()));
-            }
+            kept_names.extend(keep_names.iter().map(|n| (commit.clone(), (*n).clone())));
             manifest.files.retain(|f| keep_names.contains(&f.name));
             manifest.selections = keep;
             (!manifest.selections.is_empty()).then_some(manifest)
@@ -304,5 +305,56 @@ fn prune_empty(dir: &Path) {
             prune_empty(&path);
             let _ = std::fs::remove_dir(&path);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::ManifestFile;
+
+    /// A manifest on disk names the blobs a removal deletes: an etag that is no hub digest
+    /// (here one that climbs out of `blobs/`) is never made into a path to remove.
+    #[test]
+    fn a_crafted_etag_removes_nothing_outside_the_blobs() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = HfCache::new(dir.path().join("hub"));
+        let repo = RepoId::parse("a/b").unwrap();
+        let outside = dir.path().join("outside");
+        std::fs::write(&outside, b"the user's file").unwrap();
+        let crafted = "../../../outside".to_string();
+        std::fs::create_dir_all(cache.repo_dir(&repo).join("blobs")).unwrap();
+        assert_eq!(
+            cache.blob_path(&repo, &crafted).canonicalize().unwrap(),
+            outside.canonicalize().unwrap(),
+            "the path the etag would make"
+        );
+        let files = vec!["x.gguf".to_string()];
+        Manifest {
+            repo: "a/b".into(),
+            revision: "main".into(),
+            commit: "c".into(),
+            catalog_id: None,
+            container: None,
+            files: vec![ManifestFile {
+                name: "x.gguf".into(),
+                size: 15,
+                etag: crafted,
+                lfs: true,
+                verified: true,
+            }],
+            selections: vec![ManifestSelection {
+                key: ManifestSelection::files_key(&files),
+                files,
+                catalog_id: None,
+                model: true,
+                companion_of: Vec::new(),
+                whole_repo: false,
+            }],
+        }
+        .save(&cache, &repo)
+        .unwrap();
+        delete_model(&cache, &repo).unwrap();
+        assert!(outside.is_file(), "a file outside the cache was removed");
     }
 }
