@@ -127,8 +127,15 @@ fn path(cache: &HfCache, repo: &RepoId, commit: &str) -> PathBuf {
 impl Manifest {
     /// Reads the manifest of `commit`, if jslm downloaded it.
     pub fn load(cache: &HfCache, repo: &RepoId, commit: &str) -> Option<Self> {
+        // Its commit makes paths (its own file, a removal's snapshot): only a commit hash,
+        // and only the one its file is named for.
+        if !crate::repo::is_commit_hash(commit) {
+            return None;
+        }
         let text = std::fs::read_to_string(path(cache, repo, commit)).ok()?;
-        serde_json::from_str(&text).ok()
+        serde_json::from_str::<Self>(&text)
+            .ok()
+            .filter(|m| m.commit == commit)
     }
 
     /// All manifests of a repo (one per downloaded commit).
@@ -306,6 +313,23 @@ mod tests {
                 },
             ],
         }
+    }
+
+    /// A manifest's commit makes paths: one that is not the commit its file is named for
+    /// (here one that climbs out of the cache) is not read.
+    #[test]
+    fn a_manifest_is_read_only_for_its_own_commit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = HfCache::new(dir.path());
+        let repo = RepoId::parse("a/b").expect("id");
+        sample().save(&cache, &repo).expect("save");
+        assert_eq!(Manifest::load_all(&cache, &repo).len(), 1);
+        let mut crafted = serde_json::to_value(sample()).expect("json");
+        crafted["commit"] = "../../../elsewhere".into();
+        std::fs::write(path(&cache, &repo, COMMIT), crafted.to_string()).expect("write");
+        assert!(Manifest::load(&cache, &repo, COMMIT).is_none());
+        assert!(Manifest::load_all(&cache, &repo).is_empty());
+        assert!(Manifest::load(&cache, &repo, "../x").is_none());
     }
 
     #[test]

@@ -333,7 +333,7 @@ mod tests {
         Manifest {
             repo: "a/b".into(),
             revision: "main".into(),
-            commit: "c".into(),
+            commit: "0123456789abcdef0123456789abcdef01234567".into(),
             catalog_id: None,
             container: None,
             files: vec![ManifestFile {
@@ -354,6 +354,11 @@ mod tests {
         }
         .save(&cache, &repo)
         .unwrap();
+        assert_eq!(
+            Manifest::load_all(&cache, &repo).len(),
+            1,
+            "the manifest is read"
+        );
         delete_model(&cache, &repo).unwrap();
         assert!(outside.is_file(), "a file outside the cache was removed");
     }
