@@ -162,26 +162,25 @@ fn from_manifest(
         })
         .collect();
     let all = files_state(cache, repo, manifest, &union);
-    let complete_verified: Vec<bool> = selections
+    // Complete when one model is (verified when one complete model is); else the best partial.
+    let complete = selections
         .iter()
         .filter_map(|s| match s.status {
             InstallStatus::Complete { verified } => Some(verified),
             InstallStatus::Partial { .. } => None,
         })
-        .collect();
-    let status = if complete_verified.is_empty() {
-        let best = selections
-            .iter()
-            .filter_map(|s| match s.status {
-                InstallStatus::Partial { percent } => Some(percent),
-                InstallStatus::Complete { .. } => None,
-            })
-            .fold(0.0, f64::max);
-        InstallStatus::Partial { percent: best }
-    } else {
-        InstallStatus::Complete {
-            verified: complete_verified.iter().any(|v| *v),
-        }
+        .reduce(|a, b| a || b);
+    let status = match complete {
+        Some(verified) => InstallStatus::Complete { verified },
+        None => InstallStatus::Partial {
+            percent: selections
+                .iter()
+                .filter_map(|s| match s.status {
+                    InstallStatus::Partial { percent } => Some(percent),
+                    InstallStatus::Complete { .. } => None,
+                })
+                .fold(0.0, f64::max),
+        },
     };
     Some(InstalledRevision {
         commit: manifest.commit.clone(),

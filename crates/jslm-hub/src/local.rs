@@ -129,19 +129,10 @@ fn find_at(
             Some(manifest) => {
                 // The whole repo if it was fetched; else any model selection fetched here
                 // (`jslm download org/x --files a.gguf`, then `--model org/x`).
-                let selections = manifest.effective_selections();
-                let mut lists: Vec<Vec<String>> = selections
-                    .iter()
-                    .filter(|s| s.whole_repo)
-                    .map(|s| s.files.clone())
-                    .collect();
-                lists.extend(
-                    selections
-                        .iter()
-                        .filter(|s| s.model && !s.whole_repo)
-                        .map(|s| s.files.clone()),
-                );
-                lists
+                let mut selections = manifest.effective_selections();
+                selections.retain(|s| s.whole_repo || s.model);
+                selections.sort_by_key(|s| !s.whole_repo);
+                selections.into_iter().map(|s| s.files).collect()
             }
         },
     };
