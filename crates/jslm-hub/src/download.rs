@@ -290,11 +290,7 @@ impl DownloadManager {
             repo: spec.repo.to_string(),
             revision: spec.revision.clone(),
             commit: commit.clone(),
-            // A companion's files do not make its repo that repo's catalog model.
-            catalog_id: spec
-                .entry
-                .filter(|_| spec.companion_of.is_none())
-                .map(|e| e.id.clone()),
+            catalog_id: spec.model_catalog_id(),
             container: spec.container(&names),
             selections: vec![spec.manifest_selection(&names)],
             files: tasks

@@ -72,6 +72,11 @@ impl ManifestSelection {
         self.model || !self.companion_of.is_empty()
     }
 
+    /// The key of catalog model `id` with a shard index.
+    pub fn catalog_key(id: &str) -> String {
+        format!("catalog:{id}")
+    }
+
     /// The key of a selection of `files` that is not a catalog model with a shard index.
     pub fn files_key(files: &[String]) -> String {
         let mut sorted = files.to_vec();

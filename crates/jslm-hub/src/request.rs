@@ -194,10 +194,18 @@ impl ModelSpec {
         })
     }
 
+    /// The catalog model this download is, if any: not for a companion's files, which do not
+    /// make their repo that repo's catalog model.
+    pub(crate) fn model_catalog_id(&self) -> Option<String> {
+        self.entry
+            .filter(|_| self.companion_of.is_none())
+            .map(|e| e.id.clone())
+    }
+
     /// How the manifest records this selection once it resolved to `names`.
     pub(crate) fn manifest_selection(&self, names: &[String]) -> ManifestSelection {
         let key = match (&self.selection, self.entry) {
-            (Selection::Catalog { .. }, Some(entry)) => format!("catalog:{}", entry.id),
+            (Selection::Catalog { .. }, Some(entry)) => ManifestSelection::catalog_key(&entry.id),
             (Selection::All, _) => "all".to_string(),
             _ => ManifestSelection::files_key(names),
         };
@@ -207,10 +215,7 @@ impl ModelSpec {
         ManifestSelection {
             key,
             files,
-            catalog_id: self
-                .entry
-                .filter(|_| self.companion_of.is_none())
-                .map(|e| e.id.clone()),
+            catalog_id: self.model_catalog_id(),
             model: self.companion_of.is_none(),
             companion_of: self.companion_of.iter().cloned().collect(),
             whole_repo: self.selection == Selection::All,
@@ -225,7 +230,7 @@ impl ModelSpec {
         }
         match (&self.selection, self.entry) {
             (Selection::Catalog { .. }, Some(entry)) => {
-                selection.key == format!("catalog:{}", entry.id)
+                selection.key == ManifestSelection::catalog_key(&entry.id)
             }
             (Selection::All, _) => selection.whole_repo,
             (Selection::Files(files), _) => selection.key == ManifestSelection::files_key(files),
