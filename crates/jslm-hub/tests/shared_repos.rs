@@ -86,6 +86,20 @@ async fn with_gguf() -> (
     (hub, dir, m)
 }
 
+/// The GGUF model (Q4_K_M) is found complete, with the official repo's tokenizer.
+fn assert_gguf_complete_with_its_tokenizer(m: &jslm_hub::DownloadManager) {
+    let gguf = m
+        .find_local(&request("jslm-gamma-7b-gguf"))
+        .expect("ok")
+        .expect("gguf complete");
+    assert_eq!(
+        gguf.companions.len(),
+        1,
+        "tokenizer kept: {:?}",
+        gguf.skipped
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gguf_builds_tokenizer_does_not_make_the_official_model_downloaded() {
     let (_hub, _dir, m) = with_gguf().await;
@@ -165,11 +179,7 @@ async fn a_paused_variant_leaves_the_finished_one_complete_and_cancel_keeps_it()
         gguf.revisions[0].status,
         InstallStatus::Complete { verified: true }
     );
-    let q4 = m
-        .find_local(&request("jslm-gamma-7b-gguf"))
-        .expect("ok")
-        .expect("Q4 kept");
-    assert_eq!(q4.companions.len(), 1, "tokenizer kept: {:?}", q4.skipped);
+    assert_gguf_complete_with_its_tokenizer(&m);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -177,16 +187,7 @@ async fn cancelling_or_deleting_the_official_model_keeps_the_gguf_tokenizer() {
     let (hub, dir, m) = with_gguf().await;
     pause_midway(&hub, &m, request("jslm-gamma-7b"), OFFICIAL, SHARD1).await;
     discard_download(m.cache(), &request("jslm-gamma-7b")).expect("cancel official");
-    let gguf = m
-        .find_local(&request("jslm-gamma-7b-gguf"))
-        .expect("ok")
-        .expect("gguf complete");
-    assert_eq!(
-        gguf.companions.len(),
-        1,
-        "tokenizer kept: {:?}",
-        gguf.skipped
-    );
+    assert_gguf_complete_with_its_tokenizer(&m);
     let official = inspect(m.cache(), &repo(OFFICIAL));
     assert!(official.revisions.is_empty(), "{:?}", official.revisions);
     assert_eq!(
@@ -201,16 +202,7 @@ async fn cancelling_or_deleting_the_official_model_keeps_the_gguf_tokenizer() {
         .find_local(&request("jslm-gamma-7b"))
         .expect("ok")
         .is_none());
-    let gguf = m
-        .find_local(&request("jslm-gamma-7b-gguf"))
-        .expect("ok")
-        .expect("gguf complete");
-    assert_eq!(
-        gguf.companions.len(),
-        1,
-        "tokenizer kept: {:?}",
-        gguf.skipped
-    );
+    assert_gguf_complete_with_its_tokenizer(&m);
 
     // Deleting the GGUF model gives its tokenizer up: nothing is left of either repo.
     delete_model(m.cache(), &repo(GGUF)).expect("delete gguf");
