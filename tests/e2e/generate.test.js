@@ -20,7 +20,8 @@ after(async () => {
 });
 
 async function historyCount(driver) {
-  return (await driver.findElements(By.css("#history-list > li"))).length;
+  // Counted in the page: element handles can go stale while the list re-renders.
+  return driver.executeScript("return document.querySelectorAll('#history-list > li').length");
 }
 
 test("the window opens in Japanese with the model loaded", async () => {
