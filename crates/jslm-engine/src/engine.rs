@@ -423,6 +423,7 @@ impl Engine {
     ) -> Result<GenerationOutput> {
         self.run(
             |engine| engine.prepare_prompt(request),
+            AnswerStart::Card,
             &request.settings,
             cancel,
             on_event,
@@ -432,6 +433,12 @@ impl Engine {
     /// Runs one generation from `prompt` exactly as given, without the card's template: for
     /// front ends that build the card's prompt themselves (the local server's chat route with
     /// a replaced system sentence) or take it from a client (its raw completions route).
+    ///
+    /// The token texts continue the prompt: the first keeps its leading space (`" Paris"`
+    /// after `"The capital of France is"`, as OpenAI's, vLLM's and llama.cpp's completions
+    /// give it), so prompt + answer reads as `decode(prompt + answer)`. [`Self::generate`]
+    /// streams the card's `decode(answer)`, which drops that space. `text` is stripped either
+    /// way.
     pub fn generate_raw(
         &self,
         prompt: &str,
@@ -441,6 +448,7 @@ impl Engine {
     ) -> Result<GenerationOutput> {
         self.run(
             |engine| Ok((prompt.to_string(), engine.prepare_raw(prompt, settings)?)),
+            AnswerStart::Continuation,
             settings,
             cancel,
             on_event,
@@ -452,6 +460,7 @@ impl Engine {
     fn run(
         &self,
         prepare: impl FnOnce(&Self) -> Result<(String, Vec<u32>)>,
+        answer_start: AnswerStart,
         settings: &GenerationSettings,
         cancel: &CancelFlag,
         mut on_event: impl FnMut(&GenerationEvent),
@@ -466,7 +475,10 @@ impl Engine {
             seed,
         });
         let mut sampler = Sampler::new(settings, seed);
-        let mut decoder = self.tokenizer.stream_decoder();
+        let mut decoder = match answer_start {
+            AnswerStart::Card => self.tokenizer.stream_decoder(),
+            AnswerStart::Continuation => self.tokenizer.continuation_decoder(),
+        };
         let mut context: Vec<u32> = prompt_ids.clone();
         let mut generated: Vec<u32> = Vec::with_capacity(settings.max_new_tokens);
         let mut stats = GenerationStats {
@@ -644,4 +656,13 @@ fn rate(tokens: usize, seconds: f64) -> f64 {
     } else {
         0.0
     }
+}
+
+/// Where the streamed answer's text starts.
+#[derive(Debug, Clone, Copy)]
+enum AnswerStart {
+    /// The card's `decode(answer)`: one leading space of the answer dropped.
+    Card,
+    /// A continuation of the prompt's text: nothing dropped.
+    Continuation,
 }

@@ -163,6 +163,12 @@ impl JslmTokenizer {
         }
     }
 
+    /// A streaming decoder for text that continues a prompt: nothing stripped at its start,
+    /// so its output is `decode(prompt + ids)` less `decode(prompt)`.
+    pub fn continuation_decoder(&self) -> StreamDecoder<'_> {
+        StreamDecoder::new(&self.pieces).keeping_leading_space()
+    }
+
     /// The underlying `tokenizers` tokenizer.
     pub fn inner(&self) -> &tokenizers::Tokenizer {
         &self.inner

@@ -114,3 +114,32 @@ fn tokenizer_mismatch_is_detected() {
     assert_eq!(err.code(), "tokenizer_mismatch");
     assert!(err.to_string().contains("32002"), "{err}");
 }
+
+#[test]
+fn a_continuation_reads_as_the_decode_of_prompt_and_answer() {
+    // What a raw completion streams: `decode(prompt + answer)` less `decode(prompt)`, the
+    // text OpenAI-style clients append to their prompt (" Paris" after "… France is").
+    let tok = JslmTokenizer::from_file(&common::tokenizer_json()).unwrap();
+    let prompt = tok.encode("The capital of France is").unwrap();
+    let cases = cases();
+    let mut kept_a_space = 0;
+    for c in &cases {
+        let mut d = tok.continuation_decoder();
+        let mut streamed: String = c.ids.iter().map(|&id| d.push(id)).collect();
+        streamed.push_str(&d.finish());
+        let whole = tok
+            .decode(&[prompt.clone(), c.ids.clone()].concat())
+            .unwrap();
+        let before = tok.decode(&prompt).unwrap();
+        assert_eq!(streamed, whole[before.len()..], "{:?}", c.text);
+        kept_a_space += usize::from(streamed.starts_with(' ') && !c.decoded.starts_with(' '));
+    }
+    assert!(
+        kept_a_space >= 10,
+        "only {kept_a_space} cases start with the space"
+    );
+    let paris = tok.encode("Paris").unwrap();
+    let mut d = tok.continuation_decoder();
+    let text: String = paris.iter().map(|&id| d.push(id)).collect();
+    assert_eq!(text, " Paris");
+}

@@ -114,12 +114,50 @@ async fn raw_completions_run_the_prompt_as_given() {
         .engine
         .generate_raw(prompt, &settings, &CancelFlag::new(), |_| {})
         .unwrap();
-    // A raw completion is not stripped: it is the decoded tokens.
-    let decoded = server
-        .engine
-        .tokenizer()
-        .decode(&own.generated_token_ids)
-        .unwrap();
+    // A raw completion continues the prompt, not stripped: `decode(prompt + answer)` less
+    // `decode(prompt)`, so its first token keeps its leading space, as OpenAI's does.
+    let tokenizer = server.engine.tokenizer();
+    let whole = [
+        own.prompt_token_ids.clone(),
+        own.generated_token_ids.clone(),
+    ]
+    .concat();
+    let before = tokenizer.decode(&own.prompt_token_ids).unwrap();
+    let decoded = tokenizer.decode(&whole).unwrap()[before.len()..].to_string();
+    assert_eq!(
+        decoded.trim_start(),
+        tokenizer.decode(&own.generated_token_ids).unwrap()
+    );
+    // Some prompt whose answer starts with a word: its space is kept, whole and streamed.
+    let spaced = [
+        "The capital of France is",
+        "Hello",
+        "日本の首都は",
+        "A",
+        "1, 2, 3,",
+    ]
+    .into_iter()
+    .find_map(|prompt| {
+        let body = json!({"prompt": prompt, "temperature": 0, "max_tokens": 3});
+        let out = server
+            .engine
+            .generate_raw(
+                prompt,
+                &GenerationSettings::greedy(3),
+                &CancelFlag::new(),
+                |_| {},
+            )
+            .unwrap();
+        let first = &tokenizer.pieces()[out.generated_token_ids[0] as usize];
+        matches!(first, jslm_engine::stream::Piece::Text(t) if t.starts_with(' ')).then_some(body)
+    })
+    .expect("a prompt whose greedy answer starts with a word");
+    let whole = post_json(&server.url, "/completions", spaced.clone()).await;
+    let text = whole["choices"][0]["text"].as_str().unwrap();
+    assert!(text.starts_with(' ') && !text.starts_with("  "), "{text:?}");
+    let mut streamed = spaced;
+    streamed["stream"] = json!(true);
+    assert_eq!(stream(&server.url, "/completions", streamed).await.0, text);
     let body = json!({"prompt": prompt, "temperature": 0, "max_tokens": 20});
     let answer = post_json(&server.url, "/completions", body.clone()).await;
     assert_eq!(answer["object"], "text_completion");
