@@ -24,6 +24,7 @@ pub mod prefill;
 pub mod remote_run;
 pub mod serving;
 pub mod settings;
+pub mod single_instance;
 pub mod state;
 pub mod window;
 
@@ -42,7 +43,13 @@ use tauri::{AppHandle, Builder, Manager, Runtime};
 /// Starts the app (the binary's `main`).
 pub fn run() {
     let launch = LaunchOptions::from_process();
-    let app = match configure(Builder::default(), launch).build(context()) {
+    let context = context();
+    let identifier = context.config().identifier.clone();
+    let data_dir = single_instance::data_dir(&launch, &identifier);
+    // First: a second launch of the same app hands over to the running one and ends here.
+    let builder =
+        Builder::default().plugin(single_instance::plugin(&identifier, data_dir.as_deref()));
+    let app = match configure(builder, launch).build(context) {
         Ok(app) => app,
         Err(e) => {
             eprintln!("jslm-desktop: cannot start: {e}");
