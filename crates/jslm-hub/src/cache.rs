@@ -171,6 +171,7 @@ impl HfCache {
         }
         relative.push("blobs");
         relative.push(etag);
+        remove_abandoned_temps(&pointer);
         let tmp = temp_name(&pointer);
         let mut last = None;
         for kind in kinds {
@@ -258,7 +259,8 @@ pub(crate) enum Link {
 }
 
 /// A temporary name beside `path`, unique to this process and call. It starts with `.` and
-/// ends with `.jslm-tmp`, and exists only between its creation and the rename.
+/// ends with `.jslm-tmp`, and exists only between its creation and the rename (or, after a
+/// crash, until [`remove_abandoned_temps`] finds it).
 fn temp_name(path: &Path) -> PathBuf {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
@@ -268,6 +270,37 @@ fn temp_name(path: &Path) -> PathBuf {
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
     path.with_file_name(format!(".{name}.{}-{n}.jslm-tmp", std::process::id()))
+}
+
+/// How long a temporary name goes unmodified before it counts as abandoned: one whose process
+/// ended between making it and the rename. A copy (file systems without links) writes to it
+/// all the while, so only a dead one is this old.
+const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Removes the abandoned temporary names of `pointer` (a multi-GB copy cut off by a crash
+/// would otherwise stay, hidden, until the model is deleted).
+fn remove_abandoned_temps(pointer: &Path) {
+    let (Some(dir), Some(name)) = (pointer.parent(), pointer.file_name()) else {
+        return;
+    };
+    let prefix = format!(".{}.", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let entry_name = entry.file_name().to_string_lossy().to_string();
+        if !entry_name.starts_with(&prefix) || !entry_name.ends_with(".jslm-tmp") {
+            continue;
+        }
+        let age = std::fs::symlink_metadata(entry.path())
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok());
+        if age.is_some_and(|age| age > ABANDONED_AFTER) {
+            // Another process may have removed it first; either way it is gone.
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 #[cfg(unix)]
@@ -423,6 +456,38 @@ mod tests {
             .link_pointer_with(&repo, COMMIT, "m.bin", "e1", &[Link::Copy])
             .is_err());
         assert_eq!(std::fs::read(&pointer).expect("read").len(), 100_000);
+    }
+
+    #[test]
+    fn a_copy_cut_off_by_a_crash_is_removed_by_the_next_link() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = HfCache::new(dir.path());
+        let repo = RepoId::parse("a/b").expect("id");
+        let blob = cache.blob_path(&repo, "e1");
+        std::fs::create_dir_all(blob.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&blob, b"weights").expect("write");
+        let pointer = cache.pointer_path(&repo, COMMIT, "m.bin");
+        let folder = pointer.parent().expect("parent").to_path_buf();
+        std::fs::create_dir_all(&folder).expect("mkdir");
+        let temp = |name: &str, age_s: u64| {
+            let path = folder.join(name);
+            let file = std::fs::File::create(&path).expect("temp");
+            let when = std::time::SystemTime::now() - std::time::Duration::from_secs(age_s);
+            file.set_modified(when).expect("mtime");
+            path
+        };
+        // A dead process's copy (an hour old), one still being written (a second old), and
+        // another file's abandoned copy (not this pointer's to judge; its own link removes it).
+        let dead = temp(".m.bin.4242-0.jslm-tmp", 3600);
+        let live = temp(".m.bin.4343-0.jslm-tmp", 1);
+        let other = temp(".n.bin.4242-1.jslm-tmp", 3600);
+        cache
+            .link_pointer_with(&repo, COMMIT, "m.bin", "e1", &[Link::Copy])
+            .expect("copy");
+        assert!(!dead.exists());
+        assert!(live.exists());
+        assert!(other.exists());
+        assert_eq!(std::fs::read(&pointer).expect("read"), b"weights");
     }
 
     #[test]
