@@ -18,16 +18,14 @@ pub struct GenerationResult {
     pub save_error: Option<AppError>,
 }
 
-/// Largest seed the webview holds exactly: JavaScript numbers are doubles (2^53 − 1). The
-/// engine draws a full 64-bit seed when none is given, which the webview would round, and
-/// "regenerate" would then repeat a different run.
-pub const MAX_SEED: u64 = (1 << 53) - 1;
+/// Largest seed the webview holds exactly: JavaScript numbers are doubles (2^53 − 1).
+pub use jslm_engine::settings::MAX_SEED;
 
 /// Gives the request a seed the webview can represent: a fresh one when it has none; one
 /// beyond [`MAX_SEED`] is refused (it was rounded before it got here).
 pub fn fix_seed(request: &mut GenerationRequest) -> AppResult<()> {
     match request.settings.seed {
-        None => request.settings.seed = Some(rand::random::<u64>() & MAX_SEED),
+        None => request.settings.seed = Some(jslm_engine::settings::draw_seed()),
         Some(seed) if seed > MAX_SEED => {
             return Err(EngineError::InvalidSetting {
                 field: "seed",

@@ -469,7 +469,7 @@ impl Engine {
         let start = Instant::now();
         let mut network = self.runner.take_network()?;
         let (prompt, prompt_ids) = prepare(self)?;
-        let seed = settings.seed.unwrap_or_else(rand::random);
+        let seed = settings.seed_or_draw();
         on_event(&GenerationEvent::Started {
             prompt_tokens: prompt_ids.len(),
             seed,
@@ -486,7 +486,7 @@ impl Engine {
             seed,
             ..Default::default()
         };
-        let mut reason = StopReason::MaxTokens;
+        let reason;
         let mut first_token_at = None;
         let prefill_start = Instant::now();
         // Stop is asked between the prompt's passes and blocks too, not only per token.
@@ -499,6 +499,15 @@ impl Engine {
             stats.reused_prompt_tokens = reused;
             stats.prompt_tokens_per_s = rate(prompt_ids.len() - reused, prefill);
             loop {
+                // A broken file or an overflow: NaN (or +inf) scores would pick token 0 over
+                // and over and end in an empty answer that looks like a success.
+                if let Some(bad) = logits.iter().find(|v| v.is_nan() || **v == f32::INFINITY) {
+                    return Err(EngineError::Compute(format!(
+                        "the model computed {bad} scores for answer token {}: its weights \
+                         are damaged or too large for this precision",
+                        generated.len() + 1
+                    )));
+                }
                 let id = sampler.next_token(&mut logits, &context);
                 if first_token_at.is_none() {
                     first_token_at = Some(Instant::now());
@@ -506,16 +515,29 @@ impl Engine {
                 }
                 generated.push(id);
                 context.push(id);
-                let text = decoder.push(id);
+                // Decided before the event, so that the last token carries the end of the text
+                // (a byte run the decoder held).
+                let last = if id == EOS_ID {
+                    Some(StopReason::Eos)
+                } else if generated.len() >= settings.max_new_tokens {
+                    Some(StopReason::MaxTokens)
+                } else if cancel.is_cancelled() {
+                    Some(StopReason::Cancelled)
+                } else {
+                    None
+                };
+                let mut text = decoder.push(id);
+                if last.is_some() {
+                    text.push_str(&decoder.finish());
+                }
                 on_event(&GenerationEvent::Token { id, text });
-                if id == EOS_ID {
-                    reason = StopReason::Eos;
+                if let Some(last) = last {
+                    reason = last;
                     break;
                 }
-                if generated.len() >= settings.max_new_tokens {
-                    break;
-                }
-                if cancel.is_cancelled() {
+                // Stop during the event: at once, unless a byte run is held — then one more
+                // token, whose event carries the run's end, so no shown text is lost.
+                if cancel.is_cancelled() && !decoder.holds_bytes() {
                     reason = StopReason::Cancelled;
                     break;
                 }
@@ -524,14 +546,6 @@ impl Engine {
             }
         } else {
             reason = StopReason::Cancelled;
-        }
-        let tail = decoder.finish();
-        if !tail.is_empty() {
-            // Incomplete bytes at the very end: surfaced as U+FFFD, like `decode`.
-            on_event(&GenerationEvent::Token {
-                id: EOS_ID,
-                text: tail,
-            });
         }
         let end = Instant::now();
         stats.generated_tokens = generated.len();

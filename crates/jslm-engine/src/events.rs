@@ -46,7 +46,9 @@ pub enum GenerationEvent {
         prompt_tokens: usize,
         seed: u64,
     },
-    /// `text` is what this token completes (may be empty inside a multi-byte character).
+    /// `text` is what this token makes final: empty inside a run of byte tokens, which comes
+    /// out whole when it ends (the last token of a run carries the end of the text). The
+    /// texts add up to `decode(generated, skip_special_tokens=True)`.
     Token {
         id: u32,
         text: String,

@@ -42,10 +42,7 @@ impl Sampler {
             return;
         }
         if s.temperature != 1.0 {
-            let t = s.temperature as f32;
-            for x in scores.iter_mut() {
-                *x /= t;
-            }
+            apply_temperature(scores, s.temperature);
         }
         if s.top_k != 0 {
             apply_top_k(scores, s.top_k);
@@ -102,6 +99,28 @@ fn apply_top_k(scores: &mut [f32], k: usize) {
     }
 }
 
+/// HF `TemperatureLogitsWarper`: `scores / t` in f32. A temperature so small that a score
+/// divided by it overflows (below ~1e-37; transformers then samples from NaN and fails)
+/// divides after taking away the largest score, which softmax ignores, in f64: the most likely
+/// token stays the most likely, as the limit t → 0 (greedy) has it.
+fn apply_temperature(scores: &mut [f32], temperature: f64) {
+    let t = temperature as f32;
+    let overflows = t == 0.0
+        || scores
+            .iter()
+            .any(|&x| x.is_finite() && !(x / t).is_finite());
+    if !overflows {
+        for x in scores.iter_mut() {
+            *x /= t;
+        }
+        return;
+    }
+    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    for x in scores.iter_mut() {
+        *x = ((f64::from(*x) - f64::from(max)) / temperature) as f32;
+    }
+}
+
 /// HF `TopPLogitsWarper`: sort ascending, softmax, cumulative sum; remove tokens whose
 /// cumulative probability is <= 1 - top_p, always keeping the most likely one.
 fn apply_top_p(scores: &mut [f32], top_p: f64, order: &mut Vec<u32>) {
@@ -115,11 +134,13 @@ fn apply_top_p(scores: &mut [f32], top_p: f64, order: &mut Vec<u32>) {
         .map(|&i| (scores[i as usize] - max).exp())
         .sum();
     let threshold = (1.0 - top_p) as f32;
-    let mut cumulative = 0f32;
+    // f32 probabilities summed in f64 and compared in f32, as torch's CPU `cumsum` does
+    // (its accumulator for float is double): it decides which token sits at the cut.
+    let mut cumulative = 0f64;
     let last = order.len() - 1;
     for (rank, &i) in order.iter().enumerate() {
-        cumulative += (scores[i as usize] - max).exp() / sum;
-        if rank == last || cumulative > threshold {
+        cumulative += f64::from((scores[i as usize] - max).exp() / sum);
+        if rank == last || cumulative as f32 > threshold {
             break;
         }
         scores[i as usize] = f32::NEG_INFINITY;
@@ -221,6 +242,39 @@ mod tests {
             assert_eq!(n, kept, "top_p {top_p}: {scores:?}");
             assert!(scores[0].is_finite(), "the top token always stays");
         }
+    }
+
+    #[test]
+    fn top_p_over_the_whole_vocabulary_sums_without_drift() {
+        // 32,000 equal scores (top_k 0, a flat distribution): the exact cut keeps half. An f32
+        // running sum drifts by tens of tokens over 16,000 terms; torch sums in double.
+        let mut scores = vec![0.25f32; 32_000];
+        apply_top_p(&mut scores, 0.5, &mut Vec::new());
+        let kept = scores.iter().filter(|x| x.is_finite()).count();
+        assert!((15_999..=16_001).contains(&kept), "kept {kept}");
+    }
+
+    #[test]
+    fn a_temperature_too_small_to_divide_by_picks_the_top_token() {
+        // Scores / 1e-40 overflow f32: without care every positive score becomes +inf and the
+        // draw picks among them (the last one, once sorted), not the most likely token.
+        for t in [1e-40, 1e-50, 1e-300] {
+            for seed in 0..8 {
+                let settings = GenerationSettings {
+                    temperature: t,
+                    top_k: 0,
+                    top_p: 0.95,
+                    ..Default::default()
+                };
+                let mut scores = vec![1.0f32, 3.5, 2.0, -2.0, 3.0];
+                let id = Sampler::new(&settings, seed).next_token(&mut scores, &[]);
+                assert_eq!(id, 1, "temperature {t}, seed {seed}: {scores:?}");
+            }
+        }
+        // An ordinary temperature divides as transformers does.
+        let mut scores = vec![1.0f32, -3.0];
+        apply_temperature(&mut scores, 0.7);
+        assert_eq!(scores, vec![1.0f32 / 0.7f32, -3.0f32 / 0.7f32]);
     }
 
     #[test]

@@ -224,6 +224,11 @@ impl GenerationSettings {
         }
     }
 
+    /// The run's seed: the given one, else one drawn at random (see [`draw_seed`]).
+    pub fn seed_or_draw(&self) -> u64 {
+        self.seed.unwrap_or_else(draw_seed)
+    }
+
     /// Whether the sampler draws at random (false: argmax).
     pub fn samples(&self) -> bool {
         self.do_sample && self.temperature > 0.0
@@ -253,6 +258,16 @@ impl GenerationSettings {
             " (1.0 = off)",
         )
     }
+}
+
+/// Largest seed the engine draws: 2^53 − 1, the largest integer a double holds exactly, so a
+/// reported seed survives JSON in JavaScript (the window, browser clients) and jq, and
+/// repeating it repeats the run. Larger seeds given by a user still work.
+pub const MAX_SEED: u64 = (1 << 53) - 1;
+
+/// A random seed in `0..=MAX_SEED`.
+pub fn draw_seed() -> u64 {
+    rand::random::<u64>() & MAX_SEED
 }
 
 #[cfg(test)]

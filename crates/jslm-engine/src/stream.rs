@@ -1,14 +1,14 @@
-//! Streaming detokenisation: ids in, text out as soon as characters are complete.
+//! Streaming detokenisation: ids in, text out as soon as it is final.
 //!
 //! Mirrors the Llama/Mistral `tokenizer.json` decoder chain — `Replace("▁", " ")`,
 //! `ByteFallback`, `Fuse`, `Strip(" ", 1, 0)` — with special tokens skipped. Kana, kanji and
 //! emoji often arrive as byte-fallback tokens (`<0xE3>` `<0x81>` `<0x82>` = あ) and newlines as
-//! `<0x0A>`: bytes are held only while they are an incomplete UTF-8 prefix, and every complete
-//! character is emitted at once. For valid UTF-8 the concatenated deltas equal
-//! `decode(ids, skip_special_tokens=True)`. For byte sequences that are not UTF-8 (rare from a
-//! trained model) tokenizers replaces the whole byte run with one U+FFFD per byte; we emit the
-//! complete characters before the bad byte as they arrive and U+FFFD per bad byte, so there the
-//! stream can differ from the final `decode` — the final text always comes from `decode`.
+//! `<0x0A>`. `ByteFallback` decodes a run of byte tokens as a whole: valid UTF-8 gives its text,
+//! anything else one U+FFFD per byte of the run — so a character completed early in a run can
+//! still become U+FFFD when the run ends badly (cut off by the token limit or Stop, or a bad
+//! byte later). A run is therefore held until it ends (a text token, or the end of the stream),
+//! and the concatenated deltas always equal `decode(ids, skip_special_tokens=True)`: what was
+//! streamed is what is saved. Text tokens are emitted at once.
 
 /// How one vocabulary entry decodes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,7 +55,7 @@ impl Piece {
 #[derive(Debug)]
 pub struct StreamDecoder<'a> {
     pieces: &'a [Piece],
-    /// Bytes of the current byte-token run that do not yet form a complete character.
+    /// The bytes of the byte-token run in progress.
     pending: Vec<u8>,
     /// Nothing emitted yet: the decoder's `Strip` removes one leading space of the whole text.
     at_start: bool,
@@ -76,61 +76,39 @@ impl<'a> StreamDecoder<'a> {
         self
     }
 
-    /// Feeds one id; returns the text it completes (possibly empty).
+    /// Feeds one id; returns the text it makes final (possibly empty).
     pub fn push(&mut self, id: u32) -> String {
         let mut out = String::new();
         match self.pieces.get(id as usize) {
+            // Skipped before decoding, so a byte run goes on across them.
             None | Some(Piece::Special) => {}
-            Some(Piece::Byte(b)) => {
-                self.pending.push(*b);
-                self.drain_complete(&mut out);
-            }
+            Some(Piece::Byte(b)) => self.pending.push(*b),
             Some(Piece::Text(text)) => {
-                self.flush_incomplete(&mut out);
+                self.end_run(&mut out);
                 out.push_str(text);
             }
         }
         self.strip_start(out)
     }
 
-    /// Ends the stream; returns U+FFFD for any incomplete trailing bytes.
+    /// Whether a byte run is held (its text comes with the next text token or [`Self::finish`]).
+    pub fn holds_bytes(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Ends the stream; returns the held byte run, decoded.
     pub fn finish(&mut self) -> String {
         let mut out = String::new();
-        self.flush_incomplete(&mut out);
+        self.end_run(&mut out);
         self.strip_start(out)
     }
 
-    fn drain_complete(&mut self, out: &mut String) {
-        loop {
-            match std::str::from_utf8(&self.pending) {
-                Ok(s) => {
-                    out.push_str(s);
-                    self.pending.clear();
-                    return;
-                }
-                Err(e) => {
-                    let valid = e.valid_up_to();
-                    // SAFETY of the unwrap-free path: the prefix is valid by construction.
-                    out.push_str(&String::from_utf8_lossy(&self.pending[..valid]));
-                    match e.error_len() {
-                        // Incomplete character at the end: hold it.
-                        None => {
-                            self.pending.drain(..valid);
-                            return;
-                        }
-                        // Bytes that can never be valid: one replacement character per byte.
-                        Some(bad) => {
-                            out.extend(std::iter::repeat_n('\u{FFFD}', bad));
-                            self.pending.drain(..valid + bad);
-                        }
-                    }
-                }
-            }
+    /// `ByteFallback` on the run that just ended: its text if it is UTF-8, else U+FFFD per byte.
+    fn end_run(&mut self, out: &mut String) {
+        match std::str::from_utf8(&self.pending) {
+            Ok(text) => out.push_str(text),
+            Err(_) => out.extend(std::iter::repeat_n('\u{FFFD}', self.pending.len())),
         }
-    }
-
-    fn flush_incomplete(&mut self, out: &mut String) {
-        out.extend(std::iter::repeat_n('\u{FFFD}', self.pending.len()));
         self.pending.clear();
     }
 
@@ -171,18 +149,31 @@ mod tests {
     }
 
     #[test]
-    fn emits_each_character_as_soon_as_complete() {
+    fn a_byte_run_comes_out_when_it_ends() {
         let p = pieces();
         let mut d = StreamDecoder::new(&p);
-        // あ = E3 81 82, then 。 as text, then \n as a byte.
+        // あ = E3 81 82, then 。 as text, then \n as a byte, then the end.
         assert_eq!(d.push(259), "こんにちは");
         assert_eq!(d.push(byte(0xE3)), "");
         assert_eq!(d.push(byte(0x81)), "");
-        assert_eq!(d.push(byte(0x82)), "あ");
-        assert_eq!(d.push(260), "。");
-        assert_eq!(d.push(byte(b'\n')), "\n");
+        assert_eq!(d.push(byte(0x82)), "");
+        assert_eq!(d.push(260), "あ。");
+        assert_eq!(d.push(byte(b'\n')), "");
+        // A special token inside or after a run does not end it: decode skips it first.
         assert_eq!(d.push(2), "");
-        assert_eq!(d.finish(), "");
+        assert_eq!(d.finish(), "\n");
+    }
+
+    #[test]
+    fn a_run_cut_off_is_replacement_characters_whole() {
+        // あ complete, then the first byte of another character, then the end (the token
+        // limit): decode gives U+FFFD for all four bytes, and so does the stream.
+        let p = pieces();
+        let mut d = StreamDecoder::new(&p);
+        for b in [0xE3, 0x81, 0x82, 0xE3] {
+            assert_eq!(d.push(byte(b)), "");
+        }
+        assert_eq!(d.finish(), "\u{FFFD}".repeat(4));
     }
 
     #[test]
@@ -194,7 +185,8 @@ mod tests {
         assert_eq!(d.push(261), " a");
         let mut d = StreamDecoder::new(&p);
         assert_eq!(d.push(byte(b' ')), "");
-        assert_eq!(d.push(byte(b' ')), " ");
+        assert_eq!(d.push(byte(b' ')), "");
+        assert_eq!(d.finish(), " ");
     }
 
     #[test]
@@ -204,9 +196,9 @@ mod tests {
         assert_eq!(d.push(byte(0xE3)), "");
         assert_eq!(d.push(261), "\u{FFFD} a");
         let mut d = StreamDecoder::new(&p);
-        assert_eq!(d.push(byte(0xFF)), "\u{FFFD}");
+        assert_eq!(d.push(byte(0xFF)), "");
         assert_eq!(d.push(byte(0xE3)), "");
-        assert_eq!(d.finish(), "\u{FFFD}");
+        assert_eq!(d.finish(), "\u{FFFD}\u{FFFD}");
     }
 
     #[test]

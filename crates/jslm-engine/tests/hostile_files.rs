@@ -290,3 +290,44 @@ fn index_entries_outside_the_folder() {
     .unwrap();
     assert_folder_refused("../ in weight_map", &model, "weight_map");
 }
+
+/// Before: a file whose weights compute NaN (here every block scale of the output matrix is
+/// an f16 NaN) generated token 0 again and again, an empty answer that ended as a success.
+/// Now the run fails with a `compute` error that says so.
+#[test]
+fn weights_that_compute_nan_fail_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nan.gguf");
+    let mut g = tiny_llama(WITH_VOCAB);
+    // Q8_0: per 32 values, an f16 scale and 32 signed bytes.
+    let blocks = (WITH_VOCAB.vocab * WITH_VOCAB.hidden / 32) as usize;
+    let mut block = 0x7E00u16.to_le_bytes().to_vec();
+    block.extend([1u8; 32]);
+    g.tensor_mut("output.weight").data = Some(block.repeat(blocks));
+    g.write(&path);
+    let options = LoadOptions {
+        tokenizer: Some(common::tokenizer_json()),
+        gguf_runner: GgufRunner::Mapped,
+        ..Default::default()
+    };
+    let engine = Engine::load(&path, &options, |_| {}).unwrap();
+    for settings in [
+        jslm_engine::GenerationSettings::greedy(4),
+        jslm_engine::GenerationSettings {
+            max_new_tokens: 4,
+            seed: Some(1),
+            ..Default::default()
+        },
+    ] {
+        let request = jslm_engine::GenerationRequest {
+            instruction: "テスト".into(),
+            input: String::new(),
+            settings,
+        };
+        let err = engine
+            .generate(&request, &jslm_engine::CancelFlag::default(), |_| {})
+            .unwrap_err();
+        assert_eq!(err.code(), "compute", "{err}");
+        assert!(err.to_string().contains("NaN"), "{err}");
+    }
+}

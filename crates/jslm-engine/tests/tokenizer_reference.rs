@@ -35,49 +35,45 @@ fn encode_matches_sentencepiece_on_every_case() {
     assert_eq!(tok.encode("日本").unwrap()[0], 28705);
 }
 
-/// The bytes the pieces of `ids` stand for, with the decoder's one leading space stripped.
-fn raw_bytes(pieces: &[Piece], ids: &[u32]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for &id in ids {
-        match &pieces[id as usize] {
-            Piece::Special => {}
-            Piece::Byte(b) => out.push(*b),
-            Piece::Text(t) => out.extend_from_slice(t.as_bytes()),
-        }
-    }
-    if out.first() == Some(&b' ') {
-        out.remove(0);
-    }
-    out
-}
-
-fn longest_valid_prefix(bytes: &[u8]) -> &str {
-    match std::str::from_utf8(bytes) {
-        Ok(s) => s,
-        Err(e) => std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap(),
-    }
-}
-
 #[test]
-fn streaming_equals_decode_and_never_lags() {
+fn streaming_equals_decode_at_every_token() {
+    // After each id, the stream has given exactly `decode` of the ids up to the last text
+    // token (a byte run is out once it ends); after `finish`, `decode` of all of them — also
+    // when the ids stop inside a character, as the token limit or Stop can cut them.
     let tok = JslmTokenizer::from_file(&common::tokenizer_json()).unwrap();
     let mut checked_byte_fallback = 0;
-    for c in cases() {
+    let mut cut_inside_a_character = 0;
+    let mut texts: Vec<String> = cases().into_iter().map(|c| c.text).collect();
+    texts.push("蕎麦と饂飩".into());
+    for text in &texts {
+        let mut ids = tok.encode(text).unwrap();
         // Stream the ids with an EOS appended, as generation does.
-        let mut ids = c.ids.clone();
         ids.push(2);
-        let mut d = StreamDecoder::new(tok.pieces());
-        let mut streamed = String::new();
-        for i in 0..ids.len() {
-            streamed.push_str(&d.push(ids[i]));
-            // Every complete character so far is already out: nothing is held back.
-            let expected = longest_valid_prefix(&raw_bytes(tok.pieces(), &ids[..=i])).to_string();
-            assert_eq!(streamed, expected, "{:?} after {} ids", c.text, i + 1);
-            assert!(!streamed.contains('\u{FFFD}') || c.text.contains('\u{FFFD}'));
+        for end in 1..=ids.len() {
+            let ids = &ids[..end];
+            let mut d = tok.stream_decoder();
+            let mut streamed = String::new();
+            let mut last_text = None;
+            for (i, &id) in ids.iter().enumerate() {
+                streamed.push_str(&d.push(id));
+                if matches!(tok.pieces()[id as usize], Piece::Text(_)) {
+                    last_text = Some(i);
+                }
+                let upto = last_text.map_or(0, |j| j + 1);
+                assert_eq!(
+                    streamed,
+                    tok.decode(&ids[..upto]).unwrap(),
+                    "{text:?} after {} ids",
+                    i + 1
+                );
+            }
+            streamed.push_str(&d.finish());
+            let decoded = tok.decode(ids).unwrap();
+            assert_eq!(streamed, decoded, "{text:?}, first {end} ids");
+            cut_inside_a_character +=
+                usize::from(decoded.ends_with('\u{FFFD}') && !text.contains('\u{FFFD}'));
         }
-        streamed.push_str(&d.finish());
-        assert_eq!(streamed, tok.decode(&ids).unwrap(), "{:?}", c.text);
-        if c.ids
+        if ids
             .iter()
             .any(|&id| matches!(tok.pieces()[id as usize], Piece::Byte(_)))
         {
@@ -87,6 +83,10 @@ fn streaming_equals_decode_and_never_lags() {
     assert!(
         checked_byte_fallback >= 10,
         "too few byte-fallback cases: {checked_byte_fallback}"
+    );
+    assert!(
+        cut_inside_a_character >= 10,
+        "too few cuts inside a character: {cut_inside_a_character}"
     );
 }
 
