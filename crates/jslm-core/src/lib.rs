@@ -4,10 +4,12 @@
 //!   window to Japanese/English messages, each in one table);
 //! - [`Precision`]: how weights are stored or run (`F32` … `Q2_K`), from the catalog to the UI;
 //! - [`ModelShape`]: a Mistral/Llama decoder's dimensions;
-//! - [`Container`]: safetensors or GGUF.
+//! - [`Container`]: safetensors or GGUF;
+//! - [`abandoned`]: temporary files a killed writer left behind.
 //!
 //! A leaf crate (serde only), so the hub can use it without the engine or the planner.
 
+pub mod abandoned;
 mod container;
 mod error_code;
 mod precision;

@@ -72,6 +72,11 @@ pub fn write_gguf_atomically(
     // wins and both files are identical.
     let unique: u64 = rand::random();
     let partial = out.with_extension(format!("gguf.{}-{unique:016x}.partial", std::process::id()));
+    // Those of earlier writers killed midway (Ctrl-C, a closed window, a crash): gigabytes each.
+    if let (Some(dir), Some(name)) = (out.parent(), out.file_name()) {
+        let prefix = format!("{}.", name.to_string_lossy());
+        jslm_core::abandoned::remove_abandoned(dir, &prefix, ".partial");
+    }
     let result = (|| -> Result<()> {
         let file = std::fs::File::create(&partial).map_err(|e| EngineError::io(&partial, e))?;
         let mut w = std::io::BufWriter::with_capacity(4 << 20, file);
@@ -343,5 +348,28 @@ mod tests {
             0,
             "nothing left behind"
         );
+    }
+
+    #[test]
+    fn a_write_removes_what_killed_writers_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("m.gguf");
+        let left = |name: &str, age_s: u64| {
+            let path = dir.path().join(name);
+            let f = std::fs::File::create(&path).unwrap();
+            f.set_len(4096).unwrap();
+            let when = std::time::SystemTime::now() - std::time::Duration::from_secs(age_s);
+            f.set_modified(when).unwrap();
+            path
+        };
+        // A writer killed an hour ago, one writing now, another model's.
+        let dead = left("m.gguf.4242-00000000000000aa.partial", 3600);
+        let live = left("m.gguf.4343-00000000000000bb.partial", 2);
+        let other = left("n.gguf.4242-00000000000000cc.partial", 3600);
+        let ts = tensors();
+        write_gguf_atomically(&out, &metadata(), &plan_of(&ts), |i| copy(&ts[i].1)).unwrap();
+        assert!(out.is_file());
+        assert!(!dead.exists());
+        assert!(live.exists() && other.exists());
     }
 }

@@ -272,34 +272,12 @@ fn temp_name(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.{}-{n}.jslm-tmp", std::process::id()))
 }
 
-/// How long a temporary name goes unmodified before it counts as abandoned: one whose process
-/// ended between making it and the rename. A copy (file systems without links) writes to it
-/// all the while, so only a dead one is this old.
-const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(600);
-
 /// Removes the abandoned temporary names of `pointer` (a multi-GB copy cut off by a crash
 /// would otherwise stay, hidden, until the model is deleted).
 fn remove_abandoned_temps(pointer: &Path) {
-    let (Some(dir), Some(name)) = (pointer.parent(), pointer.file_name()) else {
-        return;
-    };
-    let prefix = format!(".{}.", name.to_string_lossy());
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let entry_name = entry.file_name().to_string_lossy().to_string();
-        if !entry_name.starts_with(&prefix) || !entry_name.ends_with(".jslm-tmp") {
-            continue;
-        }
-        let age = std::fs::symlink_metadata(entry.path())
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.elapsed().ok());
-        if age.is_some_and(|age| age > ABANDONED_AFTER) {
-            // Another process may have removed it first; either way it is gone.
-            let _ = std::fs::remove_file(entry.path());
-        }
+    if let (Some(dir), Some(name)) = (pointer.parent(), pointer.file_name()) {
+        let prefix = format!(".{}.", name.to_string_lossy());
+        jslm_core::abandoned::remove_abandoned(dir, &prefix, ".jslm-tmp");
     }
 }
 
