@@ -151,6 +151,20 @@ impl serde::Serialize for AppError {
                     }),
                 )?;
             }
+            // A quantized copy that will not fit on the cache's disk: as a download's.
+            Some(EngineError::DiskFull {
+                needed_bytes,
+                available_bytes,
+                ..
+            }) => {
+                map.serialize_entry(
+                    "numbers",
+                    &serde_json::json!({
+                        "needed_bytes": needed_bytes,
+                        "available_bytes": available_bytes,
+                    }),
+                )?;
+            }
             _ => {}
         }
         match self.hub() {
@@ -267,6 +281,15 @@ mod tests {
         let v = serde_json::to_value(&fit).unwrap();
         assert_eq!(v["code"], "will_not_fit");
         assert_eq!(v["numbers"]["needed_bytes"], 9);
+        // A quantized copy too large for the disk: the numbers the page shows.
+        let disk = AppError::from(RuntimeError::Engine(EngineError::DiskFull {
+            dir: "/c/quantized".into(),
+            needed_bytes: 7,
+            available_bytes: 2,
+        }));
+        let v = serde_json::to_value(&disk).unwrap();
+        assert_eq!(v["code"], "disk_full");
+        assert_eq!(v["numbers"]["available_bytes"], 2);
         // Engine errors keep their details when they come through the runtime.
         let through = AppError::from(RuntimeError::Engine(EngineError::InvalidSetting {
             field: "precision",

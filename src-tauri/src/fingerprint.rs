@@ -3,25 +3,13 @@
 //! Hashing 14 GB takes most of a minute, so results are kept in `file-hashes.json` in the app
 //! data dir, keyed by absolute path and reused while the file's size and modification time are
 //! unchanged. Files in a Hugging Face cache are named by their hash and cost nothing (the
-//! engine's `file_sha256` reads the blob name).
+//! engine's `HashStore` reads the blob name).
 
-use crate::json_file::{self, ReadError};
 use crate::model_summary::{FileDigest, Provenance};
 use jslm_engine::description::hf_snapshot;
-use jslm_engine::quantize::file_sha256;
+use jslm_engine::file_hash::HashStore;
 use jslm_engine::EngineError;
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::UNIX_EPOCH;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Entry {
-    len: u64,
-    /// Modification time in nanoseconds since the Unix epoch.
-    modified_ns: u128,
-    sha256: String,
-}
 
 /// The cache file; a damaged or unreadable one is treated as empty (hashes are recomputed).
 #[derive(Debug)]
@@ -41,52 +29,23 @@ impl FingerprintCache {
         shards: &[PathBuf],
         mut on_hashing: impl FnMut(&Path),
     ) -> Result<Provenance, EngineError> {
-        let mut cache = self.read();
-        let mut changed = false;
+        let mut hashes = HashStore::open(&self.path);
         let mut files = Vec::with_capacity(shards.len());
         for shard in shards {
-            let key = shard.to_string_lossy().into_owned();
-            let stamp = stamp(shard);
-            let cached = match (cache.get(&key), stamp) {
-                (Some(e), Some((len, modified_ns)))
-                    if e.len == len && e.modified_ns == modified_ns =>
-                {
-                    Some(e.sha256.clone())
-                }
-                _ => None,
-            };
-            let sha256 = match cached {
-                Some(h) => h,
-                None => {
-                    on_hashing(shard);
-                    let hash = file_sha256(shard)?;
-                    if let Some((len, modified_ns)) = stamp {
-                        cache.insert(
-                            key,
-                            Entry {
-                                len,
-                                modified_ns,
-                                sha256: hash.clone(),
-                            },
-                        );
-                        changed = true;
-                    }
-                    hash
-                }
-            };
+            if hashes.known(shard).is_none() {
+                on_hashing(shard);
+            }
             files.push(FileDigest {
                 name: shard
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default(),
-                sha256,
+                sha256: hashes.sha256(shard)?,
             });
         }
-        if changed {
-            // Only a cache: failing to write it costs a re-hash next time, nothing more.
-            if let Err(e) = json_file::write_atomic(&self.path, &cache) {
-                eprintln!("jslm-desktop: could not save file hashes: {e}");
-            }
+        // Only a cache: failing to write it costs a re-hash next time, nothing more.
+        if let Err(e) = hashes.save() {
+            eprintln!("jslm-desktop: could not save file hashes: {e}");
         }
         let snapshot = shards.first().and_then(|s| hf_snapshot(s));
         Ok(Provenance {
@@ -95,19 +54,6 @@ impl FingerprintCache {
             files,
         })
     }
-
-    fn read(&self) -> BTreeMap<String, Entry> {
-        match json_file::read(&self.path) {
-            Ok(Some(map)) => map,
-            Ok(None) | Err(ReadError::Corrupt(_)) | Err(ReadError::Io(_)) => BTreeMap::new(),
-        }
-    }
-}
-
-fn stamp(path: &Path) -> Option<(u64, u128)> {
-    let meta = std::fs::metadata(path).ok()?;
-    let modified = meta.modified().ok()?.duration_since(UNIX_EPOCH).ok()?;
-    Some((meta.len(), modified.as_nanos()))
 }
 
 #[cfg(test)]

@@ -83,7 +83,10 @@ pub fn advice(code: ErrorCode) -> Option<&'static str> {
              precision (--precision q4_k_m), a shorter --context, or --device cpu"
         }
         NotFound => "check the name; for a private repo run `jslm login` with a token that can read it",
-        DiskFull => "free some space, or set HF_HUB_CACHE to a larger disk",
+        DiskFull => {
+            "free some space, or move the cache to a larger disk (HF_HUB_CACHE for downloads, \
+             JSLM_CACHE_DIR for quantized copies)"
+        }
         WillNotFit => "pass --force to try anyway, or choose a smaller --precision",
         OverrideRefused => "leave out --precision/--device/--gpu-layers to let the plan choose (see `jslm doctor`)",
         MissingFile => "pass the folder with config.json and safetensors, or a .gguf file (--tokenizer PATH for a tokenizer.json elsewhere)",

@@ -5,6 +5,7 @@
 use crate::description::ModelDescription;
 use crate::error::{EngineError, Result};
 use crate::events::{CancelFlag, GenerationEvent, GenerationOutput, GenerationStats, StopReason};
+use crate::file_hash::HashStore;
 use crate::files::{tokenizer_beside, WeightsFormat};
 use crate::gguf_cpu::Reuse;
 use crate::model::{load_gguf, load_safetensors, LoadedNetwork, ModelInfo, Network};
@@ -33,6 +34,9 @@ pub struct LoadOptions {
     pub threads: Option<usize>,
     /// Where in-app quantized GGUFs are kept.
     pub quantized_dir: Option<PathBuf>,
+    /// Where the sha256 of quantization sources outside a Hugging Face cache are remembered
+    /// (a 14 GB folder is read once, not at every load); `None`: not remembered.
+    pub source_hashes: Option<PathBuf>,
     /// `tokenizer.json` to use instead of the one beside the weights.
     pub tokenizer: Option<PathBuf>,
     /// Longest prompt piece processed in one forward pass (default 512, as the device plan
@@ -89,6 +93,7 @@ impl Default for LoadOptions {
             precision: None,
             threads: None,
             quantized_dir: None,
+            source_hashes: None,
             tokenizer: None,
             prefill_chunk_tokens: DEFAULT_PREFILL_CHUNK,
             context_tokens: None,
@@ -257,7 +262,14 @@ impl Runner {
                     EngineError::invalid("quantized_dir", "is needed to quantize in the app")
                 })?;
                 progress(LoadProgress::Hashing);
-                let source = SourceInfo::describe(shards)?;
+                // Files outside a Hugging Face cache are read once per version, not per load.
+                let mut hashes = match &options.source_hashes {
+                    Some(file) => HashStore::open(file),
+                    None => HashStore::in_memory(),
+                };
+                let source = SourceInfo::describe(config, shards, &mut hashes)?;
+                // Only a memo: if it cannot be saved, the next load reads the files again.
+                let _ = hashes.save();
                 let out = quantized_path(&dir, &source, precision);
                 let cached = out
                     .is_file()
@@ -272,7 +284,10 @@ impl Runner {
                         quantize_safetensors(config, shards, &source, precision, &out, |p| {
                             progress(LoadProgress::Quantizing(p.clone()))
                         })?;
-                        ModelDescription::read(&out)?
+                        // A file that does not read back is not left as the cached copy.
+                        ModelDescription::read(&out).inspect_err(|_| {
+                            let _ = std::fs::remove_file(&out);
+                        })?
                     }
                 };
                 progress(LoadProgress::LoadingWeights);

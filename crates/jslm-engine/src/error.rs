@@ -59,6 +59,18 @@ pub enum EngineError {
         source: std::io::Error,
     },
 
+    /// Not enough free space for a quantized copy, found before it is written.
+    #[error(
+        "not enough disk space for the quantized model: it needs {}, {} free in {}. Free some \
+         space or set JSLM_CACHE_DIR to a folder on a larger disk",
+        jslm_hardware::units::format_gb(*needed_bytes), jslm_hardware::units::format_gb(*available_bytes), dir.display()
+    )]
+    DiskFull {
+        dir: PathBuf,
+        needed_bytes: u64,
+        available_bytes: u64,
+    },
+
     /// The device the plan chose could not be opened (a GPU without a working driver, a
     /// build without that backend, out of memory).
     #[error("the device {device} is not available: {message}")]
@@ -90,6 +102,7 @@ impl EngineError {
             Self::ForeignVocabulary { .. } => ErrorCode::ForeignVocabulary,
             Self::Busy => ErrorCode::Busy,
             Self::Io { .. } => ErrorCode::Io,
+            Self::DiskFull { .. } => ErrorCode::DiskFull,
             Self::DeviceUnavailable { .. } => ErrorCode::DeviceUnavailable,
             Self::DeviceOutOfMemory(_) => ErrorCode::DeviceOutOfMemory,
             Self::Compute(_) => ErrorCode::Compute,

@@ -21,7 +21,7 @@ pub struct TensorPlan {
 
 impl TensorPlan {
     /// Bytes of the tensor's data; shapes come from source files, so every step is checked.
-    fn bytes(&self) -> Result<usize> {
+    pub fn bytes(&self) -> Result<usize> {
         let too_large = || {
             EngineError::invalid(
                 "tensor",

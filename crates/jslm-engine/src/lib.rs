@@ -14,6 +14,7 @@ pub mod description;
 pub mod engine;
 pub mod error;
 pub mod events;
+pub mod file_hash;
 pub mod files;
 pub(crate) mod gguf_cpu;
 pub mod gguf_header;

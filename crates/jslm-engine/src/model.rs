@@ -283,9 +283,11 @@ fn check_config_bounds(config: &mistral::Config) -> std::result::Result<(), Stri
         ("rms_norm_eps", config.rms_norm_eps),
         ("rope_theta", config.rope_theta),
     ] {
-        if !(value.is_finite() && value > 0.0) {
+        // The engine and the GGUF metadata hold them as f32: 1e39 would become infinity.
+        let single = value as f32;
+        if !(value.is_finite() && single.is_finite() && single > 0.0) {
             return Err(format!(
-                "`{field}` must be a finite number > 0. Given: {value}"
+                "`{field}` must be a finite number > 0 (in single precision). Given: {value}"
             ));
         }
     }

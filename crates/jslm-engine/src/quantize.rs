@@ -11,6 +11,7 @@
 //! `output`, and for `attn_v`/`ffn_down` of the layers `use_more_bits` selects; Q4_K elsewhere.
 
 use crate::error::{EngineError, Result};
+use crate::file_hash::HashStore;
 use crate::gguf_writer::{write_gguf_atomically, TensorPlan};
 use crate::model::{inspect_safetensors, read_mistral_config};
 use candle_core::quantized::{gguf_file, GgmlDType, QStorage, QTensor};
@@ -59,6 +60,11 @@ pub struct QuantizeProgress {
     pub bytes_total: u64,
 }
 
+/// Bumped whenever the quantizer's output for the same source changes (a recipe, the
+/// metadata it writes, a fix): cached copies made by an older quantizer are then made again
+/// instead of being used as if current. 2: the key took in config.json and this number.
+pub const QUANTIZER_VERSION: u32 = 2;
+
 /// Where the source came from, recorded in the GGUF's metadata.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SourceInfo {
@@ -66,6 +72,9 @@ pub struct SourceInfo {
     pub repo: Option<String>,
     /// The snapshot's commit hash.
     pub revision: Option<String>,
+    /// sha256 of `config.json`: the shapes, RoPE base and norm epsilon the quantizer writes
+    /// into the file come from it (a new revision may change it alone).
+    pub config_sha256: String,
     /// `(file name, sha256)` of every shard.
     pub files: Vec<(String, String)>,
 }
@@ -73,8 +82,8 @@ pub struct SourceInfo {
 impl SourceInfo {
     /// Identifies the source: repo and revision from a HF cache path
     /// (`models--org--name/snapshots/<commit>/…`), file hashes from the blob names the cache
-    /// uses (a blob's name is its sha256) or by hashing the file.
-    pub fn describe(shards: &[PathBuf]) -> Result<Self> {
+    /// uses (a blob's name is its sha256), else from `hashes` (read once per file version).
+    pub fn describe(config: &Path, shards: &[PathBuf], hashes: &mut HashStore) -> Result<Self> {
         let mut info = SourceInfo::default();
         if let Some(first) = shards.first() {
             let comps: Vec<String> = first
@@ -90,19 +99,25 @@ impl SourceInfo {
                 }
             }
         }
+        info.config_sha256 = hashes.sha256(config)?;
         for shard in shards {
             let name = shard
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            info.files.push((name, file_sha256(shard)?));
+            info.files.push((name, hashes.sha256(shard)?));
         }
         Ok(info)
     }
 
-    /// A short key for the cache file name: changes whenever any source file changes.
+    /// A short key for the cache file name: changes whenever any source file (weights or
+    /// config) or the quantizer changes.
     pub fn key(&self) -> String {
         let mut h = Sha256::new();
+        h.update(format!("jslm-quantizer-{QUANTIZER_VERSION}").as_bytes());
+        h.update([0]);
+        h.update(self.config_sha256.as_bytes());
+        h.update([0]);
         for (name, sha) in &self.files {
             h.update(name.as_bytes());
             h.update([0]);
@@ -119,25 +134,7 @@ fn hex(bytes: &[u8]) -> String {
 
 /// sha256 of a file; for a Hugging Face cache symlink into `blobs/<sha256>`, the blob name.
 pub fn file_sha256(path: &Path) -> Result<String> {
-    if let Ok(target) = std::fs::read_link(path) {
-        if let Some(name) = target.file_name().and_then(|n| n.to_str()) {
-            if name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Ok(name.to_ascii_lowercase());
-            }
-        }
-    }
-    use std::io::Read;
-    let mut f = std::fs::File::open(path).map_err(|e| EngineError::io(path, e))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf).map_err(|e| EngineError::io(path, e))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex(&h.finalize()))
+    HashStore::in_memory().sha256(path)
 }
 
 /// The cache file for `source` quantized as `q`, under `cache_dir`.
@@ -284,6 +281,8 @@ pub fn quantize_safetensors(
         }
         maps.push(mmap);
     }
+    // Before minutes of work: every tensor config.json implies, with its shape, and no other.
+    check_source_tensors(config_path, &config, &plan)?;
     // llama.cpp's order: token_embd, the blocks in layer order, output_norm, output.
     plan.sort_by_key(|t| {
         let rank = match t.gguf_name.as_str() {
@@ -310,6 +309,7 @@ pub fn quantize_safetensors(
     } else {
         Precision::Q8_0
     };
+    check_free_space(out, &targets)?;
     let metadata = llama_metadata(&config, written, Some(source));
     let bytes_total: u64 = plan.iter().map(|t| t.bytes).sum();
     let mut bytes_done = 0u64;
@@ -348,6 +348,117 @@ pub fn quantize_safetensors(
         Ok(qt)
     })?;
     Ok(out.to_path_buf())
+}
+
+/// Room the metadata and the tensors' padding take beyond the tensor data, and what the
+/// file system and other writers may need meanwhile.
+const FREE_SPACE_MARGIN: u64 = 64 << 20;
+
+/// Refuses before minutes of work when the disk holding `out` cannot take the file (a disk
+/// that fills up midway is an I/O error later, with the partial file removed).
+fn check_free_space(out: &Path, targets: &[TensorPlan]) -> Result<()> {
+    let dir = out.parent().unwrap_or(out);
+    // A disk that cannot be found is not refused: the write itself still reports a full one.
+    match jslm_hardware::DiskSpace::detect(dir) {
+        Ok(disk) => check_room(dir, targets, disk.available_bytes),
+        Err(_) => Ok(()),
+    }
+}
+
+fn check_room(dir: &Path, targets: &[TensorPlan], available_bytes: u64) -> Result<()> {
+    let mut needed_bytes = FREE_SPACE_MARGIN;
+    for t in targets {
+        needed_bytes = needed_bytes.saturating_add(t.bytes()? as u64);
+    }
+    if available_bytes < needed_bytes {
+        return Err(EngineError::DiskFull {
+            dir: dir.to_path_buf(),
+            needed_bytes,
+            available_bytes,
+        });
+    }
+    Ok(())
+}
+
+/// The tensors of a Mistral model as config.json describes it: Hugging Face name → shape.
+fn expected_tensors(config: &mistral::Config) -> Vec<(String, Vec<usize>)> {
+    let hidden = config.hidden_size;
+    let head_dim = config
+        .head_dim
+        .unwrap_or(hidden / config.num_attention_heads);
+    let (q, kv) = (
+        config.num_attention_heads * head_dim,
+        config.num_key_value_heads * head_dim,
+    );
+    let ffn = config.intermediate_size;
+    let mut out = vec![
+        (
+            "model.embed_tokens.weight".to_string(),
+            vec![config.vocab_size, hidden],
+        ),
+        ("model.norm.weight".to_string(), vec![hidden]),
+        (
+            "lm_head.weight".to_string(),
+            vec![config.vocab_size, hidden],
+        ),
+    ];
+    for layer in 0..config.num_hidden_layers {
+        let name = |part: &str| format!("model.layers.{layer}.{part}.weight");
+        out.extend([
+            (name("self_attn.q_proj"), vec![q, hidden]),
+            (name("self_attn.k_proj"), vec![kv, hidden]),
+            (name("self_attn.v_proj"), vec![kv, hidden]),
+            (name("self_attn.o_proj"), vec![hidden, q]),
+            (name("mlp.gate_proj"), vec![ffn, hidden]),
+            (name("mlp.up_proj"), vec![ffn, hidden]),
+            (name("mlp.down_proj"), vec![hidden, ffn]),
+            (name("input_layernorm"), vec![hidden]),
+            (name("post_attention_layernorm"), vec![hidden]),
+        ]);
+    }
+    out
+}
+
+/// The source's tensors against config.json: a missing, doubled, extra or misshapen tensor
+/// is an error naming the model folder, before anything is written (a file quantized from
+/// them would be refused only when loaded, as a broken cache file, after minutes).
+fn check_source_tensors(
+    config_path: &Path,
+    config: &mistral::Config,
+    plan: &[SourceTensor],
+) -> Result<()> {
+    let folder = config_path.parent().unwrap_or(config_path);
+    let mismatch = |what: String| {
+        EngineError::invalid_file(folder, format!("weights do not match config.json: {what}"))
+    };
+    let mut found: std::collections::HashMap<&str, &[usize]> = std::collections::HashMap::new();
+    for t in plan {
+        if found.insert(t.hf_name.as_str(), &t.shape).is_some() {
+            return Err(mismatch(format!("tensor {} is stored twice", t.hf_name)));
+        }
+    }
+    let expected = expected_tensors(config);
+    for (name, shape) in &expected {
+        match found.get(name.as_str()) {
+            None => return Err(mismatch(format!("tensor {name} is missing"))),
+            Some(given) if *given != shape.as_slice() => {
+                return Err(mismatch(format!(
+                    "tensor {name} has shape {given:?}, config.json says {shape:?}"
+                )))
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some(extra) = plan
+        .iter()
+        .find(|t| !expected.iter().any(|(name, _)| *name == t.hf_name))
+    {
+        return Err(mismatch(format!(
+            "tensor {} is beyond the {} layers of config.json",
+            extra.hf_name, config.num_hidden_layers
+        )));
+    }
+    Ok(())
 }
 
 /// Converts one f32 tensor, named as in GGUF, to its quantized form: Q/K permuted to GGUF's
@@ -478,7 +589,12 @@ pub fn llama_metadata(
         ("llama.rope.freq_base", V::F32(config.rope_theta as f32)),
         ("llama.vocab_size", V::U32(config.vocab_size as u32)),
         ("jslm.quantization", V::String(q.as_str().into())),
+        ("jslm.quantizer.version", V::U32(QUANTIZER_VERSION)),
         ("jslm.source.key", V::String(source.key())),
+        (
+            "jslm.source.config_sha256",
+            V::String(source.config_sha256.clone()),
+        ),
         ("jslm.source.files", files_value),
     ];
     if let Some(repo) = &source.repo {
@@ -617,21 +733,79 @@ mod tests {
         std::fs::create_dir_all(&blobs).unwrap();
         std::fs::create_dir_all(&snap).unwrap();
         std::fs::write(blobs.join(&sha), b"x").unwrap();
+        std::fs::write(snap.join("config.json"), b"{}").unwrap();
         #[cfg(unix)]
         std::os::unix::fs::symlink(format!("../../blobs/{sha}"), snap.join("model.safetensors"))
             .unwrap();
         #[cfg(unix)]
         {
-            let info = SourceInfo::describe(&[snap.join("model.safetensors")]).unwrap();
+            let mut hashes = HashStore::in_memory();
+            let shards = [snap.join("model.safetensors")];
+            let info =
+                SourceInfo::describe(&snap.join("config.json"), &shards, &mut hashes).unwrap();
             assert_eq!(info.repo.as_deref(), Some("org/name"));
             assert_eq!(info.revision.as_deref(), Some("abc123"));
             assert_eq!(
                 info.files,
                 vec![("model.safetensors".to_string(), sha.clone())]
             );
+            // Only config.json was read: the shard's hash is its blob's name.
+            assert_eq!(hashes.hashed, vec![snap.join("config.json")]);
             let p = quantized_path(Path::new("/c"), &info, Precision::Q8_0);
             assert!(p.to_string_lossy().starts_with("/c/org--name-"));
             assert!(p.to_string_lossy().ends_with("-q8_0.gguf"));
         }
+    }
+
+    #[test]
+    fn a_changed_config_is_another_quantized_copy() {
+        // The same weights under a config.json that changed (a revision fixing the RoPE base,
+        // say) must not reuse the copy made from the old one.
+        let dir = tempfile::tempdir().unwrap();
+        let (config, shard) = (
+            dir.path().join("config.json"),
+            dir.path().join("m.safetensors"),
+        );
+        std::fs::write(&shard, b"weights").unwrap();
+        std::fs::write(&config, br#"{"rope_theta": 10000.0}"#).unwrap();
+        let path = |hashes: &mut HashStore| {
+            let info = SourceInfo::describe(&config, std::slice::from_ref(&shard), hashes).unwrap();
+            quantized_path(Path::new("/c"), &info, Precision::Q4KM)
+        };
+        let mut hashes = HashStore::in_memory();
+        let before = path(&mut hashes);
+        assert_eq!(path(&mut hashes), before, "the same source, the same copy");
+        assert_eq!(hashes.hashed.len(), 2, "each file read once");
+        std::fs::write(&config, br#"{"rope_theta": 1000000.0}"#).unwrap();
+        assert_ne!(path(&mut hashes), before);
+    }
+
+    #[test]
+    fn a_disk_too_small_for_the_copy_is_refused_with_the_numbers() {
+        // A 7B Q8_0's largest matrices: 32000 × 4096 twice and one 14336 × 4096.
+        let targets: Vec<TensorPlan> = [(32000, 4096), (32000, 4096), (14336, 4096)]
+            .into_iter()
+            .map(|(rows, cols)| TensorPlan {
+                name: "t".into(),
+                shape: vec![rows, cols],
+                dtype: GgmlDType::Q8_0,
+            })
+            .collect();
+        let data: u64 = (2 * 32000 + 14336) * 4096 / 32 * 34;
+        let needed = data + FREE_SPACE_MARGIN;
+        let dir = Path::new("/cache/quantized");
+        check_room(dir, &targets, needed).unwrap();
+        let err = check_room(dir, &targets, needed - 1).unwrap_err();
+        assert_eq!(err.code(), jslm_core::ErrorCode::DiskFull);
+        let EngineError::DiskFull {
+            needed_bytes,
+            available_bytes,
+            ..
+        } = &err
+        else {
+            panic!("{err}")
+        };
+        assert_eq!((*needed_bytes, *available_bytes), (needed, needed - 1));
+        assert!(err.to_string().contains("JSLM_CACHE_DIR"), "{err}");
     }
 }

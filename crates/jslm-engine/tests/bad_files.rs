@@ -156,3 +156,104 @@ fn truncated_gguf_is_named() {
     .unwrap_err();
     assert_eq!(err.code(), "invalid_file");
 }
+
+/// Loads `dir` quantized to Q8_0 into a fresh cache; returns the error and what the cache
+/// holds afterwards.
+fn quantize_err(dir: &Path) -> (jslm_engine::EngineError, Vec<std::path::PathBuf>) {
+    let cache = tempfile::tempdir().unwrap();
+    let options = LoadOptions {
+        precision: Some(Precision::Q8_0),
+        quantized_dir: Some(cache.path().join("quantized")),
+        ..Default::default()
+    };
+    let mut quantizing = false;
+    let err = Engine::load(dir, &options, |p| {
+        quantizing |= matches!(p, jslm_engine::LoadProgress::Quantizing(_));
+    })
+    .expect_err("must fail");
+    assert!(!quantizing, "refused before quantizing: {err}");
+    let left = std::fs::read_dir(cache.path().join("quantized"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    (err, left)
+}
+
+fn edit_config(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let path = dir.join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    edit(&mut config);
+    std::fs::write(&path, config.to_string()).unwrap();
+}
+
+/// Before: the quantizer wrote whatever tensors it found, and the broken file — cached —
+/// was refused only when loaded, naming the cache file; every retry quantized again.
+#[test]
+fn weights_unlike_config_are_refused_before_quantizing() {
+    type Edit = fn(&mut serde_json::Value);
+    let cases: [(&str, Edit, &str); 3] = [
+        (
+            "a layer more than the weights hold",
+            |c| c["num_hidden_layers"] = (c["num_hidden_layers"].as_u64().unwrap() + 1).into(),
+            "is missing",
+        ),
+        (
+            "another feed-forward size",
+            |c| c["intermediate_size"] = (c["intermediate_size"].as_u64().unwrap() * 2).into(),
+            "config.json says",
+        ),
+        (
+            "a layer fewer",
+            |c| c["num_hidden_layers"] = (c["num_hidden_layers"].as_u64().unwrap() - 1).into(),
+            "beyond the",
+        ),
+    ];
+    for (name, edit, needle) in cases {
+        let dir = common::copy_tiny_model();
+        edit_config(dir.path(), edit);
+        let (err, left) = quantize_err(dir.path());
+        assert_eq!(err.code(), "invalid_file", "{name}: {err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("weights do not match config.json"),
+            "{name}: {text}"
+        );
+        assert!(text.contains(needle), "{name}: {text}");
+        assert!(
+            text.contains(&dir.path().display().to_string()),
+            "{name}: {text}"
+        );
+        assert!(left.is_empty(), "{name}: {left:?}");
+    }
+}
+
+/// Before: a RoPE base beyond f32 passed the config check and became `inf` in the file.
+#[test]
+fn a_rope_base_beyond_single_precision_is_refused() {
+    let dir = common::copy_tiny_model();
+    edit_config(dir.path(), |c| c["rope_theta"] = 1e39.into());
+    let (err, left) = quantize_err(dir.path());
+    assert_eq!(err.code(), "invalid_file", "{err}");
+    assert!(err.to_string().contains("rope_theta"), "{err}");
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// A folder outside the Hugging Face cache is read once, then its hashes are remembered.
+#[test]
+fn quantization_sources_are_hashed_once() {
+    let dir = common::copy_tiny_model();
+    let cache = tempfile::tempdir().unwrap();
+    let store = cache.path().join("source-hashes.json");
+    let options = LoadOptions {
+        precision: Some(Precision::Q8_0),
+        quantized_dir: Some(cache.path().join("quantized")),
+        source_hashes: Some(store.clone()),
+        ..Default::default()
+    };
+    Engine::load(dir.path(), &options, |_| {}).unwrap();
+    let hashes = jslm_engine::file_hash::HashStore::open(&store);
+    let shard = dir.path().join("model.safetensors");
+    let sha = jslm_engine::file_hash::sha256_file(&shard).unwrap();
+    assert_eq!(hashes.known(&shard), Some(sha));
+    assert!(hashes.known(&dir.path().join("config.json")).is_some());
+}

@@ -114,6 +114,11 @@ impl Planned {
             precision: Some(plan.precision),
             threads: Some(plan.threads.max(1) as usize),
             quantized_dir: Some(places.quantized_dir.clone()),
+            // Beside the quantized copies (`~/.cache/jslm/`), shared by the window and the CLI.
+            source_hashes: places
+                .quantized_dir
+                .parent()
+                .map(|dir| dir.join("source-hashes.json")),
             tokenizer: self.source.tokenizer.clone(),
             prefill_chunk_tokens: plan.prefill_chunk_tokens.max(1) as usize,
             context_tokens: Some(plan.context_tokens as usize),

@@ -10,7 +10,7 @@
 //! Ollama's digest, llama.cpp's saved ETag), it can be verified once and the answer is
 //! remembered ([`hashes::HashStore`]).
 
-pub mod hashes;
+pub use jslm_engine::file_hash as hashes;
 mod identify;
 mod layouts;
 
