@@ -26,9 +26,11 @@ impl SystemMemory {
         let mut system = sysinfo::System::new();
         // `cgroup_limits` asserts that memory was refreshed first.
         system.refresh_memory();
-        let cgroup = system.cgroup_limits().map(|limits| CgroupMemory {
-            limit_bytes: limits.total_memory,
-            anonymous_bytes: limits.rss,
+        let cgroup = cgroup_if_known(system.total_memory(), || {
+            system.cgroup_limits().map(|limits| CgroupMemory {
+                limit_bytes: limits.total_memory,
+                anonymous_bytes: limits.rss,
+            })
         });
         Self::combine(system.total_memory(), system.available_memory(), cgroup)
     }
@@ -58,9 +60,33 @@ impl SystemMemory {
     }
 }
 
+/// The cgroup limit, asked only when the host's RAM was read: sysinfo's `cgroup_limits`
+/// asserts a non-zero total, and a sandbox with an unreadable or zero `/proc/meminfo` would
+/// otherwise crash every front end at start (the plan then reports 0 bytes, which "load
+/// anyway" overrides).
+fn cgroup_if_known(
+    host_total: u64,
+    limits: impl FnOnce() -> Option<CgroupMemory>,
+) -> Option<CgroupMemory> {
+    if host_total == 0 {
+        return None;
+    }
+    limits()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cgroup_is_not_asked_when_ram_could_not_be_read() {
+        let limit = CgroupMemory {
+            limit_bytes: 1,
+            anonymous_bytes: 0,
+        };
+        assert_eq!(cgroup_if_known(0, || panic!("asked")), None);
+        assert_eq!(cgroup_if_known(8, || Some(limit)), Some(limit));
+    }
     use crate::units::GIB;
 
     #[test]

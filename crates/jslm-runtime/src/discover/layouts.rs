@@ -218,8 +218,9 @@ fn llama_cpp(root: &Path) -> Vec<Candidate> {
         let mut json = path.clone().into_os_string();
         json.push(".json");
         let json = PathBuf::from(json);
+        // A plain file only: a FIFO (length 0) would block the read, and the scan with it.
         let meta = std::fs::metadata(&json)
-            .is_ok_and(|m| m.len() <= MAX_ETAG_JSON_BYTES)
+            .is_ok_and(|m| m.is_file() && m.len() <= MAX_ETAG_JSON_BYTES)
             .then(|| std::fs::read(&json).ok())
             .flatten()
             .and_then(|b| serde_json::from_slice::<Meta>(&b).ok());

@@ -313,3 +313,31 @@ fn default_folders_are_each_apps_own_and_only_those_that_exist() {
         .iter()
         .any(|f| f.source == Source::LlamaCpp && f.path == llama));
 }
+
+/// Before: a FIFO named like llama.cpp's ETag file (length 0, so under the size limit) blocked
+/// the read, and the scan of every folder with it (`jslm models`, the window's list).
+#[cfg(unix)]
+#[test]
+fn a_fifo_beside_a_model_does_not_block_the_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("llamacpp");
+    put(&root.join("a.gguf"));
+    let made = std::process::Command::new("mkfifo")
+        .arg(root.join("a.gguf.json"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let folders = vec![ScanFolder {
+        source: Source::LlamaCpp,
+        path: root,
+    }];
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let d = discover(&folders, &tiny(), &mut HashStore::in_memory(), false);
+        let _ = tx.send(d.found.len());
+    });
+    let found = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the scan returns");
+    assert_eq!(found, 1);
+}
