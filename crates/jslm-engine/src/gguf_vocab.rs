@@ -178,12 +178,7 @@ impl GgufVocab {
     }
 
     fn pieces_sha256(&self) -> String {
-        let mut h = Sha256::new();
-        for p in &self.pieces {
-            h.update(p.as_bytes());
-            h.update([0]);
-        }
-        hex(&h.finalize())
+        pieces_sha256(self.pieces.iter().map(String::as_str))
     }
 
     fn ranks_sha256(&self) -> String {
@@ -304,6 +299,21 @@ fn wrong_type(h: &GgufHeader, key: &str, found: &GgufArray, want: &str) -> Engin
         &h.path,
         format!("metadata key `{key}` is an array of {found}, expected {want}"),
     )
+}
+
+/// The fingerprint of a vocabulary's pieces, in id order (see [`PIECES_SHA256`]).
+fn pieces_sha256<'a>(pieces: impl IntoIterator<Item = &'a str>) -> String {
+    let mut h = Sha256::new();
+    for p in pieces {
+        h.update(p.as_bytes());
+        h.update([0]);
+    }
+    hex(&h.finalize())
+}
+
+/// Whether a 32,000-piece vocabulary (`pieces` in id order) is this model's, Mistral's.
+pub(crate) fn is_this_models_pieces<'a>(pieces: impl IntoIterator<Item = &'a str>) -> bool {
+    pieces_sha256(pieces) == PIECES_SHA256
 }
 
 fn hex(bytes: &[u8]) -> String {

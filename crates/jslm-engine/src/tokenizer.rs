@@ -99,6 +99,22 @@ impl JslmTokenizer {
                 )));
             }
         }
+        // A vocabulary of Mistral's size must be Mistral's own: Llama 2's tokenizer.json, say,
+        // has the same size and special ids but other pieces, and would give other ids for the
+        // same text without any error (other sizes are held against the model's vocabulary).
+        if inner.get_vocab_size(false) == crate::gguf_vocab::VOCAB_SIZE {
+            let tokens: Vec<String> = (0..crate::gguf_vocab::VOCAB_SIZE as u32)
+                .map(|id| inner.id_to_token(id).unwrap_or_default())
+                .collect();
+            if !crate::gguf_vocab::is_this_models_pieces(tokens.iter().map(String::as_str)) {
+                return Err(EngineError::ForeignVocabulary {
+                    path: path.to_path_buf(),
+                    reason: "its pieces are not this model's (Mistral's SentencePiece \
+                             vocabulary, which Japanese StableLM Instruct Gamma uses)"
+                        .into(),
+                });
+            }
+        }
         let pieces = Piece::table(&inner);
         Ok(Self {
             inner,

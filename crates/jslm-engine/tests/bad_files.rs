@@ -257,3 +257,37 @@ fn quantization_sources_are_hashed_once() {
     assert_eq!(hashes.known(&shard), Some(sha));
     assert!(hashes.known(&dir.path().join("config.json")).is_some());
 }
+
+/// Before: a tokenizer.json of Mistral's size whose pieces are not Mistral's (two swapped
+/// here; Llama 2's would do the same) was used as it was, beside a folder or even instead of a
+/// GGUF's own checked vocabulary, and the prompt's ids silently changed.
+#[test]
+fn a_tokenizer_json_with_other_pieces_is_refused() {
+    let swapped = |dir: &Path| {
+        let official = std::fs::read_to_string(common::tokenizer_json()).unwrap();
+        let mut tok: serde_json::Value = serde_json::from_str(&official).unwrap();
+        let vocab = tok["model"]["vocab"].as_object_mut().unwrap();
+        let (a, b) = (vocab["指"].clone(), vocab["示"].clone());
+        vocab.insert("指".into(), b);
+        vocab.insert("示".into(), a);
+        std::fs::write(dir.join("tokenizer.json"), tok.to_string()).unwrap();
+    };
+    // Beside a safetensors folder.
+    let folder = common::copy_tiny_model();
+    swapped(folder.path());
+    let err = load_err(folder.path());
+    assert_eq!(err.code(), "foreign_vocabulary", "{err}");
+    assert!(err.to_string().contains("tokenizer.json"), "{err}");
+    // Beside a GGUF that has its own vocabulary.
+    let dir = tempfile::tempdir().unwrap();
+    let gguf = dir.path().join("model-f16.gguf");
+    std::fs::copy(
+        common::fixtures().join("tiny-mistral-gguf/model-f16.gguf"),
+        &gguf,
+    )
+    .unwrap();
+    Engine::load(&gguf, &LoadOptions::default(), |_| {}).expect("its own vocabulary");
+    swapped(dir.path());
+    let err = load_err(&gguf);
+    assert_eq!(err.code(), "foreign_vocabulary", "{err}");
+}
