@@ -60,8 +60,13 @@ struct Inner<M> {
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum ModelStatus {
     Empty,
-    Loading { path: PathBuf },
-    Ready { model: ModelSummary },
+    Loading {
+        path: PathBuf,
+    },
+    /// Boxed: a summary is large beside the other states (serialized the same).
+    Ready {
+        model: Box<ModelSummary>,
+    },
 }
 
 /// Generic over the model so the state table is tested without loading one.
@@ -119,7 +124,7 @@ impl<M: AsRef<ModelSummary>> ModelHost<M> {
             Slot::Empty => ModelStatus::Empty,
             Slot::Loading { path } => ModelStatus::Loading { path: path.clone() },
             Slot::Ready(m) => ModelStatus::Ready {
-                model: (**m).as_ref().clone(),
+                model: Box::new((**m).as_ref().clone()),
             },
         }
     }

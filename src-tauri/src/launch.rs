@@ -77,7 +77,8 @@ mod tests {
     #[test]
     fn table() {
         let p = |s: &str| Some(PathBuf::from(s));
-        let cases: Vec<(&[&str], &[(&str, &str)], LaunchOptions)> = vec![
+        type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], LaunchOptions);
+        let cases: Vec<Case> = vec![
             (&[], &[], LaunchOptions::default()),
             (
                 &["--model", "/m"],

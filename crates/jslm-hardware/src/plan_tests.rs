@@ -1135,13 +1135,14 @@ fn split_between_gpu_and_cpu() {
                 .map(|s| (s.gpu_layers, s.total_layers, s.gpu_fit.level)),
         )
     };
-    let cases: [(
-        &str,
+    type Case = (
+        &'static str,
         HardwareProfile,
         PlanSettings,
         ComputeDevice,
         Option<std::ops::RangeInclusive<u32>>,
-    ); 7] = [
+    );
+    let cases: [Case; 7] = [
         (
             "4 GB, 3.6 GiB free",
             card(4, 36 * GIB / 10),
@@ -1308,12 +1309,13 @@ fn gpu_layers_override() {
                 .collect::<Vec<_>>(),
         )
     };
-    let cases: Vec<(
-        &str,
+    type Case = (
+        &'static str,
         HardwareProfile,
         PlanSettings,
-        (ComputeDevice, Precision, Option<u32>, Vec<&str>),
-    )> = vec![
+        (ComputeDevice, Precision, Option<u32>, Vec<&'static str>),
+    );
+    let cases: Vec<Case> = vec![
         // A 24 GB card would run bf16 whole; 16 blocks there means a quantized split.
         (
             "4090, 16 blocks",
