@@ -118,6 +118,10 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     let mut leading = true;
     let mut io_error: Option<std::io::Error> = None;
     let cancel = CancelFlag::new();
+    let ctrl_c = crate::interrupt::on_ctrl_c({
+        let cancel = cancel.clone();
+        move || cancel.cancel()
+    });
     let result = engine.generate(&request, &cancel, |event| {
         let written = if json {
             serde_json::to_writer(&mut out, event)
@@ -167,6 +171,10 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
             "[{} tokens, stop: {:?}, TTFT {:.0} ms, prompt {:.1} tok/s, decode {:.2} tok/s, seed {}]",
             s.generated_tokens, result.stop_reason, s.ttft_ms, s.prompt_tokens_per_s, s.decode_tokens_per_s, s.seed
         );
+    }
+    // Stopped by Ctrl-C: the partial answer and its stats are out; the exit code says so.
+    if ctrl_c.fired() {
+        return Err(crate::error::CliError::Interrupted.into());
     }
     Ok(())
 }

@@ -23,11 +23,18 @@ pub fn run(args: RemoteArgs, request: &GenerationRequest) -> anyhow::Result<()> 
     let mut out = stdout.lock();
     let json = args.json;
     let cancel = CancelFlag::new();
+    let mut ctrl_c = None;
     let mut io_error: Option<std::io::Error> = None;
     let mut leading = true;
     let result = runtime.block_on(async {
         let remote = Remote::connect(config).await?;
         eprintln!("remote: {} at {}", remote.model(), remote.endpoint());
+        // From here the first Ctrl-C stops the stream, keeping what came (while connecting
+        // there is nothing to keep: it exits at once).
+        ctrl_c = Some(crate::interrupt::on_ctrl_c({
+            let cancel = cancel.clone();
+            move || cancel.cancel()
+        }));
         remote
             .generate(request, &cancel, |text| {
                 let written = if json {
@@ -85,6 +92,10 @@ pub fn run(args: RemoteArgs, request: &GenerationRequest) -> anyhow::Result<()> 
             result.model,
             result.endpoint
         );
+    }
+    // Stopped by Ctrl-C: the partial answer and its stats are out; the exit code says so.
+    if ctrl_c.as_ref().is_some_and(|c| c.fired()) {
+        return Err(crate::error::CliError::Interrupted.into());
     }
     Ok(())
 }

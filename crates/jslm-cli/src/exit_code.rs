@@ -3,6 +3,7 @@
 //! (the libraries' messages say what happened, not what to type). The README lists the same
 //! table; a test keeps the two in sync, and the `match` keeps every code covered.
 
+use crate::error::CliError;
 use jslm_core::ErrorCode;
 
 /// The exit code for `code`.
@@ -99,9 +100,23 @@ pub fn advice(code: ErrorCode) -> Option<&'static str> {
     })
 }
 
+/// The process's exit code for `err`: its code's, 130 for a run Ctrl-C stopped, else 1.
+pub fn exit_status(err: &anyhow::Error) -> i32 {
+    let interrupted = err
+        .chain()
+        .any(|e| matches!(e.downcast_ref(), Some(CliError::Interrupted)));
+    if interrupted {
+        return crate::interrupt::EXIT_CODE;
+    }
+    error_code(err).map_or(1, exit_code)
+}
+
 /// The code of the first error in `err`'s chain that has one.
 pub fn error_code(err: &anyhow::Error) -> Option<ErrorCode> {
     err.chain().find_map(|e| {
+        if let Some(e) = e.downcast_ref::<CliError>() {
+            return e.code();
+        }
         if let Some(e) = e.downcast_ref::<jslm_runtime::RuntimeError>() {
             return Some(e.code());
         }
@@ -151,6 +166,9 @@ mod tests {
         assert_eq!(error_code(&err), Some(ErrorCode::Offline));
         assert_eq!(exit_code(ErrorCode::Offline), 17);
         assert_eq!(error_code(&anyhow::anyhow!("other")), None);
+        assert_eq!(exit_status(&anyhow::anyhow!("other")), 1);
+        let stopped = anyhow::Error::new(CliError::Interrupted).context("generating");
+        assert_eq!(exit_status(&stopped), 130);
         assert!(advice(ErrorCode::GatedNoToken)
             .unwrap()
             .contains("jslm login"));

@@ -69,8 +69,8 @@ pub fn resolve(
         let bars = Arc::new(crate::progress_bars::Bars::new());
         let for_events = bars.clone();
         let runtime = crate::hub_common::runtime()?;
+        let (cancel, _ctrl_c) = crate::interrupt::cancellation_token();
         let result = runtime.block_on(async {
-            let cancel = crate::hub_common::cancel_on_ctrl_c();
             jslm_runtime::resolve(
                 &manager,
                 &model_ref,

@@ -4,8 +4,10 @@
 mod cmd_download;
 mod cmd_login;
 mod cmd_models;
+mod error;
 mod exit_code;
 mod hub_common;
+mod interrupt;
 mod load;
 mod progress_bars;
 
@@ -56,6 +58,10 @@ fn main() {
     // The CPU build hands over to its CUDA twin where this machine can run it (gpu_variant).
     jslm_runtime::start_gpu_variant_if_usable();
     let cli = Cli::parse();
+    // Before any command: one Ctrl-C handling for the process's life (interrupt.rs).
+    if let Err(err) = interrupt::install() {
+        eprintln!("warning: Ctrl-C is not handled ({err:#}): it ends jslm at once");
+    }
     let result: anyhow::Result<()> = match cli.command {
         Command::Generate(args) => cmd_generate::run(args),
         Command::Serve(args) => cmd_serve::run(args),
@@ -75,6 +81,6 @@ fn main() {
             eprintln!("hint: {advice}");
         }
         eprintln!("error: {err:#}");
-        std::process::exit(code.map_or(1, exit_code::exit_code));
+        std::process::exit(exit_code::exit_status(&err));
     }
 }

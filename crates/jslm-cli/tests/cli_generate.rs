@@ -1,7 +1,11 @@
 //! `jslm generate` end to end on the tiny fixture model.
 
+mod support;
+
+use std::io::BufRead;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
@@ -340,6 +344,63 @@ fn a_gguf_with_another_vocabulary_is_refused() {
     assert_eq!(out.status.code(), Some(38), "{stderr}");
     assert!(
         stderr.contains("bos_token_id") && stderr.contains("hint:"),
+        "{stderr}"
+    );
+}
+
+/// A running `jslm generate --json`'s stdout lines, read on a thread (so that it never blocks
+/// on a full pipe), and the line of its first token.
+fn stream_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    let stdout = child.stdout.take().unwrap();
+    let (send, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = send.send(line);
+        }
+    });
+    lines
+}
+
+/// Ctrl-C stops a running generation within seconds: the partial answer comes out, `--json`'s
+/// last line says it was cancelled, and the exit code is 130. (Before, once a runtime had
+/// listened for Ctrl-C, SIGINT was swallowed and the generation ran to its end.)
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_a_generation_and_exits_130() {
+    let mut child = jslm()
+        .args(["generate", "--greedy", "--json", "--max-new-tokens", "4000"])
+        .args(["--instruction", "こんにちは", "--model"])
+        .arg(fixtures().join("tiny-mistral"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = stream_lines(&mut child);
+    let mut seen = Vec::new();
+    while !seen
+        .iter()
+        .any(|l: &String| l.contains(r#""event":"token""#))
+    {
+        match lines.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) => seen.push(line),
+            Err(e) => panic!("no token from jslm generate: {e}; {seen:?}"),
+        }
+    }
+    support::ctrl_c(&child);
+    let status = support::exit_within(&mut child, Duration::from_secs(5), "generate");
+    seen.extend(lines.iter());
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    let last: serde_json::Value = serde_json::from_str(seen.last().unwrap()).unwrap();
+    assert_eq!(last["stop_reason"], "cancelled", "{last}");
+    let generated = last["generated_token_ids"].as_array().unwrap().len();
+    assert!(generated > 0 && generated < 4000, "{generated} tokens");
+    assert!(
+        stderr.trim_end().ends_with("error: interrupted (Ctrl-C)"),
         "{stderr}"
     );
 }

@@ -3,6 +3,8 @@
 //! the reason printed, only when `import openai` fails (`scripts/test.sh` installs it;
 //! `JSLM_TEST_PYTHON` picks the interpreter); the `curl` part when there is no curl.
 
+mod support;
+
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -272,4 +274,24 @@ fn the_first_request_finds_the_card_header_already_cached() {
         v["usage"]["prompt_tokens_details"]["cached_tokens"], 68,
         "{text}"
     );
+}
+
+/// Ctrl-C shuts the server down as before, now through the CLI's one Ctrl-C handling: a
+/// streaming request in flight ends, the server prints its totals and exits 0.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_the_server() {
+    let mut server = serve(&[]);
+    let url = format!("{}/completions", server.url);
+    let body = r#"{"prompt":"こんにちは","max_tokens":4000,"temperature":0,"stream":true}"#;
+    let client = std::thread::spawn(move || post_json(&url, body, &["-N"]));
+    // The request runs once the server has counted it; the tiny model needs ~20 s for 4,000.
+    std::thread::sleep(Duration::from_millis(500));
+    support::ctrl_c(&server.child);
+    let status = support::exit_within(&mut server.child, Duration::from_secs(10), "serve");
+    assert_eq!(status.code(), Some(0));
+    server.wait_for("stopped:");
+    if let Some((text, _)) = client.join().unwrap() {
+        assert!(!text.trim_end().ends_with("data: [DONE]"), "{text}");
+    }
 }

@@ -1,0 +1,22 @@
+//! The CLI's own errors: what only the command line meets (Ctrl-C, its flags' files), each
+//! with its code from `jslm_core::ErrorCode` like the libraries' errors, so that
+//! `exit_code.rs` stays the one table from codes to exit codes.
+
+use jslm_core::ErrorCode;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Ctrl-C stopped the command after it printed what it had. Not an error class of its own
+    /// (no `ErrorCode`): it exits 130, as a shell reports a program it interrupted.
+    #[error("interrupted (Ctrl-C)")]
+    Interrupted,
+}
+
+impl CliError {
+    /// The error code; `None` for an interruption (exit 130, see `exit_code::exit_status`).
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            Self::Interrupted => None,
+        }
+    }
+}
