@@ -78,9 +78,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         args.decode_tokens,
     )?;
     if args.json {
-        println!("{}", serde_json::to_string(&report)?);
+        outln!("{}", serde_json::to_string(&report)?)?;
     } else {
-        print_table(&[report]);
+        print_table(&[report])?;
     }
     Ok(())
 }
@@ -91,17 +91,20 @@ fn run_kernels(json: bool) -> anyhow::Result<()> {
     let timings = jslm_engine::kernel_timings(7, 1000);
     if json {
         for t in &timings {
-            println!("{}", serde_json::to_string(t)?);
+            outln!("{}", serde_json::to_string(t)?)?;
         }
         return Ok(());
     }
-    println!("| weights | kernels | path | ns per block (tiles: and token) |");
-    println!("|---|---|---|---|");
+    outln!("| weights | kernels | path | ns per block (tiles: and token) |")?;
+    outln!("|---|---|---|---|")?;
     for t in &timings {
-        println!(
+        outln!(
             "| {} | {} | {} | {:.2} |",
-            t.weights, t.kernels, t.path, t.ns_per_block
-        );
+            t.weights,
+            t.kernels,
+            t.path,
+            t.ns_per_block
+        )?;
     }
     Ok(())
 }
@@ -135,7 +138,7 @@ fn run_synthetic(args: &BenchArgs) -> anyhow::Result<()> {
             bar.finish_and_clear();
         }
         if args.prepare_only {
-            println!("{}", path.display());
+            outln!("{}", path.display())?;
             continue;
         }
         let runners: Vec<&str> = if args.runner == "both" {
@@ -178,13 +181,13 @@ fn run_synthetic(args: &BenchArgs) -> anyhow::Result<()> {
             let report: BenchReport = serde_json::from_slice(&out.stdout)
                 .with_context(|| format!("parsing the report for {}", path.display()))?;
             if args.json {
-                println!("{}", serde_json::to_string(&report)?);
+                outln!("{}", serde_json::to_string(&report)?)?;
             }
             reports.push(report);
         }
     }
     if !args.json && !args.prepare_only {
-        print_table(&reports);
+        print_table(&reports)?;
     }
     Ok(())
 }
@@ -204,13 +207,13 @@ fn roofline(r: &BenchReport) -> String {
     }
 }
 
-fn print_table(reports: &[BenchReport]) {
-    println!(
+fn print_table(reports: &[BenchReport]) -> anyhow::Result<()> {
+    outln!(
         "| model | device | runner | kernels | format | file GiB | threads | load s | warm-up s | prompt tok/s | decode tok/s | decode roofline tok/s | TTFT ms | peak RSS GiB |"
-    );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    )?;
+    outln!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")?;
     for r in reports {
-        println!(
+        outln!(
             "| {} | {} | {} | {} | {} {} | {:.2} | {} | {:.2} | {:.2} | {:.1} | {:.2} | {} | {:.0} | {:.2} |",
             r.model
                 .file_name()
@@ -230,6 +233,7 @@ fn print_table(reports: &[BenchReport]) {
             roofline(r),
             r.ttft_ms,
             gib(r.peak_rss_bytes),
-        );
+        )?;
     }
+    Ok(())
 }

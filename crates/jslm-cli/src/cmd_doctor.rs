@@ -68,22 +68,7 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
     if !output.ends_with('\n') {
         output.push('\n');
     }
-    write_stdout(&output)
-}
-
-/// Writes to stdout; a closed pipe (`jslm doctor --json | head`) is not an error.
-fn write_stdout(text: &str) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(err).context("writing the report to stdout")
-        }
-        _ => Ok(()),
-    }
+    out!("{output}")
 }
 
 /// The Hugging Face hub cache, resolved as `huggingface_hub` (and the jslm-hub crate) do:

@@ -35,9 +35,9 @@ pub fn download(args: DownloadArgs) -> anyhow::Result<()> {
     };
     let model = fetch(request)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&model)?);
+        outln!("{}", serde_json::to_string_pretty(&model)?)?;
     } else {
-        println!("{}", model.snapshot_dir.display());
+        outln!("{}", model.snapshot_dir.display())?;
     }
     Ok(())
 }

@@ -148,10 +148,8 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         }
     })?;
     if let Some(e) = io_error {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            return Ok(());
-        }
-        return Err(e).context("writing to stdout");
+        // A closed pipe (`| head`) ends quietly with exit 0 (crate::stdout).
+        return Err(crate::stdout::error(e));
     }
     if json {
         let last = serde_json::json!({
@@ -163,9 +161,9 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
             "stats": result.stats,
             "run": loaded.report,
         });
-        writeln!(out, "{last}")?;
+        writeln!(out, "{last}").map_err(crate::stdout::error)?;
     } else {
-        writeln!(out)?;
+        writeln!(out).map_err(crate::stdout::error)?;
         let s = &result.stats;
         eprintln!(
             "[{} tokens, stop: {:?}, TTFT {:.0} ms, prompt {:.1} tok/s, decode {:.2} tok/s, seed {}]",

@@ -66,10 +66,8 @@ pub fn run(args: RemoteArgs, request: &GenerationRequest) -> anyhow::Result<()> 
         }
     };
     if let Some(e) = io_error {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            return Ok(());
-        }
-        return Err(e.into());
+        // A closed pipe (`| head`) ends quietly with exit 0 (crate::stdout).
+        return Err(crate::stdout::error(e));
     }
     if json {
         let last = serde_json::json!({
@@ -79,9 +77,9 @@ pub fn run(args: RemoteArgs, request: &GenerationRequest) -> anyhow::Result<()> 
             "stats": result.stats,
             "remote": {"endpoint": result.endpoint, "model": result.model},
         });
-        writeln!(out, "{last}")?;
+        writeln!(out, "{last}").map_err(crate::stdout::error)?;
     } else {
-        writeln!(out)?;
+        writeln!(out).map_err(crate::stdout::error)?;
         let s = &result.stats;
         eprintln!(
             "[{} tokens, stop: {:?}, TTFT {:.0} ms, decode {:.2} tok/s, remote {} at {}]",

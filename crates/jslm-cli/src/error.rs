@@ -10,13 +10,19 @@ pub enum CliError {
     /// (no `ErrorCode`): it exits 130, as a shell reports a program it interrupted.
     #[error("interrupted (Ctrl-C)")]
     Interrupted,
+
+    /// Stdout's reader went away (`jslm models | head -1`): the command stops and exits 0
+    /// without a word, as `cat` would in a pipeline. Not an error for the user.
+    #[error("stdout was closed")]
+    StdoutClosed,
 }
 
 impl CliError {
-    /// The error code; `None` for an interruption (exit 130, see `exit_code::exit_status`).
+    /// The error code; `None` for an interruption (exit 130, see `exit_code::exit_status`) and
+    /// a closed stdout (exit 0, see `main`).
     pub fn code(&self) -> Option<ErrorCode> {
         match self {
-            Self::Interrupted => None,
+            Self::Interrupted | Self::StdoutClosed => None,
         }
     }
 }

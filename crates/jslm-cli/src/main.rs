@@ -1,6 +1,10 @@
 //! `jslm`: the JSLM engine from the command line. One module per subcommand; this file only
 //! parses arguments and maps errors to exit codes.
 
+// First: the `out!`/`outln!` macros every command prints with.
+#[macro_use]
+mod stdout;
+
 mod cmd_download;
 mod cmd_login;
 mod cmd_models;
@@ -74,6 +78,10 @@ fn main() {
         Command::Rm(args) => cmd_models::rm(args),
     };
     if let Err(err) = result {
+        // The reader of stdout stopped (`| head`): nothing went wrong.
+        if stdout::closed(&err) {
+            std::process::exit(0);
+        }
         // The last stderr line says what went wrong (after a hint of what to do, where there
         // is one); the exit code says which class (README).
         let code = exit_code::error_code(&err);
