@@ -1,7 +1,6 @@
 //! `jslm generate`: the model card's generation from the command line, streamed to stdout.
 
 use crate::load::LoadArgs;
-use anyhow::Context;
 use jslm_engine::settings::CARD_DEFAULTS;
 use jslm_engine::{CancelFlag, GenerationEvent, GenerationRequest, GenerationSettings};
 use std::io::Write;
@@ -29,13 +28,15 @@ pub struct GenerateArgs {
     /// 指示: what the model should do.
     #[arg(long, conflicts_with = "instruction_file")]
     pub instruction: Option<String>,
-    /// Read the instruction from a file (UTF-8).
+    /// Read the instruction from a file (UTF-8), as `$(cat FILE)` gives it: no BOM, LF line
+    /// ends, no trailing newline.
     #[arg(long)]
     pub instruction_file: Option<PathBuf>,
     /// 入力: optional context for the instruction.
     #[arg(long, conflicts_with = "input_file")]
     pub input: Option<String>,
-    /// Read the input from a file (UTF-8).
+    /// Read the input from a file (UTF-8), as --instruction-file does; only whitespace: no
+    /// input.
     #[arg(long)]
     pub input_file: Option<PathBuf>,
     /// Maximum number of new tokens (the model card's default).
@@ -66,11 +67,15 @@ pub struct GenerateArgs {
     pub load: LoadArgs,
 }
 
-fn read_text(inline: Option<String>, file: Option<PathBuf>, what: &str) -> anyhow::Result<String> {
+/// The text of a flag or of its file (as `$(cat FILE)` gives it: `crate::text_file`).
+fn read_text(
+    inline: Option<String>,
+    file: Option<PathBuf>,
+    what: &'static str,
+) -> anyhow::Result<String> {
     match (inline, file) {
         (Some(t), _) => Ok(t),
-        (None, Some(path)) => std::fs::read_to_string(&path)
-            .with_context(|| format!("reading the {what} file {}", path.display())),
+        (None, Some(path)) => Ok(crate::text_file::read(&path, what)?),
         (None, None) => Ok(String::new()),
     }
 }

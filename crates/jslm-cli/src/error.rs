@@ -15,6 +15,15 @@ pub enum CliError {
     /// without a word, as `cat` would in a pipeline. Not an error for the user.
     #[error("stdout was closed")]
     StdoutClosed,
+
+    /// `--instruction-file` / `--input-file` could not be read (missing, unreadable, not
+    /// UTF-8).
+    #[error("cannot read the {what} file {}: {error}", path.display())]
+    ReadFile {
+        what: &'static str,
+        path: std::path::PathBuf,
+        error: std::io::Error,
+    },
 }
 
 impl CliError {
@@ -23,6 +32,7 @@ impl CliError {
     pub fn code(&self) -> Option<ErrorCode> {
         match self {
             Self::Interrupted | Self::StdoutClosed => None,
+            Self::ReadFile { .. } => Some(ErrorCode::Io),
         }
     }
 }

@@ -24,6 +24,7 @@ mod cmd_generate_remote;
 mod cmd_serve;
 mod paths;
 mod progress;
+mod text_file;
 
 #[derive(Parser)]
 #[command(

@@ -404,3 +404,86 @@ fn ctrl_c_stops_a_generation_and_exits_130() {
         "{stderr}"
     );
 }
+
+/// `prompt_token_ids` of a one-token greedy run with `args`.
+fn prompt_ids(args: &[&std::ffi::OsStr]) -> serde_json::Value {
+    let out = jslm()
+        .args(["generate", "--greedy", "--json", "--max-new-tokens", "1"])
+        .args(args)
+        .arg("--model")
+        .arg(fixtures().join("tiny-mistral"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{args:?}: {stderr}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    last["prompt_token_ids"].clone()
+}
+
+/// A file gives the prompt its words typed as a flag give, as `$(cat FILE)` would: the
+/// trailing newline every editor adds, a BOM and CRLF line ends do not reach the prompt, and
+/// an input file of only whitespace is no input.
+#[test]
+fn instruction_and_input_files_give_the_prompt_the_flags_give() {
+    let case = first_case();
+    let dir = tempfile::tempdir().unwrap();
+    let instruction = dir.path().join("instruction.txt");
+    let windows = format!("\u{feff}{}\r\n", case.instruction.replace('\n', "\r\n"));
+    std::fs::write(&instruction, windows).unwrap();
+    let input = dir.path().join("input.txt");
+    std::fs::write(&input, format!("{}\n\n", case.input)).unwrap();
+    let blank = dir.path().join("blank.txt");
+    std::fs::write(&blank, " \n\t\r\n").unwrap();
+    let (i, f) = ("--instruction".as_ref(), "--instruction-file".as_ref());
+    let typed = prompt_ids(&[
+        i,
+        case.instruction.as_ref(),
+        "--input".as_ref(),
+        case.input.as_ref(),
+    ]);
+    assert_eq!(typed, serde_json::json!(case.prompt_ids));
+    let from_files = prompt_ids(&[
+        f,
+        instruction.as_os_str(),
+        "--input-file".as_ref(),
+        input.as_os_str(),
+    ]);
+    assert_eq!(from_files, typed);
+    let no_input = prompt_ids(&[i, case.instruction.as_ref()]);
+    let blank_input = prompt_ids(&[
+        f,
+        instruction.as_os_str(),
+        "--input-file".as_ref(),
+        blank.as_os_str(),
+    ]);
+    assert_eq!(blank_input, no_input);
+}
+
+/// A flag's file that cannot be read is an `io` error (exit 9) naming the file.
+#[test]
+fn unreadable_instruction_files_are_io_errors_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let latin1 = dir.path().join("latin1.txt");
+    std::fs::write(&latin1, b"caf\xe9").unwrap();
+    let missing = dir.path().join("missing.txt");
+    for (flag, file, says, other) in [
+        ("--instruction-file", &missing, "missing.txt", "--input"),
+        ("--input-file", &latin1, "not UTF-8", "--instruction"),
+    ] {
+        let out = jslm()
+            .args(["generate", other, "x", "--model"])
+            .arg(fixtures().join("tiny-mistral"))
+            .arg(flag)
+            .arg(file)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(9), "{flag}: {stderr}");
+        let last = stderr.lines().last().unwrap_or("");
+        assert!(
+            last.contains(&file.display().to_string()) && last.contains(says),
+            "{last}"
+        );
+    }
+}
