@@ -6,7 +6,9 @@
 use crate::progress::LoadBar;
 use jslm_core::Precision;
 use jslm_hardware::units::format_gb;
-use jslm_hardware::{DetectOptions, DeviceKind, HardwareProfile};
+use jslm_hardware::{
+    DetectOptions, DeviceKind, DevicePlan, HardwareProfile, OverrideSetting, RefusedOverride,
+};
 use jslm_runtime::{LoadPlaces, LoadedModel, ModelRef, Planned, RunChoices};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -109,7 +111,22 @@ pub fn plan(source: jslm_runtime::ModelSource, args: &LoadArgs) -> anyhow::Resul
     for w in &p.warnings {
         eprintln!("note: {w}");
     }
+    // A thread count or context the plan would not take stays a refusal in the plan (device,
+    // precision and GPU blocks are refused with an error before this): say which value runs.
+    for r in &p.refused {
+        eprintln!("note: {}", refusal_note(r, p));
+    }
     Ok(planned)
+}
+
+/// `threads = 0 refused: must be at least 1; running with 4 threads`.
+fn refusal_note(refused: &RefusedOverride, plan: &DevicePlan) -> String {
+    let used = match refused.setting {
+        OverrideSetting::Threads => format!("; running with {} threads", plan.threads),
+        OverrideSetting::Context => format!("; reserving {} tokens", plan.context_tokens),
+        _ => String::new(),
+    };
+    format!("{refused}{used}")
 }
 
 /// Loads a planned model with a progress bar on stderr.

@@ -487,3 +487,70 @@ fn unreadable_instruction_files_are_io_errors_naming_the_file() {
         );
     }
 }
+
+/// A thread count or context the plan does not take is not dropped silently: each refusal is a
+/// note on stderr saying why and what runs instead (generate, and bench by the same road).
+#[test]
+fn refused_threads_and_context_are_noted() {
+    let model = fixtures().join("tiny-mistral-llamacpp/model-q8_0.gguf");
+    let runs: [&[&str]; 3] = [
+        &[
+            "generate",
+            "--instruction",
+            "x",
+            "--max-new-tokens",
+            "1",
+            "--threads",
+            "0",
+            "--context",
+            "0",
+        ],
+        &[
+            "generate",
+            "--instruction",
+            "x",
+            "--max-new-tokens",
+            "1",
+            "--threads",
+            "100000",
+        ],
+        &[
+            "bench",
+            "--prompt-tokens",
+            "4",
+            "--decode-tokens",
+            "2",
+            "--threads",
+            "0",
+        ],
+    ];
+    for args in runs {
+        let out = jslm()
+            .args(args)
+            .arg("--model")
+            .arg(&model)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {stderr}");
+        let notes: Vec<&str> = stderr.lines().filter(|l| l.starts_with("note: ")).collect();
+        let threads = if args.contains(&"100000") {
+            "note: threads = 100000 refused: 100000 threads on"
+        } else {
+            "note: threads = 0 refused: must be at least 1; running with"
+        };
+        assert!(
+            notes.iter().any(|n| n.starts_with(threads)),
+            "{args:?}: {stderr}"
+        );
+        if args.contains(&"--context") {
+            assert!(
+                notes
+                    .iter()
+                    .any(|n| n
+                        .starts_with("note: context = 0 refused: must be at least 1; reserving")),
+                "{stderr}"
+            );
+        }
+    }
+}
