@@ -1,6 +1,7 @@
 //! `jslm bench`: speed of any model file the engine loads; without `--model`, of random-weight
 //! models of the exact 7B shape written locally as Q4_K_M and Q8_0 GGUF.
 
+use crate::error::CliError;
 use crate::load::LoadArgs;
 use crate::paths::jslm_cache_dir;
 use anyhow::Context;
@@ -10,7 +11,7 @@ use jslm_engine::synthetic::{mistral_7b_config, write_random_gguf};
 use jslm_engine::{GgufRunner, Isa};
 use jslm_runtime::LoadPlaces;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, ExitStatus, Stdio};
 
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
@@ -159,24 +160,20 @@ fn run_synthetic(args: &BenchArgs) -> anyhow::Result<()> {
                 .arg(args.prompt_tokens.to_string())
                 .arg("--decode-tokens")
                 .arg(args.decode_tokens.to_string());
-            if let Some(t) = args.load.threads {
-                cmd.arg("--threads").arg(t.to_string());
-            }
+            // Every load flag, so the child loads as asked (`--device cuda` without a GPU is
+            // refused there, not run on the CPU), and `--isa`.
+            cmd.args(args.load.to_args());
             if let Some(isa) = args.isa {
                 cmd.arg("--isa").arg(isa.as_str());
             }
-            if let Some(n) = args.load.gpu_layers {
-                cmd.arg("--gpu-layers").arg(n.to_string());
-            }
+            // Its plan, notes and errors go straight to our stderr, as it writes them.
             let out = cmd
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
                 .output()
                 .context("running the benchmark child process")?;
             if !out.status.success() {
-                anyhow::bail!(
-                    "benchmark of {} failed: {}",
-                    path.display(),
-                    String::from_utf8_lossy(&out.stderr)
-                );
+                return Err(child_failed(&path, out.status));
             }
             let report: BenchReport = serde_json::from_slice(&out.stdout)
                 .with_context(|| format!("parsing the report for {}", path.display()))?;
@@ -190,6 +187,15 @@ fn run_synthetic(args: &BenchArgs) -> anyhow::Result<()> {
         print_table(&reports)?;
     }
     Ok(())
+}
+
+/// A benchmark child that failed: its own exit code, its error already on stderr; or, killed
+/// by a signal (out of memory), an error that says so.
+fn child_failed(path: &std::path::Path, status: ExitStatus) -> anyhow::Error {
+    match status.code() {
+        Some(code) => CliError::ChildFailed { code }.into(),
+        None => anyhow::anyhow!("the benchmark of {} was killed ({status})", path.display()),
+    }
 }
 
 fn gib(bytes: u64) -> f64 {

@@ -16,6 +16,11 @@ pub enum CliError {
     #[error("stdout was closed")]
     StdoutClosed,
 
+    /// A child `jslm` (bench's one process per model) failed: it printed its own hint and
+    /// error; this process ends with its exit code and adds nothing.
+    #[error("a benchmark process failed with exit code {code}")]
+    ChildFailed { code: i32 },
+
     /// `--instruction-file` / `--input-file` could not be read (missing, unreadable, not
     /// UTF-8).
     #[error("cannot read the {what} file {}: {error}", path.display())]
@@ -27,11 +32,11 @@ pub enum CliError {
 }
 
 impl CliError {
-    /// The error code; `None` for an interruption (exit 130, see `exit_code::exit_status`) and
-    /// a closed stdout (exit 0, see `main`).
+    /// The error code; `None` for an interruption (exit 130, see `exit_code::exit_status`), a
+    /// closed stdout (exit 0, see `main`) and a failed child (its exit code).
     pub fn code(&self) -> Option<ErrorCode> {
         match self {
-            Self::Interrupted | Self::StdoutClosed => None,
+            Self::Interrupted | Self::StdoutClosed | Self::ChildFailed { .. } => None,
             Self::ReadFile { .. } => Some(ErrorCode::Io),
         }
     }

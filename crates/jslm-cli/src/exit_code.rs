@@ -100,7 +100,8 @@ pub fn advice(code: ErrorCode) -> Option<&'static str> {
     })
 }
 
-/// The process's exit code for `err`: its code's, 130 for a run Ctrl-C stopped, else 1.
+/// The process's exit code for `err`: its code's, 130 for a run Ctrl-C stopped, a failed
+/// child's own, else 1.
 pub fn exit_status(err: &anyhow::Error) -> i32 {
     let interrupted = err
         .chain()
@@ -108,7 +109,18 @@ pub fn exit_status(err: &anyhow::Error) -> i32 {
     if interrupted {
         return crate::interrupt::EXIT_CODE;
     }
+    if let Some(code) = child_exit(err) {
+        return code;
+    }
     error_code(err).map_or(1, exit_code)
+}
+
+/// The exit code of a child `jslm` that failed and already said why on stderr.
+pub fn child_exit(err: &anyhow::Error) -> Option<i32> {
+    err.chain().find_map(|e| match e.downcast_ref() {
+        Some(CliError::ChildFailed { code }) => Some(*code),
+        _ => None,
+    })
 }
 
 /// The code of the first error in `err`'s chain that has one.
@@ -169,6 +181,8 @@ mod tests {
         assert_eq!(exit_status(&anyhow::anyhow!("other")), 1);
         let stopped = anyhow::Error::new(CliError::Interrupted).context("generating");
         assert_eq!(exit_status(&stopped), 130);
+        let child = anyhow::Error::new(CliError::ChildFailed { code: 32 });
+        assert_eq!(exit_status(&child), 32);
         assert!(advice(ErrorCode::GatedNoToken)
             .unwrap()
             .contains("jslm login"));

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 /// The model and how to run it; shared by `generate` and `bench`.
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone, Default, PartialEq)]
 pub struct LoadArgs {
     /// Precision to run at (f32, bf16, f16, q8_0, q4_k_m, ...; a GGUF runs at its own).
     /// Default: the plan's (`jslm doctor`).
@@ -53,6 +53,39 @@ impl LoadArgs {
             force: self.force,
             gpu_layers: self.gpu_layers,
         }
+    }
+
+    /// These flags as command-line arguments, for a child `jslm` (bench's one process per
+    /// model) to load exactly as this one would. Every field is named, so a new flag does not
+    /// compile until it is passed on too.
+    pub fn to_args(&self) -> Vec<String> {
+        let Self {
+            precision,
+            device,
+            threads,
+            context,
+            prefer_quality,
+            force,
+            gpu_layers,
+        } = self;
+        let mut args = Vec::new();
+        let mut value = |flag: &str, v: Option<String>| {
+            if let Some(v) = v {
+                args.extend([flag.to_string(), v]);
+            }
+        };
+        value("--precision", precision.map(|p| p.as_str().to_string()));
+        value("--device", device.map(|d| d.to_string()));
+        value("--threads", threads.map(|t| t.to_string()));
+        value("--context", context.map(|c| c.to_string()));
+        value("--gpu-layers", gpu_layers.map(|n| n.to_string()));
+        if *prefer_quality {
+            args.push("--prefer-quality".into());
+        }
+        if *force {
+            args.push("--force".into());
+        }
+        args
     }
 }
 
@@ -152,4 +185,43 @@ pub fn load(planned: Planned) -> anyhow::Result<LoadedModel> {
         );
     }
     Ok(loaded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        load: LoadArgs,
+    }
+
+    fn parse(args: &[String]) -> LoadArgs {
+        Flags::try_parse_from(std::iter::once("jslm".to_string()).chain(args.iter().cloned()))
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+            .load
+    }
+
+    #[test]
+    fn load_flags_survive_the_trip_to_a_child_process() {
+        let every = LoadArgs {
+            precision: Some(Precision::Q8_0),
+            device: Some(DeviceKind::Cuda),
+            threads: Some(3),
+            context: Some(512),
+            prefer_quality: true,
+            force: true,
+            gpu_layers: Some(7),
+        };
+        for args in [every.clone(), LoadArgs::default()] {
+            assert_eq!(parse(&args.to_args()), args);
+        }
+        let precision = LoadArgs {
+            precision: Some(Precision::Q4KM),
+            ..Default::default()
+        };
+        assert_eq!(parse(&precision.to_args()), precision);
+    }
 }

@@ -83,6 +83,10 @@ fn main() {
         if stdout::closed(&err) {
             std::process::exit(0);
         }
+        // A child jslm (bench) failed: its hint and error are the last lines already.
+        if let Some(code) = exit_code::child_exit(&err) {
+            std::process::exit(code);
+        }
         // The last stderr line says what went wrong (after a hint of what to do, where there
         // is one); the exit code says which class (README).
         let code = exit_code::error_code(&err);

@@ -554,3 +554,41 @@ fn refused_threads_and_context_are_noted() {
         }
     }
 }
+
+/// `jslm bench` without `--model` runs each file in a child `jslm`: every load flag reaches
+/// it, and its failure comes back as its own exit code and stderr. (The tiny GGUF stands in
+/// for the random 7B file, which is only written when missing.)
+#[test]
+fn bench_children_get_every_load_flag_and_pass_their_failure_back() {
+    let work = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixtures().join("tiny-mistral-llamacpp/model-q8_0.gguf"),
+        work.path().join("random-7b-q8_0.gguf"),
+    )
+    .unwrap();
+    let bench = |extra: &[&str]| {
+        jslm()
+            .args(["bench", "--files", "q8_0", "--prompt-tokens", "4"])
+            .args(["--decode-tokens", "2", "--json", "--work-dir"])
+            .arg(work.path())
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = bench(&["--threads", "1", "--context", "0"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("note: context = 0 refused"), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["threads"], 1, "{report}");
+    if std::path::Path::new("/dev/nvidia0").exists() {
+        eprintln!("an NVIDIA GPU is present: --device cuda is not refused");
+        return;
+    }
+    let out = bench(&["--device", "cuda"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(32), "{stderr}");
+    let last = stderr.lines().last().unwrap_or("");
+    assert!(last.starts_with("error: device = cuda refused"), "{stderr}");
+    assert!(stderr.contains("hint: "), "{stderr}");
+}
