@@ -6,6 +6,20 @@ use jslm_engine::{CancelFlag, GenerationEvent, GenerationRequest, GenerationSett
 use std::io::Write;
 use std::path::PathBuf;
 
+/// The flags (clap ids) that pick or load a local model: meaningless with `--remote`.
+const LOCAL_ONLY: [&str; 10] = [
+    "model",
+    "revision",
+    "tokenizer",
+    "precision",
+    "device",
+    "threads",
+    "context",
+    "prefer_quality",
+    "force",
+    "gpu_layers",
+];
+
 #[derive(clap::Args, Debug)]
 pub struct GenerateArgs {
     /// Model: a Hugging Face folder (config.json + safetensors), a .gguf file, or a catalog
@@ -14,7 +28,9 @@ pub struct GenerateArgs {
     pub model: Option<String>,
     /// Send the card's prompt to a remote OpenAI-compatible server (its base URL, e.g.
     /// http://gpu-box:8000/v1) instead of loading the model here. API key: $JSLM_REMOTE_API_KEY.
-    #[arg(long, value_name = "URL", conflicts_with = "model")]
+    /// Every flag that picks or loads a local model is refused with it rather than ignored
+    /// (a test checks that the list holds each of `LoadArgs`).
+    #[arg(long, value_name = "URL", conflicts_with_all = LOCAL_ONLY)]
     pub remote: Option<String>,
     /// The model name to ask the remote server for (default: the first it lists).
     #[arg(long, value_name = "NAME", requires = "remote")]
@@ -180,4 +196,46 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         return Err(crate::error::CliError::Interrupted.into());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{Args, Parser};
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        generate: GenerateArgs,
+    }
+
+    #[test]
+    fn every_local_flag_is_refused_with_remote() {
+        let load = LoadArgs::augment_args(clap::Command::new("load"));
+        let ids: Vec<&str> = load.get_arguments().map(|a| a.get_id().as_str()).collect();
+        for id in ids.iter().chain(&["model", "revision", "tokenizer"]) {
+            assert!(LOCAL_ONLY.contains(id), "{id} is not in LOCAL_ONLY");
+            let long = format!("--{}", id.replace('_', "-"));
+            let mut argv = vec!["jslm", "--remote", "http://h/v1", "--instruction", "x"];
+            argv.push(&long);
+            let takes_value = load
+                .get_arguments()
+                .find(|a| a.get_id() == *id)
+                .is_none_or(|a| a.get_action().takes_values());
+            if takes_value {
+                argv.push(match *id {
+                    "precision" => "q8_0",
+                    "device" => "cpu",
+                    _ => "1",
+                });
+            }
+            let err = Cli::try_parse_from(&argv).err();
+            assert_eq!(
+                err.map(|e| e.kind()),
+                Some(clap::error::ErrorKind::ArgumentConflict),
+                "{argv:?}"
+            );
+        }
+        assert!(Cli::try_parse_from(["jslm", "--remote", "u", "--seed", "1"]).is_ok());
+    }
 }

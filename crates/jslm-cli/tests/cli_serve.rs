@@ -235,6 +235,8 @@ fn generate_remote_gives_the_local_answer_through_jslm_serve() {
     let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     assert_eq!(last["text"], case["greedy_text"]);
     assert_eq!(last["remote"]["model"], "tiny-mistral");
+    // No --seed: the server drew one and did not say which; 0 would be a lie.
+    assert!(last["stats"]["seed"].is_null(), "{last}");
     assert_eq!(
         last["stats"]["generated_tokens"],
         case["greedy_ids"].as_array().unwrap().len()
@@ -294,4 +296,36 @@ fn ctrl_c_stops_the_server() {
     if let Some((text, _)) = client.join().unwrap() {
         assert!(!text.trim_end().ends_with("data: [DONE]"), "{text}");
     }
+}
+
+/// `--remote` with a seed reports it (JSON and text); local-only flags are usage errors.
+#[test]
+fn generate_remote_reports_the_seed_it_sent_and_refuses_local_flags() {
+    let server = serve(&[]);
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_jslm"))
+            .args(["generate", "--max-new-tokens", "2", "--instruction", "x"])
+            .args(["--remote", &server.url])
+            .args(extra)
+            .env_remove("JSLM_REMOTE_API_KEY")
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--seed", "7", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(last["stats"]["seed"], 7, "{last}");
+    let out = run(&["--seed", "7"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains(", seed 7, remote"));
+    let out = run(&[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && !stderr.contains("seed"), "{stderr}");
+    let out = run(&["--precision", "q8_0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be used with"));
 }
