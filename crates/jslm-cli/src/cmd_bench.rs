@@ -17,7 +17,7 @@ use std::process::{Command, ExitStatus, Stdio};
 pub struct BenchArgs {
     /// A GGUF file or safetensors folder; default: random 7B-shaped Q4_K_M and Q8_0 GGUFs.
     /// Loaded as the plan says (device, precision, threads), like `generate`.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::paths::user_path())]
     pub model: Option<PathBuf>,
     #[arg(long, default_value_t = 128)]
     pub prompt_tokens: usize,
@@ -26,7 +26,7 @@ pub struct BenchArgs {
     #[command(flatten)]
     pub load: LoadArgs,
     /// Where the random 7B models are written (default: the jslm cache's `bench` folder).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::paths::user_path())]
     pub work_dir: Option<PathBuf>,
     /// CPU runner for GGUF files: `mapped` (ours, default) or `candle` (candle's quantized
     /// llama, for comparison). Without `--model`, `both` benchmarks each file with both.

@@ -11,7 +11,7 @@ pub struct DoctorArgs {
     #[arg(long)]
     json: bool,
     /// Model cache directory whose disk space to check [default: the Hugging Face hub cache].
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_parser = crate::paths::user_path())]
     cache_dir: Option<PathBuf>,
     /// Plan as if this device were requested: cpu, cuda or metal.
     #[arg(long)]

@@ -39,21 +39,21 @@ pub struct GenerateArgs {
     #[arg(long)]
     pub revision: Option<String>,
     /// tokenizer.json to use (default: the one beside the weights).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::paths::user_path())]
     pub tokenizer: Option<PathBuf>,
     /// 指示: what the model should do.
     #[arg(long, conflicts_with = "instruction_file")]
     pub instruction: Option<String>,
     /// Read the instruction from a file (UTF-8), as `$(cat FILE)` gives it: no BOM, LF line
     /// ends, no trailing newline.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::paths::user_path())]
     pub instruction_file: Option<PathBuf>,
     /// 入力: optional context for the instruction.
     #[arg(long, conflicts_with = "input_file")]
     pub input: Option<String>,
     /// Read the input from a file (UTF-8), as --instruction-file does; only whitespace: no
     /// input.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::paths::user_path())]
     pub input_file: Option<PathBuf>,
     /// Maximum number of new tokens (the model card's default).
     #[arg(long, default_value_t = CARD_DEFAULTS.max_new_tokens)]

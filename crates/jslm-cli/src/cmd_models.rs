@@ -18,7 +18,7 @@ pub struct ModelsArgs {
     pub json: bool,
     /// Also look for copies of the model in this folder (repeatable; `JSLM_MODEL_DIRS` adds
     /// more, separated like PATH).
-    #[arg(long = "scan", value_name = "DIR")]
+    #[arg(long = "scan", value_name = "DIR", value_parser = crate::paths::user_path())]
     pub scan: Vec<PathBuf>,
     /// Look only in the folders given with --scan / JSLM_MODEL_DIRS, not in the apps' own.
     #[arg(long)]

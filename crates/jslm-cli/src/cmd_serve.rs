@@ -19,7 +19,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub revision: Option<String>,
     /// tokenizer.json to use (default: the one beside the weights).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::paths::user_path())]
     pub tokenizer: Option<PathBuf>,
     /// Address to listen on. Anything but loopback needs an API key.
     #[arg(long, default_value = "127.0.0.1")]

@@ -21,6 +21,11 @@ pub enum CliError {
     #[error("a benchmark process failed with exit code {code}")]
     ChildFailed { code: i32 },
 
+    /// `--tokenizer` names no file: said before a download or load, naming the flag, instead
+    /// of the engine's "tokenizer.json not found beside the weights".
+    #[error("the --tokenizer file {} {}", path.display(), if path.exists() { "is not a file" } else { "does not exist" })]
+    TokenizerNotFound { path: std::path::PathBuf },
+
     /// `--instruction-file` / `--input-file` could not be read (missing, unreadable, not
     /// UTF-8).
     #[error("cannot read the {what} file {}: {error}", path.display())]
@@ -38,6 +43,7 @@ impl CliError {
         match self {
             Self::Interrupted | Self::StdoutClosed | Self::ChildFailed { .. } => None,
             Self::ReadFile { .. } => Some(ErrorCode::Io),
+            Self::TokenizerNotFound { .. } => Some(ErrorCode::MissingFile),
         }
     }
 }

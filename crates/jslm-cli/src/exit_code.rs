@@ -123,6 +123,15 @@ pub fn child_exit(err: &anyhow::Error) -> Option<i32> {
     })
 }
 
+/// The advice for `err`: its code's, none for the CLI's own errors (they name the flag or file
+/// to fix; a code's general advice, e.g. "use --tokenizer", would miss what the user did).
+pub fn advice_for(err: &anyhow::Error) -> Option<&'static str> {
+    if err.chain().any(|e| e.is::<CliError>()) {
+        return None;
+    }
+    error_code(err).and_then(advice)
+}
+
 /// The code of the first error in `err`'s chain that has one.
 pub fn error_code(err: &anyhow::Error) -> Option<ErrorCode> {
     err.chain().find_map(|e| {
@@ -183,6 +192,11 @@ mod tests {
         assert_eq!(exit_status(&stopped), 130);
         let child = anyhow::Error::new(CliError::ChildFailed { code: 32 });
         assert_eq!(exit_status(&child), 32);
+        let tokenizer = anyhow::Error::new(CliError::TokenizerNotFound {
+            path: "/nonexistent.json".into(),
+        });
+        assert_eq!(error_code(&tokenizer), Some(ErrorCode::MissingFile));
+        assert_eq!(advice_for(&tokenizer), None);
         assert!(advice(ErrorCode::GatedNoToken)
             .unwrap()
             .contains("jslm login"));

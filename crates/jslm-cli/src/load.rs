@@ -3,6 +3,7 @@
 //! progress bars), planned (the plan printed to stderr) and loaded — all decisions the
 //! runtime's, none the CLI's.
 
+use crate::error::CliError;
 use crate::progress::LoadBar;
 use jslm_core::Precision;
 use jslm_hardware::units::format_gb;
@@ -95,6 +96,10 @@ pub fn resolve(
     revision: Option<String>,
     tokenizer: Option<PathBuf>,
 ) -> anyhow::Result<jslm_runtime::ModelSource> {
+    // Before a possibly long download, and in the flag's words.
+    if let Some(path) = tokenizer.as_ref().filter(|t| !t.is_file()) {
+        return Err(CliError::TokenizerNotFound { path: path.clone() }.into());
+    }
     let model_ref = ModelRef::parse(model).with_revision(revision);
     let mut source = if let ModelRef::Path(path) = &model_ref {
         jslm_runtime::ModelSource::from_path(path, None)

@@ -89,8 +89,7 @@ fn main() {
         }
         // The last stderr line says what went wrong (after a hint of what to do, where there
         // is one); the exit code says which class (README).
-        let code = exit_code::error_code(&err);
-        if let Some(advice) = code.and_then(exit_code::advice) {
+        if let Some(advice) = exit_code::advice_for(&err) {
             eprintln!("hint: {advice}");
         }
         eprintln!("error: {err:#}");

@@ -1,4 +1,4 @@
-//! Default locations of the CLI's own caches.
+//! Default locations of the CLI's own caches, and how path flags are read.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -18,6 +18,18 @@ fn cache_dir_from(variable: Option<OsString>, platform: Option<PathBuf>) -> Path
         .map(PathBuf::from)
         .or_else(|| platform.map(|d| d.join("jslm")))
         .unwrap_or_else(|| PathBuf::from(".jslm-cache"))
+}
+
+/// clap's parser for every path flag: `~/` expanded and surrounding whitespace trimmed, as
+/// `--model` is (`jslm_runtime::expand_home`). The shell expands `~` only at a word's start,
+/// so `--tokenizer=~/t.json` reached jslm as it was written.
+pub fn user_path() -> impl clap::builder::TypedValueParser<Value = PathBuf> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::OsStringValueParser::new().map(|text: OsString| match text.to_str() {
+        Some(t) => jslm_runtime::expand_home(t),
+        // Not UTF-8: no `~/` to see; the bytes are the path.
+        None => PathBuf::from(text),
+    })
 }
 
 #[cfg(test)]
@@ -40,5 +52,28 @@ mod tests {
                 "{variable:?}"
             );
         }
+    }
+
+    #[test]
+    fn path_flags_expand_home_as_model_does() {
+        #[derive(clap::Parser)]
+        struct Flags {
+            #[arg(long, value_parser = user_path())]
+            tokenizer: PathBuf,
+        }
+        let parse = |arg: &str| {
+            <Flags as clap::Parser>::try_parse_from(["jslm", arg])
+                .unwrap()
+                .tokenizer
+        };
+        if let Some(home) = std::env::var_os("HOME") {
+            let want = PathBuf::from(home).join("t.json");
+            assert_eq!(parse("--tokenizer=~/t.json"), want);
+            assert_eq!(
+                parse("--tokenizer=~/t.json"),
+                jslm_runtime::expand_home("~/t.json")
+            );
+        }
+        assert_eq!(parse("--tokenizer=/x/t.json"), PathBuf::from("/x/t.json"));
     }
 }

@@ -592,3 +592,41 @@ fn bench_children_get_every_load_flag_and_pass_their_failure_back() {
     assert!(last.starts_with("error: device = cuda refused"), "{stderr}");
     assert!(stderr.contains("hint: "), "{stderr}");
 }
+
+/// `--tokenizer` is read like `--model`: `--tokenizer=~/t.json` (which the shell leaves as it
+/// is) expands `~`; a file that is not there is named as the flag's, with no hint to use the
+/// flag the user just used.
+#[test]
+fn tokenizer_paths_expand_home_and_a_missing_one_is_named() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixtures().join("tokenizer/tokenizer.json"),
+        home.path().join("t.json"),
+    )
+    .unwrap();
+    let gguf = fixtures().join("tiny-mistral-gguf/model-f16.gguf");
+    let run = |tokenizer: &str| {
+        jslm()
+            .env("HOME", home.path())
+            .args(["generate", "--instruction", "x", "--max-new-tokens", "1"])
+            .arg(tokenizer)
+            .arg("--model")
+            .arg(&gguf)
+            .output()
+            .unwrap()
+    };
+    let out = run("--tokenizer=~/t.json");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run("--tokenizer=/nonexistent/t.json");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert_eq!(
+        stderr.lines().last().unwrap_or(""),
+        "error: the --tokenizer file /nonexistent/t.json does not exist"
+    );
+    assert!(!stderr.contains("hint:"), "{stderr}");
+}
