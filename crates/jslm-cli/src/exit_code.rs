@@ -88,7 +88,7 @@ pub fn advice(code: ErrorCode) -> Option<&'static str> {
         WillNotFit => "pass --force to try anyway, or choose a smaller --precision",
         OverrideRefused => "leave out --precision/--device/--gpu-layers to let the plan choose (see `jslm doctor`)",
         MissingFile => "pass the folder with config.json and safetensors, or a .gguf file (--tokenizer PATH for a tokenizer.json elsewhere)",
-        NotDownloaded => "run `jslm download MODEL` first",
+        NotDownloaded => "`jslm models` lists what is downloaded; `jslm download MODEL` fetches a model",
         ForeignVocabulary => "use a GGUF of Japanese StableLM Instruct Gamma 7B, or pass --tokenizer PATH to its tokenizer.json",
         DownloadBusy => "wait for the other download to finish",
         Offline => "connect to the network, or unset HF_HUB_OFFLINE",

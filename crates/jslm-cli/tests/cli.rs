@@ -253,8 +253,11 @@ async fn errors_have_distinct_exit_codes_and_a_clear_last_line() {
         (
             vec!["rm", "org/plain"],
             vec![],
-            14,
-            vec!["not found".into()],
+            30,
+            vec![
+                "org/plain is not downloaded".into(),
+                env.cache().display().to_string(),
+            ],
         ),
     ];
     for (args, extra, code, fragments) in cases {
@@ -267,6 +270,13 @@ async fn errors_have_distinct_exit_codes_and_a_clear_last_line() {
         }
         let all = String::from_utf8_lossy(&out.stderr);
         assert!(!all.contains(BAD) && !all.contains(FRESH), "token printed");
+        if code == 30 {
+            // Nothing was asked of the hub: no word of it, or of logging in.
+            assert!(
+                !all.contains("on the hub") && !all.contains("login"),
+                "{all}"
+            );
+        }
         if code == 10 {
             // The CLI's own advice, on the line before the error.
             assert!(
