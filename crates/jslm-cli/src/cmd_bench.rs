@@ -1,6 +1,7 @@
 //! `jslm bench`: speed of any model file the engine loads; without `--model`, of random-weight
 //! models of the exact 7B shape written locally as Q4_K_M and Q8_0 GGUF.
 
+use crate::error::CliError;
 use crate::load::LoadArgs;
 use crate::paths::jslm_cache_dir;
 use anyhow::Context;
@@ -10,13 +11,13 @@ use jslm_engine::synthetic::{mistral_7b_config, write_random_gguf};
 use jslm_engine::{GgufRunner, Isa};
 use jslm_runtime::LoadPlaces;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, ExitStatus, Stdio};
 
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
     /// A GGUF file or safetensors folder; default: random 7B-shaped Q4_K_M and Q8_0 GGUFs.
     /// Loaded as the plan says (device, precision, threads), like `generate`.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::paths::user_path())]
     pub model: Option<PathBuf>,
     #[arg(long, default_value_t = 128)]
     pub prompt_tokens: usize,
@@ -25,7 +26,7 @@ pub struct BenchArgs {
     #[command(flatten)]
     pub load: LoadArgs,
     /// Where the random 7B models are written (default: the jslm cache's `bench` folder).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::paths::user_path())]
     pub work_dir: Option<PathBuf>,
     /// CPU runner for GGUF files: `mapped` (ours, default) or `candle` (candle's quantized
     /// llama, for comparison). Without `--model`, `both` benchmarks each file with both.
@@ -78,9 +79,9 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         args.decode_tokens,
     )?;
     if args.json {
-        println!("{}", serde_json::to_string(&report)?);
+        outln!("{}", serde_json::to_string(&report)?)?;
     } else {
-        print_table(&[report]);
+        print_table(&[report])?;
     }
     Ok(())
 }
@@ -91,17 +92,20 @@ fn run_kernels(json: bool) -> anyhow::Result<()> {
     let timings = jslm_engine::kernel_timings(7, 1000);
     if json {
         for t in &timings {
-            println!("{}", serde_json::to_string(t)?);
+            outln!("{}", serde_json::to_string(t)?)?;
         }
         return Ok(());
     }
-    println!("| weights | kernels | path | ns per block (tiles: and token) |");
-    println!("|---|---|---|---|");
+    outln!("| weights | kernels | path | ns per block (tiles: and token) |")?;
+    outln!("|---|---|---|---|")?;
     for t in &timings {
-        println!(
+        outln!(
             "| {} | {} | {} | {:.2} |",
-            t.weights, t.kernels, t.path, t.ns_per_block
-        );
+            t.weights,
+            t.kernels,
+            t.path,
+            t.ns_per_block
+        )?;
     }
     Ok(())
 }
@@ -135,7 +139,7 @@ fn run_synthetic(args: &BenchArgs) -> anyhow::Result<()> {
             bar.finish_and_clear();
         }
         if args.prepare_only {
-            println!("{}", path.display());
+            outln!("{}", path.display())?;
             continue;
         }
         let runners: Vec<&str> = if args.runner == "both" {
@@ -156,37 +160,42 @@ fn run_synthetic(args: &BenchArgs) -> anyhow::Result<()> {
                 .arg(args.prompt_tokens.to_string())
                 .arg("--decode-tokens")
                 .arg(args.decode_tokens.to_string());
-            if let Some(t) = args.load.threads {
-                cmd.arg("--threads").arg(t.to_string());
-            }
+            // Every load flag, so the child loads as asked (`--device cuda` without a GPU is
+            // refused there, not run on the CPU), and `--isa`.
+            cmd.args(args.load.to_args());
             if let Some(isa) = args.isa {
                 cmd.arg("--isa").arg(isa.as_str());
             }
-            if let Some(n) = args.load.gpu_layers {
-                cmd.arg("--gpu-layers").arg(n.to_string());
-            }
+            // Its plan, notes and errors go straight to our stderr, as it writes them.
             let out = cmd
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
                 .output()
                 .context("running the benchmark child process")?;
             if !out.status.success() {
-                anyhow::bail!(
-                    "benchmark of {} failed: {}",
-                    path.display(),
-                    String::from_utf8_lossy(&out.stderr)
-                );
+                return Err(child_failed(&path, out.status));
             }
             let report: BenchReport = serde_json::from_slice(&out.stdout)
                 .with_context(|| format!("parsing the report for {}", path.display()))?;
             if args.json {
-                println!("{}", serde_json::to_string(&report)?);
+                outln!("{}", serde_json::to_string(&report)?)?;
             }
             reports.push(report);
         }
     }
     if !args.json && !args.prepare_only {
-        print_table(&reports);
+        print_table(&reports)?;
     }
     Ok(())
+}
+
+/// A benchmark child that failed: its own exit code, its error already on stderr; or, killed
+/// by a signal (out of memory), an error that says so.
+fn child_failed(path: &std::path::Path, status: ExitStatus) -> anyhow::Error {
+    match status.code() {
+        Some(code) => CliError::ChildFailed { code }.into(),
+        None => anyhow::anyhow!("the benchmark of {} was killed ({status})", path.display()),
+    }
 }
 
 fn gib(bytes: u64) -> f64 {
@@ -204,13 +213,13 @@ fn roofline(r: &BenchReport) -> String {
     }
 }
 
-fn print_table(reports: &[BenchReport]) {
-    println!(
+fn print_table(reports: &[BenchReport]) -> anyhow::Result<()> {
+    outln!(
         "| model | device | runner | kernels | format | file GiB | threads | load s | warm-up s | prompt tok/s | decode tok/s | decode roofline tok/s | TTFT ms | peak RSS GiB |"
-    );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    )?;
+    outln!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")?;
     for r in reports {
-        println!(
+        outln!(
             "| {} | {} | {} | {} | {} {} | {:.2} | {} | {:.2} | {:.2} | {:.1} | {:.2} | {} | {:.0} | {:.2} |",
             r.model
                 .file_name()
@@ -230,6 +239,7 @@ fn print_table(reports: &[BenchReport]) {
             roofline(r),
             r.ttft_ms,
             gib(r.peak_rss_bytes),
-        );
+        )?;
     }
+    Ok(())
 }

@@ -11,7 +11,7 @@ pub struct DoctorArgs {
     #[arg(long)]
     json: bool,
     /// Model cache directory whose disk space to check [default: the Hugging Face hub cache].
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", value_parser = crate::paths::user_path())]
     cache_dir: Option<PathBuf>,
     /// Plan as if this device were requested: cpu, cuda or metal.
     #[arg(long)]
@@ -68,22 +68,7 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
     if !output.ends_with('\n') {
         output.push('\n');
     }
-    write_stdout(&output)
-}
-
-/// Writes to stdout; a closed pipe (`jslm doctor --json | head`) is not an error.
-fn write_stdout(text: &str) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(err).context("writing the report to stdout")
-        }
-        _ => Ok(()),
-    }
+    out!("{output}")
 }
 
 /// The Hugging Face hub cache, resolved as `huggingface_hub` (and the jslm-hub crate) do:

@@ -35,9 +35,9 @@ pub fn download(args: DownloadArgs) -> anyhow::Result<()> {
     };
     let model = fetch(request)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&model)?);
+        outln!("{}", serde_json::to_string_pretty(&model)?)?;
     } else {
-        println!("{}", model.snapshot_dir.display());
+        outln!("{}", model.snapshot_dir.display())?;
     }
     Ok(())
 }
@@ -48,8 +48,8 @@ fn fetch(request: DownloadRequest) -> anyhow::Result<DownloadedModel> {
     let bars = Arc::new(Bars::new());
     let for_events = bars.clone();
     let runtime = hub_common::runtime()?;
+    let (cancel, _ctrl_c) = crate::interrupt::cancellation_token();
     let result = runtime.block_on(async {
-        let cancel = hub_common::cancel_on_ctrl_c();
         manager
             .download(request, move |event| for_events.on_event(&event), cancel)
             .await

@@ -23,11 +23,18 @@ pub fn run(args: RemoteArgs, request: &GenerationRequest) -> anyhow::Result<()> 
     let mut out = stdout.lock();
     let json = args.json;
     let cancel = CancelFlag::new();
+    let mut ctrl_c = None;
     let mut io_error: Option<std::io::Error> = None;
     let mut leading = true;
     let result = runtime.block_on(async {
         let remote = Remote::connect(config).await?;
         eprintln!("remote: {} at {}", remote.model(), remote.endpoint());
+        // From here the first Ctrl-C stops the stream, keeping what came (while connecting
+        // there is nothing to keep: it exits at once).
+        ctrl_c = Some(crate::interrupt::on_ctrl_c({
+            let cancel = cancel.clone();
+            move || cancel.cancel()
+        }));
         remote
             .generate(request, &cancel, |text| {
                 let written = if json {
@@ -59,25 +66,29 @@ pub fn run(args: RemoteArgs, request: &GenerationRequest) -> anyhow::Result<()> 
         }
     };
     if let Some(e) = io_error {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            return Ok(());
-        }
-        return Err(e.into());
+        // A closed pipe (`| head`) ends quietly with exit 0 (crate::stdout).
+        return Err(crate::stdout::error(e));
     }
+    // The seed is the server's to draw when none was sent, and it does not say which: report
+    // none (not 0, which a rerun with --seed 0 would take for this run's).
+    let seed = request.settings.seed;
     if json {
+        let mut stats = serde_json::to_value(&result.stats)?;
+        stats["seed"] = serde_json::json!(seed);
         let last = serde_json::json!({
             "prompt": result.prompt,
             "text": result.text,
             "stop_reason": result.stop_reason,
-            "stats": result.stats,
+            "stats": stats,
             "remote": {"endpoint": result.endpoint, "model": result.model},
         });
-        writeln!(out, "{last}")?;
+        writeln!(out, "{last}").map_err(crate::stdout::error)?;
     } else {
-        writeln!(out)?;
+        writeln!(out).map_err(crate::stdout::error)?;
         let s = &result.stats;
+        let seed = seed.map(|n| format!(", seed {n}")).unwrap_or_default();
         eprintln!(
-            "[{} tokens, stop: {:?}, TTFT {:.0} ms, decode {:.2} tok/s, remote {} at {}]",
+            "[{} tokens, stop: {:?}, TTFT {:.0} ms, decode {:.2} tok/s{seed}, remote {} at {}]",
             s.generated_tokens,
             result.stop_reason,
             s.ttft_ms,
@@ -85,6 +96,10 @@ pub fn run(args: RemoteArgs, request: &GenerationRequest) -> anyhow::Result<()> 
             result.model,
             result.endpoint
         );
+    }
+    // Stopped by Ctrl-C: the partial answer and its stats are out; the exit code says so.
+    if ctrl_c.as_ref().is_some_and(|c| c.fired()) {
+        return Err(crate::error::CliError::Interrupted.into());
     }
     Ok(())
 }

@@ -18,7 +18,7 @@ pub struct ModelsArgs {
     pub json: bool,
     /// Also look for copies of the model in this folder (repeatable; `JSLM_MODEL_DIRS` adds
     /// more, separated like PATH).
-    #[arg(long = "scan", value_name = "DIR")]
+    #[arg(long = "scan", value_name = "DIR", value_parser = crate::paths::user_path())]
     pub scan: Vec<PathBuf>,
     /// Look only in the folders given with --scan / JSLM_MODEL_DIRS, not in the apps' own.
     #[arg(long)]
@@ -48,11 +48,11 @@ fn find_on_disk(folders: &[ScanFolder], verify: bool) -> Discovery {
     found
 }
 
-fn print_found(folders: &[ScanFolder], discovery: &Discovery) {
-    println!();
-    println!("Found on disk (use in place: `jslm generate --model PATH`):");
+fn print_found(folders: &[ScanFolder], discovery: &Discovery) -> anyhow::Result<()> {
+    outln!()?;
+    outln!("Found on disk (use in place: `jslm generate --model PATH`):")?;
     if discovery.found.is_empty() {
-        println!("  none");
+        outln!("  none")?;
     }
     for f in &discovery.found {
         let check = match &f.verification {
@@ -70,23 +70,23 @@ fn print_found(folders: &[ScanFolder], discovery: &Discovery) {
         } else {
             "no tokenizer (pass --tokenizer)"
         };
-        println!(
+        outln!(
             "  {:<7} {:>9}  {}: {}  ({tokenizer}{check})",
             f.precision.label(),
             human_bytes(f.size_bytes),
             f.source.label(),
             f.name
-        );
-        println!("          {}", f.path.display());
+        )?;
+        outln!("          {}", f.path.display())?;
     }
-    println!(
+    outln!(
         "Looked in: {}",
         folders
             .iter()
             .map(|f| format!("{} ({})", f.path.display(), f.source.label()))
             .collect::<Vec<_>>()
             .join(", ")
-    );
+    )
 }
 
 /// `jslm rm` options.
@@ -113,12 +113,12 @@ pub fn models(args: ModelsArgs) -> anyhow::Result<()> {
             "found": discovery.found,
             "skipped": discovery.skipped,
         });
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        outln!("{}", serde_json::to_string_pretty(&value)?)?;
         return Ok(());
     }
-    println!("Cache: {}", cache.root().display());
+    outln!("Cache: {}", cache.root().display())?;
     if installed.is_empty() {
-        println!("No models downloaded yet.");
+        outln!("No models downloaded yet.")?;
     }
     for model in &installed {
         let id = model
@@ -126,11 +126,11 @@ pub fn models(args: ModelsArgs) -> anyhow::Result<()> {
             .as_deref()
             .map(|c| format!(" ({c})"))
             .unwrap_or_default();
-        println!(
+        outln!(
             "{}{id}  {} on disk",
             model.repo,
             human_bytes(model.disk_bytes)
-        );
+        )?;
         for rev in &model.revisions {
             let status = match &rev.status {
                 InstallStatus::Complete { verified: true } => "complete, verified".to_string(),
@@ -142,31 +142,30 @@ pub fn models(args: ModelsArgs) -> anyhow::Result<()> {
             } else {
                 format!(" [{}]", rev.refs.join(", "))
             };
-            println!(
+            outln!(
                 "  {}{refs}  {status}  {} files",
                 rev.commit.get(..10).unwrap_or(&rev.commit),
                 rev.files
-            );
+            )?;
         }
     }
-    println!();
-    println!("Catalog:");
+    outln!()?;
+    outln!("Catalog:")?;
     for entry in &catalog().models {
         let gated = if entry.gated {
             ", gated: accept the terms on huggingface.co and `jslm login`"
         } else {
             ""
         };
-        println!(
+        outln!(
             "  {:<20} {} (~{}, {}{gated})",
             entry.id,
             entry.repo,
             human_bytes(entry.approx_size_bytes),
             entry.container.as_str()
-        );
+        )?;
     }
-    print_found(&folders, &discovery);
-    Ok(())
+    print_found(&folders, &discovery)
 }
 
 /// Deletes a model (all revisions, blobs and partial downloads).

@@ -19,7 +19,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub revision: Option<String>,
     /// tokenizer.json to use (default: the one beside the weights).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::paths::user_path())]
     pub tokenizer: Option<PathBuf>,
     /// Address to listen on. Anything but loopback needs an API key.
     #[arg(long, default_value = "127.0.0.1")]
@@ -90,6 +90,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         Err(e) => tracing::warn!(code = %e.code(), "the prompt warm-up failed: {e}"),
     })?;
     let model = ServedModel::new(loaded, name, Gate::new(args.max_waiting));
+    // Ctrl-C shuts the server down (running and waiting requests get 503); a second one, or
+    // one during the load above, exits at once (crate::interrupt).
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let _ctrl_c = crate::interrupt::on_ctrl_c(move || {
+        let _ = stop.send(());
+    });
     let runtime = crate::hub_common::runtime()?;
     runtime.block_on(async move {
         let server = Server::bind(model.clone(), &config).await?;
@@ -105,7 +111,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         );
         server
             .run(async {
-                let _ = tokio::signal::ctrl_c().await;
+                let _ = stopped.await;
             })
             .await?;
         let s = model.stats();

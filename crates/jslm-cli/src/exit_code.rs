@@ -3,6 +3,7 @@
 //! (the libraries' messages say what happened, not what to type). The README lists the same
 //! table; a test keeps the two in sync, and the `match` keeps every code covered.
 
+use crate::error::CliError;
 use jslm_core::ErrorCode;
 
 /// The exit code for `code`.
@@ -90,7 +91,7 @@ pub fn advice(code: ErrorCode) -> Option<&'static str> {
         WillNotFit => "pass --force to try anyway, or choose a smaller --precision",
         OverrideRefused => "leave out --precision/--device/--gpu-layers to let the plan choose (see `jslm doctor`)",
         MissingFile => "pass the folder with config.json and safetensors, or a .gguf file (--tokenizer PATH for a tokenizer.json elsewhere)",
-        NotDownloaded => "run `jslm download MODEL` first",
+        NotDownloaded => "`jslm models` lists what is downloaded; `jslm download MODEL` fetches a model",
         ForeignVocabulary => "use a GGUF of Japanese StableLM Instruct Gamma 7B, or pass --tokenizer PATH to its tokenizer.json",
         DownloadBusy => "wait for the other download to finish",
         Offline => "connect to the network, or unset HF_HUB_OFFLINE",
@@ -102,9 +103,44 @@ pub fn advice(code: ErrorCode) -> Option<&'static str> {
     })
 }
 
+/// The process's exit code for `err`: its code's, 130 for a run Ctrl-C stopped, a failed
+/// child's own, else 1.
+pub fn exit_status(err: &anyhow::Error) -> i32 {
+    let interrupted = err
+        .chain()
+        .any(|e| matches!(e.downcast_ref(), Some(CliError::Interrupted)));
+    if interrupted {
+        return crate::interrupt::EXIT_CODE;
+    }
+    if let Some(code) = child_exit(err) {
+        return code;
+    }
+    error_code(err).map_or(1, exit_code)
+}
+
+/// The exit code of a child `jslm` that failed and already said why on stderr.
+pub fn child_exit(err: &anyhow::Error) -> Option<i32> {
+    err.chain().find_map(|e| match e.downcast_ref() {
+        Some(CliError::ChildFailed { code }) => Some(*code),
+        _ => None,
+    })
+}
+
+/// The advice for `err`: its code's, none for the CLI's own errors (they name the flag or file
+/// to fix; a code's general advice, e.g. "use --tokenizer", would miss what the user did).
+pub fn advice_for(err: &anyhow::Error) -> Option<&'static str> {
+    if err.chain().any(|e| e.is::<CliError>()) {
+        return None;
+    }
+    error_code(err).and_then(advice)
+}
+
 /// The code of the first error in `err`'s chain that has one.
 pub fn error_code(err: &anyhow::Error) -> Option<ErrorCode> {
     err.chain().find_map(|e| {
+        if let Some(e) = e.downcast_ref::<CliError>() {
+            return e.code();
+        }
         if let Some(e) = e.downcast_ref::<jslm_runtime::RuntimeError>() {
             return Some(e.code());
         }
@@ -154,6 +190,16 @@ mod tests {
         assert_eq!(error_code(&err), Some(ErrorCode::Offline));
         assert_eq!(exit_code(ErrorCode::Offline), 17);
         assert_eq!(error_code(&anyhow::anyhow!("other")), None);
+        assert_eq!(exit_status(&anyhow::anyhow!("other")), 1);
+        let stopped = anyhow::Error::new(CliError::Interrupted).context("generating");
+        assert_eq!(exit_status(&stopped), 130);
+        let child = anyhow::Error::new(CliError::ChildFailed { code: 32 });
+        assert_eq!(exit_status(&child), 32);
+        let tokenizer = anyhow::Error::new(CliError::TokenizerNotFound {
+            path: "/nonexistent.json".into(),
+        });
+        assert_eq!(error_code(&tokenizer), Some(ErrorCode::MissingFile));
+        assert_eq!(advice_for(&tokenizer), None);
         assert!(advice(ErrorCode::GatedNoToken)
             .unwrap()
             .contains("jslm login"));

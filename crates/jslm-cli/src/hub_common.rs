@@ -1,8 +1,8 @@
 //! What the hub subcommands share: configuration from the environment, the token, a tokio
-//! runtime, logging to stderr (`JSLM_LOG`, default `warn`), and Ctrl-C as cancellation.
+//! runtime and logging to stderr (`JSLM_LOG`, default `warn`). (Ctrl-C: `crate::interrupt`.)
 
 use anyhow::Context;
-use jslm_hub::{CancellationToken, DownloadManager, HubClient, HubConfig, TokenStore};
+use jslm_hub::{DownloadManager, HubClient, HubConfig, TokenStore};
 
 /// Configuration from the environment (`HF_ENDPOINT`, `HF_HOME`, `HF_HUB_CACHE`, ...).
 pub fn config() -> HubConfig {
@@ -39,16 +39,4 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("starting the async runtime")
-}
-
-/// A token cancelled on Ctrl-C (must be called inside the runtime).
-pub fn cancel_on_ctrl_c() -> CancellationToken {
-    let cancel = CancellationToken::new();
-    let trigger = cancel.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            trigger.cancel();
-        }
-    });
-    cancel
 }

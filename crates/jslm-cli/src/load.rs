@@ -3,16 +3,19 @@
 //! progress bars), planned (the plan printed to stderr) and loaded — all decisions the
 //! runtime's, none the CLI's.
 
+use crate::error::CliError;
 use crate::progress::LoadBar;
 use jslm_core::Precision;
 use jslm_hardware::units::format_gb;
-use jslm_hardware::{DetectOptions, DeviceKind, HardwareProfile};
+use jslm_hardware::{
+    DetectOptions, DeviceKind, DevicePlan, HardwareProfile, OverrideSetting, RefusedOverride,
+};
 use jslm_runtime::{LoadPlaces, LoadedModel, ModelRef, Planned, RunChoices};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 /// The model and how to run it; shared by `generate` and `bench`.
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone, Default, PartialEq)]
 pub struct LoadArgs {
     /// Precision to run at (f32, bf16, f16, q8_0, q4_k_m, ...; a GGUF runs at its own).
     /// Default: the plan's (`jslm doctor`).
@@ -52,6 +55,39 @@ impl LoadArgs {
             gpu_layers: self.gpu_layers,
         }
     }
+
+    /// These flags as command-line arguments, for a child `jslm` (bench's one process per
+    /// model) to load exactly as this one would. Every field is named, so a new flag does not
+    /// compile until it is passed on too.
+    pub fn to_args(&self) -> Vec<String> {
+        let Self {
+            precision,
+            device,
+            threads,
+            context,
+            prefer_quality,
+            force,
+            gpu_layers,
+        } = self;
+        let mut args = Vec::new();
+        let mut value = |flag: &str, v: Option<String>| {
+            if let Some(v) = v {
+                args.extend([flag.to_string(), v]);
+            }
+        };
+        value("--precision", precision.map(|p| p.as_str().to_string()));
+        value("--device", device.map(|d| d.to_string()));
+        value("--threads", threads.map(|t| t.to_string()));
+        value("--context", context.map(|c| c.to_string()));
+        value("--gpu-layers", gpu_layers.map(|n| n.to_string()));
+        if *prefer_quality {
+            args.push("--prefer-quality".into());
+        }
+        if *force {
+            args.push("--force".into());
+        }
+        args
+    }
 }
 
 /// The files of `model` (a path, catalog id or repo id), downloaded when missing.
@@ -60,6 +96,10 @@ pub fn resolve(
     revision: Option<String>,
     tokenizer: Option<PathBuf>,
 ) -> anyhow::Result<jslm_runtime::ModelSource> {
+    // Before a possibly long download, and in the flag's words.
+    if let Some(path) = tokenizer.as_ref().filter(|t| !t.is_file()) {
+        return Err(CliError::TokenizerNotFound { path: path.clone() }.into());
+    }
     let model_ref = ModelRef::parse(model).with_revision(revision);
     let mut source = if let ModelRef::Path(path) = &model_ref {
         jslm_runtime::ModelSource::from_path(path, None)
@@ -69,8 +109,8 @@ pub fn resolve(
         let bars = Arc::new(crate::progress_bars::Bars::new());
         let for_events = bars.clone();
         let runtime = crate::hub_common::runtime()?;
+        let (cancel, _ctrl_c) = crate::interrupt::cancellation_token();
         let result = runtime.block_on(async {
-            let cancel = crate::hub_common::cancel_on_ctrl_c();
             jslm_runtime::resolve(
                 &manager,
                 &model_ref,
@@ -109,7 +149,22 @@ pub fn plan(source: jslm_runtime::ModelSource, args: &LoadArgs) -> anyhow::Resul
     for w in &p.warnings {
         eprintln!("note: {w}");
     }
+    // A thread count or context the plan would not take stays a refusal in the plan (device,
+    // precision and GPU blocks are refused with an error before this): say which value runs.
+    for r in &p.refused {
+        eprintln!("note: {}", refusal_note(r, p));
+    }
     Ok(planned)
+}
+
+/// `threads = 0 refused: must be at least 1; running with 4 threads`.
+fn refusal_note(refused: &RefusedOverride, plan: &DevicePlan) -> String {
+    let used = match refused.setting {
+        OverrideSetting::Threads => format!("; running with {} threads", plan.threads),
+        OverrideSetting::Context => format!("; reserving {} tokens", plan.context_tokens),
+        _ => String::new(),
+    };
+    format!("{refused}{used}")
 }
 
 /// Loads a planned model with a progress bar on stderr.
@@ -135,4 +190,43 @@ pub fn load(planned: Planned) -> anyhow::Result<LoadedModel> {
         );
     }
     Ok(loaded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        load: LoadArgs,
+    }
+
+    fn parse(args: &[String]) -> LoadArgs {
+        Flags::try_parse_from(std::iter::once("jslm".to_string()).chain(args.iter().cloned()))
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+            .load
+    }
+
+    #[test]
+    fn load_flags_survive_the_trip_to_a_child_process() {
+        let every = LoadArgs {
+            precision: Some(Precision::Q8_0),
+            device: Some(DeviceKind::Cuda),
+            threads: Some(3),
+            context: Some(512),
+            prefer_quality: true,
+            force: true,
+            gpu_layers: Some(7),
+        };
+        for args in [every.clone(), LoadArgs::default()] {
+            assert_eq!(parse(&args.to_args()), args);
+        }
+        let precision = LoadArgs {
+            precision: Some(Precision::Q4KM),
+            ..Default::default()
+        };
+        assert_eq!(parse(&precision.to_args()), precision);
+    }
 }

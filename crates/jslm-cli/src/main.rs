@@ -1,11 +1,17 @@
 //! `jslm`: the JSLM engine from the command line. One module per subcommand; this file only
 //! parses arguments and maps errors to exit codes.
 
+// First: the `out!`/`outln!` macros every command prints with.
+#[macro_use]
+mod stdout;
+
 mod cmd_download;
 mod cmd_login;
 mod cmd_models;
+mod error;
 mod exit_code;
 mod hub_common;
+mod interrupt;
 mod load;
 mod progress_bars;
 
@@ -18,6 +24,7 @@ mod cmd_generate_remote;
 mod cmd_serve;
 mod paths;
 mod progress;
+mod text_file;
 
 #[derive(Parser)]
 #[command(
@@ -56,6 +63,10 @@ fn main() {
     // The CPU build hands over to its CUDA twin where this machine can run it (gpu_variant).
     jslm_runtime::start_gpu_variant_if_usable();
     let cli = Cli::parse();
+    // Before any command: one Ctrl-C handling for the process's life (interrupt.rs).
+    if let Err(err) = interrupt::install() {
+        eprintln!("warning: Ctrl-C is not handled ({err:#}): it ends jslm at once");
+    }
     let result: anyhow::Result<()> = match cli.command {
         Command::Generate(args) => cmd_generate::run(args),
         Command::Serve(args) => cmd_serve::run(args),
@@ -68,13 +79,20 @@ fn main() {
         Command::Rm(args) => cmd_models::rm(args),
     };
     if let Err(err) = result {
+        // The reader of stdout stopped (`| head`): nothing went wrong.
+        if stdout::closed(&err) {
+            std::process::exit(0);
+        }
+        // A child jslm (bench) failed: its hint and error are the last lines already.
+        if let Some(code) = exit_code::child_exit(&err) {
+            std::process::exit(code);
+        }
         // The last stderr line says what went wrong (after a hint of what to do, where there
         // is one); the exit code says which class (README).
-        let code = exit_code::error_code(&err);
-        if let Some(advice) = code.and_then(exit_code::advice) {
+        if let Some(advice) = exit_code::advice_for(&err) {
             eprintln!("hint: {advice}");
         }
         eprintln!("error: {err:#}");
-        std::process::exit(code.map_or(1, exit_code::exit_code));
+        std::process::exit(exit_code::exit_status(&err));
     }
 }

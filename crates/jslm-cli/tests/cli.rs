@@ -1,7 +1,9 @@
 //! End-to-end tests of the `jslm` binary against the local test hub: kill -9 and resume, exit
-//! codes and last stderr lines, login/logout, models, rm.
+//! codes and last stderr lines, login/logout, models, rm, Ctrl-C.
 
-use std::io::Write;
+mod support;
+
+use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -251,8 +253,11 @@ async fn errors_have_distinct_exit_codes_and_a_clear_last_line() {
         (
             vec!["rm", "org/plain"],
             vec![],
-            14,
-            vec!["not found".into()],
+            30,
+            vec![
+                "org/plain is not downloaded".into(),
+                env.cache().display().to_string(),
+            ],
         ),
     ];
     for (args, extra, code, fragments) in cases {
@@ -265,6 +270,13 @@ async fn errors_have_distinct_exit_codes_and_a_clear_last_line() {
         }
         let all = String::from_utf8_lossy(&out.stderr);
         assert!(!all.contains(BAD) && !all.contains(FRESH), "token printed");
+        if code == 30 {
+            // Nothing was asked of the hub: no word of it, or of logging in.
+            assert!(
+                !all.contains("on the hub") && !all.contains("login"),
+                "{all}"
+            );
+        }
         if code == 10 {
             // The CLI's own advice, on the line before the error.
             assert!(
@@ -342,12 +354,13 @@ async fn login_download_models_rm_logout() {
     assert!(!env.token_file().exists());
 }
 
-/// `jslm generate --model org/name` takes the model from the cache, downloading it first, and
-/// generates exactly what the local folder gives (the tiny fixture model, served by the hub).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn generate_with_a_repo_id_downloads_then_generates() {
-    let fixtures =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tiny-mistral");
+fn tiny_fixture() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tiny-mistral")
+}
+
+/// A hub serving the tiny fixture model as `org/tiny-mistral`.
+async fn tiny_hub() -> HubTestServer {
+    let fixtures = tiny_fixture();
     let files: Vec<(&str, Vec<u8>)> = [
         "config.json",
         "model.safetensors",
@@ -357,14 +370,22 @@ async fn generate_with_a_repo_id_downloads_then_generates() {
     .iter()
     .map(|n| (*n, std::fs::read(fixtures.join(n)).expect("fixture")))
     .collect();
-    let hub = HubTestServer::start(ServerConfig {
+    HubTestServer::start(ServerConfig {
         repos: vec![FakeRepo::new("org/tiny-mistral", files)],
         tokens: vec![],
         port: 0,
         cdn_port: 0,
     })
     .await
-    .expect("hub");
+    .expect("hub")
+}
+
+/// `jslm generate --model org/name` takes the model from the cache, downloading it first, and
+/// generates exactly what the local folder gives (the tiny fixture model, served by the hub).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generate_with_a_repo_id_downloads_then_generates() {
+    let fixtures = tiny_fixture();
+    let hub = tiny_hub().await;
     let env = Env::new(&hub);
     let reference: serde_json::Value =
         serde_json::from_slice(&std::fs::read(fixtures.join("reference.json")).unwrap()).unwrap();
@@ -407,4 +428,99 @@ async fn generate_with_a_repo_id_downloads_then_generates() {
         served <= size + size / 10,
         "served {served} for a {size}-byte file"
     );
+}
+
+/// Starts `jslm generate --model org/tiny-mistral --json` for a long answer, with its stdout
+/// lines read on a thread.
+fn start_long_generation(env: &Env) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    let mut child = env
+        .command(&[
+            "generate",
+            "--model",
+            "org/tiny-mistral",
+            "--greedy",
+            "--json",
+        ])
+        .args(["--max-new-tokens", "4000", "--instruction", "こんにちは"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let (send, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = send.send(line);
+        }
+    });
+    (child, lines)
+}
+
+fn stderr_of(child: &mut std::process::Child) -> String {
+    let mut text = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut text);
+    }
+    text
+}
+
+/// With a repo id, Ctrl-C stops the download (kept, exit 130) and, once the model is in the
+/// cache, the generation: the download's runtime listening for Ctrl-C once used to leave
+/// SIGINT swallowed for the rest of the process, so the generation ran to its end, exit 0.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_stops_the_download_then_the_generation_of_a_repo_id() {
+    let hub = tiny_hub().await;
+    let env = Env::new(&hub);
+    let sha = hub.repo("org/tiny-mistral").expect("repo").files["model.safetensors"]
+        .sha256
+        .clone();
+    let blob = env
+        .cache()
+        .join("models--org--tiny-mistral/blobs")
+        .join(format!("{sha}.incomplete"));
+    hub.add_fault(Fault::new(
+        "model.safetensors",
+        FaultKind::Throttle(MIB as u64),
+        u32::MAX,
+    ));
+    let (mut child, _lines) = start_long_generation(&env);
+    let (status, stderr) = tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::fs::metadata(&blob).map_or(0, |m| m.len()) == 0 {
+            assert!(Instant::now() < deadline, "no download progress");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        support::ctrl_c(&child);
+        let status = support::exit_within(&mut child, Duration::from_secs(5), "download");
+        (status, stderr_of(&mut child))
+    })
+    .await
+    .expect("join");
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("download cancelled"), "{stderr}");
+
+    hub.clear_faults();
+    let (mut child, lines) = start_long_generation(&env);
+    let (status, stderr, seen) = tokio::task::spawn_blocking(move || {
+        let mut seen: Vec<String> = Vec::new();
+        while !seen.iter().any(|l| l.contains(r#""event":"token""#)) {
+            match lines.recv_timeout(Duration::from_secs(60)) {
+                Ok(line) => seen.push(line),
+                Err(e) => panic!("no token: {e}; {}", stderr_of(&mut child)),
+            }
+        }
+        support::ctrl_c(&child);
+        let status = support::exit_within(&mut child, Duration::from_secs(5), "generate");
+        seen.extend(lines.iter());
+        (status, stderr_of(&mut child), seen)
+    })
+    .await
+    .expect("join");
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    let last: serde_json::Value = serde_json::from_str(seen.last().expect("lines")).expect("json");
+    assert_eq!(last["stop_reason"], "cancelled", "{last}");
 }

@@ -1,7 +1,11 @@
 //! `jslm generate` end to end on the tiny fixture model.
 
+mod support;
+
+use std::io::BufRead;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
@@ -342,4 +346,287 @@ fn a_gguf_with_another_vocabulary_is_refused() {
         stderr.contains("bos_token_id") && stderr.contains("hint:"),
         "{stderr}"
     );
+}
+
+/// A running `jslm generate --json`'s stdout lines, read on a thread (so that it never blocks
+/// on a full pipe), and the line of its first token.
+fn stream_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    let stdout = child.stdout.take().unwrap();
+    let (send, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = send.send(line);
+        }
+    });
+    lines
+}
+
+/// Ctrl-C stops a running generation within seconds: the partial answer comes out, `--json`'s
+/// last line says it was cancelled, and the exit code is 130. (Before, once a runtime had
+/// listened for Ctrl-C, SIGINT was swallowed and the generation ran to its end.)
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_a_generation_and_exits_130() {
+    let mut child = jslm()
+        .args(["generate", "--greedy", "--json", "--max-new-tokens", "4000"])
+        .args(["--instruction", "こんにちは", "--model"])
+        .arg(fixtures().join("tiny-mistral"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = stream_lines(&mut child);
+    let mut seen = Vec::new();
+    while !seen
+        .iter()
+        .any(|l: &String| l.contains(r#""event":"token""#))
+    {
+        match lines.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) => seen.push(line),
+            Err(e) => panic!("no token from jslm generate: {e}; {seen:?}"),
+        }
+    }
+    support::ctrl_c(&child);
+    let status = support::exit_within(&mut child, Duration::from_secs(5), "generate");
+    seen.extend(lines.iter());
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    let last: serde_json::Value = serde_json::from_str(seen.last().unwrap()).unwrap();
+    assert_eq!(last["stop_reason"], "cancelled", "{last}");
+    let generated = last["generated_token_ids"].as_array().unwrap().len();
+    assert!(generated > 0 && generated < 4000, "{generated} tokens");
+    assert!(
+        stderr.trim_end().ends_with("error: interrupted (Ctrl-C)"),
+        "{stderr}"
+    );
+}
+
+/// `prompt_token_ids` of a one-token greedy run with `args`.
+fn prompt_ids(args: &[&std::ffi::OsStr]) -> serde_json::Value {
+    let out = jslm()
+        .args(["generate", "--greedy", "--json", "--max-new-tokens", "1"])
+        .args(args)
+        .arg("--model")
+        .arg(fixtures().join("tiny-mistral"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{args:?}: {stderr}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    last["prompt_token_ids"].clone()
+}
+
+/// A file gives the prompt its words typed as a flag give, as `$(cat FILE)` would: the
+/// trailing newline every editor adds, a BOM and CRLF line ends do not reach the prompt, and
+/// an input file of only whitespace is no input.
+#[test]
+fn instruction_and_input_files_give_the_prompt_the_flags_give() {
+    let case = first_case();
+    let dir = tempfile::tempdir().unwrap();
+    let instruction = dir.path().join("instruction.txt");
+    let windows = format!("\u{feff}{}\r\n", case.instruction.replace('\n', "\r\n"));
+    std::fs::write(&instruction, windows).unwrap();
+    let input = dir.path().join("input.txt");
+    std::fs::write(&input, format!("{}\n\n", case.input)).unwrap();
+    let blank = dir.path().join("blank.txt");
+    std::fs::write(&blank, " \n\t\r\n").unwrap();
+    let (i, f) = ("--instruction".as_ref(), "--instruction-file".as_ref());
+    let typed = prompt_ids(&[
+        i,
+        case.instruction.as_ref(),
+        "--input".as_ref(),
+        case.input.as_ref(),
+    ]);
+    assert_eq!(typed, serde_json::json!(case.prompt_ids));
+    let from_files = prompt_ids(&[
+        f,
+        instruction.as_os_str(),
+        "--input-file".as_ref(),
+        input.as_os_str(),
+    ]);
+    assert_eq!(from_files, typed);
+    let no_input = prompt_ids(&[i, case.instruction.as_ref()]);
+    let blank_input = prompt_ids(&[
+        f,
+        instruction.as_os_str(),
+        "--input-file".as_ref(),
+        blank.as_os_str(),
+    ]);
+    assert_eq!(blank_input, no_input);
+}
+
+/// A flag's file that cannot be read is an `io` error (exit 9) naming the file.
+#[test]
+fn unreadable_instruction_files_are_io_errors_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let latin1 = dir.path().join("latin1.txt");
+    std::fs::write(&latin1, b"caf\xe9").unwrap();
+    let missing = dir.path().join("missing.txt");
+    for (flag, file, says, other) in [
+        ("--instruction-file", &missing, "missing.txt", "--input"),
+        ("--input-file", &latin1, "not UTF-8", "--instruction"),
+    ] {
+        let out = jslm()
+            .args(["generate", other, "x", "--model"])
+            .arg(fixtures().join("tiny-mistral"))
+            .arg(flag)
+            .arg(file)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(9), "{flag}: {stderr}");
+        let last = stderr.lines().last().unwrap_or("");
+        assert!(
+            last.contains(&file.display().to_string()) && last.contains(says),
+            "{last}"
+        );
+    }
+}
+
+/// A thread count or context the plan does not take is not dropped silently: each refusal is a
+/// note on stderr saying why and what runs instead (generate, and bench by the same road).
+#[test]
+fn refused_threads_and_context_are_noted() {
+    let model = fixtures().join("tiny-mistral-llamacpp/model-q8_0.gguf");
+    let runs: [&[&str]; 3] = [
+        &[
+            "generate",
+            "--instruction",
+            "x",
+            "--max-new-tokens",
+            "1",
+            "--threads",
+            "0",
+            "--context",
+            "0",
+        ],
+        &[
+            "generate",
+            "--instruction",
+            "x",
+            "--max-new-tokens",
+            "1",
+            "--threads",
+            "100000",
+        ],
+        &[
+            "bench",
+            "--prompt-tokens",
+            "4",
+            "--decode-tokens",
+            "2",
+            "--threads",
+            "0",
+        ],
+    ];
+    for args in runs {
+        let out = jslm()
+            .args(args)
+            .arg("--model")
+            .arg(&model)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {stderr}");
+        let notes: Vec<&str> = stderr.lines().filter(|l| l.starts_with("note: ")).collect();
+        let threads = if args.contains(&"100000") {
+            "note: threads = 100000 refused: 100000 threads on"
+        } else {
+            "note: threads = 0 refused: must be at least 1; running with"
+        };
+        assert!(
+            notes.iter().any(|n| n.starts_with(threads)),
+            "{args:?}: {stderr}"
+        );
+        if args.contains(&"--context") {
+            assert!(
+                notes
+                    .iter()
+                    .any(|n| n
+                        .starts_with("note: context = 0 refused: must be at least 1; reserving")),
+                "{stderr}"
+            );
+        }
+    }
+}
+
+/// `jslm bench` without `--model` runs each file in a child `jslm`: every load flag reaches
+/// it, and its failure comes back as its own exit code and stderr. (The tiny GGUF stands in
+/// for the random 7B file, which is only written when missing.)
+#[test]
+fn bench_children_get_every_load_flag_and_pass_their_failure_back() {
+    let work = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixtures().join("tiny-mistral-llamacpp/model-q8_0.gguf"),
+        work.path().join("random-7b-q8_0.gguf"),
+    )
+    .unwrap();
+    let bench = |extra: &[&str]| {
+        jslm()
+            .args(["bench", "--files", "q8_0", "--prompt-tokens", "4"])
+            .args(["--decode-tokens", "2", "--json", "--work-dir"])
+            .arg(work.path())
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = bench(&["--threads", "1", "--context", "0"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("note: context = 0 refused"), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["threads"], 1, "{report}");
+    if std::path::Path::new("/dev/nvidia0").exists() {
+        eprintln!("an NVIDIA GPU is present: --device cuda is not refused");
+        return;
+    }
+    let out = bench(&["--device", "cuda"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(32), "{stderr}");
+    let last = stderr.lines().last().unwrap_or("");
+    assert!(last.starts_with("error: device = cuda refused"), "{stderr}");
+    assert!(stderr.contains("hint: "), "{stderr}");
+}
+
+/// `--tokenizer` is read like `--model`: `--tokenizer=~/t.json` (which the shell leaves as it
+/// is) expands `~`; a file that is not there is named as the flag's, with no hint to use the
+/// flag the user just used.
+#[test]
+fn tokenizer_paths_expand_home_and_a_missing_one_is_named() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixtures().join("tokenizer/tokenizer.json"),
+        home.path().join("t.json"),
+    )
+    .unwrap();
+    let gguf = fixtures().join("tiny-mistral-gguf/model-f16.gguf");
+    let run = |tokenizer: &str| {
+        jslm()
+            .env("HOME", home.path())
+            .args(["generate", "--instruction", "x", "--max-new-tokens", "1"])
+            .arg(tokenizer)
+            .arg("--model")
+            .arg(&gguf)
+            .output()
+            .unwrap()
+    };
+    let out = run("--tokenizer=~/t.json");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run("--tokenizer=/nonexistent/t.json");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert_eq!(
+        stderr.lines().last().unwrap_or(""),
+        "error: the --tokenizer file /nonexistent/t.json does not exist"
+    );
+    assert!(!stderr.contains("hint:"), "{stderr}");
 }

@@ -3,6 +3,8 @@
 //! the reason printed, only when `import openai` fails (`scripts/test.sh` installs it;
 //! `JSLM_TEST_PYTHON` picks the interpreter); the `curl` part when there is no curl.
 
+mod support;
+
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -233,6 +235,8 @@ fn generate_remote_gives_the_local_answer_through_jslm_serve() {
     let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     assert_eq!(last["text"], case["greedy_text"]);
     assert_eq!(last["remote"]["model"], "tiny-mistral");
+    // No --seed: the server drew one and did not say which; 0 would be a lie.
+    assert!(last["stats"]["seed"].is_null(), "{last}");
     assert_eq!(
         last["stats"]["generated_tokens"],
         case["greedy_ids"].as_array().unwrap().len()
@@ -272,4 +276,56 @@ fn the_first_request_finds_the_card_header_already_cached() {
         v["usage"]["prompt_tokens_details"]["cached_tokens"], 68,
         "{text}"
     );
+}
+
+/// Ctrl-C shuts the server down as before, now through the CLI's one Ctrl-C handling: a
+/// streaming request in flight ends, the server prints its totals and exits 0.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_the_server() {
+    let mut server = serve(&[]);
+    let url = format!("{}/completions", server.url);
+    let body = r#"{"prompt":"こんにちは","max_tokens":4000,"temperature":0,"stream":true}"#;
+    let client = std::thread::spawn(move || post_json(&url, body, &["-N"]));
+    // The request runs once the server has counted it; the tiny model needs ~20 s for 4,000.
+    std::thread::sleep(Duration::from_millis(500));
+    support::ctrl_c(&server.child);
+    let status = support::exit_within(&mut server.child, Duration::from_secs(10), "serve");
+    assert_eq!(status.code(), Some(0));
+    server.wait_for("stopped:");
+    if let Some((text, _)) = client.join().unwrap() {
+        assert!(!text.trim_end().ends_with("data: [DONE]"), "{text}");
+    }
+}
+
+/// `--remote` with a seed reports it (JSON and text); local-only flags are usage errors.
+#[test]
+fn generate_remote_reports_the_seed_it_sent_and_refuses_local_flags() {
+    let server = serve(&[]);
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_jslm"))
+            .args(["generate", "--max-new-tokens", "2", "--instruction", "x"])
+            .args(["--remote", &server.url])
+            .args(extra)
+            .env_remove("JSLM_REMOTE_API_KEY")
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--seed", "7", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(last["stats"]["seed"], 7, "{last}");
+    let out = run(&["--seed", "7"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains(", seed 7, remote"));
+    let out = run(&[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && !stderr.contains("seed"), "{stderr}");
+    let out = run(&["--precision", "q8_0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be used with"));
 }

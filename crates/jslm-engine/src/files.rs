@@ -106,9 +106,15 @@ pub fn tokenizer_beside(weights: &WeightsFormat, given: Option<&Path>) -> Result
         }
     };
     if !tokenizer.is_file() {
+        // A path the caller named is not "beside the weights": say which one is missing.
+        let reason = if given.is_some() {
+            "the tokenizer file given does not exist"
+        } else {
+            "tokenizer.json not found beside the weights"
+        };
         return Err(EngineError::MissingFile {
             path: tokenizer,
-            reason: "tokenizer.json not found beside the weights".into(),
+            reason: reason.into(),
         });
     }
     Ok(TokenizerSource::Json(tokenizer))
@@ -271,6 +277,7 @@ mod tests {
         let given = dir.path().join("elsewhere.json");
         let err = tokenizer_beside(&weights, Some(&given)).unwrap_err();
         assert!(err.to_string().contains("elsewhere.json"), "{err}");
+        assert!(err.to_string().contains("given does not exist"), "{err}");
         std::fs::write(dir.path().join("tokenizer.json"), "{}").unwrap();
         assert_eq!(
             tokenizer_beside(&weights, None).unwrap(),

@@ -59,6 +59,11 @@ pub enum HubError {
         file: Option<String>,
     },
 
+    /// A model asked to be deleted has nothing in the local cache (no request was made: not
+    /// the hub's `not_found`).
+    #[error("{repo} is not downloaded: the cache {} has nothing of it to delete", cache.display())]
+    NotInCache { repo: String, cache: PathBuf },
+
     /// Not enough free space on the cache's disk, found before the first byte or while writing.
     #[error(
         "not enough disk space: the download needs {} more, {} free on {} (cache: {}). Free some \
@@ -168,6 +173,7 @@ impl HubError {
             HubError::GatedNotAccepted { .. } => ErrorCode::GatedNotAccepted,
             HubError::Forbidden { .. } => ErrorCode::Forbidden,
             HubError::NotFound { .. } => ErrorCode::NotFound,
+            HubError::NotInCache { .. } => ErrorCode::NotDownloaded,
             HubError::DiskFull { .. } | HubError::DiskFilled { .. } => ErrorCode::DiskFull,
             HubError::Checksum { .. } => ErrorCode::Checksum,
             HubError::Offline { .. } => ErrorCode::Offline,
@@ -281,6 +287,13 @@ mod tests {
                 "offline",
             ),
             (HubError::Cancelled { kept_bytes: 3 }, "download_cancelled"),
+            (
+                HubError::NotInCache {
+                    repo: "a/b".into(),
+                    cache: "/c".into(),
+                },
+                "not_downloaded",
+            ),
         ];
         for (err, code) in cases {
             assert_eq!(err.code().as_str(), code);

@@ -422,7 +422,7 @@ mod tests {
         assert!(list_installed(&cache).expect("list").is_empty());
         assert_eq!(
             delete_model(&cache, &repo).expect_err("gone").code(),
-            "not_found"
+            "not_downloaded"
         );
     }
 

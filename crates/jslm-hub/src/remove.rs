@@ -69,15 +69,14 @@ pub fn discard_download(cache: &HfCache, request: &DownloadRequest) -> Result<u6
 /// Deletes a model from the cache: every revision, blob, partial file and manifest of `repo`,
 /// except the files other catalog models claim there (their companions); then gives up the
 /// companion files this model claims in other repos. Returns the bytes freed. Refuses with
-/// `busy` while a download holds one of the repo's locks.
+/// `busy` while a download holds one of the repo's locks, and with `not_downloaded` when the
+/// cache has no folder of `repo`.
 pub fn delete_model(cache: &HfCache, repo: &RepoId) -> Result<u64, HubError> {
     let dir = cache.repo_dir(repo);
     if !dir.exists() {
-        return Err(HubError::NotFound {
-            what: crate::error::Missing::Repo,
+        return Err(HubError::NotInCache {
             repo: repo.to_string(),
-            revision: "any".into(),
-            file: None,
+            cache: cache.root().to_path_buf(),
         });
     }
     let mut freed = release(cache, repo, Scope::Unclaimed, &|s| s.model = false)?;
