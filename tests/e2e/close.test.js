@@ -2,19 +2,7 @@
 // the inference thread. (That closing cancels the generation is checked in the command tests.)
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { launch, byId, outputText, setField, choosePreset } from "./lib/app.js";
-
-function appPids(dataDir) {
-  try {
-    return execFileSync("pgrep", ["-f", `jslm-desktop --data-dir ${dataDir}`], { encoding: "utf8" })
-      .trim()
-      .split("\n")
-      .filter(Boolean);
-  } catch {
-    return []; // pgrep exits 1 when nothing matches
-  }
-}
+import { launch, appPids, byId, outputText, setField, choosePreset } from "./lib/app.js";
 
 test("closing the window mid-generation ends the app within seconds", async () => {
   const app = await launch();

@@ -5,9 +5,9 @@
 // runs the suite under dbus-run-session, as a desktop session has one.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import path from "node:path";
-import { launch, freshDataDir, byId, text, APP, ROOT } from "./lib/app.js";
+import { launch, appPids, freshDataDir, byId, text, APP, ROOT } from "./lib/app.js";
 import { screenshot } from "./lib/artifacts.js";
 
 const GGUF = path.join(ROOT, "tests/fixtures/tiny-mistral-gguf/model-f16.gguf");
@@ -16,17 +16,6 @@ const apps = [];
 after(async () => {
   for (const app of apps) await app.quit();
 });
-
-function appPids(dataDir) {
-  try {
-    return execFileSync("pgrep", ["-f", `jslm-desktop --data-dir ${dataDir}`], { encoding: "utf8" })
-      .trim()
-      .split("\n")
-      .filter(Boolean);
-  } catch {
-    return []; // pgrep exits 1 when nothing matches
-  }
-}
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 

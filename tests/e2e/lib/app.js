@@ -1,6 +1,6 @@
 // Starts the real app under tauri-driver + WebKitWebDriver and gives tests a selenium driver.
 // Needs a display (the suite runs under xvfb-run) and a built `target/debug/jslm-desktop`.
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { closeSync, mkdtempSync, mkdirSync, openSync, readSync, statSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -92,6 +92,18 @@ async function waitForPort(port, ms) {
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`tauri-driver did not listen on ${port}`);
+}
+
+/** The pids of app processes started with `--data-dir dataDir` (none: an empty list). */
+export function appPids(dataDir) {
+  try {
+    return execFileSync("pgrep", ["-f", `jslm-desktop --data-dir ${dataDir}`], { encoding: "utf8" })
+      .trim()
+      .split("\n")
+      .filter(Boolean);
+  } catch {
+    return []; // pgrep exits 1 when nothing matches
+  }
 }
 
 /** A fresh data dir for one app instance (settings, history). */
