@@ -157,13 +157,7 @@ impl serde::Serialize for AppError {
                 available_bytes,
                 ..
             }) => {
-                map.serialize_entry(
-                    "numbers",
-                    &serde_json::json!({
-                        "needed_bytes": needed_bytes,
-                        "available_bytes": available_bytes,
-                    }),
-                )?;
+                map.serialize_entry("numbers", &bytes_numbers(*needed_bytes, *available_bytes))?;
             }
             _ => {}
         }
@@ -176,10 +170,7 @@ impl serde::Serialize for AppError {
                 map.serialize_entry("repo", repo)?;
             }
             Some(HubError::DiskFull { needed, free, .. }) => {
-                map.serialize_entry(
-                    "numbers",
-                    &serde_json::json!({ "needed_bytes": needed, "available_bytes": free }),
-                )?;
+                map.serialize_entry("numbers", &bytes_numbers(*needed, *free))?;
             }
             _ => {}
         }
@@ -214,16 +205,15 @@ impl serde::Serialize for AppError {
             ..
         }) = self
         {
-            map.serialize_entry(
-                "numbers",
-                &serde_json::json!({
-                    "needed_bytes": needed_bytes,
-                    "available_bytes": available_bytes,
-                }),
-            )?;
+            map.serialize_entry("numbers", &bytes_numbers(*needed_bytes, *available_bytes))?;
         }
         map.end()
     }
+}
+
+/// What the page words "needs X, Y free" with (memory or disk).
+fn bytes_numbers(needed_bytes: u64, available_bytes: u64) -> serde_json::Value {
+    serde_json::json!({ "needed_bytes": needed_bytes, "available_bytes": available_bytes })
 }
 
 pub type AppResult<T> = Result<T, AppError>;
