@@ -102,9 +102,17 @@ impl AppState {
             .or_else(|| self.settings.get().model_path)
     }
 
-    /// What hardware detection looks at: free disk space where models are cached.
+    /// What hardware detection looks at: free disk space where models are cached, and the
+    /// VRAM the loaded model holds (plans count it as free: a load releases it first).
     pub fn detect_options(&self) -> jslm_hardware::DetectOptions {
-        crate::commands::model::detect_options(self.paths.quantized_dir.clone())
+        let mut options = crate::commands::model::detect_options(self.paths.quantized_dir.clone());
+        options.own_vram = self
+            .host
+            .ready_model()
+            .and_then(|m| m.summary.run.as_ref()?.own_vram())
+            .into_iter()
+            .collect();
+        options
     }
 
     /// The tokenizer to use with `path`: the one remembered with it, if it is the remembered

@@ -43,6 +43,7 @@ pub fn run(args: DoctorArgs) -> anyhow::Result<()> {
     let profile = HardwareProfile::detect(&DetectOptions {
         model_cache_dir: Some(args.cache_dir.clone().unwrap_or_else(default_cache_dir)),
         probe_backends: !args.no_probe,
+        ..Default::default()
     });
     let choices = RunChoices {
         device: args.device,

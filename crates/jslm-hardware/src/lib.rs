@@ -49,7 +49,7 @@ pub use nvidia::{vram_use, NvidiaGpu, VramUse};
 pub use plan::{
     plan, DevicePlan, DownloadCheck, PlanReason, GPU_QUANTIZED_LADDER, SMALL_MODEL_BYTES,
 };
-pub use profile::{DetectOptions, HardwareProfile};
+pub use profile::{DetectOptions, HardwareProfile, OwnVram};
 pub use refusal::{OverrideSetting, RefusalReason, RefusedOverride};
 pub use report::{doctor_report, DoctorReport, ModelPlans};
 pub use settings::PlanSettings;

@@ -1449,3 +1449,51 @@ fn gpu_without_a_working_driver() {
         p.warnings[0]
     );
 }
+
+/// The window plans its model list while a model runs on the GPU: the VRAM that model holds
+/// counts as free, so its own row keeps the plan that runs instead of showing a split or the
+/// CPU, and the GPU's total caps what is given back.
+#[test]
+fn a_loaded_models_vram_counts_as_free() {
+    use crate::profile::OwnVram;
+    use crate::units::GIB;
+    let settings = auto();
+    // An 8 GB card with 7.2 GiB free before the load: the Q4_K_M runs whole on the GPU.
+    let before = machines::card(8, 72 * GIB / 10);
+    let planned = plan(&before, &seven_b(), &settings);
+    assert!(
+        matches!(planned.device, ComputeDevice::Cuda { ordinal: 0, .. }),
+        "{planned:?}"
+    );
+    // Loaded, it holds 5 GiB: 2.2 GiB free is all NVML reports now.
+    let taken = 5 * GIB;
+    let mut now = machines::card(8, 72 * GIB / 10 - taken);
+    let unadjusted = plan(&now, &seven_b(), &settings);
+    assert!(
+        (unadjusted.device, unadjusted.split.is_some())
+            != (planned.device, planned.split.is_some()),
+        "without the model's own VRAM counted, its plan must differ: {unadjusted:?}"
+    );
+    now.count_as_free(&[OwnVram {
+        cuda_ordinal: 0,
+        bytes: taken,
+    }]);
+    let again = plan(&now, &seven_b(), &settings);
+    assert_eq!(
+        (again.device, again.precision),
+        (planned.device, planned.precision)
+    );
+    assert_eq!(again.split.is_some(), planned.split.is_some());
+    // Never more free than the card has; another GPU's ordinal changes nothing.
+    now.count_as_free(&[
+        OwnVram {
+            cuda_ordinal: 0,
+            bytes: 64 * GIB,
+        },
+        OwnVram {
+            cuda_ordinal: 3,
+            bytes: GIB,
+        },
+    ]);
+    assert_eq!(now.nvidia_gpus[0].free_vram_bytes, 8 * GIB);
+}

@@ -54,6 +54,18 @@ pub struct DetectOptions {
     /// Create a candle CUDA/Metal device to prove the backend works (about a second and a
     /// few hundred MB of VRAM while it lasts). Only has an effect in `cuda`/`metal` builds.
     pub probe_backends: bool,
+    /// VRAM a model this process has loaded holds, counted as free (see [`OwnVram`]).
+    pub own_vram: Vec<OwnVram>,
+}
+
+/// VRAM that a model loaded by this process holds on one GPU. Plans made while it is loaded
+/// (the window's model list, the hardware view) count it as free: loading any model releases
+/// it first, and without this the running model's own row would show a worse plan than the
+/// one that runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnVram {
+    pub cuda_ordinal: u32,
+    pub bytes: u64,
 }
 
 impl HardwareProfile {
@@ -74,7 +86,7 @@ impl HardwareProfile {
                 .map_err(|err| notes.push(DetectionNote::from(&err)))
                 .ok()
         });
-        Self {
+        let mut profile = Self {
             os: std::env::consts::OS.to_owned(),
             cpu,
             memory,
@@ -87,6 +99,25 @@ impl HardwareProfile {
             backends,
             model_cache_disk,
             notes,
+        };
+        profile.count_as_free(&options.own_vram);
+        profile
+    }
+
+    /// Adds what this process's model holds back to its GPU's free VRAM (never above the
+    /// GPU's total).
+    pub fn count_as_free(&mut self, own: &[OwnVram]) {
+        for o in own {
+            if let Some(gpu) = self
+                .nvidia_gpus
+                .iter_mut()
+                .find(|g| g.cuda_ordinal == Some(o.cuda_ordinal))
+            {
+                gpu.free_vram_bytes = gpu
+                    .free_vram_bytes
+                    .saturating_add(o.bytes)
+                    .min(gpu.total_vram_bytes);
+            }
         }
     }
 }

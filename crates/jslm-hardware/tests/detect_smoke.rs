@@ -11,6 +11,7 @@ fn profile_is_sane_and_plan_is_cpu_without_a_gpu() {
     let profile = HardwareProfile::detect(&DetectOptions {
         model_cache_dir: Some(std::env::temp_dir().join("jslm-smoke-cache")),
         probe_backends: true,
+        ..Default::default()
     });
     assert!(profile.memory.total_bytes > 0, "{profile:#?}");
     assert!(profile.memory.available_bytes <= profile.memory.total_bytes);

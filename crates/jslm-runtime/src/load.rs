@@ -79,6 +79,10 @@ pub struct RunReport {
     /// whatever else was running) and in total.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vram: Option<VramUse>,
+    /// On an NVIDIA GPU: what the load took (free before it, as planned, less free after), so
+    /// that plans made while it runs can count it as free (`jslm_hardware::OwnVram`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vram_taken_bytes: Option<u64>,
 }
 
 /// A planned GPU that did not start (driver missing or too old, out of memory, a build
@@ -236,7 +240,7 @@ impl Planned {
 impl RunReport {
     /// A report of a small f32 model on 2 CPU threads, as a load would give it, for the front
     /// ends' tests (which must not build a device or thread count themselves).
-    #[cfg(feature = "test-fixtures")]
+    #[cfg(any(test, feature = "test-fixtures"))]
     pub fn fixture(path: &std::path::Path) -> Self {
         Self {
             model: ModelInfo {
@@ -256,11 +260,29 @@ impl RunReport {
             converted_from: None,
             fallback: None,
             vram: None,
+            vram_taken_bytes: None,
         }
     }
 
     fn new(planned: &Planned, info: &ModelInfo) -> Self {
         let stored = planned.description.stored;
+        let (vram, vram_taken_bytes) = match info.device {
+            ComputeDevice::Cuda { ordinal, .. } => {
+                let after = jslm_hardware::vram_use(ordinal);
+                let free_before = planned
+                    .profile
+                    .nvidia_gpus
+                    .iter()
+                    .find(|g| g.cuda_ordinal == Some(ordinal))
+                    .map(|g| g.free_vram_bytes);
+                let taken = match (free_before, after) {
+                    (Some(before), Some(after)) => Some(vram_taken(before, after)),
+                    _ => None,
+                };
+                (after, taken)
+            }
+            _ => (None, None),
+        };
         Self {
             model: info.clone(),
             device_name: planned.device_name.clone(),
@@ -269,12 +291,27 @@ impl RunReport {
                 || info.container != planned.description.container)
                 .then_some(stored),
             fallback: None,
-            vram: match info.device {
-                ComputeDevice::Cuda { ordinal, .. } => jslm_hardware::vram_use(ordinal),
-                _ => None,
-            },
+            vram,
+            vram_taken_bytes,
         }
     }
+
+    /// What this model holds on its GPU, for plans made while it is loaded.
+    pub fn own_vram(&self) -> Option<jslm_hardware::OwnVram> {
+        match (self.model.device, self.vram_taken_bytes) {
+            (ComputeDevice::Cuda { ordinal, .. }, Some(bytes)) => Some(jslm_hardware::OwnVram {
+                cuda_ordinal: ordinal,
+                bytes,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// VRAM a load took: free before it less free after it (never below 0: another program may
+/// have freed some meanwhile).
+fn vram_taken(free_before: u64, after: VramUse) -> u64 {
+    free_before.saturating_sub(after.total_bytes.saturating_sub(after.used_bytes))
 }
 
 /// `profile` with the backend of `device` marked as failed with `message`, so that planning
@@ -302,4 +339,41 @@ fn first_file_name(planned: &Planned) -> String {
     };
     path.and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_a_gpu_load_took_is_given_to_later_plans() {
+        const GIB: u64 = 1 << 30;
+        // 7 GiB free before; after, 6.5 of 8 GiB in use (1.5 free): the load took 5.5 GiB.
+        let after = VramUse {
+            used_bytes: 13 * GIB / 2,
+            total_bytes: 8 * GIB,
+        };
+        assert_eq!(vram_taken(7 * GIB, after), 11 * GIB / 2);
+        // Another program freed more than the load took: nothing, not a wrap-around.
+        assert_eq!(vram_taken(GIB, after), 0);
+        let mut report = RunReport::fixture(std::path::Path::new("/m"));
+        report.vram_taken_bytes = Some(5 * GIB);
+        assert_eq!(report.own_vram(), None, "a CPU model holds no VRAM");
+        report.model.device = ComputeDevice::Cuda {
+            ordinal: 1,
+            nvml_index: 0,
+        };
+        assert_eq!(
+            report.own_vram(),
+            Some(jslm_hardware::OwnVram {
+                cuda_ordinal: 1,
+                bytes: 5 * GIB
+            })
+        );
+        // Older history entries have no such field.
+        let mut json = serde_json::to_value(&report).unwrap();
+        json.as_object_mut().unwrap().remove("vram_taken_bytes");
+        let read: RunReport = serde_json::from_value(json).unwrap();
+        assert_eq!(read.vram_taken_bytes, None);
+    }
 }

@@ -150,7 +150,11 @@ pub(crate) fn detect_hardware(detect: &DetectOptions) -> HardwareProfile {
             .map_err(|e| e.to_string())
             .and_then(|text| serde_json::from_str(&text).map_err(|e| e.to_string()))
         {
-            Ok(profile) => return profile,
+            Ok(profile) => {
+                let mut profile: HardwareProfile = profile;
+                profile.count_as_free(&detect.own_vram);
+                return profile;
+            }
             Err(e) => eprintln!("JSLM_E2E_HARDWARE_PROFILE not used: {e}"),
         }
     }
