@@ -292,6 +292,48 @@ fn a_model_change_re_points_the_server_and_a_failed_load_turns_it_off() {
     assert_eq!(status["error"]["code"], "no_model");
 }
 
+/// During a model change (the server paused while the model loads), a new key, or the switch
+/// turned off, is what holds once the load ends. Before: the server came back with the key it
+/// had before (a revoked one still worked), and came back even when turned off meanwhile.
+#[test]
+fn a_key_changed_or_serving_stopped_during_a_load_holds_after_it() {
+    let t = start();
+    let state = t.window.state::<AppState>();
+    invoke(
+        &t.window,
+        "set_api_key",
+        json!({"which": "server", "key": KEY}),
+    )
+    .unwrap();
+    serve(&t.window, "127.0.0.1", 0).unwrap();
+    // A load's first step: serving paused. The user sets another key meanwhile.
+    assert!(tauri::async_runtime::block_on(state.serving.suspend()));
+    let other = "sk-other-key-0123456789";
+    invoke(
+        &t.window,
+        "set_api_key",
+        json!({"which": "server", "key": other}),
+    )
+    .unwrap();
+    tauri::async_runtime::block_on(crate::commands::model::resume_serving(&state));
+    let status = invoke(&t.window, "serve_status", json!({})).unwrap();
+    assert_eq!(status["serving"], true, "{status}");
+    let url = status["url"].as_str().unwrap().to_string();
+    assert_eq!(
+        complete(&url, Some(KEY), "鍵", 1).0,
+        401,
+        "the old key is revoked"
+    );
+    assert_eq!(complete(&url, Some(other), "鍵", 1).0, 200);
+    // Paused again; the user turns serving off before the load ends: it stays off.
+    assert!(tauri::async_runtime::block_on(state.serving.suspend()));
+    let off = invoke(&t.window, "stop_serving", json!({})).unwrap();
+    assert_eq!(off["serving"], false);
+    tauri::async_runtime::block_on(crate::commands::model::resume_serving(&state));
+    let status = invoke(&t.window, "serve_status", json!({})).unwrap();
+    assert_eq!(status["serving"], false, "{status}");
+}
+
 /// "Run on: a server", against the window's own server: the same greedy text, the history
 /// entry names the endpoint and model, and the errors keep their codes.
 #[test]

@@ -65,6 +65,10 @@ struct Running {
 #[derive(Debug, Default)]
 struct Inner {
     running: Option<Running>,
+    /// Serving paused for a model change: set by [`Serving::suspend`], taken by
+    /// [`Serving::resume`]; a stop or start meanwhile clears it, so the user's later choice
+    /// wins over the server that ran before the load.
+    suspended: Option<ServerConfig>,
     error: Option<AppError>,
 }
 
@@ -123,6 +127,7 @@ impl Serving {
     pub async fn start(&self, model: Arc<LoadedModel>, config: ServerConfig) -> AppResult<()> {
         let mut inner = self.inner.lock().await;
         inner.error = None;
+        inner.suspended = None;
         if let Some(old) = inner.running.take() {
             stop(old).await;
         }
@@ -155,35 +160,51 @@ impl Serving {
         })
     }
 
-    /// Turns serving off; false when it was off.
+    /// Turns serving off (also one paused for a model change: it does not come back); false
+    /// when it was off.
     pub async fn stop(&self) -> bool {
         let mut inner = self.inner.lock().await;
         inner.error = None;
+        let was_suspended = inner.suspended.take().is_some();
         match inner.running.take() {
             Some(running) => {
                 stop(running).await;
                 true
             }
-            None => false,
+            None => was_suspended,
         }
     }
 
-    /// Stops serving before the model is released; returns the configuration to
-    /// [`Serving::resume`] with once the next model is loaded (`None`: it was off).
-    pub async fn suspend(&self) -> Option<ServerConfig> {
+    /// Stops serving before the model is released, to [`Serving::resume`] once the next model
+    /// is loaded; false when it was off.
+    pub async fn suspend(&self) -> bool {
         let mut inner = self.inner.lock().await;
-        let running = inner.running.take()?;
-        let config = running.config.clone();
+        let Some(running) = inner.running.take() else {
+            return false;
+        };
+        inner.suspended = Some(running.config.clone());
         stop(running).await;
-        Some(config)
+        true
     }
 
-    /// Serves again after a model change (`model`: the new one, `None` when the load failed);
-    /// a failure is kept for [`Serving::status`].
-    pub async fn resume(&self, model: Option<Arc<LoadedModel>>, config: ServerConfig) {
+    /// Serves again after a model change (`model`: the new one, `None` when the load failed),
+    /// unless serving was stopped or started anew meanwhile. `current` brings the paused
+    /// configuration up to date (the key and address the user set during the load); a
+    /// failure is kept for [`Serving::status`].
+    pub async fn resume(
+        &self,
+        model: Option<Arc<LoadedModel>>,
+        current: impl FnOnce(&mut ServerConfig) -> AppResult<()>,
+    ) {
         let mut inner = self.inner.lock().await;
+        let Some(mut config) = inner.suspended.take() else {
+            return;
+        };
         let result = match model {
-            Some(model) => self.bind(model, config).await,
+            Some(model) => match current(&mut config) {
+                Ok(()) => self.bind(model, config).await,
+                Err(e) => Err(e),
+            },
             None => Err(AppError::NothingToServe),
         };
         match result {

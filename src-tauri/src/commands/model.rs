@@ -79,8 +79,8 @@ pub(crate) async fn load(
     .await
     .unwrap_or_else(|e| Err(join_error("loading the model", e)));
     let finished = state.prefill.install(&state.host, ticket, result);
-    if let Some(config) = serving {
-        state.serving.resume(state.host.ready_model(), config).await;
+    if serving {
+        resume_serving(state).await;
     }
     let summary = finished?;
     if let Err(e) = state.settings.update(|s| {
@@ -90,6 +90,19 @@ pub(crate) async fn load(
         eprintln!("jslm-desktop: could not remember the model: {e}");
     }
     Ok(summary)
+}
+
+/// Serves again after a model change, with the key and address as they are now (the user
+/// may have changed them during the load), unless serving was turned off meanwhile.
+pub(crate) async fn resume_serving(state: &AppState) {
+    let resumed = state.serving.resume(state.host.ready_model(), |config| {
+        config.api_key = state.keys.server_key()?;
+        let saved = state.settings.get().serve;
+        config.host = saved.host;
+        config.port = saved.port;
+        Ok(())
+    });
+    resumed.await;
 }
 
 /// This machine, and the plan for the configured (or given) model on it.
