@@ -449,21 +449,22 @@ impl Engine {
     /// front ends that build the card's prompt themselves (the local server's chat route with
     /// a replaced system sentence) or take it from a client (its raw completions route).
     ///
-    /// The token texts continue the prompt: the first keeps its leading space (`" Paris"`
-    /// after `"The capital of France is"`, as OpenAI's, vLLM's and llama.cpp's completions
-    /// give it), so prompt + answer reads as `decode(prompt + answer)`. [`Self::generate`]
-    /// streams the card's `decode(answer)`, which drops that space. `text` is stripped either
-    /// way.
+    /// `start`: [`AnswerStart::Continuation`] keeps the first token's leading space
+    /// (`" Paris"` after `"The capital of France is"`, as OpenAI's, vLLM's and llama.cpp's
+    /// completions give it), so prompt + answer reads as `decode(prompt + answer)`;
+    /// [`AnswerStart::Card`] streams the card's `decode(answer)`, which drops it. `text` is
+    /// stripped either way.
     pub fn generate_raw(
         &self,
         prompt: &str,
+        start: AnswerStart,
         settings: &GenerationSettings,
         cancel: &CancelFlag,
         on_event: impl FnMut(&GenerationEvent),
     ) -> Result<GenerationOutput> {
         self.run(
             |engine| Ok((prompt.to_string(), engine.prepare_raw(prompt, settings)?)),
-            AnswerStart::Continuation,
+            start,
             settings,
             cancel,
             on_event,
@@ -503,6 +504,7 @@ impl Engine {
         };
         let reason;
         let mut first_token_at = None;
+        let mut tokens_after_stop = 0usize;
         let prefill_start = Instant::now();
         // Stop is asked between the prompt's passes and blocks too, not only per token.
         let stopped = || cancel.is_cancelled();
@@ -530,18 +532,26 @@ impl Engine {
                 }
                 generated.push(id);
                 context.push(id);
+                let mut text = decoder.push(id);
+                // Stop ends the run here, unless that would cut a character in half: then up
+                // to three more tokens finish it (a cut one would make the whole byte run
+                // U+FFFD, characters already shown included, as `decode` does).
+                let stopped = cancel.is_cancelled();
+                let stop_here = stopped
+                    && (!decoder.cuts_a_character()
+                        || tokens_after_stop >= MAX_TOKENS_TO_END_A_CHARACTER);
+                tokens_after_stop += usize::from(stopped);
                 // Decided before the event, so that the last token carries the end of the text
                 // (a byte run the decoder held).
                 let last = if id == EOS_ID {
                     Some(StopReason::Eos)
                 } else if generated.len() >= settings.max_new_tokens {
                     Some(StopReason::MaxTokens)
-                } else if cancel.is_cancelled() {
+                } else if stop_here {
                     Some(StopReason::Cancelled)
                 } else {
                     None
                 };
-                let mut text = decoder.push(id);
                 if last.is_some() {
                     text.push_str(&decoder.finish());
                 }
@@ -550,8 +560,9 @@ impl Engine {
                     reason = last;
                     break;
                 }
-                // Stop during the event: at once, unless a byte run is held — then one more
-                // token, whose event carries the run's end, so no shown text is lost.
+                // Stop during the event: at once, unless a byte run is held — then the next
+                // token (or the few that end its character) carries the run's end, so no text
+                // is lost.
                 if cancel.is_cancelled() && !decoder.holds_bytes() {
                     reason = StopReason::Cancelled;
                     break;
@@ -687,11 +698,15 @@ fn rate(tokens: usize, seconds: f64) -> f64 {
     }
 }
 
-/// Where the streamed answer's text starts.
-#[derive(Debug, Clone, Copy)]
-enum AnswerStart {
-    /// The card's `decode(answer)`: one leading space of the answer dropped.
+/// A UTF-8 character is at most 4 bytes: a Stop after its first byte token needs 3 more.
+const MAX_TOKENS_TO_END_A_CHARACTER: usize = 3;
+
+/// Where a streamed answer's text starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnswerStart {
+    /// The card's `decode(answer)`: one leading space of the answer dropped (an answer to
+    /// the card's prompt: the window, the CLI, the server's chat route).
     Card,
-    /// A continuation of the prompt's text: nothing dropped.
+    /// A continuation of the prompt's text: nothing dropped (raw completions).
     Continuation,
 }

@@ -48,7 +48,8 @@ pub enum GenerationEvent {
     },
     /// `text` is what this token makes final: empty inside a run of byte tokens, which comes
     /// out whole when it ends (the last token of a run carries the end of the text). The
-    /// texts add up to `decode(generated, skip_special_tokens=True)`.
+    /// texts add up to `decode(generated, skip_special_tokens=True)` (for a raw completion,
+    /// `AnswerStart::Continuation`, with the first token's leading space kept).
     Token {
         id: u32,
         text: String,

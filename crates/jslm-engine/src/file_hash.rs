@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Entry {
+    /// `len` in the window's `file-hashes.json` before this store replaced its own.
+    #[serde(alias = "len")]
     size: u64,
     modified_ns: u128,
     sha256: String,
@@ -198,6 +200,25 @@ mod tests {
         assert_ne!(again.sha256(&file).unwrap(), HELLO);
         assert_eq!(again.hashed.len(), 1);
         assert!(again.sha256(&dir.path().join("none")).is_err());
+    }
+
+    #[test]
+    fn the_windows_older_hash_file_still_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("w.gguf");
+        std::fs::write(&file, b"hello").unwrap();
+        let (size, modified_ns) = stamp(&file).unwrap();
+        let key = key(&file);
+        let old = format!(
+            r#"{{"{}": {{"len": {size}, "modified_ns": {modified_ns}, "sha256": "{HELLO}"}}}}"#,
+            key.display()
+        );
+        let store_file = dir.path().join("file-hashes.json");
+        std::fs::write(&store_file, old).unwrap();
+        assert_eq!(
+            HashStore::open(&store_file).known(&file).as_deref(),
+            Some(HELLO)
+        );
     }
 
     #[cfg(unix)]

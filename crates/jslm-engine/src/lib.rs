@@ -35,7 +35,7 @@ pub mod tokenizer;
 
 pub use candle_transformers::models::mistral::Config as MistralConfig;
 pub use description::ModelDescription;
-pub use engine::{Engine, GenerationRequest, GgufRunner, LoadOptions, LoadProgress};
+pub use engine::{AnswerStart, Engine, GenerationRequest, GgufRunner, LoadOptions, LoadProgress};
 pub use error::{EngineError, Result};
 pub use events::{CancelFlag, GenerationEvent, GenerationOutput, GenerationStats, StopReason};
 pub use files::WeightsFormat;

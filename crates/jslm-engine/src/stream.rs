@@ -96,6 +96,12 @@ impl<'a> StreamDecoder<'a> {
         !self.pending.is_empty()
     }
 
+    /// Whether the held byte run ends inside a character (its last bytes begin one that is
+    /// not complete yet): ending the stream now would turn the whole run into U+FFFD.
+    pub fn cuts_a_character(&self) -> bool {
+        matches!(std::str::from_utf8(&self.pending), Err(e) if e.error_len().is_none())
+    }
+
     /// Ends the stream; returns the held byte run, decoded.
     pub fn finish(&mut self) -> String {
         let mut out = String::new();
@@ -187,6 +193,24 @@ mod tests {
         assert_eq!(d.push(byte(b' ')), "");
         assert_eq!(d.push(byte(b' ')), "");
         assert_eq!(d.finish(), " ");
+    }
+
+    #[test]
+    fn a_run_knows_when_it_would_cut_a_character() {
+        let p = pieces();
+        let mut d = StreamDecoder::new(&p);
+        assert!(!d.cuts_a_character());
+        d.push(byte(0xE3));
+        assert!(d.cuts_a_character());
+        d.push(byte(0x81));
+        d.push(byte(0x82));
+        assert!(!d.cuts_a_character() && d.holds_bytes(), "あ is complete");
+        d.push(byte(0xFF));
+        d.push(byte(0xE3));
+        assert!(
+            !d.cuts_a_character(),
+            "a bad byte: no waiting makes it text"
+        );
     }
 
     #[test]

@@ -3,8 +3,8 @@
 mod common;
 
 use jslm_engine::{
-    CancelFlag, Engine, GenerationEvent, GenerationRequest, GenerationSettings, LoadOptions,
-    StopReason,
+    AnswerStart, CancelFlag, Engine, GenerationEvent, GenerationRequest, GenerationSettings,
+    LoadOptions, StopReason,
 };
 use std::sync::Arc;
 
@@ -177,13 +177,18 @@ fn cancel_takes_effect_within_one_token() {
         .unwrap();
     if out.stop_reason != StopReason::Eos {
         assert_eq!(out.stop_reason, StopReason::Cancelled);
-        // The third token, or (when it left a byte run open) one more that ends the run.
+        // The third token, or (when it left a byte run open) the next one or up to three
+        // more that end the character.
         let ids = &out.generated_token_ids;
         let third_in_a_run = matches!(
             engine.tokenizer().pieces()[ids[2] as usize],
             jslm_engine::stream::Piece::Byte(_)
         );
-        assert_eq!(ids.len(), if third_in_a_run { 4 } else { 3 }, "{ids:?}");
+        if third_in_a_run {
+            assert!((4..=6).contains(&ids.len()), "{ids:?}");
+        } else {
+            assert_eq!(ids.len(), 3, "{ids:?}");
+        }
         assert_eq!(streamed, engine.tokenizer().decode(ids).unwrap());
     }
     // Cancelled before the start: no token at all.
@@ -330,13 +335,25 @@ fn a_raw_prompt_is_run_as_given() {
         .unwrap();
     // The card's prompt sent raw runs exactly like the request it came from.
     let raw = engine
-        .generate_raw(&card.prompt, &settings, &CancelFlag::new(), |_| {})
+        .generate_raw(
+            &card.prompt,
+            AnswerStart::Card,
+            &settings,
+            &CancelFlag::new(),
+            |_| {},
+        )
         .unwrap();
     assert_eq!(raw.prompt_token_ids, card.prompt_token_ids);
     assert_eq!(raw.generated_token_ids, card.generated_token_ids);
     // Any other text is not wrapped in the template.
     let other = engine
-        .generate_raw("昔々あるところに", &settings, &CancelFlag::new(), |_| {})
+        .generate_raw(
+            "昔々あるところに",
+            AnswerStart::Continuation,
+            &settings,
+            &CancelFlag::new(),
+            |_| {},
+        )
         .unwrap();
     assert_eq!(other.prompt, "昔々あるところに");
     assert_eq!(
@@ -344,7 +361,13 @@ fn a_raw_prompt_is_run_as_given() {
         engine.tokenizer().encode("昔々あるところに").unwrap()
     );
     let empty = engine
-        .generate_raw("", &settings, &CancelFlag::new(), |_| {})
+        .generate_raw(
+            "",
+            AnswerStart::Continuation,
+            &settings,
+            &CancelFlag::new(),
+            |_| {},
+        )
         .unwrap_err();
     assert_eq!(empty.code(), "invalid_setting");
     assert!(empty.to_string().contains("`prompt`"), "{empty}");
@@ -353,7 +376,13 @@ fn a_raw_prompt_is_run_as_given() {
         ..settings
     };
     let err = engine
-        .generate_raw("x", &bad, &CancelFlag::new(), |_| {})
+        .generate_raw(
+            "x",
+            AnswerStart::Continuation,
+            &bad,
+            &CancelFlag::new(),
+            |_| {},
+        )
         .unwrap_err();
     assert!(err.to_string().contains("top_p"), "{err}");
 }

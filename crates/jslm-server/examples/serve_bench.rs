@@ -10,7 +10,7 @@
 //! `cargo run --release -p jslm-server --example serve_bench -- [--tokens 200] [--runs 5]
 //! [--clients 100] [--requests 1000] [--threads N]`
 
-use jslm_engine::{CancelFlag, Engine, GenerationSettings, LoadOptions};
+use jslm_engine::{AnswerStart, CancelFlag, Engine, GenerationSettings, LoadOptions};
 use jslm_server::{Gate, ServedModel, Server, ServerConfig, DEFAULT_MAX_WAITING};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -117,7 +117,13 @@ async fn main() {
     let (mut direct, mut served) = (Vec::new(), Vec::new());
     for _ in 0..runs {
         let out = engine
-            .generate_raw(PROMPT, &greedy, &CancelFlag::new(), |_| {})
+            .generate_raw(
+                PROMPT,
+                AnswerStart::Continuation,
+                &greedy,
+                &CancelFlag::new(),
+                |_| {},
+            )
             .unwrap();
         direct.push((out.stats.ttft_ms, out.stats.decode_tokens_per_s));
         let (ttft, rate, _) = streamed(&client, &url, body.clone()).await;
@@ -150,7 +156,13 @@ async fn main() {
                 ..Default::default()
             };
             let out = engine
-                .generate_raw(PROMPT, &settings, &CancelFlag::new(), |_| {})
+                .generate_raw(
+                    PROMPT,
+                    AnswerStart::Continuation,
+                    &settings,
+                    &CancelFlag::new(),
+                    |_| {},
+                )
                 .unwrap();
             engine.tokenizer().decode(&out.generated_token_ids).unwrap()
         })

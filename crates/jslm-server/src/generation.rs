@@ -4,14 +4,15 @@
 //!
 //! The response holds a [`Running`]; dropping it (the client went away, the connection closed)
 //! sets the engine's [`CancelFlag`], which the engine checks after every token: the generation
-//! ends within one token. A request dropped while it waits leaves the queue at once.
+//! ends within one token (a few more only to finish a character the next token would cut in
+//! half). A request dropped while it waits leaves the queue at once.
 
 use crate::error::ApiError;
 use crate::gate::Place;
 use crate::model::{Ended, ServedModel};
 use crate::request::rename_field;
 use crate::stop::{AnswerTrim, StopMatcher};
-use jslm_engine::{CancelFlag, GenerationEvent, GenerationSettings, StopReason};
+use jslm_engine::{AnswerStart, CancelFlag, GenerationEvent, GenerationSettings, StopReason};
 use tokio::sync::mpsc;
 
 /// What a generation asks of the engine.
@@ -137,6 +138,13 @@ fn run(
     let generated = model.running(cancel, || {
         model.engine().generate_raw(
             &job.prompt,
+            // The chat route answers the card's prompt as the card decodes it; a raw completion
+            // continues its prompt.
+            if job.trim {
+                AnswerStart::Card
+            } else {
+                AnswerStart::Continuation
+            },
             &job.settings,
             cancel,
             |event: &GenerationEvent| {

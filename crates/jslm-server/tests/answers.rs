@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use jslm_engine::{CancelFlag, GenerationRequest, GenerationSettings};
+use jslm_engine::{AnswerStart, CancelFlag, GenerationRequest, GenerationSettings};
 use jslm_server::ServerConfig;
 use serde_json::{json, Value};
 
@@ -112,7 +112,13 @@ async fn raw_completions_run_the_prompt_as_given() {
     let prompt = "昔々あるところに";
     let own = server
         .engine
-        .generate_raw(prompt, &settings, &CancelFlag::new(), |_| {})
+        .generate_raw(
+            prompt,
+            AnswerStart::Continuation,
+            &settings,
+            &CancelFlag::new(),
+            |_| {},
+        )
         .unwrap();
     // A raw completion continues the prompt, not stripped: `decode(prompt + answer)` less
     // `decode(prompt)`, so its first token keeps its leading space, as OpenAI's does.
@@ -143,6 +149,7 @@ async fn raw_completions_run_the_prompt_as_given() {
             .engine
             .generate_raw(
                 prompt,
+                AnswerStart::Continuation,
                 &GenerationSettings::greedy(3),
                 &CancelFlag::new(),
                 |_| {},
@@ -232,7 +239,13 @@ async fn a_system_message_replaces_the_cards_sentence() {
     let prompt = jslm_engine::PromptTemplate.build_with_system(system, "日本の首都は？", "");
     let own = server
         .engine
-        .generate_raw(&prompt, &settings, &CancelFlag::new(), |_| {})
+        .generate_raw(
+            &prompt,
+            AnswerStart::Card,
+            &settings,
+            &CancelFlag::new(),
+            |_| {},
+        )
         .unwrap();
     let answer = post_json(
         &server.url,
@@ -349,4 +362,40 @@ async fn a_prompt_that_starts_like_the_last_reuses_its_cache() {
     assert_eq!(cached(&again), prompt(&again) - if tiles { 0 } else { 1 });
     assert_eq!(cached(&other), 68);
     assert_eq!(again["choices"], first["choices"]);
+}
+
+/// The chat route answers as the card decodes: no leading space for a stop string to catch.
+/// (Since raw completions keep the first token's space, the chat route must not: a stop
+/// string `" "` ended every answer that starts with a word, empty.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_string_of_a_space_does_not_catch_the_answers_start() {
+    let server = serve(ServerConfig::default(), 4).await;
+    let tokenizer = server.engine.tokenizer();
+    let instruction = ["日本の首都は？", "Hello", "1, 2, 3,", "A", "こんにちは"]
+        .into_iter()
+        .find(|instruction| {
+            let prompt = jslm_engine::PromptTemplate.build(instruction, "");
+            let out = server
+                .engine
+                .generate_raw(
+                    &prompt,
+                    AnswerStart::Continuation,
+                    &GenerationSettings::greedy(2),
+                    &CancelFlag::new(),
+                    |_| {},
+                )
+                .unwrap();
+            let first = &tokenizer.pieces()[out.generated_token_ids[0] as usize];
+            matches!(first, jslm_engine::stream::Piece::Text(t) if t.starts_with(' ') && t.len() > 1)
+        })
+        .expect("an instruction whose greedy answer starts with a word");
+    let answer = post_json(
+        &server.url,
+        "/chat/completions",
+        json!({"messages": [{"role": "user", "content": instruction}],
+               "temperature": 0, "max_tokens": 2, "stop": [" "]}),
+    )
+    .await;
+    let content = answer["choices"][0]["message"]["content"].as_str().unwrap();
+    assert!(!content.is_empty(), "{answer}");
 }

@@ -123,7 +123,8 @@ fn remember(state: &AppState, chosen: jslm_engine::GenerationSettings) {
     }
 }
 
-/// Stops the running generation before its next token (or while it waits for its turn).
+/// Stops the running generation before its next token (up to three more only to finish a
+/// character it would cut in half), or while it waits for its turn.
 /// Returns whether one was running.
 #[tauri::command]
 pub fn stop_generation(state: State<'_, AppState>) -> bool {
