@@ -1,4 +1,5 @@
-//! How the app was started: the model to load (`--model PATH` or `JSLM_MODEL`), where to keep
+//! How the app was started: the model to load (`--model PATH`, a bare `PATH` as "Open with"
+//! passes it, or `JSLM_MODEL`), where to keep
 //! its data (`--data-dir DIR` or `JSLM_DATA_DIR`) and its caches (`--cache-dir DIR` or
 //! `JSLM_CACHE_DIR`, shared with the CLI). Tests use fresh folders per run.
 
@@ -32,7 +33,16 @@ impl LaunchOptions {
             cache_dir: non_empty(env("JSLM_CACHE_DIR")),
         };
         let mut args = args.into_iter();
+        let mut positional = false;
         while let Some(arg) = args.next() {
+            // A bare path is the model: what a file manager's "Open with" passes (`%f`).
+            if !arg.starts_with('-') && !positional {
+                positional = true;
+                if !arg.is_empty() {
+                    options.model = Some(path_of(&arg));
+                }
+                continue;
+            }
             let (name, inline) = match arg.split_once('=') {
                 Some((n, v)) => (n.to_string(), Some(v.to_string())),
                 None => (arg.clone(), None),
@@ -47,7 +57,7 @@ impl LaunchOptions {
                 }
             };
             match inline.or_else(|| args.next()) {
-                Some(v) if !v.is_empty() => *slot = Some(PathBuf::from(v)),
+                Some(v) if !v.is_empty() => *slot = Some(path_of(&v)),
                 _ => eprintln!("jslm-desktop: {name} needs a path"),
             }
         }
@@ -56,7 +66,14 @@ impl LaunchOptions {
 }
 
 fn non_empty(v: Option<std::ffi::OsString>) -> Option<PathBuf> {
-    v.filter(|s| !s.is_empty()).map(PathBuf::from)
+    v.filter(|s| !s.is_empty())
+        .map(|s| path_of(&s.to_string_lossy()))
+}
+
+/// A path as given, with a leading `~/` expanded: the shell leaves `--model=~/m.gguf` and
+/// desktop files leave `~` as it is (the CLI and the window's path field expand it too).
+fn path_of(text: &str) -> PathBuf {
+    jslm_runtime::expand_home(text)
 }
 
 #[cfg(test)]
@@ -111,9 +128,26 @@ mod tests {
                 },
             ),
             (&["--unknown", "--model"], &[], LaunchOptions::default()),
+            // "Open with": the file as a bare argument (the first only).
+            (
+                &["/m/q4.gguf", "/m/other.gguf", "--data-dir", "/d"],
+                &[("JSLM_MODEL", "/env")],
+                LaunchOptions {
+                    model: p("/m/q4.gguf"),
+                    data_dir: p("/d"),
+                    ..Default::default()
+                },
+            ),
         ];
         for (args, env, expected) in cases {
             assert_eq!(parse(args, env), expected, "{args:?} {env:?}");
+        }
+        // `~/` is expanded in arguments and the environment alike.
+        if let Some(home) = std::env::var_os("HOME") {
+            let home = PathBuf::from(home);
+            let given = parse(&["--model=~/m.gguf"], &[("JSLM_DATA_DIR", "~/d")]);
+            assert_eq!(given.model, Some(home.join("m.gguf")));
+            assert_eq!(given.data_dir, Some(home.join("d")));
         }
     }
 }

@@ -47,8 +47,10 @@ pub fn run() {
     let identifier = context.config().identifier.clone();
     let data_dir = single_instance::data_dir(&launch, &identifier);
     // First: a second launch of the same app hands over to the running one and ends here.
-    let builder =
-        Builder::default().plugin(single_instance::plugin(&identifier, data_dir.as_deref()));
+    let mut builder = Builder::default();
+    if single_instance::guards(&launch) {
+        builder = builder.plugin(single_instance::plugin(&identifier, data_dir.as_deref()));
+    }
     let app = match configure(builder, launch).build(context) {
         Ok(app) => app,
         Err(e) => {

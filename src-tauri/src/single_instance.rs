@@ -6,8 +6,10 @@
 //!
 //! Tauri's single-instance plugin does the finding and forwarding (on Linux over the D-Bus
 //! session bus; without one, each launch simply runs on its own, as before). Launches with
-//! different data folders (`--data-dir`, `JSLM_DATA_DIR`) are different apps to it: the name
-//! it registers is made from the data folder.
+//! different data folders (`--data-dir`, `JSLM_DATA_DIR`) are different apps: on Linux the
+//! name it registers is made from the data folder; on Windows and macOS the plugin knows only
+//! the app's identifier, so there a launch with a data folder of its own is not guarded (it
+//! would otherwise be handed to the window of another folder and never open).
 
 use crate::launch::LaunchOptions;
 use crate::state::AppState;
@@ -15,6 +17,12 @@ use crate::window::MAIN;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use tauri::{AppHandle, DragDropEvent, Manager, PhysicalPosition, Runtime};
+
+/// Whether a launch is guarded: always on Linux (one guard per data folder), elsewhere only
+/// with the default data folder.
+pub fn guards(launch: &LaunchOptions) -> bool {
+    cfg!(target_os = "linux") || launch.data_dir.is_none()
+}
 
 /// The plugin, registered before every other plugin so that a second launch ends before it
 /// opens anything.
@@ -109,6 +117,8 @@ mod tests {
                 Some("/home/u/models/../x"),
             ),
             (&["jslm-desktop", "--model"], None),
+            // "Open with" passes the file bare.
+            (&["jslm-desktop", "q8.gguf"], Some("/home/u/models/q8.gguf")),
             (&["jslm-desktop", "--unknown"], None),
         ];
         for (argv, want) in cases {
