@@ -117,6 +117,18 @@ fn parse_runner(name: &str) -> anyhow::Result<GgufRunner> {
 /// Writes the random 7B models once, then benchmarks each in its own process so that every
 /// peak-RSS figure belongs to one model alone.
 fn run_synthetic(args: &BenchArgs) -> anyhow::Result<()> {
+    // Each random file runs at its own precision: the files are the choice.
+    if let Some(precision) = args.load.precision {
+        return Err(jslm_engine::EngineError::InvalidSetting {
+            field: "precision",
+            message: format!(
+                "applies only with --model; without it each random file runs at its own \
+                 precision: choose them with --files (e.g. --files {}). Given: {precision}",
+                precision.as_str()
+            ),
+        }
+        .into());
+    }
     let dir = args
         .work_dir
         .clone()

@@ -575,6 +575,11 @@ fn bench_children_get_every_load_flag_and_pass_their_failure_back() {
             .output()
             .unwrap()
     };
+    // --precision picks nothing here (the files do): refused before any file is written.
+    let out = bench(&["--precision", "q4_k_m"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("--files"), "{stderr}");
     let out = bench(&["--threads", "1", "--context", "0"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
