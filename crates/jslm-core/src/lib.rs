@@ -7,7 +7,8 @@
 //! - [`Container`]: safetensors or GGUF;
 //! - [`abandoned`]: temporary files a killed writer left behind.
 //!
-//! A leaf crate (serde only), so the hub can use it without the engine or the planner.
+//! A leaf crate (serde, and fs4 for file locks), so the hub can use it without the engine or
+//! the planner.
 
 pub mod abandoned;
 mod container;

@@ -261,6 +261,9 @@ impl Runner {
                 let dir = options.quantized_dir.clone().ok_or_else(|| {
                     EngineError::invalid("quantized_dir", "is needed to quantize in the app")
                 })?;
+                // Partial copies whose writers are gone (Ctrl-C, a crash): gigabytes each,
+                // looked for at every load, the copy found or not.
+                crate::gguf_writer::remove_abandoned_partials(&dir);
                 progress(LoadProgress::Hashing);
                 // Files outside a Hugging Face cache are read once per version, not per load.
                 let mut hashes = match &options.source_hashes {
@@ -285,9 +288,12 @@ impl Runner {
                             progress(LoadProgress::Quantizing(p.clone()))
                         })?;
                         // A file that does not read back is not left as the cached copy.
-                        ModelDescription::read(&out).inspect_err(|_| {
+                        let made = ModelDescription::read(&out).inspect_err(|_| {
                             let _ = std::fs::remove_file(&out);
-                        })?
+                        })?;
+                        // Copies of these weights from an older config or quantizer.
+                        crate::quantize::remove_superseded(&dir, &source, precision, &out);
+                        made
                     }
                 };
                 progress(LoadProgress::LoadingWeights);

@@ -73,12 +73,13 @@ pub fn write_gguf_atomically(
     let unique: u64 = rand::random();
     let partial = out.with_extension(format!("gguf.{}-{unique:016x}.partial", std::process::id()));
     // Those of earlier writers killed midway (Ctrl-C, a closed window, a crash): gigabytes each.
-    if let (Some(dir), Some(name)) = (out.parent(), out.file_name()) {
-        let prefix = format!("{}.", name.to_string_lossy());
-        jslm_core::abandoned::remove_abandoned(dir, &prefix, ".partial");
+    if let Some(dir) = out.parent() {
+        remove_abandoned_partials(dir);
     }
     let result = (|| -> Result<()> {
-        let file = std::fs::File::create(&partial).map_err(|e| EngineError::io(&partial, e))?;
+        // Locked while written and until renamed: a later writer tells it from a dead one's.
+        let file = jslm_core::abandoned::create_locked(&partial)
+            .map_err(|e| EngineError::io(&partial, e))?;
         let mut w = std::io::BufWriter::with_capacity(4 << 20, file);
         write_gguf(&mut w, metadata, plan, make).map_err(|e| match e {
             EngineError::Io { source, .. } => EngineError::io(&partial, source),
@@ -89,12 +90,20 @@ pub fn write_gguf_atomically(
             .into_inner()
             .map_err(|e| EngineError::io(&partial, e.into_error()))?;
         file.sync_all().map_err(|e| EngineError::io(&partial, e))?;
-        std::fs::rename(&partial, out).map_err(|e| EngineError::io(out, e))
+        let placed = std::fs::rename(&partial, out).map_err(|e| EngineError::io(out, e));
+        drop(file);
+        placed
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&partial);
     }
     result
+}
+
+/// Removes the `.partial` files in `dir` whose writers are gone (see
+/// `jslm_core::abandoned`); returns the bytes freed.
+pub fn remove_abandoned_partials(dir: &Path) -> u64 {
+    jslm_core::abandoned::remove_abandoned(dir, "", ".partial")
 }
 
 /// The GGUF stream itself, to any writer.
@@ -354,22 +363,23 @@ mod tests {
     fn a_write_removes_what_killed_writers_left() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("m.gguf");
-        let left = |name: &str, age_s: u64| {
+        // A writer killed a moment ago (its lock went with it; retried at once, as people do),
+        // one writing now (holding its lock), and another model's dead one.
+        let left = |name: &str| {
             let path = dir.path().join(name);
-            let f = std::fs::File::create(&path).unwrap();
+            let f = jslm_core::abandoned::create_locked(&path).unwrap();
             f.set_len(4096).unwrap();
-            let when = std::time::SystemTime::now() - std::time::Duration::from_secs(age_s);
-            f.set_modified(when).unwrap();
-            path
+            (path, f)
         };
-        // A writer killed an hour ago, one writing now, another model's.
-        let dead = left("m.gguf.4242-00000000000000aa.partial", 3600);
-        let live = left("m.gguf.4343-00000000000000bb.partial", 2);
-        let other = left("n.gguf.4242-00000000000000cc.partial", 3600);
+        let (dead, f) = left("m.gguf.4242-00000000000000aa.partial");
+        drop(f);
+        let (live, _writing) = left("m.gguf.4343-00000000000000bb.partial");
+        let (other, f) = left("n.gguf.4242-00000000000000cc.partial");
+        drop(f);
         let ts = tensors();
         write_gguf_atomically(&out, &metadata(), &plan_of(&ts), |i| copy(&ts[i].1)).unwrap();
         assert!(out.is_file());
-        assert!(!dead.exists());
-        assert!(live.exists() && other.exists());
+        assert!(!dead.exists() && !other.exists());
+        assert!(live.exists());
     }
 }

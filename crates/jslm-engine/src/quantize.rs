@@ -147,6 +147,56 @@ pub fn quantized_path(cache_dir: &Path, source: &SourceInfo, q: Precision) -> Pa
     cache_dir.join(format!("{stem}-{}-{}.gguf", source.key(), q.as_str()))
 }
 
+/// Removes the copies in `cache_dir` of the same weights at the same precision that `keep`
+/// supersedes: made from an older config.json or by an older quantizer (their names carry
+/// another key), so no load would find them again, and each is gigabytes. A copy of other
+/// weights, or one that cannot be read, is left alone; one in use elsewhere stays readable
+/// where files can be removed while mapped, and is not removed where they cannot. Returns the
+/// bytes freed.
+pub fn remove_superseded(cache_dir: &Path, source: &SourceInfo, q: Precision, keep: &Path) -> u64 {
+    let Some(keep_name) = keep.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return 0;
+    };
+    // `{stem}-{key}-{precision}.gguf`: the stem is what comes before the key.
+    let suffix = format!("-{}.gguf", q.as_str());
+    let stem = keep_name
+        .strip_suffix(&suffix)
+        .and_then(|rest| rest.rsplit_once('-'))
+        .map(|(stem, _key)| format!("{stem}-"));
+    let Some(stem) = stem else {
+        return 0;
+    };
+    let Ok(entries) = std::fs::read_dir(cache_dir) else {
+        return 0;
+    };
+    let files: Vec<String> = source
+        .files
+        .iter()
+        .map(|(n, h)| format!("{n}:{h}"))
+        .collect();
+    let mut freed = 0u64;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name == keep_name || !name.starts_with(&stem) || !name.ends_with(&suffix) {
+            continue;
+        }
+        let path = entry.path();
+        let same_weights = crate::gguf_header::read_gguf(&path).is_ok_and(|h| {
+            matches!(
+                h.metadata.get("jslm.source.files"),
+                Some(crate::gguf_header::GgufValue::Array(crate::gguf_header::GgufArray::String(
+                    theirs
+                ))) if *theirs == files
+            )
+        });
+        let size = entry.metadata().map_or(0, |m| m.len());
+        if same_weights && std::fs::remove_file(&path).is_ok() {
+            freed = freed.saturating_add(size);
+        }
+    }
+    freed
+}
+
 struct SourceTensor {
     shard: usize,
     hf_name: String,

@@ -291,3 +291,41 @@ fn a_tokenizer_json_with_other_pieces_is_refused() {
     let err = load_err(&gguf);
     assert_eq!(err.code(), "foreign_vocabulary", "{err}");
 }
+
+/// Before: a copy made from an older config.json (or by an older quantizer) was never found
+/// again and never removed: gigabytes each, out of sight. Now the new copy replaces it; a
+/// file that only looks like one is left alone.
+#[test]
+fn a_new_copy_of_the_same_weights_replaces_the_old_one() {
+    let dir = common::copy_tiny_model();
+    let cache = tempfile::tempdir().unwrap();
+    let quantized = cache.path().join("quantized");
+    let options = LoadOptions {
+        precision: Some(Precision::Q8_0),
+        quantized_dir: Some(quantized.clone()),
+        ..Default::default()
+    };
+    let ggufs = || -> Vec<std::path::PathBuf> {
+        let mut v: Vec<_> = std::fs::read_dir(&quantized)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "gguf"))
+            .collect();
+        v.sort();
+        v
+    };
+    Engine::load(dir.path(), &options, |_| {}).unwrap();
+    let first = ggufs();
+    assert_eq!(first.len(), 1);
+    let name = first[0].file_name().unwrap().to_string_lossy().into_owned();
+    let lookalike = quantized.join(name.replacen("local-", "local-0000000000000000-x", 1));
+    std::fs::write(&lookalike, b"not a gguf").unwrap();
+    // The same weights under a config.json that changed (here only in bytes).
+    edit_config(dir.path(), |c| c["jslm_test_note"] = "changed".into());
+    Engine::load(dir.path(), &options, |_| {}).unwrap();
+    let now = ggufs();
+    assert_eq!(now.len(), 2, "{now:?}");
+    assert!(!now.contains(&first[0]), "the old copy is gone: {now:?}");
+    assert!(now.contains(&lookalike));
+}

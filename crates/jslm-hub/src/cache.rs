@@ -175,14 +175,18 @@ impl HfCache {
         let tmp = temp_name(&pointer);
         let mut last = None;
         for kind in kinds {
+            // A copy is written locked (held until after the rename), so that a crash midway
+            // leaves a file the next link can tell is abandoned.
             let made = match kind {
-                Link::Symlink => symlink(&relative, &tmp),
-                Link::Hard => std::fs::hard_link(&blob, &tmp),
-                Link::Copy => std::fs::copy(&blob, &tmp).map(|_| ()),
+                Link::Symlink => symlink(&relative, &tmp).map(|()| None),
+                Link::Hard => std::fs::hard_link(&blob, &tmp).map(|()| None),
+                Link::Copy => copy_locked(&blob, &tmp).map(Some),
             };
             match made {
-                Ok(()) => {
-                    return match std::fs::rename(&tmp, &pointer) {
+                Ok(held) => {
+                    let placed = std::fs::rename(&tmp, &pointer);
+                    drop(held);
+                    return match placed {
                         Ok(()) => Ok(pointer),
                         Err(e) => {
                             let _ = std::fs::remove_file(&tmp);
@@ -270,6 +274,14 @@ fn temp_name(path: &Path) -> PathBuf {
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
     path.with_file_name(format!(".{name}.{}-{n}.jslm-tmp", std::process::id()))
+}
+
+/// Copies `blob` to the new file `tmp`, locked while the returned file is open.
+fn copy_locked(blob: &Path, tmp: &Path) -> std::io::Result<std::fs::File> {
+    let mut out = jslm_core::abandoned::create_locked(tmp)?;
+    std::io::copy(&mut std::fs::File::open(blob)?, &mut out)?;
+    out.sync_all()?;
+    Ok(out)
 }
 
 /// Removes the abandoned temporary names of `pointer` (a multi-GB copy cut off by a crash
@@ -447,18 +459,18 @@ mod tests {
         let pointer = cache.pointer_path(&repo, COMMIT, "m.bin");
         let folder = pointer.parent().expect("parent").to_path_buf();
         std::fs::create_dir_all(&folder).expect("mkdir");
-        let temp = |name: &str, age_s: u64| {
+        let temp = |name: &str| {
             let path = folder.join(name);
-            let file = std::fs::File::create(&path).expect("temp");
-            let when = std::time::SystemTime::now() - std::time::Duration::from_secs(age_s);
-            file.set_modified(when).expect("mtime");
-            path
+            let file = jslm_core::abandoned::create_locked(&path).expect("temp");
+            (path, file)
         };
-        // A dead process's copy (an hour old), one still being written (a second old), and
-        // another file's abandoned copy (not this pointer's to judge; its own link removes it).
-        let dead = temp(".m.bin.4242-0.jslm-tmp", 3600);
-        let live = temp(".m.bin.4343-0.jslm-tmp", 1);
-        let other = temp(".n.bin.4242-1.jslm-tmp", 3600);
+        // A dead process's copy (its lock gone), one still being written (held), and another
+        // file's dead copy (not this pointer's to judge; its own link removes it).
+        let (dead, f) = temp(".m.bin.4242-0.jslm-tmp");
+        drop(f);
+        let (live, _writing) = temp(".m.bin.4343-0.jslm-tmp");
+        let (other, f) = temp(".n.bin.4242-1.jslm-tmp");
+        drop(f);
         cache
             .link_pointer_with(&repo, COMMIT, "m.bin", "e1", &[Link::Copy])
             .expect("copy");
