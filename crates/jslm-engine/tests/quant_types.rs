@@ -267,6 +267,7 @@ fn check_prefix_reuse(ours: &Engine, path: &Path, text: &str, file: Precision) {
         let out = engine
             .generate_raw(
                 text,
+                jslm_engine::AnswerStart::Continuation,
                 &GenerationSettings::greedy(3),
                 &CancelFlag::new(),
                 |_| {},
