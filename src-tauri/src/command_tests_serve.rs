@@ -265,8 +265,10 @@ fn the_window_and_the_server_queue_at_one_gate() {
     );
 }
 
+/// A model change re-points the server; a wrong path keeps the old model serving; a load that
+/// fails midway leaves it off, saying why.
 #[test]
-fn a_model_change_re_points_the_server_and_a_failed_load_turns_it_off() {
+fn a_model_change_re_points_the_server_a_wrong_path_keeps_it_a_failed_load_turns_it_off() {
     let t = start();
     serve(&t.window, "127.0.0.1", 0).unwrap();
     invoke(
@@ -280,6 +282,7 @@ fn a_model_change_re_points_the_server_and_a_failed_load_turns_it_off() {
     let url = status["url"].as_str().unwrap().to_string();
     assert_eq!(complete(&url, None, "新しいモデル", 2).0, 200);
 
+    // A wrong path is refused before the model is let go: it still runs and serves.
     let missing = t._dir.path().join("nope");
     let load = invoke(
         &t.window,
@@ -287,6 +290,34 @@ fn a_model_change_re_points_the_server_and_a_failed_load_turns_it_off() {
         json!({"path": missing, "onProgress": CHANNEL}),
     );
     assert_eq!(load.unwrap_err()["code"], "missing_file");
+    let model = invoke(&t.window, "model_status", json!({})).unwrap();
+    assert_eq!(model["state"], "ready", "{model}");
+    let status = invoke(&t.window, "serve_status", json!({})).unwrap();
+    assert_eq!(status["serving"], true, "{status}");
+    let url = status["url"].as_str().unwrap().to_string();
+    assert_eq!(complete(&url, None, "まだ動く", 2).0, 200);
+
+    // A load that fails midway (its tokenizer is not the model's, found only when it loads)
+    // has let the old model go: serving is off and says why.
+    let other = t._dir.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    for entry in std::fs::read_dir(tiny_model()).unwrap().flatten() {
+        std::fs::copy(entry.path(), other.join(entry.file_name())).unwrap();
+    }
+    let tokenizer = other.join("tokenizer.json");
+    let mut tok: Value =
+        serde_json::from_str(&std::fs::read_to_string(&tokenizer).unwrap()).unwrap();
+    tok["added_tokens"].as_array_mut().unwrap().push(json!({
+        "id": 32000, "content": "<extra>", "single_word": false, "lstrip": false,
+        "rstrip": false, "normalized": false, "special": true
+    }));
+    std::fs::write(&tokenizer, tok.to_string()).unwrap();
+    let load = invoke(
+        &t.window,
+        "load_model",
+        json!({"path": other, "onProgress": CHANNEL}),
+    );
+    assert_eq!(load.unwrap_err()["code"], "tokenizer_mismatch");
     let status = invoke(&t.window, "serve_status", json!({})).unwrap();
     assert_eq!(status["serving"], false);
     assert_eq!(status["error"]["code"], "no_model");

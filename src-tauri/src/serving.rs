@@ -10,7 +10,8 @@
 //! - Loading another model stops serving *before* the old model is released (running server
 //!   generations end within one token with a 503, so two models are never held at once), and
 //!   serving starts again on the new model with the same address and key once it has loaded.
-//!   If the load fails, or the address cannot be bound again, the switch is off and
+//!   A path that is not a model is refused before any of this (the model keeps serving). If
+//!   the load fails midway, or the address cannot be bound again, the switch is off and
 //!   [`ServeStatus::error`] says why.
 //! - Changing the server's key while serving restarts the server with the new key.
 

@@ -311,7 +311,12 @@ async function loadWith(load, { force = false } = {}) {
     // A prompt already written goes into the new model's cache.
     prefill.changed();
   } catch (raw) {
-    state.model = null;
+    // A load refused before it began (a wrong path, a damaged file) keeps the model that was
+    // loaded; one that failed midway has let it go. The backend knows which.
+    state.model = await api.modelStatus().then(
+      (status) => (status.state === "ready" ? status.model : null),
+      () => null,
+    );
     const { title, detail } = describeError(state.lang, raw);
     $("model-error-text").textContent = detail ? `${title} ${detail}` : title;
     // Only a memory estimate can be overridden; a missing or broken file cannot.

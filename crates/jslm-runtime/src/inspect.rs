@@ -53,8 +53,7 @@ pub fn inspect(
     source: &ModelSource,
     choices: &RunChoices,
 ) -> Result<Inspection> {
-    let description = ModelDescription::read(&source.weights)?;
-    let tokenizer_source = tokenizer_beside(&description.weights, source.tokenizer.as_deref())?;
+    let (description, tokenizer_source) = check_files(source)?;
     // Built and dropped: the checks a load makes (a foreign vocabulary, a broken
     // tokenizer.json) are made now, while the user is still choosing. Tens of milliseconds.
     JslmTokenizer::load(&tokenizer_source, description.shape.vocab_size as usize)?;
@@ -73,6 +72,15 @@ pub fn inspect(
         device_name: device_name(profile, plan.device),
         plan,
     })
+}
+
+/// The checks of the model's files that take no time: they are there, their headers read,
+/// and a tokenizer goes with them. Front ends run them before letting go of a loaded model,
+/// so that a typo or a damaged file does not cost the model that works.
+pub fn check_files(source: &ModelSource) -> Result<(ModelDescription, TokenizerSource)> {
+    let description = ModelDescription::read(&source.weights)?;
+    let tokenizer = tokenizer_beside(&description.weights, source.tokenizer.as_deref())?;
+    Ok((description, tokenizer))
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ pub mod resolve;
 pub use background_prefill::{BackgroundPrefill, Prefilled};
 pub use choices::RunChoices;
 pub use error::{Result, RuntimeError};
-pub use inspect::{inspect, Inspection, TokenizerOrigin};
+pub use inspect::{check_files, inspect, Inspection, TokenizerOrigin};
 /// Which build runs (CPU or its CUDA twin) is decided before anything else, in `main`.
 pub use jslm_hardware::gpu_variant::start_twin_if_usable as start_gpu_variant_if_usable;
 pub use load::{DeviceFallback, LoadEvent, LoadPlaces, LoadedModel, RunReport};

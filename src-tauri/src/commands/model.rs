@@ -59,6 +59,12 @@ pub(crate) async fn load(
 ) -> AppResult<ModelSummary> {
     let path = source.weights.clone();
     let tokenizer = source.tokenizer.clone();
+    // A wrong path or a damaged file is refused while the loaded model still runs (and
+    // serves): letting go of it first would cost the model that works for nothing.
+    let checked = source.clone();
+    tauri::async_runtime::spawn_blocking(move || jslm_runtime::check_files(&checked))
+        .await
+        .map_err(|e| join_error("reading the model", e))??;
     let ticket = state.host.begin_load(path.clone())?;
     let prefills = state.prefill.stop_all();
     let serving = state.serving.suspend().await;
