@@ -299,3 +299,51 @@ fn cancel_deletes_the_partial_download() {
     );
     drop(hub.runtime);
 }
+
+/// "Use" on a GGUF row that is ready with a variant other than the catalog's default (a Q8_0
+/// fetched by the CLI, say): the variant that is here loads. Before: the default (Q4_K_M) was
+/// looked for and the row that said "ready" failed with `not_downloaded`.
+#[test]
+fn use_takes_the_gguf_variant_that_is_here() {
+    let entry = jslm_hub::catalog()
+        .find("jslm-gamma-7b-gguf")
+        .expect("catalog");
+    let q8 = entry.variant(Some("q8_0")).unwrap().unwrap().file.clone();
+    assert_ne!(
+        entry.variant(None).unwrap().unwrap().file,
+        q8,
+        "not the default"
+    );
+    let gguf = std::fs::read(fixture().join("../tiny-mistral-gguf/model-f16.gguf")).unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let server = runtime
+        .block_on(HubTestServer::start(ServerConfig {
+            repos: vec![
+                official_repo(),
+                FakeRepo::new(&entry.repo, vec![(q8.as_str(), gguf)]),
+            ],
+            ..Default::default()
+        }))
+        .expect("test hub");
+    let hub = Hub { runtime, server };
+    let app = start_app(&hub, tempfile::tempdir().expect("tempdir"));
+    let w = &app.window;
+    invoke(
+        w,
+        "start_download",
+        json!({"id": entry.id, "variant": "Q8_0", "onEvent": CHANNEL}),
+    )
+    .expect("download");
+    assert_eq!(row(w, &entry.id)["status"]["state"], "ready");
+    let used = invoke(
+        w,
+        "use_model",
+        json!({"id": entry.id, "onProgress": CHANNEL}),
+    )
+    .expect("use_model");
+    assert!(used["path"].as_str().unwrap().ends_with(&q8), "{used}");
+}

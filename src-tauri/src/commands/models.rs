@@ -145,15 +145,34 @@ pub async fn use_model(
         return Err(AppError::Downloading(entry.id.clone()));
     }
     let manager = state.hub.manager()?;
-    let model = jslm_runtime::ModelRef::Hub {
-        id: entry.id.clone(),
-        revision: None,
-        variant,
+    // Without a variant: the catalog's default if it is here, else the first variant that is
+    // (the row says "ready" for any complete one: a Q8_0 fetched by the CLI, say).
+    let candidates: Vec<Option<String>> = match variant {
+        Some(v) => vec![Some(v)],
+        None => std::iter::once(None)
+            .chain(entry.variants.iter().map(|v| Some(v.file.clone())))
+            .collect(),
     };
-    let source =
-        tauri::async_runtime::spawn_blocking(move || jslm_runtime::resolve_local(&manager, &model))
-            .await
-            .map_err(|e| join_error("looking up the model", e))??;
+    let id = entry.id.clone();
+    let source = tauri::async_runtime::spawn_blocking(move || {
+        let mut first_error = None;
+        for variant in candidates {
+            let model = jslm_runtime::ModelRef::Hub {
+                id: id.clone(),
+                revision: None,
+                variant,
+            };
+            match jslm_runtime::resolve_local(&manager, &model) {
+                Ok(source) => return Ok(source),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        Err(first_error.expect("at least one candidate"))
+    })
+    .await
+    .map_err(|e| join_error("looking up the model", e))??;
     super::model::load(&state, source, force.unwrap_or(false), on_progress).await
 }
 
