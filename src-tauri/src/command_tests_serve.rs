@@ -431,3 +431,42 @@ fn remote_runs_stream_record_their_endpoint_and_fail_clearly() {
     let err = invoke(&t.window, "generate", greedy("遠くで", 8)).unwrap_err();
     assert_eq!(err["code"], "remote_unreachable");
 }
+
+/// "Run on: a server" whose host takes the connection and never answers: Stop ends the run
+/// while it is still finding the server's model. Before: the window stayed busy (Generate and
+/// Load refused) until the app was restarted.
+#[test]
+fn stop_ends_a_remote_run_that_waits_for_a_silent_server() {
+    let t = start();
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", silent.local_addr().unwrap());
+    // Accepts, then says nothing.
+    let held = std::thread::spawn(move || {
+        let conns: Vec<_> = silent.incoming().take(1).flatten().collect();
+        std::thread::sleep(Duration::from_secs(20));
+        drop(conns);
+    });
+    let remote = json!({"patch": {"backend": {"kind": "remote", "url": url}}});
+    invoke(&t.window, "save_settings", remote).unwrap();
+    let window = t.window.clone();
+    let run = std::thread::spawn(move || invoke(&window, "generate", greedy("遠くで", 8)));
+    std::thread::sleep(Duration::from_millis(800));
+    let asked = Instant::now();
+    assert_eq!(
+        invoke(&t.window, "stop_generation", json!({})).unwrap(),
+        true
+    );
+    let result = run.join().unwrap();
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        asked.elapsed()
+    );
+    let result = result.expect("a stopped run is not an error");
+    assert_eq!(result["saved"], false, "{result}");
+    // The window is free again.
+    let local = json!({"patch": {"backend": {"kind": "local"}}});
+    invoke(&t.window, "save_settings", local).unwrap();
+    invoke(&t.window, "generate", greedy("近くで", 2)).expect("a local run after it");
+    drop(held);
+}

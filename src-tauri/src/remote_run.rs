@@ -20,8 +20,25 @@ pub async fn run(
     mut send: impl FnMut(&GenerationEvent) -> bool + Send,
 ) -> AppResult<RemoteOutput> {
     let cancel = ticket.cancel.clone();
-    let remote = Remote::connect(config).await?;
     let seed = request.settings.seed.unwrap_or(0);
+    let endpoint = config.url.clone();
+    // Finding the server's model can wait on a server that never answers: Stop ends it.
+    let remote = tokio::select! {
+        remote = Remote::connect(config) => remote?,
+        () = crate::serving::cancelled(&ticket.cancel) => {
+            let _ = send(&GenerationEvent::Started { prompt_tokens: 0, seed });
+            let output = RemoteOutput::not_started(
+                jslm_engine::PromptTemplate.build(&request.instruction, &request.input),
+                endpoint,
+                request.settings.seed,
+            );
+            send(&GenerationEvent::Finished {
+                reason: output.stop_reason,
+                stats: output.stats.clone(),
+            });
+            return Ok(output);
+        }
+    };
     if !send(&GenerationEvent::Started {
         prompt_tokens: 0,
         seed,

@@ -61,6 +61,24 @@ pub struct RemoteOutput {
     pub model: String,
 }
 
+impl RemoteOutput {
+    /// A run stopped before any server was reached (Stop while connecting): nothing came back.
+    pub fn not_started(prompt: String, endpoint: String, seed: Option<u64>) -> Self {
+        Self {
+            prompt,
+            raw: String::new(),
+            text: String::new(),
+            stop_reason: StopReason::Cancelled,
+            stats: GenerationStats {
+                seed: seed.unwrap_or(0),
+                ..Default::default()
+            },
+            endpoint,
+            model: String::new(),
+        }
+    }
+}
+
 impl Remote {
     /// Checks the URL and, without a model name, asks `/v1/models` for one.
     pub async fn connect(config: RemoteConfig) -> Result<Self, RemoteError> {
@@ -98,8 +116,10 @@ impl Remote {
 
     async fn first_model(&self) -> Result<String, RemoteError> {
         let url = format!("{}/models", self.base);
+        // A server that takes the connection and never answers must not hold the run forever.
         let resp = self
             .authorized(self.http.get(&url))
+            .timeout(MODELS_TIMEOUT)
             .send()
             .await
             .map_err(|e| RemoteError::transport(&self.base, &e, ""))?;
@@ -336,6 +356,9 @@ impl Remote {
         })
     }
 }
+
+/// The longest wait for `/v1/models` (a list, answered at once by any working server).
+pub const MODELS_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How often a waiting request looks at its cancel flag.
 pub const CANCEL_POLL: Duration = Duration::from_millis(50);
