@@ -197,7 +197,17 @@ fn gated_download_token_use_and_delete() {
     assert_eq!(g["entry"]["model"]["repo"], OFFICIAL);
     assert!(g["entry"]["model"]["revision"].as_str().is_some());
 
-    // Delete frees the cache.
+    // The loaded model's files are not deleted under it.
+    let in_use = err(invoke(w, "delete_model", json!({"id": "jslm-gamma-7b"})));
+    assert_eq!(in_use["code"], "model_in_use");
+    assert_eq!(row(w, "jslm-gamma-7b")["status"]["state"], "ready");
+    // Another model loaded, delete frees the cache.
+    invoke(
+        w,
+        "load_model",
+        json!({"path": fixture(), "onProgress": CHANNEL}),
+    )
+    .expect("another model");
     assert!(
         invoke(w, "delete_model", json!({"id": "jslm-gamma-7b"}))
             .unwrap()

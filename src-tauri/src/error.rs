@@ -47,6 +47,10 @@ pub enum AppError {
     #[error("{0} is being downloaded; pause or cancel that first")]
     Downloading(String),
 
+    /// The model to delete is the one loaded (or loading): its files stay.
+    #[error("{0} is the loaded model; load another model before deleting it")]
+    ModelInUse(String),
+
     /// Generate was asked for before a model was loaded.
     #[error("no model is loaded: choose a model folder or GGUF file first")]
     NoModel,
@@ -91,6 +95,7 @@ impl AppError {
             Self::Remote(e) => e.code(),
             Self::NothingToServe => ErrorCode::NoModel,
             Self::Downloading(_) => ErrorCode::Downloading,
+            Self::ModelInUse(_) => ErrorCode::ModelInUse,
             Self::NoModel => ErrorCode::NoModel,
             Self::ModelLoading => ErrorCode::ModelLoading,
             Self::Busy => ErrorCode::Busy,

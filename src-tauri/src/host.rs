@@ -141,6 +141,15 @@ impl<M: AsRef<ModelSummary>> ModelHost<M> {
         }
     }
 
+    /// The path of the model that is loaded or being loaded.
+    pub fn model_path(&self) -> Option<std::path::PathBuf> {
+        match &lock(&self.inner).slot {
+            Slot::Ready(m) => Some((**m).as_ref().path.clone()),
+            Slot::Loading { path } => Some(path.clone()),
+            Slot::Empty => None,
+        }
+    }
+
     /// The loaded model's path, if one is ready (to mark it in the model lists).
     pub fn ready_path(&self) -> Option<std::path::PathBuf> {
         match &lock(&self.inner).slot {

@@ -62,6 +62,7 @@ pub fn exit_code(code: ErrorCode) -> i32 {
         Downloading => 43,
         HistoryNotFound => 44,
         Storage => 45,
+        ModelInUse => 55,
         Internal => 1,
         DownloadCancelled => 130,
     }

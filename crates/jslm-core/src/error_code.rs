@@ -147,6 +147,8 @@ error_codes! {
     Downloading = "downloading",
     /// A history entry that does not exist.
     HistoryNotFound = "history_not_found",
+    /// The model is loaded (or loading): deleting its files is refused.
+    ModelInUse = "model_in_use",
     /// Reading or writing the app's own files failed.
     Storage = "storage",
     /// A background task died.

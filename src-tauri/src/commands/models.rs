@@ -123,7 +123,17 @@ pub async fn delete_model(state: State<'_, AppState>, id: String) -> AppResult<u
         return Err(AppError::Downloading(entry.id.clone()));
     }
     let repo = RepoId::parse(&entry.repo)?;
+    // The loaded (or loading) model's files stay: the engine maps them, the settings point at
+    // them, and the space would not come back until another model is loaded anyway.
     let cache = state.hub.cache();
+    let repo_dir = cache.repo_dir(&repo);
+    if state
+        .host
+        .model_path()
+        .is_some_and(|path| path.starts_with(&repo_dir))
+    {
+        return Err(AppError::ModelInUse(entry.id.clone()));
+    }
     tauri::async_runtime::spawn_blocking(move || delete_cached(&cache, &repo))
         .await
         .map_err(|e| join_error("deleting the model", e))?
