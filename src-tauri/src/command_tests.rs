@@ -232,6 +232,13 @@ fn load_generate_history_regenerate_delete() {
     assert_eq!(summary["name"], "tiny-mistral");
     let sha = summary["files"][0]["sha256"].as_str().unwrap();
     assert_eq!(sha.len(), 64);
+    // Remembered in the one store the quantizer and the CLI read too (beside the cache's
+    // quantized copies), not in one of the window's own.
+    let store =
+        jslm_engine::file_hash::HashStore::open(&t.dir.path().join("cache/file-hashes.json"));
+    let weights = PathBuf::from(summary["path"].as_str().unwrap()).join("model.safetensors");
+    assert_eq!(store.known(&weights).as_deref(), Some(sha));
+    assert!(!t.dir.path().join("data/file-hashes.json").exists());
     assert_eq!(
         invoke(&t.window, "model_status", json!({})).unwrap()["state"],
         "ready"

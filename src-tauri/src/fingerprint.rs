@@ -1,8 +1,8 @@
 //! The sha256 of each weights file, for the history ("which exact model wrote this?").
 //!
-//! Hashing 14 GB takes most of a minute, so results are kept in `file-hashes.json` in the app
-//! data dir, keyed by absolute path and reused while the file's size and modification time are
-//! unchanged. Files in a Hugging Face cache are named by their hash and cost nothing (the
+//! Hashing 14 GB takes most of a minute, so results are kept in `file-hashes.json` beside the
+//! quantized copies (one store with the quantizer and the CLI), keyed by absolute path and
+//! reused while the file's size and modification time are unchanged. Files in a Hugging Face cache are named by their hash and cost nothing (the
 //! engine's `HashStore` reads the blob name).
 
 use crate::model_summary::{FileDigest, Provenance};

@@ -32,12 +32,13 @@ impl AppPaths {
     pub fn history(&self) -> PathBuf {
         self.data_dir.join("history.jsonl")
     }
-    pub fn fingerprints(&self) -> PathBuf {
-        self.data_dir.join("file-hashes.json")
-    }
-    /// The sha256 of copies found in other apps' folders (`found_models`), checked once.
-    pub fn found_hashes(&self) -> PathBuf {
-        self.data_dir.join("found-hashes.json")
+    /// The remembered sha256 of model files, shared with the quantizer and the CLI: history
+    /// fingerprints and the copies found in other apps' folders (`found_models`).
+    pub fn hashes(&self) -> PathBuf {
+        jslm_runtime::LoadPlaces {
+            quantized_dir: self.quantized_dir.clone(),
+        }
+        .hash_store()
     }
 }
 
@@ -130,7 +131,7 @@ impl AppState {
             runtime: LoadPlaces {
                 quantized_dir: self.paths.quantized_dir.clone(),
             },
-            fingerprints: self.paths.fingerprints(),
+            fingerprints: self.paths.hashes(),
         }
     }
 

@@ -35,7 +35,7 @@ fn scan_folders(args: &ModelsArgs, hf_cache: &std::path::Path) -> Vec<ScanFolder
 
 /// Scans `folders`, remembering hashes in the CLI's cache folder.
 fn find_on_disk(folders: &[ScanFolder], verify: bool) -> Discovery {
-    let mut hashes = HashStore::open(&crate::paths::jslm_cache_dir().join("found-hashes.json"));
+    let mut hashes = HashStore::open(&jslm_runtime::hash_store_in(&crate::paths::jslm_cache_dir()));
     let found = discover::discover(
         folders,
         &discover::Expected::this_model(),

@@ -28,7 +28,7 @@ pub use error::{Result, RuntimeError};
 pub use inspect::{check_files, inspect, Inspection, TokenizerOrigin};
 /// Which build runs (CPU or its CUDA twin) is decided before anything else, in `main`.
 pub use jslm_hardware::gpu_variant::start_twin_if_usable as start_gpu_variant_if_usable;
-pub use load::{DeviceFallback, LoadEvent, LoadPlaces, LoadedModel, RunReport};
+pub use load::{hash_store_in, DeviceFallback, LoadEvent, LoadPlaces, LoadedModel, RunReport};
 pub use model_ref::{expand_home, ModelRef, ModelSource};
 pub use planning::{plan, plan_spec, Planned};
 pub use resolve::{resolve, resolve_local};

@@ -18,6 +18,21 @@ pub struct LoadPlaces {
     pub quantized_dir: PathBuf,
 }
 
+impl LoadPlaces {
+    /// The one file of remembered sha256 of model files (`<cache>/jslm/file-hashes.json`,
+    /// beside the quantized copies): the quantizer's sources, the window's history
+    /// fingerprints and the copies found in other apps' folders, so that no file is read twice
+    /// for its hash, by the window or the CLI.
+    pub fn hash_store(&self) -> PathBuf {
+        hash_store_in(self.quantized_dir.parent().unwrap_or(&self.quantized_dir))
+    }
+}
+
+/// [`LoadPlaces::hash_store`] for the jslm cache folder `cache` (`<cache>/jslm`).
+pub fn hash_store_in(cache: &std::path::Path) -> PathBuf {
+    cache.join("file-hashes.json")
+}
+
 /// Reported while a model loads, in order: `started` (from the front end, before planning),
 /// `planned`, zero or more `hashing`, zero or more `quantizing` or one `cache_hit`, then
 /// `loading_weights`.
@@ -118,11 +133,7 @@ impl Planned {
             precision: Some(plan.precision),
             threads: Some(plan.threads.max(1) as usize),
             quantized_dir: Some(places.quantized_dir.clone()),
-            // Beside the quantized copies (`~/.cache/jslm/`), shared by the window and the CLI.
-            source_hashes: places
-                .quantized_dir
-                .parent()
-                .map(|dir| dir.join("source-hashes.json")),
+            source_hashes: Some(places.hash_store()),
             tokenizer: self.source.tokenizer.clone(),
             prefill_chunk_tokens: plan.prefill_chunk_tokens.max(1) as usize,
             context_tokens: Some(plan.context_tokens as usize),

@@ -125,7 +125,7 @@ pub(crate) async fn scan(state: &AppState, verify: bool) -> AppResult<FoundModel
     let request = ScanRequest {
         added: state.settings.get().model_dirs,
         hf_cache: state.hub.cache_dir(),
-        hashes: state.paths.found_hashes(),
+        hashes: state.paths.hashes(),
         verify,
     };
     let choices = state.run_choices(false);
