@@ -50,7 +50,7 @@ ensure_python_venv() {
 # xdotool and GTK 3 for Python to drive the file picker and drag files onto the window).
 DESKTOP_BUILD_PACKAGES=(libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev
   libsoup-3.0-dev libjavascriptcoregtk-4.1-dev libssl-dev file)
-DESKTOP_TEST_PACKAGES=(xvfb xauth dbus-daemon webkit2gtk-driver fonts-noto-cjk imagemagick xdotool python3-gi gir1.2-gtk-3.0)
+DESKTOP_TEST_PACKAGES=(xvfb xauth dbus webkit2gtk-driver fonts-noto-cjk imagemagick xdotool python3-gi gir1.2-gtk-3.0)
 
 ensure_node() {
   if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
