@@ -62,20 +62,24 @@ struct Hub {
 }
 
 fn start_hub() -> Hub {
+    start_hub_with(ServerConfig {
+        repos: vec![official_repo()],
+        tokens: vec![
+            TokenGrant::new("hf_accepted", "tester", &[OFFICIAL]),
+            TokenGrant::new("hf_no_terms", "newcomer", &[]),
+        ],
+        ..Default::default()
+    })
+}
+
+fn start_hub_with(config: ServerConfig) -> Hub {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
     let server = runtime
-        .block_on(HubTestServer::start(ServerConfig {
-            repos: vec![official_repo()],
-            tokens: vec![
-                TokenGrant::new("hf_accepted", "tester", &[OFFICIAL]),
-                TokenGrant::new("hf_no_terms", "newcomer", &[]),
-            ],
-            ..Default::default()
-        }))
+        .block_on(HubTestServer::start(config))
         .expect("test hub");
     Hub { runtime, server }
 }
@@ -325,21 +329,13 @@ fn use_takes_the_gguf_variant_that_is_here() {
         "not the default"
     );
     let gguf = std::fs::read(fixture().join("../tiny-mistral-gguf/model-f16.gguf")).unwrap();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let server = runtime
-        .block_on(HubTestServer::start(ServerConfig {
-            repos: vec![
-                official_repo(),
-                FakeRepo::new(&entry.repo, vec![(q8.as_str(), gguf)]),
-            ],
-            ..Default::default()
-        }))
-        .expect("test hub");
-    let hub = Hub { runtime, server };
+    let hub = start_hub_with(ServerConfig {
+        repos: vec![
+            official_repo(),
+            FakeRepo::new(&entry.repo, vec![(q8.as_str(), gguf)]),
+        ],
+        ..Default::default()
+    });
     let app = start_app(&hub, tempfile::tempdir().expect("tempdir"));
     let w = &app.window;
     invoke(
