@@ -10,15 +10,7 @@ use crate::model_summary::ModelSummary;
 use jslm_engine::WeightsFormat;
 use jslm_hardware::HardwareProfile;
 use jslm_runtime::{LoadEvent, LoadPlaces, ModelSource, RunChoices};
-use std::path::{Path, PathBuf};
-
-/// Where loading keeps its files.
-#[derive(Debug, Clone)]
-pub struct AppLoadPlaces {
-    pub runtime: LoadPlaces,
-    /// The sha256 of weights files, computed once per file.
-    pub fingerprints: PathBuf,
-}
+use std::path::Path;
 
 /// Plans and loads `source` with `choices`, calling `progress` as it goes. Refused with
 /// `will_not_fit` before anything is read when the plan's estimate exceeds the memory, unless
@@ -27,7 +19,7 @@ pub fn load(
     source: ModelSource,
     choices: &RunChoices,
     profile: &HardwareProfile,
-    places: &AppLoadPlaces,
+    places: &LoadPlaces,
     mut progress: impl FnMut(LoadEvent),
 ) -> AppResult<LoadedModel> {
     let path = source.weights.clone();
@@ -43,14 +35,13 @@ pub fn load(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default()
     };
-    let provenance =
-        FingerprintCache::new(places.fingerprints.clone()).provenance(&shards, |file| {
-            progress(LoadEvent::Hashing {
-                file: file_name(file),
-            })
-        })?;
+    let provenance = FingerprintCache::new(places.hash_store()).provenance(&shards, |file| {
+        progress(LoadEvent::Hashing {
+            file: file_name(file),
+        })
+    })?;
     let name = planned.description.display_name();
-    let loaded = planned.load(&places.runtime, progress)?;
+    let loaded = planned.load(places, progress)?;
     let summary = ModelSummary::new(&path, name, provenance, loaded.report);
     Ok(LoadedModel {
         engine: loaded.engine,
@@ -62,13 +53,11 @@ pub fn load(
 mod tests {
     use super::*;
     use jslm_core::Precision;
+    use std::path::PathBuf;
 
-    fn places(dir: &Path) -> AppLoadPlaces {
-        AppLoadPlaces {
-            runtime: LoadPlaces {
-                quantized_dir: dir.join("q"),
-            },
-            fingerprints: dir.join("h.json"),
+    fn places(dir: &Path) -> LoadPlaces {
+        LoadPlaces {
+            quantized_dir: dir.join("q"),
         }
     }
 

@@ -8,7 +8,6 @@ use crate::host::ModelHost;
 use crate::hub::HubState;
 use crate::keys::ApiKeys;
 use crate::launch::LaunchOptions;
-use crate::loading::AppLoadPlaces;
 use crate::prefill::PrefillSlot;
 use crate::serving::Serving;
 use crate::settings::SettingsStore;
@@ -31,14 +30,6 @@ impl AppPaths {
     }
     pub fn history(&self) -> PathBuf {
         self.data_dir.join("history.jsonl")
-    }
-    /// The remembered sha256 of model files, shared with the quantizer and the CLI: history
-    /// fingerprints and the copies found in other apps' folders (`found_models`).
-    pub fn hashes(&self) -> PathBuf {
-        jslm_runtime::LoadPlaces {
-            quantized_dir: self.quantized_dir.clone(),
-        }
-        .hash_store()
     }
 }
 
@@ -126,12 +117,9 @@ impl AppState {
         }
     }
 
-    pub fn load_places(&self) -> AppLoadPlaces {
-        AppLoadPlaces {
-            runtime: LoadPlaces {
-                quantized_dir: self.paths.quantized_dir.clone(),
-            },
-            fingerprints: self.paths.hashes(),
+    pub fn load_places(&self) -> LoadPlaces {
+        LoadPlaces {
+            quantized_dir: self.paths.quantized_dir.clone(),
         }
     }
 

@@ -132,11 +132,6 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// sha256 of a file; for a Hugging Face cache symlink into `blobs/<sha256>`, the blob name.
-pub fn file_sha256(path: &Path) -> Result<String> {
-    HashStore::in_memory().sha256(path)
-}
-
 /// The cache file for `source` quantized as `q`, under `cache_dir`.
 pub fn quantized_path(cache_dir: &Path, source: &SourceInfo, q: Precision) -> PathBuf {
     let stem = source

@@ -142,7 +142,7 @@ fn in_app_q8_0_is_close_and_cached() {
     assert_eq!(files.len(), 1, "{files:?}");
     let header = jslm_engine::model::read_gguf_header(&files[0]).unwrap();
     let sources = header.metadata["jslm.source.files"].to_vec().unwrap();
-    let sha = jslm_engine::quantize::file_sha256(&tiny_model().join("model.safetensors")).unwrap();
+    let sha = jslm_engine::file_hash::sha256_file(&tiny_model().join("model.safetensors")).unwrap();
     assert_eq!(
         sources[0].to_string().unwrap(),
         &format!("model.safetensors:{sha}")

@@ -125,7 +125,8 @@ pub(crate) async fn scan(state: &AppState, verify: bool) -> AppResult<FoundModel
     let request = ScanRequest {
         added: state.settings.get().model_dirs,
         hf_cache: state.hub.cache_dir(),
-        hashes: state.paths.hashes(),
+        // One store with the quantizer's and the history's (`LoadPlaces::hash_store`).
+        hashes: state.load_places().hash_store(),
         verify,
     };
     let choices = state.run_choices(false);
