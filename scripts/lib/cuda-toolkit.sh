@@ -19,7 +19,7 @@ ensure_cuda_toolkit() {
   local site nvidia
   if [ ! -x "$CUDA_VENV/bin/python" ]; then
     step "creating the CUDA toolkit venv $CUDA_VENV"
-    python3 -m venv "$CUDA_VENV"
+    make_venv "$CUDA_VENV"
   fi
   # sed reads all of pip's output (grep -q would stop early: SIGPIPE, a failed pipeline under
   # pipefail, and a reinstall every time). `pip show` exits 1 while the package is missing, which
@@ -31,7 +31,8 @@ ensure_cuda_toolkit() {
     # crt and nvvm are nvcc's own parts: pinned to its minor version (the meta-package leaves
     # them open, and a newer nvvm than nvcc fails at the first kernel).
     local minor="${CUDA_TOOLKIT_VERSION%.*}"
-    "$CUDA_VENV/bin/pip" install -q "cuda-toolkit[nvcc,cudart,cublas,curand,nvrtc,cccl]==$CUDA_TOOLKIT_VERSION" \
+    # --no-cache-dir: the wheels are ~1.5 GB, and a second copy in pip's cache only fills the disk.
+    "$CUDA_VENV/bin/pip" install -q --no-cache-dir "cuda-toolkit[nvcc,cudart,cublas,curand,nvrtc,cccl]==$CUDA_TOOLKIT_VERSION" \
       "nvidia-cuda-crt==$minor.*" "nvidia-nvvm==$minor.*"
   fi
   site="$("$CUDA_VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"

@@ -1,6 +1,20 @@
 # Shared setup helpers for scripts/*.sh. Idempotent: each step checks before installing.
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step says how much disk is left: a build that fills the disk fails later in some other
+# tool's words (CI once ended in `ensurepip ... returned non-zero exit status 1`).
+step() { printf '\n==> %s  [%s free]\n' "$*" "$(df -h --output=avail . 2>/dev/null | tail -1 | tr -d ' ')"; }
+
+# A venv, with pip's own words when it can't be made: `python3 -m venv` swallows ensurepip's
+# output and says only "returned non-zero exit status 1".
+make_venv() {
+  local dir="$1"
+  python3 -m venv "$dir" && return 0
+  echo "python3 -m venv $dir failed; ensurepip in it says:" >&2
+  "$dir/bin/python3" -m ensurepip --upgrade --default-pip >&2 || true
+  df -h "$dir" "${TMPDIR:-/tmp}" >&2 || true
+  rm -rf "$dir"
+  return 1
+}
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -36,7 +50,7 @@ PY_VENV="${JSLM_PY_VENV:-$PWD/target/py}"
 ensure_python_venv() {
   if [ ! -x "$PY_VENV/bin/python" ]; then
     step "creating Python venv $PY_VENV"
-    python3 -m venv "$PY_VENV"
+    make_venv "$PY_VENV"
   fi
   if ! "$PY_VENV/bin/python" -c "import huggingface_hub, openai" 2>/dev/null; then
     step "pip install test requirements"
