@@ -200,6 +200,9 @@ impl DownloadManager {
             Selection::Catalog { fixed, shard_index } => {
                 let mut names = fixed.clone();
                 if let Some(index) = shard_index {
+                    // The index's HEAD first: a gated repo refuses here (401/403), and a refused
+                    // try must leave no manifest behind, or the model lists as partly downloaded.
+                    let (task, _) = self.task(spec, &info, &commit, index).await?;
                     // Recorded before the index arrives, so that a download stopped here is a
                     // partial selection, not a snapshot of one file that looks complete.
                     let mut early = names.clone();
@@ -215,7 +218,6 @@ impl DownloadManager {
                     }
                     .save(&self.cache, &spec.repo)?;
                     // The index is small metadata: fetch it first to learn the shard names.
-                    let (task, _) = self.task(spec, &info, &commit, index).await?;
                     let mut overall = Overall::new(0, task.size);
                     let fetched = fetch_file(&cx, &task, &mut overall).await?;
                     downloaded += overall.downloaded;

@@ -289,9 +289,11 @@ fn from_snapshot(
     }
 }
 
+/// Of a partial download: with no size known yet (a catalog model stopped before its index
+/// arrived) nothing is known to be there, so 0 %, never 100 %.
 fn percent(part: u64, whole: u64) -> f64 {
     if whole == 0 {
-        100.0
+        0.0
     } else {
         (part as f64 * 1000.0 / whole as f64).floor() / 10.0
     }
@@ -339,7 +341,7 @@ fn read_refs(refs_dir: &Path) -> BTreeMap<String, Vec<String>> {
 mod tests {
     use super::*;
     use crate::lock::FileLock;
-    use crate::manifest::ManifestFile;
+    use crate::manifest::{ManifestFile, ManifestSelection};
 
     const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
 
@@ -423,6 +425,41 @@ mod tests {
         assert_eq!(
             delete_model(&cache, &repo).expect_err("gone").code(),
             "not_downloaded"
+        );
+    }
+
+    #[test]
+    fn a_selection_stopped_before_its_sizes_are_known_is_0_percent() {
+        // A catalog model stopped while its shard index downloads: the manifest names files
+        // whose sizes are not known yet. Nothing of them is there: 0 %, not 100 %.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = HfCache::new(dir.path());
+        let repo = RepoId::parse("org/sharded").expect("id");
+        cache.write_ref(&repo, "main", COMMIT).expect("ref");
+        Manifest {
+            repo: "org/sharded".into(),
+            revision: "main".into(),
+            commit: COMMIT.into(),
+            catalog_id: None,
+            container: None,
+            selections: vec![ManifestSelection {
+                key: ManifestSelection::catalog_key("sharded"),
+                files: vec![
+                    "config.json".to_string(),
+                    "model.safetensors.index.json".to_string(),
+                ],
+                catalog_id: Some("sharded".into()),
+                model: true,
+                companion_of: Vec::new(),
+                whole_repo: false,
+            }],
+            files: Vec::new(),
+        }
+        .save(&cache, &repo)
+        .expect("save");
+        assert_eq!(
+            inspect(&cache, &repo).revisions[0].status,
+            InstallStatus::Partial { percent: 0.0 }
         );
     }
 

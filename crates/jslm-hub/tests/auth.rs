@@ -18,6 +18,10 @@ async fn try_official(secret: Option<&str>) -> (jslm_hub::HubError, u64, String)
         )
         .await
         .expect_err("refused");
+    // A refused first try leaves nothing that lists as a partial download (it once listed as
+    // "partly downloaded, 100 %, resume" in the window: an early manifest with no sizes).
+    let listed = jslm_hub::list_installed(m.cache()).expect("list");
+    assert!(listed.is_empty(), "{listed:?}");
     (err, hub.total_bytes_served(), hub.endpoint.clone())
 }
 
