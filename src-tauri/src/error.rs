@@ -177,6 +177,10 @@ impl serde::Serialize for AppError {
             Some(HubError::DiskFull { needed, free, .. }) => {
                 map.serialize_entry("numbers", &bytes_numbers(*needed, *free))?;
             }
+            // The disk filled up mid-download: no "needs N" to show; the partial file is kept.
+            Some(HubError::DiskFilled { .. }) => {
+                map.serialize_entry("reason", "during")?;
+            }
             _ => {}
         }
         match self {
@@ -313,6 +317,24 @@ mod tests {
             AppError::from(HubError::Busy { what: "x".into() }).code(),
             ErrorCode::DownloadBusy
         );
+        // Full before the start: the numbers; full in the middle: the reason, no numbers.
+        let before = serde_json::to_value(AppError::from(HubError::DiskFull {
+            needed: 9,
+            free: 1,
+            mount: "/".into(),
+            cache: "/c".into(),
+        }))
+        .unwrap();
+        assert_eq!(before["numbers"]["needed_bytes"], 9);
+        assert!(before.get("reason").is_none());
+        let during = serde_json::to_value(AppError::from(HubError::DiskFilled {
+            path: "/c/blobs/x.incomplete".into(),
+            free: 0,
+        }))
+        .unwrap();
+        assert_eq!(during["code"], "disk_full");
+        assert_eq!(during["reason"], "during");
+        assert!(during.get("numbers").is_none());
     }
 
     #[test]

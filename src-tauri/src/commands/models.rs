@@ -186,7 +186,9 @@ pub async fn use_model(
     super::model::load(&state, source, force.unwrap_or(false), on_progress).await
 }
 
-#[tauri::command]
+/// Off the main thread (`async`): the keychain answers over D-Bus, and a locked or silent
+/// secret service (an unlock prompt, a D-Bus timeout) would freeze the window meanwhile.
+#[tauri::command(async)]
 pub fn token_status(state: State<'_, AppState>) -> AppResult<TokenStatus> {
     state.hub.token_status()
 }
