@@ -5,12 +5,14 @@
 //! - [`Precision`]: how weights are stored or run (`F32` … `Q2_K`), from the catalog to the UI;
 //! - [`ModelShape`]: a Mistral/Llama decoder's dimensions;
 //! - [`Container`]: safetensors or GGUF;
-//! - [`abandoned`]: temporary files a killed writer left behind.
+//! - [`abandoned`]: temporary files a killed writer left behind;
+//! - [`error_chain`]: an error's causes, for messages and for finding one kind among them.
 //!
 //! A leaf crate (serde, and fs4 for file locks), so the hub can use it without the engine or
 //! the planner.
 
 pub mod abandoned;
+pub mod error_chain;
 mod container;
 mod error_code;
 mod precision;

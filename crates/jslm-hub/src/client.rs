@@ -16,6 +16,7 @@
 
 use std::time::Duration;
 
+use jslm_core::error_chain::describe;
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT_ENCODING, AUTHORIZATION, LOCATION, RANGE};
 use reqwest::{Method, Response, StatusCode, Url};
 
@@ -350,21 +351,35 @@ impl HubClient {
     fn offline_or_network(&self, what: &str, err: reqwest::Error) -> HubError {
         // Messages and logs never carry a URL: after a redirect it may be a signed CDN URL.
         let err = err.without_url();
+        if let Some(tls) = self.tls_failure(&err) {
+            return tls;
+        }
         if err.is_connect() {
             HubError::Offline {
                 message: format!(
-                    "cannot reach {} ({err}). Check the network or the proxy settings (HTTPS_PROXY, \
+                    "cannot reach {} ({}). Check the network or the proxy settings (HTTPS_PROXY, \
                      NO_PROXY); set HF_HUB_OFFLINE=1 to use only downloaded models",
-                    self.config.endpoint
+                    self.config.endpoint,
+                    describe(&err)
                 ),
             }
         } else {
             HubError::Network {
                 what: what.to_string(),
                 attempts: 1,
-                message: err.to_string(),
+                message: describe(&err),
             }
         }
+    }
+
+    /// A failed TLS handshake in `err`'s causes, as [`HubError::Tls`]: reqwest counts it as a
+    /// connect error, which would read "offline" and hide the certificate.
+    fn tls_failure(&self, err: &reqwest::Error) -> Option<HubError> {
+        let tls = jslm_core::error_chain::find::<rustls::Error>(err)?;
+        Some(HubError::Tls {
+            host: self.endpoint.host_str().unwrap_or_default().to_string(),
+            message: tls.to_string(),
+        })
     }
 
     /// Retries a metadata call on 5xx/429 and timeouts with the configured backoff.
@@ -534,10 +549,13 @@ impl HubClient {
             self.send(Method::GET, url, headers, true)
                 .await
                 .map_err(|e| {
-                    e.into_hub_error(&what, |e| HubError::Network {
-                        what: what.clone(),
-                        attempts: 1,
-                        message: error_chain(&e.without_url()),
+                    e.into_hub_error(&what, |e| {
+                        let e = e.without_url();
+                        self.tls_failure(&e).unwrap_or_else(|| HubError::Network {
+                            what: what.clone(),
+                            attempts: 1,
+                            message: describe(&e),
+                        })
                     })
                 })?;
         let status = response.status();
@@ -552,6 +570,15 @@ impl HubClient {
                 attempts: 1,
             });
         }
+        // The hub answered the HEAD for this file, so a 4xx from the host it redirected to is
+        // that host's (or a proxy's in front of it): not the token's, nor the licence's.
+        if !self.same_origin(response.url()) && status.is_client_error() {
+            return Err(HubError::CdnRefused {
+                what,
+                host: response.url().host_str().unwrap_or_default().to_string(),
+                status: status.as_u16(),
+            });
+        }
         Err(map_status(status, response.headers(), &ctx))
     }
 
@@ -559,20 +586,6 @@ impl HubClient {
     pub fn read_timeout(&self) -> Duration {
         self.config.read_timeout
     }
-}
-
-/// The error with its sources, for messages ("error decoding response body: connection reset").
-/// Callers strip URLs first (`reqwest::Error::without_url`): CDN URLs carry short-lived
-/// signatures that do not belong in logs.
-pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 /// Reads a JSON answer of at most [`MAX_API_BODY`] bytes.
@@ -595,7 +608,7 @@ async fn read_json<T: serde::de::DeserializeOwned>(
         let chunk = chunk.map_err(|e| HubError::Network {
             what: what.to_string(),
             attempts: 1,
-            message: error_chain(&e.without_url()),
+            message: describe(&e.without_url()),
         })?;
         if body.len() as u64 + chunk.len() as u64 > MAX_API_BODY {
             return Err(too_long());

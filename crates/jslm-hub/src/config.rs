@@ -25,7 +25,9 @@ fn is_true(value: Option<String>) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Attempts per file without progress before giving up (an attempt that moved bytes resets
-    /// the count). Default 6.
+    /// the count). Default 10: with the default backoff that rides out about 2.5 minutes
+    /// without a connection (a router restarting, a VPN reconnecting, a laptop waking up);
+    /// 6 gave up after 31 s.
     pub max_attempts: u32,
     /// First backoff delay, doubled per attempt. Default 1 s.
     pub initial_backoff: Duration,
@@ -36,7 +38,7 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         Self {
-            max_attempts: 6,
+            max_attempts: 10,
             initial_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(30),
         }

@@ -172,7 +172,12 @@ impl DownloadManager {
             };
             return self.use_cache_or(spec, sink, err);
         }
-        let info = match self.client.revision_info(&spec.repo, &spec.revision).await {
+        let info = match unless_cancelled(
+            cancel,
+            self.client.revision_info(&spec.repo, &spec.revision),
+        )
+        .await
+        {
             Ok(info) => info,
             Err(err @ HubError::Offline { .. }) => return self.use_cache_or(spec, sink, err),
             Err(err) => return Err(err),
@@ -202,7 +207,8 @@ impl DownloadManager {
                 if let Some(index) = shard_index {
                     // The index's HEAD first: a gated repo refuses here (401/403), and a refused
                     // try must leave no manifest behind, or the model lists as partly downloaded.
-                    let (task, _) = self.task(spec, &info, &commit, index).await?;
+                    let (task, _) =
+                        unless_cancelled(cancel, self.task(spec, &info, &commit, index)).await?;
                     // Recorded before the index arrives, so that a download stopped here is a
                     // partial selection, not a snapshot of one file that looks complete.
                     let mut early = names.clone();
@@ -261,7 +267,7 @@ impl DownloadManager {
         // HEAD every file: authoritative etag/size, and access errors before the big transfer.
         let mut tasks = Vec::with_capacity(names.len());
         for name in &names {
-            tasks.push(self.task(spec, &info, &commit, name).await?);
+            tasks.push(unless_cancelled(cancel, self.task(spec, &info, &commit, name)).await?);
         }
         let planned: Vec<PlannedFile> = tasks
             .iter()
@@ -426,4 +432,17 @@ impl DownloadManager {
 /// The sum of `values`, or `None` when it overflows `u64`.
 fn checked_sum(mut values: impl Iterator<Item = u64>) -> Option<u64> {
     values.try_fold(0u64, u64::checked_add)
+}
+
+/// `call`, or `Cancelled` as soon as `cancel` fires: the hub's metadata calls retry with
+/// backoff and wait out read timeouts (minutes on a stalled network), and Pause must not wait
+/// for them. Nothing is written before the transfers, so nothing is lost.
+async fn unless_cancelled<T>(
+    cancel: &CancellationToken,
+    call: impl std::future::Future<Output = Result<T, HubError>>,
+) -> Result<T, HubError> {
+    tokio::select! {
+        _ = cancel.cancelled() => Err(HubError::Cancelled { kept_bytes: 0 }),
+        r = call => r,
+    }
 }

@@ -116,6 +116,28 @@ pub enum HubError {
         attempts: u32,
     },
 
+    /// The TLS handshake failed: most often a company proxy that inspects TLS with its own
+    /// root certificate, which this computer's trust store does not hold. Not retried.
+    #[error(
+        "the TLS connection to {host} failed ({message}). A company proxy that inspects TLS needs \
+         its root certificate in the system's trust store, or in a PEM file named by \
+         JSLM_CA_BUNDLE"
+    )]
+    Tls { host: String, message: String },
+
+    /// The download server the hub redirected to (its CDN) refused the file with a 4xx. The
+    /// token is never sent there, so this is not the token's or the licence's fault: most
+    /// often a proxy or firewall that lets the hub through but not its download host.
+    #[error(
+        "the download server {host} refused {what} ({status}). A proxy or firewall may block \
+         {host}; allow it, or retry from another network"
+    )]
+    CdnRefused {
+        what: String,
+        host: String,
+        status: u16,
+    },
+
     /// The server broke the protocol (missing headers, bad `Content-Range`, wrong size, ...).
     #[error("unexpected answer from the hub for {what}: {message}")]
     Protocol { what: String, message: String },
@@ -177,7 +199,8 @@ impl HubError {
             HubError::DiskFull { .. } | HubError::DiskFilled { .. } => ErrorCode::DiskFull,
             HubError::Checksum { .. } => ErrorCode::Checksum,
             HubError::Offline { .. } => ErrorCode::Offline,
-            HubError::Network { .. } => ErrorCode::Network,
+            HubError::Network { .. } | HubError::CdnRefused { .. } => ErrorCode::Network,
+            HubError::Tls { .. } => ErrorCode::Tls,
             HubError::Server { .. } => ErrorCode::Server,
             HubError::Protocol { .. } => ErrorCode::Protocol,
             HubError::Cancelled { .. } => ErrorCode::DownloadCancelled,

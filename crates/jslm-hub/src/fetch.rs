@@ -31,7 +31,8 @@ use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::cache::HfCache;
-use crate::client::{error_chain, HubClient};
+use crate::client::HubClient;
+use jslm_core::error_chain::describe;
 use crate::error::HubError;
 use crate::lock::FileLock;
 use crate::progress::{DownloadEvent, EventSink, RateMeter};
@@ -82,9 +83,33 @@ pub(crate) fn decide(
     start: u64,
     status: StatusCode,
     content_range: Option<&str>,
+    content_length: Option<u64>,
+    content_type: Option<&str>,
     size: u64,
 ) -> Decision {
+    // A web page (a proxy's block or login page, often with 200) or a body longer than the
+    // file is not the file. It is never written (kept as the file's first bytes, only the
+    // final digest, hours later, would find it), nor is the partial file emptied for it. A
+    // shorter body may be the file's start, cut short: kept, and resumed.
+    // Only HTML: the hub serves small files (config.json, README.md) as text/plain.
+    let page = content_type.is_some_and(|t| {
+        t.trim_start()
+            .to_ascii_lowercase()
+            .starts_with("text/html")
+    });
     match status {
+        StatusCode::OK | StatusCode::PARTIAL_CONTENT
+            if page || content_length.is_some_and(|n| n > size) =>
+        {
+            Decision::Retry {
+                reason: format!(
+                    "the server answered {} with {} of {} bytes for a file of {size} bytes (a proxy's page?)",
+                    status.as_u16(),
+                    content_type.unwrap_or("no type"),
+                    content_length.map_or("unknown".to_string(), |n| n.to_string()),
+                ),
+            }
+        }
         StatusCode::OK if start == 0 => Decision::Append,
         StatusCode::OK => Decision::Restart {
             reason: format!("the server ignored the request to resume at byte {start} (200 instead of 206)"),
@@ -105,6 +130,11 @@ pub(crate) fn decide(
             reason: format!("unexpected HTTP {} to a request for bytes {start}- of {size}", status.as_u16()),
         },
     }
+}
+
+fn is_html_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower.ends_with(".html") || lower.ends_with(".htm")
 }
 
 /// Byte accounting across all files of one download.
@@ -286,9 +316,7 @@ async fn download_to_partial(
         };
         let outcome = match response {
             Err(HubError::Network { message, .. }) => BodyEnd::Broken(message),
-            Err(HubError::Server { status, .. }) => {
-                BodyEnd::Broken(format!("the server answered {status}"))
-            }
+            Err(HubError::Server { status, .. }) => BodyEnd::ServerError(status),
             Err(other) => return Err(other),
             Ok(response) => {
                 let content_range = response
@@ -296,7 +324,20 @@ async fn download_to_partial(
                     .get(CONTENT_RANGE)
                     .and_then(|v| v.to_str().ok())
                     .map(String::from);
-                match decide(len, response.status(), content_range.as_deref(), task.size) {
+                let decision = decide(
+                    len,
+                    response.status(),
+                    content_range.as_deref(),
+                    response.content_length(),
+                    // (A repo's own .html files are HTML.)
+                    response
+                        .headers()
+                        .get(reqwest::header::CONTENT_TYPE)
+                        .and_then(|v| v.to_str().ok())
+                        .filter(|_| !is_html_name(&task.name)),
+                    task.size,
+                );
+                match decision {
                     Decision::Complete => break,
                     Decision::Retry { reason } => BodyEnd::Refused(reason),
                     decision => {
@@ -374,6 +415,19 @@ async fn download_to_partial(
                 )
                 .await?
             }
+            BodyEnd::ServerError(status) => {
+                retry_or_fail(
+                    cx,
+                    task,
+                    &mut failures,
+                    &mut high_water,
+                    len,
+                    Failure::Server(status),
+                    policy,
+                    &mut file,
+                )
+                .await?
+            }
             BodyEnd::Refused(reason) => {
                 retry_or_fail(
                     cx,
@@ -406,6 +460,8 @@ enum BodyEnd {
     Broken(String),
     /// The server's answer broke the protocol (no body was written); the partial file is kept.
     Refused(String),
+    /// The server answered 5xx or 429: it is there, but busy or failing.
+    ServerError(u16),
     /// More bytes than the file's size arrived.
     Oversize,
     /// The caller cancelled.
@@ -416,6 +472,8 @@ enum BodyEnd {
 enum Failure {
     Network(String),
     Protocol(String),
+    /// An HTTP status: given up, it is `server` (a hub outage, a rate limit), not `network`.
+    Server(u16),
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -438,6 +496,7 @@ async fn retry_or_fail(
     *failures = failures.saturating_add(1);
     let reason = match &failure {
         Failure::Network(reason) | Failure::Protocol(reason) => reason.clone(),
+        Failure::Server(status) => format!("the server answered {status}"),
     };
     if *failures >= policy.max_attempts {
         let _ = file.flush().await;
@@ -456,6 +515,14 @@ async fn retry_or_fail(
                 what,
                 message: format!("{reason}, {} times in a row; {kept}", *failures),
             },
+            Failure::Server(status) => {
+                tracing::info!(file = %task.name, %kept, "giving up after server errors");
+                HubError::Server {
+                    what,
+                    status,
+                    attempts: *failures,
+                }
+            }
         });
     }
     let delay = policy.backoff(*failures);
@@ -520,7 +587,7 @@ async fn stream_body(
         };
         let chunk = match next {
             None => return Ok(BodyEnd::Ended),
-            Some(Err(e)) => return Ok(BodyEnd::Broken(error_chain(&e.without_url()))),
+            Some(Err(e)) => return Ok(BodyEnd::Broken(describe(&e.without_url()))),
             Some(Ok(chunk)) => chunk,
         };
         if len
@@ -580,7 +647,7 @@ mod tests {
         let restart = |d: &Decision| matches!(d, Restart { .. });
         let retry = |d: &Decision| matches!(d, Retry { .. });
         type Check = Box<dyn Fn(&Decision) -> bool>;
-        // (start, status, content-range, size, check)
+        // (start, status, content-range, size, check); Content-Length as the status implies.
         let table: Vec<(u64, StatusCode, Option<&str>, u64, Check)> = vec![
             (0, ok, None, 10, Box::new(|d| *d == Append)),
             (
@@ -611,8 +678,23 @@ mod tests {
             (0, StatusCode::NO_CONTENT, None, 10, Box::new(retry)),
         ];
         for (start, status, cr, size, check) in table {
-            let d = decide(start, status, cr, size);
+            let d = decide(start, status, cr, None, None, size);
             assert!(check(&d), "start {start} status {status} cr {cr:?}: {d:?}");
+            let binary = Some("application/octet-stream");
+            assert_eq!(decide(start, status, cr, None, binary, size), d);
+            if status == ok {
+                assert_eq!(decide(start, status, cr, Some(size), binary, size), d);
+            }
+        }
+        // A web page, or more bytes than the file has, is not the file: nothing is written,
+        // and a partial file is not emptied for it.
+        for start in [0, 4] {
+            assert!(retry(&decide(start, ok, None, Some(11), None, 10)));
+            let text = Some("text/plain; charset=utf-8");
+            assert_eq!(decide(0, ok, None, Some(10), text, 10), Append, "config.json");
+            let html = Some("text/html; charset=utf-8");
+            assert!(retry(&decide(start, ok, None, Some(7), html, 10)));
+            assert!(retry(&decide(start, partial, Some("bytes 4-9/10"), Some(6), html, 10)));
         }
     }
 }

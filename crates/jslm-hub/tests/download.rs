@@ -284,7 +284,9 @@ async fn server_errors_stalls_and_short_bodies_are_retried_and_resumed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn oversized_bodies_restart_once_then_fail() {
+async fn a_body_longer_than_the_file_is_never_written() {
+    // A 200 announcing more bytes than the file has is not the file: refused before its
+    // first byte is written, and retried.
     let hub = server().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let m = manager(&hub.endpoint, dir.path().join("hub"), None);
@@ -293,21 +295,24 @@ async fn oversized_bodies_restart_once_then_fail() {
         FaultKind::WrongSize(100),
         1,
     ));
-    m.download(request("org/plain"), |_| {}, CancellationToken::new())
+    let rec = Recorder::default();
+    m.download(request("org/plain"), rec.callback(), CancellationToken::new())
         .await
-        .expect("one oversize is retried");
+        .expect("one wrong answer is retried");
+    assert_eq!(rec.count("Retried"), 1, "{:?}", rec.names());
+    assert_eq!(rec.count("Restarted"), 0, "{:?}", rec.names());
 
     let dir = tempfile::tempdir().expect("tempdir");
     let m = manager(&hub.endpoint, dir.path().join("hub"), None);
     hub.add_fault(Fault::new(
         "model.safetensors",
         FaultKind::WrongSize(100),
-        2,
+        u32::MAX,
     ));
     let err = m
         .download(request("org/plain"), |_| {}, CancellationToken::new())
         .await
-        .expect_err("twice");
+        .expect_err("always too long");
     assert_eq!(err.code(), "protocol");
     assert!(m
         .find_local(&request("org/plain"))
@@ -316,7 +321,7 @@ async fn oversized_bodies_restart_once_then_fail() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn retries_give_up_with_a_network_error_and_keep_the_partial() {
+async fn retries_give_up_with_a_server_error_and_keep_the_partial() {
     let hub = server().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let m = manager(&hub.endpoint, dir.path().join("hub"), None);
@@ -329,8 +334,12 @@ async fn retries_give_up_with_a_network_error_and_keep_the_partial() {
         .download(request("org/plain"), |_| {}, CancellationToken::new())
         .await
         .expect_err("always 503");
-    assert_eq!(err.code(), "network");
-    assert!(err.to_string().contains("6 attempts"), "{err}");
+    // The hub is there but failing: `server` with its status, not "check the connection".
+    assert_eq!(err.code(), "server");
+    assert!(
+        err.to_string().contains("503") && err.to_string().contains("6 attempts"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -772,4 +781,66 @@ async fn a_short_copy_in_the_snapshot_is_not_the_file() {
         file_sha(again.file("model.safetensors").expect("file")),
         hub.repo("org/plain").expect("r").files["model.safetensors"].sha256
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_is_heard_while_a_silent_hub_is_asked_for_the_file_list() {
+    // A network that connects but never answers (Wi-Fi just after waking): the metadata calls
+    // wait out their read timeouts and retry; Pause/Ctrl-C must not wait for them.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let endpoint = format!("http://{}", silent.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let m = manager(&endpoint, dir.path().join("hub"), None);
+    let cancel = CancellationToken::new();
+    let pause = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        pause.cancel();
+    });
+    let asked = std::time::Instant::now();
+    let err = m
+        .download(request("org/plain"), |_| {}, cancel)
+        .await
+        .expect_err("paused");
+    assert_eq!(err.code(), "download_cancelled", "{err}");
+    // Without the fix: 6 read timeouts of 1 s and their backoffs, over 6 s.
+    assert!(asked.elapsed() < Duration::from_secs(3), "{:?}", asked.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_host_that_refuses_is_not_a_token_problem() {
+    // The hub answers, its download host (CDN) says 403 or 401: a proxy or firewall in front
+    // of it, never the token (which is not sent there) nor the licence.
+    for status in [403, 401] {
+        let hub = server().await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let m = manager(&hub.endpoint, dir.path().join("hub"), Some(GOOD_TOKEN));
+        hub.add_fault(Fault::new(
+            "model.safetensors",
+            FaultKind::Status(status),
+            u32::MAX,
+        ));
+        let err = m
+            .download(request("org/plain"), |_| {}, CancellationToken::new())
+            .await
+            .expect_err("refused");
+        assert_eq!(err.code(), "network", "{err}");
+        let text = err.to_string();
+        let cdn_host = hub.cdn.split("://").nth(1).and_then(|h| h.split(':').next());
+        assert!(
+            text.contains(&status.to_string())
+                && text.contains("proxy or firewall")
+                && cdn_host.is_some_and(|h| text.contains(h)),
+            "{text}"
+        );
+        assert!(!text.contains("token"), "{text}");
+    }
 }

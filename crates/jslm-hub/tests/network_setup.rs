@@ -146,3 +146,27 @@ async fn downloads_go_through_the_proxy_and_no_proxy_is_honoured() {
         "the CDN was reached directly"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_tls_handshake_is_tls_not_offline() {
+    // A TLS failure (here: TLS to a plain-HTTP server; in offices, a proxy's own root
+    // certificate) counted as a connect error and read "offline", hiding the certificate.
+    let hub = server().await;
+    let https = hub.endpoint.replacen("http://", "https://", 1);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let m = manager(&https, dir.path().join("hub"), None);
+    let err = m
+        .download(
+            DownloadRequest::new("org/plain"),
+            |_| {},
+            CancellationToken::new(),
+        )
+        .await
+        .expect_err("no TLS there");
+    assert_eq!(err.code(), "tls", "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("JSLM_CA_BUNDLE") && text.contains("trust store"),
+        "{text}"
+    );
+}
