@@ -92,18 +92,22 @@ impl HubConfig {
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Self {
         let non_empty = |key: &str| var(key).filter(|v| !v.trim().is_empty());
         let home = dirs::home_dir().unwrap_or_else(|| PathBuf::from("."));
+        // As huggingface_hub reads them: `expandvars(expanduser(value))`, so that
+        // HF_HOME="~/hf" (quoted in a .profile, a systemd unit, a .env file) is the same folder
+        // for both, not `./~/hf` under whatever folder the app started in.
+        let expand = |value: String| expand_user_and_vars(&value, &home, &var);
         let xdg_cache = non_empty("XDG_CACHE_HOME")
             .map(PathBuf::from)
             .unwrap_or_else(|| home.join(".cache"));
         let hf_home = non_empty("HF_HOME")
-            .map(PathBuf::from)
+            .map(expand)
             .unwrap_or_else(|| xdg_cache.join("huggingface"));
         let cache_dir = non_empty("HF_HUB_CACHE")
             .or_else(|| non_empty("HUGGINGFACE_HUB_CACHE"))
-            .map(PathBuf::from)
+            .map(expand)
             .unwrap_or_else(|| hf_home.join("hub"));
         let hf_token_path = non_empty("HF_TOKEN_PATH")
-            .map(PathBuf::from)
+            .map(expand)
             .unwrap_or_else(|| hf_home.join("token"));
         let endpoint = non_empty("HF_ENDPOINT").unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
         let ca_bundle = non_empty("JSLM_CA_BUNDLE")
@@ -146,6 +150,60 @@ impl HubConfig {
     }
 }
 
+/// Python's `os.path.expandvars(os.path.expanduser(value))`: a leading `~` (alone or before a
+/// separator) is the home folder; `$NAME` and `${NAME}` (and `%NAME%` on Windows) are
+/// variables, and one that is not set stays as written. Written out rather than taken from a
+/// crate because it must match Python's rules exactly (the same variable makes the same
+/// folder for both), which the shell-expansion crates do not (`%NAME%`, unset variables).
+fn expand_user_and_vars(
+    value: &str,
+    home: &std::path::Path,
+    var: &impl Fn(&str) -> Option<String>,
+) -> PathBuf {
+    let is_sep = |c: char| c == '/' || (cfg!(windows) && c == '\\');
+    let mut text = match value.strip_prefix('~') {
+        Some(rest) if rest.is_empty() || rest.starts_with(is_sep) => {
+            format!("{}{rest}", home.display())
+        }
+        _ => value.to_string(),
+    };
+    if text.contains('$') || (cfg!(windows) && text.contains('%')) {
+        text = expand_vars(&text, var);
+    }
+    PathBuf::from(text)
+}
+
+fn expand_vars(text: &str, var: &impl Fn(&str) -> Option<String>) -> String {
+    let is_name = |c: char| c.is_alphanumeric() || c == '_';
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(|c| c == '$' || (cfg!(windows) && c == '%')) {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        let (name, written_len) = if rest[i..].starts_with('%') {
+            match after.find('%') {
+                Some(end) if end > 0 => (&after[..end], end + 2),
+                _ => ("", 1),
+            }
+        } else if let Some(braced) = after.strip_prefix('{') {
+            match braced.find('}') {
+                Some(end) => (&braced[..end], end + 3),
+                None => ("", 1),
+            }
+        } else {
+            let end = after.find(|c: char| !is_name(c)).unwrap_or(after.len());
+            (&after[..end], end + 1)
+        };
+        match var(name).filter(|_| !name.is_empty()) {
+            Some(value) => out.push_str(&value),
+            None => out.push_str(&rest[i..i + written_len]),
+        }
+        rest = &rest[i + written_len..];
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -173,6 +231,26 @@ mod tests {
         assert_eq!(c.hf_home, PathBuf::from("/x/huggingface"));
         let c = config(&[("HF_TOKEN_PATH", "/t/tok")]);
         assert_eq!(c.hf_token_path, PathBuf::from("/t/tok"));
+    }
+
+    #[test]
+    fn paths_expand_home_and_variables_as_huggingface_hub_does() {
+        let home = dirs::home_dir().unwrap_or_else(|| PathBuf::from("."));
+        let c = config(&[("HF_HOME", "~/hf")]);
+        assert_eq!(c.hf_home, home.join("hf"));
+        assert_eq!(c.cache_dir, home.join("hf").join("hub"));
+        let c = config(&[("HF_HOME", "~")]);
+        assert_eq!(c.hf_home, home);
+        let c = config(&[("DATA", "/mnt/d"), ("HF_HUB_CACHE", "$DATA/hub")]);
+        assert_eq!(c.cache_dir, PathBuf::from("/mnt/d/hub"));
+        let c = config(&[("DATA", "/mnt/d"), ("HF_TOKEN_PATH", "${DATA}/tok")]);
+        assert_eq!(c.hf_token_path, PathBuf::from("/mnt/d/tok"));
+        // Unset variables, `~user`, a `~` inside and a lone `$` stay as written (as in Python).
+        for kept in ["$NOPE/hub", "${NOPE}/x", "~other/hub", "/a/~/b", "/a/$", "/a/${open"] {
+            assert_eq!(config(&[("HF_HUB_CACHE", kept)]).cache_dir, PathBuf::from(kept));
+        }
+        let c = config(&[("A", "1"), ("HF_HUB_CACHE", "/x/$A$A-${A}_$A_")]);
+        assert_eq!(c.cache_dir, PathBuf::from("/x/11-1_$A_"));
     }
 
     #[test]

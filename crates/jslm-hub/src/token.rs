@@ -11,6 +11,8 @@ use std::fmt;
 pub enum TokenSource {
     /// The `HF_TOKEN` environment variable.
     Env,
+    /// `HUGGING_FACE_HUB_TOKEN`, the older name huggingface_hub still reads.
+    LegacyEnv,
     /// The huggingface_hub token file, `$HF_HOME/token`.
     HfHomeFile,
     /// The OS keychain entry written by `jslm login`.
@@ -25,6 +27,7 @@ impl fmt::Display for TokenSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             TokenSource::Env => "the HF_TOKEN environment variable",
+            TokenSource::LegacyEnv => "the HUGGING_FACE_HUB_TOKEN environment variable",
             TokenSource::HfHomeFile => "the huggingface_hub token file ($HF_HOME/token)",
             TokenSource::Keychain => "the OS keychain",
             TokenSource::AppFile => "JSLM's token file",

@@ -17,6 +17,17 @@ use crate::token::{HfToken, TokenSource};
 
 const KEYRING_USER: &str = "huggingface-token";
 
+/// `HF_TOKEN`, else the older name `HUGGING_FACE_HUB_TOKEN` that huggingface_hub still reads
+/// (tools and CI setups of its era set only that one). An empty value counts as unset.
+fn env_token(var: impl Fn(&str) -> Option<String>) -> Option<HfToken> {
+    [
+        ("HF_TOKEN", TokenSource::Env),
+        ("HUGGING_FACE_HUB_TOKEN", TokenSource::LegacyEnv),
+    ]
+    .into_iter()
+    .find_map(|(key, source)| var(key).and_then(|t| HfToken::new(t, source)))
+}
+
 /// Reads, saves and deletes the token. Cheap to construct; does no I/O until asked.
 #[derive(Debug, Clone)]
 pub struct TokenStore {
@@ -31,9 +42,7 @@ impl TokenStore {
     /// and the keychain unless `JSLM_KEYCHAIN=off` (then only the 0600 file is used; its path is
     /// `JSLM_TOKEN_FILE`, default `<config dir>/jslm/hf_token`).
     pub fn from_env(config: &HubConfig) -> Self {
-        let env_token = std::env::var("HF_TOKEN")
-            .ok()
-            .and_then(|t| HfToken::new(t, TokenSource::Env));
+        let env_token = env_token(|key| std::env::var(key).ok());
         let app_file = std::env::var_os("JSLM_TOKEN_FILE")
             .map(PathBuf::from)
             .unwrap_or_else(|| default_app_file(config));
@@ -133,6 +142,31 @@ fn read_token_file(path: &Path, source: TokenSource) -> Result<Option<HfToken>, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_older_variable_name_is_read_after_hf_token() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            move |key: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == key)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let legacy = env_token(vars(&[("HUGGING_FACE_HUB_TOKEN", "hf_old")])).expect("found");
+        assert_eq!(legacy.expose_secret(), "hf_old");
+        assert_eq!(legacy.source(), TokenSource::LegacyEnv);
+        let both = env_token(vars(&[
+            ("HUGGING_FACE_HUB_TOKEN", "hf_old"),
+            ("HF_TOKEN", "hf_new"),
+        ]))
+        .expect("found");
+        assert_eq!(
+            (both.expose_secret(), both.source()),
+            ("hf_new", TokenSource::Env)
+        );
+        assert!(env_token(vars(&[("HF_TOKEN", " ")])).is_none());
+    }
 
     fn store(dir: &Path, env: Option<&str>) -> TokenStore {
         TokenStore::new(
