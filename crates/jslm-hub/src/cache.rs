@@ -104,20 +104,33 @@ impl HfCache {
         is_commit_hash(commit).then(|| commit.to_string())
     }
 
-    /// Records that `revision` resolved to `commit` (`refs/<revision>`). No-op for commit hashes.
+    /// Records that `revision` resolved to `commit` (`refs/<revision>`). No-op for commit hashes
+    /// and when the ref already says so: a model already downloaded into a read-only shared
+    /// cache must not fail on rewriting it. The ref is written under a temporary name and
+    /// renamed into place, so a reader (the window while the CLI downloads) or a crash never
+    /// finds it empty, which would make the cached model look missing.
     pub fn write_ref(&self, repo: &RepoId, revision: &str, commit: &str) -> Result<(), HubError> {
         if revision == commit {
             return Ok(());
         }
         validate_revision(revision)?;
-        let cache_repo = Cache::new(self.root.clone()).repo(Self::hf_repo(repo, revision));
-        cache_repo.create_ref(commit).map_err(|e| {
-            HubError::io(
-                "write ref",
-                self.repo_dir(repo).join("refs").join(revision),
-                e,
-            )
-        })
+        if self.resolve_commit(repo, revision).as_deref() == Some(commit) {
+            return Ok(());
+        }
+        let path = self.repo_dir(repo).join("refs").join(revision);
+        let io = |action, e| HubError::io(action, &path, e);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| io("create refs folder for", e))?;
+        }
+        remove_abandoned_temps(&path);
+        let tmp = temp_name(&path);
+        // As huggingface_hub writes it: the commit alone, no newline.
+        let written = std::fs::write(&tmp, commit).and_then(|()| std::fs::rename(&tmp, &path));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(io("write ref", e));
+        }
+        Ok(())
     }
 
     /// Points `snapshots/<commit>/<file>` at `blobs/<etag>` with a relative symlink (as
@@ -343,6 +356,34 @@ mod tests {
     use super::*;
 
     const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
+
+    #[cfg(unix)]
+    #[test]
+    fn a_ref_is_written_only_when_it_changes_and_whole() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = HfCache::new(dir.path());
+        let repo = RepoId::parse("org/m").expect("id");
+        let a = "0123456789abcdef0123456789abcdef01234567";
+        let b = "89abcdef0123456789abcdef0123456789abcdef";
+        cache.write_ref(&repo, "main", a).expect("first");
+        let path = cache.repo_dir(&repo).join("refs").join("main");
+        assert_eq!(std::fs::read_to_string(&path).expect("ref"), a);
+        let inode = std::fs::metadata(&path).expect("meta").ino();
+        // The same commit again: not rewritten (a read-only shared cache must not fail here).
+        cache.write_ref(&repo, "main", a).expect("unchanged");
+        assert_eq!(std::fs::metadata(&path).expect("meta").ino(), inode);
+        // A new commit: a new file renamed into place, never an emptied one.
+        cache.write_ref(&repo, "main", b).expect("moved");
+        assert_eq!(std::fs::read_to_string(&path).expect("ref"), b);
+        assert_ne!(std::fs::metadata(&path).expect("meta").ino(), inode);
+        assert_eq!(cache.resolve_commit(&repo, "main").as_deref(), Some(b));
+        let names: Vec<_> = std::fs::read_dir(path.parent().expect("refs"))
+            .expect("list")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("main")], "no temporary left");
+    }
 
     #[test]
     fn layout_matches_huggingface_hub() {
