@@ -3,7 +3,7 @@
 
 import { api } from "./api.js";
 import { applyTranslations, t } from "./i18n.js";
-import { describeError } from "./errors.js";
+import { describeError, describeMessage } from "./errors.js";
 import { isGenerateShortcut, isStopShortcut } from "./keys.js";
 import { StreamView } from "./stream-view.js";
 import { SettingsForm } from "./settings-form.js";
@@ -151,20 +151,29 @@ function announce(text) {
 // ---- errors ---------------------------------------------------------------------------------
 
 function showFormError(raw) {
-  state.formError = { raw };
-  const { title, detail, field } = describeError(state.lang, raw);
-  $("form-error-title").textContent = title;
-  $("form-error-detail").textContent = detail;
+  showFormText((lang) => describeError(lang, raw), describeError(state.lang, raw).field);
+}
+
+/** A message of the page's own: `key` with `params`, naming the settings `field` it is about. */
+function showFormMessage(key, params = {}, field = null) {
+  showFormText((lang) => describeMessage(lang, key, params, field), field);
+}
+
+/**
+ * Shows `describe(lang)`'s `{ title, detail }` in the form's error box and marks `field`. The
+ * function is kept: a language switch describes the error again (retranslateFormError).
+ */
+function showFormText(describe, field = null) {
+  state.formError = describe;
+  paintFormError();
   $("form-error").hidden = false;
   markField(field);
 }
 
-function showFormMessage(key, params = {}, field = null) {
-  state.formError = { key, params };
-  $("form-error-title").textContent = t(state.lang, key, params);
-  $("form-error-detail").textContent = "";
-  $("form-error").hidden = false;
-  markField(field);
+function paintFormError() {
+  const { title, detail } = state.formError(state.lang);
+  $("form-error-title").textContent = title;
+  $("form-error-detail").textContent = detail;
 }
 
 /**
@@ -179,15 +188,7 @@ function markField(field) {
 
 /** Shows the current error again in the current language. */
 function retranslateFormError() {
-  const current = state.formError;
-  if (!current || $("form-error").hidden) return;
-  if (current.raw !== undefined) {
-    const { title, detail } = describeError(state.lang, current.raw);
-    $("form-error-title").textContent = title;
-    $("form-error-detail").textContent = detail;
-  } else {
-    $("form-error-title").textContent = t(state.lang, current.key, current.params);
-  }
+  if (state.formError && !$("form-error").hidden) paintFormError();
 }
 
 function clearFormError() {
@@ -502,8 +503,7 @@ async function generate() {
       view.handle(message);
     });
     if (result.save_error) {
-      const { title } = describeError(state.lang, result.save_error);
-      showFormMessage("history_save_failed", { detail: title });
+      showFormText((lang) => describeMessage(lang, "history_save_failed", { detail: describeError(lang, result.save_error).title }));
     }
     announce(
       t(state.lang, "announce_finished", {
