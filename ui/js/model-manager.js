@@ -23,7 +23,12 @@ export function formatEta(secs) {
   return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${r}` : `${m}:${r}`;
 }
 
-/** Folds one `DownloadEvent` into the progress shown for a download. Pure. */
+/**
+ * Folds one `DownloadEvent` (crates/jslm-hub/src/progress.rs) into the progress shown for a
+ * download. Pure. `note` (`{ key, params }`) is the latest thing worth saying in words: a
+ * retry, a damaged file fetched again (the bar goes back), a wait for another program's
+ * download of the same file (the bar stands still meanwhile).
+ */
 export function reduceProgress(progress, message) {
   const p = { ...progress };
   const d = message.data ?? {};
@@ -33,10 +38,14 @@ export function reduceProgress(progress, message) {
       p.done = d.present_bytes;
       p.note = null;
       break;
+    case "LockWaited":
+      p.note = { key: "dl_lock_waited", params: { file: d.file } };
+      break;
     case "FileStarted":
       p.file = d.file;
       p.fileDone = d.resumed_from;
       p.fileTotal = d.size;
+      endWait(p, d.file);
       break;
     case "Progressed":
       p.file = d.file;
@@ -56,8 +65,26 @@ export function reduceProgress(progress, message) {
     case "Verified":
       p.note = { key: "dl_verified", params: { file: d.file } };
       break;
+    case "VerificationFailed":
+      // The hub deleted the file and took its bytes off the total done, as shown here.
+      if (p.file === d.file) {
+        p.done = Math.max(0, (p.done ?? 0) - (p.fileDone ?? 0));
+        p.fileDone = 0;
+      }
+      p.note = {
+        key: d.will_retry ? "dl_verification_failed" : "dl_verification_failed_final",
+        params: { file: d.file },
+      };
+      break;
     case "Skipped":
       p.note = { key: "dl_skipped", params: { file: d.file } };
+      break;
+    case "FileFinished":
+      if (p.file === d.file && p.fileTotal > 0) p.fileDone = p.fileTotal;
+      endWait(p, d.file);
+      break;
+    case "UsedCache":
+      p.note = { key: "dl_used_cache", params: {} };
       break;
     case "Finished":
       p.done = p.total;
@@ -67,6 +94,11 @@ export function reduceProgress(progress, message) {
       break;
   }
   return p;
+}
+
+/** The wait for another program's download of `file` is over: its note no longer holds. */
+function endWait(p, file) {
+  if (p.note?.key === "dl_lock_waited" && p.note.params.file === file) p.note = null;
 }
 
 const GATED_CODES = new Set(["gated_no_token", "gated_not_accepted", "token_invalid", "forbidden"]);
@@ -263,6 +295,9 @@ export class ModelManager {
     const note = doc.createElement("span");
     note.dataset.role = "note";
     note.className = "hint";
+    // Rare news (a retry, a damaged file, a wait on another program) is read out; the
+    // figures changing ten times a second are not.
+    note.setAttribute("role", "status");
     const row1 = doc.createElement("div");
     row1.append(overall, overallText);
     const row2 = doc.createElement("div");
@@ -298,7 +333,9 @@ export class ModelManager {
     q("file-text").textContent = p.file
       ? t(lang, "dl_file", { file: p.file, done: formatBytes(p.fileDone ?? 0), total: formatBytes(p.fileTotal ?? 0) })
       : "";
-    q("note").textContent = p.note ? t(lang, p.note.key, p.note.params) : "";
+    const note = p.note ? t(lang, p.note.key, p.note.params) : "";
+    // Written only when it changes: a live region rewritten each frame is read again each time.
+    if (q("note").textContent !== note) q("note").textContent = note;
   }
 
   renderError(row, raw) {
