@@ -1,7 +1,10 @@
-// Download progress folding and formatting.
+// Download progress folding and formatting, and the manager's rows on a fake DOM: where the
+// keyboard focus goes, Use while busy, a new token, the language.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { formatEta, formatSpeed, reduceProgress } from "../../ui/js/model-manager.js";
+import { ModelManager, formatEta, formatSpeed, reduceProgress } from "../../ui/js/model-manager.js";
+import { describeError } from "../../ui/js/errors.js";
+import { FakeDocument } from "./fake-dom.js";
 import { readFileSync } from "node:fs";
 
 test("formatSpeed and formatEta tables", () => {
@@ -71,4 +74,164 @@ test("every download event the hub sends is folded in", () => {
   assert.ok(variants.length >= 12, variants.join());
   const reducer = readFileSync(new URL("../../ui/js/model-manager.js", import.meta.url), "utf8");
   for (const v of variants) assert.match(reducer, new RegExp(`case "${v}":`), v);
+});
+
+// ---- the manager's rows on a fake DOM ---------------------------------------------------------
+
+const ID = "jslm-gamma-7b";
+
+/** A catalog row in `state`, as `list_models` gives it. */
+function catalogRow(state, extra = {}) {
+  return {
+    id: ID,
+    name: "Japanese StableLM Instruct Gamma 7B",
+    repo: "stabilityai/japanese-stablelm-instruct-gamma-7b",
+    license: "Apache-2.0",
+    gated: true,
+    active: false,
+    approx_size_bytes: 14_500_000_000,
+    disk_bytes: 5_000_000_000,
+    fit: { level: "comfortable", precision: "q4_k_m", needed_bytes: 5e9, available_bytes: 16e9 },
+    status: { state, percent: 40, verified: true },
+    ...extra,
+  };
+}
+
+/**
+ * The manager (index.html's model manager) on a fake DOM with a fake backend whose catalog is
+ * `catalog()`; `lang` and `busy` can be changed by the test.
+ */
+function managerOn({ catalog, api = {}, onUse = async () => {} }) {
+  const doc = new FakeDocument();
+  const root = doc.add("details", "model-manager");
+  doc.add("form", "token-form", { parent: "model-manager" });
+  doc.add("input", "token-input", { parent: "token-form" });
+  doc.add("p", "token-state", { parent: "token-form" });
+  doc.add("button", "token-clear", { parent: "token-form" });
+  const list = doc.add("ul", "model-list", { parent: "model-manager" });
+  const ui = { lang: "ja", busy: null };
+  const manager = new ModelManager(root, {
+    api: { listModels: async () => [catalog()], tokenStatus: async () => ({ set: false }), ...api },
+    lang: () => ui.lang,
+    describeError,
+    busy: () => ui.busy,
+    onUse,
+  });
+  const row = () => list.children[0];
+  const buttonOf = (action) => row().querySelectorAll("button[data-action]").find((b) => b.dataset.action === action) ?? null;
+  const errorText = () => row().children.find((c) => c.className === "error")?.children[0].textContent ?? null;
+  return { doc, manager, list, ui, row, buttonOf, errorText, $: (id) => doc.getElementById(id) };
+}
+
+test("Download, Pause and Delete keep the keyboard focus in the row", async () => {
+  let state = "not_downloaded";
+  let finish;
+  const m = managerOn({
+    catalog: () => catalogRow(state),
+    api: {
+      startDownload: () => new Promise((_, reject) => (finish = reject)),
+      pauseDownload: async () => finish({ code: "download_cancelled", message: "" }),
+      deleteModel: async () => {
+        state = "not_downloaded";
+      },
+    },
+  });
+  await m.manager.refresh();
+  m.buttonOf("download").focus();
+  const downloading = m.buttonOf("download").dispatch("click");
+  // Download became Pause and Cancel: the focus is on Pause, not on the page.
+  assert.equal(m.doc.activeElement, m.buttonOf("pause"));
+  state = "partial";
+  await m.buttonOf("pause").dispatch("click");
+  await downloading;
+  // Paused: the row's main button, Resume.
+  assert.equal(m.doc.activeElement, m.buttonOf("download"));
+  assert.equal(m.doc.activeElement.textContent, "再開");
+  // Delete asks first, then deletes: the row's Download takes the focus.
+  m.buttonOf("delete").focus();
+  await m.buttonOf("delete").dispatch("click");
+  assert.equal(m.doc.activeElement, m.buttonOf("delete"), "arming keeps the focus");
+  await m.buttonOf("delete").dispatch("click");
+  assert.equal(m.buttonOf("delete"), null);
+  assert.equal(m.doc.activeElement, m.buttonOf("download"));
+});
+
+test("Use is disabled while a model loads or generates; a click that got in says why", async () => {
+  let active = false;
+  const used = [];
+  const m = managerOn({
+    catalog: () => catalogRow("ready", { active }),
+    onUse: async (row) => {
+      used.push(row.id);
+      active = true;
+    },
+  });
+  await m.manager.refresh();
+  m.manager.setBusy(true);
+  assert.equal(m.buttonOf("use").disabled, true);
+  // A re-render meanwhile (a language switch) keeps it disabled.
+  m.manager.render();
+  assert.equal(m.buttonOf("use").disabled, true);
+  m.ui.busy = "model_loading";
+  await m.manager.act(catalogRow("ready"), "use", m.buttonOf("use"));
+  assert.deepEqual(used, []);
+  assert.equal(m.errorText(), "モデルを読み込み中です。終わるまでお待ちください。");
+  m.ui.busy = "busy";
+  await m.manager.act(catalogRow("ready"), "use", m.buttonOf("use"));
+  assert.equal(m.errorText(), "生成中です。停止するか、終わるまでお待ちください。");
+
+  m.ui.busy = null;
+  m.manager.setBusy(false);
+  assert.equal(m.buttonOf("use").disabled, false);
+  m.buttonOf("use").focus();
+  await m.buttonOf("use").dispatch("click");
+  assert.deepEqual(used, [ID]);
+  assert.equal(m.errorText(), null, "the earlier refusal is gone");
+  // The model is in use: no Use button; the focus stays in the row.
+  assert.equal(m.buttonOf("use"), null);
+  assert.equal(m.doc.activeElement, m.buttonOf("delete"));
+});
+
+test("a load that moved the focus on (to 指示) keeps it there", async () => {
+  let active = false;
+  let instruction;
+  const m = managerOn({
+    catalog: () => catalogRow("ready", { active }),
+    onUse: async () => {
+      active = true;
+      instruction.focus();
+    },
+  });
+  instruction = m.doc.add("textarea", "instruction");
+  await m.manager.refresh();
+  m.buttonOf("use").focus();
+  await m.buttonOf("use").dispatch("click");
+  assert.equal(m.doc.activeElement, instruction);
+});
+
+test("a valid token clears the row's stale token errors; the token's state follows the language", async () => {
+  const m = managerOn({
+    catalog: () => catalogRow("not_downloaded"),
+    api: { setToken: async () => ({ set: true, account: "tester" }) },
+  });
+  await m.manager.refresh();
+  assert.equal(m.$("token-state").textContent, "トークンは設定されていません。");
+  m.manager.fail(catalogRow("not_downloaded"), { code: "gated_no_token", message: "401" });
+  assert.match(m.errorText(), /トークンが必要です/);
+  m.$("token-input").value = "hf_accepted";
+  await m.$("token-form").dispatch("submit");
+  assert.equal(m.$("token-input").value, "", "the page does not keep the token");
+  assert.equal(m.errorText(), null);
+  assert.equal(m.$("token-state").textContent, "トークンは設定済みです（アカウント: tester）。");
+  // Another kind of error is not the token's: it stays.
+  m.manager.fail(catalogRow("not_downloaded"), { code: "network", message: "reset" });
+  m.$("token-input").value = "hf_accepted";
+  await m.$("token-form").dispatch("submit");
+  assert.match(m.errorText(), /ネットワークエラー/);
+  // The language switches with the manager closed: no request, the same things said in English.
+  m.ui.lang = "en";
+  m.manager.retranslate();
+  assert.equal(m.$("token-state").textContent, "A token is set (account: tester).");
+  assert.match(m.errorText(), /^Network error/);
+  assert.equal(m.buttonOf("download").textContent, "Download");
 });
