@@ -60,6 +60,18 @@ test("a saved value the select lacks is added, labelled, and selected", () => {
   assert.equal(select.options.at(-1).textContent, "12");
 });
 
+test("the precisions offered are ones the backend accepts, f16 among them", async () => {
+  const { readFileSync } = await import("node:fs");
+  const html = readFileSync(new URL("../../ui/index.html", import.meta.url), "utf8");
+  const select = html.slice(html.indexOf('<select id="precision"'), html.indexOf("</select>", html.indexOf('<select id="precision"')));
+  const offered = [...select.matchAll(/value="(\w+)"/g)].map((m) => m[1]);
+  const rust = readFileSync(new URL("../../crates/jslm-core/src/precision.rs", import.meta.url), "utf8");
+  const accepted = [...rust.matchAll(/^\s+\w+ = "(\w+)", "\w+",/gm)].map((m) => m[1]);
+  assert.ok(accepted.includes("f16"), accepted.join());
+  assert.ok(offered.includes("f16"), offered.join());
+  for (const name of offered) assert.ok(name === "auto" || accepted.includes(name), name);
+});
+
 test("focus inside a part the page closed or hid counts as lost", () => {
   const doc = new FakeDocument();
   doc.add("details", "model-change");

@@ -46,3 +46,10 @@ test("tComplete gives the text only when every placeholder has a value", async (
   assert.equal(tComplete("en", "history_heading"), "History");
   assert.equal(tComplete("en", "no.such.key"), null);
 });
+
+test("what the model reads and writes is marked Japanese whatever the page's language", () => {
+  const html = readFileSync(new URL("../../ui/index.html", import.meta.url), "utf8");
+  for (const id of ["instruction", "input", "output"]) {
+    assert.match(html, new RegExp(`<\\w+ id="${id}"[^>]* lang="ja"`), id);
+  }
+});
