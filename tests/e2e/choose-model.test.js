@@ -135,6 +135,9 @@ test("the file picker chooses a GGUF without tokenizer.json; it generates what t
   await driver.findElement(byId("load-button")).click();
   await driver.wait(async () => /準備完了/.test(await text(driver, "model-pill")), 60000);
   assert.equal(await driver.executeScript("return document.getElementById('model-candidate').hidden"), true);
+  // Load was disabled during the load, and the form closed after it: the focus went on to 指示,
+  // not to the page.
+  await driver.wait(async () => (await driver.executeScript("return document.activeElement?.id")) === "instruction", 5000);
   await choosePreset(driver, "greedy");
   await setField(driver, "max_new_tokens", 24);
   await setField(driver, "instruction", INSTRUCTION);

@@ -71,6 +71,9 @@ test("download with progress, survive a restart, resume, and use the model", asy
   await saveToken(driver, "hf_accepted");
   assert.equal(await text(driver, "token-state"), "トークンは設定済みです（アカウント: tester）。");
   await clickAction(driver, "download");
+  // Download became Pause: the keyboard focus went with it, not to the page.
+  const focused = () => driver.executeScript("return document.activeElement?.dataset?.action ?? document.activeElement?.id ?? document.activeElement?.tagName");
+  await driver.wait(async () => (await focused()) === "pause", 5000);
   // Progress: bars and numbers move.
   await driver.wait(async () => {
     const v = await driver.executeScript(`return Number(document.querySelector('${ROW} progress[data-role="overall"]')?.value ?? 0)`);
@@ -97,6 +100,8 @@ test("download with progress, survive a restart, resume, and use the model", asy
   await driver.wait(async () => /準備完了/.test(await text(driver, "model-pill")), 60000);
   assert.match(await text(driver, "model-pill"), /stabilityai\/japanese-stablelm-instruct-gamma-7b/);
   await driver.wait(async () => /使用中/.test(await rowText(driver)), 15000);
+  // Loaded: the focus is on 指示, the next thing to do.
+  assert.equal(await driver.executeScript("return document.activeElement?.id"), "instruction");
 
   await driver.findElement(byId("instruction")).sendKeys("自己紹介してください。");
   await choosePreset(driver, "greedy");

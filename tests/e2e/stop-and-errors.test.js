@@ -117,9 +117,15 @@ test("Stop ends a long generation; a second one is refused meanwhile", async () 
 
 test("errors switch language with the UI", async () => {
   const { driver } = app;
+  // The stopped run's answer is on screen.
+  const answer = await outputText(driver);
+  assert.ok(answer.length > 20);
   await setField(driver, "top_p", 0);
   await driver.findElement(byId("generate-button")).click();
   await errorShown(driver, "設定が正しくありません（top_p）。");
+  // Refused before it started: the last answer stays, and can still be copied.
+  assert.equal(await outputText(driver), answer);
+  assert.equal(await driver.findElement(byId("copy-button")).isEnabled(), true);
   // The error on screen follows the language switch. (A click during a smooth scroll, such as
   // the one the last test's run started, can land beside the toggle: wait for the page.)
   await scrollSettled(driver);
@@ -127,6 +133,20 @@ test("errors switch language with the UI", async () => {
   assert.equal(await text(driver, "form-error-title"), "A setting is out of range (top_p).");
   await driver.findElement(byId("lang-toggle")).click();
   assert.equal(await text(driver, "form-error-title"), "設定が正しくありません（top_p）。");
+});
+
+test("a setting the page cannot read as a number is named, in both languages", async () => {
+  const { driver } = app;
+  await setField(driver, "top_p", 0.95);
+  await setField(driver, "max_new_tokens", "abc");
+  await driver.findElement(byId("generate-button")).click();
+  await errorShown(driver, "設定が正しくありません（最大生成トークン数）。");
+  assert.equal(await driver.findElement(byId("max_new_tokens")).getAttribute("aria-invalid"), "true");
+  await scrollSettled(driver);
+  await driver.findElement(byId("lang-toggle")).click();
+  assert.equal(await text(driver, "form-error-title"), "A setting is out of range (Max new tokens).");
+  await driver.findElement(byId("lang-toggle")).click();
+  assert.equal(await text(driver, "form-error-title"), "設定が正しくありません（最大生成トークン数）。");
 });
 
 test("numbers typed in full width (as a Japanese IME does) run, and show in ASCII", async () => {

@@ -67,20 +67,45 @@ export class FakeElement {
     return false;
   }
 
-  /** Only `tag[data-key=value]`, the one form the views use on the fake. */
+  /** Only `tag[data-key=value]` and `tag[data-key]`, the forms the views use on the fake. */
   querySelectorAll(selector) {
-    const m = /^(\w+)\[data-(\w+)=(\w+)\]$/.exec(selector);
-    if (!m) throw new Error(`fake DOM: unsupported selector ${selector}`);
+    const match = selectorTest(selector);
     const found = [];
     const walk = (el) => {
       for (const child of el.children) {
         if (!(child instanceof FakeElement)) continue;
-        if (child.tagName === m[1].toUpperCase() && child.dataset[m[2]] === m[3]) found.push(child);
+        if (match(child)) found.push(child);
         walk(child);
       }
     };
     walk(this);
     return found;
+  }
+
+  /** `#id` (an element added to the document under this one), or the first of querySelectorAll. */
+  querySelector(selector) {
+    if (selector.startsWith("#")) {
+      const el = this.ownerDocument.getElementById(selector.slice(1));
+      return el && this.contains(el) ? el : null;
+    }
+    return this.querySelectorAll(selector)[0] ?? null;
+  }
+
+  /** The nearest of this element and its ancestors that `selector` (as above) matches. */
+  closest(selector) {
+    const match = selectorTest(selector);
+    for (let n = this; n; n = n.parent) if (match(n)) return n;
+    return null;
+  }
+
+  get classList() {
+    return { contains: (name) => this.className.split(/\s+/).includes(name) };
+  }
+
+  /** A box when shown: none while it or an ancestor is hidden, as in a browser. */
+  getClientRects() {
+    for (let n = this; n; n = n.parent) if (n.hidden) return [];
+    return this.isConnected ? [{}] : [];
   }
 
   contains(node) {
@@ -104,6 +129,15 @@ export class FakeElement {
   blur() {
     if (this.ownerDocument.focused === this) this.ownerDocument.focused = null;
   }
+}
+
+/** A test for `tag[data-key=value]` (the value quoted or not), `tag[data-key]`, or either without the tag. */
+function selectorTest(selector) {
+  const m = /^(\w*)\[data-(\w+)(?:="?([\w-]+)"?)?\]$/.exec(selector);
+  if (!m) throw new Error(`fake DOM: unsupported selector ${selector}`);
+  const [, tag, key, value] = m;
+  return (el) =>
+    (!tag || el.tagName === tag.toUpperCase()) && (value === undefined ? key in el.dataset : el.dataset[key] === value);
 }
 
 export class FakeDocument {

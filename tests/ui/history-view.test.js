@@ -84,3 +84,12 @@ test("focus moves only when the page took it away", () => {
   assert.equal(restoreFocus(doc, stop, generate), false);
   assert.equal(doc.activeElement, field);
 });
+
+test("an entry's instruction is marked Japanese in the English page too", () => {
+  const doc = new FakeDocument();
+  const view = new HistoryView(doc.add("ol", "history-list"), doc.add("p", "history-empty"), {});
+  view.render([entry("a")], "en");
+  const title = view.list.children[0].children[0].children[0];
+  assert.equal(title.className, "history-title");
+  assert.equal(title.getAttribute("lang"), "ja");
+});

@@ -36,3 +36,20 @@ test("t fills placeholders, keeps unknown ones and falls back to Japanese", () =
   // Replacement text is inserted literally ($& is not a pattern here).
   assert.equal(t("en", "model_pill_ready", { name: "$&<b>" }), "Ready: $&<b>");
 });
+
+test("tComplete gives the text only when every placeholder has a value", async () => {
+  const { tComplete } = await import("../../ui/js/i18n.js");
+  assert.equal(tComplete("en", "model_pill_ready", { name: "tiny" }), "Ready: tiny");
+  assert.equal(tComplete("en", "model_pill_ready"), null);
+  assert.equal(tComplete("en", "model_pill_ready", { name: undefined }), null);
+  assert.equal(tComplete("en", "model_pill_ready", { name: 0 }), "Ready: 0");
+  assert.equal(tComplete("en", "history_heading"), "History");
+  assert.equal(tComplete("en", "no.such.key"), null);
+});
+
+test("what the model reads and writes is marked Japanese whatever the page's language", () => {
+  const html = readFileSync(new URL("../../ui/index.html", import.meta.url), "utf8");
+  for (const id of ["instruction", "input", "output"]) {
+    assert.match(html, new RegExp(`<\\w+ id="${id}"[^>]* lang="ja"`), id);
+  }
+});

@@ -38,3 +38,25 @@ test("what is known of a found file's bytes and tokenizer", () => {
   assert.equal(foundTokenizerText("en", { has_vocabulary: true, tokenizer_json: "/m/tokenizer.json" }), "Tokenizer: tokenizer.json");
   assert.equal(foundTokenizerText("en", { has_vocabulary: false, tokenizer_json: null }), "no tokenizer (put a tokenizer.json beside it)");
 });
+
+test("a new candidate is scrolled into view; a language switch repaints it where it is", async () => {
+  const { ModelChooser } = await import("../../ui/js/model-chooser.js");
+  const { describeError } = await import("../../ui/js/errors.js");
+  const { FakeDocument } = await import("./fake-dom.js");
+  const doc = new FakeDocument();
+  for (const id of ["pick-file", "pick-folder"]) doc.add("button", id);
+  doc.add("input", "model-path");
+  doc.add("details", "model-change");
+  const box = doc.add("div", "model-candidate", { hidden: true });
+  let scrolls = 0;
+  box.scrollIntoView = () => scrolls++;
+  let lang = "ja";
+  const chooser = new ModelChooser(doc, { lang: () => lang, describeError, busy: () => null, api: {} });
+  chooser.showError("/m/x.gguf", { code: "invalid_file", message: "bad header" });
+  assert.equal(scrolls, 1);
+  assert.equal(box.children[0].textContent, "モデルのファイルが壊れているか、途中までしかありません。");
+  lang = "en";
+  chooser.retranslate();
+  assert.equal(box.children[0].textContent, "A model file is damaged or incomplete.");
+  assert.equal(scrolls, 1, "the page does not scroll for a language switch");
+});

@@ -135,3 +135,38 @@ test("a port typed in full width is served, and shown, in ASCII", async () => {
   }
   assert.equal(started.length, 1);
 });
+
+test("the panel's error is said again in the language switched to", async () => {
+  const { p, $, doc } = panel({
+    saveSettings: async () => {
+      throw { code: "invalid_setting", message: "bad url", field: "backend" };
+    },
+  });
+  let lang = "ja";
+  p.lang = () => lang;
+  await p.init({ backend: { kind: "local" } });
+  await chooseServer($, doc);
+  // Refused here: no URL.
+  $("remote-url").value = "";
+  await $("remote-form").dispatch("submit");
+  assert.equal($("serve-error-title").textContent, "サーバーの URL を入力してください。");
+  lang = "en";
+  p.render();
+  assert.equal($("serve-error-title").textContent, "Enter the server's URL.");
+  // Refused by the backend: its sentence and its detail follow too.
+  $("remote-url").value = "http://x";
+  await $("remote-form").dispatch("submit");
+  assert.match($("serve-error-title").textContent, /^A setting is out of range/);
+  lang = "ja";
+  p.render();
+  assert.match($("serve-error-title").textContent, /^設定が正しくありません/);
+  assert.equal($("serve-error-detail").textContent, "詳細: bad url");
+  // A port that is not one: the field named in each language, never "{field}".
+  $("serve-port").value = "x";
+  $("serve-switch").checked = true;
+  await $("serve-switch").dispatch("change");
+  assert.equal($("serve-error-title").textContent, "設定が正しくありません（ポート）。");
+  lang = "en";
+  p.render();
+  assert.equal($("serve-error-title").textContent, "A setting is out of range (Port).");
+});

@@ -142,3 +142,34 @@ test("4,096 tokens in one burst cost one DOM write", () => {
   assert.equal(output.appends, 1);
   assert.equal(view.text().length, 4096);
 });
+
+test("a refused request leaves the last answer and its stats; an accepted one replaces them", () => {
+  const { output, view, stats, runFrame, tick } = setup();
+  view.begin(0);
+  view.handle(token("前の回答"));
+  view.handle({ event: "finished", data: { reason: "eos", stats: { generated_tokens: 1, ttft_ms: 5, decode_tokens_per_s: 0, seed: 7 } } });
+  const shown = stats.at(-1);
+  // Refused before it started (a setting out of range, too long, a model loading, busy).
+  view.request(100);
+  view.abort();
+  runFrame();
+  assert.equal(output.textContent, "前の回答");
+  assert.equal(view.text(), "前の回答", "Copy still has it");
+  assert.deepEqual(stats.at(-1), shown, "its stats too");
+  // Accepted: the answer is cleared when the backend starts, and timed from the request.
+  view.request(200);
+  assert.equal(output.textContent, "前の回答", "kept while the request waits its turn");
+  tick(500);
+  view.handle({ event: "started", data: { prompt_tokens: 5, seed: 8 } });
+  assert.equal(output.textContent, "");
+  assert.equal(stats.at(-1).running, true);
+  view.handle(token("新しい"));
+  runFrame();
+  assert.equal(output.textContent, "新しい");
+  assert.equal(view.stats.ttftMs, 300);
+  assert.equal(view.stats.seed, 8);
+  // Failing once started keeps what came (a server cut off mid-answer).
+  view.abort();
+  assert.equal(output.textContent, "新しい");
+  assert.equal(stats.at(-1).running, false);
+});

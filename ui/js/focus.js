@@ -6,15 +6,20 @@
 
 /**
  * Focuses `target` when the element focused before the change (`before`) was nothing (the
- * body), or is now disabled or out of the page, and nothing else has taken focus since.
- * Returns whether it moved focus.
+ * body), or is now disabled, out of the page or not shown (a closed `<details>` hides the
+ * model form), and nothing else has taken focus since. Returns whether it moved focus.
  */
 export function restoreFocus(doc, before, target) {
   const now = doc.activeElement;
   // Focus went on to something else (the user clicked or tabbed meanwhile): leave it there.
   if (now && now !== doc.body && now !== before) return false;
-  const lost = !before || before === doc.body || before.disabled || !before.isConnected;
+  const lost = !before || before === doc.body || before.disabled || !before.isConnected || unrendered(before);
   if (!lost || !target) return false;
   target.focus();
   return doc.activeElement === target;
+}
+
+/** Whether `el` has no box on the page (hidden itself, or inside something hidden or closed). */
+function unrendered(el) {
+  return typeof el.getClientRects === "function" && el.getClientRects().length === 0;
 }

@@ -36,6 +36,8 @@ export class FoundModels {
     this.doc = doc;
     this.deps = deps;
     this.result = null;
+    /** `(lang) => text` of the list's state (scanning, the count, an error), or null. */
+    this.stateText = null;
     this.$ = (id) => doc.getElementById(id);
     this.list = this.$("found-list");
     this.$("found-verify").addEventListener("click", () => this.refresh({ verify: true }));
@@ -47,7 +49,7 @@ export class FoundModels {
   }
 
   async refresh({ verify = false } = {}) {
-    this.$("found-state").textContent = t(this.lang(), verify ? "found_verifying" : "found_scanning");
+    this.showState((lang) => t(lang, verify ? "found_verifying" : "found_scanning"));
     await this.update(() => this.deps.api.foundModels(verify));
   }
 
@@ -55,10 +57,24 @@ export class FoundModels {
     try {
       this.result = await call();
     } catch (raw) {
-      this.$("found-state").textContent = this.deps.describeError(this.lang(), raw).title;
+      this.showState((lang) => this.deps.describeError(lang, raw).title);
       return;
     }
     this.render();
+  }
+
+  /** Shows `describe(lang)` as the list's state; kept to be said again in another language. */
+  showState(describe) {
+    this.stateText = describe;
+    this.$("found-state").textContent = describe(this.lang());
+  }
+
+  /** Says everything again in the language now chosen, from what is known (no new scan). */
+  retranslate() {
+    // A scan under way (or its error) is still what the state says, not the last count.
+    const said = this.stateText;
+    this.render();
+    if (said) this.showState(said);
   }
 
   /** The first found model's "use" button, when there is one (a first step without download). */
@@ -72,7 +88,7 @@ export class FoundModels {
     if (!r) return;
     let state = "found_count";
     if (!r.found.length) state = r.folders.length ? "found_none" : "found_no_folders";
-    this.$("found-state").textContent = t(lang, state, { count: r.found.length, folders: r.folders.length });
+    this.showState((l) => t(l, state, { count: r.found.length, folders: r.folders.length }));
     // With nothing to look in, adding a folder is the one thing to do here.
     if (!r.folders.length) this.$("found-folders").open = true;
     replaceRows(this.list, r.found.map((m) => this.renderRow(m)));

@@ -66,6 +66,9 @@ export class HistoryView {
     open.setAttribute("aria-label", t(lang, "history_item_label", { time, instruction: item.instruction }));
     const title = doc.createElement("span");
     title.className = "history-title";
+    // What the user asked the model, in Japanese whatever the page's language: a screen
+    // reader reads it with a Japanese voice, and the font draws Japanese glyphs.
+    title.setAttribute("lang", "ja");
     title.textContent = item.instruction;
     const meta = doc.createElement("span");
     meta.className = "history-meta";

@@ -72,6 +72,10 @@ const ja = {
   dl_restarted: "サーバーが再開に対応しなかったため、最初からやり直しています",
   dl_verified: "{file} を検証しました",
   dl_skipped: "{file} は取得できなかったため省略しました",
+  dl_verification_failed: "{file} は破損していたため、もう一度ダウンロードしています",
+  dl_verification_failed_final: "{file} はもう一度ダウンロードしても破損していたため、削除しました",
+  dl_lock_waited: "ほかのプログラムが {file} をダウンロード中です。終わるのを待っています",
+  dl_used_cache: "Hugging Face に接続できないため、ダウンロード済みのコピーを使います",
   pick_file: "ファイルを選ぶ…",
   pick_folder: "フォルダーを選ぶ…",
   pick_drop_hint: "または GGUF ファイルやモデルのフォルダーをウィンドウにドロップ",
@@ -113,6 +117,10 @@ const ja = {
   "error.forbidden": "このモデルへのアクセスが拒否されました（トークンの権限を確認してください）。",
   "error.not_found": "Hugging Face 上にモデルまたはファイルが見つかりません。",
   "error.disk_full": "ディスクの空きが足りません: 必要 {needed_bytes}、空き {available_bytes}。",
+  // Sent without numbers: the disk filled up mid-download (the partial file is kept).
+  "error.disk_full.during": "ダウンロードの途中でディスクがいっぱいになりました。ダウンロードした分は残してあります。ディスクの空きを増やしてから「再開」を押すと、続きからダウンロードします。",
+  // `.plain`: the sentence for an error sent without the numbers its own sentence names.
+  "error.disk_full.plain": "ディスクの空きが足りません。空きを増やしてから、もう一度お試しください。",
   "error.checksum": "ダウンロードしたファイルが壊れていました（ハッシュ不一致）。もう一度ダウンロードしてください。",
   "error.offline": "オフラインです。ネットワークに接続してからお試しください。",
   "error.network": "ネットワークエラーです。接続を確認して、再開してください（途中から続きます）。",
@@ -136,6 +144,7 @@ const ja = {
   precision_q4_k_m: "Q4_K_M（小さく速い）",
   precision_q8_0: "Q8_0（原型に近い）",
   precision_bf16: "bf16（量子化しない）",
+  precision_f16: "f16（bf16 に対応しない GPU 向け）",
   precision_f32: "f32（検証用・大きい）",
   load_anyway: "それでも読み込む",
   load_planned: "実行計画: {line}",
@@ -198,6 +207,7 @@ const ja = {
   refusal_split_needs_quantized: "GPU と CPU に分けて動かせるのは量子化した精度（Q4_K_M、Q8_0 など）だけで、{precision} は使えません",
   refusal_device_chosen: "デバイスに {device} を選んでいるため、GPU に載せる層数は指定できません",
   "error.will_not_fit": "メモリが足りません: 必要 {needed_bytes}、利用可能 {available_bytes}。他のアプリを閉じるか、より小さい精度（Q4_K_M）を選んでください。",
+  "error.will_not_fit.plain": "メモリが足りません。他のアプリを閉じるか、より小さい精度（Q4_K_M）を選んでください。",
   load_button: "読み込む",
   load_started: "開始しています…",
   load_hashing: "ファイルのハッシュを計算中: {file}",
@@ -305,7 +315,9 @@ const ja = {
   "error.context_overflow.remote": "長すぎます: プロンプトと最大生成トークン数が、サーバーのモデルのコンテキストを超えます。指示・入力を短くするか、最大生成トークン数を減らしてください。",
   "error.unauthorized.remote": "サーバーが API キーを拒否しました。「サーバーの API キー」を保存してください。",
   "error.invalid_setting": "設定が正しくありません（{field}）。",
+  "error.invalid_setting.plain": "設定が正しくありません。",
   "error.context_overflow": "長すぎます: プロンプト {prompt_tokens} トークン + 最大生成 {max_new_tokens} トークン = {total} トークンで、モデルのコンテキスト {context} トークンを超えます。指示・入力を短くするか、最大生成トークン数を減らしてください。",
+  "error.context_overflow.plain": "長すぎます: プロンプトと最大生成トークン数が、モデルのコンテキストを超えます。指示・入力を短くするか、最大生成トークン数を減らしてください。",
   "error.missing_file": "モデルのファイルが見つかりません。",
   "error.invalid_file": "モデルのファイルが壊れているか、途中までしかありません。",
   "error.unsupported_model": "このモデルには対応していません。",
@@ -411,6 +423,10 @@ const en = {
   dl_restarted: "The server could not resume; starting the file over",
   dl_verified: "{file} verified",
   dl_skipped: "{file} could not be fetched and was skipped",
+  dl_verification_failed: "{file} was damaged; downloading it again",
+  dl_verification_failed_final: "{file} was still damaged after downloading it again, and was deleted",
+  dl_lock_waited: "Another program is downloading {file}; waiting for it to finish",
+  dl_used_cache: "Hugging Face could not be reached; using the copy already downloaded",
   pick_file: "Choose a file…",
   pick_folder: "Choose a folder…",
   pick_drop_hint: "or drop a GGUF file or a model folder on the window",
@@ -452,6 +468,10 @@ const en = {
   "error.forbidden": "Access to this model was refused (check the token's permissions).",
   "error.not_found": "The model or a file was not found on Hugging Face.",
   "error.disk_full": "Not enough disk space: needs {needed_bytes}, {available_bytes} free.",
+  // Sent without numbers: the disk filled up mid-download (the partial file is kept).
+  "error.disk_full.during": "The disk filled up during the download. What was downloaded is kept: free some disk space, then press Resume to continue where it stopped.",
+  // `.plain`: the sentence for an error sent without the numbers its own sentence names.
+  "error.disk_full.plain": "Not enough disk space. Free some space and try again.",
   "error.checksum": "A downloaded file was damaged (hash mismatch). Download it again.",
   "error.offline": "You are offline. Connect to the network and try again.",
   "error.network": "Network error. Check the connection and resume (the download continues where it stopped).",
@@ -475,6 +495,7 @@ const en = {
   precision_q4_k_m: "Q4_K_M (small, fast)",
   precision_q8_0: "Q8_0 (closer to the original)",
   precision_bf16: "bf16 (not quantized)",
+  precision_f16: "f16 (for GPUs without bf16)",
   precision_f32: "f32 (for checks, large)",
   load_anyway: "Load anyway",
   load_planned: "Plan: {line}",
@@ -537,6 +558,7 @@ const en = {
   refusal_split_needs_quantized: "only a quantized precision (Q4_K_M, Q8_0, ...) can be split between the GPU and the CPU, not {precision}",
   refusal_device_chosen: "the device chosen is {device}, so the number of layers on the GPU cannot be set",
   "error.will_not_fit": "Not enough memory: needs {needed_bytes}, {available_bytes} available. Close other apps or choose a smaller precision (Q4_K_M).",
+  "error.will_not_fit.plain": "Not enough memory. Close other apps or choose a smaller precision (Q4_K_M).",
   load_button: "Load",
   load_started: "Starting…",
   load_hashing: "Hashing {file}",
@@ -644,7 +666,9 @@ const en = {
   "error.context_overflow.remote": "Too long: the prompt and max new tokens exceed the context of the server's model. Shorten the instruction or input, or lower max new tokens.",
   "error.unauthorized.remote": "The server refused the API key. Save the server's API key.",
   "error.invalid_setting": "A setting is out of range ({field}).",
+  "error.invalid_setting.plain": "A setting is out of range.",
   "error.context_overflow": "Too long: the prompt is {prompt_tokens} tokens and max new tokens is {max_new_tokens}, {total} in all, more than the model's context of {context}. Shorten the instruction or input, or lower max new tokens.",
+  "error.context_overflow.plain": "Too long: the prompt and max new tokens exceed the model's context. Shorten the instruction or input, or lower max new tokens.",
   "error.missing_file": "A model file is missing.",
   "error.invalid_file": "A model file is damaged or incomplete.",
   "error.unsupported_model": "This model is not supported.",
@@ -688,8 +712,27 @@ export function t(lang, key, params = {}) {
   const dict = DICTIONARIES[lang] ?? ja;
   const template = dict[key] ?? ja[key] ?? key;
   return template.replace(/\{(\w+)\}/g, (whole, name) =>
-    Object.prototype.hasOwnProperty.call(params, name) ? String(params[name]) : whole,
+    has(params, name) ? String(params[name]) : whole,
   );
+}
+
+/**
+ * `t`, or null when `key` has no text or `params` lacks one of its placeholders. For callers
+ * with a sentence to fall back on (errors.js: an error sent without its numbers): `t` keeps a
+ * missing `{name}` as it is, and that must never reach the user.
+ */
+export function tComplete(lang, key, params = {}) {
+  const dict = DICTIONARIES[lang] ?? ja;
+  const template = dict[key] ?? ja[key];
+  if (template === undefined) return null;
+  const names = [...template.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
+  return names.every((name) => has(params, name) && params[name] !== undefined && params[name] !== null)
+    ? t(lang, key, params)
+    : null;
+}
+
+function has(params, name) {
+  return Object.prototype.hasOwnProperty.call(params, name);
 }
 
 /**

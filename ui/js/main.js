@@ -3,18 +3,20 @@
 
 import { api } from "./api.js";
 import { applyTranslations, t } from "./i18n.js";
-import { describeError } from "./errors.js";
+import { describeError, describeMessage } from "./errors.js";
 import { isGenerateShortcut, isStopShortcut } from "./keys.js";
 import { StreamView } from "./stream-view.js";
 import { SettingsForm } from "./settings-form.js";
 import { HistoryView, formatTime } from "./history-view.js";
-import { formatBytes, planLine, precisionLabel, reasonText, renderHardware, splitText } from "./hardware-view.js";
+import { formatBytes, precisionLabel, reasonText, renderHardware } from "./hardware-view.js";
+import { loadText } from "./load-progress.js";
 import { ModelManager } from "./model-manager.js";
 import { ModelChooser } from "./model-chooser.js";
 import { FoundModels } from "./found-models.js";
 import { ServePanel } from "./serve-panel.js";
 import { PromptPrefill } from "./prompt-prefill.js";
 import { restoreFocus } from "./focus.js";
+import { selectValue } from "./dom.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -25,6 +27,12 @@ const state = {
   model: null,
   saveTimer: null,
   about: null,
+  /** The last load's error (shown under the model), or null. */
+  modelError: null,
+  /** The load's latest progress event, or null: its words follow the language. */
+  loadEvent: null,
+  /** `(lang) => text` of the note beside the output's heading, or null. */
+  outputNote: null,
 };
 
 /** The stream view the generation channel feeds; exported so tests can drive the real one. */
@@ -36,7 +44,7 @@ const manager = new ModelManager($("model-manager"), {
   api,
   lang: () => state.lang,
   describeError,
-  busy: () => state.loading || state.generating,
+  busy: () => (state.loading ? "model_loading" : state.generating ? "busy" : null),
   // "Use this model": load it like a path, with the same progress and errors.
   onUse: (row) => {
     state.loadingPath = row.name;
@@ -84,9 +92,15 @@ function setLanguage(lang) {
   showSettingsHint();
   showAbout();
   retranslateFormError();
+  // Every text the page wrote itself is written again, from what it was about: a load's
+  // step and error, the output's note, the token's and the found copies' state.
+  paintModelError();
+  showLoadText();
+  showOutputNote();
   servePanel.render();
   refreshHistory();
-  if ($("model-manager").open) refreshManager();
+  manager.retranslate();
+  found.retranslate();
   if ($("hardware").open) refreshHardware();
   chooser.retranslate();
 }
@@ -151,20 +165,29 @@ function announce(text) {
 // ---- errors ---------------------------------------------------------------------------------
 
 function showFormError(raw) {
-  state.formError = { raw };
-  const { title, detail, field } = describeError(state.lang, raw);
-  $("form-error-title").textContent = title;
-  $("form-error-detail").textContent = detail;
+  showFormText((lang) => describeError(lang, raw), describeError(state.lang, raw).field);
+}
+
+/** A message of the page's own: `key` with `params`, naming the settings `field` it is about. */
+function showFormMessage(key, params = {}, field = null) {
+  showFormText((lang) => describeMessage(lang, key, params, field), field);
+}
+
+/**
+ * Shows `describe(lang)`'s `{ title, detail }` in the form's error box and marks `field`. The
+ * function is kept: a language switch describes the error again (retranslateFormError).
+ */
+function showFormText(describe, field = null) {
+  state.formError = describe;
+  paintFormError();
   $("form-error").hidden = false;
   markField(field);
 }
 
-function showFormMessage(key, params = {}, field = null) {
-  state.formError = { key, params };
-  $("form-error-title").textContent = t(state.lang, key, params);
-  $("form-error-detail").textContent = "";
-  $("form-error").hidden = false;
-  markField(field);
+function paintFormError() {
+  const { title, detail } = state.formError(state.lang);
+  $("form-error-title").textContent = title;
+  $("form-error-detail").textContent = detail;
 }
 
 /**
@@ -179,15 +202,7 @@ function markField(field) {
 
 /** Shows the current error again in the current language. */
 function retranslateFormError() {
-  const current = state.formError;
-  if (!current || $("form-error").hidden) return;
-  if (current.raw !== undefined) {
-    const { title, detail } = describeError(state.lang, current.raw);
-    $("form-error-title").textContent = title;
-    $("form-error-detail").textContent = detail;
-  } else {
-    $("form-error-title").textContent = t(state.lang, current.key, current.params);
-  }
+  if (state.formError && !$("form-error").hidden) paintFormError();
 }
 
 function clearFormError() {
@@ -258,37 +273,28 @@ function runText(lang, m) {
 
 function onLoadEvent(message) {
   const bar = $("load-bar");
-  const text = $("load-text");
   const d = message.data ?? {};
   switch (message.event) {
-    case "started":
-      bar.removeAttribute("value");
-      text.textContent = t(state.lang, "load_started");
-      break;
-    case "planned":
-      text.textContent = [t(state.lang, "load_planned", { line: planLine(state.lang, d) }), splitText(state.lang, d.split)]
-        .filter(Boolean)
-        .join(" ");
-      break;
-    case "hashing":
-      bar.removeAttribute("value");
-      text.textContent = t(state.lang, "load_hashing", { file: d.file });
-      break;
     case "quantizing":
       bar.max = Math.max(1, d.bytes_total);
       bar.value = d.bytes_done;
-      text.textContent = t(state.lang, "load_quantizing", { done: d.tensors_done, total: d.tensors_total });
       break;
-    case "cache_hit":
-      text.textContent = t(state.lang, "load_cache_hit");
-      break;
+    case "started":
+    case "hashing":
     case "loading_weights":
       bar.removeAttribute("value");
-      text.textContent = t(state.lang, "load_weights");
       break;
     default:
       break;
   }
+  if (loadText(state.lang, message) === null) return;
+  state.loadEvent = message;
+  showLoadText();
+}
+
+/** The load's latest step in words, in the current language. */
+function showLoadText() {
+  if (state.loadEvent) $("load-text").textContent = loadText(state.lang, state.loadEvent);
 }
 
 function loadModel(path, force = false) {
@@ -301,13 +307,22 @@ async function loadWith(load, { force = false } = {}) {
   if (state.loading || state.generating) return;
   state.loading = true;
   state.lastLoad = load;
-  $("model-error").hidden = true;
+  // What the path field held as the load began: a model chosen meanwhile must survive it.
+  const chosen = $("model-path").value;
+  showModelError(null);
   $("load-progress").hidden = false;
   showModel();
+  let loaded = false;
   try {
     state.model = await load(force);
-    $("model-path").value = state.model.path;
-    chooser.clear();
+    loaded = true;
+    // The field shows the model now loaded, and its candidate has done its job; unless the
+    // user picked, dropped or typed another model during the load: that one stays, with its
+    // plan, for the next Load.
+    if ($("model-path").value === chosen) {
+      $("model-path").value = state.model.path;
+      chooser.clear();
+    }
     // A prompt already written goes into the new model's cache.
     prefill.changed();
   } catch (raw) {
@@ -317,20 +332,38 @@ async function loadWith(load, { force = false } = {}) {
       (status) => (status.state === "ready" ? status.model : null),
       () => null,
     );
-    const { title, detail } = describeError(state.lang, raw);
-    $("model-error-text").textContent = detail ? `${title} ${detail}` : title;
-    // Only a memory estimate can be overridden; a missing or broken file cannot.
-    $("load-anyway").hidden = raw?.code !== "will_not_fit";
-    $("model-error").hidden = false;
+    showModelError(raw);
   } finally {
+    // Load, Use or "load anyway" was disabled or hidden meanwhile; the focus fell to the page.
+    const focused = document.activeElement;
     state.loading = false;
+    state.loadEvent = null;
     $("load-progress").hidden = true;
     showModel();
+    // On to the next step, unless the user has moved the focus since: 指示 once loaded; after
+    // a refusal, "load anyway" when it is offered, else the path to correct.
+    const next = loaded ? $("instruction") : $("load-anyway").hidden ? $("model-path") : $("load-anyway");
+    restoreFocus(document, focused, next);
     if ($("hardware").open) refreshHardware();
     if ($("model-manager").open) refreshManager();
     // Serving follows the model: off during the load, on again with the new one.
     servePanel.refresh();
   }
+}
+
+/** Shows why the last load failed (null: hides it); kept to be said again in another language. */
+function showModelError(raw) {
+  state.modelError = raw;
+  $("model-error").hidden = raw === null;
+  // Only a memory estimate can be overridden; a missing or broken file cannot.
+  $("load-anyway").hidden = raw?.code !== "will_not_fit";
+  paintModelError();
+}
+
+function paintModelError() {
+  if (state.modelError === null) return;
+  const { title, detail } = describeError(state.lang, state.modelError);
+  $("model-error-text").textContent = detail ? `${title} ${detail}` : title;
 }
 
 $("load-anyway").addEventListener("click", () => {
@@ -343,15 +376,23 @@ $("model-manager").addEventListener("toggle", () => {
 
 // ---- hardware -------------------------------------------------------------------------------
 
+let hardwareAsked = 0;
+
 async function refreshHardware() {
   const path = $("model-path").value.trim() || null;
+  const ticket = ++hardwareAsked;
+  let report = null;
+  let failure = null;
   try {
-    const report = await api.hardwareReport(path);
-    renderHardware($("hardware-body"), state.lang, report, describeError);
+    report = await api.hardwareReport(path);
   } catch (raw) {
-    const { title } = describeError(state.lang, raw);
-    $("hardware-body").textContent = title;
+    failure = raw;
   }
+  // A newer report (another path, a saved precision, the load's end) wins over a slow older
+  // one, as a newer choice does in ModelChooser.choose.
+  if (ticket !== hardwareAsked) return;
+  if (report) renderHardware($("hardware-body"), state.lang, report, describeError);
+  else $("hardware-body").textContent = describeError(state.lang, failure).title;
 }
 
 $("hardware").addEventListener("toggle", () => {
@@ -388,12 +429,16 @@ for (const [id, setting] of [["precision", "precision"], ["gpu-layers", "gpu_lay
  * number was saved (so it can be set back to 自動).
  */
 function showGpuLayers(value) {
-  const select = $("gpu-layers");
   const text = String(value ?? "auto");
-  if (![...select.options].some((o) => o.value === text)) select.append(new Option(text, text));
-  select.value = text;
+  selectValue($("gpu-layers"), text);
   if (text !== "auto") $("gpu-layers-field").hidden = false;
   revealGpuLayers();
+}
+
+/** The saved precision in its select; one the list lacks (Q6_K, set in the settings file) is added. */
+function showPrecision(value) {
+  const name = String(value ?? "auto");
+  selectValue($("precision"), name, precisionLabel(name));
 }
 
 let gpuAsked = false;
@@ -429,6 +474,7 @@ function updateControls() {
   $("copy-button").disabled = state.generating || view.text() === "";
   $("output").setAttribute("aria-busy", String(state.generating));
   history.setBusy(busy);
+  manager.setBusy(busy);
 }
 
 function formatNumber(value, digits) {
@@ -480,8 +526,11 @@ async function generate() {
   }
   const request = { instruction, input: $("input").value, settings: read.settings };
   state.generating = true;
-  $("output-note").textContent = "";
-  view.begin(performance.now());
+  // The answer on screen, its note and Copy stay until the backend accepts the request: a
+  // refused one (a setting out of range, too long, a model loading, busy) leaves them.
+  const shownNote = state.outputNote;
+  let started = false;
+  view.request(performance.now());
   let focused = document.activeElement;
   updateControls();
   // The button that started the run (Generate, regenerate) is disabled now: Stop takes the
@@ -489,11 +538,12 @@ async function generate() {
   restoreFocus(document, focused, $("stop-button"));
   announce(t(state.lang, "announce_started"));
   // Behind requests the local server already accepted, the run waits its turn.
-  if (servePanel.serving && servePanel.backend.kind === "local") $("output-note").textContent = t(state.lang, "queued_note");
+  if (servePanel.serving && servePanel.backend.kind === "local") setOutputNote((lang) => t(lang, "queued_note"));
   try {
     const result = await api.generate(request, (message) => {
       if (message?.event === "started") {
-        $("output-note").textContent = "";
+        started = true;
+        setOutputNote(null);
         // The answer is where the eyes should go, once the backend has accepted the request:
         // scrolling before it answered took the page away from a refused setting's error
         // (and a click during that smooth scroll could land on the wrong control).
@@ -502,8 +552,7 @@ async function generate() {
       view.handle(message);
     });
     if (result.save_error) {
-      const { title } = describeError(state.lang, result.save_error);
-      showFormMessage("history_save_failed", { detail: title });
+      showFormText((lang) => describeMessage(lang, "history_save_failed", { detail: describeError(lang, result.save_error).title }));
     }
     announce(
       t(state.lang, "announce_finished", {
@@ -514,7 +563,8 @@ async function generate() {
     await refreshHistory();
   } catch (raw) {
     view.abort();
-    $("output-note").textContent = describeError(state.lang, raw).partial ? t(state.lang, "output_partial") : "";
+    if (!started) setOutputNote(shownNote);
+    else setOutputNote(describeError(state.lang, raw).partial ? (lang) => t(lang, "output_partial") : null);
     showFormError(raw);
     announce(t(state.lang, "announce_failed"));
   } finally {
@@ -525,6 +575,16 @@ async function generate() {
     // focus is on something the user chose meanwhile.
     restoreFocus(document, focused, $("generate-button"));
   }
+}
+
+/** Sets the note beside the output's heading: `(lang) => text`, or null for none. */
+function setOutputNote(note) {
+  state.outputNote = note;
+  showOutputNote();
+}
+
+function showOutputNote() {
+  $("output-note").textContent = state.outputNote ? state.outputNote(state.lang) : "";
 }
 
 async function stop() {
@@ -628,7 +688,7 @@ async function openHistory(id) {
       stopReason: entry.stop_reason,
       seed: entry.stats.seed,
     });
-    $("output-note").textContent = t(state.lang, "viewing_history", { time: formatTime(state.lang, entry.created_at_ms) });
+    setOutputNote((lang) => t(lang, "viewing_history", { time: formatTime(lang, entry.created_at_ms) }));
     updateControls();
     $("output").scrollIntoView({ block: "nearest", behavior: "smooth" });
   } catch (raw) {
@@ -667,7 +727,7 @@ async function start() {
     settingsForm.setSchema(await api.generationSchema());
     const settings = await api.getSettings();
     settingsForm.set(settings.generation);
-    $("precision").value = settings.precision;
+    showPrecision(settings.precision);
     showGpuLayers(settings.gpu_layers);
     setLanguage(settings.language);
     servePanel.init(settings);

@@ -121,12 +121,13 @@ export class ModelChooser {
     this.render(this.seen);
   }
 
-  /** Paints the candidate again (e.g. in the other language). */
+  /** Paints the candidate again in the other language, where it is (no scrolling to it). */
   retranslate() {
-    if (this.seen) this.render(this.seen);
+    if (this.seen) this.render(this.seen, { reveal: false });
   }
 
-  render(seen) {
+  /** Paints `seen`; `reveal`: scrolls it into view (a new candidate, not a repaint). */
+  render(seen, { reveal = true } = {}) {
     const lang = this.lang();
     const doc = this.doc;
     const box = this.$("model-candidate");
@@ -171,6 +172,6 @@ export class ModelChooser {
     if (seen.ignored) parts.push(p("hint", t(lang, "drop_ignored", { count: seen.ignored })));
     box.replaceChildren(...parts);
     box.hidden = false;
-    box.scrollIntoView({ block: "nearest" });
+    if (reveal) box.scrollIntoView({ block: "nearest" });
   }
 }

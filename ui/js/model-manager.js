@@ -4,7 +4,8 @@
 // DOM is built with textContent only.
 
 import { t } from "./i18n.js";
-import { element, replaceRows } from "./dom.js";
+import { element, replaceRows, rowButton } from "./dom.js";
+import { restoreFocus } from "./focus.js";
 import { fitView, formatBytes, precisionLabel, splitText } from "./hardware-view.js";
 
 /** "12.3 MB/s". */
@@ -23,7 +24,12 @@ export function formatEta(secs) {
   return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${r}` : `${m}:${r}`;
 }
 
-/** Folds one `DownloadEvent` into the progress shown for a download. Pure. */
+/**
+ * Folds one `DownloadEvent` (crates/jslm-hub/src/progress.rs) into the progress shown for a
+ * download. Pure. `note` (`{ key, params }`) is the latest thing worth saying in words: a
+ * retry, a damaged file fetched again (the bar goes back), a wait for another program's
+ * download of the same file (the bar stands still meanwhile).
+ */
 export function reduceProgress(progress, message) {
   const p = { ...progress };
   const d = message.data ?? {};
@@ -33,10 +39,14 @@ export function reduceProgress(progress, message) {
       p.done = d.present_bytes;
       p.note = null;
       break;
+    case "LockWaited":
+      p.note = { key: "dl_lock_waited", params: { file: d.file } };
+      break;
     case "FileStarted":
       p.file = d.file;
       p.fileDone = d.resumed_from;
       p.fileTotal = d.size;
+      endWait(p, d.file);
       break;
     case "Progressed":
       p.file = d.file;
@@ -56,8 +66,26 @@ export function reduceProgress(progress, message) {
     case "Verified":
       p.note = { key: "dl_verified", params: { file: d.file } };
       break;
+    case "VerificationFailed":
+      // The hub deleted the file and took its bytes off the total done, as shown here.
+      if (p.file === d.file) {
+        p.done = Math.max(0, (p.done ?? 0) - (p.fileDone ?? 0));
+        p.fileDone = 0;
+      }
+      p.note = {
+        key: d.will_retry ? "dl_verification_failed" : "dl_verification_failed_final",
+        params: { file: d.file },
+      };
+      break;
     case "Skipped":
       p.note = { key: "dl_skipped", params: { file: d.file } };
+      break;
+    case "FileFinished":
+      if (p.file === d.file && p.fileTotal > 0) p.fileDone = p.fileTotal;
+      endWait(p, d.file);
+      break;
+    case "UsedCache":
+      p.note = { key: "dl_used_cache", params: {} };
       break;
     case "Finished":
       p.done = p.total;
@@ -69,18 +97,29 @@ export function reduceProgress(progress, message) {
   return p;
 }
 
+/** The wait for another program's download of `file` is over: its note no longer holds. */
+function endWait(p, file) {
+  if (p.note?.key === "dl_lock_waited" && p.note.params.file === file) p.note = null;
+}
+
 const GATED_CODES = new Set(["gated_no_token", "gated_not_accepted", "token_invalid", "forbidden"]);
 
 export class ModelManager {
   /**
    * @param {HTMLElement} root
-   * @param {object} deps `{ api, lang(), describeError(lang, raw), onUse(summary), busy() }`
+   * @param {object} deps `{ api, lang(), describeError(lang, raw), onUse(summary), busy() }`;
+   *   `busy()` is the error code of what keeps a model from being used now ("model_loading",
+   *   "busy" while one generates), or null
    */
   constructor(root, deps) {
     this.root = root;
     this.deps = deps;
     this.rows = [];
+    this.busy = false;
+    this.listError = null;
     this.tokenSet = false;
+    /** `(lang) => text` of the token's state, or null before it is known. */
+    this.tokenMessage = null;
     this.progress = new Map(); // id → progress
     this.errors = new Map(); // id → raw error
     this.list = root.querySelector("#model-list");
@@ -100,21 +139,27 @@ export class ModelManager {
   async refresh() {
     try {
       this.rows = await this.deps.api.listModels();
+      this.listError = null;
     } catch (raw) {
       this.rows = [];
-      this.list.textContent = this.deps.describeError(this.lang(), raw).title;
-      return;
+      this.listError = raw;
     }
     this.render();
-    await this.refreshToken();
+    if (!this.listError) await this.refreshToken();
   }
 
   async refreshToken() {
     try {
       this.showToken(await this.deps.api.tokenStatus());
     } catch (raw) {
-      this.tokenText.textContent = this.deps.describeError(this.lang(), raw).title;
+      this.showTokenError(raw);
     }
+  }
+
+  /** Says everything again in the language now chosen, from what is known (no request). */
+  retranslate() {
+    this.render();
+    this.paintToken();
   }
 
   /**
@@ -132,16 +177,31 @@ export class ModelManager {
 
   showToken(status) {
     this.tokenSet = Boolean(status.set);
-    const lang = this.lang();
-    if (!status.set) this.tokenText.textContent = t(lang, "token_none");
-    else if (status.account) this.tokenText.textContent = t(lang, "token_set_account", { account: status.account });
-    else this.tokenText.textContent = t(lang, "token_set", { source: t(lang, `token_source_${status.source}`) });
+    this.setTokenText((lang) => {
+      if (!status.set) return t(lang, "token_none");
+      if (status.account) return t(lang, "token_set_account", { account: status.account });
+      return t(lang, "token_set", { source: t(lang, `token_source_${status.source}`) });
+    });
+  }
+
+  showTokenError(raw) {
+    this.setTokenText((lang) => this.deps.describeError(lang, raw).title);
+  }
+
+  /** Shows `describe(lang)` as the token's state; kept to be said again in another language. */
+  setTokenText(describe) {
+    this.tokenMessage = describe;
+    this.paintToken();
+  }
+
+  paintToken() {
+    if (this.tokenMessage) this.tokenText.textContent = this.tokenMessage(this.lang());
   }
 
   async saveToken() {
     const secret = this.tokenInput.value;
     if (!secret.trim()) return;
-    this.tokenText.textContent = t(this.lang(), "token_checking");
+    this.setTokenText((lang) => t(lang, "token_checking"));
     try {
       const status = await this.deps.api.setToken(secret);
       // The page never keeps the token: the field is emptied once the backend has it.
@@ -149,20 +209,41 @@ export class ModelManager {
       this.showToken(status);
     } catch (raw) {
       this.tokenInput.value = "";
-      this.tokenText.textContent = this.deps.describeError(this.lang(), raw).title;
+      this.showTokenError(raw);
+      return;
     }
+    // A row's "needs a token" or "token refused" was about the token replaced now: it no
+    // longer holds (the next download says whether the new one is enough).
+    let cleared = false;
+    for (const [id, raw] of this.errors) {
+      if (GATED_CODES.has(raw?.code)) cleared = this.errors.delete(id);
+    }
+    if (cleared) this.render();
   }
 
   async clearToken() {
     try {
       this.showToken(await this.deps.api.clearToken());
     } catch (raw) {
-      this.tokenText.textContent = this.deps.describeError(this.lang(), raw).title;
+      this.showTokenError(raw);
     }
   }
 
   render() {
+    if (this.listError) {
+      this.list.textContent = this.deps.describeError(this.lang(), this.listError).title;
+      return;
+    }
     replaceRows(this.list, this.rows.map((row) => this.renderRow(row)));
+  }
+
+  /**
+   * While a model loads or generates, "use this model" is unavailable (one model at a time),
+   * as the history's regenerate is.
+   */
+  setBusy(busy) {
+    this.busy = busy;
+    for (const b of this.list.querySelectorAll("button[data-action=use]")) b.disabled = busy;
   }
 
   renderRow(row) {
@@ -220,7 +301,7 @@ export class ModelManager {
     } else {
       if (state === "not_downloaded") button("download", t(lang, "dl_download"), true);
       if (state === "partial") button("download", t(lang, "dl_resume"), true);
-      if (state === "ready" && !row.active) button("use", t(lang, "dl_use"), true);
+      if (state === "ready" && !row.active) button("use", t(lang, "dl_use"), true).disabled = this.busy;
       if (state === "partial" || state === "ready") button("delete", t(lang, "dl_delete"));
     }
     li.append(actions);
@@ -263,6 +344,9 @@ export class ModelManager {
     const note = doc.createElement("span");
     note.dataset.role = "note";
     note.className = "hint";
+    // Rare news (a retry, a damaged file, a wait on another program) is read out; the
+    // figures changing ten times a second are not.
+    note.setAttribute("role", "status");
     const row1 = doc.createElement("div");
     row1.append(overall, overallText);
     const row2 = doc.createElement("div");
@@ -298,7 +382,9 @@ export class ModelManager {
     q("file-text").textContent = p.file
       ? t(lang, "dl_file", { file: p.file, done: formatBytes(p.fileDone ?? 0), total: formatBytes(p.fileTotal ?? 0) })
       : "";
-    q("note").textContent = p.note ? t(lang, p.note.key, p.note.params) : "";
+    const note = p.note ? t(lang, p.note.key, p.note.params) : "";
+    // Written only when it changes: a live region rewritten each frame is read again each time.
+    if (q("note").textContent !== note) q("note").textContent = note;
   }
 
   renderError(row, raw) {
@@ -330,7 +416,7 @@ export class ModelManager {
   }
 
   rowElement(id) {
-    return this.list.querySelector(`li[data-id="${CSS.escape(id)}"]`);
+    return [...this.list.children].find((li) => li.dataset.id === id) ?? null;
   }
 
   async act(row, action, button) {
@@ -355,14 +441,21 @@ export class ModelManager {
           this.fail(row, raw);
         }
         return this.refresh();
-      case "use":
-        if (this.deps.busy()) return undefined;
+      case "use": {
+        // The button is disabled meanwhile; a click that got in first is told why.
+        const busy = this.deps.busy();
+        if (busy) return this.fail(row, { code: busy, message: "" });
         try {
           await this.deps.onUse(row);
         } catch (raw) {
           this.fail(row, raw);
         }
-        return this.refresh();
+        await this.refresh();
+        // The row lost its Use button (the model is in use now) or the load failed: focus
+        // stays in the row, unless the load moved it on (to 指示).
+        restoreFocus(this.list.ownerDocument, button, rowButton(this.rowElement(row.id), "use"));
+        return undefined;
+      }
       default:
         return undefined;
     }

@@ -4,7 +4,7 @@
 // whether each is set. Every text is written with `textContent`.
 
 import { t } from "./i18n.js";
-import { describeError } from "./errors.js";
+import { describeError, describeMessage } from "./errors.js";
 import { normalizeNumberText } from "./presets.js";
 
 /**
@@ -36,6 +36,8 @@ export class ServePanel {
     this.lang = options.lang;
     this.onBackend = options.onBackend ?? (() => {});
     this.status = null;
+    /** `(lang) => { title, detail? }` of the error shown, or null. */
+    this.message = null;
     this.timer = null;
     this.backend = { kind: "local" };
     // The radio the user picked. It differs from `backend.kind` while a server is being typed
@@ -89,7 +91,7 @@ export class ServePanel {
       event.preventDefault();
       const url = $("remote-url").value.trim();
       if (url === "") {
-        this.showMessage(t(this.lang(), "remote_url_required"));
+        this.showMessage((lang) => ({ title: t(lang, "remote_url_required") }));
         $("remote-url").setAttribute("aria-invalid", "true");
         return;
       }
@@ -140,7 +142,7 @@ export class ServePanel {
     const text = this.$("serve-port").value;
     const port = /^\d+$/.test(text) ? Number(text) : NaN;
     if (!Number.isInteger(port) || port < 1 || port > 65535) {
-      this.showMessage(t(this.lang(), "error.invalid_setting", { field: t(this.lang(), "serve_port_label") }));
+      this.showMessage((lang) => describeMessage(lang, "error.invalid_setting", { field: t(lang, "serve_port_label") }));
       this.$("serve-port").setAttribute("aria-invalid", "true");
       this.render();
       return;
@@ -203,8 +205,11 @@ export class ServePanel {
       state.replaceChildren(said.parts[0]);
     }
     if (s?.error && !serving) {
-      const { title } = describeError(lang, s.error);
-      this.showMessage(`${t(lang, "serve_resume_failed")} ${title}`);
+      const error = s.error;
+      this.showMessage((l) => ({ title: `${t(l, "serve_resume_failed")} ${describeError(l, error).title}` }));
+    } else if (this.message) {
+      // The error shown stays, in the language now chosen.
+      this.paintMessage();
     }
     const keys = s?.keys ?? { server: false, remote: false };
     $("serve-key-state").textContent = t(lang, keys.server ? "key_set" : "key_unset");
@@ -226,17 +231,27 @@ export class ServePanel {
   }
 
   showError(raw) {
-    const { title, detail } = describeError(this.lang(), raw);
-    this.showMessage(title, detail);
+    this.showMessage((lang) => describeError(lang, raw));
   }
 
-  showMessage(title, detail = "") {
-    this.$("serve-error-title").textContent = title;
-    this.$("serve-error-detail").textContent = detail;
+  /**
+   * Shows `describe(lang)`'s `{ title, detail? }` as the panel's error. The function is kept:
+   * a re-render in another language says it again in that one.
+   */
+  showMessage(describe) {
+    this.message = describe;
+    this.paintMessage();
     this.$("serve-error").hidden = false;
   }
 
+  paintMessage() {
+    const { title, detail = "" } = this.message(this.lang());
+    this.$("serve-error-title").textContent = title;
+    this.$("serve-error-detail").textContent = detail;
+  }
+
   clearError() {
+    this.message = null;
     this.$("serve-error").hidden = true;
   }
 }

@@ -41,11 +41,23 @@ export class StreamView {
     this.now = options.now ?? (() => performance.now());
     this.pending = [];
     this.framePending = false;
+    /** When a generation not yet accepted by the backend was requested (ms), or null. */
+    this.requestedAt = null;
     this.reset();
+  }
+
+  /**
+   * A new generation was requested at `requestedAt` (ms). The answer on screen stays until the
+   * backend accepts it (its `started` event begins the new one), so a refused request (a
+   * setting out of range, too long, busy) leaves the last answer, and its stats, as they were.
+   */
+  request(requestedAt = this.now()) {
+    this.requestedAt = requestedAt;
   }
 
   /** Clears the output for a new generation that was requested at `startedAt` (ms). */
   begin(startedAt = this.now()) {
+    this.requestedAt = null;
     this.reset();
     this.startedAt = startedAt;
     this.stats.running = true;
@@ -71,6 +83,7 @@ export class StreamView {
   handle(message) {
     switch (message?.event) {
       case "started":
+        if (this.requestedAt !== null) this.begin(this.requestedAt);
         this.stats.seed = message.data.seed;
         this.schedule();
         break;
@@ -115,8 +128,15 @@ export class StreamView {
     this.emitStats();
   }
 
-  /** Marks the generation as ended without a `finished` event (an error). */
+  /**
+   * Marks the generation as ended without a `finished` event (an error). One that never
+   * started leaves the last answer on screen.
+   */
   abort() {
+    if (this.requestedAt !== null) {
+      this.requestedAt = null;
+      return;
+    }
     this.stats.running = false;
     this.flush();
   }
