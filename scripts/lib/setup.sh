@@ -6,6 +6,8 @@ step() { printf '\n==> %s  [%s free]\n' "$*" "$(df -h --output=avail . 2>/dev/nu
 
 # A venv, with pip's own words when it can't be made: `python3 -m venv` swallows ensurepip's
 # output and says only "returned non-zero exit status 1".
+# When ensurepip fails in the new venv but another venv's pip works (the test venv, made
+# earlier in the same run), that pip installs pip into it (`pip --python`, pip >= 22.3).
 make_venv() {
   local dir="$1"
   python3 -m venv "$dir" && return 0
@@ -13,6 +15,13 @@ make_venv() {
   "$dir/bin/python3" -m ensurepip --upgrade --default-pip >&2 || true
   df -h "$dir" "${TMPDIR:-/tmp}" >&2 || true
   rm -rf "$dir"
+  if [ "$dir" != "$PY_VENV" ] && [ -x "$PY_VENV/bin/pip" ]; then
+    echo "making $dir without pip, and installing pip into it with $PY_VENV's pip" >&2
+    python3 -m venv --without-pip "$dir" &&
+      "$PY_VENV/bin/pip" --python "$dir/bin/python3" install -q pip &&
+      "$dir/bin/pip" --version && return 0
+    rm -rf "$dir"
+  fi
   return 1
 }
 

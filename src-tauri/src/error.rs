@@ -181,6 +181,10 @@ impl serde::Serialize for AppError {
             Some(HubError::DiskFilled { .. }) => {
                 map.serialize_entry("reason", "during")?;
             }
+            // `tls` is otherwise said of a remote server; here it is the hub's connection.
+            Some(HubError::Tls { .. }) => {
+                map.serialize_entry("reason", "hub")?;
+            }
             _ => {}
         }
         match self {
@@ -332,6 +336,17 @@ mod tests {
             free: 0,
         }))
         .unwrap();
+        let tls = serde_json::to_value(AppError::from(HubError::Tls {
+            host: "huggingface.co".into(),
+            message: "invalid peer certificate: UnknownIssuer".into(),
+        }))
+        .unwrap();
+        assert_eq!((&tls["code"], &tls["reason"]), (&"tls".into(), &"hub".into()));
+        // Each reason has its sentence in both dictionaries.
+        let i18n = include_str!("../../ui/js/i18n.js");
+        for key in ["\"error.tls.hub\":", "\"error.disk_full.during\":"] {
+            assert_eq!(i18n.matches(key).count(), 2, "{key} in ja and en");
+        }
         assert_eq!(during["code"], "disk_full");
         assert_eq!(during["reason"], "during");
         assert!(during.get("numbers").is_none());

@@ -60,6 +60,9 @@ pub fn run() {
     };
     app.run(|handle, event| {
         if let tauri::RunEvent::ExitRequested { .. } = event {
+            // The window is gone: from here on a new launch must start its own window, not be
+            // handed to this one while it finishes exiting (it would show nothing and end).
+            tauri_plugin_single_instance::destroy(handle);
             if let Some(state) = handle.try_state::<AppState>() {
                 state.host.stop();
                 state.serving.close_now();

@@ -55,3 +55,23 @@ test("with a model: focus on 指示, still at the top", async () => {
   await driver.findElement(byId("instruction"));
   await screenshot("00-first-start-with-model");
 });
+
+test("Ctrl+= and Ctrl+- zoom the page (low vision: 200 % must be reachable)", async () => {
+  const app = await launch();
+  apps.push(app);
+  const { driver } = app;
+  const { Key } = await import("selenium-webdriver");
+  // The page's CSS width shrinks as the zoom grows; five steps of 20 % is 200 %.
+  const width = () => driver.executeScript("return window.innerWidth");
+  const start = await width();
+  const field = driver.findElement(byId("instruction"));
+  for (let i = 0; i < 5; i++) await field.sendKeys(Key.chord(Key.CONTROL, "="));
+  await driver.wait(async () => (await width()) <= Math.ceil(start / 2) + 1, 10000);
+  await screenshot("first-start-03-zoom-200");
+  const layout = await driver.executeScript(`
+    const out = document.getElementById("output").getBoundingClientRect();
+    return { overflow: document.documentElement.scrollWidth - window.innerWidth, outputWidth: out.width };`);
+  assert.ok(layout.overflow <= 1, `nothing runs off the side at 200 %: ${JSON.stringify(layout)}`);
+  for (let i = 0; i < 5; i++) await field.sendKeys(Key.chord(Key.CONTROL, "-"));
+  await driver.wait(async () => Math.abs((await width()) - start) <= 1, 10000);
+});

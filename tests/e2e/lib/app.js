@@ -106,6 +106,32 @@ export function appPids(dataDir) {
   }
 }
 
+/**
+ * Waits up to 20 s for the app processes of `dataDir` to end; ends any still there (TERM,
+ * then KILL) and says so in the log, so that the next launch with the folder starts afresh.
+ */
+async function appEnded(dataDir, logPath) {
+  const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+  const deadline = Date.now() + 20000;
+  while (appPids(dataDir).length > 0 && Date.now() < deadline) await sleep(100);
+  const left = appPids(dataDir);
+  if (left.length === 0) return;
+  const fd = openSync(logPath, "a");
+  writeSync(fd, `\n[the app (pids ${left.join(", ")}) was still running 20 s after the session ended; ending it]\n`);
+  closeSync(fd);
+  for (const signal of ["SIGTERM", "SIGKILL"]) {
+    for (const pid of appPids(dataDir)) {
+      try {
+        process.kill(Number(pid), signal);
+      } catch {
+        // Already gone.
+      }
+    }
+    const until = Date.now() + 5000;
+    while (appPids(dataDir).length > 0 && Date.now() < until) await sleep(100);
+  }
+}
+
 /** A fresh data dir for one app instance (settings, history). */
 export function freshDataDir() {
   return mkdtempSync(path.join(tmpdir(), "jslm-e2e-"));
@@ -146,6 +172,10 @@ export async function launch(options = {}) {
       try {
         await driver.quit();
       } finally {
+        // The app must be gone before the next launch with this data folder: a window still
+        // there (the session's end is a request) would receive that launch (one app per
+        // folder) and the new session would never start.
+        await appEnded(dataDir, logPath);
         tauriDriver.kill();
       }
     },
