@@ -194,19 +194,20 @@ impl HubClient {
             .read_timeout(config.read_timeout)
             .user_agent(concat!("jslm/", env!("CARGO_PKG_VERSION"), "; hf_hub/rust"));
         if let Some(bundle) = &config.ca_bundle {
-            let pem = std::fs::read(bundle).map_err(|e| HubError::Setup {
-                message: format!("cannot read the CA bundle {}: {e}", bundle.display()),
-            })?;
-            let certs =
-                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| HubError::Setup {
-                    message: format!("the CA bundle {} is not PEM: {e}", bundle.display()),
-                })?;
-            for cert in certs {
-                builder = builder.add_root_certificate(cert);
+            match read_ca_bundle(bundle) {
+                Ok(certs) => {
+                    for cert in certs {
+                        builder = builder.add_root_certificate(cert);
+                    }
+                }
+                Err(message) if config.ca_bundle_required => {
+                    return Err(HubError::Setup { message })
+                }
+                Err(message) => tracing::warn!("{message}; using the system's certificates only"),
             }
         }
         let http = builder.build().map_err(|e| HubError::Setup {
-            message: e.to_string(),
+            message: describe(&e),
         })?;
         Ok(Self {
             http,
@@ -586,6 +587,44 @@ impl HubClient {
     pub fn read_timeout(&self) -> Duration {
         self.config.read_timeout
     }
+}
+
+/// The certificates of a PEM bundle, each checked on its own as rustls will read it: a large
+/// bundle (conda's, a company's) may hold one that rustls refuses, which used to fail the
+/// whole client ("builder error"); that one alone is skipped, with a warning. An error when
+/// the file cannot be read or holds no usable certificate.
+fn read_ca_bundle(bundle: &std::path::Path) -> Result<Vec<reqwest::Certificate>, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let pem = std::fs::read(bundle)
+        .map_err(|e| format!("cannot read the CA bundle {}: {e}", bundle.display()))?;
+    let mut certs = Vec::new();
+    let mut bad = 0;
+    for item in CertificateDer::pem_slice_iter(&pem) {
+        let usable = item.ok().filter(|der| {
+            rustls::RootCertStore::empty()
+                .add(der.clone())
+                .is_ok()
+        });
+        match usable.and_then(|der| reqwest::Certificate::from_der(&der).ok()) {
+            Some(cert) => certs.push(cert),
+            None => bad += 1,
+        }
+    }
+    if certs.is_empty() {
+        return Err(format!(
+            "the CA bundle {} holds no PEM certificate that can be used",
+            bundle.display()
+        ));
+    }
+    if bad > 0 {
+        tracing::warn!(
+            bundle = %bundle.display(),
+            skipped = bad,
+            "certificates that cannot be used were skipped"
+        );
+    }
+    Ok(certs)
 }
 
 /// Reads a JSON answer of at most [`MAX_API_BODY`] bytes.

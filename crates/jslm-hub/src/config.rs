@@ -72,6 +72,12 @@ pub struct HubConfig {
     pub offline: bool,
     /// Extra PEM root certificates (e.g. a corporate TLS-inspection CA), added to the system ones.
     pub ca_bundle: Option<PathBuf>,
+    /// Whether `ca_bundle` was named for this app (`JSLM_CA_BUNDLE`): then a file that cannot be
+    /// read is an error. One named by another tool's variable (`REQUESTS_CA_BUNDLE`,
+    /// `SSL_CERT_FILE`, often set by conda or Homebrew, sometimes to a file since deleted) is
+    /// used where it can be, and skipped with a warning where not: it must not stop downloads
+    /// that the system's own certificates allow.
+    pub ca_bundle_required: bool,
     /// TCP/TLS connect timeout. Default 10 s.
     pub connect_timeout: Duration,
     /// Longest silence while reading a response before the attempt counts as stalled. Default 30 s.
@@ -110,6 +116,7 @@ impl HubConfig {
             .map(expand)
             .unwrap_or_else(|| hf_home.join("token"));
         let endpoint = non_empty("HF_ENDPOINT").unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
+        let ca_bundle_required = non_empty("JSLM_CA_BUNDLE").is_some();
         let ca_bundle = non_empty("JSLM_CA_BUNDLE")
             .or_else(|| non_empty("REQUESTS_CA_BUNDLE"))
             .or_else(|| non_empty("SSL_CERT_FILE"))
@@ -121,6 +128,7 @@ impl HubConfig {
             hf_token_path,
             offline: is_true(var("HF_HUB_OFFLINE")) || is_true(var("TRANSFORMERS_OFFLINE")),
             ca_bundle,
+            ca_bundle_required,
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(30),
             retry: RetryPolicy::default(),
@@ -280,6 +288,10 @@ mod tests {
         }
         let c = config(&[("SSL_CERT_FILE", "/s.pem"), ("JSLM_CA_BUNDLE", "/j.pem")]);
         assert_eq!(c.ca_bundle, Some(PathBuf::from("/j.pem")));
+        assert!(c.ca_bundle_required);
+        let c = config(&[("SSL_CERT_FILE", "/s.pem")]);
+        assert_eq!(c.ca_bundle, Some(PathBuf::from("/s.pem")));
+        assert!(!c.ca_bundle_required);
     }
 
     #[test]

@@ -31,8 +31,18 @@ fn a_custom_ca_bundle_is_loaded_and_a_bad_one_is_a_setup_error() {
     let good = dir.path().join("corp-ca.pem");
     std::fs::write(&good, TEST_CA).expect("write");
     let mut c = config("https://hub.example.test", dir.path().join("hub"));
-    c.ca_bundle = Some(good);
+    c.ca_bundle = Some(good.clone());
     HubClient::new(c.clone(), None).expect("the bundle is added to the trust roots");
+    // One certificate rustls cannot read, among good ones: only it is skipped.
+    let mixed = dir.path().join("mixed.pem");
+    std::fs::write(
+        &mixed,
+        format!("{TEST_CA}-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n"),
+    )
+    .expect("write");
+    c.ca_bundle = Some(mixed);
+    c.ca_bundle_required = true;
+    HubClient::new(c.clone(), None).expect("the good certificate is used");
 
     let bad = dir.path().join("bad.pem");
     std::fs::write(
@@ -40,14 +50,21 @@ fn a_custom_ca_bundle_is_loaded_and_a_bad_one_is_a_setup_error() {
         "-----BEGIN CERTIFICATE-----\nnot base64 !!!\n-----END CERTIFICATE-----\n",
     )
     .expect("write");
-    c.ca_bundle = Some(bad);
+    c.ca_bundle = Some(bad.clone());
     let err = HubClient::new(c.clone(), None).expect_err("bad PEM");
     assert_eq!(err.code(), "setup");
 
     c.ca_bundle = Some(dir.path().join("missing.pem"));
-    let err = HubClient::new(c, None).expect_err("missing file");
+    let err = HubClient::new(c.clone(), None).expect_err("missing file");
     assert_eq!(err.code(), "setup");
     assert!(err.to_string().contains("missing.pem"), "{err}");
+
+    // Named by another tool's variable (SSL_CERT_FILE from conda, say), a missing or bad file
+    // is skipped: the system's certificates still work.
+    c.ca_bundle_required = false;
+    HubClient::new(c.clone(), None).expect("a missing foreign bundle is skipped");
+    c.ca_bundle = Some(bad);
+    HubClient::new(c, None).expect("a bad foreign bundle is skipped");
 }
 
 /// A minimal HTTP forward proxy: one request per connection, `Connection: close` both ways.
