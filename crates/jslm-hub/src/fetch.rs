@@ -285,18 +285,34 @@ async fn download_to_partial(
             .map_err(|e| HubError::io("truncate", partial, e))?;
         len = 0;
     }
-    let mut verifier = Verifier::new(task.check.clone(), task.size);
-    if len > 0 {
-        verifier.update_from_file(partial, len)?;
-    }
-    file.seek(std::io::SeekFrom::Start(len))
-        .await
-        .map_err(|e| HubError::io("seek", partial, e))?;
+    // Said before the bytes on disk are hashed (up to a minute for gigabytes on a hard disk),
+    // so that the window shows the file under way rather than a frozen bar.
     cx.sink.emit(DownloadEvent::FileStarted {
         file: task.name.clone(),
         size: task.size,
         resumed_from: len,
     });
+    let mut verifier = Verifier::new(task.check.clone(), task.size);
+    if len > 0 {
+        // Off the async threads (they serve the window's other commands meanwhile), and
+        // stopped by Pause.
+        let path = partial.to_path_buf();
+        let cancel = cx.cancel.clone();
+        let hashed = tokio::task::spawn_blocking(move || {
+            let done = verifier.update_from_file(&path, len, &|| cancel.is_cancelled());
+            done.map(|complete| (complete, verifier))
+        })
+        .await
+        .map_err(|e| HubError::io("read partial download", partial, std::io::Error::other(e)))??;
+        let complete;
+        (complete, verifier) = hashed;
+        if !complete {
+            return Err(cancelled(&mut file, len).await);
+        }
+    }
+    file.seek(std::io::SeekFrom::Start(len))
+        .await
+        .map_err(|e| HubError::io("seek", partial, e))?;
     if len > 0 {
         tracing::info!(file = %task.name, resumed_from = len, "resuming partial download");
     }
