@@ -329,12 +329,7 @@ impl DownloadManager {
         let mut files = Vec::with_capacity(tasks.len());
         for (task, _) in &tasks {
             let pointer = self.cache.pointer_path(&spec.repo, &commit, &task.name);
-            let blob = self.cache.blob_path(&spec.repo, &task.etag);
-            // The snapshot entry's own size, following links: where links are not allowed it
-            // is a copy, and a copy cut short must be made again.
-            let reused = std::fs::metadata(&pointer)
-                .is_ok_and(|m| m.is_file() && m.len() == task.size)
-                && std::fs::metadata(&blob).is_ok_and(|m| m.len() == task.size);
+            let reused = self.in_snapshot(task);
             if !reused {
                 let fetched = fetch_file(&cx, task, &mut overall).await?;
                 // Identical files share one blob: checked once is checked for all of them.
@@ -385,10 +380,29 @@ impl DownloadManager {
     fn present_bytes(&self, task: &FileTask) -> u64 {
         let len = |p: std::path::PathBuf| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
         let blob = len(self.cache.blob_path(&task.repo, &task.etag));
-        if blob == task.size {
-            return blob;
+        if blob == task.size || self.in_snapshot(task) {
+            return task.size;
         }
         len(self.cache.incomplete_path(&task.repo, &task.etag)).min(task.size)
+    }
+
+    /// Whether the snapshot already holds the file whole: a link to a blob of its size, or a
+    /// file of its own of that size. The latter is what huggingface_hub leaves where links are
+    /// not allowed (Windows without developer mode): it *moves* the new blob into the snapshot,
+    /// so `blobs/` has nothing, and requiring the blob downloaded the model again (and asked
+    /// for its whole size in free space first). Copies this crate makes are renamed into place
+    /// whole (`HfCache::link_pointer`), so one of the right size is the file.
+    fn in_snapshot(&self, task: &FileTask) -> bool {
+        let pointer = self.cache.pointer_path(&task.repo, &task.commit, &task.name);
+        let Ok(link) = std::fs::symlink_metadata(&pointer) else {
+            return false;
+        };
+        // The entry's own size, following links: a link to a missing or partial blob is not it.
+        let whole = std::fs::metadata(&pointer).is_ok_and(|m| m.is_file() && m.len() == task.size);
+        let blob = self.cache.blob_path(&task.repo, &task.etag);
+        whole
+            && (link.file_type().is_file()
+                || std::fs::metadata(&blob).is_ok_and(|m| m.len() == task.size))
     }
 
     /// `HEAD` one file and build its task (and whether it is an LFS file).

@@ -844,3 +844,36 @@ async fn a_download_host_that_refuses_is_not_a_token_problem() {
         assert!(!text.contains("token"), "{text}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_huggingface_hub_moved_into_the_snapshot_is_not_fetched_again() {
+    // huggingface_hub without link rights (Windows without developer mode) moves each new
+    // blob into snapshots/: the file is there, blobs/ is empty. That is the model, not a
+    // reason to download 15 GB again.
+    let hub = server().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let m = manager(&hub.endpoint, dir.path().join("hub"), None);
+    let first = m
+        .download(request("org/plain"), |_| {}, CancellationToken::new())
+        .await
+        .expect("download");
+    for file in &first.files {
+        let pointer = &file.path;
+        let content = std::fs::read(pointer).expect("read");
+        let blob = std::fs::canonicalize(pointer).expect("blob");
+        std::fs::remove_file(pointer).expect("unlink");
+        std::fs::write(pointer, &content).expect("regular file");
+        std::fs::remove_file(&blob).expect("no blob");
+    }
+    hub.reset_stats();
+    let again = m
+        .download(request("org/plain"), |_| {}, CancellationToken::new())
+        .await
+        .expect("again");
+    assert_eq!(hub.total_bytes_served(), 0, "nothing fetched again");
+    assert_eq!(again.downloaded_bytes, 0);
+    let repo = hub.repo("org/plain").expect("repo");
+    for f in &again.files {
+        assert_eq!(file_sha(&f.path), repo.files[&f.name].sha256, "{}", f.name);
+    }
+}
