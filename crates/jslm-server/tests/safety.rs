@@ -448,6 +448,47 @@ async fn closing_the_model_stops_running_and_waiting_requests_with_503() {
     assert_eq!(new.status(), 503);
 }
 
+/// A request waiting behind a run that goes on (here the window's own, which a close does
+/// not stop) hears of the close at once: 503 for a whole answer, an error event for a
+/// stream; it does not wait for the engine to come free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_requests_get_503_at_once_when_the_model_is_closed() {
+    let server = serve(ServerConfig::default(), 4).await;
+    let url = format!("{}/completions", server.url);
+    let window = server.model.gate().turn().await;
+    let whole = tokio::spawn(
+        client()
+            .post(&url)
+            .json(&json!({"prompt": "待つ", "max_tokens": 2}))
+            .send(),
+    );
+    let streamed = client()
+        .post(&url)
+        .json(&json!({"prompt": "待つ", "max_tokens": 2, "stream": true}))
+        .send()
+        .await
+        .unwrap();
+    let model = server.model.clone();
+    eventually(|| model.gate().occupied() == 2).await;
+    server.model.close();
+    let prompt = Duration::from_secs(5);
+    let resp = tokio::time::timeout(prompt, whole)
+        .await
+        .expect("the waiting request is answered while the engine is still held")
+        .unwrap()
+        .unwrap();
+    let (status, error) = error_of(resp).await;
+    assert_eq!((status, error["code"].as_str()), (503, Some("no_model")));
+    let body = tokio::time::timeout(prompt, streamed.text())
+        .await
+        .expect("the waiting stream ends while the engine is still held")
+        .unwrap();
+    let last: Value = serde_json::from_str(sse_data(&body).last().unwrap()).unwrap();
+    assert_eq!(last["error"]["code"], "no_model", "{last}");
+    assert_eq!(server.model.gate().occupied(), 0, "their places are free");
+    drop(window);
+}
+
 /// Ctrl-C (`run`'s shutdown future) ends the answer in flight and the request waiting behind
 /// it, and `run` returns without waiting for either to finish.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
