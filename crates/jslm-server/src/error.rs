@@ -181,7 +181,13 @@ impl ApiError {
             StatusCode::FORBIDDEN,
             "invalid_request_error",
             ErrorCode::Forbidden.as_str(),
-            "this server answers only requests addressed to localhost, 127.0.0.1 or [::1]".into(),
+            "this server listens on a loopback address and answers only requests addressed \
+             to localhost, *.localhost, 127.0.0.1, [::1] or host.docker.internal (the Host \
+             header), so that no web page can reach it under a name of its own. To reach it \
+             under another name, start it on a non-loopback address with an API key \
+             (`jslm serve --host 0.0.0.0 --api-key KEY`), or have the proxy in front of it \
+             send `Host: localhost`"
+                .into(),
         )
     }
 

@@ -2,7 +2,7 @@
 //! and the guard every request passes first.
 //!
 //! Order of checks, so a request learns the first thing wrong with it: Host header (on a
-//! loopback bind only `localhost`, `127.0.0.1` or `[::1]`: a web page that rebinds its own
+//! loopback bind only loopback names, see [`loopback_host`]: a web page that rebinds its own
 //! name to 127.0.0.1 cannot reach the server) → API key (401) → JSON content type (415: a
 //! browser cannot send one cross-origin without a CORS preflight, which is refused unless
 //! origins were named) → body size (413) → fields (400) → model name (404) → a place in the
@@ -71,7 +71,7 @@ pub fn router(model: ServedModel, config: &ServerConfig) -> Router {
 
 async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let config = &state.config;
-    if config.host.is_loopback() && !loopback_host(request.headers()) {
+    if !host_allowed(config.host, request.headers()) {
         return ApiError::forbidden_host().into_response();
     }
     if let Some(key) = &config.api_key {
@@ -91,8 +91,20 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
     next.run(request).await
 }
 
+/// Whether a request with these headers may reach a server bound to `bound`. On a loopback
+/// bind, only requests addressed to a loopback name (the DNS-rebinding guard). On any other
+/// bind the Host is whatever name the network knows this machine by, so it is not checked:
+/// such a server requires an API key, which a web page does not have.
+fn host_allowed(bound: std::net::IpAddr, headers: &HeaderMap) -> bool {
+    !bound.is_loopback() || loopback_host(headers)
+}
+
 /// Whether the Host header names this machine's loopback (any port); a request without one
-/// (HTTP/1.0) is not from a browser.
+/// (HTTP/1.0) is not from a browser. Loopback names: `localhost`, `127.0.0.1`, `[::1]`, any
+/// `*.localhost` (RFC 6761: always loopback, never sent to DNS, so an attacker cannot point
+/// one at a page of theirs), and `host.docker.internal`, Docker Desktop's name for the host
+/// in its containers (a web page cannot be served from that name either; and what a
+/// cross-origin page could still send without a preflight is not JSON, refused with 415).
 fn loopback_host(headers: &HeaderMap) -> bool {
     let Some(host) = headers.get(header::HOST) else {
         return true;
@@ -104,10 +116,21 @@ fn loopback_host(headers: &HeaderMap) -> bool {
         Some(v6) => v6.split(']').next().map(|h| format!("[{h}]")),
         None => host.split(':').next().map(str::to_string),
     };
-    matches!(
-        name.as_deref().map(str::to_ascii_lowercase).as_deref(),
-        Some("localhost" | "127.0.0.1" | "[::1]")
-    )
+    let Some(name) = name.map(|n| n.to_ascii_lowercase()) else {
+        return false;
+    };
+    let is_label = |label: &str| {
+        !label.is_empty()
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    match name.as_str() {
+        "localhost" | "127.0.0.1" | "[::1]" | "host.docker.internal" => true,
+        other => other
+            .strip_suffix(".localhost")
+            .is_some_and(|sub| sub.split('.').all(is_label)),
+    }
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -284,24 +307,62 @@ fn json_event(value: &serde_json::Value) -> Event {
 mod tests {
     use super::*;
 
+    fn host(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, value.parse().unwrap());
+        headers
+    }
+
     #[test]
     fn only_loopback_host_names_pass() {
-        for (host, ok) in [
+        for (name, ok) in [
             ("localhost:8642", true),
             ("127.0.0.1:8642", true),
             ("127.0.0.1", true),
             ("[::1]:8642", true),
             ("LOCALHOST", true),
+            // RFC 6761: every *.localhost name is loopback.
+            ("app.localhost:8642", true),
+            ("a.b-c.localhost", true),
+            ("My.LocalHost", true),
+            // Docker Desktop's name for the host, from a container.
+            ("host.docker.internal:8642", true),
+            ("HOST.DOCKER.INTERNAL", true),
             ("evil.example:8642", false),
             ("localhost.evil.example", false),
+            ("evillocalhost", false),
+            (".localhost", false),
+            ("a..localhost", false),
+            ("a_b.localhost", false),
+            ("evil.host.docker.internal", false),
+            ("docker.internal", false),
             ("127.0.0.1.nip.io", false),
             ("[::2]:1", false),
         ] {
-            let mut headers = HeaderMap::new();
-            headers.insert(header::HOST, host.parse().unwrap());
-            assert_eq!(loopback_host(&headers), ok, "{host}");
+            assert_eq!(loopback_host(&host(name)), ok, "{name}");
         }
         assert!(loopback_host(&HeaderMap::new()));
+    }
+
+    /// On a loopback bind the Host must be a loopback name; on any other bind (which needs an
+    /// API key) it is not checked: clients reach it by whatever name the network gives it.
+    #[test]
+    fn the_host_is_checked_on_loopback_binds_only() {
+        let loopback: [std::net::IpAddr; 2] =
+            ["127.0.0.1".parse().unwrap(), "::1".parse().unwrap()];
+        let open: [std::net::IpAddr; 3] = [
+            "0.0.0.0".parse().unwrap(),
+            "192.168.1.5".parse().unwrap(),
+            "::".parse().unwrap(),
+        ];
+        for bound in loopback {
+            assert!(host_allowed(bound, &host("localhost:8642")), "{bound}");
+            assert!(!host_allowed(bound, &host("gpu-box:8642")), "{bound}");
+        }
+        for bound in open {
+            assert!(host_allowed(bound, &host("gpu-box:8642")), "{bound}");
+            assert!(host_allowed(bound, &host("192.168.1.5:8642")), "{bound}");
+        }
     }
 
     #[test]

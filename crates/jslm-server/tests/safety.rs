@@ -194,7 +194,25 @@ async fn foreign_host_names_are_refused_and_cors_is_off_unless_asked() {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 403);
+    let (status, error) = error_of(resp).await;
+    assert_eq!((status, error["code"].as_str()), (403, Some("forbidden")));
+    // It says how to get past it.
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("--api-key") && message.contains("Host: localhost"),
+        "{message}"
+    );
+    // Names that are always this machine: *.localhost (RFC 6761) and Docker Desktop's name
+    // for the host.
+    for host in ["app.localhost:8642", "host.docker.internal:8642"] {
+        let resp = client()
+            .get(&models)
+            .header("host", host)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{host}");
+    }
     let resp = client()
         .get(&models)
         .header("origin", "http://localhost:3000")
