@@ -79,9 +79,9 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(bearer_token)
             .unwrap_or("");
-        if !key.matches(given.trim()) {
+        if !key.matches(given) {
             return ApiError::unauthorized().into_response();
         }
     }
@@ -89,6 +89,16 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
         return ApiError::unsupported_media_type().into_response();
     }
     next.run(request).await
+}
+
+/// The token of an `Authorization: Bearer TOKEN` header. The scheme is matched without
+/// regard to case (RFC 7235: `bearer`, `BEARER`), and one or more spaces may follow it (its
+/// grammar is `auth-scheme 1*SP token68`); `None` for another scheme.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim_start_matches(' '))
 }
 
 /// Whether a request with these headers may reach a server bound to `bound`. On a loopback
@@ -362,6 +372,25 @@ mod tests {
         for bound in open {
             assert!(host_allowed(bound, &host("gpu-box:8642")), "{bound}");
             assert!(host_allowed(bound, &host("192.168.1.5:8642")), "{bound}");
+        }
+    }
+
+    #[test]
+    fn bearer_schemes_in_any_case() {
+        for (value, token) in [
+            ("Bearer sk-1", Some("sk-1")),
+            ("bearer sk-1", Some("sk-1")),
+            ("BEARER sk-1", Some("sk-1")),
+            // RFC 7235's grammar allows several spaces after the scheme.
+            ("Bearer   sk-1", Some("sk-1")),
+            (" Bearer sk-1 ", Some("sk-1")),
+            ("Bearer ", None),
+            ("Basic sk-1", None),
+            ("Bearersk-1", None),
+            ("sk-1", None),
+            ("", None),
+        ] {
+            assert_eq!(bearer_token(value), token, "{value:?}");
         }
     }
 

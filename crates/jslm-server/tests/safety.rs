@@ -164,6 +164,7 @@ async fn the_api_key_is_required_when_set() {
         Some("Bearer sk-test-2"),
         Some("sk-test-1"),
         Some("Bearer "),
+        Some("Basic sk-test-1"),
     ] {
         let mut req = client().get(&models);
         if let Some(a) = auth {
@@ -173,6 +174,16 @@ async fn the_api_key_is_required_when_set() {
         assert_eq!(status, 401, "{auth:?}");
         assert_eq!(error["code"], "invalid_api_key");
         assert!(!error.to_string().contains("sk-test-1"));
+    }
+    // The scheme in any case (RFC 7235), and more than one space after it.
+    for auth in ["bearer sk-test-1", "BEARER  sk-test-1"] {
+        let resp = client()
+            .get(&models)
+            .header("authorization", auth)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{auth}");
     }
     let ok = client()
         .post(format!("{}/chat/completions", server.url))
