@@ -5,8 +5,9 @@
 //! loopback bind only loopback names, see [`loopback_host`]: a web page that rebinds its own
 //! name to 127.0.0.1 cannot reach the server) → API key (401) → JSON content type (415: a
 //! browser cannot send one cross-origin without a CORS preflight, which is refused unless
-//! origins were named) → body size (413) → fields (400) → model name (404) → a place in the
-//! queue (429 with `Retry-After`). Only then does the request wait for the engine.
+//! origins were named) → body size (413) → fields (400) → model name (404) → prompt length
+//! against the context (400; tokenized on a blocking thread) → a place in the queue (429 with
+//! `Retry-After`). Only then does the request wait for the engine.
 
 use crate::chat;
 use crate::config::ServerConfig;
@@ -204,18 +205,31 @@ async fn answer(
     let sampling = request.sampling()?;
     let prompt = prompt_of(&request, route)?;
     let model = &state.model;
-    if model.is_closed() {
-        return Err(ApiError::unavailable());
-    }
-    let field = sampling.max_tokens_field;
-    // Empty prompts and prompts too long for the context are refused before queueing.
-    model
-        .engine()
-        .prepare_raw(&prompt, &sampling.settings)
-        .map_err(|e| ApiError::from_engine(&e, |f| rename_field(f, field)))?;
+    // Before the tokenizer: a request for another model is answered without that work.
     if let Some(asked) = request.model.as_deref().filter(|m| *m != model.id()) {
         return Err(ApiError::model_not_served(asked, model.id()));
     }
+    if model.is_closed() {
+        return Err(ApiError::unavailable());
+    }
+    // Empty prompts and prompts too long for the context are refused before queueing. The
+    // tokenizer takes a while on a long prompt (bodies may be 1 MiB): not on the runtime's
+    // threads, which answer every other connection. (No cheaper refusal by byte count: no
+    // number of bytes is sure to overflow, as a tokenizer's normalizer may shorten text.)
+    let (prompt, prepared) = {
+        let (model, settings) = (model.clone(), sampling.settings.clone());
+        tokio::task::spawn_blocking(move || {
+            let prepared = model.engine().prepare_raw(&prompt, &settings);
+            (prompt, prepared)
+        })
+        .await
+        .map_err(|e| {
+            tracing::error!("the tokenizer's thread died: {e}");
+            ApiError::internal(ErrorCode::Internal)
+        })?
+    };
+    let field = sampling.max_tokens_field;
+    prepared.map_err(|e| ApiError::from_engine(&e, |f| rename_field(f, field)))?;
     let place = model
         .gate()
         .try_place()

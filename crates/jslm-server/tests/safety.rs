@@ -144,6 +144,22 @@ async fn bad_requests_get_openai_errors_naming_the_field() {
         error["message"].as_str().unwrap().contains("GET"),
         "{error}"
     );
+    // Another model's name is answered before the prompt is tokenized: 404, even for a
+    // prompt too long for the context.
+    let resp = client()
+        .post(&url)
+        .json(
+            &json!({"messages": [{"role": "user", "content": "x"}], "max_tokens": 4096,
+                      "model": "gpt-4o"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (status, error) = error_of(resp).await;
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (404, Some("model_not_found"))
+    );
     assert_eq!(
         server.model.stats().finished,
         0,
