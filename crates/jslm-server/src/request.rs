@@ -333,6 +333,7 @@ pub fn rename_field(engine_field: &str, max_tokens_field: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn sampling(body: &str) -> Result<Sampling, ApiError> {
         parse(body.as_bytes())?.sampling()
@@ -365,6 +366,10 @@ mod tests {
         );
         assert_eq!(ext.stops, ["。"]);
         assert!(ext.stream && ext.include_usage);
+        // Up to 16 stop strings (editor plugins send more than OpenAI's 4).
+        let stops: Vec<String> = (0..MAX_STOPS).map(|i| format!("</s{i}>")).collect();
+        let many = sampling(&json!({ "stop": stops }).to_string()).unwrap();
+        assert_eq!(many.stops, stops);
         let newer = sampling(r#"{"max_completion_tokens": 9, "max_tokens": 3}"#).unwrap();
         assert_eq!(newer.settings.max_new_tokens, 9);
         // What clients send by default for features they do not use.
@@ -397,7 +402,11 @@ mod tests {
             (r#"{"seed": "s"}"#, "seed"),
             (r#"{"stream": "yes"}"#, "stream"),
             (r#"{"stop": 5}"#, "stop"),
-            (r#"{"stop": ["a", "b", "c", "d", "e"]}"#, "stop"),
+            (
+                r#"{"stop": ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m",
+                             "n", "o", "p", "q"]}"#,
+                "stop",
+            ),
             (r#"{"stop": ["a", ""]}"#, "stop[1]"),
             (r#"{"n": 2}"#, "n"),
             (r#"{"frequency_penalty": 0.5}"#, "frequency_penalty"),
