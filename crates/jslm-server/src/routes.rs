@@ -1,5 +1,5 @@
-//! The HTTP surface: `GET /v1/models`, `POST /v1/completions`, `POST /v1/chat/completions`,
-//! and the guard every request passes first.
+//! The HTTP surface: `GET /v1/models`, `GET /v1/models/{model}`, `POST /v1/completions`,
+//! `POST /v1/chat/completions`, and the guard every request passes first.
 //!
 //! Order of checks, so a request learns the first thing wrong with it: Host header (on a
 //! loopback bind only loopback names, see [`loopback_host`]: a web page that rebinds its own
@@ -19,7 +19,7 @@ use crate::request::{self, rename_field, OpenAiRequest};
 use crate::response::{Header, Route};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -44,6 +44,9 @@ pub fn router(model: ServedModel, config: &ServerConfig) -> Router {
     };
     let router = Router::new()
         .route("/v1/models", get(models))
+        // A wildcard: served names may hold `/` (`stabilityai/japanese-stablelm-…`), which
+        // clients send as they are or as `%2F`; both arrive decoded.
+        .route("/v1/models/{*id}", get(one_model))
         .route("/v1/completions", post(completions))
         .route("/v1/chat/completions", post(chat_completions))
         .fallback(fallback)
@@ -161,17 +164,32 @@ async fn wrong_method(request: Request) -> ApiError {
 }
 
 async fn models(State(state): State<AppState>) -> Json<serde_json::Value> {
-    let model = &state.model;
     Json(serde_json::json!({
         "object": "list",
-        "data": [{
-            "id": model.id(),
-            "object": "model",
-            "created": model.created(),
-            "owned_by": "jslm",
-            "max_model_len": model.engine().info().context_length,
-        }],
+        "data": [model_object(&state.model)],
     }))
+}
+
+/// OpenAI's "retrieve model": the list's object, or 404 `model_not_found`.
+async fn one_model(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let model = &state.model;
+    if id != model.id() {
+        return Err(ApiError::model_not_served(&id, model.id()));
+    }
+    Ok(Json(model_object(model)))
+}
+
+fn model_object(model: &ServedModel) -> serde_json::Value {
+    serde_json::json!({
+        "id": model.id(),
+        "object": "model",
+        "created": model.created(),
+        "owned_by": "jslm",
+        "max_model_len": model.engine().info().context_length,
+    })
 }
 
 async fn completions(
