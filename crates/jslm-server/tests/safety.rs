@@ -40,7 +40,7 @@ async fn bad_requests_get_openai_errors_naming_the_field() {
             "max_tokens",
         ),
         (
-            json!({"messages": [{"role": "user", "content": "x"}], "top_k": -1}),
+            json!({"messages": [{"role": "user", "content": "x"}], "top_k": -2}),
             400,
             "top_k",
         ),
