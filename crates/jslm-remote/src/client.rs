@@ -310,50 +310,83 @@ impl Remote {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse().ok());
         let text = resp.text().await.unwrap_or_default();
-        let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        let error = &body["error"];
-        // OpenAI's shape, or vLLM's/llama.cpp's variants; else the start of the body.
-        let message = error["message"]
-            .as_str()
-            .or(error.as_str())
-            .or(body["message"].as_str())
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("{:.300}", text.trim()));
-        let code = error["code"].as_str().unwrap_or("");
-        let endpoint = self.base.clone();
-        let lower = message.to_lowercase();
-        Err(match status.as_u16() {
-            401 | 403 => RemoteError::Unauthorized {
+        Err(status_error(
+            &self.base,
+            status.as_u16(),
+            retry_after,
+            &text,
+            model,
+        ))
+    }
+}
+
+/// The error an HTTP `status` with body `text` means, for a request for `model` (empty: the
+/// model list). The body's `error.code`, when it is a string, decides first (`jslm serve`
+/// and OpenAI send one; vLLM and llama.cpp send the status number there); the message's
+/// words are a guess only without one.
+fn status_error(
+    endpoint: &str,
+    status: u16,
+    retry_after: Option<u64>,
+    text: &str,
+    model: &str,
+) -> RemoteError {
+    let body: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+    let error = &body["error"];
+    // OpenAI's shape, or vLLM's/llama.cpp's variants; else the start of the body.
+    let message = error["message"]
+        .as_str()
+        .or(error.as_str())
+        .or(body["message"].as_str())
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("{:.300}", text.trim()));
+    let code = error["code"].as_str().filter(|c| !c.is_empty());
+    let endpoint = endpoint.to_string();
+    let lower = message.to_lowercase();
+    let unknown_model = match code {
+        Some(code) => code == "model_not_found",
+        // Without a code: "the model `x` does not exist" (vLLM) is about the model; a 404
+        // for a wrong URL ("no route …", "Not Found") is not, even when it lists
+        // `/v1/models`.
+        None => lower.contains("model") && !lower.contains("route"),
+    };
+    match (status, code) {
+        (401, _) | (403, None | Some("invalid_api_key" | "unauthorized")) => {
+            RemoteError::Unauthorized {
                 endpoint,
-                status: status.as_u16(),
+                status,
                 message,
-            },
-            404 if !model.is_empty() && (code == "model_not_found" || lower.contains("model")) => {
-                RemoteError::UnknownModel {
-                    endpoint,
-                    model: model.to_string(),
-                    message,
-                }
             }
-            400 | 413 if code == "context_length_exceeded" || lower.contains("context") => {
-                RemoteError::ContextTooLong { endpoint, message }
-            }
-            429 => RemoteError::Busy {
-                endpoint,
-                retry_after,
-                message,
-            },
-            s if (400..500).contains(&s) => RemoteError::Refused {
-                endpoint,
-                status: s,
-                message,
-            },
-            s => RemoteError::Failed {
-                endpoint,
-                message: format!("HTTP {s}: {message}"),
-                partial: String::new(),
-            },
-        })
+        }
+        // `jslm serve`'s guard on a loopback address: the request's Host is not a loopback
+        // name. No key would help.
+        (403, Some("forbidden")) => RemoteError::HostRefused { endpoint, message },
+        (404, _) if unknown_model && !model.is_empty() => RemoteError::UnknownModel {
+            endpoint,
+            model: model.to_string(),
+            message,
+        },
+        (400 | 413, Some("context_length_exceeded")) => {
+            RemoteError::ContextTooLong { endpoint, message }
+        }
+        (400 | 413, None) if lower.contains("context") => {
+            RemoteError::ContextTooLong { endpoint, message }
+        }
+        (429, _) => RemoteError::Busy {
+            endpoint,
+            retry_after,
+            message,
+        },
+        (400..=499, _) => RemoteError::Refused {
+            endpoint,
+            status,
+            message,
+        },
+        _ => RemoteError::Failed {
+            endpoint,
+            message: format!("HTTP {status}: {message}"),
+            partial: String::new(),
+        },
     }
 }
 

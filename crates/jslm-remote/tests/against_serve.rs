@@ -111,6 +111,16 @@ async fn each_failure_is_its_own_error() {
         .await
         .unwrap_err();
     assert!(matches!(e, RemoteError::UnknownModel { .. }), "{e}");
+    // A URL with a wrong path: "no route", not a model the server lacks.
+    let wrong = url.replace("/v1", "/api/v1");
+    let e = connect(&wrong, Some("tiny"), Some("sk-r"))
+        .await
+        .unwrap()
+        .generate(&request(4), &CancelFlag::new(), |_| {})
+        .await
+        .unwrap_err();
+    assert!(matches!(e, RemoteError::Refused { status: 404, .. }), "{e}");
+    assert!(e.to_string().contains("no route"), "{e}");
     // Prompt + max tokens over the server's context.
     let e = connect(&url, Some("tiny"), Some("sk-r"))
         .await
@@ -200,6 +210,108 @@ async fn server_errors_and_broken_streams_keep_the_partial_answer() {
     assert_eq!(e.code().as_str(), "remote_failed");
     assert!(e.to_string().contains("HTTP 500: boom"), "{e}");
     assert_eq!(e.partial(), None);
+}
+
+/// `jslm serve`'s Host guard (403 `forbidden`) is not a key problem; a 404 is a model
+/// problem when its code says so, or (without a code) its words, but never a "no route".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_are_told_apart_by_their_code_first() {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    use axum::routing::{get, post};
+    use jslm_server::ApiError;
+    // The real server's answers, from a fake at an address the guard would let through.
+    let host = axum::Router::new()
+        .route(
+            "/v1/models",
+            get(|| async { ApiError::forbidden_host().into_response() }),
+        )
+        .route(
+            "/v1/completions",
+            post(|| async { ApiError::forbidden_host().into_response() }),
+        );
+    let url = fake(host).await;
+    for e in [
+        connect(&url, None, Some("sk-r")).await.err().unwrap(),
+        connect(&url, Some("m"), Some("sk-r"))
+            .await
+            .unwrap()
+            .generate(&request(4), &CancelFlag::new(), |_| {})
+            .await
+            .unwrap_err(),
+    ] {
+        assert!(matches!(e, RemoteError::HostRefused { .. }), "{e}");
+        assert_eq!(e.code().as_str(), "forbidden");
+        let text = e.to_string();
+        assert!(!text.contains("JSLM_REMOTE_API_KEY"), "{text}");
+        assert!(text.contains("Host: localhost"), "{text}");
+    }
+    // (status, body, whether it is the model's fault)
+    let cases: [(u16, &str, bool); 6] = [
+        // jslm serve's own.
+        (
+            404,
+            &ApiError::model_not_served("m", "tiny").body().to_string(),
+            true,
+        ),
+        (
+            404,
+            &ApiError::not_found("/x/v1/completions").body().to_string(),
+            false,
+        ),
+        // vLLM's: the status number as the code, so the words decide.
+        (
+            404,
+            r#"{"object":"error","message":"The model `m` does not exist.","type":"NotFoundError","param":null,"code":404}"#,
+            true,
+        ),
+        // Without a code, a route's 404 that names /v1/models is still no model error.
+        (
+            404,
+            r#"{"error":{"message":"no route /x: this server has GET /v1/models"}}"#,
+            false,
+        ),
+        (404, "404 page not found", false),
+        // A code that is not the model's, with words that mention it.
+        (
+            404,
+            r#"{"error":{"message":"no such model endpoint","code":"not_found"}}"#,
+            false,
+        ),
+    ];
+    for (status, body, model_fault) in cases {
+        let body = body.to_string();
+        let app = axum::Router::new().route(
+            "/v1/completions",
+            post(move || async move {
+                let status = StatusCode::from_u16(status).unwrap();
+                (status, [("content-type", "application/json")], body).into_response()
+            }),
+        );
+        let e = connect(&fake(app).await, Some("m"), None)
+            .await
+            .unwrap()
+            .generate(&request(4), &CancelFlag::new(), |_| {})
+            .await
+            .unwrap_err();
+        let is_model = matches!(e, RemoteError::UnknownModel { .. });
+        assert_eq!(is_model, model_fault, "{e}");
+        if !model_fault {
+            assert!(matches!(e, RemoteError::Refused { status: 404, .. }), "{e}");
+        }
+    }
+    // A 403 without a code is still taken for a key problem (proxies in front of servers).
+    let app = axum::Router::new().route(
+        "/v1/completions",
+        post(|| async { (StatusCode::FORBIDDEN, "Forbidden") }),
+    );
+    let e = connect(&fake(app).await, Some("m"), None)
+        .await
+        .unwrap()
+        .generate(&request(4), &CancelFlag::new(), |_| {})
+        .await
+        .unwrap_err();
+    assert_eq!(e.code().as_str(), "unauthorized", "{e}");
 }
 
 /// Every setting reaches the server under the names vLLM and llama.cpp's server read, with the
