@@ -17,6 +17,7 @@ pub fn run(args: RemoteArgs, request: &GenerationRequest) -> anyhow::Result<()> 
         url: args.url,
         model: args.model,
         api_key: std::env::var(API_KEY_ENV).ok().filter(|k| !k.is_empty()),
+        ..Default::default()
     };
     let runtime = crate::hub_common::runtime()?;
     let stdout = std::io::stdout();

@@ -7,6 +7,10 @@
 //! and the repetition penalty (extensions: vLLM's `repetition_penalty`, llama.cpp's
 //! `repeat_penalty`; both are sent), `seed`; and
 //! `add_special_tokens: false` (vLLM's extension), as the card encodes the prompt without BOS.
+//!
+//! A server that stops sending does not hold a run forever: an error answer's body is read for
+//! at most [`Timeouts::error_body`] (and [`ERROR_BODY_LIMIT`] bytes), a streamed answer that
+//! has begun may be silent for at most [`Timeouts::idle`]; Stop ends any wait at once.
 
 use crate::error::RemoteError;
 use crate::sse::SseReader;
@@ -25,6 +29,30 @@ pub struct RemoteConfig {
     pub model: Option<String>,
     /// Sent as `Authorization: Bearer KEY`.
     pub api_key: Option<String>,
+    pub timeouts: Timeouts,
+}
+
+/// How long a server may keep the client waiting without sending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// To send the body of an error answer (its headers came): 30 s. It is one short JSON
+    /// object; a server that sends the headers and stalls must not hang the run.
+    pub error_body: Duration,
+    /// Of silence in a streamed answer, once the server has sent its first byte: 120 s. `jslm
+    /// serve` sends a keep-alive comment every 15 s, even while the request waits in its
+    /// queue, so that much silence means the server or the network is gone. Before the first
+    /// byte there is no limit (only Stop): vLLM and llama.cpp's server send nothing while a
+    /// request waits for its turn, which may be long on a busy server.
+    pub idle: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            error_body: Duration::from_secs(30),
+            idle: Duration::from_secs(120),
+        }
+    }
 }
 
 impl std::fmt::Debug for RemoteConfig {
@@ -33,6 +61,7 @@ impl std::fmt::Debug for RemoteConfig {
             .field("url", &self.url)
             .field("model", &self.model)
             .field("api_key", &self.api_key.as_ref().map(|_| "***"))
+            .field("timeouts", &self.timeouts)
             .finish()
     }
 }
@@ -43,6 +72,7 @@ pub struct Remote {
     base: String,
     model: String,
     api_key: Option<String>,
+    timeouts: Timeouts,
 }
 
 /// One remote generation's result, shaped like the engine's.
@@ -92,6 +122,7 @@ impl Remote {
             base,
             model: config.model.unwrap_or_default(),
             api_key: config.api_key,
+            timeouts: config.timeouts,
         };
         if remote.model.is_empty() {
             remote.model = remote.first_model().await?;
@@ -178,7 +209,12 @@ impl Remote {
             return Ok(self.cancelled(prompt, String::new(), start, s.seed));
         };
         let resp = resp.map_err(|e| RemoteError::transport(&self.base, &e, ""))?;
-        let resp = self.check_status(resp, &self.model).await?;
+        // An error's body is read under Stop too: a server may send the headers and stall.
+        let Some(resp) = unless_cancelled(cancel, self.check_status(resp, &self.model)).await
+        else {
+            return Ok(self.cancelled(prompt, String::new(), start, s.seed));
+        };
+        let resp = resp?;
         let mut reader = SseReader::default();
         let mut bytes = resp.bytes_stream();
         let mut raw = String::new();
@@ -191,7 +227,30 @@ impl Remote {
             message,
             partial: partial.to_string(),
         };
-        'read: while let Some(Some(chunk)) = unless_cancelled(cancel, bytes.next()).await {
+        let idle = self.timeouts.idle;
+        // Whether any byte came (a keep-alive comment counts): from then on silence is timed.
+        let mut heard = false;
+        'read: loop {
+            let next = async {
+                if heard {
+                    tokio::time::timeout(idle, bytes.next()).await
+                } else {
+                    Ok(bytes.next().await)
+                }
+            };
+            let chunk = match unless_cancelled(cancel, next).await {
+                None | Some(Ok(None)) => break,
+                Some(Ok(Some(chunk))) => chunk,
+                Some(Err(_)) => {
+                    let message = format!(
+                        "nothing came for {} s in the middle of the answer: the server or the \
+                         network is gone",
+                        idle.as_secs_f64()
+                    );
+                    return Err(fail(message, &raw));
+                }
+            };
+            heard = true;
             let chunk = chunk.map_err(|e| RemoteError::transport(&self.base, &e, &raw))?;
             for data in reader.push(&chunk) {
                 if data == "[DONE]" {
@@ -309,7 +368,11 @@ impl Remote {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse().ok());
-        let text = resp.text().await.unwrap_or_default();
+        let wait = self.timeouts.error_body;
+        let text = match error_body(resp, wait).await {
+            Some(text) => text,
+            None => format!("(no error message came within {} s)", wait.as_secs_f64()),
+        };
         Err(status_error(
             &self.base,
             status.as_u16(),
@@ -318,6 +381,28 @@ impl Remote {
             model,
         ))
     }
+}
+
+/// The most of an error answer's body that is read: its message is at the start, and a server
+/// that sends without end must not fill the memory.
+pub const ERROR_BODY_LIMIT: usize = 64 * 1024;
+
+/// The start of an error answer's body (up to [`ERROR_BODY_LIMIT`] bytes, what came within
+/// `wait`); `None` when nothing came.
+async fn error_body(resp: reqwest::Response, wait: Duration) -> Option<String> {
+    let mut body = Vec::new();
+    let mut bytes = resp.bytes_stream();
+    let read = async {
+        while let Some(Ok(chunk)) = bytes.next().await {
+            let room = ERROR_BODY_LIMIT - body.len();
+            body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if body.len() == ERROR_BODY_LIMIT {
+                break;
+            }
+        }
+    };
+    let finished = tokio::time::timeout(wait, read).await.is_ok();
+    (finished || !body.is_empty()).then(|| String::from_utf8_lossy(&body).into_owned())
 }
 
 /// The error an HTTP `status` with body `text` means, for a request for `model` (empty: the
@@ -471,6 +556,7 @@ mod tests {
             url: "http://h".into(),
             model: None,
             api_key: Some("sk-secret".into()),
+            ..Default::default()
         };
         assert!(!format!("{config:?}").contains("sk-secret"));
     }

@@ -48,6 +48,7 @@ async fn connect(url: &str, model: Option<&str>, key: Option<&str>) -> Result<Re
         url: url.to_string(),
         model: model.map(str::to_string),
         api_key: key.map(str::to_string),
+        ..Default::default()
     })
     .await
 }
