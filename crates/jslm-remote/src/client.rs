@@ -5,8 +5,9 @@
 //!
 //! The settings map one to one: `max_tokens`, `temperature` (0 for greedy), `top_p`, `top_k`
 //! and the repetition penalty (extensions: vLLM's `repetition_penalty`, llama.cpp's
-//! `repeat_penalty`; both are sent), `seed`; and
-//! `add_special_tokens: false` (vLLM's extension), as the card encodes the prompt without BOS.
+//! `repeat_penalty`; both are sent), `seed` (drawn here when none is given, so the run
+//! reports the seed that repeats it); and `add_special_tokens: false` (vLLM's extension), as
+//! the card encodes the prompt without BOS.
 //!
 //! A server that stops sending does not hold a run forever: an error answer's body is read for
 //! at most [`Timeouts::error_body`] (and [`ERROR_BODY_LIMIT`] bytes), a streamed answer that
@@ -84,7 +85,8 @@ pub struct RemoteOutput {
     /// `raw.strip()`, the card's `out`.
     pub text: String,
     pub stop_reason: StopReason,
-    /// Token counts from the server's `usage` (0 when it sent none); times measured here.
+    /// Token counts from the server's `usage` (0 when it sent none); times measured here;
+    /// the seed sent (the request's, or the one drawn for it).
     pub stats: GenerationStats,
     /// The endpoint and model that answered (for history).
     pub endpoint: String,
@@ -180,7 +182,10 @@ impl Remote {
     ) -> Result<RemoteOutput, RemoteError> {
         let prompt = PromptTemplate.build(&request.instruction, &request.input);
         let s = &request.settings;
-        let mut body = json!({
+        // Drawn here, not left to the server, which would not say which it drew: the run
+        // reports the seed that repeats it.
+        let seed = s.seed_or_draw();
+        let body = json!({
             "model": self.model,
             "prompt": prompt,
             "max_tokens": s.max_new_tokens,
@@ -196,23 +201,21 @@ impl Remote {
             // extension; `jslm serve` adds no BOS anyway; llama.cpp's server ignores it and
             // adds one (see tests/against_llama_server.rs).
             "add_special_tokens": false,
+            "seed": seed,
         });
-        if let Some(seed) = s.seed {
-            body["seed"] = json!(seed);
-        }
         let start = Instant::now();
         let sent = self
             .authorized(self.http.post(format!("{}/completions", self.base)))
             .json(&body)
             .send();
         let Some(resp) = unless_cancelled(cancel, sent).await else {
-            return Ok(self.cancelled(prompt, String::new(), start, s.seed));
+            return Ok(self.cancelled(prompt, String::new(), start, seed));
         };
         let resp = resp.map_err(|e| RemoteError::transport(&self.base, &e, ""))?;
         // An error's body is read under Stop too: a server may send the headers and stall.
         let Some(resp) = unless_cancelled(cancel, self.check_status(resp, &self.model)).await
         else {
-            return Ok(self.cancelled(prompt, String::new(), start, s.seed));
+            return Ok(self.cancelled(prompt, String::new(), start, seed));
         };
         let resp = resp?;
         let mut reader = SseReader::default();
@@ -309,7 +312,7 @@ impl Remote {
             reused_prompt_tokens: count("/prompt_tokens_details/cached_tokens"),
             generated_tokens: generated,
             total_ms: (end - start).as_secs_f64() * 1e3,
-            seed: s.seed.unwrap_or(0),
+            seed,
             ..Default::default()
         };
         if let Some(t0) = first_at {
@@ -331,13 +334,7 @@ impl Remote {
     }
 
     /// The result of a run stopped before the server answered.
-    fn cancelled(
-        &self,
-        prompt: String,
-        raw: String,
-        start: Instant,
-        seed: Option<u64>,
-    ) -> RemoteOutput {
+    fn cancelled(&self, prompt: String, raw: String, start: Instant, seed: u64) -> RemoteOutput {
         RemoteOutput {
             prompt,
             text: python_strip(&raw).to_string(),
@@ -345,7 +342,7 @@ impl Remote {
             stop_reason: StopReason::Cancelled,
             stats: GenerationStats {
                 total_ms: start.elapsed().as_secs_f64() * 1e3,
-                seed: seed.unwrap_or(0),
+                seed,
                 ..Default::default()
             },
             endpoint: self.base.clone(),

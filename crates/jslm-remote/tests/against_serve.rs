@@ -1,6 +1,7 @@
 //! The remote backend against our own server (`jslm-server` over the tiny model, in process):
-//! greedy answers equal the local engine's; each failure is its own error — unreachable, TLS,
-//! 401, unknown model, context too long, 5xx, and a stream that breaks off (partial kept).
+//! greedy answers equal the local engine's, a sampled one's reported seed repeats it locally;
+//! each failure is its own error — unreachable, TLS, 401, the Host refused, unknown model, a
+//! wrong URL, context too long, 5xx, and a stream that breaks off (partial kept).
 
 use jslm_engine::{CancelFlag, Engine, GenerationRequest, GenerationSettings, LoadOptions};
 use jslm_remote::{Remote, RemoteConfig, RemoteError};
@@ -315,6 +316,44 @@ async fn refusals_are_told_apart_by_their_code_first() {
     assert_eq!(e.code().as_str(), "unauthorized", "{e}");
 }
 
+/// A run without a seed reports the one it sent, and that seed repeats the run: the same
+/// sampled answer from the local engine. `top_k: 0` (off) is accepted by `jslm serve`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sampled_run_reports_the_seed_that_repeats_it() {
+    let url = serve(engine(), None).await;
+    let mut asked = request(16);
+    asked.settings = GenerationSettings {
+        max_new_tokens: 16,
+        do_sample: true,
+        temperature: 1.0,
+        top_p: 1.0,
+        top_k: 0,
+        repetition_penalty: 1.0,
+        seed: None,
+    };
+    let remote = connect(&url, Some("tiny"), None).await.unwrap();
+    let out = remote
+        .generate(&asked, &CancelFlag::new(), |_| {})
+        .await
+        .unwrap();
+    let seed = out.stats.seed;
+    assert!(seed <= jslm_engine::settings::MAX_SEED);
+    asked.settings.seed = Some(seed);
+    // Another engine, with an empty prompt cache, as a rerun elsewhere would be.
+    let local = engine()
+        .generate(&asked, &CancelFlag::new(), |_| {})
+        .unwrap();
+    assert_eq!(local.stats.seed, seed);
+    assert_eq!(out.text, local.text);
+    // Two runs without a seed draw two seeds.
+    asked.settings.seed = None;
+    let other = remote
+        .generate(&asked, &CancelFlag::new(), |_| {})
+        .await
+        .unwrap();
+    assert_ne!(other.stats.seed, seed);
+}
+
 /// Every setting reaches the server under the names vLLM and llama.cpp's server read, with the
 /// card's prompt as it is.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -361,4 +400,13 @@ async fn the_request_carries_every_setting() {
     assert_eq!(body["repetition_penalty"], 1.1);
     assert_eq!(body["repeat_penalty"], 1.1, "llama.cpp's name");
     assert_eq!(body["seed"], 7);
+    // Without a seed, one is drawn, sent and reported.
+    asked.settings.seed = None;
+    let out = remote
+        .generate(&asked, &CancelFlag::new(), |_| {})
+        .await
+        .unwrap();
+    let body = seen.lock().unwrap().take().unwrap();
+    let sent = body["seed"].as_u64().expect("a seed is always sent");
+    assert_eq!(out.stats.seed, sent);
 }
