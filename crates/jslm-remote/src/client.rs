@@ -4,10 +4,10 @@
 //! text comes back piece by piece, with the server's usage and finish reason.
 //!
 //! The settings map one to one: `max_tokens`, `temperature` (0 for greedy), `top_p`, `top_k`
-//! and the repetition penalty (extensions: vLLM's `repetition_penalty`, llama.cpp's
-//! `repeat_penalty`; both are sent), `seed` (drawn here when none is given, so the run
-//! reports the seed that repeats it); and `add_special_tokens: false` (vLLM's extension), as
-//! the card encodes the prompt without BOS.
+//! (-1 for off) and the repetition penalty (extensions: vLLM's `repetition_penalty`,
+//! llama.cpp's `repeat_penalty`; both are sent), `seed` (drawn here when none is given, so
+//! the run reports the seed that repeats it); and `add_special_tokens: false` (vLLM's
+//! extension), as the card encodes the prompt without BOS.
 //!
 //! A server that stops sending does not hold a run forever: an error answer's body is read for
 //! at most [`Timeouts::error_body`] (and [`ERROR_BODY_LIMIT`] bytes), a streamed answer that
@@ -191,7 +191,7 @@ impl Remote {
             "max_tokens": s.max_new_tokens,
             "temperature": if s.samples() { s.temperature } else { 0.0 },
             "top_p": s.top_p,
-            "top_k": s.top_k,
+            "top_k": top_k(s.top_k),
             "repetition_penalty": s.repetition_penalty,
             // llama.cpp's server reads its own name and ignores the one above.
             "repeat_penalty": s.repetition_penalty,
@@ -469,6 +469,19 @@ fn status_error(
             message: format!("HTTP {status}: {message}"),
             partial: String::new(),
         },
+    }
+}
+
+/// The `top_k` sent for the engine's `top_k` (0 = off). Off is sent as -1: vLLM (before 0.8:
+/// "top_k must be -1 (disable), or at least 1") and SGLang refuse 0, and -1 is off for them,
+/// for llama.cpp's server (any value <= 0) and for `jslm serve`. Leaving the field out would
+/// not be off: the server's default applies (vLLM: the model's generation_config, llama.cpp:
+/// 40, `jslm serve`: the card's 50).
+fn top_k(k: usize) -> i64 {
+    if k == 0 {
+        -1
+    } else {
+        i64::try_from(k).unwrap_or(i64::MAX)
     }
 }
 

@@ -400,13 +400,16 @@ async fn the_request_carries_every_setting() {
     assert_eq!(body["repetition_penalty"], 1.1);
     assert_eq!(body["repeat_penalty"], 1.1, "llama.cpp's name");
     assert_eq!(body["seed"], 7);
-    // Without a seed, one is drawn, sent and reported.
+    // Off is -1 for top_k (0 is refused by vLLM before 0.8 and SGLang); without a seed, one is
+    // drawn, sent and reported.
+    asked.settings.top_k = 0;
     asked.settings.seed = None;
     let out = remote
         .generate(&asked, &CancelFlag::new(), |_| {})
         .await
         .unwrap();
     let body = seen.lock().unwrap().take().unwrap();
+    assert_eq!(body["top_k"], -1);
     let sent = body["seed"].as_u64().expect("a seed is always sent");
     assert_eq!(out.stats.seed, sent);
 }
