@@ -205,8 +205,13 @@ impl serde::Serialize for AppError {
             Self::Remote(e) if e.partial().is_some() => {
                 map.serialize_entry("partial", &true)?;
             }
-            // Said of the remote server, not of this app's model or server.
-            Self::Remote(RemoteError::Unauthorized { .. } | RemoteError::ContextTooLong { .. }) => {
+            // Said of the remote server, not of this app's model or server (nor, for
+            // `forbidden`, of the Hugging Face hub: a jslm serve refused the host name).
+            Self::Remote(
+                RemoteError::Unauthorized { .. }
+                | RemoteError::ContextTooLong { .. }
+                | RemoteError::HostRefused { .. },
+            ) => {
                 map.serialize_entry("reason", "remote")?;
             }
             _ => {}

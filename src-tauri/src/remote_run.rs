@@ -8,7 +8,7 @@ use crate::error::AppResult;
 use crate::generation::now_ms;
 use crate::history::{HistoryEntry, RemoteRun};
 use crate::host::RemoteTicket;
-use jslm_engine::{GenerationEvent, GenerationRequest, GenerationStats};
+use jslm_engine::{GenerationEvent, GenerationRequest};
 use jslm_remote::{Remote, RemoteConfig, RemoteOutput};
 
 /// Runs `request` on the server `config` names. `send` forwards an event and returns false
@@ -20,7 +20,16 @@ pub async fn run(
     mut send: impl FnMut(&GenerationEvent) -> bool + Send,
 ) -> AppResult<RemoteOutput> {
     let cancel = ticket.cancel.clone();
-    let seed = request.settings.seed.unwrap_or(0);
+    // The seed the client will send (the window fixes one before a run; a request without
+    // gets one drawn here, as the client would): `Started` reports it before the client has.
+    let seed = request.settings.seed_or_draw();
+    let request = &GenerationRequest {
+        settings: jslm_engine::GenerationSettings {
+            seed: Some(seed),
+            ..request.settings.clone()
+        },
+        ..request.clone()
+    };
     let endpoint = config.url.clone();
     // Finding the server's model can wait on a server that never answers: Stop ends it.
     let remote = tokio::select! {
@@ -30,7 +39,7 @@ pub async fn run(
             let output = RemoteOutput::not_started(
                 jslm_engine::PromptTemplate.build(&request.instruction, &request.input),
                 endpoint,
-                request.settings.seed,
+                Some(seed),
             );
             send(&GenerationEvent::Finished {
                 reason: output.stop_reason,
@@ -56,12 +65,10 @@ pub async fn run(
             }
         })
         .await?;
+    // The stats as the client reports them, its seed included.
     send(&GenerationEvent::Finished {
         reason: output.stop_reason,
-        stats: GenerationStats {
-            seed,
-            ..output.stats.clone()
-        },
+        stats: output.stats.clone(),
     });
     Ok(output)
 }

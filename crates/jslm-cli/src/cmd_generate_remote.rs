@@ -17,6 +17,7 @@ pub fn run(args: RemoteArgs, request: &GenerationRequest) -> anyhow::Result<()> 
         url: args.url,
         model: args.model,
         api_key: std::env::var(API_KEY_ENV).ok().filter(|k| !k.is_empty()),
+        ..Default::default()
     };
     let runtime = crate::hub_common::runtime()?;
     let stdout = std::io::stdout();
@@ -69,30 +70,27 @@ pub fn run(args: RemoteArgs, request: &GenerationRequest) -> anyhow::Result<()> 
         // A closed pipe (`| head`) ends quietly with exit 0 (crate::stdout).
         return Err(crate::stdout::error(e));
     }
-    // The seed is the server's to draw when none was sent, and it does not say which: report
-    // none (not 0, which a rerun with --seed 0 would take for this run's).
-    let seed = request.settings.seed;
+    // The seed the client sent (the one given, or the one it drew): `--seed` with it repeats
+    // the run.
     if json {
-        let mut stats = serde_json::to_value(&result.stats)?;
-        stats["seed"] = serde_json::json!(seed);
         let last = serde_json::json!({
             "prompt": result.prompt,
             "text": result.text,
             "stop_reason": result.stop_reason,
-            "stats": stats,
+            "stats": result.stats,
             "remote": {"endpoint": result.endpoint, "model": result.model},
         });
         writeln!(out, "{last}").map_err(crate::stdout::error)?;
     } else {
         writeln!(out).map_err(crate::stdout::error)?;
         let s = &result.stats;
-        let seed = seed.map(|n| format!(", seed {n}")).unwrap_or_default();
         eprintln!(
-            "[{} tokens, stop: {:?}, TTFT {:.0} ms, decode {:.2} tok/s{seed}, remote {} at {}]",
+            "[{} tokens, stop: {:?}, TTFT {:.0} ms, decode {:.2} tok/s, seed {}, remote {} at {}]",
             s.generated_tokens,
             result.stop_reason,
             s.ttft_ms,
             s.decode_tokens_per_s,
+            s.seed,
             result.model,
             result.endpoint
         );

@@ -235,8 +235,8 @@ fn generate_remote_gives_the_local_answer_through_jslm_serve() {
     let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     assert_eq!(last["text"], case["greedy_text"]);
     assert_eq!(last["remote"]["model"], "tiny-mistral");
-    // No --seed: the server drew one and did not say which; 0 would be a lie.
-    assert!(last["stats"]["seed"].is_null(), "{last}");
+    // No --seed: the client drew the one it sent, and reports it.
+    assert!(last["stats"]["seed"].is_u64(), "{last}");
     assert_eq!(
         last["stats"]["generated_tokens"],
         case["greedy_ids"].as_array().unwrap().len()
@@ -298,7 +298,8 @@ fn ctrl_c_stops_the_server() {
     }
 }
 
-/// `--remote` with a seed reports it (JSON and text); local-only flags are usage errors.
+/// `--remote` reports the seed it sent, given or drawn (JSON and text); local-only flags are
+/// usage errors.
 #[test]
 fn generate_remote_reports_the_seed_it_sent_and_refuses_local_flags() {
     let server = serve(&[]);
@@ -322,9 +323,20 @@ fn generate_remote_reports_the_seed_it_sent_and_refuses_local_flags() {
     assert_eq!(last["stats"]["seed"], 7, "{last}");
     let out = run(&["--seed", "7"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains(", seed 7, remote"));
+    // Without --seed: the seed drawn for the run, not none and not 0.
+    let out = run(&["--json"]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert!(last["stats"]["seed"].is_u64(), "{last}");
     let out = run(&[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() && !stderr.contains("seed"), "{stderr}");
+    let drawn = stderr
+        .split(", seed ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse::<u64>().ok());
+    assert!(out.status.success() && drawn.is_some(), "{stderr}");
     let out = run(&["--precision", "q8_0"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be used with"));

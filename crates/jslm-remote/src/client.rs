@@ -4,9 +4,14 @@
 //! text comes back piece by piece, with the server's usage and finish reason.
 //!
 //! The settings map one to one: `max_tokens`, `temperature` (0 for greedy), `top_p`, `top_k`
-//! and the repetition penalty (extensions: vLLM's `repetition_penalty`, llama.cpp's
-//! `repeat_penalty`; both are sent), `seed`; and
-//! `add_special_tokens: false` (vLLM's extension), as the card encodes the prompt without BOS.
+//! (-1 for off) and the repetition penalty (extensions: vLLM's `repetition_penalty`,
+//! llama.cpp's `repeat_penalty`; both are sent), `seed` (drawn here when none is given, so
+//! the run reports the seed that repeats it); and `add_special_tokens: false` (vLLM's
+//! extension), as the card encodes the prompt without BOS.
+//!
+//! A server that stops sending does not hold a run forever: an error answer's body is read for
+//! at most [`Timeouts::error_body`] (and [`ERROR_BODY_LIMIT`] bytes), a streamed answer that
+//! has begun may be silent for at most [`Timeouts::idle`]; Stop ends any wait at once.
 
 use crate::error::RemoteError;
 use crate::sse::SseReader;
@@ -25,6 +30,30 @@ pub struct RemoteConfig {
     pub model: Option<String>,
     /// Sent as `Authorization: Bearer KEY`.
     pub api_key: Option<String>,
+    pub timeouts: Timeouts,
+}
+
+/// How long a server may keep the client waiting without sending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// To send the body of an error answer (its headers came): 30 s. It is one short JSON
+    /// object; a server that sends the headers and stalls must not hang the run.
+    pub error_body: Duration,
+    /// Of silence in a streamed answer, once the server has sent its first byte: 120 s. `jslm
+    /// serve` sends a keep-alive comment every 15 s, even while the request waits in its
+    /// queue, so that much silence means the server or the network is gone. Before the first
+    /// byte there is no limit (only Stop): vLLM and llama.cpp's server send nothing while a
+    /// request waits for its turn, which may be long on a busy server.
+    pub idle: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            error_body: Duration::from_secs(30),
+            idle: Duration::from_secs(120),
+        }
+    }
 }
 
 impl std::fmt::Debug for RemoteConfig {
@@ -33,6 +62,7 @@ impl std::fmt::Debug for RemoteConfig {
             .field("url", &self.url)
             .field("model", &self.model)
             .field("api_key", &self.api_key.as_ref().map(|_| "***"))
+            .field("timeouts", &self.timeouts)
             .finish()
     }
 }
@@ -43,6 +73,7 @@ pub struct Remote {
     base: String,
     model: String,
     api_key: Option<String>,
+    timeouts: Timeouts,
 }
 
 /// One remote generation's result, shaped like the engine's.
@@ -54,7 +85,8 @@ pub struct RemoteOutput {
     /// `raw.strip()`, the card's `out`.
     pub text: String,
     pub stop_reason: StopReason,
-    /// Token counts from the server's `usage` (0 when it sent none); times measured here.
+    /// Token counts from the server's `usage` (0 when it sent none); times measured here;
+    /// the seed sent (the request's, or the one drawn for it).
     pub stats: GenerationStats,
     /// The endpoint and model that answered (for history).
     pub endpoint: String,
@@ -92,6 +124,7 @@ impl Remote {
             base,
             model: config.model.unwrap_or_default(),
             api_key: config.api_key,
+            timeouts: config.timeouts,
         };
         if remote.model.is_empty() {
             remote.model = remote.first_model().await?;
@@ -149,13 +182,16 @@ impl Remote {
     ) -> Result<RemoteOutput, RemoteError> {
         let prompt = PromptTemplate.build(&request.instruction, &request.input);
         let s = &request.settings;
-        let mut body = json!({
+        // Drawn here, not left to the server, which would not say which it drew: the run
+        // reports the seed that repeats it.
+        let seed = s.seed_or_draw();
+        let body = json!({
             "model": self.model,
             "prompt": prompt,
             "max_tokens": s.max_new_tokens,
             "temperature": if s.samples() { s.temperature } else { 0.0 },
             "top_p": s.top_p,
-            "top_k": s.top_k,
+            "top_k": top_k(s.top_k),
             "repetition_penalty": s.repetition_penalty,
             // llama.cpp's server reads its own name and ignores the one above.
             "repeat_penalty": s.repetition_penalty,
@@ -165,20 +201,23 @@ impl Remote {
             // extension; `jslm serve` adds no BOS anyway; llama.cpp's server ignores it and
             // adds one (see tests/against_llama_server.rs).
             "add_special_tokens": false,
+            "seed": seed,
         });
-        if let Some(seed) = s.seed {
-            body["seed"] = json!(seed);
-        }
         let start = Instant::now();
         let sent = self
             .authorized(self.http.post(format!("{}/completions", self.base)))
             .json(&body)
             .send();
         let Some(resp) = unless_cancelled(cancel, sent).await else {
-            return Ok(self.cancelled(prompt, String::new(), start, s.seed));
+            return Ok(self.cancelled(prompt, String::new(), start, seed));
         };
         let resp = resp.map_err(|e| RemoteError::transport(&self.base, &e, ""))?;
-        let resp = self.check_status(resp, &self.model).await?;
+        // An error's body is read under Stop too: a server may send the headers and stall.
+        let Some(resp) = unless_cancelled(cancel, self.check_status(resp, &self.model)).await
+        else {
+            return Ok(self.cancelled(prompt, String::new(), start, seed));
+        };
+        let resp = resp?;
         let mut reader = SseReader::default();
         let mut bytes = resp.bytes_stream();
         let mut raw = String::new();
@@ -191,7 +230,30 @@ impl Remote {
             message,
             partial: partial.to_string(),
         };
-        'read: while let Some(Some(chunk)) = unless_cancelled(cancel, bytes.next()).await {
+        let idle = self.timeouts.idle;
+        // Whether any byte came (a keep-alive comment counts): from then on silence is timed.
+        let mut heard = false;
+        'read: loop {
+            let next = async {
+                if heard {
+                    tokio::time::timeout(idle, bytes.next()).await
+                } else {
+                    Ok(bytes.next().await)
+                }
+            };
+            let chunk = match unless_cancelled(cancel, next).await {
+                None | Some(Ok(None)) => break,
+                Some(Ok(Some(chunk))) => chunk,
+                Some(Err(_)) => {
+                    let message = format!(
+                        "nothing came for {} s in the middle of the answer: the server or the \
+                         network is gone",
+                        idle.as_secs_f64()
+                    );
+                    return Err(fail(message, &raw));
+                }
+            };
+            heard = true;
             let chunk = chunk.map_err(|e| RemoteError::transport(&self.base, &e, &raw))?;
             for data in reader.push(&chunk) {
                 if data == "[DONE]" {
@@ -250,7 +312,7 @@ impl Remote {
             reused_prompt_tokens: count("/prompt_tokens_details/cached_tokens"),
             generated_tokens: generated,
             total_ms: (end - start).as_secs_f64() * 1e3,
-            seed: s.seed.unwrap_or(0),
+            seed,
             ..Default::default()
         };
         if let Some(t0) = first_at {
@@ -272,13 +334,7 @@ impl Remote {
     }
 
     /// The result of a run stopped before the server answered.
-    fn cancelled(
-        &self,
-        prompt: String,
-        raw: String,
-        start: Instant,
-        seed: Option<u64>,
-    ) -> RemoteOutput {
+    fn cancelled(&self, prompt: String, raw: String, start: Instant, seed: u64) -> RemoteOutput {
         RemoteOutput {
             prompt,
             text: python_strip(&raw).to_string(),
@@ -286,7 +342,7 @@ impl Remote {
             stop_reason: StopReason::Cancelled,
             stats: GenerationStats {
                 total_ms: start.elapsed().as_secs_f64() * 1e3,
-                seed: seed.unwrap_or(0),
+                seed,
                 ..Default::default()
             },
             endpoint: self.base.clone(),
@@ -309,51 +365,123 @@ impl Remote {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse().ok());
-        let text = resp.text().await.unwrap_or_default();
-        let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        let error = &body["error"];
-        // OpenAI's shape, or vLLM's/llama.cpp's variants; else the start of the body.
-        let message = error["message"]
-            .as_str()
-            .or(error.as_str())
-            .or(body["message"].as_str())
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("{:.300}", text.trim()));
-        let code = error["code"].as_str().unwrap_or("");
-        let endpoint = self.base.clone();
-        let lower = message.to_lowercase();
-        Err(match status.as_u16() {
-            401 | 403 => RemoteError::Unauthorized {
-                endpoint,
-                status: status.as_u16(),
-                message,
-            },
-            404 if !model.is_empty() && (code == "model_not_found" || lower.contains("model")) => {
-                RemoteError::UnknownModel {
-                    endpoint,
-                    model: model.to_string(),
-                    message,
-                }
+        let wait = self.timeouts.error_body;
+        let text = match error_body(resp, wait).await {
+            Some(text) => text,
+            None => format!("(no error message came within {} s)", wait.as_secs_f64()),
+        };
+        Err(status_error(
+            &self.base,
+            status.as_u16(),
+            retry_after,
+            &text,
+            model,
+        ))
+    }
+}
+
+/// The most of an error answer's body that is read: its message is at the start, and a server
+/// that sends without end must not fill the memory.
+pub const ERROR_BODY_LIMIT: usize = 64 * 1024;
+
+/// The start of an error answer's body (up to [`ERROR_BODY_LIMIT`] bytes, what came within
+/// `wait`); `None` when nothing came.
+async fn error_body(resp: reqwest::Response, wait: Duration) -> Option<String> {
+    let mut body = Vec::new();
+    let mut bytes = resp.bytes_stream();
+    let read = async {
+        while let Some(Ok(chunk)) = bytes.next().await {
+            let room = ERROR_BODY_LIMIT - body.len();
+            body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if body.len() == ERROR_BODY_LIMIT {
+                break;
             }
-            400 | 413 if code == "context_length_exceeded" || lower.contains("context") => {
-                RemoteError::ContextTooLong { endpoint, message }
+        }
+    };
+    let finished = tokio::time::timeout(wait, read).await.is_ok();
+    (finished || !body.is_empty()).then(|| String::from_utf8_lossy(&body).into_owned())
+}
+
+/// The error an HTTP `status` with body `text` means, for a request for `model` (empty: the
+/// model list). The body's `error.code`, when it is a string, decides first (`jslm serve`
+/// and OpenAI send one; vLLM and llama.cpp send the status number there); the message's
+/// words are a guess only without one.
+fn status_error(
+    endpoint: &str,
+    status: u16,
+    retry_after: Option<u64>,
+    text: &str,
+    model: &str,
+) -> RemoteError {
+    let body: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+    let error = &body["error"];
+    // OpenAI's shape, or vLLM's/llama.cpp's variants; else the start of the body.
+    let message = error["message"]
+        .as_str()
+        .or(error.as_str())
+        .or(body["message"].as_str())
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("{:.300}", text.trim()));
+    let code = error["code"].as_str().filter(|c| !c.is_empty());
+    let endpoint = endpoint.to_string();
+    let lower = message.to_lowercase();
+    let unknown_model = match code {
+        Some(code) => code == "model_not_found",
+        // Without a code: "the model `x` does not exist" (vLLM) is about the model; a 404
+        // for a wrong URL ("no route …", "Not Found") is not, even when it lists
+        // `/v1/models`.
+        None => lower.contains("model") && !lower.contains("route"),
+    };
+    match (status, code) {
+        (401, _) | (403, None | Some("invalid_api_key" | "unauthorized")) => {
+            RemoteError::Unauthorized {
+                endpoint,
+                status,
+                message,
             }
-            429 => RemoteError::Busy {
-                endpoint,
-                retry_after,
-                message,
-            },
-            s if (400..500).contains(&s) => RemoteError::Refused {
-                endpoint,
-                status: s,
-                message,
-            },
-            s => RemoteError::Failed {
-                endpoint,
-                message: format!("HTTP {s}: {message}"),
-                partial: String::new(),
-            },
-        })
+        }
+        // `jslm serve`'s guard on a loopback address: the request's Host is not a loopback
+        // name. No key would help.
+        (403, Some("forbidden")) => RemoteError::HostRefused { endpoint, message },
+        (404, _) if unknown_model && !model.is_empty() => RemoteError::UnknownModel {
+            endpoint,
+            model: model.to_string(),
+            message,
+        },
+        (400 | 413, Some("context_length_exceeded")) => {
+            RemoteError::ContextTooLong { endpoint, message }
+        }
+        (400 | 413, None) if lower.contains("context") => {
+            RemoteError::ContextTooLong { endpoint, message }
+        }
+        (429, _) => RemoteError::Busy {
+            endpoint,
+            retry_after,
+            message,
+        },
+        (400..=499, _) => RemoteError::Refused {
+            endpoint,
+            status,
+            message,
+        },
+        _ => RemoteError::Failed {
+            endpoint,
+            message: format!("HTTP {status}: {message}"),
+            partial: String::new(),
+        },
+    }
+}
+
+/// The `top_k` sent for the engine's `top_k` (0 = off). Off is sent as -1: vLLM (before 0.8:
+/// "top_k must be -1 (disable), or at least 1") and SGLang refuse 0, and -1 is off for them,
+/// for llama.cpp's server (any value <= 0) and for `jslm serve`. Leaving the field out would
+/// not be off: the server's default applies (vLLM: the model's generation_config, llama.cpp:
+/// 40, `jslm serve`: the card's 50).
+fn top_k(k: usize) -> i64 {
+    if k == 0 {
+        -1
+    } else {
+        i64::try_from(k).unwrap_or(i64::MAX)
     }
 }
 
@@ -438,6 +566,7 @@ mod tests {
             url: "http://h".into(),
             model: None,
             api_key: Some("sk-secret".into()),
+            ..Default::default()
         };
         assert!(!format!("{config:?}").contains("sk-secret"));
     }

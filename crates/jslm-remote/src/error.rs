@@ -27,6 +27,14 @@ pub enum RemoteError {
         message: String,
     },
 
+    /// 403 from `jslm serve` on a loopback address: the request was addressed to a name that
+    /// is not a loopback one (its guard against DNS rebinding), e.g. through a proxy. A key
+    /// does not help; the server's message says what does.
+    #[error(
+        "{endpoint} refused the request for the host name it was addressed to (403): {message}"
+    )]
+    HostRefused { endpoint: String, message: String },
+
     /// The server does not serve that model.
     #[error("{endpoint} does not serve the model {model:?}: {message}")]
     UnknownModel {
@@ -72,6 +80,7 @@ impl RemoteError {
             Self::Unreachable { .. } => ErrorCode::RemoteUnreachable,
             Self::Tls { .. } => ErrorCode::Tls,
             Self::Unauthorized { .. } => ErrorCode::Unauthorized,
+            Self::HostRefused { .. } => ErrorCode::Forbidden,
             Self::UnknownModel { .. } => ErrorCode::ModelNotServed,
             Self::ContextTooLong { .. } => ErrorCode::ContextOverflow,
             Self::Busy { .. } => ErrorCode::QueueFull,

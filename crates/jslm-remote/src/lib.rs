@@ -3,14 +3,15 @@
 //! the CLI (`jslm generate --remote URL`) sends it the model card's prompt, exactly, through
 //! `/v1/completions`, streaming the answer back.
 //!
-//! Errors say what the user can act on ([`RemoteError`]): unreachable, TLS, 401, unknown model,
-//! context too long, busy, or a server failure — mid-stream with the partial answer kept.
+//! Errors say what the user can act on ([`RemoteError`]): unreachable, TLS, 401, a refused host
+//! name, unknown model, context too long, busy, or a server failure — mid-stream (or a server
+//! gone silent) with the partial answer kept.
 
 pub mod client;
 pub mod error;
 pub mod sse;
 
-pub use client::{Remote, RemoteConfig, RemoteOutput};
+pub use client::{Remote, RemoteConfig, RemoteOutput, Timeouts};
 pub use error::RemoteError;
 
 /// The environment variable the CLI reads the remote server's API key from.

@@ -89,6 +89,7 @@ async fn the_remote_backend_talks_to_llama_server() {
         url: url.clone(),
         model: None,
         api_key: Some(key.into()),
+        ..Default::default()
     };
 
     let local = Engine::load(&gguf, &LoadOptions::default(), |_| {})

@@ -55,6 +55,10 @@ impl ServerError {
     }
 }
 
+/// The routes, as the 404 and 405 answers list them.
+const ROUTES: &str = "GET /v1/models, GET /v1/models/{model}, POST /v1/completions and \
+                      POST /v1/chat/completions";
+
 /// One request's error, answered as OpenAI answers errors.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {
@@ -145,7 +149,7 @@ impl ApiError {
             StatusCode::NOT_FOUND,
             "invalid_request_error",
             ErrorCode::InvalidRequest.as_str(),
-            format!("no route {path}: this server has GET /v1/models, POST /v1/completions and POST /v1/chat/completions"),
+            format!("no route {path}: this server has {ROUTES}"),
         )
     }
 
@@ -154,7 +158,7 @@ impl ApiError {
             StatusCode::METHOD_NOT_ALLOWED,
             "invalid_request_error",
             ErrorCode::InvalidRequest.as_str(),
-            format!("{path} does not take {method}: this server has GET /v1/models, POST /v1/completions and POST /v1/chat/completions"),
+            format!("{path} does not take {method}: this server has {ROUTES}"),
         )
     }
 
@@ -181,7 +185,13 @@ impl ApiError {
             StatusCode::FORBIDDEN,
             "invalid_request_error",
             ErrorCode::Forbidden.as_str(),
-            "this server answers only requests addressed to localhost, 127.0.0.1 or [::1]".into(),
+            "this server listens on a loopback address and answers only requests addressed \
+             to localhost, *.localhost, 127.0.0.1, [::1] or host.docker.internal (the Host \
+             header), so that no web page can reach it under a name of its own. To reach it \
+             under another name, start it on a non-loopback address with an API key \
+             (`jslm serve --host 0.0.0.0 --api-key KEY`), or have the proxy in front of it \
+             send `Host: localhost`"
+                .into(),
         )
     }
 

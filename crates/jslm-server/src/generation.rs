@@ -5,7 +5,8 @@
 //! The response holds a [`Running`]; dropping it (the client went away, the connection closed)
 //! sets the engine's [`CancelFlag`], which the engine checks after every token: the generation
 //! ends within one token (a few more only to finish a character the next token would cut in
-//! half). A request dropped while it waits leaves the queue at once.
+//! half). A request dropped while it waits leaves the queue at once; one waiting when the
+//! model is closed gets 503 at once, without waiting for the engine.
 
 use crate::error::ApiError;
 use crate::gate::Place;
@@ -88,6 +89,12 @@ pub fn start(model: &ServedModel, place: Place, job: Job) -> Running {
             turn = place.turn() => turn,
             // The client left while waiting: give the place up now.
             () = tx.closed() => return,
+            // Closed while waiting: say so now, not once the engine comes free (the run
+            // holding it ends within a token, but the window's own run may hold it longer).
+            () = model.closed() => {
+                let _ = tx.send(Piece::Failed(ApiError::unavailable()));
+                return;
+            }
         };
         let blocking = tokio::task::spawn_blocking(move || {
             let last = run(&model, &job, &flag, &tx);

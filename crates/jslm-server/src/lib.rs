@@ -82,12 +82,43 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
         let model = self.model;
-        axum::serve(self.listener, self.router)
+        axum::serve(no_delay(self.listener), self.router)
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 model.close();
             })
             .await
             .map_err(ServerError::Serve)
+    }
+}
+
+/// `listener`, setting `TCP_NODELAY` on each connection it accepts. A streamed answer is one
+/// small write per token; with Nagle's algorithm a write waits for the ACK of the one before,
+/// which the client's delayed ACK holds back (up to 200 ms on Windows and macOS), so tokens
+/// would arrive in bursts.
+fn no_delay(
+    listener: tokio::net::TcpListener,
+) -> impl axum::serve::Listener<Io = tokio::net::TcpStream, Addr = SocketAddr> {
+    use axum::serve::ListenerExt;
+    listener.tap_io(|stream| {
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!("could not set TCP_NODELAY on a connection: {e}");
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::serve::Listener;
+
+    #[tokio::test]
+    async fn accepted_connections_do_not_wait_to_send() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut listener = no_delay(listener);
+        let (accepted, _client) =
+            tokio::join!(listener.accept(), tokio::net::TcpStream::connect(addr));
+        assert!(accepted.0.nodelay().unwrap());
     }
 }

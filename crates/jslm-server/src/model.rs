@@ -5,11 +5,17 @@
 //! releases or replaces the model: a running generation stops within one token (or, in its
 //! prompt, one block of one pass) and waiting or new requests get 503, so nothing of the
 //! server keeps the old engine busy.
+//!
+//! Closing is a [`watch`] value rather than a flag alone: a request waiting in the queue is
+//! asleep on its turn and would learn of the close only when the engine came free (the
+//! generation holding it may run for minutes, or the window may hold it); it waits on
+//! [`ServedModel::closed`] too and answers 503 at once.
 
 use crate::gate::Gate;
 use jslm_engine::{CancelFlag, Engine};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
 
 /// A loaded engine under a name, behind a queue.
 #[derive(Clone)]
@@ -20,8 +26,8 @@ pub struct ServedModel {
     stats: Arc<Counters>,
     /// Unix seconds when serving began (`/v1/models`' `created`).
     created: u64,
-    /// Set by [`ServedModel::close`].
-    closed: CancelFlag,
+    /// `true` once [`ServedModel::close`] was called; its receivers wake the waiting requests.
+    closed: Arc<watch::Sender<bool>>,
     /// The cancel flag of the generation on the engine, which `close` sets too (the engine
     /// asks it during the prompt, where no token comes to look at `closed`).
     running: Arc<Mutex<Option<CancelFlag>>>,
@@ -99,7 +105,7 @@ impl ServedModel {
             gate,
             stats: Arc::default(),
             created,
-            closed: CancelFlag::new(),
+            closed: Arc::new(watch::Sender::new(false)),
             running: Arc::default(),
         }
     }
@@ -120,7 +126,7 @@ impl ServedModel {
     /// token or one block of its prompt (its client gets a 503 error), and waiting and new
     /// requests get 503.
     pub fn close(&self) {
-        self.closed.cancel();
+        self.closed.send_replace(true);
         if let Some(cancel) = &*self.running.lock().unwrap_or_else(|e| e.into_inner()) {
             cancel.cancel();
         }
@@ -138,7 +144,14 @@ impl ServedModel {
     }
 
     pub fn is_closed(&self) -> bool {
-        self.closed.is_cancelled()
+        *self.closed.borrow()
+    }
+
+    /// Completes once the model is closed (at once if it is already).
+    pub async fn closed(&self) {
+        let mut closed = self.closed.subscribe();
+        // The sender lives as long as `self`, so this ends only with a close.
+        let _ = closed.wait_for(|&c| c).await;
     }
 
     pub fn created(&self) -> u64 {
@@ -185,5 +198,25 @@ mod tests {
         assert_eq!(seen, Some(true));
         let next = CancelFlag::new();
         assert_eq!(model.running(&next, || "ran"), None);
+    }
+
+    /// Those waiting on `closed` wake when it happens; after it, `closed` is ready at once.
+    #[tokio::test]
+    async fn closed_wakes_its_waiters() {
+        let model = tiny();
+        let waiter = tokio::spawn({
+            let model = model.clone();
+            async move { model.closed().await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert!(!waiter.is_finished());
+        model.close();
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+            .await
+            .expect("woken by the close")
+            .unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(5), model.closed())
+            .await
+            .expect("closed already");
     }
 }

@@ -6,8 +6,8 @@
 //!
 //! Sampling: the model card's defaults ([`CARD_DEFAULTS`]: 256 tokens, temperature 1.0,
 //! top_p 0.95, top_k 50) for what the request leaves out; `temperature: 0` is greedy.
-//! Extensions: `top_k`, `repetition_penalty` (as in vLLM and llama.cpp's server) and, for chat,
-//! `input` (the card's 入力).
+//! Extensions: `top_k` (0 or -1 = off), `repetition_penalty` (as in vLLM and llama.cpp's
+//! server) and, for chat, `input` (the card's 入力).
 
 use crate::error::ApiError;
 use crate::stop::MAX_STOPS;
@@ -32,7 +32,8 @@ pub struct OpenAiRequest {
     pub max_completion_tokens: Option<u64>,
     pub temperature: Option<f64>,
     pub top_p: Option<f64>,
-    pub top_k: Option<u64>,
+    /// 0 or -1: off (-1 is vLLM's and SGLang's "off", which `jslm-remote` sends).
+    pub top_k: Option<i64>,
     pub repetition_penalty: Option<f64>,
     pub seed: Option<u64>,
     pub stop: Option<OneOrMany>,
@@ -263,9 +264,17 @@ impl OpenAiRequest {
             do_sample: true,
             temperature: self.temperature.unwrap_or(CARD_DEFAULTS.temperature),
             top_p: self.top_p.unwrap_or(CARD_DEFAULTS.top_p),
-            top_k: self.top_k.map_or(CARD_DEFAULTS.top_k, |k| {
-                usize::try_from(k).unwrap_or(usize::MAX)
-            }),
+            top_k: match self.top_k {
+                None => CARD_DEFAULTS.top_k,
+                Some(-1) => 0,
+                Some(k) if k < 0 => {
+                    return Err(ApiError::invalid(
+                        "top_k",
+                        format!("must be 0 or -1 (off), or at least 1. Given: {k}"),
+                    ))
+                }
+                Some(k) => usize::try_from(k).unwrap_or(usize::MAX),
+            },
             repetition_penalty: self
                 .repetition_penalty
                 .unwrap_or(CARD_DEFAULTS.repetition_penalty),
@@ -333,6 +342,7 @@ pub fn rename_field(engine_field: &str, max_tokens_field: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn sampling(body: &str) -> Result<Sampling, ApiError> {
         parse(body.as_bytes())?.sampling()
@@ -363,8 +373,15 @@ mod tests {
             (ext.settings.top_k, ext.settings.repetition_penalty),
             (0, 1.1)
         );
+        // vLLM's "off".
+        let off = sampling(r#"{"top_k": -1}"#).unwrap();
+        assert_eq!(off.settings.top_k, 0);
         assert_eq!(ext.stops, ["。"]);
         assert!(ext.stream && ext.include_usage);
+        // Up to 16 stop strings (editor plugins send more than OpenAI's 4).
+        let stops: Vec<String> = (0..MAX_STOPS).map(|i| format!("</s{i}>")).collect();
+        let many = sampling(&json!({ "stop": stops }).to_string()).unwrap();
+        assert_eq!(many.stops, stops);
         let newer = sampling(r#"{"max_completion_tokens": 9, "max_tokens": 3}"#).unwrap();
         assert_eq!(newer.settings.max_new_tokens, 9);
         // What clients send by default for features they do not use.
@@ -384,7 +401,8 @@ mod tests {
             (r#"{"temperature": 1000}"#, "temperature"),
             (r#"{"top_p": 0}"#, "top_p"),
             (r#"{"top_p": 1.5}"#, "top_p"),
-            (r#"{"top_k": -1}"#, "top_k"),
+            (r#"{"top_k": -2}"#, "top_k"),
+            (r#"{"top_k": 1.5}"#, "top_k"),
             (r#"{"top_k": 99999}"#, "top_k"),
             (r#"{"max_tokens": 0}"#, "max_tokens"),
             (r#"{"max_tokens": -5}"#, "max_tokens"),
@@ -397,7 +415,11 @@ mod tests {
             (r#"{"seed": "s"}"#, "seed"),
             (r#"{"stream": "yes"}"#, "stream"),
             (r#"{"stop": 5}"#, "stop"),
-            (r#"{"stop": ["a", "b", "c", "d", "e"]}"#, "stop"),
+            (
+                r#"{"stop": ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m",
+                             "n", "o", "p", "q"]}"#,
+                "stop",
+            ),
             (r#"{"stop": ["a", ""]}"#, "stop[1]"),
             (r#"{"n": 2}"#, "n"),
             (r#"{"frequency_penalty": 0.5}"#, "frequency_penalty"),

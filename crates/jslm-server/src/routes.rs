@@ -1,12 +1,13 @@
-//! The HTTP surface: `GET /v1/models`, `POST /v1/completions`, `POST /v1/chat/completions`,
-//! and the guard every request passes first.
+//! The HTTP surface: `GET /v1/models`, `GET /v1/models/{model}`, `POST /v1/completions`,
+//! `POST /v1/chat/completions`, and the guard every request passes first.
 //!
 //! Order of checks, so a request learns the first thing wrong with it: Host header (on a
-//! loopback bind only `localhost`, `127.0.0.1` or `[::1]`: a web page that rebinds its own
+//! loopback bind only loopback names, see [`loopback_host`]: a web page that rebinds its own
 //! name to 127.0.0.1 cannot reach the server) → API key (401) → JSON content type (415: a
 //! browser cannot send one cross-origin without a CORS preflight, which is refused unless
-//! origins were named) → body size (413) → fields (400) → model name (404) → a place in the
-//! queue (429 with `Retry-After`). Only then does the request wait for the engine.
+//! origins were named) → body size (413) → fields (400) → model name (404) → prompt length
+//! against the context (400; tokenized on a blocking thread) → a place in the queue (429 with
+//! `Retry-After`). Only then does the request wait for the engine.
 
 use crate::chat;
 use crate::config::ServerConfig;
@@ -18,7 +19,7 @@ use crate::request::{self, rename_field, OpenAiRequest};
 use crate::response::{Header, Route};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -43,6 +44,9 @@ pub fn router(model: ServedModel, config: &ServerConfig) -> Router {
     };
     let router = Router::new()
         .route("/v1/models", get(models))
+        // A wildcard: served names may hold `/` (`stabilityai/japanese-stablelm-…`), which
+        // clients send as they are or as `%2F`; both arrive decoded.
+        .route("/v1/models/{*id}", get(one_model))
         .route("/v1/completions", post(completions))
         .route("/v1/chat/completions", post(chat_completions))
         .fallback(fallback)
@@ -71,7 +75,7 @@ pub fn router(model: ServedModel, config: &ServerConfig) -> Router {
 
 async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let config = &state.config;
-    if config.host.is_loopback() && !loopback_host(request.headers()) {
+    if !host_allowed(config.host, request.headers()) {
         return ApiError::forbidden_host().into_response();
     }
     if let Some(key) = &config.api_key {
@@ -79,9 +83,9 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(bearer_token)
             .unwrap_or("");
-        if !key.matches(given.trim()) {
+        if !key.matches(given) {
             return ApiError::unauthorized().into_response();
         }
     }
@@ -91,8 +95,30 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
     next.run(request).await
 }
 
+/// The token of an `Authorization: Bearer TOKEN` header. The scheme is matched without
+/// regard to case (RFC 7235: `bearer`, `BEARER`), and one or more spaces may follow it (its
+/// grammar is `auth-scheme 1*SP token68`); `None` for another scheme.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim_start_matches(' '))
+}
+
+/// Whether a request with these headers may reach a server bound to `bound`. On a loopback
+/// bind, only requests addressed to a loopback name (the DNS-rebinding guard). On any other
+/// bind the Host is whatever name the network knows this machine by, so it is not checked:
+/// such a server requires an API key, which a web page does not have.
+fn host_allowed(bound: std::net::IpAddr, headers: &HeaderMap) -> bool {
+    !bound.is_loopback() || loopback_host(headers)
+}
+
 /// Whether the Host header names this machine's loopback (any port); a request without one
-/// (HTTP/1.0) is not from a browser.
+/// (HTTP/1.0) is not from a browser. Loopback names: `localhost`, `127.0.0.1`, `[::1]`, any
+/// `*.localhost` (RFC 6761: always loopback, never sent to DNS, so an attacker cannot point
+/// one at a page of theirs), and `host.docker.internal`, Docker Desktop's name for the host
+/// in its containers (a web page cannot be served from that name either; and what a
+/// cross-origin page could still send without a preflight is not JSON, refused with 415).
 fn loopback_host(headers: &HeaderMap) -> bool {
     let Some(host) = headers.get(header::HOST) else {
         return true;
@@ -104,10 +130,21 @@ fn loopback_host(headers: &HeaderMap) -> bool {
         Some(v6) => v6.split(']').next().map(|h| format!("[{h}]")),
         None => host.split(':').next().map(str::to_string),
     };
-    matches!(
-        name.as_deref().map(str::to_ascii_lowercase).as_deref(),
-        Some("localhost" | "127.0.0.1" | "[::1]")
-    )
+    let Some(name) = name.map(|n| n.to_ascii_lowercase()) else {
+        return false;
+    };
+    let is_label = |label: &str| {
+        !label.is_empty()
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    match name.as_str() {
+        "localhost" | "127.0.0.1" | "[::1]" | "host.docker.internal" => true,
+        other => other
+            .strip_suffix(".localhost")
+            .is_some_and(|sub| sub.split('.').all(is_label)),
+    }
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -127,17 +164,32 @@ async fn wrong_method(request: Request) -> ApiError {
 }
 
 async fn models(State(state): State<AppState>) -> Json<serde_json::Value> {
-    let model = &state.model;
     Json(serde_json::json!({
         "object": "list",
-        "data": [{
-            "id": model.id(),
-            "object": "model",
-            "created": model.created(),
-            "owned_by": "jslm",
-            "max_model_len": model.engine().info().context_length,
-        }],
+        "data": [model_object(&state.model)],
     }))
+}
+
+/// OpenAI's "retrieve model": the list's object, or 404 `model_not_found`.
+async fn one_model(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let model = &state.model;
+    if id != model.id() {
+        return Err(ApiError::model_not_served(&id, model.id()));
+    }
+    Ok(Json(model_object(model)))
+}
+
+fn model_object(model: &ServedModel) -> serde_json::Value {
+    serde_json::json!({
+        "id": model.id(),
+        "object": "model",
+        "created": model.created(),
+        "owned_by": "jslm",
+        "max_model_len": model.engine().info().context_length,
+    })
 }
 
 async fn completions(
@@ -171,18 +223,31 @@ async fn answer(
     let sampling = request.sampling()?;
     let prompt = prompt_of(&request, route)?;
     let model = &state.model;
-    if model.is_closed() {
-        return Err(ApiError::unavailable());
-    }
-    let field = sampling.max_tokens_field;
-    // Empty prompts and prompts too long for the context are refused before queueing.
-    model
-        .engine()
-        .prepare_raw(&prompt, &sampling.settings)
-        .map_err(|e| ApiError::from_engine(&e, |f| rename_field(f, field)))?;
+    // Before the tokenizer: a request for another model is answered without that work.
     if let Some(asked) = request.model.as_deref().filter(|m| *m != model.id()) {
         return Err(ApiError::model_not_served(asked, model.id()));
     }
+    if model.is_closed() {
+        return Err(ApiError::unavailable());
+    }
+    // Empty prompts and prompts too long for the context are refused before queueing. The
+    // tokenizer takes a while on a long prompt (bodies may be 1 MiB): not on the runtime's
+    // threads, which answer every other connection. (No cheaper refusal by byte count: no
+    // number of bytes is sure to overflow, as a tokenizer's normalizer may shorten text.)
+    let (prompt, prepared) = {
+        let (model, settings) = (model.clone(), sampling.settings.clone());
+        tokio::task::spawn_blocking(move || {
+            let prepared = model.engine().prepare_raw(&prompt, &settings);
+            (prompt, prepared)
+        })
+        .await
+        .map_err(|e| {
+            tracing::error!("the tokenizer's thread died: {e}");
+            ApiError::internal(ErrorCode::Internal)
+        })?
+    };
+    let field = sampling.max_tokens_field;
+    prepared.map_err(|e| ApiError::from_engine(&e, |f| rename_field(f, field)))?;
     let place = model
         .gate()
         .try_place()
@@ -284,24 +349,81 @@ fn json_event(value: &serde_json::Value) -> Event {
 mod tests {
     use super::*;
 
+    fn host(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, value.parse().unwrap());
+        headers
+    }
+
     #[test]
     fn only_loopback_host_names_pass() {
-        for (host, ok) in [
+        for (name, ok) in [
             ("localhost:8642", true),
             ("127.0.0.1:8642", true),
             ("127.0.0.1", true),
             ("[::1]:8642", true),
             ("LOCALHOST", true),
+            // RFC 6761: every *.localhost name is loopback.
+            ("app.localhost:8642", true),
+            ("a.b-c.localhost", true),
+            ("My.LocalHost", true),
+            // Docker Desktop's name for the host, from a container.
+            ("host.docker.internal:8642", true),
+            ("HOST.DOCKER.INTERNAL", true),
             ("evil.example:8642", false),
             ("localhost.evil.example", false),
+            ("evillocalhost", false),
+            (".localhost", false),
+            ("a..localhost", false),
+            ("a_b.localhost", false),
+            ("evil.host.docker.internal", false),
+            ("docker.internal", false),
             ("127.0.0.1.nip.io", false),
             ("[::2]:1", false),
         ] {
-            let mut headers = HeaderMap::new();
-            headers.insert(header::HOST, host.parse().unwrap());
-            assert_eq!(loopback_host(&headers), ok, "{host}");
+            assert_eq!(loopback_host(&host(name)), ok, "{name}");
         }
         assert!(loopback_host(&HeaderMap::new()));
+    }
+
+    /// On a loopback bind the Host must be a loopback name; on any other bind (which needs an
+    /// API key) it is not checked: clients reach it by whatever name the network gives it.
+    #[test]
+    fn the_host_is_checked_on_loopback_binds_only() {
+        let loopback: [std::net::IpAddr; 2] =
+            ["127.0.0.1".parse().unwrap(), "::1".parse().unwrap()];
+        let open: [std::net::IpAddr; 3] = [
+            "0.0.0.0".parse().unwrap(),
+            "192.168.1.5".parse().unwrap(),
+            "::".parse().unwrap(),
+        ];
+        for bound in loopback {
+            assert!(host_allowed(bound, &host("localhost:8642")), "{bound}");
+            assert!(!host_allowed(bound, &host("gpu-box:8642")), "{bound}");
+        }
+        for bound in open {
+            assert!(host_allowed(bound, &host("gpu-box:8642")), "{bound}");
+            assert!(host_allowed(bound, &host("192.168.1.5:8642")), "{bound}");
+        }
+    }
+
+    #[test]
+    fn bearer_schemes_in_any_case() {
+        for (value, token) in [
+            ("Bearer sk-1", Some("sk-1")),
+            ("bearer sk-1", Some("sk-1")),
+            ("BEARER sk-1", Some("sk-1")),
+            // RFC 7235's grammar allows several spaces after the scheme.
+            ("Bearer   sk-1", Some("sk-1")),
+            (" Bearer sk-1 ", Some("sk-1")),
+            ("Bearer ", None),
+            ("Basic sk-1", None),
+            ("Bearersk-1", None),
+            ("sk-1", None),
+            ("", None),
+        ] {
+            assert_eq!(bearer_token(value), token, "{value:?}");
+        }
     }
 
     #[test]

@@ -9,8 +9,12 @@
 
 use jslm_engine::stream::python_strip;
 
-/// The most stop strings a request may give (OpenAI's limit).
-pub const MAX_STOPS: usize = 4;
+/// The most stop strings a request may give. OpenAI's 4 is too few for editor plugins, which
+/// send a stop per kind of line ending or fence (vLLM and llama.cpp's server take any number).
+/// A limit is kept because every token's text is searched for every stop string, and the
+/// held-back tail against each of them: a request must not make every token slow with
+/// thousands. 16 covers what clients send.
+pub const MAX_STOPS: usize = 16;
 
 /// Cuts the text at the first stop string.
 #[derive(Debug, Default)]

@@ -339,6 +339,45 @@ async fn models_lists_the_one_model_without_paths() {
     assert!(!text.contains("fixtures") && !text.contains('/'), "{text}");
 }
 
+/// OpenAI's "retrieve model" (`GET /v1/models/{model}`), for a served name holding `/` as
+/// clients send it: as it is, or with the slash encoded. Another name is OpenAI's 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_model_by_its_name_even_with_a_slash() {
+    let name = "stabilityai/tiny-mistral";
+    let server = serve_named(engine(), name, ServerConfig::default(), 4).await;
+    let list: Value = client()
+        .get(format!("{}/models", server.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for path in ["stabilityai/tiny-mistral", "stabilityai%2Ftiny-mistral"] {
+        let resp = client()
+            .get(format!("{}/models/{path}", server.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{path}");
+        let one: Value = resp.json().await.unwrap();
+        assert_eq!(one, list["data"][0], "{path}");
+        assert_eq!(one["id"], name);
+    }
+    for path in ["gpt-4o", "stabilityai", "stabilityai/tiny-mistral/x"] {
+        let resp = client()
+            .get(format!("{}/models/{path}", server.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 404, "{path}");
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "model_not_found", "{path}: {body}");
+        assert_eq!(body["error"]["type"], "invalid_request_error");
+        assert_eq!(body["error"]["param"], "model");
+    }
+}
+
 /// A request whose prompt starts like the previous one's runs from where it differs, reports
 /// the reused positions as OpenAI's `cached_tokens`, and answers as from an empty cache.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

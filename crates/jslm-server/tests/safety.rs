@@ -40,7 +40,7 @@ async fn bad_requests_get_openai_errors_naming_the_field() {
             "max_tokens",
         ),
         (
-            json!({"messages": [{"role": "user", "content": "x"}], "top_k": -1}),
+            json!({"messages": [{"role": "user", "content": "x"}], "top_k": -2}),
             400,
             "top_k",
         ),
@@ -144,6 +144,22 @@ async fn bad_requests_get_openai_errors_naming_the_field() {
         error["message"].as_str().unwrap().contains("GET"),
         "{error}"
     );
+    // Another model's name is answered before the prompt is tokenized: 404, even for a
+    // prompt too long for the context.
+    let resp = client()
+        .post(&url)
+        .json(
+            &json!({"messages": [{"role": "user", "content": "x"}], "max_tokens": 4096,
+                      "model": "gpt-4o"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (status, error) = error_of(resp).await;
+    assert_eq!(
+        (status, error["code"].as_str()),
+        (404, Some("model_not_found"))
+    );
     assert_eq!(
         server.model.stats().finished,
         0,
@@ -164,6 +180,7 @@ async fn the_api_key_is_required_when_set() {
         Some("Bearer sk-test-2"),
         Some("sk-test-1"),
         Some("Bearer "),
+        Some("Basic sk-test-1"),
     ] {
         let mut req = client().get(&models);
         if let Some(a) = auth {
@@ -173,6 +190,16 @@ async fn the_api_key_is_required_when_set() {
         assert_eq!(status, 401, "{auth:?}");
         assert_eq!(error["code"], "invalid_api_key");
         assert!(!error.to_string().contains("sk-test-1"));
+    }
+    // The scheme in any case (RFC 7235), and more than one space after it.
+    for auth in ["bearer sk-test-1", "BEARER  sk-test-1"] {
+        let resp = client()
+            .get(&models)
+            .header("authorization", auth)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{auth}");
     }
     let ok = client()
         .post(format!("{}/chat/completions", server.url))
@@ -194,7 +221,25 @@ async fn foreign_host_names_are_refused_and_cors_is_off_unless_asked() {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 403);
+    let (status, error) = error_of(resp).await;
+    assert_eq!((status, error["code"].as_str()), (403, Some("forbidden")));
+    // It says how to get past it.
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("--api-key") && message.contains("Host: localhost"),
+        "{message}"
+    );
+    // Names that are always this machine: *.localhost (RFC 6761) and Docker Desktop's name
+    // for the host.
+    for host in ["app.localhost:8642", "host.docker.internal:8642"] {
+        let resp = client()
+            .get(&models)
+            .header("host", host)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{host}");
+    }
     let resp = client()
         .get(&models)
         .header("origin", "http://localhost:3000")
@@ -446,6 +491,47 @@ async fn closing_the_model_stops_running_and_waiting_requests_with_503() {
         .await
         .unwrap();
     assert_eq!(new.status(), 503);
+}
+
+/// A request waiting behind a run that goes on (here the window's own, which a close does
+/// not stop) hears of the close at once: 503 for a whole answer, an error event for a
+/// stream; it does not wait for the engine to come free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_requests_get_503_at_once_when_the_model_is_closed() {
+    let server = serve(ServerConfig::default(), 4).await;
+    let url = format!("{}/completions", server.url);
+    let window = server.model.gate().turn().await;
+    let whole = tokio::spawn(
+        client()
+            .post(&url)
+            .json(&json!({"prompt": "待つ", "max_tokens": 2}))
+            .send(),
+    );
+    let streamed = client()
+        .post(&url)
+        .json(&json!({"prompt": "待つ", "max_tokens": 2, "stream": true}))
+        .send()
+        .await
+        .unwrap();
+    let model = server.model.clone();
+    eventually(|| model.gate().occupied() == 2).await;
+    server.model.close();
+    let prompt = Duration::from_secs(5);
+    let resp = tokio::time::timeout(prompt, whole)
+        .await
+        .expect("the waiting request is answered while the engine is still held")
+        .unwrap()
+        .unwrap();
+    let (status, error) = error_of(resp).await;
+    assert_eq!((status, error["code"].as_str()), (503, Some("no_model")));
+    let body = tokio::time::timeout(prompt, streamed.text())
+        .await
+        .expect("the waiting stream ends while the engine is still held")
+        .unwrap();
+    let last: Value = serde_json::from_str(sse_data(&body).last().unwrap()).unwrap();
+    assert_eq!(last["error"]["code"], "no_model", "{last}");
+    assert_eq!(server.model.gate().occupied(), 0, "their places are free");
+    drop(window);
 }
 
 /// Ctrl-C (`run`'s shutdown future) ends the answer in flight and the request waiting behind

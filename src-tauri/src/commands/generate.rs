@@ -39,6 +39,7 @@ pub async fn generate(
                     url,
                     model,
                     api_key: None,
+                    ..Default::default()
                 },
             )
             .await

@@ -82,7 +82,17 @@ pub async fn serve_engine(
     config: ServerConfig,
     max_waiting: usize,
 ) -> Running {
-    let model = ServedModel::new(engine.clone(), "tiny-mistral", Gate::new(max_waiting));
+    serve_named(engine, "tiny-mistral", config, max_waiting).await
+}
+
+/// Serves `engine` as `name`.
+pub async fn serve_named(
+    engine: Arc<Engine>,
+    name: &str,
+    config: ServerConfig,
+    max_waiting: usize,
+) -> Running {
+    let model = ServedModel::new(engine.clone(), name, Gate::new(max_waiting));
     let config = ServerConfig { port: 0, ..config };
     let server = Server::bind(model.clone(), &config).await.unwrap();
     let url = server.base_url();
