@@ -349,7 +349,11 @@ mod tests {
         assert_eq!((&tls["code"], &tls["reason"]), (&"tls".into(), &"hub".into()));
         // Each reason has its sentence in both dictionaries.
         let i18n = include_str!("../../ui/js/i18n.js");
-        for key in ["\"error.tls.hub\":", "\"error.disk_full.during\":"] {
+        for key in [
+            "\"error.tls.hub\":",
+            "\"error.disk_full.during\":",
+            "\"error.forbidden.remote\":",
+        ] {
             assert_eq!(i18n.matches(key).count(), 2, "{key} in ja and en");
         }
         assert_eq!(during["code"], "disk_full");

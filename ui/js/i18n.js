@@ -116,6 +116,7 @@ const ja = {
   "error.token_invalid": "Hugging Face がトークンを拒否しました（無効・期限切れ・取り消し済み）。新しいトークンを作成して保存してください。",
   "error.gated_not_accepted": "このアカウントはまだ利用規約に同意していません。モデルのページを開いて同意してから、もう一度お試しください。",
   "error.forbidden": "このモデルへのアクセスが拒否されました（トークンの権限を確認してください）。",
+  "error.forbidden.remote": "サーバーが、宛先のホスト名を理由にリクエストを断りました。サーバーの URL を localhost か 127.0.0.1 にするか、サーバー側で許可してください（jslm serve なら API キー付きで外部のアドレスに公開するか、プロキシから Host: localhost を送ります）。",
   "error.not_found": "Hugging Face 上にモデルまたはファイルが見つかりません。",
   "error.disk_full": "ディスクの空きが足りません: 必要 {needed_bytes}、空き {available_bytes}。",
   // Sent without numbers: the disk filled up mid-download (the partial file is kept).
@@ -469,6 +470,7 @@ const en = {
   "error.token_invalid": "Hugging Face rejected the token (invalid, expired or revoked). Create a new token and save it.",
   "error.gated_not_accepted": "This account has not accepted the model's terms yet. Open the model page, accept them, and try again.",
   "error.forbidden": "Access to this model was refused (check the token's permissions).",
+  "error.forbidden.remote": "The server refused the request because of the host name it was addressed to. Use localhost or 127.0.0.1 in the server's URL, or allow the name on the server (for jslm serve: serve on an outside address with an API key, or have the proxy send Host: localhost).",
   "error.not_found": "The model or a file was not found on Hugging Face.",
   "error.disk_full": "Not enough disk space: needs {needed_bytes}, {available_bytes} free.",
   // Sent without numbers: the disk filled up mid-download (the partial file is kept).

@@ -105,7 +105,9 @@ impl RemoteError {
                 message: tls.to_string(),
             };
         }
-        let message = chain(err);
+        // reqwest's own message alone says only "error sending request"; reqwest strips the
+        // URL's credentials, and the key is sent in a header only.
+        let message = jslm_core::error_chain::describe(err);
         if partial.is_empty() && (err.is_connect() || err.is_timeout()) {
             return Self::Unreachable { endpoint, message };
         }
@@ -117,38 +119,9 @@ impl RemoteError {
     }
 }
 
-/// The rustls error somewhere in `err`'s sources. An `io::Error` hides the error it wraps
-/// from `source()` (it returns the wrapped error's own source), so it is opened explicitly.
+/// The rustls error in `err`'s causes, if the failure was the TLS handshake.
 fn find_tls<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
-    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = current {
-        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
-            return Some(tls);
-        }
-        current = match e
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-        {
-            Some(inner) => Some(inner),
-            None => e.source(),
-        };
-    }
-    None
-}
-
-/// `err` and its sources, joined (reqwest's own message alone says only "error sending
-/// request"). reqwest strips the URL's credentials; we send the key in a header only.
-fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![err.to_string()];
-    let mut current = err.source();
-    while let Some(e) = current {
-        let text = e.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        current = e.source();
-    }
-    parts.join(": ")
+    jslm_core::error_chain::find::<rustls::Error>(err)
 }
 
 #[cfg(test)]
