@@ -380,23 +380,13 @@ async fn download_to_partial(
                 }
             }
         };
-        match outcome {
+        let failure = match outcome {
             BodyEnd::Ended if len == task.size => break,
-            BodyEnd::Ended => {
-                // The body ended early without an error (e.g. a proxy cut it): resume.
-                let reason = format!("the connection closed after {len} of {} bytes", task.size);
-                retry_or_fail(
-                    cx,
-                    task,
-                    &mut failures,
-                    &mut high_water,
-                    len,
-                    Failure::Network(reason),
-                    policy,
-                    &mut file,
-                )
-                .await?;
-            }
+            // The body ended early without an error (e.g. a proxy cut it): resume.
+            BodyEnd::Ended => Failure::Network(format!(
+                "the connection closed after {len} of {} bytes",
+                task.size
+            )),
             BodyEnd::Oversize => {
                 restart(&mut file, partial, overall, &mut len, &mut verifier).await?;
                 if !oversize_retry_left {
@@ -416,48 +406,24 @@ async fn download_to_partial(
                         task.size
                     ),
                 });
+                continue;
             }
             BodyEnd::Cancelled => return Err(cancelled(&mut file, len).await),
-            BodyEnd::Broken(reason) => {
-                retry_or_fail(
-                    cx,
-                    task,
-                    &mut failures,
-                    &mut high_water,
-                    len,
-                    Failure::Network(reason),
-                    policy,
-                    &mut file,
-                )
-                .await?
-            }
-            BodyEnd::ServerError(status) => {
-                retry_or_fail(
-                    cx,
-                    task,
-                    &mut failures,
-                    &mut high_water,
-                    len,
-                    Failure::Server(status),
-                    policy,
-                    &mut file,
-                )
-                .await?
-            }
-            BodyEnd::Refused(reason) => {
-                retry_or_fail(
-                    cx,
-                    task,
-                    &mut failures,
-                    &mut high_water,
-                    len,
-                    Failure::Protocol(reason),
-                    policy,
-                    &mut file,
-                )
-                .await?
-            }
-        }
+            BodyEnd::Broken(reason) => Failure::Network(reason),
+            BodyEnd::ServerError(status) => Failure::Server(status),
+            BodyEnd::Refused(reason) => Failure::Protocol(reason),
+        };
+        retry_or_fail(
+            cx,
+            task,
+            &mut failures,
+            &mut high_water,
+            len,
+            failure,
+            policy,
+            &mut file,
+        )
+        .await?;
     }
     file.flush()
         .await
