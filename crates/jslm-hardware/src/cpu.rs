@@ -110,10 +110,10 @@ pub struct CpuInfo {
     pub brand: String,
     /// Architecture this binary runs as: "x86_64", "aarch64", ...
     pub arch: String,
-    /// Physical cores; the plan's default thread count (hyper-threads share the FPU and only
-    /// add contention in matmul-bound decoding).
+    /// Physical cores this process may use; the plan's default thread count (hyper-threads
+    /// share the FPU and only add contention in matmul-bound decoding).
     pub physical_cores: usize,
-    /// Logical cores (hardware threads).
+    /// Logical cores (hardware threads) this process may use.
     pub logical_cores: usize,
     pub features: CpuFeatures,
 }
@@ -140,19 +140,47 @@ impl CpuInfo {
         let physical = sysinfo::System::physical_core_count()
             .filter(|&n| n > 0)
             .unwrap_or(logical);
+        let (physical, logical) = usable_cores(physical, logical, std_parallelism);
         Self {
             brand,
             arch: std::env::consts::ARCH.to_owned(),
-            physical_cores: physical.max(1),
-            logical_cores: logical.max(physical).max(1),
+            physical_cores: physical,
+            logical_cores: logical,
             features: CpuFeatures::detect(),
         }
     }
 }
 
+/// The machine's core counts capped at what this process may run on at once: sysinfo counts
+/// the host's cores, while `std::thread::available_parallelism` honours the CPU affinity
+/// (`taskset`) and the cgroup's CPU quota (`docker --cpus=4`, systemd's `CPUQuota=`). Thirty-two
+/// threads on four CPUs' worth of quota are throttled every period, and decoding slows several
+/// times over. Never 0; logical is at least physical.
+fn usable_cores(physical: usize, logical: usize, parallelism: usize) -> (usize, usize) {
+    let cap = parallelism.max(1);
+    let physical = physical.clamp(1, cap);
+    let logical = logical.clamp(physical, cap.max(physical));
+    (physical, logical)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn core_counts_are_capped_at_what_the_process_may_use() {
+        // (physical, logical, available_parallelism) → (physical, logical)
+        let cases = [
+            ((16, 32, 32), (16, 32)), // the whole machine
+            ((16, 32, 4), (4, 4)),    // docker --cpus=4, taskset -c 0-3
+            ((2, 2, 1), (1, 1)),      // one CPU's quota
+            ((8, 16, 12), (8, 12)),   // a quota between the two counts
+            ((0, 0, 0), (1, 1)),      // nothing readable: still one thread
+        ];
+        for ((p, l, n), want) in cases {
+            assert_eq!(usable_cores(p, l, n), want, "{p} {l} {n}");
+        }
+    }
 
     #[test]
     fn fast_kernels_need_avx2_and_fma_or_neon() {

@@ -751,10 +751,29 @@ fn overrides_honoured_or_refused() {
             refused: &[],
         },
         Case {
+            // A browser and an IDE open: 4.5 GB available of 16. The 11.45 GB working set is
+            // a ceiling, not free memory; the Metal Q4_K_M (7.1 GB) would be swapped or killed.
+            name: "M2 with 4.5 GB available: no Metal plan that only fits the working set",
+            profile: {
+                let mut p = m2_16gb();
+                p.memory.available_bytes = 4_500_000_000;
+                p
+            },
+            settings: PlanSettings::default(),
+            device: ComputeDevice::Cpu,
+            precision: Q4KM,
+            format: GgufQ4KM,
+            fit: WillNotFit,
+            context: 4096,
+            warnings: &["gpu_too_small"],
+            refused: &[],
+        },
+        Case {
             name: "M1: f16 on Metal when it fits (bf16 missing)",
             profile: {
                 let mut p = m1_16gb();
                 p.memory.total_bytes = 64 * crate::units::GIB;
+                p.memory.available_bytes = 40 * crate::units::GB;
                 if let Some(gpu) = p.apple_gpu.as_mut() {
                     gpu.working_set_bytes = 48 * crate::units::GIB;
                 }
