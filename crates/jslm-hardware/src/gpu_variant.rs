@@ -198,6 +198,8 @@ pub fn switched_off() -> bool {
 /// when [`decide`] says it can run here. Returns when the CPU build should run on (and then
 /// says why on stderr only if the twin was there but could not be used, or failed to start).
 pub fn start_twin_if_usable() {
+    // First, in every build and before anything touches CUDA (the twin inherits it).
+    pin_cuda_device_order();
     if cfg!(feature = "cuda") || switched_off() {
         return;
     }
@@ -223,6 +225,19 @@ pub fn start_twin_if_usable() {
             }
         }
         VariantDecision::ThisIsCuda => {}
+    }
+}
+
+/// Makes CUDA number the GPUs in PCI bus order, as NVML does, unless the user chose an order.
+/// The plan picks a GPU by its NVML index and gives CUDA the ordinal of that index
+/// (`nvidia::assign_cuda_ordinals`); CUDA's default order is fastest first, so on a machine
+/// with a GTX 1650 in the first slot and an RTX 4090 in the second, "cuda:1" was the 1650:
+/// the model went to the 4 GB card, and a 4090 owner ended up on the CPU after its out-of-
+/// memory. Called first thing in `main` (one thread: setting the environment is safe there).
+pub fn pin_cuda_device_order() {
+    const ORDER: &str = "CUDA_DEVICE_ORDER";
+    if std::env::var_os(ORDER).is_none() {
+        std::env::set_var(ORDER, "PCI_BUS_ID");
     }
 }
 

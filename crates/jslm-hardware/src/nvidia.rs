@@ -12,8 +12,9 @@ pub struct NvidiaGpu {
     pub nvml_index: u32,
     /// The ordinal to pass to `Device::new_cuda`, or `None` when `CUDA_VISIBLE_DEVICES` hides
     /// this GPU from CUDA. Assumes `CUDA_DEVICE_ORDER=PCI_BUS_ID` when several GPUs are
-    /// visible (the engine sets it before touching CUDA); with CUDA's default
-    /// `FASTEST_FIRST` order the ordinals of unequal GPUs can differ.
+    /// visible: `gpu_variant::pin_cuda_device_order` sets it first thing in `main` unless the
+    /// user chose another order (with CUDA's default `FASTEST_FIRST` the ordinals of unequal
+    /// GPUs can differ).
     pub cuda_ordinal: Option<u32>,
     /// E.g. "NVIDIA GeForce RTX 4090".
     pub name: String,
@@ -83,7 +84,7 @@ pub(crate) fn scan() -> NvidiaScan {
         return NvidiaScan::default();
     }
     let Some(nvml) = open_nvml() else {
-        return NvidiaScan::default();
+        return without_driver(pci_nvidia_gpus(std::path::Path::new(PCI_DEVICES)));
     };
     let nvml = match nvml {
         Ok(nvml) => nvml,
@@ -122,6 +123,49 @@ pub(crate) fn scan() -> NvidiaScan {
     let visible = std::env::var("CUDA_VISIBLE_DEVICES").ok();
     assign_cuda_ordinals(&mut scan.gpus, visible.as_deref());
     scan
+}
+
+/// Where Linux lists the PCI devices.
+const PCI_DEVICES: &str = "/sys/bus/pci/devices";
+
+/// NVIDIA display controllers on the PCI bus (vendor 0x10de, class 0x03xxxx), whatever the
+/// driver's state; 0 where there is no such folder (not Linux).
+fn pci_nvidia_gpus(devices: &std::path::Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(devices) else {
+        return 0;
+    };
+    let read = |dir: &std::path::Path, name: &str| {
+        std::fs::read_to_string(dir.join(name))
+            .map(|text| text.trim().to_ascii_lowercase())
+            .unwrap_or_default()
+    };
+    entries
+        .flatten()
+        .filter(|entry| {
+            let dir = entry.path();
+            read(&dir, "vendor") == "0x10de" && read(&dir, "class").starts_with("0x03")
+        })
+        .count()
+}
+
+/// No NVML to ask. With no NVIDIA GPU on the bus that is a normal machine; with one, the GPU
+/// is there but cannot be used, and users see "GPU: none" beside a card they paid for: say
+/// why, as a problem that doctor and the plan show.
+fn without_driver(gpus_on_the_bus: usize) -> NvidiaScan {
+    if gpus_on_the_bus == 0 {
+        return NvidiaScan::default();
+    }
+    NvidiaScan {
+        problems: vec![HardwareError::NvmlFailed {
+            message: format!(
+                "{gpus_on_the_bus} NVIDIA GPU(s) on the PCI bus, but the NVIDIA driver is not \
+                 running: not installed, its kernel module not loaded (a kernel update without \
+                 DKMS, or refused by Secure Boot), or the GPU not passed into this container. \
+                 `nvidia-smi` fails the same way until it is fixed"
+            ),
+        }],
+        ..NvidiaScan::default()
+    }
 }
 
 /// `None` when no NVML library or no driver is present (a normal machine without NVIDIA);
@@ -178,8 +222,10 @@ pub(crate) fn assign_cuda_ordinals(gpus: &mut [NvidiaGpu], cuda_visible_devices:
         gpu.cuda_ordinal = None;
     }
     let Some(list) = cuda_visible_devices else {
-        for (ordinal, gpu) in (0u32..).zip(gpus.iter_mut()) {
-            gpu.cuda_ordinal = Some(ordinal);
+        // Its own NVML index, not its place in `gpus`: a GPU whose query failed is missing
+        // from the list, and counting places would shift every later GPU onto its neighbour.
+        for gpu in gpus.iter_mut() {
+            gpu.cuda_ordinal = Some(gpu.nvml_index);
         }
         return;
     };
@@ -218,6 +264,28 @@ mod tests {
     }
 
     #[test]
+    fn a_gpu_on_the_bus_without_a_driver_is_said() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let device = |name: &str, vendor: &str, class: &str| {
+            let d = dir.path().join(name);
+            std::fs::create_dir_all(&d).expect("mkdir");
+            std::fs::write(d.join("vendor"), format!("{vendor}\n")).expect("vendor");
+            std::fs::write(d.join("class"), format!("{class}\n")).expect("class");
+        };
+        device("0000:00:02.0", "0x8086", "0x030000"); // Intel graphics
+        device("0000:01:00.1", "0x10de", "0x040300"); // the NVIDIA card's audio function
+        assert_eq!(pci_nvidia_gpus(dir.path()), 0);
+        assert!(without_driver(0).problems.is_empty(), "a normal machine");
+        device("0000:01:00.0", "0x10de", "0x030000"); // the NVIDIA GPU
+        assert_eq!(pci_nvidia_gpus(dir.path()), 1);
+        let scan = without_driver(1);
+        assert!(scan.gpus.is_empty());
+        let said = scan.problems[0].to_string();
+        assert!(said.contains("driver is not running") && said.contains("Secure Boot"), "{said}");
+        assert_eq!(pci_nvidia_gpus(&dir.path().join("missing")), 0);
+    }
+
+    #[test]
     fn cuda_ordinals_table() {
         let cases: &[(Option<&str>, [Option<u32>; 3])] = &[
             (None, [Some(0), Some(1), Some(2)]),
@@ -237,6 +305,11 @@ mod tests {
             let got: Vec<Option<u32>> = gpus.iter().map(|g| g.cuda_ordinal).collect();
             assert_eq!(got, want.to_vec(), "CUDA_VISIBLE_DEVICES={visible:?}");
         }
+        // NVML's GPU 0 failed its query and is missing: GPU 1 is still CUDA's 1, not 0.
+        let mut answered = vec![gpu(1, "GPU-bbb2"), gpu(2, "GPU-ccc3")];
+        assign_cuda_ordinals(&mut answered, None);
+        let got: Vec<Option<u32>> = answered.iter().map(|g| g.cuda_ordinal).collect();
+        assert_eq!(got, vec![Some(1), Some(2)]);
     }
 
     #[test]
