@@ -47,6 +47,30 @@ impl BackendSupport {
     }
 }
 
+/// The oldest compute capability this build's CUDA kernels run on: `CUDA_COMPUTE_CAP` when it
+/// was built (`scripts/build-cuda.sh` sets it, 90 by default; a list counts its lowest), e.g.
+/// `(9, 0)`. candle compiles its kernels for that architecture only, and such code runs on it
+/// and newer GPUs, never older ones. `None` in builds without CUDA, or built without it set
+/// (candle then asks `nvidia-smi` for the build machine's GPU, which is not known here).
+pub fn built_compute_capability() -> Option<(u32, u32)> {
+    if !cfg!(feature = "cuda") {
+        return None;
+    }
+    parse_compute_capability(option_env!("CUDA_COMPUTE_CAP")?)
+}
+
+/// `"90"` → (9, 0), `"86,90"` → (8, 6); `None` for anything else.
+fn parse_compute_capability(text: &str) -> Option<(u32, u32)> {
+    text.split(',')
+        .map(|entry| {
+            let digits: String = entry.trim().chars().take_while(char::is_ascii_digit).collect();
+            digits.parse::<u32>().ok().filter(|&n| n >= 10).map(|n| (n / 10, n % 10))
+        })
+        .collect::<Option<Vec<_>>>()?
+        .into_iter()
+        .min()
+}
+
 #[cfg(feature = "cuda")]
 fn probe_cuda(probe: bool, errors: &mut Vec<HardwareError>) -> BackendStatus {
     if !probe {
@@ -133,6 +157,24 @@ mod tests {
     }
 
     #[cfg(not(feature = "cuda"))]
+    #[test]
+    fn the_builds_compute_capability_is_read_as_candle_reads_it() {
+        for (text, want) in [
+            ("90", Some((9, 0))),
+            ("89", Some((8, 9))),
+            ("86,90", Some((8, 6))),
+            ("90a", Some((9, 0))),
+            ("", None),
+            ("9", None),
+            ("sm_90", None),
+        ] {
+            assert_eq!(parse_compute_capability(text), want, "{text:?}");
+        }
+        if !cfg!(feature = "cuda") {
+            assert_eq!(built_compute_capability(), None);
+        }
+    }
+
     #[test]
     fn default_build_has_no_gpu_backends() {
         let (support, errors) = BackendSupport::detect(true);

@@ -289,7 +289,7 @@ impl Target<'_> {
 
 /// The CUDA GPU to use: the visible one with the most free VRAM (not simply GPU 0, which is
 /// often the small display card).
-fn best_cuda_gpu(profile: &HardwareProfile) -> Option<&NvidiaGpu> {
+pub(crate) fn best_cuda_gpu(profile: &HardwareProfile) -> Option<&NvidiaGpu> {
     profile
         .nvidia_gpus
         .iter()

@@ -517,6 +517,19 @@ fn gpus_this_build_cannot_use() {
     m2_without_metal.backends.metal = BackendStatus::NotBuilt;
     let mut not_probed = rtx_4090();
     not_probed.backends.cuda = BackendStatus::NotProbed;
+    // The CUDA build's kernels are for 9.0 (the default); a 4090 is 8.9.
+    let mut older_than_the_kernels = rtx_4090();
+    older_than_the_kernels.backends.cuda = BackendStatus::Available;
+    older_than_the_kernels.refuse_gpus_older_than((9, 0));
+    let refused = format!("{:?}", older_than_the_kernels.backends.cuda);
+    assert!(
+        refused.contains("8.9") && refused.contains("CUDA_COMPUTE_CAP=89"),
+        "{refused}"
+    );
+    let mut new_enough = rtx_4090();
+    new_enough.backends.cuda = BackendStatus::Available;
+    new_enough.refuse_gpus_older_than((8, 6));
+    assert_eq!(new_enough.backends.cuda, BackendStatus::Available);
     let cpu_q4 = |name, profile, warning| Case {
         name,
         profile,
@@ -532,6 +545,11 @@ fn gpus_this_build_cannot_use() {
     run(vec![
         cpu_q4("4090, default build", not_built, &["cuda_not_built"]),
         cpu_q4("4090, CUDA fails", failed, &["cuda_unavailable"]),
+        cpu_q4(
+            "4090 under a CUDA build for 9.0",
+            older_than_the_kernels,
+            &["cuda_unavailable"],
+        ),
         cpu_q4(
             "4090 hidden by CUDA_VISIBLE_DEVICES",
             hidden,

@@ -2,7 +2,7 @@
 //! serialisable value, so tests can build synthetic machines and the UI can show the real one.
 
 use crate::apple::AppleGpu;
-use crate::backend::BackendSupport;
+use crate::backend::{BackendStatus, BackendSupport};
 use crate::cpu::CpuInfo;
 use crate::cuda_libraries::CudaLibraryCheck;
 use crate::disk::DiskSpace;
@@ -101,7 +101,33 @@ impl HardwareProfile {
             notes,
         };
         profile.count_as_free(&options.own_vram);
+        if let Some(built) = crate::backend::built_compute_capability() {
+            profile.refuse_gpus_older_than(built);
+        }
         profile
+    }
+
+    /// Marks CUDA unusable when the GPU the plan would pick is older than the architecture this
+    /// build's kernels were compiled for (`backend::built_compute_capability`). Without this
+    /// the plan chose it, and the load failed with an error that blamed the model file, or
+    /// generation failed: an RTX 3060 (8.6) under the default build for 9.0, say. The plan then
+    /// runs on the CPU and says why, as for any CUDA that did not start.
+    pub fn refuse_gpus_older_than(&mut self, built: (u32, u32)) {
+        if !self.backends.cuda.usable() {
+            return;
+        }
+        let Some(gpu) = crate::plan::best_cuda_gpu(self) else {
+            return;
+        };
+        let Some(cc) = gpu.compute_capability.filter(|&cc| cc < built) else {
+            return;
+        };
+        let message = format!(
+            "this CUDA build's kernels are for compute capability {}.{} and newer; the {} is \
+             {}.{}. A build for it: CUDA_COMPUTE_CAP={}{} bash scripts/build-cuda.sh",
+            built.0, built.1, gpu.name, cc.0, cc.1, cc.0, cc.1
+        );
+        self.backends.cuda = BackendStatus::Failed { message };
     }
 
     /// Adds what this process's model holds back to its GPU's free VRAM (never above the
