@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { buildText, deviceName, formatBytes, planLine, precisionLabel, refusalText, splitText, warningText } from "../../ui/js/hardware-view.js";
+import { buildText, deviceName, formatBytes, noteRows, planLine, precisionLabel, refusalText, splitText, warningText } from "../../ui/js/hardware-view.js";
 import { describeError } from "../../ui/js/errors.js";
 
 test("formatBytes table", () => {
@@ -149,4 +149,18 @@ test("a warning's numbers and names are shown as people read them", () => {
   assert.match(warningText("en", { code: "forced", reason: { code: "no_bf16", device: "cuda" } }), /this CUDA GPU has no bf16/);
   // A code this page does not know yet still says something.
   assert.equal(warningText("en", { code: "new_thing" }), "new_thing");
+});
+
+test("detection notes are shown: a GPU whose driver is not running is not 'GPU: none' alone", () => {
+  const notes = [{ code: "nvml_failed", message: "1 NVIDIA GPU(s) on the PCI bus, but the NVIDIA driver is not running" }];
+  assert.deepEqual(noteRows("ja", notes), [[
+    "検出の注意",
+    "NVIDIA のドライバーライブラリ（NVML）がエラーを返しました。 詳細: 1 NVIDIA GPU(s) on the PCI bus, but the NVIDIA driver is not running",
+  ]]);
+  const [[label, text]] = noteRows("en", notes);
+  assert.equal(label, "Detection note");
+  assert.match(text, /^The NVIDIA driver library \(NVML\) reported an error\. .*driver is not running$/);
+  // A code the page does not know still says something; no notes, no rows.
+  assert.equal(noteRows("en", [{ code: "new_code", message: "" }])[0][1], "Something went wrong.");
+  assert.deepEqual(noteRows("en", undefined), []);
 });

@@ -164,6 +164,22 @@ export function buildText(lang, variant) {
   }
 }
 
+/**
+ * The detection's notes (`profile.notes`: `{ code, message }`) as rows: what went wrong in the
+ * user's language, with the backend's English details. Above all "an NVIDIA GPU is there but
+ * its driver is not running" and NVML errors: without them the page says "GPU: none" beside a
+ * card the user can see in the machine.
+ */
+export function noteRows(lang, notes) {
+  return (notes ?? []).map((note) => {
+    const key = `error.${note.code}`;
+    const title = t(lang, key);
+    const what = title === key ? t(lang, "error.unknown") : title;
+    const detail = note.message ? ` ${t(lang, "error_detail", { message: note.message })}` : "";
+    return [t(lang, "hw_note"), `${what}${detail}`];
+  });
+}
+
 /** Fills `root` with the report (`{ profile, plan, plan_error }`). */
 export function renderHardware(root, lang, report, describeError) {
   const doc = root.ownerDocument;
@@ -186,6 +202,7 @@ export function renderHardware(root, lang, report, describeError) {
   }
   const build = buildText(lang, profile.gpu_variant);
   if (build) rows.push([t(lang, "hw_build"), build]);
+  rows.push(...noteRows(lang, profile.notes));
 
   const dl = doc.createElement("dl");
   dl.className = "facts";

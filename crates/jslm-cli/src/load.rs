@@ -131,6 +131,11 @@ pub fn resolve(
 /// Plans the model on this machine and prints the plan to stderr.
 pub fn plan(source: jslm_runtime::ModelSource, args: &LoadArgs) -> anyhow::Result<Planned> {
     let profile = HardwareProfile::detect(&DetectOptions::default());
+    // What detection could not read (an NVIDIA GPU whose driver is not running, NVML errors):
+    // without it a plan on the CPU beside a GPU the user can see says nothing of why.
+    for n in &profile.notes {
+        eprintln!("note: {}", n.message);
+    }
     let planned = jslm_runtime::plan(&profile, source, &args.choices())?;
     let p = &planned.plan;
     eprintln!(
