@@ -157,28 +157,6 @@ impl HfCache {
         )
     }
 
-    /// [`Self::link_pointer`] for a blob this download has just made: where neither kind of
-    /// link is allowed (exFAT and FAT drives), the blob is *moved* into the snapshot, as
-    /// huggingface_hub does, instead of copied: a copy stored every file twice (29 GB for a
-    /// 14.5 GB model) and filled the disk after the whole download, which the free-space check
-    /// had counted once. A file of its own in the snapshot counts as downloaded
-    /// (`DownloadManager::in_snapshot`).
-    pub(crate) fn link_new_blob(
-        &self,
-        repo: &RepoId,
-        commit: &str,
-        file: &str,
-        etag: &str,
-    ) -> Result<PathBuf, HubError> {
-        self.link_pointer_with(
-            repo,
-            commit,
-            file,
-            etag,
-            &[Link::Symlink, Link::Hard, Link::Move, Link::Copy],
-        )
-    }
-
     /// [`Self::link_pointer`] trying only the given kinds of link, in order (tests force the
     /// copy that file systems without links get).
     pub(crate) fn link_pointer_with(
@@ -215,7 +193,6 @@ impl HfCache {
             let made = match kind {
                 Link::Symlink => symlink(&relative, &tmp).map(|()| None),
                 Link::Hard => std::fs::hard_link(&blob, &tmp).map(|()| None),
-                Link::Move => std::fs::rename(&blob, &tmp).map(|()| None),
                 Link::Copy => copy_locked(&blob, &tmp).map(Some),
             };
             match made {
@@ -225,12 +202,7 @@ impl HfCache {
                     return match placed {
                         Ok(()) => Ok(pointer),
                         Err(e) => {
-                            // A moved blob goes back: the temporary name holds its only copy.
-                            let restored =
-                                *kind == Link::Move && std::fs::rename(&tmp, &blob).is_ok();
-                            if !restored {
-                                let _ = std::fs::remove_file(&tmp);
-                            }
+                            let _ = std::fs::remove_file(&tmp);
                             Err(HubError::io("place into snapshot", &pointer, e))
                         }
                     };
@@ -300,8 +272,6 @@ impl HfCache {
 pub(crate) enum Link {
     Symlink,
     Hard,
-    /// The blob itself, renamed into the snapshot (only for a blob just downloaded).
-    Move,
     Copy,
 }
 
@@ -517,30 +487,6 @@ mod tests {
             .link_pointer_with(&repo, COMMIT, "m.bin", "e1", &[Link::Copy])
             .is_err());
         assert_eq!(std::fs::read(&pointer).expect("read").len(), 100_000);
-    }
-
-    #[test]
-    fn a_new_blob_is_moved_where_no_link_is_allowed() {
-        // exFAT: no symlinks, no hard links. The blob just downloaded becomes the snapshot's
-        // file (stored once), as huggingface_hub does.
-        let dir = tempfile::tempdir().expect("tempdir");
-        let cache = HfCache::new(dir.path());
-        let repo = RepoId::parse("a/b").expect("id");
-        let blob = cache.blob_path(&repo, "e1");
-        std::fs::create_dir_all(blob.parent().expect("parent")).expect("mkdir");
-        std::fs::write(&blob, vec![5u8; 1000]).expect("write");
-        let pointer = cache
-            .link_pointer_with(&repo, COMMIT, "m.bin", "e1", &[Link::Move, Link::Copy])
-            .expect("moved");
-        assert_eq!(std::fs::read(&pointer).expect("read"), vec![5u8; 1000]);
-        assert!(std::fs::symlink_metadata(&pointer).expect("meta").is_file());
-        assert!(!blob.exists(), "stored once");
-        let names: Vec<_> = std::fs::read_dir(pointer.parent().expect("parent"))
-            .expect("list")
-            .flatten()
-            .map(|e| e.file_name())
-            .collect();
-        assert_eq!(names, vec![std::ffi::OsString::from("m.bin")]);
     }
 
     #[test]

@@ -347,7 +347,7 @@ impl DownloadManager {
                     manifest.mark_verified(&self.cache, &spec.repo, &task.name)?;
                 }
                 self.cache
-                    .link_new_blob(&spec.repo, &commit, &task.name, &task.etag)?;
+                    .link_pointer(&spec.repo, &commit, &task.name, &task.etag)?;
             }
             let reused = reused && !fetched_early.contains(&task.name);
             sink.emit(DownloadEvent::FileFinished {
