@@ -12,8 +12,11 @@ make_venv() {
   local dir="$1"
   python3 -m venv "$dir" && return 0
   echo "python3 -m venv $dir failed; ensurepip in it says:" >&2
-  "$dir/bin/python3" -m ensurepip --upgrade --default-pip >&2 || true
   df -h "$dir" "${TMPDIR:-/tmp}" >&2 || true
+  # Run again where its words show; if it works this time, the venv is good.
+  if "$dir/bin/python3" -m ensurepip --upgrade --default-pip >&2 && "$dir/bin/pip" --version >&2; then
+    return 0
+  fi
   rm -rf "$dir"
   if [ "$dir" != "$PY_VENV" ] && [ -x "$PY_VENV/bin/pip" ]; then
     echo "making $dir without pip, and installing pip into it with $PY_VENV's pip" >&2

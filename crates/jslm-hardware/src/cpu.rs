@@ -131,16 +131,19 @@ impl CpuInfo {
             .filter(|brand| !brand.is_empty())
             .unwrap_or_else(|| "unknown CPU".to_owned());
         let std_parallelism = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1);
+            .ok()
+            .map(|n| n.get());
         let logical = match system.cpus().len() {
-            0 => std_parallelism,
+            0 => std_parallelism.unwrap_or(1),
             n => n,
         };
         let physical = sysinfo::System::physical_core_count()
             .filter(|&n| n > 0)
             .unwrap_or(logical);
-        let (physical, logical) = usable_cores(physical, logical, std_parallelism);
+        // Where the usable count cannot be read, the machine's counts stand (a cap of 1 would
+        // run a 16-core machine on one thread).
+        let (physical, logical) =
+            usable_cores(physical, logical, std_parallelism.unwrap_or(logical.max(physical)));
         Self {
             brand,
             arch: std::env::consts::ARCH.to_owned(),

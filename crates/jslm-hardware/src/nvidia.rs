@@ -84,7 +84,8 @@ pub(crate) fn scan() -> NvidiaScan {
         return NvidiaScan::default();
     }
     let Some(nvml) = open_nvml() else {
-        return without_driver(pci_nvidia_gpus(std::path::Path::new(PCI_DEVICES)));
+        let loaded = std::path::Path::new("/sys/module/nvidia").exists();
+        return without_driver(pci_nvidia_gpus(std::path::Path::new(PCI_DEVICES)), loaded);
     };
     let nvml = match nvml {
         Ok(nvml) => nvml,
@@ -151,19 +152,28 @@ fn pci_nvidia_gpus(devices: &std::path::Path) -> usize {
 /// No NVML to ask. With no NVIDIA GPU on the bus that is a normal machine; with one, the GPU
 /// is there but cannot be used, and users see "GPU: none" beside a card they paid for: say
 /// why, as a problem that doctor and the plan show.
-fn without_driver(gpus_on_the_bus: usize) -> NvidiaScan {
+/// `module_loaded`: the kernel module is there (`/sys/module/nvidia`), so the driver runs and
+/// only its NVML library was not found (NixOS's paths, a container given only CUDA).
+fn without_driver(gpus_on_the_bus: usize, module_loaded: bool) -> NvidiaScan {
     if gpus_on_the_bus == 0 {
         return NvidiaScan::default();
     }
+    let message = if module_loaded {
+        format!(
+            "{gpus_on_the_bus} NVIDIA GPU(s) on the PCI bus and the NVIDIA kernel module is \
+             loaded, but its library libnvidia-ml.so.1 (NVML) was not found, so the GPU cannot \
+             be checked or used here"
+        )
+    } else {
+        format!(
+            "{gpus_on_the_bus} NVIDIA GPU(s) on the PCI bus, but the NVIDIA driver is not \
+             running: not installed, its kernel module not loaded (a kernel update without \
+             DKMS, or refused by Secure Boot), or the GPU not passed into this container. \
+             `nvidia-smi` fails the same way until it is fixed"
+        )
+    };
     NvidiaScan {
-        problems: vec![HardwareError::NvmlFailed {
-            message: format!(
-                "{gpus_on_the_bus} NVIDIA GPU(s) on the PCI bus, but the NVIDIA driver is not \
-                 running: not installed, its kernel module not loaded (a kernel update without \
-                 DKMS, or refused by Secure Boot), or the GPU not passed into this container. \
-                 `nvidia-smi` fails the same way until it is fixed"
-            ),
-        }],
+        problems: vec![HardwareError::NvmlFailed { message }],
         ..NvidiaScan::default()
     }
 }
@@ -275,13 +285,16 @@ mod tests {
         device("0000:00:02.0", "0x8086", "0x030000"); // Intel graphics
         device("0000:01:00.1", "0x10de", "0x040300"); // the NVIDIA card's audio function
         assert_eq!(pci_nvidia_gpus(dir.path()), 0);
-        assert!(without_driver(0).problems.is_empty(), "a normal machine");
+        assert!(without_driver(0, false).problems.is_empty(), "a normal machine");
         device("0000:01:00.0", "0x10de", "0x030000"); // the NVIDIA GPU
         assert_eq!(pci_nvidia_gpus(dir.path()), 1);
-        let scan = without_driver(1);
+        let scan = without_driver(1, false);
         assert!(scan.gpus.is_empty());
         let said = scan.problems[0].to_string();
         assert!(said.contains("driver is not running") && said.contains("Secure Boot"), "{said}");
+        // The module runs; only NVML is missing: not blamed on the driver.
+        let said = without_driver(1, true).problems[0].to_string();
+        assert!(said.contains("libnvidia-ml.so.1") && !said.contains("not running"), "{said}");
         assert_eq!(pci_nvidia_gpus(&dir.path().join("missing")), 0);
     }
 

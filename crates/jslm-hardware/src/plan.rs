@@ -235,13 +235,6 @@ impl Target<'_> {
         match self {
             Self::Cpu => (profile.memory.available_bytes, MemoryPool::SystemRam),
             Self::Cuda(gpu) => (gpu.free_vram_bytes, MemoryPool::GpuVram),
-            // The working set is a ceiling for one process, not free memory: with a browser
-            // and an IDE open, 16 GB Macs often have 4 GB available, and a model that "fits"
-            // the 11.45 GB working set is compressed, swapped or killed. The lower one counts,
-            // and the pool says which it was.
-            Self::Metal(gpu) if profile.memory.available_bytes < gpu.working_set_bytes => {
-                (profile.memory.available_bytes, MemoryPool::SystemRam)
-            }
             Self::Metal(gpu) => (gpu.working_set_bytes, MemoryPool::UnifiedWorkingSet),
         }
     }

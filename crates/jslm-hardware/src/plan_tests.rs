@@ -769,24 +769,6 @@ fn overrides_honoured_or_refused() {
             refused: &[],
         },
         Case {
-            // A browser and an IDE open: 4.5 GB available of 16. The 11.45 GB working set is
-            // a ceiling, not free memory; the Metal Q4_K_M (7.1 GB) would be swapped or killed.
-            name: "M2 with 4.5 GB available: no Metal plan that only fits the working set",
-            profile: {
-                let mut p = m2_16gb();
-                p.memory.available_bytes = 4_500_000_000;
-                p
-            },
-            settings: PlanSettings::default(),
-            device: ComputeDevice::Cpu,
-            precision: Q4KM,
-            format: GgufQ4KM,
-            fit: WillNotFit,
-            context: 4096,
-            warnings: &["gpu_too_small"],
-            refused: &[],
-        },
-        Case {
             name: "M1: f16 on Metal when it fits (bf16 missing)",
             profile: {
                 let mut p = m1_16gb();

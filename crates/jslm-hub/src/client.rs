@@ -350,11 +350,11 @@ impl HubClient {
     }
 
     fn offline_or_network(&self, what: &str, err: reqwest::Error) -> HubError {
-        // Messages and logs never carry a URL: after a redirect it may be a signed CDN URL.
-        let err = err.without_url();
         if let Some(tls) = self.tls_failure(&err) {
             return tls;
         }
+        // Messages and logs never carry a URL: after a redirect it may be a signed CDN URL.
+        let err = err.without_url();
         if err.is_connect() {
             HubError::Offline {
                 message: format!(
@@ -375,10 +375,17 @@ impl HubClient {
 
     /// A failed TLS handshake in `err`'s causes, as [`HubError::Tls`]: reqwest counts it as a
     /// connect error, which would read "offline" and hide the certificate.
+    /// The host is the one the failed request went to (the download host after a redirect,
+    /// which a user must tell apart from the hub), read before the URL is stripped.
     fn tls_failure(&self, err: &reqwest::Error) -> Option<HubError> {
         let tls = jslm_core::error_chain::find::<rustls::Error>(err)?;
+        let host = err
+            .url()
+            .and_then(|url| url.host_str())
+            .or(self.endpoint.host_str())
+            .unwrap_or_default();
         Some(HubError::Tls {
-            host: self.endpoint.host_str().unwrap_or_default().to_string(),
+            host: host.to_string(),
             message: tls.to_string(),
         })
     }
@@ -551,11 +558,10 @@ impl HubClient {
                 .await
                 .map_err(|e| {
                     e.into_hub_error(&what, |e| {
-                        let e = e.without_url();
                         self.tls_failure(&e).unwrap_or_else(|| HubError::Network {
                             what: what.clone(),
                             attempts: 1,
-                            message: describe(&e),
+                            message: describe(&e.without_url()),
                         })
                     })
                 })?;

@@ -182,7 +182,8 @@ fn expand_user_and_vars(
 }
 
 fn expand_vars(text: &str, var: &impl Fn(&str) -> Option<String>) -> String {
-    let is_name = |c: char| c.is_alphanumeric() || c == '_';
+    // ASCII names, as posixpath matches them (`re.ASCII`): `$USERのモデル` is `$USER`, then text.
+    let is_name = |c: char| c.is_ascii_alphanumeric() || c == '_';
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(i) = rest.find(|c| c == '$' || (cfg!(windows) && c == '%')) {
@@ -253,12 +254,15 @@ mod tests {
         assert_eq!(c.cache_dir, PathBuf::from("/mnt/d/hub"));
         let c = config(&[("DATA", "/mnt/d"), ("HF_TOKEN_PATH", "${DATA}/tok")]);
         assert_eq!(c.hf_token_path, PathBuf::from("/mnt/d/tok"));
-        // Unset variables, `~user`, a `~` inside and a lone `$` stay as written (as in Python).
+        // Unset variables, a `~` inside and a lone `$` stay as written, as in Python; so does
+        // `~user` here (Python would look the user up).
         for kept in ["$NOPE/hub", "${NOPE}/x", "~other/hub", "/a/~/b", "/a/$", "/a/${open"] {
             assert_eq!(config(&[("HF_HUB_CACHE", kept)]).cache_dir, PathBuf::from(kept));
         }
         let c = config(&[("A", "1"), ("HF_HUB_CACHE", "/x/$A$A-${A}_$A_")]);
         assert_eq!(c.cache_dir, PathBuf::from("/x/11-1_$A_"));
+        let c = config(&[("U", "u"), ("HF_HUB_CACHE", "/data/$Uのモデル")]);
+        assert_eq!(c.cache_dir, PathBuf::from("/data/uのモデル"));
     }
 
     #[test]

@@ -149,6 +149,8 @@ impl DownloadManager {
                 });
                 Ok(local)
             }
+            // Not cached: the TLS failure itself, with its advice about certificates.
+            None if matches!(err, HubError::Tls { .. }) => Err(err),
             None => Err(HubError::Offline {
                 message: format!(
                     "{err}; {} ({}) is not (completely) in the cache at {}",
@@ -179,7 +181,11 @@ impl DownloadManager {
         .await
         {
             Ok(info) => info,
-            Err(err @ HubError::Offline { .. }) => return self.use_cache_or(spec, sink, err),
+            // A TLS failure (a captive portal, a proxy's certificate) keeps the cached copy
+            // usable, as being offline does.
+            Err(err @ (HubError::Offline { .. } | HubError::Tls { .. })) => {
+                return self.use_cache_or(spec, sink, err)
+            }
             Err(err) => return Err(err),
         };
         if !is_commit_hash(&info.sha) {

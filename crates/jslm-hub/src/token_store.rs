@@ -96,8 +96,9 @@ impl TokenStore {
     pub fn delete(&self) -> Result<(Vec<TokenSource>, Vec<TokenSource>), HubError> {
         let removed = self.own.delete()?.into_iter().map(source_of).collect();
         let mut remaining = Vec::new();
-        if self.env_token.is_some() {
-            remaining.push(TokenSource::Env);
+        if let Some(token) = &self.env_token {
+            // HF_TOKEN or HUGGING_FACE_HUB_TOKEN: the one that is set.
+            remaining.push(token.source());
         }
         if read_token_file(&self.hf_token_path, TokenSource::HfHomeFile)?.is_some() {
             remaining.push(TokenSource::HfHomeFile);

@@ -186,4 +186,26 @@ async fn a_failed_tls_handshake_is_tls_not_offline() {
         text.contains("JSLM_CA_BUNDLE") && text.contains("trust store"),
         "{text}"
     );
+    let host = hub.endpoint.split("://").nth(1).and_then(|h| h.split(':').next());
+    assert!(host.is_some_and(|h| text.contains(h)), "names the host: {text}");
+
+    // Already downloaded: the cached copy is used, as when offline.
+    let cached = manager(&hub.endpoint, dir.path().join("hub"), None);
+    cached
+        .download(
+            DownloadRequest::new("org/plain"),
+            |_| {},
+            CancellationToken::new(),
+        )
+        .await
+        .expect("download over plain HTTP");
+    let again = manager(&https, dir.path().join("hub"), None)
+        .download(
+            DownloadRequest::new("org/plain"),
+            |_| {},
+            CancellationToken::new(),
+        )
+        .await
+        .expect("the cached copy, despite TLS failing");
+    assert_eq!(again.downloaded_bytes, 0);
 }
