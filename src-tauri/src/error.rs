@@ -346,7 +346,10 @@ mod tests {
             message: "invalid peer certificate: UnknownIssuer".into(),
         }))
         .unwrap();
-        assert_eq!((&tls["code"], &tls["reason"]), (&"tls".into(), &"hub".into()));
+        assert_eq!(
+            (&tls["code"], &tls["reason"]),
+            (&"tls".into(), &"hub".into())
+        );
         // Each reason has its sentence in both dictionaries.
         let i18n = include_str!("../../ui/js/i18n.js");
         for key in [

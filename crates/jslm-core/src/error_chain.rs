@@ -36,7 +36,10 @@ pub fn find<'a, T: Error + 'static>(err: &'a (dyn Error + 'static)) -> Option<&'
 /// The cause of `e`. An `io::Error` that wraps another error returns that error's own source
 /// from `source()`, skipping the wrapped error itself: it is opened explicitly.
 fn next<'a>(e: &'a (dyn Error + 'static)) -> Option<&'a (dyn Error + 'static)> {
-    match e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+    match e
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+    {
         Some(inner) => Some(inner as &(dyn Error + 'static)),
         None => e.source(),
     }

@@ -12,8 +12,8 @@
 //! the planner.
 
 pub mod abandoned;
-pub mod error_chain;
 mod container;
+pub mod error_chain;
 mod error_code;
 mod precision;
 mod shape;

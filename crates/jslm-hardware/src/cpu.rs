@@ -130,9 +130,7 @@ impl CpuInfo {
             .map(|cpu| cpu.brand().trim().to_owned())
             .filter(|brand| !brand.is_empty())
             .unwrap_or_else(|| "unknown CPU".to_owned());
-        let std_parallelism = std::thread::available_parallelism()
-            .ok()
-            .map(|n| n.get());
+        let std_parallelism = std::thread::available_parallelism().ok().map(|n| n.get());
         let logical = match system.cpus().len() {
             0 => std_parallelism.unwrap_or(1),
             n => n,
@@ -142,8 +140,11 @@ impl CpuInfo {
             .unwrap_or(logical);
         // Where the usable count cannot be read, the machine's counts stand (a cap of 1 would
         // run a 16-core machine on one thread).
-        let (physical, logical) =
-            usable_cores(physical, logical, std_parallelism.unwrap_or(logical.max(physical)));
+        let (physical, logical) = usable_cores(
+            physical,
+            logical,
+            std_parallelism.unwrap_or(logical.max(physical)),
+        );
         Self {
             brand,
             arch: std::env::consts::ARCH.to_owned(),

@@ -285,16 +285,25 @@ mod tests {
         device("0000:00:02.0", "0x8086", "0x030000"); // Intel graphics
         device("0000:01:00.1", "0x10de", "0x040300"); // the NVIDIA card's audio function
         assert_eq!(pci_nvidia_gpus(dir.path()), 0);
-        assert!(without_driver(0, false).problems.is_empty(), "a normal machine");
+        assert!(
+            without_driver(0, false).problems.is_empty(),
+            "a normal machine"
+        );
         device("0000:01:00.0", "0x10de", "0x030000"); // the NVIDIA GPU
         assert_eq!(pci_nvidia_gpus(dir.path()), 1);
         let scan = without_driver(1, false);
         assert!(scan.gpus.is_empty());
         let said = scan.problems[0].to_string();
-        assert!(said.contains("driver is not running") && said.contains("Secure Boot"), "{said}");
+        assert!(
+            said.contains("driver is not running") && said.contains("Secure Boot"),
+            "{said}"
+        );
         // The module runs; only NVML is missing: not blamed on the driver.
         let said = without_driver(1, true).problems[0].to_string();
-        assert!(said.contains("libnvidia-ml.so.1") && !said.contains("not running"), "{said}");
+        assert!(
+            said.contains("libnvidia-ml.so.1") && !said.contains("not running"),
+            "{said}"
+        );
         assert_eq!(pci_nvidia_gpus(&dir.path().join("missing")), 0);
     }
 

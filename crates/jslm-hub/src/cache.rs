@@ -382,7 +382,11 @@ mod tests {
             .expect("list")
             .map(|e| e.expect("entry").file_name())
             .collect();
-        assert_eq!(names, vec![std::ffi::OsString::from("main")], "no temporary left");
+        assert_eq!(
+            names,
+            vec![std::ffi::OsString::from("main")],
+            "no temporary left"
+        );
     }
 
     #[test]

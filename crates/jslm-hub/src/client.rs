@@ -607,11 +607,9 @@ fn read_ca_bundle(bundle: &std::path::Path) -> Result<Vec<reqwest::Certificate>,
     let mut certs = Vec::new();
     let mut bad = 0;
     for item in CertificateDer::pem_slice_iter(&pem) {
-        let usable = item.ok().filter(|der| {
-            rustls::RootCertStore::empty()
-                .add(der.clone())
-                .is_ok()
-        });
+        let usable = item
+            .ok()
+            .filter(|der| rustls::RootCertStore::empty().add(der.clone()).is_ok());
         match usable.and_then(|der| reqwest::Certificate::from_der(&der).ok()) {
             Some(cert) => certs.push(cert),
             None => bad += 1,

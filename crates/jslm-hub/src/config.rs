@@ -256,8 +256,18 @@ mod tests {
         assert_eq!(c.hf_token_path, PathBuf::from("/mnt/d/tok"));
         // Unset variables, a `~` inside and a lone `$` stay as written, as in Python; so does
         // `~user` here (Python would look the user up).
-        for kept in ["$NOPE/hub", "${NOPE}/x", "~other/hub", "/a/~/b", "/a/$", "/a/${open"] {
-            assert_eq!(config(&[("HF_HUB_CACHE", kept)]).cache_dir, PathBuf::from(kept));
+        for kept in [
+            "$NOPE/hub",
+            "${NOPE}/x",
+            "~other/hub",
+            "/a/~/b",
+            "/a/$",
+            "/a/${open",
+        ] {
+            assert_eq!(
+                config(&[("HF_HUB_CACHE", kept)]).cache_dir,
+                PathBuf::from(kept)
+            );
         }
         let c = config(&[("A", "1"), ("HF_HUB_CACHE", "/x/$A$A-${A}_$A_")]);
         assert_eq!(c.cache_dir, PathBuf::from("/x/11-1_$A_"));

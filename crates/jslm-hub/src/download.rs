@@ -399,7 +399,9 @@ impl DownloadManager {
     /// for its whole size in free space first). Copies this crate makes are renamed into place
     /// whole (`HfCache::link_pointer`), so one of the right size is the file.
     fn in_snapshot(&self, task: &FileTask) -> bool {
-        let pointer = self.cache.pointer_path(&task.repo, &task.commit, &task.name);
+        let pointer = self
+            .cache
+            .pointer_path(&task.repo, &task.commit, &task.name);
         let Ok(link) = std::fs::symlink_metadata(&pointer) else {
             return false;
         };

@@ -32,12 +32,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cache::HfCache;
 use crate::client::HubClient;
-use jslm_core::error_chain::describe;
 use crate::error::HubError;
 use crate::lock::FileLock;
 use crate::progress::{DownloadEvent, EventSink, RateMeter};
 use crate::repo::RepoId;
 use crate::verify::{Check, Verifier};
+use jslm_core::error_chain::describe;
 
 /// One file to fetch.
 #[derive(Debug, Clone)]
@@ -92,11 +92,8 @@ pub(crate) fn decide(
     // final digest, hours later, would find it), nor is the partial file emptied for it. A
     // shorter body may be the file's start, cut short: kept, and resumed.
     // Only HTML: the hub serves small files (config.json, README.md) as text/plain.
-    let page = content_type.is_some_and(|t| {
-        t.trim_start()
-            .to_ascii_lowercase()
-            .starts_with("text/html")
-    });
+    let page =
+        content_type.is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("text/html"));
     match status {
         StatusCode::OK | StatusCode::PARTIAL_CONTENT
             if page || content_length.is_some_and(|n| n > size) =>
@@ -673,10 +670,21 @@ mod tests {
         for start in [0, 4] {
             assert!(retry(&decide(start, ok, None, Some(11), None, 10)));
             let text = Some("text/plain; charset=utf-8");
-            assert_eq!(decide(0, ok, None, Some(10), text, 10), Append, "config.json");
+            assert_eq!(
+                decide(0, ok, None, Some(10), text, 10),
+                Append,
+                "config.json"
+            );
             let html = Some("text/html; charset=utf-8");
             assert!(retry(&decide(start, ok, None, Some(7), html, 10)));
-            assert!(retry(&decide(start, partial, Some("bytes 4-9/10"), Some(6), html, 10)));
+            assert!(retry(&decide(
+                start,
+                partial,
+                Some("bytes 4-9/10"),
+                Some(6),
+                html,
+                10
+            )));
         }
     }
 }

@@ -296,9 +296,13 @@ async fn a_body_longer_than_the_file_is_never_written() {
         1,
     ));
     let rec = Recorder::default();
-    m.download(request("org/plain"), rec.callback(), CancellationToken::new())
-        .await
-        .expect("one wrong answer is retried");
+    m.download(
+        request("org/plain"),
+        rec.callback(),
+        CancellationToken::new(),
+    )
+    .await
+    .expect("one wrong answer is retried");
     assert_eq!(rec.count("Retried"), 1, "{:?}", rec.names());
     assert_eq!(rec.count("Restarted"), 0, "{:?}", rec.names());
 
@@ -812,7 +816,11 @@ async fn pause_is_heard_while_a_silent_hub_is_asked_for_the_file_list() {
         .expect_err("paused");
     assert_eq!(err.code(), "download_cancelled", "{err}");
     // Without the fix: 6 read timeouts of 1 s and their backoffs, over 6 s.
-    assert!(asked.elapsed() < Duration::from_secs(3), "{:?}", asked.elapsed());
+    assert!(
+        asked.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        asked.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -834,7 +842,11 @@ async fn a_download_host_that_refuses_is_not_a_token_problem() {
             .expect_err("refused");
         assert_eq!(err.code(), "network", "{err}");
         let text = err.to_string();
-        let cdn_host = hub.cdn.split("://").nth(1).and_then(|h| h.split(':').next());
+        let cdn_host = hub
+            .cdn
+            .split("://")
+            .nth(1)
+            .and_then(|h| h.split(':').next());
         assert!(
             text.contains(&status.to_string())
                 && text.contains("proxy or firewall")

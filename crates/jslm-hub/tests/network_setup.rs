@@ -37,7 +37,9 @@ fn a_custom_ca_bundle_is_loaded_and_a_bad_one_is_a_setup_error() {
     let mixed = dir.path().join("mixed.pem");
     std::fs::write(
         &mixed,
-        format!("{TEST_CA}-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n"),
+        format!(
+            "{TEST_CA}-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n"
+        ),
     )
     .expect("write");
     c.ca_bundle = Some(mixed);
@@ -186,8 +188,15 @@ async fn a_failed_tls_handshake_is_tls_not_offline() {
         text.contains("JSLM_CA_BUNDLE") && text.contains("trust store"),
         "{text}"
     );
-    let host = hub.endpoint.split("://").nth(1).and_then(|h| h.split(':').next());
-    assert!(host.is_some_and(|h| text.contains(h)), "names the host: {text}");
+    let host = hub
+        .endpoint
+        .split("://")
+        .nth(1)
+        .and_then(|h| h.split(':').next());
+    assert!(
+        host.is_some_and(|h| text.contains(h)),
+        "names the host: {text}"
+    );
 
     // Already downloaded: the cached copy is used, as when offline.
     let cached = manager(&hub.endpoint, dir.path().join("hub"), None);
