@@ -153,14 +153,14 @@ test("a warning's numbers and names are shown as people read them", () => {
 
 test("detection notes are shown: a GPU whose driver is not running is not 'GPU: none' alone", () => {
   const notes = [{ code: "nvml_failed", message: "1 NVIDIA GPU(s) on the PCI bus, but the NVIDIA driver is not running" }];
-  assert.deepEqual(noteRows("ja", notes), [[
+  assert.deepEqual(noteRows("ja", notes, describeError), [[
     "検出の注意",
     "NVIDIA のドライバーライブラリ（NVML）がエラーを返しました。 詳細: 1 NVIDIA GPU(s) on the PCI bus, but the NVIDIA driver is not running",
   ]]);
-  const [[label, text]] = noteRows("en", notes);
+  const [[label, text]] = noteRows("en", notes, describeError);
   assert.equal(label, "Detection note");
   assert.match(text, /^The NVIDIA driver library \(NVML\) reported an error\. .*driver is not running$/);
   // A code the page does not know still says something; no notes, no rows.
-  assert.equal(noteRows("en", [{ code: "new_code", message: "" }])[0][1], "Something went wrong.");
-  assert.deepEqual(noteRows("en", undefined), []);
+  assert.equal(noteRows("en", [{ code: "new_code", message: "" }], describeError)[0][1], "Something went wrong.");
+  assert.deepEqual(noteRows("en", undefined, describeError), []);
 });

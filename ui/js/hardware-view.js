@@ -168,15 +168,13 @@ export function buildText(lang, variant) {
  * The detection's notes (`profile.notes`: `{ code, message }`) as rows: what went wrong in the
  * user's language, with the backend's English details. Above all "an NVIDIA GPU is there but
  * its driver is not running" and NVML errors: without them the page says "GPU: none" beside a
- * card the user can see in the machine.
+ * card the user can see in the machine. `describeError` is errors.js's (passed in, as to
+ * `renderHardware`: errors.js imports this module).
  */
-export function noteRows(lang, notes) {
+export function noteRows(lang, notes, describeError) {
   return (notes ?? []).map((note) => {
-    const key = `error.${note.code}`;
-    const title = t(lang, key);
-    const what = title === key ? t(lang, "error.unknown") : title;
-    const detail = note.message ? ` ${t(lang, "error_detail", { message: note.message })}` : "";
-    return [t(lang, "hw_note"), `${what}${detail}`];
+    const { title, detail } = describeError(lang, note);
+    return [t(lang, "hw_note"), detail ? `${title} ${detail}` : title];
   });
 }
 
@@ -202,7 +200,7 @@ export function renderHardware(root, lang, report, describeError) {
   }
   const build = buildText(lang, profile.gpu_variant);
   if (build) rows.push([t(lang, "hw_build"), build]);
-  rows.push(...noteRows(lang, profile.notes));
+  rows.push(...noteRows(lang, profile.notes, describeError));
 
   const dl = doc.createElement("dl");
   dl.className = "facts";

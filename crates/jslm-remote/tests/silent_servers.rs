@@ -51,6 +51,18 @@ async fn connect(url: &str, timeouts: Timeouts) -> Remote {
     .unwrap()
 }
 
+/// A run against `app` with the short limits: it must fail, and within [`PROMPTLY`].
+async fn fails_promptly(app: axum::Router, limit: &str) -> RemoteError {
+    let remote = connect(&fake(app).await, SHORT).await;
+    tokio::time::timeout(
+        PROMPTLY,
+        remote.generate(&request(), &CancelFlag::new(), |_| {}),
+    )
+    .await
+    .expect(limit)
+    .unwrap_err()
+}
+
 fn request() -> GenerationRequest {
     GenerationRequest {
         instruction: "日本の首都はどこですか？".into(),
@@ -95,14 +107,7 @@ async fn an_error_body_is_read_for_a_limited_time_and_size() {
         "application/json",
         || stalls_after("{\"error\": "),
     );
-    let remote = connect(&fake(app).await, SHORT).await;
-    let e = tokio::time::timeout(
-        PROMPTLY,
-        remote.generate(&request(), &CancelFlag::new(), |_| {}),
-    )
-    .await
-    .expect("the error body's time limit")
-    .unwrap_err();
+    let e = fails_promptly(app, "the error body's time limit").await;
     assert_eq!(e.code().as_str(), "remote_failed");
     assert!(e.to_string().contains("HTTP 500"), "{e}");
     // Sends nothing after the headers: said so.
@@ -111,14 +116,7 @@ async fn an_error_body_is_read_for_a_limited_time_and_size() {
             Result<&'static str, std::io::Error>,
         >())
     });
-    let remote = connect(&fake(app).await, SHORT).await;
-    let e = tokio::time::timeout(
-        PROMPTLY,
-        remote.generate(&request(), &CancelFlag::new(), |_| {}),
-    )
-    .await
-    .expect("the error body's time limit")
-    .unwrap_err();
+    let e = fails_promptly(app, "the error body's time limit").await;
     assert!(e.to_string().contains("HTTP 502"), "{e}");
     // Never ends: read up to the size limit only (the time limit is the default 30 s).
     let app = completions(StatusCode::BAD_REQUEST, "text/plain", || {
@@ -181,14 +179,7 @@ async fn a_stream_that_goes_silent_ends_keeping_the_partial_answer() {
     let app = completions(StatusCode::OK, "text/event-stream", || {
         stalls_after(": keep-alive\n\n")
     });
-    let remote = connect(&fake(app).await, SHORT).await;
-    let e = tokio::time::timeout(
-        PROMPTLY,
-        remote.generate(&request(), &CancelFlag::new(), |_| {}),
-    )
-    .await
-    .expect("the idle limit")
-    .unwrap_err();
+    let e = fails_promptly(app, "the idle limit").await;
     assert_eq!(e.code().as_str(), "remote_failed");
     assert_eq!(e.partial(), None);
 }
